@@ -1,0 +1,359 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// A fixed-size connection pool whose validation, aging, keepalive and retry follow a `PoolPolicy`.
+///
+/// Every call blocks (Connector/C is blocking): call it from a dedicated thread, never
+/// from Swift's cooperative pool.
+public final class Pool<Connection: PoolableConnection>: Sendable {
+    /// A connection handed to a borrower; give it back with `release` or `destroy`.
+    public struct Lease: Sendable {
+        public let id: Int
+        public let connection: Connection
+        let created: ContinuousClock.Instant
+    }
+
+    private struct Entry: Sendable {
+        var id: Int
+        var connection: Connection
+        var created: ContinuousClock.Instant
+        var lastUsed: ContinuousClock.Instant
+        var lastChecked: ContinuousClock.Instant
+    }
+
+    private struct State: Sendable {
+        var idle: [Entry] = []
+        /// Every open connection, idle or lent out, by pool id.
+        var open: [Int: Connection] = [:]
+        var nextID = 1
+        var closed = false
+    }
+
+    public let policy: PoolPolicy
+    public let size: Int
+    public let log: EventLog
+    /// How long a borrow waits for a free slot before failing.
+    public let acquireTimeout: Duration
+    private let factory: @Sendable () throws(DatabaseError) -> Connection
+    private let state = Mutex(State())
+    /// One permit per connection lent out or being opened; idle connections hold none.
+    private let permits: DispatchSemaphore
+    private let keepaliveStop = DispatchSemaphore(value: 0)
+    private let keepaliveDone = DispatchSemaphore(value: 0)
+    private let keepaliveRunning = Atomic<Bool>(false)
+
+    public init(
+        policy: PoolPolicy, size: Int, log: EventLog, acquireTimeout: Duration = .seconds(30),
+        factory: @escaping @Sendable () throws(DatabaseError) -> Connection
+    ) {
+        precondition(size > 0, "pool size must be positive")
+        self.policy = policy
+        self.size = size
+        self.log = log
+        self.acquireTimeout = acquireTimeout
+        self.factory = factory
+        self.permits = DispatchSemaphore(value: size)
+    }
+
+    /// Opens connections until the pool is full and starts keepalive when the policy has it.
+    public func warm() throws(DatabaseError) {
+        let missing = size - state.withLock { $0.open.count }
+        for _ in 0..<max(0, missing) {
+            let entry = try connect()
+            state.withLock { $0.idle.append(entry) }
+        }
+        startKeepaliveIfNeeded()
+    }
+
+    /// Server thread ids of every connection the pool has open, idle or lent out.
+    public var threadIDs: [UInt64] {
+        state.withLock { s in s.open.keys.sorted().compactMap { s.open[$0]?.threadID } }
+    }
+
+    public var openCount: Int { state.withLock { $0.open.count } }
+    public var idleCount: Int { state.withLock { $0.idle.count } }
+
+    /// Borrow, run `sql`, give back — retrying as the policy says — and report what the caller saw.
+    public func execute(_ sql: String, operation: Int) -> OperationRecord {
+        let started = log.ms()
+        let retries: Int
+        let freshLast: Bool
+        if case .query(let n, let fresh) = policy.retry {
+            retries = n
+            freshLast = fresh
+        } else {
+            retries = 0
+            freshLast = false
+        }
+        var attempt = 0
+        while true {
+            let fresh = freshLast && attempt == retries && attempt > 0
+            let lease: Lease
+            switch borrow(fresh: fresh, operation: operation) {
+            case .failure(let observed):
+                return OperationRecord(
+                    index: operation, succeeded: false, atMs: started, durationMs: log.ms() - started,
+                    attempts: attempt + 1, connection: observed.connection, error: observed)
+            case .success(let l):
+                lease = l
+            }
+            do {
+                try lease.connection.query(sql)
+                log.record(.queryOK, connection: lease.id, threadID: lease.connection.threadID)
+                release(lease)
+                return OperationRecord(
+                    index: operation, succeeded: true, atMs: started, durationMs: log.ms() - started,
+                    attempts: attempt + 1, connection: lease.id, error: nil)
+            } catch {
+                log.record(
+                    .queryError, connection: lease.id, threadID: lease.connection.threadID,
+                    detail: error.description)
+                let willRetry = error.isConnectionLevel && attempt < retries
+                let observed = log.record(
+                    error: error, phase: .query, connection: lease.id, threadID: lease.connection.threadID,
+                    handledBy: willRetry ? .retry : nil, operation: operation)
+                if error.isConnectionLevel {
+                    destroy(lease, reason: "connection error \(error.code.rawValue)")
+                } else {
+                    release(lease)
+                }
+                if willRetry {
+                    attempt += 1
+                    let next = freshLast && attempt == retries ? "on a new connection" : "from the pool"
+                    log.record(.retry, detail: "query retry \(attempt) of \(retries) \(next)")
+                    continue
+                }
+                return OperationRecord(
+                    index: operation, succeeded: false, atMs: started, durationMs: log.ms() - started,
+                    attempts: attempt + 1, connection: lease.id, error: observed)
+            }
+        }
+    }
+
+    /// Hands out a connection: evicts aged ones, validates per policy, opens a new one when none is idle.
+    public func borrow(fresh: Bool = false, operation: Int? = nil) -> Result<Lease, ObservedError> {
+        let deadline = DispatchTime.now() + .nanoseconds(Int(EventLog.milliseconds(acquireTimeout) * 1e6))
+        guard permits.wait(timeout: deadline) == .success else {
+            let error = DatabaseError(
+                code: .poolTimeout, sqlState: "HY000",
+                message: "no connection became free within \(acquireTimeout) (pool size \(size))")
+            return .failure(
+                log.record(
+                    error: error, phase: .acquire, connection: nil, threadID: nil, handledBy: nil,
+                    operation: operation))
+        }
+        var acquireRetries = if case .acquire(let n) = policy.retry { n } else { 0 }
+        var validationFailures = 0
+        while true {
+            // Bounded: after more failed validations than the pool holds, open a new connection.
+            if !fresh, validationFailures <= size, let entry = takeIdle() {
+                let now = ContinuousClock.now
+                if let life = policy.maxLifetime, now - entry.created >= .seconds(life) {
+                    destroy(entry.id, entry.connection, reason: "max-lifetime \(life)s", event: .evict, polite: true)
+                    continue
+                }
+                if let idle = policy.maxIdleTime, now - entry.lastUsed >= .seconds(idle) {
+                    destroy(entry.id, entry.connection, reason: "max-idle \(idle)s", event: .evict, polite: true)
+                    continue
+                }
+                if let failure = validate(entry, now: now) {
+                    log.record(
+                        .validateFailed, connection: entry.id, threadID: entry.connection.threadID,
+                        detail: failure.description)
+                    log.record(
+                        error: failure, phase: .validate, connection: entry.id, threadID: entry.connection.threadID,
+                        handledBy: .validation, operation: operation)
+                    destroy(entry.id, entry.connection, reason: "validation failed", event: .destroy, polite: false)
+                    validationFailures += 1
+                    continue
+                }
+                log.record(.borrow, connection: entry.id, threadID: entry.connection.threadID)
+                return .success(Lease(id: entry.id, connection: entry.connection, created: entry.created))
+            }
+            do {
+                let entry = try connect()
+                log.record(.borrow, connection: entry.id, threadID: entry.connection.threadID, detail: "new connection")
+                return .success(Lease(id: entry.id, connection: entry.connection, created: entry.created))
+            } catch {
+                let willRetry = acquireRetries > 0
+                let observed = log.record(
+                    error: error, phase: .acquire, connection: nil, threadID: nil,
+                    handledBy: willRetry ? .retry : nil, operation: operation)
+                if willRetry {
+                    acquireRetries -= 1
+                    log.record(.retry, detail: "acquire retry")
+                    continue
+                }
+                permits.signal()
+                return .failure(observed)
+            }
+        }
+    }
+
+    /// Gives a healthy connection back to the idle set.
+    public func release(_ lease: Lease) {
+        let now = ContinuousClock.now
+        let entry = Entry(id: lease.id, connection: lease.connection, created: lease.created, lastUsed: now, lastChecked: now)
+        let accepted = state.withLock { s -> Bool in
+            guard !s.closed else { return false }
+            s.idle.append(entry)
+            return true
+        }
+        log.record(.release, connection: lease.id, threadID: lease.connection.threadID)
+        if !accepted { destroy(lease.id, lease.connection, reason: "pool closed", event: .destroy, polite: true) }
+        permits.signal()
+    }
+
+    /// Throws a lent connection away (it failed); the slot becomes free.
+    public func destroy(_ lease: Lease, reason: String) {
+        destroy(lease.id, lease.connection, reason: reason, event: .destroy, polite: false)
+        permits.signal()
+    }
+
+    /// Stops keepalive and closes every idle connection; bounded.
+    public func close() {
+        let idle = state.withLock { s -> [Entry] in
+            s.closed = true
+            defer { s.idle.removeAll() }
+            return s.idle
+        }
+        if keepaliveRunning.load(ordering: .acquiring) {
+            keepaliveStop.signal()
+            _ = keepaliveDone.wait(timeout: .now() + .seconds(Int(policy.readTimeout) + 5))
+        }
+        for entry in idle {
+            destroy(entry.id, entry.connection, reason: "pool closed", event: .destroy, polite: entry.connection.liveness().isAlive)
+        }
+    }
+
+    // MARK: - Internals
+
+    private func connect() throws(DatabaseError) -> Entry {
+        let connection: Connection
+        do {
+            connection = try factory()
+        } catch {
+            log.record(.connectFailed, detail: error.description)
+            throw error
+        }
+        let now = ContinuousClock.now
+        let id = state.withLock { s -> Int in
+            let id = s.nextID
+            s.nextID += 1
+            s.open[id] = connection
+            return id
+        }
+        log.record(.connect, connection: id, threadID: connection.threadID)
+        return Entry(id: id, connection: connection, created: now, lastUsed: now, lastChecked: now)
+    }
+
+    private func takeIdle() -> Entry? {
+        state.withLock { s in s.idle.popLast() }
+    }
+
+    /// nil when the connection may be handed out, else the error validation saw.
+    private func validate(_ entry: Entry, now: ContinuousClock.Instant) -> DatabaseError? {
+        let mustPing: Bool
+        switch policy.validation {
+        case .none:
+            return nil
+        case .liveness:
+            let state = entry.connection.liveness()
+            guard state.isAlive else { return Self.livenessError(state) }
+            log.record(.validateOK, connection: entry.id, threadID: entry.connection.threadID, detail: "liveness")
+            return nil
+        case .ping:
+            mustPing = true
+        case .pingIfIdle(let ms):
+            mustPing = now - entry.lastUsed >= .milliseconds(ms)
+        }
+        guard mustPing else { return nil }
+        do {
+            try entry.connection.ping()
+        } catch {
+            return error
+        }
+        log.record(.validateOK, connection: entry.id, threadID: entry.connection.threadID, detail: "ping")
+        return nil
+    }
+
+    static func livenessError(_ state: Liveness) -> DatabaseError {
+        let words =
+            switch state {
+            case .closed: "the server closed the socket (FIN seen by a non-blocking peek)"
+            case .reset: "the socket was reset (RST seen by a non-blocking peek)"
+            case .unexpectedData: "unexpected bytes waiting on an idle connection"
+            case .alive: "alive"
+            }
+        return DatabaseError(code: .livenessClosed, sqlState: "08S01", message: "liveness check: \(words)")
+    }
+
+    private func destroy(_ id: Int, _ connection: Connection, reason: String, event: PoolEvent.Kind, polite: Bool) {
+        state.withLock { _ = $0.open.removeValue(forKey: id) }
+        log.record(event, connection: id, threadID: connection.threadID, detail: reason)
+        if polite { connection.close() } else { connection.abandon() }
+    }
+
+    private func startKeepaliveIfNeeded() {
+        guard let interval = policy.keepaliveInterval,
+            keepaliveRunning.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return }
+        let thread = Thread { [self] in
+            keepaliveLoop(interval: .milliseconds(Int(interval * 1000)))
+            keepaliveDone.signal()
+        }
+        thread.name = "repro-keepalive"
+        thread.start()
+    }
+
+    /// Pings connections idle for at least one interval; dead ones are replaced. Stops on `close()`.
+    private func keepaliveLoop(interval: Duration) {
+        let nanos = Int(EventLog.milliseconds(interval) * 1e6)
+        while keepaliveStop.wait(timeout: .now() + .nanoseconds(nanos)) == .timedOut {
+            let now = ContinuousClock.now
+            // Take only what can be lent (a permit each), so borrowers never see more than `size`.
+            var due: [Entry] = []
+            while permits.wait(timeout: .now()) == .success {
+                let next = state.withLock { s -> Entry? in
+                    guard !s.closed, let i = s.idle.firstIndex(where: { now - $0.lastChecked >= interval }) else {
+                        return nil
+                    }
+                    return s.idle.remove(at: i)
+                }
+                guard let entry = next else {
+                    permits.signal()
+                    break
+                }
+                due.append(entry)
+            }
+            for var entry in due {
+                do {
+                    try entry.connection.ping()
+                    log.record(.keepaliveOK, connection: entry.id, threadID: entry.connection.threadID)
+                    entry.lastChecked = .now
+                    let kept = state.withLock { s -> Bool in
+                        guard !s.closed else { return false }
+                        s.idle.append(entry)
+                        return true
+                    }
+                    if !kept {
+                        destroy(entry.id, entry.connection, reason: "pool closed", event: .destroy, polite: true)
+                    }
+                } catch {
+                    log.record(
+                        .keepaliveFailed, connection: entry.id, threadID: entry.connection.threadID,
+                        detail: error.description)
+                    log.record(
+                        error: error, phase: .keepalive, connection: entry.id, threadID: entry.connection.threadID,
+                        handledBy: .keepalive, operation: nil)
+                    destroy(entry.id, entry.connection, reason: "keepalive failed", event: .destroy, polite: false)
+                    if !state.withLock({ $0.closed }), let fresh = try? connect() {
+                        state.withLock { $0.idle.append(fresh) }
+                    }
+                }
+                permits.signal()
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+/// One thing that happened in a run, stamped with milliseconds since the run started.
+public struct PoolEvent: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        case connect
+        case connectFailed = "connect-failed"
+        case borrow
+        case validateOK = "validate-ok"
+        case validateFailed = "validate-failed"
+        case evict
+        case queryOK = "query-ok"
+        case queryError = "query-error"
+        case retry
+        case release
+        case destroy
+        case keepaliveOK = "keepalive-ok"
+        case keepaliveFailed = "keepalive-failed"
+        /// Something the scenario did: the fault, the idle wait, a phase boundary.
+        case scenario
+    }
+
+    public var atMs: Double
+    public var event: Kind
+    /// The pool's own connection number (1, 2, ...), stable for the connection's life.
+    public var connection: Int?
+    /// The server's thread id of that connection.
+    public var threadID: UInt64?
+    public var detail: String?
+
+    public init(atMs: Double, event: Kind, connection: Int? = nil, threadID: UInt64? = nil, detail: String? = nil) {
+        self.atMs = atMs
+        self.event = event
+        self.connection = connection
+        self.threadID = threadID
+        self.detail = detail
+    }
+}
+
+/// Where in a borrow-and-query an error surfaced.
+public enum ErrorPhase: String, Sendable, Codable, CaseIterable {
+    case acquire, validate, query, keepalive
+}
+
+/// What absorbed an error so the caller never saw it.
+public enum ErrorHandler: String, Sendable, Codable, CaseIterable {
+    case validation, retry, keepalive
+}
+
+/// An error seen during a run, where and when it surfaced and whether something handled it.
+public struct ObservedError: Error, Sendable, Equatable, Codable {
+    public var error: DatabaseError
+    public var phase: ErrorPhase
+    public var atMs: Double
+    public var connection: Int?
+    public var threadID: UInt64?
+    /// nil when the error reached the caller.
+    public var handledBy: ErrorHandler?
+    /// The operation (1-based) during which it surfaced; nil for background work.
+    public var operation: Int?
+
+    public init(
+        error: DatabaseError, phase: ErrorPhase, atMs: Double, connection: Int? = nil, threadID: UInt64? = nil,
+        handledBy: ErrorHandler? = nil, operation: Int? = nil
+    ) {
+        self.error = error
+        self.phase = phase
+        self.atMs = atMs
+        self.connection = connection
+        self.threadID = threadID
+        self.handledBy = handledBy
+        self.operation = operation
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case code, name, sqlstate, message, phase, atMs, connection, threadId, handledBy, operation
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        error = DatabaseError(
+            code: try c.decode(DatabaseError.Code.self, forKey: .code),
+            sqlState: try c.decode(String.self, forKey: .sqlstate),
+            message: try c.decode(String.self, forKey: .message))
+        phase = try c.decode(ErrorPhase.self, forKey: .phase)
+        atMs = try c.decode(Double.self, forKey: .atMs)
+        connection = try c.decodeIfPresent(Int.self, forKey: .connection)
+        threadID = try c.decodeIfPresent(UInt64.self, forKey: .threadId)
+        handledBy = try c.decodeIfPresent(ErrorHandler.self, forKey: .handledBy)
+        operation = try c.decodeIfPresent(Int.self, forKey: .operation)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(error.code, forKey: .code)
+        try c.encode(error.code.name, forKey: .name)
+        try c.encode(error.sqlState, forKey: .sqlstate)
+        try c.encode(error.message, forKey: .message)
+        try c.encode(phase, forKey: .phase)
+        try c.encode(atMs, forKey: .atMs)
+        try c.encode(connection, forKey: .connection)
+        try c.encode(threadID, forKey: .threadId)
+        try c.encode(handledBy, forKey: .handledBy)
+        try c.encode(operation, forKey: .operation)
+    }
+}
+
+/// The outcome of one borrow-query-release operation as the caller saw it.
+public struct OperationRecord: Sendable, Equatable, Codable {
+    public var index: Int
+    public var succeeded: Bool
+    public var atMs: Double
+    public var durationMs: Double
+    /// Tries the operation took, retries included.
+    public var attempts: Int
+    /// The connection that answered, or the last one tried.
+    public var connection: Int?
+    /// The error that reached the caller, when it failed.
+    public var error: ObservedError?
+
+    public init(
+        index: Int, succeeded: Bool, atMs: Double, durationMs: Double, attempts: Int, connection: Int?,
+        error: ObservedError?
+    ) {
+        self.index = index
+        self.succeeded = succeeded
+        self.atMs = atMs
+        self.durationMs = durationMs
+        self.attempts = attempts
+        self.connection = connection
+        self.error = error
+    }
+}

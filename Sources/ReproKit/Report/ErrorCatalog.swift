@@ -1,0 +1,152 @@
+/// One failure as different drivers report it: the data behind report explanations and `repro explain`.
+public struct CatalogEntry: Sendable, Equatable, Codable {
+    /// What one driver shows for this failure.
+    public struct DriverMessage: Sendable, Equatable, Codable {
+        public var driver: String
+        public var message: String
+    }
+
+    public var id: String
+    public var title: String
+    /// Error numbers that belong to this entry.
+    public var codes: [Int]
+    /// Symbolic names, driver codes and message texts people paste into a search engine.
+    public var phrases: [String]
+    public var meaning: String
+    public var drivers: [DriverMessage]
+    /// The `repro` commands that reproduce it.
+    public var commands: [String]
+    /// Scenario names (as in reports and the matrix) that reproduce it.
+    public var scenarios: [String]
+}
+
+/// The catalog, kept as data in one place.
+public enum ErrorCatalog {
+    private static func d(_ driver: String, _ message: String) -> CatalogEntry.DriverMessage {
+        .init(driver: driver, message: message)
+    }
+
+    public static let entries: [CatalogEntry] = [
+        CatalogEntry(
+            id: "server-closed-idle",
+            title: "The server closed an idle connection (wait_timeout)",
+            codes: [2006, 2013, 4031],
+            phrases: [
+                "CR_SERVER_GONE_ERROR", "CR_SERVER_LOST", "MySQL server has gone away", "Server has gone away",
+                "Lost connection to server during query", "Lost connection to MySQL server during query",
+                "The client was disconnected by the server because of inactivity", "ER_CLIENT_INTERACTION_TIMEOUT",
+                "Can't add new command when connection is in closed state",
+                "This socket has been ended by the other party", "PROTOCOL_CONNECTION_LOST", "EPIPE",
+                "Communications link failure", "No operations allowed after connection closed", "invalid connection",
+                "unexpected EOF", "driver: bad connection", "ErrBadConn",
+            ],
+            meaning:
+                "The server ended a connection that sat idle longer than its wait_timeout (FIN on the socket). A pool that hands out that connection without checking it fails on the next query: 2013 when the client sends and then reads EOF, 2006 when the send itself fails. MySQL 8.0.24+ first sends 4031.",
+            drivers: [
+                d("Connector/C, PyMySQL, mysqlclient", "2013 Lost connection to server during query / 2006 MySQL server has gone away"),
+                d("mysqljs/mysql2 (Node)", "PROTOCOL_CONNECTION_LOST: Connection lost: The server closed the connection; then \"Can't add new command when connection is in closed state\" or \"This socket has been ended by the other party\" (EPIPE)"),
+                d("Connector/J (Java)", "CommunicationsException: Communications link failure (SQLSTATE 08S01), \"The last packet successfully received from the server was N milliseconds ago\""),
+                d("go-sql-driver/mysql", "[mysql] unexpected EOF / invalid connection; database/sql sees driver.ErrBadConn and retries"),
+                d("MySQL 8.0.24+ server", "4031 ER_CLIENT_INTERACTION_TIMEOUT: The client was disconnected by the server because of inactivity"),
+            ],
+            commands: ["repro wait-timeout --seconds 2 --policy naive", "repro network-cut --mode close --policy naive"],
+            scenarios: ["wait-timeout", "network-cut-close"]
+        ),
+        CatalogEntry(
+            id: "thread-killed",
+            title: "The connection's server thread was killed",
+            codes: [1927, 1317, 2013, 2006],
+            phrases: [
+                "ER_CONNECTION_KILLED", "Connection was killed", "ER_QUERY_INTERRUPTED", "Query execution was interrupted",
+                "KILL CONNECTION", "KILL", "Lost connection to server during query", "PROTOCOL_CONNECTION_LOST",
+                "Communications link failure", "invalid connection",
+            ],
+            meaning:
+                "Someone (an operator, a proxy, a watchdog like pt-kill) ran KILL on the connection's server thread. Idle: the server closes the socket and the next query fails like a wait_timeout (2013/2006). Busy: MariaDB answers the running query with 1927 ER_CONNECTION_KILLED (KILL QUERY gives 1317) before closing.",
+            drivers: [
+                d("Connector/C, PyMySQL", "1927 Connection was killed (busy, MariaDB) / 2013 Lost connection (idle)"),
+                d("mysqljs/mysql2 (Node)", "ER_CONNECTION_KILLED or PROTOCOL_CONNECTION_LOST: Connection lost: The server closed the connection"),
+                d("Connector/J (Java)", "Communications link failure (08S01) / \"Connection was killed\" (70100)"),
+                d("go-sql-driver/mysql", "Error 1927: Connection was killed / invalid connection"),
+            ],
+            commands: ["repro kill-thread --target idle --policy naive", "repro kill-thread --target busy --policy naive"],
+            scenarios: ["kill-thread", "kill-thread-busy"]
+        ),
+        CatalogEntry(
+            id: "connection-reset",
+            title: "The connection was reset (RST) by a firewall, proxy or load balancer",
+            codes: [2013, 2006],
+            phrases: [
+                "ECONNRESET", "Connection reset by peer", "read ECONNRESET", "write ECONNRESET", "Connection reset",
+                "broken pipe", "Communications link failure", "invalid connection",
+                "Lost connection to server during query",
+            ],
+            meaning:
+                "Something between client and server dropped the flow and answered with a TCP reset: a proxy restart, a NAT or load balancer that forgot an idle flow (half-open), a firewall. The socket errors with ECONNRESET on the next read or write.",
+            drivers: [
+                d("Connector/C, PyMySQL", "2013 Lost connection to server during query ([Errno 104] Connection reset by peer)"),
+                d("mysqljs/mysql2 (Node)", "Error: read ECONNRESET (code ECONNRESET, fatal: true)"),
+                d("Connector/J (Java)", "Communications link failure (08S01), caused by java.net.SocketException: Connection reset"),
+                d("go-sql-driver/mysql", "read tcp ...: connection reset by peer; invalid connection (driver.ErrBadConn)"),
+            ],
+            commands: ["repro network-cut --mode reset --policy naive", "repro network-cut --mode half-open --policy naive"],
+            scenarios: ["network-cut-reset", "network-cut-half-open"]
+        ),
+        CatalogEntry(
+            id: "blackhole",
+            title: "The network silently stopped delivering (blackhole): the client waits for its read timeout",
+            codes: [2013, 5013],
+            phrases: [
+                "timed out", "read timeout", "i/o timeout", "ETIMEDOUT", "PROTOCOL_SEQUENCE_TIMEOUT",
+                "Query inactivity timeout", "SocketTimeoutException", "Read timed out",
+                "Lost connection to server during query", "Communications link failure",
+            ],
+            meaning:
+                "Packets stop flowing but no FIN or RST arrives: a stateful firewall dropped the flow, a cable or VM vanished. Nothing fails until the client's read timeout fires; without one the query hangs for the TCP retransmission timeout (many minutes).",
+            drivers: [
+                d("Connector/C, PyMySQL", "2013 Lost connection to server during query (timed out)"),
+                d("mysqljs/mysql2 (Node)", "PROTOCOL_SEQUENCE_TIMEOUT: Query inactivity timeout (only with a query timeout), else a hang"),
+                d("Connector/J (Java)", "Communications link failure caused by java.net.SocketTimeoutException: Read timed out"),
+                d("go-sql-driver/mysql", "i/o timeout (with readTimeout), then invalid connection"),
+            ],
+            commands: ["repro network-cut --mode blackhole --read-timeout 2 --policy naive"],
+            scenarios: ["network-cut-blackhole"]
+        ),
+        CatalogEntry(
+            id: "cannot-connect",
+            title: "The client cannot open a new connection",
+            codes: [2002, 2003, 2005, 1045],
+            phrases: [
+                "CR_CONN_HOST_ERROR", "Can't connect to MySQL server", "Can't connect to server", "ECONNREFUSED",
+                "connection refused", "ER_ACCESS_DENIED_ERROR", "Access denied for user",
+            ],
+            meaning:
+                "Opening a connection failed: nothing listens at host:port (2003, ECONNREFUSED), the name does not resolve (2005), or the credentials are wrong (1045). This is the error a retry on acquire can help with; it does not help with dead pooled connections.",
+            drivers: [
+                d("Connector/C, PyMySQL", "2003 Can't connect to MySQL server on 'host' (111)"),
+                d("mysqljs/mysql2 (Node)", "connect ECONNREFUSED host:port"),
+                d("Connector/J (Java)", "Communications link failure: The driver has not received any packets from the server"),
+                d("go-sql-driver/mysql", "dial tcp host:port: connect: connection refused"),
+            ],
+            commands: ["repro wait-timeout --dsn mysql://root@127.0.0.1:1/ (an address where nothing listens)"],
+            scenarios: []
+        ),
+    ]
+
+    /// The entry that explains a scenario's outcome (by fault kind and mode).
+    public static func entry(forKind kind: String, parameters: [String: String]) -> CatalogEntry? {
+        let id: String
+        switch kind {
+        case "wait-timeout": id = "server-closed-idle"
+        case "kill-thread": id = "thread-killed"
+        case "network-cut":
+            switch parameters["mode"] {
+            case "blackhole": id = "blackhole"
+            case "close": id = "server-closed-idle"
+            default: id = "connection-reset"
+            }
+        default: return nil
+        }
+        return entries.first { $0.id == id }
+    }
+}

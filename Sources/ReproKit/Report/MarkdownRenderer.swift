@@ -1,0 +1,98 @@
+import Foundation
+
+/// Renders a report as Markdown for people: summary, then one section per scenario.
+public enum MarkdownRenderer {
+    public static func render(_ report: Report) -> String {
+        var out = "# repro report\n\n"
+        let where_ = report.server.managed ? "embedded, started by repro" : "external"
+        out += "- Server: MariaDB/MySQL \(report.server.version) (\(where_), \(report.server.address))\n"
+        out += "- Client: \(report.client.library) \(report.client.version)\n"
+        out += "- Tool: \(report.tool.name) \(report.tool.version), generated \(report.generatedAt)\n"
+        let passed = report.scenarios.filter(\.passed).count
+        out += "- Scenarios: \(report.scenarios.count), expectations held in \(passed)\n\n"
+        out += summaryTable(report)
+        for scenario in report.scenarios {
+            out += "\n" + section(scenario)
+        }
+        return out
+    }
+
+    /// The summary table alone (also what goes to a CI step summary).
+    public static func summaryTable(_ report: Report) -> String {
+        var out = "| scenario | fault | policy | first error | phase | reached caller | recovered | expectations |\n"
+        out += "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        for s in report.scenarios {
+            let first = s.firstError.map { "\($0.error.code.rawValue) \($0.error.code.name)" } ?? "none"
+            let phase = s.firstError?.phase.rawValue ?? "–"
+            let caller = s.firstUnhandledError.map { "\($0.error.code.rawValue) \($0.error.code.name)" } ?? "nothing"
+            let expectations =
+                s.expectations.isEmpty ? "–" : (s.passed ? "✓" : "✗ " + s.expectations.filter { !$0.passed }.map(\.name).joined(separator: ", "))
+            out += "| \(s.name) | \(faultLabel(s)) | \(s.policy.name) | \(first) | \(phase) | \(caller) | \(s.recovered ? "yes" : "no") | \(expectations) |\n"
+        }
+        return out
+    }
+
+    static func faultLabel(_ s: ScenarioResult) -> String {
+        switch s.kind {
+        case "wait-timeout": "wait-timeout \(s.parameters["seconds"] ?? "?")s"
+        case "kill-thread": "kill-thread \(s.parameters["target"] ?? "")"
+        case "network-cut": "network-cut \(s.parameters["mode"] ?? "") via \(s.parameters["via"] ?? "proxy")"
+        default: s.kind
+        }
+    }
+
+    static func ms(_ v: Double) -> String { String(format: "%.0f", v) }
+
+    static func cell(_ text: String) -> String {
+        text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+    }
+
+    static func section(_ s: ScenarioResult) -> String {
+        var out = "## \(s.name)\n\n"
+        if let d = s.description { out += "\(d)\n\n" }
+        let params = s.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+        out += "- **Fault**: \(s.kind) (\(params))\n"
+        out += "- **Pool**: \(s.poolSize) connection(s), policy `\(s.policy.name)`: \(s.policy.summary)\n"
+        if let f = s.firstError {
+            out += "- **First error**: `\(f.error.code.rawValue) \(f.error.code.name)` (SQLSTATE \(f.error.sqlState)) \"\(f.error.message)\" at phase **\(f.phase.rawValue)**, \(ms(f.atMs)) ms after start"
+            if let d = s.detectionMs { out += ", \(ms(d)) ms after the fault took effect" }
+            out += f.handledBy.map { " — handled by \($0.rawValue)" } ?? " — reached the caller"
+            out += "\n"
+        } else {
+            out += "- **First error**: none\n"
+        }
+        if let signal = s.tcpSignal { out += "- **Client socket received**: \(signal)\n" }
+        out += "- **Operations after the fault**: \(s.operations.succeeded) of \(s.operations.total) succeeded\n"
+        out += "- **Recovered**: \(s.recovered ? "yes" : "no")"
+        if let r = s.recoveryMs { out += " (first success \(ms(r)) ms after the fault)" }
+        out += "\n\n"
+        out += "### What happened\n\n\(ExplanationWriter.explain(s))\n\n"
+        if !s.expectations.isEmpty {
+            out += "### Expectations\n\n| expectation | expected | observed | held |\n| --- | --- | --- | --- |\n"
+            for e in s.expectations {
+                out += "| \(e.name) | \(cell(e.expected)) | \(cell(e.actual)) | \(e.passed ? "✓" : "✗") |\n"
+            }
+            out += "\n"
+        }
+        out += "### Operations\n\n| # | result | attempts | connection | ms | error |\n| --- | --- | --- | --- | --- | --- |\n"
+        for op in s.operationResults {
+            let err = op.error.map { "\($0.error.code.rawValue) \($0.error.code.name) at \($0.phase.rawValue): \(cell($0.error.message))" } ?? ""
+            out += "| \(op.index) | \(op.succeeded ? "ok" : "failed") | \(op.attempts) | \(op.connection.map(String.init) ?? "–") | \(String(format: "%.1f", op.durationMs)) | \(err) |\n"
+        }
+        if !s.errors.isEmpty {
+            out += "\n### Errors seen\n\n| at ms | phase | code | name | message | connection | handled by |\n| --- | --- | --- | --- | --- | --- | --- |\n"
+            for e in s.errors {
+                out += "| \(ms(e.atMs)) | \(e.phase.rawValue) | \(e.error.code.rawValue) | \(e.error.code.name) | \(cell(e.error.message)) | \(e.connection.map(String.init) ?? "–") | \(e.handledBy?.rawValue ?? "reached caller") |\n"
+            }
+        }
+        if let entry = ErrorCatalog.entry(forKind: s.kind, parameters: s.parameters) {
+            out += "\n### What other drivers show for this failure\n\n"
+            for d in entry.drivers { out += "- **\(d.driver)**: \(d.message)\n" }
+        }
+        out += "\n### Timeline\n\n| ms | event | connection | server thread | detail |\n| --- | --- | --- | --- | --- |\n"
+        for e in s.timeline {
+            out += "| \(String(format: "%.1f", e.atMs)) | \(e.event.rawValue) | \(e.connection.map(String.init) ?? "") | \(e.threadID.map(String.init) ?? "") | \(cell(e.detail ?? "")) |\n"
+        }
+        return out
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+
+/// The whole report: what ran where, and every scenario's result.
+public struct Report: Sendable, Equatable, Codable {
+    public struct Tool: Sendable, Equatable, Codable {
+        public var name: String
+        public var version: String
+    }
+
+    /// The server, described without credentials.
+    public struct Server: Sendable, Equatable, Codable {
+        public var version: String
+        /// true when this tool started the server itself.
+        public var managed: Bool
+        public var address: String
+    }
+
+    public struct Client: Sendable, Equatable, Codable {
+        public var library: String
+        public var version: String
+    }
+
+    public static let currentSchemaVersion = 1
+
+    public var schemaVersion: Int
+    public var tool: Tool
+    public var generatedAt: String
+    public var server: Server
+    public var client: Client
+    public var scenarios: [ScenarioResult]
+
+    public init(server: Server, client: Client, scenarios: [ScenarioResult], generatedAt: Date = Date()) {
+        self.schemaVersion = Self.currentSchemaVersion
+        self.tool = Tool(name: ReproVersion.name, version: ReproVersion.version)
+        self.generatedAt = ISO8601DateFormatter().string(from: generatedAt)
+        self.server = server
+        self.client = client
+        self.scenarios = scenarios
+    }
+
+    /// true when every scenario's expectations held.
+    public var passed: Bool { scenarios.allSatisfy(\.passed) }
+
+    /// Pretty, key-sorted JSON.
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    /// Reads a report written by `jsonData()`.
+    public static func decode(_ data: Data) throws -> Report {
+        try JSONDecoder().decode(Report.self, from: data)
+    }
+}

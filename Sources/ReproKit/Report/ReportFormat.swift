@@ -1,0 +1,28 @@
+import Foundation
+
+/// A report file format.
+public enum ReportFormat: String, Sendable, CaseIterable {
+    case md, json, junit
+
+    public var fileExtension: String {
+        switch self {
+        case .md: "md"
+        case .json: "json"
+        case .junit: "junit.xml"
+        }
+    }
+
+    /// Parses "md,json"; the error names the bad value and the allowed ones.
+    public static func parseList(_ text: String) throws(PolicyError) -> [ReportFormat] {
+        var out: [ReportFormat] = []
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() })
+        where !part.isEmpty {
+            guard let f = ReportFormat(rawValue: part == "markdown" ? "md" : part) else {
+                throw PolicyError("--format '\(part)' is unknown: use md, json or junit, comma-separated")
+            }
+            if !out.contains(f) { out.append(f) }
+        }
+        if out.isEmpty { throw PolicyError("--format is empty: use md, json or junit, comma-separated") }
+        return out
+    }
+}

@@ -1,0 +1,55 @@
+/// What a scenario should observe; every field is optional.
+public struct Expectations: Sendable, Equatable, Codable {
+    /// The first error's code must be one of these.
+    public var firstError: [DatabaseError.Code]?
+    /// The first error must surface in this phase.
+    public var phase: ErrorPhase?
+    /// Every operation after the fault must (true) or must not all (false) succeed.
+    public var recovered: Bool?
+
+    public init(firstError: [DatabaseError.Code]? = nil, phase: ErrorPhase? = nil, recovered: Bool? = nil) {
+        self.firstError = firstError
+        self.phase = phase
+        self.recovered = recovered
+    }
+
+    public var isEmpty: Bool { firstError == nil && phase == nil && recovered == nil }
+
+    /// Checks each expectation against what the run observed.
+    public func evaluate(firstError observed: ObservedError?, recovered: Bool) -> [ExpectationResult] {
+        var results: [ExpectationResult] = []
+        let actualError = observed.map { "\($0.error.code.rawValue) \($0.error.code.name)" } ?? "none"
+        if let codes = firstError {
+            let wanted = codes.map { "\($0.rawValue) \($0.name)" }.joined(separator: " or ")
+            let ok = observed.map { codes.contains($0.error.code) } ?? false
+            results.append(ExpectationResult(name: "firstError", expected: wanted, actual: actualError, passed: ok))
+        }
+        if let phase {
+            let ok = observed?.phase == phase
+            results.append(
+                ExpectationResult(
+                    name: "phase", expected: phase.rawValue, actual: observed?.phase.rawValue ?? "none", passed: ok))
+        }
+        if let want = self.recovered {
+            results.append(
+                ExpectationResult(
+                    name: "recovered", expected: "\(want)", actual: "\(recovered)", passed: want == recovered))
+        }
+        return results
+    }
+}
+
+/// One checked expectation.
+public struct ExpectationResult: Sendable, Equatable, Codable {
+    public var name: String
+    public var expected: String
+    public var actual: String
+    public var passed: Bool
+
+    public init(name: String, expected: String, actual: String, passed: Bool) {
+        self.name = name
+        self.expected = expected
+        self.actual = actual
+        self.passed = passed
+    }
+}

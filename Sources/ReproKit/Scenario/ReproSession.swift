@@ -1,0 +1,67 @@
+import Foundation
+
+/// One server for a batch of scenarios: the embedded one this tool starts, or the user's (`--dsn`).
+public final class ReproSession: Sendable {
+    public let endpoint: ServerEndpoint
+    public let serverVersion: String
+    private let managed: ManagedServer?
+
+    /// Parses the DSN or starts the embedded server, then checks that a connection works.
+    public static func open(dsn: String?) throws(RunError) -> ReproSession {
+        if let dsn, !dsn.isEmpty {
+            let endpoint: ServerEndpoint
+            do {
+                endpoint = try ServerEndpoint(dsn: dsn)
+            } catch {
+                throw .usage(error.message)
+            }
+            let runner = ScenarioRunner(endpoint: endpoint)
+            let probe = try runner.adminConnection()
+            defer { probe.close() }
+            return ReproSession(endpoint: endpoint, serverVersion: probe.serverVersion, managed: nil)
+        }
+        let server: ManagedServer
+        do {
+            server = try ManagedServer.start()
+        } catch {
+            throw .environment(error.message)
+        }
+        return ReproSession(endpoint: server.endpoint, serverVersion: server.version, managed: server)
+    }
+
+    private init(endpoint: ServerEndpoint, serverVersion: String, managed: ManagedServer?) {
+        self.endpoint = endpoint
+        self.serverVersion = serverVersion
+        self.managed = managed
+    }
+
+    /// The report's server block: version, managed or not, address — never credentials.
+    public var serverInfo: Report.Server {
+        Report.Server(version: serverVersion, managed: managed != nil, address: endpoint.hostPort)
+    }
+
+    public static var clientInfo: Report.Client {
+        Report.Client(library: "MariaDB Connector/C", version: MariaDBConnection.clientVersion)
+    }
+
+    /// Runs the scenarios in order, each on a fresh pool, and builds the report.
+    public func run(
+        _ scenarios: [Scenario], failFast: Bool = false, progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
+        onResult: (ScenarioResult) -> Void = { _ in }
+    ) throws(RunError) -> Report {
+        let runner = ScenarioRunner(endpoint: endpoint, progress: progress)
+        var results: [ScenarioResult] = []
+        for scenario in scenarios {
+            let result = try runner.run(scenario)
+            results.append(result)
+            onResult(result)
+            if failFast && !result.passed { break }
+        }
+        return Report(server: serverInfo, client: Self.clientInfo, scenarios: results)
+    }
+
+    /// Stops the embedded server (if any) and removes its directory; idempotent.
+    public func close() {
+        managed?.stop()
+    }
+}

@@ -1,0 +1,320 @@
+import Foundation
+
+/// Runs scenarios against one server: builds the pool, injects the fault, runs the operations, records.
+///
+/// Blocking: call from a dedicated thread.
+public struct ScenarioRunner: Sendable {
+    public let endpoint: ServerEndpoint
+    public let progress: @Sendable (RunProgress) -> Void
+
+    public init(endpoint: ServerEndpoint, progress: @escaping @Sendable (RunProgress) -> Void = { _ in }) {
+        self.endpoint = endpoint
+        self.progress = progress
+    }
+
+    /// Connection options for this server with a policy's timeouts.
+    public func connectionOptions(policy: PoolPolicy, initCommands: [String] = []) -> ConnectionOptions {
+        ConnectionOptions(
+            host: endpoint.host, port: endpoint.port, user: endpoint.user, password: endpoint.password,
+            database: endpoint.database, connectTimeout: policy.connectTimeout, readTimeout: policy.readTimeout,
+            writeTimeout: policy.writeTimeout, initCommands: initCommands)
+    }
+
+    /// Opens one connection outside any pool (admin work, server version); failures become environment errors.
+    public func adminConnection(readTimeout: Int = 10) throws(RunError) -> MariaDBConnection {
+        var options = connectionOptions(policy: PoolPolicy())
+        options.readTimeout = readTimeout
+        do {
+            return try MariaDBConnection(options: options)
+        } catch {
+            throw environmentError(error)
+        }
+    }
+
+    /// Turns a connect failure into the one-line message a user can act on, without the password.
+    public func environmentError(_ error: DatabaseError) -> RunError {
+        switch error.code {
+        case .accessDenied:
+            return .environment(
+                "access denied for user '\(endpoint.user)' at \(endpoint.hostPort): check the user and password in --dsn/REPRO_DSN"
+            )
+        case .badDatabase:
+            return .environment(
+                "database '\(endpoint.database ?? "")' does not exist at \(endpoint.hostPort): create it or drop it from the DSN"
+            )
+        default:
+            let words = error.message.replacingOccurrences(of: endpoint.password, with: "***", options: [], range: nil)
+            return .environment(
+                "cannot connect to \(endpoint.hostPort): \(endpoint.password.isEmpty ? error.message : words) (\(error.code.name)); is the server running and reachable?"
+            )
+        }
+    }
+
+    /// Runs one scenario from a fresh pool to its result.
+    public func run(_ scenario: Scenario) throws(RunError) -> ScenarioResult {
+        if scenario.poolSize < 1 { throw .usage("pool size \(scenario.poolSize) is out of range: use 1 or more") }
+        do { try scenario.policy.validate() } catch { throw .usage(error.message) }
+        let log = EventLog()
+        var run = FaultRun(scenario: scenario, log: log)
+        switch scenario.fault {
+        case .waitTimeout(let seconds, let margin, let scope):
+            try runWaitTimeout(&run, seconds: seconds, margin: margin, scope: scope)
+        case .killThread(let target, let count):
+            try runKillThread(&run, target: target, count: count)
+        case .networkCut(let mode, let via):
+            try runNetworkCut(&run, mode: mode, via: via)
+        }
+        return run.result()
+    }
+
+    // MARK: - Faults
+
+    private func runWaitTimeout(_ run: inout FaultRun, seconds: Int, margin: Double, scope: WaitTimeoutScope)
+        throws(RunError)
+    {
+        guard (1...31_536_000).contains(seconds) else {
+            throw .usage("wait_timeout \(seconds) is out of range: use whole seconds from 1 to 31536000")
+        }
+        guard margin >= 0, margin <= 3600 else {
+            throw .usage("margin \(margin) is out of range: use seconds from 0 to 3600")
+        }
+        let name = run.scenario.name
+        var initCommands: [String] = []
+        var restore: (() -> Void)?
+        switch scope {
+        case .session:
+            initCommands = ["SET SESSION wait_timeout=\(seconds)"]
+        case .global:
+            guard endpoint.managed || run.scenario.allowGlobal else {
+                throw .usage(
+                    "--scope global changes a server this tool did not start: add --allow-global, or use --scope session")
+            }
+            restore = try setGlobalWaitTimeout(seconds, log: run.log)
+        }
+        defer { restore?() }
+        let pool = try makePool(run, initCommands: initCommands)
+        defer { pool.close() }
+        let warmedAt = try warm(pool, run)
+        run.faultAt = warmedAt + Double(seconds) * 1000
+        run.log.record(
+            .scenario, detail: "idle: waiting \(seconds)s wait_timeout + \(margin)s margin (\(scope.rawValue) scope)")
+        idle(seconds: Double(seconds) + margin, scenario: name, reason: "wait_timeout \(seconds)s + margin")
+        run.log.record(.scenario, detail: "idle over: running \(run.scenario.operationCount) operations")
+        runOperations(pool, &run)
+    }
+
+    /// Sets the global wait_timeout and returns the action that puts the old value back (also on Ctrl-C).
+    private func setGlobalWaitTimeout(_ seconds: Int, log: EventLog) throws(RunError) -> () -> Void {
+        let admin = try adminConnection()
+        defer { admin.close() }
+        let old: String
+        do {
+            old = try admin.query("SELECT @@GLOBAL.wait_timeout").first?.first??.description ?? "28800"
+            try admin.query("SET GLOBAL wait_timeout=\(seconds)")
+        } catch {
+            throw .environment(
+                "cannot set the global wait_timeout at \(endpoint.hostPort): \(error.message); use --scope session or a user with SUPER/SYSTEM_VARIABLES_ADMIN"
+            )
+        }
+        log.record(.scenario, detail: "SET GLOBAL wait_timeout=\(seconds) (was \(old))")
+        let endpoint = self
+        let restoreAction: @Sendable () -> Void = {
+            if let c = try? endpoint.adminConnection() {
+                _ = try? c.query("SET GLOBAL wait_timeout=\(old)")
+                c.close()
+            }
+        }
+        let token = CleanupRegistry.shared.register("restore global wait_timeout", restoreAction)
+        return {
+            restoreAction()
+            CleanupRegistry.shared.unregister(token)
+            log.record(.scenario, detail: "SET GLOBAL wait_timeout=\(old) (restored)")
+        }
+    }
+
+    private func runKillThread(_ run: inout FaultRun, target: KillTarget, count: KillCount) throws(RunError) {
+        let pool = try makePool(run, initCommands: [])
+        defer { pool.close() }
+        _ = try warm(pool, run)
+        let admin = try adminConnection()
+        defer { admin.close() }
+        let all = pool.threadIDs
+        let n =
+            switch count {
+            case .all: all.count
+            case .some(let k): min(k, all.count)
+            }
+        guard n >= 1 else { throw .usage("kill count must be 1 or more (or all)") }
+        switch target {
+        case .idle:
+            let victims = Array(all.prefix(n))
+            run.faultAt = run.log.ms()
+            try kill(victims, admin: admin, log: run.log, scenario: run.scenario.name)
+            // The server closes a killed thread's socket asynchronously; give it a moment as a real idle gap would.
+            Thread.sleep(forTimeInterval: 0.2)
+        case .busy:
+            run.faultAt = try killBusy(pool, count: n, admin: admin, run: run)
+        }
+        runOperations(pool, &run)
+    }
+
+    private func kill(_ threadIDs: [UInt64], admin: MariaDBConnection, log: EventLog, scenario: String)
+        throws(RunError)
+    {
+        progress(.step(scenario: scenario, "KILL CONNECTION on \(threadIDs.count) pool thread(s)"))
+        for id in threadIDs {
+            do {
+                try admin.query("KILL CONNECTION \(id)")
+                log.record(.scenario, threadID: id, detail: "fault: KILL CONNECTION \(id)")
+            } catch {
+                throw .environment(
+                    "KILL CONNECTION \(id) failed at \(endpoint.hostPort): \(error.message); the user needs to own the thread or have CONNECTION ADMIN"
+                )
+            }
+        }
+    }
+
+    /// Starts `SELECT SLEEP` on `count` pooled connections, kills their threads mid-query, returns the fault time.
+    private func killBusy(_ pool: Pool<MariaDBConnection>, count: Int, admin: MariaDBConnection, run: FaultRun)
+        throws(RunError) -> Double
+    {
+        let log = run.log
+        var leases: [Pool<MariaDBConnection>.Lease] = []
+        for _ in 0..<count {
+            if case .success(let lease) = pool.borrow() { leases.append(lease) }
+        }
+        let group = DispatchGroup()
+        for lease in leases {
+            group.enter()
+            let thread = Thread {
+                defer { group.leave() }
+                do throws(DatabaseError) {
+                    try lease.connection.query("SELECT SLEEP(5)")
+                    log.record(.queryOK, connection: lease.id, threadID: lease.connection.threadID)
+                    pool.release(lease)
+                } catch {
+                    log.record(.queryError, connection: lease.id, threadID: lease.connection.threadID, detail: error.description)
+                    // A query in flight is not retried: its bytes were sent (database/sql does the same).
+                    log.record(
+                        error: error, phase: .query, connection: lease.id, threadID: lease.connection.threadID,
+                        handledBy: nil, operation: 0)
+                    if error.isConnectionLevel {
+                        pool.destroy(lease, reason: "killed mid-query")
+                    } else {
+                        pool.release(lease)
+                    }
+                }
+            }
+            thread.start()
+        }
+        // Wait (bounded) until the server shows every sleep running, so the kill really hits a busy thread.
+        let ids = leases.map(\.connection.threadID)
+        let list = ids.map(String.init).joined(separator: ",")
+        let deadline = ContinuousClock.now + .seconds(3)
+        while ContinuousClock.now < deadline {
+            let busy =
+                (try? admin.query(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN (\(list)) AND INFO LIKE 'SELECT SLEEP%'"
+                ))?.first?.first??.description ?? "0"
+            if Int(busy) == ids.count { break }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        let faultAt = log.ms()
+        try kill(ids, admin: admin, log: log, scenario: run.scenario.name)
+        _ = group.wait(timeout: .now() + .seconds(10))
+        return faultAt
+    }
+
+    private func runNetworkCut(_ run: inout FaultRun, mode: CutMode, via: CutVia) throws(RunError) {
+        throw .usage("network-cut is not available in this build")
+    }
+
+    // MARK: - Shared steps
+
+    private func makePool(_ run: FaultRun, initCommands: [String], port: Int? = nil) throws(RunError)
+        -> Pool<MariaDBConnection>
+    {
+        var options = connectionOptions(policy: run.scenario.policy, initCommands: initCommands)
+        if let port {
+            options.host = "127.0.0.1"
+            options.port = port
+        }
+        return Pool(policy: run.scenario.policy, size: run.scenario.poolSize, log: run.log) { [options] () throws(DatabaseError) in
+            try MariaDBConnection(options: options)
+        }
+    }
+
+    /// Fills the pool; returns when it was full (ms).
+    private func warm(_ pool: Pool<MariaDBConnection>, _ run: FaultRun) throws(RunError) -> Double {
+        progress(.step(scenario: run.scenario.name, "warming \(pool.size) connection(s)"))
+        do {
+            try pool.warm()
+        } catch {
+            throw environmentError(error)
+        }
+        let at = run.log.ms()
+        run.log.record(
+            .scenario,
+            detail: "pool warm: \(pool.size) connection(s), server threads \(pool.threadIDs.map(String.init).joined(separator: ", "))"
+        )
+        return at
+    }
+
+    /// Sleeps `seconds`, reporting progress about every 250 ms; bounded by construction.
+    private func idle(seconds: Double, scenario: String, reason: String) {
+        let start = ContinuousClock.now
+        let total = Duration.milliseconds(Int(seconds * 1000))
+        while true {
+            let elapsed = ContinuousClock.now - start
+            progress(.waiting(scenario: scenario, elapsed: EventLog.milliseconds(elapsed) / 1000, total: seconds, reason: reason))
+            if elapsed >= total { break }
+            let left = total - elapsed
+            Thread.sleep(forTimeInterval: min(0.25, EventLog.milliseconds(left) / 1000))
+        }
+    }
+
+    private func runOperations(_ pool: Pool<MariaDBConnection>, _ run: inout FaultRun) {
+        progress(.step(scenario: run.scenario.name, "running \(run.scenario.operationCount) operation(s)"))
+        for i in 1...max(1, run.scenario.operationCount) {
+            run.operations.append(pool.execute("SELECT 1", operation: i))
+        }
+    }
+}
+
+/// The mutable state of one scenario run, turned into a `ScenarioResult` at the end.
+struct FaultRun {
+    let scenario: Scenario
+    let log: EventLog
+    var faultAt: Double?
+    var tcpSignal: String?
+    var operations: [OperationRecord] = []
+
+    init(scenario: Scenario, log: EventLog) {
+        self.scenario = scenario
+        self.log = log
+    }
+
+    func result() -> ScenarioResult {
+        let errors = log.errors
+        let first = errors.first
+        let recovered = !operations.isEmpty && operations.allSatisfy(\.succeeded)
+        let succeeded = operations.filter(\.succeeded).count
+        var detection: Double?
+        var recovery: Double?
+        if let faultAt {
+            detection = errors.first { $0.atMs >= faultAt - 1 }.map { max(0, $0.atMs - faultAt) }
+            recovery = operations.first { $0.succeeded }.map { max(0, $0.atMs + $0.durationMs - faultAt) }
+        }
+        let expectations = scenario.expectations.evaluate(firstError: first, recovered: recovered)
+        var parameters = scenario.fault.parameters
+        parameters["operations"] = "\(scenario.operationCount)"
+        return ScenarioResult(
+            name: scenario.name, kind: scenario.fault.kind, description: scenario.description, policy: scenario.policy,
+            poolSize: scenario.poolSize, parameters: parameters, firstError: first, errors: errors,
+            recovered: recovered,
+            operations: .init(total: operations.count, succeeded: succeeded, failed: operations.count - succeeded),
+            operationResults: operations, faultAtMs: faultAt, detectionMs: detection, recoveryMs: recovery,
+            tcpSignal: tcpSignal, timeline: log.events, expectations: expectations,
+            passed: expectations.allSatisfy(\.passed), durationMs: log.ms())
+    }
+}

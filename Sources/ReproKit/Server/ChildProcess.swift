@@ -1,0 +1,121 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A child started with `posix_spawn` in its own process group, with output going to files.
+struct ChildProcess: Sendable {
+    /// Process id of the child.
+    let pid: pid_t
+
+    /// How a child ended, as reported by `waitpid`.
+    enum Exit: Sendable, Equatable, CustomStringConvertible {
+        case exited(Int32)
+        case signaled(Int32)
+
+        var description: String {
+            switch self {
+            case .exited(let code): "exit status \(code)"
+            case .signaled(let signo): "signal \(signo)"
+            }
+        }
+    }
+
+    /// Spawns `executable`; stdin is /dev/null, stdout and stderr go to `outputPath` (truncated).
+    static func spawn(_ executable: String, _ arguments: [String], outputPath: String) throws(ServerError) -> ChildProcess {
+        var actions = posix_spawn_file_actions_t()
+        var attributes = posix_spawnattr_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawnattr_init(&attributes)
+        defer {
+            posix_spawn_file_actions_destroy(&actions)
+            posix_spawnattr_destroy(&attributes)
+        }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // The server must not inherit our sockets or the test runner's pipes: a leaked pipe would keep
+        // a caller waiting for EOF until the server exits.
+        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
+
+        // Own process group so a terminal Ctrl-C reaches only us; we stop the server ourselves after cleanup.
+        let flags = Int32(POSIX_SPAWN_SETPGROUP) | Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF)
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        // CleanupRegistry sets these to SIG_IGN, and ignored dispositions survive exec; the child gets defaults back.
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signo in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT] { sigaddset(&defaults, signo) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+
+        let argv = ([executable] + arguments).map { strdup($0) }
+        defer { argv.forEach { free($0) } }
+        var cArgv: [UnsafeMutablePointer<CChar>?] = argv
+        cArgv.append(nil)
+
+        var pid: pid_t = 0
+        let result = cArgv.withUnsafeMutableBufferPointer { argvBuffer in
+            posix_spawn(&pid, executable, &actions, &attributes, argvBuffer.baseAddress!, environ)
+        }
+        guard result == 0 else {
+            throw ServerError(
+                .startFailed,
+                "could not run \(executable): \(String(cString: strerror(result))); check it is executable, or run `make setup`")
+        }
+        return ChildProcess(pid: pid)
+    }
+
+    /// Reaps the child if it has ended, without blocking; nil while it still runs.
+    func poll() -> Exit? {
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid { return Self.decode(status) }
+            if result == -1 && errno == EINTR { continue }
+            // ECHILD: someone else reaped it; it is gone either way.
+            if result == -1 { return .exited(-1) }
+            return nil
+        }
+    }
+
+    /// Polls until the child ends or `deadline` passes; nil on timeout.
+    func wait(until deadline: ContinuousClock.Instant) -> Exit? {
+        while true {
+            if let exit = poll() { return exit }
+            if ContinuousClock.now >= deadline { return nil }
+            usleep(5_000)
+        }
+    }
+
+    /// SIGTERM, up to `grace` for a clean exit, then SIGKILL and reap; returns once the pid is reaped.
+    @discardableResult
+    func terminate(grace: Duration) -> Exit {
+        if let exit = poll() { return exit }
+        kill(pid, SIGTERM)
+        if let exit = wait(until: .now + grace) { return exit }
+        kill(pid, SIGKILL)
+        // SIGKILL cannot be caught, so this wait is short; bounded anyway so a stuck D-state never hangs us forever.
+        return wait(until: .now + .seconds(10)) ?? .signaled(SIGKILL)
+    }
+
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    /// glibc 2.34+ has posix_spawn_file_actions_addclosefrom_np, but the Glibc module does not import it,
+    /// so it is looked up at run time; on older libcs children just inherit fds as before.
+    private static let addCloseFrom: AddCloseFrom? = {
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddCloseFrom.self)
+    }()
+
+    private static func decode(_ status: Int32) -> Exit {
+        // The WIFEXITED family are macros Swift cannot import.
+        let low = status & 0x7f
+        return low == 0 ? .exited((status >> 8) & 0xff) : .signaled(low)
+    }
+}

@@ -1,0 +1,242 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A throwaway `mariadbd` in a temp directory on a free loopback port, started and torn down by this tool.
+public final class ManagedServer: Sendable {
+    /// How to connect: 127.0.0.1, the chosen port, root with an empty password, the sandbox socket.
+    public let endpoint: ServerEndpoint
+    /// Server version from the handshake, e.g. `10.11.19-MariaDB-0+deb12u1`.
+    public let version: String
+    /// The sandbox directory (data, socket, logs); removed by `stop()`.
+    public let directory: String
+    /// Process id of `mariadbd`.
+    public let pid: pid_t
+
+    // All mutable state (the child, the cleanup token, whether we stopped) lives in the sandbox behind its Mutex.
+    private let sandbox: ServerSandbox
+
+    /// Where binaries are looked up after PATH: Debian puts mariadbd in /usr/sbin, which is not in a normal user's PATH.
+    static let defaultSearchPath = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
+    /// How often a port collision (another process took the port between our probe and the server's bind) is retried.
+    static let portAttempts = 3
+
+    private init(endpoint: ServerEndpoint, version: String, pid: pid_t, sandbox: ServerSandbox) {
+        self.endpoint = endpoint
+        self.version = version
+        self.directory = sandbox.directory
+        self.pid = pid
+        self.sandbox = sandbox
+    }
+
+    deinit {
+        // A server nobody can reach any more must not outlive its owner.
+        sandbox.teardown()
+    }
+
+    /// Creates a fresh data directory, starts `mariadbd` on a free port and returns once it sends its handshake.
+    public static func start(timeout: Duration = .seconds(30), searchPath: [String]? = nil) throws(ServerError) -> ManagedServer {
+        let deadline = ContinuousClock.now + timeout
+        let directories = searchPath ?? (pathDirectories() + defaultSearchPath)
+        guard let mariadbd = locate("mariadbd", in: directories) else {
+            throw ServerError(.binaryNotFound, "mariadbd not found; run `make setup` (installs mariadb-server)")
+        }
+        guard let installDB = locate("mariadb-install-db", in: directories) else {
+            throw ServerError(.binaryNotFound, "mariadb-install-db not found; run `make setup` (installs mariadb-server)")
+        }
+
+        let sandbox = ServerSandbox(directory: try makeDirectory())
+        // Registered before anything is spawned, so Ctrl-C during startup also cleans up.
+        let token = CleanupRegistry.shared.register("mariadbd sandbox \(sandbox.directory)") { sandbox.teardown() }
+        sandbox.attach(token)
+        do throws(ServerError) {
+            try installDatabase(installDB, into: sandbox, until: deadline)
+            var attempt = 1
+            while true {
+                guard let port = LoopbackTCP.freePort() else {
+                    throw ServerError(.sandboxFailed, "no free TCP port on 127.0.0.1; check that the loopback interface is up")
+                }
+                switch try launchServer(mariadbd, port: port, in: sandbox, until: deadline) {
+                case .answered(let child, let version):
+                    let endpoint = ServerEndpoint(
+                        host: "127.0.0.1", port: port, user: "root", password: "", database: nil,
+                        unixSocket: socketPath(in: sandbox.directory), managed: true)
+                    return ManagedServer(endpoint: endpoint, version: version, pid: child.pid, sandbox: sandbox)
+                case .portTaken where attempt < portAttempts:
+                    attempt += 1
+                case .portTaken:
+                    throw ServerError(
+                        .startFailed,
+                        "mariadbd could not bind a free port \(portAttempts) times in a row; another process is grabbing ports, retry later")
+                }
+            }
+        } catch {
+            sandbox.teardown()
+            throw error
+        }
+    }
+
+    /// Stops the server (SIGTERM, SIGKILL after 10 s) and removes its directory; safe to call more than once.
+    public func stop() {
+        sandbox.teardown()
+    }
+
+    /// True once `stop()` (or a Ctrl-C cleanup) has run.
+    public var isStopped: Bool { sandbox.isTornDown }
+
+    // MARK: - Startup steps
+
+    private enum LaunchOutcome {
+        case answered(ChildProcess, version: String)
+        case portTaken
+    }
+
+    private static func installDatabase(_ installDB: String, into sandbox: ServerSandbox, until deadline: ContinuousClock.Instant) throws(ServerError) {
+        let log = sandbox.directory + "/install-db.log"
+        var arguments = [
+            "--no-defaults",
+            "--datadir=\(sandbox.directory)/data",
+            // "normal" gives root@localhost an empty password instead of unix_socket auth, so TCP logins work.
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ]
+        // Passed through to the bootstrap server so the first real start does not have to resize the redo log.
+        arguments += innoDBArguments
+        if geteuid() == 0 { arguments.append("--user=root") }
+        let child = try sandbox.launch { () throws(ServerError) in try ChildProcess.spawn(installDB, arguments, outputPath: log) }
+        guard let exit = child.wait(until: deadline) else {
+            child.terminate(grace: .seconds(1))
+            sandbox.release(child)
+            throw ServerError(.startTimedOut, "mariadb-install-db did not finish in time; raise the start timeout")
+        }
+        sandbox.release(child)
+        guard exit == .exited(0) else {
+            throw ServerError(
+                .installFailed,
+                "mariadb-install-db failed (\(exit)): \(tail(of: log)); check the mariadb-server install (`make setup`)")
+        }
+    }
+
+    private static func launchServer(
+        _ mariadbd: String, port: Int, in sandbox: ServerSandbox, until deadline: ContinuousClock.Instant
+    ) throws(ServerError) -> LaunchOutcome {
+        let dir = sandbox.directory
+        let errorLog = dir + "/mariadbd.err"
+        // --log-error appends; a retry must not read the previous attempt's bind error.
+        try? FileManager.default.removeItem(atPath: errorLog)
+        var arguments = [
+            "--no-defaults",
+            "--datadir=\(dir)/data",
+            "--port=\(port)",
+            "--bind-address=127.0.0.1",
+            "--socket=\(socketPath(in: dir))",
+            "--pid-file=\(dir)/mariadbd.pid",
+            "--log-error=\(errorLog)",
+            "--tmpdir=\(dir)",
+            "--skip-name-resolve",
+            "--max-connections=1000",
+            "--skip-log-bin",
+            // Nothing in the sandbox is worth preserving across restarts; skipping the dump/load saves stop time.
+            "--innodb-buffer-pool-dump-at-shutdown=0",
+            "--innodb-buffer-pool-load-at-startup=0",
+        ]
+        arguments += innoDBArguments
+        // mariadbd refuses to run as root without --user=root; as a normal user the flag would only warn.
+        if geteuid() == 0 { arguments.append("--user=root") }
+        let child = try sandbox.launch { () throws(ServerError) in
+            try ChildProcess.spawn(mariadbd, arguments, outputPath: dir + "/mariadbd.out")
+        }
+
+        var lastProblem = "no answer"
+        while true {
+            if let exit = child.poll() {
+                sandbox.release(child)
+                let log = tail(of: errorLog)
+                if log.contains("Address already in use") || log.contains("Bind on TCP/IP port") {
+                    return .portTaken
+                }
+                throw ServerError(.startFailed, "mariadbd exited during startup (\(exit)): \(log); fix the cause shown or run `make setup`")
+            }
+            let remaining = deadline - .now
+            guard remaining > .zero else {
+                let log = tail(of: errorLog)
+                child.terminate(grace: .seconds(2))
+                sandbox.release(child)
+                throw ServerError(
+                    .startTimedOut,
+                    "mariadbd did not answer on 127.0.0.1:\(port) in time (\(lastProblem)): \(log); raise the start timeout")
+            }
+            switch LoopbackTCP.readGreeting(port: port, timeout: min(remaining, .seconds(1))) {
+            case .version(let version):
+                // A greeting from a process that is not ours (it won the port race) must not count.
+                if child.poll() == nil {
+                    return .answered(child, version: displayVersion(version))
+                }
+                continue
+            case .notReady:
+                break
+            case .unexpected(let problem):
+                lastProblem = problem
+            }
+            usleep(10_000)
+        }
+    }
+
+    // MARK: - Helpers
+
+    private static let innoDBArguments = [
+        // Small buffers and redo log: the sandbox holds no data, and this keeps startup well under a second.
+        "--innodb-buffer-pool-size=16M",
+        "--innodb-log-file-size=8M",
+    ]
+
+    private static func socketPath(in directory: String) -> String {
+        directory + "/mariadbd.sock"
+    }
+
+    /// MariaDB 10.x prefixes its version with "5.5.5-" for old replication clients; Connector/C strips it too.
+    private static func displayVersion(_ raw: String) -> String {
+        raw.hasPrefix("5.5.5-") ? String(raw.dropFirst(6)) : raw
+    }
+
+    private static func pathDirectories() -> [String] {
+        (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+    }
+
+    private static func locate(_ name: String, in directories: [String]) -> String? {
+        for directory in directories where !directory.isEmpty {
+            let candidate = directory + "/" + name
+            var info = stat()
+            if stat(candidate, &info) == 0, info.st_mode & S_IFMT == S_IFREG, access(candidate, X_OK) == 0 {
+                return candidate
+            }
+        }
+        return nil
+    }
+
+    private static func makeDirectory() throws(ServerError) -> String {
+        var base = NSTemporaryDirectory()
+        while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
+        // A Unix socket path must fit in sun_path (108 bytes on Linux, 104 on macOS); a deep TMPDIR would not.
+        if (base + "/repro-mariadb-XXXXXX/mariadbd.sock").utf8.count >= 104 { base = "/tmp" }
+        var template = Array((base + "/repro-mariadb-XXXXXX").utf8CString)
+        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
+        guard created else {
+            let reason = String(cString: strerror(errno))
+            throw ServerError(.sandboxFailed, "could not create a temporary directory under \(base): \(reason); set TMPDIR to a writable directory")
+        }
+        return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    /// The last few lines of a log, joined into one line for an error message.
+    private static func tail(of path: String, lines: Int = 5) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { return "no log written" }
+        let text = String(decoding: data, as: UTF8.self)
+        let last = text.split(whereSeparator: \.isNewline).suffix(lines)
+        return last.isEmpty ? "log is empty" : last.joined(separator: " | ")
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Synchronization
+
+/// The temp directory and current child process of one sandbox, torn down exactly once by whoever comes first.
+final class ServerSandbox: Sendable {
+    /// Root of the sandbox; everything the server writes lives below it.
+    let directory: String
+
+    private struct State {
+        var child: ChildProcess?
+        var token: CleanupRegistry.Token?
+        var tornDown = false
+    }
+
+    // The lock is held for the whole teardown (and around spawning) so that a Ctrl-C cleanup racing a normal
+    // `stop()` waits for the server to be really gone before the process exits, and no child can be spawned
+    // into a sandbox that is already being removed.
+    private let state = Mutex(State())
+
+    init(directory: String) {
+        self.directory = directory
+    }
+
+    /// Remembers the cleanup registration, so teardown can drop it.
+    func attach(_ token: CleanupRegistry.Token) {
+        state.withLock { $0.token = token }
+    }
+
+    /// Spawns a child as the sandbox's current process, unless teardown already began.
+    func launch(_ spawn: () throws(ServerError) -> ChildProcess) throws(ServerError) -> ChildProcess {
+        try state.withLock { (state) throws(ServerError) -> ChildProcess in
+            guard !state.tornDown else {
+                throw ServerError(.startFailed, "mariadbd start was interrupted by cleanup; run the command again")
+            }
+            let child = try spawn()
+            state.child = child
+            return child
+        }
+    }
+
+    /// Forgets a child that has already been reaped, so teardown does not signal a recycled pid.
+    func release(_ child: ChildProcess) {
+        state.withLock { state in
+            if state.child?.pid == child.pid { state.child = nil }
+        }
+    }
+
+    /// Stops the current child (SIGTERM, then SIGKILL after `grace`), removes the directory, unregisters. Idempotent.
+    func teardown(grace: Duration = .seconds(10)) {
+        state.withLock { state in
+            guard !state.tornDown else { return }
+            state.tornDown = true
+            state.child?.terminate(grace: grace)
+            state.child = nil
+            try? FileManager.default.removeItem(atPath: directory)
+            if let token = state.token {
+                CleanupRegistry.shared.unregister(token)
+                state.token = nil
+            }
+        }
+    }
+
+    /// True once teardown has run.
+    var isTornDown: Bool {
+        state.withLock { $0.tornDown }
+    }
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import ReproKit
+
+/// The pool: a preset plus any knob overridden on the command line.
+struct PolicyOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Pool policy preset: \(PolicyPreset.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "preset"))
+    var policy: String = "naive"
+
+    @Option(help: ArgumentHelp("Validation on borrow: none, ping, liveness, ping-if-idle:<ms>.", valueName: "mode"))
+    var validation: String?
+
+    @Option(name: .customLong("max-idle"), help: ArgumentHelp("Evict connections idle longer than this before borrow.", valueName: "seconds"))
+    var maxIdle: Double?
+
+    @Option(name: .customLong("max-lifetime"), help: ArgumentHelp("Evict connections older than this before borrow.", valueName: "seconds"))
+    var maxLifetime: Double?
+
+    @Option(help: ArgumentHelp("Ping idle connections in the background at this interval.", valueName: "seconds"))
+    var keepalive: Double?
+
+    @Option(help: ArgumentHelp("Retry: none, acquire:N, query:N, query:N+fresh.", valueName: "rule"))
+    var retry: String?
+
+    @Option(name: .customLong("connect-timeout"), help: ArgumentHelp("Connector/C connect timeout.", valueName: "seconds"))
+    var connectTimeout: Int?
+
+    @Option(name: .customLong("read-timeout"), help: ArgumentHelp("Connector/C read timeout.", valueName: "seconds"))
+    var readTimeout: Int?
+
+    @Option(name: .customLong("write-timeout"), help: ArgumentHelp("Connector/C write timeout.", valueName: "seconds"))
+    var writeTimeout: Int?
+
+    @Option(name: .customLong("pool-size"), help: ArgumentHelp("Connections in the pool.", valueName: "n"))
+    var poolSize: Int = 4
+
+    @Option(help: ArgumentHelp("Operations after the fault (default: pool size + 1).", valueName: "n"))
+    var operations: Int?
+
+    func validate() throws {
+        _ = try resolved(defaultReadTimeout: nil)
+        guard (1...1000).contains(poolSize) else {
+            throw ValidationError("--pool-size \(poolSize) is out of range: use 1 to 1000")
+        }
+        if let operations, !(1...100_000).contains(operations) {
+            throw ValidationError("--operations \(operations) is out of range: use 1 to 100000")
+        }
+    }
+
+    /// The preset with every override applied; `defaultReadTimeout` is the scenario's own default.
+    func resolved(defaultReadTimeout: Int?) throws -> PoolPolicy {
+        do {
+            var p = try PolicyPreset.named(policy).policy
+            var overridden = false
+            if let validation {
+                p.validation = try PoolPolicy.Validation(parsing: validation)
+                overridden = true
+            }
+            if let retry {
+                p.retry = try PoolPolicy.Retry(parsing: retry)
+                overridden = true
+            }
+            if let maxIdle { p.maxIdleTime = maxIdle; overridden = true }
+            if let maxLifetime { p.maxLifetime = maxLifetime; overridden = true }
+            if let keepalive { p.keepaliveInterval = keepalive; overridden = true }
+            if let connectTimeout { p.connectTimeout = connectTimeout; overridden = true }
+            if let readTimeout {
+                p.readTimeout = readTimeout
+                overridden = true
+            } else if let defaultReadTimeout {
+                p.readTimeout = defaultReadTimeout
+            }
+            if let writeTimeout { p.writeTimeout = writeTimeout; overridden = true }
+            if overridden { p.name += "+custom" }
+            try p.validate()
+            return p
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import ReproKit
+
+/// `repro`: reproduce idle-connection failures of MySQL/MariaDB pools, on purpose and every time.
+struct Repro: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repro",
+        abstract: "Reproduce idle-connection failures of MySQL/MariaDB connection pools, on purpose and every time.",
+        discussion: """
+            Exit codes: 0 ran and every expectation held; 1 an expectation failed; \
+            2 bad usage or bad scenario file; 3 the environment failed.
+            """,
+        version: ReproVersion.version,
+        subcommands: [WaitTimeout.self, KillThread.self]
+    )
+}
+
+@main
+enum Main {
+    static func main() {
+        CleanupRegistry.shared.installSignalHandlers()
+        signal(SIGPIPE, SIG_IGN)
+        do {
+            var command = try Repro.parseAsRoot()
+            try command.run()
+        } catch {
+            exit(Self.exitCode(for: error))
+        }
+        exit(0)
+    }
+
+    /// Prints the one-line error and maps it to the documented exit code.
+    static func exitCode(for error: any Error) -> Int32 {
+        if let failure = error as? ReproFailure {
+            if !failure.message.isEmpty { FileHandle.standardError.write(Data("repro: \(failure.message)\n".utf8)) }
+            return failure.code
+        }
+        let code = Repro.exitCode(for: error)
+        if code == .success {
+            // --help and --version
+            print(Repro.fullMessage(for: error))
+            return 0
+        }
+        let message = Repro.message(for: error).replacingOccurrences(of: "\n", with: " ")
+        FileHandle.standardError.write(Data("repro: \(message) (see repro --help)\n".utf8))
+        return 2
+    }
+}
+
+/// An error the CLI turns into a line on stderr and an exit code.
+struct ReproFailure: Error {
+    let code: Int32
+    let message: String
+
+    init(_ error: RunError) {
+        code = error.exitCode
+        message = error.message
+    }
+
+    init(code: Int32, message: String) {
+        self.code = code
+        self.message = message
+    }
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import ReproKit
+
+extension Repro {
+    /// `repro wait-timeout`: the server's wait_timeout closes the idle pool.
+    struct WaitTimeout: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "wait-timeout",
+            abstract: "Idle the pool past the server's wait_timeout, then use it.")
+
+        @Option(help: ArgumentHelp("wait_timeout to set, whole seconds (1 to 86400).", valueName: "n"))
+        var seconds: Int = 2
+
+        @Option(help: ArgumentHelp("Extra idle time after wait_timeout, seconds (0 to 60).", valueName: "s"))
+        var margin: Double = 0.5
+
+        @Option(help: ArgumentHelp("session: set it on the pool's own connections; global: server-wide (restored afterwards).", valueName: "scope"))
+        var scope: String = "session"
+
+        @Flag(name: .customLong("allow-global"), help: "Allow --scope global on a server this tool did not start.")
+        var allowGlobal = false
+
+        @OptionGroup var server: ServerOptions
+        @OptionGroup var pool: PolicyOptions
+        @OptionGroup var expect: ExpectOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard (1...86_400).contains(seconds) else {
+                throw ValidationError("--seconds \(seconds) is out of range: use whole seconds from 1 to 86400")
+            }
+            guard margin >= 0, margin <= 60 else {
+                throw ValidationError("--margin \(margin) is out of range: use seconds from 0 to 60")
+            }
+            guard WaitTimeoutScope(rawValue: scope) != nil else {
+                throw ValidationError("--scope '\(scope)' is unknown: use session or global")
+            }
+        }
+
+        func run() throws {
+            let policy = try pool.resolved(defaultReadTimeout: nil)
+            let scenario = Scenario(
+                name: "wait-timeout", fault: .waitTimeout(seconds: seconds, margin: margin, scope: WaitTimeoutScope(rawValue: scope)!),
+                policy: policy, poolSize: pool.poolSize, operations: pool.operations,
+                expectations: try expect.expectations(), allowGlobal: allowGlobal)
+            try ScenarioCommand.execute([scenario], server: server, output: output, basename: "wait-timeout-\(policy.name)")
+        }
+    }
+}
