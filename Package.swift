@@ -39,7 +39,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ReproKitTests", dependencies: ["ReproKit"]),
-        .testTarget(name: "reproTests", dependencies: ["ReproKit"]),
+        .testTarget(name: "reproTests", dependencies: ["ReproKit", "repro"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -12,7 +12,7 @@ extension Repro {
         @Option(help: ArgumentHelp("idle: kill idle pooled connections; busy: kill them during SELECT SLEEP.", valueName: "target"))
         var target: String = "idle"
 
-        @Option(help: ArgumentHelp("How many pooled connections to kill: a number or all.", valueName: "n|all"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("How many pooled connections to kill: a number or all.", valueName: "n|all"))
         var count: String = "all"
 
         @OptionGroup var server: ServerOptions

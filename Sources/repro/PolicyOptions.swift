@@ -32,10 +32,10 @@ struct PolicyOptions: ParsableArguments {
     @Option(name: .customLong("write-timeout"), help: ArgumentHelp("Connector/C write timeout.", valueName: "seconds"))
     var writeTimeout: Int?
 
-    @Option(name: .customLong("pool-size"), help: ArgumentHelp("Connections in the pool.", valueName: "n"))
+    @Option(name: .customLong("pool-size"), parsing: .unconditional, help: ArgumentHelp("Connections in the pool.", valueName: "n"))
     var poolSize: Int = 4
 
-    @Option(help: ArgumentHelp("Operations after the fault (default: pool size + 1).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Operations after the fault (default: pool size + 1).", valueName: "n"))
     var operations: Int?
 
     func validate() throws {
@@ -50,31 +50,12 @@ struct PolicyOptions: ParsableArguments {
 
     /// The preset with every override applied; `defaultReadTimeout` is the scenario's own default.
     func resolved(defaultReadTimeout: Int?) throws -> PoolPolicy {
+        let overrides = PolicyOverrides(
+            validation: validation, retry: retry, maxIdleTime: maxIdle, maxLifetime: maxLifetime,
+            keepaliveInterval: keepalive, connectTimeout: connectTimeout, readTimeout: readTimeout,
+            writeTimeout: writeTimeout)
         do {
-            var p = try PolicyPreset.named(policy).policy
-            var overridden = false
-            if let validation {
-                p.validation = try PoolPolicy.Validation(parsing: validation)
-                overridden = true
-            }
-            if let retry {
-                p.retry = try PoolPolicy.Retry(parsing: retry)
-                overridden = true
-            }
-            if let maxIdle { p.maxIdleTime = maxIdle; overridden = true }
-            if let maxLifetime { p.maxLifetime = maxLifetime; overridden = true }
-            if let keepalive { p.keepaliveInterval = keepalive; overridden = true }
-            if let connectTimeout { p.connectTimeout = connectTimeout; overridden = true }
-            if let readTimeout {
-                p.readTimeout = readTimeout
-                overridden = true
-            } else if let defaultReadTimeout {
-                p.readTimeout = defaultReadTimeout
-            }
-            if let writeTimeout { p.writeTimeout = writeTimeout; overridden = true }
-            if overridden { p.name += "+custom" }
-            try p.validate()
-            return p
+            return try overrides.apply(toPreset: policy, defaultReadTimeout: defaultReadTimeout)
         } catch {
             throw ValidationError(error.message)
         }

@@ -8,10 +8,10 @@ extension Repro {
             commandName: "wait-timeout",
             abstract: "Idle the pool past the server's wait_timeout, then use it.")
 
-        @Option(help: ArgumentHelp("wait_timeout to set, whole seconds (1 to 86400).", valueName: "n"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("wait_timeout to set, whole seconds (1 to 86400).", valueName: "n"))
         var seconds: Int = 2
 
-        @Option(help: ArgumentHelp("Extra idle time after wait_timeout, seconds (0 to 60).", valueName: "s"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Extra idle time after wait_timeout, seconds (0 to 60).", valueName: "s"))
         var margin: Double = 0.5
 
         @Option(help: ArgumentHelp("session: set it on the pool's own connections; global: server-wide (restored afterwards).", valueName: "scope"))

@@ -26,6 +26,10 @@ public struct PoolEvent: Sendable, Equatable, Codable {
     public var threadID: UInt64?
     public var detail: String?
 
+    enum CodingKeys: String, CodingKey {
+        case atMs, event, connection, threadID = "threadId", detail
+    }
+
     public init(atMs: Double, event: Kind, connection: Int? = nil, threadID: UInt64? = nil, detail: String? = nil) {
         self.atMs = atMs
         self.event = event

@@ -22,7 +22,11 @@ public final class ReproSession: Sendable {
         }
         let server: ManagedServer
         do {
-            server = try ManagedServer.start()
+            // REPRO_MARIADB_PATH: where to look for mariadbd instead of PATH and the usual sbin directories.
+            let searchPath = ProcessInfo.processInfo.environment["REPRO_MARIADB_PATH"].map {
+                $0.split(separator: ":").map(String.init)
+            }
+            server = try ManagedServer.start(searchPath: searchPath)
         } catch {
             throw .environment(error.message)
         }

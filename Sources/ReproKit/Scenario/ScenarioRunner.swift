@@ -197,7 +197,7 @@ public struct ScenarioRunner: Sendable {
                     // A query in flight is not retried: its bytes were sent (database/sql does the same).
                     log.record(
                         error: error, phase: .query, connection: lease.id, threadID: lease.connection.threadID,
-                        handledBy: nil, operation: 0)
+                        handledBy: nil, operation: nil)
                     if error.isConnectionLevel {
                         pool.destroy(lease, reason: "killed mid-query")
                     } else {

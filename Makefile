@@ -1,0 +1,30 @@
+# repro — `make run` runs every scenario on an embedded MariaDB; `make test` runs the whole test suite.
+SHELL := /bin/bash
+export PATH := $(PATH):/opt/swift/usr/bin
+SWIFT ?= swift
+REPRO := .build/debug/repro
+REPORTS ?= reports
+
+.PHONY: setup build release test run bench lint clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	$(SWIFT) build
+
+release: setup
+	$(SWIFT) build -c release
+
+test: build
+	REPRO_REQUIRE_SERVER=1 $(SWIFT) test
+	@bash scripts/run-scenarios.sh $(REPRO) $(REPORTS)/ci
+
+run: build
+	@bash scripts/run-scenarios.sh $(REPRO) $(REPORTS)
+
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+clean:
+	rm -rf .build $(REPORTS)

@@ -1,0 +1,49 @@
+/// Knobs set on top of a preset (CLI options, scenario files); nil leaves the preset's value.
+public struct PolicyOverrides: Sendable, Equatable {
+    public var validation: String?
+    public var retry: String?
+    public var maxIdleTime: Double?
+    public var maxLifetime: Double?
+    public var keepaliveInterval: Double?
+    public var connectTimeout: Int?
+    public var readTimeout: Int?
+    public var writeTimeout: Int?
+
+    public init(
+        validation: String? = nil, retry: String? = nil, maxIdleTime: Double? = nil, maxLifetime: Double? = nil,
+        keepaliveInterval: Double? = nil, connectTimeout: Int? = nil, readTimeout: Int? = nil,
+        writeTimeout: Int? = nil
+    ) {
+        self.validation = validation
+        self.retry = retry
+        self.maxIdleTime = maxIdleTime
+        self.maxLifetime = maxLifetime
+        self.keepaliveInterval = keepaliveInterval
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+        self.writeTimeout = writeTimeout
+    }
+
+    public var isEmpty: Bool { self == PolicyOverrides() }
+
+    /// The preset named `preset` with these overrides applied and checked; a changed preset is named `<preset>+custom`.
+    /// `defaultReadTimeout` is a scenario's own default, used when no read timeout is given.
+    public func apply(toPreset preset: String, defaultReadTimeout: Int? = nil) throws(PolicyError) -> PoolPolicy {
+        var p = try PolicyPreset.named(preset).policy
+        if let validation { p.validation = try PoolPolicy.Validation(parsing: validation) }
+        if let retry { p.retry = try PoolPolicy.Retry(parsing: retry) }
+        if let maxIdleTime { p.maxIdleTime = maxIdleTime }
+        if let maxLifetime { p.maxLifetime = maxLifetime }
+        if let keepaliveInterval { p.keepaliveInterval = keepaliveInterval }
+        if let connectTimeout { p.connectTimeout = connectTimeout }
+        if let writeTimeout { p.writeTimeout = writeTimeout }
+        if let readTimeout {
+            p.readTimeout = readTimeout
+        } else if let defaultReadTimeout {
+            p.readTimeout = defaultReadTimeout
+        }
+        if !isEmpty { p.name += "+custom" }
+        try p.validate()
+        return p
+    }
+}

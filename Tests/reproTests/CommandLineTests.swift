@@ -1,0 +1,115 @@
+import Foundation
+import ReproKit
+import Testing
+
+/// True when the tests may start mariadbd (or must, under `make test`).
+let serverAvailable: Bool =
+    ProcessInfo.processInfo.environment["REPRO_REQUIRE_SERVER"] == "1"
+    || FileManager.default.isExecutableFile(atPath: "/usr/sbin/mariadbd")
+    || FileManager.default.isExecutableFile(atPath: "/usr/bin/mariadbd")
+
+@Suite("repro usage errors exit 2 with one line naming the value")
+struct UsageTests {
+    @Test("bad values", arguments: [
+        (["wait-timeout", "--seconds", "0"], "--seconds 0"),
+        (["wait-timeout", "--seconds", "-1"], "-1"),
+        (["wait-timeout", "--pool-size", "0"], "--pool-size 0"),
+        (["wait-timeout", "--policy", "yolo"], "'yolo'"),
+        (["wait-timeout", "--retry", "query:0"], "'query:0'"),
+        (["wait-timeout", "--validation", "sometimes"], "'sometimes'"),
+        (["wait-timeout", "--format", "pdf"], "'pdf'"),
+        (["wait-timeout", "--scope", "planet"], "'planet'"),
+        (["kill-thread", "--target", "sleepy"], "'sleepy'"),
+        (["kill-thread", "--count", "0"], "'0'"),
+        (["wait-timeout", "--expect-error", "NOPE"], "'NOPE'"),
+        (["frobnicate"], "frobnicate"),
+    ])
+    func badUsage(arguments: [String], mention: String) throws {
+        let out = try ReproBinary.run(arguments)
+        #expect(out.status == 2, "stderr: \(out.stderr)")
+        let lines = out.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "one line, got: \(out.stderr)")
+        #expect(out.stderr.contains(mention), "stderr: \(out.stderr)")
+        #expect(out.stdout.isEmpty)
+    }
+
+    @Test("a malformed DSN exits 2 and never echoes the password")
+    func badDSN() throws {
+        let out = try ReproBinary.run(["wait-timeout", "--dsn", "mysql://root:hunter2-secret@127.0.0.1:notaport/db"])
+        #expect(out.status == 2)
+        #expect(!out.stderr.contains("hunter2-secret"))
+    }
+
+    @Test("--help exits 0 and lists the subcommands")
+    func help() throws {
+        let out = try ReproBinary.run(["--help"])
+        #expect(out.status == 0)
+        #expect(out.stdout.contains("wait-timeout"))
+        #expect(out.stdout.contains("kill-thread"))
+    }
+}
+
+@Suite("repro end to end on an embedded server", .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+struct EndToEndTests {
+    @Test("naive --json: exit 0, the error at phase query, recovered false, report files written")
+    func naiveJSON() throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = try ReproBinary.run([
+            "wait-timeout", "--seconds", "1", "--margin", "0.3", "--policy", "naive", "--json", "--report-dir", dir,
+        ])
+        #expect(out.status == 0, "stderr: \(out.stderr)")
+        let report = try Report.decode(Data(out.stdout.utf8))
+        let s = try #require(report.scenarios.first)
+        #expect(s.firstError?.phase == .query)
+        #expect(!s.recovered)
+        #expect(report.server.managed)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        #expect(files == ["wait-timeout-naive.json", "wait-timeout-naive.md"])
+        let saved = try Report.decode(Data(contentsOf: URL(fileURLWithPath: dir + "/wait-timeout-naive.json")))
+        #expect(saved == report)
+    }
+
+    @Test("ping-on-borrow --json: recovered, no failed operation")
+    func pingOnBorrowJSON() throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = try ReproBinary.run([
+            "wait-timeout", "--seconds", "1", "--margin", "0.3", "--policy", "ping-on-borrow", "--json", "--quiet",
+            "--report-dir", dir,
+        ])
+        #expect(out.status == 0)
+        #expect(out.stderr.isEmpty, "--quiet prints nothing: \(out.stderr)")
+        let s = try #require(try Report.decode(Data(out.stdout.utf8)).scenarios.first)
+        #expect(s.recovered)
+        #expect(s.operations.failed == 0)
+    }
+
+    @Test("an unmet expectation exits 1")
+    func expectationFails() throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = try ReproBinary.run([
+            "wait-timeout", "--seconds", "1", "--margin", "0.3", "--policy", "naive", "--expect-recovered", "--quiet",
+            "--report-dir", dir,
+        ])
+        #expect(out.status == 1)
+        #expect(out.stderr.contains("expectation"))
+    }
+
+    @Test("an unreachable DSN exits 3 naming host:port, without the password")
+    func unreachable() throws {
+        let out = try ReproBinary.run(["wait-timeout", "--dsn", "mysql://app:pa55-secret@127.0.0.1:1/db", "--quiet"])
+        #expect(out.status == 3)
+        #expect(out.stderr.contains("127.0.0.1:1"))
+        #expect(!out.stderr.contains("pa55-secret"))
+        #expect(out.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test("a missing mariadbd exits 3 and says to run make setup")
+    func missingServer() throws {
+        let out = try ReproBinary.run(["wait-timeout", "--quiet"], environment: ["REPRO_MARIADB_PATH": "/nonexistent"])
+        #expect(out.status == 3)
+        #expect(out.stderr.contains("make setup"))
+    }
+}
