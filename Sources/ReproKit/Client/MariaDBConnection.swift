@@ -110,6 +110,20 @@ public final class MariaDBConnection: @unchecked Sendable {
         return .reset
     }
 
+    /// The client side's local TCP port (the ephemeral port the kernel picked), or nil.
+    public var localPort: Int? {
+        guard !closedFlag else { return nil }
+        let fd = mysql_get_socket(handle)
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let rc = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(Int32(fd), $0, &length) }
+        }
+        guard rc == 0, address.sin_family == sa_family_t(AF_INET) else { return nil }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     /// Closes the connection (sends COM_QUIT when the socket still works); idempotent.
     public func close() {
         lock.lock()

@@ -1,5 +1,11 @@
-/// How a network cut treats the flows it hits.
+/// How a network cut treats a flow that is open and idle.
 public enum CutMode: String, Sendable, Codable, CaseIterable {
-    case reset, close, blackhole
+    /// RST to both sides (SO_LINGER {on, 0} then close).
+    case reset
+    /// FIN to the client, upstream closed.
+    case close
+    /// Both sockets stay open; nothing is forwarded either way from now on.
+    case blackhole
+    /// Upstream silently dropped now; the client's next bytes are answered with RST.
     case halfOpen = "half-open"
 }

@@ -71,6 +71,11 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
         state.withLock { s in s.open.keys.sorted().compactMap { s.open[$0]?.threadID } }
     }
 
+    /// Every open connection, idle or lent out.
+    public var connections: [Connection] {
+        state.withLock { s in s.open.keys.sorted().compactMap { s.open[$0] } }
+    }
+
     public var openCount: Int { state.withLock { $0.open.count } }
     public var idleCount: Int { state.withLock { $0.idle.count } }
 

@@ -226,7 +226,87 @@ public struct ScenarioRunner: Sendable {
     }
 
     private func runNetworkCut(_ run: inout FaultRun, mode: CutMode, via: CutVia) throws(RunError) {
-        throw .usage("network-cut is not available in this build")
+        switch via {
+        case .proxy: try runProxyCut(&run, mode: mode)
+        case .kernel: try runKernelCut(&run, mode: mode)
+        }
+    }
+
+    /// The pool reaches the server through FaultProxy; after the pool is warm and idle, every open flow is cut.
+    private func runProxyCut(_ run: inout FaultRun, mode: CutMode) throws(RunError) {
+        let log = run.log
+        let proxy = FaultProxy(upstreamHost: endpoint.host, upstreamPort: endpoint.port) { event in
+            guard event.kind != .open else { return }
+            log.record(
+                .scenario,
+                detail: "proxy flow \(event.flowID) \(event.kind.rawValue)\(event.signal.map { ": client got \($0.rawValue)" } ?? "") (\(event.bytesUp) B up, \(event.bytesDown) B down)")
+        }
+        let port: Int
+        do {
+            port = try proxy.start()
+        } catch {
+            throw .environment("cannot start the fault proxy on 127.0.0.1: \(error)")
+        }
+        defer { proxy.stop() }
+        let pool = try makePool(run, initCommands: [], port: port)
+        defer { pool.close() }
+        _ = try warm(pool, run)
+        // The pool sits idle a moment, as pooled connections do between requests.
+        Thread.sleep(forTimeInterval: 0.2)
+        progress(.step(scenario: run.scenario.name, "cutting \(proxy.openFlowCount) open flow(s): \(mode.rawValue) via proxy"))
+        run.faultAt = log.ms()
+        let cuts = proxy.cutAll(mode)
+        run.tcpSignal = cuts.first?.signal?.rawValue ?? ClientSignal.none.rawValue
+        log.record(
+            .scenario,
+            detail: "fault: \(mode.rawValue) cut of \(cuts.count) flow(s) via proxy; client side received \(run.tcpSignal ?? "none")")
+        // Let the RST/FIN reach the client sockets before the pool is used.
+        Thread.sleep(forTimeInterval: 0.05)
+        runOperations(pool, &run)
+    }
+
+    /// The same cut with iptables rules on this run's own flows (root only); every rule is removed afterwards.
+    private func runKernelCut(_ run: inout FaultRun, mode: CutMode) throws(RunError) {
+        let kernelMode: KernelCutMode
+        switch mode {
+        case .reset: kernelMode = .reset
+        case .blackhole: kernelMode = .blackhole
+        case .halfOpen: kernelMode = .halfOpen
+        case .close:
+            throw .usage("--mode close needs --via proxy: a packet filter cannot make the peer send FIN")
+        }
+        do { try KernelCut.checkAvailable() } catch { throw .environment(error.message) }
+        guard ["127.0.0.1", "localhost"].contains(endpoint.host) else {
+            throw .usage("--via kernel cuts loopback flows only (server at \(endpoint.hostPort)): use --via proxy")
+        }
+        let log = run.log
+        let pool = try makePool(run, initCommands: [])
+        defer { pool.close() }
+        _ = try warm(pool, run)
+        let ports = pool.connections.compactMap(\.localPort)
+        let cut: KernelCut
+        do {
+            cut = try KernelCut(serverPort: endpoint.port, clientPorts: ports)
+        } catch {
+            throw .environment(error.message)
+        }
+        defer {
+            cut.remove()
+            log.record(.scenario, detail: "kernel rules removed")
+        }
+        Thread.sleep(forTimeInterval: 0.2)
+        progress(.step(scenario: run.scenario.name, "cutting \(ports.count) flow(s): \(mode.rawValue) via kernel"))
+        run.faultAt = log.ms()
+        do {
+            try cut.apply(kernelMode)
+        } catch {
+            throw .environment(error.message)
+        }
+        run.tcpSignal = kernelMode == .blackhole ? ClientSignal.none.rawValue : ClientSignal.rst.rawValue
+        log.record(
+            .scenario,
+            detail: "fault: \(mode.rawValue) via kernel on client ports \(ports.map(String.init).joined(separator: ",")): \(cut.ruleSummary.joined(separator: "; "))")
+        runOperations(pool, &run)
     }
 
     // MARK: - Shared steps

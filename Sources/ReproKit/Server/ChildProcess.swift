@@ -93,15 +93,27 @@ struct ChildProcess: Sendable {
         }
     }
 
-    /// SIGTERM, up to `grace` for a clean exit, then SIGKILL and reap; returns once the pid is reaped.
+    /// SIGTERM to the child's process group, up to `grace` for a clean exit, then SIGKILL; returns once reaped.
     @discardableResult
     func terminate(grace: Duration) -> Exit {
-        if let exit = poll() { return exit }
-        kill(pid, SIGTERM)
-        if let exit = wait(until: .now + grace) { return exit }
-        kill(pid, SIGKILL)
-        // SIGKILL cannot be caught, so this wait is short; bounded anyway so a stuck D-state never hangs us forever.
-        return wait(until: .now + .seconds(10)) ?? .signaled(SIGKILL)
+        // The whole group, not just the pid: mariadb-install-db is a script whose bootstrap mariadbd would
+        // otherwise keep writing into the directory we are about to remove.
+        let exit: Exit
+        if let ended = poll() {
+            exit = ended
+        } else {
+            killpg(pid, SIGTERM)
+            if let ended = wait(until: .now + grace) {
+                exit = ended
+            } else {
+                killpg(pid, SIGKILL)
+                // SIGKILL cannot be caught, so this wait is short; bounded anyway so a stuck D-state never hangs us.
+                exit = wait(until: .now + .seconds(10)) ?? .signaled(SIGKILL)
+            }
+        }
+        // Sweep helpers left in the group after the leader is gone; ESRCH (empty group) is the normal case.
+        killpg(pid, SIGKILL)
+        return exit
     }
 
     private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32

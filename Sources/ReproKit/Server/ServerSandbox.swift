@@ -52,11 +52,21 @@ final class ServerSandbox: Sendable {
             state.tornDown = true
             state.child?.terminate(grace: grace)
             state.child = nil
-            try? FileManager.default.removeItem(atPath: directory)
+            removeDirectory()
             if let token = state.token {
                 CleanupRegistry.shared.unregister(token)
                 state.token = nil
             }
+        }
+    }
+
+    private func removeDirectory() {
+        // A process killed a moment ago may still have a file being closed by the kernel; a second pass catches
+        // entries that appeared while the first pass walked the tree.
+        for _ in 0..<3 {
+            try? FileManager.default.removeItem(atPath: directory)
+            if !FileManager.default.fileExists(atPath: directory) { return }
+            usleep(50_000)
         }
     }
 

@@ -1,0 +1,50 @@
+/// One thing that happened to a proxied flow: it opened, was cut, or closed.
+public struct FlowEvent: Sendable {
+    /// What happened.
+    public enum Kind: String, Sendable {
+        /// A client connected.
+        case open
+        /// The proxy cut the flow on purpose (`cutAll` or the idle timeout).
+        case cut
+        /// Both sides of the flow are gone.
+        case close
+    }
+
+    /// What happened.
+    public var kind: Kind
+    /// Sequence number of the flow within its proxy, starting at 1.
+    public var flowID: Int
+    /// The client's address as "host:port".
+    public var clientAddress: String
+    /// Bytes forwarded from client to upstream so far.
+    public var bytesUp: Int
+    /// Bytes forwarded from upstream to client so far.
+    public var bytesDown: Int
+    /// The cut mode, for `.cut` events and for closes of a flow that had been cut.
+    public var mode: CutMode?
+    /// What the client received (`.cut` and `.close` events); nil when the proxy sent it nothing to speak of.
+    public var signal: ClientSignal?
+    /// When it happened.
+    public var at: ContinuousClock.Instant
+
+    /// Creates an event.
+    public init(
+        kind: Kind,
+        flowID: Int,
+        clientAddress: String,
+        bytesUp: Int,
+        bytesDown: Int,
+        mode: CutMode?,
+        signal: ClientSignal?,
+        at: ContinuousClock.Instant = .now
+    ) {
+        self.kind = kind
+        self.flowID = flowID
+        self.clientAddress = clientAddress
+        self.bytesUp = bytesUp
+        self.bytesDown = bytesDown
+        self.mode = mode
+        self.signal = signal
+        self.at = at
+    }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import ReproKit
+
+extension Repro {
+    /// `repro network-cut`: the network between pool and server is cut while the pool sits idle.
+    struct NetworkCut: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "network-cut",
+            abstract: "Cut the pool's idle TCP flows (reset, close, blackhole, half-open), then use the pool.",
+            discussion: """
+                reset: RST to the client now. close: FIN to the client now. blackhole: nothing flows either way; \
+                the client waits for its read timeout. half-open: the server side is dropped silently; the client's \
+                next packet is answered with RST (a NAT or load balancer after its idle timeout).
+                --via proxy (default) puts an in-process TCP proxy between pool and server and works without root, \
+                also for external servers. --via kernel does the cut with iptables rules on this run's own loopback \
+                flows (root only; every rule is removed afterwards, also on Ctrl-C).
+                """)
+
+        @Option(help: ArgumentHelp("reset, close, blackhole or half-open.", valueName: "mode"))
+        var mode: String
+
+        @Option(help: ArgumentHelp("proxy (default) or kernel.", valueName: "how"))
+        var via: String = "proxy"
+
+        @OptionGroup var server: ServerOptions
+        @OptionGroup var pool: PolicyOptions
+        @OptionGroup var expect: ExpectOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard CutMode(rawValue: mode) != nil else {
+                throw ValidationError("--mode '\(mode)' is unknown: use reset, close, blackhole or half-open")
+            }
+            guard let how = CutVia(rawValue: via) else {
+                throw ValidationError("--via '\(via)' is unknown: use proxy or kernel")
+            }
+            if how == .kernel && mode == "close" {
+                throw ValidationError("--mode close needs --via proxy: a packet filter cannot make the peer send FIN")
+            }
+        }
+
+        func run() throws {
+            // Blackhole runs are bounded by the read timeout: 5 s unless --read-timeout says otherwise.
+            let policy = try pool.resolved(defaultReadTimeout: 5)
+            let cut = CutMode(rawValue: mode)!
+            let scenario = Scenario(
+                name: "network-cut-\(cut.rawValue)", fault: .networkCut(mode: cut, via: CutVia(rawValue: via)!),
+                policy: policy, poolSize: pool.poolSize, operations: pool.operations,
+                expectations: try expect.expectations())
+            try ScenarioCommand.execute([scenario], server: server, output: output, basename: "\(scenario.name)-\(policy.name)")
+        }
+    }
+}
