@@ -6,8 +6,11 @@ struct OutputOptions: ParsableArguments {
     @Option(name: .customLong("report-dir"), help: ArgumentHelp("Directory for report files.", valueName: "dir"))
     var reportDir: String = "reports"
 
-    @Option(help: ArgumentHelp("Report files to write: any of md, json, junit, comma-separated.", valueName: "list"))
-    var format: String = "md,json"
+    @Option(
+        help: ArgumentHelp(
+            "Report files to write: any of md, json, junit, comma-separated (default: md,json; for all: json,md,junit).",
+            valueName: "list"))
+    var format: String?
 
     @Flag(help: "Print the JSON report to stdout and nothing else there.")
     var json = false
@@ -19,9 +22,9 @@ struct OutputOptions: ParsableArguments {
         _ = try formats()
     }
 
-    func formats() throws -> [ReportFormat] {
+    func formats(default fallback: String = "md,json") throws -> [ReportFormat] {
         do {
-            return try ReportFormat.parseList(format)
+            return try ReportFormat.parseList(format ?? fallback)
         } catch {
             throw ValidationError(error.message)
         }

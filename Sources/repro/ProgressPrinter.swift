@@ -2,34 +2,37 @@ import Foundation
 import ReproKit
 import Synchronization
 
-/// Shows run progress on stderr: a live countdown on a terminal, a plain line every few seconds otherwise.
+/// Shows run progress on stderr: one live line per scenario on a terminal, plain lines (idle every 5 s) otherwise.
 final class ProgressPrinter: Sendable {
     private let enabled: Bool
     private let terminal: Bool
+    /// (scenario, last plain idle line's elapsed seconds)
     private let lastPlain = Mutex<(String, Double)>(("", -100))
+    private let started = ContinuousClock.now
 
     init(quiet: Bool) {
         enabled = !quiet
-        terminal = isatty(STDERR_FILENO) == 1
+        terminal = isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
     }
 
     func handle(_ progress: RunProgress) {
         guard enabled else { return }
         switch progress {
         case .step(let scenario, let text):
-            endLine()
-            write("[\(scenario)] \(text)\n")
+            if terminal {
+                write("\r\u{1B}[K▸ \(scenario): \(text)")
+            } else {
+                write("[\(scenario)] \(text)\n")
+            }
         case .waiting(let scenario, let elapsed, let total, let reason):
             if terminal {
                 let left = max(0, total - elapsed)
-                write("\r\u{1B}[K[\(scenario)] idle \(String(format: "%.1f", left)) s left (\(reason))")
-                if elapsed >= total { write("\n") }
+                write("\r\u{1B}[K▸ \(scenario): idle, \(String(format: "%.1f", left)) s left (\(reason))")
             } else {
                 let due = lastPlain.withLock { state -> Bool in
-                    let fresh = state.0 != scenario
-                    if fresh || elapsed - state.1 >= 5 || elapsed >= total {
+                    if state.0 != scenario || elapsed - state.1 >= 5 || elapsed >= total {
                         state = (scenario, elapsed)
-                        return fresh || elapsed < total || true
+                        return true
                     }
                     return false
                 }
@@ -40,12 +43,22 @@ final class ProgressPrinter: Sendable {
         }
     }
 
+    /// The scenario's final line, replacing its live line on a terminal.
+    func finished(_ result: ScenarioResult) {
+        guard enabled else { return }
+        let first = result.firstError.map { "\($0.error.code.rawValue) \($0.error.code.name) at \($0.phase.rawValue)" } ?? "no error"
+        let mark = result.expectations.isEmpty ? "•" : (result.passed ? "✓" : "✗")
+        let unmet = result.expectations.filter { !$0.passed }.map { "\($0.name): expected \($0.expected), got \($0.actual)" }
+        let tail = unmet.isEmpty ? "" : " — EXPECTATION FAILED: " + unmet.joined(separator: "; ")
+        let line =
+            "\(mark) \(result.name) [\(result.policy.name)]: first error \(first); recovered \(result.recovered ? "yes" : "no") (\(result.operations.succeeded)/\(result.operations.total) ok), \(String(format: "%.1f", result.durationMs / 1000)) s\(tail)"
+        write(terminal ? "\r\u{1B}[K\(line)\n" : "\(line)\n")
+    }
+
     func line(_ text: String) {
         guard enabled else { return }
         write(text + "\n")
     }
-
-    private func endLine() {}
 
     private func write(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))

@@ -4,9 +4,11 @@ import ReproKit
 /// What every scenario subcommand does once its arguments are parsed: run, write reports, pick the exit code.
 enum ScenarioCommand {
     static func execute(
-        _ scenarios: [Scenario], server: ServerOptions, output: OutputOptions, basename: String
+        _ scenarios: [Scenario], server: ServerOptions, output: OutputOptions, basename: String,
+        defaultFormats: String = "md,json", failFast: Bool = false
     ) throws {
         let printer = ProgressPrinter(quiet: output.quiet)
+        let formats = try output.formats(default: defaultFormats)
         let session: ReproSession
         do {
             session = try ReproSession.open(dsn: server.resolvedDSN)
@@ -16,16 +18,12 @@ enum ScenarioCommand {
         defer { session.close() }
         let report: Report
         do {
-            report = try session.run(scenarios, progress: printer.handle) { result in
-                let first = result.firstError.map { "\($0.error.code.rawValue) \($0.error.code.name) at \($0.phase.rawValue)" } ?? "no error"
-                let verdict = result.expectations.isEmpty ? "" : (result.passed ? " — expectations held" : " — EXPECTATION FAILED")
-                printer.line(
-                    "[\(result.name)] first error: \(first); recovered: \(result.recovered ? "yes" : "no") (\(result.operations.succeeded)/\(result.operations.total) ok)\(verdict)")
+            report = try session.run(scenarios, failFast: failFast, progress: printer.handle) { result in
+                printer.finished(result)
             }
         } catch {
             throw ReproFailure(error)
         }
-        let formats = try output.formats()
         let written: [String]
         do {
             written = try ReportWriter.write(report, to: output.reportDir, basename: basename, formats: formats)
@@ -38,6 +36,7 @@ enum ScenarioCommand {
             FileHandle.standardOutput.write(data)
             FileHandle.standardOutput.write(Data("\n".utf8))
         }
+        GitHubSummary.append(report)
         if !report.passed {
             throw ReproFailure(code: 1, message: "an expectation failed (see the report)")
         }

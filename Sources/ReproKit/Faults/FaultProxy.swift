@@ -50,7 +50,7 @@ public final class FaultProxy: Sendable {
         return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
-    /// Binds the listener and returns its port; a second call returns the same port.
+    /// Binds the listener and returns its port; a second call returns the same port, a call after `stop` throws.
     public func start() throws -> Int {
         let group: MultiThreadedEventLoopGroup
         do {
@@ -84,12 +84,19 @@ public final class FaultProxy: Sendable {
             throw error
         }
         let port = listener.localAddress?.port ?? 0
-        state.withLock { state in
+        // A concurrent start or stop may have won meanwhile; the loser's listener goes away.
+        let outcome: Result<Int, ChannelError> = state.withLock { state in
+            if state.stopped { return .failure(.ioOnClosedChannel) }
+            if state.listener != nil { return .success(state.port) }
             state.group = group
             state.listener = listener
             state.port = port
+            return .success(port)
         }
-        return port
+        if case .success(port) = outcome { return port }
+        try? listener.close().wait()
+        try? group.syncShutdownGracefully()
+        return try outcome.get()
     }
 
     /// Runs on the new client channel's loop, inside its initializer.
@@ -141,16 +148,17 @@ public final class FaultProxy: Sendable {
 
     /// Closes the listener and every flow and shuts the event loop group down; idempotent.
     public func stop() {
-        let (group, listener, flows): (MultiThreadedEventLoopGroup?, Channel?, [NIOLoopBound<ProxyFlow>]) =
-            state.withLock { state in
-                if state.stopped { return (nil, nil, []) }
-                state.stopped = true
-                defer {
-                    state.group = nil
-                    state.listener = nil
+        let (group, listener, flows):
+            (MultiThreadedEventLoopGroup?, Channel?, [NIOLoopBound<ProxyFlow>]) =
+                state.withLock { state in
+                    if state.stopped { return (nil, nil, []) }
+                    state.stopped = true
+                    defer {
+                        state.group = nil
+                        state.listener = nil
+                    }
+                    return (state.group, state.listener, Array(state.flows.values))
                 }
-                return (state.group, state.listener, Array(state.flows.values))
-            }
         guard let group else { return }
         listener?.close(promise: nil)
         for flow in flows {

@@ -1,11 +1,11 @@
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Glue between one channel of a flow (client side or upstream side) and its `ProxyFlow`.
@@ -23,6 +23,9 @@ final class FlowSideHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var readPending = false
     private var inputClosed = false
+    // Set once the proxy shuts or closes this channel's output; an inactive channel without it
+    // was torn down by an error.
+    private var closingByUs = false
 
     init(side: ProxyFlow.Side, flow: ProxyFlow) {
         self.side = side
@@ -64,14 +67,13 @@ final class FlowSideHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        flow.inactive(side)
+        flow.inactive(side, aborted: !closingByUs)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // NIO closes the channel itself after a fatal read/write error; we only need to know
-        // whether the peer reset us, so the reset can be passed on rather than turned into a FIN.
-        flow.failed(side, error: error)
+        // NIO closes the channel itself after a fatal read or write error; `channelInactive`
+        // then tells the flow, which passes a reset on as a reset rather than a FIN.
     }
 
     func read(context: ChannelHandlerContext) {
@@ -99,6 +101,7 @@ final class FlowSideHandler: ChannelDuplexHandler {
     /// Sends FIN once the queued writes are out; the channel closes fully when its input is done too.
     func shutdownOutput() {
         guard let context else { return }
+        closingByUs = true
         context.flush()
         guard inputClosed else {
             context.close(mode: .output, promise: nil)
@@ -115,12 +118,14 @@ final class FlowSideHandler: ChannelDuplexHandler {
 
     /// Orderly close (FIN).
     func close() {
+        closingByUs = true
         context?.close(promise: nil)
     }
 
     /// Abortive close: SO_LINGER {on, 0} makes the kernel's close() send RST instead of FIN.
     func reset() {
         guard let context else { return }
+        closingByUs = true
         if let provider = context.channel as? SocketOptionProvider {
             // On the channel's own loop this runs setsockopt synchronously, so it precedes close().
             _ = provider.setSoLinger(linger(l_onoff: 1, l_linger: 0))

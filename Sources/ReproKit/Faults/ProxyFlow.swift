@@ -2,11 +2,11 @@ import NIOCore
 import NIOPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One client↔upstream flow of a `FaultProxy`: its state, forwarding and cut logic.
@@ -41,7 +41,6 @@ final class ProxyFlow {
     private weak var upstream: FlowSideHandler?
     private var cutMode: CutMode?
     private var clientSignal: ClientSignal?
-    private var resetBy: Set<Side> = []
     private var bytesUp = 0
     private var bytesDown = 0
     private var lastActivity = NIODeadline.now()
@@ -157,7 +156,10 @@ final class ProxyFlow {
         finishIfDone()
     }
 
-    func inactive(_ side: Side) {
+    /// `aborted`: the channel closed without the proxy closing or half-closing it, which with
+    /// half-closure enabled only happens on an error, in practice the peer's RST. NIO reports an
+    /// RST seen through EPOLLERR/EPOLLHUP by closing the channel, without any `errorCaught`.
+    func inactive(_ side: Side, aborted: Bool) {
         switch side {
         case .client:
             guard clientOpen else { return }
@@ -169,7 +171,7 @@ final class ProxyFlow {
             case .passing:
                 // The client hung up: pass its reset on as a reset, anything else as a FIN
                 // (the upstream then closes its end, which finishes the flow).
-                if resetBy.contains(.client) { upstream?.reset() } else { upstream?.shutdownOutput() }
+                if aborted { upstream?.reset() } else { upstream?.shutdownOutput() }
             case .blackholed, .halfOpen:
                 upstream?.close()
             case .closing:
@@ -179,7 +181,7 @@ final class ProxyFlow {
             guard upstreamState != .gone else { return }
             upstreamState = .gone
             if phase == .passing, clientOpen {
-                if resetBy.contains(.upstream) {
+                if aborted {
                     resetClient()
                 } else {
                     clientSignal = .fin
@@ -197,12 +199,6 @@ final class ProxyFlow {
         idleTask?.cancel()
         idleTask = nil
         emit(event(.close, mode: cutMode, signal: clientSignal))
-    }
-
-    func failed(_ side: Side, error: Error) {
-        if let error = error as? IOError, error.errnoCode == ECONNRESET {
-            resetBy.insert(side)
-        }
     }
 
     private func resetClient() {

@@ -1,0 +1,360 @@
+import Foundation
+import Yams
+
+/// Reads `Scenarios/*.yml` into `Scenario` values, reporting every problem with its file and line before anything runs.
+public enum ScenarioFile {
+    /// Loads every scenario under the given paths (directories: their *.yml/*.yaml files, sorted; files: as given).
+    public static func load(paths: [String]) throws(ScenarioFileError) -> [Scenario] {
+        var files: [String] = []
+        var problems: [ScenarioFileError.Problem] = []
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                problems.append(.init(file: path, line: 0, message: "no such file or directory"))
+                continue
+            }
+            if isDirectory.boolValue {
+                let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+                let found = entries.filter { $0.hasSuffix(".yml") || $0.hasSuffix(".yaml") }.sorted()
+                if found.isEmpty {
+                    problems.append(.init(file: path, line: 0, message: "no scenario files (*.yml) in this directory"))
+                }
+                files += found.map { (path as NSString).appendingPathComponent($0) }
+            } else {
+                files.append(path)
+            }
+        }
+        var scenarios: [Scenario] = []
+        var seen: [String: String] = [:]
+        for file in files {
+            do {
+                let text = try String(contentsOfFile: file, encoding: .utf8)
+                let scenario = try parse(text, file: file)
+                if let other = seen[scenario.name] {
+                    problems.append(
+                        .init(file: file, line: 1, message: "duplicate scenario name '\(scenario.name)' (also in \(other)): names must be unique"))
+                } else {
+                    seen[scenario.name] = file
+                    scenarios.append(scenario)
+                }
+            } catch let error as ScenarioFileError {
+                problems += error.problems
+            } catch {
+                problems.append(.init(file: file, line: 0, message: "cannot read: \(error.localizedDescription)"))
+            }
+        }
+        if !problems.isEmpty { throw ScenarioFileError(problems: problems) }
+        return scenarios
+    }
+
+    /// Parses one scenario document.
+    public static func parse(_ text: String, file: String) throws(ScenarioFileError) -> Scenario {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ScenarioFileError(problems: [.init(file: file, line: 1, message: "the file is empty: see Scenarios/README.md for the format")])
+            }
+            root = node
+        } catch let error as ScenarioFileError {
+            throw error
+        } catch let error as YamlError {
+            throw ScenarioFileError(problems: [yamlProblem(error, file: file)])
+        } catch {
+            throw ScenarioFileError(problems: [.init(file: file, line: 1, message: "not valid YAML: \(error)")])
+        }
+        var reader = Reader(file: file)
+        let scenario = reader.scenario(root)
+        if let scenario, reader.problems.isEmpty { return scenario }
+        throw ScenarioFileError(problems: reader.problems)
+    }
+
+    static func yamlProblem(_ error: YamlError, file: String) -> ScenarioFileError.Problem {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return .init(file: file, line: mark.line, message: "not valid YAML: \(problem)")
+        default:
+            return .init(file: file, line: 1, message: "not valid YAML: \(error)")
+        }
+    }
+}
+
+/// Walks the YAML tree, collecting every problem instead of stopping at the first.
+private struct Reader {
+    let file: String
+    var problems: [ScenarioFileError.Problem] = []
+
+    init(file: String) { self.file = file }
+
+    mutating func problem(_ node: Node?, _ message: String) {
+        problems.append(.init(file: file, line: node?.mark?.line ?? 1, message: message))
+    }
+
+    /// The mapping's entries by key; unknown keys and duplicates become problems.
+    mutating func mapping(_ node: Node, _ what: String, allowed: [String]) -> [String: (key: Node, value: Node)]? {
+        guard case .mapping(let mapping) = node else {
+            problem(node, "\(what) must be a mapping of keys (\(allowed.joined(separator: ", ")))")
+            return nil
+        }
+        var out: [String: (key: Node, value: Node)] = [:]
+        for (key, value) in mapping {
+            guard let name = key.scalar?.string else {
+                problem(key, "\(what): keys must be plain words")
+                continue
+            }
+            if !allowed.contains(name) {
+                let hint = closest(name, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+                problem(key, "unknown key '\(name)' in \(what)\(hint): allowed keys are \(allowed.joined(separator: ", "))")
+                continue
+            }
+            if out[name] != nil {
+                problem(key, "duplicate key '\(name)' in \(what)")
+                continue
+            }
+            out[name] = (key, value)
+        }
+        return out
+    }
+
+    mutating func string(_ node: Node, _ what: String) -> String? {
+        guard case .scalar(let s) = node, !s.string.isEmpty else {
+            problem(node, "\(what) must be a text value")
+            return nil
+        }
+        return s.string
+    }
+
+    mutating func int(_ node: Node, _ what: String, range: ClosedRange<Int>) -> Int? {
+        guard case .scalar(let s) = node, let v = Int(s.string) else {
+            problem(node, "\(what) must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(node.scalar?.string ?? "a \(kind(node))")'")
+            return nil
+        }
+        guard range.contains(v) else {
+            problem(node, "\(what) \(v) is out of range: use \(range.lowerBound) to \(range.upperBound)")
+            return nil
+        }
+        return v
+    }
+
+    mutating func double(_ node: Node, _ what: String, range: ClosedRange<Double>) -> Double? {
+        guard case .scalar(let s) = node, let v = Double(s.string) else {
+            problem(node, "\(what) must be a number of seconds, got '\(node.scalar?.string ?? "a \(kind(node))")'")
+            return nil
+        }
+        guard range.contains(v) else {
+            problem(node, "\(what) \(v) is out of range: use \(range.lowerBound) to \(range.upperBound)")
+            return nil
+        }
+        return v
+    }
+
+    mutating func bool(_ node: Node, _ what: String) -> Bool? {
+        guard case .scalar(let s) = node, let v = Bool(s.string.lowercased()) else {
+            problem(node, "\(what) must be true or false")
+            return nil
+        }
+        return v
+    }
+
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Node, _ what: String, _: T.Type) -> T?
+    where T.RawValue == String {
+        guard let text = string(node, what) else { return nil }
+        guard let v = T(rawValue: text) else {
+            problem(node, "\(what) '\(text)' is unknown: use \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+            return nil
+        }
+        return v
+    }
+
+    func kind(_ node: Node) -> String {
+        switch node {
+        case .mapping: "mapping"
+        case .sequence: "list"
+        default: "value"
+        }
+    }
+
+    // MARK: - The document
+
+    mutating func scenario(_ root: Node) -> Scenario? {
+        guard
+            let top = mapping(
+                root, "the scenario", allowed: ["name", "description", "fault", "policy", "pool", "workload", "expect"])
+        else { return nil }
+        var name: String?
+        if let n = top["name"] {
+            name = string(n.value, "name")
+            if let v = name, v.range(of: "^[A-Za-z0-9][A-Za-z0-9._+-]*$", options: .regularExpression) == nil {
+                problem(n.value, "name '\(v)' must be letters, digits, '.', '_', '+' or '-' (it names report entries and JUnit test cases)")
+            }
+        } else {
+            problem(root, "missing key 'name': every scenario needs a unique name")
+        }
+        let description = top["description"].flatMap { string($0.value, "description") }
+        var fault: Fault?
+        var isNetworkCut = false
+        if let f = top["fault"] {
+            fault = self.fault(f.value)
+            if case .networkCut = fault { isNetworkCut = true }
+        } else {
+            problem(root, "missing key 'fault': give fault.kind (wait-timeout, kill-thread or network-cut)")
+        }
+        var policy: PoolPolicy? = PolicyPreset.naive.policy
+        if let p = top["policy"] {
+            policy = self.policy(p.value, defaultReadTimeout: isNetworkCut ? 5 : nil)
+        } else if isNetworkCut {
+            policy?.readTimeout = 5
+        }
+        var size = 4
+        if let p = top["pool"], let pool = mapping(p.value, "pool", allowed: ["size"]) {
+            if let s = pool["size"] { size = int(s.value, "pool.size", range: 1...1000) ?? size }
+        }
+        var operations: Int?
+        if let w = top["workload"], let workload = mapping(w.value, "workload", allowed: ["operations"]) {
+            if let o = workload["operations"] { operations = int(o.value, "workload.operations", range: 1...100_000) }
+        }
+        var expectations = Expectations()
+        if let e = top["expect"] { expectations = expect(e.value) ?? expectations }
+        guard let name, let fault, let policy else { return nil }
+        return Scenario(
+            name: name, description: description, fault: fault, policy: policy, poolSize: size, operations: operations,
+            expectations: expectations)
+    }
+
+    mutating func fault(_ node: Node) -> Fault? {
+        let allowed = ["kind", "seconds", "margin", "scope", "target", "count", "mode", "via"]
+        guard let f = mapping(node, "fault", allowed: allowed) else { return nil }
+        guard let kindNode = f["kind"] else {
+            problem(node, "missing key 'fault.kind': use wait-timeout, kill-thread or network-cut")
+            return nil
+        }
+        guard let kind = string(kindNode.value, "fault.kind") else { return nil }
+        let perKind: [String: [String]] = [
+            "wait-timeout": ["kind", "seconds", "margin", "scope"],
+            "kill-thread": ["kind", "target", "count"],
+            "network-cut": ["kind", "mode", "via"],
+        ]
+        guard let keys = perKind[kind] else {
+            problem(kindNode.value, "fault.kind '\(kind)' is unknown: use wait-timeout, kill-thread or network-cut")
+            return nil
+        }
+        for (key, entry) in f where !keys.contains(key) {
+            problem(entry.key, "key '\(key)' does not apply to fault kind \(kind): allowed keys are \(keys.joined(separator: ", "))")
+        }
+        switch kind {
+        case "wait-timeout":
+            guard let s = f["seconds"] else {
+                problem(node, "missing key 'fault.seconds': the wait_timeout to set, in whole seconds")
+                return nil
+            }
+            let seconds = int(s.value, "fault.seconds", range: 1...86_400)
+            let margin = f["margin"].map { double($0.value, "fault.margin", range: 0...60) } ?? 0.3
+            let scope = f["scope"].map { choice($0.value, "fault.scope", WaitTimeoutScope.self) } ?? .session
+            guard let seconds, let margin, let scope else { return nil }
+            return .waitTimeout(seconds: seconds, margin: margin, scope: scope)
+        case "kill-thread":
+            let target = f["target"].map { choice($0.value, "fault.target", KillTarget.self) } ?? .idle
+            var count: KillCount? = .all
+            if let c = f["count"] {
+                if c.value.scalar?.string == "all" {
+                    count = .all
+                } else {
+                    count = int(c.value, "fault.count", range: 1...1000).map { .some($0) }
+                }
+            }
+            guard let target, let count else { return nil }
+            return .killThread(target: target, count: count)
+        default:
+            guard let m = f["mode"] else {
+                problem(node, "missing key 'fault.mode': use reset, close, blackhole or half-open")
+                return nil
+            }
+            let mode = choice(m.value, "fault.mode", CutMode.self)
+            let via = f["via"].map { choice($0.value, "fault.via", CutVia.self) } ?? .proxy
+            guard let mode, let via else { return nil }
+            if mode == .close && via == .kernel {
+                problem(m.value, "fault.mode close needs via: proxy (a packet filter cannot make the peer send FIN)")
+                return nil
+            }
+            return .networkCut(mode: mode, via: via)
+        }
+    }
+
+    mutating func policy(_ node: Node, defaultReadTimeout: Int?) -> PoolPolicy? {
+        if case .scalar(let s) = node {
+            do {
+                return try PolicyOverrides().apply(toPreset: s.string, defaultReadTimeout: defaultReadTimeout)
+            } catch {
+                problem(node, "policy: \(error.message)")
+                return nil
+            }
+        }
+        let allowed = [
+            "preset", "validation", "retry", "max-idle", "max-lifetime", "keepalive", "connect-timeout", "read-timeout",
+            "write-timeout",
+        ]
+        guard let p = mapping(node, "policy", allowed: allowed) else { return nil }
+        var o = PolicyOverrides()
+        let preset = p["preset"].flatMap { string($0.value, "policy.preset") } ?? "naive"
+        if let v = p["validation"] { o.validation = string(v.value, "policy.validation") }
+        if let v = p["retry"] { o.retry = string(v.value, "policy.retry") }
+        if let v = p["max-idle"] { o.maxIdleTime = double(v.value, "policy.max-idle", range: 0.001...86_400) }
+        if let v = p["max-lifetime"] { o.maxLifetime = double(v.value, "policy.max-lifetime", range: 0.001...86_400) }
+        if let v = p["keepalive"] { o.keepaliveInterval = double(v.value, "policy.keepalive", range: 0.001...86_400) }
+        if let v = p["connect-timeout"] { o.connectTimeout = int(v.value, "policy.connect-timeout", range: 1...3600) }
+        if let v = p["read-timeout"] { o.readTimeout = int(v.value, "policy.read-timeout", range: 1...3600) }
+        if let v = p["write-timeout"] { o.writeTimeout = int(v.value, "policy.write-timeout", range: 1...3600) }
+        do {
+            return try o.apply(toPreset: preset, defaultReadTimeout: defaultReadTimeout)
+        } catch {
+            problem(node, "policy: \(error.message)")
+            return nil
+        }
+    }
+
+    mutating func expect(_ node: Node) -> Expectations? {
+        guard let e = mapping(node, "expect", allowed: ["firstError", "phase", "recovered"]) else { return nil }
+        var out = Expectations()
+        if let f = e["firstError"] {
+            var items: [Node] = []
+            switch f.value {
+            case .sequence(let seq): items = Array(seq)
+            default: items = [f.value]
+            }
+            var codes: [DatabaseError.Code] = []
+            for item in items {
+                guard let text = item.scalar?.string, let code = DatabaseError.Code(parsing: text) else {
+                    problem(item, "expect.firstError '\(item.scalar?.string ?? kind(item))' is not an error code: use numbers like 2013 or names like CR_SERVER_LOST")
+                    continue
+                }
+                codes.append(code)
+            }
+            if items.isEmpty { problem(f.value, "expect.firstError is empty: list one or more codes") }
+            out.firstError = codes
+        }
+        if let p = e["phase"] { out.phase = choice(p.value, "expect.phase", ErrorPhase.self) }
+        if let r = e["recovered"] { out.recovered = bool(r.value, "expect.recovered") }
+        return out
+    }
+
+    /// A known key one edit or transposition away, for "did you mean".
+    func closest(_ word: String, in candidates: [String]) -> String? {
+        candidates.first { distance($0.lowercased(), word.lowercased()) <= 2 }
+    }
+
+    func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a)
+        let b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(1, a.count) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in 1...max(1, b.count) where !b.isEmpty {
+                let old = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = old
+            }
+        }
+        return a.isEmpty ? b.count : row[b.count]
+    }
+}

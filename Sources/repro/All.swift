@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import ReproKit
+
+extension Repro {
+    /// `repro all`: every scenario file, one server, one combined report; exit 1 when an expectation fails.
+    struct All: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "all",
+            abstract: "Run scenario files (default: Scenarios/) on one server and write one combined report.",
+            discussion: """
+                Every file is checked before anything runs: unknown keys, wrong types, unknown presets and \
+                impossible values exit 2 with file:line for each problem. Reports default to json, md and junit \
+                (repro-all.*). With GITHUB_STEP_SUMMARY set, the summary table is appended there.
+                """)
+
+        @Argument(help: ArgumentHelp("Scenario files or directories.", valueName: "path"))
+        var paths: [String] = []
+
+        @Option(help: ArgumentHelp("Run only scenarios whose name matches (a glob like 'wait-*', or a substring).", valueName: "pattern"))
+        var filter: String?
+
+        @Flag(name: .customLong("fail-fast"), help: "Stop at the first scenario whose expectations fail.")
+        var failFast = false
+
+        @OptionGroup var server: ServerOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let scenarios: [Scenario]
+            do {
+                scenarios = try ScenarioFile.load(paths: paths.isEmpty ? ["Scenarios"] : paths)
+            } catch {
+                throw ReproFailure(code: 2, message: error.problems.map(\.description).joined(separator: "\nrepro: "))
+            }
+            let selected = scenarios.filter { ScenarioFilter.matches($0.name, pattern: filter) }
+            if selected.isEmpty {
+                throw ReproFailure(
+                    code: 2,
+                    message: "--filter '\(filter ?? "")' matches none of the \(scenarios.count) scenario(s): names are \(scenarios.map(\.name).joined(separator: ", "))")
+            }
+            try ScenarioCommand.execute(
+                selected, server: server, output: output, basename: "repro-all", defaultFormats: "json,md,junit",
+                failFast: failFast)
+        }
+    }
+}

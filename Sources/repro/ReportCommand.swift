@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import ReproKit
+
+extension Repro {
+    /// `repro report`: re-render a saved JSON report.
+    struct ReportCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "report", abstract: "Re-render a saved JSON report as Markdown or JUnit XML (to stdout).")
+
+        @Argument(help: ArgumentHelp("A JSON report written by repro.", valueName: "file.json"))
+        var file: String
+
+        @Option(help: ArgumentHelp("md, junit or json.", valueName: "format"))
+        var format: String = "md"
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file instead of stdout.", valueName: "path"))
+        var output: String?
+
+        func validate() throws {
+            guard ReportFormat(rawValue: format) != nil else {
+                throw ValidationError("--format '\(format)' is unknown: use md, junit or json")
+            }
+        }
+
+        func run() throws {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ReproFailure(code: 2, message: "cannot read '\(file)': check the path")
+            }
+            let report: Report
+            do {
+                report = try Report.decode(data)
+            } catch {
+                throw ReproFailure(code: 2, message: "'\(file)' is not a repro JSON report (schema version \(Report.currentSchemaVersion)): \(Self.reason(error))")
+            }
+            let rendered = try ReportWriter.render(report, as: ReportFormat(rawValue: format)!)
+            if let output {
+                do {
+                    try rendered.write(to: URL(fileURLWithPath: output))
+                } catch {
+                    throw ReproFailure(code: 3, message: "cannot write '\(output)': \(error.localizedDescription)")
+                }
+            } else {
+                FileHandle.standardOutput.write(rendered)
+            }
+        }
+
+        static func reason(_ error: any Error) -> String {
+            switch error {
+            case DecodingError.keyNotFound(let key, let ctx):
+                "missing key '\((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))'"
+            case DecodingError.typeMismatch(_, let ctx), DecodingError.valueNotFound(_, let ctx),
+                DecodingError.dataCorrupted(let ctx):
+                "at '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))': \(ctx.debugDescription)"
+            default: "\(error)"
+            }
+        }
+    }
+}
