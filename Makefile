@@ -18,10 +18,10 @@ release: setup
 
 test: build
 	REPRO_REQUIRE_SERVER=1 $(SWIFT) test
-	@bash scripts/run-scenarios.sh $(REPRO) $(REPORTS)/ci
+	$(REPRO) all Scenarios --report-dir $(REPORTS)/ci
 
 run: build
-	@bash scripts/run-scenarios.sh $(REPRO) $(REPORTS)
+	$(REPRO) all Scenarios --report-dir $(REPORTS)
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift

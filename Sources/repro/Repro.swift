@@ -12,14 +12,13 @@ struct Repro: ParsableCommand {
             2 bad usage or bad scenario file; 3 the environment failed.
             """,
         version: ReproVersion.version,
-        subcommands: [WaitTimeout.self, KillThread.self, NetworkCut.self, All.self, ReportCommand.self]
+        subcommands: [WaitTimeout.self, KillThread.self, NetworkCut.self, All.self, ReportCommand.self, Proxy.self]
     )
 }
 
 @main
 enum Main {
     static func main() {
-        CleanupRegistry.shared.installSignalHandlers()
         signal(SIGPIPE, SIG_IGN)
         do {
             var command = try Repro.parseAsRoot()

@@ -7,6 +7,8 @@ enum ScenarioCommand {
         _ scenarios: [Scenario], server: ServerOptions, output: OutputOptions, basename: String,
         defaultFormats: String = "md,json", failFast: Bool = false
     ) throws {
+        // Ctrl-C from here on stops the embedded server and puts back what the run changed.
+        CleanupRegistry.shared.installSignalHandlers()
         let printer = ProgressPrinter(quiet: output.quiet)
         let formats = try output.formats(default: defaultFormats)
         let session: ReproSession

@@ -18,7 +18,8 @@ public final class EventLog: Sendable {
         Self.milliseconds(instant - start)
     }
 
-    static func milliseconds(_ d: Duration) -> Double {
+    /// A duration in milliseconds.
+    public static func milliseconds(_ d: Duration) -> Double {
         let c = d.components
         return Double(c.seconds) * 1000 + Double(c.attoseconds) / 1e15
     }

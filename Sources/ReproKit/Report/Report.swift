@@ -13,11 +13,22 @@ public struct Report: Sendable, Equatable, Codable {
         /// true when this tool started the server itself.
         public var managed: Bool
         public var address: String
+
+        public init(version: String, managed: Bool, address: String) {
+            self.version = version
+            self.managed = managed
+            self.address = address
+        }
     }
 
     public struct Client: Sendable, Equatable, Codable {
         public var library: String
         public var version: String
+
+        public init(library: String, version: String) {
+            self.library = library
+            self.version = version
+        }
     }
 
     public static let currentSchemaVersion = 1

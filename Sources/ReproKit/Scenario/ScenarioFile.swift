@@ -296,14 +296,32 @@ private struct Reader {
         guard let p = mapping(node, "policy", allowed: allowed) else { return nil }
         var o = PolicyOverrides()
         let preset = p["preset"].flatMap { string($0.value, "policy.preset") } ?? "naive"
-        if let v = p["validation"] { o.validation = string(v.value, "policy.validation") }
-        if let v = p["retry"] { o.retry = string(v.value, "policy.retry") }
+        if let v = p["preset"] {
+            do { _ = try PolicyPreset.named(preset) } catch { problem(v.value, "policy.preset: \(error.message)") }
+        }
+        if let v = p["validation"], let text = string(v.value, "policy.validation") {
+            do {
+                _ = try PoolPolicy.Validation(parsing: text)
+                o.validation = text
+            } catch {
+                problem(v.value, "policy.validation: \(error.message)")
+            }
+        }
+        if let v = p["retry"], let text = string(v.value, "policy.retry") {
+            do {
+                _ = try PoolPolicy.Retry(parsing: text)
+                o.retry = text
+            } catch {
+                problem(v.value, "policy.retry: \(error.message)")
+            }
+        }
         if let v = p["max-idle"] { o.maxIdleTime = double(v.value, "policy.max-idle", range: 0.001...86_400) }
         if let v = p["max-lifetime"] { o.maxLifetime = double(v.value, "policy.max-lifetime", range: 0.001...86_400) }
         if let v = p["keepalive"] { o.keepaliveInterval = double(v.value, "policy.keepalive", range: 0.001...86_400) }
         if let v = p["connect-timeout"] { o.connectTimeout = int(v.value, "policy.connect-timeout", range: 1...3600) }
         if let v = p["read-timeout"] { o.readTimeout = int(v.value, "policy.read-timeout", range: 1...3600) }
         if let v = p["write-timeout"] { o.writeTimeout = int(v.value, "policy.write-timeout", range: 1...3600) }
+        guard problems.isEmpty else { return nil }
         do {
             return try o.apply(toPreset: preset, defaultReadTimeout: defaultReadTimeout)
         } catch {

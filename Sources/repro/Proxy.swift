@@ -1,0 +1,119 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import ReproKit
+
+extension Repro {
+    /// `repro proxy`: the FaultProxy as a long-running command in front of any application.
+    struct Proxy: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "proxy",
+            abstract: "Run the fault proxy in front of your own application to reproduce a cut in your real stack.",
+            discussion: """
+                Point your application at --listen instead of the database. Without --mode it is a pure \
+                pass-through. --after-idle S cuts each flow idle for S seconds (a NAT/load balancer idle timeout); \
+                --cut-after S cuts every open flow once, S seconds after start; SIGUSR1 (kill -USR1 <pid>) cuts \
+                every open flow now. One line per flow event goes to stdout. SIGINT/SIGTERM close every flow and \
+                exit 0.
+                """)
+
+        @Option(help: ArgumentHelp("Address to listen on (loopback unless you say otherwise).", valueName: "host:port"))
+        var listen: String = "127.0.0.1:3307"
+
+        @Option(help: ArgumentHelp("The database server to forward to.", valueName: "host:port"))
+        var upstream: String
+
+        @Option(help: ArgumentHelp("How to cut: reset, close, blackhole or half-open.", valueName: "mode"))
+        var mode: String?
+
+        @Option(name: .customLong("after-idle"), parsing: .unconditional, help: ArgumentHelp("Cut each flow idle this long.", valueName: "seconds"))
+        var afterIdle: Double?
+
+        @Option(name: .customLong("cut-after"), parsing: .unconditional, help: ArgumentHelp("Cut every open flow once, this long after start.", valueName: "seconds"))
+        var cutAfter: Double?
+
+        func validate() throws {
+            do {
+                _ = try HostPort(parsing: listen, option: "--listen", allowZero: true)
+                _ = try HostPort(parsing: upstream, option: "--upstream")
+            } catch {
+                throw ValidationError(error.message)
+            }
+            if let mode, CutMode(rawValue: mode) == nil {
+                throw ValidationError("--mode '\(mode)' is unknown: use reset, close, blackhole or half-open")
+            }
+            for (name, value) in [("--after-idle", afterIdle), ("--cut-after", cutAfter)] {
+                guard let value else { continue }
+                guard value > 0, value <= 86_400 else {
+                    throw ValidationError("\(name) \(value) is out of range: use seconds greater than 0, at most 86400")
+                }
+                if mode == nil { throw ValidationError("\(name) needs --mode: say how to cut (reset, close, blackhole, half-open)") }
+            }
+        }
+
+        func run() throws {
+            let listenAt = try HostPort(parsing: listen, option: "--listen", allowZero: true)
+            let upstreamAt = try HostPort(parsing: upstream, option: "--upstream")
+            let cut = mode.flatMap(CutMode.init(rawValue:))
+            let start = ContinuousClock.now
+            let out = LineWriter()
+            let proxy = FaultProxy(
+                upstreamHost: upstreamAt.host, upstreamPort: upstreamAt.port, listenHost: listenAt.host,
+                listenPort: listenAt.port, afterIdle: afterIdle.map { .milliseconds(Int($0 * 1000)) },
+                idleMode: afterIdle == nil ? nil : cut
+            ) { event in
+                out.write(event.logLine(since: start))
+            }
+            let port: Int
+            do {
+                port = try proxy.start()
+            } catch {
+                throw ReproFailure(code: 3, message: "cannot listen on \(listenAt): \(error); pick a free port with --listen")
+            }
+            out.write(
+                "listening on \(HostPort(host: listenAt.host, port: port)) -> \(upstreamAt)"
+                    + (cut.map { ", mode \($0.rawValue)" } ?? ", pass-through")
+                    + (afterIdle.map { ", cut after \($0) s idle" } ?? "") + (cutAfter.map { ", cut all at \($0) s" } ?? "")
+                    + " (pid \(getpid()); SIGUSR1 cuts now)")
+
+            let done = DispatchSemaphore(value: 0)
+            let queue = DispatchQueue(label: "repro.proxy.signals")
+            var sources: [any DispatchSourceSignal] = []
+            for signo in [SIGINT, SIGTERM, SIGUSR1] {
+                signal(signo, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: signo, queue: queue)
+                source.setEventHandler {
+                    if signo == SIGUSR1 {
+                        let events = proxy.cutAll(cut ?? .reset)
+                        out.write(String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000) + " SIGUSR1: cut \(events.count) flow(s) with \((cut ?? .reset).rawValue)")
+                    } else {
+                        done.signal()
+                    }
+                }
+                source.resume()
+                sources.append(source)
+            }
+            if let cutAfter {
+                queue.asyncAfter(deadline: .now() + cutAfter) {
+                    let events = proxy.cutAll(cut ?? .reset)
+                    out.write(String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000) + " cut-after: cut \(events.count) flow(s) with \((cut ?? .reset).rawValue)")
+                }
+            }
+            done.wait()
+            proxy.stop()
+            out.write(String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000) + " stopped")
+            withExtendedLifetime(sources) {}
+        }
+    }
+}
+
+/// Writes whole lines to stdout, flushed, from any thread.
+final class LineWriter: Sendable {
+    private let lock = NSLock()
+
+    func write(_ line: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+}

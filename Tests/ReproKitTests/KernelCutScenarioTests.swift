@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+
+@testable import ReproKit
+
+// In the serialized KernelCutTests suite: these also compare the whole rule set before and after.
+extension KernelCutTests {
+    @Test(
+        "network-cut --via kernel on a real server: the error surfaces and the rule set is unchanged afterwards",
+        .enabled(if: ServerRequirement.shouldRun, ServerRequirement.skipReason),
+        arguments: [KernelCutMode.reset, .blackhole, .halfOpen])
+    func scenarioViaKernel(mode: KernelCutMode) throws {
+        let before = try FirewallSnapshot.capture()
+        var policy = PolicyPreset.naive.policy
+        policy.readTimeout = 1
+        let cutMode = CutMode(rawValue: mode.rawValue)!
+        let scenario = Scenario(
+            name: "kernel-\(mode.rawValue)", fault: .networkCut(mode: cutMode, via: .kernel), policy: policy,
+            poolSize: 2)
+        let (report, _) = try runOnEmbeddedServer([scenario])
+        let s = try #require(report.scenarios.first)
+        #expect(s.firstError?.phase == .query)
+        #expect(s.firstError?.error.isConnectionLevel == true)
+        #expect(!s.recovered)
+        #expect(s.tcpSignal == (mode == .blackhole ? "none" : "rst"))
+        #expect(try FirewallSnapshot.capture() == before)
+    }
+
+    @Test(
+        "ping-on-borrow recovers from a kernel reset", .enabled(if: ServerRequirement.shouldRun, ServerRequirement.skipReason))
+    func pingOnBorrowViaKernel() throws {
+        let before = try FirewallSnapshot.capture()
+        let scenario = Scenario(
+            name: "kernel-reset-ping", fault: .networkCut(mode: .reset, via: .kernel),
+            policy: PolicyPreset.pingOnBorrow.policy, poolSize: 2)
+        let (report, _) = try runOnEmbeddedServer([scenario])
+        #expect(report.scenarios.first?.recovered == true)
+        #expect(try FirewallSnapshot.capture() == before)
+    }
+}
