@@ -5,7 +5,7 @@ SWIFT ?= swift
 REPRO := .build/debug/repro
 REPORTS ?= reports
 
-.PHONY: setup build release test run bench lint clean
+.PHONY: setup build release test run matrix bench lint clean
 
 setup:
 	@bash scripts/setup.sh
@@ -22,6 +22,10 @@ test: build
 
 run: build
 	$(REPRO) all Scenarios --report-dir $(REPORTS)
+
+# Regenerates the committed docs/matrix.md and docs/matrix.json from a real run.
+matrix: build
+	$(REPRO) matrix --seconds 1 --report-dir docs
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift

@@ -21,13 +21,17 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-need_pip=()
-python3 -c "import jsonschema" 2>/dev/null || need_pip+=(jsonschema)
-python3 -c "import pymysql" 2>/dev/null || need_pip+=(PyMySQL)
-if [ ${#need_pip[@]} -gt 0 ]; then
-    echo "setup: pip installing ${need_pip[*]}"
-    python3 -m pip install -q "${need_pip[@]}" 2>/dev/null \
-        || python3 -m pip install -q --break-system-packages "${need_pip[@]}"
+need_py=()
+python3 -c "import jsonschema" 2>/dev/null || need_py+=(jsonschema)
+python3 -c "import pymysql" 2>/dev/null || need_py+=(PyMySQL)
+if [ ${#need_py[@]} -gt 0 ]; then
+    echo "setup: installing Python packages ${need_py[*]}"
+    python3 -m pip install -q "${need_py[@]}" 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages "${need_py[@]}" 2>/dev/null \
+        || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+                python3-jsonschema python3-pymysql >/dev/null; }
+    python3 -c "import jsonschema, pymysql" \
+        || { echo "setup: could not install jsonschema and PyMySQL for $(command -v python3)" >&2; exit 3; }
 fi
 
 if ! command -v swift >/dev/null 2>&1 && [ ! -x /opt/swift/usr/bin/swift ]; then

@@ -12,7 +12,10 @@ struct Repro: ParsableCommand {
             2 bad usage or bad scenario file; 3 the environment failed.
             """,
         version: ReproVersion.version,
-        subcommands: [WaitTimeout.self, KillThread.self, NetworkCut.self, All.self, ReportCommand.self, Proxy.self]
+        subcommands: [
+            WaitTimeout.self, KillThread.self, NetworkCut.self, All.self, ReportCommand.self, Proxy.self,
+            MatrixCommand.self, Explain.self,
+        ]
     )
 }
 

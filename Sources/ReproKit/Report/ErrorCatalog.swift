@@ -62,9 +62,9 @@ public enum ErrorCatalog {
                 "Communications link failure", "invalid connection",
             ],
             meaning:
-                "Someone (an operator, a proxy, a watchdog like pt-kill) ran KILL on the connection's server thread. Idle: the server closes the socket and the next query fails like a wait_timeout (2013/2006). Busy: MariaDB answers the running query with 1927 ER_CONNECTION_KILLED (KILL QUERY gives 1317) before closing.",
+                "Someone (an operator, a proxy, a watchdog like pt-kill) ran KILL on the connection's server thread. Idle: the server closes the socket and the next query fails like a wait_timeout (2013/2006). Busy: the query in flight is lost; on MariaDB 10.11 with Connector/C 3.3 repro observes 2013 (the socket is shut before an error packet is read), other server and driver versions report 1927 ER_CONNECTION_KILLED. KILL QUERY (not CONNECTION) gives 1317 and keeps the connection.",
             drivers: [
-                d("Connector/C, PyMySQL", "1927 Connection was killed (busy, MariaDB) / 2013 Lost connection (idle)"),
+                d("Connector/C, PyMySQL", "2013 Lost connection to server during query (idle, and mid-query on MariaDB 10.11) / 1927 Connection was killed"),
                 d("mysqljs/mysql2 (Node)", "ER_CONNECTION_KILLED or PROTOCOL_CONNECTION_LOST: Connection lost: The server closed the connection"),
                 d("Connector/J (Java)", "Communications link failure (08S01) / \"Connection was killed\" (70100)"),
                 d("go-sql-driver/mysql", "Error 1927: Connection was killed / invalid connection"),

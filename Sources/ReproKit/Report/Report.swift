@@ -39,6 +39,8 @@ public struct Report: Sendable, Equatable, Codable {
     public var server: Server
     public var client: Client
     public var scenarios: [ScenarioResult]
+    /// Matrix runs only: each policy's borrow cost on a healthy pool.
+    public var policyCosts: [PolicyCost]?
 
     public init(server: Server, client: Client, scenarios: [ScenarioResult], generatedAt: Date = Date()) {
         self.schemaVersion = Self.currentSchemaVersion

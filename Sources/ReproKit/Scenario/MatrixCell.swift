@@ -1,0 +1,55 @@
+/// The scenarios a matrix runs, by the names reports use.
+public enum MatrixScenario: String, CaseIterable, Sendable {
+    case waitTimeout = "wait-timeout"
+    case killThread = "kill-thread"
+    case killThreadBusy = "kill-thread-busy"
+    case networkCutReset = "network-cut-reset"
+    case networkCutClose = "network-cut-close"
+    case networkCutBlackhole = "network-cut-blackhole"
+    case networkCutHalfOpen = "network-cut-half-open"
+
+    /// The fault this column injects; `seconds` is the wait_timeout of the wait-timeout column.
+    public func fault(seconds: Int) -> Fault {
+        switch self {
+        case .waitTimeout: .waitTimeout(seconds: seconds, margin: 0.3, scope: .session)
+        case .killThread: .killThread(target: .idle, count: .all)
+        case .killThreadBusy: .killThread(target: .busy, count: .some(2))
+        case .networkCutReset: .networkCut(mode: .reset, via: .proxy)
+        case .networkCutClose: .networkCut(mode: .close, via: .proxy)
+        case .networkCutBlackhole: .networkCut(mode: .blackhole, via: .proxy)
+        case .networkCutHalfOpen: .networkCut(mode: .halfOpen, via: .proxy)
+        }
+    }
+
+    /// The `repro` command that reproduces this column with a policy.
+    public func command(policy: String, seconds: Int) -> String {
+        switch self {
+        case .waitTimeout: "repro wait-timeout --seconds \(seconds) --policy \(policy)"
+        case .killThread: "repro kill-thread --target idle --policy \(policy)"
+        case .killThreadBusy: "repro kill-thread --target busy --count 2 --policy \(policy)"
+        case .networkCutReset: "repro network-cut --mode reset --policy \(policy)"
+        case .networkCutClose: "repro network-cut --mode close --policy \(policy)"
+        case .networkCutBlackhole: "repro network-cut --mode blackhole --read-timeout 1 --policy \(policy)"
+        case .networkCutHalfOpen: "repro network-cut --mode half-open --policy \(policy)"
+        }
+    }
+
+    /// Parses a comma-separated list; the error names the bad entry and the allowed ones.
+    public static func parseList(_ text: String) throws(PolicyError) -> [MatrixScenario] {
+        var out: [MatrixScenario] = []
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+            guard let s = MatrixScenario(rawValue: part) else {
+                throw PolicyError(
+                    "--scenarios '\(part)' is unknown: use any of \(allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if !out.contains(s) { out.append(s) }
+        }
+        if out.isEmpty { throw PolicyError("--scenarios is empty: name at least one scenario") }
+        return out
+    }
+}
+
+/// Whether a matrix cell counts as survived: every operation succeeded and no error reached the caller.
+extension ScenarioResult {
+    public var survived: Bool { recovered && firstUnhandledError == nil }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import ReproKit
+
+extension Repro {
+    /// `repro explain`: what an error means, who shows it, how to reproduce it, which policies recovered.
+    struct Explain: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Explain an error code, name or message: what it means, which drivers show it, how to reproduce it.",
+            discussion: "Matching ignores case and punctuation and accepts partial text. No match exits 1 with the closest entries.")
+
+        @Argument(help: ArgumentHelp("An error code (2013), name (CR_SERVER_LOST) or message text.", valueName: "query"))
+        var query: [String]
+
+        @Option(help: ArgumentHelp("Matrix results to quote (written by `make matrix`).", valueName: "file"))
+        var matrix: String = "docs/matrix.json"
+
+        func validate() throws {
+            if query.joined().trimmingCharacters(in: .whitespaces).isEmpty {
+                throw ValidationError("nothing to explain: give an error code, name or message, e.g. repro explain 2013")
+            }
+        }
+
+        func run() throws {
+            let text = query.joined(separator: " ")
+            let hits = ErrorSearch.search(text)
+            guard !hits.isEmpty else {
+                let close = ErrorSearch.closest(text).map { "\"\($0.title)\"" }.joined(separator: "; ")
+                throw ReproFailure(code: 1, message: "no catalog entry matches '\(text)'; closest: \(close)")
+            }
+            let results = MatrixResults(path: matrix)
+            var out = ""
+            for (i, hit) in hits.enumerated() {
+                let e = hit.entry
+                if i > 0 { out += "\n" + String(repeating: "-", count: 72) + "\n\n" }
+                out += "\(e.title)\n\n"
+                out += "Codes: \(e.codes.map { "\($0) \(DatabaseError.Code($0).name)" }.joined(separator: ", "))\n\n"
+                out += "What it means: \(e.meaning)\n\n"
+                out += "What drivers show:\n"
+                for d in e.drivers { out += "  - \(d.driver): \(d.message)\n" }
+                out += "\nReproduce it:\n"
+                for c in e.commands { out += "  \(c)\n" }
+                out += "\n" + results.summary(for: e.scenarios) + "\n"
+            }
+            FileHandle.standardOutput.write(Data(out.utf8))
+        }
+    }
+}
+
+/// Which policies recovered per scenario, read from a saved matrix report.
+struct MatrixResults {
+    let report: Report?
+    let path: String
+
+    init(path: String) {
+        self.path = path
+        report = FileManager.default.contents(atPath: path).flatMap { try? Report.decode($0) }
+    }
+
+    func summary(for scenarios: [String]) -> String {
+        guard !scenarios.isEmpty else { return "Policies: not a pooled-connection failure; see the meaning above." }
+        guard let report else {
+            return "Which policies recover: no matrix results at \(path) (run `make matrix`)."
+        }
+        var lines = ["Which policies recovered (\(path), MariaDB \(report.server.version)):"]
+        for name in scenarios {
+            let cells = report.scenarios.filter { $0.name == name }
+            guard !cells.isEmpty else { continue }
+            let ok = cells.filter(\.survived).map(\.policy.name)
+            let failed = cells.filter { !$0.survived }.map(\.policy.name)
+            lines.append("  \(name): recovered with \(ok.isEmpty ? "none" : ok.joined(separator: ", ")); failed with \(failed.isEmpty ? "none" : failed.joined(separator: ", "))")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
