@@ -73,7 +73,7 @@ extension Repro {
             } catch {
                 throw ReproFailure(error)
             }
-            let markdown = MatrixRenderer.render(report)
+            let markdown = String(decoding: try ReportWriter.render(report, as: .md), as: UTF8.self)
             do {
                 try FileManager.default.createDirectory(atPath: reportDir, withIntermediateDirectories: true)
                 try report.jsonData().write(to: URL(fileURLWithPath: reportDir + "/matrix.json"))

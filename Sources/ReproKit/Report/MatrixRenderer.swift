@@ -37,10 +37,14 @@ public enum MatrixRenderer {
         if !costs.isEmpty {
             out += "\n## What each policy costs on a healthy pool\n\n"
             out += "Borrow latency on a warm pool (borrow + release, no query), and the round trips the borrow itself makes.\n\n"
-            out += "| policy | borrow p50 (µs) | borrow p99 (µs) | extra round trips per borrow |\n| --- | --- | --- | --- |\n"
+            out += "| policy | borrow p50 (µs) | borrow p99 (µs) | extra round trips per borrow | background work |\n| --- | --- | --- | --- | --- |\n"
             for row in rows {
                 guard let c = costs[row] else { continue }
-                out += "| `\(row)` | \(String(format: "%.1f", c.p50Micros)) | \(String(format: "%.1f", c.p99Micros)) | \(String(format: "%.2f", c.roundTripsPerBorrow)) |\n"
+                let policy = report.scenarios.first { $0.policy.name == row }?.policy
+                var background = "none"
+                if let k = policy?.keepaliveInterval { background = "1 ping per idle connection every \(k) s" }
+                if let l = policy?.maxLifetime { background = "a new connection per \(l) s of age (reconnect on borrow)" }
+                out += "| `\(row)` | \(String(format: "%.1f", c.p50Micros)) | \(String(format: "%.1f", c.p99Micros)) | \(String(format: "%.2f", c.roundTripsPerBorrow)) | \(background) |\n"
             }
         }
         out += "\n## What the results say\n\n"
@@ -50,6 +54,7 @@ public enum MatrixRenderer {
                 out += "- **\(column)**: no policy recovered: the error reached the caller in every row.\n"
                 continue
             }
+            // Cheapest by borrow latency; background work (keepalive, lifetime reconnects) is listed in the cost table.
             let cheapest = survivors.min { (costs[$0]?.p50Micros ?? .infinity) < (costs[$1]?.p50Micros ?? .infinity) }!
             let c = costs[cheapest].map { String(format: " (borrow p50 %.1f µs, %.2f round trips per borrow)", $0.p50Micros, $0.roundTripsPerBorrow) } ?? ""
             out += "- **\(column)**: the cheapest policy that recovered is `\(cheapest)`\(c); recovered: \(survivors.map { "`\($0)`" }.joined(separator: ", ")).\n"

@@ -30,7 +30,7 @@ public enum ReportWriter {
     public static func render(_ report: Report, as format: ReportFormat) throws -> Data {
         switch format {
         case .json: try report.jsonData()
-        case .md: Data(MarkdownRenderer.render(report).utf8)
+        case .md: Data((report.policyCosts == nil ? MarkdownRenderer.render(report) : MatrixRenderer.render(report)).utf8)
         case .junit: Data(JUnitRenderer.render(report).utf8)
         }
     }
