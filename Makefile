@@ -23,6 +23,11 @@ test: build
 run: build
 	$(REPRO) all Scenarios --report-dir $(REPORTS)
 
+# Figures, not assertions: reports/bench.json and reports/bench.md (release build).
+bench: release
+	$(SWIFT) build -c release --product repro-bench
+	.build/release/repro-bench $(REPORTS) .build/release/repro
+
 # Regenerates the committed docs/matrix.md and docs/matrix.json from a real run.
 matrix: build
 	$(REPRO) matrix --seconds 1 --report-dir docs

@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "repro", targets: ["repro"]),
+        .executable(name: "repro-bench", targets: ["repro-bench"]),
         .library(name: "ReproKit", targets: ["ReproKit"]),
     ],
     dependencies: [
@@ -37,6 +38,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .executableTarget(
+            name: "repro-bench",
+            dependencies: ["ReproKit"]
         ),
         .testTarget(name: "ReproKitTests", dependencies: ["ReproKit"]),
         .testTarget(name: "reproTests", dependencies: ["ReproKit", "repro"]),

@@ -23,6 +23,17 @@ extension Repro {
         @Flag(name: .customLong("fail-fast"), help: "Stop at the first scenario whose expectations fail.")
         var failFast = false
 
+        @Option(
+            name: .customLong("pool-size"), parsing: .unconditional,
+            help: ArgumentHelp("Override every scenario's pool size (1 to 1000).", valueName: "n"))
+        var poolSize: Int?
+
+        func validate() throws {
+            if let poolSize, !(1...1000).contains(poolSize) {
+                throw ValidationError("--pool-size \(poolSize) is out of range: use 1 to 1000")
+            }
+        }
+
         @OptionGroup var server: ServerOptions
         @OptionGroup var output: OutputOptions
 
@@ -33,7 +44,10 @@ extension Repro {
             } catch {
                 throw ReproFailure(code: 2, message: error.problems.map(\.description).joined(separator: "\nrepro: "))
             }
-            let selected = scenarios.filter { ScenarioFilter.matches($0.name, pattern: filter) }
+            var selected = scenarios.filter { ScenarioFilter.matches($0.name, pattern: filter) }
+            if let poolSize {
+                for i in selected.indices { selected[i].poolSize = poolSize }
+            }
             if selected.isEmpty {
                 throw ReproFailure(
                     code: 2,

@@ -26,7 +26,8 @@ extension Repro {
             let hits = ErrorSearch.search(text)
             guard !hits.isEmpty else {
                 let close = ErrorSearch.closest(text).map { "\"\($0.title)\"" }.joined(separator: "; ")
-                throw ReproFailure(code: 1, message: "no catalog entry matches '\(text)'; closest: \(close)")
+                let shown = text.count <= 60 ? text : String(text.prefix(57)) + "..."
+                throw ReproFailure(code: 1, message: "no catalog entry matches '\(shown)'; closest: \(close)")
             }
             let results = MatrixResults(path: matrix)
             var out = ""
@@ -42,7 +43,7 @@ extension Repro {
                 for c in e.commands { out += "  \(c)\n" }
                 out += "\n" + results.summary(for: e.scenarios) + "\n"
             }
-            FileHandle.standardOutput.write(Data(out.utf8))
+            Console.out(Data(out.utf8))
         }
     }
 }

@@ -10,7 +10,7 @@ enum GitHubSummary {
             _ = FileManager.default.createFile(atPath: path, contents: nil)
         }
         guard let handle = FileHandle(forWritingAtPath: path) else {
-            FileHandle.standardError.write(Data("repro: cannot append to GITHUB_STEP_SUMMARY (\(path)); skipped\n".utf8))
+            Console.err("repro: cannot append to GITHUB_STEP_SUMMARY (\(path)); skipped\n")
             return
         }
         defer { try? handle.close() }

@@ -84,8 +84,8 @@ extension Repro {
             printer.line("report: \(reportDir)/matrix.md")
             printer.line("report: \(reportDir)/matrix.json")
             if json {
-                FileHandle.standardOutput.write(try report.jsonData())
-                FileHandle.standardOutput.write(Data("\n".utf8))
+                Console.out(try report.jsonData())
+                Console.out(Data("\n".utf8))
             }
         }
     }

@@ -61,6 +61,8 @@ final class ProgressPrinter: Sendable {
     }
 
     private func write(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        // After Ctrl-C only the cleanup line is printed; a half-run's progress would mislead.
+        guard !CleanupRegistry.shared.isInterrupted else { return }
+        Console.err(text)
     }
 }

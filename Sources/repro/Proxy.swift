@@ -114,6 +114,6 @@ final class LineWriter: Sendable {
     func write(_ line: String) {
         lock.lock()
         defer { lock.unlock() }
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        Console.out(Data((line + "\n").utf8))
     }
 }

@@ -41,7 +41,7 @@ extension Repro {
                     throw ReproFailure(code: 3, message: "cannot write '\(output)': \(error.localizedDescription)")
                 }
             } else {
-                FileHandle.standardOutput.write(rendered)
+                Console.out(rendered)
             }
         }
 

@@ -27,15 +27,19 @@ enum Main {
             var command = try Repro.parseAsRoot()
             try command.run()
         } catch {
+            // After Ctrl-C this error is an echo of the teardown (a reaped child, a closed socket): stay quiet
+            // and let the signal handler exit with 128 + signal.
+            CleanupRegistry.shared.parkIfInterrupted()
             exit(Self.exitCode(for: error))
         }
+        CleanupRegistry.shared.parkIfInterrupted()
         exit(0)
     }
 
     /// Prints the one-line error and maps it to the documented exit code.
     static func exitCode(for error: any Error) -> Int32 {
         if let failure = error as? ReproFailure {
-            if !failure.message.isEmpty { FileHandle.standardError.write(Data("repro: \(failure.message)\n".utf8)) }
+            if !failure.message.isEmpty { Console.err("repro: \(failure.message)\n") }
             return failure.code
         }
         let code = Repro.exitCode(for: error)
@@ -45,7 +49,7 @@ enum Main {
             return 0
         }
         let message = Repro.message(for: error).replacingOccurrences(of: "\n", with: " ")
-        FileHandle.standardError.write(Data("repro: \(message) (see repro --help)\n".utf8))
+        Console.err("repro: \(message) (see repro --help)\n")
         return 2
     }
 }

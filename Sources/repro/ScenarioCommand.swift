@@ -11,6 +11,8 @@ enum ScenarioCommand {
         CleanupRegistry.shared.installSignalHandlers()
         let printer = ProgressPrinter(quiet: output.quiet)
         let formats = try output.formats(default: defaultFormats)
+        // Fail before the run, not after it, when the reports cannot be written.
+        do { try ReportWriter.prepare(directory: output.reportDir) } catch { throw ReproFailure(error) }
         let session: ReproSession
         do {
             session = try ReproSession.open(dsn: server.resolvedDSN)
@@ -26,6 +28,13 @@ enum ScenarioCommand {
         } catch {
             throw ReproFailure(error)
         }
+        // A run cut short by Ctrl-C leaves no report: the handler exits with 128 + signal.
+        CleanupRegistry.shared.parkIfInterrupted()
+        if output.json {
+            let data = try report.jsonData()
+            Console.out(data)
+            Console.out(Data("\n".utf8))
+        }
         let written: [String]
         do {
             written = try ReportWriter.write(report, to: output.reportDir, basename: basename, formats: formats)
@@ -33,11 +42,6 @@ enum ScenarioCommand {
             throw ReproFailure(error)
         }
         for path in written { printer.line("report: \(path)") }
-        if output.json {
-            let data = try report.jsonData()
-            FileHandle.standardOutput.write(data)
-            FileHandle.standardOutput.write(Data("\n".utf8))
-        }
         GitHubSummary.append(report)
         if !report.passed {
             throw ReproFailure(code: 1, message: "an expectation failed (see the report)")

@@ -113,3 +113,48 @@ struct EndToEndTests {
         #expect(out.stderr.contains("make setup"))
     }
 }
+
+@Suite("repro survives a closed pipe and a bad report directory")
+struct RobustnessTests {
+    @Test("negative knob values are rejected by range, not as a missing value", arguments: [
+        "--max-idle", "--max-lifetime", "--keepalive", "--connect-timeout", "--read-timeout", "--write-timeout",
+    ])
+    func negativeKnobs(option: String) throws {
+        let out = try ReproBinary.run(["wait-timeout", option, "-1"])
+        #expect(out.status == 2)
+        #expect(out.stderr.contains("out of range"), "\(out.stderr)")
+    }
+
+    @Test(
+        "an unwritable --report-dir fails with exit 3 before anything runs",
+        .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+    func unwritableReportDir() throws {
+        let out = try ReproBinary.run(["kill-thread", "--report-dir", "/proc/repro-x", "--json"])
+        #expect(out.status == 3)
+        #expect(out.stderr.contains("--report-dir '/proc/repro-x'"), "\(out.stderr)")
+        #expect(out.stderr.contains("writable directory"))
+        #expect(out.stdout.isEmpty)
+    }
+
+    @Test(
+        "stdout closed early (repro ... | head -c 1): no crash, and the embedded server is gone afterwards",
+        .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+    func closedStdout() throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/bash")
+        shell.arguments = [
+            "-c",
+            "set -o pipefail; '\(ReproBinary.path)' kill-thread --json --report-dir '\(dir)' 2>'\(dir)/err' | head -c 1 >/dev/null; echo ${PIPESTATUS[0]}",
+        ]
+        let pipe = Pipe()
+        shell.standardOutput = pipe
+        try shell.run()
+        let status = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        shell.waitUntilExit()
+        #expect(status.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        let err = (try? String(contentsOfFile: dir + "/err", encoding: .utf8)) ?? ""
+        #expect(!err.contains("Fatal error"), "\(err)")
+    }
+}

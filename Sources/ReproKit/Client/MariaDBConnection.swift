@@ -99,7 +99,10 @@ public final class MariaDBConnection: @unchecked Sendable {
 
     /// Peeks at the socket without blocking and without sending anything (go-sql-driver's connCheck).
     public func liveness() -> Liveness {
-        guard !closedFlag else { return .closed }
+        // Under the lock: a concurrent close() must not free the handle between the check and the peek.
+        lock.lock()
+        defer { lock.unlock() }
+        guard !isClosed else { return .closed }
         let fd = mysql_get_socket(handle)
         guard fd >= 0 else { return .closed }
         var err: Int32 = 0
@@ -112,7 +115,9 @@ public final class MariaDBConnection: @unchecked Sendable {
 
     /// The client side's local TCP port (the ephemeral port the kernel picked), or nil.
     public var localPort: Int? {
-        guard !closedFlag else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        guard !isClosed else { return nil }
         let fd = mysql_get_socket(handle)
         guard fd >= 0 else { return nil }
         var address = sockaddr_in()
@@ -127,19 +132,18 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// Closes the connection (sends COM_QUIT when the socket still works); idempotent.
     public func close() {
         lock.lock()
-        let wasClosed = isClosed
+        defer { lock.unlock() }
+        guard !isClosed else { return }
         isClosed = true
-        lock.unlock()
-        if !wasClosed { mysql_close(handle) }
+        mysql_close(handle)
     }
 
     /// Drops the socket without COM_QUIT: for connections known to be dead, so closing never blocks.
     public func abandon() {
         lock.lock()
-        let wasClosed = isClosed
+        defer { lock.unlock() }
+        guard !isClosed else { return }
         isClosed = true
-        lock.unlock()
-        guard !wasClosed else { return }
         let fd = mysql_get_socket(handle)
         if fd >= 0 { shutdown(Int32(fd), Int32(SHUT_RDWR)) }
         mysql_close(handle)

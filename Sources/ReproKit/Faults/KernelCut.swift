@@ -164,7 +164,7 @@ public final class KernelCut: Sendable {
                     "repro: could not remove iptables chain \(chain) (\(leftover)); remove it by hand: "
                     + "iptables -D INPUT -j \(chain); iptables -D OUTPUT -j \(chain); "
                     + "iptables -F \(chain); iptables -X \(chain)\n"
-                FileHandle.standardError.write(Data(hint.utf8))
+                Console.err(hint)
             }
         }
     }

@@ -333,6 +333,12 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                 due.append(entry)
             }
             for var entry in due {
+                // close() is waiting: drop what is left instead of pinging it (each ping may take a read timeout).
+                if state.withLock({ $0.closed }) {
+                    destroy(entry.id, entry.connection, reason: "pool closed", event: .destroy, polite: false)
+                    permits.signal()
+                    continue
+                }
                 do {
                     try entry.connection.ping()
                     log.record(.keepaliveOK, connection: entry.id, threadID: entry.connection.threadID)
@@ -354,7 +360,14 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                         handledBy: .keepalive, operation: nil)
                     destroy(entry.id, entry.connection, reason: "keepalive failed", event: .destroy, polite: false)
                     if !state.withLock({ $0.closed }), let fresh = try? connect() {
-                        state.withLock { $0.idle.append(fresh) }
+                        let kept = state.withLock { s -> Bool in
+                            guard !s.closed else { return false }
+                            s.idle.append(fresh)
+                            return true
+                        }
+                        if !kept {
+                            destroy(fresh.id, fresh.connection, reason: "pool closed", event: .destroy, polite: true)
+                        }
                     }
                 }
                 permits.signal()

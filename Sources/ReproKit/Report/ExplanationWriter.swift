@@ -9,7 +9,10 @@ public enum ExplanationWriter {
         let retryHits = s.errors.filter { $0.handledBy == .retry }
         let keepaliveHits = s.errors.filter { $0.handledBy == .keepalive }
         let evictions = s.timeline.filter { $0.event == .evict }.count
-        if let caller = s.firstUnhandledError {
+        if let caller = s.firstUnhandledError, caller.operation == nil, caller.phase == .query {
+            parts.append(
+                "The query in flight failed with \(caller.error.code.rawValue) \(caller.error.code.name) (\"\(caller.error.message)\"): its connection was alive when borrowed and was killed mid-query, which no validation can prevent.")
+        } else if let caller = s.firstUnhandledError {
             parts.append(
                 "The first error that reached the caller was \(caller.error.code.rawValue) \(caller.error.code.name) (\"\(caller.error.message)\") at the \(caller.phase.rawValue) step of operation \(caller.operation.map(String.init) ?? "?").")
             if caller.phase == .query && s.policy.validation == .none {
@@ -52,7 +55,8 @@ public enum ExplanationWriter {
         let p = s.parameters
         switch s.kind {
         case "wait-timeout":
-            return "The server's wait_timeout was \(p["seconds"] ?? "?") s (\(p["scope"] ?? "session") scope) and the pool of \(s.poolSize) sat idle \(p["seconds"] ?? "?") s + \(p["margin"] ?? "?") s margin, so the server closed every pooled connection."
+            let closed = s.errors.isEmpty ? "" : ", long enough for the server to close the idle connections"
+            return "The server's wait_timeout was \(p["seconds"] ?? "?") s (\(p["scope"] ?? "session") scope) and the pool of \(s.poolSize) sat idle \(p["seconds"] ?? "?") s + \(p["margin"] ?? "?") s margin\(closed)."
         case "kill-thread":
             return p["target"] == "busy"
                 ? "KILL CONNECTION hit \(p["count"] ?? "all") pooled connection(s) while a query ran on them."

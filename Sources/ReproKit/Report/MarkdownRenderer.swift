@@ -64,7 +64,7 @@ public enum MarkdownRenderer {
         if let signal = s.tcpSignal { out += "- **Client socket received**: \(signal)\n" }
         out += "- **Operations after the fault**: \(s.operations.succeeded) of \(s.operations.total) succeeded\n"
         out += "- **Recovered**: \(s.recovered ? "yes" : "no")"
-        if let r = s.recoveryMs { out += " (first success \(ms(r)) ms after the fault)" }
+        if let r = s.recoveryMs { out += " (first operation done \(ms(r)) ms after the fault)" }
         out += "\n\n"
         out += "### What happened\n\n\(ExplanationWriter.explain(s))\n\n"
         if !s.expectations.isEmpty {

@@ -27,3 +27,23 @@ public struct Scenario: Sendable, Equatable {
 
     public var operationCount: Int { operations ?? poolSize + 1 }
 }
+
+extension Scenario {
+    /// Seconds this scenario must spend waiting whatever the implementation: the idle time it asks for, the
+    /// settle gaps it defines, and read timeouts a blackhole forces on dead connections. The floor of `repro all`.
+    public var unavoidableWaitSeconds: Double {
+        switch fault {
+        case .waitTimeout(let seconds, let margin, _):
+            return Double(seconds) + margin
+        case .killThread(let target, _):
+            return target == .idle ? 0.2 : 0
+        case .networkCut(let mode, let via):
+            let settle = via == .proxy ? 0.25 : 0.2
+            guard mode == .blackhole else { return settle }
+            // Every pooled connection that is tried waits one read timeout (validation pings included);
+            // a fresh-connection retry does not.
+            let dead = min(poolSize, operationCount)
+            return settle + Double(dead * policy.readTimeout)
+        }
+    }
+}

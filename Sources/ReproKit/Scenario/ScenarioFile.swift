@@ -15,7 +15,12 @@ public enum ScenarioFile {
             }
             if isDirectory.boolValue {
                 let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-                let found = entries.filter { $0.hasSuffix(".yml") || $0.hasSuffix(".yaml") }.sorted()
+                let found = entries.filter { name in
+                    guard name.hasSuffix(".yml") || name.hasSuffix(".yaml") else { return false }
+                    var isDir: ObjCBool = false
+                    let full = (path as NSString).appendingPathComponent(name)
+                    return FileManager.default.fileExists(atPath: full, isDirectory: &isDir) && !isDir.boolValue
+                }.sorted()
                 if found.isEmpty {
                     problems.append(.init(file: path, line: 0, message: "no scenario files (*.yml) in this directory"))
                 }
@@ -27,8 +32,20 @@ public enum ScenarioFile {
         var scenarios: [Scenario] = []
         var seen: [String: String] = [:]
         for file in files {
+            var st = stat()
+            guard stat(file, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+                problems.append(.init(file: file, line: 1, message: "not a regular file: give scenario files (*.yml) or directories"))
+                continue
+            }
+            guard let data = FileManager.default.contents(atPath: file) else {
+                problems.append(.init(file: file, line: 1, message: "cannot read: \(String(cString: strerror(errno)))"))
+                continue
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                problems.append(.init(file: file, line: 1, message: "not a UTF-8 text file: scenario files are YAML text"))
+                continue
+            }
             do {
-                let text = try String(contentsOfFile: file, encoding: .utf8)
                 let scenario = try parse(text, file: file)
                 if let other = seen[scenario.name] {
                     problems.append(
@@ -37,10 +54,8 @@ public enum ScenarioFile {
                     seen[scenario.name] = file
                     scenarios.append(scenario)
                 }
-            } catch let error as ScenarioFileError {
-                problems += error.problems
             } catch {
-                problems.append(.init(file: file, line: 0, message: "cannot read: \(error.localizedDescription)"))
+                problems += error.problems
             }
         }
         if !problems.isEmpty { throw ScenarioFileError(problems: problems) }
@@ -98,7 +113,7 @@ private struct Reader {
         }
         var out: [String: (key: Node, value: Node)] = [:]
         for (key, value) in mapping {
-            guard let name = key.scalar?.string else {
+            guard let name = key.scalar?.string.truncatedForMessage else {
                 problem(key, "\(what): keys must be plain words")
                 continue
             }
@@ -117,6 +132,10 @@ private struct Reader {
     }
 
     mutating func string(_ node: Node, _ what: String) -> String? {
+        if case .scalar(let s) = node, s.string.count > 200 {
+            problem(node, "\(what) is too long (\(s.string.count) characters): use at most 200")
+            return nil
+        }
         guard case .scalar(let s) = node, !s.string.isEmpty else {
             problem(node, "\(what) must be a text value")
             return nil
@@ -375,4 +394,9 @@ private struct Reader {
         }
         return a.isEmpty ? b.count : row[b.count]
     }
+}
+
+extension String {
+    /// At most 60 characters of user input in an error message, so a message never echoes a whole file.
+    var truncatedForMessage: String { count <= 60 ? self : String(prefix(57)) + "..." }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs scenarios against one server: builds the pool, injects the fault, runs the operations, records.
 ///
@@ -43,9 +44,10 @@ public struct ScenarioRunner: Sendable {
                 "database '\(endpoint.database ?? "")' does not exist at \(endpoint.hostPort): create it or drop it from the DSN"
             )
         default:
-            let words = error.message.replacingOccurrences(of: endpoint.password, with: "***", options: [], range: nil)
+            // Connector/C never puts the password in its messages; rewriting substrings of them would leak
+            // which characters the password contains.
             return .environment(
-                "cannot connect to \(endpoint.hostPort): \(endpoint.password.isEmpty ? error.message : words) (\(error.code.name)); is the server running and reachable?"
+                "cannot connect to \(endpoint.hostPort): \(error.message) (\(error.code.name)); is the server running and reachable?"
             )
         }
     }
@@ -235,8 +237,13 @@ public struct ScenarioRunner: Sendable {
     /// The pool reaches the server through FaultProxy; after the pool is warm and idle, every open flow is cut.
     private func runProxyCut(_ run: inout FaultRun, mode: CutMode) throws(RunError) {
         let log = run.log
+        // What each client socket finally received: half-open sends nothing at cut time, RST on the next packet.
+        let closeSignals = Mutex<[Int: ClientSignal]>([:])
         let proxy = FaultProxy(upstreamHost: endpoint.host, upstreamPort: endpoint.port) { event in
             guard event.kind != .open else { return }
+            if event.kind == .close, let signal = event.signal {
+                closeSignals.withLock { $0[event.flowID] = signal }
+            }
             log.record(
                 .scenario,
                 detail: "proxy flow \(event.flowID) \(event.kind.rawValue)\(event.signal.map { ": client got \($0.rawValue)" } ?? "") (\(event.bytesUp) B up, \(event.bytesDown) B down)")
@@ -256,13 +263,19 @@ public struct ScenarioRunner: Sendable {
         progress(.step(scenario: run.scenario.name, "cutting \(proxy.openFlowCount) open flow(s): \(mode.rawValue) via proxy"))
         run.faultAt = log.ms()
         let cuts = proxy.cutAll(mode)
-        run.tcpSignal = cuts.first?.signal?.rawValue ?? ClientSignal.none.rawValue
+        let atCut = cuts.first?.signal ?? ClientSignal.none
         log.record(
             .scenario,
-            detail: "fault: \(mode.rawValue) cut of \(cuts.count) flow(s) via proxy; client side received \(run.tcpSignal ?? "none")")
+            detail: "fault: \(mode.rawValue) cut of \(cuts.count) flow(s) via proxy; client side received \(atCut.rawValue) at the cut")
         // Let the RST/FIN reach the client sockets before the pool is used.
         Thread.sleep(forTimeInterval: 0.05)
         runOperations(pool, &run)
+        if mode == .halfOpen {
+            let later = closeSignals.withLock { signals in cuts.compactMap { signals[$0.flowID] } }
+            run.tcpSignal = (later.contains(.rst) ? ClientSignal.rst : atCut).rawValue
+        } else {
+            run.tcpSignal = atCut.rawValue
+        }
     }
 
     /// The same cut with iptables rules on this run's own flows (root only); every rule is removed afterwards.
@@ -276,6 +289,10 @@ public struct ScenarioRunner: Sendable {
             throw .usage("--mode close needs --via proxy: a packet filter cannot make the peer send FIN")
         }
         do { try KernelCut.checkAvailable() } catch { throw .environment(error.message) }
+        // Chains of earlier runs that were SIGKILLed (their pid is gone) would still cut flows: remove them.
+        for chain in KernelCut.removeStale() {
+            run.log.record(.scenario, detail: "removed stale firewall chain \(chain) left by a killed run")
+        }
         guard ["127.0.0.1", "localhost"].contains(endpoint.host) else {
             throw .usage("--via kernel cuts loopback flows only (server at \(endpoint.hostPort)): use --via proxy")
         }
@@ -383,7 +400,10 @@ struct FaultRun {
         var recovery: Double?
         if let faultAt {
             detection = errors.first { $0.atMs >= faultAt - 1 }.map { max(0, $0.atMs - faultAt) }
-            recovery = operations.first { $0.succeeded }.map { max(0, $0.atMs + $0.durationMs - faultAt) }
+            // Only a pool that recovered has a recovery time; otherwise the first success is not a recovery.
+            if recovered {
+                recovery = operations.first { $0.succeeded }.map { max(0, $0.atMs + $0.durationMs - faultAt) }
+            }
         }
         let expectations = scenario.expectations.evaluate(firstError: first, recovered: recovered)
         var parameters = scenario.fault.parameters

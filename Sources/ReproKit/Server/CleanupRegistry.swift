@@ -58,6 +58,20 @@ public final class CleanupRegistry: Sendable {
         state.withLock { state in state.entries.map(\.name) }
     }
 
+    private let interruptedFlag = Atomic<Bool>(false)
+
+    /// True once a signal started the cleanup: the process is about to exit with 128 + signal, and other
+    /// threads must not report, write files or exit on their own (their errors are the teardown's echoes).
+    public var isInterrupted: Bool { interruptedFlag.load(ordering: .sequentiallyConsistent) }
+
+    /// Called by a thread that would exit or report after an interrupt: waits for the signal handler to exit the
+    /// process (bounded: after 60 s it exits with 130 itself).
+    public func parkIfInterrupted() {
+        guard isInterrupted else { return }
+        for _ in 0..<600 { usleep(100_000) }
+        exit(130)
+    }
+
     /// Runs every pending action, newest first, each once; actions registered meanwhile run on the next call.
     public func runAll() {
         // Taken out under the lock and run outside it: actions call `unregister` and may block for seconds.
@@ -79,6 +93,7 @@ public final class CleanupRegistry: Sendable {
                 signal(signo, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: signo, queue: signalQueue)
                 source.setEventHandler { [self] in
+                    interruptedFlag.store(true, ordering: .sequentiallyConsistent)
                     let line = "interrupted: cleaning up\n"
                     _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
                     runAll()

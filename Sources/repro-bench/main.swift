@@ -1,0 +1,108 @@
+import Foundation
+import ReproKit
+
+// `make bench`: measures the tool and writes reports/bench.json and reports/bench.md. Figures, never assertions.
+
+struct SuiteResult: Codable {
+    var label: String
+    var poolSize: Int
+    var wallSeconds: Double
+    var floorSeconds: Double
+    var overheadSeconds: Double
+    var exitStatus: Int32
+}
+
+struct BenchReport: Codable {
+    var generatedAt: String
+    var machine: String
+    var server: String
+    var client: String
+    var proxy: [PathResult]
+    var validation: [PolicyCost]
+    var detection: [DetectionResult]
+    var serverStartSeconds: Double
+    var suite: [SuiteResult]
+    var scale: [ScaleResult]
+    var reproPeakRSSMiB: Double
+    var benchPeakRSSMiB: Double
+    var totalSeconds: Double
+}
+
+signal(SIGPIPE, SIG_IGN)
+let args = CommandLine.arguments
+let outDir = args.count > 1 ? args[1] : "reports"
+let repro = args.count > 2 ? args[2] : ".build/release/repro"
+let started = ContinuousClock.now
+
+func machine() -> String {
+    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+        .split(separator: "\n").first { $0.hasPrefix("model name") }?
+        .split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+    var u = utsname()
+    uname(&u)
+    let kernel = withUnsafePointer(to: &u.release) { $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) } }
+    return "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu), Linux \(kernel)"
+}
+
+do {
+    log("bench: starting the embedded server")
+    var starts: [Double] = []
+    for _ in 0..<3 {
+        let t0 = ContinuousClock.now
+        let s = try ReproSession.open(dsn: nil)
+        s.close()
+        starts.append(EventLog.milliseconds(ContinuousClock.now - t0) / 1000)
+    }
+    let session = try ReproSession.open(dsn: nil)
+    defer { session.close() }
+
+    log("bench 1/5: proxy pass-through (direct / FaultProxy / socat)")
+    let proxy = try benchProxy(endpoint: session.endpoint, rounds: 6, perRound: 1000)
+    log("bench 2/5: validation cost per borrow")
+    let validation = try benchValidation(endpoint: session.endpoint, borrows: 20_000)
+    log("bench 3/5: detection and recovery")
+    let detection = try benchDetection(session: session)
+    log("bench 5/5 (first half): scale, 200 connections, 32 workers, all killed")
+    var scale: [ScaleResult] = []
+    for preset in [PolicyPreset.goSQL, .pingOnBorrow] {
+        scale.append(try benchScale(endpoint: session.endpoint, preset: preset, poolSize: 200, workers: 32))
+    }
+    let benchRSS = selfPeakRSSMiB()
+
+    log("bench 4/5: repro all wall time against its floor; growth with pool size")
+    let scenarios = try ScenarioFile.load(paths: ["Scenarios"])
+    let serverStart = Stats(starts).p50
+    var suite: [SuiteResult] = []
+    for size in [nil, 64, 256] as [Int?] {
+        var sized = scenarios
+        if let size { for i in sized.indices { sized[i].poolSize = size } }
+        let floor = serverStart + sized.reduce(0) { $0 + $1.unavoidableWaitSeconds }
+        var arguments = ["all", "Scenarios", "--quiet", "--report-dir", outDir + "/bench-all"]
+        if let size { arguments += ["--pool-size", "\(size)"] }
+        let run = try timed(repro, arguments)
+        suite.append(
+            SuiteResult(
+                label: size.map { "pool size \($0)" } ?? "as shipped", poolSize: size ?? 4, wallSeconds: run.seconds,
+                floorSeconds: floor, overheadSeconds: run.seconds - floor, exitStatus: run.status))
+        if run.status != 0 && size == nil { log("repro all exited \(run.status):\n\(run.output)") }
+    }
+    let reproRSS = childrenPeakRSSMiB()
+
+    let report = BenchReport(
+        generatedAt: ISO8601DateFormatter().string(from: Date()), machine: machine(),
+        server: session.serverVersion, client: "MariaDB Connector/C \(MariaDBConnection.clientVersion)",
+        proxy: proxy, validation: validation, detection: detection, serverStartSeconds: serverStart, suite: suite,
+        scale: scale, reproPeakRSSMiB: reproRSS, benchPeakRSSMiB: benchRSS,
+        totalSeconds: EventLog.milliseconds(ContinuousClock.now - started) / 1000)
+    try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(report).write(to: URL(fileURLWithPath: outDir + "/bench.json"))
+    let md = renderBench(report)
+    try Data(md.utf8).write(to: URL(fileURLWithPath: outDir + "/bench.md"))
+    print(md)
+    log("bench: wrote \(outDir)/bench.json and \(outDir)/bench.md in \(fmt(report.totalSeconds)) s")
+} catch {
+    log("bench failed: \(error)")
+    exit(3)
+}
