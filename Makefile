@@ -16,7 +16,7 @@ build: setup
 release: setup
 	$(SWIFT) build -c release
 
-test: build
+test: build lint
 	REPRO_REQUIRE_SERVER=1 $(SWIFT) test
 	$(REPRO) all Scenarios --report-dir $(REPORTS)/ci
 

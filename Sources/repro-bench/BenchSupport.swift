@@ -25,8 +25,11 @@ func log(_ text: String) {
 
 func fmt(_ v: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", v) }
 
-/// Runs a command, waits (bounded), returns wall seconds, exit status and the child's peak RSS so far (KiB).
-func timed(_ executable: String, _ arguments: [String], timeout: TimeInterval = 600) throws -> (seconds: Double, status: Int32, output: String) {
+/// Runs a command, waits (bounded); returns wall seconds, exit status, output and the command's own peak RSS (MiB,
+/// VmHWM read from /proc while it runs — not its children, so the embedded mariadbd is not counted).
+func timed(_ executable: String, _ arguments: [String], timeout: TimeInterval = 900) throws
+    -> (seconds: Double, status: Int32, output: String, peakRSSMiB: Double)
+{
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments
@@ -39,19 +42,25 @@ func timed(_ executable: String, _ arguments: [String], timeout: TimeInterval = 
     let reader = Thread { data = pipe.fileHandleForReading.readDataToEndOfFile() }
     reader.start()
     let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+    var peak = 0.0
+    while p.isRunning && Date() < deadline {
+        peak = max(peak, peakRSSMiB(pid: p.processIdentifier))
+        Thread.sleep(forTimeInterval: 0.01)
+    }
     if p.isRunning { p.terminate() }
     p.waitUntilExit()
     let seconds = EventLog.milliseconds(ContinuousClock.now - start) / 1000
     Thread.sleep(forTimeInterval: 0.05)
-    return (seconds, p.terminationStatus, String(decoding: data, as: UTF8.self))
+    return (seconds, p.terminationStatus, String(decoding: data, as: UTF8.self), peak)
 }
 
-/// Peak resident set of all waited-for children so far, MiB.
-func childrenPeakRSSMiB() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_CHILDREN.rawValue, &usage)
-    return Double(usage.ru_maxrss) / 1024
+/// VmHWM of a running process, MiB (0 once it is gone).
+func peakRSSMiB(pid: Int32) -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+    for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        return (line.split(separator: " ").compactMap { Double($0) }.first ?? 0) / 1024
+    }
+    return 0
 }
 
 /// This process's peak resident set, MiB (VmHWM).

@@ -17,7 +17,9 @@ func benchProxy(endpoint: ServerEndpoint, rounds: Int, perRound: Int) throws -> 
     let socatPort = freePort()
     let socat = Process()
     socat.executableURL = URL(fileURLWithPath: "/usr/bin/socat")
-    socat.arguments = ["TCP-LISTEN:\(socatPort),bind=127.0.0.1,reuseaddr,fork", "TCP:\(endpoint.host):\(endpoint.port)"]
+    socat.arguments = [
+        "TCP-LISTEN:\(socatPort),bind=127.0.0.1,reuseaddr,fork", "TCP:\(endpoint.host):\(endpoint.port)",
+    ]
     var paths: [(String, Int)] = [("direct", endpoint.port), ("FaultProxy", proxyPort)]
     if FileManager.default.isExecutableFile(atPath: "/usr/bin/socat") {
         try socat.run()
@@ -76,7 +78,10 @@ func benchProxy(endpoint: ServerEndpoint, rounds: Int, perRound: Int) throws -> 
 /// 2. What validation costs per borrow on a warm, healthy pool.
 func benchValidation(endpoint: ServerEndpoint, borrows: Int) throws -> [PolicyCost] {
     var out: [PolicyCost] = []
-    for (label, preset) in [("none", PolicyPreset.naive), ("liveness", .livenessCheck), ("ping", .pingOnBorrow), ("ping-if-idle:500", .pingIfIdle)] {
+    for (label, preset) in [
+        ("none", PolicyPreset.naive), ("liveness", .livenessCheck), ("ping", .pingOnBorrow),
+        ("ping-if-idle:500", .pingIfIdle),
+    ] {
         var cost = try PolicyCost.measure(preset.policy, endpoint: endpoint, borrows: borrows)
         cost.policy = label
         out.append(cost)
@@ -104,7 +109,9 @@ func benchDetection(session: ReproSession) throws -> [DetectionResult] {
             out.append(
                 DetectionResult(
                     scenario: column.rawValue, policy: preset.rawValue,
-                    firstError: r.firstError.map { "\($0.error.code.rawValue) \($0.error.code.name) (\($0.phase.rawValue))" },
+                    firstError: r.firstError.map {
+                        "\($0.error.code.rawValue) \($0.error.code.name) (\($0.phase.rawValue))"
+                    },
                     detectionMs: r.detectionMs, recoveryMs: r.recoveryMs, survived: r.survived))
         }
     }

@@ -35,12 +35,15 @@ let repro = args.count > 2 ? args[2] : ".build/release/repro"
 let started = ContinuousClock.now
 
 func machine() -> String {
-    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+    let cpu =
+        (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
         .split(separator: "\n").first { $0.hasPrefix("model name") }?
         .split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
     var u = utsname()
     uname(&u)
-    let kernel = withUnsafePointer(to: &u.release) { $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) } }
+    let kernel = withUnsafePointer(to: &u.release) {
+        $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) }
+    }
     return "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu), Linux \(kernel)"
 }
 
@@ -73,6 +76,7 @@ do {
     let scenarios = try ScenarioFile.load(paths: ["Scenarios"])
     let serverStart = Stats(starts).p50
     var suite: [SuiteResult] = []
+    var reproRSS = 0.0
     for size in [nil, 64, 256] as [Int?] {
         var sized = scenarios
         if let size { for i in sized.indices { sized[i].poolSize = size } }
@@ -80,13 +84,13 @@ do {
         var arguments = ["all", "Scenarios", "--quiet", "--report-dir", outDir + "/bench-all"]
         if let size { arguments += ["--pool-size", "\(size)"] }
         let run = try timed(repro, arguments)
+        reproRSS = max(reproRSS, run.peakRSSMiB)
         suite.append(
             SuiteResult(
                 label: size.map { "pool size \($0)" } ?? "as shipped", poolSize: size ?? 4, wallSeconds: run.seconds,
                 floorSeconds: floor, overheadSeconds: run.seconds - floor, exitStatus: run.status))
         if run.status != 0 && size == nil { log("repro all exited \(run.status):\n\(run.output)") }
     }
-    let reproRSS = childrenPeakRSSMiB()
 
     let report = BenchReport(
         generatedAt: ISO8601DateFormatter().string(from: Date()), machine: machine(),

@@ -17,7 +17,9 @@ extension Repro {
         @Argument(help: ArgumentHelp("Scenario files or directories.", valueName: "path"))
         var paths: [String] = []
 
-        @Option(help: ArgumentHelp("Run only scenarios whose name matches (a glob like 'wait-*', or a substring).", valueName: "pattern"))
+        @Option(
+            help: ArgumentHelp(
+                "Run only scenarios whose name matches (a glob like 'wait-*', or a substring).", valueName: "pattern"))
         var filter: String?
 
         @Flag(name: .customLong("fail-fast"), help: "Stop at the first scenario whose expectations fail.")
@@ -51,7 +53,9 @@ extension Repro {
             if selected.isEmpty {
                 throw ReproFailure(
                     code: 2,
-                    message: "--filter '\(filter ?? "")' matches none of the \(scenarios.count) scenario(s): names are \(scenarios.map(\.name).joined(separator: ", "))")
+                    message:
+                        "--filter '\(filter ?? "")' matches none of the \(scenarios.count) scenario(s): names are \(scenarios.map(\.name).joined(separator: ", "))"
+                )
             }
             try ScenarioCommand.execute(
                 selected, server: server, output: output, basename: "repro-all", defaultFormats: "json,md,junit",

@@ -6,10 +6,14 @@ extension Repro {
     /// `repro explain`: what an error means, who shows it, how to reproduce it, which policies recovered.
     struct Explain: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Explain an error code, name or message: what it means, which drivers show it, how to reproduce it.",
-            discussion: "Matching ignores case and punctuation and accepts partial text. No match exits 1 with the closest entries.")
+            abstract:
+                "Explain an error code, name or message: what it means, which drivers show it, how to reproduce it.",
+            discussion:
+                "Matching ignores case and punctuation and accepts partial text. No match exits 1 with the closest entries."
+        )
 
-        @Argument(help: ArgumentHelp("An error code (2013), name (CR_SERVER_LOST) or message text.", valueName: "query"))
+        @Argument(
+            help: ArgumentHelp("An error code (2013), name (CR_SERVER_LOST) or message text.", valueName: "query"))
         var query: [String]
 
         @Option(help: ArgumentHelp("Matrix results to quote (written by `make matrix`).", valueName: "file"))
@@ -17,7 +21,8 @@ extension Repro {
 
         func validate() throws {
             if query.joined().trimmingCharacters(in: .whitespaces).isEmpty {
-                throw ValidationError("nothing to explain: give an error code, name or message, e.g. repro explain 2013")
+                throw ValidationError(
+                    "nothing to explain: give an error code, name or message, e.g. repro explain 2013")
             }
         }
 
@@ -69,7 +74,9 @@ struct MatrixResults {
             guard !cells.isEmpty else { continue }
             let ok = cells.filter(\.survived).map(\.policy.name)
             let failed = cells.filter { !$0.survived }.map(\.policy.name)
-            lines.append("  \(name): recovered with \(ok.isEmpty ? "none" : ok.joined(separator: ", ")); failed with \(failed.isEmpty ? "none" : failed.joined(separator: ", "))")
+            lines.append(
+                "  \(name): recovered with \(ok.isEmpty ? "none" : ok.joined(separator: ", ")); failed with \(failed.isEmpty ? "none" : failed.joined(separator: ", "))"
+            )
         }
         return lines.joined(separator: "\n")
     }

@@ -9,10 +9,14 @@ extension Repro {
             abstract: "KILL the server threads of the pool's own connections (idle or mid-query), then use the pool.",
             discussion: "Only thread ids this pool opened are killed; other sessions on the server are never touched.")
 
-        @Option(help: ArgumentHelp("idle: kill idle pooled connections; busy: kill them during SELECT SLEEP.", valueName: "target"))
+        @Option(
+            help: ArgumentHelp(
+                "idle: kill idle pooled connections; busy: kill them during SELECT SLEEP.", valueName: "target"))
         var target: String = "idle"
 
-        @Option(parsing: .unconditional, help: ArgumentHelp("How many pooled connections to kill: a number or all.", valueName: "n|all"))
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp("How many pooled connections to kill: a number or all.", valueName: "n|all"))
         var count: String = "all"
 
         @OptionGroup var server: ServerOptions
@@ -43,7 +47,8 @@ extension Repro {
                 fault: .killThread(target: kind, count: try killCount()),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
                 expectations: try expect.expectations())
-            try ScenarioCommand.execute([scenario], server: server, output: output, basename: "\(scenario.name)-\(policy.name)")
+            try ScenarioCommand.execute(
+                [scenario], server: server, output: output, basename: "\(scenario.name)-\(policy.name)")
         }
     }
 }

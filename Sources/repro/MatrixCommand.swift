@@ -10,25 +10,33 @@ extension Repro {
             abstract: "Run every scenario against every policy preset and measure what each policy costs.",
             discussion: "Writes matrix.json and matrix.md into --report-dir (docs/ for `make matrix`).")
 
-        @Option(help: ArgumentHelp(
-            "Scenarios, comma-separated (default all: \(MatrixScenario.allCases.map(\.rawValue).joined(separator: ","))).",
-            valueName: "list"))
+        @Option(
+            help: ArgumentHelp(
+                "Scenarios, comma-separated (default all: \(MatrixScenario.allCases.map(\.rawValue).joined(separator: ","))).",
+                valueName: "list"))
         var scenarios: String?
 
-        @Option(help: ArgumentHelp(
-            "Policy presets, comma-separated (default all: \(PolicyPreset.allCases.map(\.rawValue).joined(separator: ","))).",
-            valueName: "list"))
+        @Option(
+            help: ArgumentHelp(
+                "Policy presets, comma-separated (default all: \(PolicyPreset.allCases.map(\.rawValue).joined(separator: ","))).",
+                valueName: "list"))
         var policies: String?
 
-        @Option(parsing: .unconditional, help: ArgumentHelp("wait_timeout of the wait-timeout column (1 to 60).", valueName: "n"))
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp("wait_timeout of the wait-timeout column (1 to 60).", valueName: "n"))
         var seconds: Int = 1
 
-        @Option(name: .customLong("cost-borrows"), parsing: .unconditional, help: ArgumentHelp("Borrows per policy for the cost table.", valueName: "n"))
+        @Option(
+            name: .customLong("cost-borrows"), parsing: .unconditional,
+            help: ArgumentHelp("Borrows per policy for the cost table.", valueName: "n"))
         var costBorrows: Int = 2000
 
         @OptionGroup var server: ServerOptions
 
-        @Option(name: .customLong("report-dir"), help: ArgumentHelp("Directory for matrix.json and matrix.md.", valueName: "dir"))
+        @Option(
+            name: .customLong("report-dir"),
+            help: ArgumentHelp("Directory for matrix.json and matrix.md.", valueName: "dir"))
         var reportDir: String = "reports"
 
         @Flag(help: "Print the JSON report to stdout and nothing else there.")
@@ -50,9 +58,12 @@ extension Repro {
         func matrix() throws -> Matrix {
             do {
                 let columns = try scenarios.map { try MatrixScenario.parseList($0) } ?? MatrixScenario.allCases
-                let rows = try policies.map { text in
-                    try text.split(separator: ",").map { try PolicyPreset.named($0.trimmingCharacters(in: .whitespaces)) }
-                } ?? PolicyPreset.allCases
+                let rows =
+                    try policies.map { text in
+                        try text.split(separator: ",").map {
+                            try PolicyPreset.named($0.trimmingCharacters(in: .whitespaces))
+                        }
+                    } ?? PolicyPreset.allCases
                 if rows.isEmpty { throw PolicyError("--policies is empty: name at least one preset") }
                 return Matrix(scenarios: columns, policies: rows, seconds: seconds, costBorrows: costBorrows)
             } catch let error as PolicyError {
@@ -79,7 +90,8 @@ extension Repro {
                 try report.jsonData().write(to: URL(fileURLWithPath: reportDir + "/matrix.json"))
                 try Data(markdown.utf8).write(to: URL(fileURLWithPath: reportDir + "/matrix.md"))
             } catch {
-                throw ReproFailure(code: 3, message: "cannot write the matrix into '\(reportDir)': \(error.localizedDescription)")
+                throw ReproFailure(
+                    code: 3, message: "cannot write the matrix into '\(reportDir)': \(error.localizedDescription)")
             }
             printer.line("report: \(reportDir)/matrix.md")
             printer.line("report: \(reportDir)/matrix.json")

@@ -47,7 +47,8 @@ extension Repro {
                 name: "network-cut-\(cut.rawValue)", fault: .networkCut(mode: cut, via: CutVia(rawValue: via)!),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
                 expectations: try expect.expectations())
-            try ScenarioCommand.execute([scenario], server: server, output: output, basename: "\(scenario.name)-\(policy.name)")
+            try ScenarioCommand.execute(
+                [scenario], server: server, output: output, basename: "\(scenario.name)-\(policy.name)")
         }
     }
 }

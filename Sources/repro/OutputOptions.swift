@@ -44,7 +44,9 @@ struct ExpectOptions: ParsableArguments {
         help: ArgumentHelp("Expect the first error to have this code or name (repeatable).", valueName: "code"))
     var expectError: [String] = []
 
-    @Option(name: .customLong("expect-phase"), help: ArgumentHelp("Expect the first error in this phase: acquire, validate, query.", valueName: "phase"))
+    @Option(
+        name: .customLong("expect-phase"),
+        help: ArgumentHelp("Expect the first error in this phase: acquire, validate, query.", valueName: "phase"))
     var expectPhase: String?
 
     func validate() throws {
@@ -61,14 +63,17 @@ struct ExpectOptions: ParsableArguments {
         if !expectError.isEmpty {
             e.firstError = try expectError.map { text in
                 guard let code = DatabaseError.Code(parsing: text) else {
-                    throw ValidationError("--expect-error '\(text)' is not an error code: use a number like 2013 or a name like CR_SERVER_LOST")
+                    throw ValidationError(
+                        "--expect-error '\(text)' is not an error code: use a number like 2013 or a name like CR_SERVER_LOST"
+                    )
                 }
                 return code
             }
         }
         if let expectPhase {
             guard let phase = ErrorPhase(rawValue: expectPhase) else {
-                throw ValidationError("--expect-phase '\(expectPhase)' is unknown: use acquire, validate, query or keepalive")
+                throw ValidationError(
+                    "--expect-phase '\(expectPhase)' is unknown: use acquire, validate, query or keepalive")
             }
             e.phase = phase
         }

@@ -5,37 +5,54 @@ import ReproKit
 struct PolicyOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Pool policy preset: \(PolicyPreset.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "preset"))
+            "Pool policy preset: \(PolicyPreset.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "preset"
+        ))
     var policy: String = "naive"
 
     @Option(help: ArgumentHelp("Validation on borrow: none, ping, liveness, ping-if-idle:<ms>.", valueName: "mode"))
     var validation: String?
 
-    @Option(name: .customLong("max-idle"), parsing: .unconditional, help: ArgumentHelp("Evict connections idle longer than this before borrow.", valueName: "seconds"))
+    @Option(
+        name: .customLong("max-idle"), parsing: .unconditional,
+        help: ArgumentHelp("Evict connections idle longer than this before borrow.", valueName: "seconds"))
     var maxIdle: Double?
 
-    @Option(name: .customLong("max-lifetime"), parsing: .unconditional, help: ArgumentHelp("Evict connections older than this before borrow.", valueName: "seconds"))
+    @Option(
+        name: .customLong("max-lifetime"), parsing: .unconditional,
+        help: ArgumentHelp("Evict connections older than this before borrow.", valueName: "seconds"))
     var maxLifetime: Double?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Ping idle connections in the background at this interval.", valueName: "seconds"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Ping idle connections in the background at this interval.", valueName: "seconds"))
     var keepalive: Double?
 
     @Option(help: ArgumentHelp("Retry: none, acquire:N, query:N, query:N+fresh.", valueName: "rule"))
     var retry: String?
 
-    @Option(name: .customLong("connect-timeout"), parsing: .unconditional, help: ArgumentHelp("Connector/C connect timeout.", valueName: "seconds"))
+    @Option(
+        name: .customLong("connect-timeout"), parsing: .unconditional,
+        help: ArgumentHelp("Connector/C connect timeout.", valueName: "seconds"))
     var connectTimeout: Int?
 
-    @Option(name: .customLong("read-timeout"), parsing: .unconditional, help: ArgumentHelp("Connector/C read timeout.", valueName: "seconds"))
+    @Option(
+        name: .customLong("read-timeout"), parsing: .unconditional,
+        help: ArgumentHelp("Connector/C read timeout.", valueName: "seconds"))
     var readTimeout: Int?
 
-    @Option(name: .customLong("write-timeout"), parsing: .unconditional, help: ArgumentHelp("Connector/C write timeout.", valueName: "seconds"))
+    @Option(
+        name: .customLong("write-timeout"), parsing: .unconditional,
+        help: ArgumentHelp("Connector/C write timeout.", valueName: "seconds"))
     var writeTimeout: Int?
 
-    @Option(name: .customLong("pool-size"), parsing: .unconditional, help: ArgumentHelp("Connections in the pool.", valueName: "n"))
+    @Option(
+        name: .customLong("pool-size"), parsing: .unconditional,
+        help: ArgumentHelp("Connections in the pool.", valueName: "n"))
     var poolSize: Int = 4
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Operations after the fault (default: pool size + 1).", valueName: "n"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Operations after the fault (default: pool size + 1).", valueName: "n"))
     var operations: Int?
 
     func validate() throws {

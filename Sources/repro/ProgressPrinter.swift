@@ -37,7 +37,9 @@ final class ProgressPrinter: Sendable {
                     return false
                 }
                 if due {
-                    write("[\(scenario)] idle \(String(format: "%.1f", elapsed))/\(String(format: "%.1f", total)) s (\(reason))\n")
+                    write(
+                        "[\(scenario)] idle \(String(format: "%.1f", elapsed))/\(String(format: "%.1f", total)) s (\(reason))\n"
+                    )
                 }
             }
         }
@@ -46,9 +48,13 @@ final class ProgressPrinter: Sendable {
     /// The scenario's final line, replacing its live line on a terminal.
     func finished(_ result: ScenarioResult) {
         guard enabled else { return }
-        let first = result.firstError.map { "\($0.error.code.rawValue) \($0.error.code.name) at \($0.phase.rawValue)" } ?? "no error"
+        let first =
+            result.firstError.map { "\($0.error.code.rawValue) \($0.error.code.name) at \($0.phase.rawValue)" }
+            ?? "no error"
         let mark = result.expectations.isEmpty ? "•" : (result.passed ? "✓" : "✗")
-        let unmet = result.expectations.filter { !$0.passed }.map { "\($0.name): expected \($0.expected), got \($0.actual)" }
+        let unmet = result.expectations.filter { !$0.passed }.map {
+            "\($0.name): expected \($0.expected), got \($0.actual)"
+        }
         let tail = unmet.isEmpty ? "" : " — EXPECTATION FAILED: " + unmet.joined(separator: "; ")
         let line =
             "\(mark) \(result.name) [\(result.policy.name)]: first error \(first); recovered \(result.recovered ? "yes" : "no") (\(result.operations.succeeded)/\(result.operations.total) ok), \(String(format: "%.1f", result.durationMs / 1000)) s\(tail)"

@@ -26,10 +26,14 @@ extension Repro {
         @Option(help: ArgumentHelp("How to cut: reset, close, blackhole or half-open.", valueName: "mode"))
         var mode: String?
 
-        @Option(name: .customLong("after-idle"), parsing: .unconditional, help: ArgumentHelp("Cut each flow idle this long.", valueName: "seconds"))
+        @Option(
+            name: .customLong("after-idle"), parsing: .unconditional,
+            help: ArgumentHelp("Cut each flow idle this long.", valueName: "seconds"))
         var afterIdle: Double?
 
-        @Option(name: .customLong("cut-after"), parsing: .unconditional, help: ArgumentHelp("Cut every open flow once, this long after start.", valueName: "seconds"))
+        @Option(
+            name: .customLong("cut-after"), parsing: .unconditional,
+            help: ArgumentHelp("Cut every open flow once, this long after start.", valueName: "seconds"))
         var cutAfter: Double?
 
         func validate() throws {
@@ -47,7 +51,9 @@ extension Repro {
                 guard value > 0, value <= 86_400 else {
                     throw ValidationError("\(name) \(value) is out of range: use seconds greater than 0, at most 86400")
                 }
-                if mode == nil { throw ValidationError("\(name) needs --mode: say how to cut (reset, close, blackhole, half-open)") }
+                if mode == nil {
+                    throw ValidationError("\(name) needs --mode: say how to cut (reset, close, blackhole, half-open)")
+                }
             }
         }
 
@@ -68,12 +74,14 @@ extension Repro {
             do {
                 port = try proxy.start()
             } catch {
-                throw ReproFailure(code: 3, message: "cannot listen on \(listenAt): \(error); pick a free port with --listen")
+                throw ReproFailure(
+                    code: 3, message: "cannot listen on \(listenAt): \(error); pick a free port with --listen")
             }
             out.write(
                 "listening on \(HostPort(host: listenAt.host, port: port)) -> \(upstreamAt)"
                     + (cut.map { ", mode \($0.rawValue)" } ?? ", pass-through")
-                    + (afterIdle.map { ", cut after \($0) s idle" } ?? "") + (cutAfter.map { ", cut all at \($0) s" } ?? "")
+                    + (afterIdle.map { ", cut after \($0) s idle" } ?? "")
+                    + (cutAfter.map { ", cut all at \($0) s" } ?? "")
                     + " (pid \(getpid()); SIGUSR1 cuts now)")
 
             let done = DispatchSemaphore(value: 0)
@@ -85,7 +93,9 @@ extension Repro {
                 source.setEventHandler {
                     if signo == SIGUSR1 {
                         let events = proxy.cutAll(cut ?? .reset)
-                        out.write(String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000) + " SIGUSR1: cut \(events.count) flow(s) with \((cut ?? .reset).rawValue)")
+                        out.write(
+                            String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000)
+                                + " SIGUSR1: cut \(events.count) flow(s) with \((cut ?? .reset).rawValue)")
                     } else {
                         done.signal()
                     }
@@ -96,7 +106,9 @@ extension Repro {
             if let cutAfter {
                 queue.asyncAfter(deadline: .now() + cutAfter) {
                     let events = proxy.cutAll(cut ?? .reset)
-                    out.write(String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000) + " cut-after: cut \(events.count) flow(s) with \((cut ?? .reset).rawValue)")
+                    out.write(
+                        String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000)
+                            + " cut-after: cut \(events.count) flow(s) with \((cut ?? .reset).rawValue)")
                 }
             }
             done.wait()

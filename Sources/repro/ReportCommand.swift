@@ -31,7 +31,11 @@ extension Repro {
             do {
                 report = try Report.decode(data)
             } catch {
-                throw ReproFailure(code: 2, message: "'\(file)' is not a repro JSON report (schema version \(Report.currentSchemaVersion)): \(Self.reason(error))")
+                throw ReproFailure(
+                    code: 2,
+                    message:
+                        "'\(file)' is not a repro JSON report (schema version \(Report.currentSchemaVersion)): \(Self.reason(error))"
+                )
             }
             let rendered = try ReportWriter.render(report, as: ReportFormat(rawValue: format)!)
             if let output {

@@ -8,13 +8,20 @@ extension Repro {
             commandName: "wait-timeout",
             abstract: "Idle the pool past the server's wait_timeout, then use it.")
 
-        @Option(parsing: .unconditional, help: ArgumentHelp("wait_timeout to set, whole seconds (1 to 86400).", valueName: "n"))
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp("wait_timeout to set, whole seconds (1 to 86400).", valueName: "n"))
         var seconds: Int = 2
 
-        @Option(parsing: .unconditional, help: ArgumentHelp("Extra idle time after wait_timeout, seconds (0 to 60).", valueName: "s"))
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp("Extra idle time after wait_timeout, seconds (0 to 60).", valueName: "s"))
         var margin: Double = 0.5
 
-        @Option(help: ArgumentHelp("session: set it on the pool's own connections; global: server-wide (restored afterwards).", valueName: "scope"))
+        @Option(
+            help: ArgumentHelp(
+                "session: set it on the pool's own connections; global: server-wide (restored afterwards).",
+                valueName: "scope"))
         var scope: String = "session"
 
         @Flag(name: .customLong("allow-global"), help: "Allow --scope global on a server this tool did not start.")
@@ -40,10 +47,12 @@ extension Repro {
         func run() throws {
             let policy = try pool.resolved(defaultReadTimeout: nil)
             let scenario = Scenario(
-                name: "wait-timeout", fault: .waitTimeout(seconds: seconds, margin: margin, scope: WaitTimeoutScope(rawValue: scope)!),
+                name: "wait-timeout",
+                fault: .waitTimeout(seconds: seconds, margin: margin, scope: WaitTimeoutScope(rawValue: scope)!),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
                 expectations: try expect.expectations(), allowGlobal: allowGlobal)
-            try ScenarioCommand.execute([scenario], server: server, output: output, basename: "wait-timeout-\(policy.name)")
+            try ScenarioCommand.execute(
+                [scenario], server: server, output: output, basename: "wait-timeout-\(policy.name)")
         }
     }
 }

@@ -5,11 +5,13 @@ import Testing
 
 @Suite("Error codes")
 struct DatabaseErrorTests {
-    @Test("codes map to their symbolic names", arguments: [
-        (2006, "CR_SERVER_GONE_ERROR"), (2013, "CR_SERVER_LOST"), (1927, "ER_CONNECTION_KILLED"),
-        (4031, "ER_CLIENT_INTERACTION_TIMEOUT"), (2003, "CR_CONN_HOST_ERROR"), (1045, "ER_ACCESS_DENIED_ERROR"),
-        (1317, "ER_QUERY_INTERRUPTED"), (2026, "CR_SSL_CONNECTION_ERROR"), (5013, "CR_ERR_NET_READ"),
-    ])
+    @Test(
+        "codes map to their symbolic names",
+        arguments: [
+            (2006, "CR_SERVER_GONE_ERROR"), (2013, "CR_SERVER_LOST"), (1927, "ER_CONNECTION_KILLED"),
+            (4031, "ER_CLIENT_INTERACTION_TIMEOUT"), (2003, "CR_CONN_HOST_ERROR"), (1045, "ER_ACCESS_DENIED_ERROR"),
+            (1317, "ER_QUERY_INTERRUPTED"), (2026, "CR_SSL_CONNECTION_ERROR"), (5013, "CR_ERR_NET_READ"),
+        ])
     func names(code: Int, name: String) {
         #expect(DatabaseError.Code(code).name == name)
         #expect(DatabaseError.Code(parsing: name) == DatabaseError.Code(code))

@@ -76,7 +76,8 @@ final class FakeFactory: Sendable {
             return true
         }
         if fail {
-            throw DatabaseError(code: .connHostError, sqlState: "HY000", message: "Can't connect to server on '127.0.0.1' (111)")
+            throw DatabaseError(
+                code: .connHostError, sqlState: "HY000", message: "Can't connect to server on '127.0.0.1' (111)")
         }
         return made.withLock { list in
             let c = FakeConnection(threadID: UInt64(100 + list.count))
@@ -86,7 +87,8 @@ final class FakeFactory: Sendable {
     }
 
     func pool(_ policy: PoolPolicy, size: Int = 3) -> Pool<FakeConnection> {
-        Pool(policy: policy, size: size, log: EventLog(), acquireTimeout: .seconds(2)) { [self] () throws(DatabaseError) in
+        Pool(policy: policy, size: size, log: EventLog(), acquireTimeout: .seconds(2)) {
+            [self] () throws(DatabaseError) in
             try make()
         }
     }

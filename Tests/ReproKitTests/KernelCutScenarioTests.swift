@@ -27,7 +27,8 @@ extension KernelCutTests {
     }
 
     @Test(
-        "ping-on-borrow recovers from a kernel reset", .enabled(if: ServerRequirement.shouldRun, ServerRequirement.skipReason))
+        "ping-on-borrow recovers from a kernel reset",
+        .enabled(if: ServerRequirement.shouldRun, ServerRequirement.skipReason))
     func pingOnBorrowViaKernel() throws {
         let before = try FirewallSnapshot.capture()
         let scenario = Scenario(

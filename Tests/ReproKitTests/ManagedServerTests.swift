@@ -60,10 +60,11 @@ struct ManagedServerTests {
     }
 
     @Test(.requiresServer) func aServerThatDiesDuringStartupReportsItsLogAndLeavesNothingBehind() async throws {
-        let fake = try FakeServer(script: """
-            echo "[ERROR] fake mariadbd refused to start" >> "$log"
-            exit 1
-            """)
+        let fake = try FakeServer(
+            script: """
+                echo "[ERROR] fake mariadbd refused to start" >> "$log"
+                exit 1
+                """)
         defer { fake.remove() }
         let error = await #expect(throws: ServerError.self) {
             try await ManagedServer.startInBackground(searchPath: [fake.binDirectory])
@@ -91,11 +92,12 @@ struct ManagedServerTests {
     }
 
     @Test(.requiresServer) func aPortTakenEveryTimeGivesUpAfterThreeAttempts() async throws {
-        let fake = try FakeServer(script: """
-            echo x >> "$bin/attempts"
-            echo "[ERROR] Can't start server: Bind on TCP/IP port. Got error: 98: Address already in use" >> "$log"
-            exit 1
-            """)
+        let fake = try FakeServer(
+            script: """
+                echo x >> "$bin/attempts"
+                echo "[ERROR] Can't start server: Bind on TCP/IP port. Got error: 98: Address already in use" >> "$log"
+                exit 1
+                """)
         defer { fake.remove() }
         let error = await #expect(throws: ServerError.self) {
             try await ManagedServer.startInBackground(searchPath: [fake.binDirectory])
@@ -131,14 +133,17 @@ private struct FakeServer {
         binDirectory = NSTemporaryDirectory() + "repro-fake-bin-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: binDirectory, withIntermediateDirectories: true)
         if fakeInstall {
-            try Self.writeScript(binDirectory + "/mariadb-install-db", """
+            try Self.writeScript(
+                binDirectory + "/mariadb-install-db",
+                """
                 #!/bin/sh
                 for arg; do case "$arg" in --datadir=*) mkdir -p "${arg#--datadir=}" ;; esac; done
 
                 """)
         } else {
             let installDB = try #require(ServerRequirement.locate("mariadb-install-db"))
-            try FileManager.default.createSymbolicLink(atPath: binDirectory + "/mariadb-install-db", withDestinationPath: installDB)
+            try FileManager.default.createSymbolicLink(
+                atPath: binDirectory + "/mariadb-install-db", withDestinationPath: installDB)
         }
         // The script records its pid and sandbox so the test can check both are gone afterwards.
         let body = """

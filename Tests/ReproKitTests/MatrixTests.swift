@@ -39,18 +39,20 @@ struct MatrixTests {
 
 @Suite("Error catalog search")
 struct ErrorSearchTests {
-    @Test("every error people paste finds its entry", arguments: [
-        ("2006", "server-closed-idle"), ("2013", "server-closed-idle"), ("1927", "thread-killed"),
-        ("4031", "server-closed-idle"), ("1317", "thread-killed"), ("CR_SERVER_LOST", "server-closed-idle"),
-        ("Server has gone away", "server-closed-idle"),
-        ("Lost connection to server during query", "server-closed-idle"),
-        ("Can't add new command when connection is in closed state", "server-closed-idle"),
-        ("this socket has been ended by the other party!", "server-closed-idle"),
-        ("PROTOCOL_CONNECTION_LOST", "server-closed-idle"), ("ECONNRESET", "connection-reset"),
-        ("communications link failure", "server-closed-idle"), ("invalid connection", "server-closed-idle"),
-        ("The client was disconnected by the server because of inactivity", "server-closed-idle"),
-        ("read ECONNRESET", "connection-reset"), ("Query inactivity timeout", "blackhole"),
-    ])
+    @Test(
+        "every error people paste finds its entry",
+        arguments: [
+            ("2006", "server-closed-idle"), ("2013", "server-closed-idle"), ("1927", "thread-killed"),
+            ("4031", "server-closed-idle"), ("1317", "thread-killed"), ("CR_SERVER_LOST", "server-closed-idle"),
+            ("Server has gone away", "server-closed-idle"),
+            ("Lost connection to server during query", "server-closed-idle"),
+            ("Can't add new command when connection is in closed state", "server-closed-idle"),
+            ("this socket has been ended by the other party!", "server-closed-idle"),
+            ("PROTOCOL_CONNECTION_LOST", "server-closed-idle"), ("ECONNRESET", "connection-reset"),
+            ("communications link failure", "server-closed-idle"), ("invalid connection", "server-closed-idle"),
+            ("The client was disconnected by the server because of inactivity", "server-closed-idle"),
+            ("read ECONNRESET", "connection-reset"), ("Query inactivity timeout", "blackhole"),
+        ])
     func finds(query: String, id: String) {
         let hits = ErrorSearch.search(query)
         #expect(hits.contains { $0.entry.id == id }, "\(query) -> \(hits.map(\.entry.id))")

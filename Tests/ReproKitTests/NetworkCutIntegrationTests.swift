@@ -13,9 +13,11 @@ func networkCut(_ mode: CutMode, _ preset: PolicyPreset, readTimeout: Int = 5, p
 
 @Suite("network-cut through FaultProxy against a real mariadbd", .requiresServer)
 struct NetworkCutIntegrationTests {
-    @Test("naive: every mode surfaces a connection error at the query and the pool does not recover", arguments: [
-        (CutMode.reset, "rst"), (.close, "fin"), (.halfOpen, "rst"), (.blackhole, "none"),
-    ])
+    @Test(
+        "naive: every mode surfaces a connection error at the query and the pool does not recover",
+        arguments: [
+            (CutMode.reset, "rst"), (.close, "fin"), (.halfOpen, "rst"), (.blackhole, "none"),
+        ])
     func naive(mode: CutMode, signal: String) throws {
         let (report, _) = try runOnEmbeddedServer([networkCut(mode, .naive, readTimeout: 1, poolSize: 2)])
         let s = try #require(report.scenarios.first)
@@ -37,9 +39,11 @@ struct NetworkCutIntegrationTests {
         #expect(detection < 10_000, "bounded by the read timeout, not TCP's retransmission timeout")
     }
 
-    @Test("ping-on-borrow catches every mode at validation and recovers", arguments: [
-        CutMode.reset, .close, .halfOpen, .blackhole,
-    ])
+    @Test(
+        "ping-on-borrow catches every mode at validation and recovers",
+        arguments: [
+            CutMode.reset, .close, .halfOpen, .blackhole,
+        ])
     func pingOnBorrow(mode: CutMode) throws {
         let (report, _) = try runOnEmbeddedServer([networkCut(mode, .pingOnBorrow, readTimeout: 1, poolSize: 2)])
         let s = try #require(report.scenarios.first)

@@ -23,9 +23,11 @@ struct PolicyTests {
         }
     }
 
-    @Test("validation and retry parse and print the same text", arguments: [
-        "none", "ping", "liveness", "ping-if-idle:250",
-    ])
+    @Test(
+        "validation and retry parse and print the same text",
+        arguments: [
+            "none", "ping", "liveness", "ping-if-idle:250",
+        ])
     func validationRoundTrip(text: String) throws {
         #expect(try PoolPolicy.Validation(parsing: text).description == text)
     }
@@ -35,9 +37,11 @@ struct PolicyTests {
         #expect(try PoolPolicy.Retry(parsing: text).description == text)
     }
 
-    @Test("bad values are rejected with a message naming the value", arguments: [
-        "acquire:0", "acquire:2+fresh", "query:x", "query:11", "retry", "sometimes",
-    ])
+    @Test(
+        "bad values are rejected with a message naming the value",
+        arguments: [
+            "acquire:0", "acquire:2+fresh", "query:x", "query:11", "retry", "sometimes",
+        ])
     func badRetry(text: String) {
         #expect(throws: PolicyError.self) { try PoolPolicy.Retry(parsing: text) }
         do {
@@ -70,10 +74,12 @@ struct PolicyTests {
         #expect(plain.readTimeout == 5)
     }
 
-    @Test("out-of-range knobs are rejected", arguments: [
-        PolicyOverrides(maxIdleTime: 0), PolicyOverrides(maxLifetime: -1), PolicyOverrides(keepaliveInterval: 0),
-        PolicyOverrides(connectTimeout: 0), PolicyOverrides(readTimeout: 99999),
-    ])
+    @Test(
+        "out-of-range knobs are rejected",
+        arguments: [
+            PolicyOverrides(maxIdleTime: 0), PolicyOverrides(maxLifetime: -1), PolicyOverrides(keepaliveInterval: 0),
+            PolicyOverrides(connectTimeout: 0), PolicyOverrides(readTimeout: 99999),
+        ])
     func outOfRange(overrides: PolicyOverrides) {
         #expect(throws: PolicyError.self) { try overrides.apply(toPreset: "naive") }
     }
@@ -82,8 +88,10 @@ struct PolicyTests {
     func policyJSON() throws {
         let data = try JSONEncoderForTests.encode(PolicyPreset.naive.policy)
         let object = try #require(try JSONSerializationForTests.object(data))
-        for key in ["name", "validation", "maxIdleTime", "maxLifetime", "keepaliveInterval", "retry",
-            "connectTimeout", "readTimeout", "writeTimeout"] {
+        for key in [
+            "name", "validation", "maxIdleTime", "maxLifetime", "keepaliveInterval", "retry",
+            "connectTimeout", "readTimeout", "writeTimeout",
+        ] {
             #expect(object.keys.contains(key), "missing \(key)")
         }
     }

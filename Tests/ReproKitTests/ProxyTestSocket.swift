@@ -15,8 +15,7 @@ final class ProxyTestSocket {
     let fd: Int32
 
     /// Connects to 127.0.0.1:`port`; returns nil with errno on failure.
-    static func connect(port: Int, errnoOut: UnsafeMutablePointer<Int32>? = nil) -> ProxyTestSocket?
-    {
+    static func connect(port: Int, errnoOut: UnsafeMutablePointer<Int32>? = nil) -> ProxyTestSocket? {
         #if canImport(Glibc)
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else

@@ -8,7 +8,9 @@ func sampleResult(recovered: Bool = false) -> ScenarioResult {
     let gone = DatabaseError(code: .serverGone, sqlState: "HY000", message: "Server has gone away")
     let error = ObservedError(error: gone, phase: .query, atMs: 2503, connection: 4, threadID: 7, operation: 1)
     let ops = [
-        OperationRecord(index: 1, succeeded: recovered, atMs: 2503, durationMs: 0.2, attempts: 1, connection: 4, error: recovered ? nil : error),
+        OperationRecord(
+            index: 1, succeeded: recovered, atMs: 2503, durationMs: 0.2, attempts: 1, connection: 4,
+            error: recovered ? nil : error),
         OperationRecord(index: 2, succeeded: true, atMs: 2504, durationMs: 0.6, attempts: 1, connection: 5, error: nil),
     ]
     let expectations = Expectations(firstError: [.serverGone, .serverLost], phase: .query, recovered: false)
@@ -30,7 +32,8 @@ func sampleResult(recovered: Bool = false) -> ScenarioResult {
 func sampleReport(recovered: Bool = false) -> Report {
     Report(
         server: .init(version: "10.11.19-MariaDB", managed: true, address: "127.0.0.1:3306"),
-        client: .init(library: "MariaDB Connector/C", version: "3.3.8"), scenarios: [sampleResult(recovered: recovered)])
+        client: .init(library: "MariaDB Connector/C", version: "3.3.8"), scenarios: [sampleResult(recovered: recovered)]
+    )
 }
 
 /// The package root, found from this file's path.
@@ -63,7 +66,9 @@ struct ReportTests {
         try sampleReport().jsonData().write(to: path)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", packageRoot.appendingPathComponent("Tests/schema/check_schema.py").path, path.path]
+        process.arguments = [
+            "python3", packageRoot.appendingPathComponent("Tests/schema/check_schema.py").path, path.path,
+        ]
         process.currentDirectoryURL = packageRoot
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -33,29 +33,44 @@ struct ScenarioFileTests {
         #expect(s.policy.readTimeout == 5, "network-cut defaults to a 5 s read timeout")
         #expect(s.poolSize == 3)
         #expect(s.operationCount == 7)
-        #expect(s.expectations == Expectations(firstError: [.serverGone, .serverLost], phase: .validate, recovered: true))
+        #expect(
+            s.expectations == Expectations(firstError: [.serverGone, .serverLost], phase: .validate, recovered: true))
     }
 
-    @Test("every problem is reported with its line", arguments: [
-        ("name: a\nfault:\n  kind: wait-timeout\n  seconds: 1\ncolour: red\n", 5, "unknown key 'colour'"),
-        ("name: a\nfault:\n  kind: wait-timeout\n  secnds: 1\n", 4, "unknown key 'secnds' in fault (did you mean 'seconds'?)"),
-        ("name: a\nfault:\n  kind: wait-timeout\n  seconds: two\n", 4, "fault.seconds must be a whole number"),
-        ("name: a\nfault:\n  kind: wait-timeout\n  seconds: 0\n", 4, "fault.seconds 0 is out of range"),
-        ("name: a\nfault:\n  kind: wait-timeout\n  seconds: 1\npolicy: yolo\n", 5, "unknown policy preset 'yolo'"),
-        ("name: a\nfault:\n  kind: wait-timeout\n  seconds: 1\npolicy:\n  preset: naive\n  retry: often\n", 7, "unknown retry 'often'"),
-        ("name: a\nfault:\n  kind: kill-thread\npolicy:\n  preset: nave\n", 5, "unknown policy preset 'nave'"),
-        ("name: a\nfault:\n  kind: earthquake\n", 3, "fault.kind 'earthquake' is unknown"),
-        ("name: a\nfault:\n  kind: network-cut\n  mode: snip\n", 4, "fault.mode 'snip' is unknown"),
-        ("name: a\nfault:\n  kind: network-cut\n  mode: close\n  via: kernel\n", 4, "needs via: proxy"),
-        ("name: a\nfault:\n  kind: kill-thread\n  seconds: 3\n", 4, "does not apply to fault kind kill-thread"),
-        ("name: a\nfault:\n  kind: kill-thread\npool:\n  size: -2\n", 5, "pool.size -2 is out of range"),
-        ("name: a\nfault:\n  kind: kill-thread\nexpect:\n  recovered: maybe\n", 5, "expect.recovered must be true or false"),
-        ("name: a\nfault:\n  kind: kill-thread\nexpect:\n  firstError: [2006, GONE]\n", 5, "'GONE' is not an error code"),
-        ("name: a\nfault:\n  kind: kill-thread\nexpect:\n  phase: later\n", 5, "expect.phase 'later' is unknown"),
-        ("fault:\n  kind: kill-thread\n", 1, "missing key 'name'"),
-        ("name: a\nfault: [1, 2\n", 3, "not valid YAML"),
-        ("name: a b\nfault:\n  kind: kill-thread\n", 1, "name 'a b' must be letters"),
-    ])
+    @Test(
+        "every problem is reported with its line",
+        arguments: [
+            ("name: a\nfault:\n  kind: wait-timeout\n  seconds: 1\ncolour: red\n", 5, "unknown key 'colour'"),
+            (
+                "name: a\nfault:\n  kind: wait-timeout\n  secnds: 1\n", 4,
+                "unknown key 'secnds' in fault (did you mean 'seconds'?)"
+            ),
+            ("name: a\nfault:\n  kind: wait-timeout\n  seconds: two\n", 4, "fault.seconds must be a whole number"),
+            ("name: a\nfault:\n  kind: wait-timeout\n  seconds: 0\n", 4, "fault.seconds 0 is out of range"),
+            ("name: a\nfault:\n  kind: wait-timeout\n  seconds: 1\npolicy: yolo\n", 5, "unknown policy preset 'yolo'"),
+            (
+                "name: a\nfault:\n  kind: wait-timeout\n  seconds: 1\npolicy:\n  preset: naive\n  retry: often\n", 7,
+                "unknown retry 'often'"
+            ),
+            ("name: a\nfault:\n  kind: kill-thread\npolicy:\n  preset: nave\n", 5, "unknown policy preset 'nave'"),
+            ("name: a\nfault:\n  kind: earthquake\n", 3, "fault.kind 'earthquake' is unknown"),
+            ("name: a\nfault:\n  kind: network-cut\n  mode: snip\n", 4, "fault.mode 'snip' is unknown"),
+            ("name: a\nfault:\n  kind: network-cut\n  mode: close\n  via: kernel\n", 4, "needs via: proxy"),
+            ("name: a\nfault:\n  kind: kill-thread\n  seconds: 3\n", 4, "does not apply to fault kind kill-thread"),
+            ("name: a\nfault:\n  kind: kill-thread\npool:\n  size: -2\n", 5, "pool.size -2 is out of range"),
+            (
+                "name: a\nfault:\n  kind: kill-thread\nexpect:\n  recovered: maybe\n", 5,
+                "expect.recovered must be true or false"
+            ),
+            (
+                "name: a\nfault:\n  kind: kill-thread\nexpect:\n  firstError: [2006, GONE]\n", 5,
+                "'GONE' is not an error code"
+            ),
+            ("name: a\nfault:\n  kind: kill-thread\nexpect:\n  phase: later\n", 5, "expect.phase 'later' is unknown"),
+            ("fault:\n  kind: kill-thread\n", 1, "missing key 'name'"),
+            ("name: a\nfault: [1, 2\n", 3, "not valid YAML"),
+            ("name: a b\nfault:\n  kind: kill-thread\n", 1, "name 'a b' must be letters"),
+        ])
     func problems(yaml: String, line: Int, message: String) {
         do {
             _ = try ScenarioFile.parse(yaml, file: "bad.yml")

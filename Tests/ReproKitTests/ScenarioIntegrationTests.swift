@@ -31,9 +31,11 @@ struct ScenarioIntegrationTests {
         #expect(s.operations.succeeded == 1, "the 5th operation opened a new connection")
     }
 
-    @Test("recovering policies absorb wait_timeout: no error reaches the caller", arguments: [
-        PolicyPreset.pingOnBorrow, .livenessCheck, .goSQL,
-    ])
+    @Test(
+        "recovering policies absorb wait_timeout: no error reaches the caller",
+        arguments: [
+            PolicyPreset.pingOnBorrow, .livenessCheck, .goSQL,
+        ])
     func waitTimeoutRecovers(preset: PolicyPreset) throws {
         let (report, _) = try runOnEmbeddedServer([waitTimeout(preset)])
         let s = try #require(report.scenarios.first)
@@ -53,9 +55,11 @@ struct ScenarioIntegrationTests {
         #expect(!s.timeline.contains { $0.event == .retry })
     }
 
-    @Test("kill-thread idle: naive fails at query, ping-on-borrow recovers", arguments: [
-        (PolicyPreset.naive, false), (.pingOnBorrow, true),
-    ])
+    @Test(
+        "kill-thread idle: naive fails at query, ping-on-borrow recovers",
+        arguments: [
+            (PolicyPreset.naive, false), (.pingOnBorrow, true),
+        ])
     func killIdle(preset: PolicyPreset, recovers: Bool) throws {
         let scenario = Scenario(name: "kill", fault: .killThread(target: .idle, count: .all), policy: preset.policy)
         let (report, _) = try runOnEmbeddedServer([scenario])
@@ -105,7 +109,8 @@ struct ScenarioIntegrationTests {
         defer { admin.close() }
         let before = try admin.query("SELECT @@GLOBAL.wait_timeout").first?.first ?? nil
         let scenario = Scenario(
-            name: "global", fault: .waitTimeout(seconds: 1, margin: 0.3, scope: .global), policy: PolicyPreset.naive.policy)
+            name: "global", fault: .waitTimeout(seconds: 1, margin: 0.3, scope: .global),
+            policy: PolicyPreset.naive.policy)
         let result = try runner.run(scenario)
         #expect(!result.recovered)
         let after = try admin.query("SELECT @@GLOBAL.wait_timeout").first?.first ?? nil

@@ -95,7 +95,10 @@ struct ServerEndpointTests {
 
     @Test func badPortMessageNamesTheFix() {
         let error = #expect(throws: DSNError.self) { try ServerEndpoint(dsn: "mysql://u:\(Self.password)@h:70000/db") }
-        #expect(error?.message == "DSN port must be a number from 1 to 65535; DSN must look like mysql://user:password@host:port/database")
+        #expect(
+            error?.message
+                == "DSN port must be a number from 1 to 65535; DSN must look like mysql://user:password@host:port/database"
+        )
     }
 
     @Test func passwordNeverAppearsInAnyRendering() throws {

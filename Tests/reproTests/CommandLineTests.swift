@@ -10,20 +10,22 @@ let serverAvailable: Bool =
 
 @Suite("repro usage errors exit 2 with one line naming the value")
 struct UsageTests {
-    @Test("bad values", arguments: [
-        (["wait-timeout", "--seconds", "0"], "--seconds 0"),
-        (["wait-timeout", "--seconds", "-1"], "-1"),
-        (["wait-timeout", "--pool-size", "0"], "--pool-size 0"),
-        (["wait-timeout", "--policy", "yolo"], "'yolo'"),
-        (["wait-timeout", "--retry", "query:0"], "'query:0'"),
-        (["wait-timeout", "--validation", "sometimes"], "'sometimes'"),
-        (["wait-timeout", "--format", "pdf"], "'pdf'"),
-        (["wait-timeout", "--scope", "planet"], "'planet'"),
-        (["kill-thread", "--target", "sleepy"], "'sleepy'"),
-        (["kill-thread", "--count", "0"], "'0'"),
-        (["wait-timeout", "--expect-error", "NOPE"], "'NOPE'"),
-        (["frobnicate"], "frobnicate"),
-    ])
+    @Test(
+        "bad values",
+        arguments: [
+            (["wait-timeout", "--seconds", "0"], "--seconds 0"),
+            (["wait-timeout", "--seconds", "-1"], "-1"),
+            (["wait-timeout", "--pool-size", "0"], "--pool-size 0"),
+            (["wait-timeout", "--policy", "yolo"], "'yolo'"),
+            (["wait-timeout", "--retry", "query:0"], "'query:0'"),
+            (["wait-timeout", "--validation", "sometimes"], "'sometimes'"),
+            (["wait-timeout", "--format", "pdf"], "'pdf'"),
+            (["wait-timeout", "--scope", "planet"], "'planet'"),
+            (["kill-thread", "--target", "sleepy"], "'sleepy'"),
+            (["kill-thread", "--count", "0"], "'0'"),
+            (["wait-timeout", "--expect-error", "NOPE"], "'NOPE'"),
+            (["frobnicate"], "frobnicate"),
+        ])
     func badUsage(arguments: [String], mention: String) throws {
         let out = try ReproBinary.run(arguments)
         #expect(out.status == 2, "stderr: \(out.stderr)")
@@ -49,7 +51,8 @@ struct UsageTests {
     }
 }
 
-@Suite("repro end to end on an embedded server", .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+@Suite(
+    "repro end to end on an embedded server", .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
 struct EndToEndTests {
     @Test("naive --json: exit 0, the error at phase query, recovered false, report files written")
     func naiveJSON() throws {
@@ -116,9 +119,11 @@ struct EndToEndTests {
 
 @Suite("repro survives a closed pipe and a bad report directory")
 struct RobustnessTests {
-    @Test("negative knob values are rejected by range, not as a missing value", arguments: [
-        "--max-idle", "--max-lifetime", "--keepalive", "--connect-timeout", "--read-timeout", "--write-timeout",
-    ])
+    @Test(
+        "negative knob values are rejected by range, not as a missing value",
+        arguments: [
+            "--max-idle", "--max-lifetime", "--keepalive", "--connect-timeout", "--read-timeout", "--write-timeout",
+        ])
     func negativeKnobs(option: String) throws {
         let out = try ReproBinary.run(["wait-timeout", option, "-1"])
         #expect(out.status == 2)

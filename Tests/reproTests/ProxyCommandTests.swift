@@ -36,7 +36,8 @@ struct ProxyCommandTests {
     @Test(
         "PyMySQL through `repro proxy --after-idle` sees the idle cut; SIGTERM exits 0",
         .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"),
-        .enabled(if: pymysqlAvailable || ProcessInfo.processInfo.environment["REPRO_REQUIRE_SERVER"] == "1",
+        .enabled(
+            if: pymysqlAvailable || ProcessInfo.processInfo.environment["REPRO_REQUIRE_SERVER"] == "1",
             "PyMySQL not installed: run `make setup`"))
     func pymysqlSeesIdleCut() throws {
         let session = try ReproSession.open(dsn: nil)
@@ -92,12 +93,14 @@ struct ProxyCommandTests {
         #expect(lines.contains("stopped"))
     }
 
-    @Test("proxy usage errors exit 2", arguments: [
-        (["proxy", "--upstream", "nohost"], "not host:port"),
-        (["proxy", "--upstream", "127.0.0.1:3306", "--after-idle", "5"], "needs --mode"),
-        (["proxy", "--upstream", "127.0.0.1:3306", "--mode", "snip"], "'snip'"),
-        (["proxy", "--upstream", "127.0.0.1:99999"], "out of range"),
-    ])
+    @Test(
+        "proxy usage errors exit 2",
+        arguments: [
+            (["proxy", "--upstream", "nohost"], "not host:port"),
+            (["proxy", "--upstream", "127.0.0.1:3306", "--after-idle", "5"], "needs --mode"),
+            (["proxy", "--upstream", "127.0.0.1:3306", "--mode", "snip"], "'snip'"),
+            (["proxy", "--upstream", "127.0.0.1:99999"], "out of range"),
+        ])
     func usage(arguments: [String], mention: String) throws {
         let out = try ReproBinary.run(arguments)
         #expect(out.status == 2)

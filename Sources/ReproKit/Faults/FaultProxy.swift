@@ -148,17 +148,16 @@ public final class FaultProxy: Sendable {
 
     /// Closes the listener and every flow and shuts the event loop group down; idempotent.
     public func stop() {
-        let (group, listener, flows):
-            (MultiThreadedEventLoopGroup?, Channel?, [NIOLoopBound<ProxyFlow>]) =
-                state.withLock { state in
-                    if state.stopped { return (nil, nil, []) }
-                    state.stopped = true
-                    defer {
-                        state.group = nil
-                        state.listener = nil
-                    }
-                    return (state.group, state.listener, Array(state.flows.values))
+        let (group, listener, flows): (MultiThreadedEventLoopGroup?, Channel?, [NIOLoopBound<ProxyFlow>]) =
+            state.withLock { state in
+                if state.stopped { return (nil, nil, []) }
+                state.stopped = true
+                defer {
+                    state.group = nil
+                    state.listener = nil
                 }
+                return (state.group, state.listener, Array(state.flows.values))
+            }
         guard let group else { return }
         listener?.close(promise: nil)
         for flow in flows {

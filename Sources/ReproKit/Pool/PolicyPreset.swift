@@ -13,7 +13,8 @@ public enum PolicyPreset: String, CaseIterable, Sendable {
     public var summary: String {
         switch self {
         case .naive: "no validation, no retry: the pool hands out whatever sits idle"
-        case .seedFix: "retry once when getting a connection fails (destroy it, get another): the common hand-written fix"
+        case .seedFix:
+            "retry once when getting a connection fails (destroy it, get another): the common hand-written fix"
         case .pingOnBorrow: "COM_PING every connection before handing it out (mysqljs/HikariCP-style validation)"
         case .livenessCheck: "non-blocking socket peek on borrow, no round trip (go-sql-driver's connCheck)"
         case .pingIfIdle: "ping only connections idle longer than 500 ms (HikariCP's aliveBypassWindow)"

@@ -199,7 +199,8 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     /// Gives a healthy connection back to the idle set.
     public func release(_ lease: Lease) {
         let now = ContinuousClock.now
-        let entry = Entry(id: lease.id, connection: lease.connection, created: lease.created, lastUsed: now, lastChecked: now)
+        let entry = Entry(
+            id: lease.id, connection: lease.connection, created: lease.created, lastUsed: now, lastChecked: now)
         let accepted = state.withLock { s -> Bool in
             guard !s.closed else { return false }
             s.idle.append(entry)
@@ -228,7 +229,9 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
             _ = keepaliveDone.wait(timeout: .now() + .seconds(Int(policy.readTimeout) + 5))
         }
         for entry in idle {
-            destroy(entry.id, entry.connection, reason: "pool closed", event: .destroy, polite: entry.connection.liveness().isAlive)
+            destroy(
+                entry.id, entry.connection, reason: "pool closed", event: .destroy,
+                polite: entry.connection.liveness().isAlive)
         }
     }
 

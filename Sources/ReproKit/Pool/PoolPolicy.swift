@@ -38,7 +38,8 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
         public init(from decoder: any Decoder) throws {
             let text = try decoder.singleValueContainer().decode(String.self)
             do { self = try Validation(parsing: text) } catch {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: decoder.codingPath, debugDescription: error.message))
             }
         }
 
@@ -92,7 +93,8 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
         public init(from decoder: any Decoder) throws {
             let text = try decoder.singleValueContainer().decode(String.self)
             do { self = try Retry(parsing: text) } catch {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: decoder.codingPath, debugDescription: error.message))
             }
         }
 
@@ -135,12 +137,16 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
 
     /// Checks the values a user can get wrong; the message names the knob and the allowed range.
     public func validate() throws(PolicyError) {
-        for (knob, value) in [("max-idle", maxIdleTime), ("max-lifetime", maxLifetime), ("keepalive", keepaliveInterval)] {
+        for (knob, value) in [
+            ("max-idle", maxIdleTime), ("max-lifetime", maxLifetime), ("keepalive", keepaliveInterval),
+        ] {
             if let v = value, !(v > 0 && v <= 86_400) {
                 throw PolicyError("--\(knob) \(v) is out of range: use seconds greater than 0, at most 86400")
             }
         }
-        for (knob, value) in [("connect-timeout", connectTimeout), ("read-timeout", readTimeout), ("write-timeout", writeTimeout)] {
+        for (knob, value) in [
+            ("connect-timeout", connectTimeout), ("read-timeout", readTimeout), ("write-timeout", writeTimeout),
+        ] {
             if !(1...3600).contains(value) {
                 throw PolicyError("--\(knob) \(value) is out of range: use whole seconds from 1 to 3600")
             }

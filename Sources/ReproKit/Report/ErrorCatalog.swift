@@ -43,13 +43,28 @@ public enum ErrorCatalog {
             meaning:
                 "The server ended a connection that sat idle longer than its wait_timeout (FIN on the socket). A pool that hands out that connection without checking it fails on the next query: 2013 when the client sends and then reads EOF, 2006 when the send itself fails. MySQL 8.0.24+ first sends 4031.",
             drivers: [
-                d("Connector/C, PyMySQL, mysqlclient", "2013 Lost connection to server during query / 2006 MySQL server has gone away"),
-                d("mysqljs/mysql2 (Node)", "PROTOCOL_CONNECTION_LOST: Connection lost: The server closed the connection; then \"Can't add new command when connection is in closed state\" or \"This socket has been ended by the other party\" (EPIPE)"),
-                d("Connector/J (Java)", "CommunicationsException: Communications link failure (SQLSTATE 08S01), \"The last packet successfully received from the server was N milliseconds ago\""),
-                d("go-sql-driver/mysql", "[mysql] unexpected EOF / invalid connection; database/sql sees driver.ErrBadConn and retries"),
-                d("MySQL 8.0.24+ server", "4031 ER_CLIENT_INTERACTION_TIMEOUT: The client was disconnected by the server because of inactivity"),
+                d(
+                    "Connector/C, PyMySQL, mysqlclient",
+                    "2013 Lost connection to server during query / 2006 MySQL server has gone away"),
+                d(
+                    "mysqljs/mysql2 (Node)",
+                    "PROTOCOL_CONNECTION_LOST: Connection lost: The server closed the connection; then \"Can't add new command when connection is in closed state\" or \"This socket has been ended by the other party\" (EPIPE)"
+                ),
+                d(
+                    "Connector/J (Java)",
+                    "CommunicationsException: Communications link failure (SQLSTATE 08S01), \"The last packet successfully received from the server was N milliseconds ago\""
+                ),
+                d(
+                    "go-sql-driver/mysql",
+                    "[mysql] unexpected EOF / invalid connection; database/sql sees driver.ErrBadConn and retries"),
+                d(
+                    "MySQL 8.0.24+ server",
+                    "4031 ER_CLIENT_INTERACTION_TIMEOUT: The client was disconnected by the server because of inactivity"
+                ),
             ],
-            commands: ["repro wait-timeout --seconds 2 --policy naive", "repro network-cut --mode close --policy naive"],
+            commands: [
+                "repro wait-timeout --seconds 2 --policy naive", "repro network-cut --mode close --policy naive",
+            ],
             scenarios: ["wait-timeout", "network-cut-close"]
         ),
         CatalogEntry(
@@ -57,19 +72,28 @@ public enum ErrorCatalog {
             title: "The connection's server thread was killed",
             codes: [1927, 1317, 2013, 2006],
             phrases: [
-                "ER_CONNECTION_KILLED", "Connection was killed", "ER_QUERY_INTERRUPTED", "Query execution was interrupted",
+                "ER_CONNECTION_KILLED", "Connection was killed", "ER_QUERY_INTERRUPTED",
+                "Query execution was interrupted",
                 "KILL CONNECTION", "KILL", "Lost connection to server during query", "PROTOCOL_CONNECTION_LOST",
                 "Communications link failure", "invalid connection",
             ],
             meaning:
                 "Someone (an operator, a proxy, a watchdog like pt-kill) ran KILL on the connection's server thread. Idle: the server closes the socket and the next query fails like a wait_timeout (2013/2006). Busy: the query in flight is lost; on MariaDB 10.11 with Connector/C 3.3 repro observes 2013 (the socket is shut before an error packet is read), other server and driver versions report 1927 ER_CONNECTION_KILLED. KILL QUERY (not CONNECTION) gives 1317 and keeps the connection.",
             drivers: [
-                d("Connector/C, PyMySQL", "2013 Lost connection to server during query (idle, and mid-query on MariaDB 10.11) / 1927 Connection was killed"),
-                d("mysqljs/mysql2 (Node)", "ER_CONNECTION_KILLED or PROTOCOL_CONNECTION_LOST: Connection lost: The server closed the connection"),
+                d(
+                    "Connector/C, PyMySQL",
+                    "2013 Lost connection to server during query (idle, and mid-query on MariaDB 10.11) / 1927 Connection was killed"
+                ),
+                d(
+                    "mysqljs/mysql2 (Node)",
+                    "ER_CONNECTION_KILLED or PROTOCOL_CONNECTION_LOST: Connection lost: The server closed the connection"
+                ),
                 d("Connector/J (Java)", "Communications link failure (08S01) / \"Connection was killed\" (70100)"),
                 d("go-sql-driver/mysql", "Error 1927: Connection was killed / invalid connection"),
             ],
-            commands: ["repro kill-thread --target idle --policy naive", "repro kill-thread --target busy --policy naive"],
+            commands: [
+                "repro kill-thread --target idle --policy naive", "repro kill-thread --target busy --policy naive",
+            ],
             scenarios: ["kill-thread", "kill-thread-busy"]
         ),
         CatalogEntry(
@@ -84,12 +108,20 @@ public enum ErrorCatalog {
             meaning:
                 "Something between client and server dropped the flow and answered with a TCP reset: a proxy restart, a NAT or load balancer that forgot an idle flow (half-open), a firewall. The socket errors with ECONNRESET on the next read or write.",
             drivers: [
-                d("Connector/C, PyMySQL", "2013 Lost connection to server during query ([Errno 104] Connection reset by peer)"),
+                d(
+                    "Connector/C, PyMySQL",
+                    "2013 Lost connection to server during query ([Errno 104] Connection reset by peer)"),
                 d("mysqljs/mysql2 (Node)", "Error: read ECONNRESET (code ECONNRESET, fatal: true)"),
-                d("Connector/J (Java)", "Communications link failure (08S01), caused by java.net.SocketException: Connection reset"),
-                d("go-sql-driver/mysql", "read tcp ...: connection reset by peer; invalid connection (driver.ErrBadConn)"),
+                d(
+                    "Connector/J (Java)",
+                    "Communications link failure (08S01), caused by java.net.SocketException: Connection reset"),
+                d(
+                    "go-sql-driver/mysql",
+                    "read tcp ...: connection reset by peer; invalid connection (driver.ErrBadConn)"),
             ],
-            commands: ["repro network-cut --mode reset --policy naive", "repro network-cut --mode half-open --policy naive"],
+            commands: [
+                "repro network-cut --mode reset --policy naive", "repro network-cut --mode half-open --policy naive",
+            ],
             scenarios: ["network-cut-reset", "network-cut-half-open"]
         ),
         CatalogEntry(
@@ -105,8 +137,12 @@ public enum ErrorCatalog {
                 "Packets stop flowing but no FIN or RST arrives: a stateful firewall dropped the flow, a cable or VM vanished. Nothing fails until the client's read timeout fires; without one the query hangs for the TCP retransmission timeout (many minutes).",
             drivers: [
                 d("Connector/C, PyMySQL", "2013 Lost connection to server during query (timed out)"),
-                d("mysqljs/mysql2 (Node)", "PROTOCOL_SEQUENCE_TIMEOUT: Query inactivity timeout (only with a query timeout), else a hang"),
-                d("Connector/J (Java)", "Communications link failure caused by java.net.SocketTimeoutException: Read timed out"),
+                d(
+                    "mysqljs/mysql2 (Node)",
+                    "PROTOCOL_SEQUENCE_TIMEOUT: Query inactivity timeout (only with a query timeout), else a hang"),
+                d(
+                    "Connector/J (Java)",
+                    "Communications link failure caused by java.net.SocketTimeoutException: Read timed out"),
                 d("go-sql-driver/mysql", "i/o timeout (with readTimeout), then invalid connection"),
             ],
             commands: ["repro network-cut --mode blackhole --read-timeout 2 --policy naive"],
@@ -125,7 +161,9 @@ public enum ErrorCatalog {
             drivers: [
                 d("Connector/C, PyMySQL", "2003 Can't connect to MySQL server on 'host' (111)"),
                 d("mysqljs/mysql2 (Node)", "connect ECONNREFUSED host:port"),
-                d("Connector/J (Java)", "Communications link failure: The driver has not received any packets from the server"),
+                d(
+                    "Connector/J (Java)",
+                    "Communications link failure: The driver has not received any packets from the server"),
                 d("go-sql-driver/mysql", "dial tcp host:port: connect: connection refused"),
             ],
             commands: ["repro wait-timeout --dsn mysql://root@127.0.0.1:1/ (an address where nothing listens)"],

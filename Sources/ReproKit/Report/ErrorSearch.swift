@@ -52,11 +52,15 @@ public enum ErrorSearch {
         return best
     }
 
-    static let stopWords: Set<String> = ["the", "a", "an", "to", "of", "in", "is", "was", "by", "when", "error", "mysql"]
+    static let stopWords: Set<String> = [
+        "the", "a", "an", "to", "of", "in", "is", "was", "by", "when", "error", "mysql",
+    ]
 
     /// Lowercase, punctuation and underscores to spaces, spaces collapsed.
     public static func normalize(_ text: String) -> String {
-        let mapped = text.lowercased().unicodeScalars.map { CharacterSet.alphanumerics.contains($0) ? Character($0) : " " }
+        let mapped = text.lowercased().unicodeScalars.map {
+            CharacterSet.alphanumerics.contains($0) ? Character($0) : " "
+        }
         return String(mapped).split(separator: " ").joined(separator: " ")
     }
 

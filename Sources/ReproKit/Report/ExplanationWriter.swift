@@ -11,17 +11,21 @@ public enum ExplanationWriter {
         let evictions = s.timeline.filter { $0.event == .evict }.count
         if let caller = s.firstUnhandledError, caller.operation == nil, caller.phase == .query {
             parts.append(
-                "The query in flight failed with \(caller.error.code.rawValue) \(caller.error.code.name) (\"\(caller.error.message)\"): its connection was alive when borrowed and was killed mid-query, which no validation can prevent.")
+                "The query in flight failed with \(caller.error.code.rawValue) \(caller.error.code.name) (\"\(caller.error.message)\"): its connection was alive when borrowed and was killed mid-query, which no validation can prevent."
+            )
         } else if let caller = s.firstUnhandledError {
             parts.append(
-                "The first error that reached the caller was \(caller.error.code.rawValue) \(caller.error.code.name) (\"\(caller.error.message)\") at the \(caller.phase.rawValue) step of operation \(caller.operation.map(String.init) ?? "?").")
+                "The first error that reached the caller was \(caller.error.code.rawValue) \(caller.error.code.name) (\"\(caller.error.message)\") at the \(caller.phase.rawValue) step of operation \(caller.operation.map(String.init) ?? "?")."
+            )
             if caller.phase == .query && s.policy.validation == .none {
                 parts.append(
-                    "The pool does not check connections on borrow, so it handed out a dead connection without any error; the failure surfaced only when the query was sent.")
+                    "The pool does not check connections on borrow, so it handed out a dead connection without any error; the failure surfaced only when the query was sent."
+                )
             }
             if case .acquire = s.policy.retry, caller.phase == .query {
                 parts.append(
-                    "The policy retries only when getting a connection fails, and getting one never failed here, so that retry never ran.")
+                    "The policy retries only when getting a connection fails, and getting one never failed here, so that retry never ran."
+                )
             }
         } else if s.errors.isEmpty {
             parts.append("No error was seen at all.")
@@ -30,13 +34,16 @@ public enum ExplanationWriter {
         }
         if !validationHits.isEmpty {
             parts.append(
-                "Validation on borrow (\(s.policy.validation)) caught \(validationHits.count) dead connection(s) and replaced them before use.")
+                "Validation on borrow (\(s.policy.validation)) caught \(validationHits.count) dead connection(s) and replaced them before use."
+            )
         }
         if !retryHits.isEmpty {
-            parts.append("Retry (\(s.policy.retry)) absorbed \(retryHits.count) error(s) by running the operation again.")
+            parts.append(
+                "Retry (\(s.policy.retry)) absorbed \(retryHits.count) error(s) by running the operation again.")
         }
         if !keepaliveHits.isEmpty {
-            parts.append("The background keepalive found \(keepaliveHits.count) dead connection(s) before any borrower did.")
+            parts.append(
+                "The background keepalive found \(keepaliveHits.count) dead connection(s) before any borrower did.")
         }
         if evictions > 0 {
             parts.append("\(evictions) connection(s) were evicted for age before being handed out.")
@@ -46,7 +53,8 @@ public enum ExplanationWriter {
             parts.append("All \(o.total) operations after the fault succeeded: the pool recovered.")
         } else {
             parts.append(
-                "\(o.failed) of \(o.total) operations after the fault failed: the pool did not recover on its own\(o.succeeded > 0 ? " (later operations succeeded once dead connections had been thrown away)" : "").")
+                "\(o.failed) of \(o.total) operations after the fault failed: the pool did not recover on its own\(o.succeeded > 0 ? " (later operations succeeded once dead connections had been thrown away)" : "")."
+            )
         }
         return parts.joined(separator: " ")
     }
@@ -56,13 +64,15 @@ public enum ExplanationWriter {
         switch s.kind {
         case "wait-timeout":
             let closed = s.errors.isEmpty ? "" : ", long enough for the server to close the idle connections"
-            return "The server's wait_timeout was \(p["seconds"] ?? "?") s (\(p["scope"] ?? "session") scope) and the pool of \(s.poolSize) sat idle \(p["seconds"] ?? "?") s + \(p["margin"] ?? "?") s margin\(closed)."
+            return
+                "The server's wait_timeout was \(p["seconds"] ?? "?") s (\(p["scope"] ?? "session") scope) and the pool of \(s.poolSize) sat idle \(p["seconds"] ?? "?") s + \(p["margin"] ?? "?") s margin\(closed)."
         case "kill-thread":
             return p["target"] == "busy"
                 ? "KILL CONNECTION hit \(p["count"] ?? "all") pooled connection(s) while a query ran on them."
                 : "KILL CONNECTION ended the server threads of \(p["count"] ?? "all") idle pooled connection(s)."
         case "network-cut":
-            return "The network path of every pooled connection was cut (mode \(p["mode"] ?? "?") via \(p["via"] ?? "proxy")); the client side received \(s.tcpSignal ?? "unknown")."
+            return
+                "The network path of every pooled connection was cut (mode \(p["mode"] ?? "?") via \(p["via"] ?? "proxy")); the client side received \(s.tcpSignal ?? "unknown")."
         default:
             return "Fault \(s.kind)."
         }

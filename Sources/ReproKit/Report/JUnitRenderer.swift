@@ -7,7 +7,8 @@ public enum JUnitRenderer {
         let total = report.scenarios.reduce(0) { $0 + $1.durationMs } / 1000
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         out += "<testsuites tests=\"\(report.scenarios.count)\" failures=\"\(failures)\" time=\"\(seconds(total))\">\n"
-        out += "  <testsuite name=\"repro\" tests=\"\(report.scenarios.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"0\" time=\"\(seconds(total))\" timestamp=\"\(escape(report.generatedAt))\">\n"
+        out +=
+            "  <testsuite name=\"repro\" tests=\"\(report.scenarios.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"0\" time=\"\(seconds(total))\" timestamp=\"\(escape(report.generatedAt))\">\n"
         out += "    <properties>\n"
         out += property("server.version", report.server.version, indent: 6)
         out += property("server.managed", "\(report.server.managed)", indent: 6)
@@ -15,14 +16,17 @@ public enum JUnitRenderer {
         out += property("client.version", report.client.version, indent: 6)
         out += "    </properties>\n"
         for s in report.scenarios {
-            out += "    <testcase classname=\"\(escape(s.kind))\" name=\"\(escape(s.name))\" time=\"\(seconds(s.durationMs / 1000))\">\n"
+            out +=
+                "    <testcase classname=\"\(escape(s.kind))\" name=\"\(escape(s.name))\" time=\"\(seconds(s.durationMs / 1000))\">\n"
             out += "      <properties>\n"
             out += property("fault.kind", s.kind, indent: 8)
             for (k, v) in s.parameters.sorted(by: { $0.key < $1.key }) {
                 out += property("fault.\(k)", v, indent: 8)
             }
             if let signal = s.tcpSignal { out += property("tcp.close", signal, indent: 8) }
-            if s.kind == "wait-timeout", let secs = s.parameters["seconds"] { out += property("wait_timeout", secs, indent: 8) }
+            if s.kind == "wait-timeout", let secs = s.parameters["seconds"] {
+                out += property("wait_timeout", secs, indent: 8)
+            }
             out += property("policy", s.policy.name, indent: 8)
             out += property("recovered", "\(s.recovered)", indent: 8)
             if let f = s.firstError {
@@ -32,14 +36,21 @@ public enum JUnitRenderer {
             out += "      </properties>\n"
             if !s.passed {
                 let unmet = s.expectations.filter { !$0.passed }
-                let summary = unmet.map { "\($0.name): expected \($0.expected), observed \($0.actual)" }.joined(separator: "; ")
-                let first = s.firstError.map { "first error \($0.error.code.rawValue) \($0.error.code.name) at \($0.phase.rawValue): \($0.error.message)" } ?? "no error observed"
-                out += "      <failure message=\"\(escape(summary))\" type=\"ExpectationFailed\">\(escape(summary + "\n" + first))</failure>\n"
+                let summary = unmet.map { "\($0.name): expected \($0.expected), observed \($0.actual)" }.joined(
+                    separator: "; ")
+                let first =
+                    s.firstError.map {
+                        "first error \($0.error.code.rawValue) \($0.error.code.name) at \($0.phase.rawValue): \($0.error.message)"
+                    } ?? "no error observed"
+                out +=
+                    "      <failure message=\"\(escape(summary))\" type=\"ExpectationFailed\">\(escape(summary + "\n" + first))</failure>\n"
             }
             let timeline = s.timeline.map { e in
-                String(format: "%9.1f ms  %-16@ conn=%@ thread=%@ %@", e.atMs, e.event.rawValue as NSString,
-                       (e.connection.map(String.init) ?? "-") as NSString, (e.threadID.map(String.init) ?? "-") as NSString,
-                       (e.detail ?? "") as NSString)
+                String(
+                    format: "%9.1f ms  %-16@ conn=%@ thread=%@ %@", e.atMs, e.event.rawValue as NSString,
+                    (e.connection.map(String.init) ?? "-") as NSString,
+                    (e.threadID.map(String.init) ?? "-") as NSString,
+                    (e.detail ?? "") as NSString)
             }.joined(separator: "\n")
             out += "      <system-out>\(escape(timeline))</system-out>\n"
             out += "    </testcase>\n"

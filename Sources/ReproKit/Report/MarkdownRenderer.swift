@@ -26,8 +26,11 @@ public enum MarkdownRenderer {
             let phase = s.firstError?.phase.rawValue ?? "–"
             let caller = s.firstUnhandledError.map { "\($0.error.code.rawValue) \($0.error.code.name)" } ?? "nothing"
             let expectations =
-                s.expectations.isEmpty ? "–" : (s.passed ? "✓" : "✗ " + s.expectations.filter { !$0.passed }.map(\.name).joined(separator: ", "))
-            out += "| \(s.name) | \(faultLabel(s)) | \(s.policy.name) | \(first) | \(phase) | \(caller) | \(s.recovered ? "yes" : "no") | \(expectations) |\n"
+                s.expectations.isEmpty
+                ? "–"
+                : (s.passed ? "✓" : "✗ " + s.expectations.filter { !$0.passed }.map(\.name).joined(separator: ", "))
+            out +=
+                "| \(s.name) | \(faultLabel(s)) | \(s.policy.name) | \(first) | \(phase) | \(caller) | \(s.recovered ? "yes" : "no") | \(expectations) |\n"
         }
         return out
     }
@@ -54,7 +57,8 @@ public enum MarkdownRenderer {
         out += "- **Fault**: \(s.kind) (\(params))\n"
         out += "- **Pool**: \(s.poolSize) connection(s), policy `\(s.policy.name)`: \(s.policy.summary)\n"
         if let f = s.firstError {
-            out += "- **First error**: `\(f.error.code.rawValue) \(f.error.code.name)` (SQLSTATE \(f.error.sqlState)) \"\(f.error.message)\" at phase **\(f.phase.rawValue)**, \(ms(f.atMs)) ms after start"
+            out +=
+                "- **First error**: `\(f.error.code.rawValue) \(f.error.code.name)` (SQLSTATE \(f.error.sqlState)) \"\(f.error.message)\" at phase **\(f.phase.rawValue)**, \(ms(f.atMs)) ms after start"
             if let d = s.detectionMs { out += ", \(ms(d)) ms after the fault took effect" }
             out += f.handledBy.map { " — handled by \($0.rawValue)" } ?? " — reached the caller"
             out += "\n"
@@ -74,24 +78,33 @@ public enum MarkdownRenderer {
             }
             out += "\n"
         }
-        out += "### Operations\n\n| # | result | attempts | connection | ms | error |\n| --- | --- | --- | --- | --- | --- |\n"
+        out +=
+            "### Operations\n\n| # | result | attempts | connection | ms | error |\n| --- | --- | --- | --- | --- | --- |\n"
         for op in s.operationResults {
-            let err = op.error.map { "\($0.error.code.rawValue) \($0.error.code.name) at \($0.phase.rawValue): \(cell($0.error.message))" } ?? ""
-            out += "| \(op.index) | \(op.succeeded ? "ok" : "failed") | \(op.attempts) | \(op.connection.map(String.init) ?? "–") | \(String(format: "%.1f", op.durationMs)) | \(err) |\n"
+            let err =
+                op.error.map {
+                    "\($0.error.code.rawValue) \($0.error.code.name) at \($0.phase.rawValue): \(cell($0.error.message))"
+                } ?? ""
+            out +=
+                "| \(op.index) | \(op.succeeded ? "ok" : "failed") | \(op.attempts) | \(op.connection.map(String.init) ?? "–") | \(String(format: "%.1f", op.durationMs)) | \(err) |\n"
         }
         if !s.errors.isEmpty {
-            out += "\n### Errors seen\n\n| at ms | phase | code | name | message | connection | handled by |\n| --- | --- | --- | --- | --- | --- | --- |\n"
+            out +=
+                "\n### Errors seen\n\n| at ms | phase | code | name | message | connection | handled by |\n| --- | --- | --- | --- | --- | --- | --- |\n"
             for e in s.errors {
-                out += "| \(ms(e.atMs)) | \(e.phase.rawValue) | \(e.error.code.rawValue) | \(e.error.code.name) | \(cell(e.error.message)) | \(e.connection.map(String.init) ?? "–") | \(e.handledBy?.rawValue ?? "reached caller") |\n"
+                out +=
+                    "| \(ms(e.atMs)) | \(e.phase.rawValue) | \(e.error.code.rawValue) | \(e.error.code.name) | \(cell(e.error.message)) | \(e.connection.map(String.init) ?? "–") | \(e.handledBy?.rawValue ?? "reached caller") |\n"
             }
         }
         if let entry = ErrorCatalog.entry(forKind: s.kind, parameters: s.parameters) {
             out += "\n### What other drivers show for this failure\n\n"
             for d in entry.drivers { out += "- **\(d.driver)**: \(d.message)\n" }
         }
-        out += "\n### Timeline\n\n| ms | event | connection | server thread | detail |\n| --- | --- | --- | --- | --- |\n"
+        out +=
+            "\n### Timeline\n\n| ms | event | connection | server thread | detail |\n| --- | --- | --- | --- | --- |\n"
         for e in s.timeline {
-            out += "| \(String(format: "%.1f", e.atMs)) | \(e.event.rawValue) | \(e.connection.map(String.init) ?? "") | \(e.threadID.map(String.init) ?? "") | \(cell(e.detail ?? "")) |\n"
+            out +=
+                "| \(String(format: "%.1f", e.atMs)) | \(e.event.rawValue) | \(e.connection.map(String.init) ?? "") | \(e.threadID.map(String.init) ?? "") | \(cell(e.detail ?? "")) |\n"
         }
         return out
     }

@@ -10,10 +10,13 @@ public enum MatrixRenderer {
         let costs = Dictionary((report.policyCosts ?? []).map { ($0.policy, $0) }, uniquingKeysWith: { a, _ in a })
 
         var out = "# Which pool policy survives which failure\n\n"
-        out += "Measured by `repro matrix` on MariaDB \(report.server.version) (\(report.server.managed ? "embedded" : "external")), "
+        out +=
+            "Measured by `repro matrix` on MariaDB \(report.server.version) (\(report.server.managed ? "embedded" : "external")), "
         out += "\(report.client.library) \(report.client.version), \(report.generatedAt). "
-        out += "Each cell is a fresh pool of \(report.scenarios.first?.poolSize ?? 0) connections: the fault hits while it sits idle, then it runs its operations. "
-        out += "✓ = every operation succeeded and no error reached the caller (ms: from the fault to the first success); "
+        out +=
+            "Each cell is a fresh pool of \(report.scenarios.first?.poolSize ?? 0) connections: the fault hits while it sits idle, then it runs its operations. "
+        out +=
+            "✓ = every operation succeeded and no error reached the caller (ms: from the fault to the first success); "
         out += "✗ = the error that reached the caller first.\n\n"
         out += "| policy | " + columns.joined(separator: " | ") + " |\n"
         out += "| --- |" + String(repeating: " --- |", count: columns.count) + "\n"
@@ -36,15 +39,20 @@ public enum MatrixRenderer {
         }
         if !costs.isEmpty {
             out += "\n## What each policy costs on a healthy pool\n\n"
-            out += "Borrow latency on a warm pool (borrow + release, no query), and the round trips the borrow itself makes.\n\n"
-            out += "| policy | borrow p50 (µs) | borrow p99 (µs) | extra round trips per borrow | background work |\n| --- | --- | --- | --- | --- |\n"
+            out +=
+                "Borrow latency on a warm pool (borrow + release, no query), and the round trips the borrow itself makes.\n\n"
+            out +=
+                "| policy | borrow p50 (µs) | borrow p99 (µs) | extra round trips per borrow | background work |\n| --- | --- | --- | --- | --- |\n"
             for row in rows {
                 guard let c = costs[row] else { continue }
                 let policy = report.scenarios.first { $0.policy.name == row }?.policy
                 var background = "none"
                 if let k = policy?.keepaliveInterval { background = "1 ping per idle connection every \(k) s" }
-                if let l = policy?.maxLifetime { background = "a new connection per \(l) s of age (reconnect on borrow)" }
-                out += "| `\(row)` | \(String(format: "%.1f", c.p50Micros)) | \(String(format: "%.1f", c.p99Micros)) | \(String(format: "%.2f", c.roundTripsPerBorrow)) | \(background) |\n"
+                if let l = policy?.maxLifetime {
+                    background = "a new connection per \(l) s of age (reconnect on borrow)"
+                }
+                out +=
+                    "| `\(row)` | \(String(format: "%.1f", c.p50Micros)) | \(String(format: "%.1f", c.p99Micros)) | \(String(format: "%.2f", c.roundTripsPerBorrow)) | \(background) |\n"
             }
         }
         out += "\n## What the results say\n\n"
@@ -56,17 +64,25 @@ public enum MatrixRenderer {
             }
             // Cheapest by borrow latency; background work (keepalive, lifetime reconnects) is listed in the cost table.
             let cheapest = survivors.min { (costs[$0]?.p50Micros ?? .infinity) < (costs[$1]?.p50Micros ?? .infinity) }!
-            let c = costs[cheapest].map { String(format: " (borrow p50 %.1f µs, %.2f round trips per borrow)", $0.p50Micros, $0.roundTripsPerBorrow) } ?? ""
-            out += "- **\(column)**: the cheapest policy that recovered is `\(cheapest)`\(c); recovered: \(survivors.map { "`\($0)`" }.joined(separator: ", ")).\n"
+            let c =
+                costs[cheapest].map {
+                    String(
+                        format: " (borrow p50 %.1f µs, %.2f round trips per borrow)", $0.p50Micros,
+                        $0.roundTripsPerBorrow)
+                } ?? ""
+            out +=
+                "- **\(column)**: the cheapest policy that recovered is `\(cheapest)`\(c); recovered: \(survivors.map { "`\($0)`" }.joined(separator: ", ")).\n"
         }
         let seedFix = report.scenarios.filter { $0.policy.name == PolicyPreset.seedFix.rawValue }
         let notRetried = seedFix.filter { s in
             s.firstUnhandledError?.phase == .query && !s.errors.contains { $0.phase == .acquire }
         }
         if !notRetried.isEmpty {
-            out += "\n**The hand-written fix (`seed-fix`, retry once when getting a connection fails)** did not help in "
+            out +=
+                "\n**The hand-written fix (`seed-fix`, retry once when getting a connection fails)** did not help in "
             out += notRetried.map { "`\($0.name)`" }.joined(separator: ", ")
-            out += ": the pool does not validate, so it handed out the dead connection without any error, the failure surfaced at the query, and the retry on acquire never ran (no error was ever recorded at phase acquire).\n"
+            out +=
+                ": the pool does not validate, so it handed out the dead connection without any error, the failure surfaced at the query, and the retry on acquire never ran (no error was ever recorded at phase acquire).\n"
         }
         return out
     }

@@ -13,11 +13,14 @@ public enum ReportWriter {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
-                throw .environment("cannot create --report-dir '\(directory)': \(reason(error)); use a writable directory")
+                throw .environment(
+                    "cannot create --report-dir '\(directory)': \(reason(error)); use a writable directory")
             }
         }
         guard access(directory, W_OK) == 0 else {
-            throw .environment("--report-dir '\(directory)' is not writable: \(String(cString: strerror(errno))); use a writable directory")
+            throw .environment(
+                "--report-dir '\(directory)' is not writable: \(String(cString: strerror(errno))); use a writable directory"
+            )
         }
     }
 
@@ -53,7 +56,8 @@ public enum ReportWriter {
     public static func render(_ report: Report, as format: ReportFormat) throws -> Data {
         switch format {
         case .json: try report.jsonData()
-        case .md: Data((report.policyCosts == nil ? MarkdownRenderer.render(report) : MatrixRenderer.render(report)).utf8)
+        case .md:
+            Data((report.policyCosts == nil ? MarkdownRenderer.render(report) : MatrixRenderer.render(report)).utf8)
         case .junit: Data(JUnitRenderer.render(report).utf8)
         }
     }

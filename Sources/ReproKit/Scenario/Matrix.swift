@@ -25,8 +25,11 @@ public struct Matrix: Sendable {
     /// The cell's scenario: named for its column, the policy is the preset (blackhole reads time out after 1 s).
     public func scenario(_ column: MatrixScenario, _ preset: PolicyPreset) -> Scenario {
         var policy = preset.policy
-        if case .networkCut = column.fault(seconds: seconds) { policy.readTimeout = column == .networkCutBlackhole ? 1 : 5 }
-        return Scenario(name: column.rawValue, fault: column.fault(seconds: seconds), policy: policy, poolSize: poolSize)
+        if case .networkCut = column.fault(seconds: seconds) {
+            policy.readTimeout = column == .networkCutBlackhole ? 1 : 5
+        }
+        return Scenario(
+            name: column.rawValue, fault: column.fault(seconds: seconds), policy: policy, poolSize: poolSize)
     }
 
     /// Runs every cell (policy-major) and the cost measurements; `onCell` sees each result as it lands.

@@ -34,7 +34,9 @@ public enum ScenarioFile {
         for file in files {
             var st = stat()
             guard stat(file, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-                problems.append(.init(file: file, line: 1, message: "not a regular file: give scenario files (*.yml) or directories"))
+                problems.append(
+                    .init(
+                        file: file, line: 1, message: "not a regular file: give scenario files (*.yml) or directories"))
                 continue
             }
             guard let data = FileManager.default.contents(atPath: file) else {
@@ -42,14 +44,18 @@ public enum ScenarioFile {
                 continue
             }
             guard let text = String(data: data, encoding: .utf8) else {
-                problems.append(.init(file: file, line: 1, message: "not a UTF-8 text file: scenario files are YAML text"))
+                problems.append(
+                    .init(file: file, line: 1, message: "not a UTF-8 text file: scenario files are YAML text"))
                 continue
             }
             do {
                 let scenario = try parse(text, file: file)
                 if let other = seen[scenario.name] {
                     problems.append(
-                        .init(file: file, line: 1, message: "duplicate scenario name '\(scenario.name)' (also in \(other)): names must be unique"))
+                        .init(
+                            file: file, line: 1,
+                            message:
+                                "duplicate scenario name '\(scenario.name)' (also in \(other)): names must be unique"))
                 } else {
                     seen[scenario.name] = file
                     scenarios.append(scenario)
@@ -67,7 +73,9 @@ public enum ScenarioFile {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
-                throw ScenarioFileError(problems: [.init(file: file, line: 1, message: "the file is empty: see Scenarios/README.md for the format")])
+                throw ScenarioFileError(problems: [
+                    .init(file: file, line: 1, message: "the file is empty: see Scenarios/README.md for the format")
+                ])
             }
             root = node
         } catch let error as ScenarioFileError {
@@ -119,7 +127,8 @@ private struct Reader {
             }
             if !allowed.contains(name) {
                 let hint = closest(name, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
-                problem(key, "unknown key '\(name)' in \(what)\(hint): allowed keys are \(allowed.joined(separator: ", "))")
+                problem(
+                    key, "unknown key '\(name)' in \(what)\(hint): allowed keys are \(allowed.joined(separator: ", "))")
                 continue
             }
             if out[name] != nil {
@@ -145,7 +154,10 @@ private struct Reader {
 
     mutating func int(_ node: Node, _ what: String, range: ClosedRange<Int>) -> Int? {
         guard case .scalar(let s) = node, let v = Int(s.string) else {
-            problem(node, "\(what) must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(node.scalar?.string ?? "a \(kind(node))")'")
+            problem(
+                node,
+                "\(what) must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(node.scalar?.string ?? "a \(kind(node))")'"
+            )
             return nil
         }
         guard range.contains(v) else {
@@ -204,7 +216,10 @@ private struct Reader {
         if let n = top["name"] {
             name = string(n.value, "name")
             if let v = name, v.range(of: "^[A-Za-z0-9][A-Za-z0-9._+-]*$", options: .regularExpression) == nil {
-                problem(n.value, "name '\(v)' must be letters, digits, '.', '_', '+' or '-' (it names report entries and JUnit test cases)")
+                problem(
+                    n.value,
+                    "name '\(v)' must be letters, digits, '.', '_', '+' or '-' (it names report entries and JUnit test cases)"
+                )
             }
         } else {
             problem(root, "missing key 'name': every scenario needs a unique name")
@@ -258,7 +273,9 @@ private struct Reader {
             return nil
         }
         for (key, entry) in f where !keys.contains(key) {
-            problem(entry.key, "key '\(key)' does not apply to fault kind \(kind): allowed keys are \(keys.joined(separator: ", "))")
+            problem(
+                entry.key,
+                "key '\(key)' does not apply to fault kind \(kind): allowed keys are \(keys.joined(separator: ", "))")
         }
         switch kind {
         case "wait-timeout":
@@ -361,7 +378,10 @@ private struct Reader {
             var codes: [DatabaseError.Code] = []
             for item in items {
                 guard let text = item.scalar?.string, let code = DatabaseError.Code(parsing: text) else {
-                    problem(item, "expect.firstError '\(item.scalar?.string ?? kind(item))' is not an error code: use numbers like 2013 or names like CR_SERVER_LOST")
+                    problem(
+                        item,
+                        "expect.firstError '\(item.scalar?.string ?? kind(item))' is not an error code: use numbers like 2013 or names like CR_SERVER_LOST"
+                    )
                     continue
                 }
                 codes.append(code)

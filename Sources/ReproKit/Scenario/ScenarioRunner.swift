@@ -89,7 +89,8 @@ public struct ScenarioRunner: Sendable {
         case .global:
             guard endpoint.managed || run.scenario.allowGlobal else {
                 throw .usage(
-                    "--scope global changes a server this tool did not start: add --allow-global, or use --scope session")
+                    "--scope global changes a server this tool did not start: add --allow-global, or use --scope session"
+                )
             }
             restore = try setGlobalWaitTimeout(seconds, log: run.log)
         }
@@ -195,7 +196,9 @@ public struct ScenarioRunner: Sendable {
                     log.record(.queryOK, connection: lease.id, threadID: lease.connection.threadID)
                     pool.release(lease)
                 } catch {
-                    log.record(.queryError, connection: lease.id, threadID: lease.connection.threadID, detail: error.description)
+                    log.record(
+                        .queryError, connection: lease.id, threadID: lease.connection.threadID,
+                        detail: error.description)
                     // A query in flight is not retried: its bytes were sent (database/sql does the same).
                     log.record(
                         error: error, phase: .query, connection: lease.id, threadID: lease.connection.threadID,
@@ -246,7 +249,9 @@ public struct ScenarioRunner: Sendable {
             }
             log.record(
                 .scenario,
-                detail: "proxy flow \(event.flowID) \(event.kind.rawValue)\(event.signal.map { ": client got \($0.rawValue)" } ?? "") (\(event.bytesUp) B up, \(event.bytesDown) B down)")
+                detail:
+                    "proxy flow \(event.flowID) \(event.kind.rawValue)\(event.signal.map { ": client got \($0.rawValue)" } ?? "") (\(event.bytesUp) B up, \(event.bytesDown) B down)"
+            )
         }
         let port: Int
         do {
@@ -260,13 +265,17 @@ public struct ScenarioRunner: Sendable {
         _ = try warm(pool, run)
         // The pool sits idle a moment, as pooled connections do between requests.
         Thread.sleep(forTimeInterval: 0.2)
-        progress(.step(scenario: run.scenario.name, "cutting \(proxy.openFlowCount) open flow(s): \(mode.rawValue) via proxy"))
+        progress(
+            .step(
+                scenario: run.scenario.name, "cutting \(proxy.openFlowCount) open flow(s): \(mode.rawValue) via proxy"))
         run.faultAt = log.ms()
         let cuts = proxy.cutAll(mode)
         let atCut = cuts.first?.signal ?? ClientSignal.none
         log.record(
             .scenario,
-            detail: "fault: \(mode.rawValue) cut of \(cuts.count) flow(s) via proxy; client side received \(atCut.rawValue) at the cut")
+            detail:
+                "fault: \(mode.rawValue) cut of \(cuts.count) flow(s) via proxy; client side received \(atCut.rawValue) at the cut"
+        )
         // Let the RST/FIN reach the client sockets before the pool is used.
         Thread.sleep(forTimeInterval: 0.05)
         runOperations(pool, &run)
@@ -322,7 +331,9 @@ public struct ScenarioRunner: Sendable {
         run.tcpSignal = kernelMode == .blackhole ? ClientSignal.none.rawValue : ClientSignal.rst.rawValue
         log.record(
             .scenario,
-            detail: "fault: \(mode.rawValue) via kernel on client ports \(ports.map(String.init).joined(separator: ",")): \(cut.ruleSummary.joined(separator: "; "))")
+            detail:
+                "fault: \(mode.rawValue) via kernel on client ports \(ports.map(String.init).joined(separator: ",")): \(cut.ruleSummary.joined(separator: "; "))"
+        )
         runOperations(pool, &run)
     }
 
@@ -336,7 +347,8 @@ public struct ScenarioRunner: Sendable {
             options.host = "127.0.0.1"
             options.port = port
         }
-        return Pool(policy: run.scenario.policy, size: run.scenario.poolSize, log: run.log) { [options] () throws(DatabaseError) in
+        return Pool(policy: run.scenario.policy, size: run.scenario.poolSize, log: run.log) {
+            [options] () throws(DatabaseError) in
             try MariaDBConnection(options: options)
         }
     }
@@ -352,7 +364,8 @@ public struct ScenarioRunner: Sendable {
         let at = run.log.ms()
         run.log.record(
             .scenario,
-            detail: "pool warm: \(pool.size) connection(s), server threads \(pool.threadIDs.map(String.init).joined(separator: ", "))"
+            detail:
+                "pool warm: \(pool.size) connection(s), server threads \(pool.threadIDs.map(String.init).joined(separator: ", "))"
         )
         return at
     }
@@ -363,7 +376,9 @@ public struct ScenarioRunner: Sendable {
         let total = Duration.milliseconds(Int(seconds * 1000))
         while true {
             let elapsed = ContinuousClock.now - start
-            progress(.waiting(scenario: scenario, elapsed: EventLog.milliseconds(elapsed) / 1000, total: seconds, reason: reason))
+            progress(
+                .waiting(
+                    scenario: scenario, elapsed: EventLog.milliseconds(elapsed) / 1000, total: seconds, reason: reason))
             if elapsed >= total { break }
             let left = total - elapsed
             Thread.sleep(forTimeInterval: min(0.25, EventLog.milliseconds(left) / 1000))

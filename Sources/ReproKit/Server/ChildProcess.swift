@@ -25,7 +25,9 @@ struct ChildProcess: Sendable {
     }
 
     /// Spawns `executable`; stdin is /dev/null, stdout and stderr go to `outputPath` (truncated).
-    static func spawn(_ executable: String, _ arguments: [String], outputPath: String) throws(ServerError) -> ChildProcess {
+    static func spawn(_ executable: String, _ arguments: [String], outputPath: String) throws(ServerError)
+        -> ChildProcess
+    {
         var actions = posix_spawn_file_actions_t()
         var attributes = posix_spawnattr_t()
         posix_spawn_file_actions_init(&actions)
@@ -66,7 +68,8 @@ struct ChildProcess: Sendable {
         guard result == 0 else {
             throw ServerError(
                 .startFailed,
-                "could not run \(executable): \(String(cString: strerror(result))); check it is executable, or run `make setup`")
+                "could not run \(executable): \(String(cString: strerror(result))); check it is executable, or run `make setup`"
+            )
         }
         return ChildProcess(pid: pid)
     }

@@ -39,14 +39,17 @@ public final class ManagedServer: Sendable {
     }
 
     /// Creates a fresh data directory, starts `mariadbd` on a free port and returns once it sends its handshake.
-    public static func start(timeout: Duration = .seconds(30), searchPath: [String]? = nil) throws(ServerError) -> ManagedServer {
+    public static func start(timeout: Duration = .seconds(30), searchPath: [String]? = nil) throws(ServerError)
+        -> ManagedServer
+    {
         let deadline = ContinuousClock.now + timeout
         let directories = searchPath ?? (pathDirectories() + defaultSearchPath)
         guard let mariadbd = locate("mariadbd", in: directories) else {
             throw ServerError(.binaryNotFound, "mariadbd not found; run `make setup` (installs mariadb-server)")
         }
         guard let installDB = locate("mariadb-install-db", in: directories) else {
-            throw ServerError(.binaryNotFound, "mariadb-install-db not found; run `make setup` (installs mariadb-server)")
+            throw ServerError(
+                .binaryNotFound, "mariadb-install-db not found; run `make setup` (installs mariadb-server)")
         }
 
         let sandbox = ServerSandbox(directory: try makeDirectory())
@@ -58,7 +61,8 @@ public final class ManagedServer: Sendable {
             var attempt = 1
             while true {
                 guard let port = LoopbackTCP.freePort() else {
-                    throw ServerError(.sandboxFailed, "no free TCP port on 127.0.0.1; check that the loopback interface is up")
+                    throw ServerError(
+                        .sandboxFailed, "no free TCP port on 127.0.0.1; check that the loopback interface is up")
                 }
                 switch try launchServer(mariadbd, port: port, in: sandbox, until: deadline) {
                 case .answered(let child, let version):
@@ -71,7 +75,8 @@ public final class ManagedServer: Sendable {
                 case .portTaken:
                     throw ServerError(
                         .startFailed,
-                        "mariadbd could not bind a free port \(portAttempts) times in a row; another process is grabbing ports, retry later")
+                        "mariadbd could not bind a free port \(portAttempts) times in a row; another process is grabbing ports, retry later"
+                    )
                 }
             }
         } catch {
@@ -117,7 +122,9 @@ public final class ManagedServer: Sendable {
         case portTaken
     }
 
-    private static func installDatabase(_ installDB: String, into sandbox: ServerSandbox, until deadline: ContinuousClock.Instant) throws(ServerError) {
+    private static func installDatabase(
+        _ installDB: String, into sandbox: ServerSandbox, until deadline: ContinuousClock.Instant
+    ) throws(ServerError) {
         let log = sandbox.directory + "/install-db.log"
         var arguments = [
             "--no-defaults",
@@ -132,7 +139,9 @@ public final class ManagedServer: Sendable {
         // Passed through to the bootstrap server so the first real start does not have to resize the redo log.
         arguments += innoDBArguments
         if geteuid() == 0 { arguments.append("--user=root") }
-        let child = try sandbox.launch { () throws(ServerError) in try ChildProcess.spawn(installDB, arguments, outputPath: log) }
+        let child = try sandbox.launch { () throws(ServerError) in
+            try ChildProcess.spawn(installDB, arguments, outputPath: log)
+        }
         guard let exit = child.wait(until: deadline) else {
             child.terminate(grace: .seconds(1))
             sandbox.release(child)
@@ -142,7 +151,8 @@ public final class ManagedServer: Sendable {
         guard exit == .exited(0) else {
             throw ServerError(
                 .installFailed,
-                "mariadb-install-db failed (\(exit)): \(tail(of: log)); check the mariadb-server install (`make setup`)")
+                "mariadb-install-db failed (\(exit)): \(tail(of: log)); check the mariadb-server install (`make setup`)"
+            )
         }
     }
 
@@ -184,7 +194,9 @@ public final class ManagedServer: Sendable {
                 if log.contains("Address already in use") || log.contains("Bind on TCP/IP port") {
                     return .portTaken
                 }
-                throw ServerError(.startFailed, "mariadbd exited during startup (\(exit)): \(log); fix the cause shown or run `make setup`")
+                throw ServerError(
+                    .startFailed,
+                    "mariadbd exited during startup (\(exit)): \(log); fix the cause shown or run `make setup`")
             }
             let remaining = deadline - .now
             guard remaining > .zero else {
@@ -193,7 +205,8 @@ public final class ManagedServer: Sendable {
                 sandbox.release(child)
                 throw ServerError(
                     .startTimedOut,
-                    "mariadbd did not answer on 127.0.0.1:\(port) in time (\(lastProblem)): \(log); raise the start timeout")
+                    "mariadbd did not answer on 127.0.0.1:\(port) in time (\(lastProblem)): \(log); raise the start timeout"
+                )
             }
             switch LoopbackTCP.readGreeting(port: port, timeout: min(remaining, .seconds(1))) {
             case .version(let version):
@@ -252,7 +265,9 @@ public final class ManagedServer: Sendable {
         let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
         guard created else {
             let reason = String(cString: strerror(errno))
-            throw ServerError(.sandboxFailed, "could not create a temporary directory under \(base): \(reason); set TMPDIR to a writable directory")
+            throw ServerError(
+                .sandboxFailed,
+                "could not create a temporary directory under \(base): \(reason); set TMPDIR to a writable directory")
         }
         return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }

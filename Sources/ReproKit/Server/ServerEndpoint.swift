@@ -104,7 +104,9 @@ public struct ServerEndpoint: Sendable, Equatable, CustomStringConvertible, Cust
             if after.hasPrefix(":") {
                 portText = after.dropFirst()
             } else if !after.isEmpty {
-                throw DSNError(.invalidIPv6, "DSN IPv6 host must be followed by :port or /; write it as mysql://user@[::1]:3306/db")
+                throw DSNError(
+                    .invalidIPv6, "DSN IPv6 host must be followed by :port or /; write it as mysql://user@[::1]:3306/db"
+                )
             }
         } else {
             let colons = hostPort.filter { $0 == ":" }.count
@@ -139,7 +141,9 @@ public struct ServerEndpoint: Sendable, Equatable, CustomStringConvertible, Cust
                 throw DSNError(.invalidDatabase, "DSN path must be a single database name; \(Self.expectedForm)")
             }
             guard let decoded = String(path).removingPercentEncoding else {
-                throw DSNError(.invalidPercentEncoding, "DSN database name has a broken %-escape; write reserved characters as %XX")
+                throw DSNError(
+                    .invalidPercentEncoding, "DSN database name has a broken %-escape; write reserved characters as %XX"
+                )
             }
             database = decoded
         }
@@ -152,10 +156,12 @@ public struct ServerEndpoint: Sendable, Equatable, CustomStringConvertible, Cust
                 // Keys are safe to name; values could be secrets, so they are not.
                 throw DSNError(
                     .unsupportedParameter,
-                    "DSN parameter '\(key.removingPercentEncoding ?? "?")' is not supported; the only parameter is ?socket=/path/to/mysqld.sock")
+                    "DSN parameter '\(key.removingPercentEncoding ?? "?")' is not supported; the only parameter is ?socket=/path/to/mysqld.sock"
+                )
             }
             guard let path = String(parts[1]).removingPercentEncoding else {
-                throw DSNError(.invalidPercentEncoding, "DSN socket path has a broken %-escape; write reserved characters as %XX")
+                throw DSNError(
+                    .invalidPercentEncoding, "DSN socket path has a broken %-escape; write reserved characters as %XX")
             }
             unixSocket = path
         }
