@@ -10,18 +10,11 @@ func renderBench(_ r: BenchReport) -> String {
     out +=
         "`SELECT 1` round trips over one connection, 6 alternating rounds of 1000 per path (order rotated each round); "
     out += "throughput of a 16 MB result (16 rows of 1 MB), median of 3.\n\n"
-    out +=
-        "| path | p50 (µs) | p99 (µs) | added p50 vs direct (µs) | 16 MB throughput (MB/s) |\n| --- | --- | --- | --- | --- |\n"
-    for p in r.proxy {
-        out +=
-            "| \(p.path) | \(fmt(p.latencyMicros.p50)) | \(fmt(p.latencyMicros.p99)) | \(fmt(p.addedP50Micros)) | \(fmt(p.throughputMBps, 0)) |\n"
-    }
-    if let fp = r.proxy.first(where: { $0.path == "FaultProxy" }), let so = r.proxy.first(where: { $0.path == "socat" })
-    {
-        out +=
-            "\nGoal: FaultProxy's added latency no larger than socat's — \(fp.addedP50Micros <= so.addedP50Micros ? "met" : "missed") (\(fmt(fp.addedP50Micros)) µs vs \(fmt(so.addedP50Micros)) µs).\n"
-    }
-
+    out += proxyTable("Default scheduling (2 vCPUs)", r.proxy)
+    out += proxyTable(
+        "Everything (a server of its own, client, proxies) pinned to one CPU: the proxies' own cost, "
+            + "without cross-CPU wakeups",
+        r.proxyOneCPU)
     out += "\n## 2. Validation cost per borrow (warm pool of 4, healthy server)\n\n"
     out += "| validation | borrows | p50 (µs) | p99 (µs) | round trips per borrow |\n| --- | --- | --- | --- | --- |\n"
     for c in r.validation {
@@ -70,8 +63,30 @@ func renderBench(_ r: BenchReport) -> String {
         out +=
             "| \(s.policy) | \(s.allWorkersRecoveredMs.map { fmt($0) } ?? "not within 20 s") | \(s.operationsBefore) | \(s.failedAfterKill) | \(s.succeededAfterKill) |\n"
     }
-    out +=
-        "\nPeak RSS: `repro` itself (VmHWM, largest of the `repro all` runs above, pool size up to 256; the embedded mariadbd is a separate process and not counted) \(fmt(r.reproPeakRSSMiB)) MiB — goal < 50 MiB \(r.reproPeakRSSMiB < 50 ? "met" : "missed"); "
-    out += "this benchmark process (pool of 200, 32 workers) \(fmt(r.benchPeakRSSMiB)) MiB.\n"
+    out += "\nPeak RSS (VmHWM of the `repro` process itself; the embedded mariadbd is a separate process):\n\n"
+    out += "- `repro kill-thread --pool-size 200`: \(fmt(r.reproPool200RSSMiB)) MiB — goal < 50 MiB "
+    out += r.reproPool200RSSMiB < 50 ? "met\n" : "missed\n"
+    out += "- `repro all` up to pool size 256 (14 scenarios; the report keeps every event of ~3,600 connections): "
+    out += "\(fmt(r.reproPeakRSSMiB)) MiB\n"
+    out += "- this benchmark process (pool of 200, 32 workers, every event of ~30,000 operations kept): "
+    out += "\(fmt(r.benchPeakRSSMiB)) MiB\n"
+    return out
+}
+
+func proxyTable(_ title: String, _ rows: [PathResult]) -> String {
+    var out = "\n\(title):\n\n"
+    out += "| path | p50 (µs) | p99 (µs) | added p50 vs direct (µs) | 16 MB throughput (MB/s) |\n"
+    out += "| --- | --- | --- | --- | --- |\n"
+    for p in rows {
+        out += "| \(p.path) | \(fmt(p.latencyMicros.p50)) | \(fmt(p.latencyMicros.p99)) | \(fmt(p.addedP50Micros)) "
+        out += "| \(fmt(p.throughputMBps, 0)) |\n"
+    }
+    if let fp = rows.first(where: { $0.path.hasPrefix("FaultProxy") }),
+        let so = rows.first(where: { $0.path == "socat" })
+    {
+        let verdict = fp.addedP50Micros <= so.addedP50Micros ? "met" : "missed"
+        out += "\nGoal: FaultProxy's added latency no larger than socat's — \(verdict) "
+        out += "(\(fmt(fp.addedP50Micros)) µs vs \(fmt(so.addedP50Micros)) µs).\n"
+    }
     return out
 }

@@ -9,8 +9,27 @@ struct PathResult: Codable {
     var throughputMBps: Double
 }
 
+/// Runs `body` with this thread (and every thread or process it starts meanwhile) on CPU 0 only.
+func onOneCPU<T>(_ body: () throws -> T) rethrows -> T {
+    // Glibc's module does not export the GNU affinity calls; look them up instead.
+    typealias Affinity = @convention(c) (pid_t, Int, UnsafeMutableRawPointer) -> Int32
+    let process = dlopen(nil, RTLD_NOW)
+    guard let get = dlsym(process, "sched_getaffinity"), let set = dlsym(process, "sched_setaffinity") else {
+        return try body()
+    }
+    let getAffinity = unsafeBitCast(get, to: Affinity.self)
+    let setAffinity = unsafeBitCast(set, to: Affinity.self)
+    var saved = [UInt8](repeating: 0, count: 128)
+    var one = [UInt8](repeating: 0, count: 128)
+    one[0] = 1
+    _ = saved.withUnsafeMutableBytes { getAffinity(0, 128, $0.baseAddress!) }
+    _ = one.withUnsafeMutableBytes { setAffinity(0, 128, $0.baseAddress!) }
+    defer { _ = saved.withUnsafeMutableBytes { setAffinity(0, 128, $0.baseAddress!) } }
+    return try body()
+}
+
 /// 1. SELECT 1 latency and 16 MB throughput: direct, through FaultProxy, through socat; alternating rounds.
-func benchProxy(endpoint: ServerEndpoint, rounds: Int, perRound: Int) throws -> [PathResult] {
+func benchProxy(endpoint: ServerEndpoint, rounds: Int, perRound: Int, repro: String) throws -> [PathResult] {
     let proxy = FaultProxy(upstreamHost: endpoint.host, upstreamPort: endpoint.port)
     let proxyPort = try proxy.start()
     defer { proxy.stop() }
@@ -20,17 +39,27 @@ func benchProxy(endpoint: ServerEndpoint, rounds: Int, perRound: Int) throws -> 
     socat.arguments = [
         "TCP-LISTEN:\(socatPort),bind=127.0.0.1,reuseaddr,fork", "TCP:\(endpoint.host):\(endpoint.port)",
     ]
-    var paths: [(String, Int)] = [("direct", endpoint.port), ("FaultProxy", proxyPort)]
+    var paths: [(String, Int)] = [("direct", endpoint.port), ("FaultProxy (in-process)", proxyPort)]
     if FileManager.default.isExecutableFile(atPath: "/usr/bin/socat") {
         try socat.run()
         if waitForPort(socatPort) { paths.append(("socat", socatPort)) }
     } else {
         log("socat not installed (make setup installs it): socat column skipped")
     }
+    // The same FaultProxy as its own process (`repro proxy`), as a user runs it in front of an application.
+    let standalonePort = freePort()
+    let standalone = Process()
+    standalone.executableURL = URL(fileURLWithPath: repro)
+    standalone.arguments = ["proxy", "--listen", "127.0.0.1:\(standalonePort)", "--upstream", endpoint.hostPort]
+    standalone.standardOutput = FileHandle.nullDevice
+    if FileManager.default.isExecutableFile(atPath: repro) {
+        try standalone.run()
+        if waitForPort(standalonePort) { paths.append(("repro proxy (process)", standalonePort)) }
+    }
     defer {
-        if socat.isRunning {
-            socat.terminate()
-            socat.waitUntilExit()
+        for p in [socat, standalone] where p.isRunning {
+            p.terminate()
+            p.waitUntilExit()
         }
     }
     var connections: [MariaDBConnection] = []

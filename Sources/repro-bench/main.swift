@@ -18,12 +18,14 @@ struct BenchReport: Codable {
     var server: String
     var client: String
     var proxy: [PathResult]
+    var proxyOneCPU: [PathResult]
     var validation: [PolicyCost]
     var detection: [DetectionResult]
     var serverStartSeconds: Double
     var suite: [SuiteResult]
     var scale: [ScaleResult]
     var reproPeakRSSMiB: Double
+    var reproPool200RSSMiB: Double
     var benchPeakRSSMiB: Double
     var totalSeconds: Double
 }
@@ -60,7 +62,23 @@ do {
     defer { session.close() }
 
     log("bench 1/5: proxy pass-through (direct / FaultProxy / socat)")
-    let proxy = try benchProxy(endpoint: session.endpoint, rounds: 6, perRound: 1000)
+    let proxy = try benchProxy(endpoint: session.endpoint, rounds: 6, perRound: 1000, repro: repro)
+    // The same with everything (a server of its own, client, proxies and their threads) on one CPU: separates the
+    // proxies' own cost from cross-CPU wakeups, which dominate on a 2-vCPU VM.
+    let proxyPinned = try onOneCPU {
+        let pinnedServer = try ReproSession.open(dsn: nil)
+        defer { pinnedServer.close() }
+        return try benchProxy(endpoint: pinnedServer.endpoint, rounds: 6, perRound: 1000, repro: repro)
+    }
+    // REPRO_BENCH_ONLY=proxy: just this section, for profiling the proxy.
+    if ProcessInfo.processInfo.environment["REPRO_BENCH_ONLY"] == "proxy" {
+        for p in proxy + proxyPinned {
+            print(
+                "\(p.path): p50 \(fmt(p.latencyMicros.p50)) µs, p99 \(fmt(p.latencyMicros.p99)) µs, added \(fmt(p.addedP50Micros)) µs, \(fmt(p.throughputMBps, 0)) MB/s"
+            )
+        }
+        exit(0)
+    }
     log("bench 2/5: validation cost per borrow")
     let validation = try benchValidation(endpoint: session.endpoint, borrows: 20_000)
     log("bench 3/5: detection and recovery")
@@ -77,6 +95,10 @@ do {
     let serverStart = Stats(starts).p50
     var suite: [SuiteResult] = []
     var reproRSS = 0.0
+    // repro itself at the scale of section 5: one scenario on a pool of 200.
+    let single = try timed(
+        repro, ["kill-thread", "--pool-size", "200", "--quiet", "--report-dir", outDir + "/bench-all"])
+    let reproScaleRSS = single.peakRSSMiB
     for size in [nil, 64, 256] as [Int?] {
         var sized = scenarios
         if let size { for i in sized.indices { sized[i].poolSize = size } }
@@ -95,8 +117,9 @@ do {
     let report = BenchReport(
         generatedAt: ISO8601DateFormatter().string(from: Date()), machine: machine(),
         server: session.serverVersion, client: "MariaDB Connector/C \(MariaDBConnection.clientVersion)",
-        proxy: proxy, validation: validation, detection: detection, serverStartSeconds: serverStart, suite: suite,
-        scale: scale, reproPeakRSSMiB: reproRSS, benchPeakRSSMiB: benchRSS,
+        proxy: proxy, proxyOneCPU: proxyPinned, validation: validation, detection: detection,
+        serverStartSeconds: serverStart, suite: suite,
+        scale: scale, reproPeakRSSMiB: reproRSS, reproPool200RSSMiB: reproScaleRSS, benchPeakRSSMiB: benchRSS,
         totalSeconds: EventLog.milliseconds(ContinuousClock.now - started) / 1000)
     try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
     let encoder = JSONEncoder()
