@@ -66,7 +66,7 @@ func renderBench(_ r: BenchReport) -> String {
     out += "\nPeak RSS (VmHWM of the `repro` process itself; the embedded mariadbd is a separate process):\n\n"
     out += "- `repro kill-thread --pool-size 200`: \(fmt(r.reproPool200RSSMiB)) MiB — goal < 50 MiB "
     out += r.reproPool200RSSMiB < 50 ? "met\n" : "missed\n"
-    out += "- `repro all` up to pool size 256 (14 scenarios; the report keeps every event of ~3,600 connections): "
+    out += "- `repro all` up to pool size 256 (13 scenarios; the report keeps every event of ~3,300 connections): "
     out += "\(fmt(r.reproPeakRSSMiB)) MiB\n"
     out += "- this benchmark process (pool of 200, 32 workers, every event of ~30,000 operations kept): "
     out += "\(fmt(r.benchPeakRSSMiB)) MiB\n"

@@ -20,6 +20,8 @@ public final class ReproSession: Sendable {
             defer { probe.close() }
             return ReproSession(endpoint: endpoint, serverVersion: probe.serverVersion, managed: nil)
         }
+        // Sandboxes of earlier runs that were killed outright (SIGKILL, OOM) would run forever: remove them.
+        ManagedServer.removeStale()
         let server: ManagedServer
         do {
             // REPRO_MARIADB_PATH: where to look for mariadbd instead of PATH and the usual sbin directories.

@@ -269,7 +269,43 @@ public final class ManagedServer: Sendable {
                 .sandboxFailed,
                 "could not create a temporary directory under \(base): \(reason); set TMPDIR to a writable directory")
         }
-        return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let directory = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        // Who owns this sandbox: lets a later run remove it if this process dies without cleaning up (SIGKILL).
+        try? "\(getpid())\n".write(toFile: directory + "/owner.pid", atomically: true, encoding: .utf8)
+        return directory
+    }
+
+    /// Stops servers and removes sandboxes whose owning `repro` process is gone (it was SIGKILLed or crashed);
+    /// returns the directories removed. Sandboxes of live processes, and any without an owner file, are left alone.
+    @discardableResult
+    public static func removeStale() -> [String] {
+        var removed: [String] = []
+        var bases = ["/tmp"]
+        var tmp = NSTemporaryDirectory()
+        while tmp.count > 1 && tmp.hasSuffix("/") { tmp.removeLast() }
+        if !bases.contains(tmp) { bases.append(tmp) }
+        for base in bases {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
+            for name in names where name.hasPrefix("repro-mariadb-") {
+                let dir = base + "/" + name
+                guard let ownerText = try? String(contentsOfFile: dir + "/owner.pid", encoding: .utf8),
+                    let owner = pid_t(ownerText.trimmingCharacters(in: .whitespacesAndNewlines)),
+                    owner != getpid(), kill(owner, 0) == -1, errno == ESRCH
+                else { continue }
+                if let pidText = try? String(contentsOfFile: dir + "/mariadbd.pid", encoding: .utf8),
+                    let pid = pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)),
+                    let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                    String(decoding: cmdline, as: UTF8.self).contains(dir)
+                {
+                    kill(pid, SIGKILL)
+                    // Bounded: the kernel frees a SIGKILLed process quickly; it is not our child to reap.
+                    for _ in 0..<100 where kill(pid, 0) == 0 { usleep(20_000) }
+                }
+                try? FileManager.default.removeItem(atPath: dir)
+                removed.append(dir)
+            }
+        }
+        return removed
     }
 
     /// The last few error lines of a log (or its last lines when none is marked), joined into one line.
