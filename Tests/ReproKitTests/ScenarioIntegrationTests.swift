@@ -12,7 +12,7 @@ func runOnEmbeddedServer(_ scenarios: [Scenario]) throws -> (Report, ReproSessio
 
 func waitTimeout(_ preset: PolicyPreset, seconds: Int = 1) -> Scenario {
     Scenario(
-        name: "wait-timeout-\(preset.rawValue)", fault: .waitTimeout(seconds: seconds, margin: 0.3, scope: .session),
+        name: "wait-timeout-\(preset.rawValue)", fault: .waitTimeout(seconds: seconds, margin: 0.6, scope: .session),
         policy: preset.policy)
 }
 
@@ -109,7 +109,7 @@ struct ScenarioIntegrationTests {
         defer { admin.close() }
         let before = try admin.query("SELECT @@GLOBAL.wait_timeout").first?.first ?? nil
         let scenario = Scenario(
-            name: "global", fault: .waitTimeout(seconds: 1, margin: 0.3, scope: .global),
+            name: "global", fault: .waitTimeout(seconds: 1, margin: 0.6, scope: .global),
             policy: PolicyPreset.naive.policy)
         let result = try runner.run(scenario)
         #expect(!result.recovered)

@@ -59,7 +59,7 @@ struct EndToEndTests {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = try ReproBinary.run([
-            "wait-timeout", "--seconds", "1", "--margin", "0.3", "--policy", "naive", "--json", "--report-dir", dir,
+            "wait-timeout", "--seconds", "1", "--margin", "0.6", "--policy", "naive", "--json", "--report-dir", dir,
         ])
         #expect(out.status == 0, "stderr: \(out.stderr)")
         let report = try Report.decode(Data(out.stdout.utf8))
@@ -78,7 +78,7 @@ struct EndToEndTests {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = try ReproBinary.run([
-            "wait-timeout", "--seconds", "1", "--margin", "0.3", "--policy", "ping-on-borrow", "--json", "--quiet",
+            "wait-timeout", "--seconds", "1", "--margin", "0.6", "--policy", "ping-on-borrow", "--json", "--quiet",
             "--report-dir", dir,
         ])
         #expect(out.status == 0)
@@ -93,7 +93,7 @@ struct EndToEndTests {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = try ReproBinary.run([
-            "wait-timeout", "--seconds", "1", "--margin", "0.3", "--policy", "naive", "--expect-recovered", "--quiet",
+            "wait-timeout", "--seconds", "1", "--margin", "0.6", "--policy", "naive", "--expect-recovered", "--quiet",
             "--report-dir", dir,
         ])
         #expect(out.status == 1)
