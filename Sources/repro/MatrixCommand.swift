@@ -58,12 +58,14 @@ extension Repro {
         func matrix() throws -> Matrix {
             do {
                 let columns = try scenarios.map { try MatrixScenario.parseList($0) } ?? MatrixScenario.allCases
-                let rows =
+                let listed =
                     try policies.map { text in
                         try text.split(separator: ",").map {
                             try PolicyPreset.named($0.trimmingCharacters(in: .whitespaces))
                         }
                     } ?? PolicyPreset.allCases
+                var seen = Set<String>()
+                let rows = listed.filter { seen.insert($0.rawValue).inserted }
                 if rows.isEmpty { throw PolicyError("--policies is empty: name at least one preset") }
                 return Matrix(scenarios: columns, policies: rows, seconds: seconds, costBorrows: costBorrows)
             } catch let error as PolicyError {
@@ -74,6 +76,7 @@ extension Repro {
         func run() throws {
             let matrix = try matrix()
             CleanupRegistry.shared.installSignalHandlers()
+            do { try ReportWriter.prepare(directory: reportDir) } catch { throw ReproFailure(error) }
             let printer = ProgressPrinter(quiet: quiet)
             let session: ReproSession
             do { session = try ReproSession.open(dsn: server.resolvedDSN) } catch { throw ReproFailure(error) }
@@ -85,18 +88,18 @@ extension Repro {
                 throw ReproFailure(error)
             }
             let markdown = String(decoding: try ReportWriter.render(report, as: .md), as: UTF8.self)
+            CleanupRegistry.shared.parkIfInterrupted()
+            let data = try report.jsonData()
             do {
-                try FileManager.default.createDirectory(atPath: reportDir, withIntermediateDirectories: true)
-                try report.jsonData().write(to: URL(fileURLWithPath: reportDir + "/matrix.json"))
-                try Data(markdown.utf8).write(to: URL(fileURLWithPath: reportDir + "/matrix.md"))
+                try FileOutput.write(data, to: reportDir + "/matrix.json")
+                try FileOutput.write(Data(markdown.utf8), to: reportDir + "/matrix.md")
             } catch {
-                throw ReproFailure(
-                    code: 3, message: "cannot write the matrix into '\(reportDir)': \(error.localizedDescription)")
+                throw ReproFailure(error)
             }
             printer.line("report: \(reportDir)/matrix.md")
             printer.line("report: \(reportDir)/matrix.json")
             if json {
-                Console.out(try report.jsonData())
+                Console.out(data)
                 Console.out(Data("\n".utf8))
             }
         }

@@ -46,7 +46,8 @@ struct ExpectOptions: ParsableArguments {
 
     @Option(
         name: .customLong("expect-phase"),
-        help: ArgumentHelp("Expect the first error in this phase: acquire, validate, query.", valueName: "phase"))
+        help: ArgumentHelp(
+            "Expect the first error in this phase: acquire, validate, query, keepalive.", valueName: "phase"))
     var expectPhase: String?
 
     func validate() throws {

@@ -9,6 +9,8 @@ final class ProgressPrinter: Sendable {
     /// (scenario, last plain idle line's elapsed seconds)
     private let lastPlain = Mutex<(String, Double)>(("", -100))
     private let started = ContinuousClock.now
+    /// Seconds since start when the last plain operation line was printed.
+    private let lastOperation = Mutex<Double>(0)
 
     init(quiet: Bool) {
         enabled = !quiet
@@ -23,6 +25,19 @@ final class ProgressPrinter: Sendable {
                 write("\r\u{1B}[K▸ \(scenario): \(text)")
             } else {
                 write("[\(scenario)] \(text)\n")
+            }
+        case .operation(let scenario, let index, let total):
+            if terminal {
+                write("\r\u{1B}[K▸ \(scenario): operation \(index) of \(total)")
+            } else {
+                // A line every 5 s at most: a blackholed pool can spend minutes here.
+                let now = EventLog.milliseconds(ContinuousClock.now - started) / 1000
+                let due = lastOperation.withLock { last -> Bool in
+                    guard now - last >= 5 else { return false }
+                    last = now
+                    return true
+                }
+                if due && index > 1 { write("[\(scenario)] operation \(index) of \(total)\n") }
             }
         case .waiting(let scenario, let elapsed, let total, let reason):
             if terminal {

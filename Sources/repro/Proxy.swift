@@ -75,7 +75,9 @@ extension Repro {
                 port = try proxy.start()
             } catch {
                 throw ReproFailure(
-                    code: 3, message: "cannot listen on \(listenAt): \(error); pick a free port with --listen")
+                    code: 3,
+                    message: "cannot listen on \(listenAt): \(FaultProxy.reason(error)); pick a free port with --listen"
+                )
             }
             out.write(
                 "listening on \(HostPort(host: listenAt.host, port: port)) -> \(upstreamAt)"

@@ -39,11 +39,7 @@ extension Repro {
             }
             let rendered = try ReportWriter.render(report, as: ReportFormat(rawValue: format)!)
             if let output {
-                do {
-                    try rendered.write(to: URL(fileURLWithPath: output))
-                } catch {
-                    throw ReproFailure(code: 3, message: "cannot write '\(output)': \(error.localizedDescription)")
-                }
+                do { try FileOutput.write(rendered, to: output) } catch { throw ReproFailure(error) }
             } else {
                 Console.out(rendered)
             }

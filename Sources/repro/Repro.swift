@@ -30,10 +30,17 @@ enum Main {
             // After Ctrl-C this error is an echo of the teardown (a reaped child, a closed socket): stay quiet
             // and let the signal handler exit with 128 + signal.
             CleanupRegistry.shared.parkIfInterrupted()
-            exit(Self.exitCode(for: error))
+            exit(outputCheckedExitCode(Self.exitCode(for: error)))
         }
         CleanupRegistry.shared.parkIfInterrupted()
-        exit(0)
+        exit(outputCheckedExitCode(0))
+    }
+
+    /// Exit 3 when output was lost (a full disk, an I/O error) on a run that would otherwise look fine.
+    static func outputCheckedExitCode(_ code: Int32) -> Int32 {
+        guard code <= 1, let reason = Console.writeFailure else { return code }
+        Console.err("repro: cannot write the output: \(reason); check the disk or where stdout goes\n")
+        return 3
     }
 
     /// Prints the one-line error and maps it to the documented exit code.

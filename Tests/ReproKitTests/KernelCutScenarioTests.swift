@@ -39,3 +39,25 @@ extension KernelCutTests {
         #expect(try FirewallSnapshot.capture() == before)
     }
 }
+
+extension KernelCutTests {
+    @Test(
+        "a kernel cut leaves no server thread of the pool behind (the server never saw the cut)",
+        .enabled(if: ServerRequirement.shouldRun, ServerRequirement.skipReason))
+    func noLeftoverThreads() throws {
+        let session = try ReproSession.open(dsn: nil)
+        defer { session.close() }
+        let runner = ScenarioRunner(endpoint: session.endpoint)
+        let admin = try runner.adminConnection()
+        defer { admin.close() }
+        let scenario = Scenario(
+            name: "kernel-blackhole", fault: .networkCut(mode: .blackhole, via: .kernel),
+            policy: PoolPolicy(name: "naive", readTimeout: 1), poolSize: 2)
+        let result = try runner.run(scenario)
+        let poolThreads = Set(result.timeline.filter { $0.event == .connect }.compactMap(\.threadID))
+        #expect(!poolThreads.isEmpty)
+        let alive = try admin.query("SELECT ID FROM information_schema.PROCESSLIST").compactMap { $0.first ?? nil }
+        let leftovers = alive.compactMap(UInt64.init).filter { poolThreads.contains($0) }
+        #expect(leftovers.isEmpty, "threads still on the server: \(leftovers)")
+    }
+}

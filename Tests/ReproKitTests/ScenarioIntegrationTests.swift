@@ -145,3 +145,44 @@ struct ScenarioIntegrationTests {
         }
     }
 }
+
+@Suite("A server reached as the user's own (--dsn)", .requiresServer)
+struct ExternalServerTests {
+    @Test("?socket= connects through the Unix socket; network-cut refuses it with a usage error")
+    func unixSocketDSN() throws {
+        let session = try ReproSession.open(dsn: nil)
+        defer { session.close() }
+        var endpoint = session.endpoint
+        endpoint.managed = false
+        endpoint.host = "localhost"
+        endpoint.port = 1  // nothing listens there: only the socket can work
+        let runner = ScenarioRunner(endpoint: endpoint)
+        let kill = try runner.run(
+            Scenario(name: "k", fault: .killThread(target: .idle, count: .all), policy: PolicyPreset.naive.policy))
+        #expect(kill.firstError?.phase == .query)
+        do {
+            _ = try runner.run(
+                Scenario(name: "c", fault: .networkCut(mode: .reset, via: .proxy), policy: PolicyPreset.naive.policy))
+            Issue.record("network-cut over a Unix socket must be refused")
+        } catch {
+            #expect(error.kind == .usage)
+            #expect(error.message.contains("?socket="))
+        }
+    }
+
+    @Test("a kill count above the pool size is a usage error")
+    func killCountAbovePool() throws {
+        let session = try ReproSession.open(dsn: nil)
+        defer { session.close() }
+        do {
+            _ = try ScenarioRunner(endpoint: session.endpoint).run(
+                Scenario(
+                    name: "k", fault: .killThread(target: .idle, count: .some(9)), policy: PolicyPreset.naive.policy,
+                    poolSize: 2))
+            Issue.record("expected a usage error")
+        } catch {
+            #expect(error.kind == .usage)
+            #expect(error.message.contains("larger than the pool size 2"))
+        }
+    }
+}

@@ -27,6 +27,7 @@ struct ReproBinary {
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "REPRO_DSN")
+        env.removeValue(forKey: "GITHUB_STEP_SUMMARY")
         for (k, v) in environment { env[k] = v }
         process.environment = env
         let out = Pipe()

@@ -5,6 +5,8 @@ public struct ConnectionOptions: Sendable, Equatable {
     public var user: String
     public var password: String
     public var database: String?
+    /// Connect through this Unix socket instead of TCP (a DSN's `?socket=`); nil means TCP to host:port.
+    public var unixSocket: String?
     /// Seconds; Connector/C takes whole seconds.
     public var connectTimeout: Int
     public var readTimeout: Int

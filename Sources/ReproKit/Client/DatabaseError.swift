@@ -8,6 +8,7 @@ public struct DatabaseError: Error, Sendable, Hashable, Codable, CustomStringCon
         public init(_ rawValue: Int) { self.rawValue = rawValue }
 
         // Server errors.
+        public static let databaseAccessDenied = Code(1044)
         public static let accessDenied = Code(1045)
         public static let badDatabase = Code(1049)
         public static let serverShutdown = Code(1053)
@@ -38,6 +39,7 @@ public struct DatabaseError: Error, Sendable, Hashable, Codable, CustomStringCon
         public static let poolTimeout = Code(-2)
 
         static let names: [Int: String] = [
+            1044: "ER_DBACCESS_DENIED_ERROR",
             1045: "ER_ACCESS_DENIED_ERROR",
             1049: "ER_BAD_DB_ERROR",
             1053: "ER_SERVER_SHUTDOWN",

@@ -31,14 +31,15 @@ public final class MariaDBConnection: @unchecked Sendable {
         _ = repro_mysql_option_uint(h, MYSQL_OPT_WRITE_TIMEOUT, UInt32(max(1, options.writeTimeout)))
         // A pool must see failures, not have the library hide them by reconnecting.
         _ = repro_mysql_option_bool(h, MYSQL_OPT_RECONNECT, 0)
-        // TCP even for "localhost": the faults act on TCP flows.
-        _ = repro_mysql_option_uint(h, MYSQL_OPT_PROTOCOL, UInt32(MYSQL_PROTOCOL_TCP.rawValue))
+        // TCP even for "localhost": the faults act on TCP flows. A socket only when the user's DSN asks for one.
+        let proto = options.unixSocket == nil ? MYSQL_PROTOCOL_TCP : MYSQL_PROTOCOL_SOCKET
+        _ = repro_mysql_option_uint(h, MYSQL_OPT_PROTOCOL, UInt32(proto.rawValue))
         for command in options.initCommands {
             _ = repro_mysql_option_string(h, MYSQL_INIT_COMMAND, command)
         }
         let connected = mysql_real_connect(
             h, options.host, options.user, options.password, options.database,
-            UInt32(options.port), nil, 0)
+            UInt32(options.port), options.unixSocket, 0)
         if connected == nil {
             let error = Self.error(of: h)
             mysql_close(h)

@@ -182,3 +182,11 @@ public final class FaultProxy: Sendable {
         }
     }
 }
+
+extension FaultProxy {
+    /// The system's words for why `start()` failed ("Address already in use"), without NIO's call-site detail.
+    public static func reason(_ error: any Error) -> String {
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        return "\(error)"
+    }
+}

@@ -1,9 +1,15 @@
 import Foundation
+import Synchronization
 
 /// Writes to stdout/stderr with write(2): a closed pipe (`repro ... | head`) stops the output, never the run.
 ///
 /// FileHandle.write traps on EPIPE, which would skip every cleanup (server, firewall rules) on a closed pipe.
 public enum Console {
+    private static let failure = Mutex<String?>(nil)
+
+    /// Why output could not be written (a full disk, an I/O error), if it happened; a closed pipe is not a failure.
+    public static var writeFailure: String? { failure.withLock { $0 } }
+
     public static func out(_ text: String) { write(STDOUT_FILENO, Data(text.utf8)) }
     public static func out(_ data: Data) { write(STDOUT_FILENO, data) }
     public static func err(_ text: String) { write(STDERR_FILENO, Data(text.utf8)) }
@@ -15,8 +21,14 @@ public enum Console {
             while left > 0 {
                 let n = Glibc.write(fd, p, left)
                 if n < 0 {
-                    if errno == EINTR { continue }
-                    return  // EPIPE and friends: the reader is gone; drop the output.
+                    let code = errno
+                    if code == EINTR { continue }
+                    // EPIPE: the reader is gone, which is how `| head` ends; anything else lost output for real.
+                    if code != EPIPE {
+                        let reason = String(cString: strerror(code))
+                        failure.withLock { if $0 == nil { $0 = reason } }
+                    }
+                    return
                 }
                 left -= n
                 p += n

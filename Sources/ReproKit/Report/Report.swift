@@ -63,6 +63,15 @@ public struct Report: Sendable, Equatable, Codable {
 
     /// Reads a report written by `jsonData()`.
     public static func decode(_ data: Data) throws -> Report {
-        try JSONDecoder().decode(Report.self, from: data)
+        let report = try JSONDecoder().decode(Report.self, from: data)
+        guard report.schemaVersion == currentSchemaVersion else {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: [],
+                    debugDescription:
+                        "schema version \(report.schemaVersion) is not the \(currentSchemaVersion) this repro reads: use a matching repro version"
+                ))
+        }
+        return report
     }
 }

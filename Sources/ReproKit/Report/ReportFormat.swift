@@ -17,8 +17,12 @@ public enum ReportFormat: String, Sendable, CaseIterable {
         var out: [ReportFormat] = []
         for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() })
         where !part.isEmpty {
+            if part == "all" {
+                for f in allCases where !out.contains(f) { out.append(f) }
+                continue
+            }
             guard let f = ReportFormat(rawValue: part == "markdown" ? "md" : part) else {
-                throw PolicyError("--format '\(part)' is unknown: use md, json or junit, comma-separated")
+                throw PolicyError("--format '\(part)' is unknown: use md, json, junit (comma-separated) or all")
             }
             if !out.contains(f) { out.append(f) }
         }

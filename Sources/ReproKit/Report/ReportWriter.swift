@@ -4,32 +4,17 @@ import Foundation
 public enum ReportWriter {
     /// Creates the directory if needed and checks it is writable, so a run never ends unable to report.
     public static func prepare(directory: String) throws(RunError) {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else {
-                throw .environment("--report-dir '\(directory)' is a file, not a directory: use a writable directory")
-            }
-        } else {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                throw .environment(
-                    "cannot create --report-dir '\(directory)': \(reason(error)); use a writable directory")
-            }
+        guard !directory.isEmpty else { throw .usage("--report-dir is empty: give a writable directory") }
+        do {
+            try FileOutput.makeDirectories(directory)
+        } catch {
+            throw .environment("cannot use --report-dir '\(directory)': \(error.message); use a writable directory")
         }
         guard access(directory, W_OK) == 0 else {
             throw .environment(
                 "--report-dir '\(directory)' is not writable: \(String(cString: strerror(errno))); use a writable directory"
             )
         }
-    }
-
-    static func reason(_ error: any Error) -> String {
-        let ns = error as NSError
-        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(posix.code)))
-        }
-        return ns.localizedDescription
     }
 
     /// Writes `<basename>.<ext>` for each format; returns the paths written.
@@ -43,10 +28,10 @@ public enum ReportWriter {
             let data: Data
             do {
                 data = try render(report, as: format)
-                try data.write(to: URL(fileURLWithPath: path), options: .atomic)
             } catch {
-                throw .environment("cannot write report '\(path)': \(reason(error)); use a writable --report-dir")
+                throw .environment("cannot render the \(format.rawValue) report: \(error)")
             }
+            try FileOutput.write(data, to: path)
             written.append(path)
         }
         return written

@@ -25,8 +25,8 @@ public final class ReproSession: Sendable {
         let server: ManagedServer
         do {
             // REPRO_MARIADB_PATH: where to look for mariadbd instead of PATH and the usual sbin directories.
-            let searchPath = ProcessInfo.processInfo.environment["REPRO_MARIADB_PATH"].map {
-                $0.split(separator: ":").map(String.init)
+            let searchPath = ProcessInfo.processInfo.environment["REPRO_MARIADB_PATH"].flatMap {
+                $0.isEmpty ? nil : $0.split(separator: ":").map(String.init)
             }
             server = try ManagedServer.start(searchPath: searchPath)
         } catch {

@@ -5,7 +5,7 @@ public struct ScenarioFileError: Error, Sendable, CustomStringConvertible {
         public var file: String
         public var line: Int
         public var message: String
-        public var description: String { "\(file):\(line): \(message)" }
+        public var description: String { line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)" }
     }
 
     public var problems: [Problem]

@@ -15,10 +15,13 @@ public struct ScenarioRunner: Sendable {
 
     /// Connection options for this server with a policy's timeouts.
     public func connectionOptions(policy: PoolPolicy, initCommands: [String] = []) -> ConnectionOptions {
-        ConnectionOptions(
+        var options = ConnectionOptions(
             host: endpoint.host, port: endpoint.port, user: endpoint.user, password: endpoint.password,
             database: endpoint.database, connectTimeout: policy.connectTimeout, readTimeout: policy.readTimeout,
             writeTimeout: policy.writeTimeout, initCommands: initCommands)
+        // The embedded server's socket is never used: its faults act on TCP. A user's `?socket=` is honoured.
+        if !endpoint.managed { options.unixSocket = endpoint.unixSocket }
+        return options
     }
 
     /// Opens one connection outside any pool (admin work, server version); failures become environment errors.
@@ -38,6 +41,10 @@ public struct ScenarioRunner: Sendable {
         case .accessDenied:
             return .environment(
                 "access denied for user '\(endpoint.user)' at \(endpoint.hostPort): check the user and password in --dsn/REPRO_DSN"
+            )
+        case .databaseAccessDenied:
+            return .environment(
+                "user '\(endpoint.user)' may not use database '\(endpoint.database ?? "")' at \(endpoint.hostPort): grant access or pick another database in the DSN"
             )
         case .badDatabase:
             return .environment(
@@ -139,6 +146,11 @@ public struct ScenarioRunner: Sendable {
         let pool = try makePool(run, initCommands: [])
         defer { pool.close() }
         _ = try warm(pool, run)
+        if case .some(let k) = count, k > run.scenario.poolSize {
+            throw .usage(
+                "kill count \(k) is larger than the pool size \(run.scenario.poolSize): use 1 to \(run.scenario.poolSize), or all"
+            )
+        }
         let admin = try adminConnection()
         defer { admin.close() }
         let all = pool.threadIDs
@@ -231,6 +243,9 @@ public struct ScenarioRunner: Sendable {
     }
 
     private func runNetworkCut(_ run: inout FaultRun, mode: CutMode, via: CutVia) throws(RunError) {
+        if !endpoint.managed && endpoint.unixSocket != nil {
+            throw .usage("network-cut cuts TCP flows: drop ?socket= from the DSN and give the server's host:port")
+        }
         switch via {
         case .proxy: try runProxyCut(&run, mode: mode)
         case .kernel: try runKernelCut(&run, mode: mode)
@@ -257,7 +272,7 @@ public struct ScenarioRunner: Sendable {
         do {
             port = try proxy.start()
         } catch {
-            throw .environment("cannot start the fault proxy on 127.0.0.1: \(error)")
+            throw .environment("cannot start the fault proxy on 127.0.0.1: \(FaultProxy.reason(error))")
         }
         defer { proxy.stop() }
         let pool = try makePool(run, initCommands: [], port: port)
@@ -309,6 +324,10 @@ public struct ScenarioRunner: Sendable {
         let pool = try makePool(run, initCommands: [])
         defer { pool.close() }
         _ = try warm(pool, run)
+        let poolThreads = pool.threadIDs
+        // The rules fool only the client side: the server never hears of the cut, so its ends of these flows
+        // would sleep until wait_timeout. Kill them (only this pool's threads) once the rules are gone.
+        defer { killLeftovers(poolThreads, log: log) }
         let ports = pool.connections.compactMap(\.localPort)
         let cut: KernelCut
         do {
@@ -337,6 +356,20 @@ public struct ScenarioRunner: Sendable {
         runOperations(pool, &run)
     }
 
+    /// KILLs those of `threadIDs` that the server still has (a kernel cut leaves them behind).
+    private func killLeftovers(_ threadIDs: [UInt64], log: EventLog) {
+        guard !threadIDs.isEmpty, let admin = try? adminConnection() else { return }
+        defer { admin.close() }
+        let list = threadIDs.map(String.init).joined(separator: ",")
+        let alive = (try? admin.query("SELECT ID FROM information_schema.PROCESSLIST WHERE ID IN (\(list))")) ?? []
+        for row in alive {
+            if let id = row.first ?? nil { _ = try? admin.query("KILL CONNECTION \(id)") }
+        }
+        if !alive.isEmpty {
+            log.record(.scenario, detail: "killed \(alive.count) server thread(s) the kernel cut left behind")
+        }
+    }
+
     // MARK: - Shared steps
 
     private func makePool(_ run: FaultRun, initCommands: [String], port: Int? = nil) throws(RunError)
@@ -346,6 +379,7 @@ public struct ScenarioRunner: Sendable {
         if let port {
             options.host = "127.0.0.1"
             options.port = port
+            options.unixSocket = nil
         }
         return Pool(policy: run.scenario.policy, size: run.scenario.poolSize, log: run.log) {
             [options] () throws(DatabaseError) in
@@ -387,7 +421,9 @@ public struct ScenarioRunner: Sendable {
 
     private func runOperations(_ pool: Pool<MariaDBConnection>, _ run: inout FaultRun) {
         progress(.step(scenario: run.scenario.name, "running \(run.scenario.operationCount) operation(s)"))
-        for i in 1...max(1, run.scenario.operationCount) {
+        let total = max(1, run.scenario.operationCount)
+        for i in 1...total {
+            progress(.operation(scenario: run.scenario.name, index: i, total: total))
             run.operations.append(pool.execute("SELECT 1", operation: i))
         }
     }

@@ -145,7 +145,10 @@ public final class ManagedServer: Sendable {
         guard let exit = child.wait(until: deadline) else {
             child.terminate(grace: .seconds(1))
             sandbox.release(child)
-            throw ServerError(.startTimedOut, "mariadb-install-db did not finish in time; raise the start timeout")
+            throw ServerError(
+                .startTimedOut,
+                "mariadb-install-db did not finish within the start timeout; check the disk and the mariadb-server install (make setup)"
+            )
         }
         sandbox.release(child)
         guard exit == .exited(0) else {
@@ -205,7 +208,7 @@ public final class ManagedServer: Sendable {
                 sandbox.release(child)
                 throw ServerError(
                     .startTimedOut,
-                    "mariadbd did not answer on 127.0.0.1:\(port) in time (\(lastProblem)): \(log); raise the start timeout"
+                    "mariadbd did not answer on 127.0.0.1:\(port) within the start timeout (\(lastProblem)): \(log); check its error log and the machine's load"
                 )
             }
             switch LoopbackTCP.readGreeting(port: port, timeout: min(remaining, .seconds(1))) {
