@@ -83,6 +83,25 @@ struct ScenarioFileTests {
         }
     }
 
+    @Test("YAML merge keys: the file's own keys win over merged ones")
+    func mergeKeys() throws {
+        let yaml = """
+            name: merged
+            fault: &cut
+              kind: network-cut
+              mode: reset
+            policy:
+              <<: &base {preset: ping-on-borrow, read-timeout: 2}
+              read-timeout: 3
+            expect:
+              recovered: true
+            """
+        let s = try ScenarioFile.parse(yaml, file: "m.yml")
+        #expect(s.policy.validation == .ping)
+        #expect(s.policy.readTimeout == 3)
+        #expect(s.fault == .networkCut(mode: .reset, via: .proxy))
+    }
+
     @Test("several problems in one file are all reported")
     func severalProblems() {
         let yaml = "name: a\nfault:\n  kind: wait-timeout\n  seconds: 0\npool:\n  size: 0\nextra: 1\n"

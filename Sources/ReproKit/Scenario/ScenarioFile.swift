@@ -120,7 +120,20 @@ private struct Reader {
             return nil
         }
         var out: [String: (key: Node, value: Node)] = [:]
+        var merged: [(key: Node, value: Node)] = []
         for (key, value) in mapping {
+            // YAML merge keys (`<<: *defaults`): the merged mapping's keys count unless the mapping sets them.
+            if key.scalar?.string == "<<" {
+                let sources: [Node] = if case .sequence(let list) = value { Array(list) } else { [value] }
+                for source in sources {
+                    guard case .mapping(let m) = source else {
+                        problem(key, "'<<' in \(what) must merge a mapping (an alias like *defaults)")
+                        continue
+                    }
+                    merged += m.map { ($0.key, $0.value) }
+                }
+                continue
+            }
             guard let name = key.scalar?.string.truncatedForMessage else {
                 problem(key, "\(what): keys must be plain words")
                 continue
@@ -133,6 +146,17 @@ private struct Reader {
             }
             if out[name] != nil {
                 problem(key, "duplicate key '\(name)' in \(what)")
+                continue
+            }
+            out[name] = (key, value)
+        }
+        for (key, value) in merged {
+            guard let name = key.scalar?.string, out[name] == nil else { continue }
+            guard allowed.contains(name) else {
+                problem(
+                    key,
+                    "unknown key '\(name.truncatedForMessage)' merged into \(what): allowed keys are \(allowed.joined(separator: ", "))"
+                )
                 continue
             }
             out[name] = (key, value)
