@@ -19,9 +19,7 @@ struct Stats: Codable {
 
 func micros(_ d: Duration) -> Double { EventLog.milliseconds(d) * 1000 }
 
-func log(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
-}
+func log(_ text: String) { Console.err(text + "\n") }
 
 func fmt(_ v: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", v) }
 
@@ -63,16 +61,6 @@ func peakRSSMiB(pid: Int32) -> Double {
     return 0
 }
 
-/// This process's peak resident set, MiB (VmHWM).
-func selfPeakRSSMiB() -> Double {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
-        return kb / 1024
-    }
-    return 0
-}
-
 /// Waits (bounded) until something accepts TCP connections on 127.0.0.1:port.
 func waitForPort(_ port: Int, timeout: TimeInterval = 5) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
@@ -92,20 +80,4 @@ func waitForPort(_ port: Int, timeout: TimeInterval = 5) -> Bool {
         Thread.sleep(forTimeInterval: 0.02)
     }
     return false
-}
-
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-    }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -33,7 +33,7 @@ func benchProxy(endpoint: ServerEndpoint, rounds: Int, perRound: Int, repro: Str
     let proxy = FaultProxy(upstreamHost: endpoint.host, upstreamPort: endpoint.port)
     let proxyPort = try proxy.start()
     defer { proxy.stop() }
-    let socatPort = freePort()
+    let socatPort = LoopbackTCP.freePort() ?? 0
     let socat = Process()
     socat.executableURL = URL(fileURLWithPath: "/usr/bin/socat")
     socat.arguments = [
@@ -47,7 +47,7 @@ func benchProxy(endpoint: ServerEndpoint, rounds: Int, perRound: Int, repro: Str
         log("socat not installed (make setup installs it): socat column skipped")
     }
     // The same FaultProxy as its own process (`repro proxy`), as a user runs it in front of an application.
-    let standalonePort = freePort()
+    let standalonePort = LoopbackTCP.freePort() ?? 0
     let standalone = Process()
     standalone.executableURL = URL(fileURLWithPath: repro)
     standalone.arguments = ["proxy", "--listen", "127.0.0.1:\(standalonePort)", "--upstream", endpoint.hostPort]

@@ -91,7 +91,7 @@ do {
     for preset in [PolicyPreset.goSQL, .pingOnBorrow] {
         scale.append(try benchScale(endpoint: session.endpoint, preset: preset, poolSize: 200, workers: 32))
     }
-    let benchRSS = selfPeakRSSMiB()
+    let benchRSS = peakRSSMiB(pid: getpid())
 
     log("bench 4/5: repro all wall time against its floor; growth with pool size")
     let scenarios = try ScenarioFile.load(paths: ["Scenarios"])

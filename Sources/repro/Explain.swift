@@ -70,13 +70,10 @@ struct MatrixResults {
         }
         var lines = ["Which policies recovered (\(path), MariaDB \(report.server.version)):"]
         for name in scenarios {
-            let cells = report.scenarios.filter { $0.name == name }
-            guard !cells.isEmpty else { continue }
-            let ok = cells.filter(\.survived).map(\.policy.name)
-            let failed = cells.filter { !$0.survived }.map(\.policy.name)
-            lines.append(
-                "  \(name): recovered with \(ok.isEmpty ? "none" : ok.joined(separator: ", ")); failed with \(failed.isEmpty ? "none" : failed.joined(separator: ", "))"
-            )
+            guard let outcome = report.policyOutcome(scenario: name) else { continue }
+            let ok = outcome.recovered.isEmpty ? "none" : outcome.recovered.joined(separator: ", ")
+            let failed = outcome.failed.isEmpty ? "none" : outcome.failed.joined(separator: ", ")
+            lines.append("  \(name): recovered with \(ok); failed with \(failed)")
         }
         return lines.joined(separator: "\n")
     }

@@ -62,13 +62,12 @@ extension Repro {
             let upstreamAt = try HostPort(parsing: upstream, option: "--upstream")
             let cut = mode.flatMap(CutMode.init(rawValue:))
             let start = ContinuousClock.now
-            let out = LineWriter()
             let proxy = FaultProxy(
                 upstreamHost: upstreamAt.host, upstreamPort: upstreamAt.port, listenHost: listenAt.host,
                 listenPort: listenAt.port, afterIdle: afterIdle.map { .milliseconds(Int($0 * 1000)) },
                 idleMode: afterIdle == nil ? nil : cut
             ) { event in
-                out.write(event.logLine(since: start))
+                Console.line(event.logLine(since: start))
             }
             let port: Int
             do {
@@ -79,7 +78,7 @@ extension Repro {
                     message: "cannot listen on \(listenAt): \(FaultProxy.reason(error)); pick a free port with --listen"
                 )
             }
-            out.write(
+            Console.line(
                 "listening on \(HostPort(host: listenAt.host, port: port)) -> \(upstreamAt)"
                     + (cut.map { ", mode \($0.rawValue)" } ?? ", pass-through")
                     + (afterIdle.map { ", cut after \($0) s idle" } ?? "")
@@ -95,7 +94,7 @@ extension Repro {
                 source.setEventHandler {
                     if signo == SIGUSR1 {
                         let events = proxy.cutAll(cut ?? .reset)
-                        out.write(
+                        Console.line(
                             String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000)
                                 + " SIGUSR1: cut \(events.count) flow(s) with \((cut ?? .reset).rawValue)")
                     } else {
@@ -108,26 +107,15 @@ extension Repro {
             if let cutAfter {
                 queue.asyncAfter(deadline: .now() + cutAfter) {
                     let events = proxy.cutAll(cut ?? .reset)
-                    out.write(
+                    Console.line(
                         String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000)
                             + " cut-after: cut \(events.count) flow(s) with \((cut ?? .reset).rawValue)")
                 }
             }
             done.wait()
             proxy.stop()
-            out.write(String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000) + " stopped")
+            Console.line(String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000) + " stopped")
             withExtendedLifetime(sources) {}
         }
-    }
-}
-
-/// Writes whole lines to stdout, flushed, from any thread.
-final class LineWriter: Sendable {
-    private let lock = NSLock()
-
-    func write(_ line: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        Console.out(Data((line + "\n").utf8))
     }
 }

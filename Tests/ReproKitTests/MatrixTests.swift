@@ -26,6 +26,10 @@ struct MatrixTests {
             #expect(try cell(policy, .killThread).survived, "\(policy)")
         }
         #expect(try cell(.keepalive, .waitTimeout).survived)
+        let outcome = try #require(report.policyOutcome(scenario: "wait-timeout"))
+        #expect(outcome.recovered.contains("go-sql"))
+        #expect(outcome.failed.contains("naive"))
+        #expect(report.policyOutcome(scenario: "network-cut-close") == nil)
         let costs = try #require(report.policyCosts)
         #expect(costs.count == 5)
         #expect(costs.first { $0.policy == "ping-on-borrow" }?.roundTripsPerBorrow == 1)

@@ -2,24 +2,6 @@ import Foundation
 import ReproKit
 import Testing
 
-/// A loopback port nobody listens on right now.
-func freeLoopbackPort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-    }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 let pymysqlAvailable: Bool = {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -42,7 +24,7 @@ struct ProxyCommandTests {
     func pymysqlSeesIdleCut() throws {
         let session = try ReproSession.open(dsn: nil)
         defer { session.close() }
-        let port = freeLoopbackPort()
+        let port = try #require(LoopbackTCP.freePort())
         let proxy = Process()
         proxy.executableURL = URL(fileURLWithPath: ReproBinary.path)
         proxy.arguments = [
@@ -91,6 +73,85 @@ struct ProxyCommandTests {
         #expect(lines.contains("flow 1 open"))
         #expect(lines.contains("flow 1 cut reset: client got rst"))
         #expect(lines.contains("stopped"))
+    }
+
+    /// Starts `repro proxy` in front of an embedded server, connects a raw TCP client that reads the greeting, runs
+    /// `trigger` with the proxy, and returns what the client read after the greeting and the proxy's log.
+    func rawClientCut(extraArguments: [String], trigger: (Process) -> Void) throws -> (client: String, log: String) {
+        let session = try ReproSession.open(dsn: nil)
+        defer { session.close() }
+        let port = try #require(LoopbackTCP.freePort())
+        let proxy = Process()
+        proxy.executableURL = URL(fileURLWithPath: ReproBinary.path)
+        proxy.arguments =
+            ["proxy", "--listen", "127.0.0.1:\(port)", "--upstream", session.endpoint.hostPort] + extraArguments
+        let log = Pipe()
+        proxy.standardOutput = log
+        proxy.standardError = FileHandle.nullDevice
+        try proxy.run()
+        defer { if proxy.isRunning { proxy.terminate() } }
+        // The client reads the server's greeting, says so, then blocks (5 s at most) until the cut reaches it.
+        let script = """
+            import socket, sys, time
+            for attempt in range(50):
+                try:
+                    s = socket.create_connection(("127.0.0.1", \(port)), timeout=5)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            print("greeting", len(s.recv(4096)) > 0, flush=True)
+            try:
+                data = s.recv(4096)
+                print("eof" if data == b"" else "data")
+            except ConnectionResetError:
+                print("reset")
+            except socket.timeout:
+                print("timeout")
+            """
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-u", "-c", script]
+        let out = Pipe()
+        python.standardOutput = out
+        try python.run()
+        // Wait (bounded) for the greeting line, so the flow is open and idle before the trigger.
+        var text = ""
+        let handle = out.fileHandleForReading
+        let deadline = Date().addingTimeInterval(10)
+        while !text.contains("\n") && Date() < deadline {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        trigger(proxy)
+        text += String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        python.waitUntilExit()
+        proxy.terminate()
+        proxy.waitUntilExit()
+        #expect(proxy.terminationStatus == 0)
+        return (text, String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    @Test(
+        "SIGUSR1 cuts every open flow now with the given mode",
+        .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+    func sigusr1Cuts() throws {
+        let (client, log) = try rawClientCut(extraArguments: ["--mode", "close"]) { proxy in
+            kill(proxy.processIdentifier, SIGUSR1)
+        }
+        #expect(client.contains("greeting True"), "\(client)")
+        #expect(client.contains("eof"), "close sends FIN: \(client)")
+        #expect(log.contains("SIGUSR1: cut 1 flow(s) with close"), "\(log)")
+    }
+
+    @Test(
+        "--cut-after cuts every open flow once, that long after start",
+        .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+    func cutAfter() throws {
+        let (client, log) = try rawClientCut(extraArguments: ["--mode", "reset", "--cut-after", "1.5"]) { _ in }
+        #expect(client.contains("greeting True"), "\(client)")
+        #expect(client.contains("reset"), "reset sends RST: \(client)")
+        #expect(log.contains("cut-after: cut 1 flow(s) with reset"), "\(log)")
     }
 
     @Test(

@@ -12,6 +12,8 @@ public enum Console {
 
     public static func out(_ text: String) { write(STDOUT_FILENO, Data(text.utf8)) }
     public static func out(_ data: Data) { write(STDOUT_FILENO, data) }
+    /// One line to stdout in a single write(2), so lines from several threads never interleave.
+    public static func line(_ text: String) { write(STDOUT_FILENO, Data((text + "\n").utf8)) }
     public static func err(_ text: String) { write(STDERR_FILENO, Data(text.utf8)) }
 
     static func write(_ fd: Int32, _ data: Data) {

@@ -53,3 +53,12 @@ public enum MatrixScenario: String, CaseIterable, Sendable {
 extension ScenarioResult {
     public var survived: Bool { recovered && firstUnhandledError == nil }
 }
+
+extension Report {
+    /// For a matrix report: the policies that survived `scenario`, and those that did not; nil when it never ran.
+    public func policyOutcome(scenario: String) -> (recovered: [String], failed: [String])? {
+        let cells = scenarios.filter { $0.name == scenario }
+        guard !cells.isEmpty else { return nil }
+        return (cells.filter(\.survived).map(\.policy.name), cells.filter { !$0.survived }.map(\.policy.name))
+    }
+}

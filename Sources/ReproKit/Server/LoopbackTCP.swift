@@ -7,7 +7,7 @@ import Foundation
 #endif
 
 /// The two socket chores of starting a sandbox: finding a free port and reading the server's greeting.
-enum LoopbackTCP {
+public enum LoopbackTCP {
     /// Outcome of one attempt to read the MySQL handshake.
     enum Greeting: Sendable, Equatable {
         /// The server sent a protocol-10 handshake with this version string.
@@ -19,7 +19,7 @@ enum LoopbackTCP {
     }
 
     /// Asks the kernel for an unused port on 127.0.0.1; another process may still take it before we use it.
-    static func freePort() -> Int? {
+    public static func freePort() -> Int? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
