@@ -37,6 +37,7 @@ extension Repro {
         }
 
         @OptionGroup var server: ServerOptions
+        @OptionGroup var runtime: RuntimeOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
@@ -59,7 +60,7 @@ extension Repro {
             }
             try ScenarioCommand.execute(
                 selected, server: server, output: output, basename: "repro-all", defaultFormats: "json,md,junit",
-                failFast: failFast)
+                failFast: failFast, nodePath: runtime.nodePath)
         }
     }
 }

@@ -22,8 +22,16 @@ extension Repro {
         @Option(help: ArgumentHelp("proxy (default) or kernel.", valueName: "how"))
         var via: String = "proxy"
 
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp(
+                "Seconds the warm pool sits unused before the fault (default 1; a middlebox or an operator acts on connections idle a while).",
+                valueName: "seconds"))
+        var idle: Double?
+
         @OptionGroup var server: ServerOptions
         @OptionGroup var pool: PolicyOptions
+        @OptionGroup var driver: DriverOptions
         @OptionGroup var expect: ExpectOptions
         @OptionGroup var output: OutputOptions
 
@@ -37,18 +45,23 @@ extension Repro {
             if how == .kernel && mode == "close" {
                 throw ValidationError("--mode close needs --via proxy: a packet filter cannot make the peer send FIN")
             }
+            if let idle, !Scenario.idleRange.contains(idle) {
+                throw ValidationError("--idle \(idle) is out of range: use seconds from 0 to 3600")
+            }
         }
 
         func run() throws {
             // Blackhole runs are bounded by the read timeout: 5 s unless --read-timeout says otherwise.
             let policy = try pool.resolved(defaultReadTimeout: 5)
             let cut = CutMode(rawValue: mode)!
-            let scenario = Scenario(
+            var scenario = Scenario(
                 name: "network-cut-\(cut.rawValue)", fault: .networkCut(mode: cut, via: CutVia(rawValue: via)!),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
-                expectations: try expect.expectations())
+                expectations: try expect.expectations(), idleSeconds: idle)
+            try driver.apply(to: &scenario, policy: pool)
             try ScenarioCommand.execute(
-                [scenario], server: server, output: output, basename: "\(scenario.name)-\(policy.name)")
+                [scenario], server: server, output: output, basename: ScenarioCommand.basename(scenario),
+                nodePath: driver.runtime.nodePath)
         }
     }
 }

@@ -5,9 +5,10 @@ import ReproKit
 struct PolicyOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Pool policy preset: \(PolicyPreset.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "preset"
+            "repro's own pool, preset: \(PolicyPreset.allCases.map(\.rawValue).joined(separator: ", ")) (default naive).",
+            valueName: "preset"
         ))
-    var policy: String = "naive"
+    var policy: String?
 
     @Option(help: ArgumentHelp("Validation on borrow: none, ping, liveness, ping-if-idle:<ms>.", valueName: "mode"))
     var validation: String?
@@ -65,6 +66,17 @@ struct PolicyOptions: ParsableArguments {
         }
     }
 
+    /// The repro-pool flags given on the command line, by name (none of them apply to a real driver).
+    var givenKnobs: [String] {
+        let given: [(String, Bool)] = [
+            ("--policy", policy != nil), ("--validation", validation != nil), ("--max-idle", maxIdle != nil),
+            ("--max-lifetime", maxLifetime != nil), ("--keepalive", keepalive != nil), ("--retry", retry != nil),
+            ("--connect-timeout", connectTimeout != nil), ("--read-timeout", readTimeout != nil),
+            ("--write-timeout", writeTimeout != nil),
+        ]
+        return given.filter(\.1).map(\.0)
+    }
+
     /// The preset with every override applied; `defaultReadTimeout` is the scenario's own default.
     func resolved(defaultReadTimeout: Int?) throws -> PoolPolicy {
         let overrides = PolicyOverrides(
@@ -72,7 +84,7 @@ struct PolicyOptions: ParsableArguments {
             keepaliveInterval: keepalive, connectTimeout: connectTimeout, readTimeout: readTimeout,
             writeTimeout: writeTimeout)
         do {
-            return try overrides.apply(toPreset: policy, defaultReadTimeout: defaultReadTimeout)
+            return try overrides.apply(toPreset: policy ?? "naive", defaultReadTimeout: defaultReadTimeout)
         } catch {
             throw ValidationError(error.message)
         }

@@ -3,9 +3,14 @@ import ReproKit
 
 /// What every scenario subcommand does once its arguments are parsed: run, write reports, pick the exit code.
 enum ScenarioCommand {
+    /// Report file name of a single scenario: its name and the pool under test (policy or driver).
+    static func basename(_ scenario: Scenario) -> String {
+        "\(scenario.name)-\(scenario.driver?.name ?? scenario.policy.name)\(scenario.pattern == .held ? "-held" : "")"
+    }
+
     static func execute(
         _ scenarios: [Scenario], server: ServerOptions, output: OutputOptions, basename: String,
-        defaultFormats: String = "md,json", failFast: Bool = false
+        defaultFormats: String = "md,json", failFast: Bool = false, nodePath: String? = nil
     ) throws {
         // Ctrl-C from here on stops the embedded server and puts back what the run changed.
         CleanupRegistry.shared.installSignalHandlers()
@@ -22,7 +27,8 @@ enum ScenarioCommand {
         defer { session.close() }
         let report: Report
         do {
-            report = try session.run(scenarios, failFast: failFast, progress: printer.handle) { result in
+            report = try session.run(scenarios, failFast: failFast, nodePath: nodePath, progress: printer.handle) {
+                result in
                 printer.finished(result)
             }
         } catch {

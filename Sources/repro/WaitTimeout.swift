@@ -29,6 +29,7 @@ extension Repro {
 
         @OptionGroup var server: ServerOptions
         @OptionGroup var pool: PolicyOptions
+        @OptionGroup var driver: DriverOptions
         @OptionGroup var expect: ExpectOptions
         @OptionGroup var output: OutputOptions
 
@@ -46,13 +47,15 @@ extension Repro {
 
         func run() throws {
             let policy = try pool.resolved(defaultReadTimeout: nil)
-            let scenario = Scenario(
+            var scenario = Scenario(
                 name: "wait-timeout",
                 fault: .waitTimeout(seconds: seconds, margin: margin, scope: WaitTimeoutScope(rawValue: scope)!),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
                 expectations: try expect.expectations(), allowGlobal: allowGlobal)
+            try driver.apply(to: &scenario, policy: pool)
             try ScenarioCommand.execute(
-                [scenario], server: server, output: output, basename: "wait-timeout-\(policy.name)")
+                [scenario], server: server, output: output, basename: ScenarioCommand.basename(scenario),
+                nodePath: driver.runtime.nodePath)
         }
     }
 }

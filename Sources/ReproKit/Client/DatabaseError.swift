@@ -37,6 +37,10 @@ public struct DatabaseError: Error, Sendable, Hashable, Codable, CustomStringCon
         public static let livenessClosed = Code(-1)
         /// Not from the library: the pool could not hand out a connection in time.
         public static let poolTimeout = Code(-2)
+        /// Not from the library: a real driver's error without a MySQL error number (see the verbatim detail).
+        public static let driverError = Code(-3)
+        /// Not from the library: a real driver gave no answer within repro's deadline.
+        public static let hung = Code(-4)
 
         static let names: [Int: String] = [
             1044: "ER_DBACCESS_DENIED_ERROR",
@@ -72,6 +76,8 @@ public struct DatabaseError: Error, Sendable, Hashable, Codable, CustomStringCon
             5014: "CR_ERR_NET_WRITE",
             -1: "REPRO_LIVENESS_CLOSED",
             -2: "REPRO_POOL_TIMEOUT",
+            -3: "REPRO_DRIVER_ERROR",
+            -4: "REPRO_HUNG",
         ]
 
         /// The symbolic name from errmsg.h / mysqld_error.h, or `ERROR_<n>` when unknown.

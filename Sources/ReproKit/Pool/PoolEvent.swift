@@ -16,6 +16,8 @@ public struct PoolEvent: Sendable, Equatable, Codable {
         case keepaliveFailed = "keepalive-failed"
         /// Something the scenario did: the fault, the idle wait, a phase boundary.
         case scenario
+        /// Something a real driver or pool (an adapter) did on its own: an idle connection's error event, a log line.
+        case driverEvent = "driver-event"
     }
 
     public var atMs: Double
@@ -42,6 +44,8 @@ public struct PoolEvent: Sendable, Equatable, Codable {
 /// Where in a borrow-and-query an error surfaced.
 public enum ErrorPhase: String, Sendable, Codable, CaseIterable {
     case acquire, validate, query, keepalive
+    /// A real driver that does not say whether borrowing or the query failed (Go's database/sql).
+    case unknown
 }
 
 /// What absorbed an error so the caller never saw it.
@@ -60,11 +64,33 @@ public struct ObservedError: Error, Sendable, Equatable, Codable {
     public var handledBy: ErrorHandler?
     /// The operation (1-based) during which it surfaced; nil for background work.
     public var operation: Int?
+    /// A real driver's error exactly as the application saw it (adapters only).
+    public var driver: DriverErrorDetail?
+
+    /// What went wrong in words that compare across drivers.
+    public var kind: ErrorKind {
+        if let driver {
+            return ErrorKind.classify(
+                errno: driver.errno ?? error.code.rawValue, code: driver.code, message: driver.message,
+                cause: driver.cause)
+        }
+        return ErrorKind.classify(errno: error.code.rawValue, code: nil, message: error.message)
+    }
+
+    /// The message the application saw: the driver's verbatim, or Connector/C's.
+    public var message: String { driver?.message ?? error.message }
+
+    /// How reports name the error in one phrase: the code for Connector/C, the class and code for a driver.
+    public var label: String {
+        guard let driver else { return error.code.description }
+        return [driver.code ?? driver.errno.map(String.init), "(\(kind.rawValue))"].compactMap { $0 }.joined(separator: " ")
+    }
 
     public init(
         error: DatabaseError, phase: ErrorPhase, atMs: Double, connection: Int? = nil, threadID: UInt64? = nil,
-        handledBy: ErrorHandler? = nil, operation: Int? = nil
+        handledBy: ErrorHandler? = nil, operation: Int? = nil, driver: DriverErrorDetail? = nil
     ) {
+        self.driver = driver
         self.error = error
         self.phase = phase
         self.atMs = atMs
@@ -75,7 +101,7 @@ public struct ObservedError: Error, Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case code, name, sqlstate, message, phase, atMs, connection, threadId, handledBy, operation
+        case code, name, sqlstate, message, phase, atMs, connection, threadId, handledBy, operation, kind, driver
     }
 
     public init(from decoder: any Decoder) throws {
@@ -90,6 +116,7 @@ public struct ObservedError: Error, Sendable, Equatable, Codable {
         threadID = try c.decodeIfPresent(UInt64.self, forKey: .threadId)
         handledBy = try c.decodeIfPresent(ErrorHandler.self, forKey: .handledBy)
         operation = try c.decodeIfPresent(Int.self, forKey: .operation)
+        driver = try c.decodeIfPresent(DriverErrorDetail.self, forKey: .driver)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -104,6 +131,8 @@ public struct ObservedError: Error, Sendable, Equatable, Codable {
         try c.encode(threadID, forKey: .threadId)
         try c.encode(handledBy, forKey: .handledBy)
         try c.encode(operation, forKey: .operation)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(driver, forKey: .driver)
     }
 }
 

@@ -21,17 +21,50 @@ public struct Report: Sendable, Equatable, Codable {
         }
     }
 
+    /// The client a scenario ran: repro's own pool over Connector/C, or a real driver stack in an adapter.
     public struct Client: Sendable, Equatable, Codable {
+        /// The driver library (Connector/C, mysql2, go-sql-driver/mysql, ...).
         public var library: String
         public var version: String
+        /// The pool: "repro" for repro's own, the real pool (mysql2 Pool, database/sql, HikariCP, ...).
+        public var pool: String?
+        public var poolVersion: String?
+        public var runtime: String?
+        public var runtimeVersion: String?
+        /// The adapter that ran it (`--driver`); nil for repro's own pool.
+        public var adapter: String?
+        /// The pool's own settings as given (`--driver-option`).
+        public var options: [String: String]?
 
-        public init(library: String, version: String) {
+        public init(
+            library: String, version: String, pool: String? = nil, poolVersion: String? = nil, runtime: String? = nil,
+            runtimeVersion: String? = nil, adapter: String? = nil, options: [String: String]? = nil
+        ) {
             self.library = library
             self.version = version
+            self.pool = pool
+            self.poolVersion = poolVersion
+            self.runtime = runtime
+            self.runtimeVersion = runtimeVersion
+            self.adapter = adapter
+            self.options = options
+        }
+
+        /// One line: "mysql2 3.23.4, mysql2 Pool 3.23.4 on node 20.20.2 (maxIdle=3)".
+        public var summary: String {
+            var text = "\(library) \(version)"
+            if let pool { text += ", \(pool)\(poolVersion.map { " \($0)" } ?? "")" }
+            if let runtime { text += " on \(runtime)\(runtimeVersion.map { " \($0)" } ?? "")" }
+            if let options, !options.isEmpty {
+                text += " (\(options.keys.sorted().map { "\($0)=\(options[$0]!)" }.joined(separator: ", ")))"
+            }
+            return text
         }
     }
 
-    public static let currentSchemaVersion = 1
+    public static let currentSchemaVersion = 2
+    /// Versions `decode` reads: 1 lacks per-scenario clients and driver error details.
+    public static let readableSchemaVersions = 1...2
 
     public var schemaVersion: Int
     public var tool: Tool
@@ -63,14 +96,17 @@ public struct Report: Sendable, Equatable, Codable {
 
     /// Reads a report written by `jsonData()`.
     public static func decode(_ data: Data) throws -> Report {
-        let report = try JSONDecoder().decode(Report.self, from: data)
-        guard report.schemaVersion == currentSchemaVersion else {
+        var report = try JSONDecoder().decode(Report.self, from: data)
+        guard readableSchemaVersions.contains(report.schemaVersion) else {
             throw DecodingError.dataCorrupted(
                 .init(
                     codingPath: [],
                     debugDescription:
-                        "schema version \(report.schemaVersion) is not the \(currentSchemaVersion) this repro reads: use a matching repro version"
+                        "schema version \(report.schemaVersion) is not one this repro reads (\(readableSchemaVersions.lowerBound)–\(readableSchemaVersions.upperBound)): use a matching repro version"
                 ))
+        }
+        if report.schemaVersion == 1 {
+            for i in report.scenarios.indices { report.scenarios[i].client = report.client }
         }
         return report
     }

@@ -47,15 +47,18 @@ public final class ReproSession: Sendable {
     }
 
     public static var clientInfo: Report.Client {
-        Report.Client(library: "MariaDB Connector/C", version: MariaDBConnection.clientVersion)
+        Report.Client(
+            library: "MariaDB Connector/C", version: MariaDBConnection.clientVersion, pool: "repro pool",
+            poolVersion: ReproVersion.version)
     }
 
     /// Runs the scenarios in order, each on a fresh pool, and builds the report.
     public func run(
-        _ scenarios: [Scenario], failFast: Bool = false, progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
+        _ scenarios: [Scenario], failFast: Bool = false, nodePath: String? = nil,
+        progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
         onResult: (ScenarioResult) -> Void = { _ in }
     ) throws(RunError) -> Report {
-        let runner = ScenarioRunner(endpoint: endpoint, progress: progress)
+        let runner = ScenarioRunner(endpoint: endpoint, nodePath: nodePath, progress: progress)
         var results: [ScenarioResult] = []
         for scenario in scenarios {
             let result = try runner.run(scenario)

@@ -10,11 +10,25 @@ public struct Scenario: Sendable, Equatable {
     public var expectations: Expectations
     /// Allow `SET GLOBAL` on a server this tool did not start.
     public var allowGlobal: Bool
+    /// A real driver stack as the pool under test; nil for repro's own pool (configured by `policy`).
+    public var driver: DriverChoice?
+    /// How the application uses the pool after the fault.
+    public var pattern: WorkloadPattern
+    /// Seconds the warm pool sits unused before an idle kill or a network cut (a middlebox's idle timeout
+    /// or an operator's KILL happens to connections that have been idle a while); nil: the default.
+    public var idleSeconds: Double?
+
+    public static let defaultIdleSeconds = 1.0
+    public static let idleRange = 0.0...3600.0
 
     public init(
         name: String, description: String? = nil, fault: Fault, policy: PoolPolicy, poolSize: Int = 4,
-        operations: Int? = nil, expectations: Expectations = Expectations(), allowGlobal: Bool = false
+        operations: Int? = nil, expectations: Expectations = Expectations(), allowGlobal: Bool = false,
+        driver: DriverChoice? = nil, pattern: WorkloadPattern = .pool, idleSeconds: Double? = nil
     ) {
+        self.driver = driver
+        self.pattern = pattern
+        self.idleSeconds = idleSeconds
         self.name = name
         self.description = description
         self.fault = fault
@@ -26,6 +40,19 @@ public struct Scenario: Sendable, Equatable {
     }
 
     public var operationCount: Int { operations ?? poolSize + 1 }
+
+    /// The idle time before an idle kill or a cut.
+    public var idle: Double { idleSeconds ?? Self.defaultIdleSeconds }
+}
+
+/// Pauses the runner takes after a fault so its effect has reached the client before the pool is used.
+public enum Settle {
+    /// The server closes a killed thread's socket asynchronously.
+    public static let afterKill = 0.2
+    /// The RST/FIN of a proxy cut reaches the client sockets.
+    public static let afterProxyCut = 0.05
+    /// Kernel rules act at once; the pause is kept small.
+    public static let afterKernelCut = 0.0
 }
 
 extension Scenario {
@@ -36,13 +63,14 @@ extension Scenario {
         case .waitTimeout(let seconds, let margin, _):
             return Double(seconds) + margin
         case .killThread(let target, _):
-            return target == .idle ? 0.2 : 0
+            return target == .idle ? idle + Settle.afterKill : 0
         case .networkCut(let mode, let via):
-            let settle = via == .proxy ? 0.25 : 0.2
+            let settle = idle + (via == .proxy ? Settle.afterProxyCut : Settle.afterKernelCut)
             guard mode == .blackhole else { return settle }
             // Every pooled connection that is tried waits one read timeout (validation pings included);
             // a fresh-connection retry does not.
             let dead = min(poolSize, operationCount)
+            guard driver == nil else { return settle }
             return settle + Double(dead * policy.readTimeout)
         }
     }

@@ -8,6 +8,12 @@ public struct ScenarioResult: Sendable, Equatable, Codable {
     }
 
     public var name: String
+    /// The pool under test: repro's own or a real driver stack, with versions and options.
+    public var client: Report.Client
+    /// How the application used the pool: borrow per operation, or one held connection.
+    public var pattern: WorkloadPattern
+    /// How long the pool's connections sat unused before the first operation after the fault, ms.
+    public var idleBeforeOperationsMs: Double?
     public var kind: String
     public var description: String?
     public var policy: PoolPolicy
@@ -40,15 +46,47 @@ public struct ScenarioResult: Sendable, Equatable, Codable {
 
 extension ScenarioResult {
     enum CodingKeys: String, CodingKey {
-        case name, kind, description, policy, poolSize, parameters, firstError, errors, recovered, operations,
+        case name, client, pattern, idleBeforeOperationsMs, kind, description, policy, poolSize, parameters, firstError, errors, recovered, operations,
             operationResults, faultAtMs, detectionMs, recoveryMs, tcpSignal, timeline, expectations, passed,
             durationMs
+    }
+
+    /// Schema 1 reports have no per-scenario client: `Report.decode` fills it from the report's.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        client =
+            try c.decodeIfPresent(Report.Client.self, forKey: .client)
+            ?? Report.Client(library: "unknown", version: "unknown")
+        pattern = try c.decodeIfPresent(WorkloadPattern.self, forKey: .pattern) ?? .pool
+        idleBeforeOperationsMs = try c.decodeIfPresent(Double.self, forKey: .idleBeforeOperationsMs)
+        kind = try c.decode(String.self, forKey: .kind)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+        policy = try c.decode(PoolPolicy.self, forKey: .policy)
+        poolSize = try c.decode(Int.self, forKey: .poolSize)
+        parameters = try c.decode([String: String].self, forKey: .parameters)
+        firstError = try c.decodeIfPresent(ObservedError.self, forKey: .firstError)
+        errors = try c.decode([ObservedError].self, forKey: .errors)
+        recovered = try c.decode(Bool.self, forKey: .recovered)
+        operations = try c.decode(Operations.self, forKey: .operations)
+        operationResults = try c.decode([OperationRecord].self, forKey: .operationResults)
+        faultAtMs = try c.decodeIfPresent(Double.self, forKey: .faultAtMs)
+        detectionMs = try c.decodeIfPresent(Double.self, forKey: .detectionMs)
+        recoveryMs = try c.decodeIfPresent(Double.self, forKey: .recoveryMs)
+        tcpSignal = try c.decodeIfPresent(String.self, forKey: .tcpSignal)
+        timeline = try c.decode([PoolEvent].self, forKey: .timeline)
+        expectations = try c.decode([ExpectationResult].self, forKey: .expectations)
+        passed = try c.decode(Bool.self, forKey: .passed)
+        durationMs = try c.decode(Double.self, forKey: .durationMs)
     }
 
     /// Optional fields are written as `null`, never left out, so readers see the whole contract.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(name, forKey: .name)
+        try c.encode(client, forKey: .client)
+        try c.encode(pattern, forKey: .pattern)
+        try c.encode(idleBeforeOperationsMs, forKey: .idleBeforeOperationsMs)
         try c.encode(kind, forKey: .kind)
         try c.encode(description, forKey: .description)
         try c.encode(policy, forKey: .policy)

@@ -7,9 +7,15 @@ import Synchronization
 public struct ScenarioRunner: Sendable {
     public let endpoint: ServerEndpoint
     public let progress: @Sendable (RunProgress) -> Void
+    /// NODE_PATH for the node adapters (`--node-path`).
+    public let nodePath: String?
 
-    public init(endpoint: ServerEndpoint, progress: @escaping @Sendable (RunProgress) -> Void = { _ in }) {
+    public init(
+        endpoint: ServerEndpoint, nodePath: String? = nil,
+        progress: @escaping @Sendable (RunProgress) -> Void = { _ in }
+    ) {
         self.endpoint = endpoint
+        self.nodePath = nodePath
         self.progress = progress
     }
 
@@ -63,6 +69,12 @@ public struct ScenarioRunner: Sendable {
     public func run(_ scenario: Scenario) throws(RunError) -> ScenarioResult {
         if scenario.poolSize < 1 { throw .usage("pool size \(scenario.poolSize) is out of range: use 1 or more") }
         do { try scenario.policy.validate() } catch { throw .usage(error.message) }
+        guard Scenario.idleRange.contains(scenario.idle) else {
+            throw .usage("idle \(scenario.idle) is out of range: use seconds from 0 to 3600")
+        }
+        if let driver = scenario.driver, !DriverChoice.deadlineRange.contains(driver.deadline) {
+            throw .usage("driver deadline \(driver.deadline) is out of range: use seconds from 0.5 to 600")
+        }
         let log = EventLog()
         var run = FaultRun(scenario: scenario, log: log)
         switch scenario.fault {
@@ -102,15 +114,15 @@ public struct ScenarioRunner: Sendable {
             restore = try setGlobalWaitTimeout(seconds, log: run.log)
         }
         defer { restore?() }
-        let pool = try makePool(run, initCommands: initCommands)
+        let pool = try makePool(&run, initCommands: initCommands)
         defer { pool.close() }
-        let warmedAt = try warm(pool, run)
+        let warmedAt = try warm(pool, &run)
         run.faultAt = warmedAt + Double(seconds) * 1000
         run.log.record(
             .scenario, detail: "idle: waiting \(seconds)s wait_timeout + \(margin)s margin (\(scope.rawValue) scope)")
         idle(seconds: Double(seconds) + margin, scenario: name, reason: "wait_timeout \(seconds)s + margin")
         run.log.record(.scenario, detail: "idle over: running \(run.scenario.operationCount) operations")
-        runOperations(pool, &run)
+        try runOperations(pool, &run)
     }
 
     /// Sets the global wait_timeout and returns the action that puts the old value back (also on Ctrl-C).
@@ -143,34 +155,38 @@ public struct ScenarioRunner: Sendable {
     }
 
     private func runKillThread(_ run: inout FaultRun, target: KillTarget, count: KillCount) throws(RunError) {
-        let pool = try makePool(run, initCommands: [])
-        defer { pool.close() }
-        _ = try warm(pool, run)
         if case .some(let k) = count, k > run.scenario.poolSize {
             throw .usage(
                 "kill count \(k) is larger than the pool size \(run.scenario.poolSize): use 1 to \(run.scenario.poolSize), or all"
             )
         }
+        let pool = try makePool(&run, initCommands: [])
+        defer { pool.close() }
+        _ = try warm(pool, &run)
         let admin = try adminConnection()
         defer { admin.close() }
-        let all = pool.threadIDs
-        let n =
-            switch count {
-            case .all: all.count
-            case .some(let k): min(k, all.count)
-            }
-        guard n >= 1 else { throw .usage("kill count must be 1 or more (or all)") }
         switch target {
         case .idle:
-            let victims = Array(all.prefix(n))
+            idle(seconds: run.scenario.idle, scenario: run.scenario.name, reason: "pool idle before the kill")
+            let all = try serverThreads(pool, run, admin: admin).map(\.id)
+            let n =
+                switch count {
+                case .all: all.count
+                case .some(let k): min(k, all.count)
+                }
+            guard n >= 1 else { throw .environment("the pool has no connection open on the server to kill") }
             run.faultAt = run.log.ms()
-            try kill(victims, admin: admin, log: run.log, scenario: run.scenario.name)
-            // The server closes a killed thread's socket asynchronously; give it a moment as a real idle gap would.
-            Thread.sleep(forTimeInterval: 0.2)
+            try kill(Array(all.prefix(n)), admin: admin, log: run.log, scenario: run.scenario.name)
+            Thread.sleep(forTimeInterval: Settle.afterKill)
         case .busy:
+            let n =
+                switch count {
+                case .all: run.scenario.poolSize
+                case .some(let k): k
+                }
             run.faultAt = try killBusy(pool, count: n, admin: admin, run: run)
         }
-        runOperations(pool, &run)
+        try runOperations(pool, &run)
     }
 
     private func kill(_ threadIDs: [UInt64], admin: MariaDBConnection, log: EventLog, scenario: String)
@@ -190,55 +206,28 @@ public struct ScenarioRunner: Sendable {
     }
 
     /// Starts `SELECT SLEEP` on `count` pooled connections, kills their threads mid-query, returns the fault time.
-    private func killBusy(_ pool: Pool<MariaDBConnection>, count: Int, admin: MariaDBConnection, run: FaultRun)
+    private func killBusy(_ pool: any PoolUnderTest, count: Int, admin: MariaDBConnection, run: FaultRun)
         throws(RunError) -> Double
     {
-        let log = run.log
-        var leases: [Pool<MariaDBConnection>.Lease] = []
-        for _ in 0..<count {
-            if case .success(let lease) = pool.borrow() { leases.append(lease) }
-        }
-        let group = DispatchGroup()
-        for lease in leases {
-            group.enter()
-            let thread = Thread {
-                defer { group.leave() }
-                do throws(DatabaseError) {
-                    try lease.connection.query("SELECT SLEEP(5)")
-                    log.record(.queryOK, connection: lease.id, threadID: lease.connection.threadID)
-                    pool.release(lease)
-                } catch {
-                    log.record(
-                        .queryError, connection: lease.id, threadID: lease.connection.threadID,
-                        detail: error.description)
-                    // A query in flight is not retried: its bytes were sent (database/sql does the same).
-                    log.record(
-                        error: error, phase: .query, connection: lease.id, threadID: lease.connection.threadID,
-                        handledBy: nil, operation: nil)
-                    if error.isConnectionLevel {
-                        pool.destroy(lease, reason: "killed mid-query")
-                    } else {
-                        pool.release(lease)
-                    }
-                }
-            }
-            thread.start()
-        }
+        let busy = try pool.startBusy(count: count, sql: "SELECT SLEEP(5)")
         // Wait (bounded) until the server shows every sleep running, so the kill really hits a busy thread.
-        let ids = leases.map(\.connection.threadID)
-        let list = ids.map(String.init).joined(separator: ",")
-        let deadline = ContinuousClock.now + .seconds(3)
+        var ids: [UInt64] = []
+        let deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
-            let busy =
-                (try? admin.query(
-                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN (\(list)) AND INFO LIKE 'SELECT SLEEP%'"
-                ))?.first?.first??.description ?? "0"
-            if Int(busy) == ids.count { break }
+            ids = ((try? admin.query(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE 'SELECT SLEEP(5)%'"
+            )) ?? []).compactMap { $0.first??.description }.compactMap { UInt64($0) }
+            .filter { !run.baselineThreads.contains($0) }
+            if ids.count >= count { break }
             Thread.sleep(forTimeInterval: 0.02)
         }
-        let faultAt = log.ms()
-        try kill(ids, admin: admin, log: log, scenario: run.scenario.name)
-        _ = group.wait(timeout: .now() + .seconds(10))
+        guard !ids.isEmpty else {
+            try busy.wait()
+            throw .environment("the pool's busy queries never showed up on the server; nothing to kill")
+        }
+        let faultAt = run.log.ms()
+        try kill(ids, admin: admin, log: run.log, scenario: run.scenario.name)
+        try busy.wait()
         return faultAt
     }
 
@@ -275,11 +264,11 @@ public struct ScenarioRunner: Sendable {
             throw .environment("cannot start the fault proxy on 127.0.0.1: \(FaultProxy.reason(error))")
         }
         defer { proxy.stop() }
-        let pool = try makePool(run, initCommands: [], port: port)
+        let pool = try makePool(&run, initCommands: [], port: port)
         defer { pool.close() }
-        _ = try warm(pool, run)
-        // The pool sits idle a moment, as pooled connections do between requests.
-        Thread.sleep(forTimeInterval: 0.2)
+        _ = try warm(pool, &run)
+        // A middlebox forgets a flow after it has been idle a while; so does this cut.
+        idle(seconds: run.scenario.idle, scenario: run.scenario.name, reason: "pool idle before the cut")
         progress(
             .step(
                 scenario: run.scenario.name, "cutting \(proxy.openFlowCount) open flow(s): \(mode.rawValue) via proxy"))
@@ -292,8 +281,8 @@ public struct ScenarioRunner: Sendable {
                 "fault: \(mode.rawValue) cut of \(cuts.count) flow(s) via proxy; client side received \(atCut.rawValue) at the cut"
         )
         // Let the RST/FIN reach the client sockets before the pool is used.
-        Thread.sleep(forTimeInterval: 0.05)
-        runOperations(pool, &run)
+        Thread.sleep(forTimeInterval: Settle.afterProxyCut)
+        try runOperations(pool, &run)
         if mode == .halfOpen {
             let later = closeSignals.withLock { signals in cuts.compactMap { signals[$0.flowID] } }
             run.tcpSignal = (later.contains(.rst) ? ClientSignal.rst : atCut).rawValue
@@ -321,14 +310,21 @@ public struct ScenarioRunner: Sendable {
             throw .usage("--via kernel cuts loopback flows only (server at \(endpoint.hostPort)): use --via proxy")
         }
         let log = run.log
-        let pool = try makePool(run, initCommands: [])
+        let pool = try makePool(&run, initCommands: [])
         defer { pool.close() }
-        _ = try warm(pool, run)
-        let poolThreads = pool.threadIDs
+        _ = try warm(pool, &run)
+        idle(seconds: run.scenario.idle, scenario: run.scenario.name, reason: "pool idle before the cut")
+        let threads: [ServerThread]
+        do {
+            let admin = try adminConnection()
+            defer { admin.close() }
+            threads = try serverThreads(pool, run, admin: admin)
+        }
+        let poolThreads = threads.map(\.id)
         // The rules fool only the client side: the server never hears of the cut, so its ends of these flows
         // would sleep until wait_timeout. Kill them (only this pool's threads) once the rules are gone.
         defer { killLeftovers(poolThreads, log: log) }
-        let ports = pool.connections.compactMap(\.localPort)
+        let ports = threads.compactMap(\.clientPort)
         let cut: KernelCut
         do {
             cut = try KernelCut(serverPort: endpoint.port, clientPorts: ports)
@@ -339,7 +335,6 @@ public struct ScenarioRunner: Sendable {
             cut.remove()
             log.record(.scenario, detail: "kernel rules removed")
         }
-        Thread.sleep(forTimeInterval: 0.2)
         progress(.step(scenario: run.scenario.name, "cutting \(ports.count) flow(s): \(mode.rawValue) via kernel"))
         run.faultAt = log.ms()
         do {
@@ -353,7 +348,8 @@ public struct ScenarioRunner: Sendable {
             detail:
                 "fault: \(mode.rawValue) via kernel on client ports \(ports.map(String.init).joined(separator: ",")): \(cut.ruleSummary.joined(separator: "; "))"
         )
-        runOperations(pool, &run)
+        Thread.sleep(forTimeInterval: Settle.afterKernelCut)
+        try runOperations(pool, &run)
     }
 
     /// KILLs those of `threadIDs` that the server still has (a kernel cut leaves them behind).
@@ -372,36 +368,83 @@ public struct ScenarioRunner: Sendable {
 
     // MARK: - Shared steps
 
-    private func makePool(_ run: FaultRun, initCommands: [String], port: Int? = nil) throws(RunError)
-        -> Pool<MariaDBConnection>
+    /// Opens the pool under test: repro's own, or the real driver stack the scenario names.
+    private func makePool(_ run: inout FaultRun, initCommands: [String], port: Int? = nil) throws(RunError)
+        -> any PoolUnderTest
     {
+        run.baselineThreads = try processListIDs()
         var options = connectionOptions(policy: run.scenario.policy, initCommands: initCommands)
         if let port {
             options.host = "127.0.0.1"
             options.port = port
             options.unixSocket = nil
         }
-        return Pool(policy: run.scenario.policy, size: run.scenario.poolSize, log: run.log) {
-            [options] () throws(DatabaseError) in
-            try MariaDBConnection(options: options)
+        let pool: any PoolUnderTest
+        if let driver = run.scenario.driver {
+            let adapter = try AdapterCatalog.find(driver.name)
+            progress(.step(scenario: run.scenario.name, "starting the \(driver.name) adapter"))
+            let target = AdapterTarget(
+                host: options.host, port: options.port, user: endpoint.user, password: endpoint.password,
+                database: endpoint.database)
+            pool = try AdapterPool(
+                adapter: adapter, choice: driver, nodePath: nodePath, target: target, size: run.scenario.poolSize,
+                initSQL: initCommands, log: run.log)
+        } else {
+            let runner = self
+            pool = SwiftPoolUnderTest(
+                policy: run.scenario.policy, size: run.scenario.poolSize, options: options, log: run.log
+            ) { error in runner.environmentError(error) }
         }
+        run.client = pool.client
+        return pool
     }
 
-    /// Fills the pool; returns when it was full (ms).
-    private func warm(_ pool: Pool<MariaDBConnection>, _ run: FaultRun) throws(RunError) -> Double {
+    /// Fills the pool (and takes the held connection); returns when it was full (ms).
+    private func warm(_ pool: any PoolUnderTest, _ run: inout FaultRun) throws(RunError) -> Double {
         progress(.step(scenario: run.scenario.name, "warming \(pool.size) connection(s)"))
-        do {
-            try pool.warm()
-        } catch {
-            throw environmentError(error)
-        }
+        let reported = try pool.warm()
+        if run.scenario.pattern == .held { try pool.hold() }
         let at = run.log.ms()
+        run.warmedAt = at
         run.log.record(
             .scenario,
             detail:
-                "pool warm: \(pool.size) connection(s), server threads \(pool.threadIDs.map(String.init).joined(separator: ", "))"
+                "pool warm: \(pool.size) connection(s), server threads \(reported.map(String.init).joined(separator: ", "))"
         )
         return at
+    }
+
+    /// Server thread ids on the server now, to tell the pool's threads from others later.
+    private func processListIDs() throws(RunError) -> Set<UInt64> {
+        let admin = try adminConnection()
+        defer { admin.close() }
+        let rows = (try? admin.query("SELECT ID FROM information_schema.PROCESSLIST")) ?? []
+        return Set(rows.compactMap { $0.first??.description }.compactMap { UInt64($0) })
+    }
+
+    /// The pool's server threads and client ports: from the pool when it knows them, else from the server's
+    /// processlist — threads of this user that were not there before the pool opened (its `HOST` column
+    /// carries the client port).
+    private func serverThreads(_ pool: any PoolUnderTest, _ run: FaultRun, admin: MariaDBConnection)
+        throws(RunError) -> [ServerThread]
+    {
+        if let known = pool.knownServerThreads() { return known }
+        let rows: [[String?]]
+        do {
+            rows = try admin.query(
+                "SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER = SUBSTRING_INDEX(USER(), '@', 1) AND COMMAND <> 'Daemon' ORDER BY ID"
+            )
+        } catch {
+            throw .environment("cannot read the processlist at \(endpoint.hostPort): \(error.message)")
+        }
+        return rows.compactMap { row -> ServerThread? in
+            guard let idText = row.first ?? nil, let id = UInt64(idText), !run.baselineThreads.contains(id) else {
+                return nil
+            }
+            let host = row.count > 1 ? row[1] : nil
+            let port = host.flatMap { $0.split(separator: ":").last }.flatMap { Int($0) }
+            return ServerThread(id: id, clientPort: port)
+        }
     }
 
     /// Sleeps `seconds`, reporting progress about every 250 ms; bounded by construction.
@@ -419,12 +462,13 @@ public struct ScenarioRunner: Sendable {
         }
     }
 
-    private func runOperations(_ pool: Pool<MariaDBConnection>, _ run: inout FaultRun) {
+    private func runOperations(_ pool: any PoolUnderTest, _ run: inout FaultRun) throws(RunError) {
         progress(.step(scenario: run.scenario.name, "running \(run.scenario.operationCount) operation(s)"))
         let total = max(1, run.scenario.operationCount)
+        run.operationsStartedAt = run.log.ms()
         for i in 1...total {
             progress(.operation(scenario: run.scenario.name, index: i, total: total))
-            run.operations.append(pool.execute("SELECT 1", operation: i))
+            run.operations.append(try pool.execute("SELECT 1", operation: i, held: run.scenario.pattern == .held))
         }
     }
 }
@@ -433,6 +477,11 @@ public struct ScenarioRunner: Sendable {
 struct FaultRun {
     let scenario: Scenario
     let log: EventLog
+    var client = ReproSession.clientInfo
+    /// Server threads that existed before the pool opened: not the pool's.
+    var baselineThreads: Set<UInt64> = []
+    var warmedAt: Double?
+    var operationsStartedAt: Double?
     var faultAt: Double?
     var tcpSignal: String?
     var operations: [OperationRecord] = []
@@ -459,8 +508,16 @@ struct FaultRun {
         let expectations = scenario.expectations.evaluate(firstError: first, recovered: recovered)
         var parameters = scenario.fault.parameters
         parameters["operations"] = "\(scenario.operationCount)"
+        if case .waitTimeout = scenario.fault {
+        } else if case .killThread(.busy, _) = scenario.fault {
+        } else {
+            parameters["idle"] = "\(scenario.idle)"
+        }
+        var idleBefore: Double?
+        if let warmedAt, let operationsStartedAt { idleBefore = operationsStartedAt - warmedAt }
         return ScenarioResult(
-            name: scenario.name, kind: scenario.fault.kind, description: scenario.description, policy: scenario.policy,
+            name: scenario.name, client: client, pattern: scenario.pattern, idleBeforeOperationsMs: idleBefore,
+            kind: scenario.fault.kind, description: scenario.description, policy: scenario.policy,
             poolSize: scenario.poolSize, parameters: parameters, firstError: first, errors: errors,
             recovered: recovered,
             operations: .init(total: operations.count, succeeded: succeeded, failed: operations.count - succeeded),

@@ -24,10 +24,30 @@ struct ChildProcess: Sendable {
         }
     }
 
+    /// Where one of the child's standard descriptors goes.
+    enum Redirect: Sendable {
+        case devNull
+        /// A file, created or truncated.
+        case file(String)
+        /// An open descriptor of ours (a pipe end), duplicated onto the child's.
+        case descriptor(Int32)
+        /// The same as the child's stdout (only for stderr).
+        case stdout
+    }
+
     /// Spawns `executable`; stdin is /dev/null, stdout and stderr go to `outputPath` (truncated).
     static func spawn(_ executable: String, _ arguments: [String], outputPath: String) throws(ServerError)
         -> ChildProcess
     {
+        try spawn(executable, arguments, stdin: .devNull, stdout: .file(outputPath), stderr: .stdout)
+    }
+
+    /// Spawns `executable` in its own process group with the given standard descriptors and environment
+    /// (`nil`: ours). Descriptors 3 and up are not inherited.
+    static func spawn(
+        _ executable: String, _ arguments: [String], stdin: Redirect, stdout: Redirect, stderr: Redirect,
+        environment: [String]? = nil
+    ) throws(ServerError) -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         var attributes = posix_spawnattr_t()
         posix_spawn_file_actions_init(&actions)
@@ -36,9 +56,15 @@ struct ChildProcess: Sendable {
             posix_spawn_file_actions_destroy(&actions)
             posix_spawnattr_destroy(&attributes)
         }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        for (fd, redirect) in [(Int32(0), stdin), (1, stdout), (2, stderr)] {
+            switch redirect {
+            case .devNull: posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+            case .file(let path):
+                posix_spawn_file_actions_addopen(&actions, fd, path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            case .descriptor(let ours): posix_spawn_file_actions_adddup2(&actions, ours, fd)
+            case .stdout: posix_spawn_file_actions_adddup2(&actions, 1, fd)
+            }
+        }
         // The server must not inherit our sockets or the test runner's pipes: a leaked pipe would keep
         // a caller waiting for EOF until the server exits.
         if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
@@ -63,7 +89,16 @@ struct ChildProcess: Sendable {
 
         var pid: pid_t = 0
         let result = cArgv.withUnsafeMutableBufferPointer { argvBuffer in
-            posix_spawn(&pid, executable, &actions, &attributes, argvBuffer.baseAddress!, environ)
+            guard let environment else {
+                return posix_spawn(&pid, executable, &actions, &attributes, argvBuffer.baseAddress!, environ)
+            }
+            let envp = environment.map { strdup($0) }
+            defer { envp.forEach { free($0) } }
+            var cEnvp: [UnsafeMutablePointer<CChar>?] = envp
+            cEnvp.append(nil)
+            return cEnvp.withUnsafeMutableBufferPointer { envBuffer in
+                posix_spawn(&pid, executable, &actions, &attributes, argvBuffer.baseAddress!, envBuffer.baseAddress!)
+            }
         }
         guard result == 0 else {
             throw ServerError(

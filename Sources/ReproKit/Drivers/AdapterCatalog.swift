@@ -1,0 +1,112 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// One adapter folder: `run` starts it, `check` says what of its runtime and library is installed.
+public struct AdapterDefinition: Sendable, Equatable {
+    public let name: String
+    public let directory: String
+
+    public var runPath: String { directory + "/run" }
+    public var checkPath: String { directory + "/check" }
+}
+
+/// What `check` printed: one line per requirement, and whether all were there.
+public struct AdapterCheck: Sendable, Equatable {
+    public var available: Bool
+    public var lines: [String]
+}
+
+/// Finds adapter folders (docs/adapters.md, "Layout") and the environment their children get.
+public enum AdapterCatalog {
+    /// `REPRO_ADAPTERS`, else `adapters/` beside the checkout this binary was built in, else `./adapters`.
+    public static func directory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        if let configured = environment["REPRO_ADAPTERS"], !configured.isEmpty { return configured }
+        var candidates: [String] = []
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            var dir = (exe as NSString).deletingLastPathComponent
+            // .build/<triple>/debug/repro → the checkout is a few levels up; stop at the root.
+            for _ in 0..<6 {
+                candidates.append(dir + "/adapters")
+                let parent = (dir as NSString).deletingLastPathComponent
+                if parent == dir { break }
+                dir = parent
+            }
+        }
+        candidates.append(FileManager.default.currentDirectoryPath + "/adapters")
+        return candidates.first { isDirectory($0) && !definitions(in: $0).isEmpty }
+    }
+
+    /// Every subfolder of `directory` with an executable `run`, by name.
+    public static func definitions(in directory: String) -> [AdapterDefinition] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.sorted().compactMap { name in
+            let dir = directory + "/" + name
+            guard access(dir + "/run", X_OK) == 0 else { return nil }
+            return AdapterDefinition(name: name, directory: dir)
+        }
+    }
+
+    /// The adapter called `name`, or a usage error listing the ones there are.
+    public static func find(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(RunError) -> AdapterDefinition
+    {
+        guard let dir = directory(environment: environment) else {
+            throw .usage(
+                "no adapters directory found for --driver \(name): set REPRO_ADAPTERS to the folder holding adapters/<name>/run"
+            )
+        }
+        let all = definitions(in: dir)
+        guard let found = all.first(where: { $0.name == name }) else {
+            throw .usage(
+                "unknown driver '\(name)': use one of \(all.map(\.name).joined(separator: ", ")) (adapters in \(dir)), or leave --driver out for repro's own pool"
+            )
+        }
+        return found
+    }
+
+    /// The child's environment: ours without anything that can hold a password, plus NODE_PATH when given.
+    public static func childEnvironment(nodePath: String?, base: [String: String] = ProcessInfo.processInfo.environment)
+        -> [String]
+    {
+        var env = base
+        for secret in ["REPRO_DSN", "MYSQL_PWD", "MARIADB_PWD"] { env[secret] = nil }
+        if let nodePath, !nodePath.isEmpty {
+            env["NODE_PATH"] = [nodePath, env["NODE_PATH"]].compactMap { $0 }.filter { !$0.isEmpty }.joined(
+                separator: ":")
+        }
+        return env.keys.sorted().map { "\($0)=\(env[$0]!)" }
+    }
+
+    /// Runs the adapter's `check` (bounded to 30 s) and returns its lines.
+    public static func check(_ adapter: AdapterDefinition, nodePath: String?) -> AdapterCheck {
+        guard access(adapter.checkPath, X_OK) == 0 else {
+            return AdapterCheck(available: true, lines: ["(no check script)"])
+        }
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "repro-check-\(getpid())-\(adapter.name).out"
+        ).path
+        defer { unlink(output) }
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(
+                adapter.checkPath, [], stdin: .devNull, stdout: .file(output), stderr: .stdout,
+                environment: childEnvironment(nodePath: nodePath))
+        } catch {
+            return AdapterCheck(available: false, lines: ["missing: cannot run \(adapter.checkPath): \(error.message)"])
+        }
+        let exit = child.wait(until: .now + .seconds(30)) ?? child.terminate(grace: .seconds(1))
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        let lines = text.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        return AdapterCheck(available: exit == .exited(0), lines: lines)
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+    }
+}

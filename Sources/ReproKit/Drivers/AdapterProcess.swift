@@ -1,0 +1,263 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// What became of one request to an adapter.
+enum AdapterReply: Sendable {
+    case answer(JSONValue)
+    /// No answer within the request's deadline; the adapter is still usable.
+    case timedOut
+    /// The adapter broke the protocol or exited: nothing more can be asked of it.
+    case failed(String)
+}
+
+/// An adapter child process speaking JSON lines (docs/adapters.md): its own process group, requests with
+/// deadlines, answers matched by id, events forwarded as they arrive, stopped on every path (Ctrl-C too).
+final class AdapterProcess: Sendable {
+    /// One request waiting for its answer.
+    private final class Slot: Sendable {
+        let done = DispatchSemaphore(value: 0)
+        let reply = Mutex<AdapterReply?>(nil)
+
+        func fulfil(_ value: AdapterReply) {
+            let first = reply.withLock { r in
+                guard r == nil else { return false }
+                r = value
+                return true
+            }
+            if first { done.signal() }
+        }
+    }
+
+    private struct State {
+        var nextID = 0
+        var pending: [Int: Slot] = [:]
+        /// Ids whose deadline passed: a late answer to one of these is expected, not a protocol error.
+        var abandoned: Set<Int> = []
+        var failure: String?
+        var stderrTail: [String] = []
+        var stopped = false
+    }
+
+    let name: String
+    private let child: ChildProcess
+    private let input: Int32
+    private let state = Mutex(State())
+    private let cleanup = Mutex<CleanupRegistry.Token?>(nil)
+    /// Lines the adapter sent that are not answers: events, and answers that came after their deadline.
+    private let onUnsolicited: @Sendable (JSONValue, _ lateFor: Int?) -> Void
+
+    /// Longest line accepted from the adapter; a longer one is garbage, not protocol.
+    static let maxLineBytes = 4 << 20
+
+    /// Starts `executable` with pipes on stdin/stdout/stderr in its own process group.
+    init(
+        name: String, executable: String, environment: [String],
+        onUnsolicited: @escaping @Sendable (JSONValue, _ lateFor: Int?) -> Void
+    ) throws(RunError) {
+        signal(SIGPIPE, SIG_IGN)
+        var toChild: [Int32] = [0, 0]
+        var fromChild: [Int32] = [0, 0]
+        var errChild: [Int32] = [0, 0]
+        guard pipe(&toChild) == 0, pipe(&fromChild) == 0, pipe(&errChild) == 0 else {
+            throw .environment("cannot create pipes for the \(name) adapter: \(String(cString: strerror(errno)))")
+        }
+        // Our ends must not leak into other children (the child's copies are made by dup2, which clears this).
+        for fd in toChild + fromChild + errChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(
+                executable, [], stdin: .descriptor(toChild[0]), stdout: .descriptor(fromChild[1]),
+                stderr: .descriptor(errChild[1]), environment: environment)
+        } catch {
+            for fd in toChild + fromChild + errChild { close(fd) }
+            throw .environment("cannot start the \(name) adapter (\(executable)): \(error.message)")
+        }
+        close(toChild[0])
+        close(fromChild[1])
+        close(errChild[1])
+        self.name = name
+        self.child = child
+        self.input = toChild[1]
+        self.onUnsolicited = onUnsolicited
+        let pid = child.pid
+        let token = CleanupRegistry.shared.register("stop the \(name) adapter") { killpg(pid, SIGKILL) }
+        cleanup.withLock { $0 = token }
+        startReader(fd: fromChild[0])
+        startStderrReader(fd: errChild[0])
+    }
+
+    /// Sends one request and waits up to `deadline` for its answer.
+    func request(_ op: String, _ fields: [String: JSONValue] = [:], deadline: Duration) -> AdapterReply {
+        let slot = Slot()
+        let setup: (id: Int?, failure: String?) = state.withLock { s in
+            if let failure = s.failure { return (nil, failure) }
+            s.nextID += 1
+            s.pending[s.nextID] = slot
+            return (s.nextID, nil)
+        }
+        guard let id = setup.id else { return .failed(setup.failure ?? "was stopped") }
+        var message = fields
+        message["id"] = .number(Double(id))
+        message["op"] = .string(op)
+        if !writeAll(JSONValue.object(message).line()) {
+            fail("stopped reading its input (\(String(cString: strerror(errno))))")
+        }
+        let waited = slot.done.wait(timeout: .now() + .nanoseconds(Int(EventLog.milliseconds(deadline) * 1e6)))
+        if waited == .timedOut {
+            state.withLock { s in
+                s.pending[id] = nil
+                s.abandoned.insert(id)
+            }
+            // The answer may have raced the timeout.
+            if let reply = slot.reply.withLock({ $0 }) { return reply }
+            return .timedOut
+        }
+        return slot.reply.withLock { $0 } ?? .failed("answered nothing")
+    }
+
+    /// The adapter's last stderr lines, for error messages.
+    var stderrTail: String {
+        state.withLock { $0.stderrTail.suffix(3).joined(separator: " | ") }
+    }
+
+    /// Closes stdin, gives the adapter 2 s to exit, then SIGTERM and SIGKILL to its whole group. Idempotent.
+    func stop() {
+        let first = state.withLock { s in
+            defer { s.stopped = true }
+            return !s.stopped
+        }
+        guard first else { return }
+        close(input)
+        if child.wait(until: .now + .seconds(2)) == nil {
+            child.terminate(grace: .seconds(2))
+        } else {
+            // The leader is gone; anything it left in its group goes too.
+            killpg(child.pid, SIGKILL)
+        }
+        if let token = cleanup.withLock({ $0 }) { CleanupRegistry.shared.unregister(token) }
+        fail("was stopped")
+    }
+
+    // MARK: - Plumbing
+
+    private func writeAll(_ data: Data) -> Bool {
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(input, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += n
+            }
+            return true
+        }
+    }
+
+    /// Marks the adapter broken (first reason wins) and fails every request still waiting.
+    private func fail(_ reason: String) {
+        let slots: [Slot] = state.withLock { s in
+            if s.failure == nil { s.failure = reason }
+            defer { s.pending = [:] }
+            return Array(s.pending.values)
+        }
+        let message = state.withLock { $0.failure } ?? reason
+        for slot in slots { slot.fulfil(.failed(message)) }
+    }
+
+    private func startReader(fd: Int32) {
+        let thread = Thread { [self] in
+            var buffer = Data()
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = read(fd, &chunk, chunk.count)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                buffer.append(contentsOf: chunk[0..<n])
+                while let newline = buffer.firstIndex(of: 0x0A) {
+                    let line = buffer[buffer.startIndex..<newline]
+                    buffer = Data(buffer[(newline + 1)...])
+                    if !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) { handle(Data(line)) }
+                }
+                if buffer.count > Self.maxLineBytes {
+                    fail("printed a line of more than \(Self.maxLineBytes) bytes: not the adapter protocol")
+                    break
+                }
+            }
+            close(fd)
+            // Give the exit status a moment to be collectable, for the message.
+            let exit = child.wait(until: .now + .milliseconds(300))
+            let how = exit.map { " (\($0))" } ?? ""
+            let tail = stderrTail
+            fail("exited\(how) before answering\(tail.isEmpty ? "" : "; it said: \(tail)")")
+        }
+        thread.name = "repro.adapter.\(name).out"
+        thread.start()
+    }
+
+    private func handle(_ line: Data) {
+        guard let value = JSONValue.parse(line), value.object != nil else {
+            let text = String(decoding: line.prefix(80), as: UTF8.self)
+            fail("printed a line that is not protocol JSON: '\(text)'")
+            return
+        }
+        if let id = value["id"]?.int {
+            let (slot, late) = state.withLock { s -> (Slot?, Bool) in
+                if let slot = s.pending.removeValue(forKey: id) { return (slot, false) }
+                return (nil, s.abandoned.contains(id))
+            }
+            if let slot {
+                slot.fulfil(.answer(value))
+            } else if late {
+                onUnsolicited(value, id)
+            } else {
+                fail("answered request id \(id), which it was never sent")
+            }
+        } else if value["event"] != nil {
+            onUnsolicited(value, nil)
+        } else {
+            fail("printed a line with neither id nor event: '\(String(decoding: line.prefix(80), as: UTF8.self))'")
+        }
+    }
+
+    private func startStderrReader(fd: Int32) {
+        let thread = Thread { [self] in
+            var buffer = Data()
+            var chunk = [UInt8](repeating: 0, count: 8192)
+            while true {
+                let n = read(fd, &chunk, chunk.count)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                buffer.append(contentsOf: chunk[0..<n])
+                var lines: [String] = []
+                while let newline = buffer.firstIndex(of: 0x0A) {
+                    lines.append(String(decoding: buffer[buffer.startIndex..<newline].prefix(300), as: UTF8.self))
+                    buffer = Data(buffer[(newline + 1)...])
+                }
+                if buffer.count > 65536 { buffer.removeAll() }
+                let kept = lines.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+                if !kept.isEmpty {
+                    state.withLock { s in
+                        s.stderrTail.append(contentsOf: kept)
+                        if s.stderrTail.count > 20 { s.stderrTail.removeFirst(s.stderrTail.count - 20) }
+                    }
+                }
+            }
+            if !buffer.isEmpty {
+                let rest = String(decoding: buffer.prefix(300), as: UTF8.self)
+                state.withLock { $0.stderrTail.append(rest) }
+            }
+            close(fd)
+        }
+        thread.name = "repro.adapter.\(name).err"
+        thread.start()
+    }
+}

@@ -1,0 +1,78 @@
+/// The seam between the scenario runner and the pool whose behaviour it records: repro's own Swift pool
+/// (`SwiftPoolUnderTest`) or a real driver stack in a child process (`AdapterPool`).
+///
+/// Every call blocks: call from a dedicated thread. Implementations record what they see — operations,
+/// errors, their own events — into the run's `EventLog`.
+public protocol PoolUnderTest: AnyObject, Sendable {
+    /// The client as the report names it (library, pool, versions, options).
+    var client: Report.Client { get }
+    /// Connections the pool may hold.
+    var size: Int { get }
+
+    /// Opens `size` connections at once; returns the server thread ids the pool reported (may be empty).
+    func warm() throws(RunError) -> [UInt64]
+    /// One operation as the application does it (borrow, query, release; or on the held connection).
+    func execute(_ sql: String, operation: Int, held: Bool) throws(RunError) -> OperationRecord
+    /// Borrows one connection and keeps it, for operations with `held: true`.
+    func hold() throws(RunError)
+    /// Starts `sql` on `count` borrowed connections at once; `wait` returns when all have ended.
+    func startBusy(count: Int, sql: String) throws(RunError) -> any BusyQueries
+    /// The server threads and client ports of the open connections, when the pool knows them itself;
+    /// nil when the runner must find them on the server (a pool in another process).
+    func knownServerThreads() -> [ServerThread]?
+    /// Closes every connection and stops whatever the pool runs; idempotent.
+    func close()
+}
+
+/// Queries started by `PoolUnderTest.startBusy`.
+public protocol BusyQueries: Sendable {
+    /// Waits (bounded) until every query ended; their errors are in the run's log. Throws when the pool
+    /// itself broke (an adapter that exited).
+    func wait() throws(RunError)
+}
+
+/// One server thread of the pool under test.
+public struct ServerThread: Sendable, Equatable {
+    public var id: UInt64
+    /// The client's TCP port of that connection, when it is TCP.
+    public var clientPort: Int?
+
+    public init(id: UInt64, clientPort: Int?) {
+        self.id = id
+        self.clientPort = clientPort
+    }
+}
+
+/// How the application uses the pool after the fault.
+public enum WorkloadPattern: String, Sendable, Codable, CaseIterable {
+    /// Borrow, query, release for every operation.
+    case pool
+    /// One connection borrowed before the idle period and kept: every operation runs on it.
+    case held
+}
+
+/// A real driver stack chosen with `--driver` / `driver:`: the adapter's name and the pool's own options.
+public struct DriverChoice: Sendable, Equatable {
+    public var name: String
+    /// The pool's settings in its own words (`maxIdle=3`, `SetConnMaxLifetime=500ms`).
+    public var options: [String: String]
+    /// Seconds an operation may take before it is recorded as hung.
+    public var deadline: Double
+
+    public static let defaultDeadline = 10.0
+    public static let deadlineRange = 0.5...600.0
+
+    public init(name: String, options: [String: String] = [:], deadline: Double = DriverChoice.defaultDeadline) {
+        self.name = name
+        self.options = options
+        self.deadline = deadline
+    }
+
+    /// Parses `key=value`; a usage error names the problem.
+    public static func parseOption(_ text: String) throws(RunError) -> (String, String) {
+        guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {
+            throw .usage("--driver-option '\(text)' is not key=value: write it as e.g. maxIdle=3")
+        }
+        return (String(text[..<eq]), String(text[text.index(after: eq)...]))
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import ReproKit
+
+/// Where the adapters' runtimes find their libraries.
+struct RuntimeOptions: ParsableArguments {
+    @Option(
+        name: .customLong("node-path"),
+        help: ArgumentHelp(
+            "node_modules directory holding mysql2 for the node-mysql2 adapter (or set NODE_PATH).",
+            valueName: "dir"),
+        completion: .directory)
+    var nodePath: String?
+}
+
+/// The pool under test: a real driver stack through its adapter, and how the application uses it.
+struct DriverOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Run a real driver stack instead of repro's own pool: node-mysql2, node-mysql, go-sql, hikari, sqlalchemy (repro drivers lists them).",
+            valueName: "name"))
+    var driver: String?
+
+    @Option(
+        name: .customLong("driver-option"), parsing: .unconditionalSingleValue,
+        help: ArgumentHelp(
+            "The real pool's own setting, in its own words (repeatable): maxIdle=3, SetConnMaxLifetime=500ms, pool_pre_ping=true.",
+            valueName: "key=value"))
+    var driverOptions: [String] = []
+
+    @Option(
+        name: .customLong("driver-deadline"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "Seconds an operation of a real driver may take before it is recorded as hung (default 10).",
+            valueName: "seconds"))
+    var deadline: Double?
+
+    @Option(
+        help: ArgumentHelp(
+            "pool: borrow, query, release per operation (default); held: the application keeps one connection across the idle period.",
+            valueName: "pattern"))
+    var pattern: String = "pool"
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard WorkloadPattern(rawValue: pattern) != nil else {
+            throw ValidationError("--pattern '\(pattern)' is unknown: use pool or held")
+        }
+        if driver == nil && (!driverOptions.isEmpty || deadline != nil) {
+            throw ValidationError("--driver-option and --driver-deadline need --driver NAME")
+        }
+        if let deadline, !DriverChoice.deadlineRange.contains(deadline) {
+            throw ValidationError("--driver-deadline \(deadline) is out of range: use seconds from 0.5 to 600")
+        }
+        _ = try choice()
+    }
+
+    /// The driver choice, or nil for repro's own pool.
+    func choice() throws -> DriverChoice? {
+        guard let driver else { return nil }
+        var options: [String: String] = [:]
+        for text in driverOptions {
+            do {
+                let (key, value) = try DriverChoice.parseOption(text)
+                options[key] = value
+            } catch {
+                throw ValidationError(error.message)
+            }
+        }
+        return DriverChoice(name: driver, options: options, deadline: deadline ?? DriverChoice.defaultDeadline)
+    }
+
+    /// Puts the driver and pattern on `scenario`; policy knobs with a real driver are a usage error.
+    func apply(to scenario: inout Scenario, policy: PolicyOptions) throws {
+        scenario.pattern = WorkloadPattern(rawValue: pattern) ?? .pool
+        guard let choice = try choice() else { return }
+        if let knob = policy.givenKnobs.first {
+            throw ReproFailure(
+                code: 2,
+                message:
+                    "\(knob) configures repro's own pool, not \(choice.name): give the real pool's setting with --driver-option key=value (repro drivers lists the keys)"
+            )
+        }
+        scenario.driver = choice
+    }
+}

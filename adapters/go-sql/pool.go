@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// option is one key of open's "options", in the library's own words.
+type option struct {
+	key  string
+	help string
+	kind string // "dsn": a go-sql-driver DSN parameter; "db": a *sql.DB setter; "app": the adapter's
+}
+
+var knownOptions = []option{
+	{"SetMaxIdleConns", "db.SetMaxIdleConns(n): idle connections kept in the pool (default: 2, database/sql's defaultMaxIdleConns; n <= 0 keeps none)", "db"},
+	{"SetConnMaxLifetime", "db.SetConnMaxLifetime(d): close connections older than d, e.g. 30s (default: 0, never)", "db"},
+	{"SetConnMaxIdleTime", "db.SetConnMaxIdleTime(d): close connections idle longer than d, e.g. 1s (default: 0, never)", "db"},
+	{"timeout", "DSN param timeout: dial timeout, e.g. 2s (default: none, the OS's)", "dsn"},
+	{"readTimeout", "DSN param readTimeout: I/O read timeout, e.g. 500ms (default: 0, none)", "dsn"},
+	{"writeTimeout", "DSN param writeTimeout: I/O write timeout, e.g. 500ms (default: 0, none)", "dsn"},
+	{"checkConnLiveness", "DSN param checkConnLiveness: before the first write on a connection taken from the pool, a non-blocking read; EOF closes it and returns driver.ErrBadConn (default: true)", "dsn"},
+	{"app.contextTimeout", "context.WithTimeout(d) around each operation (db.Conn, QueryContext and reading the rows), e.g. 5s (default: none, context.Background())", "app"},
+}
+
+func optionKeys() string {
+	keys := make([]string, len(knownOptions))
+	for i, o := range knownOptions {
+		keys[i] = o.key
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}
+
+type adapter struct {
+	mu         sync.Mutex
+	db         *sql.DB
+	held       *sql.Conn
+	ctxTimeout time.Duration
+}
+
+// initConnector runs initSql on every new connection before database/sql hands it out. It returns
+// the driver's own connection, so the driver's session reset and liveness check stay in place.
+type initConnector struct {
+	driver.Connector
+	initSQL []string
+}
+
+func (c *initConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, stmt := range c.initSQL {
+		if _, err := conn.(driver.ExecerContext).ExecContext(ctx, stmt, nil); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return conn, nil
+}
+
+func (a *adapter) open(req *request) map[string]interface{} {
+	var dsnParams []string
+	var maxIdle *int
+	var lifetime, idleTime, ctxTimeout *time.Duration
+	for key, raw := range req.Options {
+		value := optionString(raw)
+		kind := ""
+		for _, o := range knownOptions {
+			if o.key == key {
+				kind = o.kind
+			}
+		}
+		switch {
+		case kind == "":
+			return usageError(fmt.Sprintf("unknown option '%s': known options are %s", key, optionKeys()))
+		case kind == "dsn":
+			if strings.ContainsAny(value, "&/") {
+				return usageError(fmt.Sprintf("option %s: invalid value '%s'", key, value))
+			}
+			dsnParams = append(dsnParams, key+"="+value)
+		case key == "SetMaxIdleConns":
+			n, err := strconv.Atoi(value)
+			if err != nil {
+				return usageError(fmt.Sprintf("option %s: '%s' is not an integer", key, value))
+			}
+			maxIdle = &n
+		default: // the durations
+			d, err := time.ParseDuration(value)
+			if err != nil {
+				return usageError(fmt.Sprintf("option %s: %v (a Go duration such as 500ms or 2s)", key, err))
+			}
+			switch key {
+			case "SetConnMaxLifetime":
+				lifetime = &d
+			case "SetConnMaxIdleTime":
+				idleTime = &d
+			case "app.contextTimeout":
+				ctxTimeout = &d
+			}
+		}
+	}
+
+	// The driver parses its own DSN parameters; address and credentials go into the Config
+	// directly, so the password is never part of a DSN string.
+	sort.Strings(dsnParams)
+	cfg, err := mysql.ParseDSN("/?" + strings.Join(dsnParams, "&"))
+	if err != nil {
+		return usageError(fmt.Sprintf("options %s: %v", strings.Join(dsnParams, "&"), err))
+	}
+	cfg.Net = "tcp"
+	cfg.Addr = net.JoinHostPort(req.Host, strconv.Itoa(req.Port))
+	cfg.User = req.User
+	cfg.Passwd = req.Password
+	if req.Database != nil {
+		cfg.DBName = *req.Database
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return usageError(err.Error())
+	}
+
+	db := sql.OpenDB(&initConnector{Connector: connector, initSQL: req.InitSQL}) // lazy: no connection yet
+	if req.PoolSize > 0 {
+		db.SetMaxOpenConns(req.PoolSize)
+	}
+	// database/sql's defaults stay unless an option sets them (MaxIdleConns 2, no lifetimes).
+	if maxIdle != nil {
+		db.SetMaxIdleConns(*maxIdle)
+	}
+	if lifetime != nil {
+		db.SetConnMaxLifetime(*lifetime)
+	}
+	if idleTime != nil {
+		db.SetConnMaxIdleTime(*idleTime)
+	}
+
+	a.mu.Lock()
+	old := a.db
+	a.db, a.held = db, nil
+	a.ctxTimeout = 0
+	if ctxTimeout != nil {
+		a.ctxTimeout = *ctxTimeout
+	}
+	a.mu.Unlock()
+	if old != nil {
+		go old.Close()
+	}
+	return map[string]interface{}{"ok": true}
+}
+
+// optionString accepts the contract's string values, and tolerates bare JSON numbers/booleans.
+func optionString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return strings.TrimSpace(string(raw))
+}
+
+// state returns the pool and an operation context (with app.contextTimeout when set).
+func (a *adapter) state() (*sql.DB, *sql.Conn, context.Context, context.CancelFunc) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if a.ctxTimeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, a.ctxTimeout)
+	}
+	return a.db, a.held, ctx, cancel
+}
+
+var notOpen = usageError("no pool: send open first")
+
+// queryer is what *sql.DB and *sql.Conn have in common.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...interface{}) (*sql.Rows, error)
+}
+
+// query runs sql and reads every row, as an application does; with a *sql.DB, database/sql
+// borrows a connection for it and gives it back when the rows are closed.
+func query(ctx context.Context, q queryer, sqlText string) error {
+	rows, err := q.QueryContext(ctx, sqlText)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	values := make([]interface{}, len(cols))
+	for i := range values {
+		values[i] = new(sql.RawBytes)
+	}
+	for rows.Next() {
+		if err := rows.Scan(values...); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func msSince(start time.Time) float64 {
+	return float64(time.Since(start).Microseconds()) / 1000
+}
+
+// runResult is the shape of a run answer (also used for each busy result).
+func runResult(ctx context.Context, q queryer, sqlText string, phase string) map[string]interface{} {
+	start := time.Now()
+	err := query(ctx, q, sqlText)
+	ms := msSince(start)
+	if err != nil {
+		return map[string]interface{}{"ok": false, "ms": ms, "error": errorObject(err, phase)}
+	}
+	return map[string]interface{}{"ok": true, "ms": ms}
+}
+
+func (a *adapter) run(sqlText string, held bool) map[string]interface{} {
+	db, conn, ctx, cancel := a.state()
+	defer cancel()
+	if db == nil {
+		return notOpen
+	}
+	if held {
+		if conn == nil {
+			return usageError("no held connection: send hold first")
+		}
+		return runResult(ctx, conn, sqlText, "query") // no borrow: a failure is the query's
+	}
+	// db.QueryContext does acquire and query in one call: the phase is not visible (null),
+	// except for a failed dial, which can only be the acquire.
+	return runResult(ctx, db, sqlText, "")
+}
+
+func (a *adapter) busy(count int, sqlText string) map[string]interface{} {
+	db, _, ctx, cancel := a.state()
+	defer cancel()
+	if db == nil {
+		return notOpen
+	}
+	results := make([]map[string]interface{}, count)
+	var wg sync.WaitGroup
+	for i := 0; i < count; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i] = runResult(ctx, db, sqlText, "")
+		}(i)
+	}
+	wg.Wait()
+	return map[string]interface{}{"ok": true, "results": results}
+}
+
+func connectionID(ctx context.Context, conn *sql.Conn) (int64, error) {
+	var id int64
+	err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id)
+	return id, err
+}
+
+// warm holds count *sql.Conn at the same time (so the pool opens that many), asks each for its
+// thread id, then closes them all, which returns them to the pool (MaxIdleConns decides how many stay).
+func (a *adapter) warm(count int) map[string]interface{} {
+	db, _, ctx, cancel := a.state()
+	defer cancel()
+	if db == nil {
+		return notOpen
+	}
+	conns := make([]*sql.Conn, count)
+	ids := make([]int64, count)
+	errs := make([]error, count)
+	phases := make([]string, count)
+	var wg sync.WaitGroup
+	for i := 0; i < count; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if conns[i], errs[i] = db.Conn(ctx); errs[i] != nil {
+				phases[i] = "acquire"
+				return
+			}
+			if ids[i], errs[i] = connectionID(ctx, conns[i]); errs[i] != nil {
+				phases[i] = "query"
+			}
+		}(i)
+	}
+	wg.Wait() // every connection is checked out here, before any is given back
+	for _, c := range conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+	for i, err := range errs {
+		if err != nil {
+			return map[string]interface{}{"ok": false, "error": errorObject(err, phases[i])}
+		}
+	}
+	return map[string]interface{}{"ok": true, "threadIds": ids}
+}
+
+// hold borrows one connection and keeps it for run with held:true (never given back).
+func (a *adapter) hold() map[string]interface{} {
+	db, _, ctx, cancel := a.state()
+	defer cancel()
+	if db == nil {
+		return notOpen
+	}
+	// The *sql.Conn must outlive this request's context (db.Conn's ctx only bounds the borrow).
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return map[string]interface{}{"ok": false, "error": errorObject(err, "acquire")}
+	}
+	id, err := connectionID(ctx, conn)
+	if err != nil {
+		return map[string]interface{}{"ok": false, "error": errorObject(err, "query")}
+	}
+	a.mu.Lock()
+	if a.db == db {
+		a.held = conn
+	}
+	a.mu.Unlock()
+	return map[string]interface{}{"ok": true, "threadId": id}
+}
+
+// closePool is db.Close: it closes the idle connections; checked-out ones close when returned.
+// The held connection is returned in the background (its Close waits for a query in flight).
+func (a *adapter) closePool() {
+	a.mu.Lock()
+	db, held := a.db, a.held
+	a.db, a.held = nil, nil
+	a.mu.Unlock()
+	if held != nil {
+		go held.Close()
+	}
+	if db != nil {
+		db.Close()
+	}
+}
