@@ -64,7 +64,7 @@ final class ProgressPrinter: Sendable {
     func finished(_ result: ScenarioResult) {
         guard enabled else { return }
         let first =
-            result.firstError.map { "\($0.error.code.rawValue) \($0.error.code.name) at \($0.phase.rawValue)" }
+            result.firstError.map { "\($0.label) at \($0.phase.rawValue)" }
             ?? "no error"
         let mark = result.expectations.isEmpty ? "•" : (result.passed ? "✓" : "✗")
         let unmet = result.expectations.filter { !$0.passed }.map {
@@ -72,7 +72,7 @@ final class ProgressPrinter: Sendable {
         }
         let tail = unmet.isEmpty ? "" : " — EXPECTATION FAILED: " + unmet.joined(separator: "; ")
         let line =
-            "\(mark) \(result.name) [\(result.policy.name)]: first error \(first); recovered \(result.recovered ? "yes" : "no") (\(result.operations.succeeded)/\(result.operations.total) ok), \(String(format: "%.1f", result.durationMs / 1000)) s\(tail)"
+            "\(mark) \(result.name) [\(result.poolLabel)]: first error \(first); recovered \(result.recovered ? "yes" : "no") (\(result.operations.succeeded)/\(result.operations.total) ok), \(String(format: "%.1f", result.durationMs / 1000)) s\(tail)"
         write(terminal ? "\r\u{1B}[K\(line)\n" : "\(line)\n")
     }
 

@@ -14,7 +14,7 @@ struct Repro: ParsableCommand {
         version: ReproVersion.version,
         subcommands: [
             WaitTimeout.self, KillThread.self, NetworkCut.self, All.self, ReportCommand.self, Proxy.self,
-            MatrixCommand.self, Explain.self,
+            MatrixCommand.self, Explain.self, Drivers.self,
         ]
     )
 }

@@ -18,6 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SYNTHETIC_ERROR = {
     "atMs": 1.5, "code": 2013, "connection": 1, "handledBy": None, "message": "Lost connection to server during query",
     "name": "CR_SERVER_LOST", "operation": 1, "phase": "query", "sqlstate": "HY000", "threadId": 4,
+    "kind": "lost", "driver": None,
 }
 
 

@@ -6,7 +6,8 @@ public enum MarkdownRenderer {
         var out = "# repro report\n\n"
         let where_ = report.server.managed ? "embedded, started by repro" : "external"
         out += "- Server: MariaDB/MySQL \(report.server.version) (\(where_), \(report.server.address))\n"
-        out += "- Client: \(report.client.library) \(report.client.version)\n"
+        let clients = Set(report.scenarios.map(\.client.summary)).sorted()
+        out += "- Client: \(clients.isEmpty ? report.client.summary : clients.joined(separator: "; "))\n"
         out += "- Tool: \(report.tool.name) \(report.tool.version), generated \(report.generatedAt)\n"
         let passed = report.scenarios.filter(\.passed).count
         out += "- Scenarios: \(report.scenarios.count), expectations held in \(passed)\n\n"
@@ -19,18 +20,18 @@ public enum MarkdownRenderer {
 
     /// The summary table alone (also what goes to a CI step summary).
     public static func summaryTable(_ report: Report) -> String {
-        var out = "| scenario | fault | policy | first error | phase | reached caller | recovered | expectations |\n"
+        var out = "| scenario | fault | pool | first error | phase | reached caller | recovered | expectations |\n"
         out += "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
         for s in report.scenarios {
-            let first = s.firstError.map { "\($0.error.code.rawValue) \($0.error.code.name)" } ?? "none"
+            let first = s.firstError.map(\.label) ?? "none"
             let phase = s.firstError?.phase.rawValue ?? "–"
-            let caller = s.firstUnhandledError.map { "\($0.error.code.rawValue) \($0.error.code.name)" } ?? "nothing"
+            let caller = s.firstUnhandledError.map(\.label) ?? "nothing"
             let expectations =
                 s.expectations.isEmpty
                 ? "–"
                 : (s.passed ? "✓" : "✗ " + s.expectations.filter { !$0.passed }.map(\.name).joined(separator: ", "))
             out +=
-                "| \(s.name) | \(faultLabel(s)) | \(s.policy.name) | \(first) | \(phase) | \(caller) | \(s.recovered ? "yes" : "no") | \(expectations) |\n"
+                "| \(s.name) | \(faultLabel(s)) | \(s.poolLabel) | \(first) | \(phase) | \(caller) | \(s.recovered ? "yes" : "no") | \(expectations) |\n"
         }
         return out
     }
@@ -55,8 +56,22 @@ public enum MarkdownRenderer {
         if let d = s.description { out += "\(d)\n\n" }
         let params = s.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
         out += "- **Fault**: \(s.kind) (\(params))\n"
-        out += "- **Pool**: \(s.poolSize) connection(s), policy `\(s.policy.name)`: \(s.policy.summary)\n"
-        if let f = s.firstError {
+        if s.client.adapter != nil {
+            out += "- **Pool under test**: \(s.client.summary), \(s.poolSize) connection(s), run by the `\(s.client.adapter ?? "")` adapter\n"
+        } else {
+            out += "- **Pool**: \(s.poolSize) connection(s), policy `\(s.policy.name)`: \(s.policy.summary)\n"
+        }
+        if s.pattern == .held {
+            out += "- **Application pattern**: held — one connection kept across the idle period, every operation on it\n"
+        }
+        if let idle = s.idleBeforeOperationsMs { out += "- **Idle before the operations**: \(ms(idle)) ms\n" }
+        if let f = s.firstError, let d = f.driver {
+            out +=
+                "- **First error** (\(f.kind.rawValue)), verbatim: `\(cell(d.errorClass))`\(d.code.map { " code `\($0)`" } ?? "")\(d.errno.map { " errno \($0)" } ?? "")\(d.sqlState.map { " SQLSTATE \($0)" } ?? ""): \"\(cell(d.message))\" at phase **\(f.phase.rawValue)**, \(ms(f.atMs)) ms after start"
+            if let d = s.detectionMs { out += ", \(ms(d)) ms after the fault took effect" }
+            out += f.handledBy.map { " — handled by \($0.rawValue)" } ?? " — reached the caller"
+            out += "\n"
+        } else if let f = s.firstError {
             out +=
                 "- **First error**: `\(f.error.code.rawValue) \(f.error.code.name)` (SQLSTATE \(f.error.sqlState)) \"\(f.error.message)\" at phase **\(f.phase.rawValue)**, \(ms(f.atMs)) ms after start"
             if let d = s.detectionMs { out += ", \(ms(d)) ms after the fault took effect" }
@@ -83,21 +98,23 @@ public enum MarkdownRenderer {
         for op in s.operationResults {
             let err =
                 op.error.map {
-                    "\($0.error.code.rawValue) \($0.error.code.name) at \($0.phase.rawValue): \(cell($0.error.message))"
+                    "\($0.label) at \($0.phase.rawValue): \(cell($0.message))"
                 } ?? ""
             out +=
                 "| \(op.index) | \(op.succeeded ? "ok" : "failed") | \(op.attempts) | \(op.connection.map(String.init) ?? "–") | \(String(format: "%.1f", op.durationMs)) | \(err) |\n"
         }
         if !s.errors.isEmpty {
             out +=
-                "\n### Errors seen\n\n| at ms | phase | code | name | message | connection | handled by |\n| --- | --- | --- | --- | --- | --- | --- |\n"
+                "\n### Errors seen\n\n| at ms | phase | error | kind | message | connection | handled by |\n| --- | --- | --- | --- | --- | --- | --- |\n"
             for e in s.errors {
                 out +=
-                    "| \(ms(e.atMs)) | \(e.phase.rawValue) | \(e.error.code.rawValue) | \(e.error.code.name) | \(cell(e.error.message)) | \(e.connection.map(String.init) ?? "–") | \(e.handledBy?.rawValue ?? "reached caller") |\n"
+                    "| \(ms(e.atMs)) | \(e.phase.rawValue) | \(cell(e.driver.map { [$0.errorClass, $0.code].compactMap { $0 }.joined(separator: " ") } ?? e.error.code.description)) | \(e.kind.rawValue) | \(cell(e.message)) | \(e.connection.map(String.init) ?? "–") | \(e.handledBy?.rawValue ?? "reached caller") |\n"
             }
         }
         if let entry = ErrorCatalog.entry(forKind: s.kind, parameters: s.parameters) {
             out += "\n### What other drivers show for this failure\n\n"
+            out +=
+                "From repro's hand-written catalog, not measured by this run: run the scenario with `--driver NAME` to see what a real stack does.\n\n"
             for d in entry.drivers { out += "- **\(d.driver)**: \(d.message)\n" }
         }
         out +=

@@ -2,18 +2,27 @@
 public struct Expectations: Sendable, Equatable, Codable {
     /// The first error's code must be one of these.
     public var firstError: [DatabaseError.Code]?
+    /// The first error's normalized kind must be one of these (compares across drivers).
+    public var kind: [ErrorKind]?
+    /// The first error's message (verbatim, as the application saw it) must contain this text.
+    public var message: String?
     /// The first error must surface in this phase.
     public var phase: ErrorPhase?
     /// Every operation after the fault must (true) or must not all (false) succeed.
     public var recovered: Bool?
 
-    public init(firstError: [DatabaseError.Code]? = nil, phase: ErrorPhase? = nil, recovered: Bool? = nil) {
+    public init(
+        firstError: [DatabaseError.Code]? = nil, kind: [ErrorKind]? = nil, message: String? = nil,
+        phase: ErrorPhase? = nil, recovered: Bool? = nil
+    ) {
         self.firstError = firstError
+        self.kind = kind
+        self.message = message
         self.phase = phase
         self.recovered = recovered
     }
 
-    public var isEmpty: Bool { firstError == nil && phase == nil && recovered == nil }
+    public var isEmpty: Bool { firstError == nil && kind == nil && message == nil && phase == nil && recovered == nil }
 
     /// Checks each expectation against what the run observed.
     public func evaluate(firstError observed: ObservedError?, recovered: Bool) -> [ExpectationResult] {
@@ -23,6 +32,19 @@ public struct Expectations: Sendable, Equatable, Codable {
             let wanted = codes.map { "\($0.rawValue) \($0.name)" }.joined(separator: " or ")
             let ok = observed.map { codes.contains($0.error.code) } ?? false
             results.append(ExpectationResult(name: "firstError", expected: wanted, actual: actualError, passed: ok))
+        }
+        if let kinds = kind {
+            let ok = observed.map { kinds.contains($0.kind) } ?? false
+            results.append(
+                ExpectationResult(
+                    name: "kind", expected: kinds.map(\.rawValue).joined(separator: " or "),
+                    actual: observed?.kind.rawValue ?? "none", passed: ok))
+        }
+        if let message {
+            let ok = observed.map { $0.message.contains(message) } ?? false
+            results.append(
+                ExpectationResult(
+                    name: "message", expected: "contains '\(message)'", actual: observed?.message ?? "none", passed: ok))
         }
         if let phase {
             let ok = observed?.phase == phase

@@ -234,7 +234,8 @@ private struct Reader {
     mutating func scenario(_ root: Node) -> Scenario? {
         guard
             let top = mapping(
-                root, "the scenario", allowed: ["name", "description", "fault", "policy", "pool", "workload", "expect"])
+                root, "the scenario",
+                allowed: ["name", "description", "fault", "policy", "driver", "pool", "workload", "expect"])
         else { return nil }
         var name: String?
         if let n = top["name"] {
@@ -251,8 +252,9 @@ private struct Reader {
         let description = top["description"].flatMap { string($0.value, "description") }
         var fault: Fault?
         var isNetworkCut = false
+        var idle: Double?
         if let f = top["fault"] {
-            fault = self.fault(f.value)
+            fault = self.fault(f.value, idle: &idle)
             if case .networkCut = fault { isNetworkCut = true }
         } else {
             problem(root, "missing key 'fault': give fault.kind (wait-timeout, kill-thread or network-cut)")
@@ -268,19 +270,62 @@ private struct Reader {
             if let s = pool["size"] { size = int(s.value, "pool.size", range: 1...1000) ?? size }
         }
         var operations: Int?
-        if let w = top["workload"], let workload = mapping(w.value, "workload", allowed: ["operations"]) {
+        var pattern = WorkloadPattern.pool
+        if let w = top["workload"], let workload = mapping(w.value, "workload", allowed: ["operations", "pattern"]) {
             if let o = workload["operations"] { operations = int(o.value, "workload.operations", range: 1...100_000) }
+            if let p = workload["pattern"] { pattern = choice(p.value, "workload.pattern", WorkloadPattern.self) ?? pattern }
+        }
+        var driver: DriverChoice?
+        if let d = top["driver"] {
+            driver = self.driver(d.value)
+            if let p = top["policy"] {
+                problem(
+                    p.key,
+                    "'policy' configures repro's own pool, not the driver '\(driver?.name ?? "")': put the real pool's settings under driver.options"
+                )
+            }
         }
         var expectations = Expectations()
         if let e = top["expect"] { expectations = expect(e.value) ?? expectations }
         guard let name, let fault, let policy else { return nil }
         return Scenario(
             name: name, description: description, fault: fault, policy: policy, poolSize: size, operations: operations,
-            expectations: expectations)
+            expectations: expectations, driver: driver, pattern: pattern, idleSeconds: idle)
     }
 
-    mutating func fault(_ node: Node) -> Fault? {
-        let allowed = ["kind", "seconds", "margin", "scope", "target", "count", "mode", "via"]
+    /// `driver: NAME` or `driver: {name, options: {key: value}, deadline}`.
+    mutating func driver(_ node: Node) -> DriverChoice? {
+        if node.scalar != nil {
+            return string(node, "driver").map { DriverChoice(name: $0) }
+        }
+        guard let d = mapping(node, "driver", allowed: ["name", "options", "deadline"]) else { return nil }
+        guard let n = d["name"] else {
+            problem(node, "missing key 'driver.name': the adapter to run (repro drivers lists them)")
+            return nil
+        }
+        guard let name = string(n.value, "driver.name") else { return nil }
+        var choice = DriverChoice(name: name)
+        if let o = d["options"] {
+            guard case .mapping(let entries) = o.value else {
+                problem(o.value, "driver.options must be a mapping of the pool's own settings, e.g. maxIdle: 3")
+                return nil
+            }
+            for (key, value) in entries {
+                guard let k = key.scalar?.string, let v = value.scalar?.string else {
+                    problem(value, "driver.options values must be plain values (numbers, words, durations)")
+                    continue
+                }
+                choice.options[k] = v
+            }
+        }
+        if let t = d["deadline"] {
+            choice.deadline = double(t.value, "driver.deadline", range: DriverChoice.deadlineRange) ?? choice.deadline
+        }
+        return choice
+    }
+
+    mutating func fault(_ node: Node, idle: inout Double?) -> Fault? {
+        let allowed = ["kind", "seconds", "margin", "scope", "target", "count", "mode", "via", "idle"]
         guard let f = mapping(node, "fault", allowed: allowed) else { return nil }
         guard let kindNode = f["kind"] else {
             problem(node, "missing key 'fault.kind': use wait-timeout, kill-thread or network-cut")
@@ -289,8 +334,8 @@ private struct Reader {
         guard let kind = string(kindNode.value, "fault.kind") else { return nil }
         let perKind: [String: [String]] = [
             "wait-timeout": ["kind", "seconds", "margin", "scope"],
-            "kill-thread": ["kind", "target", "count"],
-            "network-cut": ["kind", "mode", "via"],
+            "kill-thread": ["kind", "target", "count", "idle"],
+            "network-cut": ["kind", "mode", "via", "idle"],
         ]
         guard let keys = perKind[kind] else {
             problem(kindNode.value, "fault.kind '\(kind)' is unknown: use wait-timeout, kill-thread or network-cut")
@@ -301,6 +346,7 @@ private struct Reader {
                 entry.key,
                 "key '\(key)' does not apply to fault kind \(kind): allowed keys are \(keys.joined(separator: ", "))")
         }
+        if let i = f["idle"] { idle = double(i.value, "fault.idle", range: Scenario.idleRange) }
         switch kind {
         case "wait-timeout":
             guard let s = f["seconds"] else {
@@ -391,7 +437,9 @@ private struct Reader {
     }
 
     mutating func expect(_ node: Node) -> Expectations? {
-        guard let e = mapping(node, "expect", allowed: ["firstError", "phase", "recovered"]) else { return nil }
+        guard let e = mapping(node, "expect", allowed: ["firstError", "kind", "message", "phase", "recovered"]) else {
+            return nil
+        }
         var out = Expectations()
         if let f = e["firstError"] {
             var items: [Node] = []
@@ -413,6 +461,16 @@ private struct Reader {
             if items.isEmpty { problem(f.value, "expect.firstError is empty: list one or more codes") }
             out.firstError = codes
         }
+        if let k = e["kind"] {
+            let items: [Node] =
+                switch k.value {
+                case .sequence(let seq): Array(seq)
+                default: [k.value]
+                }
+            out.kind = items.compactMap { choice($0, "expect.kind", ErrorKind.self) }
+            if items.isEmpty { problem(k.value, "expect.kind is empty: list one or more kinds") }
+        }
+        if let m = e["message"] { out.message = string(m.value, "expect.message") }
         if let p = e["phase"] { out.phase = choice(p.value, "expect.phase", ErrorPhase.self) }
         if let r = e["recovered"] { out.recovered = bool(r.value, "expect.recovered") }
         return out

@@ -40,6 +40,12 @@ public struct ScenarioResult: Sendable, Equatable, Codable {
     public var passed: Bool
     public var durationMs: Double
 
+    /// The pool under test in a word: the driver adapter (real stacks) or the policy preset (repro's pool).
+    public var poolLabel: String {
+        let base = client.adapter ?? policy.name
+        return pattern == .held ? base + ", held" : base
+    }
+
     /// The first error that reached the caller (not absorbed by validation, retry or keepalive).
     public var firstUnhandledError: ObservedError? { errors.first { $0.handledBy == nil } }
 }
