@@ -4,16 +4,24 @@ export PATH := $(PATH):/opt/swift/usr/bin
 SWIFT ?= swift
 REPRO := .build/debug/repro
 REPORTS ?= reports
+# mysql2 is not in Debian: tests and `make run` use the copy beside the checkout when there is one;
+# users point NODE_PATH (or repro --node-path) at their own node_modules.
+NODE_MODULES ?= $(abspath ../shared/node/node_modules)
+export NODE_PATH := $(NODE_MODULES)$(if $(NODE_PATH),:$(NODE_PATH))
 
-.PHONY: setup build release test run matrix bench lint clean
+.PHONY: setup build adapters release test run matrix bench lint clean
 
 setup:
 	@bash scripts/setup.sh
 
-build: setup
+build: setup adapters
 	$(SWIFT) build
 
-release: setup
+# Go and Java adapters compile into adapters/<name>/.build/.
+adapters: setup
+	@bash scripts/build-adapters.sh
+
+release: setup adapters
 	$(SWIFT) build -c release
 
 test: build lint

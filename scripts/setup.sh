@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what repro needs, only what is missing: Connector/C headers, the MariaDB server,
-# socat (benchmark relay), and the Python packages the tests use (jsonschema, PyMySQL).
+# socat (benchmark relay), the Python packages the tests use (jsonschema, PyMySQL), and every real
+# driver stack the adapters run: Node.js + mysqljs, Go + go-sql-driver/mysql, a JDK + HikariCP +
+# MariaDB Connector/J + SLF4J, SQLAlchemy + PyMySQL. (mysql2 is not in Debian: users bring their own
+# node_modules through NODE_PATH or --node-path.)
 set -euo pipefail
 
 SUDO=""
@@ -13,6 +16,15 @@ command -v socat >/dev/null 2>&1 || need_apt+=(socat)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need_apt+=(iptables)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+# Driver stacks for the adapters (adapters/*/check says what each needs).
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+[ -f /usr/share/nodejs/mysql/package.json ] || need_apt+=(node-mysql)
+command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/go-sql-driver/mysql ] || need_apt+=(golang-github-go-sql-driver-mysql-dev)
+command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
+[ -f /usr/share/java/HikariCP.jar ] || need_apt+=(libhikaricp-java)
+[ -f /usr/share/java/mariadb-java-client.jar ] || need_apt+=(libmariadb-java)
+[ -f /usr/share/java/slf4j-api.jar ] || need_apt+=(libslf4j-java)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}"
@@ -24,14 +36,15 @@ fi
 need_py=()
 python3 -c "import jsonschema" 2>/dev/null || need_py+=(jsonschema)
 python3 -c "import pymysql" 2>/dev/null || need_py+=(PyMySQL)
+python3 -c "import sqlalchemy" 2>/dev/null || need_py+=(SQLAlchemy)
 if [ ${#need_py[@]} -gt 0 ]; then
     echo "setup: installing Python packages ${need_py[*]}"
     python3 -m pip install -q "${need_py[@]}" 2>/dev/null \
         || python3 -m pip install -q --break-system-packages "${need_py[@]}" 2>/dev/null \
         || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-                python3-jsonschema python3-pymysql >/dev/null; }
-    python3 -c "import jsonschema, pymysql" \
-        || { echo "setup: could not install jsonschema and PyMySQL for $(command -v python3)" >&2; exit 3; }
+                python3-jsonschema python3-pymysql python3-sqlalchemy >/dev/null; }
+    python3 -c "import jsonschema, pymysql, sqlalchemy" \
+        || { echo "setup: could not install jsonschema, PyMySQL and SQLAlchemy for $(command -v python3)" >&2; exit 3; }
 fi
 
 if ! command -v swift >/dev/null 2>&1 && [ ! -x /opt/swift/usr/bin/swift ]; then

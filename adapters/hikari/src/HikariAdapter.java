@@ -1,0 +1,606 @@
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.TreeMap;
+import java.util.jar.Attributes;
+import java.util.jar.JarFile;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import java.util.logging.SimpleFormatter;
+
+/**
+ * repro adapter: HikariCP over MariaDB Connector/J, speaking the JSON-lines protocol of
+ * docs/adapters.md on stdin/stdout. Every request runs on its own thread; stdout lines are written
+ * whole under a lock. HikariCP and Connector/J log through slf4j → slf4j-jdk14 → java.util.logging,
+ * where a handler turns records at or above app.eventLevel into {"event":"pool-log",...} lines.
+ */
+public final class HikariAdapter {
+    private static final OutputStream OUT = new FileOutputStream(FileDescriptor.out);
+    private static final String MARIADB_OPTIONS = "org.mariadb.jdbc.util.DefaultOptions";
+    private static final String MARIADB_HAMODE = "org.mariadb.jdbc.internal.util.constant.HaMode";
+
+    /** HikariCP options this adapter accepts (if this HikariCP has the setter): key, type, description. */
+    private static final String[][] HIKARI_OPTIONS = {
+        {"maxLifetime", "long", "maximum life of a pooled connection in ms, 0 = infinite; HikariCP resets values below 30000 to the default with a warning (default: 1800000)"},
+        {"idleTimeout", "long", "ms a connection may sit idle before it is retired, only when minimumIdle < maximumPoolSize; 0 = never; values below 10000 are reset to the default (default: 600000)"},
+        {"connectionTimeout", "long", "ms getConnection() waits for a connection, 0 = infinite, minimum 250 (default: 30000)"},
+        {"validationTimeout", "long", "ms allowed for the aliveness check done before handing out a connection idle > 500 ms, minimum 250 (default: 5000)"},
+        {"keepaliveTime", "long", "ms between keepalive checks of idle connections, 0 = off (default: 0)"},
+        {"minimumIdle", "int", "minimum idle connections HikariCP keeps open (default: maximumPoolSize, i.e. poolSize)"},
+        {"connectionTestQuery", "string", "aliveness check query instead of JDBC4 Connection.isValid() (default: none, isValid())"},
+        {"leakDetectionThreshold", "long", "ms a connection may be out of the pool before a leak warning, 0 = off; below 2000 or above maxLifetime disables it (default: 0)"},
+    };
+    private static final String EVENT_LEVEL = "app.eventLevel";
+    private static final long CLOSE_WAIT_MS = 5000;
+
+    private static final List<Thread> requests = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private static volatile HikariDataSource ds;
+    private static volatile Connection held;
+    private static volatile Level eventLevel = Level.WARNING;
+    // Strong references: java.util.logging forgets the level of a logger nobody references.
+    private static final Logger HIKARI_LOG = Logger.getLogger("com.zaxxer.hikari");
+    private static final Logger MARIADB_LOG = Logger.getLogger("org.mariadb.jdbc");
+
+    /** A request the adapter rejects before touching the pool: answered as {"usage":true,...}. */
+    private static final class Usage extends Exception {
+        Usage(String message) {
+            super(message);
+        }
+    }
+
+    /** A driver/pool error together with the phase it happened in. */
+    private static final class Failure extends Exception {
+        final Throwable error;
+        final String phase;
+
+        Failure(Throwable error, String phase) {
+            this.error = error;
+            this.phase = phase;
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        System.setOut(System.err); // nothing but protocol lines may reach the real stdout
+        // Fail with one stderr line, before hello, when a jar is missing (names only: nothing initialised).
+        for (String name : new String[] {"org.slf4j.impl.StaticLoggerBinder", "com.zaxxer.hikari.HikariDataSource", "org.mariadb.jdbc.Driver"}) {
+            try {
+                Class.forName(name, false, HikariAdapter.class.getClassLoader());
+            } catch (Throwable t) {
+                System.err.println("hikari adapter: cannot load " + name + " (HikariCP, Connector/J, slf4j-api, slf4j-jdk14 jars): " + t);
+                System.exit(1);
+            }
+        }
+        setUpLogging();
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line;
+        while ((line = in.readLine()) != null) {
+            if (line.isBlank()) continue;
+            Object parsed;
+            try {
+                parsed = Json.parse(line);
+            } catch (IllegalArgumentException e) {
+                System.err.println("hikari adapter: ignoring request line: " + e.getMessage());
+                continue;
+            }
+            if (!(parsed instanceof Map)) {
+                System.err.println("hikari adapter: ignoring request line that is not an object");
+                continue;
+            }
+            @SuppressWarnings("unchecked")
+            Map<String, Object> req = (Map<String, Object>) parsed;
+            Thread t = new Thread(() -> handle(req), "request-" + req.get("id"));
+            t.setDaemon(true);
+            requests.add(t);
+            t.start();
+        }
+        // stdin EOF: let requests still running answer for up to 0.5 s (a line piped in just before EOF
+        // gets its answer), close the pool if it closes within 0.5 s, exit 0 regardless.
+        long deadline = System.nanoTime() + 500_000_000L;
+        for (Thread t : requests) {
+            long left = (deadline - System.nanoTime()) / 1_000_000L;
+            if (left <= 0) break;
+            t.join(left);
+        }
+        Thread closer = new Thread(() -> {
+            HikariDataSource d = ds;
+            if (d != null) d.close();
+        }, "close-on-eof");
+        closer.setDaemon(true);
+        closer.start();
+        closer.join(500);
+        System.exit(0);
+    }
+
+    // ---- protocol plumbing -------------------------------------------------------------------
+
+    static void emit(Map<String, Object> message) {
+        byte[] bytes = (Json.write(message) + "\n").getBytes(StandardCharsets.UTF_8);
+        synchronized (OUT) {
+            try {
+                OUT.write(bytes);
+                OUT.flush();
+            } catch (Exception e) {
+                System.err.println("hikari adapter: cannot write stdout: " + e);
+            }
+        }
+    }
+
+    private static Map<String, Object> answer(Object id, boolean ok) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", id);
+        m.put("ok", ok);
+        return m;
+    }
+
+    private static void handle(Map<String, Object> req) {
+        Object id = req.get("id");
+        Map<String, Object> resp = answer(id, true);
+        try {
+            String op = String.valueOf(req.get("op"));
+            switch (op) {
+                case "hello": hello(resp); break;
+                case "open": open(req, resp); break;
+                case "warm": resp.put("threadIds", warm(intField(req, "count"))); break;
+                case "run": resp.putAll(runOnce(stringField(req, "sql"), Boolean.TRUE.equals(req.get("held")))); break;
+                case "hold": resp.put("threadId", hold()); break;
+                case "busy": resp.put("results", busy(intField(req, "count"), stringField(req, "sql"))); break;
+                case "close": close(); break;
+                default: throw new Usage("unknown op '" + op + "': known ops are hello, open, warm, run, hold, busy, close");
+            }
+        } catch (Usage u) {
+            Map<String, Object> e = new LinkedHashMap<>();
+            e.put("usage", true);
+            e.put("message", u.getMessage());
+            resp = answer(id, false);
+            resp.put("error", e);
+        } catch (Failure f) {
+            resp = answer(id, false);
+            resp.put("error", errorObject(f.error, f.phase));
+        } catch (Throwable t) { // a bug or an unexpected runtime error: still one answer
+            resp = answer(id, false);
+            resp.put("error", errorObject(t, null));
+        }
+        emit(resp);
+        requests.remove(Thread.currentThread());
+    }
+
+    /** The error as the caller saw it, verbatim (docs/adapters.md "run"). */
+    private static Map<String, Object> errorObject(Throwable t, String phase) {
+        Map<String, Object> e = new LinkedHashMap<>();
+        e.put("class", t.getClass().getName());
+        e.put("code", null);
+        e.put("errno", t instanceof SQLException ? (Object) ((SQLException) t).getErrorCode() : null);
+        e.put("sqlState", t instanceof SQLException ? ((SQLException) t).getSQLState() : null);
+        e.put("message", t.getMessage());
+        e.put("fatal", null);
+        e.put("phase", phase);
+        Throwable cause = t.getCause();
+        if (cause != null) e.put("cause", cause.getMessage() != null ? cause.getMessage() : cause.getClass().getName());
+        return e;
+    }
+
+    private static int intField(Map<String, Object> req, String key) throws Usage {
+        Object v = req.get(key);
+        if (!(v instanceof Long)) throw new Usage("'" + key + "' must be an integer");
+        return (int) (long) (Long) v;
+    }
+
+    private static String stringField(Map<String, Object> req, String key) throws Usage {
+        Object v = req.get(key);
+        if (!(v instanceof String)) throw new Usage("'" + key + "' must be a string");
+        return (String) v;
+    }
+
+    private static HikariDataSource pool() throws Usage {
+        HikariDataSource d = ds;
+        if (d == null) throw new Usage("no pool: send open first");
+        return d;
+    }
+
+    // ---- operations --------------------------------------------------------------------------
+
+    private static void hello(Map<String, Object> resp) {
+        resp.put("protocol", 1);
+        resp.put("driver", "MariaDB Connector/J");
+        resp.put("driverVersion", jarVersion(org.mariadb.jdbc.Driver.class));
+        resp.put("pool", "HikariCP");
+        resp.put("poolVersion", jarVersion(HikariDataSource.class));
+        resp.put("runtime", "java");
+        resp.put("runtimeVersion", System.getProperty("java.version"));
+        Map<String, Object> options = new LinkedHashMap<>();
+        for (String[] o : HIKARI_OPTIONS) if (setter(o) != null) options.put(o[0], o[2]);
+        options.put(EVENT_LEVEL, "lowest HikariCP/Connector/J log level sent as pool-log events (ERROR, WARN, INFO, DEBUG, TRACE); lower records go to stderr (default: WARN)");
+        Map<String, String> driverOptions = driverOptions();
+        if (driverOptions == null) {
+            options.put("dataSource.<name>", "a Connector/J property passed to the driver (default: the driver's)");
+        } else {
+            for (Map.Entry<String, String> e : driverOptions.entrySet()) options.put("dataSource." + e.getKey(), e.getValue());
+        }
+        resp.put("options", options);
+    }
+
+    private static void open(Map<String, Object> req, Map<String, Object> resp) throws Usage {
+        if (ds != null) throw new Usage("a pool is already open: send close first");
+        String host = stringField(req, "host");
+        int port = intField(req, "port");
+        Object database = req.get("database");
+        HikariDataSource d = new HikariDataSource(); // no-arg: the pool starts on the first getConnection()
+        d.setJdbcUrl("jdbc:mariadb://" + host + ":" + port + "/" + (database instanceof String ? database : ""));
+        d.setUsername(stringField(req, "user"));
+        Object password = req.get("password");
+        if (password != null) d.setPassword(String.valueOf(password));
+
+        Map<String, String> opts = new TreeMap<>();
+        if (req.get("options") instanceof Map) {
+            for (Map.Entry<?, ?> e : ((Map<?, ?>) req.get("options")).entrySet()) opts.put(String.valueOf(e.getKey()), String.valueOf(e.getValue()));
+        }
+        Properties driverProps = new Properties();
+        Level level = Level.WARNING;
+        try {
+            d.setMaximumPoolSize(intField(req, "poolSize"));
+            for (Map.Entry<String, String> e : opts.entrySet()) {
+                String key = e.getKey();
+                String value = e.getValue();
+                String[] hikari = null;
+                for (String[] o : HIKARI_OPTIONS) if (o[0].equals(key) && setter(o) != null) hikari = o;
+                if (hikari != null) {
+                    setOption(d, hikari, value);
+                } else if (key.equals(EVENT_LEVEL)) {
+                    level = parseLevel(value);
+                } else if (key.startsWith("dataSource.")) {
+                    driverProps.setProperty(key.substring("dataSource.".length()), value);
+                } else {
+                    throw new Usage("unknown option '" + key + "': known options are " + knownKeys());
+                }
+            }
+            checkDriverProperties(driverProps);
+            for (String name : driverProps.stringPropertyNames()) d.addDataSourceProperty(name, driverProps.getProperty(name));
+
+            List<String> initSql = new ArrayList<>();
+            if (req.get("initSql") instanceof List) for (Object s : (List<?>) req.get("initSql")) initSql.add(String.valueOf(s));
+            if (initSql.size() == 1) {
+                d.setConnectionInitSql(initSql.get(0));
+            } else if (initSql.size() > 1) {
+                // HikariCP's connectionInitSql is one statement; several need the driver's multi-query mode.
+                if (!"true".equalsIgnoreCase(driverProps.getProperty("allowMultiQueries"))) {
+                    throw new Usage("HikariCP runs one connectionInitSql statement, got " + initSql.size()
+                        + ": combine them into one (SET SESSION a=1, b=2) or set option dataSource.allowMultiQueries=true");
+                }
+                d.setConnectionInitSql(String.join("; ", initSql));
+            }
+            setEventLevel(level);
+            // HikariCP checks and corrects its settings here, logging a warning (→ pool-log event) for each
+            // value it resets; the same check runs again, silently, when the pool starts. Its DEBUG
+            // configuration dump is held back here so that it appears once, when the pool starts.
+            Logger config = Logger.getLogger(HikariConfig.class.getName());
+            config.setLevel(Level.INFO);
+            try {
+                d.validate();
+            } finally {
+                config.setLevel(null);
+            }
+        } catch (IllegalArgumentException e) { // HikariCP's setters and validate() reject bad values this way
+            throw new Usage(e.getMessage());
+        }
+        ds = d;
+        Map<String, Object> effective = new LinkedHashMap<>();
+        effective.put("maximumPoolSize", d.getMaximumPoolSize());
+        effective.put("minimumIdle", d.getMinimumIdle());
+        effective.put("maxLifetime", d.getMaxLifetime());
+        effective.put("idleTimeout", d.getIdleTimeout());
+        effective.put("connectionTimeout", d.getConnectionTimeout());
+        effective.put("validationTimeout", d.getValidationTimeout());
+        effective.put("leakDetectionThreshold", d.getLeakDetectionThreshold());
+        effective.put("connectionTestQuery", d.getConnectionTestQuery());
+        effective.put("connectionInitSql", d.getConnectionInitSql());
+        resp.put("pool", d.getPoolName());
+        resp.put("effective", effective);
+    }
+
+    private static List<Object> warm(int count) throws Usage, Failure {
+        HikariDataSource d = pool();
+        List<Connection> conns = new ArrayList<>();
+        try {
+            for (int k = 0; k < count; k++) {
+                try {
+                    conns.add(d.getConnection());
+                } catch (Exception e) {
+                    throw new Failure(e, "acquire");
+                }
+            }
+            List<Object> ids = new ArrayList<>();
+            for (Connection c : conns) ids.add(connectionId(c));
+            return ids;
+        } finally {
+            for (Connection c : conns) {
+                try {
+                    c.close();
+                } catch (SQLException ignored) {
+                    // returning to HikariCP does not fail; nothing to report
+                }
+            }
+        }
+    }
+
+    private static long connectionId(Connection c) throws Failure {
+        try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT CONNECTION_ID()")) {
+            r.next();
+            return r.getLong(1);
+        } catch (Exception e) {
+            throw new Failure(e, "query");
+        }
+    }
+
+    private static long hold() throws Usage, Failure {
+        Connection c;
+        try {
+            c = pool().getConnection();
+        } catch (Usage u) {
+            throw u;
+        } catch (Exception e) {
+            throw new Failure(e, "acquire");
+        }
+        held = c; // kept, never closed (a later hold replaces the reference; the old one stays borrowed)
+        return connectionId(c);
+    }
+
+    /** One operation as an application writes it; the answer fields of a `run` without id. */
+    private static Map<String, Object> runOnce(String sql, boolean useHeld) throws Usage {
+        HikariDataSource d = useHeld ? null : pool();
+        Connection h = held;
+        if (useHeld && h == null) throw new Usage("no held connection: send hold first");
+        long t0 = System.nanoTime();
+        String phase = "acquire";
+        Throwable error = null;
+        try {
+            if (useHeld) {
+                phase = "query";
+                try (Statement s = h.createStatement(); ResultSet r = s.executeQuery(sql)) {
+                    while (r.next()) { }
+                }
+            } else {
+                try (Connection c = d.getConnection()) {
+                    phase = "query";
+                    try (Statement s = c.createStatement(); ResultSet r = s.executeQuery(sql)) {
+                        while (r.next()) { }
+                    }
+                }
+            }
+        } catch (Exception e) {
+            error = e;
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("ok", error == null);
+        m.put("ms", Math.round((System.nanoTime() - t0) / 1e3) / 1e3);
+        if (error != null) m.put("error", errorObject(error, phase));
+        return m;
+    }
+
+    private static List<Object> busy(int count, String sql) throws Usage, InterruptedException {
+        pool();
+        Object[] results = new Object[count];
+        Thread[] threads = new Thread[count];
+        for (int k = 0; k < count; k++) {
+            final int slot = k;
+            threads[k] = new Thread(() -> {
+                try {
+                    results[slot] = runOnce(sql, false);
+                } catch (Usage u) {
+                    results[slot] = null; // cannot happen: the pool was checked above
+                }
+            }, "busy-" + k);
+            threads[k].setDaemon(true);
+            threads[k].start();
+        }
+        for (Thread t : threads) t.join();
+        return List.of(results);
+    }
+
+    private static void close() throws Usage, InterruptedException {
+        HikariDataSource d = pool();
+        ds = null;
+        held = null;
+        // close() aborts connections still in use (the held one, hung runs) and closes idle ones. When
+        // an in-use connection cannot be aborted (Connector/J's abort opens a new connection to KILL the
+        // old thread, which hangs on a blackholed server) HikariCP keeps retrying for 10 s: answer after
+        // CLOSE_WAIT_MS and say so in an event, rather than miss repro's deadline.
+        Thread closer = new Thread(d::close, "pool-close");
+        closer.setDaemon(true);
+        closer.start();
+        closer.join(CLOSE_WAIT_MS);
+        if (closer.isAlive()) {
+            Map<String, Object> ev = new LinkedHashMap<>();
+            ev.put("event", "adapter");
+            ev.put("message", "HikariDataSource.close() still running after " + CLOSE_WAIT_MS
+                + " ms (HikariCP retries aborting in-use connections for up to 10 s); answering close now");
+            emit(ev);
+        }
+    }
+
+    // ---- options -----------------------------------------------------------------------------
+
+    private static Method setter(String[] option) {
+        Class<?> type = option[1].equals("long") ? long.class : option[1].equals("int") ? int.class : String.class;
+        String name = "set" + Character.toUpperCase(option[0].charAt(0)) + option[0].substring(1);
+        try {
+            return HikariConfig.class.getMethod(name, type);
+        } catch (NoSuchMethodException absent) {
+            return null; // e.g. keepaliveTime before HikariCP 4.0.1: not a known key then
+        }
+    }
+
+    private static void setOption(HikariDataSource d, String[] option, String value) throws Usage {
+        Object arg;
+        try {
+            arg = option[1].equals("long") ? (Object) Long.parseLong(value.trim())
+                : option[1].equals("int") ? (Object) Integer.parseInt(value.trim()) : value;
+        } catch (NumberFormatException e) {
+            throw new Usage("option '" + option[0] + "': '" + value + "' is not an integer (milliseconds / a count)");
+        }
+        try {
+            setter(option).invoke(d, arg);
+        } catch (InvocationTargetException e) {
+            throw new Usage("option '" + option[0] + "': " + e.getCause().getMessage());
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static String knownKeys() {
+        List<String> keys = new ArrayList<>();
+        for (String[] o : HIKARI_OPTIONS) if (setter(o) != null) keys.add(o[0]);
+        keys.add(EVENT_LEVEL);
+        keys.sort(String.CASE_INSENSITIVE_ORDER);
+        return String.join(", ", keys) + ", and dataSource.<Connector/J property> (e.g. dataSource.socketTimeout, dataSource.connectTimeout)";
+    }
+
+    /**
+     * Connector/J's own option list (name → one-line description with default), read from its
+     * internal DefaultOptions/Options classes; null when this Connector/J version has none.
+     */
+    private static Map<String, String> driverOptions() {
+        try {
+            Class<?> optionsEnum = Class.forName(MARIADB_OPTIONS);
+            Object defaults = defaultDriverOptions();
+            Map<String, String> out = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+            for (Object o : optionsEnum.getEnumConstants()) {
+                String name = (String) optionsEnum.getMethod("getOptionName").invoke(o);
+                if (name.equalsIgnoreCase("user") || name.equalsIgnoreCase("password")) continue; // open's fields
+                String desc = ((String) optionsEnum.getMethod("getDescription").invoke(o)).split("\n")[0].trim();
+                Object def = null;
+                try {
+                    def = defaults.getClass().getField(name).get(defaults);
+                } catch (NoSuchFieldException unknown) {
+                    // some options have no field of that name: no default shown
+                }
+                out.put(name, "Connector/J: " + (desc.isEmpty() ? name : desc) + " (default: " + def + ")");
+            }
+            return out;
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    private static Object defaultDriverOptions() throws ReflectiveOperationException {
+        Class<?> haMode = Class.forName(MARIADB_HAMODE);
+        Object none = haMode.getField("NONE").get(null);
+        return Class.forName(MARIADB_OPTIONS).getMethod("defaultValues", haMode).invoke(null, none);
+    }
+
+    /** Unknown names and values Connector/J would reject (its own parser and message) are usage errors. */
+    private static void checkDriverProperties(Properties props) throws Usage {
+        Map<String, String> known = driverOptions();
+        if (known == null || props.isEmpty()) return;
+        for (String name : props.stringPropertyNames()) {
+            boolean found = false;
+            for (String k : known.keySet()) found |= k.equals(name);
+            if (!found) {
+                throw new Usage("unknown option 'dataSource." + name + "': Connector/J " + jarVersion(org.mariadb.jdbc.Driver.class)
+                    + " properties are " + String.join(", ", known.keySet()));
+            }
+        }
+        try {
+            Class<?> haMode = Class.forName(MARIADB_HAMODE);
+            Class<?> options = Class.forName("org.mariadb.jdbc.util.Options");
+            Class.forName(MARIADB_OPTIONS).getMethod("parse", haMode, String.class, Properties.class, options)
+                .invoke(null, haMode.getField("NONE").get(null), "", props, defaultDriverOptions());
+        } catch (InvocationTargetException e) {
+            throw new Usage("Connector/J rejects a dataSource option: " + e.getCause().getMessage());
+        } catch (ReflectiveOperationException e) {
+            // this Connector/J parses differently: the driver reports bad values when it connects
+        }
+    }
+
+    // ---- logging → events --------------------------------------------------------------------
+
+    private static Level parseLevel(String v) throws Usage {
+        switch (v.trim().toUpperCase()) {
+            case "ERROR": return Level.SEVERE;
+            case "WARN": return Level.WARNING;
+            case "INFO": return Level.INFO;
+            case "DEBUG": return Level.FINE;
+            case "TRACE": return Level.FINEST;
+            default: throw new Usage("option '" + EVENT_LEVEL + "': '" + v + "' is not one of ERROR, WARN, INFO, DEBUG, TRACE");
+        }
+    }
+
+    private static String levelName(Level l) {
+        int v = l.intValue();
+        if (v >= Level.SEVERE.intValue()) return "ERROR";
+        if (v >= Level.WARNING.intValue()) return "WARN";
+        if (v >= Level.INFO.intValue()) return "INFO";
+        if (v >= Level.FINE.intValue()) return "DEBUG";
+        return "TRACE";
+    }
+
+    private static void setEventLevel(Level level) {
+        eventLevel = level;
+        Level loggers = level.intValue() < Level.INFO.intValue() ? level : Level.INFO;
+        HIKARI_LOG.setLevel(loggers);
+        MARIADB_LOG.setLevel(loggers);
+    }
+
+    private static void setUpLogging() {
+        Logger root = Logger.getLogger("");
+        for (Handler h : root.getHandlers()) root.removeHandler(h);
+        SimpleFormatter format = new SimpleFormatter();
+        root.addHandler(new Handler() {
+            @Override
+            public void publish(LogRecord r) {
+                String message = format.formatMessage(r);
+                if (r.getLevel().intValue() >= eventLevel.intValue()) {
+                    Map<String, Object> ev = new LinkedHashMap<>();
+                    ev.put("event", "pool-log");
+                    ev.put("level", levelName(r.getLevel()));
+                    ev.put("logger", r.getLoggerName());
+                    ev.put("message", message);
+                    if (r.getThrown() != null) ev.put("exception", r.getThrown().toString());
+                    emit(ev);
+                } else {
+                    System.err.println("[" + levelName(r.getLevel()) + "] " + r.getLoggerName() + ": " + message);
+                }
+            }
+
+            @Override
+            public void flush() { }
+
+            @Override
+            public void close() { }
+        });
+        root.setLevel(Level.INFO);
+        setEventLevel(Level.WARNING);
+    }
+
+    /** The library version from its jar's manifest (Bundle-Version, else Implementation-Version). */
+    private static String jarVersion(Class<?> c) {
+        try (JarFile jar = new JarFile(new File(c.getProtectionDomain().getCodeSource().getLocation().toURI()))) {
+            Attributes a = jar.getManifest().getMainAttributes();
+            String v = a.getValue("Bundle-Version");
+            if (v == null) v = a.getValue("Implementation-Version");
+            if (v != null) return v;
+        } catch (Exception e) {
+            // fall through
+        }
+        String v = c.getPackage().getImplementationVersion();
+        return v != null ? v : "unknown";
+    }
+}
