@@ -16,7 +16,8 @@ func sampleResult(recovered: Bool = false) -> ScenarioResult {
     let expectations = Expectations(firstError: [.serverGone, .serverLost], phase: .query, recovered: false)
         .evaluate(firstError: error, recovered: recovered)
     return ScenarioResult(
-        name: "wait-timeout-naive", kind: "wait-timeout", description: "Idle pool after wait_timeout",
+        name: "wait-timeout-naive", client: ReproSession.clientInfo, pattern: .pool, idleBeforeOperationsMs: 2501,
+        kind: "wait-timeout", description: "Idle pool after wait_timeout",
         policy: PolicyPreset.naive.policy, poolSize: 4,
         parameters: ["seconds": "2", "margin": "0.5", "scope": "session", "operations": "2"], firstError: error,
         errors: [error], recovered: recovered,

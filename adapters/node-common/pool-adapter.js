@@ -40,7 +40,8 @@ const LIBRARIES = {
 // Application-side options (the adapter's own, hence the `app.` prefix), same for both libraries.
 const APP_OPTIONS = {
   'app.queryTimeout': ['int', "ms; passed as conn.query({sql, timeout}): the query fails with 'Query inactivity timeout' (default: none)"],
-  'app.retryGetConnection': ['bool', 'on a fatal error from getConnection or the query, conn.destroy() and run borrow+query once more (default: false)'],
+  'app.retryGetConnection': ['bool', 'when pool.getConnection itself fails (any error, phase acquire), call getConnection once more; a failed query is not retried (default: false)'],
+  'app.retryQuery': ['bool', 'when the query fails with err.fatal === true, conn.destroy() and run borrow+query once more (default: false)'],
 };
 
 const libName = process.argv[2];
@@ -95,7 +96,8 @@ const elapsed = (t0) => Math.round(Number(process.hrtime.bigint() - t0) / 1e3) /
 let pool = null;
 let poolSize = 0;
 let queryTimeout = null; // app.queryTimeout
-let retry = false; // app.retryGetConnection
+let retryGetConnection = false; // app.retryGetConnection
+let retryQuery = false; // app.retryQuery
 let held = null; // the connection kept by `hold`
 
 function parseOptions(options) {
@@ -123,7 +125,8 @@ function open(req) {
   if (!(Number.isInteger(req.poolSize) && req.poolSize >= 1)) throw usage(`open: poolSize must be a whole number >= 1, got ${req.poolSize}`);
   const opts = parseOptions(req.options);
   queryTimeout = opts['app.queryTimeout'] ?? null;
-  retry = opts['app.retryGetConnection'] ?? false;
+  retryGetConnection = opts['app.retryGetConnection'] ?? false;
+  retryQuery = opts['app.retryQuery'] ?? false;
   const config = {
     host: req.host,
     port: req.port,
@@ -159,21 +162,35 @@ function open(req) {
 
 const querySpec = (sql) => (queryTimeout == null ? sql : { sql, timeout: queryTimeout });
 
+// pool.getConnection as the application calls it. With app.retryGetConnection, the usual
+// hand-written "destroy and retry once when getConnection fails": any error from getConnection
+// is recorded under `handled` and getConnection is called once more (there is no connection to
+// destroy: neither library passes one along with an error, but one would be destroyed).
+function getConnection(handled, cb) {
+  pool.getConnection((err, conn) => {
+    if (!err || !retryGetConnection) return cb(err, conn);
+    if (conn) conn.destroy();
+    handled.push({ by: 'retry', error: errorObject(err, 'acquire') });
+    pool.getConnection(cb);
+  });
+}
+
 // One operation exactly as an application writes it: borrow, query, release in the callback
 // whatever happened (the pool drops a broken connection itself on its 'error'/'end'). With
-// app.retryGetConnection the application destroys the connection on a fatal error instead.
-function borrowAndQuery(sql, cb) {
-  pool.getConnection((err, conn) => {
+// app.retryQuery the application destroys the connection on a fatal error instead.
+function borrowAndQuery(sql, handled, cb) {
+  getConnection(handled, (err, conn) => {
     if (err) return cb(err, 'acquire');
     conn.query(querySpec(sql), (err) => {
-      if (err && retry && err.fatal === true) conn.destroy();
+      if (err && retryQuery && err.fatal === true) conn.destroy();
       else conn.release();
       cb(err, 'query');
     });
   });
 }
 
-// A `run`-shaped result; with app.retryGetConnection the first fatal error is absorbed once.
+// A `run`-shaped result. app.retryGetConnection absorbs a getConnection error once per borrow;
+// app.retryQuery absorbs the first fatal query error once per operation and borrows again.
 function operation(sql, done) {
   const t0 = process.hrtime.bigint();
   const handled = [];
@@ -184,8 +201,8 @@ function operation(sql, done) {
     done(r);
   };
   const attempt = (first) =>
-    borrowAndQuery(sql, (err, phase) => {
-      if (err && retry && first && err.fatal === true) {
+    borrowAndQuery(sql, handled, (err, phase) => {
+      if (err && retryQuery && first && phase === 'query' && err.fatal === true) {
         handled.push({ by: 'retry', error: errorObject(err, phase) });
         return attempt(false);
       }

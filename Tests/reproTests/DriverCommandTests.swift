@@ -1,0 +1,206 @@
+import Foundation
+import ReproKit
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The node-mysql2 adapter needs mysql2 through NODE_PATH (the Makefile points it at ../shared/node/node_modules).
+private let nodePath = ProcessInfo.processInfo.environment["NODE_PATH"] ?? ""
+
+/// Runs repro with `--json` and returns the single scenario of its report.
+private func runJSON(_ arguments: [String], timeout: TimeInterval = 180) throws -> (ReproBinary.Outcome, [String: Any]) {
+    let dir = ReproBinary.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let out = try ReproBinary.run(arguments + ["--json", "--quiet", "--report-dir", dir], timeout: timeout)
+    let report = (try? JSONSerialization.jsonObject(with: Data(out.stdout.utf8))) as? [String: Any]
+    let scenario = (report?["scenarios"] as? [[String: Any]])?.first ?? [:]
+    return (out, scenario)
+}
+
+/// The errors that reached the caller, in order.
+private func callerErrors(_ scenario: [String: Any]) -> [[String: Any]] {
+    ((scenario["errors"] as? [[String: Any]]) ?? []).filter { $0["handledBy"] is NSNull }
+}
+
+private func timelineDetails(_ scenario: [String: Any], event: String) -> [String] {
+    ((scenario["timeline"] as? [[String: Any]]) ?? []).filter { $0["event"] as? String == event }.compactMap {
+        $0["detail"] as? String
+    }
+}
+
+@Suite("real driver stacks as the pool under test", .serialized, .enabled(if: serverAvailable))
+struct DriverCommandTests {
+    @Test("repro drivers lists five available adapters with versions")
+    func drivers() throws {
+        let out = try ReproBinary.run(["drivers", "--node-path", nodePath])
+        #expect(out.status == 0, "stdout: \(out.stdout) stderr: \(out.stderr)")
+        for name in ["node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy"] {
+            #expect(out.stdout.contains("✓ \(name)"), "\(name) missing in: \(out.stdout)")
+        }
+        #expect(out.stdout.contains("ok mysql2 "))
+        #expect(out.stdout.contains("ok HikariCP "))
+    }
+
+    @Test("go-sql: a half-open cut reaches the caller as invalid connection (bytes written, no retry)")
+    func goHalfOpen() throws {
+        let (out, s) = try runJSON(["network-cut", "--mode", "half-open", "--driver", "go-sql"])
+        #expect(out.status == 0, "stderr: \(out.stderr)")
+        let first = try #require(callerErrors(s).first)
+        let driver = try #require(first["driver"] as? [String: Any])
+        #expect(driver["class"] as? String == "*errors.errorString")
+        #expect(driver["message"] as? String == "invalid connection")
+        #expect(first["kind"] as? String == "lost")
+        #expect(s["recovered"] as? Bool == false)
+        let client = try #require(s["client"] as? [String: Any])
+        #expect(client["library"] as? String == "go-sql-driver/mysql")
+        #expect((s["idleBeforeOperationsMs"] as? Double ?? 0) >= 1000, "the cut hits connections idle ≥ 1 s")
+    }
+
+    @Test("node-mysql2: read ECONNRESET reaches the caller; the retry-on-getConnection branch never runs")
+    func mysql2HalfOpen() throws {
+        let (out, s) = try runJSON([
+            "network-cut", "--mode", "half-open", "--driver", "node-mysql2", "--driver-option",
+            "app.retryGetConnection=true", "--node-path", nodePath,
+        ])
+        #expect(out.status == 0, "stderr: \(out.stderr)")
+        let first = try #require(callerErrors(s).first)
+        let driver = try #require(first["driver"] as? [String: Any])
+        #expect(driver["message"] as? String == "read ECONNRESET")
+        #expect(driver["code"] as? String == "ECONNRESET")
+        #expect(first["phase"] as? String == "query")
+        let retried = ((s["errors"] as? [[String: Any]]) ?? []).filter { $0["handledBy"] as? String == "retry" }
+        #expect(retried.isEmpty, "getConnection never failed, so its retry never ran: \(retried)")
+    }
+
+    @Test("node-mysql2: wait_timeout is absorbed by the pool's own eviction, seen only as idle events")
+    func mysql2WaitTimeout() throws {
+        let (out, s) = try runJSON(["wait-timeout", "--seconds", "2", "--driver", "node-mysql2", "--node-path", nodePath])
+        #expect(out.status == 0, "stderr: \(out.stderr)")
+        #expect(s["recovered"] as? Bool == true)
+        #expect(callerErrors(s).isEmpty)
+        let events = timelineDetails(s, event: "driver-event")
+        #expect(events.contains { $0.contains("connection-error: read ECONNRESET") }, "events: \(events)")
+    }
+
+    @Test("hikari: KILLed idle connections fail validation (a WARN event) and nothing reaches the caller")
+    func hikariKill() throws {
+        let (out, s) = try runJSON(["kill-thread", "--driver", "hikari"])
+        #expect(out.status == 0, "stderr: \(out.stderr)")
+        #expect(s["recovered"] as? Bool == true)
+        let events = timelineDetails(s, event: "driver-event")
+        #expect(events.contains { $0.contains("Failed to validate connection") }, "events: \(events)")
+    }
+
+    @Test("sqlalchemy: pool_pre_ping recovers from wait_timeout; the default pool does not")
+    func sqlalchemyPrePing() throws {
+        let (ping, withPing) = try runJSON([
+            "wait-timeout", "--seconds", "1", "--driver", "sqlalchemy", "--driver-option", "pool_pre_ping=true",
+        ])
+        #expect(ping.status == 0, "stderr: \(ping.stderr)")
+        #expect(withPing["recovered"] as? Bool == true)
+        let (plain, without) = try runJSON(["wait-timeout", "--seconds", "1", "--driver", "sqlalchemy"])
+        #expect(plain.status == 0, "stderr: \(plain.stderr)")
+        let first = try #require(callerErrors(without).first)
+        #expect(first["code"] as? Int == 2006)
+        #expect((first["message"] as? String ?? "").contains("MySQL server has gone away"))
+        // The first disconnect invalidates the whole pool: one failure, then every operation succeeds.
+        let results = (without["operationResults"] as? [[String: Any]]) ?? []
+        #expect(results.map { $0["succeeded"] as? Bool ?? false } == [false, true, true, true, true])
+    }
+
+    @Test("unknown --driver-option exits 2 and lists the keys the adapter knows")
+    func unknownOption() throws {
+        let out = try ReproBinary.run(["kill-thread", "--driver", "go-sql", "--driver-option", "MaxIdle=3"])
+        #expect(out.status == 2, "stderr: \(out.stderr)")
+        #expect(out.stderr.contains("'MaxIdle'"))
+        #expect(out.stderr.contains("SetMaxIdleConns"))
+        #expect(out.stderr.split(separator: "\n").count == 1)
+    }
+}
+
+@Suite("driver usage errors exit 2 before anything runs")
+struct DriverUsageTests {
+    @Test(
+        "bad driver flags",
+        arguments: [
+            (["kill-thread", "--driver-option", "maxIdle=3"], "--driver"),
+            (["kill-thread", "--driver", "go-sql", "--driver-option", "noequals"], "'noequals'"),
+            (["kill-thread", "--driver", "go-sql", "--policy", "ping-on-borrow"], "--policy"),
+            (["kill-thread", "--driver", "go-sql", "--read-timeout", "2"], "--read-timeout"),
+            (["kill-thread", "--pattern", "sometimes"], "'sometimes'"),
+            (["kill-thread", "--driver", "go-sql", "--driver-deadline", "0"], "--driver-deadline 0"),
+            (["network-cut", "--mode", "reset", "--idle", "-1"], "--idle -1"),
+            (["kill-thread", "--driver", "no-such-driver"], "'no-such-driver'"),
+        ])
+    func badUsage(arguments: [String], mention: String) throws {
+        let out = try ReproBinary.run(arguments)
+        #expect(out.status == 2, "stderr: \(out.stderr)")
+        #expect(out.stderr.split(separator: "\n").count == 1, "one line, got: \(out.stderr)")
+        #expect(out.stderr.contains(mention), "stderr: \(out.stderr)")
+    }
+}
+
+/// Adapters that break the protocol: each must end the run with exit 3 and one clear line, and leave no
+/// process behind.
+@Suite("broken adapters give exit 3 and leave nothing running", .serialized, .enabled(if: serverAvailable))
+struct BrokenAdapterTests {
+    /// A tiny adapter in Python: answers hello/open/warm, then misbehaves as `mode` says.
+    static let script = #"""
+        import json, os, sys, time
+        mode = sys.argv[1]
+        open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "pid"), "w").write(str(os.getpid()))
+        if mode == "never-hello":
+            time.sleep(300)
+        if mode == "garbage":
+            print("hello, I am not JSON", flush=True)
+            time.sleep(300)
+        for line in sys.stdin:
+            req = json.loads(line)
+            op, rid = req["op"], req["id"]
+            if op == "hello":
+                answer = {"id": rid, "ok": True, "protocol": 1, "driver": "fake", "driverVersion": "0",
+                          "options": {}}
+            elif op == "warm" and mode == "hang-warm":
+                time.sleep(300)
+            elif op == "run" and mode == "exit-mid-run":
+                sys.exit(7)
+            else:
+                answer = {"id": rid, "ok": True, "threadIds": []}
+            print(json.dumps(answer), flush=True)
+        """#
+
+    static func makeAdapter(_ mode: String) throws -> (dir: String, pidFile: String) {
+        let root = ReproBinary.temporaryDirectory()
+        let dir = root + "/" + mode
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try script.write(toFile: dir + "/adapter.py", atomically: true, encoding: .utf8)
+        let run = "#!/usr/bin/env bash\nexec python3 \"$(dirname \"$0\")/adapter.py\" \(mode)\n"
+        try run.write(toFile: dir + "/run", atomically: true, encoding: .utf8)
+        chmod(dir + "/run", 0o755)
+        return (root, dir + "/pid")
+    }
+
+    @Test(
+        "misbehaving adapters",
+        arguments: [
+            ("never-hello", "did not answer 'hello'"),
+            ("garbage", "not protocol JSON: 'hello, I am not JSON'"),
+            ("hang-warm", "did not answer 'warm'"),
+            ("exit-mid-run", "exited (exit status 7)"),
+        ])
+    func broken(mode: String, mention: String) throws {
+        let (root, pidFile) = try Self.makeAdapter(mode)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let out = try ReproBinary.run(
+            ["wait-timeout", "--seconds", "1", "--driver", mode, "--driver-deadline", "2", "--quiet"],
+            environment: ["REPRO_ADAPTERS": root], timeout: 120)
+        #expect(out.status == 3, "stdout: \(out.stdout) stderr: \(out.stderr)")
+        #expect(out.stderr.contains("the \(mode) adapter"), "stderr: \(out.stderr)")
+        #expect(out.stderr.contains(mention), "stderr: \(out.stderr)")
+        #expect(out.stderr.split(separator: "\n").count == 1, "one line: \(out.stderr)")
+        let pid = try #require(Int32((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? ""))
+        #expect(kill(pid, 0) == -1 && errno == ESRCH, "adapter process \(pid) is still running")
+    }
+}
