@@ -11,11 +11,11 @@ public enum ExplanationWriter {
         let evictions = s.timeline.filter { $0.event == .evict }.count
         if let caller = s.firstUnhandledError, caller.operation == nil, caller.phase == .query {
             parts.append(
-                "The query in flight failed with \(caller.error.code.rawValue) \(caller.error.code.name) (\"\(caller.error.message)\"): its connection was alive when borrowed and was killed mid-query, which no validation can prevent."
+                "The query in flight failed with \(caller.label) (\"\(caller.message)\"): its connection was alive when borrowed and was killed mid-query, which no validation can prevent."
             )
         } else if let caller = s.firstUnhandledError {
             parts.append(
-                "The first error that reached the caller was \(caller.error.code.rawValue) \(caller.error.code.name) (\"\(caller.error.message)\") at the \(caller.phase.rawValue) step of operation \(caller.operation.map(String.init) ?? "?")."
+                "The first error that reached the caller was \(caller.label) (\"\(caller.message)\") at the \(caller.phase.rawValue) step of operation \(caller.operation.map(String.init) ?? "?")."
             )
             if caller.phase == .query && s.policy.validation == .none {
                 parts.append(

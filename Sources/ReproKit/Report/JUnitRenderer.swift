@@ -27,10 +27,15 @@ public enum JUnitRenderer {
             if s.kind == "wait-timeout", let secs = s.parameters["seconds"] {
                 out += property("wait_timeout", secs, indent: 8)
             }
-            out += property("policy", s.policy.name, indent: 8)
+            if let adapter = s.client.adapter {
+                out += property("driver", adapter, indent: 8)
+                out += property("client", s.client.summary, indent: 8)
+            } else {
+                out += property("policy", s.policy.name, indent: 8)
+            }
             out += property("recovered", "\(s.recovered)", indent: 8)
             if let f = s.firstError {
-                out += property("firstError", "\(f.error.code.rawValue) \(f.error.code.name)", indent: 8)
+                out += property("firstError", f.label, indent: 8)
                 out += property("firstError.phase", f.phase.rawValue, indent: 8)
             }
             out += "      </properties>\n"
@@ -40,7 +45,7 @@ public enum JUnitRenderer {
                     separator: "; ")
                 let first =
                     s.firstError.map {
-                        "first error \($0.error.code.rawValue) \($0.error.code.name) at \($0.phase.rawValue): \($0.error.message)"
+                        "first error \($0.label) at \($0.phase.rawValue): \($0.message)"
                     } ?? "no error observed"
                 out +=
                     "      <failure message=\"\(escape(summary))\" type=\"ExpectationFailed\">\(escape(summary + "\n" + first))</failure>\n"
