@@ -7,7 +7,8 @@ extension Repro {
     struct Drivers: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "drivers",
-            abstract: "List the real driver adapters, whether each runtime and library is installed, and their versions.",
+            abstract:
+                "List the real driver adapters, whether each runtime and library is installed, and their versions.",
             discussion: """
                 Each adapter's `check` script reports what it needs (`ok WHAT VERSION` or `missing WHAT: HOW TO \
                 INSTALL`). Adapters are found in REPRO_ADAPTERS, else in adapters/ of the checkout repro was built \
@@ -20,7 +21,8 @@ extension Repro {
             guard let directory = AdapterCatalog.directory() else {
                 throw ReproFailure(
                     code: 3,
-                    message: "no adapters directory found: set REPRO_ADAPTERS to the folder that holds adapters/<name>/run")
+                    message:
+                        "no adapters directory found: set REPRO_ADAPTERS to the folder that holds adapters/<name>/run")
             }
             let adapters = AdapterCatalog.definitions(in: directory)
             var missing = 0

@@ -16,7 +16,10 @@ struct DriverUnitTests {
             (nil, "ErrConnDone", "sql: connection is already closed", .usedAfterFatal),
             (0, nil, "(conn=22) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)", .lost),
             (nil, "PROTOCOL_SEQUENCE_TIMEOUT", "Query inactivity timeout", .timeout),
-            (2013, "e3q8", "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')", .lost),
+            (
+                2013, "e3q8", "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')",
+                .lost
+            ),
             (2006, nil, "MySQL server has gone away", .goneAway),
             (111, nil, "dial tcp 127.0.0.1:1: connect: connection refused", .refused),
             (-4, nil, "no answer within 10 s", .hung),
@@ -60,7 +63,8 @@ struct DriverUnitTests {
         #expect(observed.error.code == .serverLost)
         #expect(observed.driver == detail)
         let node = log.record(
-            driverError: DriverErrorDetail(errorClass: "Error", code: "ECONNRESET", errno: -104, message: "read ECONNRESET"),
+            driverError: DriverErrorDetail(
+                errorClass: "Error", code: "ECONNRESET", errno: -104, message: "read ECONNRESET"),
             phase: .query, handledBy: nil, operation: 2)
         #expect(node.error.code == .driverError)
         #expect(node.kind == .reset)

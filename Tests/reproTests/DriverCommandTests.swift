@@ -10,7 +10,8 @@ import Testing
 private let nodePath = ProcessInfo.processInfo.environment["NODE_PATH"] ?? ""
 
 /// Runs repro with `--json` and returns the single scenario of its report.
-private func runJSON(_ arguments: [String], timeout: TimeInterval = 180) throws -> (ReproBinary.Outcome, [String: Any]) {
+private func runJSON(_ arguments: [String], timeout: TimeInterval = 180) throws -> (ReproBinary.Outcome, [String: Any])
+{
     let dir = ReproBinary.temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let out = try ReproBinary.run(arguments + ["--json", "--quiet", "--report-dir", dir], timeout: timeout)
@@ -76,7 +77,9 @@ struct DriverCommandTests {
 
     @Test("node-mysql2: wait_timeout is absorbed by the pool's own eviction, seen only as idle events")
     func mysql2WaitTimeout() throws {
-        let (out, s) = try runJSON(["wait-timeout", "--seconds", "2", "--driver", "node-mysql2", "--node-path", nodePath])
+        let (out, s) = try runJSON([
+            "wait-timeout", "--seconds", "2", "--driver", "node-mysql2", "--node-path", nodePath,
+        ])
         #expect(out.status == 0, "stderr: \(out.stderr)")
         #expect(s["recovered"] as? Bool == true)
         #expect(callerErrors(s).isEmpty)
@@ -112,7 +115,7 @@ struct DriverCommandTests {
 
     @Test("unknown --driver-option exits 2 and lists the keys the adapter knows")
     func unknownOption() throws {
-        let out = try ReproBinary.run(["kill-thread", "--driver", "go-sql", "--driver-option", "MaxIdle=3"])
+        let out = try ReproBinary.run(["kill-thread", "--driver", "go-sql", "--driver-option", "MaxIdle=3", "--quiet"])
         #expect(out.status == 2, "stderr: \(out.stderr)")
         #expect(out.stderr.contains("'MaxIdle'"))
         #expect(out.stderr.contains("SetMaxIdleConns"))

@@ -28,9 +28,6 @@ public final class AdapterPool: PoolUnderTest {
     private let deadline: Duration
     private let name: String
 
-    /// Time allowed to start the runtime and answer `hello`/`open` (a JVM takes a second or two).
-    static let startDeadline: Duration = .seconds(30)
-
     /// Starts the adapter, checks `hello`, validates the options against the keys it knows, opens the pool.
     public init(
         adapter: AdapterDefinition, choice: DriverChoice, nodePath: String?, target: AdapterTarget, size: Int,
@@ -40,7 +37,8 @@ public final class AdapterPool: PoolUnderTest {
         self.name = name
         self.size = size
         self.log = log
-        self.deadline = .milliseconds(Int(choice.deadline * 1000))
+        let deadline = Duration.milliseconds(Int(choice.deadline * 1000))
+        self.deadline = deadline
         process = try AdapterProcess(
             name: name, executable: adapter.runPath,
             environment: AdapterCatalog.childEnvironment(nodePath: nodePath)
@@ -52,7 +50,7 @@ public final class AdapterPool: PoolUnderTest {
             }
         }
         do throws(RunError) {
-            let hello = try Self.answer(process, "hello", [:], deadline: Self.startDeadline, name: name)
+            let hello = try Self.answer(process, "hello", [:], deadline: deadline, name: name)
             guard hello["protocol"]?.int == 1 else {
                 throw RunError.environment(
                     "the \(name) adapter speaks protocol \(hello["protocol"].map(Self.describe) ?? "(none)"), not 1: update it (docs/adapters.md)"
@@ -75,7 +73,7 @@ public final class AdapterPool: PoolUnderTest {
                 "poolSize": .number(Double(size)), "initSql": .array(initSQL.map { .string($0) }),
                 "options": .object(choice.options.mapValues { .string($0) }),
             ]
-            let opened = try Self.request(process, "open", open, deadline: Self.startDeadline, name: name)
+            let opened = try Self.request(process, "open", open, deadline: deadline, name: name)
             if opened["ok"]?.bool != true {
                 let error = opened["error"]
                 let message = error?["message"]?.string ?? "no message"
@@ -91,7 +89,7 @@ public final class AdapterPool: PoolUnderTest {
 
     public func warm() throws(RunError) -> [UInt64] {
         let answer = try Self.request(
-            process, "warm", ["count": .number(Double(size))], deadline: max(deadline, Self.startDeadline), name: name)
+            process, "warm", ["count": .number(Double(size))], deadline: deadline, name: name)
         guard answer["ok"]?.bool == true else {
             let detail = answer["error"].flatMap(DriverErrorDetail.init(json:))?.summary ?? "no error given"
             throw .environment("the \(name) pool could not open \(size) connection(s): \(detail)")
@@ -112,7 +110,9 @@ public final class AdapterPool: PoolUnderTest {
             let seconds = EventLog.milliseconds(deadline) / 1000
             let error = DatabaseError(
                 code: .hung, sqlState: "HY000",
-                message: "no answer within \(Self.format(seconds)) s: the driver has no timeout that fired (--driver-deadline)")
+                message:
+                    "no answer within \(Self.format(seconds)) s: the driver has no timeout that fired (--driver-deadline)"
+            )
             log.record(.queryError, detail: "operation \(operation): hung")
             let observed = log.record(
                 error: error, phase: .unknown, connection: nil, threadID: nil, handledBy: nil, operation: operation)
@@ -149,7 +149,8 @@ public final class AdapterPool: PoolUnderTest {
             let detail = answer["error"].flatMap(DriverErrorDetail.init(json:))?.summary ?? "no error given"
             throw .environment("the \(name) pool could not hand out a connection to hold: \(detail)")
         }
-        log.record(.scenario, threadID: answer["threadId"]?.int.map(UInt64.init), detail: "application holds a connection")
+        log.record(
+            .scenario, threadID: answer["threadId"]?.int.map(UInt64.init), detail: "application holds a connection")
     }
 
     public func startBusy(count: Int, sql: String) throws(RunError) -> any BusyQueries {
@@ -240,7 +241,8 @@ public final class AdapterPool: PoolUnderTest {
             guard let v = object[key], !v.isNull else { return nil }
             return "\(key)=\(v.string ?? describe(v))"
         }
-        return ([kind + (message.map { ": \($0)" } ?? "")] + (rest.isEmpty ? [] : ["(\(rest.joined(separator: ", ")))"]))
+        return
+            ([kind + (message.map { ": \($0)" } ?? "")] + (rest.isEmpty ? [] : ["(\(rest.joined(separator: ", ")))"]))
             .joined(separator: " ")
     }
 

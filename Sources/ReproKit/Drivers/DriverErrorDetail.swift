@@ -46,7 +46,8 @@ public struct DriverErrorDetail: Sendable, Equatable, Codable {
     init?(json: JSONValue) {
         guard let message = json["message"]?.string else { return nil }
         self.init(
-            errorClass: json["class"]?.string ?? "unknown", code: json["code"]?.string ?? json["code"]?.int.map(String.init),
+            errorClass: json["class"]?.string ?? "unknown",
+            code: json["code"]?.string ?? json["code"]?.int.map(String.init),
             errno: json["errno"]?.int, sqlState: json["sqlState"]?.string, message: message,
             fatal: json["fatal"]?.bool, cause: json["cause"]?.string)
     }

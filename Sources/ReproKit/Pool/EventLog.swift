@@ -43,12 +43,15 @@ public final class EventLog: Sendable {
 
     /// Records a real driver's error; its number becomes the code when it is a MySQL one.
     @discardableResult
-    public func record(driverError detail: DriverErrorDetail, phase: ErrorPhase, handledBy: ErrorHandler?, operation: Int?)
+    public func record(
+        driverError detail: DriverErrorDetail, phase: ErrorPhase, handledBy: ErrorHandler?, operation: Int?
+    )
         -> ObservedError
     {
         let mysqlNumber = detail.errno.flatMap { (1000...4999).contains($0) ? $0 : nil }
         let error = DatabaseError(
-            code: mysqlNumber.map { DatabaseError.Code(rawValue: $0) } ?? .driverError, sqlState: detail.sqlState ?? "HY000",
+            code: mysqlNumber.map { DatabaseError.Code(rawValue: $0) } ?? .driverError,
+            sqlState: detail.sqlState ?? "HY000",
             message: detail.message)
         let observed = ObservedError(
             error: error, phase: phase, atMs: ms(), connection: nil, threadID: nil, handledBy: handledBy,

@@ -83,7 +83,8 @@ public struct ObservedError: Error, Sendable, Equatable, Codable {
     /// How reports name the error in one phrase: the code for Connector/C, the class and code for a driver.
     public var label: String {
         guard let driver else { return error.code.description }
-        return [driver.code ?? driver.errno.map(String.init), "(\(kind.rawValue))"].compactMap { $0 }.joined(separator: " ")
+        return [driver.code ?? driver.errno.map(String.init), "(\(kind.rawValue))"].compactMap { $0 }.joined(
+            separator: " ")
     }
 
     public init(

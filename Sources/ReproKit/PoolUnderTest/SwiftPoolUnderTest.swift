@@ -43,7 +43,8 @@ public final class SwiftPoolUnderTest: PoolUnderTest {
                 index: operation, succeeded: true, atMs: started, durationMs: log.ms() - started, attempts: 1,
                 connection: lease.id, error: nil)
         } catch {
-            log.record(.queryError, connection: lease.id, threadID: lease.connection.threadID, detail: error.description)
+            log.record(
+                .queryError, connection: lease.id, threadID: lease.connection.threadID, detail: error.description)
             let observed = log.record(
                 error: error, phase: .query, connection: lease.id, threadID: lease.connection.threadID, handledBy: nil,
                 operation: operation)
@@ -101,7 +102,9 @@ public final class SwiftPoolUnderTest: PoolUnderTest {
     }
 
     public func close() {
-        if let lease = held.withLock({ l in defer { l = nil }; return l }) {
+        if let lease = held.withLock({ l in
+            defer { l = nil }; return l
+        }) {
             pool.destroy(lease, reason: "held connection given up")
         }
         pool.close()

@@ -57,12 +57,14 @@ public enum MarkdownRenderer {
         let params = s.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
         out += "- **Fault**: \(s.kind) (\(params))\n"
         if s.client.adapter != nil {
-            out += "- **Pool under test**: \(s.client.summary), \(s.poolSize) connection(s), run by the `\(s.client.adapter ?? "")` adapter\n"
+            out +=
+                "- **Pool under test**: \(s.client.summary), \(s.poolSize) connection(s), run by the `\(s.client.adapter ?? "")` adapter\n"
         } else {
             out += "- **Pool**: \(s.poolSize) connection(s), policy `\(s.policy.name)`: \(s.policy.summary)\n"
         }
         if s.pattern == .held {
-            out += "- **Application pattern**: held — one connection kept across the idle period, every operation on it\n"
+            out +=
+                "- **Application pattern**: held — one connection kept across the idle period, every operation on it\n"
         }
         if let idle = s.idleBeforeOperationsMs { out += "- **Idle before the operations**: \(ms(idle)) ms\n" }
         if let f = s.firstError, let d = f.driver {

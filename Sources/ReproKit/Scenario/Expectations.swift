@@ -44,7 +44,8 @@ public struct Expectations: Sendable, Equatable, Codable {
             let ok = observed.map { $0.message.contains(message) } ?? false
             results.append(
                 ExpectationResult(
-                    name: "message", expected: "contains '\(message)'", actual: observed?.message ?? "none", passed: ok))
+                    name: "message", expected: "contains '\(message)'", actual: observed?.message ?? "none", passed: ok)
+            )
         }
         if let phase {
             let ok = observed?.phase == phase

@@ -273,7 +273,9 @@ private struct Reader {
         var pattern = WorkloadPattern.pool
         if let w = top["workload"], let workload = mapping(w.value, "workload", allowed: ["operations", "pattern"]) {
             if let o = workload["operations"] { operations = int(o.value, "workload.operations", range: 1...100_000) }
-            if let p = workload["pattern"] { pattern = choice(p.value, "workload.pattern", WorkloadPattern.self) ?? pattern }
+            if let p = workload["pattern"] {
+                pattern = choice(p.value, "workload.pattern", WorkloadPattern.self) ?? pattern
+            }
         }
         var driver: DriverChoice?
         if let d = top["driver"] {

@@ -52,7 +52,8 @@ public struct ScenarioResult: Sendable, Equatable, Codable {
 
 extension ScenarioResult {
     enum CodingKeys: String, CodingKey {
-        case name, client, pattern, idleBeforeOperationsMs, kind, description, policy, poolSize, parameters, firstError, errors, recovered, operations,
+        case name, client, pattern, idleBeforeOperationsMs, kind, description, policy, poolSize, parameters, firstError,
+            errors, recovered, operations,
             operationResults, faultAtMs, detectionMs, recoveryMs, tcpSignal, timeline, expectations, passed,
             durationMs
     }

@@ -214,10 +214,11 @@ public struct ScenarioRunner: Sendable {
         var ids: [UInt64] = []
         let deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
-            ids = ((try? admin.query(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE 'SELECT SLEEP(5)%'"
-            )) ?? []).compactMap { $0.first??.description }.compactMap { UInt64($0) }
-            .filter { !run.baselineThreads.contains($0) }
+            ids =
+                ((try? admin.query(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE 'SELECT SLEEP(5)%'"
+                )) ?? []).compactMap { $0.first??.description }.compactMap { UInt64($0) }
+                .filter { !run.baselineThreads.contains($0) }
             if ids.count >= count { break }
             Thread.sleep(forTimeInterval: 0.02)
         }
