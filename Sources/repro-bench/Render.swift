@@ -70,6 +70,7 @@ func renderBench(_ r: BenchReport) -> String {
     out += "\(fmt(r.reproPeakRSSMiB)) MiB\n"
     out += "- this benchmark process (pool of 200, 32 workers, every event of ~30,000 operations kept): "
     out += "\(fmt(r.benchPeakRSSMiB)) MiB\n"
+    out += renderAdapters(inProcessP50Micros: r.adapterInProcessP50Micros, r.adapters)
     return out
 }
 

@@ -27,6 +27,8 @@ struct BenchReport: Codable {
     var reproPeakRSSMiB: Double
     var reproPool200RSSMiB: Double
     var benchPeakRSSMiB: Double
+    var adapterInProcessP50Micros: Double
+    var adapters: [AdapterCost]
     var totalSeconds: Double
 }
 
@@ -62,6 +64,13 @@ do {
     }
     let session = try ReproSession.open(dsn: nil)
     defer { session.close() }
+    // REPRO_BENCH_ONLY=adapters: section 6 alone, printed.
+    if ProcessInfo.processInfo.environment["REPRO_BENCH_ONLY"] == "adapters" {
+        let (inProcess, costs) = benchAdapters(endpoint: session.endpoint, starts: 5, operations: 2000)
+        Console.out(renderAdapters(inProcessP50Micros: inProcess, costs))
+        CleanupRegistry.shared.runAll()
+        exit(0)
+    }
 
     log("bench 1/5: proxy pass-through (direct / FaultProxy / socat)")
     let proxy = try benchProxy(endpoint: session.endpoint, rounds: 6, perRound: 1000, repro: repro)
@@ -86,6 +95,8 @@ do {
     let validation = try benchValidation(endpoint: session.endpoint, borrows: 20_000)
     log("bench 3/5: detection and recovery")
     let detection = try benchDetection(session: session)
+    log("bench 6: real driver stacks through their adapters (start, per-operation protocol cost)")
+    let (inProcessMicros, adapterCosts) = benchAdapters(endpoint: session.endpoint, starts: 5, operations: 2000)
     log("bench 5/5 (first half): scale, 200 connections, 32 workers, all killed")
     var scale: [ScaleResult] = []
     for preset in [PolicyPreset.goSQL, .pingOnBorrow] {
@@ -106,9 +117,12 @@ do {
     // waiting), which says nothing about the tool and would make the benchmark run for minutes.
     let files = try FileManager.default.contentsOfDirectory(atPath: "Scenarios").filter { $0.hasSuffix(".yml") }
         .sorted()
-    let noBlackhole = files.filter { !$0.contains("blackhole") }.map { "Scenarios/" + $0 }
+    // Driver scenarios are left out too: a real pool of 256 measures the driver's connect rate, not repro.
+    let noBlackhole = files.filter { !$0.contains("blackhole") && !$0.hasPrefix("driver-") }.map { "Scenarios/" + $0 }
     for size in [nil, 4, 64, 256] as [Int?] {
-        let chosen = size == nil ? scenarios : scenarios.filter { !$0.name.contains("blackhole") }
+        let chosen =
+            size == nil
+            ? scenarios : scenarios.filter { !$0.name.contains("blackhole") && !$0.name.hasPrefix("driver-") }
         var sized = chosen
         if let size { for i in sized.indices { sized[i].poolSize = size } }
         let floor = serverStart + sized.reduce(0) { $0 + $1.unavoidableWaitSeconds }
@@ -131,6 +145,7 @@ do {
         proxy: proxy, proxyOneCPU: proxyPinned, validation: validation, detection: detection,
         serverStartSeconds: serverStart, suite: suite,
         scale: scale, reproPeakRSSMiB: reproRSS, reproPool200RSSMiB: reproScaleRSS, benchPeakRSSMiB: benchRSS,
+        adapterInProcessP50Micros: inProcessMicros, adapters: adapterCosts,
         totalSeconds: EventLog.milliseconds(ContinuousClock.now - started) / 1000)
     try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
     let encoder = JSONEncoder()
