@@ -83,8 +83,9 @@ public struct ObservedError: Error, Sendable, Equatable, Codable {
     /// How reports name the error in one phrase: the code for Connector/C, the class and code for a driver.
     public var label: String {
         guard let driver else { return error.code.description }
-        return [driver.code ?? driver.errno.map(String.init), "(\(kind.rawValue))"].compactMap { $0 }.joined(
-            separator: " ")
+        // A MySQL error number says most (SQLAlchemy's own codes like e3q8 say little), then the library's code.
+        let mysqlNumber = driver.errno.flatMap { (1000...4999).contains($0) ? String($0) : nil }
+        return "\(mysqlNumber ?? driver.code ?? driver.errorClass) (\(kind.rawValue))"
     }
 
     public init(
