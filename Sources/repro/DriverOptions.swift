@@ -85,3 +85,19 @@ struct DriverOptions: ParsableArguments {
         scenario.driver = choice
     }
 }
+
+/// How long the warm pool sits unused before the fault (`kill-thread --target idle`, `network-cut`).
+struct IdleOptions: ParsableArguments {
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Seconds the warm pool sits unused before the fault (default 1; a middlebox or an operator acts on connections idle a while).",
+            valueName: "seconds"))
+    var idle: Double?
+
+    func validate() throws {
+        if let idle, !Scenario.idleRange.contains(idle) {
+            throw ValidationError("--idle \(idle) is out of range: use seconds from 0 to 3600")
+        }
+    }
+}

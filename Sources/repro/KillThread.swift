@@ -19,13 +19,7 @@ extension Repro {
             help: ArgumentHelp("How many pooled connections to kill: a number or all.", valueName: "n|all"))
         var count: String = "all"
 
-        @Option(
-            parsing: .unconditional,
-            help: ArgumentHelp(
-                "Seconds the warm pool sits unused before the fault (default 1; a middlebox or an operator acts on connections idle a while).",
-                valueName: "seconds"))
-        var idle: Double?
-
+        @OptionGroup var timing: IdleOptions
         @OptionGroup var server: ServerOptions
         @OptionGroup var pool: PolicyOptions
         @OptionGroup var driver: DriverOptions
@@ -37,9 +31,6 @@ extension Repro {
                 throw ValidationError("--target '\(target)' is unknown: use idle or busy")
             }
             _ = try killCount()
-            if let idle, !Scenario.idleRange.contains(idle) {
-                throw ValidationError("--idle \(idle) is out of range: use seconds from 0 to 3600")
-            }
         }
 
         func killCount() throws -> KillCount {
@@ -57,7 +48,7 @@ extension Repro {
                 name: kind == .busy ? "kill-thread-busy" : "kill-thread",
                 fault: .killThread(target: kind, count: try killCount()),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
-                expectations: try expect.expectations(), idleSeconds: idle)
+                expectations: try expect.expectations(), idleSeconds: timing.idle)
             try driver.apply(to: &scenario, policy: pool)
             try ScenarioCommand.execute(
                 [scenario], server: server, output: output, basename: ScenarioCommand.basename(scenario),

@@ -22,13 +22,7 @@ extension Repro {
         @Option(help: ArgumentHelp("proxy (default) or kernel.", valueName: "how"))
         var via: String = "proxy"
 
-        @Option(
-            parsing: .unconditional,
-            help: ArgumentHelp(
-                "Seconds the warm pool sits unused before the fault (default 1; a middlebox or an operator acts on connections idle a while).",
-                valueName: "seconds"))
-        var idle: Double?
-
+        @OptionGroup var timing: IdleOptions
         @OptionGroup var server: ServerOptions
         @OptionGroup var pool: PolicyOptions
         @OptionGroup var driver: DriverOptions
@@ -45,9 +39,6 @@ extension Repro {
             if how == .kernel && mode == "close" {
                 throw ValidationError("--mode close needs --via proxy: a packet filter cannot make the peer send FIN")
             }
-            if let idle, !Scenario.idleRange.contains(idle) {
-                throw ValidationError("--idle \(idle) is out of range: use seconds from 0 to 3600")
-            }
         }
 
         func run() throws {
@@ -57,7 +48,7 @@ extension Repro {
             var scenario = Scenario(
                 name: "network-cut-\(cut.rawValue)", fault: .networkCut(mode: cut, via: CutVia(rawValue: via)!),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
-                expectations: try expect.expectations(), idleSeconds: idle)
+                expectations: try expect.expectations(), idleSeconds: timing.idle)
             try driver.apply(to: &scenario, policy: pool)
             try ScenarioCommand.execute(
                 [scenario], server: server, output: output, basename: ScenarioCommand.basename(scenario),

@@ -111,13 +111,10 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                     index: operation, succeeded: true, atMs: started, durationMs: log.ms() - started,
                     attempts: attempt + 1, connection: lease.id, error: nil)
             } catch {
-                log.record(
-                    .queryError, connection: lease.id, threadID: lease.connection.threadID,
-                    detail: error.description)
                 let willRetry = error.isConnectionLevel && attempt < retries
                 let observed = log.record(
-                    error: error, phase: .query, connection: lease.id, threadID: lease.connection.threadID,
-                    handledBy: willRetry ? .retry : nil, operation: operation)
+                    failure: error, event: .queryError, phase: .query, connection: lease.id,
+                    threadID: lease.connection.threadID, handledBy: willRetry ? .retry : nil, operation: operation)
                 if error.isConnectionLevel {
                     destroy(lease, reason: "connection error \(error.code.rawValue)")
                 } else {
@@ -164,11 +161,8 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                 }
                 if let failure = validate(entry, now: now) {
                     log.record(
-                        .validateFailed, connection: entry.id, threadID: entry.connection.threadID,
-                        detail: failure.description)
-                    log.record(
-                        error: failure, phase: .validate, connection: entry.id, threadID: entry.connection.threadID,
-                        handledBy: .validation, operation: operation)
+                        failure: failure, event: .validateFailed, phase: .validate, connection: entry.id,
+                        threadID: entry.connection.threadID, handledBy: .validation, operation: operation)
                     destroy(entry.id, entry.connection, reason: "validation failed", event: .destroy, polite: false)
                     validationFailures += 1
                     continue
@@ -356,11 +350,8 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                     }
                 } catch {
                     log.record(
-                        .keepaliveFailed, connection: entry.id, threadID: entry.connection.threadID,
-                        detail: error.description)
-                    log.record(
-                        error: error, phase: .keepalive, connection: entry.id, threadID: entry.connection.threadID,
-                        handledBy: .keepalive, operation: nil)
+                        failure: error, event: .keepaliveFailed, phase: .keepalive, connection: entry.id,
+                        threadID: entry.connection.threadID, handledBy: .keepalive, operation: nil)
                     destroy(entry.id, entry.connection, reason: "keepalive failed", event: .destroy, polite: false)
                     if !state.withLock({ $0.closed }), let fresh = try? connect() {
                         let kept = state.withLock { s -> Bool in

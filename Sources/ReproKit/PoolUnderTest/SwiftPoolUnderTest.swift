@@ -43,11 +43,9 @@ public final class SwiftPoolUnderTest: PoolUnderTest {
                 index: operation, succeeded: true, atMs: started, durationMs: log.ms() - started, attempts: 1,
                 connection: lease.id, error: nil)
         } catch {
-            log.record(
-                .queryError, connection: lease.id, threadID: lease.connection.threadID, detail: error.description)
             let observed = log.record(
-                error: error, phase: .query, connection: lease.id, threadID: lease.connection.threadID, handledBy: nil,
-                operation: operation)
+                failure: error, event: .queryError, phase: .query, connection: lease.id,
+                threadID: lease.connection.threadID, handledBy: nil, operation: operation)
             return OperationRecord(
                 index: operation, succeeded: false, atMs: started, durationMs: log.ms() - started, attempts: 1,
                 connection: lease.id, error: observed)
@@ -78,13 +76,10 @@ public final class SwiftPoolUnderTest: PoolUnderTest {
                     log.record(.queryOK, connection: lease.id, threadID: lease.connection.threadID)
                     pool.release(lease)
                 } catch {
-                    log.record(
-                        .queryError, connection: lease.id, threadID: lease.connection.threadID,
-                        detail: error.description)
                     // A query in flight is not retried: its bytes were sent (database/sql does the same).
                     log.record(
-                        error: error, phase: .query, connection: lease.id, threadID: lease.connection.threadID,
-                        handledBy: nil, operation: nil)
+                        failure: error, event: .queryError, phase: .query, connection: lease.id,
+                        threadID: lease.connection.threadID, handledBy: nil, operation: nil)
                     if error.isConnectionLevel {
                         pool.destroy(lease, reason: "killed mid-query")
                     } else {

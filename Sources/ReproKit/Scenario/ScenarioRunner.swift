@@ -214,11 +214,10 @@ public struct ScenarioRunner: Sendable {
         var ids: [UInt64] = []
         let deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
-            ids =
-                ((try? admin.query(
-                    "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE 'SELECT SLEEP(5)%'"
-                )) ?? []).compactMap { $0.first??.description }.compactMap { UInt64($0) }
-                .filter { !run.baselineThreads.contains($0) }
+            let rows = try? admin.query(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE 'SELECT SLEEP(5)%'"
+            )
+            ids = Self.threadIDs(rows ?? []).filter { !run.baselineThreads.contains($0) }
             if ids.count >= count { break }
             Thread.sleep(forTimeInterval: 0.02)
         }
@@ -420,7 +419,12 @@ public struct ScenarioRunner: Sendable {
         let admin = try adminConnection()
         defer { admin.close() }
         let rows = (try? admin.query("SELECT ID FROM information_schema.PROCESSLIST")) ?? []
-        return Set(rows.compactMap { $0.first??.description }.compactMap { UInt64($0) })
+        return Set(Self.threadIDs(rows))
+    }
+
+    /// The thread ids in the first column of processlist rows.
+    private static func threadIDs(_ rows: [[String?]]) -> [UInt64] {
+        rows.compactMap { $0.first ?? nil }.compactMap { UInt64($0) }
     }
 
     /// The pool's server threads and client ports: from the pool when it knows them, else from the server's
