@@ -36,20 +36,57 @@ extension Repro {
             }
             let results = MatrixResults(path: matrix)
             var out = ""
+            if let measured = MeasuredDrivers.report {
+                out += Self.sightings(of: text, in: measured)
+            }
             for (i, hit) in hits.enumerated() {
                 let e = hit.entry
                 if i > 0 { out += "\n" + String(repeating: "-", count: 72) + "\n\n" }
                 out += "\(e.title)\n\n"
                 out += "Codes: \(e.codes.map { "\($0) \(DatabaseError.Code($0).name)" }.joined(separator: ", "))\n\n"
                 out += "What it means: \(e.meaning)\n\n"
-                out += "What drivers show:\n"
-                for d in e.drivers { out += "  - \(d.driver): \(d.message)\n" }
+                if let measured = MeasuredDrivers.report {
+                    let lines = MeasuredDrivers.lines(forEntry: e.id, in: measured)
+                    if !lines.isEmpty {
+                        out += "What real driver stacks do (\(MeasuredDrivers.source(measured))):\n"
+                        for d in lines { out += "  - \(d.driver): \(d.message)\n" }
+                        out += "\n"
+                    }
+                }
+                if !e.drivers.isEmpty {
+                    out += "Not measured here (from documentation, not from a run):\n"
+                    for d in e.drivers { out += "  - \(d.driver): \(d.message)\n" }
+                }
                 out += "\nReproduce it:\n"
                 for c in e.commands { out += "  \(c)\n" }
                 out += "\n" + results.summary(for: e.scenarios) + "\n"
             }
             Console.out(Data(out.utf8))
         }
+    }
+}
+
+extension Repro.Explain {
+    /// Where the pasted message was seen verbatim in the drivers matrix, and which stacks recovered there.
+    static func sightings(of text: String, in measured: DriversReport) -> String {
+        let seen = MeasuredDrivers.sightings(of: text, in: measured)
+        guard !seen.isEmpty else { return "" }
+        var out = "Seen verbatim in the drivers matrix (docs/drivers.json):\n"
+        var columns: [DriverColumn] = []
+        for s in seen {
+            let how = s.reachedCaller ? "reached the application" : "absorbed or reported by the pool"
+            out += "  - \(MeasuredDrivers.label(s.row)) in `\(s.column.rawValue)`: \(how)\n"
+            if !columns.contains(s.column) { columns.append(s.column) }
+        }
+        out += "Which real stacks and configurations recovered there:\n"
+        for column in columns {
+            let rows = measured.rows.filter { !$0.isModel }
+            let ok = rows.filter { $0.cell(column)?.survived == true }.map(\.id)
+            let failed = rows.filter { $0.cell(column)?.survived == false }.map(\.id)
+            out +=
+                "  - `\(column.rawValue)`: recovered: \(ok.isEmpty ? "none" : ok.joined(separator: ", ")); did not: \(failed.isEmpty ? "none" : failed.joined(separator: ", "))\n"
+        }
+        return out + "\n" + String(repeating: "-", count: 72) + "\n\n"
     }
 }
 

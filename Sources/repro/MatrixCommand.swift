@@ -7,14 +7,46 @@ extension Repro {
     struct MatrixCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "matrix",
-            abstract: "Run every scenario against every policy preset and measure what each policy costs.",
-            discussion: "Writes matrix.json and matrix.md into --report-dir (docs/ for `make matrix`).")
+            abstract:
+                "Run every scenario against every policy preset (or, with --drivers, against real driver stacks) and measure the outcome.",
+            discussion: """
+                Without --drivers: repro's own pool with every preset; writes matrix.json and matrix.md into \
+                --report-dir (docs/ for `make matrix`). With --drivers: each real stack in its default and \
+                recommended configuration, and repro's presets that claim to model them, against every fault \
+                column; writes drivers.json and drivers.md (docs/ for `make drivers-matrix`). Cuts then go \
+                through the kernel (iptables, root) unless --via proxy.
+                """)
 
         @Option(
             help: ArgumentHelp(
-                "Scenarios, comma-separated (default all: \(MatrixScenario.allCases.map(\.rawValue).joined(separator: ","))).",
+                "Scenarios, comma-separated (default all: \(MatrixScenario.allCases.map(\.rawValue).joined(separator: ",")); with --drivers also \(DriverColumn.held.rawValue)).",
                 valueName: "list"))
         var scenarios: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Real driver stacks, comma-separated, or all (every adapter `repro drivers` lists as available).",
+                valueName: "list"))
+        var drivers: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "With --drivers: configurations to run, comma-separated: default, recommended (default both).",
+                valueName: "list"))
+        var configs: String = "default,recommended"
+
+        @Option(
+            help: ArgumentHelp("With --drivers: how cuts are made: kernel (default, root) or proxy.", valueName: "via"))
+        var via: String = "kernel"
+
+        @Option(
+            name: .customLong("driver-deadline"), parsing: .unconditional,
+            help: ArgumentHelp(
+                "With --drivers: seconds an operation may take before it counts as hung (default 3).",
+                valueName: "seconds"))
+        var deadline: Double = 3
+
+        @OptionGroup var runtime: RuntimeOptions
 
         @Option(
             help: ArgumentHelp(
@@ -24,8 +56,9 @@ extension Repro {
 
         @Option(
             parsing: .unconditional,
-            help: ArgumentHelp("wait_timeout of the wait-timeout column (1 to 60).", valueName: "n"))
-        var seconds: Int = 1
+            help: ArgumentHelp(
+                "wait_timeout of the wait-timeout column, 1 to 60 (default 1; 3 with --drivers).", valueName: "n"))
+        var seconds: Int?
 
         @Option(
             name: .customLong("cost-borrows"), parsing: .unconditional,
@@ -46,8 +79,12 @@ extension Repro {
         var quiet = false
 
         func validate() throws {
-            guard (1...60).contains(seconds) else {
+            if let seconds, !(1...60).contains(seconds) {
                 throw ValidationError("--seconds \(seconds) is out of range: use whole seconds from 1 to 60")
+            }
+            if drivers != nil {
+                _ = try driversMatrix(adapters: [])
+                return
             }
             guard (10...1_000_000).contains(costBorrows) else {
                 throw ValidationError("--cost-borrows \(costBorrows) is out of range: use 10 to 1000000")
@@ -67,13 +104,141 @@ extension Repro {
                 var seen = Set<String>()
                 let rows = listed.filter { seen.insert($0.rawValue).inserted }
                 if rows.isEmpty { throw PolicyError("--policies is empty: name at least one preset") }
-                return Matrix(scenarios: columns, policies: rows, seconds: seconds, costBorrows: costBorrows)
+                return Matrix(scenarios: columns, policies: rows, seconds: seconds ?? 1, costBorrows: costBorrows)
             } catch let error as PolicyError {
                 throw ValidationError(error.message)
             }
         }
 
+        /// The drivers matrix for `adapters` (empty: only the flags are checked).
+        func driversMatrix(adapters: [String]) throws -> DriversMatrix {
+            guard let cutVia = CutVia(rawValue: via) else {
+                throw ValidationError("--via '\(via)' is unknown: use kernel or proxy")
+            }
+            guard DriverChoice.deadlineRange.contains(deadline) else {
+                throw ValidationError("--driver-deadline \(deadline) is out of range: use seconds from 0.5 to 600")
+            }
+            var chosen: [DriverConfig] = []
+            for part in configs.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                guard let c = DriverConfig(rawValue: part) else {
+                    throw ValidationError("--configs '\(part)' is unknown: use default, recommended or both")
+                }
+                if !chosen.contains(c) { chosen.append(c) }
+            }
+            if chosen.isEmpty { throw ValidationError("--configs is empty: use default, recommended or both") }
+            let settings = DriversMatrix.Settings(waitTimeout: seconds ?? 3, deadline: deadline, via: cutVia)
+            do {
+                let columns = try scenarios.map { try DriverColumn.parseList($0) } ?? DriverColumn.allCases
+                let presets = try policies.map { text in
+                    try text.split(separator: ",").map {
+                        try PolicyPreset.named($0.trimmingCharacters(in: .whitespaces))
+                    }
+                }
+                return DriversMatrix(
+                    rows: DriversMatrix.rows(adapters: adapters, configs: chosen, presets: presets, settings: settings),
+                    columns: columns, settings: settings)
+            } catch let error as PolicyError {
+                throw ValidationError(error.message)
+            }
+        }
+
+        /// The adapters `--drivers` names, each checked before anything runs.
+        func adapterNames() throws -> [String] {
+            guard let directory = AdapterCatalog.directory() else {
+                throw ReproFailure(
+                    code: 3,
+                    message:
+                        "no adapters directory found: set REPRO_ADAPTERS to the folder that holds adapters/<name>/run"
+                )
+            }
+            let known = AdapterCatalog.definitions(in: directory)
+            let text = drivers ?? "all"
+            let all = text.trimmingCharacters(in: .whitespaces) == "all"
+            var names: [String] = []
+            if all {
+                names = known.map(\.name)
+            } else {
+                for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
+                where !part.isEmpty {
+                    guard known.contains(where: { $0.name == part }) else {
+                        throw ReproFailure(
+                            code: 2,
+                            message:
+                                "--drivers '\(part)' is unknown: use all or any of \(known.map(\.name).joined(separator: ", "))"
+                        )
+                    }
+                    if !names.contains(part) { names.append(part) }
+                }
+            }
+            if names.isEmpty { throw ReproFailure(code: 2, message: "--drivers is empty: name at least one, or all") }
+            var available: [String] = []
+            for name in names {
+                guard let adapter = known.first(where: { $0.name == name }) else { continue }
+                let check = AdapterCatalog.check(adapter, nodePath: runtime.nodePath)
+                if check.available {
+                    available.append(name)
+                } else if !all {
+                    throw ReproFailure(
+                        code: 3,
+                        message:
+                            "the \(name) adapter cannot run here (\(check.lines.joined(separator: "; "))): run make setup, or leave it out of --drivers"
+                    )
+                } else {
+                    Console.line("skipping \(name): \(check.lines.joined(separator: "; "))")
+                }
+            }
+            if available.isEmpty {
+                throw ReproFailure(
+                    code: 3,
+                    message: "no driver adapter can run here: run make setup (repro drivers shows what is missing)")
+            }
+            return available
+        }
+
+        func runDrivers() throws {
+            let matrix = try driversMatrix(adapters: try adapterNames())
+            if matrix.settings.via == .kernel, getuid() != 0 {
+                throw ReproFailure(
+                    code: 2,
+                    message:
+                        "the drivers matrix cuts flows with iptables (--via kernel), which needs root: run as root, or pass --via proxy (TCP keepalive is then not measured truthfully)"
+                )
+            }
+            CleanupRegistry.shared.installSignalHandlers()
+            do { try ReportWriter.prepare(directory: reportDir) } catch { throw ReproFailure(error) }
+            let printer = ProgressPrinter(quiet: quiet)
+            let session: ReproSession
+            do { session = try ReproSession.open(dsn: server.resolvedDSN) } catch { throw ReproFailure(error) }
+            defer { session.close() }
+            let report: DriversReport
+            do {
+                report = try matrix.run(session: session, nodePath: runtime.nodePath, progress: printer.handle) {
+                    row, result in
+                    printer.line(
+                        "\(row.id) × \(result.name): \(result.survived ? "✓" : "✗ " + (result.firstUnhandledError?.message ?? "\(result.operations.failed) failed"))"
+                    )
+                }
+            } catch {
+                throw ReproFailure(error)
+            }
+            CleanupRegistry.shared.parkIfInterrupted()
+            let data = try report.jsonData()
+            do {
+                try FileOutput.write(data, to: reportDir + "/drivers.json")
+                try FileOutput.write(Data(DriversRenderer.render(report).utf8), to: reportDir + "/drivers.md")
+            } catch {
+                throw ReproFailure(error)
+            }
+            printer.line("report: \(reportDir)/drivers.md")
+            printer.line("report: \(reportDir)/drivers.json")
+            if json {
+                Console.out(data)
+                Console.out(Data("\n".utf8))
+            }
+        }
+
         func run() throws {
+            if drivers != nil { return try runDrivers() }
             let matrix = try matrix()
             CleanupRegistry.shared.installSignalHandlers()
             do { try ReportWriter.prepare(directory: reportDir) } catch { throw ReproFailure(error) }

@@ -28,8 +28,18 @@ struct PolicyOptions: ParsableArguments {
         help: ArgumentHelp("Ping idle connections in the background at this interval.", valueName: "seconds"))
     var keepalive: Double?
 
-    @Option(help: ArgumentHelp("Retry: none, acquire:N, query:N, query:N+fresh.", valueName: "rule"))
+    @Option(
+        help: ArgumentHelp(
+            "Retry: none, acquire:N, query:N, query:N+fresh, unsent:N, unsent:N+fresh (unsent: only when the query never left the client).",
+            valueName: "rule"))
     var retry: String?
+
+    @Flag(
+        name: .customLong("invalidate-on-disconnect"),
+        help:
+            "After a connection-level error, replace every connection opened before it when next borrowed (SQLAlchemy)."
+    )
+    var invalidateOnDisconnect = false
 
     @Option(
         name: .customLong("connect-timeout"), parsing: .unconditional,
@@ -71,6 +81,7 @@ struct PolicyOptions: ParsableArguments {
         let given: [(String, Bool)] = [
             ("--policy", policy != nil), ("--validation", validation != nil), ("--max-idle", maxIdle != nil),
             ("--max-lifetime", maxLifetime != nil), ("--keepalive", keepalive != nil), ("--retry", retry != nil),
+            ("--invalidate-on-disconnect", invalidateOnDisconnect),
             ("--connect-timeout", connectTimeout != nil), ("--read-timeout", readTimeout != nil),
             ("--write-timeout", writeTimeout != nil),
         ]
@@ -81,7 +92,8 @@ struct PolicyOptions: ParsableArguments {
     func resolved(defaultReadTimeout: Int?) throws -> PoolPolicy {
         let overrides = PolicyOverrides(
             validation: validation, retry: retry, maxIdleTime: maxIdle, maxLifetime: maxLifetime,
-            keepaliveInterval: keepalive, connectTimeout: connectTimeout, readTimeout: readTimeout,
+            keepaliveInterval: keepalive, invalidateOnDisconnect: invalidateOnDisconnect ? true : nil,
+            connectTimeout: connectTimeout, readTimeout: readTimeout,
             writeTimeout: writeTimeout)
         do {
             return try overrides.apply(toPreset: policy ?? "naive", defaultReadTimeout: defaultReadTimeout)

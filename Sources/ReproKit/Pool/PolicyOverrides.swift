@@ -5,13 +5,15 @@ public struct PolicyOverrides: Sendable, Equatable {
     public var maxIdleTime: Double?
     public var maxLifetime: Double?
     public var keepaliveInterval: Double?
+    public var invalidateOnDisconnect: Bool?
     public var connectTimeout: Int?
     public var readTimeout: Int?
     public var writeTimeout: Int?
 
     public init(
         validation: String? = nil, retry: String? = nil, maxIdleTime: Double? = nil, maxLifetime: Double? = nil,
-        keepaliveInterval: Double? = nil, connectTimeout: Int? = nil, readTimeout: Int? = nil,
+        keepaliveInterval: Double? = nil, invalidateOnDisconnect: Bool? = nil, connectTimeout: Int? = nil,
+        readTimeout: Int? = nil,
         writeTimeout: Int? = nil
     ) {
         self.validation = validation
@@ -19,6 +21,7 @@ public struct PolicyOverrides: Sendable, Equatable {
         self.maxIdleTime = maxIdleTime
         self.maxLifetime = maxLifetime
         self.keepaliveInterval = keepaliveInterval
+        self.invalidateOnDisconnect = invalidateOnDisconnect
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.writeTimeout = writeTimeout
@@ -35,6 +38,7 @@ public struct PolicyOverrides: Sendable, Equatable {
         if let maxIdleTime { p.maxIdleTime = maxIdleTime }
         if let maxLifetime { p.maxLifetime = maxLifetime }
         if let keepaliveInterval { p.keepaliveInterval = keepaliveInterval }
+        if let invalidateOnDisconnect { p.invalidateOnDisconnect = invalidateOnDisconnect }
         if let connectTimeout { p.connectTimeout = connectTimeout }
         if let writeTimeout { p.writeTimeout = writeTimeout }
         if let readTimeout {

@@ -8,6 +8,7 @@ public enum PolicyPreset: String, CaseIterable, Sendable {
     case lifetime
     case keepalive
     case goSQL = "go-sql"
+    case sqlalchemy
 
     /// What the preset models, in one line.
     public var summary: String {
@@ -15,12 +16,17 @@ public enum PolicyPreset: String, CaseIterable, Sendable {
         case .naive: "no validation, no retry: the pool hands out whatever sits idle"
         case .seedFix:
             "retry once when getting a connection fails (destroy it, get another): the common hand-written fix"
-        case .pingOnBorrow: "COM_PING every connection before handing it out (mysqljs/HikariCP-style validation)"
-        case .livenessCheck: "non-blocking socket peek on borrow, no round trip (go-sql-driver's connCheck)"
-        case .pingIfIdle: "ping only connections idle longer than 500 ms (HikariCP's aliveBypassWindow)"
-        case .lifetime: "evict connections older than 0.5 s, below any wait_timeout (HikariCP maxLifetime)"
-        case .keepalive: "ping idle connections in the background every 0.5 s (HikariCP keepaliveTime)"
-        case .goSQL: "liveness check, then retry the query twice, the last time on a new connection (database/sql)"
+        case .pingOnBorrow: "COM_PING every connection before handing it out (what mysqljs does on getConnection)"
+        case .livenessCheck: "non-blocking socket peek on borrow, no round trip (go-sql-driver's connCheck alone)"
+        case .pingIfIdle:
+            "ping only connections idle longer than 500 ms (HikariCP's aliveBypassWindow, its default validation)"
+        case .lifetime:
+            "evict connections older than 0.5 s, below any wait_timeout (maxLifetime, SetConnMaxLifetime, pool_recycle)"
+        case .keepalive: "ping idle connections in the background every 0.5 s (like HikariCP 4's keepaliveTime)"
+        case .goSQL:
+            "liveness check; retry a query twice, the last time on a new connection, only when it never left the client (database/sql + go-sql-driver)"
+        case .sqlalchemy:
+            "no validation; one disconnect error invalidates the pool, so every older connection is replaced on borrow (SQLAlchemy QueuePool)"
         }
     }
 
@@ -37,9 +43,23 @@ public enum PolicyPreset: String, CaseIterable, Sendable {
         case .keepalive: p.keepaliveInterval = 0.5
         case .goSQL:
             p.validation = .liveness
-            p.retry = .query(2, fresh: true)
+            p.retry = .unsent(2, fresh: true)
+        case .sqlalchemy: p.invalidateOnDisconnect = true
         }
         return p
+    }
+
+    /// The real stack (adapter name) and configuration this preset claims to behave like, in its default
+    /// configuration; `repro matrix --drivers` runs both and `docs/drivers.md` sets them side by side.
+    /// nil: the preset models a mechanism, not a whole pool.
+    public var modeledOn: String? {
+        switch self {
+        case .pingOnBorrow: "node-mysql"
+        case .pingIfIdle: "hikari"
+        case .goSQL: "go-sql"
+        case .sqlalchemy: "sqlalchemy"
+        case .naive, .seedFix, .livenessCheck, .lifetime, .keepalive: nil
+        }
     }
 
     /// Looks a preset up by name; the error lists the allowed names.

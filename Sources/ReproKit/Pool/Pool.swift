@@ -28,6 +28,9 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
         var open: [Int: Connection] = [:]
         var nextID = 1
         var closed = false
+        /// Set by a connection-level error when the policy invalidates the pool: connections created
+        /// before it are replaced when next borrowed.
+        var invalidatedAt: ContinuousClock.Instant?
     }
 
     public let policy: PoolPolicy
@@ -84,10 +87,16 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
         let started = log.ms()
         let retries: Int
         let freshLast: Bool
-        if case .query(let n, let fresh) = policy.retry {
+        var unsentOnly = false
+        switch policy.retry {
+        case .query(let n, let fresh):
             retries = n
             freshLast = fresh
-        } else {
+        case .unsent(let n, let fresh):
+            retries = n
+            freshLast = fresh
+            unsentOnly = true
+        case .none, .acquire:
             retries = 0
             freshLast = false
         }
@@ -111,11 +120,13 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                     index: operation, succeeded: true, atMs: started, durationMs: log.ms() - started,
                     attempts: attempt + 1, connection: lease.id, error: nil)
             } catch {
-                let willRetry = error.isConnectionLevel && attempt < retries
+                let willRetry =
+                    error.isConnectionLevel && attempt < retries && (!unsentOnly || error.code == .serverGone)
                 let observed = log.record(
                     failure: error, event: .queryError, phase: .query, connection: lease.id,
                     threadID: lease.connection.threadID, handledBy: willRetry ? .retry : nil, operation: operation)
                 if error.isConnectionLevel {
+                    invalidateIfPolicySays(after: error)
                     destroy(lease, reason: "connection error \(error.code.rawValue)")
                 } else {
                     release(lease)
@@ -155,6 +166,10 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                     destroy(entry.id, entry.connection, reason: "max-lifetime \(life)s", event: .evict, polite: true)
                     continue
                 }
+                if let invalidated = state.withLock({ $0.invalidatedAt }), entry.created < invalidated {
+                    destroy(entry.id, entry.connection, reason: "pool invalidated", event: .evict, polite: true)
+                    continue
+                }
                 if let idle = policy.maxIdleTime, now - entry.lastUsed >= .seconds(idle) {
                     destroy(entry.id, entry.connection, reason: "max-idle \(idle)s", event: .evict, polite: true)
                     continue
@@ -163,6 +178,7 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                     log.record(
                         failure: failure, event: .validateFailed, phase: .validate, connection: entry.id,
                         threadID: entry.connection.threadID, handledBy: .validation, operation: operation)
+                    invalidateIfPolicySays(after: failure)
                     destroy(entry.id, entry.connection, reason: "validation failed", event: .destroy, polite: false)
                     validationFailures += 1
                     continue
@@ -188,6 +204,14 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                 return .failure(observed)
             }
         }
+    }
+
+    /// SQLAlchemy-style: a disconnect error marks every connection opened until now for replacement.
+    private func invalidateIfPolicySays(after error: DatabaseError) {
+        guard policy.invalidateOnDisconnect, error.isConnectionLevel else { return }
+        state.withLock { $0.invalidatedAt = ContinuousClock.now }
+        log.record(
+            .evict, detail: "pool invalidated after \(error.code.name): older connections are replaced on borrow")
     }
 
     /// Gives a healthy connection back to the idle set.

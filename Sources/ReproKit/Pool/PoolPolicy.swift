@@ -55,13 +55,18 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
         /// Retry up to N times when getting a connection fails (the common hand-written fix).
         case acquire(Int)
         /// Retry the whole operation up to N times after a connection-level error;
-        /// with `fresh`, the last retry runs on a brand-new connection (Go's database/sql).
+        /// with `fresh`, the last retry runs on a brand-new connection.
         case query(Int, fresh: Bool)
+        /// Like `query`, but only when the error shows the query never left the client (the write failed:
+        /// 2006 CR_SERVER_GONE_ERROR). Go's database/sql retries only `driver.ErrBadConn`, which go-sql-driver
+        /// returns only before it wrote a byte; a failure after the write (2013) reaches the caller.
+        case unsent(Int, fresh: Bool)
 
         public init(parsing text: String) throws(PolicyError) {
             let t = text.lowercased()
             let bad = PolicyError(
-                "unknown retry '\(text)': use none, acquire:N, query:N or query:N+fresh (N from 1 to 10)")
+                "unknown retry '\(text)': use none, acquire:N, query:N, query:N+fresh, unsent:N or unsent:N+fresh (N from 1 to 10)"
+            )
             if t == "none" {
                 self = .none
                 return
@@ -78,6 +83,7 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
             switch parts[0] {
             case "acquire" where !fresh: self = .acquire(n)
             case "query": self = .query(n, fresh: fresh)
+            case "unsent": self = .unsent(n, fresh: fresh)
             default: throw bad
             }
         }
@@ -87,6 +93,7 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
             case .none: "none"
             case .acquire(let n): "acquire:\(n)"
             case .query(let n, let fresh): "query:\(n)\(fresh ? "+fresh" : "")"
+            case .unsent(let n, let fresh): "unsent:\(n)\(fresh ? "+fresh" : "")"
             }
         }
 
@@ -114,6 +121,9 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
     /// Seconds between background pings of idle connections.
     public var keepaliveInterval: Double?
     public var retry: Retry
+    /// On a connection-level error, every connection opened before it is replaced when next borrowed
+    /// (SQLAlchemy's pool invalidation: one disconnect error recycles the whole pool).
+    public var invalidateOnDisconnect: Bool
     /// Connector/C timeouts, whole seconds.
     public var connectTimeout: Int
     public var readTimeout: Int
@@ -122,7 +132,7 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
     public init(
         name: String = "custom", validation: Validation = .none, maxIdleTime: Double? = nil,
         maxLifetime: Double? = nil, keepaliveInterval: Double? = nil, retry: Retry = .none,
-        connectTimeout: Int = 5, readTimeout: Int = 10, writeTimeout: Int = 10
+        invalidateOnDisconnect: Bool = false, connectTimeout: Int = 5, readTimeout: Int = 10, writeTimeout: Int = 10
     ) {
         self.name = name
         self.validation = validation
@@ -130,6 +140,7 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
         self.maxLifetime = maxLifetime
         self.keepaliveInterval = keepaliveInterval
         self.retry = retry
+        self.invalidateOnDisconnect = invalidateOnDisconnect
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.writeTimeout = writeTimeout
@@ -163,8 +174,8 @@ public struct PolicyError: Error, Sendable, CustomStringConvertible {
 
 extension PoolPolicy {
     enum CodingKeys: String, CodingKey {
-        case name, validation, maxIdleTime, maxLifetime, keepaliveInterval, retry, connectTimeout, readTimeout,
-            writeTimeout
+        case name, validation, maxIdleTime, maxLifetime, keepaliveInterval, retry, invalidateOnDisconnect,
+            connectTimeout, readTimeout, writeTimeout
     }
 
     public init(from decoder: any Decoder) throws {
@@ -176,6 +187,7 @@ extension PoolPolicy {
             maxLifetime: try c.decodeIfPresent(Double.self, forKey: .maxLifetime),
             keepaliveInterval: try c.decodeIfPresent(Double.self, forKey: .keepaliveInterval),
             retry: try c.decode(Retry.self, forKey: .retry),
+            invalidateOnDisconnect: try c.decodeIfPresent(Bool.self, forKey: .invalidateOnDisconnect) ?? false,
             connectTimeout: try c.decode(Int.self, forKey: .connectTimeout),
             readTimeout: try c.decode(Int.self, forKey: .readTimeout),
             writeTimeout: try c.decode(Int.self, forKey: .writeTimeout))
@@ -190,6 +202,7 @@ extension PoolPolicy {
         try c.encode(maxLifetime, forKey: .maxLifetime)
         try c.encode(keepaliveInterval, forKey: .keepaliveInterval)
         try c.encode(retry, forKey: .retry)
+        try c.encode(invalidateOnDisconnect, forKey: .invalidateOnDisconnect)
         try c.encode(connectTimeout, forKey: .connectTimeout)
         try c.encode(readTimeout, forKey: .readTimeout)
         try c.encode(writeTimeout, forKey: .writeTimeout)
@@ -201,6 +214,7 @@ extension PoolPolicy {
         if let v = maxIdleTime { parts.append("max-idle=\(v)s") }
         if let v = maxLifetime { parts.append("max-lifetime=\(v)s") }
         if let v = keepaliveInterval { parts.append("keepalive=\(v)s") }
+        if invalidateOnDisconnect { parts.append("invalidate-on-disconnect") }
         parts.append("timeouts=\(connectTimeout)/\(readTimeout)/\(writeTimeout)s")
         return parts.joined(separator: ", ")
     }

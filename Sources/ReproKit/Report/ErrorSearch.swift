@@ -9,12 +9,18 @@ public enum ErrorSearch {
     }
 
     /// Entries that match, best first.
-    public static func search(_ query: String, in entries: [CatalogEntry] = ErrorCatalog.entries) -> [Hit] {
+    /// A message a real stack produced in `measured` (docs/drivers.json) matches the entries of the columns
+    /// where it was seen, so every verbatim message repro has recorded is recognised.
+    public static func search(
+        _ query: String, in entries: [CatalogEntry] = ErrorCatalog.entries,
+        measured: DriversReport? = MeasuredDrivers.report
+    ) -> [Hit] {
         let q = normalize(query)
         guard !q.isEmpty else { return [] }
+        let seenIn = measured.map { MeasuredDrivers.entries(seeing: query, in: $0) } ?? []
         var hits: [Hit] = []
         for (index, entry) in entries.enumerated() {
-            let s = score(q, entry)
+            let s = max(score(q, entry), seenIn.contains(entry.id) ? 90 : 0)
             if s >= 40 { hits.append(Hit(entry: entry, score: s * 100 - index)) }
         }
         return hits.sorted { $0.score > $1.score }.map { Hit(entry: $0.entry, score: $0.score / 100 + 1) }

@@ -113,10 +113,16 @@ public enum MarkdownRenderer {
                     "| \(ms(e.atMs)) | \(e.phase.rawValue) | \(cell(e.driver.map { [$0.errorClass, $0.code].compactMap { $0 }.joined(separator: " ") } ?? e.error.code.description)) | \(e.kind.rawValue) | \(cell(e.message)) | \(e.connection.map(String.init) ?? "–") | \(e.handledBy?.rawValue ?? "reached caller") |\n"
             }
         }
-        if let entry = ErrorCatalog.entry(forKind: s.kind, parameters: s.parameters) {
-            out += "\n### What other drivers show for this failure\n\n"
-            out +=
-                "From repro's hand-written catalog, not measured by this run: run the scenario with `--driver NAME` to see what a real stack does.\n\n"
+        if let column = MeasuredDrivers.column(kind: s.kind, parameters: s.parameters, pattern: s.pattern),
+            let measured = MeasuredDrivers.report
+        {
+            out += "\n### What real driver stacks do in this scenario\n\n"
+            out += "Each real stack and configuration in the same scenario (`\(column.rawValue)`), "
+            out += "\(MeasuredDrivers.source(measured)); not this run's result.\n\n"
+            for d in MeasuredDrivers.lines(for: column, in: measured) { out += "- **\(d.driver)**: \(d.message)\n" }
+        }
+        if let entry = ErrorCatalog.entry(forKind: s.kind, parameters: s.parameters), !entry.drivers.isEmpty {
+            out += "\nNot measured here (from documentation, not from a run):\n\n"
             for d in entry.drivers { out += "- **\(d.driver)**: \(d.message)\n" }
         }
         out +=

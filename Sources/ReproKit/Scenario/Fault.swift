@@ -29,6 +29,13 @@ public enum Fault: Sendable, Equatable {
     }
 }
 
+extension Fault {
+    /// The fault in words: `kill-thread target=idle count=all`.
+    public var summary: String {
+        ([kind] + parameters.keys.sorted().map { "\($0)=\(parameters[$0]!)" }).joined(separator: " ")
+    }
+}
+
 /// Where `wait_timeout` is set: on the pool's own sessions, or server-wide.
 public enum WaitTimeoutScope: String, Sendable, Codable, CaseIterable {
     case session, global

@@ -1,0 +1,130 @@
+import Foundation
+
+/// Renders `docs/drivers.md`: what real driver stacks do against each failure, and where repro's presets
+/// agree with the stacks they claim to model.
+public enum DriversRenderer {
+    public static func render(_ report: DriversReport) -> String {
+        let columns = report.columns.map(\.id)
+        let real = report.rows.filter { !$0.isModel }
+        let models = report.rows.filter(\.isModel)
+        let s = report.settings
+        var out = "# What real driver stacks do when idle connections die\n\n"
+        out +=
+            "Measured by `repro matrix --drivers` (repro \(report.repro)) on MariaDB \(report.server.version) "
+        out += "(\(report.server.managed ? "embedded" : "external")), \(report.generatedAt). "
+        out += "Regenerate with `make drivers-matrix`. Nothing here is written by hand: every cell is one run of "
+        out += "the real library in a child process (see `docs/adapters.md`), with the versions listed below.\n\n"
+        out += "Each cell: a fresh pool of \(s.poolSize) connections, warmed, then the fault; then the application "
+        out += "runs its operations (borrow, `SELECT 1`, release). "
+        out += "**✓** = every operation succeeded and no error reached the application (ms: from the fault to the "
+        out += "first success); **✗** = the first error the application saw, verbatim. "
+        out += "Timing: wait_timeout \(s.waitTimeout) s (session), kills and cuts after \(fmt(s.idle)) s idle, "
+        out +=
+            "cuts \(s.via == .kernel ? "by the kernel's packet filter (iptables) except close" : "by repro's proxy"), "
+        out += "an operation that takes \(fmt(s.deadline)) s is recorded as hung. "
+        out += "Recommended configurations scale the documented thresholds below the wait_timeout "
+        out += "(\(fmt(s.threshold)) s).\n\n"
+
+        out += "| stack | configuration | " + columns.map { "`\($0.rawValue)`" }.joined(separator: " | ") + " |\n"
+        out += "| --- | --- |" + String(repeating: " --- |", count: columns.count) + "\n"
+        for row in real {
+            out += "| \(row.stack) | \(row.config) |"
+            for column in columns { out += " \(cellText(row.cell(column))) |" }
+            out += "\n"
+        }
+
+        out += "\n## Columns\n\n"
+        for c in report.columns { out += "- `\(c.id.rawValue)`: \(c.title) (`\(c.fault)`).\n" }
+
+        out += "\n## Stacks and configurations\n\n"
+        for row in real {
+            out += "- **\(row.id)**: \(row.client.summary). Configuration: \(row.note).\n"
+        }
+
+        if !models.isEmpty {
+            out += "\n## repro's presets beside the stacks they model\n\n"
+            out += "A preset that says it behaves like a real pool is run through the same cells as that pool's "
+            out += "default configuration. Agreement is on the outcome (✓/✗) per column.\n\n"
+            out += "| row | " + columns.map { "`\($0.rawValue)`" }.joined(separator: " | ") + " | agreement |\n"
+            out += "| --- |" + String(repeating: " --- |", count: columns.count + 1) + "\n"
+            for model in models {
+                guard let stack = model.modeledOn, let realRow = report.row("\(stack) default") else {
+                    out += "| repro `\(model.stack)` |"
+                    for column in columns { out += " \(cellText(model.cell(column))) |" }
+                    out += " no real row to compare |\n"
+                    continue
+                }
+                out += "| \(realRow.id) (real) |"
+                for column in columns { out += " \(cellText(realRow.cell(column))) |" }
+                out += " |\n"
+                let agreement = agreementOf(model: model, real: realRow, columns: columns)
+                out += "| repro `\(model.stack)` |"
+                for column in columns {
+                    let same = model.cell(column)?.survived == realRow.cell(column)?.survived
+                    out += " \(cellText(model.cell(column)))\(same ? "" : " ≠") |"
+                }
+                out += " \(agreement.agree) of \(columns.count)"
+                if !agreement.differ.isEmpty {
+                    out += "; differs in " + agreement.differ.map { "`\($0.rawValue)`" }.joined(separator: ", ")
+                }
+                out += " |\n"
+            }
+            out += "\n"
+            for model in models { out += "- repro `\(model.stack)`: \(model.note) (\(model.policy ?? "")).\n" }
+        }
+
+        out += "\n## Every error the application saw, verbatim\n\n"
+        for column in columns {
+            var lines: [String] = []
+            for row in report.rows {
+                guard let cell = row.cell(column) else { continue }
+                if let e = cell.firstError {
+                    let busy = column == .killThreadBusy ? "the killed queries failed; then " : ""
+                    lines.append(
+                        "  - \(row.id): `\(code(e.message))` (\(e.label), phase \(e.phase.rawValue); \(busy)\(cell.operations.failed) of \(cell.operations.total) operations failed)"
+                    )
+                }
+                for e in cell.absorbed {
+                    lines.append("  - \(row.id), absorbed by \(e.handledBy ?? "the pool"): `\(code(e.message))`")
+                }
+                for event in cell.events { lines.append("  - \(row.id), pool event: `\(code(event))`") }
+            }
+            guard !lines.isEmpty else { continue }
+            out += "- `\(column.rawValue)`:\n" + lines.joined(separator: "\n") + "\n"
+        }
+
+        out += "\n## Reproduce one cell\n\n"
+        if let row = real.first, let column = columns.first,
+            let command = report.commands["\(row.id)|\(column.rawValue)"]
+        {
+            out += "Every cell's command is in `drivers.json` (`commands`), for example \(row.id) × "
+            out += "`\(column.rawValue)`:\n\n```\n\(command)\n```\n"
+        }
+        return out
+    }
+
+    /// How many columns a model row agrees with its real row on, and which differ.
+    public static func agreementOf(model: DriversReport.Row, real: DriversReport.Row, columns: [DriverColumn])
+        -> (agree: Int, differ: [DriverColumn])
+    {
+        let differ = columns.filter { model.cell($0)?.survived != real.cell($0)?.survived }
+        return (columns.count - differ.count, differ)
+    }
+
+    static func cellText(_ cell: DriversReport.Cell?) -> String {
+        guard let cell else { return "–" }
+        if cell.survived { return cell.mark }
+        guard let e = cell.firstError else { return "✗ \(cell.operations.failed) failed" }
+        let text = e.kind == .hung ? "hung" : e.message
+        let short = text.count > 60 ? String(text.prefix(57)) + "…" : text
+        return "✗ `\(code(short))`"
+    }
+
+    /// Safe inside a Markdown code span in a table: no backticks, pipes or line breaks.
+    static func code(_ text: String) -> String {
+        text.replacingOccurrences(of: "`", with: "'").replacingOccurrences(of: "|", with: "¦")
+            .replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ")
+    }
+
+    static func fmt(_ seconds: Double) -> String { DriversMatrix.format(seconds) }
+}

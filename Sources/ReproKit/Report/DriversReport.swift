@@ -1,0 +1,192 @@
+import Foundation
+
+/// What `repro matrix --drivers` measured: real stacks and repro's presets × fault columns, compact enough to
+/// commit (`docs/drivers.json`) and to build the error catalog's driver lines from.
+public struct DriversReport: Sendable, Equatable, Codable {
+    public static let schema = "repro-drivers/1"
+
+    /// One error as the application (or the pool) saw it.
+    public struct ErrorFact: Sendable, Equatable, Codable {
+        /// Verbatim: the driver's message, or Connector/C's for repro's pool.
+        public var message: String
+        /// The report's one-phrase name (`2013 CR_SERVER_LOST`, `ECONNRESET (reset)`).
+        public var label: String
+        public var kind: ErrorKind
+        public var phase: ErrorPhase
+        /// The MySQL/Connector error number, or repro's code (-3 driver error, -4 hung).
+        public var code: Int
+        /// The driver's error class and code, when a real driver raised it.
+        public var errorClass: String?
+        public var driverCode: String?
+        /// What absorbed it (validation, retry, keepalive, pool); nil when it reached the caller.
+        public var handledBy: String?
+
+        public init(_ e: ObservedError) {
+            message = e.message
+            label = e.label
+            kind = e.kind
+            phase = e.phase
+            code = e.error.code.rawValue
+            errorClass = e.driver?.errorClass
+            driverCode = e.driver?.code
+            handledBy = e.handledBy?.rawValue
+        }
+    }
+
+    public struct Cell: Sendable, Equatable, Codable {
+        public var column: DriverColumn
+        /// Every operation succeeded and no error reached the caller.
+        public var survived: Bool
+        public var operations: ScenarioResult.Operations
+        /// The first error that reached the application, verbatim.
+        public var firstError: ErrorFact?
+        /// Errors the pool absorbed (validation, retry), distinct messages, at most 3.
+        public var absorbed: [ErrorFact]
+        /// What the real pool reported on its own (idle connection error events, log lines), at most 3.
+        public var events: [String]
+        /// From the fault to the first operation that succeeded, ms.
+        public var recoveryMs: Double?
+        /// From the fault to the first error seen (handled or not), ms.
+        public var detectionMs: Double?
+        /// The whole scenario, ms.
+        public var durationMs: Double
+
+        public init(column: DriverColumn, result: ScenarioResult) {
+            self.column = column
+            survived = result.survived
+            operations = result.operations
+            firstError = result.firstUnhandledError.map(ErrorFact.init)
+            var seen = Set<String>()
+            absorbed = result.errors.filter { $0.handledBy != nil && seen.insert($0.message).inserted }.prefix(3).map(
+                ErrorFact.init)
+            // Distinct by shape: the same event on another connection (other thread id, port) is not news.
+            var seenEvents = Set<String>()
+            events = result.timeline.filter { $0.event == .driverEvent }.compactMap(\.detail).filter {
+                seenEvents.insert(Self.shape($0)).inserted
+            }.prefix(3).map { $0.count > 200 ? String($0.prefix(199)) + "…" : $0 }
+            recoveryMs = result.recoveryMs
+            detectionMs = result.detectionMs
+            durationMs = result.durationMs
+        }
+
+        /// Digits runs masked: messages that differ only in ids, ports or timings have one shape.
+        public static func shape(_ text: String) -> String {
+            var out = ""
+            var lastWasDigit = false
+            for ch in text {
+                if ch.isNumber {
+                    if !lastWasDigit { out.append("#") }
+                    lastWasDigit = true
+                } else {
+                    out.append(ch)
+                    lastWasDigit = false
+                }
+            }
+            return out
+        }
+
+        /// The cell in a few characters: `✓ 212 ms` or `✗ hung`.
+        public var mark: String {
+            if survived { return "✓" + (recoveryMs.map { String(format: " %.0f ms", $0) } ?? "") }
+            return "✗"
+        }
+    }
+
+    public struct Column: Sendable, Equatable, Codable {
+        public var id: DriverColumn
+        public var title: String
+        public var fault: String
+
+        public init(_ column: DriverColumn, settings: DriversMatrix.Settings) {
+            id = column
+            title = column.title
+            fault = column.fault(waitTimeout: settings.waitTimeout, via: settings.via).summary
+        }
+    }
+
+    public struct Row: Sendable, Equatable, Codable {
+        /// `node-mysql2 default`, `go-sql recommended`, `repro go-sql`.
+        public var id: String
+        /// The adapter, or the preset for repro's rows.
+        public var stack: String
+        /// `default`, `recommended`, or `preset`.
+        public var config: String
+        public var options: [String: String]
+        /// Library, pool, runtime and their versions as the adapter reported them.
+        public var client: Report.Client
+        /// For a preset: the real stack it claims to behave like (its default configuration).
+        public var modeledOn: String?
+        /// Where the configuration comes from, or what the preset models.
+        public var note: String
+        /// For a preset: its knobs.
+        public var policy: String?
+        public var cells: [Cell]
+
+        public var isModel: Bool { config == "preset" }
+
+        public func cell(_ column: DriverColumn) -> Cell? { cells.first { $0.column == column } }
+    }
+
+    public var schema: String
+    public var generatedAt: String
+    public var repro: String
+    public var server: Report.Server
+    public var settings: DriversMatrix.Settings
+    public var columns: [Column]
+    public var rows: [Row]
+    /// The `repro` command that reproduces each cell, keyed `row id|column`.
+    public var commands: [String: String]
+
+    public init(
+        generatedAt: String, repro: String, server: Report.Server, settings: DriversMatrix.Settings,
+        columns: [Column], rows: [Row], commands: [String: String]
+    ) {
+        self.schema = Self.schema
+        self.generatedAt = generatedAt
+        self.repro = repro
+        self.server = server
+        self.settings = settings
+        self.columns = columns
+        self.rows = rows
+        self.commands = commands
+    }
+
+    public func row(_ id: String) -> Row? { rows.first { $0.id == id } }
+
+    /// Pretty, key-sorted JSON.
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    public static func decode(_ data: Data) throws -> DriversReport {
+        let report = try JSONDecoder().decode(DriversReport.self, from: data)
+        guard report.schema == schema else {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: [],
+                    debugDescription:
+                        "drivers report schema '\(report.schema)' is not '\(schema)': regenerate it with make drivers-matrix"
+                ))
+        }
+        return report
+    }
+
+    /// Every distinct message seen in any cell (reaching the caller or absorbed), with where it was seen.
+    public var observedMessages: [(message: String, row: Row, column: DriverColumn, reachedCaller: Bool)] {
+        var out: [(String, Row, DriverColumn, Bool)] = []
+        for row in rows {
+            for cell in row.cells {
+                if let e = cell.firstError { out.append((e.message, row, cell.column, true)) }
+                for e in cell.absorbed { out.append((e.message, row, cell.column, false)) }
+            }
+        }
+        return out
+    }
+}
+
+extension Report {
+    /// ISO 8601 now, as reports stamp it.
+    public static func timestamp(_ date: Date = Date()) -> String { ISO8601DateFormatter().string(from: date) }
+}

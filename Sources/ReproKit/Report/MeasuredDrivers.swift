@@ -1,0 +1,108 @@
+import Foundation
+
+/// What real driver stacks did, as measured by `make drivers-matrix` (`docs/drivers.json`, embedded into the
+/// binary by `scripts/embed-drivers.sh`): the source of every "what drivers show" line repro prints.
+public enum MeasuredDrivers {
+    /// The embedded measurement; nil only if the embedded file is broken (a test checks it is not).
+    public static let report: DriversReport? = try? DriversReport.decode(Data(MeasuredDriversData.json.utf8))
+
+    /// Where the lines come from, for a sentence in reports.
+    public static func source(_ report: DriversReport) -> String {
+        "measured by `make drivers-matrix` (docs/drivers.json) on MariaDB \(report.server.version), \(report.generatedAt)"
+    }
+
+    /// The column a scenario result belongs to, if the drivers matrix has one like it.
+    public static func column(kind: String, parameters: [String: String], pattern: WorkloadPattern) -> DriverColumn? {
+        switch kind {
+        case "wait-timeout": return .waitTimeout
+        case "kill-thread":
+            if parameters["target"] == "busy" { return .killThreadBusy }
+            return pattern == .held ? .held : .killThread
+        case "network-cut":
+            switch parameters["mode"] {
+            case "reset": return .networkCutReset
+            case "close": return .networkCutClose
+            case "half-open": return .networkCutHalfOpen
+            case "blackhole": return .networkCutBlackhole
+            default: return nil
+            }
+        default: return nil
+        }
+    }
+
+    /// One line per real stack and configuration (and per modeled preset) for `column`: its outcome and the
+    /// verbatim error, with versions.
+    public static func lines(for column: DriverColumn, in report: DriversReport) -> [CatalogEntry.DriverMessage] {
+        report.rows.compactMap { row in
+            guard let cell = row.cell(column) else { return nil }
+            return CatalogEntry.DriverMessage(driver: label(row), message: outcome(cell))
+        }
+    }
+
+    /// One line per row for the columns a catalog entry covers.
+    public static func lines(forEntry id: String, in report: DriversReport) -> [CatalogEntry.DriverMessage] {
+        let columns = report.columns.map(\.id).filter { $0.catalogEntry == id }
+        guard !columns.isEmpty else { return [] }
+        return report.rows.map { row in
+            let parts = columns.compactMap { c in row.cell(c).map { "`\(c.rawValue)` \(outcome($0))" } }
+            return CatalogEntry.DriverMessage(driver: label(row), message: parts.joined(separator: "; "))
+        }
+    }
+
+    /// `node-mysql2 default (mysql2 3.23.4 on node 20.20.2)`.
+    public static func label(_ row: DriversReport.Row) -> String {
+        var text = "\(row.id) (\(row.client.library) \(row.client.version)"
+        if let runtime = row.client.runtime { text += " on \(runtime) \(row.client.runtimeVersion ?? "")" }
+        return text + ")"
+    }
+
+    /// `✓ recovered (pool event: read ECONNRESET)` or `✗ "invalid connection"`.
+    public static func outcome(_ cell: DriversReport.Cell) -> String {
+        if cell.survived {
+            var text = "✓ nothing reached the application"
+            if let e = cell.absorbed.first { text += " (absorbed by \(e.handledBy ?? "the pool"): \"\(e.message)\")" }
+            if let event = cell.events.first { text += " (pool event: \"\(event)\")" }
+            return text
+        }
+        guard let e = cell.firstError else { return "✗ \(cell.operations.failed) operation(s) failed" }
+        if e.kind == .hung { return "✗ hung: no answer within the deadline (no timeout of its own fired)" }
+        return "✗ \"\(e.message)\" (\(e.label))"
+    }
+
+    /// Every place a message was seen, matched by shape (ids, ports and timings masked) or containment.
+    public static func sightings(of query: String, in report: DriversReport) -> [(
+        row: DriversReport.Row, column: DriverColumn, reachedCaller: Bool
+    )] {
+        let q = normalized(query)
+        guard q.count >= 3 else { return [] }
+        var out: [(DriversReport.Row, DriverColumn, Bool)] = []
+        for row in report.rows {
+            for cell in row.cells {
+                var messages: [(String, Bool)] = cell.firstError.map { [($0.message, true)] } ?? []
+                messages += cell.absorbed.map { ($0.message, false) }
+                messages += cell.events.map { ($0, false) }
+                for (message, reached) in messages {
+                    let m = normalized(message)
+                    if m == q || m.contains(q) || (q.count >= 12 && q.contains(m) && m.count >= 8) {
+                        out.append((row, cell.column, reached))
+                        break
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The catalog entries whose columns saw `query`.
+    public static func entries(seeing query: String, in report: DriversReport) -> [String] {
+        var ids: [String] = []
+        for s in sightings(of: query, in: report) where !ids.contains(s.column.catalogEntry) {
+            ids.append(s.column.catalogEntry)
+        }
+        return ids
+    }
+
+    static func normalized(_ text: String) -> String {
+        ErrorSearch.normalize(DriversReport.Cell.shape(text))
+    }
+}

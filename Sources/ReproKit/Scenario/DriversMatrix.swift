@@ -1,0 +1,269 @@
+import Foundation
+
+/// One column of the drivers matrix: a fault, and how the application uses the pool after it.
+public enum DriverColumn: String, CaseIterable, Sendable, Codable {
+    case waitTimeout = "wait-timeout"
+    case killThread = "kill-thread"
+    case killThreadBusy = "kill-thread-busy"
+    case networkCutReset = "network-cut-reset"
+    case networkCutClose = "network-cut-close"
+    case networkCutHalfOpen = "network-cut-half-open"
+    case networkCutBlackhole = "network-cut-blackhole"
+    /// The application kept one connection across the idle period (no pool round trip), then the KILL.
+    case held = "held-kill-thread"
+
+    /// The fault this column injects. Cuts go through the kernel (iptables) when `via` is `.kernel`, except
+    /// `close`, which only a peer's own stack can send (always the proxy).
+    public func fault(waitTimeout seconds: Int, via: CutVia) -> Fault {
+        switch self {
+        case .waitTimeout: .waitTimeout(seconds: seconds, margin: 0.3, scope: .session)
+        case .killThread, .held: .killThread(target: .idle, count: .all)
+        case .killThreadBusy: .killThread(target: .busy, count: .some(2))
+        case .networkCutReset: .networkCut(mode: .reset, via: via)
+        case .networkCutClose: .networkCut(mode: .close, via: .proxy)
+        case .networkCutHalfOpen: .networkCut(mode: .halfOpen, via: via)
+        case .networkCutBlackhole: .networkCut(mode: .blackhole, via: via)
+        }
+    }
+
+    public var pattern: WorkloadPattern { self == .held ? .held : .pool }
+
+    /// What the column does, in a few words, for the table's legend.
+    public var title: String {
+        switch self {
+        case .waitTimeout: "the server's wait_timeout closes every idle connection"
+        case .killThread: "KILL of every idle connection's server thread"
+        case .killThreadBusy: "KILL of 2 server threads while they run a query"
+        case .networkCutReset: "a middlebox resets every idle flow (RST)"
+        case .networkCutClose: "every idle flow is closed (FIN), through repro's proxy"
+        case .networkCutHalfOpen: "a middlebox forgot the flows: the next packet the client sends gets RST"
+        case .networkCutBlackhole: "a middlebox drops every packet of the flows, silently"
+        case .held: "the application kept one connection across the idle period, then its thread was killed"
+        }
+    }
+
+    /// The catalog entry that explains what this column's errors mean.
+    public var catalogEntry: String {
+        switch self {
+        case .waitTimeout, .networkCutClose: "server-closed-idle"
+        case .killThread, .killThreadBusy, .held: "thread-killed"
+        case .networkCutReset, .networkCutHalfOpen: "connection-reset"
+        case .networkCutBlackhole: "blackhole"
+        }
+    }
+
+    /// The `repro` command that reproduces this cell.
+    public func command(row: DriversMatrix.Row, settings: DriversMatrix.Settings) -> String {
+        var parts = ["repro"]
+        switch self {
+        case .waitTimeout: parts += ["wait-timeout", "--seconds", "\(settings.waitTimeout)"]
+        case .killThread: parts += ["kill-thread", "--target", "idle"]
+        case .held: parts += ["kill-thread", "--target", "idle", "--pattern", "held"]
+        case .killThreadBusy: parts += ["kill-thread", "--target", "busy", "--count", "2"]
+        case .networkCutReset, .networkCutClose, .networkCutHalfOpen, .networkCutBlackhole:
+            let mode = rawValue.replacingOccurrences(of: "network-cut-", with: "")
+            parts += ["network-cut", "--mode", mode]
+            if self != .networkCutClose && settings.via == .kernel { parts += ["--via", "kernel"] }
+        }
+        if self != .waitTimeout && self != .killThreadBusy && settings.idle != Scenario.defaultIdleSeconds {
+            parts += ["--idle", DriversMatrix.format(settings.idle)]
+        }
+        if let driver = row.driver {
+            parts += ["--driver", driver.name]
+            for key in driver.options.keys.sorted() { parts += ["--driver-option", "\(key)=\(driver.options[key]!)"] }
+            parts += ["--driver-deadline", DriversMatrix.format(settings.deadline)]
+        } else if let preset = row.preset {
+            parts += ["--policy", preset.rawValue]
+            if self == .networkCutBlackhole { parts += ["--read-timeout", "\(settings.presetReadTimeout)"] }
+        }
+        return parts.joined(separator: " ")
+    }
+
+    /// Parses a comma-separated list of column names; the error names the bad one and the allowed ones.
+    public static func parseList(_ text: String) throws(PolicyError) -> [DriverColumn] {
+        var out: [DriverColumn] = []
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+            guard let c = DriverColumn(rawValue: part) else {
+                throw PolicyError(
+                    "--scenarios '\(part)' is unknown: use any of \(allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if !out.contains(c) { out.append(c) }
+        }
+        if out.isEmpty { throw PolicyError("--scenarios is empty: name at least one scenario") }
+        return out
+    }
+}
+
+/// Configurations of the real stacks: the defaults, and what each library's own documentation recommends
+/// against stale connections, scaled to the matrix's timing (thresholds below its wait_timeout).
+public enum DriverConfig: String, CaseIterable, Sendable, Codable {
+    case `default`
+    case recommended
+
+    /// The options of `adapter` in this configuration, and where the recommendation comes from.
+    public func options(adapter: String, settings: DriversMatrix.Settings) -> (options: [String: String], note: String)
+    {
+        guard self == .recommended else { return ([:], "the library's defaults") }
+        let below = settings.threshold
+        let ms = Int((below * 1000).rounded())
+        switch adapter {
+        case "node-mysql2":
+            return (
+                [
+                    "maxIdle": "\(max(0, settings.poolSize - 1))", "idleTimeout": "\(ms)", "enableKeepAlive": "true",
+                    "keepAliveInitialDelay": "\(ms)",
+                ],
+                "mysql2's README: `maxIdle` below `connectionLimit` with an `idleTimeout` (the idle sweep runs only then) and `enableKeepAlive`; idle timeout and keepalive delay set below the wait_timeout"
+            )
+        case "node-mysql":
+            return (
+                [:],
+                "mysqljs documents no option against stale connections: its pool pings every free connection on getConnection by default, so the recommended configuration is the default (run twice)"
+            )
+        case "go-sql":
+            return (
+                ["SetConnMaxLifetime": "\(ms)ms", "SetMaxIdleConns": "\(settings.poolSize)"],
+                "go-sql-driver's README: `SetConnMaxLifetime` shorter than the server's and middleboxes' timeouts, `SetMaxIdleConns` equal to `SetMaxOpenConns`"
+            )
+        case "hikari":
+            return (
+                ["maxLifetime": "30000"],
+                "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit; 2.7.9 raises anything below 30000 ms to 30 min and has no `keepaliveTime`, so at this matrix's timing only its default validation acts"
+            )
+        case "sqlalchemy":
+            return (
+                ["pool_pre_ping": "true", "pool_recycle": "\(max(1, Int(below)))"],
+                "SQLAlchemy's \"Dealing with Disconnects\": `pool_pre_ping` (pessimistic) and `pool_recycle` below the server's timeout"
+            )
+        default:
+            return ([:], "no recommendation known to repro: the defaults")
+        }
+    }
+}
+
+/// Runs every fault column against real driver stacks (adapters) in their default and recommended
+/// configurations, and against repro's presets that claim to model them, on one server.
+public struct DriversMatrix: Sendable {
+    /// The timing every cell shares.
+    public struct Settings: Sendable, Equatable, Codable {
+        /// The session wait_timeout of the wait-timeout column, seconds.
+        public var waitTimeout: Int
+        /// Seconds the warm pool sits unused before a kill or a cut.
+        public var idle: Double
+        /// Seconds an adapter's operation may take before it is recorded as hung (bounds blackhole cells).
+        public var deadline: Double
+        public var poolSize: Int
+        /// How network cuts (except close) are made: the kernel's packet filter or repro's proxy.
+        public var via: CutVia
+        /// Read timeout of repro's own pool in the blackhole column, whole seconds.
+        public var presetReadTimeout: Int
+
+        public init(
+            waitTimeout: Int = 3, idle: Double = 1, deadline: Double = 3, poolSize: Int = 4, via: CutVia = .kernel,
+            presetReadTimeout: Int = 2
+        ) {
+            self.waitTimeout = waitTimeout
+            self.idle = idle
+            self.deadline = deadline
+            self.poolSize = poolSize
+            self.via = via
+            self.presetReadTimeout = presetReadTimeout
+        }
+
+        /// The idle/lifetime threshold recommended configurations use: below the wait_timeout, as documented.
+        public var threshold: Double { max(1, Double(waitTimeout) - 1) }
+    }
+
+    /// One row: a real stack in one configuration, or a repro preset.
+    public struct Row: Sendable, Equatable {
+        public var id: String
+        public var driver: DriverChoice?
+        public var preset: PolicyPreset?
+        public var config: String
+        public var note: String
+
+        public static func real(_ adapter: String, _ config: DriverConfig, settings: Settings) -> Row {
+            let (options, note) = config.options(adapter: adapter, settings: settings)
+            return Row(
+                id: "\(adapter) \(config.rawValue)",
+                driver: DriverChoice(name: adapter, options: options, deadline: settings.deadline), preset: nil,
+                config: config.rawValue, note: note)
+        }
+
+        public static func model(_ preset: PolicyPreset) -> Row {
+            Row(
+                id: "repro \(preset.rawValue)", driver: nil, preset: preset, config: "preset",
+                note: preset.summary)
+        }
+    }
+
+    public var rows: [Row]
+    public var columns: [DriverColumn]
+    public var settings: Settings
+
+    public init(rows: [Row], columns: [DriverColumn] = DriverColumn.allCases, settings: Settings = Settings()) {
+        self.rows = rows
+        self.columns = columns
+        self.settings = settings
+    }
+
+    /// Rows for `adapters` in `configs`, then every preset that claims to model one of them (or `presets`).
+    public static func rows(
+        adapters: [String], configs: [DriverConfig], presets: [PolicyPreset]? = nil, settings: Settings
+    ) -> [Row] {
+        var rows: [Row] = []
+        for adapter in adapters {
+            for config in configs { rows.append(.real(adapter, config, settings: settings)) }
+        }
+        let models = presets ?? PolicyPreset.allCases.filter { $0.modeledOn.map(adapters.contains) ?? false }
+        rows += models.map(Row.model)
+        return rows
+    }
+
+    /// The scenario of one cell.
+    public func scenario(_ row: Row, _ column: DriverColumn) -> Scenario {
+        var policy = row.preset?.policy ?? PoolPolicy(name: "driver")
+        if column == .networkCutBlackhole { policy.readTimeout = settings.presetReadTimeout }
+        return Scenario(
+            name: column.rawValue, fault: column.fault(waitTimeout: settings.waitTimeout, via: settings.via),
+            policy: policy, poolSize: settings.poolSize,
+            operations: column == .held ? 2 : nil, driver: row.driver, pattern: column.pattern,
+            idleSeconds: settings.idle)
+    }
+
+    /// Runs every cell, row by row; `onCell` sees each result as it lands.
+    public func run(
+        session: ReproSession, nodePath: String?, progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
+        onCell: (Row, ScenarioResult) -> Void = { _, _ in }
+    ) throws(RunError) -> DriversReport {
+        let runner = ScenarioRunner(endpoint: session.endpoint, nodePath: nodePath, progress: progress)
+        var out: [DriversReport.Row] = []
+        for row in rows {
+            var cells: [DriversReport.Cell] = []
+            var client: Report.Client?
+            for column in columns {
+                let result = try runner.run(scenario(row, column))
+                onCell(row, result)
+                client = client ?? result.client
+                cells.append(DriversReport.Cell(column: column, result: result))
+            }
+            out.append(
+                DriversReport.Row(
+                    id: row.id, stack: row.driver?.name ?? row.preset?.rawValue ?? row.id,
+                    config: row.config, options: row.driver?.options ?? [:],
+                    client: client ?? ReproSession.clientInfo, modeledOn: row.preset?.modeledOn, note: row.note,
+                    policy: row.preset.map { $0.policy.summary }, cells: cells))
+        }
+        return DriversReport(
+            generatedAt: Report.timestamp(), repro: ReproVersion.version, server: session.serverInfo,
+            settings: settings, columns: columns.map { DriversReport.Column($0, settings: settings) }, rows: out,
+            commands: Dictionary(
+                uniqueKeysWithValues: rows.flatMap { row in
+                    columns.map { ("\(row.id)|\($0.rawValue)", $0.command(row: row, settings: settings)) }
+                }))
+    }
+
+    static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+    }
+}
