@@ -9,7 +9,7 @@ REPORTS ?= reports
 NODE_MODULES ?= $(abspath ../shared/node/node_modules)
 export NODE_PATH := $(NODE_MODULES)$(if $(NODE_PATH),:$(NODE_PATH))
 
-.PHONY: setup build adapters release test run matrix bench lint clean
+.PHONY: drivers-matrix setup build adapters release test run matrix bench lint clean
 
 setup:
 	@bash scripts/setup.sh
@@ -39,6 +39,13 @@ bench: release
 # Regenerates the committed docs/matrix.md and docs/matrix.json from a real run.
 matrix: build
 	$(REPRO) matrix --seconds 1 --report-dir docs
+
+# Regenerates the committed docs/drivers.md and docs/drivers.json from a real run of every driver stack
+# (root: cuts go through iptables), then embeds drivers.json into repro for its reports and `repro explain`.
+drivers-matrix: build
+	$(REPRO) matrix --drivers all --report-dir docs
+	scripts/embed-drivers.sh docs/drivers.json
+	$(SWIFT) build
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift

@@ -1,0 +1,210 @@
+import Foundation
+import Testing
+
+@testable import ReproKit
+
+@Suite("Presets that model real pools: retry of unsent queries, pool invalidation")
+struct ModelPresetTests {
+    static let lost = DatabaseError(
+        code: .serverLost, sqlState: "HY000", message: "Lost connection to server during query")
+
+    @Test("unsent:N retries a query whose write failed (2006), on a new connection at the end")
+    func unsentRetriesGoneAway() throws {
+        let factory = FakeFactory()
+        let pool = factory.pool(PoolPolicy(retry: try .init(parsing: "unsent:2+fresh")))
+        try pool.warm()
+        factory.connections.forEach { $0.kill() }
+        let op = pool.execute("SELECT 1", operation: 1)
+        #expect(op.succeeded)
+        #expect(op.attempts == 3)
+        #expect(pool.log.errors.allSatisfy { $0.handledBy == .retry && $0.error.code == .serverGone })
+    }
+
+    @Test("unsent:N does not retry a query that was sent and then lost (2013), as database/sql does not")
+    func unsentKeepsLostQueries() throws {
+        let factory = FakeFactory()
+        let pool = factory.pool(PoolPolicy(retry: try .init(parsing: "unsent:2+fresh")))
+        try pool.warm()
+        factory.connections.forEach { $0.failQueries(with: Self.lost) }
+        let op = pool.execute("SELECT 1", operation: 1)
+        #expect(!op.succeeded)
+        #expect(op.attempts == 1)
+        #expect(op.error?.error.code == .serverLost)
+        #expect(op.error?.handledBy == nil)
+        // query:N retries the same failure: the difference is the rule, not the fake.
+        let other = FakeFactory()
+        let retrying = other.pool(PoolPolicy(retry: .query(2, fresh: true)))
+        try retrying.warm()
+        other.connections.forEach { $0.failQueries(with: Self.lost) }
+        #expect(retrying.execute("SELECT 1", operation: 1).attempts == 3)
+    }
+
+    @Test("retry rules parse and print back", arguments: ["unsent:2+fresh", "unsent:1", "query:3+fresh", "acquire:1"])
+    func retryRoundTrip(text: String) throws {
+        #expect(try PoolPolicy.Retry(parsing: text).description == text)
+    }
+
+    @Test("invalidate-on-disconnect: after one disconnect error, every older connection is replaced on borrow")
+    func invalidationRecyclesThePool() throws {
+        for invalidate in [true, false] {
+            let factory = FakeFactory()
+            let pool = factory.pool(PoolPolicy(invalidateOnDisconnect: invalidate))
+            try pool.warm()
+            factory.connections.forEach { $0.kill() }
+            let first = pool.execute("SELECT 1", operation: 1)
+            #expect(!first.succeeded, "the first operation meets a dead connection either way")
+            let rest = (2...3).map { pool.execute("SELECT 1", operation: $0) }
+            if invalidate {
+                #expect(rest.allSatisfy { $0.succeeded }, "older connections were replaced, not handed out")
+                #expect(pool.log.events.contains { $0.event == .evict && $0.detail == "pool invalidated" })
+            } else {
+                #expect(rest.allSatisfy { !$0.succeeded }, "without the knob every dead connection is handed out")
+            }
+        }
+    }
+
+    @Test("presets say what they model, and the model knobs are set")
+    func presetClaims() {
+        #expect(PolicyPreset.goSQL.policy.retry == .unsent(2, fresh: true))
+        #expect(PolicyPreset.sqlalchemy.policy.invalidateOnDisconnect)
+        #expect(PolicyPreset.goSQL.modeledOn == "go-sql")
+        #expect(PolicyPreset.naive.modeledOn == nil)
+        let decoded = try? JSONDecoder().decode(
+            PoolPolicy.self, from: JSONEncoder().encode(PolicyPreset.sqlalchemy.policy))
+        #expect(decoded == PolicyPreset.sqlalchemy.policy)
+    }
+}
+
+@Suite("The drivers matrix: rows, commands, rendering")
+struct DriversMatrixShapeTests {
+    @Test("rows: each adapter in each configuration, then the presets that model one of them")
+    func rows() {
+        let settings = DriversMatrix.Settings()
+        let rows = DriversMatrix.rows(
+            adapters: ["go-sql", "node-mysql2"], configs: DriverConfig.allCases, settings: settings)
+        #expect(
+            rows.map(\.id) == [
+                "go-sql default", "go-sql recommended", "node-mysql2 default", "node-mysql2 recommended",
+                "repro go-sql",
+            ] + PolicyPreset.allCases.filter { $0.modeledOn == "node-mysql2" }.map { "repro \($0.rawValue)" })
+        let go = rows[1].driver!
+        #expect(go.options["SetConnMaxLifetime"] == "2000ms", "below the 3 s wait_timeout")
+        #expect(go.deadline == settings.deadline)
+        let command = DriverColumn.networkCutHalfOpen.command(row: rows[1], settings: settings)
+        #expect(
+            command
+                == "repro network-cut --mode half-open --via kernel --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3"
+        )
+        let matrix = DriversMatrix(rows: rows, settings: settings)
+        let close = matrix.scenario(rows[0], .networkCutClose)
+        #expect(close.fault == .networkCut(mode: .close, via: .proxy), "only a peer's stack can send FIN")
+        #expect(matrix.scenario(rows[0], .held).pattern == .held)
+    }
+
+    @Test("a preset that disagrees with its real pool is marked in the rendered comparison")
+    func disagreementIsShown() throws {
+        let report = try Self.syntheticReport(realSurvives: [true, false], modelSurvives: [true, true])
+        let text = DriversRenderer.render(report)
+        #expect(text.contains("1 of 2; differs in `kill-thread`"))
+        #expect(text.contains("✗ `invalid connection`"))
+        let agreeing = try Self.syntheticReport(realSurvives: [true, false], modelSurvives: [true, false])
+        #expect(DriversRenderer.render(agreeing).contains("| 2 of 2 |"))
+    }
+
+    /// Two columns, one real row and one model row, built from real `ScenarioResult` decoding paths.
+    static func syntheticReport(realSurvives: [Bool], modelSurvives: [Bool]) throws -> DriversReport {
+        let columns: [DriverColumn] = [.waitTimeout, .killThread]
+        func cell(_ column: DriverColumn, _ ok: Bool, driver: Bool) -> DriversReport.Cell {
+            var error = ObservedError(
+                error: DatabaseError(code: .serverLost, sqlState: "HY000", message: "lost"), phase: .query,
+                atMs: 10)
+            if driver {
+                error.error = DatabaseError(
+                    code: DatabaseError.Code(-3), sqlState: "HY000", message: "invalid connection")
+                error.driver = DriverErrorDetail(
+                    errorClass: "*errors.errorString", code: "ErrInvalidConn", message: "invalid connection")
+            }
+            var result = sampleResult(recovered: ok)
+            result.name = column.rawValue
+            result.errors = ok ? [] : [error]
+            result.firstError = ok ? nil : error
+            return DriversReport.Cell(column: column, result: result)
+        }
+        let client = Report.Client(library: "go-sql-driver/mysql", version: "1.5.0", adapter: "go-sql")
+        let real = DriversReport.Row(
+            id: "go-sql default", stack: "go-sql", config: "default", options: [:], client: client, modeledOn: nil,
+            note: "defaults", policy: nil,
+            cells: zip(columns, realSurvives).map { cell($0, $1, driver: true) })
+        let model = DriversReport.Row(
+            id: "repro go-sql", stack: "go-sql", config: "preset", options: [:], client: ReproSession.clientInfo,
+            modeledOn: "go-sql", note: "model", policy: "validation=liveness",
+            cells: zip(columns, modelSurvives).map { cell($0, $1, driver: false) })
+        let settings = DriversMatrix.Settings()
+        return DriversReport(
+            generatedAt: "2026-01-01T00:00:00Z", repro: "test",
+            server: Report.Server(version: "10.11", managed: true, address: "127.0.0.1:1"), settings: settings,
+            columns: columns.map { DriversReport.Column($0, settings: settings) }, rows: [real, model], commands: [:])
+    }
+}
+
+@Suite("docs/drivers.json: the measurement repro's claims come from")
+struct MeasuredDriversTests {
+    static let docs = packageRoot.appendingPathComponent("docs/drivers.json")
+
+    static func committed() throws -> DriversReport {
+        try DriversReport.decode(Data(contentsOf: docs))
+    }
+
+    @Test("the binary embeds docs/drivers.json exactly (run make drivers-matrix after changing either)")
+    func embeddedIsCommitted() throws {
+        let text = try String(contentsOf: Self.docs, encoding: .utf8)
+        #expect(
+            MeasuredDriversData.json.trimmingCharacters(in: .whitespacesAndNewlines)
+                == text.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(MeasuredDrivers.report != nil)
+    }
+
+    @Test("five real stacks, each in two configurations, in every fault column")
+    func coverage() throws {
+        let report = try Self.committed()
+        let real = report.rows.filter { !$0.isModel }
+        #expect(Set(real.map(\.stack)) == ["node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy"])
+        #expect(real.count == 10)
+        for row in real {
+            #expect(row.cells.map(\.column) == DriverColumn.allCases, "\(row.id)")
+            #expect(!row.client.version.isEmpty && row.client.version != "unknown", "\(row.id) has its version")
+        }
+    }
+
+    @Test("repro explain recognises every message a real stack produced, in the entry of its column")
+    func explainRecognisesEveryMessage() throws {
+        let report = try Self.committed()
+        #expect(report.observedMessages.count > 20)
+        for seen in report.observedMessages {
+            let hits = ErrorSearch.search(seen.message, measured: report).map(\.entry.id)
+            #expect(
+                hits.contains(seen.column.catalogEntry),
+                "'\(seen.message)' (\(seen.row.id), \(seen.column.rawValue)) -> \(hits)")
+        }
+        for phrase in [
+            "Connection lost: The server closed the connection.", "Cannot enqueue Query after fatal error.",
+            "unexpected end of stream", "invalid connection",
+        ] {
+            #expect(!ErrorSearch.search(phrase, measured: report).isEmpty, "\(phrase)")
+        }
+    }
+
+    @Test("every preset that says it models a real pool agrees with that pool's measured row in every column")
+    func presetsKeepTheirWord() throws {
+        let report = try Self.committed()
+        for preset in PolicyPreset.allCases {
+            guard let stack = preset.modeledOn else { continue }
+            let model = try #require(report.row("repro \(preset.rawValue)"), "\(preset.rawValue) was measured")
+            let real = try #require(report.row("\(stack) default"))
+            let agreement = DriversRenderer.agreementOf(model: model, real: real, columns: DriverColumn.allCases)
+            #expect(
+                agreement.differ.isEmpty,
+                "preset \(preset.rawValue) disagrees with \(stack) in \(agreement.differ.map(\.rawValue))")
+        }
+    }
+}
