@@ -121,6 +121,45 @@ struct DriverCommandTests {
         #expect(out.stderr.contains("SetMaxIdleConns"))
         #expect(out.stderr.split(separator: "\n").count == 1)
     }
+
+    @Test("repro matrix --drivers: a real stack and the preset that models it, side by side, from real runs")
+    func driversMatrix() throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = try ReproBinary.run(
+            [
+                "matrix", "--drivers", "node-mysql", "--configs", "default", "--scenarios",
+                "kill-thread,held-kill-thread",
+                "--policies", "ping-on-borrow", "--via", "proxy", "--node-path", nodePath, "--quiet", "--report-dir",
+                dir,
+            ], timeout: 300)
+        #expect(out.status == 0, "stdout: \(out.stdout) stderr: \(out.stderr)")
+        let report = try DriversReport.decode(Data(contentsOf: URL(fileURLWithPath: dir + "/drivers.json")))
+        #expect(report.rows.map(\.id) == ["node-mysql default", "repro ping-on-borrow"])
+        let real = try #require(report.row("node-mysql default"))
+        #expect(real.client.library == "mysql")
+        #expect(real.cell(.killThread)?.survived == true, "mysqljs pings on getConnection")
+        let held = try #require(real.cell(.held)?.firstError)
+        #expect(held.message == "Cannot enqueue Query after fatal error.")
+        let markdown = try String(contentsOfFile: dir + "/drivers.md", encoding: .utf8)
+        #expect(markdown.contains("| node-mysql | default | ✓"))
+        #expect(markdown.contains("repro `ping-on-borrow`"))
+    }
+
+    @Test(
+        "repro matrix --drivers refuses bad input in one line before anything runs",
+        arguments: [
+            (["--drivers", "nope"], "--drivers 'nope' is unknown"),
+            (["--drivers", "go-sql", "--via", "sideways"], "--via 'sideways' is unknown"),
+            (["--drivers", "go-sql", "--configs", "best"], "--configs 'best' is unknown"),
+            (["--drivers", "go-sql", "--scenarios", "kill-thread,meteor"], "--scenarios 'meteor' is unknown"),
+        ])
+    func driversMatrixUsage(arguments: [String], mention: String) throws {
+        let out = try ReproBinary.run(["matrix"] + arguments + ["--report-dir", ReproBinary.temporaryDirectory()])
+        #expect(out.status == 2, "stdout: \(out.stdout) stderr: \(out.stderr)")
+        #expect(out.stderr.contains(mention), "stderr: \(out.stderr)")
+        #expect(!out.stderr.contains("mariadbd"), "nothing started")
+    }
 }
 
 @Suite("driver usage errors exit 2 before anything runs")
