@@ -43,7 +43,7 @@ public enum ErrorCatalog {
                 "unexpected EOF", "driver: bad connection", "ErrBadConn",
             ],
             meaning:
-                "The server ended a connection that sat idle longer than its wait_timeout (FIN on the socket). A pool that hands out that connection without checking it fails on the next query: 2013 when the client sends and then reads EOF, 2006 when the send itself fails. MySQL 8.0.24+ first sends 4031.",
+                "The server ended a connection that sat idle longer than its wait_timeout; a pool that hands out that connection without checking it fails on the next query. MariaDB 10.11 sends no error packet and aborts the connection with an RST, not a FIN (it sets SO_LINGER 0 when the wait for a command times out), whether the connection sat idle right after connecting or after a fully read result (measured by ServerCloseWireTests). So the next send already fails with ECONNRESET: Connector/C reports 2006, drivers that read first see a connection reset (ECONNRESET). A connection closed with a FIN instead (a proxy closing it, KILL) takes the send and fails at the read: 2013 / EOF. MySQL 8.0.24+ first sends 4031.",
             drivers: [
                 d(
                     "MySQL Connector/J (Java; HikariCP here runs MariaDB Connector/J, measured above)",
@@ -70,7 +70,7 @@ public enum ErrorCatalog {
                 "Communications link failure", "invalid connection",
             ],
             meaning:
-                "Someone (an operator, a proxy, a watchdog like pt-kill) ran KILL on the connection's server thread. Idle: the server closes the socket and the next query fails like a wait_timeout (2013/2006). Busy: the query in flight is lost; on MariaDB 10.11 with Connector/C 3.3 repro observes 2013 (the socket is shut before an error packet is read), other server and driver versions report 1927 ER_CONNECTION_KILLED. KILL QUERY (not CONNECTION) gives 1317 and keeps the connection.",
+                "Someone (an operator, a proxy, a watchdog like pt-kill) ran KILL on the connection's server thread. MariaDB 10.11 shuts the socket down first (FIN, no RST), so no error packet reaches the client, idle or busy: neither 1927 ER_CONNECTION_KILLED nor the busy query's result (measured by ServerCloseWireTests; the killed thread's own write of them fails inside the server). Idle: the next query's send goes through, the server answers it with an RST, and the read finds EOF: Connector/C reports 2013 (not 2006 as after wait_timeout's RST). Busy: the query in flight reads EOF: 2013. A client sees 1927 only if the server gets to write it before the socket is shut. KILL QUERY (not CONNECTION) sends 1317 and keeps the connection.",
             drivers: [
                 d(
                     "MySQL Connector/J (Java; HikariCP here runs MariaDB Connector/J, measured above)",
