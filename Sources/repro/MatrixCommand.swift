@@ -156,7 +156,11 @@ extension Repro {
             let all = text.trimmingCharacters(in: .whitespaces) == "all"
             var names: [String] = []
             if all {
-                names = known.map(\.name)
+                // The order people meet them in: Node first (the most common reporters), then Go, Java, Python.
+                let order = ["node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy"]
+                names = known.map(\.name).sorted {
+                    (order.firstIndex(of: $0) ?? order.count, $0) < (order.firstIndex(of: $1) ?? order.count, $1)
+                }
             } else {
                 for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
                 where !part.isEmpty {

@@ -132,11 +132,13 @@ struct DriversMatrixShapeTests {
         }
         let client = Report.Client(library: "go-sql-driver/mysql", version: "1.5.0", adapter: "go-sql")
         let real = DriversReport.Row(
-            id: "go-sql default", stack: "go-sql", config: "default", options: [:], client: client, modeledOn: nil,
+            id: "go-sql default", stack: "go-sql", config: "default", options: [:], deadline: 3, client: client,
+            modeledOn: nil,
             note: "defaults", policy: nil,
             cells: zip(columns, realSurvives).map { cell($0, $1, driver: true) })
         let model = DriversReport.Row(
-            id: "repro go-sql", stack: "go-sql", config: "preset", options: [:], client: ReproSession.clientInfo,
+            id: "repro go-sql", stack: "go-sql", config: "preset", options: [:], deadline: nil,
+            client: ReproSession.clientInfo,
             modeledOn: "go-sql", note: "model", policy: "validation=liveness",
             cells: zip(columns, modelSurvives).map { cell($0, $1, driver: false) })
         let settings = DriversMatrix.Settings()

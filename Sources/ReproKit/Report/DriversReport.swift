@@ -112,6 +112,8 @@ public struct DriversReport: Sendable, Equatable, Codable {
         /// `default`, `recommended`, or `preset`.
         public var config: String
         public var options: [String: String]
+        /// Seconds an operation could take before it was recorded as hung (real stacks).
+        public var deadline: Double?
         /// Library, pool, runtime and their versions as the adapter reported them.
         public var client: Report.Client
         /// For a preset: the real stack it claims to behave like (its default configuration).

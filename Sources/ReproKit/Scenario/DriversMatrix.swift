@@ -71,10 +71,12 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         if let driver = row.driver {
             parts += ["--driver", driver.name]
             for key in driver.options.keys.sorted() { parts += ["--driver-option", "\(key)=\(driver.options[key]!)"] }
-            parts += ["--driver-deadline", DriversMatrix.format(settings.deadline)]
+            parts += ["--driver-deadline", DriversMatrix.format(driver.deadline)]
         } else if let preset = row.preset {
             parts += ["--policy", preset.rawValue]
-            if self == .networkCutBlackhole { parts += ["--read-timeout", "\(settings.presetReadTimeout)"] }
+            if self == .networkCutBlackhole {
+                parts += ["--read-timeout", "\(preset.modeledReadTimeout ?? settings.presetReadTimeout)"]
+            }
         }
         return parts.joined(separator: " ")
     }
@@ -141,6 +143,35 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
     }
 }
 
+extension DriverConfig {
+    /// Seconds the stack's own default timeouts may legitimately take to get past a blackhole with every pooled
+    /// connection dead, so a cell is "hung" only when no timeout of the library's own fired: mysqljs pings a free
+    /// connection with `acquireTimeout` (10 s) and tries the next one when the ping fails; HikariCP validates
+    /// with `validationTimeout` (5 s) and tries the next one within `connectionTimeout` (30 s). The other stacks
+    /// have no default timeout on an established connection.
+    public static func ownTimeoutBound(adapter: String, poolSize: Int) -> (seconds: Double, why: String)? {
+        switch adapter {
+        case "node-mysql":
+            return (10 * Double(poolSize), "mysqljs pings each dead connection with acquireTimeout 10 s")
+        case "hikari":
+            return (min(30, 5 * Double(poolSize)), "HikariCP validates each dead connection with validationTimeout 5 s")
+        default: return nil
+        }
+    }
+}
+
+extension PolicyPreset {
+    /// The read timeout the modeled pool's validation uses by default (seconds), so the preset meets a
+    /// blackhole as that pool does; nil when the modeled pool has none (the matrix then uses a short one).
+    public var modeledReadTimeout: Int? {
+        switch self {
+        case .pingOnBorrow: 10
+        case .pingIfIdle: 5
+        default: nil
+        }
+    }
+}
+
 /// Runs every fault column against real driver stacks (adapters) in their default and recommended
 /// configurations, and against repro's presets that claim to model them, on one server.
 public struct DriversMatrix: Sendable {
@@ -183,10 +214,17 @@ public struct DriversMatrix: Sendable {
         public var note: String
 
         public static func real(_ adapter: String, _ config: DriverConfig, settings: Settings) -> Row {
-            let (options, note) = config.options(adapter: adapter, settings: settings)
+            var (options, note) = config.options(adapter: adapter, settings: settings)
+            var deadline = settings.deadline
+            if let bound = DriverConfig.ownTimeoutBound(adapter: adapter, poolSize: settings.poolSize),
+                bound.seconds + 2 > deadline
+            {
+                deadline = bound.seconds + 2
+                note += "; deadline \(DriversMatrix.format(deadline)) s: \(bound.why)"
+            }
             return Row(
                 id: "\(adapter) \(config.rawValue)",
-                driver: DriverChoice(name: adapter, options: options, deadline: settings.deadline), preset: nil,
+                driver: DriverChoice(name: adapter, options: options, deadline: deadline), preset: nil,
                 config: config.rawValue, note: note)
         }
 
@@ -223,7 +261,9 @@ public struct DriversMatrix: Sendable {
     /// The scenario of one cell.
     public func scenario(_ row: Row, _ column: DriverColumn) -> Scenario {
         var policy = row.preset?.policy ?? PoolPolicy(name: "driver")
-        if column == .networkCutBlackhole { policy.readTimeout = settings.presetReadTimeout }
+        if column == .networkCutBlackhole {
+            policy.readTimeout = row.preset?.modeledReadTimeout ?? settings.presetReadTimeout
+        }
         return Scenario(
             name: column.rawValue, fault: column.fault(waitTimeout: settings.waitTimeout, via: settings.via),
             policy: policy, poolSize: settings.poolSize,
@@ -250,7 +290,7 @@ public struct DriversMatrix: Sendable {
             out.append(
                 DriversReport.Row(
                     id: row.id, stack: row.driver?.name ?? row.preset?.rawValue ?? row.id,
-                    config: row.config, options: row.driver?.options ?? [:],
+                    config: row.config, options: row.driver?.options ?? [:], deadline: row.driver?.deadline,
                     client: client ?? ReproSession.clientInfo, modeledOn: row.preset?.modeledOn, note: row.note,
                     policy: row.preset.map { $0.policy.summary }, cells: cells))
         }
