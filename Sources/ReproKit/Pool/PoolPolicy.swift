@@ -114,6 +114,9 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
     /// Seconds between background pings of idle connections.
     public var keepaliveInterval: Double?
     public var retry: Retry
+    /// Drop an idle connection as soon as its socket reports FIN, RST or unexpected bytes (a background
+    /// `poll(2)` on the idle sockets), as the Node pools mysql2 and mysqljs do on a socket's 'end'/'error'.
+    public var evictOnSocketEvent: Bool
     /// Connector/C timeouts, whole seconds.
     public var connectTimeout: Int
     public var readTimeout: Int
@@ -122,7 +125,7 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
     public init(
         name: String = "custom", validation: Validation = .none, maxIdleTime: Double? = nil,
         maxLifetime: Double? = nil, keepaliveInterval: Double? = nil, retry: Retry = .none,
-        connectTimeout: Int = 5, readTimeout: Int = 10, writeTimeout: Int = 10
+        evictOnSocketEvent: Bool = false, connectTimeout: Int = 5, readTimeout: Int = 10, writeTimeout: Int = 10
     ) {
         self.name = name
         self.validation = validation
@@ -130,6 +133,7 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
         self.maxLifetime = maxLifetime
         self.keepaliveInterval = keepaliveInterval
         self.retry = retry
+        self.evictOnSocketEvent = evictOnSocketEvent
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.writeTimeout = writeTimeout
@@ -163,8 +167,8 @@ public struct PolicyError: Error, Sendable, CustomStringConvertible {
 
 extension PoolPolicy {
     enum CodingKeys: String, CodingKey {
-        case name, validation, maxIdleTime, maxLifetime, keepaliveInterval, retry, connectTimeout, readTimeout,
-            writeTimeout
+        case name, validation, maxIdleTime, maxLifetime, keepaliveInterval, retry, evictOnSocketEvent, connectTimeout,
+            readTimeout, writeTimeout
     }
 
     public init(from decoder: any Decoder) throws {
@@ -176,6 +180,8 @@ extension PoolPolicy {
             maxLifetime: try c.decodeIfPresent(Double.self, forKey: .maxLifetime),
             keepaliveInterval: try c.decodeIfPresent(Double.self, forKey: .keepaliveInterval),
             retry: try c.decode(Retry.self, forKey: .retry),
+            // Reports written before this knob existed lack it: their pools had no socket watcher.
+            evictOnSocketEvent: try c.decodeIfPresent(Bool.self, forKey: .evictOnSocketEvent) ?? false,
             connectTimeout: try c.decode(Int.self, forKey: .connectTimeout),
             readTimeout: try c.decode(Int.self, forKey: .readTimeout),
             writeTimeout: try c.decode(Int.self, forKey: .writeTimeout))
@@ -190,6 +196,7 @@ extension PoolPolicy {
         try c.encode(maxLifetime, forKey: .maxLifetime)
         try c.encode(keepaliveInterval, forKey: .keepaliveInterval)
         try c.encode(retry, forKey: .retry)
+        try c.encode(evictOnSocketEvent, forKey: .evictOnSocketEvent)
         try c.encode(connectTimeout, forKey: .connectTimeout)
         try c.encode(readTimeout, forKey: .readTimeout)
         try c.encode(writeTimeout, forKey: .writeTimeout)
@@ -201,6 +208,7 @@ extension PoolPolicy {
         if let v = maxIdleTime { parts.append("max-idle=\(v)s") }
         if let v = maxLifetime { parts.append("max-lifetime=\(v)s") }
         if let v = keepaliveInterval { parts.append("keepalive=\(v)s") }
+        if evictOnSocketEvent { parts.append("evict-on-socket-event") }
         parts.append("timeouts=\(connectTimeout)/\(readTimeout)/\(writeTimeout)s")
         return parts.joined(separator: ", ")
     }
