@@ -28,6 +28,13 @@ struct PolicyOptions: ParsableArguments {
         help: ArgumentHelp("Ping idle connections in the background at this interval.", valueName: "seconds"))
     var keepalive: Double?
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: ArgumentHelp(
+            "Drop an idle connection as soon as its socket reports FIN/RST (a background poll on idle sockets, like mysql2)."
+        ))
+    var evictOnSocketEvent: Bool?
+
     @Option(help: ArgumentHelp("Retry: none, acquire:N, query:N, query:N+fresh.", valueName: "rule"))
     var retry: String?
 
@@ -70,7 +77,8 @@ struct PolicyOptions: ParsableArguments {
     var givenKnobs: [String] {
         let given: [(String, Bool)] = [
             ("--policy", policy != nil), ("--validation", validation != nil), ("--max-idle", maxIdle != nil),
-            ("--max-lifetime", maxLifetime != nil), ("--keepalive", keepalive != nil), ("--retry", retry != nil),
+            ("--max-lifetime", maxLifetime != nil), ("--keepalive", keepalive != nil),
+            ("--evict-on-socket-event", evictOnSocketEvent != nil), ("--retry", retry != nil),
             ("--connect-timeout", connectTimeout != nil), ("--read-timeout", readTimeout != nil),
             ("--write-timeout", writeTimeout != nil),
         ]
@@ -81,8 +89,8 @@ struct PolicyOptions: ParsableArguments {
     func resolved(defaultReadTimeout: Int?) throws -> PoolPolicy {
         let overrides = PolicyOverrides(
             validation: validation, retry: retry, maxIdleTime: maxIdle, maxLifetime: maxLifetime,
-            keepaliveInterval: keepalive, connectTimeout: connectTimeout, readTimeout: readTimeout,
-            writeTimeout: writeTimeout)
+            keepaliveInterval: keepalive, evictOnSocketEvent: evictOnSocketEvent, connectTimeout: connectTimeout,
+            readTimeout: readTimeout, writeTimeout: writeTimeout)
         do {
             return try overrides.apply(toPreset: policy ?? "naive", defaultReadTimeout: defaultReadTimeout)
         } catch {

@@ -5,20 +5,22 @@ public struct PolicyOverrides: Sendable, Equatable {
     public var maxIdleTime: Double?
     public var maxLifetime: Double?
     public var keepaliveInterval: Double?
+    public var evictOnSocketEvent: Bool?
     public var connectTimeout: Int?
     public var readTimeout: Int?
     public var writeTimeout: Int?
 
     public init(
         validation: String? = nil, retry: String? = nil, maxIdleTime: Double? = nil, maxLifetime: Double? = nil,
-        keepaliveInterval: Double? = nil, connectTimeout: Int? = nil, readTimeout: Int? = nil,
-        writeTimeout: Int? = nil
+        keepaliveInterval: Double? = nil, evictOnSocketEvent: Bool? = nil, connectTimeout: Int? = nil,
+        readTimeout: Int? = nil, writeTimeout: Int? = nil
     ) {
         self.validation = validation
         self.retry = retry
         self.maxIdleTime = maxIdleTime
         self.maxLifetime = maxLifetime
         self.keepaliveInterval = keepaliveInterval
+        self.evictOnSocketEvent = evictOnSocketEvent
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.writeTimeout = writeTimeout
@@ -35,6 +37,7 @@ public struct PolicyOverrides: Sendable, Equatable {
         if let maxIdleTime { p.maxIdleTime = maxIdleTime }
         if let maxLifetime { p.maxLifetime = maxLifetime }
         if let keepaliveInterval { p.keepaliveInterval = keepaliveInterval }
+        if let evictOnSocketEvent { p.evictOnSocketEvent = evictOnSocketEvent }
         if let connectTimeout { p.connectTimeout = connectTimeout }
         if let writeTimeout { p.writeTimeout = writeTimeout }
         if let readTimeout {

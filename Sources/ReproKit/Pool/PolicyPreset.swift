@@ -8,6 +8,7 @@ public enum PolicyPreset: String, CaseIterable, Sendable {
     case lifetime
     case keepalive
     case goSQL = "go-sql"
+    case evictOnEvent = "evict-on-event"
 
     /// What the preset models, in one line.
     public var summary: String {
@@ -21,6 +22,8 @@ public enum PolicyPreset: String, CaseIterable, Sendable {
         case .lifetime: "evict connections older than 0.5 s, below any wait_timeout (HikariCP maxLifetime)"
         case .keepalive: "ping idle connections in the background every 0.5 s (HikariCP keepaliveTime)"
         case .goSQL: "liveness check, then retry the query twice, the last time on a new connection (database/sql)"
+        case .evictOnEvent:
+            "drop an idle connection as soon as its socket reports FIN/RST, no validation, no retry (what the Node pools mysql2 and mysqljs do on socket 'end'/'error')"
         }
     }
 
@@ -38,6 +41,7 @@ public enum PolicyPreset: String, CaseIterable, Sendable {
         case .goSQL:
             p.validation = .liveness
             p.retry = .query(2, fresh: true)
+        case .evictOnEvent: p.evictOnSocketEvent = true
         }
         return p
     }
