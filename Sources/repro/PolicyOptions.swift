@@ -35,6 +35,13 @@ struct PolicyOptions: ParsableArguments {
     var retry: String?
 
     @Flag(
+        inversion: .prefixedNo,
+        help: ArgumentHelp(
+            "Drop an idle connection as soon as its socket reports FIN/RST (a background poll on idle sockets, like mysql2)."
+        ))
+    var evictOnSocketEvent: Bool?
+
+    @Flag(
         name: .customLong("invalidate-on-disconnect"),
         help:
             "After a connection-level error, replace every connection opened before it when next borrowed (SQLAlchemy)."
@@ -82,6 +89,7 @@ struct PolicyOptions: ParsableArguments {
             ("--policy", policy != nil), ("--validation", validation != nil), ("--max-idle", maxIdle != nil),
             ("--max-lifetime", maxLifetime != nil), ("--keepalive", keepalive != nil), ("--retry", retry != nil),
             ("--invalidate-on-disconnect", invalidateOnDisconnect),
+            ("--evict-on-socket-event", evictOnSocketEvent != nil),
             ("--connect-timeout", connectTimeout != nil), ("--read-timeout", readTimeout != nil),
             ("--write-timeout", writeTimeout != nil),
         ]
@@ -93,6 +101,7 @@ struct PolicyOptions: ParsableArguments {
         let overrides = PolicyOverrides(
             validation: validation, retry: retry, maxIdleTime: maxIdle, maxLifetime: maxLifetime,
             keepaliveInterval: keepalive, invalidateOnDisconnect: invalidateOnDisconnect ? true : nil,
+            evictOnSocketEvent: evictOnSocketEvent,
             connectTimeout: connectTimeout, readTimeout: readTimeout,
             writeTimeout: writeTimeout)
         do {

@@ -1,3 +1,4 @@
+import Foundation
 import ReproKit
 import Synchronization
 
@@ -10,17 +11,60 @@ final class FakeConnection: PoolableConnection {
         var livenessChecks = 0
         var queries = 0
         var closed = false
+        var politeCloses = 0
+        var abandons = 0
+        /// Our end and the "server's" end of a socketpair, when the fake has a socket; -1 once closed.
+        var ours: Int32 = -1
+        var theirs: Int32 = -1
     }
 
     let threadID: UInt64
     private let state = Mutex(State())
 
-    init(threadID: UInt64) { self.threadID = threadID }
+    /// With `socket`, the fake owns a socketpair: `kill()` closes the far end (our end reads EOF, as after FIN)
+    /// and `socketDescriptor` is our end, so the pool's socket watcher can wait on it.
+    init(threadID: UInt64, socket: Bool = false) {
+        self.threadID = threadID
+        guard socket else { return }
+        var fds: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else { return }
+        state.withLock {
+            $0.ours = fds[0]
+            $0.theirs = fds[1]
+        }
+    }
+
+    deinit {
+        state.withLock { s in
+            if s.ours >= 0 { _ = Foundation.close(s.ours) }
+            if s.theirs >= 0 { _ = Foundation.close(s.theirs) }
+        }
+    }
 
     static let gone = DatabaseError(code: .serverGone, sqlState: "HY000", message: "Server has gone away")
 
     /// The server side went away: ping and query fail, the socket reads EOF.
-    func kill() { state.withLock { $0.dead = true } }
+    func kill() {
+        state.withLock { s in
+            s.dead = true
+            if s.theirs >= 0 {
+                _ = Foundation.close(s.theirs)
+                s.theirs = -1
+            }
+        }
+    }
+
+    /// The "server" writes a byte the client never asked for; the fake's liveness still says alive (as a
+    /// descriptor reused by a healthy connection would look to the watcher).
+    func writeFromServer() {
+        state.withLock { s in
+            guard s.theirs >= 0 else { return }
+            var byte: UInt8 = 0
+            _ = Foundation.write(s.theirs, &byte, 1)
+        }
+    }
+
+    var socketDescriptor: Int32? { state.withLock { s in s.closed || s.ours < 0 ? nil : s.ours } }
     /// The next queries fail with this (non-connection) error.
     func failQueries(with error: DatabaseError?) { state.withLock { $0.queryError = error } }
 
@@ -55,14 +99,30 @@ final class FakeConnection: PoolableConnection {
         return [["1"]]
     }
 
-    func close() { state.withLock { $0.closed = true } }
-    func abandon() { state.withLock { $0.closed = true } }
+    func close() {
+        state.withLock {
+            $0.closed = true
+            $0.politeCloses += 1
+        }
+    }
+    func abandon() {
+        state.withLock {
+            $0.closed = true
+            $0.abandons += 1
+        }
+    }
+    /// How often the pool closed this connection politely (COM_QUIT) and how often it abandoned it.
+    var closeCalls: (polite: Int, abandoned: Int) { state.withLock { ($0.politeCloses, $0.abandons) } }
 }
 
 /// Hands out fake connections with increasing thread ids and remembers them.
 final class FakeFactory: Sendable {
     private let made = Mutex<[FakeConnection]>([])
     private let failNext = Mutex(0)
+    /// Each connection gets a socketpair (for the socket watcher).
+    let sockets: Bool
+
+    init(sockets: Bool = false) { self.sockets = sockets }
 
     var connections: [FakeConnection] { made.withLock { $0 } }
 
@@ -80,7 +140,7 @@ final class FakeFactory: Sendable {
                 code: .connHostError, sqlState: "HY000", message: "Can't connect to server on '127.0.0.1' (111)")
         }
         return made.withLock { list in
-            let c = FakeConnection(threadID: UInt64(100 + list.count))
+            let c = FakeConnection(threadID: UInt64(100 + list.count), socket: sockets)
             list.append(c)
             return c
         }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import ReproKit
@@ -17,6 +18,11 @@ struct PolicyTests {
         #expect(PolicyPreset.keepalive.policy.keepaliveInterval == 0.5)
         #expect(PolicyPreset.goSQL.policy.validation == .liveness)
         #expect(PolicyPreset.goSQL.policy.retry == .query(2, fresh: true))
+        #expect(PolicyPreset.evictOnEvent.policy.evictOnSocketEvent)
+        #expect(PolicyPreset.evictOnEvent.policy.validation == .none)
+        #expect(PolicyPreset.evictOnEvent.policy.retry == .none)
+        #expect(PolicyPreset.allCases.last == .evictOnEvent)
+        #expect(PolicyPreset.allCases.filter { $0.policy.evictOnSocketEvent } == [.evictOnEvent])
         for preset in PolicyPreset.allCases {
             #expect(preset.policy.name == preset.rawValue)
             try preset.policy.validate()
@@ -89,10 +95,31 @@ struct PolicyTests {
         let data = try JSONEncoderForTests.encode(PolicyPreset.naive.policy)
         let object = try #require(try JSONSerializationForTests.object(data))
         for key in [
-            "name", "validation", "maxIdleTime", "maxLifetime", "keepaliveInterval", "retry",
+            "name", "validation", "maxIdleTime", "maxLifetime", "keepaliveInterval", "retry", "evictOnSocketEvent",
             "connectTimeout", "readTimeout", "writeTimeout",
         ] {
             #expect(object.keys.contains(key), "missing \(key)")
         }
+        #expect(object["evictOnSocketEvent"] as? Bool == false)
+    }
+
+    @Test("evict-on-socket-event: encoded, shown in the summary, overridable, and absent in old reports reads as false")
+    func evictOnSocketEventKnob() throws {
+        let on = PolicyPreset.evictOnEvent.policy
+        let decoded = try JSONDecoder().decode(PoolPolicy.self, from: try JSONEncoderForTests.encode(on))
+        #expect(decoded == on)
+        #expect(on.summary.contains("evict-on-socket-event"))
+        #expect(!PolicyPreset.naive.policy.summary.contains("evict-on-socket-event"))
+        let old = """
+            {"name": "naive", "validation": "none", "maxIdleTime": null, "maxLifetime": null,
+             "keepaliveInterval": null, "retry": "none", "connectTimeout": 5, "readTimeout": 10, "writeTimeout": 10}
+            """
+        let legacy = try JSONDecoder().decode(PoolPolicy.self, from: Data(old.utf8))
+        #expect(legacy == PolicyPreset.naive.policy)
+        let custom = try PolicyOverrides(evictOnSocketEvent: true).apply(toPreset: "ping-on-borrow")
+        #expect(custom.evictOnSocketEvent && custom.validation == .ping)
+        #expect(custom.name == "ping-on-borrow+custom")
+        let off = try PolicyOverrides(evictOnSocketEvent: false).apply(toPreset: "evict-on-event")
+        #expect(!off.evictOnSocketEvent)
     }
 }

@@ -53,6 +53,10 @@ struct ScenarioFileTests {
                 "unknown retry 'often'"
             ),
             ("name: a\nfault:\n  kind: kill-thread\npolicy:\n  preset: nave\n", 5, "unknown policy preset 'nave'"),
+            (
+                "name: a\nfault:\n  kind: kill-thread\npolicy:\n  evict-on-socket-event: sometimes\n", 5,
+                "policy.evict-on-socket-event must be true or false"
+            ),
             ("name: a\nfault:\n  kind: earthquake\n", 3, "fault.kind 'earthquake' is unknown"),
             ("name: a\nfault:\n  kind: network-cut\n  mode: snip\n", 4, "fault.mode 'snip' is unknown"),
             ("name: a\nfault:\n  kind: network-cut\n  mode: close\n  via: kernel\n", 4, "needs via: proxy"),
@@ -81,6 +85,22 @@ struct ScenarioFileTests {
             #expect(hit?.line == line, "got \(error.problems)")
             #expect(hit?.description.hasPrefix("bad.yml:\(line): ") == true)
         }
+    }
+
+    @Test("policy evict-on-socket-event turns the socket watcher on or off over a preset")
+    func evictOnSocketEvent() throws {
+        let on = try ScenarioFile.parse(
+            "name: a\nfault:\n  kind: kill-thread\npolicy:\n  preset: naive\n  evict-on-socket-event: true\n",
+            file: "x.yml")
+        #expect(on.policy.evictOnSocketEvent)
+        #expect(on.policy.name == "naive+custom")
+        let off = try ScenarioFile.parse(
+            "name: a\nfault:\n  kind: kill-thread\npolicy:\n  preset: evict-on-event\n  evict-on-socket-event: false\n",
+            file: "x.yml")
+        #expect(!off.policy.evictOnSocketEvent)
+        let preset = try ScenarioFile.parse(
+            "name: a\nfault:\n  kind: kill-thread\npolicy: evict-on-event\n", file: "x.yml")
+        #expect(preset.policy == PolicyPreset.evictOnEvent.policy)
     }
 
     @Test("YAML merge keys: the file's own keys win over merged ones")

@@ -171,6 +171,7 @@ struct DriverUsageTests {
             (["kill-thread", "--driver", "go-sql", "--driver-option", "noequals"], "'noequals'"),
             (["kill-thread", "--driver", "go-sql", "--policy", "ping-on-borrow"], "--policy"),
             (["kill-thread", "--driver", "go-sql", "--read-timeout", "2"], "--read-timeout"),
+            (["kill-thread", "--driver", "node-mysql2", "--evict-on-socket-event"], "--evict-on-socket-event"),
             (["kill-thread", "--pattern", "sometimes"], "'sometimes'"),
             (["kill-thread", "--driver", "go-sql", "--driver-deadline", "0"], "--driver-deadline 0"),
             (["network-cut", "--mode", "reset", "--idle", "-1"], "--idle -1"),

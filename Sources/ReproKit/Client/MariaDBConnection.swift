@@ -114,6 +114,16 @@ public final class MariaDBConnection: @unchecked Sendable {
         return .reset
     }
 
+    /// Connector/C's socket (`mysql_get_socket`), or nil once closed. The descriptor may be closed and reused as
+    /// soon as this returns: use it to wait for readiness, never to act on.
+    public var socketDescriptor: Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !isClosed else { return nil }
+        let fd = mysql_get_socket(handle)
+        return fd >= 0 ? Int32(fd) : nil
+    }
+
     /// The client side's local TCP port (the ephemeral port the kernel picked), or nil.
     public var localPort: Int? {
         lock.lock()

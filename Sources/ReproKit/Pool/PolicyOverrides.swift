@@ -6,13 +6,15 @@ public struct PolicyOverrides: Sendable, Equatable {
     public var maxLifetime: Double?
     public var keepaliveInterval: Double?
     public var invalidateOnDisconnect: Bool?
+    public var evictOnSocketEvent: Bool?
     public var connectTimeout: Int?
     public var readTimeout: Int?
     public var writeTimeout: Int?
 
     public init(
         validation: String? = nil, retry: String? = nil, maxIdleTime: Double? = nil, maxLifetime: Double? = nil,
-        keepaliveInterval: Double? = nil, invalidateOnDisconnect: Bool? = nil, connectTimeout: Int? = nil,
+        keepaliveInterval: Double? = nil, invalidateOnDisconnect: Bool? = nil, evictOnSocketEvent: Bool? = nil,
+        connectTimeout: Int? = nil,
         readTimeout: Int? = nil,
         writeTimeout: Int? = nil
     ) {
@@ -22,6 +24,7 @@ public struct PolicyOverrides: Sendable, Equatable {
         self.maxLifetime = maxLifetime
         self.keepaliveInterval = keepaliveInterval
         self.invalidateOnDisconnect = invalidateOnDisconnect
+        self.evictOnSocketEvent = evictOnSocketEvent
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.writeTimeout = writeTimeout
@@ -39,6 +42,7 @@ public struct PolicyOverrides: Sendable, Equatable {
         if let maxLifetime { p.maxLifetime = maxLifetime }
         if let keepaliveInterval { p.keepaliveInterval = keepaliveInterval }
         if let invalidateOnDisconnect { p.invalidateOnDisconnect = invalidateOnDisconnect }
+        if let evictOnSocketEvent { p.evictOnSocketEvent = evictOnSocketEvent }
         if let connectTimeout { p.connectTimeout = connectTimeout }
         if let writeTimeout { p.writeTimeout = writeTimeout }
         if let readTimeout {

@@ -9,6 +9,7 @@ public enum PolicyPreset: String, CaseIterable, Sendable {
     case keepalive
     case goSQL = "go-sql"
     case sqlalchemy
+    case evictOnEvent = "evict-on-event"
 
     /// What the preset models, in one line.
     public var summary: String {
@@ -27,6 +28,8 @@ public enum PolicyPreset: String, CaseIterable, Sendable {
             "liveness check; retry a query twice, the last time on a new connection, only when it never left the client (database/sql + go-sql-driver)"
         case .sqlalchemy:
             "no validation; one disconnect error invalidates the pool, so every older connection is replaced on borrow (SQLAlchemy QueuePool)"
+        case .evictOnEvent:
+            "drop an idle connection as soon as its socket reports FIN/RST, no validation, no retry (what mysql2's pool does on a socket's 'end'/'error')"
         }
     }
 
@@ -45,6 +48,7 @@ public enum PolicyPreset: String, CaseIterable, Sendable {
             p.validation = .liveness
             p.retry = .unsent(2, fresh: true)
         case .sqlalchemy: p.invalidateOnDisconnect = true
+        case .evictOnEvent: p.evictOnSocketEvent = true
         }
         return p
     }
@@ -58,6 +62,7 @@ public enum PolicyPreset: String, CaseIterable, Sendable {
         case .pingIfIdle: "hikari"
         case .goSQL: "go-sql"
         case .sqlalchemy: "sqlalchemy"
+        case .evictOnEvent: "node-mysql2"
         case .naive, .seedFix, .livenessCheck, .lifetime, .keepalive: nil
         }
     }

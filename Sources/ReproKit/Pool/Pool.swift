@@ -2,10 +2,19 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// A fixed-size connection pool whose validation, aging, keepalive and retry follow a `PoolPolicy`.
+#if os(Linux)
+    /// POLLRDHUP: the peer shut down its write side (FIN). Linux's `<poll.h>` defines it only under _GNU_SOURCE,
+    /// so Swift's Glibc does not export it.
+    private let pollPeerHangup: Int16 = 0x2000
+#else
+    private let pollPeerHangup: Int16 = 0
+#endif
+
+/// A fixed-size connection pool whose validation, aging, keepalive, socket-event eviction and retry follow a
+/// `PoolPolicy`.
 ///
 /// Every call blocks (Connector/C is blocking): call it from a dedicated thread, never
-/// from Swift's cooperative pool.
+/// from Swift's cooperative pool. Background work (keepalive, the socket watcher) runs on its own `Thread`s.
 public final class Pool<Connection: PoolableConnection>: Sendable {
     /// A connection handed to a borrower; give it back with `release` or `destroy`.
     public struct Lease: Sendable {
@@ -45,6 +54,15 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     private let keepaliveStop = DispatchSemaphore(value: 0)
     private let keepaliveDone = DispatchSemaphore(value: 0)
     private let keepaliveRunning = Atomic<Bool>(false)
+    private let watcherStop = DispatchSemaphore(value: 0)
+    private let watcherDone = DispatchSemaphore(value: 0)
+    private let watcherRunning = Atomic<Bool>(false)
+    private let watcherStopping = Atomic<Bool>(false)
+
+    /// How long one `poll(2)` of the socket watcher waits before it refreshes the idle set and checks for `close()`.
+    static var watchIntervalMs: Int32 { 25 }
+    /// How long `close()` waits for the socket watcher to stop (one poll and one eviction take far less).
+    static var watcherStopBound: Duration { .seconds(2) }
 
     public init(
         policy: PoolPolicy, size: Int, log: EventLog, acquireTimeout: Duration = .seconds(30),
@@ -59,7 +77,7 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
         self.permits = DispatchSemaphore(value: size)
     }
 
-    /// Opens connections until the pool is full and starts keepalive when the policy has it.
+    /// Opens connections until the pool is full and starts keepalive and the socket watcher when the policy has them.
     public func warm() throws(DatabaseError) {
         let missing = size - state.withLock { $0.open.count }
         for _ in 0..<max(0, missing) {
@@ -67,7 +85,11 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
             state.withLock { $0.idle.append(entry) }
         }
         startKeepaliveIfNeeded()
+        startWatcherIfNeeded()
     }
+
+    /// True while the socket watcher thread runs (evict-on-socket-event, between `warm()` and `close()`).
+    public var isWatchingSockets: Bool { watcherRunning.load(ordering: .acquiring) }
 
     /// Server thread ids of every connection the pool has open, idle or lent out.
     public var threadIDs: [UInt64] {
@@ -235,7 +257,7 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
         permits.signal()
     }
 
-    /// Stops keepalive and closes every idle connection; bounded.
+    /// Stops keepalive and the socket watcher and closes every idle connection; bounded.
     public func close() {
         let idle = state.withLock { s -> [Entry] in
             s.closed = true
@@ -246,6 +268,7 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
             keepaliveStop.signal()
             _ = keepaliveDone.wait(timeout: .now() + .seconds(Int(policy.readTimeout) + 5))
         }
+        stopWatcher()
         for entry in idle {
             destroy(
                 entry.id, entry.connection, reason: "pool closed", event: .destroy,
@@ -390,6 +413,89 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                 }
                 permits.signal()
             }
+        }
+    }
+
+    // MARK: - Socket watcher (evict-on-socket-event)
+
+    private func startWatcherIfNeeded() {
+        guard policy.evictOnSocketEvent, !watcherStopping.load(ordering: .acquiring),
+            watcherRunning.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return }
+        let thread = Thread { [self] in
+            watchLoop()
+            watcherDone.signal()
+        }
+        thread.name = "repro-socket-watch"
+        thread.start()
+    }
+
+    /// Asks the watcher to stop and waits for it, bounded; only the first call waits.
+    private func stopWatcher() {
+        watcherStopping.store(true, ordering: .releasing)
+        guard watcherRunning.compareExchange(expected: true, desired: false, ordering: .acquiringAndReleasing).exchanged
+        else { return }
+        watcherStop.signal()
+        let nanos = Int(EventLog.milliseconds(Self.watcherStopBound) * 1e6)
+        _ = watcherDone.wait(timeout: .now() + .nanoseconds(nanos))
+    }
+
+    /// Waits on the idle connections' sockets and evicts the ones the server closed or reset (what mysql2 and
+    /// mysqljs do on a socket's 'end'/'error'). Each round polls for at most `watchIntervalMs`, so a connection
+    /// borrowed or returned meanwhile is seen on the next round and `close()` is noticed; stops on `close()`.
+    private func watchLoop() {
+        let interval = DispatchTimeInterval.milliseconds(Int(Self.watchIntervalMs))
+        while !watcherStopping.load(ordering: .acquiring) {
+            let watched = state.withLock { s -> [(id: Int, fd: Int32)] in
+                guard !s.closed else { return [] }
+                return s.idle.compactMap { e in e.connection.socketDescriptor.map { (e.id, $0) } }
+            }
+            if watched.isEmpty {
+                if watcherStop.wait(timeout: .now() + interval) == .success { return }
+                continue
+            }
+            var fds = watched.map { pollfd(fd: $0.fd, events: Self.pollEvents, revents: 0) }
+            let ready = poll(&fds, nfds_t(fds.count), Self.watchIntervalMs)
+            if ready == 0 { continue }
+            var evicted = 0
+            if ready > 0 {
+                for (i, p) in fds.enumerated() where p.revents != 0 {
+                    if evictIfDead(watched[i].id) { evicted += 1 }
+                }
+            }
+            // A wake-up that evicted nothing (EINTR, a descriptor closed and reused, a connection borrowed
+            // between the snapshot and the poll): wait one interval instead of spinning on it.
+            if evicted == 0, watcherStop.wait(timeout: .now() + interval) == .success { return }
+        }
+    }
+
+    /// Readable (data, FIN) or the peer shut its write side; POLLERR/POLLHUP are always reported.
+    private static var pollEvents: Int16 { Int16(POLLIN) | pollPeerHangup }
+
+    /// Evicts the connection `id` if it is still idle and its socket says it is dead; true when it did.
+    private func evictIfDead(_ id: Int) -> Bool {
+        // The peek runs under the state lock: no borrower can take the connection between the peek and the
+        // removal, and a lent-out connection is never looked at (it is not in `idle`).
+        let found = state.withLock { s -> (Entry, Liveness)? in
+            guard !s.closed, let i = s.idle.firstIndex(where: { $0.id == id }) else { return nil }
+            let seen = s.idle[i].connection.liveness()
+            guard !seen.isAlive else { return nil }
+            return (s.idle.remove(at: i), seen)
+        }
+        guard let (entry, seen) = found else { return false }
+        // Idle connections hold no permit: nothing to give back. No COM_QUIT to a socket the server closed.
+        destroy(
+            entry.id, entry.connection, reason: Self.socketEventReason(seen), event: .evictedSocketEvent,
+            polite: false)
+        return true
+    }
+
+    static func socketEventReason(_ state: Liveness) -> String {
+        switch state {
+        case .closed: "server closed the socket (FIN)"
+        case .reset: "reset (RST)"
+        case .unexpectedData: "unexpected data on an idle connection (the server wrote before closing)"
+        case .alive: "alive"
         }
     }
 }

@@ -6,7 +6,10 @@ public struct PoolEvent: Sendable, Equatable, Codable {
         case borrow
         case validateOK = "validate-ok"
         case validateFailed = "validate-failed"
+        /// Dropped on borrow for age (max-idle, max-lifetime).
         case evict
+        /// Dropped while idle because its socket reported FIN, RST or unexpected bytes (evict-on-socket-event).
+        case evictedSocketEvent = "evicted-socket-event"
         case queryOK = "query-ok"
         case queryError = "query-error"
         case retry

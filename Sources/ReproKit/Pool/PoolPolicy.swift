@@ -124,6 +124,9 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
     /// On a connection-level error, every connection opened before it is replaced when next borrowed
     /// (SQLAlchemy's pool invalidation: one disconnect error recycles the whole pool).
     public var invalidateOnDisconnect: Bool
+    /// Drop an idle connection as soon as its socket reports FIN, RST or unexpected bytes (a background
+    /// `poll(2)` on the idle sockets), as the Node pools mysql2 and mysqljs do on a socket's 'end'/'error'.
+    public var evictOnSocketEvent: Bool
     /// Connector/C timeouts, whole seconds.
     public var connectTimeout: Int
     public var readTimeout: Int
@@ -132,7 +135,8 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
     public init(
         name: String = "custom", validation: Validation = .none, maxIdleTime: Double? = nil,
         maxLifetime: Double? = nil, keepaliveInterval: Double? = nil, retry: Retry = .none,
-        invalidateOnDisconnect: Bool = false, connectTimeout: Int = 5, readTimeout: Int = 10, writeTimeout: Int = 10
+        invalidateOnDisconnect: Bool = false, evictOnSocketEvent: Bool = false, connectTimeout: Int = 5,
+        readTimeout: Int = 10, writeTimeout: Int = 10
     ) {
         self.name = name
         self.validation = validation
@@ -141,6 +145,7 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
         self.keepaliveInterval = keepaliveInterval
         self.retry = retry
         self.invalidateOnDisconnect = invalidateOnDisconnect
+        self.evictOnSocketEvent = evictOnSocketEvent
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.writeTimeout = writeTimeout
@@ -175,6 +180,7 @@ public struct PolicyError: Error, Sendable, CustomStringConvertible {
 extension PoolPolicy {
     enum CodingKeys: String, CodingKey {
         case name, validation, maxIdleTime, maxLifetime, keepaliveInterval, retry, invalidateOnDisconnect,
+            evictOnSocketEvent,
             connectTimeout, readTimeout, writeTimeout
     }
 
@@ -188,6 +194,8 @@ extension PoolPolicy {
             keepaliveInterval: try c.decodeIfPresent(Double.self, forKey: .keepaliveInterval),
             retry: try c.decode(Retry.self, forKey: .retry),
             invalidateOnDisconnect: try c.decodeIfPresent(Bool.self, forKey: .invalidateOnDisconnect) ?? false,
+            // Reports written before this knob existed lack it: their pools had no socket watcher.
+            evictOnSocketEvent: try c.decodeIfPresent(Bool.self, forKey: .evictOnSocketEvent) ?? false,
             connectTimeout: try c.decode(Int.self, forKey: .connectTimeout),
             readTimeout: try c.decode(Int.self, forKey: .readTimeout),
             writeTimeout: try c.decode(Int.self, forKey: .writeTimeout))
@@ -203,6 +211,7 @@ extension PoolPolicy {
         try c.encode(keepaliveInterval, forKey: .keepaliveInterval)
         try c.encode(retry, forKey: .retry)
         try c.encode(invalidateOnDisconnect, forKey: .invalidateOnDisconnect)
+        try c.encode(evictOnSocketEvent, forKey: .evictOnSocketEvent)
         try c.encode(connectTimeout, forKey: .connectTimeout)
         try c.encode(readTimeout, forKey: .readTimeout)
         try c.encode(writeTimeout, forKey: .writeTimeout)
@@ -215,6 +224,7 @@ extension PoolPolicy {
         if let v = maxLifetime { parts.append("max-lifetime=\(v)s") }
         if let v = keepaliveInterval { parts.append("keepalive=\(v)s") }
         if invalidateOnDisconnect { parts.append("invalidate-on-disconnect") }
+        if evictOnSocketEvent { parts.append("evict-on-socket-event") }
         parts.append("timeouts=\(connectTimeout)/\(readTimeout)/\(writeTimeout)s")
         return parts.joined(separator: ", ")
     }

@@ -8,6 +8,13 @@ public protocol PoolableConnection: AnyObject, Sendable {
     func close()
     /// Drop a connection known to be broken, without talking to the server.
     func abandon()
+    /// The connection's socket, for the pool's socket watcher (`poll(2)` on idle connections); nil when there is
+    /// none or it is closed. Only a hint for waking up: the watcher decides with `liveness()`.
+    var socketDescriptor: Int32? { get }
+}
+
+extension PoolableConnection {
+    public var socketDescriptor: Int32? { nil }
 }
 
 extension MariaDBConnection: PoolableConnection {}

@@ -48,6 +48,12 @@ public enum ExplanationWriter {
         if evictions > 0 {
             parts.append("\(evictions) connection(s) were evicted for age before being handed out.")
         }
+        let socketEvictions = s.timeline.filter { $0.event == .evictedSocketEvent }.count
+        if socketEvictions > 0 {
+            parts.append(
+                "The pool's socket watcher dropped \(socketEvictions) idle connection(s) as soon as their sockets reported that the server closed them, before any borrower took them."
+            )
+        }
         let o = s.operations
         if s.recovered {
             parts.append("All \(o.total) operations after the fault succeeded: the pool recovered.")

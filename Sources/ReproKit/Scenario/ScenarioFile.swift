@@ -399,7 +399,7 @@ private struct Reader {
         }
         let allowed = [
             "preset", "validation", "retry", "max-idle", "max-lifetime", "keepalive", "invalidate-on-disconnect",
-            "connect-timeout", "read-timeout", "write-timeout",
+            "evict-on-socket-event", "connect-timeout", "read-timeout", "write-timeout",
         ]
         guard let p = mapping(node, "policy", allowed: allowed) else { return nil }
         var o = PolicyOverrides()
@@ -426,6 +426,9 @@ private struct Reader {
         if let v = p["max-idle"] { o.maxIdleTime = double(v.value, "policy.max-idle", range: 0.001...86_400) }
         if let v = p["max-lifetime"] { o.maxLifetime = double(v.value, "policy.max-lifetime", range: 0.001...86_400) }
         if let v = p["keepalive"] { o.keepaliveInterval = double(v.value, "policy.keepalive", range: 0.001...86_400) }
+        if let v = p["evict-on-socket-event"] {
+            o.evictOnSocketEvent = bool(v.value, "policy.evict-on-socket-event")
+        }
         if let v = p["invalidate-on-disconnect"] {
             o.invalidateOnDisconnect = bool(v.value, "policy.invalidate-on-disconnect")
         }
