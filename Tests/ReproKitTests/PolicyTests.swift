@@ -17,7 +17,7 @@ struct PolicyTests {
         #expect(PolicyPreset.lifetime.policy.maxLifetime == 0.5)
         #expect(PolicyPreset.keepalive.policy.keepaliveInterval == 0.5)
         #expect(PolicyPreset.goSQL.policy.validation == .liveness)
-        #expect(PolicyPreset.goSQL.policy.retry == .query(2, fresh: true))
+        #expect(PolicyPreset.goSQL.policy.retry == .unsent(2, fresh: true))
         #expect(PolicyPreset.evictOnEvent.policy.evictOnSocketEvent)
         #expect(PolicyPreset.evictOnEvent.policy.validation == .none)
         #expect(PolicyPreset.evictOnEvent.policy.retry == .none)

@@ -90,7 +90,10 @@ struct ReportTests {
         #expect(md.contains("handed out a dead connection without any error"))
         #expect(md.contains("| 1 | failed | 1 | 4 |"))
         #expect(md.contains("2006 \\| gone"), "pipes inside cells are escaped")
-        #expect(md.contains("Can't add new command when connection is in closed state"))
+        #expect(md.contains("### What real driver stacks do in this scenario"), "measured lines, not hand-written")
+        #expect(md.contains("- **node-mysql2 default (mysql2 "))
+        #expect(md.contains("- **sqlalchemy default (PyMySQL ") && md.contains("(2006, "))
+        #expect(md.contains("Not measured here"))
         #expect(md.contains("- **Recovered**: no"))
     }
 

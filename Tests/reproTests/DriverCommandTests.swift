@@ -160,6 +160,20 @@ struct DriverCommandTests {
         #expect(out.stderr.contains(mention), "stderr: \(out.stderr)")
         #expect(!out.stderr.contains("mariadbd"), "nothing started")
     }
+
+    @Test(
+        "go-sql with SetConnMaxIdleTime below the idle period: nothing left to cut, the run reports the pool's own success",
+        .enabled(if: getuid() == 0))
+    func nothingToCut() throws {
+        let (out, s) = try runJSON([
+            "network-cut", "--mode", "half-open", "--via", "kernel", "--driver", "go-sql", "--driver-option",
+            "SetConnMaxIdleTime=300ms",
+        ])
+        #expect(out.status == 0, "stderr: \(out.stderr)")
+        #expect(s["recovered"] as? Bool == true)
+        #expect(callerErrors(s).isEmpty)
+        #expect(timelineDetails(s, event: "scenario").contains { $0.hasPrefix("fault: nothing to cut") })
+    }
 }
 
 @Suite("driver usage errors exit 2 before anything runs")

@@ -48,6 +48,9 @@ public enum MatrixRenderer {
                 let policy = report.scenarios.first { $0.policy.name == row }?.policy
                 var background = "none"
                 if let k = policy?.keepaliveInterval { background = "1 ping per idle connection every \(k) s" }
+                if policy?.evictOnSocketEvent == true {
+                    background = "a watcher thread polls the idle sockets (no round trips)"
+                }
                 if let l = policy?.maxLifetime {
                     background = "a new connection per \(l) s of age (reconnect on borrow)"
                 }
@@ -73,6 +76,9 @@ public enum MatrixRenderer {
             out +=
                 "- **\(column)**: the cheapest policy that recovered is `\(cheapest)`\(c); recovered: \(survivors.map { "`\($0)`" }.joined(separator: ", ")).\n"
         }
+        if let measured = MeasuredDrivers.report {
+            out += besideRealPools(report, columns: columns, measured: measured)
+        }
         let seedFix = report.scenarios.filter { $0.policy.name == PolicyPreset.seedFix.rawValue }
         let notRetried = seedFix.filter { s in
             s.firstUnhandledError?.phase == .query && !s.errors.contains { $0.phase == .acquire }
@@ -83,6 +89,36 @@ public enum MatrixRenderer {
             out += notRetried.map { "`\($0.name)`" }.joined(separator: ", ")
             out +=
                 ": the pool does not validate, so it handed out the dead connection without any error, the failure surfaced at the query, and the retry on acquire never ran (no error was ever recorded at phase acquire).\n"
+        }
+        return out
+    }
+
+    /// Per column: which real stacks recovered in the drivers matrix, and whether each preset that claims to
+    /// model one of them agrees there with this run.
+    static func besideRealPools(_ report: Report, columns: [String], measured: DriversReport) -> String {
+        var out = "\n## Beside the real pools\n\n"
+        out += "The same columns run against the real stacks (\(MeasuredDrivers.source(measured)); "
+        out += "default configurations, cuts through the kernel, wait_timeout \(measured.settings.waitTimeout) s). "
+        out += "A preset that claims to model a pool agrees when it survived here exactly where that pool did.\n\n"
+        let real = measured.rows.filter { $0.config == DriverConfig.default.rawValue }
+        for name in columns {
+            guard let column = DriverColumn(rawValue: name) else { continue }
+            let ok = real.filter { $0.cell(column)?.survived == true }.map(\.stack)
+            let failed = real.filter { $0.cell(column)?.survived == false }.map(\.stack)
+            var line = "- **\(name)**: real stacks that recovered: \(ok.isEmpty ? "none" : ok.joined(separator: ", "))"
+            line += "; did not: \(failed.isEmpty ? "none" : failed.joined(separator: ", "))."
+            var verdicts: [String] = []
+            for preset in PolicyPreset.allCases {
+                guard let stack = preset.modeledOn,
+                    let mine = report.scenarios.first(where: { $0.name == name && $0.policy.name == preset.rawValue }),
+                    let theirs = measured.row("\(stack) default")?.cell(column)
+                else { continue }
+                verdicts.append(
+                    "`\(preset.rawValue)` \(mine.survived == theirs.survived ? "agrees with" : "DISAGREES with") \(stack)"
+                )
+            }
+            if !verdicts.isEmpty { line += " " + verdicts.joined(separator: "; ") + "." }
+            out += line + "\n"
         }
         return out
     }

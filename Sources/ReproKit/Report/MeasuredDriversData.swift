@@ -63,6 +63,38 @@ enum MeasuredDriversData {
             "go-sql recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "hikari default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari --driver-deadline 22",
+            "hikari default|kill-thread" : "repro kill-thread --target idle --driver hikari --driver-deadline 22",
+            "hikari default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari --driver-deadline 22",
+            "hikari default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari --driver-deadline 22",
+            "hikari default|network-cut-close" : "repro network-cut --mode close --driver hikari --driver-deadline 22",
+            "hikari default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari --driver-deadline 22",
+            "hikari default|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver hikari --driver-deadline 22",
+            "hikari default|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-deadline 22",
+            "hikari recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari recommended|kill-thread" : "repro kill-thread --target idle --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari recommended|network-cut-close" : "repro network-cut --mode close --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari recommended|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "node-mysql default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql --driver-deadline 42",
+            "node-mysql default|kill-thread" : "repro kill-thread --target idle --driver node-mysql --driver-deadline 42",
+            "node-mysql default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql --driver-deadline 42",
+            "node-mysql default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql --driver-deadline 42",
+            "node-mysql default|network-cut-close" : "repro network-cut --mode close --driver node-mysql --driver-deadline 42",
+            "node-mysql default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql --driver-deadline 42",
+            "node-mysql default|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver node-mysql --driver-deadline 42",
+            "node-mysql default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql --driver-deadline 42",
             "node-mysql2 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --driver-deadline 3",
             "node-mysql2 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-deadline 3",
             "node-mysql2 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --driver-deadline 3",
@@ -79,6 +111,14 @@ enum MeasuredDriversData {
             "node-mysql2 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "repro evict-on-event|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy evict-on-event",
+            "repro evict-on-event|kill-thread" : "repro kill-thread --target idle --policy evict-on-event",
+            "repro evict-on-event|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy evict-on-event",
+            "repro evict-on-event|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy evict-on-event --read-timeout 2",
+            "repro evict-on-event|network-cut-close" : "repro network-cut --mode close --policy evict-on-event",
+            "repro evict-on-event|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy evict-on-event",
+            "repro evict-on-event|network-cut-reset" : "repro network-cut --mode reset --via kernel --policy evict-on-event",
+            "repro evict-on-event|wait-timeout" : "repro wait-timeout --seconds 3 --policy evict-on-event",
             "repro go-sql|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy go-sql",
             "repro go-sql|kill-thread" : "repro kill-thread --target idle --policy go-sql",
             "repro go-sql|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy go-sql",
@@ -86,9 +126,49 @@ enum MeasuredDriversData {
             "repro go-sql|network-cut-close" : "repro network-cut --mode close --policy go-sql",
             "repro go-sql|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy go-sql",
             "repro go-sql|network-cut-reset" : "repro network-cut --mode reset --via kernel --policy go-sql",
-            "repro go-sql|wait-timeout" : "repro wait-timeout --seconds 3 --policy go-sql"
+            "repro go-sql|wait-timeout" : "repro wait-timeout --seconds 3 --policy go-sql",
+            "repro ping-if-idle|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy ping-if-idle",
+            "repro ping-if-idle|kill-thread" : "repro kill-thread --target idle --policy ping-if-idle",
+            "repro ping-if-idle|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy ping-if-idle",
+            "repro ping-if-idle|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy ping-if-idle --read-timeout 5",
+            "repro ping-if-idle|network-cut-close" : "repro network-cut --mode close --policy ping-if-idle",
+            "repro ping-if-idle|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy ping-if-idle",
+            "repro ping-if-idle|network-cut-reset" : "repro network-cut --mode reset --via kernel --policy ping-if-idle",
+            "repro ping-if-idle|wait-timeout" : "repro wait-timeout --seconds 3 --policy ping-if-idle",
+            "repro ping-on-borrow|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy ping-on-borrow",
+            "repro ping-on-borrow|kill-thread" : "repro kill-thread --target idle --policy ping-on-borrow",
+            "repro ping-on-borrow|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy ping-on-borrow",
+            "repro ping-on-borrow|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy ping-on-borrow --read-timeout 10",
+            "repro ping-on-borrow|network-cut-close" : "repro network-cut --mode close --policy ping-on-borrow",
+            "repro ping-on-borrow|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy ping-on-borrow",
+            "repro ping-on-borrow|network-cut-reset" : "repro network-cut --mode reset --via kernel --policy ping-on-borrow",
+            "repro ping-on-borrow|wait-timeout" : "repro wait-timeout --seconds 3 --policy ping-on-borrow",
+            "repro sqlalchemy|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy sqlalchemy",
+            "repro sqlalchemy|kill-thread" : "repro kill-thread --target idle --policy sqlalchemy",
+            "repro sqlalchemy|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy sqlalchemy",
+            "repro sqlalchemy|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy sqlalchemy --read-timeout 2",
+            "repro sqlalchemy|network-cut-close" : "repro network-cut --mode close --policy sqlalchemy",
+            "repro sqlalchemy|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy sqlalchemy",
+            "repro sqlalchemy|network-cut-reset" : "repro network-cut --mode reset --via kernel --policy sqlalchemy",
+            "repro sqlalchemy|wait-timeout" : "repro wait-timeout --seconds 3 --policy sqlalchemy",
+            "sqlalchemy default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3"
           },
-          "generatedAt" : "2026-11-26T06:22:10Z",
+          "generatedAt" : "2026-11-26T06:39:59Z",
           "repro" : "0.1.0",
           "rows" : [
             {
@@ -98,18 +178,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3464.857994,
+                  "durationMs" : 3465.560906,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=5)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=7)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=6)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=5)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.9556029999999,
+                  "recoveryMs" : 303.7692750000001,
                   "survived" : true
                 },
                 {
@@ -117,18 +195,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1339.843902,
+                  "durationMs" : 1360.43413,
                   "events" : [
                     "connection-end (threadId=11)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=11)",
-                    "connection-end (threadId=12)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=12)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.10440599999993,
+                  "recoveryMs" : 203.70909899999992,
                   "survived" : true
                 },
                 {
@@ -136,11 +213,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.1383620000000008,
-                  "durationMs" : 150.824491,
+                  "detectionMs" : 2.2670090000000016,
+                  "durationMs" : 157.15244,
                   "events" : [
-                    "connection-end (threadId=21)",
-                    "connection-end (threadId=20)"
+                    "connection-end (threadId=21)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -156,7 +232,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.7384040000000027,
+                  "recoveryMs" : 2.9824999999999875,
                   "survived" : false
                 },
                 {
@@ -164,12 +240,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 12.035536999999977,
-                  "durationMs" : 1174.377643,
+                  "detectionMs" : 12.020299000000023,
+                  "durationMs" : 1184.70218,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=27)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=26)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=25)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=27)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -192,18 +266,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1223.437407,
+                  "durationMs" : 1222.1749810000001,
                   "events" : [
                     "connection-end (threadId=32)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=32)",
-                    "connection-end (threadId=33)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=32)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.97769299999982,
+                  "recoveryMs" : 56.728296,
                   "survived" : true
                 },
                 {
@@ -211,12 +284,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 9.635199000000057,
-                  "durationMs" : 1217.624603,
+                  "detectionMs" : 9.605614999999943,
+                  "durationMs" : 1169.710966,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=41)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=40)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=39)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=41)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -239,12 +310,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3007.3352730000006,
-                  "durationMs" : 16197.453766,
+                  "detectionMs" : 3007.982137,
+                  "durationMs" : 16158.544858,
                   "events" : [
                     "connection-end (threadId=49)",
-                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlState\":null},\"id\":4,\"ms\":15013.09,\"ok\":false}",
-                    "connection-end (threadId=48)"
+                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3015.1,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -265,12 +336,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.44704000000002,
-                  "durationMs" : 1345.18616,
+                  "detectionMs" : 201.70317299999988,
+                  "durationMs" : 1334.196578,
                   "events" : [
                     "connection-end (threadId=54)",
-                    "connection-end (threadId=55)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=55)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=54)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -301,6 +371,7 @@ enum MeasuredDriversData {
                 "version" : "3.23.4"
               },
               "config" : "default",
+              "deadline" : 3,
               "id" : "node-mysql2 default",
               "note" : "the library's defaults",
               "options" : {
@@ -315,18 +386,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3441.718609,
+                  "durationMs" : 3434.179186,
                   "events" : [
-                    "connection-end (threadId=60)",
-                    "connection-end (threadId=62)",
-                    "connection-end (threadId=61)"
+                    "connection-end (threadId=60)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.03731100000005,
+                  "recoveryMs" : 303.1712090000001,
                   "survived" : true
                 },
                 {
@@ -334,10 +403,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1343.654572,
+                  "durationMs" : 1337.717627,
                   "events" : [
                     "connection-end (threadId=66)",
-                    "connection-end (threadId=67)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=67)"
                   ],
                   "operations" : {
@@ -345,7 +413,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.798501,
+                  "recoveryMs" : 204.16235400000005,
                   "survived" : true
                 },
                 {
@@ -353,12 +421,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.9296569999999917,
-                  "durationMs" : 165.473945,
+                  "detectionMs" : 2.2887420000000134,
+                  "durationMs" : 165.91986,
                   "events" : [
-                    "connection-end (threadId=76)",
-                    "connection-end (threadId=75)",
-                    "connection-end (threadId=73)"
+                    "connection-end (threadId=76)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -374,7 +440,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.7360840000000053,
+                  "recoveryMs" : 2.967349000000013,
                   "survived" : false
                 },
                 {
@@ -382,12 +448,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 9.624256999999943,
-                  "durationMs" : 1198.80952,
+                  "detectionMs" : 9.558868999999959,
+                  "durationMs" : 1171.494054,
                   "events" : [
                     "connection-end (threadId=79)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=82)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=81)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=82)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -410,10 +475,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1199.385903,
+                  "durationMs" : 1196.490037,
                   "events" : [
                     "connection-end (threadId=88)",
-                    "connection-end (threadId=87)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=87)"
                   ],
                   "operations" : {
@@ -421,7 +485,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.90330599999993,
+                  "recoveryMs" : 54.683133,
                   "survived" : true
                 },
                 {
@@ -429,12 +493,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.942000000000007,
-                  "durationMs" : 1196.171642,
+                  "detectionMs" : 8.242097000000058,
+                  "durationMs" : 1159.590179,
                   "events" : [
                     "connection-end (threadId=93)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=96)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=95)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=96)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -457,12 +520,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3006.96465,
-                  "durationMs" : 4242.22361,
+                  "detectionMs" : 3009.339896,
+                  "durationMs" : 4181.797041,
                   "events" : [
                     "connection-end (threadId=101)",
-                    "connection-end (threadId=104)",
-                    "connection-end (threadId=103)"
+                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -483,12 +545,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.327724,
-                  "durationMs" : 1393.696325,
+                  "detectionMs" : 201.95275500000002,
+                  "durationMs" : 1334.1973189999999,
                   "events" : [
                     "connection-end (threadId=109)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=109)",
-                    "connection-end (threadId=110)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=109)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -522,6 +583,7 @@ enum MeasuredDriversData {
                 "version" : "3.23.4"
               },
               "config" : "recommended",
+              "deadline" : 3,
               "id" : "node-mysql2 recommended",
               "note" : "mysql2's README: `maxIdle` below `connectionLimit` with an `idleTimeout` (the idle sweep runs only then) and `enableKeepAlive`; idle timeout and keepalive delay set below the wait_timeout",
               "options" : {
@@ -539,7 +601,387 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3324.945278,
+                  "durationMs" : 3430.556088,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=117)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=117)",
+                    "connection-end (threadId=117)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 302.49681199999986,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1326.949259,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=121)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=121)",
+                    "connection-end (threadId=126)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 202.6739909999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 2.653886,
+                  "durationMs" : 153.445564,
+                  "events" : [
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=129)",
+                    "connection-end (threadId=130)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3.240265999999991,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1166.161651,
+                  "events" : [
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=134)",
+                    "connection-end (threadId=139)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 9.614488000000165,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1188.627141,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=142)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=142)",
+                    "connection-end (threadId=146)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 57.29571199999987,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1184.936638,
+                  "events" : [
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=148)",
+                    "connection-end (threadId=153)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 11.20304699999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "durationMs" : 41198.145417,
+                  "events" : [
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=156)",
+                    "connection-end (threadId=161)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 40046.23005,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 201.59417399999984,
+                  "durationMs" : 1323.307876,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=164)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=164)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR",
+                    "errorClass" : "Error",
+                    "kind" : "used-after-fatal",
+                    "label" : "PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR (used-after-fatal)",
+                    "message" : "Cannot enqueue Query after fatal error.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql",
+                "library" : "mysql",
+                "options" : {
+
+                },
+                "pool" : "mysql Pool",
+                "poolVersion" : "2.18.1",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "2.18.1"
+              },
+              "config" : "default",
+              "deadline" : 42,
+              "id" : "node-mysql default",
+              "note" : "the library's defaults; deadline 42 s: mysqljs pings each dead connection with acquireTimeout 10 s",
+              "options" : {
+
+              },
+              "stack" : "node-mysql"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3429.602378,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=170)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=170)",
+                    "connection-end (threadId=170)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 302.45499199999995,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1329.586827,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=176)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=176)",
+                    "connection-end (threadId=181)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 202.24874599999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 2.8103000000000122,
+                  "durationMs" : 145.389454,
+                  "events" : [
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=184)",
+                    "connection-end (threadId=185)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3.4440219999999897,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1151.181545,
+                  "events" : [
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=189)",
+                    "connection-end (threadId=194)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 12.457023000000163,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1184.5344049999999,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=197)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=197)",
+                    "connection-end (threadId=201)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 54.693841999999904,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1179.951983,
+                  "events" : [
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=203)",
+                    "connection-end (threadId=208)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 12.810412000000042,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "durationMs" : 41190.933707,
+                  "events" : [
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=211)",
+                    "connection-end (threadId=216)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 40041.427735,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 201.69742900000006,
+                  "durationMs" : 1342.091057,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=219)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=219)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR",
+                    "errorClass" : "Error",
+                    "kind" : "used-after-fatal",
+                    "label" : "PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR (used-after-fatal)",
+                    "message" : "Cannot enqueue Query after fatal error.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql",
+                "library" : "mysql",
+                "options" : {
+
+                },
+                "pool" : "mysql Pool",
+                "poolVersion" : "2.18.1",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "2.18.1"
+              },
+              "config" : "recommended",
+              "deadline" : 42,
+              "id" : "node-mysql recommended",
+              "note" : "mysqljs documents no option against stale connections: its pool pings every free connection on getConnection by default, so the recommended configuration is the default (run twice); deadline 42 s: mysqljs pings each dead connection with acquireTimeout 10 s",
+              "options" : {
+
+              },
+              "stack" : "node-mysql"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3320.845682,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -548,7 +990,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.8781170000002,
+                  "recoveryMs" : 301.1744010000002,
                   "survived" : true
                 },
                 {
@@ -556,7 +998,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1222.874383,
+                  "durationMs" : 1218.6992500000001,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -565,7 +1007,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.40990699999998,
+                  "recoveryMs" : 201.29647599999998,
                   "survived" : true
                 },
                 {
@@ -573,8 +1015,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.6543210000000013,
-                  "durationMs" : 17.981515,
+                  "detectionMs" : 0.9310170000000042,
+                  "durationMs" : 40.802615,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -592,7 +1034,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.987067999999999,
+                  "recoveryMs" : 1.4683849999999978,
                   "survived" : false
                 },
                 {
@@ -600,11 +1042,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 8.631992999999966,
-                  "durationMs" : 1049.8581,
+                  "detectionMs" : 9.007376999999906,
+                  "durationMs" : 1055.196378,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:49868->127.0.0.1:59845: read: connection reset by peer",
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:49856->127.0.0.1:59845: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:52282->127.0.0.1:43561: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -627,7 +1068,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1073.894172,
+                  "durationMs" : 1073.944486,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -636,7 +1077,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 52.58883500000002,
+                  "recoveryMs" : 53.58253699999989,
                   "survived" : true
                 },
                 {
@@ -644,11 +1085,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 4.086371999999983,
-                  "durationMs" : 1036.795632,
+                  "detectionMs" : 5.999414000000115,
+                  "durationMs" : 1068.753118,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:49988->127.0.0.1:59845: read: connection reset by peer",
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:50004->127.0.0.1:59845: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:52436->127.0.0.1:43561: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -671,12 +1111,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3009.2109579999997,
-                  "durationMs" : 7055.247429,
+                  "detectionMs" : 3006.2672900000002,
+                  "durationMs" : 7049.624346,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":6022.006,\"ok\":false}",
-                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3022.29,\"ok\":false}"
+                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3018.627,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -697,8 +1136,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.145801,
-                  "durationMs" : 1220.556593,
+                  "detectionMs" : 201.23176399999988,
+                  "durationMs" : 1216.96277,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -733,6 +1172,7 @@ enum MeasuredDriversData {
                 "version" : "1.5.0-2"
               },
               "config" : "default",
+              "deadline" : 3,
               "id" : "go-sql default",
               "note" : "the library's defaults",
               "options" : {
@@ -747,7 +1187,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3317.644085,
+                  "durationMs" : 3317.576134,
                   "events" : [
 
                   ],
@@ -756,7 +1196,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 300.8905020000002,
+                  "recoveryMs" : 301.0749129999999,
                   "survived" : true
                 },
                 {
@@ -764,7 +1204,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1226.455747,
+                  "durationMs" : 1214.207254,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -773,7 +1213,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.05802599999993,
+                  "recoveryMs" : 201.57736199999988,
                   "survived" : true
                 },
                 {
@@ -781,8 +1221,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.8429870000000008,
-                  "durationMs" : 39.716116,
+                  "detectionMs" : 1.1263989999999993,
+                  "durationMs" : 40.355249,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -800,7 +1240,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.365864000000002,
+                  "recoveryMs" : 1.6806140000000056,
                   "survived" : false
                 },
                 {
@@ -808,12 +1248,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 8.716113000000064,
-                  "durationMs" : 1054.481768,
+                  "detectionMs" : 8.604637000000025,
+                  "durationMs" : 1052.355669,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:53544->127.0.0.1:59845: read: connection reset by peer",
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:53536->127.0.0.1:59845: read: connection reset by peer",
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:53516->127.0.0.1:59845: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:35638->127.0.0.1:43561: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -836,7 +1274,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1074.821809,
+                  "durationMs" : 1073.097729,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -845,7 +1283,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.69094599999994,
+                  "recoveryMs" : 52.79601100000002,
                   "survived" : true
                 },
                 {
@@ -853,12 +1291,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 10.599275999999918,
-                  "durationMs" : 1056.616264,
+                  "detectionMs" : 9.03543400000001,
+                  "durationMs" : 1048.779127,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:53634->127.0.0.1:59845: read: connection reset by peer",
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:53656->127.0.0.1:59845: read: connection reset by peer",
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:53644->127.0.0.1:59845: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:35758->127.0.0.1:43561: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -881,11 +1317,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3007.752199,
-                  "durationMs" : 4058.532604,
+                  "detectionMs" : 3006.127722,
+                  "durationMs" : 4053.531258,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3022.706,\"ok\":false}"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3024.14,\"o…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -906,8 +1342,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.24127299999998,
-                  "durationMs" : 1217.494028,
+                  "detectionMs" : 201.26083700000004,
+                  "durationMs" : 1218.482001,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -943,6 +1379,7 @@ enum MeasuredDriversData {
                 "version" : "1.5.0-2"
               },
               "config" : "recommended",
+              "deadline" : 3,
               "id" : "go-sql recommended",
               "note" : "go-sql-driver's README: `SetConnMaxLifetime` shorter than the server's and middleboxes' timeouts, `SetMaxIdleConns` equal to `SetMaxOpenConns`",
               "options" : {
@@ -955,52 +1392,40 @@ enum MeasuredDriversData {
               "cells" : [
                 {
                   "absorbed" : [
-                    {
-                      "code" : -1,
-                      "handledBy" : "validation",
-                      "kind" : "lost",
-                      "label" : "-1 REPRO_LIVENESS_CLOSED",
-                      "message" : "liveness check: the socket was reset (RST seen by a non-blocking peek)",
-                      "phase" : "validate"
-                    }
+
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.3320269999999,
-                  "durationMs" : 3304.080315,
+                  "durationMs" : 3602.240206,
                   "events" : [
-
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=337) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=338) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=340) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.1013539999999,
+                  "recoveryMs" : 305.79376400000046,
                   "survived" : true
                 },
                 {
                   "absorbed" : [
-                    {
-                      "code" : -1,
-                      "handledBy" : "validation",
-                      "kind" : "lost",
-                      "label" : "-1 REPRO_LIVENESS_CLOSED",
-                      "message" : "liveness check: the server closed the socket (FIN seen by a non-blocking peek)",
-                      "phase" : "validate"
-                    }
+
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.7591450000001,
-                  "durationMs" : 1204.569621,
+                  "durationMs" : 1466.193673,
                   "events" : [
-
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=346) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=347) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=349) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.62907699999994,
+                  "recoveryMs" : 206.61339500000008,
                   "survived" : true
                 },
                 {
@@ -1008,8 +1433,848 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.2650250000000014,
-                  "durationMs" : 25.207998,
+                  "detectionMs" : 6.324528000000015,
+                  "durationMs" : 286.170753,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@3d9c5707 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@7ccfa3bf marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "errorClass" : "java.sql.SQLNonTransientConnectionException",
+                    "kind" : "lost",
+                    "label" : "java.sql.SQLNonTransientConnectionException (lost)",
+                    "message" : "(conn=356) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 6.730131999999998,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1262.341644,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=364) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=365) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=366) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 12.347989000000098,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1313.1295129999999,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=375) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=376) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=378) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 58.35389699999996,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1261.653491,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=384) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=385) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=386) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 9.9663579999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "durationMs" : 21275.771921,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=395) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=396) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@408da365 ((conn=397) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 20029.346321,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 205.99347799999987,
+                  "durationMs" : 1414.032852,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@7656f253 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "errorClass" : "java.sql.SQLNonTransientConnectionException",
+                    "kind" : "lost",
+                    "label" : "java.sql.SQLNonTransientConnectionException (lost)",
+                    "message" : "(conn=406) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "hikari",
+                "library" : "MariaDB Connector/J",
+                "options" : {
+
+                },
+                "pool" : "HikariCP",
+                "poolVersion" : "2.7.9",
+                "runtime" : "java",
+                "runtimeVersion" : "17.0.15",
+                "version" : "2.7.6"
+              },
+              "config" : "default",
+              "deadline" : 22,
+              "id" : "hikari default",
+              "note" : "the library's defaults; deadline 22 s: HikariCP validates each dead connection with validationTimeout 5 s",
+              "options" : {
+
+              },
+              "stack" : "hikari"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3520.455143,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=413) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=414) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 306.05148599999984,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1434.525229,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=422) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=423) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 204.970998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 4.130296999999985,
+                  "durationMs" : 286.764019,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@5747cb11 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@5a213514 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "errorClass" : "java.sql.SQLNonTransientConnectionException",
+                    "kind" : "lost",
+                    "label" : "java.sql.SQLNonTransientConnectionException (lost)",
+                    "message" : "(conn=432) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 5.044907000000023,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1298.991692,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=440) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=441) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 17.22299199999975,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1328.999311,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=451) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=452) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 57.30615200000011,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1283.456249,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=460) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=461) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 9.936746000000085,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "durationMs" : 21299.399902,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=471) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=472) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 20032.572242000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 204.80343400000015,
+                  "durationMs" : 1442.65647,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@7656f253 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "errorClass" : "java.sql.SQLNonTransientConnectionException",
+                    "kind" : "lost",
+                    "label" : "java.sql.SQLNonTransientConnectionException (lost)",
+                    "message" : "(conn=482) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "hikari",
+                "library" : "MariaDB Connector/J",
+                "options" : {
+                  "maxLifetime" : "30000"
+                },
+                "pool" : "HikariCP",
+                "poolVersion" : "2.7.9",
+                "runtime" : "java",
+                "runtimeVersion" : "17.0.15",
+                "version" : "2.7.6"
+              },
+              "config" : "recommended",
+              "deadline" : 22,
+              "id" : "hikari recommended",
+              "note" : "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit; 2.7.9 raises anything below 30000 ms to 30 min and has no `keepaliveTime`, so at this matrix's timing only its default validation acts; deadline 22 s: HikariCP validates each dead connection with validationTimeout 5 s",
+              "options" : {
+                "maxLifetime" : "30000"
+              },
+              "stack" : "hikari"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "detectionMs" : 310.24137999999994,
+                  "durationMs" : 3898.703664,
+                  "events" : [
+                    "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=489)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=490)"
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2006 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "detectionMs" : 202.44149300000004,
+                  "durationMs" : 1705.566896,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=498)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=499)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 1.5123049999999694,
+                  "durationMs" : 499.625795,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=509)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=510)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT SLEEP(5)]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 23.024316,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "detectionMs" : 10.113260999999966,
+                  "durationMs" : 1519.258243,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=518)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=519)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2013 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "detectionMs" : 53.06717800000001,
+                  "durationMs" : 1579.54681,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=529)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=530)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 9.541934000000083,
+                  "durationMs" : 1525.2744659999998,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=538)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=539)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2013 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3005.9380249999995,
+                  "durationMs" : 16406.035231,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=552)",
+                    "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 202.27067899999997,
+                  "durationMs" : 1593.34193,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=556)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "sqlalchemy",
+                "library" : "PyMySQL",
+                "options" : {
+
+                },
+                "pool" : "SQLAlchemy QueuePool",
+                "poolVersion" : "2.1.9",
+                "runtime" : "python",
+                "runtimeVersion" : "3.11.7",
+                "version" : "2.2.8"
+              },
+              "config" : "default",
+              "deadline" : 3,
+              "id" : "sqlalchemy default",
+              "note" : "the library's defaults",
+              "options" : {
+
+              },
+              "stack" : "sqlalchemy"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3837.628102,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=562)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 336.93571599999996,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1712.949341,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=571)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=572)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 227.22569799999974,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 1.388686000000007,
+                  "durationMs" : 509.692617,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=582)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=583)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT SLEEP(5)]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 23.312558000000024,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1555.8442209999998,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=591)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=592)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 30.710694999999987,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1543.435033,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=602)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=603)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 78.22139900000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1525.533151,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=611)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=612)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 30.01242000000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3010.4435160000003,
+                  "durationMs" : 4601.133538,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=623)",
+                    "late answer to request 4: {\"id\":4,\"ms\":3121.527,\"ok\":true}"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 203.81622599999992,
+                  "durationMs" : 1621.1395539999999,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=632)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "sqlalchemy",
+                "library" : "PyMySQL",
+                "options" : {
+                  "pool_pre_ping" : "true",
+                  "pool_recycle" : "2"
+                },
+                "pool" : "SQLAlchemy QueuePool",
+                "poolVersion" : "2.1.9",
+                "runtime" : "python",
+                "runtimeVersion" : "3.11.7",
+                "version" : "2.2.8"
+              },
+              "config" : "recommended",
+              "deadline" : 3,
+              "id" : "sqlalchemy recommended",
+              "note" : "SQLAlchemy's \"Dealing with Disconnects\": `pool_pre_ping` (pessimistic) and `pool_recycle` below the server's timeout",
+              "options" : {
+                "pool_pre_ping" : "true",
+                "pool_recycle" : "2"
+              },
+              "stack" : "sqlalchemy"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "handledBy" : "validation",
+                      "kind" : "gone-away",
+                      "label" : "2006 CR_SERVER_GONE_ERROR",
+                      "message" : "Server has gone away",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "wait-timeout",
+                  "detectionMs" : 300.489227,
+                  "durationMs" : 3304.105783,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 301.1539480000001,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "kill-thread",
+                  "detectionMs" : 201.00286800000003,
+                  "durationMs" : 1204.355602,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 201.65435000000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 0.22119999999999962,
+                  "durationMs" : 26.41383,
                   "events" : [
 
                   ],
@@ -1025,7 +2290,443 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.5394440000000031,
+                  "recoveryMs" : 0.8988350000000018,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "network-cut-reset",
+                  "detectionMs" : 7.861769999999979,
+                  "durationMs" : 1034.888915,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 8.363688999999908,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "network-cut-close",
+                  "detectionMs" : 51.32347900000002,
+                  "durationMs" : 1061.025567,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 53.179565000000025,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 6.70499499999994,
+                  "durationMs" : 1036.802688,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 7.262696000000005,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 10016.022959,
+                  "durationMs" : 41077.92322,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 40047.722048,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 200.94174299999997,
+                  "durationMs" : 1203.194146,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "library" : "MariaDB Connector/C",
+                "pool" : "repro pool",
+                "poolVersion" : "0.1.0",
+                "version" : "3.3.20"
+              },
+              "config" : "preset",
+              "id" : "repro ping-on-borrow",
+              "modeledOn" : "node-mysql",
+              "note" : "COM_PING every connection before handing it out (what mysqljs does on getConnection)",
+              "options" : {
+
+              },
+              "policy" : "validation=ping, retry=none, timeouts=5/10/10s",
+              "stack" : "ping-on-borrow"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "handledBy" : "validation",
+                      "kind" : "gone-away",
+                      "label" : "2006 CR_SERVER_GONE_ERROR",
+                      "message" : "Server has gone away",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "wait-timeout",
+                  "detectionMs" : 300.37536199999977,
+                  "durationMs" : 3303.618852,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 300.9814059999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "kill-thread",
+                  "detectionMs" : 200.95154200000002,
+                  "durationMs" : 1203.956737,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 201.50388500000008,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 0.21314800000000034,
+                  "durationMs" : 23.78739,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.5147870000000019,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "network-cut-reset",
+                  "detectionMs" : 8.384449000000018,
+                  "durationMs" : 1032.271418,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 8.946371,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "network-cut-close",
+                  "detectionMs" : 51.255015999999955,
+                  "durationMs" : 1059.933164,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 53.03667699999994,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 4.791381999999999,
+                  "durationMs" : 1028.168252,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 5.354611999999975,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 5014.62461,
+                  "durationMs" : 21069.075339,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 20035.133961,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 201.03396499999997,
+                  "durationMs" : 1203.996236,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "library" : "MariaDB Connector/C",
+                "pool" : "repro pool",
+                "poolVersion" : "0.1.0",
+                "version" : "3.3.20"
+              },
+              "config" : "preset",
+              "id" : "repro ping-if-idle",
+              "modeledOn" : "hikari",
+              "note" : "ping only connections idle longer than 500 ms (HikariCP's aliveBypassWindow, its default validation)",
+              "options" : {
+
+              },
+              "policy" : "validation=ping-if-idle:500, retry=none, timeouts=5/10/10s",
+              "stack" : "ping-if-idle"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -1,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "-1 REPRO_LIVENESS_CLOSED",
+                      "message" : "liveness check: the socket was reset (RST seen by a non-blocking peek)",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "wait-timeout",
+                  "detectionMs" : 300.4299179999998,
+                  "durationMs" : 3304.299121,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 301.296429,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -1,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "-1 REPRO_LIVENESS_CLOSED",
+                      "message" : "liveness check: the server closed the socket (FIN seen by a non-blocking peek)",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "kill-thread",
+                  "detectionMs" : 200.94963900000005,
+                  "durationMs" : 1204.44161,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 201.89933899999994,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 0.10211199999999998,
+                  "durationMs" : 3.499743,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.5288780000000002,
                   "survived" : false
                 },
                 {
@@ -1033,8 +2734,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 7.938713999999891,
-                  "durationMs" : 1040.803352,
+                  "detectionMs" : 5.8739759999999706,
+                  "durationMs" : 1027.696213,
                   "events" : [
 
                   ],
@@ -1064,8 +2765,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 53.995591999999874,
-                  "durationMs" : 1063.302242,
+                  "detectionMs" : 51.16562400000009,
+                  "durationMs" : 1060.542888,
                   "events" : [
 
                   ],
@@ -1074,7 +2775,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.19094499999994,
+                  "recoveryMs" : 53.09199500000011,
                   "survived" : true
                 },
                 {
@@ -1082,8 +2783,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 5.717073000000028,
-                  "durationMs" : 1027.111878,
+                  "detectionMs" : 7.758676000000037,
+                  "durationMs" : 1044.757446,
                   "events" : [
 
                   ],
@@ -1106,8 +2807,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2009.938282,
-                  "durationMs" : 9044.962208,
+                  "detectionMs" : 2007.5975469999998,
+                  "durationMs" : 9070.811192,
                   "events" : [
 
                   ],
@@ -1130,8 +2831,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.866495,
-                  "durationMs" : 1203.132879,
+                  "detectionMs" : 200.92305900000008,
+                  "durationMs" : 1204.957654,
                   "events" : [
 
                   ],
@@ -1165,11 +2866,414 @@ enum MeasuredDriversData {
               },
               "policy" : "validation=liveness, retry=unsent:2+fresh, timeouts=5/10/10s",
               "stack" : "go-sql"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "detectionMs" : 300.4983400000001,
+                  "durationMs" : 3304.35232,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "kind" : "gone-away",
+                    "label" : "2006 CR_SERVER_GONE_ERROR",
+                    "message" : "Server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "detectionMs" : 200.87871799999994,
+                  "durationMs" : 1204.691327,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 0.11385500000000004,
+                  "durationMs" : 3.741503,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.42289100000000035,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "detectionMs" : 9.171101000000021,
+                  "durationMs" : 1039.036193,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "detectionMs" : 51.28649400000006,
+                  "durationMs" : 1063.165142,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 7.992515000000026,
+                  "durationMs" : 1029.680761,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 2010.3056550000001,
+                  "durationMs" : 3035.487095,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 201.12864600000012,
+                  "durationMs" : 1203.774695,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "library" : "MariaDB Connector/C",
+                "pool" : "repro pool",
+                "poolVersion" : "0.1.0",
+                "version" : "3.3.20"
+              },
+              "config" : "preset",
+              "id" : "repro sqlalchemy",
+              "modeledOn" : "sqlalchemy",
+              "note" : "no validation; one disconnect error invalidates the pool, so every older connection is replaced on borrow (SQLAlchemy QueuePool)",
+              "options" : {
+
+              },
+              "policy" : "validation=none, retry=none, invalidate-on-disconnect, timeouts=5/10/10s",
+              "stack" : "sqlalchemy"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3304.305646,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 301.37643000000025,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1206.117859,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 202.288274,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 0.14298300000000097,
+                  "durationMs" : 24.724997,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.6324429999999985,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "detectionMs" : 5.892624000000069,
+                  "durationMs" : 1029.574703,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1071.215543,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 61.43933800000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 9.958701000000133,
+                  "durationMs" : 1058.133075,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 2014.3065090000002,
+                  "durationMs" : 9073.202718,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 201.06959300000005,
+                  "durationMs" : 1204.774571,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "library" : "MariaDB Connector/C",
+                "pool" : "repro pool",
+                "poolVersion" : "0.1.0",
+                "version" : "3.3.20"
+              },
+              "config" : "preset",
+              "id" : "repro evict-on-event",
+              "modeledOn" : "node-mysql2",
+              "note" : "drop an idle connection as soon as its socket reports FIN/RST, no validation, no retry (what mysql2's pool does on a socket's 'end'/'error')",
+              "options" : {
+
+              },
+              "policy" : "validation=none, retry=none, evict-on-socket-event, timeouts=5/10/10s",
+              "stack" : "evict-on-event"
             }
           ],
           "schema" : "repro-drivers/1",
           "server" : {
-            "address" : "127.0.0.1:59845",
+            "address" : "127.0.0.1:43561",
             "managed" : true,
             "version" : "10.11.19-MariaDB-0+deb12u1"
           },

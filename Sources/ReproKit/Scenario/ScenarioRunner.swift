@@ -325,6 +325,18 @@ public struct ScenarioRunner: Sendable {
         // would sleep until wait_timeout. Kill them (only this pool's threads) once the rules are gone.
         defer { killLeftovers(poolThreads, log: log) }
         let ports = threads.compactMap(\.clientPort)
+        guard !ports.isEmpty else {
+            // A pool that closed its idle connections itself (a max idle time below the idle period) has no
+            // flow a middlebox could forget: that is the pool's result, not a failure of the run.
+            run.faultAt = log.ms()
+            log.record(
+                .scenario,
+                detail:
+                    "fault: nothing to cut: the pool had no open connection after \(run.scenario.idle) s idle (it closed its idle connections itself)"
+            )
+            try runOperations(pool, &run)
+            return
+        }
         let cut: KernelCut
         do {
             cut = try KernelCut(serverPort: endpoint.port, clientPorts: ports)
