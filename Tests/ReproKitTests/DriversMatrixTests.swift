@@ -98,6 +98,8 @@ struct DriversMatrixShapeTests {
         let matrix = DriversMatrix(rows: rows, settings: settings)
         let close = matrix.scenario(rows[0], .networkCutClose)
         #expect(close.fault == .networkCut(mode: .close, via: .proxy), "only a peer's stack can send FIN")
+        #expect(matrix.scenario(rows[0], .networkCutReset).fault == .networkCut(mode: .reset, via: .proxy))
+        #expect(matrix.scenario(rows[0], .networkCutBlackhole).fault == .networkCut(mode: .blackhole, via: .kernel))
         #expect(matrix.scenario(rows[0], .held).pattern == .held)
     }
 

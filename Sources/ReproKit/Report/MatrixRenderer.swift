@@ -98,7 +98,8 @@ public enum MatrixRenderer {
     static func besideRealPools(_ report: Report, columns: [String], measured: DriversReport) -> String {
         var out = "\n## Beside the real pools\n\n"
         out += "The same columns run against the real stacks (\(MeasuredDrivers.source(measured)); "
-        out += "default configurations, cuts through the kernel, wait_timeout \(measured.settings.waitTimeout) s). "
+        out +=
+            "default configurations, half-open and blackhole through the kernel, reset and close through the proxy, wait_timeout \(measured.settings.waitTimeout) s). "
         out += "A preset that claims to model a pool agrees when it survived here exactly where that pool did.\n\n"
         let real = measured.rows.filter { $0.config == DriverConfig.default.rawValue }
         for name in columns {

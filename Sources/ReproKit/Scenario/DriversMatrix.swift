@@ -12,14 +12,16 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
     /// The application kept one connection across the idle period (no pool round trip), then the KILL.
     case held = "held-kill-thread"
 
-    /// The fault this column injects. Cuts go through the kernel (iptables) when `via` is `.kernel`, except
-    /// `close`, which only a peer's own stack can send (always the proxy).
+    /// The fault this column injects. half-open and blackhole go through the kernel (iptables) when `via` is
+    /// `.kernel`, so TCP keepalive probes meet the cut as they would in the wild. reset and close always go
+    /// through repro's proxy: only a peer (a proxy, a load balancer) sends a FIN or an RST at once; a packet
+    /// filter can answer only the client's next packet, which is the half-open column.
     public func fault(waitTimeout seconds: Int, via: CutVia) -> Fault {
         switch self {
         case .waitTimeout: .waitTimeout(seconds: seconds, margin: 0.3, scope: .session)
         case .killThread, .held: .killThread(target: .idle, count: .all)
         case .killThreadBusy: .killThread(target: .busy, count: .some(2))
-        case .networkCutReset: .networkCut(mode: .reset, via: via)
+        case .networkCutReset: .networkCut(mode: .reset, via: .proxy)
         case .networkCutClose: .networkCut(mode: .close, via: .proxy)
         case .networkCutHalfOpen: .networkCut(mode: .halfOpen, via: via)
         case .networkCutBlackhole: .networkCut(mode: .blackhole, via: via)
@@ -34,7 +36,7 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .waitTimeout: "the server's wait_timeout closes every idle connection"
         case .killThread: "KILL of every idle connection's server thread"
         case .killThreadBusy: "KILL of 2 server threads while they run a query"
-        case .networkCutReset: "a middlebox resets every idle flow (RST)"
+        case .networkCutReset: "a proxy or load balancer resets every idle flow at once (RST), through repro's proxy"
         case .networkCutClose: "every idle flow is closed (FIN), through repro's proxy"
         case .networkCutHalfOpen: "a middlebox forgot the flows: the next packet the client sends gets RST"
         case .networkCutBlackhole: "a middlebox drops every packet of the flows, silently"
@@ -63,7 +65,9 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .networkCutReset, .networkCutClose, .networkCutHalfOpen, .networkCutBlackhole:
             let mode = rawValue.replacingOccurrences(of: "network-cut-", with: "")
             parts += ["network-cut", "--mode", mode]
-            if self != .networkCutClose && settings.via == .kernel { parts += ["--via", "kernel"] }
+            if (self == .networkCutHalfOpen || self == .networkCutBlackhole) && settings.via == .kernel {
+                parts += ["--via", "kernel"]
+            }
         }
         if self != .waitTimeout && self != .killThreadBusy && settings.idle != Scenario.defaultIdleSeconds {
             parts += ["--idle", DriversMatrix.format(settings.idle)]
