@@ -6,7 +6,10 @@ extension Repro {
     /// `repro report`: re-render a saved JSON report.
     struct ReportCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "report", abstract: "Re-render a saved JSON report as Markdown or JUnit XML (to stdout).")
+            commandName: "report",
+            abstract:
+                "Re-render a saved JSON report (or a drivers matrix, drivers.json) as Markdown or JUnit XML (to stdout)."
+        )
 
         @Argument(help: ArgumentHelp("A JSON report written by repro.", valueName: "file.json"))
         var file: String
@@ -26,6 +29,23 @@ extension Repro {
         func run() throws {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw ReproFailure(code: 2, message: "cannot read '\(file)': check the path")
+            }
+            if let drivers = try? DriversReport.decode(data) {
+                // A drivers matrix (`repro matrix --drivers`): Markdown or its own JSON; it has no JUnit form.
+                let rendered: Data
+                switch format {
+                case "md": rendered = Data(DriversRenderer.render(drivers).utf8)
+                case "json": rendered = try drivers.jsonData()
+                default:
+                    throw ReproFailure(
+                        code: 2, message: "'\(file)' is a drivers matrix: render it with --format md or json")
+                }
+                if let output {
+                    do { try FileOutput.write(rendered, to: output) } catch { throw ReproFailure(error) }
+                } else {
+                    Console.out(rendered)
+                }
+                return
             }
             let report: Report
             do {

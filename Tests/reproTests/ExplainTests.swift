@@ -34,4 +34,17 @@ struct ExplainTests {
         #expect(out.status == 0)
         #expect(out.stdout.contains("wait-timeout: recovered with"))
     }
+
+    @Test("repro report renders the committed drivers matrix as Markdown, and refuses JUnit for it")
+    func reportDrivers() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let file = root.appendingPathComponent("docs/drivers.json").path
+        let md = try ReproBinary.run(["report", file])
+        #expect(md.status == 0, "stderr: \(md.stderr)")
+        #expect(md.stdout.hasPrefix("# What real driver stacks do when idle connections die"))
+        let junit = try ReproBinary.run(["report", file, "--format", "junit"])
+        #expect(junit.status == 2)
+        #expect(junit.stderr.contains("is a drivers matrix"))
+    }
 }

@@ -21,9 +21,9 @@ enum MeasuredDriversData {
               "title" : "KILL of 2 server threads while they run a query"
             },
             {
-              "fault" : "network-cut mode=reset via=kernel",
+              "fault" : "network-cut mode=reset via=proxy",
               "id" : "network-cut-reset",
-              "title" : "a middlebox resets every idle flow (RST)"
+              "title" : "a proxy or load balancer resets every idle flow at once (RST), through repro's proxy"
             },
             {
               "fault" : "network-cut mode=close via=proxy",
@@ -53,7 +53,7 @@ enum MeasuredDriversData {
             "go-sql default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql --driver-deadline 3",
             "go-sql default|network-cut-close" : "repro network-cut --mode close --driver go-sql --driver-deadline 3",
             "go-sql default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql --driver-deadline 3",
-            "go-sql default|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver go-sql --driver-deadline 3",
+            "go-sql default|network-cut-reset" : "repro network-cut --mode reset --driver go-sql --driver-deadline 3",
             "go-sql default|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql --driver-deadline 3",
             "go-sql recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|kill-thread" : "repro kill-thread --target idle --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
@@ -61,7 +61,7 @@ enum MeasuredDriversData {
             "go-sql recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|network-cut-close" : "repro network-cut --mode close --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
-            "go-sql recommended|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql recommended|network-cut-reset" : "repro network-cut --mode reset --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "hikari default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari --driver-deadline 22",
             "hikari default|kill-thread" : "repro kill-thread --target idle --driver hikari --driver-deadline 22",
@@ -69,7 +69,7 @@ enum MeasuredDriversData {
             "hikari default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari --driver-deadline 22",
             "hikari default|network-cut-close" : "repro network-cut --mode close --driver hikari --driver-deadline 22",
             "hikari default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari --driver-deadline 22",
-            "hikari default|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver hikari --driver-deadline 22",
+            "hikari default|network-cut-reset" : "repro network-cut --mode reset --driver hikari --driver-deadline 22",
             "hikari default|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-deadline 22",
             "hikari recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|kill-thread" : "repro kill-thread --target idle --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
@@ -77,7 +77,7 @@ enum MeasuredDriversData {
             "hikari recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|network-cut-close" : "repro network-cut --mode close --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari recommended|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari recommended|network-cut-reset" : "repro network-cut --mode reset --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "node-mysql default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql --driver-deadline 42",
             "node-mysql default|kill-thread" : "repro kill-thread --target idle --driver node-mysql --driver-deadline 42",
@@ -85,7 +85,7 @@ enum MeasuredDriversData {
             "node-mysql default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql --driver-deadline 42",
             "node-mysql default|network-cut-close" : "repro network-cut --mode close --driver node-mysql --driver-deadline 42",
             "node-mysql default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql --driver-deadline 42",
-            "node-mysql default|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver node-mysql --driver-deadline 42",
+            "node-mysql default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql --driver-deadline 42",
             "node-mysql default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql --driver-deadline 42",
@@ -93,7 +93,7 @@ enum MeasuredDriversData {
             "node-mysql recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql --driver-deadline 42",
             "node-mysql2 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --driver-deadline 3",
             "node-mysql2 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-deadline 3",
@@ -101,7 +101,7 @@ enum MeasuredDriversData {
             "node-mysql2 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --driver-deadline 3",
             "node-mysql2 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --driver-deadline 3",
             "node-mysql2 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-deadline 3",
-            "node-mysql2 default|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver node-mysql2 --driver-deadline 3",
+            "node-mysql2 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --driver-deadline 3",
             "node-mysql2 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-deadline 3",
             "node-mysql2 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
@@ -109,7 +109,7 @@ enum MeasuredDriversData {
             "node-mysql2 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "repro evict-on-event|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy evict-on-event",
             "repro evict-on-event|kill-thread" : "repro kill-thread --target idle --policy evict-on-event",
@@ -117,7 +117,7 @@ enum MeasuredDriversData {
             "repro evict-on-event|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy evict-on-event --read-timeout 2",
             "repro evict-on-event|network-cut-close" : "repro network-cut --mode close --policy evict-on-event",
             "repro evict-on-event|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy evict-on-event",
-            "repro evict-on-event|network-cut-reset" : "repro network-cut --mode reset --via kernel --policy evict-on-event",
+            "repro evict-on-event|network-cut-reset" : "repro network-cut --mode reset --policy evict-on-event",
             "repro evict-on-event|wait-timeout" : "repro wait-timeout --seconds 3 --policy evict-on-event",
             "repro go-sql|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy go-sql",
             "repro go-sql|kill-thread" : "repro kill-thread --target idle --policy go-sql",
@@ -125,7 +125,7 @@ enum MeasuredDriversData {
             "repro go-sql|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy go-sql --read-timeout 2",
             "repro go-sql|network-cut-close" : "repro network-cut --mode close --policy go-sql",
             "repro go-sql|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy go-sql",
-            "repro go-sql|network-cut-reset" : "repro network-cut --mode reset --via kernel --policy go-sql",
+            "repro go-sql|network-cut-reset" : "repro network-cut --mode reset --policy go-sql",
             "repro go-sql|wait-timeout" : "repro wait-timeout --seconds 3 --policy go-sql",
             "repro ping-if-idle|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy ping-if-idle",
             "repro ping-if-idle|kill-thread" : "repro kill-thread --target idle --policy ping-if-idle",
@@ -133,7 +133,7 @@ enum MeasuredDriversData {
             "repro ping-if-idle|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy ping-if-idle --read-timeout 5",
             "repro ping-if-idle|network-cut-close" : "repro network-cut --mode close --policy ping-if-idle",
             "repro ping-if-idle|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy ping-if-idle",
-            "repro ping-if-idle|network-cut-reset" : "repro network-cut --mode reset --via kernel --policy ping-if-idle",
+            "repro ping-if-idle|network-cut-reset" : "repro network-cut --mode reset --policy ping-if-idle",
             "repro ping-if-idle|wait-timeout" : "repro wait-timeout --seconds 3 --policy ping-if-idle",
             "repro ping-on-borrow|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy ping-on-borrow",
             "repro ping-on-borrow|kill-thread" : "repro kill-thread --target idle --policy ping-on-borrow",
@@ -141,7 +141,7 @@ enum MeasuredDriversData {
             "repro ping-on-borrow|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy ping-on-borrow --read-timeout 10",
             "repro ping-on-borrow|network-cut-close" : "repro network-cut --mode close --policy ping-on-borrow",
             "repro ping-on-borrow|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy ping-on-borrow",
-            "repro ping-on-borrow|network-cut-reset" : "repro network-cut --mode reset --via kernel --policy ping-on-borrow",
+            "repro ping-on-borrow|network-cut-reset" : "repro network-cut --mode reset --policy ping-on-borrow",
             "repro ping-on-borrow|wait-timeout" : "repro wait-timeout --seconds 3 --policy ping-on-borrow",
             "repro sqlalchemy|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy sqlalchemy",
             "repro sqlalchemy|kill-thread" : "repro kill-thread --target idle --policy sqlalchemy",
@@ -149,7 +149,7 @@ enum MeasuredDriversData {
             "repro sqlalchemy|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy sqlalchemy --read-timeout 2",
             "repro sqlalchemy|network-cut-close" : "repro network-cut --mode close --policy sqlalchemy",
             "repro sqlalchemy|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy sqlalchemy",
-            "repro sqlalchemy|network-cut-reset" : "repro network-cut --mode reset --via kernel --policy sqlalchemy",
+            "repro sqlalchemy|network-cut-reset" : "repro network-cut --mode reset --policy sqlalchemy",
             "repro sqlalchemy|wait-timeout" : "repro wait-timeout --seconds 3 --policy sqlalchemy",
             "sqlalchemy default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy --driver-deadline 3",
@@ -157,7 +157,7 @@ enum MeasuredDriversData {
             "sqlalchemy default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy --driver-deadline 3",
-            "sqlalchemy default|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|network-cut-reset" : "repro network-cut --mode reset --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
@@ -165,10 +165,10 @@ enum MeasuredDriversData {
             "sqlalchemy recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
-            "sqlalchemy recommended|network-cut-reset" : "repro network-cut --mode reset --via kernel --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|network-cut-reset" : "repro network-cut --mode reset --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3"
           },
-          "generatedAt" : "2026-11-26T06:39:59Z",
+          "generatedAt" : "2026-11-26T06:52:16Z",
           "repro" : "0.1.0",
           "rows" : [
             {
@@ -178,16 +178,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3465.560906,
+                  "durationMs" : 3450.597836,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=5)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.7692750000001,
+                  "recoveryMs" : 303.058129,
                   "survived" : true
                 },
                 {
@@ -195,17 +195,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1360.43413,
+                  "durationMs" : 1341.298265,
                   "events" : [
                     "connection-end (threadId=11)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=12)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=11)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.70909899999992,
+                  "recoveryMs" : 206.31682699999988,
                   "survived" : true
                 },
                 {
@@ -213,8 +213,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.2670090000000016,
-                  "durationMs" : 157.15244,
+                  "detectionMs" : 2.667237,
+                  "durationMs" : 184.533176,
                   "events" : [
                     "connection-end (threadId=21)"
                   ],
@@ -232,7 +232,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.9824999999999875,
+                  "recoveryMs" : 3.460135000000008,
                   "survived" : false
                 },
                 {
@@ -240,43 +240,34 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 12.020299000000023,
-                  "durationMs" : 1184.70218,
+                  "durationMs" : 1209.999164,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=27)"
-                  ],
-                  "firstError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNRESET",
-                    "errorClass" : "Error",
-                    "kind" : "reset",
-                    "label" : "ECONNRESET (reset)",
-                    "message" : "read ECONNRESET",
-                    "phase" : "query"
-                  },
-                  "operations" : {
-                    "failed" : 4,
-                    "succeeded" : 1,
-                    "total" : 5
-                  },
-                  "survived" : false
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "network-cut-close",
-                  "durationMs" : 1222.1749810000001,
-                  "events" : [
-                    "connection-end (threadId=32)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=32)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=24)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.728296,
+                  "recoveryMs" : 57.23197400000004,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1197.929497,
+                  "events" : [
+                    "connection-end (threadId=30)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=30)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 56.306781,
                   "survived" : true
                 },
                 {
@@ -284,10 +275,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 9.605614999999943,
-                  "durationMs" : 1169.710966,
+                  "detectionMs" : 8.287168999999949,
+                  "durationMs" : 1181.758662,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=41)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=39)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -310,12 +301,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3007.982137,
-                  "durationMs" : 16158.544858,
+                  "detectionMs" : 3008.011039,
+                  "durationMs" : 16175.425582,
                   "events" : [
-                    "connection-end (threadId=49)",
+                    "connection-end (threadId=47)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3015.1,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3015.793,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -336,11 +327,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.70317299999988,
-                  "durationMs" : 1334.196578,
+                  "detectionMs" : 201.60078399999998,
+                  "durationMs" : 1351.687202,
                   "events" : [
-                    "connection-end (threadId=54)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=54)"
+                    "connection-end (threadId=52)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=52)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -386,16 +377,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3434.179186,
+                  "durationMs" : 3442.560324,
                   "events" : [
-                    "connection-end (threadId=60)"
+                    "connection-end (threadId=58)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.1712090000001,
+                  "recoveryMs" : 303.0868909999999,
                   "survived" : true
                 },
                 {
@@ -403,17 +394,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1337.717627,
+                  "durationMs" : 1337.818497,
                   "events" : [
-                    "connection-end (threadId=66)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=67)"
+                    "connection-end (threadId=64)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=65)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.16235400000005,
+                  "recoveryMs" : 203.12027599999988,
                   "survived" : true
                 },
                 {
@@ -421,10 +412,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.2887420000000134,
-                  "durationMs" : 165.91986,
+                  "detectionMs" : 2.4890100000000075,
+                  "durationMs" : 151.876119,
                   "events" : [
-                    "connection-end (threadId=76)"
+                    "connection-end (threadId=74)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -440,7 +431,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.967349000000013,
+                  "recoveryMs" : 3.153037000000012,
                   "survived" : false
                 },
                 {
@@ -448,44 +439,35 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 9.558868999999959,
-                  "durationMs" : 1171.494054,
+                  "durationMs" : 1215.607741,
                   "events" : [
-                    "connection-end (threadId=79)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=82)"
-                  ],
-                  "firstError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNRESET",
-                    "errorClass" : "Error",
-                    "kind" : "reset",
-                    "label" : "ECONNRESET (reset)",
-                    "message" : "read ECONNRESET",
-                    "phase" : "query"
-                  },
-                  "operations" : {
-                    "failed" : 3,
-                    "succeeded" : 2,
-                    "total" : 5
-                  },
-                  "survived" : false
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "network-cut-close",
-                  "durationMs" : 1196.490037,
-                  "events" : [
-                    "connection-end (threadId=88)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=87)"
+                    "connection-end (threadId=77)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=78)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.683133,
+                  "recoveryMs" : 54.234752999999955,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1210.526561,
+                  "events" : [
+                    "connection-end (threadId=84)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=83)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 54.291042999999945,
                   "survived" : true
                 },
                 {
@@ -493,11 +475,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.242097000000058,
-                  "durationMs" : 1159.590179,
+                  "detectionMs" : 9.431575000000066,
+                  "durationMs" : 1158.838334,
                   "events" : [
-                    "connection-end (threadId=93)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=96)"
+                    "connection-end (threadId=89)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=92)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -520,10 +502,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3009.339896,
-                  "durationMs" : 4181.797041,
+                  "detectionMs" : 3008.1289709999996,
+                  "durationMs" : 4175.613514,
                   "events" : [
-                    "connection-end (threadId=101)",
+                    "connection-end (threadId=97)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…"
                   ],
                   "firstError" : {
@@ -545,11 +527,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.95275500000002,
-                  "durationMs" : 1334.1973189999999,
+                  "detectionMs" : 201.5590430000002,
+                  "durationMs" : 1336.678893,
                   "events" : [
-                    "connection-end (threadId=109)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=109)"
+                    "connection-end (threadId=105)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=106)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -601,18 +583,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3430.556088,
+                  "durationMs" : 3456.4052229999998,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=117)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=117)",
-                    "connection-end (threadId=117)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=113)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=113)",
+                    "connection-end (threadId=113)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.49681199999986,
+                  "recoveryMs" : 302.4397650000001,
                   "survived" : true
                 },
                 {
@@ -620,18 +602,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1326.949259,
+                  "durationMs" : 1340.2938669999999,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=121)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=121)",
-                    "connection-end (threadId=126)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=117)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=117)",
+                    "connection-end (threadId=122)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.6739909999999,
+                  "recoveryMs" : 202.40992099999994,
                   "survived" : true
                 },
                 {
@@ -639,11 +621,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.653886,
-                  "durationMs" : 153.445564,
+                  "detectionMs" : 2.446926999999988,
+                  "durationMs" : 143.190201,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=129)",
-                    "connection-end (threadId=130)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=125)",
+                    "connection-end (threadId=126)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -659,7 +641,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.240265999999991,
+                  "recoveryMs" : 3.047550000000001,
                   "survived" : false
                 },
                 {
@@ -667,17 +649,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1166.161651,
+                  "durationMs" : 1175.738913,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=134)",
-                    "connection-end (threadId=139)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=130)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=130)",
+                    "connection-end (threadId=130)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 9.614488000000165,
+                  "recoveryMs" : 56.54347599999983,
                   "survived" : true
                 },
                 {
@@ -685,18 +668,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1188.627141,
+                  "durationMs" : 1175.741331,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=142)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=142)",
-                    "connection-end (threadId=146)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=136)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=136)",
+                    "connection-end (threadId=140)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.29571199999987,
+                  "recoveryMs" : 54.3076030000002,
                   "survived" : true
                 },
                 {
@@ -704,17 +687,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1184.936638,
+                  "durationMs" : 1181.950858,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=148)",
-                    "connection-end (threadId=153)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=142)",
+                    "connection-end (threadId=147)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 11.20304699999997,
+                  "recoveryMs" : 12.373675999999705,
                   "survived" : true
                 },
                 {
@@ -722,17 +705,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41198.145417,
+                  "durationMs" : 41185.552546,
                   "events" : [
-                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=156)",
-                    "connection-end (threadId=161)"
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=150)",
+                    "connection-end (threadId=155)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40046.23005,
+                  "recoveryMs" : 40034.742967,
                   "survived" : true
                 },
                 {
@@ -740,11 +723,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.59417399999984,
-                  "durationMs" : 1323.307876,
+                  "detectionMs" : 201.97079099999996,
+                  "durationMs" : 1335.259037,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=164)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=164)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=158)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=158)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -791,18 +774,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3429.602378,
+                  "durationMs" : 3451.345395,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=170)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=170)",
-                    "connection-end (threadId=170)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=164)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=164)",
+                    "connection-end (threadId=164)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.45499199999995,
+                  "recoveryMs" : 302.73956599999974,
                   "survived" : true
                 },
                 {
@@ -810,18 +793,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1329.586827,
+                  "durationMs" : 1348.161841,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=176)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=176)",
-                    "connection-end (threadId=181)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=170)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=170)",
+                    "connection-end (threadId=175)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.24874599999998,
+                  "recoveryMs" : 202.85736099999986,
                   "survived" : true
                 },
                 {
@@ -829,11 +812,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.8103000000000122,
-                  "durationMs" : 145.389454,
+                  "detectionMs" : 3.1339319999999873,
+                  "durationMs" : 150.300741,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=184)",
-                    "connection-end (threadId=185)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=178)",
+                    "connection-end (threadId=179)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -849,7 +832,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.4440219999999897,
+                  "recoveryMs" : 3.859104999999971,
                   "survived" : false
                 },
                 {
@@ -857,17 +840,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1151.181545,
+                  "durationMs" : 1189.969466,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=189)",
-                    "connection-end (threadId=194)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=183)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=183)",
+                    "connection-end (threadId=183)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 12.457023000000163,
+                  "recoveryMs" : 54.73682400000007,
                   "survived" : true
                 },
                 {
@@ -875,18 +859,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1184.5344049999999,
+                  "durationMs" : 1194.485443,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=197)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=197)",
-                    "connection-end (threadId=201)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=189)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=189)",
+                    "connection-end (threadId=193)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.693841999999904,
+                  "recoveryMs" : 54.27745600000003,
                   "survived" : true
                 },
                 {
@@ -894,17 +878,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1179.951983,
+                  "durationMs" : 1170.541265,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=203)",
-                    "connection-end (threadId=208)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=195)",
+                    "connection-end (threadId=200)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 12.810412000000042,
+                  "recoveryMs" : 12.294217000000117,
                   "survived" : true
                 },
                 {
@@ -912,17 +896,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41190.933707,
+                  "durationMs" : 41242.787426,
                   "events" : [
-                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=211)",
-                    "connection-end (threadId=216)"
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=203)",
+                    "connection-end (threadId=208)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40041.427735,
+                  "recoveryMs" : 40044.057778,
                   "survived" : true
                 },
                 {
@@ -930,11 +914,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.69742900000006,
-                  "durationMs" : 1342.091057,
+                  "detectionMs" : 205.170797,
+                  "durationMs" : 1352.819104,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=219)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=219)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=211)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=211)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -981,7 +965,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3320.845682,
+                  "durationMs" : 3332.873337,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -990,7 +974,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.1744010000002,
+                  "recoveryMs" : 304.7107609999998,
                   "survived" : true
                 },
                 {
@@ -998,7 +982,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1218.6992500000001,
+                  "durationMs" : 1222.703013,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1007,7 +991,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.29647599999998,
+                  "recoveryMs" : 201.2796850000002,
                   "survived" : true
                 },
                 {
@@ -1015,8 +999,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.9310170000000042,
-                  "durationMs" : 40.802615,
+                  "detectionMs" : 0.933470999999999,
+                  "durationMs" : 22.814494,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -1034,7 +1018,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.4683849999999978,
+                  "recoveryMs" : 1.3835399999999982,
                   "survived" : false
                 },
                 {
@@ -1042,33 +1026,24 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 9.007376999999906,
-                  "durationMs" : 1055.196378,
+                  "durationMs" : 1077.148782,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:52282->127.0.0.1:43561: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
-                  "firstError" : {
-                    "code" : -3,
-                    "driverCode" : "ErrInvalidConn",
-                    "errorClass" : "*errors.errorString",
-                    "kind" : "lost",
-                    "label" : "ErrInvalidConn (lost)",
-                    "message" : "invalid connection",
-                    "phase" : "unknown"
-                  },
                   "operations" : {
-                    "failed" : 2,
-                    "succeeded" : 3,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 53.468847999999866,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1073.944486,
+                  "durationMs" : 1078.70616,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1077,7 +1052,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.58253699999989,
+                  "recoveryMs" : 53.52294200000017,
                   "survived" : true
                 },
                 {
@@ -1085,10 +1060,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 5.999414000000115,
-                  "durationMs" : 1068.753118,
+                  "detectionMs" : 8.532339000000093,
+                  "durationMs" : 1071.801031,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:52436->127.0.0.1:43561: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:51318->127.0.0.1:41589: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1111,11 +1086,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3006.2672900000002,
-                  "durationMs" : 7049.624346,
+                  "detectionMs" : 3006.0590890000003,
+                  "durationMs" : 7062.712723,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3018.627,\"…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":6027.332,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -1136,8 +1111,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.23176399999988,
-                  "durationMs" : 1216.96277,
+                  "detectionMs" : 201.49446100000011,
+                  "durationMs" : 1220.48093,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -1187,7 +1162,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3317.576134,
+                  "durationMs" : 3319.15049,
                   "events" : [
 
                   ],
@@ -1196,7 +1171,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.0749129999999,
+                  "recoveryMs" : 301.1062689999999,
                   "survived" : true
                 },
                 {
@@ -1204,7 +1179,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1214.207254,
+                  "durationMs" : 1219.051955,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1213,7 +1188,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.57736199999988,
+                  "recoveryMs" : 201.74103500000012,
                   "survived" : true
                 },
                 {
@@ -1221,8 +1196,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.1263989999999993,
-                  "durationMs" : 40.355249,
+                  "detectionMs" : 1.412987000000001,
+                  "durationMs" : 43.524127,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -1240,7 +1215,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.6806140000000056,
+                  "recoveryMs" : 2.0786560000000023,
                   "survived" : false
                 },
                 {
@@ -1248,33 +1223,24 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 8.604637000000025,
-                  "durationMs" : 1052.355669,
+                  "durationMs" : 1079.833806,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:35638->127.0.0.1:43561: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
-                  "firstError" : {
-                    "code" : -3,
-                    "driverCode" : "ErrInvalidConn",
-                    "errorClass" : "*errors.errorString",
-                    "kind" : "lost",
-                    "label" : "ErrInvalidConn (lost)",
-                    "message" : "invalid connection",
-                    "phase" : "unknown"
-                  },
                   "operations" : {
-                    "failed" : 4,
-                    "succeeded" : 1,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 54.54759400000012,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1073.097729,
+                  "durationMs" : 1080.764622,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1283,7 +1249,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 52.79601100000002,
+                  "recoveryMs" : 54.170285000000035,
                   "survived" : true
                 },
                 {
@@ -1291,10 +1257,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 9.03543400000001,
-                  "durationMs" : 1048.779127,
+                  "detectionMs" : 7.718756999999982,
+                  "durationMs" : 1063.370698,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:35758->127.0.0.1:43561: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:38108->127.0.0.1:41589: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1317,11 +1283,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3006.127722,
-                  "durationMs" : 4053.531258,
+                  "detectionMs" : 3009.573219,
+                  "durationMs" : 4064.048616,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3024.14,\"o…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3029.875,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -1342,8 +1308,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.26083700000004,
-                  "durationMs" : 1218.482001,
+                  "detectionMs" : 201.79576599999996,
+                  "durationMs" : 1226.441235,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -1395,18 +1361,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3602.240206,
+                  "durationMs" : 3713.558315,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=337) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=338) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=340) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=325) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=326) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=328) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 305.79376400000046,
+                  "recoveryMs" : 305.4933739999997,
                   "survived" : true
                 },
                 {
@@ -1414,18 +1380,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1466.193673,
+                  "durationMs" : 1439.681506,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=346) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=347) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=349) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=334) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=335) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=337) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.61339500000008,
+                  "recoveryMs" : 206.14672200000018,
                   "survived" : true
                 },
                 {
@@ -1433,18 +1399,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 6.324528000000015,
-                  "durationMs" : 286.170753,
+                  "detectionMs" : 4.577904000000018,
+                  "durationMs" : 267.705673,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@3d9c5707 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@7ccfa3bf marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@5747cb11 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@5a213514 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=356) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=345) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -1452,7 +1418,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.730131999999998,
+                  "recoveryMs" : 4.883526000000018,
                   "survived" : false
                 },
                 {
@@ -1460,18 +1426,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1262.341644,
+                  "durationMs" : 1314.198912,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=364) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=365) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=366) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=352) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=353) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=355) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 12.347989000000098,
+                  "recoveryMs" : 58.34476599999971,
                   "survived" : true
                 },
                 {
@@ -1479,18 +1445,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1313.1295129999999,
+                  "durationMs" : 1320.574086,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=375) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=376) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=378) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=361) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=362) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=364) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.35389699999996,
+                  "recoveryMs" : 56.928899999999885,
                   "survived" : true
                 },
                 {
@@ -1498,18 +1464,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1261.653491,
+                  "durationMs" : 1269.062887,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=384) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=385) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=386) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=370) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=371) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=372) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 9.9663579999999,
+                  "recoveryMs" : 8.818581999999878,
                   "survived" : true
                 },
                 {
@@ -1517,18 +1483,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21275.771921,
+                  "durationMs" : 21306.941324,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=395) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=396) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@408da365 ((conn=397) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=381) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=382) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@408da365 ((conn=383) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20029.346321,
+                  "recoveryMs" : 20046.917102,
                   "survived" : true
                 },
                 {
@@ -1536,8 +1502,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 205.99347799999987,
-                  "durationMs" : 1414.032852,
+                  "detectionMs" : 208.7948839999999,
+                  "durationMs" : 1457.371753,
                   "events" : [
                     "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@7656f253 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
@@ -1546,7 +1512,7 @@ enum MeasuredDriversData {
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=406) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=392) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -1585,18 +1551,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3520.455143,
+                  "durationMs" : 3596.948082,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=413) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=414) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=399) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=400) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 306.05148599999984,
+                  "recoveryMs" : 306.9001290000001,
                   "survived" : true
                 },
                 {
@@ -1604,18 +1570,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1434.525229,
+                  "durationMs" : 1473.035713,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=422) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=423) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=408) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=409) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.970998,
+                  "recoveryMs" : 205.65133600000013,
                   "survived" : true
                 },
                 {
@@ -1623,8 +1589,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 4.130296999999985,
-                  "durationMs" : 286.764019,
+                  "detectionMs" : 5.476524000000012,
+                  "durationMs" : 272.603629,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@5747cb11 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
@@ -1635,7 +1601,7 @@ enum MeasuredDriversData {
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=432) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=418) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -1643,7 +1609,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.044907000000023,
+                  "recoveryMs" : 5.9103020000000015,
                   "survived" : false
                 },
                 {
@@ -1651,18 +1617,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1298.991692,
+                  "durationMs" : 1328.691307,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=440) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=441) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=426) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=427) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 17.22299199999975,
+                  "recoveryMs" : 58.67027499999995,
                   "survived" : true
                 },
                 {
@@ -1670,18 +1636,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1328.999311,
+                  "durationMs" : 1348.010631,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=451) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=452) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=435) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=436) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.30615200000011,
+                  "recoveryMs" : 60.440023999999994,
                   "survived" : true
                 },
                 {
@@ -1689,18 +1655,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1283.456249,
+                  "durationMs" : 1299.4452430000001,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=460) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=461) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=444) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=445) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 9.936746000000085,
+                  "recoveryMs" : 14.268843999999945,
                   "survived" : true
                 },
                 {
@@ -1708,18 +1674,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21299.399902,
+                  "durationMs" : 21299.004322,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=471) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=472) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=455) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=456) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20032.572242000002,
+                  "recoveryMs" : 20035.03778,
                   "survived" : true
                 },
                 {
@@ -1727,8 +1693,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.80343400000015,
-                  "durationMs" : 1442.65647,
+                  "detectionMs" : 205.04319099999998,
+                  "durationMs" : 1453.461113,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@7656f253 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
@@ -1738,7 +1704,7 @@ enum MeasuredDriversData {
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=482) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=466) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -1777,12 +1743,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 310.24137999999994,
-                  "durationMs" : 3898.703664,
+                  "detectionMs" : 302.5584509999999,
+                  "durationMs" : 3936.459577,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=489)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=490)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=473)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=474)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -1805,12 +1771,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 202.44149300000004,
-                  "durationMs" : 1705.566896,
+                  "detectionMs" : 202.89145899999994,
+                  "durationMs" : 1773.796611,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=498)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=499)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=482)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=483)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -1833,12 +1799,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.5123049999999694,
-                  "durationMs" : 499.625795,
+                  "detectionMs" : 1.4428500000000213,
+                  "durationMs" : 562.208187,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=509)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=510)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=493)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=494)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -1854,7 +1820,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 23.024316,
+                  "recoveryMs" : 35.19477100000006,
                   "survived" : false
                 },
                 {
@@ -1862,20 +1828,20 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 10.113260999999966,
-                  "durationMs" : 1519.258243,
+                  "detectionMs" : 52.98764899999992,
+                  "durationMs" : 1642.873398,
                   "events" : [
-                    "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=518)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=519)"
+                    "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=502)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=503)"
                   ],
                   "firstError" : {
-                    "code" : 2013,
+                    "code" : 2006,
                     "driverCode" : "e3q8",
                     "errorClass" : "sqlalchemy.exc.OperationalError",
                     "kind" : "reset",
-                    "label" : "2013 (reset)",
-                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "label" : "2006 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -1890,12 +1856,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 53.06717800000001,
-                  "durationMs" : 1579.54681,
+                  "detectionMs" : 53.4312309999998,
+                  "durationMs" : 1613.578121,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=529)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=530)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=511)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=512)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -1918,12 +1884,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 9.541934000000083,
-                  "durationMs" : 1525.2744659999998,
+                  "detectionMs" : 7.72700900000018,
+                  "durationMs" : 1589.007188,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=538)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=539)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=520)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=521)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -1946,11 +1912,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.9380249999995,
-                  "durationMs" : 16406.035231,
+                  "detectionMs" : 3008.3857380000004,
+                  "durationMs" : 16450.222001,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=552)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=534)",
                     "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
                   ],
                   "firstError" : {
@@ -1972,11 +1938,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.27067899999997,
-                  "durationMs" : 1593.34193,
+                  "detectionMs" : 202.0634950000001,
+                  "durationMs" : 1709.1949650000001,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=556)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=538)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -2023,16 +1989,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3837.628102,
+                  "durationMs" : 3994.058617,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=562)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=544)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 336.93571599999996,
+                  "recoveryMs" : 337.456287,
                   "survived" : true
                 },
                 {
@@ -2040,18 +2006,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1712.949341,
+                  "durationMs" : 1818.826403,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=571)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=572)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=553)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=554)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 227.22569799999974,
+                  "recoveryMs" : 236.57691,
                   "survived" : true
                 },
                 {
@@ -2059,12 +2025,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.388686000000007,
-                  "durationMs" : 509.692617,
+                  "detectionMs" : 1.6072360000000003,
+                  "durationMs" : 541.299293,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=582)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=583)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=564)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=565)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -2080,7 +2046,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 23.312558000000024,
+                  "recoveryMs" : 23.63391899999999,
                   "survived" : false
                 },
                 {
@@ -2088,7 +2054,45 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1555.8442209999998,
+                  "durationMs" : 1626.929529,
+                  "events" : [
+                    "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=573)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=574)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 85.30760299999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1613.3397810000001,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=582)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=583)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 75.46758999999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1720.516496,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=591)",
@@ -2099,45 +2103,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 30.710694999999987,
-                  "survived" : true
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "network-cut-close",
-                  "durationMs" : 1543.435033,
-                  "events" : [
-                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=602)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=603)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 78.22139900000002,
-                  "survived" : true
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "network-cut-half-open",
-                  "durationMs" : 1525.533151,
-                  "events" : [
-                    "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=611)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=612)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 30.01242000000002,
+                  "recoveryMs" : 45.638333999999986,
                   "survived" : true
                 },
                 {
@@ -2145,11 +2111,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3010.4435160000003,
-                  "durationMs" : 4601.133538,
+                  "detectionMs" : 3008.0343089999997,
+                  "durationMs" : 4589.230764,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=623)",
-                    "late answer to request 4: {\"id\":4,\"ms\":3121.527,\"ok\":true}"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=603)",
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=602)"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -2170,11 +2137,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.81622599999992,
-                  "durationMs" : 1621.1395539999999,
+                  "detectionMs" : 202.49547300000017,
+                  "durationMs" : 1601.8995770000001,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=632)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=612)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -2230,8 +2197,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.489227,
-                  "durationMs" : 3304.105783,
+                  "detectionMs" : 300.4948339999996,
+                  "durationMs" : 3304.543786,
                   "events" : [
 
                   ],
@@ -2240,7 +2207,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.1539480000001,
+                  "recoveryMs" : 301.1154749999996,
                   "survived" : true
                 },
                 {
@@ -2255,8 +2222,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.00286800000003,
-                  "durationMs" : 1204.355602,
+                  "detectionMs" : 201.0596280000001,
+                  "durationMs" : 1204.319403,
                   "events" : [
 
                   ],
@@ -2265,7 +2232,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.65435000000002,
+                  "recoveryMs" : 201.71935599999995,
                   "survived" : true
                 },
                 {
@@ -2273,8 +2240,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.22119999999999962,
-                  "durationMs" : 26.41383,
+                  "detectionMs" : 0.22767400000000038,
+                  "durationMs" : 24.650167,
                   "events" : [
 
                   ],
@@ -2290,23 +2257,23 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.8988350000000018,
+                  "recoveryMs" : 0.5524490000000029,
                   "survived" : false
                 },
                 {
                   "absorbed" : [
                     {
-                      "code" : 2013,
+                      "code" : 2006,
                       "handledBy" : "validation",
-                      "kind" : "lost",
-                      "label" : "2013 CR_SERVER_LOST",
-                      "message" : "Lost connection to server during query",
+                      "kind" : "gone-away",
+                      "label" : "2006 CR_SERVER_GONE_ERROR",
+                      "message" : "Server has gone away",
                       "phase" : "validate"
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 7.861769999999979,
-                  "durationMs" : 1034.888915,
+                  "detectionMs" : 51.26348900000005,
+                  "durationMs" : 1062.6626430000001,
                   "events" : [
 
                   ],
@@ -2315,7 +2282,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.363688999999908,
+                  "recoveryMs" : 53.47383400000001,
                   "survived" : true
                 },
                 {
@@ -2330,8 +2297,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.32347900000002,
-                  "durationMs" : 1061.025567,
+                  "detectionMs" : 51.23845199999994,
+                  "durationMs" : 1061.500896,
                   "events" : [
 
                   ],
@@ -2340,7 +2307,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.179565000000025,
+                  "recoveryMs" : 52.836359000000016,
                   "survived" : true
                 },
                 {
@@ -2355,8 +2322,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 6.70499499999994,
-                  "durationMs" : 1036.802688,
+                  "detectionMs" : 7.370967999999948,
+                  "durationMs" : 1041.156639,
                   "events" : [
 
                   ],
@@ -2365,7 +2332,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.262696000000005,
+                  "recoveryMs" : 7.972344000000021,
                   "survived" : true
                 },
                 {
@@ -2380,8 +2347,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 10016.022959,
-                  "durationMs" : 41077.92322,
+                  "detectionMs" : 10015.979195,
+                  "durationMs" : 41075.812248,
                   "events" : [
 
                   ],
@@ -2390,7 +2357,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40047.722048,
+                  "recoveryMs" : 40047.672199,
                   "survived" : true
                 },
                 {
@@ -2398,8 +2365,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.94174299999997,
-                  "durationMs" : 1203.194146,
+                  "detectionMs" : 201.16424400000005,
+                  "durationMs" : 1203.757651,
                   "events" : [
 
                   ],
@@ -2448,8 +2415,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.37536199999977,
-                  "durationMs" : 3303.618852,
+                  "detectionMs" : 300.51005299999997,
+                  "durationMs" : 3303.279677,
                   "events" : [
 
                   ],
@@ -2458,7 +2425,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 300.9814059999999,
+                  "recoveryMs" : 301.27344600000015,
                   "survived" : true
                 },
                 {
@@ -2473,8 +2440,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.95154200000002,
-                  "durationMs" : 1203.956737,
+                  "detectionMs" : 200.94698099999994,
+                  "durationMs" : 1204.428802,
                   "events" : [
 
                   ],
@@ -2483,7 +2450,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.50388500000008,
+                  "recoveryMs" : 201.59677399999998,
                   "survived" : true
                 },
                 {
@@ -2491,8 +2458,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.21314800000000034,
-                  "durationMs" : 23.78739,
+                  "detectionMs" : 0.11478100000000024,
+                  "durationMs" : 3.559602,
                   "events" : [
 
                   ],
@@ -2508,23 +2475,23 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.5147870000000019,
+                  "recoveryMs" : 0.5324789999999999,
                   "survived" : false
                 },
                 {
                   "absorbed" : [
                     {
-                      "code" : 2013,
+                      "code" : 2006,
                       "handledBy" : "validation",
-                      "kind" : "lost",
-                      "label" : "2013 CR_SERVER_LOST",
-                      "message" : "Lost connection to server during query",
+                      "kind" : "gone-away",
+                      "label" : "2006 CR_SERVER_GONE_ERROR",
+                      "message" : "Server has gone away",
                       "phase" : "validate"
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 8.384449000000018,
-                  "durationMs" : 1032.271418,
+                  "detectionMs" : 51.267921000000115,
+                  "durationMs" : 1061.044425,
                   "events" : [
 
                   ],
@@ -2533,7 +2500,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.946371,
+                  "recoveryMs" : 53.087418999999954,
                   "survived" : true
                 },
                 {
@@ -2548,8 +2515,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.255015999999955,
-                  "durationMs" : 1059.933164,
+                  "detectionMs" : 51.511938999999984,
+                  "durationMs" : 1061.001567,
                   "events" : [
 
                   ],
@@ -2558,7 +2525,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.03667699999994,
+                  "recoveryMs" : 53.931585999999925,
                   "survived" : true
                 },
                 {
@@ -2573,8 +2540,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 4.791381999999999,
-                  "durationMs" : 1028.168252,
+                  "detectionMs" : 8.130937000000017,
+                  "durationMs" : 1033.239897,
                   "events" : [
 
                   ],
@@ -2583,7 +2550,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.354611999999975,
+                  "recoveryMs" : 8.539455999999973,
                   "survived" : true
                 },
                 {
@@ -2598,8 +2565,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 5014.62461,
-                  "durationMs" : 21069.075339,
+                  "detectionMs" : 5008.541943,
+                  "durationMs" : 21083.56493,
                   "events" : [
 
                   ],
@@ -2608,7 +2575,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20035.133961,
+                  "recoveryMs" : 20041.539821000002,
                   "survived" : true
                 },
                 {
@@ -2616,8 +2583,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.03396499999997,
-                  "durationMs" : 1203.996236,
+                  "detectionMs" : 200.91928900000005,
+                  "durationMs" : 1205.085875,
                   "events" : [
 
                   ],
@@ -2666,8 +2633,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.4299179999998,
-                  "durationMs" : 3304.299121,
+                  "detectionMs" : 300.57594599999993,
+                  "durationMs" : 3304.467498,
                   "events" : [
 
                   ],
@@ -2676,7 +2643,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.296429,
+                  "recoveryMs" : 301.4753169999999,
                   "survived" : true
                 },
                 {
@@ -2691,8 +2658,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.94963900000005,
-                  "durationMs" : 1204.44161,
+                  "detectionMs" : 200.75285099999996,
+                  "durationMs" : 1204.704302,
                   "events" : [
 
                   ],
@@ -2701,7 +2668,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.89933899999994,
+                  "recoveryMs" : 201.67562199999998,
                   "survived" : true
                 },
                 {
@@ -2709,8 +2676,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.10211199999999998,
-                  "durationMs" : 3.499743,
+                  "detectionMs" : 0.15088500000000238,
+                  "durationMs" : 25.844011,
                   "events" : [
 
                   ],
@@ -2726,32 +2693,33 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.5288780000000002,
+                  "recoveryMs" : 1.1547160000000005,
                   "survived" : false
                 },
                 {
                   "absorbed" : [
-
+                    {
+                      "code" : -1,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "-1 REPRO_LIVENESS_CLOSED",
+                      "message" : "liveness check: the socket was reset (RST seen by a non-blocking peek)",
+                      "phase" : "validate"
+                    }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 5.8739759999999706,
-                  "durationMs" : 1027.696213,
+                  "detectionMs" : 51.579579999999964,
+                  "durationMs" : 1062.114485,
                   "events" : [
 
                   ],
-                  "firstError" : {
-                    "code" : 2013,
-                    "kind" : "lost",
-                    "label" : "2013 CR_SERVER_LOST",
-                    "message" : "Lost connection to server during query",
-                    "phase" : "query"
-                  },
                   "operations" : {
-                    "failed" : 4,
-                    "succeeded" : 1,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 53.30069600000013,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
@@ -2765,8 +2733,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.16562400000009,
-                  "durationMs" : 1060.542888,
+                  "detectionMs" : 51.169308999999885,
+                  "durationMs" : 1059.710016,
                   "events" : [
 
                   ],
@@ -2775,7 +2743,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.09199500000011,
+                  "recoveryMs" : 52.92301900000007,
                   "survived" : true
                 },
                 {
@@ -2783,8 +2751,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.758676000000037,
-                  "durationMs" : 1044.757446,
+                  "detectionMs" : 9.555915000000027,
+                  "durationMs" : 1053.755481,
                   "events" : [
 
                   ],
@@ -2807,8 +2775,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2007.5975469999998,
-                  "durationMs" : 9070.811192,
+                  "detectionMs" : 2007.7601799999998,
+                  "durationMs" : 9040.219363,
                   "events" : [
 
                   ],
@@ -2831,8 +2799,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.92305900000008,
-                  "durationMs" : 1204.957654,
+                  "detectionMs" : 201.10978699999987,
+                  "durationMs" : 1203.733124,
                   "events" : [
 
                   ],
@@ -2874,8 +2842,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.4983400000001,
-                  "durationMs" : 3304.35232,
+                  "detectionMs" : 300.92936800000007,
+                  "durationMs" : 3304.0509309999998,
                   "events" : [
 
                   ],
@@ -2898,8 +2866,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.87871799999994,
-                  "durationMs" : 1204.691327,
+                  "detectionMs" : 201.17752400000006,
+                  "durationMs" : 1204.27054,
                   "events" : [
 
                   ],
@@ -2922,8 +2890,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.11385500000000004,
-                  "durationMs" : 3.741503,
+                  "detectionMs" : 0.2978790000000018,
+                  "durationMs" : 25.13203,
                   "events" : [
 
                   ],
@@ -2939,7 +2907,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.42289100000000035,
+                  "recoveryMs" : 0.5218380000000025,
                   "survived" : false
                 },
                 {
@@ -2947,16 +2915,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 9.171101000000021,
-                  "durationMs" : 1039.036193,
+                  "detectionMs" : 51.45606699999996,
+                  "durationMs" : 1062.488878,
                   "events" : [
 
                   ],
                   "firstError" : {
-                    "code" : 2013,
-                    "kind" : "lost",
-                    "label" : "2013 CR_SERVER_LOST",
-                    "message" : "Lost connection to server during query",
+                    "code" : 2006,
+                    "kind" : "gone-away",
+                    "label" : "2006 CR_SERVER_GONE_ERROR",
+                    "message" : "Server has gone away",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -2971,8 +2939,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.28649400000006,
-                  "durationMs" : 1063.165142,
+                  "detectionMs" : 51.284421000000066,
+                  "durationMs" : 1059.736892,
                   "events" : [
 
                   ],
@@ -2995,8 +2963,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.992515000000026,
-                  "durationMs" : 1029.680761,
+                  "detectionMs" : 5.969929999999977,
+                  "durationMs" : 1031.45012,
                   "events" : [
 
                   ],
@@ -3019,8 +2987,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2010.3056550000001,
-                  "durationMs" : 3035.487095,
+                  "detectionMs" : 2007.8896869999999,
+                  "durationMs" : 3040.741066,
                   "events" : [
 
                   ],
@@ -3043,8 +3011,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.12864600000012,
-                  "durationMs" : 1203.774695,
+                  "detectionMs" : 200.91382499999997,
+                  "durationMs" : 1203.772262,
                   "events" : [
 
                   ],
@@ -3086,7 +3054,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3304.305646,
+                  "durationMs" : 3303.981808,
                   "events" : [
 
                   ],
@@ -3095,7 +3063,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.37643000000025,
+                  "recoveryMs" : 301.2355739999998,
                   "survived" : true
                 },
                 {
@@ -3103,7 +3071,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1206.117859,
+                  "durationMs" : 1204.403013,
                   "events" : [
 
                   ],
@@ -3112,7 +3080,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.288274,
+                  "recoveryMs" : 201.58679399999994,
                   "survived" : true
                 },
                 {
@@ -3120,8 +3088,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.14298300000000097,
-                  "durationMs" : 24.724997,
+                  "detectionMs" : 0.1218910000000002,
+                  "durationMs" : 3.49456,
                   "events" : [
 
                   ],
@@ -3137,7 +3105,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.6324429999999985,
+                  "recoveryMs" : 0.5123280000000001,
                   "survived" : false
                 },
                 {
@@ -3145,31 +3113,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 5.892624000000069,
-                  "durationMs" : 1029.574703,
-                  "events" : [
-
-                  ],
-                  "firstError" : {
-                    "code" : 2013,
-                    "kind" : "lost",
-                    "label" : "2013 CR_SERVER_LOST",
-                    "message" : "Lost connection to server during query",
-                    "phase" : "query"
-                  },
-                  "operations" : {
-                    "failed" : 4,
-                    "succeeded" : 1,
-                    "total" : 5
-                  },
-                  "survived" : false
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "network-cut-close",
-                  "durationMs" : 1071.215543,
+                  "durationMs" : 1060.541586,
                   "events" : [
 
                   ],
@@ -3178,7 +3122,24 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.43933800000002,
+                  "recoveryMs" : 53.502807000000075,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1060.876565,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 53.553719,
                   "survived" : true
                 },
                 {
@@ -3186,8 +3147,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 9.958701000000133,
-                  "durationMs" : 1058.133075,
+                  "detectionMs" : 5.963956000000053,
+                  "durationMs" : 1043.480038,
                   "events" : [
 
                   ],
@@ -3210,8 +3171,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2014.3065090000002,
-                  "durationMs" : 9073.202718,
+                  "detectionMs" : 2009.144488,
+                  "durationMs" : 9063.233856,
                   "events" : [
 
                   ],
@@ -3234,8 +3195,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.06959300000005,
-                  "durationMs" : 1204.774571,
+                  "detectionMs" : 201.16199600000004,
+                  "durationMs" : 1204.085585,
                   "events" : [
 
                   ],
@@ -3273,7 +3234,7 @@ enum MeasuredDriversData {
           ],
           "schema" : "repro-drivers/1",
           "server" : {
-            "address" : "127.0.0.1:43561",
+            "address" : "127.0.0.1:41589",
             "managed" : true,
             "version" : "10.11.19-MariaDB-0+deb12u1"
           },
