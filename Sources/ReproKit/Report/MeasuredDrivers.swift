@@ -56,8 +56,17 @@ public enum MeasuredDrivers {
         return text + ")"
     }
 
-    /// `✓ recovered (pool event: read ECONNRESET)` or `✗ "invalid connection"`.
+    /// `✓ recovered (pool event: read ECONNRESET)` or `✗ "invalid connection"`, on one line.
     public static func outcome(_ cell: DriversReport.Cell) -> String {
+        oneLine(multiLineOutcome(cell))
+    }
+
+    /// Messages keep their words; line breaks (SQLAlchemy appends `[SQL: ...]` on new lines) become spaces.
+    static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    }
+
+    static func multiLineOutcome(_ cell: DriversReport.Cell) -> String {
         if cell.survived {
             var text = "✓ nothing reached the application"
             if let e = cell.absorbed.first { text += " (absorbed by \(e.handledBy ?? "the pool"): \"\(e.message)\")" }
