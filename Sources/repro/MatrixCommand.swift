@@ -226,15 +226,20 @@ extension Repro {
                 throw ReproFailure(error)
             }
             CleanupRegistry.shared.parkIfInterrupted()
-            let data = try report.jsonData()
+            try write(json: report.jsonData(), markdown: DriversRenderer.render(report), named: "drivers", printer)
+        }
+
+        /// Writes `<name>.json` and `<name>.md` into the report directory, says where, and prints the JSON
+        /// with `--json`.
+        func write(json data: Data, markdown: String, named name: String, _ printer: ProgressPrinter) throws {
             do {
-                try FileOutput.write(data, to: reportDir + "/drivers.json")
-                try FileOutput.write(Data(DriversRenderer.render(report).utf8), to: reportDir + "/drivers.md")
+                try FileOutput.write(data, to: reportDir + "/\(name).json")
+                try FileOutput.write(Data(markdown.utf8), to: reportDir + "/\(name).md")
             } catch {
                 throw ReproFailure(error)
             }
-            printer.line("report: \(reportDir)/drivers.md")
-            printer.line("report: \(reportDir)/drivers.json")
+            printer.line("report: \(reportDir)/\(name).md")
+            printer.line("report: \(reportDir)/\(name).json")
             if json {
                 Console.out(data)
                 Console.out(Data("\n".utf8))
@@ -258,19 +263,7 @@ extension Repro {
             }
             let markdown = String(decoding: try ReportWriter.render(report, as: .md), as: UTF8.self)
             CleanupRegistry.shared.parkIfInterrupted()
-            let data = try report.jsonData()
-            do {
-                try FileOutput.write(data, to: reportDir + "/matrix.json")
-                try FileOutput.write(Data(markdown.utf8), to: reportDir + "/matrix.md")
-            } catch {
-                throw ReproFailure(error)
-            }
-            printer.line("report: \(reportDir)/matrix.md")
-            printer.line("report: \(reportDir)/matrix.json")
-            if json {
-                Console.out(data)
-                Console.out(Data("\n".utf8))
-            }
+            try write(json: report.jsonData(), markdown: markdown, named: "matrix", printer)
         }
     }
 }

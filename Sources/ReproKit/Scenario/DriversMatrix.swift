@@ -87,16 +87,7 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
 
     /// Parses a comma-separated list of column names; the error names the bad one and the allowed ones.
     public static func parseList(_ text: String) throws(PolicyError) -> [DriverColumn] {
-        var out: [DriverColumn] = []
-        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
-            guard let c = DriverColumn(rawValue: part) else {
-                throw PolicyError(
-                    "--scenarios '\(part)' is unknown: use any of \(allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            if !out.contains(c) { out.append(c) }
-        }
-        if out.isEmpty { throw PolicyError("--scenarios is empty: name at least one scenario") }
-        return out
+        try parseScenarioList(text)
     }
 }
 

@@ -36,17 +36,25 @@ public enum MatrixScenario: String, CaseIterable, Sendable {
 
     /// Parses a comma-separated list; the error names the bad entry and the allowed ones.
     public static func parseList(_ text: String) throws(PolicyError) -> [MatrixScenario] {
-        var out: [MatrixScenario] = []
-        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
-            guard let s = MatrixScenario(rawValue: part) else {
-                throw PolicyError(
-                    "--scenarios '\(part)' is unknown: use any of \(allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            if !out.contains(s) { out.append(s) }
-        }
-        if out.isEmpty { throw PolicyError("--scenarios is empty: name at least one scenario") }
-        return out
+        try parseScenarioList(text)
     }
+}
+
+/// Parses `--scenarios a,b`: each name once, in the given order; the error names the bad entry and the allowed ones.
+func parseScenarioList<Column: RawRepresentable & CaseIterable & Equatable>(_ text: String) throws(PolicyError)
+    -> [Column] where Column.RawValue == String
+{
+    var out: [Column] = []
+    for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+        guard let column = Column(rawValue: part) else {
+            throw PolicyError(
+                "--scenarios '\(part)' is unknown: use any of \(Column.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        if !out.contains(column) { out.append(column) }
+    }
+    if out.isEmpty { throw PolicyError("--scenarios is empty: name at least one scenario") }
+    return out
 }
 
 /// Whether a matrix cell counts as survived: every operation succeeded and no error reached the caller.
