@@ -8,24 +8,46 @@ REPORTS ?= reports
 # users point NODE_PATH (or repro --node-path) at their own node_modules.
 NODE_MODULES ?= $(abspath ../shared/node/node_modules)
 export NODE_PATH := $(NODE_MODULES)$(if $(NODE_PATH),:$(NODE_PATH))
+# `repro --version` names the commit: scripts/stamp-commit.sh writes it, this flag compiles it in.
+SWIFTFLAGS := -Xswiftc -DREPRO_BUILD_COMMIT
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: drivers-matrix setup build adapters release test run matrix bench lint clean
+.PHONY: install uninstall stamp man drivers-matrix setup build adapters release test run matrix bench lint clean
 
 setup:
 	@bash scripts/setup.sh
 
-build: setup adapters
-	$(SWIFT) build
+stamp:
+	@scripts/stamp-commit.sh
+
+build: setup adapters stamp
+	$(SWIFT) build $(SWIFTFLAGS)
 
 # Go and Java adapters compile into adapters/<name>/.build/.
 adapters: setup
 	@bash scripts/build-adapters.sh
 
-release: setup adapters
-	$(SWIFT) build -c release
+release: setup adapters stamp
+	$(SWIFT) build -c release $(SWIFTFLAGS)
 
-test: build lint
-	REPRO_REQUIRE_SERVER=1 $(SWIFT) test
+# Into $(DESTDIR)$(PREFIX): bin/repro, its man page (generated from the command definitions), bash/zsh/fish
+# completions, and share/repro (adapters, example scenarios, the measured matrices). `make uninstall`
+# removes exactly that (share/repro/install-manifest lists it).
+install: setup adapters stamp
+	$(SWIFT) build -c release $(SWIFTFLAGS) --product repro
+	$(SWIFT) package $(SWIFTFLAGS) --disable-sandbox plugin generate-manual
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install.sh
+
+uninstall:
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/uninstall.sh
+
+# The man page of the debug build, for the install test (CIRecipeTests); make install makes the release one.
+man: build
+	$(SWIFT) package $(SWIFTFLAGS) --disable-sandbox plugin generate-manual --configuration debug >/dev/null
+
+test: build lint man
+	REPRO_REQUIRE_SERVER=1 $(SWIFT) test $(SWIFTFLAGS)
 	$(REPRO) all Scenarios --report-dir $(REPORTS)/ci
 
 run: build
@@ -33,7 +55,7 @@ run: build
 
 # Figures, not assertions: reports/bench.json and reports/bench.md (release build).
 bench: release
-	$(SWIFT) build -c release --product repro-bench
+	$(SWIFT) build -c release $(SWIFTFLAGS) --product repro-bench
 	.build/release/repro-bench $(REPORTS) .build/release/repro
 
 # Regenerates the committed docs/matrix.md and docs/matrix.json from a real run.
@@ -45,7 +67,7 @@ matrix: build
 drivers-matrix: build
 	$(REPRO) matrix --drivers all --report-dir docs
 	scripts/embed-drivers.sh docs/drivers.json
-	$(SWIFT) build
+	$(SWIFT) build $(SWIFTFLAGS)
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift

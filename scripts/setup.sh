@@ -16,6 +16,9 @@ command -v socat >/dev/null 2>&1 || need_apt+=(socat)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need_apt+=(iptables)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+# The installed man page is checked with `man -l` (make install, CIRecipeTests).
+command -v man >/dev/null 2>&1 || need_apt+=(man-db)
+command -v groff >/dev/null 2>&1 || need_apt+=(groff-base)
 # Driver stacks for the adapters (adapters/*/check says what each needs).
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 [ -f /usr/share/nodejs/mysql/package.json ] || need_apt+=(node-mysql)

@@ -40,10 +40,22 @@ extension Repro {
         @OptionGroup var runtime: RuntimeOptions
         @OptionGroup var output: OutputOptions
 
+        /// `./Scenarios` when there is one, else the example scenarios installed with (or built beside) repro.
+        static func defaultDirectory() -> String {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: "Scenarios", isDirectory: &isDir), isDir.boolValue {
+                return "Scenarios"
+            }
+            guard let installed = ReproPaths.find("Scenarios", directory: true) else { return "Scenarios" }
+            Console.line(
+                "no ./Scenarios here: running the example scenarios in \(installed) (repro init DIR writes your own)")
+            return installed
+        }
+
         func run() throws {
             let scenarios: [Scenario]
             do {
-                scenarios = try ScenarioFile.load(paths: paths.isEmpty ? ["Scenarios"] : paths)
+                scenarios = try ScenarioFile.load(paths: paths.isEmpty ? [Self.defaultDirectory()] : paths)
             } catch {
                 throw ReproFailure(code: 2, message: error.problems.map(\.description).joined(separator: "\nrepro: "))
             }

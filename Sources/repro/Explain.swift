@@ -16,8 +16,12 @@ extension Repro {
             help: ArgumentHelp("An error code (2013), name (CR_SERVER_LOST) or message text.", valueName: "query"))
         var query: [String]
 
-        @Option(help: ArgumentHelp("Matrix results to quote (written by `make matrix`).", valueName: "file"))
-        var matrix: String = "docs/matrix.json"
+        @Option(
+            help: ArgumentHelp(
+                "Matrix results to quote (written by `make matrix`; default: the docs/matrix.json installed with or built beside repro).",
+                valueName: "file"),
+            completion: .file(extensions: ["json"]))
+        var matrix: String?
 
         func validate() throws {
             if query.joined().trimmingCharacters(in: .whitespaces).isEmpty {
@@ -34,7 +38,8 @@ extension Repro {
                 let shown = text.count <= 60 ? text : String(text.prefix(57)) + "..."
                 throw ReproFailure(code: 1, message: "no catalog entry matches '\(shown)'; closest: \(close)")
             }
-            let results = MatrixResults(path: matrix)
+            let results = MatrixResults(
+                path: matrix ?? ReproPaths.find("docs/matrix.json") ?? "docs/matrix.json")
             var out = ""
             if let measured = MeasuredDrivers.report {
                 out += Self.sightings(of: text, in: measured)

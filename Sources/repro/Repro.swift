@@ -11,10 +11,10 @@ struct Repro: ParsableCommand {
             Exit codes: 0 ran and every expectation held; 1 an expectation failed; \
             2 bad usage or bad scenario file; 3 the environment failed.
             """,
-        version: ReproVersion.version,
+        version: ReproVersion.full,
         subcommands: [
             WaitTimeout.self, KillThread.self, NetworkCut.self, All.self, ReportCommand.self, Proxy.self,
-            MatrixCommand.self, Explain.self, Drivers.self,
+            MatrixCommand.self, Explain.self, Drivers.self, Init.self,
         ]
     )
 }

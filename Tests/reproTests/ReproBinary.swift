@@ -19,11 +19,14 @@ struct ReproBinary {
     }
 
     /// Runs with a bounded wait; a hang kills the process and shows as status -1.
-    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 120) throws
-        -> Outcome
-    {
+    /// `executable` defaults to the built repro; `directory` is the working directory (default: inherited).
+    static func run(
+        _ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 120,
+        executable: String? = nil, directory: String? = nil
+    ) throws -> Outcome {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
+        process.executableURL = URL(fileURLWithPath: executable ?? path)
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "REPRO_DSN")

@@ -23,22 +23,11 @@ public struct AdapterCheck: Sendable, Equatable {
 
 /// Finds adapter folders (docs/adapters.md, "Layout") and the environment their children get.
 public enum AdapterCatalog {
-    /// `REPRO_ADAPTERS`, else `adapters/` beside the checkout this binary was built in, else `./adapters`.
+    /// `REPRO_ADAPTERS`, else the adapters installed with this binary (`<prefix>/share/repro/adapters`) or in
+    /// the checkout it was built in, else `./adapters`.
     public static func directory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
         if let configured = environment["REPRO_ADAPTERS"], !configured.isEmpty { return configured }
-        var candidates: [String] = []
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            var dir = (exe as NSString).deletingLastPathComponent
-            // .build/<triple>/debug/repro → the checkout is a few levels up; stop at the root.
-            for _ in 0..<6 {
-                candidates.append(dir + "/adapters")
-                let parent = (dir as NSString).deletingLastPathComponent
-                if parent == dir { break }
-                dir = parent
-            }
-        }
-        candidates.append(FileManager.default.currentDirectoryPath + "/adapters")
-        return candidates.first { isDirectory($0) && !definitions(in: $0).isEmpty }
+        return ReproPaths.candidates("adapters").first { isDirectory($0) && !definitions(in: $0).isEmpty }
     }
 
     /// Every subfolder of `directory` with an executable `run`, by name.

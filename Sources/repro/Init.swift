@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import ReproKit
+
+extension Repro {
+    /// `repro init`: a starter scenario directory, so a team does not begin from a blank page.
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a starter scenario directory: a README and one scenario per common idle failure.",
+            discussion: """
+                With --driver the scenarios run that real stack, and each expectation is what repro measured \
+                for it with its defaults (docs/drivers.md). Existing files are never overwritten.
+                """)
+
+        @Argument(
+            help: ArgumentHelp("Directory to create (default repro-scenarios).", valueName: "dir"),
+            completion: .directory)
+        var directory: String = "repro-scenarios"
+
+        @Option(
+            help: ArgumentHelp(
+                "A real driver stack: node-mysql2, node-mysql, go-sql, hikari, sqlalchemy (default: repro's own pool).",
+                valueName: "name"))
+        var driver: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "repro's pool preset when no --driver is given (default ping-on-borrow, which recovers from all three).",
+                valueName: "preset"))
+        var policy: String = "ping-on-borrow"
+
+        func validate() throws {
+            let known = ["node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy"]
+            if let driver, !known.contains(driver) {
+                throw ValidationError("--driver '\(driver)' is unknown: use one of \(known.joined(separator: ", "))")
+            }
+            do { _ = try PolicyPreset.named(policy) } catch { throw ValidationError(error.message) }
+        }
+
+        func run() throws {
+            let files = StarterScenarios.files(
+                driver: driver, preset: try PolicyPreset.named(policy), measured: MeasuredDrivers.report)
+            let fm = FileManager.default
+            let existing = files.map { directory + "/" + $0.name }.filter { fm.fileExists(atPath: $0) }
+            guard existing.isEmpty else {
+                throw ReproFailure(
+                    code: 2,
+                    message:
+                        "\(existing.joined(separator: ", ")) already exist(s): pick another directory or remove them")
+            }
+            do {
+                try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw ReproFailure(
+                    code: 3,
+                    message: "cannot create \(directory): \(error.localizedDescription); pick another directory")
+            }
+            for file in files {
+                do { try FileOutput.write(Data(file.text.utf8), to: directory + "/" + file.name) } catch {
+                    throw ReproFailure(error)
+                }
+            }
+            for file in files { Console.line("wrote \(directory)/\(file.name)") }
+            Console.line("next: repro all \(directory)   (REPRO_DSN=mysql://… for your own server)")
+        }
+    }
+}

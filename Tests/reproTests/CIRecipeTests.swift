@@ -1,0 +1,155 @@
+import Foundation
+import ReproKit
+import Testing
+import Yams
+
+private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+/// Runs a shell command line from the checkout root; returns status and output.
+private func sh(_ script: String, environment: [String: String] = [:], directory: String = root) throws
+    -> ReproBinary.Outcome
+{
+    try ReproBinary.run(
+        ["-c", script], environment: environment, timeout: 300, executable: "/bin/bash", directory: directory)
+}
+
+private func files(under dir: String) -> [String] {
+    (FileManager.default.enumerator(atPath: dir)?.allObjects as? [String] ?? []).sorted()
+}
+
+@Suite("docs/ci.md: the CI recipe, run here the way it runs there", .serialized, .enabled(if: serverAvailable))
+struct CIRecipeTests {
+    @Test("the workflow file has the job, the service and the steps docs/ci.md describes")
+    func workflowShape() throws {
+        let text = try String(contentsOfFile: root + "/docs/github-actions.yml", encoding: .utf8)
+        let yaml = try #require(try Yams.load(yaml: text) as? [String: Any])
+        let job = try #require((yaml["jobs"] as? [String: Any])?["idle-connections"] as? [String: Any])
+        let service = try #require((job["services"] as? [String: Any])?["mariadb"] as? [String: Any])
+        #expect((service["image"] as? String)?.hasPrefix("mariadb:") == true)
+        let steps = try #require(job["steps"] as? [[String: Any]])
+        #expect(
+            steps.compactMap { $0["name"] as? String } == [
+                "Check out", "Install Swift", "Install repro", "Run scenarios", "Upload reports",
+                "Publish test results",
+            ])
+        let runStep = try #require(steps.first { $0["name"] as? String == "Run scenarios" })
+        let dsn = try #require((runStep["env"] as? [String: Any])?["REPRO_DSN"] as? String)
+        #expect(dsn.contains("${{ secrets.REPRO_DB_PASSWORD }}"), "the password comes from a secret")
+        let command = try #require(runStep["run"] as? String)
+        #expect(command.contains("repro all ci/repro") && command.contains("junit"))
+        #expect(!command.contains("--dsn"), "never the password on the command line")
+        let install = try #require(steps.first { $0["name"] as? String == "Install repro" }?["run"] as? String)
+        #expect(install.contains("make -C") && install.contains("install PREFIX=/usr/local"))
+        let upload = try #require(steps.first { $0["name"] as? String == "Upload reports" })
+        #expect(upload["if"] as? String == "always()")
+    }
+
+    @Test("install into a prefix, run the installed repro from elsewhere against a separate server, uninstall")
+    func installRunUninstall() throws {
+        let prefix = ReproBinary.temporaryDirectory()
+        let work = ReproBinary.temporaryDirectory()
+        defer {
+            try? FileManager.default.removeItem(atPath: prefix)
+            try? FileManager.default.removeItem(atPath: work)
+        }
+        let man = root + "/.build/plugins/GenerateManual/outputs/repro/repro.1"
+        try #require(FileManager.default.fileExists(atPath: man), "make test generates the man page first (make man)")
+        // make install runs this script after the release build; the test installs the debug build it has.
+        let install = try sh("CONFIG=debug PREFIX='\(prefix)' scripts/install.sh")
+        #expect(install.status == 0, "stdout: \(install.stdout) stderr: \(install.stderr)")
+        let repro = prefix + "/bin/repro"
+        for file in [
+            "bin/repro", "share/man/man1/repro.1", "share/bash-completion/completions/repro",
+            "share/zsh/site-functions/_repro", "share/fish/vendor_completions.d/repro.fish",
+            "share/repro/adapters/go-sql/run", "share/repro/adapters/go-sql/.build/go-sql-adapter",
+            "share/repro/docs/matrix.json", "share/repro/docs/drivers.json", "share/repro/Scenarios/README.md",
+        ] {
+            #expect(FileManager.default.fileExists(atPath: prefix + "/" + file), "\(file) installed")
+        }
+
+        // --version names the commit; the man page renders; bash completes `repro net<TAB>`.
+        let version = try ReproBinary.run(["--version"], executable: repro, directory: work)
+        #expect(version.stdout.hasPrefix(ReproVersion.version + " (commit "), "\(version.stdout)")
+        let page = try sh("MANWIDTH=80 man -l '\(prefix)/share/man/man1/repro.1' | col -b", directory: work)
+        #expect(page.status == 0 && page.stdout.contains("wait-timeout"), "man: \(page.stderr)")
+        let completion = try sh(
+            """
+            source '\(prefix)/share/bash-completion/completions/repro'
+            COMP_WORDS=(repro net); COMP_CWORD=1; COMP_LINE='repro net'; COMP_POINT=${#COMP_LINE}
+            _repro repro net repro; printf '%s\\n' "${COMPREPLY[@]}"
+            """, environment: ["PATH": prefix + "/bin:/usr/bin:/bin"], directory: work)
+        #expect(
+            completion.stdout.split(separator: "\n").contains("network-cut"),
+            "\(completion.stdout) \(completion.stderr)")
+
+        // From another directory, explain finds the installed matrix and the measured driver lines.
+        let explain = try ReproBinary.run(["explain", "2013"], executable: repro, directory: work)
+        #expect(explain.status == 0, "\(explain.stderr)")
+        #expect(explain.stdout.contains("Which policies recovered (\(prefix)/share/repro/docs/matrix.json"))
+        #expect(explain.stdout.contains("What real driver stacks do (measured"))
+
+        // The service: a server started separately, a user with a password, reached through REPRO_DSN only.
+        let server = try ManagedServer.start()
+        defer { server.stop() }
+        let secret = "Svc-\(UUID().uuidString.prefix(8))"
+        let admin = try ScenarioRunner(endpoint: server.endpoint).adminConnection()
+        try admin.query("CREATE USER 'ci'@'%' IDENTIFIED BY '\(secret)'")
+        try admin.query("GRANT ALL ON *.* TO 'ci'@'%'")
+        admin.close()
+        let dsn = "mysql://ci:\(secret)@127.0.0.1:\(server.endpoint.port)/"
+        let initialised = try ReproBinary.run(
+            ["init", "ci/repro", "--driver", "go-sql"], executable: repro, directory: work)
+        #expect(initialised.status == 0, "\(initialised.stderr)")
+        let summary = work + "/summary.md"
+        let env = ["REPRO_DSN": dsn, "GITHUB_STEP_SUMMARY": summary]
+        let run = try ReproBinary.run(
+            ["all", "ci/repro", "--report-dir", "reports/repro", "--format", "md,json,junit", "--quiet"],
+            environment: env, timeout: 300, executable: repro, directory: work)
+        #expect(run.status == 0, "stdout: \(run.stdout) stderr: \(run.stderr)")
+        for report in ["repro-all.md", "repro-all.json", "repro-all.junit.xml"] {
+            #expect(FileManager.default.fileExists(atPath: work + "/reports/repro/" + report), "\(report)")
+        }
+        let summaryText = (try? String(contentsOfFile: summary, encoding: .utf8)) ?? ""
+        #expect(summaryText.contains("network-cut-half-open-go-sql"), "the step summary has the table")
+        for file in files(under: work + "/reports/repro") {
+            let text = (try? String(contentsOfFile: work + "/reports/repro/" + file, encoding: .utf8)) ?? ""
+            #expect(!text.contains(secret), "\(file) holds no password")
+        }
+        #expect(!run.stdout.contains(secret) && !run.stderr.contains(secret))
+
+        // An unmet expectation fails the job (exit 1) and shows as a JUnit failure.
+        let goal = try String(contentsOfFile: work + "/ci/repro/network-cut-half-open.yml", encoding: .utf8)
+            .replacingOccurrences(of: "  recovered: false", with: "  recovered: true")
+        try goal.write(toFile: work + "/ci/repro/network-cut-half-open.yml", atomically: true, encoding: .utf8)
+        let failing = try ReproBinary.run(
+            ["all", "ci/repro", "--report-dir", "reports/repro", "--quiet", "--filter", "network-cut*"],
+            environment: env, timeout: 300, executable: repro, directory: work)
+        #expect(failing.status == 1, "stderr: \(failing.stderr)")
+        let junit = try String(contentsOfFile: work + "/reports/repro/repro-all.junit.xml", encoding: .utf8)
+        #expect(junit.contains("<failure"))
+
+        // make uninstall removes exactly what install put there: the prefix is empty again.
+        let uninstall = try sh("PREFIX='\(prefix)' scripts/uninstall.sh")
+        #expect(uninstall.status == 0, "\(uninstall.stderr)")
+        #expect(files(under: prefix).isEmpty, "left behind: \(files(under: prefix))")
+    }
+
+    @Test("repro init writes scenarios that parse, and never overwrites")
+    func initWritesValidScenarios() throws {
+        let dir = ReproBinary.temporaryDirectory() + "/mine"
+        defer { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
+        let first = try ReproBinary.run(["init", dir, "--driver", "sqlalchemy"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let scenarios = try ScenarioFile.load(paths: [dir])
+        #expect(
+            scenarios.map(\.name).sorted() == [
+                "kill-thread-sqlalchemy", "network-cut-half-open-sqlalchemy", "wait-timeout-sqlalchemy",
+            ])
+        #expect(scenarios.allSatisfy { $0.driver?.name == "sqlalchemy" && $0.expectations.recovered == false })
+        let again = try ReproBinary.run(["init", dir])
+        #expect(again.status == 2 && again.stderr.contains("already exist"))
+        let bad = try ReproBinary.run(["init", dir + "2", "--driver", "cobol"])
+        #expect(bad.status == 2 && bad.stderr.contains("--driver 'cobol' is unknown"))
+    }
+}
