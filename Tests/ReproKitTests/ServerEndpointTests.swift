@@ -81,6 +81,8 @@ struct ServerEndpointTests {
             ("mysql://u:\(password)%zz@h/db", .invalidPercentEncoding),
             ("mysql://u:\(password)@h/db/extra", .invalidDatabase),
             ("mysql://u:\(password)@h/db?password=\(password)", .unsupportedParameter),
+            ("mysql://u:ab?\(password)@h:99999", .invalidPort),
+            ("mysql://u:ab/?\(password)@h/db/extra", .invalidDatabase),
         ])
     func rejectsMalformedDSN(dsn: String, code: DSNError.Code) {
         let error = #expect(throws: DSNError.self) { try ServerEndpoint(dsn: dsn) }
@@ -99,6 +101,16 @@ struct ServerEndpointTests {
             error?.message
                 == "DSN port must be a number from 1 to 65535; DSN must look like mysql://user:password@host:port/database"
         )
+    }
+
+    @Test("an unencoded ? or / in the password stays in the password (issue 13, defect 9)")
+    func unencodedQuestionMarkInPassword() throws {
+        let endpoint = try ServerEndpoint(dsn: "mysql://u:ab?\(Self.password)@127.0.0.1:3306")
+        #expect(endpoint.password == "ab?\(Self.password)")
+        #expect(endpoint.host == "127.0.0.1" && endpoint.port == 3306)
+        let slashed = try ServerEndpoint(dsn: "mysql://u:a/b?c\(Self.password)@h:3307/db?socket=/tmp/s.sock")
+        #expect(slashed.password == "a/b?c\(Self.password)")
+        #expect(slashed.database == "db" && slashed.unixSocket == "/tmp/s.sock")
     }
 
     @Test func passwordNeverAppearsInAnyRendering() throws {

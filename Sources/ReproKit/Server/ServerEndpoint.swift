@@ -52,15 +52,16 @@ public struct ServerEndpoint: Sendable, Equatable, CustomStringConvertible, Cust
         }
         var rest = dsn[schemeEnd.upperBound...]
 
+        // The userinfo ends at the last "@": "?", "/" and "#" in an unencoded password belong to it, so the
+        // query and the path are looked for only after it, and no message can echo a piece of the password.
+        let atIndex = rest.lastIndex(of: "@")
+        let searchFrom = atIndex.map { rest.index(after: $0) } ?? rest.startIndex
         var query: Substring = ""
-        if let q = rest.firstIndex(of: "?") {
+        if let q = rest[searchFrom...].firstIndex(of: "?") {
             query = rest[rest.index(after: q)...]
             rest = rest[..<q]
         }
         var path: Substring = ""
-        // The authority ends at the first "/" after the userinfo; a "/" inside the password must be %2F anyway.
-        let atIndex = rest.lastIndex(of: "@")
-        let searchFrom = atIndex.map { rest.index(after: $0) } ?? rest.startIndex
         if let slash = rest[searchFrom...].firstIndex(of: "/") {
             path = rest[rest.index(after: slash)...]
             rest = rest[..<slash]
