@@ -48,12 +48,28 @@ public enum MarkdownRenderer {
     static func ms(_ v: Double) -> String { String(format: "%.0f", v) }
 
     static func cell(_ text: String) -> String {
-        text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+        plain(text).replacingOccurrences(of: "|", with: "\\|")
+    }
+
+    /// Text from outside (a scenario's description, a driver's message) with line breaks as spaces and every
+    /// other control character written out (`\u{1B}`), so it cannot restyle a terminal or break the Markdown.
+    static func plain(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar == "\n" || scalar == "\r" || scalar == "\t" {
+                out.append(" ")
+            } else if scalar.properties.generalCategory == .control {
+                out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 
     static func section(_ s: ScenarioResult) -> String {
         var out = "## \(s.name)\n\n"
-        if let d = s.description { out += "\(d)\n\n" }
+        if let d = s.description { out += "\(plain(d))\n\n" }
         let params = s.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
         out += "- **Fault**: \(s.kind) (\(params))\n"
         if s.client.adapter != nil {

@@ -81,24 +81,58 @@ public enum ScenarioFile {
         } catch let error as ScenarioFileError {
             throw error
         } catch let error as YamlError {
-            throw ScenarioFileError(problems: [yamlProblem(error, file: file)])
+            throw ScenarioFileError(problems: [yamlProblem(error, file: file, text: text)])
         } catch {
             throw ScenarioFileError(problems: [.init(file: file, line: 1, message: "not valid YAML: \(error)")])
         }
         var reader = Reader(file: file)
         let scenario = reader.scenario(root)
         if let scenario, reader.problems.isEmpty { return scenario }
-        throw ScenarioFileError(problems: reader.problems)
+        // Sorted by line (stable): the reader walks mappings in whatever order they come.
+        let sorted = reader.problems.enumerated().sorted { ($0.element.line, $0.offset) < ($1.element.line, $1.offset) }
+        throw ScenarioFileError(problems: sorted.map(\.element))
     }
 
-    static func yamlProblem(_ error: YamlError, file: String) -> ScenarioFileError.Problem {
+    /// One line per YAML error, never the file's text: Yams' own descriptions quote the whole document.
+    static func yamlProblem(_ error: YamlError, file: String, text: String = "") -> ScenarioFileError.Problem {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
             .composer(_, let problem, let mark, _):
-            return .init(file: file, line: mark.line, message: "not valid YAML: \(problem)")
+            return .init(file: file, line: mark.line, message: "not valid YAML: \(oneLine(problem))")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let key = duplicates.sorted().first ?? ""
+            let line = secondOccurrence(ofKey: key, in: text) ?? context.mark.line
+            return .init(
+                file: file, line: line,
+                message: "duplicate key '\(oneLine(key))': each key may appear once in a mapping")
+        case .reader(let problem, let offset, let value, let yaml):
+            let line = offset.map { o in yaml.utf8.prefix(o).filter { $0 == 0x0A }.count + 1 } ?? 1
+            let what = value >= 0 ? String(format: " (byte 0x%02X)", value) : ""
+            return .init(
+                file: file, line: line,
+                message: "not valid YAML: \(oneLine(problem))\(what); remove control characters from the file")
         default:
-            return .init(file: file, line: 1, message: "not valid YAML: \(error)")
+            return .init(file: file, line: 1, message: "not valid YAML: \(oneLine("\(error)"))")
         }
+    }
+
+    /// The first line of `text`, cut to 120 characters.
+    static func oneLine(_ text: String) -> String {
+        let first = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        return first.count > 120 ? String(first.prefix(117)) + "..." : first
+    }
+
+    /// The 1-based line where `key:` appears for the second time (any indentation), if it does.
+    static func secondOccurrence(ofKey key: String, in yaml: String) -> Int? {
+        var seen = 0
+        for (index, line) in yaml.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.drop { $0 == " " || $0 == "-" }
+            if trimmed.hasPrefix(key + ":") || trimmed.hasPrefix("\"\(key)\":") {
+                seen += 1
+                if seen == 2 { return index + 1 }
+            }
+        }
+        return nil
     }
 }
 
