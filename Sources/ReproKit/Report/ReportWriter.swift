@@ -15,6 +15,16 @@ public enum ReportWriter {
                 "--report-dir '\(directory)' is not writable: \(String(cString: strerror(errno))); use a writable directory"
             )
         }
+        // access() says yes for /proc and read-only mounts as root: create and remove a real file.
+        let probe = (directory as NSString).appendingPathComponent(".repro-write-probe-\(getpid())")
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw .environment(
+                "--report-dir '\(directory)' is not writable: \(String(cString: strerror(errno))); use a writable directory"
+            )
+        }
+        close(fd)
+        unlink(probe)
     }
 
     /// Writes `<basename>.<ext>` for each format; returns the paths written.
@@ -22,19 +32,17 @@ public enum ReportWriter {
         throws(RunError) -> [String]
     {
         try prepare(directory: directory)
-        var written: [String] = []
+        var files: [(Data, String)] = []
         for format in formats {
             let path = (directory as NSString).appendingPathComponent("\(basename).\(format.fileExtension)")
-            let data: Data
             do {
-                data = try render(report, as: format)
+                files.append((try render(report, as: format), path))
             } catch {
                 throw .environment("cannot render the \(format.rawValue) report: \(error)")
             }
-            try FileOutput.write(data, to: path)
-            written.append(path)
         }
-        return written
+        try FileOutput.writeAll(files)
+        return files.map(\.1)
     }
 
     /// The bytes of one format.

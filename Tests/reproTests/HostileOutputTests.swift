@@ -1,0 +1,52 @@
+import Foundation
+import ReproKit
+import Testing
+
+/// Issue 13's defects about where output goes, each pinned.
+@Suite("Hostile output targets", .serialized, .enabled(if: serverAvailable))
+struct HostileOutputTests {
+    @Test(
+        "an unwritable GITHUB_STEP_SUMMARY is a one-line warning, never a crash or a hang (defect 1)",
+        arguments: ["/dev/full", "fifo"])
+    func stepSummary(target: String) throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var path = target
+        if target == "fifo" {
+            path = dir + "/summary.fifo"
+            #expect(mkfifo(path, 0o644) == 0)
+        }
+        let out = try ReproBinary.run(
+            ["kill-thread", "--quiet", "--report-dir", dir], environment: ["GITHUB_STEP_SUMMARY": path], timeout: 60)
+        #expect(out.status == 0, "status \(out.status), stderr: \(out.stderr)")
+        let lines = out.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("repro: warning: cannot append to GITHUB_STEP_SUMMARY"))
+        let written = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        #expect(written.contains { $0.hasSuffix(".json") }, "the reports are still written: \(written)")
+    }
+
+    @Test("a report directory that only looks writable is refused before anything runs (defect 13)")
+    func reportDirProbe() throws {
+        let out = try ReproBinary.run(["kill-thread", "--report-dir", "/proc"], timeout: 30)
+        #expect(out.status == 3)
+        #expect(out.stderr.contains("--report-dir '/proc' is not writable"))
+        #expect(!out.stderr.contains("warming"), "nothing ran")
+    }
+
+    @Test("a failed report write leaves the old files whole and no temporary file behind (defect 14)")
+    func atomicWrites() throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "old json".write(toFile: dir + "/r.json", atomically: false, encoding: .utf8)
+        #expect(throws: RunError.self) {
+            try FileOutput.writeAll([
+                (Data("new json".utf8), dir + "/r.json"), (Data("new md".utf8), dir + "/missing/r.md"),
+            ])
+        }
+        #expect(try String(contentsOfFile: dir + "/r.json", encoding: .utf8) == "old json")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["r.json"])
+        try FileOutput.writeAll([(Data("new json".utf8), dir + "/r.json"), (Data("new md".utf8), dir + "/r.md")])
+        #expect(try String(contentsOfFile: dir + "/r.json", encoding: .utf8) == "new json")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["r.json", "r.md"])
+    }
+}
