@@ -13,7 +13,8 @@ extension Repro {
         )
 
         @Argument(
-            help: ArgumentHelp("An error code (2013), name (CR_SERVER_LOST) or message text.", valueName: "query"))
+            parsing: .allUnrecognized,
+            help: ArgumentHelp("An error code (2013, -1), name (CR_SERVER_LOST) or message text.", valueName: "query"))
         var query: [String]
 
         @Option(

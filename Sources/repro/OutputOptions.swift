@@ -40,7 +40,7 @@ struct ExpectOptions: ParsableArguments {
     var expectNotRecovered = false
 
     @Option(
-        name: .customLong("expect-error"),
+        name: .customLong("expect-error"), parsing: .unconditionalSingleValue,
         help: ArgumentHelp("Expect the first error to have this code or name (repeatable).", valueName: "code"))
     var expectError: [String] = []
 

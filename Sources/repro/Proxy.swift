@@ -73,9 +73,12 @@ extension Repro {
             do {
                 port = try proxy.start()
             } catch {
+                let reason = FaultProxy.reason(error)
+                let inUse = reason.contains("in use")
                 throw ReproFailure(
                     code: 3,
-                    message: "cannot listen on \(listenAt): \(FaultProxy.reason(error)); pick a free port with --listen"
+                    message:
+                        "cannot listen on \(listenAt): \(reason); \(inUse ? "pick a free port with --listen" : "give --listen a local IPv4 address and port, e.g. 127.0.0.1:3307")"
                 )
             }
             Console.line(

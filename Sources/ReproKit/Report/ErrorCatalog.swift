@@ -145,6 +145,23 @@ public enum ErrorCatalog {
             commands: ["repro wait-timeout --dsn mysql://root@127.0.0.1:1/ (an address where nothing listens)"],
             scenarios: []
         ),
+        CatalogEntry(
+            id: "repro-codes",
+            title: "Codes repro itself reports (negative numbers: not a server or driver error number)",
+            codes: [-1, -2, -3, -4],
+            phrases: [
+                "REPRO_LIVENESS_CLOSED", "REPRO_POOL_TIMEOUT", "REPRO_DRIVER_ERROR", "REPRO_HUNG",
+                "liveness check", "no answer within", "no connection became free",
+            ],
+            meaning:
+                "-1 REPRO_LIVENESS_CLOSED: repro's pool peeked at an idle connection's socket without a round trip (the liveness check) and found it closed (FIN), reset (RST) or holding bytes nobody asked for; the connection is destroyed, and the error is recorded as handled by validation. -2 REPRO_POOL_TIMEOUT: no connection became free within the pool's acquire timeout. -3 REPRO_DRIVER_ERROR: a real driver (an adapter) raised an error without a MySQL error number; its class, code and message are in the report verbatim. -4 REPRO_HUNG: a real driver's operation gave no answer within --driver-deadline, i.e. no timeout of the library's own fired (a blackhole against a pool without a read timeout).",
+            drivers: [],
+            commands: [
+                "repro network-cut --mode reset --policy liveness-check",
+                "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --driver-deadline 3",
+            ],
+            scenarios: []
+        ),
     ]
 
     /// The entry that explains a scenario's outcome (by fault kind and mode).

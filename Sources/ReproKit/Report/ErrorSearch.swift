@@ -15,6 +15,10 @@ public enum ErrorSearch {
         _ query: String, in entries: [CatalogEntry] = ErrorCatalog.entries,
         measured: DriversReport? = MeasuredDrivers.report
     ) -> [Hit] {
+        // repro's own codes are negative: "-1" must not normalize to "1".
+        if let n = Int(query.trimmingCharacters(in: .whitespaces)), n < 0 {
+            return entries.filter { $0.codes.contains(n) }.map { Hit(entry: $0, score: 100) }
+        }
         let q = normalize(query)
         guard !q.isEmpty else { return [] }
         let seenIn = measured.map { MeasuredDrivers.entries(seeing: query, in: $0) } ?? []

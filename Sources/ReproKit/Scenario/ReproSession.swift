@@ -23,13 +23,18 @@ public final class ReproSession: Sendable {
         // Sandboxes of earlier runs that were killed outright (SIGKILL, OOM) would run forever: remove them.
         ManagedServer.removeStale()
         let server: ManagedServer
+        // REPRO_MARIADB_PATH: where to look for mariadbd instead of PATH and the usual sbin directories.
+        let searchPath = ProcessInfo.processInfo.environment["REPRO_MARIADB_PATH"].flatMap {
+            $0.isEmpty ? nil : $0.split(separator: ":").map(String.init)
+        }
         do {
-            // REPRO_MARIADB_PATH: where to look for mariadbd instead of PATH and the usual sbin directories.
-            let searchPath = ProcessInfo.processInfo.environment["REPRO_MARIADB_PATH"].flatMap {
-                $0.isEmpty ? nil : $0.split(separator: ":").map(String.init)
-            }
             server = try ManagedServer.start(searchPath: searchPath)
         } catch {
+            if error.code == .binaryNotFound, let searchPath {
+                throw .environment(
+                    "\(error.message.split(separator: ";").first ?? "") in REPRO_MARIADB_PATH (\(searchPath.joined(separator: ":"))): point it at the directories holding mariadbd and mariadb-install-db, or unset it"
+                )
+            }
             throw .environment(error.message)
         }
         return ReproSession(endpoint: server.endpoint, serverVersion: server.version, managed: server)

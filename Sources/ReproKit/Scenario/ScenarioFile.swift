@@ -29,6 +29,11 @@ public enum ScenarioFile {
                 files.append(path)
             }
         }
+        // The same file named twice (`repro all Scenarios Scenarios`, a file and its directory) runs once.
+        var unique = Set<String>()
+        files = files.filter {
+            unique.insert(URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path).inserted
+        }
         var scenarios: [Scenario] = []
         var seen: [String: String] = [:]
         for file in files {
