@@ -36,6 +36,11 @@ extension Repro {
             }
         }
 
+        @Flag(
+            name: .customLong("allow-global"),
+            help: "Allow scenarios with scope: global on a server this tool did not start (--dsn/REPRO_DSN).")
+        var allowGlobal = false
+
         @OptionGroup var server: ServerOptions
         @OptionGroup var runtime: RuntimeOptions
         @OptionGroup var output: OutputOptions
@@ -60,8 +65,9 @@ extension Repro {
                 throw ReproFailure(code: 2, message: error.problems.map(\.description).joined(separator: "\nrepro: "))
             }
             var selected = scenarios.filter { ScenarioFilter.matches($0.name, pattern: filter) }
-            if let poolSize {
-                for i in selected.indices { selected[i].poolSize = poolSize }
+            for i in selected.indices {
+                if let poolSize { selected[i].poolSize = poolSize }
+                if allowGlobal { selected[i].allowGlobal = true }
             }
             if selected.isEmpty {
                 throw ReproFailure(

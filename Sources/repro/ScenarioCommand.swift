@@ -16,7 +16,17 @@ enum ScenarioCommand {
         CleanupRegistry.shared.installSignalHandlers()
         let printer = ProgressPrinter(quiet: output.quiet)
         let formats = try output.formats(default: defaultFormats)
-        // Fail before the run, not after it, when the reports cannot be written.
+        // Fail before the run, not after it: impossible scenarios, and reports that cannot be written.
+        let external = server.resolvedDSN.map { !$0.isEmpty } ?? false
+        let refused = scenarios.compactMap { scenario -> String? in
+            do throws(RunError) {
+                try scenario.preflight(external: external)
+                return nil
+            } catch {
+                return error.message
+            }
+        }
+        if !refused.isEmpty { throw ReproFailure(code: 2, message: refused.joined(separator: "\nrepro: ")) }
         do { try ReportWriter.prepare(directory: output.reportDir) } catch { throw ReproFailure(error) }
         let session: ReproSession
         do {

@@ -45,4 +45,32 @@ struct UserTripTests {
         #expect(out.status == 2)
         #expect(out.stderr.contains("matches none of the 1 scenario(s)"), "\(out.stderr)")
     }
+
+    @Test("impossible combinations are refused with file:line before anything runs (defect 12)")
+    func impossibleCombinations() throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "name: c5\nfault: {kind: kill-thread, count: 5}\npool: {size: 4}\n".write(
+            toFile: dir + "/a.yml", atomically: true, encoding: .utf8)
+        try "name: c3\nfault: {kind: kill-thread, count: 3}\n".write(
+            toFile: dir + "/b.yml", atomically: true, encoding: .utf8)
+        try "name: g\nfault: {kind: wait-timeout, seconds: 1, scope: global}\n".write(
+            toFile: dir + "/g.yml", atomically: true, encoding: .utf8)
+        let count = try ReproBinary.run(["all", dir + "/a.yml"])
+        #expect(count.status == 2 && count.stderr.contains("a.yml:2: fault.count 5 is larger than pool.size 4"))
+        let override = try ReproBinary.run(["all", dir + "/b.yml", "--pool-size", "2"])
+        #expect(override.status == 2 && override.stderr.contains("b.yml:2: scenario 'c3': kill count 3 is larger"))
+        // Nothing listens on port 1: a refusal that came after connecting would say "cannot connect".
+        let global = try ReproBinary.run(
+            ["all", dir + "/g.yml"], environment: ["REPRO_DSN": "mysql://root@127.0.0.1:1/"])
+        #expect(global.status == 2 && global.stderr.contains("g.yml:2: scenario 'g': scope global"))
+        #expect(global.stderr.contains("--allow-global"))
+        let allowed = try ReproBinary.run(
+            ["all", dir + "/g.yml", "--allow-global", "--quiet"],
+            environment: ["REPRO_DSN": "mysql://root@127.0.0.1:1/"])
+        #expect(allowed.status == 3 && allowed.stderr.contains("cannot connect"), "allowed, then the server is missing")
+        let cli = try ReproBinary.run(["kill-thread", "--count", "5"])
+        #expect(cli.status == 2 && cli.stderr.contains("kill count 5 is larger than the pool size 4"))
+        #expect(!cli.stderr.contains("warming"))
+    }
 }

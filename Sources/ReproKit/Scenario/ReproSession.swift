@@ -32,7 +32,7 @@ public final class ReproSession: Sendable {
         } catch {
             if error.code == .binaryNotFound, let searchPath {
                 throw .environment(
-                    "\(error.message.split(separator: ";").first ?? "") in REPRO_MARIADB_PATH (\(searchPath.joined(separator: ":"))): point it at the directories holding mariadbd and mariadb-install-db, or unset it"
+                    "\(error.message.split(separator: ";").first ?? "") in REPRO_MARIADB_PATH (\(searchPath.joined(separator: ":"))): point it at the directories holding mariadbd and mariadb-install-db, or unset it (make setup installs mariadb-server)"
                 )
             }
             throw .environment(error.message)

@@ -17,6 +17,8 @@ public struct Scenario: Sendable, Equatable {
     /// Seconds the warm pool sits unused before an idle kill or a network cut (a middlebox's idle timeout
     /// or an operator's KILL happens to connections that have been idle a while); nil: the default.
     public var idleSeconds: Double?
+    /// Where the scenario came from (`file:line` of its fault) when read from a file, for pre-run messages.
+    public var source: String?
 
     public static let defaultIdleSeconds = 1.0
     public static let idleRange = 0.0...3600.0
@@ -43,6 +45,31 @@ public struct Scenario: Sendable, Equatable {
 
     /// The idle time before an idle kill or a cut.
     public var idle: Double { idleSeconds ?? Self.defaultIdleSeconds }
+
+    /// Everything that can be checked before a server is started or touched: a usage error names the
+    /// scenario (and its file:line) and the fix. `external`: the run uses a server repro did not start.
+    public func preflight(external: Bool) throws(RunError) {
+        let at = source.map { "\($0): " } ?? ""
+        if poolSize < 1 { throw .usage("\(at)pool size \(poolSize) is out of range: use 1 or more") }
+        do { try policy.validate() } catch { throw .usage(at + error.message) }
+        guard Self.idleRange.contains(idle) else {
+            throw .usage("\(at)idle \(idle) is out of range: use seconds from 0 to 3600")
+        }
+        if let driver, !DriverChoice.deadlineRange.contains(driver.deadline) {
+            throw .usage("\(at)driver deadline \(driver.deadline) is out of range: use seconds from 0.5 to 600")
+        }
+        switch fault {
+        case .killThread(_, .some(let k)) where k > poolSize:
+            throw .usage(
+                "\(at)scenario '\(name)': kill count \(k) is larger than the pool size \(poolSize): use 1 to \(poolSize), or all"
+            )
+        case .waitTimeout(_, _, .global) where external && !allowGlobal:
+            throw .usage(
+                "\(at)scenario '\(name)': scope global changes a server this tool did not start: add --allow-global, or use scope session"
+            )
+        default: break
+        }
+    }
 }
 
 /// Pauses the runner takes after a fault so its effect has reached the client before the pool is used.

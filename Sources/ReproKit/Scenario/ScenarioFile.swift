@@ -329,9 +329,17 @@ private struct Reader {
         var expectations = Expectations()
         if let e = top["expect"] { expectations = expect(e.value) ?? expectations }
         guard let name, let fault, let policy else { return nil }
-        return Scenario(
+        var scenario = Scenario(
             name: name, description: description, fault: fault, policy: policy, poolSize: size, operations: operations,
             expectations: expectations, driver: driver, pattern: pattern, idleSeconds: idle)
+        scenario.source = "\(file):\(top["fault"]?.key.mark?.line ?? 1)"
+        if case .killThread(_, .some(let k)) = fault, k > size {
+            problem(
+                top["fault"]?.value["count"] ?? top["fault"]?.value,
+                "fault.count \(k) is larger than pool.size \(size): use 1 to \(size), or all")
+            return nil
+        }
+        return scenario
     }
 
     /// `driver: NAME` or `driver: {name, options: {key: value}, deadline}`.

@@ -67,14 +67,7 @@ public struct ScenarioRunner: Sendable {
 
     /// Runs one scenario from a fresh pool to its result.
     public func run(_ scenario: Scenario) throws(RunError) -> ScenarioResult {
-        if scenario.poolSize < 1 { throw .usage("pool size \(scenario.poolSize) is out of range: use 1 or more") }
-        do { try scenario.policy.validate() } catch { throw .usage(error.message) }
-        guard Scenario.idleRange.contains(scenario.idle) else {
-            throw .usage("idle \(scenario.idle) is out of range: use seconds from 0 to 3600")
-        }
-        if let driver = scenario.driver, !DriverChoice.deadlineRange.contains(driver.deadline) {
-            throw .usage("driver deadline \(driver.deadline) is out of range: use seconds from 0.5 to 600")
-        }
+        try scenario.preflight(external: !endpoint.managed)
         let log = EventLog()
         var run = FaultRun(scenario: scenario, log: log)
         switch scenario.fault {
@@ -106,11 +99,7 @@ public struct ScenarioRunner: Sendable {
         case .session:
             initCommands = ["SET SESSION wait_timeout=\(seconds)"]
         case .global:
-            guard endpoint.managed || run.scenario.allowGlobal else {
-                throw .usage(
-                    "--scope global changes a server this tool did not start: add --allow-global, or use --scope session"
-                )
-            }
+            // Scenario.preflight refused this on a server repro did not start, unless --allow-global.
             restore = try setGlobalWaitTimeout(seconds, log: run.log)
         }
         defer { restore?() }
@@ -155,11 +144,6 @@ public struct ScenarioRunner: Sendable {
     }
 
     private func runKillThread(_ run: inout FaultRun, target: KillTarget, count: KillCount) throws(RunError) {
-        if case .some(let k) = count, k > run.scenario.poolSize {
-            throw .usage(
-                "kill count \(k) is larger than the pool size \(run.scenario.poolSize): use 1 to \(run.scenario.poolSize), or all"
-            )
-        }
         let pool = try makePool(&run, initCommands: [])
         defer { pool.close() }
         _ = try warm(pool, &run)
