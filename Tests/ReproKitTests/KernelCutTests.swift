@@ -73,6 +73,11 @@ struct KernelCutArgumentTests {
             iptablesSave: "*filter\n:INPUT ACCEPT [1:2]\n[3:4] -A INPUT -p tcp -j ACCEPT\nCOMMIT\n")
         #expect(withRule.text == "*filter\n:INPUT ACCEPT\n-A INPUT -p tcp -j ACCEPT\nCOMMIT")
         #expect(withRule != absent)
+        // Another live run's chain is not this process's leftover; its own chain is.
+        let other = "*filter\n:INPUT ACCEPT\n:REPRO-999999-1 - [0:0]\n-A OUTPUT -j REPRO-999999-1\nCOMMIT\n"
+        #expect(FirewallSnapshot(iptablesSave: other, ownPID: 1) == absent)
+        let own = other.replacingOccurrences(of: "999999", with: "1")
+        #expect(FirewallSnapshot(iptablesSave: own, ownPID: 1).mentions("REPRO-1-1"))
     }
 }
 

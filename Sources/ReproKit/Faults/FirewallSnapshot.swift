@@ -22,12 +22,16 @@ public struct FirewallSnapshot: Sendable, Equatable, CustomStringConvertible {
     /// A table holding only its built-in chains, all ACCEPT, with no rules, is left out: it filters nothing, and
     /// the nft backend creates it on first use and keeps it after our chain is deleted, so "before the first cut"
     /// (no table at all) and "after remove()" (empty table) must compare equal.
-    public init(iptablesSave raw: String) {
+    ///
+    /// Chains of other repro processes (`REPRO-<other pid>-<n>`, runs going on at the same time) are left out
+    /// too: a snapshot answers "did *this* process leave anything behind?".
+    public init(iptablesSave raw: String, ownPID: pid_t = getpid()) {
         var kept: [String] = []
         var table: [String] = []
         for rawLine in raw.split(separator: "\n", omittingEmptySubsequences: true) {
             let line = Self.withoutCounters(rawLine.trimmingCharacters(in: .whitespaces))
             if line.isEmpty || line.hasPrefix("#") { continue }
+            if Self.namesOtherRun(line, ownPID: ownPID) { continue }
             table.append(line)
             if line == "COMMIT" {
                 if !Self.isEmptyTable(table) { kept += table }
@@ -36,6 +40,17 @@ public struct FirewallSnapshot: Sendable, Equatable, CustomStringConvertible {
         }
         kept += table
         text = kept.joined(separator: "\n")
+    }
+
+    /// True when the line names a `REPRO-<pid>-<n>` chain of another process.
+    static func namesOtherRun(_ line: String, ownPID: pid_t) -> Bool {
+        line.split(whereSeparator: { $0 == " " || $0 == ":" }).contains { word in
+            let parts = word.split(separator: "-")
+            guard parts.count == 3, parts[0] == "REPRO", let pid = pid_t(parts[1]), Int(parts[2]) != nil else {
+                return false
+            }
+            return pid != ownPID
+        }
     }
 
     /// True when some line names `word` (a chain name, say).
