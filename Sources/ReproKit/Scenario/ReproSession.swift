@@ -9,10 +9,9 @@ public final class ReproSession: Sendable {
     /// Parses the DSN or starts the embedded server, then checks that a connection works.
     public static func open(dsn: String?) throws(RunError) -> ReproSession {
         // Firewall chains of kernel-cut runs that were SIGKILLed would go on cutting flows: every run sweeps
-        // them, not only kernel-cut runs (cheap: nothing happens without root and iptables).
-        for chain in KernelCut.removeStale() {
-            Console.err("repro: removed stale firewall chain \(chain) left by a killed run\n")
-        }
+        // them, not only kernel-cut runs (cheap: nothing happens without root and iptables). Quietly, like the
+        // sandboxes below: the one line on stderr belongs to this run's own problem.
+        KernelCut.removeStale()
         if let dsn, !dsn.isEmpty {
             let endpoint: ServerEndpoint
             do {
