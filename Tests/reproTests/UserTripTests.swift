@@ -1,4 +1,5 @@
 import Foundation
+import ReproKit
 import Testing
 
 /// The smaller things a user tripped on (issue 13), each pinned.
@@ -72,5 +73,24 @@ struct UserTripTests {
         let cli = try ReproBinary.run(["kill-thread", "--count", "5"])
         #expect(cli.status == 2 && cli.stderr.contains("kill count 5 is larger than the pool size 4"))
         #expect(!cli.stderr.contains("warming"))
+    }
+
+    @Test(
+        "?socket= is honoured whatever the host, and errors name the socket (defect 17)", .enabled(if: serverAvailable))
+    func socketHonoured() throws {
+        let server = try ManagedServer.start()
+        defer { server.stop() }
+        let socket = try #require(server.endpoint.unixSocket)
+        // Port 1: nothing listens there, so a success can only have come through the socket.
+        let ok = try ReproBinary.run(
+            ["wait-timeout", "--seconds", "1", "--quiet", "--report-dir", ReproBinary.temporaryDirectory()],
+            environment: ["REPRO_DSN": "mysql://root@127.0.0.1:1/?socket=\(socket)"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let missing = try ReproBinary.run(
+            ["wait-timeout", "--seconds", "1", "--quiet", "--report-dir", ReproBinary.temporaryDirectory()],
+            environment: ["REPRO_DSN": "mysql://root@127.0.0.1:1/?socket=/nonexistent/repro.sock"])
+        #expect(missing.status == 3)
+        #expect(missing.stderr.contains("socket /nonexistent/repro.sock"), "\(missing.stderr)")
+        #expect(!missing.stderr.contains("127.0.0.1:1"))
     }
 }

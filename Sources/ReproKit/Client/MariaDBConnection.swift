@@ -37,8 +37,10 @@ public final class MariaDBConnection: @unchecked Sendable {
         for command in options.initCommands {
             _ = repro_mysql_option_string(h, MYSQL_INIT_COMMAND, command)
         }
+        // Connector/C takes the socket only for the host "localhost": a DSN that names a socket means it,
+        // whatever host it gives (issue 13, defect 17).
         let connected = mysql_real_connect(
-            h, options.host, options.user, options.password, options.database,
+            h, options.unixSocket == nil ? options.host : "localhost", options.user, options.password, options.database,
             UInt32(options.port), options.unixSocket, 0)
         if connected == nil {
             let error = Self.error(of: h)

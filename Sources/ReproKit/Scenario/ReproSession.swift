@@ -52,7 +52,7 @@ public final class ReproSession: Sendable {
 
     /// The report's server block: version, managed or not, address — never credentials.
     public var serverInfo: Report.Server {
-        Report.Server(version: serverVersion, managed: managed != nil, address: endpoint.hostPort)
+        Report.Server(version: serverVersion, managed: managed != nil, address: endpoint.address)
     }
 
     public static var clientInfo: Report.Client {

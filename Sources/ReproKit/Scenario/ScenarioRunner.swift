@@ -46,21 +46,21 @@ public struct ScenarioRunner: Sendable {
         switch error.code {
         case .accessDenied:
             return .environment(
-                "access denied for user '\(endpoint.user)' at \(endpoint.hostPort): check the user and password in --dsn/REPRO_DSN"
+                "access denied for user '\(endpoint.user)' at \(endpoint.address): check the user and password in --dsn/REPRO_DSN"
             )
         case .databaseAccessDenied:
             return .environment(
-                "user '\(endpoint.user)' may not use database '\(endpoint.database ?? "")' at \(endpoint.hostPort): grant access or pick another database in the DSN"
+                "user '\(endpoint.user)' may not use database '\(endpoint.database ?? "")' at \(endpoint.address): grant access or pick another database in the DSN"
             )
         case .badDatabase:
             return .environment(
-                "database '\(endpoint.database ?? "")' does not exist at \(endpoint.hostPort): create it or drop it from the DSN"
+                "database '\(endpoint.database ?? "")' does not exist at \(endpoint.address): create it or drop it from the DSN"
             )
         default:
             // Connector/C never puts the password in its messages; rewriting substrings of them would leak
             // which characters the password contains.
             return .environment(
-                "cannot connect to \(endpoint.hostPort): \(error.message) (\(error.code.name)); is the server running and reachable?"
+                "cannot connect to \(endpoint.address): \(error.message) (\(error.code.name)); is the server running and reachable?"
             )
         }
     }
@@ -124,7 +124,7 @@ public struct ScenarioRunner: Sendable {
             try admin.query("SET GLOBAL wait_timeout=\(seconds)")
         } catch {
             throw .environment(
-                "cannot set the global wait_timeout at \(endpoint.hostPort): \(error.message); use --scope session or a user with SUPER/SYSTEM_VARIABLES_ADMIN"
+                "cannot set the global wait_timeout at \(endpoint.address): \(error.message); use --scope session or a user with SUPER/SYSTEM_VARIABLES_ADMIN"
             )
         }
         log.record(.scenario, detail: "SET GLOBAL wait_timeout=\(seconds) (was \(old))")
@@ -183,7 +183,7 @@ public struct ScenarioRunner: Sendable {
                 log.record(.scenario, threadID: id, detail: "fault: KILL CONNECTION \(id)")
             } catch {
                 throw .environment(
-                    "KILL CONNECTION \(id) failed at \(endpoint.hostPort): \(error.message); the user needs to own the thread or have CONNECTION ADMIN"
+                    "KILL CONNECTION \(id) failed at \(endpoint.address): \(error.message); the user needs to own the thread or have CONNECTION ADMIN"
                 )
             }
         }
@@ -436,7 +436,7 @@ public struct ScenarioRunner: Sendable {
                 "SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER = SUBSTRING_INDEX(USER(), '@', 1) AND COMMAND <> 'Daemon' ORDER BY ID"
             )
         } catch {
-            throw .environment("cannot read the processlist at \(endpoint.hostPort): \(error.message)")
+            throw .environment("cannot read the processlist at \(endpoint.address): \(error.message)")
         }
         return rows.compactMap { row -> ServerThread? in
             guard let idText = row.first ?? nil, let id = UInt64(idText), !run.baselineThreads.contains(id) else {

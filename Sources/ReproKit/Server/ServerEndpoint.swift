@@ -187,6 +187,13 @@ public struct ServerEndpoint: Sendable, Equatable, CustomStringConvertible, Cust
         return "\(shownHost):\(port)"
     }
 
+    /// Where repro connects, for messages and reports: `socket /path` when the DSN asks for a Unix socket on a
+    /// server repro did not start, else host:port.
+    public var address: String {
+        if let unixSocket, !managed { return "socket \(unixSocket)" }
+        return hostPort
+    }
+
     /// The redacted DSN, so string interpolation can never leak the password.
     public var description: String { redactedDSN }
 
