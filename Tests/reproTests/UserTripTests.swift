@@ -93,4 +93,19 @@ struct UserTripTests {
         #expect(missing.stderr.contains("socket /nonexistent/repro.sock"), "\(missing.stderr)")
         #expect(!missing.stderr.contains("127.0.0.1:1"))
     }
+
+    @Test(
+        "the time knobs have one range on the command line and in files (defect 15, the limit)",
+        arguments: ["1e-300", "0.0005", "86401"])
+    func oneKeepaliveLimit(value: String) throws {
+        let cli = try ReproBinary.run(["kill-thread", "--keepalive", value])
+        #expect(cli.status == 2)
+        #expect(cli.stderr.contains("use seconds from 0.001 to 86400"), "\(cli.stderr)")
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "name: k\nfault: {kind: kill-thread}\npolicy: {preset: naive, keepalive: \(value)}\n".write(
+            toFile: dir + "/k.yml", atomically: true, encoding: .utf8)
+        let file = try ReproBinary.run(["all", dir])
+        #expect(file.status == 2 && file.stderr.contains("k.yml:3"), "\(file.stderr)")
+    }
 }

@@ -151,13 +151,16 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
         self.writeTimeout = writeTimeout
     }
 
+    /// The one range of the time knobs (max-idle, max-lifetime, keepalive), for the CLI, scenario files and runner.
+    public static let secondsRange = 0.001...86_400.0
+
     /// Checks the values a user can get wrong; the message names the knob and the allowed range.
     public func validate() throws(PolicyError) {
         for (knob, value) in [
             ("max-idle", maxIdleTime), ("max-lifetime", maxLifetime), ("keepalive", keepaliveInterval),
         ] {
-            if let v = value, !(v > 0 && v <= 86_400) {
-                throw PolicyError("--\(knob) \(v) is out of range: use seconds greater than 0, at most 86400")
+            if let v = value, !Self.secondsRange.contains(v) {
+                throw PolicyError("--\(knob) \(v) is out of range: use seconds from 0.001 to 86400")
             }
         }
         for (knob, value) in [

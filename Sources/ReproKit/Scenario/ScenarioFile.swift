@@ -470,9 +470,13 @@ private struct Reader {
                 problem(v.value, "policy.retry: \(error.message)")
             }
         }
-        if let v = p["max-idle"] { o.maxIdleTime = double(v.value, "policy.max-idle", range: 0.001...86_400) }
-        if let v = p["max-lifetime"] { o.maxLifetime = double(v.value, "policy.max-lifetime", range: 0.001...86_400) }
-        if let v = p["keepalive"] { o.keepaliveInterval = double(v.value, "policy.keepalive", range: 0.001...86_400) }
+        if let v = p["max-idle"] { o.maxIdleTime = double(v.value, "policy.max-idle", range: PoolPolicy.secondsRange) }
+        if let v = p["max-lifetime"] {
+            o.maxLifetime = double(v.value, "policy.max-lifetime", range: PoolPolicy.secondsRange)
+        }
+        if let v = p["keepalive"] {
+            o.keepaliveInterval = double(v.value, "policy.keepalive", range: PoolPolicy.secondsRange)
+        }
         if let v = p["evict-on-socket-event"] {
             o.evictOnSocketEvent = bool(v.value, "policy.evict-on-socket-event")
         }
