@@ -50,7 +50,7 @@ while IFS= read -r -d '' f; do
     rel=${f#./}
     mode=644; [ -x "$f" ] && mode=755
     put "$mode" "$f" "share/repro/$rel"
-done < <(find ./adapters -type f ! -path '*/.build/gocache/*' ! -name '*.md~' -print0 | sort -z)
+done < <(find ./adapters -type f ! -path '*/.build/gocache/*' -print0 | sort -z)
 for f in Scenarios/*.yml Scenarios/README.md; do put 644 "$f" "share/repro/$f"; done
 for f in docs/matrix.json docs/matrix.md docs/drivers.json docs/drivers.md docs/adapters.md docs/ci.md \
     docs/report.schema.json docs/github-actions.yml; do

@@ -30,7 +30,7 @@ extension Repro {
         var policy: String = "ping-on-borrow"
 
         func validate() throws {
-            let known = ["node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy"]
+            let known = StarterScenarios.knownDrivers(measured: MeasuredDrivers.report)
             if let driver, !known.contains(driver) {
                 throw ValidationError("--driver '\(driver)' is unknown: use one of \(known.joined(separator: ", "))")
             }

@@ -142,102 +142,56 @@ extension Repro {
             }
         }
 
-        /// The adapters `--drivers` names, each checked before anything runs.
-        func adapterNames() throws -> [String] {
-            guard let directory = AdapterCatalog.directory() else {
-                throw ReproFailure(
-                    code: 3,
-                    message:
-                        "no adapters directory found: set REPRO_ADAPTERS to the folder that holds adapters/<name>/run"
-                )
+        func runDrivers() throws {
+            let selected: (names: [String], skipped: [String])
+            do { selected = try AdapterCatalog.select(drivers ?? "all", nodePath: runtime.nodePath) } catch {
+                throw ReproFailure(error)
             }
-            let known = AdapterCatalog.definitions(in: directory)
-            let text = drivers ?? "all"
-            let all = text.trimmingCharacters(in: .whitespaces) == "all"
-            var names: [String] = []
-            if all {
-                // The order people meet them in: Node first (the most common reporters), then Go, Java, Python.
-                let order = ["node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy"]
-                names = known.map(\.name).sorted {
-                    (order.firstIndex(of: $0) ?? order.count, $0) < (order.firstIndex(of: $1) ?? order.count, $1)
-                }
-            } else {
-                for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
-                where !part.isEmpty {
-                    guard known.contains(where: { $0.name == part }) else {
-                        throw ReproFailure(
-                            code: 2,
-                            message:
-                                "--drivers '\(part)' is unknown: use all or any of \(known.map(\.name).joined(separator: ", "))"
-                        )
-                    }
-                    if !names.contains(part) { names.append(part) }
-                }
-            }
-            if names.isEmpty { throw ReproFailure(code: 2, message: "--drivers is empty: name at least one, or all") }
-            var available: [String] = []
-            for name in names {
-                guard let adapter = known.first(where: { $0.name == name }) else { continue }
-                let check = AdapterCatalog.check(adapter, nodePath: runtime.nodePath)
-                if check.available {
-                    available.append(name)
-                } else if !all {
+            for line in selected.skipped { Console.err("repro: skipping \(line)\n") }
+            let matrix = try driversMatrix(adapters: selected.names)
+            if matrix.settings.via == .kernel {
+                // TCP keepalive meets a kernel cut only: say so, rather than measuring it wrongly through the proxy.
+                do { try KernelCut.checkAvailable() } catch {
                     throw ReproFailure(
-                        code: 3,
-                        message:
-                            "the \(name) adapter cannot run here (\(check.lines.joined(separator: "; "))): run make setup, or leave it out of --drivers"
-                    )
-                } else {
-                    Console.line("skipping \(name): \(check.lines.joined(separator: "; "))")
+                        code: 3, message: "the drivers matrix cuts flows with iptables: \(error.message)")
                 }
             }
-            if available.isEmpty {
-                throw ReproFailure(
-                    code: 3,
-                    message: "no driver adapter can run here: run make setup (repro drivers shows what is missing)")
+            let report = try withSession { session, printer throws(RunError) in
+                try matrix.run(session: session, nodePath: runtime.nodePath, progress: printer.handle) { row, result in
+                    printer.line(
+                        "\(row.id) × \(result.name): \(result.survived ? "✓" : "✗ " + (result.firstUnhandledError?.message ?? "\(result.operations.failed) failed"))"
+                    )
+                }
             }
-            return available
+            try write(json: report.jsonData(), markdown: DriversRenderer.render(report), named: "drivers")
         }
 
-        func runDrivers() throws {
-            let matrix = try driversMatrix(adapters: try adapterNames())
-            if matrix.settings.via == .kernel, getuid() != 0 {
-                throw ReproFailure(
-                    code: 2,
-                    message:
-                        "the drivers matrix cuts flows with iptables (--via kernel), which needs root: run as root, or pass --via proxy (TCP keepalive is then not measured truthfully)"
-                )
-            }
+        /// Ctrl-C handling, the report directory checked up front, the server session and the progress printer
+        /// around one matrix run; no report is written after Ctrl-C.
+        func withSession<T>(_ body: (ReproSession, ProgressPrinter) throws(RunError) -> T) throws -> T {
             CleanupRegistry.shared.installSignalHandlers()
             do { try ReportWriter.prepare(directory: reportDir) } catch { throw ReproFailure(error) }
             let printer = ProgressPrinter(quiet: quiet)
             let session: ReproSession
             do { session = try ReproSession.open(dsn: server.resolvedDSN) } catch { throw ReproFailure(error) }
             defer { session.close() }
-            let report: DriversReport
-            do {
-                report = try matrix.run(session: session, nodePath: runtime.nodePath, progress: printer.handle) {
-                    row, result in
-                    printer.line(
-                        "\(row.id) × \(result.name): \(result.survived ? "✓" : "✗ " + (result.firstUnhandledError?.message ?? "\(result.operations.failed) failed"))"
-                    )
-                }
-            } catch {
-                throw ReproFailure(error)
-            }
+            let result: T
+            do { result = try body(session, printer) } catch { throw ReproFailure(error) }
             CleanupRegistry.shared.parkIfInterrupted()
-            try write(json: report.jsonData(), markdown: DriversRenderer.render(report), named: "drivers", printer)
+            return result
         }
 
-        /// Writes `<name>.json` and `<name>.md` into the report directory, says where, and prints the JSON
-        /// with `--json`.
-        func write(json data: Data, markdown: String, named name: String, _ printer: ProgressPrinter) throws {
+        /// Writes `<name>.json` and `<name>.md` into the report directory as one set, says where, and prints
+        /// the JSON with `--json`.
+        func write(json data: Data, markdown: String, named name: String) throws {
             do {
-                try FileOutput.write(data, to: reportDir + "/\(name).json")
-                try FileOutput.write(Data(markdown.utf8), to: reportDir + "/\(name).md")
+                try FileOutput.writeAll([
+                    (data, reportDir + "/\(name).json"), (Data(markdown.utf8), reportDir + "/\(name).md"),
+                ])
             } catch {
                 throw ReproFailure(error)
             }
+            let printer = ProgressPrinter(quiet: quiet)
             printer.line("report: \(reportDir)/\(name).md")
             printer.line("report: \(reportDir)/\(name).json")
             if json {
@@ -249,21 +203,12 @@ extension Repro {
         func run() throws {
             if drivers != nil { return try runDrivers() }
             let matrix = try matrix()
-            CleanupRegistry.shared.installSignalHandlers()
-            do { try ReportWriter.prepare(directory: reportDir) } catch { throw ReproFailure(error) }
-            let printer = ProgressPrinter(quiet: quiet)
-            let session: ReproSession
-            do { session = try ReproSession.open(dsn: server.resolvedDSN) } catch { throw ReproFailure(error) }
-            defer { session.close() }
-            let report: Report
-            do {
-                report = try matrix.run(session: session, progress: printer.handle) { printer.finished($0) }
-            } catch {
-                throw ReproFailure(error)
+            let report = try withSession { session, printer throws(RunError) in
+                try matrix.run(session: session, progress: printer.handle) { printer.finished($0) }
             }
-            let markdown = String(decoding: try ReportWriter.render(report, as: .md), as: UTF8.self)
-            CleanupRegistry.shared.parkIfInterrupted()
-            try write(json: report.jsonData(), markdown: markdown, named: "matrix", printer)
+            try write(
+                json: report.jsonData(),
+                markdown: String(decoding: try ReportWriter.render(report, as: .md), as: UTF8.self), named: "matrix")
         }
     }
 }

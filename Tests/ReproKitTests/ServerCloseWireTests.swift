@@ -112,10 +112,7 @@
             #expect(afterSend.tcpState == .close, "the server answered the query with an RST (\(afterSend))")
             #expect(driverError?.code == .serverLost, "Connector/C: \(String(describing: driverError))")
             if capture != nil {
-                let wire = segments.filter { $0.clientPort == victim.localPort }
-                #expect(wire.contains { $0.isFin }, "FIN on the wire: \(wire)")
-                #expect(!wire.contains { $0.isReset }, "no RST on the wire: \(wire)")
-                #expect(wire.allSatisfy { $0.payload == 0 }, "no bytes on the wire: \(wire)")
+                expectFinOnly(segments.filter { $0.clientPort == victim.localPort })
                 let toSender = segments.filter { $0.clientPort == sender.localPort }
                 let fin = toSender.firstIndex { $0.isFin }
                 let reset = toSender.firstIndex { $0.isReset }
@@ -142,11 +139,16 @@
             #expect(seen.end == .eof, "the end is a FIN (\(seen)) on \(version)")
             #expect(seen.tcpState == .closeWait, "\(seen)")
             if capture != nil {
-                let wire = segments.filter { $0.clientPort == victim.localPort }
-                #expect(wire.contains { $0.isFin }, "FIN on the wire: \(wire)")
-                #expect(!wire.contains { $0.isReset }, "no RST on the wire: \(wire)")
-                #expect(wire.allSatisfy { $0.payload == 0 }, "no bytes on the wire: \(wire)")
+                expectFinOnly(segments.filter { $0.clientPort == victim.localPort })
             }
+        }
+
+        /// The server ended the flow with a FIN alone: no RST, not one byte (no error packet).
+        func expectFinOnly(_ wire: [LoopbackCapture.Segment], sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(wire.contains { $0.isFin }, "FIN on the wire: \(wire)", sourceLocation: sourceLocation)
+            #expect(!wire.contains { $0.isReset }, "no RST on the wire: \(wire)", sourceLocation: sourceLocation)
+            #expect(
+                wire.allSatisfy { $0.payload == 0 }, "no bytes on the wire: \(wire)", sourceLocation: sourceLocation)
         }
 
         @Test("control: KILL QUERY puts the error packet 1317 on the wire and keeps the connection")

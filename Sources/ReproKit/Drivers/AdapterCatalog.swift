@@ -30,6 +30,57 @@ public enum AdapterCatalog {
         return ReproPaths.candidates("adapters").first { isDirectory($0) && !definitions(in: $0).isEmpty }
     }
 
+    /// The order the stacks are shown in: Node first (the most common reporters), then Go, Java, Python.
+    public static let preferredOrder = ["node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy"]
+
+    /// The adapters a `--drivers` list names (`all`: every one found, in `preferredOrder`), each checked before
+    /// anything runs. A named adapter that cannot run is an environment error; with `all` it is skipped and
+    /// returned in `skipped` with what its check said.
+    public static func select(_ list: String, nodePath: String?) throws(RunError) -> (
+        names: [String], skipped: [String]
+    ) {
+        guard let directory = directory() else {
+            throw .environment(
+                "no adapters directory found: set REPRO_ADAPTERS to the folder that holds adapters/<name>/run")
+        }
+        let known = definitions(in: directory)
+        let all = list.trimmingCharacters(in: .whitespaces) == "all"
+        var chosen: [AdapterDefinition] = []
+        if all {
+            let rank = { (name: String) in preferredOrder.firstIndex(of: name) ?? preferredOrder.count }
+            chosen = known.sorted { (rank($0.name), $0.name) < (rank($1.name), $1.name) }
+        } else {
+            for part in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty
+            {
+                guard let adapter = known.first(where: { $0.name == part }) else {
+                    throw .usage(
+                        "--drivers '\(part)' is unknown: use all or any of \(known.map(\.name).joined(separator: ", "))"
+                    )
+                }
+                if !chosen.contains(adapter) { chosen.append(adapter) }
+            }
+        }
+        if chosen.isEmpty { throw .usage("--drivers is empty: name at least one, or all") }
+        var names: [String] = []
+        var skipped: [String] = []
+        for adapter in chosen {
+            let check = check(adapter, nodePath: nodePath)
+            if check.available {
+                names.append(adapter.name)
+            } else if all {
+                skipped.append("\(adapter.name): \(check.lines.joined(separator: "; "))")
+            } else {
+                throw .environment(
+                    "the \(adapter.name) adapter cannot run here (\(check.lines.joined(separator: "; "))): run make setup, or leave it out of --drivers"
+                )
+            }
+        }
+        if names.isEmpty {
+            throw .environment("no driver adapter can run here: run make setup (repro drivers shows what is missing)")
+        }
+        return (names, skipped)
+    }
+
     /// Every subfolder of `directory` with an executable `run`, by name.
     public static func definitions(in directory: String) -> [AdapterDefinition] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []

@@ -62,6 +62,18 @@ public enum FileOutput {
         }
     }
 
+    /// Appends to a file, creating it; never blocks (a FIFO without a reader fails at once).
+    public static func append(_ data: Data, to path: String) throws(RunError) {
+        try writeFile(data, to: path, flags: O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK, shownAs: path)
+    }
+
+    /// Creates and removes a file in `directory`: `access()` says yes for /proc and read-only mounts as root.
+    public static func probeWritable(_ directory: String) throws(RunError) {
+        let probe = (directory as NSString).appendingPathComponent(".repro-write-probe-\(getpid())")
+        try writeFile(Data(), to: probe, flags: O_WRONLY | O_CREAT | O_EXCL, shownAs: directory)
+        unlink(probe)
+    }
+
     /// One open, a write loop, close: errors name the system's reason.
     static func writeFile(_ data: Data, to path: String, flags: Int32, shownAs shown: String) throws(RunError) {
         let fd = open(path, flags | O_CLOEXEC, 0o644)

@@ -78,7 +78,7 @@ public struct Report: Sendable, Equatable, Codable {
     public init(server: Server, client: Client, scenarios: [ScenarioResult], generatedAt: Date = Date()) {
         self.schemaVersion = Self.currentSchemaVersion
         self.tool = Tool(name: ReproVersion.name, version: ReproVersion.version)
-        self.generatedAt = ISO8601DateFormatter().string(from: generatedAt)
+        self.generatedAt = Self.timestamp(generatedAt)
         self.server = server
         self.client = client
         self.scenarios = scenarios

@@ -15,16 +15,10 @@ public enum ReportWriter {
                 "--report-dir '\(directory)' is not writable: \(String(cString: strerror(errno))); use a writable directory"
             )
         }
-        // access() says yes for /proc and read-only mounts as root: create and remove a real file.
-        let probe = (directory as NSString).appendingPathComponent(".repro-write-probe-\(getpid())")
-        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
+        do { try FileOutput.probeWritable(directory) } catch {
             throw .environment(
-                "--report-dir '\(directory)' is not writable: \(String(cString: strerror(errno))); use a writable directory"
-            )
+                "--report-dir '\(directory)' is not writable: \(error.message); use a writable directory")
         }
-        close(fd)
-        unlink(probe)
     }
 
     /// Writes `<basename>.<ext>` for each format; returns the paths written.

@@ -24,6 +24,13 @@ public enum StarterScenarios {
         ),
     ]
 
+    /// The stacks `repro init --driver` knows: those the embedded drivers matrix measured.
+    public static func knownDrivers(measured: DriversReport?) -> [String] {
+        var out: [String] = []
+        for row in measured?.rows ?? [] where !row.isModel && !out.contains(row.stack) { out.append(row.stack) }
+        return out
+    }
+
     /// The files for `driver` (an adapter name) or, when nil, repro's own pool with `preset`.
     public static func files(driver: String?, preset: PolicyPreset = .pingOnBorrow, measured: DriversReport?) -> [File]
     {
