@@ -22,8 +22,17 @@ extension Repro {
                 "Run only scenarios whose name matches (a glob like 'wait-*', or a substring).", valueName: "pattern"))
         var filter: String?
 
-        @Flag(name: .customLong("fail-fast"), help: "Stop at the first scenario whose expectations fail.")
+        @Flag(
+            name: .customLong("fail-fast"),
+            help: "Start no scenario after one whose expectations fail (running ones finish and clean up).")
         var failFast = false
+
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp(
+                "Scenarios run side by side on the one server, each with its own pool, proxy and firewall chain (1 to 32; a scenario with scope: global runs alone).",
+                valueName: "n"))
+        var jobs: Int = 4
 
         @Option(
             name: .customLong("pool-size"), parsing: .unconditional,
@@ -33,6 +42,11 @@ extension Repro {
         func validate() throws {
             if let poolSize, !(1...1000).contains(poolSize) {
                 throw ValidationError("--pool-size \(poolSize) is out of range: use 1 to 1000")
+            }
+            if !ParallelRuns.jobsRange.contains(jobs) {
+                throw ValidationError(
+                    "--jobs \(jobs) is out of range: use \(ParallelRuns.jobsRange.lowerBound) to \(ParallelRuns.jobsRange.upperBound)"
+                )
             }
         }
 
@@ -78,7 +92,7 @@ extension Repro {
             }
             try ScenarioCommand.execute(
                 selected, server: server, output: output, basename: "repro-all", defaultFormats: "json,md,junit",
-                failFast: failFast, nodePath: runtime.nodePath)
+                jobs: jobs, failFast: failFast, nodePath: runtime.nodePath)
         }
     }
 }

@@ -65,6 +65,13 @@ extension Repro {
             help: ArgumentHelp("Borrows per policy for the cost table.", valueName: "n"))
         var costBorrows: Int = 2000
 
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp(
+                "Cells run side by side on the one server, each with its own pool, proxy and firewall chain (1 to 32).",
+                valueName: "n"))
+        var jobs: Int = 4
+
         @OptionGroup var server: ServerOptions
 
         @Option(
@@ -79,6 +86,11 @@ extension Repro {
         var quiet = false
 
         func validate() throws {
+            if !ParallelRuns.jobsRange.contains(jobs) {
+                throw ValidationError(
+                    "--jobs \(jobs) is out of range: use \(ParallelRuns.jobsRange.lowerBound) to \(ParallelRuns.jobsRange.upperBound)"
+                )
+            }
             if let seconds, !(1...60).contains(seconds) {
                 throw ValidationError("--seconds \(seconds) is out of range: use whole seconds from 1 to 60")
             }
@@ -157,9 +169,12 @@ extension Repro {
                 }
             }
             let report = try withSession { session, printer throws(RunError) in
-                try matrix.run(session: session, nodePath: runtime.nodePath, progress: printer.handle) { row, result in
-                    printer.line(
-                        "\(row.id) × \(result.name): \(result.survived ? "✓" : "✗ " + (result.firstUnhandledError?.message ?? "\(result.operations.failed) failed"))"
+                try matrix.run(session: session, nodePath: runtime.nodePath, jobs: jobs, progress: printer.handle) {
+                    row, label, result in
+                    printer.done(
+                        label,
+                        line:
+                            "\(row.id) × \(result.name): \(result.survived ? "✓" : "✗ " + (result.firstUnhandledError?.message ?? "\(result.operations.failed) failed"))"
                     )
                 }
             }
@@ -204,7 +219,9 @@ extension Repro {
             if drivers != nil { return try runDrivers() }
             let matrix = try matrix()
             let report = try withSession { session, printer throws(RunError) in
-                try matrix.run(session: session, progress: printer.handle) { printer.finished($0) }
+                try matrix.run(session: session, jobs: jobs, progress: printer.handle) {
+                    printer.finished($1, label: $0)
+                }
             }
             try write(
                 json: report.jsonData(),

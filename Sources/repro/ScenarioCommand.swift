@@ -10,7 +10,7 @@ enum ScenarioCommand {
 
     static func execute(
         _ scenarios: [Scenario], server: ServerOptions, output: OutputOptions, basename: String,
-        defaultFormats: String = "md,json", failFast: Bool = false, nodePath: String? = nil
+        defaultFormats: String = "md,json", jobs: Int = 1, failFast: Bool = false, nodePath: String? = nil
     ) throws {
         // Ctrl-C from here on stops the embedded server and puts back what the run changed.
         CleanupRegistry.shared.installSignalHandlers()
@@ -37,10 +37,9 @@ enum ScenarioCommand {
         defer { session.close() }
         let report: Report
         do {
-            report = try session.run(scenarios, failFast: failFast, nodePath: nodePath, progress: printer.handle) {
-                result in
-                printer.finished(result)
-            }
+            report = try session.run(
+                scenarios, jobs: jobs, failFast: failFast, nodePath: nodePath, progress: printer.handle
+            ) { printer.finished($0) }
         } catch {
             throw ReproFailure(error)
         }

@@ -181,6 +181,10 @@ public final class AdapterPool: PoolUnderTest {
 
     public func knownServerThreads() -> [ServerThread]? { nil }
 
+    public func clientPorts(serverPort: Int) -> Set<Int>? {
+        ProcessSockets.clientPorts(processGroup: process.processGroup, remotePort: serverPort)
+    }
+
     public func close() {
         _ = process.request("close", [:], deadline: .seconds(5))
         process.stop()

@@ -123,6 +123,9 @@ final class AdapterProcess: Sendable {
     }
 
     /// The adapter's last stderr lines, for error messages.
+    /// The adapter's process group (it leads its own): every process of the stack is in it.
+    var processGroup: pid_t { child.pid }
+
     var stderrTail: String {
         state.withLock { $0.stderrTail.suffix(3).joined(separator: " | ") }
     }

@@ -20,8 +20,15 @@ public protocol PoolUnderTest: AnyObject, Sendable {
     /// The server threads and client ports of the open connections, when the pool knows them itself;
     /// nil when the runner must find them on the server (a pool in another process).
     func knownServerThreads() -> [ServerThread]?
+    /// The client ports of the pool's TCP connections to `serverPort`, when the pool does not know its
+    /// threads but its sockets can be found (an adapter's process group); nil otherwise.
+    func clientPorts(serverPort: Int) -> Set<Int>?
     /// Closes every connection and stops whatever the pool runs; idempotent.
     func close()
+}
+
+extension PoolUnderTest {
+    public func clientPorts(serverPort: Int) -> Set<Int>? { nil }
 }
 
 /// Queries started by `PoolUnderTest.startBusy`.

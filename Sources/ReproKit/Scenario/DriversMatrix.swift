@@ -266,19 +266,32 @@ public struct DriversMatrix: Sendable {
             idleSeconds: settings.idle)
     }
 
-    /// Runs every cell, row by row; `onCell` sees each result as it lands.
+    /// Runs every cell, row by row, up to `jobs` at a time; `onCell` sees each result as it lands, with its
+    /// row and the cell's label (`row/column`, the name progress events carry). Rows keep their order.
     public func run(
-        session: ReproSession, nodePath: String?, progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
-        onCell: (Row, ScenarioResult) -> Void = { _, _ in }
+        session: ReproSession, nodePath: String?, jobs: Int = 1,
+        progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
+        onCell: @escaping @Sendable (Row, String, ScenarioResult) -> Void = { _, _, _ in }
     ) throws(RunError) -> DriversReport {
-        let runner = ScenarioRunner(endpoint: session.endpoint, nodePath: nodePath, progress: progress)
+        let cells = rows.flatMap { row in columns.map { (row, $0) } }
+        let planned = cells.map { scenario($0.0, $0.1) }
+        let labels = cells.map { "\($0.0.id)/\($0.1.rawValue)" }
+        let endpoint = session.endpoint
+        let outcome = ParallelRuns.run(
+            count: planned.count, jobs: jobs, exclusive: { planned[$0].fault.needsServerAlone },
+            onResult: { onCell(cells[$0].0, labels[$0], $1) }
+        ) { index throws(RunError) in
+            let label = labels[index]
+            return try ScenarioRunner(endpoint: endpoint, nodePath: nodePath) { progress($0.labeled(label)) }
+                .run(planned[index])
+        }
+        if let failure = outcome.failure { throw failure }
         var out: [DriversReport.Row] = []
-        for row in rows {
+        for (r, row) in rows.enumerated() {
             var cells: [DriversReport.Cell] = []
             var client: Report.Client?
-            for column in columns {
-                let result = try runner.run(scenario(row, column))
-                onCell(row, result)
+            for (c, column) in columns.enumerated() {
+                guard let result = outcome.results[r * columns.count + c] else { continue }
                 client = client ?? result.client
                 cells.append(DriversReport.Cell(column: column, result: result))
             }

@@ -16,6 +16,13 @@ public enum Fault: Sendable, Equatable {
         }
     }
 
+    /// True when the fault changes the whole server (a global `wait_timeout`): with `--jobs`, it runs with
+    /// nothing else in flight, since every other pool on the server would feel it too.
+    public var needsServerAlone: Bool {
+        if case .waitTimeout(_, _, .global) = self { return true }
+        return false
+    }
+
     /// The fault's parameters as text, for reports.
     public var parameters: [String: String] {
         switch self {

@@ -32,24 +32,32 @@ public struct Matrix: Sendable {
             name: column.rawValue, fault: column.fault(seconds: seconds), policy: policy, poolSize: poolSize)
     }
 
-    /// Runs every cell (policy-major) and the cost measurements; `onCell` sees each result as it lands.
+    /// Runs every cell (policy-major), up to `jobs` at a time, then the cost measurements one at a time (they
+    /// time borrows, so nothing else may run beside them); `onCell` sees each result as it lands, with the
+    /// cell's label (`preset/column`, the name progress events carry).
     public func run(
-        session: ReproSession, progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
-        onCell: (ScenarioResult) -> Void = { _ in }
+        session: ReproSession, jobs: Int = 1, progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
+        onCell: @escaping @Sendable (String, ScenarioResult) -> Void = { _, _ in }
     ) throws(RunError) -> Report {
-        let runner = ScenarioRunner(endpoint: session.endpoint, progress: progress)
-        var results: [ScenarioResult] = []
+        let cells = policies.flatMap { preset in scenarios.map { (preset, $0) } }
+        let planned = cells.map { scenario($0.1, $0.0) }
+        let labels = cells.map { "\($0.0.rawValue)/\($0.1.rawValue)" }
+        let endpoint = session.endpoint
+        let outcome = ParallelRuns.run(
+            count: planned.count, jobs: jobs, exclusive: { planned[$0].fault.needsServerAlone },
+            onResult: { onCell(labels[$0], $1) }
+        ) { index throws(RunError) in
+            let label = labels[index]
+            return try ScenarioRunner(endpoint: endpoint) { progress($0.labeled(label)) }.run(planned[index])
+        }
+        if let failure = outcome.failure { throw failure }
         var costs: [PolicyCost] = []
         for preset in policies {
-            for column in scenarios {
-                let result = try runner.run(scenario(column, preset))
-                results.append(result)
-                onCell(result)
-            }
             progress(.step(scenario: preset.rawValue, "measuring borrow cost (\(costBorrows) borrows)"))
             costs.append(try PolicyCost.measure(preset.policy, endpoint: session.endpoint, borrows: costBorrows))
         }
-        var report = Report(server: session.serverInfo, client: ReproSession.clientInfo, scenarios: results)
+        var report = Report(
+            server: session.serverInfo, client: ReproSession.clientInfo, scenarios: outcome.results.compactMap { $0 })
         report.policyCosts = costs
         return report
     }

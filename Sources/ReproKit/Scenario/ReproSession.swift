@@ -61,21 +61,22 @@ public final class ReproSession: Sendable {
             poolVersion: ReproVersion.version)
     }
 
-    /// Runs the scenarios in order, each on a fresh pool, and builds the report.
+    /// Runs the scenarios, each on a fresh pool, up to `jobs` at a time (`ParallelRuns`: file order kept,
+    /// a scenario that changes the whole server runs alone), and builds the report in file order.
     public func run(
-        _ scenarios: [Scenario], failFast: Bool = false, nodePath: String? = nil,
+        _ scenarios: [Scenario], jobs: Int = 1, failFast: Bool = false, nodePath: String? = nil,
         progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
-        onResult: (ScenarioResult) -> Void = { _ in }
+        onResult: @escaping @Sendable (ScenarioResult) -> Void = { _ in }
     ) throws(RunError) -> Report {
-        let runner = ScenarioRunner(endpoint: endpoint, nodePath: nodePath, progress: progress)
-        var results: [ScenarioResult] = []
-        for scenario in scenarios {
-            let result = try runner.run(scenario)
-            results.append(result)
-            onResult(result)
-            if failFast && !result.passed { break }
+        let endpoint = self.endpoint
+        let outcome = ParallelRuns.run(
+            count: scenarios.count, jobs: jobs, exclusive: { scenarios[$0].fault.needsServerAlone },
+            stopAfter: { failFast && !$0.passed }, onResult: { onResult($1) }
+        ) { index throws(RunError) in
+            try ScenarioRunner(endpoint: endpoint, nodePath: nodePath, progress: progress).run(scenarios[index])
         }
-        return Report(server: serverInfo, client: Self.clientInfo, scenarios: results)
+        if let failure = outcome.failure { throw failure }
+        return Report(server: serverInfo, client: Self.clientInfo, scenarios: outcome.results.compactMap { $0 })
     }
 
     /// Stops the embedded server (if any) and removes its directory; idempotent.

@@ -201,7 +201,9 @@ public struct ScenarioRunner: Sendable {
             let rows = try? admin.query(
                 "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE 'SELECT SLEEP(5)%'"
             )
-            ids = Self.threadIDs(rows ?? []).filter { !run.baselineThreads.contains($0) }
+            // Only this pool's threads: with --jobs another scenario may be sleeping on the server too.
+            let own = Set(try serverThreads(pool, run, admin: admin).map(\.id))
+            ids = Self.threadIDs(rows ?? []).filter { own.contains($0) }
             if ids.count >= count { break }
             Thread.sleep(forTimeInterval: 0.02)
         }
@@ -430,6 +432,8 @@ public struct ScenarioRunner: Sendable {
         throws(RunError) -> [ServerThread]
     {
         if let known = pool.knownServerThreads() { return known }
+        // With --jobs other scenarios' threads appear too: the pool's own sockets tell them apart.
+        let ports = pool.clientPorts(serverPort: endpoint.port)
         let rows: [[String?]]
         do {
             rows = try admin.query(
@@ -444,6 +448,7 @@ public struct ScenarioRunner: Sendable {
             }
             let host = row.count > 1 ? row[1] : nil
             let port = host.flatMap { $0.split(separator: ":").last }.flatMap { Int($0) }
+            if let ports, !ports.contains(port ?? -1) { return nil }
             return ServerThread(id: id, clientPort: port)
         }
     }
