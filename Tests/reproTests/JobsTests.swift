@@ -81,4 +81,83 @@ import Testing
             #expect(outcome.stderr.contains("--jobs \(bad) is out of range: use 1 to 32"), "\(outcome.stderr)")
         }
     }
+
+    /// Children of `pid` (direct), from /proc.
+    static func children(of pid: pid_t) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> pid_t? in
+            guard let child = pid_t(entry),
+                let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && pid_t(fields[1]) == pid ? child : nil
+        }
+    }
+
+    @Test func ctrlCStopsEveryRunningScenarioAndCleansUpEveryOne() throws {
+        // Four scenarios at once: one blackholed by its kernel chain (reads wait 30 s), the others idling 30 s
+        // (a proxy, a real stack's process, the server).
+        let dir = try scenarioDirectory([
+            "a.yml":
+                "name: kernel\nfault: {kind: network-cut, mode: blackhole, via: kernel, idle: 1}\npolicy: {preset: naive, read-timeout: 30}\n",
+            "b.yml": "name: proxy\nfault: {kind: network-cut, mode: reset, idle: 30}\npolicy: naive\n",
+            "c.yml": "name: go\nfault: {kind: kill-thread, idle: 30}\ndriver: go-sql\n",
+            "d.yml": "name: wait\nfault: {kind: wait-timeout, seconds: 30}\npolicy: naive\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ReproBinary.path)
+        process.arguments = ["all", dir, "--jobs", "4", "--report-dir", dir + "/reports"]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let pid = process.processIdentifier
+        // Wait (bounded) until all four are idle: a chain of this run exists and the go adapter runs.
+        var chains: [String] = []
+        var children: [pid_t] = []
+        for _ in 0..<300 {
+            chains = KernelCutListing.chains(ofPid: pid)
+            children = Self.children(of: pid)
+            if !chains.isEmpty && children.count >= 2 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let reportsBefore = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/reports")) ?? []
+        #expect(!chains.isEmpty, "the kernel scenario never installed its chain")
+        #expect(children.count >= 2, "expected mariadbd and the go adapter as children, got \(children)")
+        kill(pid, SIGINT)
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(!process.isRunning, "repro did not exit within 60 s of SIGINT")
+        if process.isRunning { kill(pid, SIGKILL) }
+        process.waitUntilExit()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 130, "\(stderr)")
+        #expect(stderr.contains("interrupted"), "\(stderr)")
+        #expect(KernelCutListing.chains(ofPid: pid).isEmpty, "chains left behind")
+        for child in children {
+            #expect(kill(child, 0) == -1 && errno == ESRCH, "child \(child) of the run is still alive")
+        }
+        let reportsAfter = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/reports")) ?? []
+        #expect(reportsAfter.filter { !$0.hasPrefix(".") } == reportsBefore.filter { !$0.hasPrefix(".") })
+        #expect(!reportsAfter.contains("repro-all.json"), "an interrupted run wrote a report")
+    }
+}
+
+/// The iptables chains a repro process owns (`REPRO-<pid>-<n>`).
+enum KernelCutListing {
+    static func chains(ofPid pid: pid_t) -> [String] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/iptables")
+        process.arguments = ["-w", "5", "-S"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return [] }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n")
+            .filter { $0.hasPrefix("-N REPRO-\(pid)-") }.map { String($0.dropFirst(3)) }
+    }
 }
