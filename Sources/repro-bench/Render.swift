@@ -71,6 +71,28 @@ func renderBench(_ r: BenchReport) -> String {
     out += "- this benchmark process (pool of 200, 32 workers, every event of ~30,000 operations kept): "
     out += "\(fmt(r.benchPeakRSSMiB)) MiB\n"
     out += renderAdapters(inProcessP50Micros: r.adapterInProcessP50Micros, r.adapters)
+    out += renderParallel(r.parallel, serverStart: r.serverStartSeconds)
+    return out
+}
+
+func renderParallel(_ rows: [ParallelResult], serverStart: Double) -> String {
+    var out = "\n## 7. Parallel runs (`--jobs`)\n\n"
+    out +=
+        "Wall time at 1, 2, 4 and 8 jobs on one embedded server (machine above). Floor: server start (\(fmt(serverStart, 2)) s) plus the longest single scenario's unavoidable wait; no number of jobs goes below it. Scenarios with a global wait_timeout would run alone (the shipped ones have none).\n\n"
+    out +=
+        "| command | jobs | wall (s) | floor (s) | wall ÷ wall at 1 job | exit |\n| --- | --- | --- | --- | --- | --- |\n"
+    for row in rows {
+        let one = rows.first { $0.command == row.command && $0.jobs == 1 }?.wallSeconds ?? row.wallSeconds
+        out +=
+            "| \(row.command) | \(row.jobs) | \(fmt(row.wallSeconds, 2)) | \(fmt(row.floorSeconds, 2)) | \(fmt(row.wallSeconds / one, 2)) | \(row.exitStatus) |\n"
+    }
+    if let one = rows.first(where: { $0.command.hasPrefix("repro all") && $0.jobs == 1 }),
+        let four = rows.first(where: { $0.command.hasPrefix("repro all") && $0.jobs == 4 })
+    {
+        let met = four.wallSeconds < one.wallSeconds / 2
+        out +=
+            "\nGoal: `repro all --jobs 4` in less than half the wall time of `--jobs 1` — \(met ? "met" : "missed") (\(fmt(four.wallSeconds, 2)) s vs \(fmt(one.wallSeconds, 2)) s).\n"
+    }
     return out
 }
 

@@ -12,6 +12,16 @@ struct SuiteResult: Codable {
     var exitStatus: Int32
 }
 
+/// One `--jobs` run of `repro all` or `repro matrix`.
+struct ParallelResult: Codable {
+    var command: String
+    var jobs: Int
+    var wallSeconds: Double
+    /// Server start plus the longest single scenario's unavoidable wait: no number of jobs goes below it.
+    var floorSeconds: Double
+    var exitStatus: Int32
+}
+
 struct BenchReport: Codable {
     var generatedAt: String
     var machine: String
@@ -29,6 +39,7 @@ struct BenchReport: Codable {
     var benchPeakRSSMiB: Double
     var adapterInProcessP50Micros: Double
     var adapters: [AdapterCost]
+    var parallel: [ParallelResult]
     var totalSeconds: Double
 }
 
@@ -127,7 +138,8 @@ do {
         if let size { for i in sized.indices { sized[i].poolSize = size } }
         let floor = serverStart + sized.reduce(0) { $0 + $1.unavoidableWaitSeconds }
         var arguments = ["all"] + (size == nil ? ["Scenarios"] : noBlackhole)
-        arguments += ["--quiet", "--report-dir", outDir + "/bench-all"]
+        // One at a time: the floor here is the sum of the waits (section 7 measures --jobs).
+        arguments += ["--jobs", "1", "--quiet", "--report-dir", outDir + "/bench-all"]
         if let size { arguments += ["--pool-size", "\(size)"] }
         let run = try timed(repro, arguments)
         reproRSS = max(reproRSS, run.peakRSSMiB)
@@ -139,13 +151,41 @@ do {
         if run.status != 0 && size == nil { log("repro all exited \(run.status):\n\(run.output)") }
     }
 
+    log("bench 7: repro all and repro matrix at --jobs 1, 2, 4, 8 against their floor")
+    var parallel: [ParallelResult] = []
+    let allFloor = serverStart + (scenarios.map(\.unavoidableWaitSeconds).max() ?? 0)
+    let matrix = Matrix(
+        scenarios: MatrixScenario.allCases, policies: PolicyPreset.allCases, seconds: 1, costBorrows: 10)
+    let matrixWaits = PolicyPreset.allCases.flatMap { preset in
+        MatrixScenario.allCases.map { matrix.scenario($0, preset).unavoidableWaitSeconds }
+    }
+    let matrixFloor = serverStart + (matrixWaits.max() ?? 0)
+    for jobs in [1, 2, 4, 8] {
+        let all = try timed(
+            repro, ["all", "Scenarios", "--jobs", "\(jobs)", "--quiet", "--report-dir", outDir + "/bench-jobs"])
+        parallel.append(
+            ParallelResult(
+                command: "repro all Scenarios", jobs: jobs, wallSeconds: all.seconds, floorSeconds: allFloor,
+                exitStatus: all.status))
+        let cells = try timed(
+            repro,
+            [
+                "matrix", "--seconds", "1", "--cost-borrows", "10", "--jobs", "\(jobs)", "--quiet", "--report-dir",
+                outDir + "/bench-jobs",
+            ])
+        parallel.append(
+            ParallelResult(
+                command: "repro matrix --seconds 1 (\(matrixWaits.count) cells)", jobs: jobs,
+                wallSeconds: cells.seconds, floorSeconds: matrixFloor, exitStatus: cells.status))
+    }
+
     let report = BenchReport(
         generatedAt: ISO8601DateFormatter().string(from: Date()), machine: machine(),
         server: session.serverVersion, client: "MariaDB Connector/C \(MariaDBConnection.clientVersion)",
         proxy: proxy, proxyOneCPU: proxyPinned, validation: validation, detection: detection,
         serverStartSeconds: serverStart, suite: suite,
         scale: scale, reproPeakRSSMiB: reproRSS, reproPool200RSSMiB: reproScaleRSS, benchPeakRSSMiB: benchRSS,
-        adapterInProcessP50Micros: inProcessMicros, adapters: adapterCosts,
+        adapterInProcessP50Micros: inProcessMicros, adapters: adapterCosts, parallel: parallel,
         totalSeconds: EventLog.milliseconds(ContinuousClock.now - started) / 1000)
     try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
     let encoder = JSONEncoder()
