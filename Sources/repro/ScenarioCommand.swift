@@ -27,6 +27,10 @@ enum ScenarioCommand {
             }
         }
         if !refused.isEmpty { throw ReproFailure(code: 2, message: refused.joined(separator: "\nrepro: ")) }
+        // A batch checks its real stacks up front; a single scenario's adapter says the same when it starts.
+        if scenarios.count > 1 {
+            do { try AdapterCatalog.preflight(scenarios, nodePath: nodePath) } catch { throw ReproFailure(error) }
+        }
         do { try ReportWriter.prepare(directory: output.reportDir) } catch { throw ReproFailure(error) }
         let session: ReproSession
         do {

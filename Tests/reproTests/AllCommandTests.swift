@@ -70,6 +70,30 @@ struct AllCommandTests {
         #expect(!FileManager.default.fileExists(atPath: dir + "/r"), "nothing ran")
     }
 
+    @Test("a real stack that cannot run here is found before the server starts, naming the scenarios that need it")
+    func adapterPreflight() throws {
+        let dir = try scenarioDirectory([
+            "a.yml": passingKill,
+            "b.yml": "name: on-broken\nfault: {kind: kill-thread}\ndriver: broken\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let adapter = dir + "/adapters/broken"
+        try FileManager.default.createDirectory(atPath: adapter, withIntermediateDirectories: true)
+        try "#!/bin/sh\nexit 1\n".write(toFile: adapter + "/run", atomically: true, encoding: .utf8)
+        try "#!/bin/sh\necho 'missing brokenlang: apt-get install brokenlang'\nexit 1\n".write(
+            toFile: adapter + "/check", atomically: true, encoding: .utf8)
+        chmod(adapter + "/run", 0o755)
+        chmod(adapter + "/check", 0o755)
+        let out = try ReproBinary.run(
+            ["all", dir + "/a.yml", dir + "/b.yml", "--report-dir", dir + "/r"],
+            environment: ["REPRO_ADAPTERS": dir + "/adapters"])
+        #expect(out.status == 3, "\(out.stderr)")
+        #expect(out.stderr.contains("the broken adapter cannot run here (missing brokenlang"), "\(out.stderr)")
+        #expect(out.stderr.contains("/b.yml:"), "names the scenario that needs it: \(out.stderr)")
+        #expect(!out.stderr.contains("warming"), "nothing ran: \(out.stderr)")
+        #expect(out.stderr.split(separator: "\n").count == 1, "one line: \(out.stderr)")
+    }
+
     @Test("--filter matching nothing exits 2 listing the names")
     func filterMatchesNothing() throws {
         let dir = try scenarioDirectory(["a.yml": passingKill])

@@ -81,6 +81,41 @@ public enum AdapterCatalog {
         return (names, skipped)
     }
 
+    /// Before a batch of scenarios runs: every real stack they name exists and its `check` passes (checks run
+    /// side by side, about a second in all). Otherwise one line naming the stack, what its check said and the
+    /// scenarios that use it (file:line): a missing runtime is found before the server starts, not after the
+    /// scenarios before it ran.
+    public static func preflight(_ scenarios: [Scenario], nodePath: String?) throws(RunError) {
+        var users: [String: [Scenario]] = [:]
+        for scenario in scenarios {
+            if let driver = scenario.driver { users[driver.name, default: []].append(scenario) }
+        }
+        let names = users.keys.sorted()
+        var adapters: [AdapterDefinition] = []
+        for name in names {
+            do throws(RunError) {
+                adapters.append(try find(name))
+            } catch {
+                let at = users[name]?.first?.source.map { "\($0): " } ?? ""
+                throw .usage(at + error.message)
+            }
+        }
+        let found = adapters
+        let checks = ParallelRuns.run(count: found.count, jobs: found.count) { index throws(RunError) in
+            check(found[index], nodePath: nodePath)
+        }
+        for (index, result) in checks.results.enumerated() {
+            guard let result, !result.available else { continue }
+            let name = adapters[index].name
+            let using = (users[name] ?? []).map { $0.source ?? $0.name }
+            let shown =
+                using.prefix(3).joined(separator: ", ") + (using.count > 3 ? " and \(using.count - 3) more" : "")
+            throw .environment(
+                "the \(name) adapter cannot run here (\(result.lines.joined(separator: "; "))), needed by \(shown): run make setup, or leave those scenarios out (--filter)"
+            )
+        }
+    }
+
     /// Every subfolder of `directory` with an executable `run`, by name.
     public static func definitions(in directory: String) -> [AdapterDefinition] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
