@@ -40,6 +40,8 @@ final class ProgressPrinter: Sendable {
             }
             redraw { state in
                 if let i = state.live.firstIndex(where: { $0.0 == scenario }) {
+                    // Nothing new to show (idle ticks of 0.25 s round to the same 0.1 s often): no repaint.
+                    if state.live[i].1 == text { return nil }
                     state.live[i].1 = text
                 } else {
                     state.live.append((scenario, text))
@@ -115,13 +117,13 @@ final class ProgressPrinter: Sendable {
     }
 
     /// Applies `change` and repaints: the live block is erased, the permanent lines `change` returns are
-    /// printed above it, then the live lines (cut to the terminal's width so each stays one row). One
-    /// write(2) per repaint, under the lock, so threads never interleave.
-    private func redraw(_ change: (inout State) -> [String]) {
+    /// printed above it, then the live lines (cut to the terminal's width so each stays one row); nil from
+    /// `change` means nothing changed. One write(2) per repaint, under the lock, so threads never interleave.
+    private func redraw(_ change: (inout State) -> [String]?) {
         guard !CleanupRegistry.shared.isInterrupted else { return }
         let width = Self.columns()
         state.withLock { state in
-            let permanent = change(&state)
+            guard let permanent = change(&state) else { return }
             var out = state.drawn > 0 ? "\u{1B}[\(state.drawn)A\r\u{1B}[J" : "\r\u{1B}[K"
             for line in permanent { out += line + "\n" }
             for (scenario, text) in state.live {
