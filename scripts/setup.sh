@@ -19,6 +19,8 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 # The installed man page is checked with `man -l` (make install, CIRecipeTests).
 command -v man >/dev/null 2>&1 || need_apt+=(man-db)
 command -v groff >/dev/null 2>&1 || need_apt+=(groff-base)
+# rsvg-convert: the tests render every timeline chart to PNG, as a person would look at it.
+command -v rsvg-convert >/dev/null 2>&1 || need_apt+=(librsvg2-bin)
 # Driver stacks for the adapters (adapters/*/check says what each needs).
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 [ -f /usr/share/nodejs/mysql/package.json ] || need_apt+=(node-mysql)

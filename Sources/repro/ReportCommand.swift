@@ -8,13 +8,16 @@ extension Repro {
         static let configuration = CommandConfiguration(
             commandName: "report",
             abstract:
-                "Re-render a saved JSON report (or a drivers matrix, drivers.json) as Markdown or JUnit XML (to stdout)."
+                "Re-render a saved JSON report (or a drivers matrix, drivers.json) as Markdown, JUnit XML or SVG charts (to stdout)."
         )
 
         @Argument(help: ArgumentHelp("A JSON report written by repro.", valueName: "file.json"))
         var file: String
 
-        @Option(help: ArgumentHelp("md, junit or json.", valueName: "format"))
+        @Option(
+            help: ArgumentHelp(
+                "md, junit, json, or svg (the timeline charts, every scenario's under the one before).",
+                valueName: "format"))
         var format: String = "md"
 
         @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file instead of stdout.", valueName: "path"))
@@ -22,7 +25,7 @@ extension Repro {
 
         func validate() throws {
             guard ReportFormat(rawValue: format) != nil else {
-                throw ValidationError("--format '\(format)' is unknown: use md, junit or json")
+                throw ValidationError("--format '\(format)' is unknown: use md, junit, json or svg")
             }
         }
 

@@ -2,7 +2,8 @@ import Foundation
 
 /// Renders a report as Markdown for people: summary, then one section per scenario.
 public enum MarkdownRenderer {
-    public static func render(_ report: Report) -> String {
+    /// `charts[i]` is the file name of scenario i's timeline chart, linked from its section (none: no link).
+    public static func render(_ report: Report, charts: [String] = []) -> String {
         var out = "# repro report\n\n"
         let where_ = report.server.managed ? "embedded, started by repro" : "external"
         out += "- Server: MariaDB/MySQL \(report.server.version) (\(where_), \(report.server.address))\n"
@@ -12,8 +13,8 @@ public enum MarkdownRenderer {
         let passed = report.scenarios.filter(\.passed).count
         out += "- Scenarios: \(report.scenarios.count), expectations held in \(passed)\n\n"
         out += summaryTable(report)
-        for scenario in report.scenarios {
-            out += "\n" + section(scenario)
+        for (i, scenario) in report.scenarios.enumerated() {
+            out += "\n" + section(scenario, chart: i < charts.count ? charts[i] : nil)
         }
         return out
     }
@@ -67,7 +68,7 @@ public enum MarkdownRenderer {
         return out
     }
 
-    static func section(_ s: ScenarioResult) -> String {
+    static func section(_ s: ScenarioResult, chart: String? = nil) -> String {
         var out = "## \(s.name)\n\n"
         if let d = s.description { out += "\(plain(d))\n\n" }
         let params = s.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
@@ -103,6 +104,10 @@ public enum MarkdownRenderer {
         out += "- **Recovered**: \(s.recovered ? "yes" : "no")"
         if let r = s.recoveryMs { out += " (first operation done \(ms(r)) ms after the fault)" }
         out += "\n\n"
+        if let chart {
+            // The file name is ours (ReportWriter.chartNames): safe characters only.
+            out += "![Timeline of \(plain(s.name)): connections, operations per second, the fault](\(chart))\n\n"
+        }
         out += "### What happened\n\n\(ExplanationWriter.explain(s))\n\n"
         if !s.expectations.isEmpty {
             out += "### Expectations\n\n| expectation | expected | observed | held |\n| --- | --- | --- | --- |\n"

@@ -3,12 +3,15 @@ import Foundation
 /// A report file format.
 public enum ReportFormat: String, Sendable, CaseIterable {
     case md, json, junit
+    /// The timeline charts (`TimelineChart`), every scenario's under the one before.
+    case svg
 
     public var fileExtension: String {
         switch self {
         case .md: "md"
         case .json: "json"
         case .junit: "junit.xml"
+        case .svg: "svg"
         }
     }
 
@@ -18,11 +21,12 @@ public enum ReportFormat: String, Sendable, CaseIterable {
         for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() })
         where !part.isEmpty {
             if part == "all" {
-                for f in allCases where !out.contains(f) { out.append(f) }
+                // The charts come with md already (one per scenario, linked from it).
+                for f in allCases where f != .svg && !out.contains(f) { out.append(f) }
                 continue
             }
             guard let f = ReportFormat(rawValue: part == "markdown" ? "md" : part) else {
-                throw PolicyError("--format '\(part)' is unknown: use md, json, junit (comma-separated) or all")
+                throw PolicyError("--format '\(part)' is unknown: use md, json, junit, svg (comma-separated) or all")
             }
             if !out.contains(f) { out.append(f) }
         }

@@ -21,31 +21,53 @@ public enum ReportWriter {
         }
     }
 
-    /// Writes `<basename>.<ext>` for each format; returns the paths written.
+    /// Writes `<basename>.<ext>` for each format, and with md one timeline chart per scenario beside it
+    /// (`chartNames`), as one set; returns the paths written.
     public static func write(_ report: Report, to directory: String, basename: String, formats: [ReportFormat])
         throws(RunError) -> [String]
     {
         try prepare(directory: directory)
+        let charts = formats.contains(.md) && report.policyCosts == nil ? chartNames(report, basename: basename) : []
         var files: [(Data, String)] = []
         for format in formats {
             let path = (directory as NSString).appendingPathComponent("\(basename).\(format.fileExtension)")
             do {
-                files.append((try render(report, as: format), path))
+                files.append((try render(report, as: format, charts: charts), path))
             } catch {
                 throw .environment("cannot render the \(format.rawValue) report: \(error)")
             }
+        }
+        for (scenario, name) in zip(report.scenarios, charts) {
+            let path = (directory as NSString).appendingPathComponent(name)
+            if !files.contains(where: { $0.1 == path }) { files.append((Data(TimelineChart.svg(scenario).utf8), path)) }
         }
         try FileOutput.writeAll(files)
         return files.map(\.1)
     }
 
-    /// The bytes of one format.
-    public static func render(_ report: Report, as format: ReportFormat) throws -> Data {
+    /// File names of the scenarios' charts: `<basename>.svg` for a one-scenario report (its name and pool),
+    /// else `<scenario>.svg` (names are unique in a batch), made safe as file names.
+    public static func chartNames(_ report: Report, basename: String) -> [String] {
+        if report.scenarios.count == 1 { return [safeFileName(basename) + ".svg"] }
+        return report.scenarios.map { safeFileName($0.name) + ".svg" }
+    }
+
+    static func safeFileName(_ name: String) -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        let cleaned = String(name.map { allowed.contains($0) ? $0 : "-" }.prefix(120))
+        return cleaned.isEmpty || cleaned.hasPrefix(".") ? "scenario" + cleaned : cleaned
+    }
+
+    /// The bytes of one format; `charts` are the chart files the Markdown links (none: no links).
+    public static func render(_ report: Report, as format: ReportFormat, charts: [String] = []) throws -> Data {
         switch format {
         case .json: try report.jsonData()
         case .md:
-            Data((report.policyCosts == nil ? MarkdownRenderer.render(report) : MatrixRenderer.render(report)).utf8)
+            Data(
+                (report.policyCosts == nil
+                    ? MarkdownRenderer.render(report, charts: charts) : MatrixRenderer.render(report)).utf8)
         case .junit: Data(JUnitRenderer.render(report).utf8)
+        case .svg: Data(TimelineChart.svg(report.scenarios).utf8)
         }
     }
 }
