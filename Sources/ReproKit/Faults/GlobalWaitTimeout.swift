@@ -194,8 +194,9 @@ public final class GlobalWaitTimeout: Sendable {
         }
         let left = current.map { "is \($0)" } ?? "is probably still \(value)"
         let line =
-            "RESTORE FAILED: the global wait_timeout at \(address) \(left), not \(original): run SET GLOBAL wait_timeout=\(original); by hand (\(problems.joined(separator: "; ")))"
+            "RESTORE FAILED: the global wait_timeout at \(address) \(left), not \(original) (\(problems.joined(separator: " | ")))"
             + (statePath == nil ? "" : "; the next repro run on this server tries again")
+            + "; run by hand: SET GLOBAL wait_timeout=\(original);"
         log.record(.scenario, detail: line)
         CleanupRegistry.shared.recordFailure(line)
         return false
@@ -281,7 +282,7 @@ public final class GlobalWaitTimeout: Sendable {
             problem = error.message
         }
         throw .environment(
-            "a repro run (pid \(record.pid)) ended before putting back the global wait_timeout at \(address), and putting back \(record.original) failed (\(problem)): run SET GLOBAL wait_timeout=\(record.original); by hand"
+            "a repro run (pid \(record.pid)) ended before putting back the global wait_timeout at \(address), and putting back \(record.original) failed (\(problem)); run by hand: SET GLOBAL wait_timeout=\(record.original);"
         )
     }
 
