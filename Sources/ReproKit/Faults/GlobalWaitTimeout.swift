@@ -127,15 +127,24 @@ public final class GlobalWaitTimeout: Sendable {
         kept = true
         // Registered before SET GLOBAL: a Ctrl-C between the two puts back a value that did not change, harmlessly.
         let token = CleanupRegistry.shared.register("restore global wait_timeout") { _ = fault.restore(log: log) }
-        fault.state.withLock { $0.token = token }
-        do {
-            try admin.query("SET GLOBAL wait_timeout=\(seconds)")
-        } catch {
-            CleanupRegistry.shared.unregister(token)
-            if let statePath { unlink(statePath) }
-            admin.close()
+        // Under the state lock: a Ctrl-C now waits for this statement instead of using the connection beside it.
+        let failure = fault.state.withLock { state -> DatabaseError? in
+            state.token = token
+            do throws(DatabaseError) {
+                try admin.query("SET GLOBAL wait_timeout=\(seconds)")
+                return nil
+            } catch {
+                // Nothing changed: nothing to put back.
+                state.restored = true
+                CleanupRegistry.shared.unregister(token)
+                if let statePath { unlink(statePath) }
+                admin.close()
+                return error
+            }
+        }
+        if let failure {
             throw .environment(
-                "cannot set the global wait_timeout at \(address): \(error.message); use --scope session or a user with SUPER/SYSTEM_VARIABLES_ADMIN"
+                "cannot set the global wait_timeout at \(address): \(failure.message); use --scope session or a user with SUPER/SYSTEM_VARIABLES_ADMIN"
             )
         }
         log.record(.scenario, detail: "SET GLOBAL wait_timeout=\(seconds) (was \(original))")
@@ -176,20 +185,33 @@ public final class GlobalWaitTimeout: Sendable {
             return false
         }
         var back = attempt(admin)
+        // The record goes while the lock is held: a run waiting for the lock must not find it and restore again.
+        if back, let statePath { unlink(statePath) }
+        admin.close()
+        var detail = "restored; read back \(original)"
         if !back {
+            // The kept connection is gone, and the lock with it: take the lock again before touching anything.
             do {
                 let fresh = try reconnect()
-                back = attempt(fresh)
-                fresh.close()
+                defer { fresh.close() }
+                let relocked = (try? fresh.query("SELECT GET_LOCK('\(Self.lockName)', 0)").first?.first ?? nil) == "1"
+                if relocked || statePath == nil {
+                    back = attempt(fresh)
+                    if back, let statePath { unlink(statePath) }
+                    detail = "restored on a new connection; read back \(original)"
+                } else if let statePath, Self.removed(statePath, within: .seconds(5)) {
+                    // Another run took the lock meanwhile, found this run's record and put the value back.
+                    back = true
+                    detail = "put back by another repro run that took the lock after this run's admin connection died"
+                } else {
+                    problems.append("another repro run holds the server lock '\(Self.lockName)'")
+                }
             } catch {
                 problems.append(error.message)
             }
         }
-        // The record goes before the lock: a run waiting for the lock must not find it and "restore" again.
-        if back, let statePath { unlink(statePath) }
-        admin.close()
         if back {
-            log.record(.scenario, detail: "SET GLOBAL wait_timeout=\(original) (restored; read back \(original))")
+            log.record(.scenario, detail: "SET GLOBAL wait_timeout=\(original) (\(detail))")
             return true
         }
         let left = current.map { "is \($0)" } ?? "is probably still \(value)"
@@ -203,6 +225,16 @@ public final class GlobalWaitTimeout: Sendable {
     }
 
     // MARK: - The lock and the record
+
+    /// True once `path` is gone, polling every 50 ms for at most `bound`.
+    private static func removed(_ path: String, within bound: Duration) -> Bool {
+        let deadline = ContinuousClock.now + bound
+        while FileManager.default.fileExists(atPath: path) {
+            if ContinuousClock.now >= deadline { return false }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return true
+    }
 
     /// `GET_LOCK` in rounds of at most 1 s until `wait` is over; one line (through `waiting`) when another run has it.
     private static func takeLock(
@@ -269,6 +301,11 @@ public final class GlobalWaitTimeout: Sendable {
         var problem = ""
         do {
             let before = try admin.query("SELECT @@GLOBAL.wait_timeout").first?.first ?? nil
+            // A run stopped between writing its record and changing the value left nothing to put back.
+            if before == "\(record.original)" {
+                unlink(path)
+                return nil
+            }
             try admin.query("SET GLOBAL wait_timeout=\(record.original)")
             current = try admin.query("SELECT @@GLOBAL.wait_timeout").first?.first ?? nil
             if current == "\(record.original)" {
