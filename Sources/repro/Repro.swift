@@ -30,10 +30,19 @@ enum Main {
             // After Ctrl-C this error is an echo of the teardown (a reaped child, a closed socket): stay quiet
             // and let the signal handler exit with 128 + signal.
             CleanupRegistry.shared.parkIfInterrupted()
-            exit(outputCheckedExitCode(Self.exitCode(for: error)))
+            exit(outputCheckedExitCode(cleanupCheckedExitCode(Self.exitCode(for: error))))
         }
         CleanupRegistry.shared.parkIfInterrupted()
-        exit(outputCheckedExitCode(0))
+        exit(outputCheckedExitCode(cleanupCheckedExitCode(0)))
+    }
+
+    /// Exit 3 when the run could not put back what it changed (a global wait_timeout): each line says what is
+    /// left, where, and the command to run by hand, and comes last so it is not lost among the progress lines.
+    static func cleanupCheckedExitCode(_ code: Int32) -> Int32 {
+        let failures = CleanupRegistry.shared.failures
+        guard !failures.isEmpty else { return code }
+        for line in failures { Console.err("repro: \(line)\n") }
+        return code <= 1 ? 3 : code
     }
 
     /// Exit 3 when output was lost (a full disk, an I/O error) on a run that would otherwise look fine.

@@ -22,6 +22,10 @@ public final class ReproSession: Sendable {
             let runner = ScenarioRunner(endpoint: endpoint)
             let probe = try runner.adminConnection()
             defer { probe.close() }
+            // A global wait_timeout left by a run that was killed before its restore goes back first (defect 4).
+            if let line = GlobalWaitTimeout.restoreLeftover(on: probe, endpoint: endpoint) {
+                Console.err("repro: \(line)\n")
+            }
             return ReproSession(endpoint: endpoint, serverVersion: probe.serverVersion, managed: nil)
         }
         // Sandboxes of earlier runs that were killed outright (SIGKILL, OOM) would run forever: remove them.

@@ -100,7 +100,11 @@ public struct ScenarioRunner: Sendable {
             initCommands = ["SET SESSION wait_timeout=\(seconds)"]
         case .global:
             // Scenario.preflight refused this on a server repro did not start, unless --allow-global.
-            restore = try setGlobalWaitTimeout(seconds, log: run.log)
+            let log = run.log
+            let global = try GlobalWaitTimeout.set(seconds, runner: self, log: log) { line in
+                progress(.step(scenario: name, line))
+            }
+            restore = { global.restore(log: log) }
         }
         defer { restore?() }
         let pool = try makePool(&run, initCommands: initCommands)
@@ -112,35 +116,6 @@ public struct ScenarioRunner: Sendable {
         idle(seconds: Double(seconds) + margin, scenario: name, reason: "wait_timeout \(seconds)s + margin")
         run.log.record(.scenario, detail: "idle over: running \(run.scenario.operationCount) operations")
         try runOperations(pool, &run)
-    }
-
-    /// Sets the global wait_timeout and returns the action that puts the old value back (also on Ctrl-C).
-    private func setGlobalWaitTimeout(_ seconds: Int, log: EventLog) throws(RunError) -> () -> Void {
-        let admin = try adminConnection()
-        defer { admin.close() }
-        let old: String
-        do {
-            old = try admin.query("SELECT @@GLOBAL.wait_timeout").first?.first??.description ?? "28800"
-            try admin.query("SET GLOBAL wait_timeout=\(seconds)")
-        } catch {
-            throw .environment(
-                "cannot set the global wait_timeout at \(endpoint.address): \(error.message); use --scope session or a user with SUPER/SYSTEM_VARIABLES_ADMIN"
-            )
-        }
-        log.record(.scenario, detail: "SET GLOBAL wait_timeout=\(seconds) (was \(old))")
-        let endpoint = self
-        let restoreAction: @Sendable () -> Void = {
-            if let c = try? endpoint.adminConnection() {
-                _ = try? c.query("SET GLOBAL wait_timeout=\(old)")
-                c.close()
-            }
-        }
-        let token = CleanupRegistry.shared.register("restore global wait_timeout", restoreAction)
-        return {
-            restoreAction()
-            CleanupRegistry.shared.unregister(token)
-            log.record(.scenario, detail: "SET GLOBAL wait_timeout=\(old) (restored)")
-        }
     }
 
     private func runKillThread(_ run: inout FaultRun, target: KillTarget, count: KillCount) throws(RunError) {

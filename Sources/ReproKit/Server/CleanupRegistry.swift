@@ -30,6 +30,7 @@ public final class CleanupRegistry: Sendable {
         // Kept alive here: a signal source that is deallocated stops delivering.
         var signalSources: [any DispatchSourceSignal] = []
         var handlersInstalled = false
+        var failures: [String] = []
     }
 
     private let state = Mutex(State())
@@ -58,6 +59,17 @@ public final class CleanupRegistry: Sendable {
         state.withLock { state in state.entries.map(\.name) }
     }
 
+    /// Records that a cleanup action could not put something back (one line: what, where, the command to run by
+    /// hand). The process then exits 3, on Ctrl-C too, and prints every line last on stderr.
+    public func recordFailure(_ line: String) {
+        state.withLock { state in state.failures.append(line) }
+    }
+
+    /// What cleanup actions could not put back, oldest first.
+    public var failures: [String] {
+        state.withLock { state in state.failures }
+    }
+
     private let interruptedFlag = Atomic<Bool>(false)
 
     /// True once a signal started the cleanup: the process is about to exit with 128 + signal, and other
@@ -83,7 +95,8 @@ public final class CleanupRegistry: Sendable {
         for entry in entries.reversed() { entry.action() }
     }
 
-    /// On SIGINT, SIGTERM or SIGHUP: print one line to stderr, run all actions, exit with 128 + signal. Idempotent.
+    /// On SIGINT, SIGTERM or SIGHUP: print one line to stderr, run all actions, exit with 128 + signal (3 when an
+    /// action recorded a failure, after printing it). Idempotent.
     public func installSignalHandlers() {
         state.withLock { state in
             guard !state.handlersInstalled else { return }
@@ -97,7 +110,11 @@ public final class CleanupRegistry: Sendable {
                     let line = "interrupted: cleaning up\n"
                     _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
                     runAll()
-                    exit(128 + signo)
+                    let failed = failures
+                    for failure in failed {
+                        _ = "repro: \(failure)\n".withCString { write(STDERR_FILENO, $0, strlen($0)) }
+                    }
+                    exit(failed.isEmpty ? 128 + signo : 3)
                 }
                 source.resume()
                 state.signalSources.append(source)
