@@ -114,7 +114,18 @@ struct AllCommandTests {
             ["all", dir, "--report-dir", dir + "/r", "--quiet"], environment: ["GITHUB_STEP_SUMMARY": summary])
         #expect(out.status == 1, "\(out.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/r").sorted()
-        #expect(files == ["repro-all.json", "repro-all.junit.xml", "repro-all.md"])
+        #expect(files == ["kill-ok.svg", "kill-wrong.svg", "repro-all.json", "repro-all.junit.xml", "repro-all.md"])
+        // Each scenario's section links its chart, written beside the report.
+        let markdown = try String(contentsOfFile: dir + "/r/repro-all.md", encoding: .utf8)
+        #expect(markdown.contains("](kill-ok.svg)") && markdown.contains("](kill-wrong.svg)"))
+        for chart in ["kill-ok.svg", "kill-wrong.svg"] {
+            let svg = XMLParser(data: try Data(contentsOf: URL(fileURLWithPath: dir + "/r/" + chart)))
+            #expect(svg.parse(), "\(chart) must be well-formed XML")
+        }
+        let both = try ReproBinary.run(["report", dir + "/r/repro-all.json", "--format", "svg"])
+        #expect(both.status == 0)
+        #expect(both.stdout.components(separatedBy: "<svg ").count - 1 == 3, "one picture holding both charts")
+        #expect(XMLParser(data: Data(both.stdout.utf8)).parse())
         let xml = try Data(contentsOf: URL(fileURLWithPath: dir + "/r/repro-all.junit.xml"))
         let parser = XMLParser(data: xml)
         let counter = JUnitCounter()
@@ -139,11 +150,31 @@ struct AllCommandTests {
     func noSummaryAndFailFast() throws {
         let dir = try scenarioDirectory(["a.yml": failingKill, "b.yml": passingKill])
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run(["all", dir, "--report-dir", dir + "/r", "--quiet", "--fail-fast", "--json"])
+        let out = try ReproBinary.run(
+            ["all", dir, "--report-dir", dir + "/r", "--quiet", "--fail-fast", "--json", "--jobs", "1"])
         #expect(out.status == 1)
         let report = try Report.decode(Data(out.stdout.utf8))
         #expect(report.scenarios.map(\.name) == ["kill-wrong"])
         #expect(!FileManager.default.fileExists(atPath: dir + "/summary.md"))
+    }
+
+    @Test(
+        "--fail-fast with --jobs: nothing starts after the failure, the scenario running beside it finishes",
+        .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+    func failFastWithJobs() throws {
+        let slow =
+            "name: slow-ok\nfault: {kind: kill-thread, idle: 3}\npolicy: ping-on-borrow\nexpect: {recovered: true}\n"
+        let dir = try scenarioDirectory([
+            "a.yml": failingKill, "b.yml": slow, "c.yml": passingKill,
+            "d.yml": passingKill.replacingOccurrences(of: "kill-ok", with: "kill-ok-2"),
+        ])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = try ReproBinary.run(
+            ["all", dir, "--report-dir", dir + "/r", "--quiet", "--fail-fast", "--json", "--jobs", "2"])
+        #expect(out.status == 1)
+        let report = try Report.decode(Data(out.stdout.utf8))
+        #expect(report.scenarios.map(\.name) == ["kill-wrong", "slow-ok"])
+        #expect(report.scenarios.last?.passed == true, "the scenario in flight ran to its end")
     }
 
     @Test("repro report re-renders a saved JSON report as Markdown and JUnit")
