@@ -277,7 +277,7 @@ public struct DriversMatrix: Sendable {
             var cells: [DriversReport.Cell] = []
             var client: Report.Client?
             for column in columns {
-                let result = try runner.run(scenario(row, column))
+                let result = try session.run(scenario(row, column), with: runner)
                 onCell(row, result)
                 client = client ?? result.client
                 cells.append(DriversReport.Cell(column: column, result: result))

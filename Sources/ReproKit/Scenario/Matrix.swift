@@ -42,7 +42,7 @@ public struct Matrix: Sendable {
         var costs: [PolicyCost] = []
         for preset in policies {
             for column in scenarios {
-                let result = try runner.run(scenario(column, preset))
+                let result = try session.run(scenario(column, preset), with: runner)
                 results.append(result)
                 onCell(result)
             }

@@ -6,8 +6,9 @@ public final class ReproSession: Sendable {
     public let serverVersion: String
     private let managed: ManagedServer?
 
-    /// Parses the DSN or starts the embedded server, then checks that a connection works.
-    public static func open(dsn: String?) throws(RunError) -> ReproSession {
+    /// Parses the DSN or starts the embedded server, then checks that a connection works (within
+    /// `connectTimeout` seconds: the scenarios' `--connect-timeout`).
+    public static func open(dsn: String?, connectTimeout: Int = 5) throws(RunError) -> ReproSession {
         // Firewall chains of kernel-cut runs that were SIGKILLed would go on cutting flows: every run sweeps
         // them, not only kernel-cut runs (cheap: nothing happens without root and iptables). Quietly, like the
         // sandboxes below: the one line on stderr belongs to this run's own problem.
@@ -20,7 +21,7 @@ public final class ReproSession: Sendable {
                 throw .usage(error.message)
             }
             let runner = ScenarioRunner(endpoint: endpoint)
-            let probe = try runner.adminConnection()
+            let probe = try runner.adminConnection(connectTimeout: connectTimeout)
             defer { probe.close() }
             return ReproSession(endpoint: endpoint, serverVersion: probe.serverVersion, managed: nil)
         }
@@ -70,12 +71,29 @@ public final class ReproSession: Sendable {
         let runner = ScenarioRunner(endpoint: endpoint, nodePath: nodePath, progress: progress)
         var results: [ScenarioResult] = []
         for scenario in scenarios {
-            let result = try runner.run(scenario)
+            let result = try run(scenario, with: runner)
             results.append(result)
             onResult(result)
             if failFast && !result.passed { break }
         }
         return Report(server: serverInfo, client: Self.clientInfo, scenarios: results)
+    }
+
+    /// Runs one scenario, then makes sure the server outlived it (`ServerWatch`): a server that died under a
+    /// scenario is an environment failure naming the server and the scenario, never the policy's result.
+    public func run(_ scenario: Scenario, with runner: ScenarioRunner) throws(RunError) -> ScenarioResult {
+        let watch = ServerWatch(
+            endpoint: endpoint, managed: managed, connectTimeout: scenario.policy.connectTimeout)
+        let result: ScenarioResult
+        do {
+            result = try runner.run(scenario)
+        } catch {
+            // A dead server shows up as whatever step failed first ("cannot connect", "KILL failed"): say why.
+            if error.kind == .environment, let death = watch.death(during: scenario.name) { throw death }
+            throw error
+        }
+        if let death = watch.death(during: scenario.name) { throw death }
+        return result
     }
 
     /// Stops the embedded server (if any) and removes its directory; idempotent.

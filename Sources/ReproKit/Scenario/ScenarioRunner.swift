@@ -31,9 +31,12 @@ public struct ScenarioRunner: Sendable {
     }
 
     /// Opens one connection outside any pool (admin work, server version); failures become environment errors.
-    public func adminConnection(readTimeout: Int = 10) throws(RunError) -> MariaDBConnection {
+    public func adminConnection(readTimeout: Int = 10, connectTimeout: Int = 5) throws(RunError)
+        -> MariaDBConnection
+    {
         var options = connectionOptions(policy: PoolPolicy())
         options.readTimeout = readTimeout
+        options.connectTimeout = connectTimeout
         do {
             return try MariaDBConnection(options: options)
         } catch {
@@ -59,8 +62,9 @@ public struct ScenarioRunner: Sendable {
         default:
             // Connector/C never puts the password in its messages; rewriting substrings of them would leak
             // which characters the password contains.
+            // The embedded server is ours: ReproSession says so when it died; it never needs starting by hand.
             return .environment(
-                "cannot connect to \(endpoint.address): \(error.message) (\(error.code.name)); is the server running and reachable?"
+                "cannot connect to \(endpoint.managed ? "the embedded server at " : "")\(endpoint.address): \(error.message) (\(error.code.name)); \(endpoint.managed ? "the server repro started stopped answering, run again" : "is the server running and reachable?")"
             )
         }
     }
