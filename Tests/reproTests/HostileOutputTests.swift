@@ -25,6 +25,23 @@ struct HostileOutputTests {
         #expect(written.contains { $0.hasSuffix(".json") }, "the reports are still written: \(written)")
     }
 
+    @Test("a 1 ms keepalive keeps the report's timeline small: repeated pings are summarized (defect 15)")
+    func keepaliveBounded() throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = try ReproBinary.run(
+            ["wait-timeout", "--seconds", "2", "--keepalive", "0.001", "--quiet", "--json", "--report-dir", dir],
+            timeout: 60)
+        #expect(out.status == 0, "status \(out.status), stderr: \(out.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any])
+        let scenario = try #require((report["scenarios"] as? [[String: Any]])?.first)
+        let timeline = try #require(scenario["timeline"] as? [[String: Any]])
+        let summaries = timeline.compactMap { $0["detail"] as? String }.filter { $0.hasPrefix("keepalive ping ok ×") }
+        // Four idle connections pinged every millisecond for over two seconds: thousands of pings, a few entries.
+        #expect(!summaries.isEmpty, "\(timeline.count) entries")
+        #expect(timeline.count < 100, "\(timeline.count) timeline entries")
+    }
+
     @Test("a report directory that only looks writable is refused before anything runs (defect 13)")
     func reportDirProbe() throws {
         let out = try ReproBinary.run(["kill-thread", "--report-dir", "/proc"], timeout: 30)
