@@ -20,8 +20,7 @@ public final class ReproSession: Sendable {
             } catch {
                 throw .usage(error.message)
             }
-            let runner = ScenarioRunner(endpoint: endpoint)
-            let probe = try runner.adminConnection(connectTimeout: connectTimeout)
+            let probe = try firstConnection(to: endpoint, connectTimeout: connectTimeout)
             defer { probe.close() }
             return ReproSession(endpoint: endpoint, serverVersion: probe.serverVersion, managed: nil)
         }
@@ -43,6 +42,29 @@ public final class ReproSession: Sendable {
             throw .environment(error.message)
         }
         return ReproSession(endpoint: server.endpoint, serverVersion: server.version, managed: server)
+    }
+
+    /// The first connection to a user's server; a silent port (nothing answers the handshake) gives up after
+    /// `connectTimeout` seconds and says so.
+    private static func firstConnection(to endpoint: ServerEndpoint, connectTimeout: Int) throws(RunError)
+        -> MariaDBConnection
+    {
+        let runner = ScenarioRunner(endpoint: endpoint)
+        var options = runner.connectionOptions(policy: PoolPolicy())
+        options.connectTimeout = connectTimeout
+        options.readTimeout = 10
+        let started = ContinuousClock.now
+        do {
+            return try MariaDBConnection(options: options)
+        } catch {
+            let tookTheTimeout = ContinuousClock.now - started >= .seconds(connectTimeout) - .milliseconds(200)
+            guard tookTheTimeout, ServerWatch.goneCodes.contains(error.code) else {
+                throw runner.environmentError(error)
+            }
+            throw .environment(
+                "cannot connect to \(endpoint.address): no answer within the connect timeout of \(connectTimeout) s (\(error.message), \(error.code.name)); check that a MariaDB/MySQL server listens there, or raise --connect-timeout"
+            )
+        }
     }
 
     private init(endpoint: ServerEndpoint, serverVersion: String, managed: ManagedServer?) {

@@ -31,12 +31,9 @@ public struct ScenarioRunner: Sendable {
     }
 
     /// Opens one connection outside any pool (admin work, server version); failures become environment errors.
-    public func adminConnection(readTimeout: Int = 10, connectTimeout: Int = 5) throws(RunError)
-        -> MariaDBConnection
-    {
+    public func adminConnection(readTimeout: Int = 10) throws(RunError) -> MariaDBConnection {
         var options = connectionOptions(policy: PoolPolicy())
         options.readTimeout = readTimeout
-        options.connectTimeout = connectTimeout
         do {
             return try MariaDBConnection(options: options)
         } catch {
