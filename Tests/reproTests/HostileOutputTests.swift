@@ -42,6 +42,23 @@ struct HostileOutputTests {
         #expect(timeline.count < 100, "\(timeline.count) timeline entries")
     }
 
+    @Test("a closed stderr drops the progress and keeps exit 0; a closed stdout under --json is lost output (exit 3)")
+    func closedStandardDescriptors() throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let closed = { (redirect: String, arguments: [String]) throws -> ReproBinary.Outcome in
+            try ReproBinary.run(
+                ["-c", "exec \"$0\" \"$@\" \(redirect)", ReproBinary.path] + arguments, timeout: 60,
+                executable: "/bin/sh")
+        }
+        let noStderr = try closed("2>&-", ["kill-thread", "--report-dir", dir])
+        #expect(noStderr.status == 0, "status \(noStderr.status)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/kill-thread-naive.json"))
+        let noStdout = try closed(">&-", ["kill-thread", "--quiet", "--json", "--report-dir", dir])
+        #expect(noStdout.status == 3)
+        #expect(noStdout.stderr.contains("cannot write the output: stdout is closed"), "\(noStdout.stderr)")
+    }
+
     @Test("a report directory that only looks writable is refused before anything runs (defect 13)")
     func reportDirProbe() throws {
         let out = try ReproBinary.run(["kill-thread", "--report-dir", "/proc"], timeout: 30)
