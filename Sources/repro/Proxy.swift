@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import ReproKit
+import Synchronization
 
 extension Repro {
     /// `repro proxy`: the FaultProxy as a long-running command in front of any application.
@@ -62,12 +63,21 @@ extension Repro {
             let upstreamAt = try HostPort(parsing: upstream, option: "--upstream")
             let cut = mode.flatMap(CutMode.init(rawValue:))
             let start = ContinuousClock.now
+            // An unreachable upstream resets every client: say so once on stderr (each flow line says it too).
+            let warned = Atomic<Bool>(false)
             let proxy = FaultProxy(
                 upstreamHost: upstreamAt.host, upstreamPort: upstreamAt.port, listenHost: listenAt.host,
                 listenPort: listenAt.port, afterIdle: afterIdle.map { .milliseconds(Int($0 * 1000)) },
                 idleMode: afterIdle == nil ? nil : cut
             ) { event in
                 Console.line(event.logLine(since: start))
+                if let problem = event.upstreamError,
+                    !warned.exchange(true, ordering: .relaxed)
+                {
+                    Console.err(
+                        "repro: cannot reach the upstream \(upstreamAt): \(problem); clients are reset until it answers (check --upstream and that the server is up)\n"
+                    )
+                }
             }
             let port: Int
             do {

@@ -154,6 +154,69 @@ struct ProxyCommandTests {
         #expect(log.contains("cut-after: cut 1 flow(s) with reset"), "\(log)")
     }
 
+    /// Runs `repro proxy` with `arguments` (listen address chosen here), lets a Python `client` script talk to its
+    /// port (given as PORT), stops the proxy with SIGTERM and returns the client's output, the proxy's stdout and
+    /// stderr.
+    func proxyRun(_ arguments: [String], client: String) throws -> (client: String, log: String, stderr: String) {
+        let port = try #require(LoopbackTCP.freePort())
+        let proxy = Process()
+        proxy.executableURL = URL(fileURLWithPath: ReproBinary.path)
+        proxy.arguments = ["proxy", "--listen", "127.0.0.1:\(port)"] + arguments
+        let log = Pipe()
+        let errors = Pipe()
+        proxy.standardOutput = log
+        proxy.standardError = errors
+        try proxy.run()
+        defer { if proxy.isRunning { proxy.terminate() } }
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-u", "-c", client.replacingOccurrences(of: "PORT", with: "\(port)")]
+        let out = Pipe()
+        python.standardOutput = out
+        python.standardError = out
+        try python.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        python.waitUntilExit()
+        proxy.terminate()
+        proxy.waitUntilExit()
+        #expect(proxy.terminationStatus == 0)
+        return (
+            text, String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+            String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        )
+    }
+
+    @Test("an unreachable --upstream is said once on stderr and on every flow's close line")
+    func unreachableUpstream() throws {
+        // A port nothing listens on: the proxy's dial is refused.
+        let upstream = try #require(LoopbackTCP.freePort())
+        let (client, log, stderr) = try proxyRun(
+            ["--upstream", "127.0.0.1:\(upstream)"],
+            client: """
+                import socket, time
+                for flow in range(3):
+                    for attempt in range(50):
+                        try:
+                            s = socket.create_connection(("127.0.0.1", PORT), timeout=5)
+                            break
+                        except ConnectionRefusedError:
+                            time.sleep(0.1)
+                    try:
+                        print("eof" if s.recv(10) == b"" else "data")
+                    except ConnectionResetError:
+                        print("reset")
+                """)
+        #expect(client == "reset\nreset\nreset\n", "\(client)")
+        let closes = log.split(separator: "\n").filter { $0.contains(" close: ") }
+        #expect(closes.count == 3, "\(log)")
+        #expect(closes.allSatisfy { $0.contains("client got rst, upstream unreachable: Connection refused") }, "\(log)")
+        let lines = stderr.split(separator: "\n")
+        #expect(lines.count == 1, "once: \(stderr)")
+        #expect(
+            lines.first?.hasPrefix("repro: cannot reach the upstream 127.0.0.1:\(upstream): Connection refused") == true
+        )
+    }
+
     @Test(
         "proxy usage errors exit 2",
         arguments: [

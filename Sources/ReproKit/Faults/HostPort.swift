@@ -49,6 +49,7 @@ extension FlowEvent {
             line += " (\(bytesUp) B up, \(bytesDown) B down)"
         case .close:
             if let signal { line += ": client got \(signal.rawValue)" }
+            if let upstreamError { line += ", upstream unreachable: \(upstreamError)" }
             line += " (\(bytesUp) B up, \(bytesDown) B down)"
         }
         return line

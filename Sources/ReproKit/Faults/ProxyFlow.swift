@@ -51,6 +51,8 @@ final class ProxyFlow {
     // it is bounded by the client socket's receive buffer.
     private var earlyBytes: [ByteBuffer] = []
     private var earlyEOF = false
+    /// Why dialling the upstream failed, for the close event.
+    private var upstreamError: String?
 
     init(
         id: Int,
@@ -71,7 +73,7 @@ final class ProxyFlow {
     private func event(_ kind: FlowEvent.Kind, mode: CutMode?, signal: ClientSignal?) -> FlowEvent {
         FlowEvent(
             kind: kind, flowID: id, clientAddress: clientAddress,
-            bytesUp: bytesUp, bytesDown: bytesDown, mode: mode, signal: signal)
+            bytesUp: bytesUp, bytesDown: bytesDown, mode: mode, signal: signal, upstreamError: upstreamError)
     }
 
     private func handler(_ side: Side) -> FlowSideHandler? {
@@ -103,7 +105,7 @@ final class ProxyFlow {
             .whenComplete { result in
                 switch result {
                 case .success: self.upstreamConnected()
-                case .failure: self.upstreamFailed()
+                case .failure(let error): self.upstreamFailed(FaultProxy.reason(error))
                 }
             }
     }
@@ -145,9 +147,10 @@ final class ProxyFlow {
         armIdleTimer()
     }
 
-    private func upstreamFailed() {
+    private func upstreamFailed(_ reason: String) {
         guard upstreamState != .gone else { return }
         upstreamState = .gone
+        upstreamError = reason
         upstream = nil
         if clientOpen, phase != .closing {
             phase = .closing
