@@ -217,6 +217,69 @@ struct ProxyCommandTests {
         )
     }
 
+    /// `repro proxy` in front of a fresh embedded server, with `arguments`; returns the run, the server's session
+    /// and the proxy's port once it listens.
+    func liveProxy(_ arguments: [String]) throws -> (LiveRun, ReproSession, Int) {
+        let session = try ReproSession.open(dsn: nil)
+        let port = try #require(LoopbackTCP.freePort())
+        let run = try LiveRun(
+            ["proxy", "--listen", "127.0.0.1:\(port)", "--upstream", session.endpoint.hostPort] + arguments)
+        try run.waitForStdout(containing: "listening on", timeout: 30)
+        return (run, session, port)
+    }
+
+    func connect(port: Int) throws -> MariaDBConnection {
+        try MariaDBConnection(
+            options: ConnectionOptions(host: "127.0.0.1", port: port, user: "root", password: "", readTimeout: 20))
+    }
+
+    @Test(
+        "--after-idle cuts a flow silent while a long query runs, as a middlebox does, and the cut line says mid-query",
+        .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+    func afterIdleMidQuery() throws {
+        let (run, session, port) = try liveProxy(["--mode", "reset", "--after-idle", "1"])
+        defer {
+            run.stop()
+            session.close()
+        }
+        let busy = try connect(port: port)
+        defer { busy.close() }
+        #expect(throws: DatabaseError.self, "silent for 2 s in both directions: cut") {
+            try busy.query("SELECT SLEEP(2)")
+        }
+        try run.waitForStdout(containing: "flow 1 cut reset", timeout: 20)
+        // Between queries: the server answered last, so the line does not say mid-query.
+        let idle = try connect(port: port)
+        defer { idle.close() }
+        _ = try idle.query("SELECT 1")
+        try run.waitForStdout(containing: "flow 2 cut reset", timeout: 20)
+        let cuts = run.stdoutText.split(separator: "\n").filter { $0.contains(" cut reset") }
+        #expect(cuts.count == 2, "\(run.stdoutText)")
+        #expect(cuts.first?.contains("flow 1 cut reset mid-query (the server had not answered") == true, "\(cuts)")
+        #expect(cuts.last?.contains("mid-query") == false, "\(cuts)")
+    }
+
+    @Test(
+        "SIGUSR1 to a pass-through proxy (no --mode) cuts nothing and says so once",
+        .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+    func sigusr1PassThrough() throws {
+        let (run, session, port) = try liveProxy([])
+        defer {
+            run.stop()
+            session.close()
+        }
+        #expect(run.stdoutText.contains("SIGUSR1 cuts only with --mode"), "\(run.stdoutText)")
+        let connection = try connect(port: port)
+        defer { connection.close() }
+        kill(run.pid, SIGUSR1)
+        try run.waitForStderr(containing: "SIGUSR1 ignored", timeout: 20)
+        kill(run.pid, SIGUSR1)
+        #expect(try connection.query("SELECT 1").first?.first == "1", "the flow still passes")
+        run.stop()
+        #expect(run.stderrText.components(separatedBy: "SIGUSR1 ignored").count == 2, "once: \(run.stderrText)")
+        #expect(!run.stdoutText.contains("SIGUSR1: cut"), "\(run.stdoutText)")
+    }
+
     @Test(
         "proxy usage errors exit 2",
         arguments: [

@@ -95,16 +95,27 @@ final class LiveRun: Sendable {
     var pid: pid_t { process.processIdentifier }
     var stderrText: String { stderr.withLock { String(decoding: $0, as: UTF8.self) } }
 
+    var stdoutText: String { stdout.withLock { String(decoding: $0, as: UTF8.self) } }
+
+    /// Waits (bounded) until stdout shows `text`; throws when the run ended or the bound passed first.
+    func waitForStdout(containing text: String, timeout: TimeInterval = 90) throws {
+        try waitFor(text, in: { self.stdoutText }, name: "stdout", timeout: timeout)
+    }
+
     /// Waits (bounded) until stderr shows `text`; throws when the run ended or the bound passed first.
     func waitForStderr(containing text: String, timeout: TimeInterval = 90) throws {
+        try waitFor(text, in: { self.stderrText }, name: "stderr", timeout: timeout)
+    }
+
+    private func waitFor(_ text: String, in stream: () -> String, name: String, timeout: TimeInterval) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if stderrText.contains(text) { return }
+            if stream().contains(text) { return }
             if !process.isRunning { break }
             Thread.sleep(forTimeInterval: 0.02)
         }
         struct NotSeen: Error, CustomStringConvertible { let description: String }
-        throw NotSeen(description: "stderr never showed '\(text)': \(stderrText)")
+        throw NotSeen(description: "\(name) never showed '\(text)': \(stream())")
     }
 
     /// The pid of a direct child of repro with this command name, from /proc.

@@ -27,6 +27,9 @@ public struct FlowEvent: Sendable {
     /// Why the proxy could not reach the upstream for this flow (`.close` of a flow whose dial failed), e.g.
     /// "Connection refused"; nil when it connected.
     public var upstreamError: String?
+    /// An idle cut (`--after-idle`) of a flow whose server had not answered the client's last bytes: a query in
+    /// progress, cut as a middlebox's idle timeout cuts it.
+    public var midQuery = false
     /// When it happened.
     public var at: ContinuousClock.Instant
 

@@ -45,6 +45,7 @@ extension FlowEvent {
             line += " from \(clientAddress)"
         case .cut:
             line += " \(mode?.rawValue ?? "")"
+            if midQuery { line += " mid-query (the server had not answered the client's last bytes)" }
             if let signal { line += ": client got \(signal.rawValue)" }
             line += " (\(bytesUp) B up, \(bytesDown) B down)"
         case .close:
