@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import ReproKit
+import Synchronization
 
 extension Repro {
     /// `repro proxy`: the FaultProxy as a long-running command in front of any application.
@@ -11,9 +12,10 @@ extension Repro {
             abstract: "Run the fault proxy in front of your own application to reproduce a cut in your real stack.",
             discussion: """
                 Point your application at --listen instead of the database. Without --mode it is a pure \
-                pass-through. --after-idle S cuts each flow idle for S seconds (a NAT/load balancer idle timeout); \
+                pass-through. --after-idle S cuts each flow silent for S seconds in both directions, a query in progress \
+                included (a NAT/load balancer idle timeout); \
                 --cut-after S cuts every open flow once, S seconds after start; SIGUSR1 (kill -USR1 <pid>) cuts \
-                every open flow now. One line per flow event goes to stdout. SIGINT/SIGTERM close every flow and \
+                every open flow now with --mode (without it SIGUSR1 is ignored, and stderr says so once). One line per flow event goes to stdout. SIGINT/SIGTERM close every flow and \
                 exit 0.
                 """)
 
@@ -62,12 +64,21 @@ extension Repro {
             let upstreamAt = try HostPort(parsing: upstream, option: "--upstream")
             let cut = mode.flatMap(CutMode.init(rawValue:))
             let start = ContinuousClock.now
+            // An unreachable upstream resets every client: say so once on stderr (each flow line says it too).
+            let warned = Atomic<Bool>(false)
             let proxy = FaultProxy(
                 upstreamHost: upstreamAt.host, upstreamPort: upstreamAt.port, listenHost: listenAt.host,
                 listenPort: listenAt.port, afterIdle: afterIdle.map { .milliseconds(Int($0 * 1000)) },
                 idleMode: afterIdle == nil ? nil : cut
             ) { event in
                 Console.line(event.logLine(since: start))
+                if let problem = event.upstreamError,
+                    !warned.exchange(true, ordering: .relaxed)
+                {
+                    Console.err(
+                        "repro: cannot reach the upstream \(upstreamAt): \(problem); clients are reset until it answers (check --upstream and that the server is up)\n"
+                    )
+                }
             }
             let port: Int
             do {
@@ -86,20 +97,29 @@ extension Repro {
                     + (cut.map { ", mode \($0.rawValue)" } ?? ", pass-through")
                     + (afterIdle.map { ", cut after \($0) s idle" } ?? "")
                     + (cutAfter.map { ", cut all at \($0) s" } ?? "")
-                    + " (pid \(getpid()); SIGUSR1 cuts now)")
+                    + (cut == nil
+                        ? " (pid \(getpid()); SIGUSR1 cuts only with --mode)" : " (pid \(getpid()); SIGUSR1 cuts now)"))
 
             let done = DispatchSemaphore(value: 0)
+            let usr1Ignored = Atomic<Bool>(false)
             let queue = DispatchQueue(label: "repro.proxy.signals")
             var sources: [any DispatchSourceSignal] = []
             for signo in [SIGINT, SIGTERM, SIGUSR1] {
                 signal(signo, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: signo, queue: queue)
                 source.setEventHandler {
-                    if signo == SIGUSR1 {
-                        let events = proxy.cutAll(cut ?? .reset)
+                    if signo == SIGUSR1, let cut {
+                        let events = proxy.cutAll(cut)
                         Console.line(
                             String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000)
-                                + " SIGUSR1: cut \(events.count) flow(s) with \((cut ?? .reset).rawValue)")
+                                + " SIGUSR1: cut \(events.count) flow(s) with \(cut.rawValue)")
+                    } else if signo == SIGUSR1 {
+                        // Pass-through means no cut at all; like --after-idle and --cut-after, a cut needs its mode.
+                        if !usr1Ignored.exchange(true, ordering: .relaxed) {
+                            Console.err(
+                                "repro: SIGUSR1 ignored: this proxy is a pure pass-through; start it with --mode reset|close|blackhole|half-open to cut on SIGUSR1\n"
+                            )
+                        }
                     } else {
                         done.signal()
                     }

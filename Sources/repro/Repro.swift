@@ -22,6 +22,7 @@ struct Repro: ParsableCommand {
 @main
 enum Main {
     static func main() {
+        Console.adoptClosedStandardDescriptors()
         signal(SIGPIPE, SIG_IGN)
         do {
             var command = try Repro.parseAsRoot()

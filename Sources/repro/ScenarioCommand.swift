@@ -34,7 +34,9 @@ enum ScenarioCommand {
         do { try ReportWriter.prepare(directory: output.reportDir) } catch { throw ReproFailure(error) }
         let session: ReproSession
         do {
-            session = try ReproSession.open(dsn: server.resolvedDSN)
+            // The first connection check honours --connect-timeout (a silent port would otherwise take 5 s).
+            let connectTimeout = scenarios.map(\.policy.connectTimeout).min() ?? 5
+            session = try ReproSession.open(dsn: server.resolvedDSN, connectTimeout: connectTimeout)
         } catch {
             throw ReproFailure(error)
         }

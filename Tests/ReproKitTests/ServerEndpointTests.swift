@@ -120,4 +120,15 @@ struct ServerEndpointTests {
             #expect(!text.contains(Self.password))
         }
     }
+
+    @Test("a connect failure to the embedded server does not ask whether the server is running")
+    func embeddedConnectMessage() {
+        let refused = DatabaseError(code: .connHostError, sqlState: "HY000", message: "Can't connect (111)")
+        let embedded = ScenarioRunner(endpoint: ServerEndpoint(host: "127.0.0.1", port: 4000, managed: true))
+        let message = embedded.environmentError(refused).message
+        #expect(message.hasPrefix("cannot connect to the embedded server at 127.0.0.1:4000"), "\(message)")
+        #expect(!message.contains("is the server running"))
+        let external = ScenarioRunner(endpoint: ServerEndpoint(host: "127.0.0.1", port: 4000))
+        #expect(external.environmentError(refused).message.contains("is the server running and reachable?"))
+    }
 }

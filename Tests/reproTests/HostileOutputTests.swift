@@ -25,6 +25,40 @@ struct HostileOutputTests {
         #expect(written.contains { $0.hasSuffix(".json") }, "the reports are still written: \(written)")
     }
 
+    @Test("a 1 ms keepalive keeps the report's timeline small: repeated pings are summarized (defect 15)")
+    func keepaliveBounded() throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = try ReproBinary.run(
+            ["wait-timeout", "--seconds", "2", "--keepalive", "0.001", "--quiet", "--json", "--report-dir", dir],
+            timeout: 60)
+        #expect(out.status == 0, "status \(out.status), stderr: \(out.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any])
+        let scenario = try #require((report["scenarios"] as? [[String: Any]])?.first)
+        let timeline = try #require(scenario["timeline"] as? [[String: Any]])
+        let summaries = timeline.compactMap { $0["detail"] as? String }.filter { $0.hasPrefix("keepalive ping ok ×") }
+        // Four idle connections pinged every millisecond for over two seconds: thousands of pings, a few entries.
+        #expect(!summaries.isEmpty, "\(timeline.count) entries")
+        #expect(timeline.count < 100, "\(timeline.count) timeline entries")
+    }
+
+    @Test("a closed stderr drops the progress and keeps exit 0; a closed stdout under --json is lost output (exit 3)")
+    func closedStandardDescriptors() throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let closed = { (redirect: String, arguments: [String]) throws -> ReproBinary.Outcome in
+            try ReproBinary.run(
+                ["-c", "exec \"$0\" \"$@\" \(redirect)", ReproBinary.path] + arguments, timeout: 60,
+                executable: "/bin/sh")
+        }
+        let noStderr = try closed("2>&-", ["kill-thread", "--report-dir", dir])
+        #expect(noStderr.status == 0, "status \(noStderr.status)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/kill-thread-naive.json"))
+        let noStdout = try closed(">&-", ["kill-thread", "--quiet", "--json", "--report-dir", dir])
+        #expect(noStdout.status == 3)
+        #expect(noStdout.stderr.contains("cannot write the output: stdout is closed"), "\(noStdout.stderr)")
+    }
+
     @Test("a report directory that only looks writable is refused before anything runs (defect 13)")
     func reportDirProbe() throws {
         let out = try ReproBinary.run(["kill-thread", "--report-dir", "/proc"], timeout: 30)

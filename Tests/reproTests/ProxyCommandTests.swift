@@ -154,6 +154,132 @@ struct ProxyCommandTests {
         #expect(log.contains("cut-after: cut 1 flow(s) with reset"), "\(log)")
     }
 
+    /// Runs `repro proxy` with `arguments` (listen address chosen here), lets a Python `client` script talk to its
+    /// port (given as PORT), stops the proxy with SIGTERM and returns the client's output, the proxy's stdout and
+    /// stderr.
+    func proxyRun(_ arguments: [String], client: String) throws -> (client: String, log: String, stderr: String) {
+        let port = try #require(LoopbackTCP.freePort())
+        let proxy = Process()
+        proxy.executableURL = URL(fileURLWithPath: ReproBinary.path)
+        proxy.arguments = ["proxy", "--listen", "127.0.0.1:\(port)"] + arguments
+        let log = Pipe()
+        let errors = Pipe()
+        proxy.standardOutput = log
+        proxy.standardError = errors
+        try proxy.run()
+        defer { if proxy.isRunning { proxy.terminate() } }
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-u", "-c", client.replacingOccurrences(of: "PORT", with: "\(port)")]
+        let out = Pipe()
+        python.standardOutput = out
+        python.standardError = out
+        try python.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        python.waitUntilExit()
+        proxy.terminate()
+        proxy.waitUntilExit()
+        #expect(proxy.terminationStatus == 0)
+        return (
+            text, String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+            String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        )
+    }
+
+    @Test("an unreachable --upstream is said once on stderr and on every flow's close line")
+    func unreachableUpstream() throws {
+        // A port nothing listens on: the proxy's dial is refused.
+        let upstream = try #require(LoopbackTCP.freePort())
+        let (client, log, stderr) = try proxyRun(
+            ["--upstream", "127.0.0.1:\(upstream)"],
+            client: """
+                import socket, time
+                for flow in range(3):
+                    for attempt in range(50):
+                        try:
+                            s = socket.create_connection(("127.0.0.1", PORT), timeout=5)
+                            break
+                        except ConnectionRefusedError:
+                            time.sleep(0.1)
+                    try:
+                        print("eof" if s.recv(10) == b"" else "data")
+                    except ConnectionResetError:
+                        print("reset")
+                """)
+        #expect(client == "reset\nreset\nreset\n", "\(client)")
+        let closes = log.split(separator: "\n").filter { $0.contains(" close: ") }
+        #expect(closes.count == 3, "\(log)")
+        #expect(closes.allSatisfy { $0.contains("client got rst, upstream unreachable: Connection refused") }, "\(log)")
+        let lines = stderr.split(separator: "\n")
+        #expect(lines.count == 1, "once: \(stderr)")
+        #expect(
+            lines.first?.hasPrefix("repro: cannot reach the upstream 127.0.0.1:\(upstream): Connection refused") == true
+        )
+    }
+
+    /// `repro proxy` in front of a fresh embedded server, with `arguments`; returns the run, the server's session
+    /// and the proxy's port once it listens.
+    func liveProxy(_ arguments: [String]) throws -> (LiveRun, ReproSession, Int) {
+        let session = try ReproSession.open(dsn: nil)
+        let port = try #require(LoopbackTCP.freePort())
+        let run = try LiveRun(
+            ["proxy", "--listen", "127.0.0.1:\(port)", "--upstream", session.endpoint.hostPort] + arguments)
+        try run.waitForStdout(containing: "listening on", timeout: 30)
+        return (run, session, port)
+    }
+
+    func connect(port: Int) throws -> MariaDBConnection {
+        try MariaDBConnection(
+            options: ConnectionOptions(host: "127.0.0.1", port: port, user: "root", password: "", readTimeout: 20))
+    }
+
+    @Test(
+        "--after-idle cuts a flow silent while a long query runs, as a middlebox does, and the cut line says mid-query",
+        .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+    func afterIdleMidQuery() throws {
+        let (run, session, port) = try liveProxy(["--mode", "reset", "--after-idle", "1"])
+        defer {
+            run.stop()
+            session.close()
+        }
+        let busy = try connect(port: port)
+        defer { busy.close() }
+        #expect(throws: DatabaseError.self, "silent for 2 s in both directions: cut") {
+            try busy.query("SELECT SLEEP(2)")
+        }
+        try run.waitForStdout(containing: "flow 1 cut reset", timeout: 20)
+        // Between queries: the server answered last, so the line does not say mid-query.
+        let idle = try connect(port: port)
+        defer { idle.close() }
+        _ = try idle.query("SELECT 1")
+        try run.waitForStdout(containing: "flow 2 cut reset", timeout: 20)
+        let cuts = run.stdoutText.split(separator: "\n").filter { $0.contains(" cut reset") }
+        #expect(cuts.count == 2, "\(run.stdoutText)")
+        #expect(cuts.first?.contains("flow 1 cut reset mid-query (the server had not answered") == true, "\(cuts)")
+        #expect(cuts.last?.contains("mid-query") == false, "\(cuts)")
+    }
+
+    @Test(
+        "SIGUSR1 to a pass-through proxy (no --mode) cuts nothing and says so once",
+        .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+    func sigusr1PassThrough() throws {
+        let (run, session, port) = try liveProxy([])
+        defer {
+            run.stop()
+            session.close()
+        }
+        #expect(run.stdoutText.contains("SIGUSR1 cuts only with --mode"), "\(run.stdoutText)")
+        let connection = try connect(port: port)
+        defer { connection.close() }
+        kill(run.pid, SIGUSR1)
+        try run.waitForStderr(containing: "SIGUSR1 ignored", timeout: 20)
+        kill(run.pid, SIGUSR1)
+        #expect(try connection.query("SELECT 1").first?.first == "1", "the flow still passes")
+        run.stop()
+        #expect(run.stderrText.components(separatedBy: "SIGUSR1 ignored").count == 2, "once: \(run.stderrText)")
+        #expect(!run.stdoutText.contains("SIGUSR1: cut"), "\(run.stdoutText)")
+    }
+
     @Test(
         "proxy usage errors exit 2",
         arguments: [

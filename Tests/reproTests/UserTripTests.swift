@@ -29,6 +29,19 @@ struct UserTripTests {
         #expect(out.stderr.contains("REPRO_MARIADB_PATH (/nonexistent-repro)"), "\(out.stderr)")
     }
 
+    @Test("the first connection check honours --connect-timeout on a port that accepts and never answers")
+    func connectTimeoutFirstCheck() throws {
+        let listener = try #require(SilentListener())
+        defer { listener.close() }
+        let out = try ReproBinary.run(
+            ["kill-thread", "--quiet", "--connect-timeout", "1"],
+            environment: ["REPRO_DSN": "mysql://root@127.0.0.1:\(listener.port)/"], timeout: 60)
+        #expect(out.status == 3)
+        #expect(
+            out.stderr.contains("127.0.0.1:\(listener.port): no answer within the connect timeout of 1 s"),
+            "\(out.stderr)")
+    }
+
     @Test("proxy --listen with an impossible address does not advise picking a free port")
     func impossibleListen() throws {
         let out = try ReproBinary.run(["proxy", "--listen", "256.1.1.1:0", "--upstream", "127.0.0.1:9"], timeout: 20)
@@ -108,4 +121,33 @@ struct UserTripTests {
         let file = try ReproBinary.run(["all", dir])
         #expect(file.status == 2 && file.stderr.contains("k.yml:3"), "\(file.stderr)")
     }
+}
+
+/// A TCP port on 127.0.0.1 that accepts connections (the kernel completes the handshake) and never says a word:
+/// what a hung server or a wrong service looks like to a MySQL client.
+final class SilentListener {
+    let fd: Int32
+    let port: Int
+
+    init?() {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard bound else {
+            Glibc.close(fd)
+            return nil
+        }
+        self.fd = fd
+        port = Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    func close() { Glibc.close(fd) }
 }

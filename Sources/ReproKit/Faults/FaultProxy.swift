@@ -187,6 +187,11 @@ extension FaultProxy {
     /// The system's words for why `start()` failed ("Address already in use"), without NIO's call-site detail.
     public static func reason(_ error: any Error) -> String {
         if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        if let connect = error as? NIOConnectionError {
+            if let first = connect.connectionErrors.first { return reason(first.error) }
+            if let dns = connect.dnsAError ?? connect.dnsAAAAError { return "cannot resolve \(connect.host): \(dns)" }
+        }
+        if case ChannelError.connectTimeout = error { return "no answer to the connect (timed out)" }
         return "\(error)"
     }
 }

@@ -24,6 +24,12 @@ public struct FlowEvent: Sendable {
     public var mode: CutMode?
     /// What the client received (`.cut` and `.close` events); nil when the proxy sent it nothing to speak of.
     public var signal: ClientSignal?
+    /// Why the proxy could not reach the upstream for this flow (`.close` of a flow whose dial failed), e.g.
+    /// "Connection refused"; nil when it connected.
+    public var upstreamError: String?
+    /// An idle cut (`--after-idle`) of a flow whose server had not answered the client's last bytes: a query in
+    /// progress, cut as a middlebox's idle timeout cuts it.
+    public var midQuery = false
     /// When it happened.
     public var at: ContinuousClock.Instant
 
@@ -36,6 +42,7 @@ public struct FlowEvent: Sendable {
         bytesDown: Int,
         mode: CutMode?,
         signal: ClientSignal?,
+        upstreamError: String? = nil,
         at: ContinuousClock.Instant = .now
     ) {
         self.kind = kind
@@ -45,6 +52,7 @@ public struct FlowEvent: Sendable {
         self.bytesDown = bytesDown
         self.mode = mode
         self.signal = signal
+        self.upstreamError = upstreamError
         self.at = at
     }
 }

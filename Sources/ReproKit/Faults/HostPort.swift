@@ -45,10 +45,12 @@ extension FlowEvent {
             line += " from \(clientAddress)"
         case .cut:
             line += " \(mode?.rawValue ?? "")"
+            if midQuery { line += " mid-query (the server had not answered the client's last bytes)" }
             if let signal { line += ": client got \(signal.rawValue)" }
             line += " (\(bytesUp) B up, \(bytesDown) B down)"
         case .close:
             if let signal { line += ": client got \(signal.rawValue)" }
+            if let upstreamError { line += ", upstream unreachable: \(upstreamError)" }
             line += " (\(bytesUp) B up, \(bytesDown) B down)"
         }
         return line

@@ -51,6 +51,10 @@ final class ProxyFlow {
     // it is bounded by the client socket's receive buffer.
     private var earlyBytes: [ByteBuffer] = []
     private var earlyEOF = false
+    /// Why dialling the upstream failed, for the close event.
+    private var upstreamError: String?
+    /// The last bytes forwarded came from the client: the server owes an answer (a query is running).
+    private var lastFromClient = false
 
     init(
         id: Int,
@@ -71,7 +75,7 @@ final class ProxyFlow {
     private func event(_ kind: FlowEvent.Kind, mode: CutMode?, signal: ClientSignal?) -> FlowEvent {
         FlowEvent(
             kind: kind, flowID: id, clientAddress: clientAddress,
-            bytesUp: bytesUp, bytesDown: bytesDown, mode: mode, signal: signal)
+            bytesUp: bytesUp, bytesDown: bytesDown, mode: mode, signal: signal, upstreamError: upstreamError)
     }
 
     private func handler(_ side: Side) -> FlowSideHandler? {
@@ -103,7 +107,7 @@ final class ProxyFlow {
             .whenComplete { result in
                 switch result {
                 case .success: self.upstreamConnected()
-                case .failure: self.upstreamFailed()
+                case .failure(let error): self.upstreamFailed(FaultProxy.reason(error))
                 }
             }
     }
@@ -145,9 +149,10 @@ final class ProxyFlow {
         armIdleTimer()
     }
 
-    private func upstreamFailed() {
+    private func upstreamFailed(_ reason: String) {
         guard upstreamState != .gone else { return }
         upstreamState = .gone
+        upstreamError = reason
         upstream = nil
         if clientOpen, phase != .closing {
             phase = .closing
@@ -212,6 +217,7 @@ final class ProxyFlow {
         switch phase {
         case .passing:
             lastActivity = .now()
+            lastFromClient = side == .client
             switch side {
             case .client:
                 if upstreamState == .open, let upstream {
@@ -287,8 +293,9 @@ final class ProxyFlow {
 
     // MARK: Cuts
 
-    /// Applies `mode` now; nil when the flow is already closing or already in that state.
-    func cut(_ mode: CutMode) -> FlowEvent? {
+    /// Applies `mode` now; nil when the flow is already closing or already in that state. `midQuery` marks an
+    /// idle cut of a flow waiting for the server's answer.
+    func cut(_ mode: CutMode, midQuery: Bool = false) -> FlowEvent? {
         guard !finished else { return nil }
         switch (phase, mode) {
         case (.closing, _), (.blackholed, .blackhole), (.halfOpen, .halfOpen):
@@ -305,7 +312,8 @@ final class ProxyFlow {
         case .close: signal = .fin
         case .blackhole, .halfOpen: signal = .none
         }
-        let cutEvent = event(.cut, mode: mode, signal: signal)
+        var cutEvent = event(.cut, mode: mode, signal: signal)
+        cutEvent.midQuery = midQuery
         // Emitted before acting: closing a channel can finish the flow synchronously,
         // and the close event must come after the cut.
         emit(cutEvent)
@@ -356,7 +364,9 @@ final class ProxyFlow {
         idleTask = nil
         guard let afterIdle, let idleMode, phase == .passing, upstreamState == .open else { return }
         if NIODeadline.now() >= lastActivity + afterIdle {
-            _ = cut(idleMode)
+            // Silence is silence, as for a NAT or load balancer: a flow waiting for a long query is cut too; the
+            // event says so.
+            _ = cut(idleMode, midQuery: lastFromClient)
         } else {
             armIdleTimer()
         }

@@ -1,10 +1,66 @@
 import Synchronization
 
 /// The run's shared, thread-safe record of events and errors, on one monotonic clock.
+///
+/// Periodic events (`summarized`: keepalive pings, up to 1000 a second per connection for a day) are kept
+/// bounded: of a run of identical ones (same kind, connection, thread and detail) the first is kept as it is and
+/// the rest become one summary entry of the same kind at the last one's time, "keepalive ping ok ×N (first at …,
+/// last at …)". Any other event ends every run, so the timeline still shows what happened between the fault and
+/// the operations.
 public final class EventLog: Sendable {
+    /// The kinds a background loop records over and over.
+    public static let summarized: Set<PoolEvent.Kind> = [.keepaliveOK]
+
+    private struct RunKey: Hashable {
+        var event: PoolEvent.Kind
+        var connection: Int?
+        var threadID: UInt64?
+        var detail: String?
+    }
+
+    private struct Run {
+        var count: Int
+        var firstMs: Double
+        var lastMs: Double
+        /// Where the summary entry is in `events`, once there is a second event.
+        var summaryIndex: Int?
+    }
+
     private struct State {
         var events: [PoolEvent] = []
         var errors: [ObservedError] = []
+        var runs: [RunKey: Run] = [:]
+        /// True once a summary entry moved in time, so `events` sorts on read.
+        var reordered = false
+
+        mutating func append(_ event: PoolEvent) {
+            guard EventLog.summarized.contains(event.event) else {
+                runs.removeAll(keepingCapacity: true)
+                events.append(event)
+                return
+            }
+            let key = RunKey(
+                event: event.event, connection: event.connection, threadID: event.threadID, detail: event.detail)
+            guard var run = runs[key] else {
+                runs[key] = Run(count: 1, firstMs: event.atMs, lastMs: event.atMs)
+                events.append(event)
+                return
+            }
+            run.count += 1
+            run.lastMs = max(run.lastMs, event.atMs)
+            var summary = event
+            summary.atMs = run.lastMs
+            summary.detail = EventLog.summaryDetail(
+                event.event, detail: event.detail, run.count, run.firstMs, run.lastMs)
+            if let index = run.summaryIndex {
+                events[index] = summary
+                reordered = true
+            } else {
+                run.summaryIndex = events.count
+                events.append(summary)
+            }
+            runs[key] = run
+        }
     }
 
     /// Time zero of every `atMs`.
@@ -26,7 +82,7 @@ public final class EventLog: Sendable {
 
     public func record(_ kind: PoolEvent.Kind, connection: Int? = nil, threadID: UInt64? = nil, detail: String? = nil) {
         let event = PoolEvent(atMs: ms(), event: kind, connection: connection, threadID: threadID, detail: detail)
-        state.withLock { $0.events.append(event) }
+        state.withLock { $0.append(event) }
     }
 
     @discardableResult
@@ -73,6 +129,23 @@ public final class EventLog: Sendable {
         return observed
     }
 
-    public var events: [PoolEvent] { state.withLock { $0.events } }
+    /// Every event in time order, runs of periodic ones summarized.
+    public var events: [PoolEvent] {
+        let (events, reordered) = state.withLock { ($0.events, $0.reordered) }
+        guard reordered else { return events }
+        // Stable: equal times keep the order they were recorded in.
+        return events.enumerated().sorted { ($0.element.atMs, $0.offset) < ($1.element.atMs, $1.offset) }.map(\.element)
+    }
+
+    /// The detail of a summary entry: what repeated, how often, from when to when.
+    static func summaryDetail(
+        _ kind: PoolEvent.Kind, detail: String?, _ count: Int, _ firstMs: Double, _ lastMs: Double
+    )
+        -> String
+    {
+        let what = kind == .keepaliveOK ? "keepalive ping ok" : kind.rawValue
+        return
+            "\(what)\(detail.map { " (\($0))" } ?? "") ×\(count) (first at \(Int(firstMs.rounded())) ms, last at \(Int(lastMs.rounded())) ms)"
+    }
     public var errors: [ObservedError] { state.withLock { $0.errors } }
 }

@@ -282,8 +282,9 @@ public struct DriversMatrix: Sendable {
             onResult: { onCell(cells[$0].0, labels[$0], $1) }
         ) { index throws(RunError) in
             let label = labels[index]
-            return try ScenarioRunner(endpoint: endpoint, nodePath: nodePath) { progress($0.labeled(label)) }
-                .run(planned[index])
+            return try session.run(
+                planned[index],
+                with: ScenarioRunner(endpoint: endpoint, nodePath: nodePath) { progress($0.labeled(label)) })
         }
         if let failure = outcome.failure { throw failure }
         var out: [DriversReport.Row] = []

@@ -48,7 +48,8 @@ public struct Matrix: Sendable {
             onResult: { onCell(labels[$0], $1) }
         ) { index throws(RunError) in
             let label = labels[index]
-            return try ScenarioRunner(endpoint: endpoint) { progress($0.labeled(label)) }.run(planned[index])
+            return try session.run(
+                planned[index], with: ScenarioRunner(endpoint: endpoint) { progress($0.labeled(label)) })
         }
         if let failure = outcome.failure { throw failure }
         var costs: [PolicyCost] = []

@@ -6,8 +6,9 @@ public final class ReproSession: Sendable {
     public let serverVersion: String
     private let managed: ManagedServer?
 
-    /// Parses the DSN or starts the embedded server, then checks that a connection works.
-    public static func open(dsn: String?) throws(RunError) -> ReproSession {
+    /// Parses the DSN or starts the embedded server, then checks that a connection works (within
+    /// `connectTimeout` seconds: the scenarios' `--connect-timeout`).
+    public static func open(dsn: String?, connectTimeout: Int = 5) throws(RunError) -> ReproSession {
         // Firewall chains of kernel-cut runs that were SIGKILLed would go on cutting flows: every run sweeps
         // them, not only kernel-cut runs (cheap: nothing happens without root and iptables). Quietly, like the
         // sandboxes below: the one line on stderr belongs to this run's own problem.
@@ -19,8 +20,7 @@ public final class ReproSession: Sendable {
             } catch {
                 throw .usage(error.message)
             }
-            let runner = ScenarioRunner(endpoint: endpoint)
-            let probe = try runner.adminConnection()
+            let probe = try firstConnection(to: endpoint, connectTimeout: connectTimeout)
             defer { probe.close() }
             // A global wait_timeout left by a run that was killed before its restore goes back first (defect 4).
             if let line = GlobalWaitTimeout.restoreLeftover(on: probe, endpoint: endpoint) {
@@ -46,6 +46,29 @@ public final class ReproSession: Sendable {
             throw .environment(error.message)
         }
         return ReproSession(endpoint: server.endpoint, serverVersion: server.version, managed: server)
+    }
+
+    /// The first connection to a user's server; a silent port (nothing answers the handshake) gives up after
+    /// `connectTimeout` seconds and says so.
+    private static func firstConnection(to endpoint: ServerEndpoint, connectTimeout: Int) throws(RunError)
+        -> MariaDBConnection
+    {
+        let runner = ScenarioRunner(endpoint: endpoint)
+        var options = runner.connectionOptions(policy: PoolPolicy())
+        options.connectTimeout = connectTimeout
+        options.readTimeout = 10
+        let started = ContinuousClock.now
+        do {
+            return try MariaDBConnection(options: options)
+        } catch {
+            let tookTheTimeout = ContinuousClock.now - started >= .seconds(connectTimeout) - .milliseconds(200)
+            guard tookTheTimeout, ServerWatch.goneCodes.contains(error.code) else {
+                throw runner.environmentError(error)
+            }
+            throw .environment(
+                "cannot connect to \(endpoint.address): no answer within the connect timeout of \(connectTimeout) s (\(error.message), \(error.code.name)); check that a MariaDB/MySQL server listens there, or raise --connect-timeout"
+            )
+        }
     }
 
     private init(endpoint: ServerEndpoint, serverVersion: String, managed: ManagedServer?) {
@@ -77,10 +100,28 @@ public final class ReproSession: Sendable {
             count: scenarios.count, jobs: jobs, exclusive: { scenarios[$0].fault.needsServerAlone },
             stopAfter: { failFast && !$0.passed }, onResult: { onResult($1) }
         ) { index throws(RunError) in
-            try ScenarioRunner(endpoint: endpoint, nodePath: nodePath, progress: progress).run(scenarios[index])
+            try self.run(
+                scenarios[index], with: ScenarioRunner(endpoint: endpoint, nodePath: nodePath, progress: progress))
         }
         if let failure = outcome.failure { throw failure }
         return Report(server: serverInfo, client: Self.clientInfo, scenarios: outcome.results.compactMap { $0 })
+    }
+
+    /// Runs one scenario, then makes sure the server outlived it (`ServerWatch`): a server that died under a
+    /// scenario is an environment failure naming the server and the scenario, never the policy's result.
+    public func run(_ scenario: Scenario, with runner: ScenarioRunner) throws(RunError) -> ScenarioResult {
+        let watch = ServerWatch(
+            endpoint: endpoint, managed: managed, connectTimeout: scenario.policy.connectTimeout)
+        let result: ScenarioResult
+        do {
+            result = try runner.run(scenario)
+        } catch {
+            // A dead server shows up as whatever step failed first ("cannot connect", "KILL failed"): say why.
+            if error.kind == .environment, let death = watch.death(during: scenario.name) { throw death }
+            throw error
+        }
+        if let death = watch.death(during: scenario.name) { throw death }
+        return result
     }
 
     /// Stops the embedded server (if any) and removes its directory; idempotent.

@@ -59,8 +59,9 @@ public struct ScenarioRunner: Sendable {
         default:
             // Connector/C never puts the password in its messages; rewriting substrings of them would leak
             // which characters the password contains.
+            // The embedded server is ours: ReproSession says so when it died; it never needs starting by hand.
             return .environment(
-                "cannot connect to \(endpoint.address): \(error.message) (\(error.code.name)); is the server running and reachable?"
+                "cannot connect to \(endpoint.managed ? "the embedded server at " : "")\(endpoint.address): \(error.message) (\(error.code.name)); \(endpoint.managed ? "the server repro started stopped answering, run again" : "is the server running and reachable?")"
             )
         }
     }

@@ -112,6 +112,20 @@ public final class ManagedServer: Sendable {
         }
     }
 
+    /// How `mariadbd` ended if it died on its own (SIGKILL, a crash, the OOM killer); nil while it runs and after
+    /// `stop()`. Cheap (one `waitpid`), so it can be asked after every scenario.
+    func unexpectedExit() -> ChildProcess.Exit? {
+        sandbox.reapIfEnded()
+    }
+
+    /// The last lines of `mariadbd`'s error log as one line, or nil when it wrote none.
+    func errorLogTail(lines: Int = 3) -> String? {
+        let path = directory + "/mariadbd.err"
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let text = Self.tail(of: path, lines: lines)
+        return text == "log is empty" ? nil : text
+    }
+
     /// True once `stop()` (or a Ctrl-C cleanup) has run.
     public var isStopped: Bool { sandbox.isTornDown }
 
@@ -312,7 +326,7 @@ public final class ManagedServer: Sendable {
     }
 
     /// The last few error lines of a log (or its last lines when none is marked), joined into one line.
-    private static func tail(of path: String, lines: Int = 5) -> String {
+    static func tail(of path: String, lines: Int = 5) -> String {
         guard let data = FileManager.default.contents(atPath: path) else { return "no log written" }
         let all = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
         // install-db ends with a screenful of generic advice; the lines naming the actual failure come earlier.

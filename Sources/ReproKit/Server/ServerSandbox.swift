@@ -10,6 +10,8 @@ final class ServerSandbox: Sendable {
         var child: ChildProcess?
         var token: CleanupRegistry.Token?
         var tornDown = false
+        /// How the current child ended, once `reapIfEnded()` saw it end on its own.
+        var ended: ChildProcess.Exit?
     }
 
     // The lock is held for the whole teardown (and around spawning) so that a Ctrl-C cleanup racing a normal
@@ -42,6 +44,18 @@ final class ServerSandbox: Sendable {
     func release(_ child: ChildProcess) {
         state.withLock { state in
             if state.child?.pid == child.pid { state.child = nil }
+        }
+    }
+
+    /// How the current child ended, if it ended on its own (reaped here, so teardown never signals a recycled
+    /// pid); nil while it runs. Cheap: one `waitpid(WNOHANG)`.
+    func reapIfEnded() -> ChildProcess.Exit? {
+        state.withLock { state in
+            if let ended = state.ended { return ended }
+            guard !state.tornDown, let child = state.child, let exit = child.poll() else { return nil }
+            state.child = nil
+            state.ended = exit
+            return exit
         }
     }
 
