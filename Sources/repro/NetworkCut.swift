@@ -43,7 +43,7 @@ extension Repro {
 
         func run() throws {
             // Blackhole runs are bounded by the read timeout: 5 s unless --read-timeout says otherwise.
-            let policy = try pool.resolved(defaultReadTimeout: 5)
+            let policy = try pool.resolved(defaultReadTimeout: NetworkCutFault.defaultReadTimeout)
             let cut = CutMode(rawValue: mode)!
             var scenario = Scenario(
                 name: "network-cut-\(cut.rawValue)", fault: .networkCut(mode: cut, via: CutVia(rawValue: via)!),

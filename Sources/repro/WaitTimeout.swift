@@ -16,7 +16,7 @@ extension Repro {
         @Option(
             parsing: .unconditional,
             help: ArgumentHelp("Extra idle time after wait_timeout, seconds (0 to 60).", valueName: "s"))
-        var margin: Double = 0.5
+        var margin: Double = WaitTimeoutFault.defaultMargin
 
         @Option(
             help: ArgumentHelp(
@@ -34,10 +34,10 @@ extension Repro {
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            guard (1...86_400).contains(seconds) else {
+            guard WaitTimeoutFault.secondsRange.contains(seconds) else {
                 throw ValidationError("--seconds \(seconds) is out of range: use whole seconds from 1 to 86400")
             }
-            guard margin >= 0, margin <= 60 else {
+            guard WaitTimeoutFault.marginRange.contains(margin) else {
                 throw ValidationError("--margin \(margin) is out of range: use seconds from 0 to 60")
             }
             guard WaitTimeoutScope(rawValue: scope) != nil else {

@@ -68,7 +68,7 @@ struct EndToEndTests {
         #expect(!s.recovered)
         #expect(report.server.managed)
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
-        #expect(files == ["wait-timeout-naive.json", "wait-timeout-naive.md"])
+        #expect(files == ["wait-timeout-naive.json", "wait-timeout-naive.md", "wait-timeout-naive.svg"])
         let saved = try Report.decode(Data(contentsOf: URL(fileURLWithPath: dir + "/wait-timeout-naive.json")))
         #expect(saved == report)
     }

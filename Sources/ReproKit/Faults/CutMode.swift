@@ -9,3 +9,8 @@ public enum CutMode: String, Sendable, Codable, CaseIterable {
     /// Upstream silently dropped now; the client's next bytes are answered with RST.
     case halfOpen = "half-open"
 }
+
+/// Where a network cut happens: the in-process proxy or kernel packet filtering.
+public enum CutVia: String, Sendable, Codable, CaseIterable {
+    case proxy, kernel
+}

@@ -166,18 +166,8 @@ public enum ErrorCatalog {
 
     /// The entry that explains a scenario's outcome (by fault kind and mode).
     public static func entry(forKind kind: String, parameters: [String: String]) -> CatalogEntry? {
-        let id: String
-        switch kind {
-        case "wait-timeout": id = "server-closed-idle"
-        case "kill-thread": id = "thread-killed"
-        case "network-cut":
-            switch parameters["mode"] {
-            case "blackhole": id = "blackhole"
-            case "close": id = "server-closed-idle"
-            default: id = "connection-reset"
-            }
-        default: return nil
-        }
-        return entries.first { $0.id == id }
+        guard let fault = Fault(kind: kind, parameters: parameters) else { return nil }
+        return entries.first { $0.id == fault.base.catalogEntryID }
     }
+
 }

@@ -65,22 +65,5 @@ public enum ExplanationWriter {
         return parts.joined(separator: " ")
     }
 
-    static func faultSentence(_ s: ScenarioResult) -> String {
-        let p = s.parameters
-        switch s.kind {
-        case "wait-timeout":
-            let closed = s.errors.isEmpty ? "" : ", long enough for the server to close the idle connections"
-            return
-                "The server's wait_timeout was \(p["seconds"] ?? "?") s (\(p["scope"] ?? "session") scope) and the pool of \(s.poolSize) sat idle \(p["seconds"] ?? "?") s + \(p["margin"] ?? "?") s margin\(closed)."
-        case "kill-thread":
-            return p["target"] == "busy"
-                ? "KILL CONNECTION hit \(p["count"] ?? "all") pooled connection(s) while a query ran on them."
-                : "KILL CONNECTION ended the server threads of \(p["count"] ?? "all") idle pooled connection(s)."
-        case "network-cut":
-            return
-                "The network path of every pooled connection was cut (mode \(p["mode"] ?? "?") via \(p["via"] ?? "proxy")); the client side received \(s.tcpSignal ?? "unknown")."
-        default:
-            return "Fault \(s.kind)."
-        }
-    }
+    static func faultSentence(_ s: ScenarioResult) -> String { s.fault?.base.sentence(s) ?? "Fault \(s.kind)." }
 }

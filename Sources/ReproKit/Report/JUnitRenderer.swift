@@ -24,9 +24,7 @@ public enum JUnitRenderer {
                 out += property("fault.\(k)", v, indent: 8)
             }
             if let signal = s.tcpSignal { out += property("tcp.close", signal, indent: 8) }
-            if s.kind == "wait-timeout", let secs = s.parameters["seconds"] {
-                out += property("wait_timeout", secs, indent: 8)
-            }
+            for (name, value) in s.fault?.base.junitProperties ?? [] { out += property(name, value, indent: 8) }
             if let adapter = s.client.adapter {
                 out += property("driver", adapter, indent: 8)
                 out += property("client", s.client.summary, indent: 8)

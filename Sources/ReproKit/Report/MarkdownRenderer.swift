@@ -37,14 +37,7 @@ public enum MarkdownRenderer {
         return out
     }
 
-    static func faultLabel(_ s: ScenarioResult) -> String {
-        switch s.kind {
-        case "wait-timeout": "wait-timeout \(s.parameters["seconds"] ?? "?")s"
-        case "kill-thread": "kill-thread \(s.parameters["target"] ?? "")"
-        case "network-cut": "network-cut \(s.parameters["mode"] ?? "") via \(s.parameters["via"] ?? "proxy")"
-        default: s.kind
-        }
-    }
+    static func faultLabel(_ s: ScenarioResult) -> String { s.fault?.label ?? s.kind }
 
     static func ms(_ v: Double) -> String { String(format: "%.0f", v) }
 

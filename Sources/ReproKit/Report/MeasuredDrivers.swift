@@ -13,21 +13,7 @@ public enum MeasuredDrivers {
 
     /// The column a scenario result belongs to, if the drivers matrix has one like it.
     public static func column(kind: String, parameters: [String: String], pattern: WorkloadPattern) -> DriverColumn? {
-        switch kind {
-        case "wait-timeout": return .waitTimeout
-        case "kill-thread":
-            if parameters["target"] == "busy" { return .killThreadBusy }
-            return pattern == .held ? .held : .killThread
-        case "network-cut":
-            switch parameters["mode"] {
-            case "reset": return .networkCutReset
-            case "close": return .networkCutClose
-            case "half-open": return .networkCutHalfOpen
-            case "blackhole": return .networkCutBlackhole
-            default: return nil
-            }
-        default: return nil
-        }
+        Fault(kind: kind, parameters: parameters)?.base.driverColumn(pattern: pattern)
     }
 
     /// One line per real stack and configuration (and per modeled preset) for `column`: its outcome and the

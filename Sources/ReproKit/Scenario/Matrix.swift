@@ -25,7 +25,7 @@ public struct Matrix: Sendable {
     /// The cell's scenario: named for its column, the policy is the preset (blackhole reads time out after 1 s).
     public func scenario(_ column: MatrixScenario, _ preset: PolicyPreset) -> Scenario {
         var policy = preset.policy
-        if case .networkCut = column.fault(seconds: seconds) {
+        if column.fault(seconds: seconds).kind == NetworkCutFault.kind {
             policy.readTimeout = column == .networkCutBlackhole ? 1 : 5
         }
         return Scenario(

@@ -58,17 +58,7 @@ public struct Scenario: Sendable, Equatable {
         if let driver, !DriverChoice.deadlineRange.contains(driver.deadline) {
             throw .usage("\(at)driver deadline \(driver.deadline) is out of range: use seconds from 0.5 to 600")
         }
-        switch fault {
-        case .killThread(_, .some(let k)) where k > poolSize:
-            throw .usage(
-                "\(at)scenario '\(name)': kill count \(k) is larger than the pool size \(poolSize): use 1 to \(poolSize), or all"
-            )
-        case .waitTimeout(_, _, .global) where external && !allowGlobal:
-            throw .usage(
-                "\(at)scenario '\(name)': scope global changes a server this tool did not start: add --allow-global, or use scope session"
-            )
-        default: break
-        }
+        try fault.base.preflight(self, external: external, at: at)
     }
 }
 
@@ -85,20 +75,5 @@ public enum Settle {
 extension Scenario {
     /// Seconds this scenario must spend waiting whatever the implementation: the idle time it asks for, the
     /// settle gaps it defines, and read timeouts a blackhole forces on dead connections. The floor of `repro all`.
-    public var unavoidableWaitSeconds: Double {
-        switch fault {
-        case .waitTimeout(let seconds, let margin, _):
-            return Double(seconds) + margin
-        case .killThread(let target, _):
-            return target == .idle ? idle + Settle.afterKill : 0
-        case .networkCut(let mode, let via):
-            let settle = idle + (via == .proxy ? Settle.afterProxyCut : Settle.afterKernelCut)
-            guard mode == .blackhole else { return settle }
-            // Every pooled connection that is tried waits one read timeout (validation pings included);
-            // a fresh-connection retry does not.
-            let dead = min(poolSize, operationCount)
-            guard driver == nil else { return settle }
-            return settle + Double(dead * policy.readTimeout)
-        }
-    }
+    public var unavoidableWaitSeconds: Double { fault.base.unavoidableWait(self) }
 }

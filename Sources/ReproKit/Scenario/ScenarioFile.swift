@@ -142,6 +142,47 @@ public enum ScenarioFile {
 }
 
 /// Walks the YAML tree, collecting every problem instead of stopping at the first.
+/// A fault kind's view of its `fault:` mapping (`FaultFields`), reporting problems through the reader.
+private struct FileFaultFields: FaultFields {
+    var reader: Reader
+    let mapping: [String: (key: Node, value: Node)]
+    let node: Node
+
+    mutating func missing(_ key: String, _ hint: String) {
+        reader.problem(node, "missing key 'fault.\(key)'\(hint.isEmpty ? "" : ": " + hint)")
+    }
+
+    mutating func int(_ key: String, range: ClosedRange<Int>, fallback: Int?, hint: String) -> Int? {
+        guard let entry = mapping[key] else {
+            if fallback == nil { missing(key, hint) }
+            return fallback
+        }
+        return reader.int(entry.value, "fault.\(key)", range: range)
+    }
+
+    mutating func double(_ key: String, range: ClosedRange<Double>, fallback: Double?, hint: String) -> Double? {
+        guard let entry = mapping[key] else {
+            if fallback == nil { missing(key, hint) }
+            return fallback
+        }
+        return reader.double(entry.value, "fault.\(key)", range: range)
+    }
+
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type, fallback: T?, hint: String)
+        -> T? where T.RawValue == String
+    {
+        guard let entry = mapping[key] else {
+            if fallback == nil { missing(key, hint) }
+            return fallback
+        }
+        return reader.choice(entry.value, "fault.\(key)", type)
+    }
+
+    func text(_ key: String) -> String? { mapping[key]?.value.scalar?.string }
+
+    mutating func problem(at key: String, _ message: String) { reader.problem(mapping[key]?.value ?? node, message) }
+}
+
 private struct Reader {
     let file: String
     var problems: [ScenarioFileError.Problem] = []
@@ -290,19 +331,21 @@ private struct Reader {
         }
         let description = top["description"].flatMap { string($0.value, "description") }
         var fault: Fault?
-        var isNetworkCut = false
         var idle: Double?
         if let f = top["fault"] {
             fault = self.fault(f.value, idle: &idle)
-            if case .networkCut = fault { isNetworkCut = true }
         } else {
-            problem(root, "missing key 'fault': give fault.kind (wait-timeout, kill-thread or network-cut)")
+            problem(
+                root,
+                "missing key 'fault': give fault.kind (\(Fault.kinds.map { $0.kind }.joined(separator: ", ")))")
         }
+        // A kind may bound its scenarios' reads (a blackhole costs one read timeout per connection).
+        let defaultReadTimeout = fault?.base.defaultReadTimeout
         var policy: PoolPolicy? = PolicyPreset.naive.policy
         if let p = top["policy"] {
-            policy = self.policy(p.value, defaultReadTimeout: isNetworkCut ? 5 : nil)
-        } else if isNetworkCut {
-            policy?.readTimeout = 5
+            policy = self.policy(p.value, defaultReadTimeout: defaultReadTimeout)
+        } else if let defaultReadTimeout {
+            policy?.readTimeout = defaultReadTimeout
         }
         var size = 4
         if let p = top["pool"], let pool = mapping(p.value, "pool", allowed: ["size"]) {
@@ -333,12 +376,9 @@ private struct Reader {
             name: name, description: description, fault: fault, policy: policy, poolSize: size, operations: operations,
             expectations: expectations, driver: driver, pattern: pattern, idleSeconds: idle)
         scenario.source = "\(file):\(top["fault"]?.key.mark?.line ?? 1)"
-        if case .killThread(_, .some(let k)) = fault, k > size {
-            problem(
-                top["fault"]?.value["count"] ?? top["fault"]?.value,
-                "fault.count \(k) is larger than pool.size \(size): use 1 to \(size), or all")
-            return nil
-        }
+        let conflicts = fault.base.fileProblems(scenario)
+        for (key, message) in conflicts { problem(top["fault"]?.value[key] ?? top["fault"]?.value, message) }
+        if !conflicts.isEmpty { return nil }
         return scenario
     }
 
@@ -373,66 +413,33 @@ private struct Reader {
         return choice
     }
 
+    /// `fault:` — the kind's own type reads its keys (`FaultKind.read`), with its limits and defaults.
     mutating func fault(_ node: Node, idle: inout Double?) -> Fault? {
-        let allowed = ["kind", "seconds", "margin", "scope", "target", "count", "mode", "via", "idle"]
+        let kinds = Fault.kinds.map { $0.kind }
+        var allowed = ["kind"]
+        for type in Fault.kinds { for key in type.fileKeys where !allowed.contains(key) { allowed.append(key) } }
         guard let f = mapping(node, "fault", allowed: allowed) else { return nil }
+        let list = kinds.joined(separator: ", ")
         guard let kindNode = f["kind"] else {
-            problem(node, "missing key 'fault.kind': use wait-timeout, kill-thread or network-cut")
+            problem(node, "missing key 'fault.kind': use \(list)")
             return nil
         }
         guard let kind = string(kindNode.value, "fault.kind") else { return nil }
-        let perKind: [String: [String]] = [
-            "wait-timeout": ["kind", "seconds", "margin", "scope"],
-            "kill-thread": ["kind", "target", "count", "idle"],
-            "network-cut": ["kind", "mode", "via", "idle"],
-        ]
-        guard let keys = perKind[kind] else {
-            problem(kindNode.value, "fault.kind '\(kind)' is unknown: use wait-timeout, kill-thread or network-cut")
+        guard let type = Fault.kind(named: kind) else {
+            problem(kindNode.value, "fault.kind '\(kind)' is unknown: use \(list)")
             return nil
         }
+        let keys = ["kind"] + type.fileKeys
         for (key, entry) in f where !keys.contains(key) {
             problem(
                 entry.key,
                 "key '\(key)' does not apply to fault kind \(kind): allowed keys are \(keys.joined(separator: ", "))")
         }
         if let i = f["idle"] { idle = double(i.value, "fault.idle", range: Scenario.idleRange) }
-        switch kind {
-        case "wait-timeout":
-            guard let s = f["seconds"] else {
-                problem(node, "missing key 'fault.seconds': the wait_timeout to set, in whole seconds")
-                return nil
-            }
-            let seconds = int(s.value, "fault.seconds", range: 1...86_400)
-            let margin = f["margin"].map { double($0.value, "fault.margin", range: 0...60) } ?? 0.3
-            let scope = f["scope"].map { choice($0.value, "fault.scope", WaitTimeoutScope.self) } ?? .session
-            guard let seconds, let margin, let scope else { return nil }
-            return .waitTimeout(seconds: seconds, margin: margin, scope: scope)
-        case "kill-thread":
-            let target = f["target"].map { choice($0.value, "fault.target", KillTarget.self) } ?? .idle
-            var count: KillCount? = .all
-            if let c = f["count"] {
-                if c.value.scalar?.string == "all" {
-                    count = .all
-                } else {
-                    count = int(c.value, "fault.count", range: 1...1000).map { .some($0) }
-                }
-            }
-            guard let target, let count else { return nil }
-            return .killThread(target: target, count: count)
-        default:
-            guard let m = f["mode"] else {
-                problem(node, "missing key 'fault.mode': use reset, close, blackhole or half-open")
-                return nil
-            }
-            let mode = choice(m.value, "fault.mode", CutMode.self)
-            let via = f["via"].map { choice($0.value, "fault.via", CutVia.self) } ?? .proxy
-            guard let mode, let via else { return nil }
-            if mode == .close && via == .kernel {
-                problem(m.value, "fault.mode close needs via: proxy (a packet filter cannot make the peer send FIN)")
-                return nil
-            }
-            return .networkCut(mode: mode, via: via)
-        }
+        var fields = FileFaultFields(reader: self, mapping: f, node: node)
+        let base = type.read(&fields)
+        self = fields.reader
+        return base.map { Fault($0) }
     }
 
     mutating func policy(_ node: Node, defaultReadTimeout: Int?) -> PoolPolicy? {

@@ -51,6 +51,32 @@ public struct ScenarioResult: Sendable, Equatable, Codable {
 }
 
 extension ScenarioResult {
+    /// Detection and recovery times, from the fault's effect.
+    public struct Timing: Sendable, Equatable {
+        /// An error stamped up to this long before the fault still counts as its detection. The fault's time
+        /// is taken on repro's clock just before or after the fact: a wait-timeout's is computed (the pool was
+        /// full + wait_timeout) while the server started counting at the connection's last packet, up to about
+        /// a millisecond earlier; a KILL's is stamped before the statement is sent.
+        public static let faultClockTolerance = 1.0
+
+        /// From the fault to the first error seen at or after it (handled or not), ms.
+        public var detectionMs: Double?
+        /// From the fault to the end of the first successful operation, ms; only for a pool that recovered
+        /// (every operation succeeded): otherwise the first success is not a recovery.
+        public var recoveryMs: Double?
+
+        public init(faultAt: Double?, errors: [ObservedError], operations: [OperationRecord]) {
+            guard let faultAt else { return }
+            detectionMs = errors.first { $0.atMs >= faultAt - Self.faultClockTolerance }.map {
+                max(0, $0.atMs - faultAt)
+            }
+            let recovered = !operations.isEmpty && operations.allSatisfy(\.succeeded)
+            if recovered {
+                recoveryMs = operations.first { $0.succeeded }.map { max(0, $0.atMs + $0.durationMs - faultAt) }
+            }
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
         case name, client, pattern, idleBeforeOperationsMs, kind, description, policy, poolSize, parameters, firstError,
             errors, recovered, operations,

@@ -1,0 +1,178 @@
+import Foundation
+
+/// Which connections `kill-thread` kills: idle ones, or ones busy in a query.
+public enum KillTarget: String, Sendable, Codable, CaseIterable {
+    case idle, busy
+}
+
+/// How many of the pool's connections to kill.
+public enum KillCount: Sendable, Equatable, CustomStringConvertible {
+    case all
+    case some(Int)
+
+    public var description: String {
+        switch self {
+        case .all: "all"
+        case .some(let n): "\(n)"
+        }
+    }
+}
+
+/// `KILL CONNECTION` on the pool's own server threads: idle ones after the pool idled (an operator, a
+/// watchdog), or busy ones in the middle of `SELECT SLEEP` (a query killer).
+public struct KillThreadFault: FaultKind, Equatable {
+    public static let kind = "kill-thread"
+    public static let fileKeys = ["target", "count", "idle"]
+    /// `--count` / `fault.count`: how many connections, at most.
+    public static let countRange = 1...1000
+    /// The query busy connections run when they are killed.
+    static let busySQL = "SELECT SLEEP(5)"
+
+    public var target: KillTarget
+    public var count: KillCount
+
+    public init(target: KillTarget = .idle, count: KillCount = .all) {
+        self.target = target
+        self.count = count
+    }
+
+    public static func read<Fields: FaultFields>(_ fields: inout Fields) -> Self? {
+        let target = fields.choice("target", KillTarget.self, fallback: .idle, hint: "")
+        var count: KillCount? = .all
+        if let text = fields.text("count"), text == "all" {
+            count = .all
+        } else if let n = fields.int("count", range: countRange, fallback: -1, hint: "") {
+            count = n == -1 ? .all : .some(n)
+        } else {
+            count = nil
+        }
+        guard let target, let count else { return nil }
+        return Self(target: target, count: count)
+    }
+
+    public init?(parameters p: [String: String]) {
+        guard let target = KillTarget(rawValue: p["target"] ?? "idle") else { return nil }
+        let count: KillCount = p["count"].flatMap { Int($0) }.map { .some($0) } ?? .all
+        self.init(target: target, count: count)
+    }
+
+    public var parameters: [String: String] { ["target": target.rawValue, "count": count.description] }
+    /// Busy kills happen at once, while the queries run.
+    public var usesIdle: Bool { target == .idle }
+    public var label: String { "kill-thread \(target.rawValue)" }
+    public var catalogEntryID: String { "thread-killed" }
+
+    public func driverColumn(pattern: WorkloadPattern) -> DriverColumn? {
+        if target == .busy { return .killThreadBusy }
+        return pattern == .held ? .held : .killThread
+    }
+
+    public func sentence(_ s: ScenarioResult) -> String {
+        target == .busy
+            ? "KILL CONNECTION hit \(count) pooled connection(s) while a query ran on them."
+            : "KILL CONNECTION ended the server threads of \(count) idle pooled connection(s)."
+    }
+
+    public func unavoidableWait(_ scenario: Scenario) -> Double {
+        target == .idle ? scenario.idle + Settle.afterKill : 0
+    }
+
+    public func fileProblems(_ scenario: Scenario) -> [(key: String, message: String)] {
+        guard case .some(let k) = count, k > scenario.poolSize else { return [] }
+        return [
+            (
+                "count",
+                "fault.count \(k) is larger than pool.size \(scenario.poolSize): use 1 to \(scenario.poolSize), or all"
+            )
+        ]
+    }
+
+    public func preflight(_ scenario: Scenario, external: Bool, at: String) throws(RunError) {
+        if case .some(let k) = count, k > scenario.poolSize {
+            throw .usage(
+                "\(at)scenario '\(scenario.name)': kill count \(k) is larger than the pool size \(scenario.poolSize): use 1 to \(scenario.poolSize), or all"
+            )
+        }
+    }
+
+    public func start(_ context: FaultContext) throws(RunError) -> any InjectedFault {
+        Injected(fault: self, idleSeconds: context.scenario.idle)
+    }
+
+    final class Injected: InjectedFault {
+        let fault: KillThreadFault
+        let idleSeconds: Double
+
+        init(fault: KillThreadFault, idleSeconds: Double) {
+            self.fault = fault
+            self.idleSeconds = idleSeconds
+        }
+
+        var idle: IdlePeriod? {
+            fault.target == .idle ? IdlePeriod(seconds: idleSeconds, reason: "pool idle before the kill") : nil
+        }
+
+        var settle: Double { fault.target == .idle ? Settle.afterKill : 0 }
+
+        func inject(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> Double {
+            let admin = try context.runner.adminConnection()
+            defer { admin.close() }
+            switch fault.target {
+            case .idle:
+                let all = try context.runner.serverThreads(pool, context, admin: admin).map(\.id)
+                let n =
+                    switch fault.count {
+                    case .all: all.count
+                    case .some(let k): min(k, all.count)
+                    }
+                guard n >= 1 else { throw .environment("the pool has no connection open on the server to kill") }
+                let faultAt = context.log.ms()
+                try context.runner.kill(Array(all.prefix(n)), admin: admin, context: context)
+                return faultAt
+            case .busy:
+                let n =
+                    switch fault.count {
+                    case .all: context.scenario.poolSize
+                    case .some(let k): k
+                    }
+                return try killBusy(pool, count: n, admin: admin, context: context)
+            }
+        }
+
+        /// Starts `SELECT SLEEP` on `count` pooled connections, kills their threads mid-query, returns the
+        /// fault time.
+        private func killBusy(_ pool: any PoolUnderTest, count: Int, admin: MariaDBConnection, context: FaultContext)
+            throws(RunError) -> Double
+        {
+            let busy = try pool.startBusy(count: count, sql: KillThreadFault.busySQL)
+            // Wait (bounded) until the server shows every sleep running, so the kill really hits a busy thread.
+            var ids: [UInt64] = []
+            let deadline = ContinuousClock.now + .seconds(5)
+            while ContinuousClock.now < deadline {
+                let rows = try? admin.query(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE 'SELECT SLEEP(5)%'"
+                )
+                // Only this pool's threads: with --jobs another scenario may be sleeping on the server too.
+                let own = Set(try context.runner.serverThreads(pool, context, admin: admin).map(\.id))
+                ids = ScenarioRunner.threadIDs(rows ?? []).filter { own.contains($0) }
+                if ids.count >= count { break }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            guard !ids.isEmpty else {
+                try busy.wait()
+                throw .environment("the pool's busy queries never showed up on the server; nothing to kill")
+            }
+            let faultAt = context.log.ms()
+            try context.runner.kill(ids, admin: admin, context: context)
+            try busy.wait()
+            return faultAt
+        }
+    }
+}
+
+extension Fault {
+    /// `KILL CONNECTION` on the pool's own server threads.
+    public static func killThread(target: KillTarget = .idle, count: KillCount = .all) -> Fault {
+        Fault(KillThreadFault(target: target, count: count))
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+
+/// The mutable state of one scenario run, turned into a `ScenarioResult` at the end.
+struct FaultRun {
+    let scenario: Scenario
+    let log: EventLog
+    var client = ReproSession.clientInfo
+    /// Server threads that existed before the pool opened: not the pool's.
+    var baselineThreads: Set<UInt64> = []
+    var warmedAt: Double?
+    var operationsStartedAt: Double?
+    var faultAt: Double?
+    var tcpSignal: String?
+    var operations: [OperationRecord] = []
+
+    init(scenario: Scenario, log: EventLog) {
+        self.scenario = scenario
+        self.log = log
+    }
+
+    func result() -> ScenarioResult {
+        let errors = log.errors
+        let first = errors.first
+        let recovered = !operations.isEmpty && operations.allSatisfy(\.succeeded)
+        let succeeded = operations.filter(\.succeeded).count
+        let timing = ScenarioResult.Timing(faultAt: faultAt, errors: errors, operations: operations)
+        let expectations = scenario.expectations.evaluate(firstError: first, recovered: recovered)
+        var parameters = scenario.fault.parameters
+        parameters["operations"] = "\(scenario.operationCount)"
+        if scenario.fault.base.usesIdle { parameters["idle"] = "\(scenario.idle)" }
+        var idleBefore: Double?
+        if let warmedAt, let operationsStartedAt { idleBefore = operationsStartedAt - warmedAt }
+        return ScenarioResult(
+            name: scenario.name, client: client, pattern: scenario.pattern, idleBeforeOperationsMs: idleBefore,
+            kind: scenario.fault.kind, description: scenario.description, policy: scenario.policy,
+            poolSize: scenario.poolSize, parameters: parameters, firstError: first, errors: errors,
+            recovered: recovered,
+            operations: .init(total: operations.count, succeeded: succeeded, failed: operations.count - succeeded),
+            operationResults: operations, faultAtMs: faultAt, detectionMs: timing.detectionMs,
+            recoveryMs: timing.recoveryMs,
+            tcpSignal: tcpSignal, timeline: log.events, expectations: expectations,
+            passed: expectations.allSatisfy(\.passed), durationMs: log.ms())
+    }
+}
