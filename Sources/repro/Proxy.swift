@@ -58,6 +58,10 @@ extension Repro {
         }
 
         func run() throws {
+            // SIGINT, SIGTERM and SIGHUP stop the proxy and exit 0 instead of the cleanup exit. They have been
+            // blocked since main, so one that arrives before the proxy listens is not lost: it stops it right away.
+            let done = DispatchSemaphore(value: 0)
+            CleanupRegistry.shared.divertSignals { _ in done.signal() }
             let listenAt = try HostPort(parsing: listen, option: "--listen", allowZero: true)
             let upstreamAt = try HostPort(parsing: upstream, option: "--upstream")
             let cut = mode.flatMap(CutMode.init(rawValue:))
@@ -88,25 +92,16 @@ extension Repro {
                     + (cutAfter.map { ", cut all at \($0) s" } ?? "")
                     + " (pid \(getpid()); SIGUSR1 cuts now)")
 
-            let done = DispatchSemaphore(value: 0)
             let queue = DispatchQueue(label: "repro.proxy.signals")
-            var sources: [any DispatchSourceSignal] = []
-            for signo in [SIGINT, SIGTERM, SIGUSR1] {
-                signal(signo, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: signo, queue: queue)
-                source.setEventHandler {
-                    if signo == SIGUSR1 {
-                        let events = proxy.cutAll(cut ?? .reset)
-                        Console.line(
-                            String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000)
-                                + " SIGUSR1: cut \(events.count) flow(s) with \((cut ?? .reset).rawValue)")
-                    } else {
-                        done.signal()
-                    }
-                }
-                source.resume()
-                sources.append(source)
+            // SIGUSR1 is blocked since main too (no SIG_IGN: that would drop one already pending).
+            let cutNow = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: queue)
+            cutNow.setEventHandler {
+                let events = proxy.cutAll(cut ?? .reset)
+                Console.line(
+                    String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000)
+                        + " SIGUSR1: cut \(events.count) flow(s) with \((cut ?? .reset).rawValue)")
             }
+            cutNow.resume()
             if let cutAfter {
                 queue.asyncAfter(deadline: .now() + cutAfter) {
                     let events = proxy.cutAll(cut ?? .reset)
@@ -118,7 +113,7 @@ extension Repro {
             done.wait()
             proxy.stop()
             Console.line(String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000) + " stopped")
-            withExtendedLifetime(sources) {}
+            withExtendedLifetime(cutNow) {}
         }
     }
 }

@@ -22,7 +22,13 @@ struct Repro: ParsableCommand {
 @main
 enum Main {
     static func main() {
+        // First of all, while no other thread exists (each later one inherits the mask): from here on SIGINT,
+        // SIGTERM and SIGHUP stay pending until the handlers below read them, so none is lost or kills us halfway.
+        CleanupRegistry.blockSignals()
         signal(SIGPIPE, SIG_IGN)
+        // For every command, also those with nothing to clean up: with the signals blocked, a command without
+        // handlers would not die on Ctrl-C. `repro proxy` diverts them to its own shutdown.
+        CleanupRegistry.shared.installSignalHandlers()
         do {
             var command = try Repro.parseAsRoot()
             try command.run()
