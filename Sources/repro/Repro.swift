@@ -36,10 +36,11 @@ enum Main {
             // After Ctrl-C this error is an echo of the teardown (a reaped child, a closed socket): stay quiet
             // and let the signal handler exit with 128 + signal.
             CleanupRegistry.shared.parkIfInterrupted()
-            exit(outputCheckedExitCode(Self.exitCode(for: error)))
+            CleanupRegistry.shared.exit(outputCheckedExitCode(Self.exitCode(for: error)))
         }
         CleanupRegistry.shared.parkIfInterrupted()
-        exit(outputCheckedExitCode(0))
+        // Through the registry: a signal landing now either finds us exiting or makes the exit its own (130).
+        CleanupRegistry.shared.exit(outputCheckedExitCode(0))
     }
 
     /// Exit 3 when output was lost (a full disk, an I/O error) on a run that would otherwise look fine.

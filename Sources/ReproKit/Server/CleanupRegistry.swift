@@ -91,9 +91,19 @@ public final class CleanupRegistry: Sendable {
         park()
     }
 
+    /// Exits with `code`, unless a signal's cleanup has begun: then the exit is the signal handler's (128 + signal,
+    /// once the cleanup is done) and this thread waits for it. Checked and exited under the registry's lock, so a
+    /// signal arriving at this very moment either finds the process already exiting or takes over the exit.
+    public func exit(_ code: Int32) -> Never {
+        state.withLock { state in
+            if !state.interrupted { exitProcess(code) }
+        }
+        park()
+    }
+
     private func park() -> Never {
         for _ in 0..<600 { usleep(100_000) }
-        exit(130)
+        exitProcess(130)
     }
 
     /// Runs every pending action, newest first, each once; actions registered meanwhile run on the next call.
@@ -165,10 +175,15 @@ public final class CleanupRegistry: Sendable {
         // and exit while holding the lock, so no further registration can start an action the exit would cut short.
         for _ in 0..<3000 {
             state.withLock { state in
-                if state.lateActions == 0 { exit(128 + signo) }
+                if state.lateActions == 0 { exitProcess(128 + signo) }
             }
             usleep(10_000)
         }
-        exit(128 + signo)
+        exitProcess(128 + signo)
     }
+}
+
+/// The C library's `exit`, which `CleanupRegistry.exit(_:)` shadows inside the class.
+private func exitProcess(_ code: Int32) -> Never {
+    exit(code)
 }
