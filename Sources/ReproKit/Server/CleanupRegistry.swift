@@ -73,6 +73,15 @@ public final class CleanupRegistry: Sendable {
         state.withLock { state in state.entries.removeAll { $0.id == token.id } }
     }
 
+    /// Gives a pending action a new name, e.g. once what it removes has a path; unknown tokens are ignored.
+    public func rename(_ token: Token, to name: String) {
+        state.withLock { state in
+            guard let index = state.entries.firstIndex(where: { $0.id == token.id }) else { return }
+            let entry = state.entries[index]
+            state.entries[index] = Entry(id: entry.id, name: name, action: entry.action)
+        }
+    }
+
     /// Names of the pending actions, oldest first.
     public var pendingNames: [String] {
         state.withLock { state in state.entries.map(\.name) }

@@ -41,6 +41,9 @@ final class ServerSandbox: Sendable {
             let made = try make()
             state.directory = made.directory
             state.lock = made.lock
+            if let token = state.token {
+                CleanupRegistry.shared.rename(token, to: "mariadbd sandbox \(made.directory)")
+            }
             return made.directory
         }
     }
