@@ -220,6 +220,31 @@ struct SignalTests {
     }
 
     @Test(
+        "SIGINT while mariadb-install-db runs: the script and its bootstrap server are stopped, the sandbox removed",
+        .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+    func sigintDuringInstall() throws {
+        let scratch = try makeSignalScratch()
+        defer { removeSignalScratch(scratch) }
+        let run = try SpawnedRepro.start(
+            ["kill-thread", "--quiet", "--report-dir", scratch + "/reports"], scratch: scratch)
+        // Bounded: the install starts within a second or two of the run.
+        var installing = false
+        for _ in 0..<1000 where !installing && run.isRunning {
+            installing = processes(using: scratch).contains { pid in
+                let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
+                return String(decoding: cmdline, as: UTF8.self).contains("mariadb-install-db")
+            }
+            if !installing { usleep(2_000) }
+        }
+        try #require(installing, "mariadb-install-db was never seen running")
+        kill(run.pid, SIGINT)
+        #expect(run.wait(timeout: .seconds(60)) == .exited(130), "stderr: \(run.stderr)")
+        #expect(run.stderr.contains("interrupted"))
+        #expect(processes(using: scratch).isEmpty, "mariadb-install-db or its server outlived the run")
+        #expect(sandboxes(in: scratch).isEmpty)
+    }
+
+    @Test(
         "SIGKILLed runs leave only sandboxes with an owner lock, and the next run removes them and their processes",
         .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
     func killedRunsAreSwept() throws {
