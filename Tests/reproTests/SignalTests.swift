@@ -298,11 +298,12 @@ struct PIDNamespaceTests {
     func liveStateSurvivesSweepFromAnotherNamespace() throws {
         let scratch = try makeSignalScratch()
         defer { removeSignalScratch(scratch) }
-        // A blackhole the client only notices by its 3 s read timeout: if anything removed the chain meanwhile,
-        // the query would get through and the run would report "recovered".
+        // A blackhole the client only notices by its 5 s read timeout (time enough for the sweeper, even on a
+        // loaded machine): if anything removed the chain meanwhile, the query would get through and the run
+        // would report "recovered".
         let live = try SpawnedRepro.start(
             [
-                "network-cut", "--via", "kernel", "--mode", "blackhole", "--read-timeout", "3", "--pool-size", "1",
+                "network-cut", "--via", "kernel", "--mode", "blackhole", "--read-timeout", "5", "--pool-size", "1",
                 "--operations", "1", "--idle", "0.2", "--expect-not-recovered", "--quiet", "--report-dir",
                 scratch + "/reports",
             ], scratch: scratch)
