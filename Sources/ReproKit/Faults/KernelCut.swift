@@ -190,7 +190,7 @@ public final class KernelCut: Sendable {
                 return
             }
             if let leftover = Self.deleteChain(chain, iptables: tools.iptables, restore: tools.restore) {
-                // The lock file stays (unlocked once we exit): the next run's sweep takes it and retries.
+                // The lock file stays, unlocked: the next run's sweep takes it and retries.
                 lock?.release(removingFile: false)
                 let hint =
                     "repro: could not remove iptables chain \(chain) (\(leftover)); remove it by hand: "
