@@ -60,6 +60,10 @@ extension Repro {
         }
 
         func run() throws {
+            // SIGINT, SIGTERM and SIGHUP stop the proxy and exit 0 instead of the cleanup exit. They have been
+            // blocked since main, so one that arrives before the proxy listens is not lost: it stops it right away.
+            let done = DispatchSemaphore(value: 0)
+            CleanupRegistry.shared.divertSignals { _ in done.signal() }
             let listenAt = try HostPort(parsing: listen, option: "--listen", allowZero: true)
             let upstreamAt = try HostPort(parsing: upstream, option: "--upstream")
             let cut = mode.flatMap(CutMode.init(rawValue:))
@@ -100,33 +104,24 @@ extension Repro {
                     + (cut == nil
                         ? " (pid \(getpid()); SIGUSR1 cuts only with --mode)" : " (pid \(getpid()); SIGUSR1 cuts now)"))
 
-            let done = DispatchSemaphore(value: 0)
-            let usr1Ignored = Atomic<Bool>(false)
             let queue = DispatchQueue(label: "repro.proxy.signals")
-            var sources: [any DispatchSourceSignal] = []
-            for signo in [SIGINT, SIGTERM, SIGUSR1] {
-                signal(signo, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: signo, queue: queue)
-                source.setEventHandler {
-                    if signo == SIGUSR1, let cut {
-                        let events = proxy.cutAll(cut)
-                        Console.line(
-                            String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000)
-                                + " SIGUSR1: cut \(events.count) flow(s) with \(cut.rawValue)")
-                    } else if signo == SIGUSR1 {
-                        // Pass-through means no cut at all; like --after-idle and --cut-after, a cut needs its mode.
-                        if !usr1Ignored.exchange(true, ordering: .relaxed) {
-                            Console.err(
-                                "repro: SIGUSR1 ignored: this proxy is a pure pass-through; start it with --mode reset|close|blackhole|half-open to cut on SIGUSR1\n"
-                            )
-                        }
-                    } else {
-                        done.signal()
-                    }
+            let usr1Ignored = Atomic<Bool>(false)
+            // SIGUSR1 is blocked since main too (no SIG_IGN: that would drop one already pending).
+            let cutNow = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: queue)
+            cutNow.setEventHandler {
+                if let cut {
+                    let events = proxy.cutAll(cut)
+                    Console.line(
+                        String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000)
+                            + " SIGUSR1: cut \(events.count) flow(s) with \(cut.rawValue)")
+                } else if !usr1Ignored.exchange(true, ordering: .relaxed) {
+                    // Pass-through means no cut at all; like --after-idle and --cut-after, a cut needs its mode.
+                    Console.err(
+                        "repro: SIGUSR1 ignored: this proxy is a pure pass-through; start it with --mode reset|close|blackhole|half-open to cut on SIGUSR1\n"
+                    )
                 }
-                source.resume()
-                sources.append(source)
             }
+            cutNow.resume()
             if let cutAfter {
                 queue.asyncAfter(deadline: .now() + cutAfter) {
                     let events = proxy.cutAll(cut ?? .reset)
@@ -138,7 +133,7 @@ extension Repro {
             done.wait()
             proxy.stop()
             Console.line(String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000) + " stopped")
-            withExtendedLifetime(sources) {}
+            withExtendedLifetime(cutNow) {}
         }
     }
 }

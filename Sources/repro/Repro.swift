@@ -22,8 +22,14 @@ struct Repro: ParsableCommand {
 @main
 enum Main {
     static func main() {
+        // First of all, while no other thread exists (each later one inherits the mask): from here on SIGINT,
+        // SIGTERM and SIGHUP stay pending until the handlers below read them, so none is lost or kills us halfway.
+        CleanupRegistry.blockSignals()
         Console.adoptClosedStandardDescriptors()
         signal(SIGPIPE, SIG_IGN)
+        // For every command, also those with nothing to clean up: with the signals blocked, a command without
+        // handlers would not die on Ctrl-C. `repro proxy` diverts them to its own shutdown.
+        CleanupRegistry.shared.installSignalHandlers()
         do {
             var command = try Repro.parseAsRoot()
             try command.run()
@@ -31,10 +37,11 @@ enum Main {
             // After Ctrl-C this error is an echo of the teardown (a reaped child, a closed socket): stay quiet
             // and let the signal handler exit with 128 + signal.
             CleanupRegistry.shared.parkIfInterrupted()
-            exit(outputCheckedExitCode(cleanupCheckedExitCode(Self.exitCode(for: error))))
+            CleanupRegistry.shared.exit(outputCheckedExitCode(cleanupCheckedExitCode(Self.exitCode(for: error))))
         }
         CleanupRegistry.shared.parkIfInterrupted()
-        exit(outputCheckedExitCode(cleanupCheckedExitCode(0)))
+        // Through the registry: a signal landing now either finds us exiting or makes the exit its own (130).
+        CleanupRegistry.shared.exit(outputCheckedExitCode(cleanupCheckedExitCode(0)))
     }
 
     /// Exit 3 when the run could not put back what it changed (a global wait_timeout): each line says what is

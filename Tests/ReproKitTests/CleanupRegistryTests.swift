@@ -40,4 +40,15 @@ struct CleanupRegistryTests {
         registry.runAll()
         #expect(count.withLock { $0 } == 1)
     }
+
+    @Test func renameChangesOnlyThatActionsName() {
+        let registry = CleanupRegistry()
+        let first = registry.register("sandbox") {}
+        _ = registry.register("other") {}
+        registry.rename(first, to: "sandbox /tmp/x")
+        #expect(registry.pendingNames == ["sandbox /tmp/x", "other"])
+        registry.unregister(first)
+        registry.rename(first, to: "gone")
+        #expect(registry.pendingNames == ["other"])
+    }
 }

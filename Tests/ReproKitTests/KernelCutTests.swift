@@ -199,6 +199,62 @@ struct KernelCutTests {
         #expect(try FirewallSnapshot.capture() == before)
     }
 
+    @Test("an applied chain holds its lock file from before it exists until after it is deleted (defect 7)")
+    func chainLockLifetime() throws {
+        let cut = try KernelCut(serverPort: 3306, clientPorts: [40006], cleanup: CleanupRegistry())
+        let path = KernelCut.lockPath(for: cut.chain)
+        #expect(!FileManager.default.fileExists(atPath: path))
+        try cut.apply(.reset)
+        guard case .held = OwnerLock.probe(path) else {
+            cut.remove()
+            Issue.record("the chain's lock file must be held while the chain exists")
+            return
+        }
+        #expect(!KernelCut.removeStale().contains(cut.chain))
+        #expect(try FirewallSnapshot.capture().mentions(cut.chain))
+        cut.remove()
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test("a chain whose lock is held is live even when its pid is not visible here (defect 7: another PID namespace)")
+    func heldLockBeatsPid() throws {
+        // A pid no process here has: what a run in another PID namespace looks like from this one.
+        let chain = "REPRO-99999998-1"
+        let path = KernelCut.lockPath(for: chain)
+        try FileManager.default.createDirectory(atPath: KernelCut.stateDirectory, withIntermediateDirectories: true)
+        let lock = try OwnerLock.create(at: path)
+        defer { lock.release() }
+        try runRestore("*filter\n:\(chain) - [0:0]\n-A \(chain) -p tcp --dport 1 -j DROP\nCOMMIT\n")
+        defer {
+            if let iptables = FirewallCommand.locate("iptables") {
+                _ = FirewallCommand.run(iptables, ["-w", "5", "-X", chain])
+            }
+        }
+
+        #expect(!KernelCut.removeStale().contains(chain))
+        #expect(FirewallSnapshot(iptablesSave: rawSave(), ownPID: 99_999_998).mentions(chain))
+
+        // Its owner gone (the kernel releases the lock of a dead process): now it is stale, chain and lock file.
+        lock.release(removingFile: false)
+        let swept = KernelCut.removeStale()
+        #expect(swept.isEmpty || swept.contains(chain))
+        #expect(!FirewallSnapshot(iptablesSave: rawSave(), ownPID: 99_999_998).mentions(chain))
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test("a lock file whose run and chain are gone is removed; a held one without a chain yet is kept")
+    func lockFilesWithoutChains() throws {
+        try FileManager.default.createDirectory(atPath: KernelCut.stateDirectory, withIntermediateDirectories: true)
+        let stalePath = KernelCut.lockPath(for: "REPRO-99999997-1")
+        let livePath = KernelCut.lockPath(for: "REPRO-99999997-2")
+        try OwnerLock.create(at: stalePath).release(removingFile: false)
+        let live = try OwnerLock.create(at: livePath)
+        defer { live.release() }
+        KernelCut.removeStale()
+        #expect(!FileManager.default.fileExists(atPath: stalePath))
+        #expect(FileManager.default.fileExists(atPath: livePath))
+    }
+
     /// `iptables-save` as it is, for checks on chains of other pids (which snapshots leave out).
     private func rawSave() -> String {
         guard let save = FirewallCommand.locate("iptables-save") else { return "" }

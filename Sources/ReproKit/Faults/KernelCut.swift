@@ -54,7 +54,8 @@ public struct KernelCutError: Error, Sendable, CustomStringConvertible {
 /// established TCP socket (its data is queued and later retransmitted), so the client sees what a real network
 /// loss looks like: writes succeed, reads time out.
 public final class KernelCut: Sendable {
-    /// Name of the chain, `REPRO-<pid>-<n>`; the pid lets `removeStale()` tell abandoned chains from live ones.
+    /// Name of the chain, `REPRO-<pid>-<n>`. Whether its run is alive is told by its lock file (`lockPath(for:)`);
+    /// the pid only for chains of versions without one.
     public let chain: String
     /// Port the server listens on.
     public let serverPort: Int
@@ -68,6 +69,17 @@ public final class KernelCut: Sendable {
         var rules: [String] = []
         var installed = false
         var token: CleanupRegistry.Token?
+        // Held from before the chain exists until after it is deleted: the chain's liveness for other runs' sweeps.
+        var lock: OwnerLock?
+    }
+
+    /// Where kernel-cut runs keep one lock file per chain, `<chain>.lock`, held with `flock` by the run while the
+    /// chain exists. Fixed (not TMPDIR): every run on the machine, in any PID namespace, must look in the same place.
+    public static let stateDirectory = "/tmp/repro-state"
+
+    /// The lock file of `chain`.
+    public static func lockPath(for chain: String) -> String {
+        stateDirectory + "/" + chain + ".lock"
     }
 
     // Held across the iptables runs, so an `apply` and a Ctrl-C `remove` on another thread happen one after the
@@ -122,49 +134,71 @@ public final class KernelCut: Sendable {
         self.chain = "REPRO-\(getpid())-\(number)"
     }
 
-    /// Installs the chain, its rules and both jumps in one `iptables-restore` transaction (all or nothing).
+    /// Installs the chain, its rules and both jumps in one `iptables-restore` transaction (all or nothing), after
+    /// taking the chain's lock file.
     public func apply(_ mode: KernelCutMode) throws(KernelCutError) {
         try Self.checkAvailable()
         let tools = try Self.tools()
-        try state.withLock { (state: inout State) throws(KernelCutError) in
-            guard !state.installed else {
-                throw KernelCutError("--via kernel: chain \(chain) is already applied (\(state.mode?.rawValue ?? "?"))")
+        // Registered before the lock file and the rules exist, and outside `state`'s lock (a registration made
+        // after a Ctrl-C runs its action at once): a Ctrl-C that lands mid-install waits for the install, then
+        // removes whatever got in.
+        let token = cleanup.register("iptables chain \(chain)") { [self] in remove() }
+        do throws(KernelCutError) {
+            try state.withLock { (state: inout State) throws(KernelCutError) in
+                guard !state.installed else {
+                    throw KernelCutError(
+                        "--via kernel: chain \(chain) is already applied (\(state.mode?.rawValue ?? "?"))")
+                }
+                let lock = try Self.claim(chain, tools: tools)
+                let rules = rules(for: mode)
+                let jumps = ["-I INPUT 1 -j \(chain)", "-I OUTPUT 1 -j \(chain)"]
+                let script = (["*filter", ":\(chain) - [0:0]"] + rules + jumps + ["COMMIT", ""]).joined(separator: "\n")
+                state.token = token
+                state.lock = lock
+                state.installed = true
+                let output = FirewallCommand.run(tools.restore, ["-w", "5", "--noflush"], input: script)
+                guard output.succeeded else {
+                    // iptables-restore commits all or nothing, so there is nothing to delete here.
+                    state.installed = false
+                    state.token = nil
+                    state.lock = nil
+                    lock.release(removingFile: true)
+                    throw KernelCutError(
+                        "--via kernel: iptables-restore could not install chain \(chain): \(output.problem); "
+                            + "use --via proxy if this kernel has no packet filtering")
+                }
+                state.mode = mode
+                state.rules = jumps + rules
             }
-            let rules = rules(for: mode)
-            let jumps = ["-I INPUT 1 -j \(chain)", "-I OUTPUT 1 -j \(chain)"]
-            let script = (["*filter", ":\(chain) - [0:0]"] + rules + jumps + ["COMMIT", ""]).joined(separator: "\n")
-            // Registered before the rules exist: a Ctrl-C that lands mid-install still removes whatever got in.
-            state.token = cleanup.register("iptables chain \(chain)") { [self] in remove() }
-            state.installed = true
-            let output = FirewallCommand.run(tools.restore, ["-w", "5", "--noflush"], input: script)
-            guard output.succeeded else {
-                // iptables-restore commits all or nothing, so there is nothing to delete here.
-                state.installed = false
-                if let token = state.token { cleanup.unregister(token) }
-                state.token = nil
-                throw KernelCutError(
-                    "--via kernel: iptables-restore could not install chain \(chain): \(output.problem); "
-                        + "use --via proxy if this kernel has no packet filtering")
-            }
-            state.mode = mode
-            state.rules = jumps + rules
+        } catch {
+            cleanup.unregister(token)
+            throw error
         }
     }
 
-    /// Deletes the jumps and the chain; safe to call again, and from the cleanup registry on Ctrl-C.
+    /// Deletes the jumps and the chain, then its lock file; safe to call again, and from the cleanup registry on Ctrl-C.
     public func remove() {
         state.withLock { state in
             guard state.installed else { return }
             state.installed = false
             if let token = state.token { cleanup.unregister(token) }
             state.token = nil
-            guard let tools = try? Self.tools() else { return }
+            let lock = state.lock
+            state.lock = nil
+            guard let tools = try? Self.tools() else {
+                lock?.release(removingFile: false)
+                return
+            }
             if let leftover = Self.deleteChain(chain, iptables: tools.iptables, restore: tools.restore) {
+                // The lock file stays, unlocked: the next run's sweep takes it and retries.
+                lock?.release(removingFile: false)
                 let hint =
                     "repro: could not remove iptables chain \(chain) (\(leftover)); remove it by hand: "
                     + "iptables -D INPUT -j \(chain); iptables -D OUTPUT -j \(chain); "
                     + "iptables -F \(chain); iptables -X \(chain)\n"
                 Console.err(hint)
+            } else {
+                lock?.release(removingFile: true)
             }
         }
     }
@@ -181,22 +215,116 @@ public final class KernelCut: Sendable {
     /// The rules installed, in `iptables-save` syntax (jumps first), for the report timeline.
     public var ruleSummary: [String] { state.withLock { $0.rules } }
 
-    /// Deletes `REPRO-<pid>-<n>` chains whose process is gone (a run killed with SIGKILL); returns their names.
+    /// Deletes `REPRO-<pid>-<n>` chains whose run is gone (killed with SIGKILL, crashed); returns their names.
+    ///
+    /// A chain is stale only when this call can take its lock file (`OwnerLock.probe`): that works across PID
+    /// namespaces, where the owner's pid is invisible, and never touches a live run's chain (this process's
+    /// included). Chains without a lock file (older versions) are judged by their pid, as before. Lock files
+    /// whose run is gone and whose chain no longer exists are removed too.
     @discardableResult
     public static func removeStale() -> [String] {
         guard geteuid() == 0, let tools = try? tools() else { return [] }
         let listing = FirewallCommand.run(tools.iptables, ["-w", "5", "-S"])
         guard listing.succeeded else { return [] }
         var removed: [String] = []
+        var chains: Set<String> = []
         for line in listing.stdout.split(separator: "\n") where line.hasPrefix("-N REPRO-") {
             let name = String(line.dropFirst(3))
             let parts = name.split(separator: "-")
             guard parts.count == 3, let pid = pid_t(parts[1]) else { continue }
-            // ESRCH: no such process. EPERM means it exists under another user, so it is not ours to judge.
-            guard kill(pid, 0) == -1 && errno == ESRCH else { continue }
-            if deleteChain(name, iptables: tools.iptables, restore: tools.restore) == nil { removed.append(name) }
+            chains.insert(name)
+            let lock: OwnerLock?
+            switch OwnerLock.probe(lockPath(for: name)) {
+            case .held:
+                continue
+            case .stale(let stale):
+                lock = stale
+            case .absent:
+                // ESRCH: no such process. EPERM means it exists under another user, so it is not ours to judge.
+                guard kill(pid, 0) == -1 && errno == ESRCH else { continue }
+                lock = nil
+            }
+            if deleteChain(name, iptables: tools.iptables, restore: tools.restore) == nil {
+                removed.append(name)
+                lock?.release(removingFile: true)
+            } else {
+                lock?.release(removingFile: false)
+            }
         }
+        removeStaleLockFiles(keeping: chains)
         return removed
+    }
+
+    /// Lock files of runs that are gone, whose chain is gone too (killed between taking the lock and installing,
+    /// or between deleting and unlinking), and temporary files of `OwnerLock.create` abandoned the same way.
+    private static func removeStaleLockFiles(keeping chains: Set<String>) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: stateDirectory)) ?? []
+        for name in names where name.hasPrefix("REPRO-") {
+            let path = stateDirectory + "/" + name
+            if name.hasSuffix(".lock") {
+                guard !chains.contains(String(name.dropLast(5))) else { continue }
+            } else {
+                // A temporary file is locked an instant after it is created: only an old one can be abandoned.
+                var info = stat()
+                guard name.contains(".lock.tmp-"), lstat(path, &info) == 0,
+                    Date().timeIntervalSince1970 - TimeInterval(info.st_mtim.tv_sec) > 60
+                else { continue }
+            }
+            if case .stale(let lock) = OwnerLock.probe(path) {
+                if name.hasSuffix(".lock") {
+                    lock.release(removingFile: true)
+                } else {
+                    unlink(path); lock.release(removingFile: false)
+                }
+            }
+        }
+    }
+
+    /// Creates and locks the chain's lock file, before the chain exists. A stale file of the same name (a killed
+    /// run whose pid is reused here, e.g. in another PID namespace) is swept with its chain first.
+    private static func claim(
+        _ chain: String, tools: (iptables: String, restore: String)
+    ) throws(KernelCutError) -> OwnerLock {
+        try prepareStateDirectory()
+        let path = lockPath(for: chain)
+        var failure = "no attempt"
+        for _ in 0..<2 {
+            do throws(OwnerLock.Failure) {
+                return try OwnerLock.create(at: path)
+            } catch {
+                guard error.exists else {
+                    throw KernelCutError(
+                        "--via kernel: cannot create the lock file \(path): \(error.reason); check that \(stateDirectory) is writable by root"
+                    )
+                }
+                failure = error.reason
+            }
+            guard case .stale(let stale) = OwnerLock.probe(path) else {
+                throw KernelCutError(
+                    "--via kernel: chain \(chain) belongs to another live repro run (its lock file \(path) is held); run again"
+                )
+            }
+            _ = deleteChain(chain, iptables: tools.iptables, restore: tools.restore)
+            stale.release(removingFile: true)
+        }
+        throw KernelCutError("--via kernel: cannot create the lock file \(path): \(failure); remove it by hand")
+    }
+
+    /// Creates `stateDirectory` if needed, and refuses one that someone else could have planted in the shared /tmp.
+    private static func prepareStateDirectory() throws(KernelCutError) {
+        if mkdir(stateDirectory, 0o755) != 0 && errno != EEXIST {
+            throw KernelCutError(
+                "--via kernel: cannot create \(stateDirectory): \(String(cString: strerror(errno))); check that /tmp is writable"
+            )
+        }
+        var info = stat()
+        guard lstat(stateDirectory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid(),
+            info.st_mode & 0o022 == 0
+        else {
+            throw KernelCutError(
+                "--via kernel: \(stateDirectory) is not a directory owned by this user and writable only by it; remove it and run again"
+            )
+        }
     }
 
     /// Rules for one mode, in `iptables-save` syntax so the summary reads exactly like `iptables -S`.

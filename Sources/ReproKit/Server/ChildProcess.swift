@@ -70,17 +70,8 @@ struct ChildProcess: Sendable {
         if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
 
         // Own process group so a terminal Ctrl-C reaches only us; we stop the server ourselves after cleanup.
-        let flags = Int32(POSIX_SPAWN_SETPGROUP) | Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF)
-        posix_spawnattr_setflags(&attributes, Int16(flags))
+        Self.setSignalDefaults(&attributes, flags: Int32(POSIX_SPAWN_SETPGROUP))
         posix_spawnattr_setpgroup(&attributes, 0)
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        // CleanupRegistry sets these to SIG_IGN, and ignored dispositions survive exec; the child gets defaults back.
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signo in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT] { sigaddset(&defaults, signo) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
 
         let argv = ([executable] + arguments).map { strdup($0) }
         defer { argv.forEach { free($0) } }
@@ -107,6 +98,23 @@ struct ChildProcess: Sendable {
             )
         }
         return ChildProcess(pid: pid)
+    }
+
+    /// Sets `flags` plus an empty signal mask and default dispositions for every signal. repro blocks SIGINT,
+    /// SIGTERM, SIGHUP and SIGUSR1 for its whole life (`CleanupRegistry.blockSignals`) and ignores SIGPIPE; a
+    /// blocked mask and ignored signals survive exec, and a child that inherited them would never die of our
+    /// SIGTERM. Every `posix_spawn` of ours goes through this.
+    static func setSignalDefaults(_ attributes: inout posix_spawnattr_t, flags: Int32) {
+        let all = flags | Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF)
+        posix_spawnattr_setflags(&attributes, Int16(all))
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        sigdelset(&defaults, SIGKILL)
+        sigdelset(&defaults, SIGSTOP)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
     }
 
     /// Reaps the child if it has ended, without blocking; nil while it still runs.

@@ -52,11 +52,13 @@ public final class ManagedServer: Sendable {
                 .binaryNotFound, "mariadb-install-db not found; run `make setup` (installs mariadb-server)")
         }
 
-        let sandbox = ServerSandbox(directory: try makeDirectory())
-        // Registered before anything is spawned, so Ctrl-C during startup also cleans up.
-        let token = CleanupRegistry.shared.register("mariadbd sandbox \(sandbox.directory)") { sandbox.teardown() }
+        let sandbox = ServerSandbox()
+        // Registered before the directory exists and before anything is spawned, so a Ctrl-C at any moment of the
+        // startup finds everything there is to remove (teardown and creation exclude each other).
+        let token = CleanupRegistry.shared.register("mariadbd sandbox") { sandbox.teardown() }
         sandbox.attach(token)
         do throws(ServerError) {
+            _ = try sandbox.create { () throws(ServerError) in try makeDirectory() }
             try installDatabase(installDB, into: sandbox, until: deadline)
             var attempt = 1
             while true {
@@ -273,27 +275,57 @@ public final class ManagedServer: Sendable {
         return nil
     }
 
-    private static func makeDirectory() throws(ServerError) -> String {
+    /// How old a sandbox directory without any owner file must be before a sweep removes it: such a directory is
+    /// either a leftover of an old version interrupted before it wrote `owner.pid`, or one being created right now
+    /// (for microseconds), so any age that is not "right now" tells them apart.
+    static let unownedGrace: TimeInterval = 60
+
+    /// Creates the sandbox directory with its owner lock already held inside: the directory is made and locked
+    /// under a staging name (`repro-staging-*`), then renamed, so a `repro-mariadb-*` directory never exists
+    /// without a held lock while its owner lives, and the lock is released by the kernel when the owner dies.
+    static func makeDirectory() throws(ServerError) -> (directory: String, lock: OwnerLock) {
         var base = NSTemporaryDirectory()
         while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
         // A Unix socket path must fit in sun_path (108 bytes on Linux, 104 on macOS); a deep TMPDIR would not.
         if (base + "/repro-mariadb-XXXXXX/mariadbd.sock").utf8.count >= 104 { base = "/tmp" }
-        var template = Array((base + "/repro-mariadb-XXXXXX").utf8CString)
-        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
-        guard created else {
-            let reason = String(cString: strerror(errno))
-            throw ServerError(
+        func failure(_ what: String) -> ServerError {
+            ServerError(
                 .sandboxFailed,
-                "could not create a temporary directory under \(base): \(reason); set TMPDIR to a writable directory")
+                "could not create a temporary directory under \(base): \(what); set TMPDIR to a writable directory")
         }
-        let directory = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        // Who owns this sandbox: lets a later run remove it if this process dies without cleaning up (SIGKILL).
-        try? "\(getpid())\n".write(toFile: directory + "/owner.pid", atomically: true, encoding: .utf8)
-        return directory
+        // Bounded: only a name collision (another directory already has the random name) retries.
+        for _ in 0..<5 {
+            var template = Array((base + "/repro-staging-XXXXXX").utf8CString)
+            let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
+            guard created else { throw failure(String(cString: strerror(errno))) }
+            let staging = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            let lock: OwnerLock
+            do {
+                lock = try OwnerLock.create(at: staging + "/" + ServerSandbox.lockName)
+            } catch {
+                rmdir(staging)
+                throw failure("cannot create its lock file: \(error.reason)")
+            }
+            let directory = base + "/repro-mariadb-" + staging.suffix(6)
+            if rename(staging, directory) == 0 {
+                return (directory, lock.moved(to: directory + "/" + ServerSandbox.lockName))
+            }
+            let reason = errno
+            lock.release(removingFile: true)
+            rmdir(staging)
+            guard reason == EEXIST || reason == ENOTEMPTY else { throw failure(String(cString: strerror(reason))) }
+        }
+        throw failure("every name tried was taken")
     }
 
     /// Stops servers and removes sandboxes whose owning `repro` process is gone (it was SIGKILLed or crashed);
-    /// returns the directories removed. Sandboxes of live processes, and any without an owner file, are left alone.
+    /// returns the directories removed.
+    ///
+    /// A sandbox is stale only when this call can take its owner lock (`OwnerLock.probe`): that works across PID
+    /// namespaces, and a live run, this one included, holds its lock. Directories of older versions (no lock
+    /// file) fall back to their `owner.pid`; ones with no owner file at all are removed once `unownedGrace` old.
+    /// Every process still running with the directory on its command line (mariadbd, mariadb-install-db and its
+    /// bootstrap server) is killed first.
     @discardableResult
     public static func removeStale() -> [String] {
         var removed: [String] = []
@@ -303,26 +335,57 @@ public final class ManagedServer: Sendable {
         if !bases.contains(tmp) { bases.append(tmp) }
         for base in bases {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
-            for name in names where name.hasPrefix("repro-mariadb-") {
+            for name in names where name.hasPrefix("repro-mariadb-") || name.hasPrefix("repro-staging-") {
                 let dir = base + "/" + name
-                guard let ownerText = try? String(contentsOfFile: dir + "/owner.pid", encoding: .utf8),
-                    let owner = pid_t(ownerText.trimmingCharacters(in: .whitespacesAndNewlines)),
-                    owner != getpid(), kill(owner, 0) == -1, errno == ESRCH
-                else { continue }
-                if let pidText = try? String(contentsOfFile: dir + "/mariadbd.pid", encoding: .utf8),
-                    let pid = pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)),
-                    let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
-                    String(decoding: cmdline, as: UTF8.self).contains(dir)
-                {
-                    kill(pid, SIGKILL)
-                    // Bounded: the kernel frees a SIGKILLed process quickly; it is not our child to reap.
-                    for _ in 0..<100 where kill(pid, 0) == 0 { usleep(20_000) }
+                var info = stat()
+                // Never follow a symlink someone planted in a shared /tmp.
+                guard lstat(dir, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { continue }
+                let lock: OwnerLock?
+                switch OwnerLock.probe(dir + "/" + ServerSandbox.lockName) {
+                case .held:
+                    continue
+                case .stale(let stale):
+                    lock = stale
+                case .absent:
+                    guard ownerlessIsStale(dir, info: info) else { continue }
+                    lock = nil
                 }
-                try? FileManager.default.removeItem(atPath: dir)
-                removed.append(dir)
+                killProcesses(using: dir)
+                ServerSandbox.removeDirectory(dir)
+                lock?.release(removingFile: false)
+                if !FileManager.default.fileExists(atPath: dir) { removed.append(dir) }
             }
         }
         return removed
+    }
+
+    /// A sandbox without a lock file: by its `owner.pid` (older versions) when there is one, else by its age.
+    private static func ownerlessIsStale(_ dir: String, info: stat) -> Bool {
+        if let ownerText = try? String(contentsOfFile: dir + "/owner.pid", encoding: .utf8),
+            let owner = pid_t(ownerText.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
+            return owner != getpid() && kill(owner, 0) == -1 && errno == ESRCH
+        }
+        let modified = TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9
+        return Date().timeIntervalSince1970 - modified > unownedGrace
+    }
+
+    /// SIGKILLs every process whose command line names `dir` (the sandbox's servers and install scripts, which
+    /// are not our children to reap), and waits (bounded) until they are gone.
+    private static func killProcesses(using dir: String) {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        var killed: [pid_t] = []
+        for entry in entries {
+            guard let pid = pid_t(entry), pid != getpid(),
+                let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+            else { continue }
+            let text = String(decoding: cmdline, as: UTF8.self)
+            // Arguments are NUL-separated: the directory itself, or a path below it.
+            guard text.contains(dir + "/") || text.contains(dir + "\0") || text.hasSuffix(dir) else { continue }
+            if kill(pid, SIGKILL) == 0 { killed.append(pid) }
+        }
+        // Bounded: the kernel frees a SIGKILLed process quickly.
+        for _ in 0..<100 where killed.contains(where: { kill($0, 0) == 0 }) { usleep(20_000) }
     }
 
     /// The last few error lines of a log (or its last lines when none is marked), joined into one line.

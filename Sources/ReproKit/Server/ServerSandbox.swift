@@ -3,10 +3,12 @@ import Synchronization
 
 /// The temp directory and current child process of one sandbox, torn down exactly once by whoever comes first.
 final class ServerSandbox: Sendable {
-    /// Root of the sandbox; everything the server writes lives below it.
-    let directory: String
+    /// Name of the lock file its owner holds for its lifetime (see `OwnerLock`); `ManagedServer.removeStale` judges by it.
+    static let lockName = "owner.lock"
 
     private struct State {
+        var directory: String?
+        var lock: OwnerLock?
         var child: ChildProcess?
         var token: CleanupRegistry.Token?
         var tornDown = false
@@ -14,18 +16,38 @@ final class ServerSandbox: Sendable {
         var ended: ChildProcess.Exit?
     }
 
-    // The lock is held for the whole teardown (and around spawning) so that a Ctrl-C cleanup racing a normal
-    // `stop()` waits for the server to be really gone before the process exits, and no child can be spawned
-    // into a sandbox that is already being removed.
+    // The lock is held for the whole teardown (and around creating and spawning) so that a Ctrl-C cleanup racing a
+    // normal `stop()` waits for the server to be really gone before the process exits, and no directory or child
+    // can come into being in a sandbox that is already being removed.
     private let state = Mutex(State())
 
-    init(directory: String) {
-        self.directory = directory
+    /// An empty sandbox: register its teardown first, then `create` it, so a Ctrl-C at any moment finds it.
+    init() {}
+
+    /// Root of the sandbox (empty before `create`); everything the server writes lives below it.
+    var directory: String {
+        state.withLock { $0.directory ?? "" }
     }
 
     /// Remembers the cleanup registration, so teardown can drop it.
     func attach(_ token: CleanupRegistry.Token) {
         state.withLock { $0.token = token }
+    }
+
+    /// Makes the directory (with `make`, which returns it and its held owner lock), unless teardown already began.
+    func create(_ make: () throws(ServerError) -> (directory: String, lock: OwnerLock)) throws(ServerError) -> String {
+        try state.withLock { (state) throws(ServerError) -> String in
+            guard !state.tornDown else {
+                throw ServerError(.startFailed, "mariadbd start was interrupted by cleanup; run the command again")
+            }
+            let made = try make()
+            state.directory = made.directory
+            state.lock = made.lock
+            if let token = state.token {
+                CleanupRegistry.shared.rename(token, to: "mariadbd sandbox \(made.directory)")
+            }
+            return made.directory
+        }
     }
 
     /// Spawns a child as the sandbox's current process, unless teardown already began.
@@ -66,7 +88,10 @@ final class ServerSandbox: Sendable {
             state.tornDown = true
             state.child?.terminate(grace: grace)
             state.child = nil
-            removeDirectory()
+            if let directory = state.directory { Self.removeDirectory(directory) }
+            // Unlocked only once the directory is gone: until then a sweeper sees a live owner.
+            state.lock?.release(removingFile: false)
+            state.lock = nil
             if let token = state.token {
                 CleanupRegistry.shared.unregister(token)
                 state.token = nil
@@ -74,11 +99,21 @@ final class ServerSandbox: Sendable {
         }
     }
 
-    private func removeDirectory() {
+    /// Removes a sandbox directory, its owner lock file last, so it never looks unowned while anything is left in it.
+    static func removeDirectory(_ directory: String) {
         // A process killed a moment ago may still have a file being closed by the kernel; a second pass catches
         // entries that appeared while the first pass walked the tree.
         for _ in 0..<3 {
-            try? FileManager.default.removeItem(atPath: directory)
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            for name in names where name != lockName {
+                try? FileManager.default.removeItem(atPath: directory + "/" + name)
+            }
+            if (try? FileManager.default.contentsOfDirectory(atPath: directory))?.allSatisfy({ $0 == lockName })
+                ?? false
+            {
+                unlink(directory + "/" + lockName)
+                rmdir(directory)
+            }
             if !FileManager.default.fileExists(atPath: directory) { return }
             usleep(50_000)
         }
