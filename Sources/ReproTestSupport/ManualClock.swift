@@ -16,7 +16,4 @@ public final class ManualClock: PoolClock {
         precondition(duration >= .zero, "a manual clock only moves forward")
         current.withLock { $0 += duration }
     }
-
-    /// Moves the clock forward by `seconds`.
-    public func advance(seconds: Double) { advance(by: .milliseconds(Int((seconds * 1000).rounded()))) }
 }
