@@ -43,7 +43,9 @@ let package = Package(
             name: "repro-bench",
             dependencies: ["ReproKit"]
         ),
-        .testTarget(name: "ReproKitTests", dependencies: ["ReproKit"]),
+        // Fakes shared by the tests: a connection a test kills at will, its factory, a manual clock.
+        .target(name: "ReproTestSupport", dependencies: ["ReproKit"]),
+        .testTarget(name: "ReproKitTests", dependencies: ["ReproKit", "ReproTestSupport"]),
         .testTarget(name: "reproTests", dependencies: ["ReproKit", "repro"]),
     ],
     swiftLanguageModes: [.v6]

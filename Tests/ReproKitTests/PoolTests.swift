@@ -1,4 +1,5 @@
 import Foundation
+import ReproTestSupport
 import Testing
 
 @testable import ReproKit
@@ -36,17 +37,23 @@ struct PoolTests {
         #expect(factory.connections.count == 3, "a live idle connection was used; nothing new opened")
     }
 
-    @Test("ping-if-idle skips the ping inside the bypass window and pings after it")
+    @Test("ping-if-idle skips the ping inside the bypass window, counted from the last release, and pings after it")
     func pingIfIdleWindow() throws {
         let factory = FakeFactory()
-        // A wide window: a loaded CI machine must not stall past it between warm() and the first borrow.
-        let pool = factory.pool(PoolPolicy(validation: .pingIfIdle(milliseconds: 1000)), size: 1)
+        let clock = ManualClock()
+        let pool = factory.pool(PoolPolicy(validation: .pingIfIdle(milliseconds: 500)), size: 1, clock: clock)
         try pool.warm()
+        clock.advance(by: .milliseconds(499))
         #expect(pool.execute("SELECT 1", operation: 1).succeeded)
         #expect(factory.connections[0].pings == 0)
-        Thread.sleep(forTimeInterval: 1.1)
+        // 998 ms after it was opened, but 499 ms after it was given back: still inside the window.
+        clock.advance(by: .milliseconds(499))
         #expect(pool.execute("SELECT 1", operation: 2).succeeded)
+        #expect(factory.connections[0].pings == 0)
+        clock.advance(by: .milliseconds(500))
+        #expect(pool.execute("SELECT 1", operation: 3).succeeded)
         #expect(factory.connections[0].pings == 1)
+        #expect(pool.log.events.filter { $0.event == .validateOK }.map(\.detail) == ["ping"])
     }
 
     @Test("retry acquire:1 does not retry a query error")
@@ -106,47 +113,92 @@ struct PoolTests {
         #expect(pool.idleCount == 1)
     }
 
-    @Test("max lifetime evicts an old connection before borrow")
+    @Test("max lifetime evicts an old connection before borrow, however recently it was used")
     func lifetimeEviction() throws {
         let factory = FakeFactory()
-        let pool = factory.pool(PoolPolicy(maxLifetime: 0.1), size: 1)
+        let clock = ManualClock()
+        let pool = factory.pool(PoolPolicy(maxLifetime: 0.1), size: 1, clock: clock)
         try pool.warm()
-        Thread.sleep(forTimeInterval: 0.15)
+        clock.advance(by: .milliseconds(99))
+        #expect(pool.execute("SELECT 1", operation: 1).connection == 1)
+        clock.advance(by: .milliseconds(1))
         factory.connections[0].kill()
-        let op = pool.execute("SELECT 1", operation: 1)
+        let op = pool.execute("SELECT 1", operation: 2)
         #expect(op.succeeded)
         #expect(op.connection == 2)
-        #expect(pool.log.events.contains { $0.event == .evict && $0.connection == 1 })
+        let evictions = pool.log.events.filter { $0.event == .evict }
+        #expect(evictions.map(\.connection) == [1])
+        #expect(evictions.first?.detail == "max-lifetime 0.1s")
         #expect(pool.log.errors.isEmpty, "eviction happens before any use, so no error is seen")
-        #expect(factory.connections[0].isClosed)
+        #expect(factory.connections[0].closeCalls == (polite: 1, abandoned: 0))
     }
 
-    @Test("max idle time evicts a connection idle too long")
+    @Test("max idle time evicts a connection idle too long, counted from its last release")
     func idleEviction() throws {
         let factory = FakeFactory()
-        let pool = factory.pool(PoolPolicy(maxIdleTime: 0.1), size: 1)
+        let clock = ManualClock()
+        let pool = factory.pool(PoolPolicy(maxIdleTime: 0.1), size: 1, clock: clock)
         try pool.warm()
-        Thread.sleep(forTimeInterval: 0.15)
+        clock.advance(by: .milliseconds(100))
         let op = pool.execute("SELECT 1", operation: 1)
         #expect(op.succeeded)
         #expect(op.connection == 2)
+        #expect(pool.log.events.filter { $0.event == .evict }.map(\.detail) == ["max-idle 0.1s"])
+        // 99 ms after its release: connection 2 is handed out again.
+        clock.advance(by: .milliseconds(99))
+        #expect(pool.execute("SELECT 1", operation: 2).connection == 2)
+        #expect(factory.connections.count == 2)
     }
 
     @Test("keepalive finds a dead idle connection and replaces it before any borrower")
     func keepaliveReplaces() throws {
         let factory = FakeFactory()
-        let pool = factory.pool(PoolPolicy(keepaliveInterval: 0.05), size: 2)
+        let clock = ManualClock()
+        // A minute between the thread's rounds: the test runs the rounds itself, on the manual clock.
+        let pool = factory.pool(PoolPolicy(keepaliveInterval: 60), size: 2, clock: clock)
+        defer { pool.close() }
         try pool.warm()
         factory.connections[0].kill()
-        // Bounded wait for the background check.
-        let deadline = Date().addingTimeInterval(3)
-        while Date() < deadline && !pool.log.errors.contains(where: { $0.handledBy == .keepalive }) {
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        pool.close()
+        clock.advance(by: .seconds(59))
+        pool.keepaliveRound()
+        #expect(factory.connections.map(\.pings) == [0, 0], "nothing is due before one interval")
+        clock.advance(by: .seconds(1))
+        pool.keepaliveRound()
+        #expect(factory.connections.map(\.pings) == [1, 1, 0], "both pinged; the dead one's replacement is new")
         let errors = pool.log.errors
-        #expect(errors.contains { $0.phase == .keepalive && $0.handledBy == .keepalive && $0.connection == 1 })
-        #expect(factory.connections.count >= 3, "the dead connection was replaced")
+        #expect(errors.count == 1)
+        #expect(errors.first?.phase == .keepalive)
+        #expect(errors.first?.handledBy == .keepalive)
+        #expect(errors.first?.connection == 1)
+        #expect(factory.connections.count == 3, "the dead connection was replaced")
+        #expect(pool.openCount == 2)
+        #expect(pool.idleCount == 2)
+        // The ping restarted the live one's interval; the replacement is new: the next round pings nothing.
+        clock.advance(by: .seconds(59))
+        pool.keepaliveRound()
+        #expect(factory.connections.map(\.pings) == [1, 1, 0])
+        #expect(pool.execute("SELECT 1", operation: 1).succeeded)
+    }
+
+    @Test("the keepalive thread starts with warm(), pings on its own, and close() stops it")
+    func keepaliveThreadStartsAndStops() throws {
+        let factory = FakeFactory()
+        let pool = factory.pool(PoolPolicy(keepaliveInterval: 0.02), size: 1)
+        try pool.warm()
+        #expect(pool.isKeepingAlive)
+        // The thread itself is under test here, so real time: bounded wait for its first ping.
+        #expect(waitUntil(seconds: 5) { pool.log.events.contains { $0.event == .keepaliveOK } })
+        pool.close()
+        #expect(!pool.isKeepingAlive)
+        let pings = factory.connections[0].pings
+        #expect(factory.connections[0].isClosed)
+        pool.keepaliveRound()
+        #expect(factory.connections[0].pings == pings, "a closed pool pings nothing")
+
+        let without = FakeFactory().pool(PoolPolicy(), size: 1)
+        try without.warm()
+        #expect(!without.isKeepingAlive)
+        without.close()
     }
 
     @Test("the pool never opens more connections than its size, even with a keepalive running")

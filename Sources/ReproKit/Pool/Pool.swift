@@ -13,6 +13,9 @@ import Synchronization
 /// A fixed-size connection pool whose validation, aging, keepalive, socket-event eviction and retry follow a
 /// `PoolPolicy`.
 ///
+/// The pool does the I/O and the locking; what to do with a connection (evict it, check it, hand it out, retry,
+/// ping it in the background) is decided by `PoolRules`, with "now" read from the injected `PoolClock`.
+///
 /// Every call blocks (Connector/C is blocking): call it from a dedicated thread, never
 /// from Swift's cooperative pool. Background work (keepalive, the socket watcher) runs on its own `Thread`s.
 public final class Pool<Connection: PoolableConnection>: Sendable {
@@ -26,9 +29,7 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     private struct Entry: Sendable {
         var id: Int
         var connection: Connection
-        var created: ContinuousClock.Instant
-        var lastUsed: ContinuousClock.Instant
-        var lastChecked: ContinuousClock.Instant
+        var times: ConnectionTimes
     }
 
     private struct State: Sendable {
@@ -43,6 +44,10 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     }
 
     public let policy: PoolPolicy
+    /// The decisions `policy` makes.
+    public let rules: PoolRules
+    /// Where decisions read "now" from (the real monotonic clock unless a test injects its own).
+    public let clock: any PoolClock
     public let size: Int
     public let log: EventLog
     /// How long a borrow waits for a free slot before failing.
@@ -54,6 +59,7 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     private let keepaliveStop = DispatchSemaphore(value: 0)
     private let keepaliveDone = DispatchSemaphore(value: 0)
     private let keepaliveRunning = Atomic<Bool>(false)
+    private let keepaliveExited = Atomic<Bool>(false)
     private let watcherStop = DispatchSemaphore(value: 0)
     private let watcherDone = DispatchSemaphore(value: 0)
     private let watcherRunning = Atomic<Bool>(false)
@@ -66,10 +72,13 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
 
     public init(
         policy: PoolPolicy, size: Int, log: EventLog, acquireTimeout: Duration = .seconds(30),
+        clock: any PoolClock = MonotonicPoolClock(),
         factory: @escaping @Sendable () throws(DatabaseError) -> Connection
     ) {
         precondition(size > 0, "pool size must be positive")
         self.policy = policy
+        self.rules = PoolRules(policy)
+        self.clock = clock
         self.size = size
         self.log = log
         self.acquireTimeout = acquireTimeout
@@ -91,6 +100,11 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     /// True while the socket watcher thread runs (evict-on-socket-event, between `warm()` and `close()`).
     public var isWatchingSockets: Bool { watcherRunning.load(ordering: .acquiring) }
 
+    /// True while the keepalive thread runs (a keepalive interval, between `warm()` and `close()`).
+    public var isKeepingAlive: Bool {
+        keepaliveRunning.load(ordering: .acquiring) && !keepaliveExited.load(ordering: .acquiring)
+    }
+
     /// Server thread ids of every connection the pool has open, idle or lent out.
     public var threadIDs: [UInt64] {
         state.withLock { s in s.open.keys.sorted().compactMap { s.open[$0]?.threadID } }
@@ -107,26 +121,11 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     /// Borrow, run `sql`, give back — retrying as the policy says — and report what the caller saw.
     public func execute(_ sql: String, operation: Int) -> OperationRecord {
         let started = log.ms()
-        let retries: Int
-        let freshLast: Bool
-        var unsentOnly = false
-        switch policy.retry {
-        case .query(let n, let fresh):
-            retries = n
-            freshLast = fresh
-        case .unsent(let n, let fresh):
-            retries = n
-            freshLast = fresh
-            unsentOnly = true
-        case .none, .acquire:
-            retries = 0
-            freshLast = false
-        }
+        let plan = rules.retry
         var attempt = 0
         while true {
-            let fresh = freshLast && attempt == retries && attempt > 0
             let lease: Lease
-            switch borrow(fresh: fresh, operation: operation) {
+            switch borrow(fresh: plan.isFresh(attempt: attempt), operation: operation) {
             case .failure(let observed):
                 return OperationRecord(
                     index: operation, succeeded: false, atMs: started, durationMs: log.ms() - started,
@@ -142,8 +141,7 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                     index: operation, succeeded: true, atMs: started, durationMs: log.ms() - started,
                     attempts: attempt + 1, connection: lease.id, error: nil)
             } catch {
-                let willRetry =
-                    error.isConnectionLevel && attempt < retries && (!unsentOnly || error.code == .serverGone)
+                let willRetry = plan.retriesQuery(after: error, attempt: attempt)
                 let observed = log.record(
                     failure: error, event: .queryError, phase: .query, connection: lease.id,
                     threadID: lease.connection.threadID, handledBy: willRetry ? .retry : nil, operation: operation)
@@ -155,8 +153,7 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                 }
                 if willRetry {
                     attempt += 1
-                    let next = freshLast && attempt == retries ? "on a new connection" : "from the pool"
-                    log.record(.retry, detail: "query retry \(attempt) of \(retries) \(next)")
+                    log.record(.retry, detail: plan.queryRetryDetail(attempt: attempt))
                     continue
                 }
                 return OperationRecord(
@@ -178,40 +175,38 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                     error: error, phase: .acquire, connection: nil, threadID: nil, handledBy: nil,
                     operation: operation))
         }
-        var acquireRetries = if case .acquire(let n) = policy.retry { n } else { 0 }
+        var acquireRetries = rules.retry.acquireRetries
         var validationFailures = 0
         while true {
-            // Bounded: after more failed validations than the pool holds, open a new connection.
-            if !fresh, validationFailures <= size, let entry = takeIdle() {
-                let now = ContinuousClock.now
-                if let life = policy.maxLifetime, now - entry.created >= .seconds(life) {
-                    destroy(entry.id, entry.connection, reason: "max-lifetime \(life)s", event: .evict, polite: true)
+            if rules.takesIdle(fresh: fresh, validationFailures: validationFailures, size: size),
+                let entry = takeIdle()
+            {
+                let invalidatedAt = state.withLock { $0.invalidatedAt }
+                switch rules.handOut(entry.times, invalidatedAt: invalidatedAt, now: clock.now) {
+                case .evict(let why):
+                    destroy(entry.id, entry.connection, reason: why.description, event: .evict, polite: true)
                     continue
-                }
-                if let invalidated = state.withLock({ $0.invalidatedAt }), entry.created < invalidated {
-                    destroy(entry.id, entry.connection, reason: "pool invalidated", event: .evict, polite: true)
-                    continue
-                }
-                if let idle = policy.maxIdleTime, now - entry.lastUsed >= .seconds(idle) {
-                    destroy(entry.id, entry.connection, reason: "max-idle \(idle)s", event: .evict, polite: true)
-                    continue
-                }
-                if let failure = validate(entry, now: now) {
-                    log.record(
-                        failure: failure, event: .validateFailed, phase: .validate, connection: entry.id,
-                        threadID: entry.connection.threadID, handledBy: .validation, operation: operation)
-                    invalidateIfPolicySays(after: failure)
-                    destroy(entry.id, entry.connection, reason: "validation failed", event: .destroy, polite: false)
-                    validationFailures += 1
-                    continue
+                case .check(let check):
+                    if let failure = run(check, on: entry) {
+                        log.record(
+                            failure: failure, event: .validateFailed, phase: .validate, connection: entry.id,
+                            threadID: entry.connection.threadID, handledBy: .validation, operation: operation)
+                        invalidateIfPolicySays(after: failure)
+                        destroy(
+                            entry.id, entry.connection, reason: "validation failed", event: .destroy, polite: false)
+                        validationFailures += 1
+                        continue
+                    }
+                case .handOut:
+                    break
                 }
                 log.record(.borrow, connection: entry.id, threadID: entry.connection.threadID)
-                return .success(Lease(id: entry.id, connection: entry.connection, created: entry.created))
+                return .success(Lease(id: entry.id, connection: entry.connection, created: entry.times.created))
             }
             do {
                 let entry = try connect()
                 log.record(.borrow, connection: entry.id, threadID: entry.connection.threadID, detail: "new connection")
-                return .success(Lease(id: entry.id, connection: entry.connection, created: entry.created))
+                return .success(Lease(id: entry.id, connection: entry.connection, created: entry.times.created))
             } catch {
                 let willRetry = acquireRetries > 0
                 let observed = log.record(
@@ -230,17 +225,19 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
 
     /// SQLAlchemy-style: a disconnect error marks every connection opened until now for replacement.
     private func invalidateIfPolicySays(after error: DatabaseError) {
-        guard policy.invalidateOnDisconnect, error.isConnectionLevel else { return }
-        state.withLock { $0.invalidatedAt = ContinuousClock.now }
+        guard rules.invalidatesPool(after: error) else { return }
+        let now = clock.now
+        state.withLock { $0.invalidatedAt = now }
         log.record(
             .evict, detail: "pool invalidated after \(error.code.name): older connections are replaced on borrow")
     }
 
     /// Gives a healthy connection back to the idle set.
     public func release(_ lease: Lease) {
-        let now = ContinuousClock.now
+        let now = clock.now
         let entry = Entry(
-            id: lease.id, connection: lease.connection, created: lease.created, lastUsed: now, lastChecked: now)
+            id: lease.id, connection: lease.connection,
+            times: ConnectionTimes(created: lease.created, lastUsed: now, lastChecked: now))
         let accepted = state.withLock { s -> Bool in
             guard !s.closed else { return false }
             s.idle.append(entry)
@@ -286,7 +283,7 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
             log.record(.connectFailed, detail: error.description)
             throw error
         }
-        let now = ContinuousClock.now
+        let now = clock.now
         let id = state.withLock { s -> Int in
             let id = s.nextID
             s.nextID += 1
@@ -294,36 +291,28 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
             return id
         }
         log.record(.connect, connection: id, threadID: connection.threadID)
-        return Entry(id: id, connection: connection, created: now, lastUsed: now, lastChecked: now)
+        return Entry(id: id, connection: connection, times: ConnectionTimes(openedAt: now))
     }
 
     private func takeIdle() -> Entry? {
         state.withLock { s in s.idle.popLast() }
     }
 
-    /// nil when the connection may be handed out, else the error validation saw.
-    private func validate(_ entry: Entry, now: ContinuousClock.Instant) -> DatabaseError? {
-        let mustPing: Bool
-        switch policy.validation {
-        case .none:
-            return nil
-        case .liveness:
+    /// Runs a borrow's check: nil when the connection may be handed out, else the error the check saw.
+    private func run(_ check: PoolRules.Check, on entry: Entry) -> DatabaseError? {
+        switch check {
+        case .peek:
             let state = entry.connection.liveness()
             guard state.isAlive else { return Self.livenessError(state) }
             log.record(.validateOK, connection: entry.id, threadID: entry.connection.threadID, detail: "liveness")
-            return nil
         case .ping:
-            mustPing = true
-        case .pingIfIdle(let ms):
-            mustPing = now - entry.lastUsed >= .milliseconds(ms)
+            do {
+                try entry.connection.ping()
+            } catch {
+                return error
+            }
+            log.record(.validateOK, connection: entry.id, threadID: entry.connection.threadID, detail: "ping")
         }
-        guard mustPing else { return nil }
-        do {
-            try entry.connection.ping()
-        } catch {
-            return error
-        }
-        log.record(.validateOK, connection: entry.id, threadID: entry.connection.threadID, detail: "ping")
         return nil
     }
 
@@ -345,74 +334,81 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     }
 
     private func startKeepaliveIfNeeded() {
-        guard let interval = policy.keepaliveInterval,
+        guard let interval = rules.keepaliveInterval,
             keepaliveRunning.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return }
         let thread = Thread { [self] in
-            keepaliveLoop(interval: .milliseconds(Int(interval * 1000)))
+            keepaliveLoop(interval: interval)
+            keepaliveExited.store(true, ordering: .releasing)
             keepaliveDone.signal()
         }
         thread.name = "repro-keepalive"
         thread.start()
     }
 
-    /// Pings connections idle for at least one interval; dead ones are replaced. Stops on `close()`.
+    /// Runs a keepalive round every interval (real time) until `close()`.
     private func keepaliveLoop(interval: Duration) {
         let nanos = Int(EventLog.milliseconds(interval) * 1e6)
         while keepaliveStop.wait(timeout: .now() + .nanoseconds(nanos)) == .timedOut {
-            let now = ContinuousClock.now
-            // Take only what can be lent (a permit each), so borrowers never see more than `size`.
-            var due: [Entry] = []
-            while permits.wait(timeout: .now()) == .success {
-                let next = state.withLock { s -> Entry? in
-                    guard !s.closed, let i = s.idle.firstIndex(where: { now - $0.lastChecked >= interval }) else {
-                        return nil
-                    }
-                    return s.idle.remove(at: i)
+            keepaliveRound()
+        }
+    }
+
+    /// One keepalive round: pings the idle connections `rules` says are due at the clock's now; dead ones are
+    /// replaced. The keepalive thread runs it; tests call it directly after moving a manual clock.
+    func keepaliveRound() {
+        let now = clock.now
+        // Take only what can be lent (a permit each), so borrowers never see more than `size`.
+        var due: [Entry] = []
+        while permits.wait(timeout: .now()) == .success {
+            let next = state.withLock { s -> Entry? in
+                guard !s.closed, let i = rules.nextKeepalive(in: s.idle.lazy.map(\.times), now: now) else {
+                    return nil
                 }
-                guard let entry = next else {
-                    permits.signal()
-                    break
-                }
-                due.append(entry)
+                return s.idle.remove(at: i)
             }
-            for var entry in due {
-                // close() is waiting: drop what is left instead of pinging it (each ping may take a read timeout).
-                if state.withLock({ $0.closed }) {
-                    destroy(entry.id, entry.connection, reason: "pool closed", event: .destroy, polite: false)
-                    permits.signal()
-                    continue
+            guard let entry = next else {
+                permits.signal()
+                break
+            }
+            due.append(entry)
+        }
+        for var entry in due {
+            // close() is waiting: drop what is left instead of pinging it (each ping may take a read timeout).
+            if state.withLock({ $0.closed }) {
+                destroy(entry.id, entry.connection, reason: "pool closed", event: .destroy, polite: false)
+                permits.signal()
+                continue
+            }
+            do {
+                try entry.connection.ping()
+                log.record(.keepaliveOK, connection: entry.id, threadID: entry.connection.threadID)
+                entry.times.lastChecked = clock.now
+                let kept = state.withLock { s -> Bool in
+                    guard !s.closed else { return false }
+                    s.idle.append(entry)
+                    return true
                 }
-                do {
-                    try entry.connection.ping()
-                    log.record(.keepaliveOK, connection: entry.id, threadID: entry.connection.threadID)
-                    entry.lastChecked = .now
+                if !kept {
+                    destroy(entry.id, entry.connection, reason: "pool closed", event: .destroy, polite: true)
+                }
+            } catch {
+                log.record(
+                    failure: error, event: .keepaliveFailed, phase: .keepalive, connection: entry.id,
+                    threadID: entry.connection.threadID, handledBy: .keepalive, operation: nil)
+                destroy(entry.id, entry.connection, reason: "keepalive failed", event: .destroy, polite: false)
+                if !state.withLock({ $0.closed }), let fresh = try? connect() {
                     let kept = state.withLock { s -> Bool in
                         guard !s.closed else { return false }
-                        s.idle.append(entry)
+                        s.idle.append(fresh)
                         return true
                     }
                     if !kept {
-                        destroy(entry.id, entry.connection, reason: "pool closed", event: .destroy, polite: true)
-                    }
-                } catch {
-                    log.record(
-                        failure: error, event: .keepaliveFailed, phase: .keepalive, connection: entry.id,
-                        threadID: entry.connection.threadID, handledBy: .keepalive, operation: nil)
-                    destroy(entry.id, entry.connection, reason: "keepalive failed", event: .destroy, polite: false)
-                    if !state.withLock({ $0.closed }), let fresh = try? connect() {
-                        let kept = state.withLock { s -> Bool in
-                            guard !s.closed else { return false }
-                            s.idle.append(fresh)
-                            return true
-                        }
-                        if !kept {
-                            destroy(fresh.id, fresh.connection, reason: "pool closed", event: .destroy, polite: true)
-                        }
+                        destroy(fresh.id, fresh.connection, reason: "pool closed", event: .destroy, polite: true)
                     }
                 }
-                permits.signal()
             }
+            permits.signal()
         }
     }
 

@@ -2,8 +2,8 @@ import Foundation
 import ReproKit
 import Synchronization
 
-/// A connection the test kills at will: no server, so pool logic can be pinned exactly.
-final class FakeConnection: PoolableConnection {
+/// A connection a test kills at will: no server, so pool logic can be pinned exactly.
+public final class FakeConnection: PoolableConnection {
     private struct State {
         var dead = false
         var queryError: DatabaseError?
@@ -18,12 +18,12 @@ final class FakeConnection: PoolableConnection {
         var theirs: Int32 = -1
     }
 
-    let threadID: UInt64
+    public let threadID: UInt64
     private let state = Mutex(State())
 
     /// With `socket`, the fake owns a socketpair: `kill()` closes the far end (our end reads EOF, as after FIN)
     /// and `socketDescriptor` is our end, so the pool's socket watcher can wait on it.
-    init(threadID: UInt64, socket: Bool = false) {
+    public init(threadID: UInt64, socket: Bool = false) {
         self.threadID = threadID
         guard socket else { return }
         var fds: [Int32] = [-1, -1]
@@ -41,10 +41,10 @@ final class FakeConnection: PoolableConnection {
         }
     }
 
-    static let gone = DatabaseError(code: .serverGone, sqlState: "HY000", message: "Server has gone away")
+    public static let gone = DatabaseError(code: .serverGone, sqlState: "HY000", message: "Server has gone away")
 
     /// The server side went away: ping and query fail, the socket reads EOF.
-    func kill() {
+    public func kill() {
         state.withLock { s in
             s.dead = true
             if s.theirs >= 0 {
@@ -56,7 +56,7 @@ final class FakeConnection: PoolableConnection {
 
     /// The "server" writes a byte the client never asked for; the fake's liveness still says alive (as a
     /// descriptor reused by a healthy connection would look to the watcher).
-    func writeFromServer() {
+    public func writeFromServer() {
         state.withLock { s in
             guard s.theirs >= 0 else { return }
             var byte: UInt8 = 0
@@ -64,16 +64,16 @@ final class FakeConnection: PoolableConnection {
         }
     }
 
-    var socketDescriptor: Int32? { state.withLock { s in s.closed || s.ours < 0 ? nil : s.ours } }
+    public var socketDescriptor: Int32? { state.withLock { s in s.closed || s.ours < 0 ? nil : s.ours } }
     /// The next queries fail with this (non-connection) error.
-    func failQueries(with error: DatabaseError?) { state.withLock { $0.queryError = error } }
+    public func failQueries(with error: DatabaseError?) { state.withLock { $0.queryError = error } }
 
-    var pings: Int { state.withLock { $0.pings } }
-    var livenessChecks: Int { state.withLock { $0.livenessChecks } }
-    var queries: Int { state.withLock { $0.queries } }
-    var isClosed: Bool { state.withLock { $0.closed } }
+    public var pings: Int { state.withLock { $0.pings } }
+    public var livenessChecks: Int { state.withLock { $0.livenessChecks } }
+    public var queries: Int { state.withLock { $0.queries } }
+    public var isClosed: Bool { state.withLock { $0.closed } }
 
-    func ping() throws(DatabaseError) {
+    public func ping() throws(DatabaseError) {
         let dead = state.withLock { s -> Bool in
             s.pings += 1
             return s.dead
@@ -81,7 +81,7 @@ final class FakeConnection: PoolableConnection {
         if dead { throw Self.gone }
     }
 
-    func liveness() -> Liveness {
+    public func liveness() -> Liveness {
         state.withLock { s in
             s.livenessChecks += 1
             return s.dead ? .closed : .alive
@@ -89,7 +89,7 @@ final class FakeConnection: PoolableConnection {
     }
 
     @discardableResult
-    func query(_ sql: String) throws(DatabaseError) -> [[String?]] {
+    public func query(_ sql: String) throws(DatabaseError) -> [[String?]] {
         let (dead, error) = state.withLock { s -> (Bool, DatabaseError?) in
             s.queries += 1
             return (s.dead, s.queryError)
@@ -99,37 +99,37 @@ final class FakeConnection: PoolableConnection {
         return [["1"]]
     }
 
-    func close() {
+    public func close() {
         state.withLock {
             $0.closed = true
             $0.politeCloses += 1
         }
     }
-    func abandon() {
+    public func abandon() {
         state.withLock {
             $0.closed = true
             $0.abandons += 1
         }
     }
     /// How often the pool closed this connection politely (COM_QUIT) and how often it abandoned it.
-    var closeCalls: (polite: Int, abandoned: Int) { state.withLock { ($0.politeCloses, $0.abandons) } }
+    public var closeCalls: (polite: Int, abandoned: Int) { state.withLock { ($0.politeCloses, $0.abandons) } }
 }
 
 /// Hands out fake connections with increasing thread ids and remembers them.
-final class FakeFactory: Sendable {
+public final class FakeFactory: Sendable {
     private let made = Mutex<[FakeConnection]>([])
     private let failNext = Mutex(0)
     /// Each connection gets a socketpair (for the socket watcher).
-    let sockets: Bool
+    public let sockets: Bool
 
-    init(sockets: Bool = false) { self.sockets = sockets }
+    public init(sockets: Bool = false) { self.sockets = sockets }
 
-    var connections: [FakeConnection] { made.withLock { $0 } }
+    public var connections: [FakeConnection] { made.withLock { $0 } }
 
     /// The next `n` connects fail with 2003.
-    func failConnects(_ n: Int) { failNext.withLock { $0 = n } }
+    public func failConnects(_ n: Int) { failNext.withLock { $0 = n } }
 
-    func make() throws(DatabaseError) -> FakeConnection {
+    public func make() throws(DatabaseError) -> FakeConnection {
         let fail = failNext.withLock { n -> Bool in
             guard n > 0 else { return false }
             n -= 1
@@ -146,8 +146,11 @@ final class FakeFactory: Sendable {
         }
     }
 
-    func pool(_ policy: PoolPolicy, size: Int = 3) -> Pool<FakeConnection> {
-        Pool(policy: policy, size: size, log: EventLog(), acquireTimeout: .seconds(2)) {
+    /// A pool of fake connections; `clock` is where its decisions read "now" (a `ManualClock` in decision tests).
+    public func pool(
+        _ policy: PoolPolicy, size: Int = 3, clock: any PoolClock = MonotonicPoolClock()
+    ) -> Pool<FakeConnection> {
+        Pool(policy: policy, size: size, log: EventLog(), acquireTimeout: .seconds(2), clock: clock) {
             [self] () throws(DatabaseError) in
             try make()
         }
