@@ -139,7 +139,9 @@ public protocol FaultFields {
 /// The one failure a scenario injects: a value of one `FaultKind`.
 public struct Fault: Sendable, Equatable, CustomStringConvertible {
     /// Every kind repro knows, in the order help texts list them.
-    public static let kinds: [any FaultKind.Type] = [WaitTimeoutFault.self, KillThreadFault.self, NetworkCutFault.self]
+    public static let kinds: [any FaultKind.Type] = [
+        WaitTimeoutFault.self, KillThreadFault.self, NetworkCutFault.self, ServerRestartFault.self,
+    ]
 
     public let base: any FaultKind
 

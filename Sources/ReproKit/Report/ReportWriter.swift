@@ -45,10 +45,13 @@ public enum ReportWriter {
         return files.map(\.1)
     }
 
-    /// File names of the scenarios' charts: `<basename>.svg` for a one-scenario report (its name and pool),
-    /// else `<scenario>.svg` (names are unique in a batch), made safe as file names.
+    /// File names of the scenarios' charts: `<basename>.svg` for a scenario command's report (its basename is
+    /// the scenario's name and pool, `wait-timeout-naive`), else `<scenario>.svg` (names are unique in a batch),
+    /// made safe as file names.
     public static func chartNames(_ report: Report, basename: String) -> [String] {
-        if report.scenarios.count == 1 { return [safeFileName(basename) + ".svg"] }
+        if report.scenarios.count == 1, basename.hasPrefix(report.scenarios[0].name) {
+            return [safeFileName(basename) + ".svg"]
+        }
         return report.scenarios.map { safeFileName($0.name) + ".svg" }
     }
 

@@ -273,6 +273,12 @@ public enum TimelineChart {
         if let idle = s.idleBeforeOperationsMs, let firstOperation, idle > 0 {
             out.append(Band(from: firstOperation - idle, to: firstOperation, colour: "#7f7f7f", caption: "idle"))
         }
+        // A planned restart (server-restart): the server's downtime, from the stop to its first answer again.
+        if let stopped = s.timeline.first(where: { $0.detail?.hasPrefix("fault: server stopped") == true })?.atMs,
+            let back = s.timeline.first(where: { $0.detail?.hasPrefix("server back after") == true })?.atMs
+        {
+            out.append(Band(from: stopped, to: back, colour: "#9467bd", caption: "server down"))
+        }
         if let fault = s.faultAtMs {
             // The fault itself is an instant; the band runs to the first operation after it, or a sliver.
             let until = max(fault + 1, min(firstOperation ?? fault, fault + 0.05 * max(1, s.durationMs)))

@@ -276,7 +276,6 @@ public struct DriversMatrix: Sendable {
         let cells = rows.flatMap { row in columns.map { (row, $0) } }
         let planned = cells.map { scenario($0.0, $0.1) }
         let labels = cells.map { "\($0.0.id)/\($0.1.rawValue)" }
-        let endpoint = session.endpoint
         let outcome = ParallelRuns.run(
             count: planned.count, jobs: jobs, exclusive: { planned[$0].fault.needsServerAlone },
             onResult: { onCell(cells[$0].0, labels[$0], $1) }
@@ -284,7 +283,7 @@ public struct DriversMatrix: Sendable {
             let label = labels[index]
             return try session.run(
                 planned[index],
-                with: ScenarioRunner(endpoint: endpoint, nodePath: nodePath) { progress($0.labeled(label)) })
+                with: session.runner(nodePath: nodePath) { progress($0.labeled(label)) })
         }
         if let failure = outcome.failure { throw failure }
         var out: [DriversReport.Row] = []

@@ -42,14 +42,13 @@ public struct Matrix: Sendable {
         let cells = policies.flatMap { preset in scenarios.map { (preset, $0) } }
         let planned = cells.map { scenario($0.1, $0.0) }
         let labels = cells.map { "\($0.0.rawValue)/\($0.1.rawValue)" }
-        let endpoint = session.endpoint
         let outcome = ParallelRuns.run(
             count: planned.count, jobs: jobs, exclusive: { planned[$0].fault.needsServerAlone },
             onResult: { onCell(labels[$0], $1) }
         ) { index throws(RunError) in
             let label = labels[index]
             return try session.run(
-                planned[index], with: ScenarioRunner(endpoint: endpoint) { progress($0.labeled(label)) })
+                planned[index], with: session.runner { progress($0.labeled(label)) })
         }
         if let failure = outcome.failure { throw failure }
         var costs: [PolicyCost] = []

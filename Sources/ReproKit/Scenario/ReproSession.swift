@@ -95,13 +95,12 @@ public final class ReproSession: Sendable {
         progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
         onResult: @escaping @Sendable (ScenarioResult) -> Void = { _ in }
     ) throws(RunError) -> Report {
-        let endpoint = self.endpoint
         let outcome = ParallelRuns.run(
             count: scenarios.count, jobs: jobs, exclusive: { scenarios[$0].fault.needsServerAlone },
             stopAfter: { failFast && !$0.passed }, onResult: { onResult($1) }
         ) { index throws(RunError) in
             try self.run(
-                scenarios[index], with: ScenarioRunner(endpoint: endpoint, nodePath: nodePath, progress: progress))
+                scenarios[index], with: self.runner(nodePath: nodePath, progress: progress))
         }
         if let failure = outcome.failure { throw failure }
         return Report(server: serverInfo, client: Self.clientInfo, scenarios: outcome.results.compactMap { $0 })
@@ -122,6 +121,13 @@ public final class ReproSession: Sendable {
         }
         if let death = watch.death(during: scenario.name) { throw death }
         return result
+    }
+
+    /// A runner on this session's server (with the embedded server, for a fault that restarts it).
+    public func runner(nodePath: String? = nil, progress: @escaping @Sendable (RunProgress) -> Void = { _ in })
+        -> ScenarioRunner
+    {
+        ScenarioRunner(endpoint: endpoint, nodePath: nodePath, server: managed, progress: progress)
     }
 
     /// Stops the embedded server (if any) and removes its directory; idempotent.

@@ -9,12 +9,15 @@ public struct ScenarioRunner: Sendable {
     public let progress: @Sendable (RunProgress) -> Void
     /// NODE_PATH for the node adapters (`--node-path`).
     public let nodePath: String?
+    /// The embedded server when repro started it (a server-restart fault stops and starts it); nil for --dsn.
+    public let server: ManagedServer?
 
     public init(
-        endpoint: ServerEndpoint, nodePath: String? = nil,
+        endpoint: ServerEndpoint, nodePath: String? = nil, server: ManagedServer? = nil,
         progress: @escaping @Sendable (RunProgress) -> Void = { _ in }
     ) {
         self.endpoint = endpoint
+        self.server = server
         self.nodePath = nodePath
         self.progress = progress
     }

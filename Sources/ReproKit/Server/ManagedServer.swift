@@ -14,8 +14,11 @@ public final class ManagedServer: Sendable {
     public let version: String
     /// The sandbox directory (data, socket, logs); removed by `stop()`.
     public let directory: String
-    /// Process id of `mariadbd`.
-    public let pid: pid_t
+    /// Process id of `mariadbd` (the one running now: a planned restart starts a new one).
+    public var pid: pid_t { sandbox.currentPID ?? firstPID }
+    private let firstPID: pid_t
+    /// The `mariadbd` binary, for a planned restart.
+    private let binary: String
 
     // All mutable state (the child, the cleanup token, whether we stopped) lives in the sandbox behind its Mutex.
     private let sandbox: ServerSandbox
@@ -25,11 +28,12 @@ public final class ManagedServer: Sendable {
     /// How often a port collision (another process took the port between our probe and the server's bind) is retried.
     static let portAttempts = 3
 
-    private init(endpoint: ServerEndpoint, version: String, pid: pid_t, sandbox: ServerSandbox) {
+    private init(endpoint: ServerEndpoint, version: String, pid: pid_t, binary: String, sandbox: ServerSandbox) {
         self.endpoint = endpoint
         self.version = version
         self.directory = sandbox.directory
-        self.pid = pid
+        self.firstPID = pid
+        self.binary = binary
         self.sandbox = sandbox
     }
 
@@ -71,7 +75,8 @@ public final class ManagedServer: Sendable {
                     let endpoint = ServerEndpoint(
                         host: "127.0.0.1", port: port, user: "root", password: "", database: nil,
                         unixSocket: socketPath(in: sandbox.directory), managed: true)
-                    return ManagedServer(endpoint: endpoint, version: version, pid: child.pid, sandbox: sandbox)
+                    return ManagedServer(
+                        endpoint: endpoint, version: version, pid: child.pid, binary: mariadbd, sandbox: sandbox)
                 case .portTaken where attempt < portAttempts:
                     attempt += 1
                 case .portTaken:
@@ -90,6 +95,37 @@ public final class ManagedServer: Sendable {
     /// Stops the server (SIGTERM, SIGKILL after 10 s) and removes its directory; safe to call more than once.
     public func stop() {
         sandbox.teardown()
+    }
+
+    /// How a planned restart stops the server: a clean shutdown (SIGTERM, waited for), or a crash (SIGKILL: the
+    /// kernel closes every client socket, InnoDB recovers on the next start).
+    public enum HaltMode: String, Sendable, Codable, CaseIterable {
+        case graceful, crash
+    }
+
+    /// Stops `mariadbd` on purpose, keeping its data directory and port for `resume`; returns how it ended.
+    /// A graceful stop that takes longer than `grace` is finished with SIGKILL.
+    @discardableResult
+    public func halt(_ mode: HaltMode, grace: Duration = .seconds(30)) -> String {
+        let exit = sandbox.halt(grace: mode == .graceful ? grace : nil)
+        return exit.map { "\($0)" } ?? "not running"
+    }
+
+    /// Starts `mariadbd` again on the same port and data directory (after `halt`); returns once it answers.
+    public func resume(timeout: Duration = .seconds(60)) throws(ServerError) {
+        // Keep the log of the run that was stopped: launchServer starts a fresh one.
+        let errorLog = directory + "/mariadbd.err"
+        if let old = FileManager.default.contents(atPath: errorLog) {
+            _ = FileManager.default.createFile(atPath: directory + "/mariadbd.err.before-restart", contents: old)
+        }
+        let deadline = ContinuousClock.now + timeout
+        switch try Self.launchServer(binary, port: endpoint.port, in: sandbox, until: deadline) {
+        case .answered: return
+        case .portTaken:
+            throw ServerError(
+                .startFailed,
+                "mariadbd could not bind its port \(endpoint.port) again after the restart: another process took it")
+        }
     }
 
     /// `start` for async callers: runs on a dedicated thread, because it blocks for about half a second

@@ -71,12 +71,33 @@ final class ServerSandbox: Sendable {
 
     /// How the current child ended, if it ended on its own (reaped here, so teardown never signals a recycled
     /// pid); nil while it runs. Cheap: one `waitpid(WNOHANG)`.
+    /// The current child's pid, if one runs.
+    var currentPID: pid_t? { state.withLock { $0.child?.pid } }
+
     func reapIfEnded() -> ChildProcess.Exit? {
         state.withLock { state in
             if let ended = state.ended { return ended }
             guard !state.tornDown, let child = state.child, let exit = child.poll() else { return nil }
             state.child = nil
             state.ended = exit
+            return exit
+        }
+    }
+
+    /// Stops the current child on purpose and keeps the directory (a planned server restart): SIGTERM and up to
+    /// `grace` for a clean shutdown, or SIGKILL at once (`grace` nil: a crash). Returns how it ended, or nil when
+    /// there was no child (teardown began, or it had already ended).
+    func halt(grace: Duration?) -> ChildProcess.Exit? {
+        state.withLock { state in
+            guard !state.tornDown, let child = state.child else { return nil }
+            let exit: ChildProcess.Exit
+            if let grace {
+                exit = child.terminate(grace: grace)
+            } else {
+                killpg(child.pid, SIGKILL)
+                exit = child.wait(until: .now + .seconds(10)) ?? .signaled(SIGKILL)
+            }
+            state.child = nil
             return exit
         }
     }

@@ -1,0 +1,137 @@
+import Foundation
+
+/// The server goes away and comes back (a deploy, a failover, an OOM kill): the embedded `mariadbd` is stopped
+/// after the pool idled — cleanly (SIGTERM, waited for) or as a crash (SIGKILL) — kept down `down` seconds while
+/// the application keeps trying, then started again on the same port and data directory. Only on the server
+/// repro started: repro never restarts a server it did not start.
+public struct ServerRestartFault: FaultKind, Equatable {
+    public static let kind = "server-restart"
+    public static let fileKeys = ["mode", "down", "idle"]
+    /// `--down` / `fault.down`: seconds the server stays down.
+    public static let downRange = 0.0...600.0
+    public static let defaultDown = 1.0
+    /// While the server is down the application tries this many operations, the first right after the stop and
+    /// the others spread over the downtime: what it sees then is recorded, and some stale connections are left
+    /// for after the restart (steady traffic would have met each of them during the downtime).
+    static let probes = 2
+
+    public var mode: ManagedServer.HaltMode
+    public var down: Double
+
+    public init(mode: ManagedServer.HaltMode = .graceful, down: Double = ServerRestartFault.defaultDown) {
+        self.mode = mode
+        self.down = down
+    }
+
+    public static func read<Fields: FaultFields>(_ fields: inout Fields) -> Self? {
+        let mode = fields.choice("mode", ManagedServer.HaltMode.self, fallback: .graceful, hint: "")
+        let down = fields.double("down", range: downRange, fallback: defaultDown, hint: "")
+        guard let mode, let down else { return nil }
+        return Self(mode: mode, down: down)
+    }
+
+    public init?(parameters p: [String: String]) {
+        guard let mode = ManagedServer.HaltMode(rawValue: p["mode"] ?? "graceful") else { return nil }
+        self.init(mode: mode, down: p["down"].flatMap { Double($0) } ?? Self.defaultDown)
+    }
+
+    public var parameters: [String: String] { ["mode": mode.rawValue, "down": "\(down)"] }
+    public var label: String { "server-restart \(mode.rawValue), down \(DriversMatrix.format(down)) s" }
+    /// While it is down, new connections are refused; afterwards old ones are stale.
+    public var catalogEntryID: String { "cannot-connect" }
+    public func driverColumn(pattern: WorkloadPattern) -> DriverColumn? { nil }
+    /// Every other pool on the server would lose its connections too.
+    public var needsServerAlone: Bool { true }
+
+    public func sentence(_ s: ScenarioResult) -> String {
+        let how =
+            mode == .graceful
+            ? "shut down cleanly (SIGTERM, waited for)" : "killed with SIGKILL, as in a crash or an OOM kill"
+        let during = s.timeline.filter { $0.detail?.hasPrefix("while down:") == true }
+        let failed = during.filter { $0.detail?.contains(" failed") == true }.count
+        return
+            "After \(s.parameters["idle"] ?? "1.0") s idle the server was \(how), kept down \(DriversMatrix.format(down)) s and started again on the same port; while it was down the application tried \(during.count) operation(s), \(failed) of which failed."
+    }
+
+    public func unavoidableWait(_ scenario: Scenario) -> Double { scenario.idle + down }
+
+    public func preflight(_ scenario: Scenario, external: Bool, at: String) throws(RunError) {
+        if external {
+            throw .usage(
+                "\(at)scenario '\(scenario.name)': server-restart stops and starts the server, and repro restarts only the server it started: drop --dsn/REPRO_DSN to use the embedded one"
+            )
+        }
+    }
+
+    public func start(_ context: FaultContext) throws(RunError) -> any InjectedFault {
+        guard let server = context.runner.server else {
+            throw .usage(
+                "server-restart needs the embedded server: repro restarts only the server it started (drop --dsn/REPRO_DSN)"
+            )
+        }
+        return Injected(fault: self, server: server, idleSeconds: context.scenario.idle)
+    }
+
+    final class Injected: InjectedFault {
+        let fault: ServerRestartFault
+        let server: ManagedServer
+        let idleSeconds: Double
+
+        init(fault: ServerRestartFault, server: ManagedServer, idleSeconds: Double) {
+            self.fault = fault
+            self.server = server
+            self.idleSeconds = idleSeconds
+        }
+
+        var idle: IdlePeriod? { IdlePeriod(seconds: idleSeconds, reason: "pool idle before the restart") }
+
+        func inject(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> Double {
+            let log = context.log
+            context.step("stopping mariadbd (\(fault.mode.rawValue))")
+            let faultAt = log.ms()
+            let how = server.halt(fault.mode)
+            log.record(.scenario, detail: "fault: server stopped (\(fault.mode.rawValue)): mariadbd \(how)")
+            // The application keeps trying while the server is down: what does it see?
+            context.step("server down for \(DriversMatrix.format(fault.down)) s, the application keeps trying")
+            let downUntil = ContinuousClock.now + .milliseconds(Int(fault.down * 1000))
+            let interval = fault.down / Double(ServerRestartFault.probes)
+            var tries = 0
+            while ContinuousClock.now < downUntil && tries < ServerRestartFault.probes {
+                tries += 1
+                // Operation 0: the operations while the server is down are recorded, never counted as recovery.
+                let op = try pool.execute("SELECT 1", operation: 0, held: context.scenario.pattern == .held)
+                log.record(
+                    .scenario, connection: op.connection,
+                    detail:
+                        "while down: operation \(tries) \(op.succeeded ? "succeeded" : "failed with \(op.error?.label ?? "an error")") after \(String(format: "%.1f", op.durationMs)) ms"
+                )
+                let left = downUntil - ContinuousClock.now
+                if left > .zero { Thread.sleep(forTimeInterval: min(interval, EventLog.milliseconds(left) / 1000)) }
+            }
+            let left = downUntil - ContinuousClock.now
+            if left > .zero { Thread.sleep(forTimeInterval: EventLog.milliseconds(left) / 1000) }
+            context.step("starting mariadbd again")
+            let restartAt = log.ms()
+            do {
+                try server.resume()
+            } catch {
+                throw .environment("the embedded server did not come back after the planned restart: \(error.message)")
+            }
+            log.record(
+                .scenario,
+                detail:
+                    "server back after \(Int(log.ms() - faultAt)) ms down (restart took \(Int(log.ms() - restartAt)) ms; same port, same data directory)"
+            )
+            return faultAt
+        }
+    }
+}
+
+extension Fault {
+    /// The embedded server is stopped and started again.
+    public static func serverRestart(
+        mode: ManagedServer.HaltMode = .graceful, down: Double = ServerRestartFault.defaultDown
+    ) -> Fault {
+        Fault(ServerRestartFault(mode: mode, down: down))
+    }
+}

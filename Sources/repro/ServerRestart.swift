@@ -1,0 +1,54 @@
+import ArgumentParser
+import ReproKit
+
+extension ManagedServer.HaltMode: ExpressibleByArgument {}
+
+extension Repro {
+    /// `repro server-restart`: the embedded server goes away and comes back while the pool idles.
+    struct ServerRestart: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "server-restart",
+            abstract:
+                "Stop the embedded server (cleanly or as a crash), keep it down, start it again, then use the pool.",
+            discussion: """
+                A deploy, a failover or an OOM kill, on purpose: after the pool idled, mariadbd is stopped \
+                (graceful: SIGTERM, waited for; crash: SIGKILL), kept down --down seconds while the application \
+                tries two operations (recorded: right after the stop and halfway), then started again on the same port and data \
+                directory. The operations after it is back say whether the pool recovered. Only on the embedded \
+                server: repro never restarts a server it did not start, so --dsn/REPRO_DSN is refused (exit 2).
+                """)
+
+        @Option(help: ArgumentHelp("How the server stops.", valueName: "mode"))
+        var mode: ManagedServer.HaltMode = .graceful
+
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp("Seconds the server stays down (0 to 600, default 1).", valueName: "seconds"))
+        var down: Double = ServerRestartFault.defaultDown
+
+        @OptionGroup var timing: IdleOptions
+        @OptionGroup var server: ServerOptions
+        @OptionGroup var pool: PolicyOptions
+        @OptionGroup var driver: DriverOptions
+        @OptionGroup var expect: ExpectOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard ServerRestartFault.downRange.contains(down) else {
+                throw ValidationError("--down \(down) is out of range: use seconds from 0 to 600")
+            }
+        }
+
+        func run() throws {
+            let policy = try pool.resolved(defaultReadTimeout: nil)
+            var scenario = Scenario(
+                name: "server-restart-\(mode.rawValue)", fault: .serverRestart(mode: mode, down: down),
+                policy: policy, poolSize: pool.poolSize, operations: pool.operations,
+                expectations: try expect.expectations(), idleSeconds: timing.idle)
+            try driver.apply(to: &scenario, policy: pool)
+            try ScenarioCommand.execute(
+                [scenario], server: server, output: output, basename: ScenarioCommand.basename(scenario),
+                nodePath: driver.runtime.nodePath)
+        }
+    }
+}

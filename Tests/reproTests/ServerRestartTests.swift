@@ -1,0 +1,73 @@
+import Foundation
+import ReproKit
+import Testing
+
+/// `repro server-restart`: the embedded server stopped (cleanly or as a crash) and started again.
+@Suite(.serialized, .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+struct ServerRestartTests {
+    static func run(_ mode: String, _ policy: String) throws -> (ScenarioResult, ReproBinary.Outcome) {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = try ReproBinary.run(
+            ["server-restart", "--mode", mode, "--policy", policy, "--json", "--quiet", "--report-dir", dir],
+            timeout: 120)
+        let report = try Report.decode(Data(out.stdout.utf8))
+        return (try #require(report.scenarios.first, "\(out.stderr)"), out)
+    }
+
+    @Test(arguments: ["graceful", "crash"])
+    func naiveHandsOutTheDeadConnectionsBeforeAndAfterTheRestart(mode: String) throws {
+        let (s, out) = try Self.run(mode, "naive")
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(s.kind == "server-restart")
+        #expect(s.parameters["mode"] == mode)
+        let details = s.timeline.compactMap(\.detail)
+        #expect(details.contains { $0.hasPrefix("fault: server stopped (\(mode))") }, "\(details)")
+        #expect(details.contains { $0.hasPrefix("server back after") })
+        // While down: the two operations got dead pooled connections (the server closed them when it went away).
+        let whileDown = details.filter { $0.hasPrefix("while down:") }
+        #expect(whileDown.count == 2)
+        #expect(whileDown.allSatisfy { $0.contains("failed with 2013") || $0.contains("failed with 2006") })
+        // After it is back: the two connections nobody touched while it was down are still dead.
+        #expect(s.recovered == false)
+        #expect(s.operations.failed == 2)
+        let afterBack = s.operationResults.compactMap(\.error)
+        #expect(afterBack.allSatisfy { [2006, 2013].contains($0.error.code.rawValue) && $0.phase == .query })
+    }
+
+    @Test(arguments: ["graceful", "crash"])
+    func pingOnBorrowSeesConnectionsRefusedWhileDownAndRecoversAfter(mode: String) throws {
+        let (s, out) = try Self.run(mode, "ping-on-borrow")
+        #expect(out.status == 0, "\(out.stderr)")
+        // Validation throws the dead connections away; the new connections it opens are refused while down.
+        let reachedCaller = s.errors.filter { $0.handledBy == nil }
+        #expect(!reachedCaller.isEmpty)
+        #expect(reachedCaller.allSatisfy { [2002, 2003].contains($0.error.code.rawValue) && $0.phase == .acquire })
+        #expect(reachedCaller.allSatisfy { $0.operation == 0 }, "only operations while the server was down failed")
+        #expect(s.errors.contains { $0.handledBy == .validation })
+        #expect(s.recovered == true)
+        #expect(s.recoveryMs != nil)
+    }
+
+    @Test func aServerRepoStartedIsTheOnlyOneItRestarts() throws {
+        let out = try ReproBinary.run(["server-restart", "--dsn", "mysql://root@127.0.0.1:9/"])
+        #expect(out.status == 2)
+        #expect(out.stderr.contains("repro restarts only the server it started"), "\(out.stderr)")
+        #expect(out.stderr.split(separator: "\n").count == 1)
+        let file = ReproBinary.temporaryDirectory() + "/r.yml"
+        try "name: r\nfault: {kind: server-restart, mode: crash, down: 0.5}\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
+        let all = try ReproBinary.run(["all", file], environment: ["REPRO_DSN": "mysql://root@127.0.0.1:9/"])
+        #expect(all.status == 2)
+        #expect(all.stderr.contains("r.yml:2: scenario 'r': server-restart"), "\(all.stderr)")
+    }
+
+    @Test func badValuesAreRefusedWithTheirLimits() throws {
+        let down = try ReproBinary.run(["server-restart", "--down", "601"])
+        #expect(down.status == 2)
+        #expect(down.stderr.contains("--down 601.0 is out of range: use seconds from 0 to 600"), "\(down.stderr)")
+        let mode = try ReproBinary.run(["server-restart", "--mode", "explode"])
+        #expect(mode.status == 2)
+        #expect(mode.stderr.contains("graceful") && mode.stderr.contains("crash"), "\(mode.stderr)")
+    }
+}
