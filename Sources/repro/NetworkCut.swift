@@ -26,6 +26,7 @@ extension Repro {
         @OptionGroup var server: ServerOptions
         @OptionGroup var pool: PolicyOptions
         @OptionGroup var driver: DriverOptions
+        @OptionGroup var load: LoadOptions
         @OptionGroup var expect: ExpectOptions
         @OptionGroup var output: OutputOptions
 
@@ -49,6 +50,7 @@ extension Repro {
                 name: "network-cut-\(cut.rawValue)", fault: .networkCut(mode: cut, via: CutVia(rawValue: via)!),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
                 expectations: try expect.expectations(), idleSeconds: timing.idle)
+            scenario.load = try load.spec()
             try driver.apply(to: &scenario, policy: pool)
             try ScenarioCommand.execute(
                 [scenario], server: server, output: output, basename: ScenarioCommand.basename(scenario),

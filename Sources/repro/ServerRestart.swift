@@ -30,6 +30,7 @@ extension Repro {
         @OptionGroup var server: ServerOptions
         @OptionGroup var pool: PolicyOptions
         @OptionGroup var driver: DriverOptions
+        @OptionGroup var load: LoadOptions
         @OptionGroup var expect: ExpectOptions
         @OptionGroup var output: OutputOptions
 
@@ -45,6 +46,7 @@ extension Repro {
                 name: "server-restart-\(mode.rawValue)", fault: .serverRestart(mode: mode, down: down),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
                 expectations: try expect.expectations(), idleSeconds: timing.idle)
+            scenario.load = try load.spec()
             try driver.apply(to: &scenario, policy: pool)
             try ScenarioCommand.execute(
                 [scenario], server: server, output: output, basename: ScenarioCommand.basename(scenario),

@@ -30,6 +30,7 @@ extension Repro {
         @OptionGroup var server: ServerOptions
         @OptionGroup var pool: PolicyOptions
         @OptionGroup var driver: DriverOptions
+        @OptionGroup var load: LoadOptions
         @OptionGroup var expect: ExpectOptions
         @OptionGroup var output: OutputOptions
 
@@ -52,6 +53,7 @@ extension Repro {
                 fault: .waitTimeout(seconds: seconds, margin: margin, scope: WaitTimeoutScope(rawValue: scope)!),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
                 expectations: try expect.expectations(), allowGlobal: allowGlobal)
+            scenario.load = try load.spec()
             try driver.apply(to: &scenario, policy: pool)
             try ScenarioCommand.execute(
                 [scenario], server: server, output: output, basename: ScenarioCommand.basename(scenario),

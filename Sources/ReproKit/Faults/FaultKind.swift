@@ -66,6 +66,9 @@ public protocol InjectedFault: AnyObject {
     /// How long the warm pool idles before `inject`, why (progress shows it), and a line for the timeline
     /// when it starts; nil: no idle.
     var idle: IdlePeriod? { get }
+    /// In load mode, whether the workers pause for `idle` before `inject` (a wait-timeout needs quiet
+    /// connections to bite); other faults hit the pool while it works.
+    var pausesLoad: Bool { get }
     /// Injects the fault into the warm (idled) pool; returns when it took effect (ms on the run's clock).
     func inject(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> Double
     /// Seconds to wait after `inject` before the pool is used (named constants in `Settle`).
@@ -82,6 +85,7 @@ extension InjectedFault {
     public var initCommands: [String] { [] }
     public var port: Int? { nil }
     public var settle: Double { 0 }
+    public var pausesLoad: Bool { false }
     public func tcpSignal() -> String? { nil }
     public func finish() {}
     public func close() {}
@@ -110,7 +114,7 @@ public struct FaultContext: Sendable {
     public let log: EventLog
     /// Server threads that existed before the pool opened (not the pool's).
     public var baselineThreads: Set<UInt64> = []
-    /// When the pool was full (ms on the run's clock).
+    /// When the pool went quiet: it was full (ms on the run's clock), or, in load mode, the workers paused.
     public var warmedAt: Double = 0
 
     public var endpoint: ServerEndpoint { runner.endpoint }

@@ -119,7 +119,16 @@ public struct KillThreadFault: FaultKind, Equatable {
             defer { admin.close() }
             switch fault.target {
             case .idle:
-                let all = try context.runner.serverThreads(pool, context, admin: admin).map(\.id)
+                var all = try context.runner.serverThreads(pool, context, admin: admin).map(\.id)
+                if context.scenario.load != nil {
+                    // Under load "idle" means what the server sees as idle right now (between two queries): a
+                    // thread in the middle of a query is the busy target's business.
+                    let sleeping = Set(
+                        ScenarioRunner.threadIDs(
+                            (try? admin.query(
+                                "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Sleep'")) ?? []))
+                    all = all.filter { sleeping.contains($0) }
+                }
                 let n =
                     switch fault.count {
                     case .all: all.count

@@ -100,6 +100,9 @@ public struct WaitTimeoutFault: FaultKind, Equatable {
             self.log = log
         }
 
+        /// Under load the workers stop while the timeout bites, then resume.
+        var pausesLoad: Bool { true }
+
         var initCommands: [String] {
             fault.scope == .session ? ["SET SESSION wait_timeout=\(fault.seconds)"] : []
         }

@@ -26,7 +26,15 @@ public final class EventLog: Sendable {
         var summaryIndex: Int?
     }
 
+    /// The kinds every successful operation records (borrow, check, query, give back): in load mode only the
+    /// first `routineLimit` of them are kept, the rest counted.
+    public static let routine: Set<PoolEvent.Kind> = [.borrow, .validateOK, .queryOK, .release]
+
     private struct State {
+        var routineLimit: Int?
+        var routineKept = 0
+        var dropped: [PoolEvent.Kind: Int] = [:]
+        var lastDroppedMs = 0.0
         var events: [PoolEvent] = []
         var errors: [ObservedError] = []
         var runs: [RunKey: Run] = [:]
@@ -34,6 +42,14 @@ public final class EventLog: Sendable {
         var reordered = false
 
         mutating func append(_ event: PoolEvent) {
+            if let routineLimit, EventLog.routine.contains(event.event) {
+                guard routineKept < routineLimit else {
+                    dropped[event.event, default: 0] += 1
+                    lastDroppedMs = max(lastDroppedMs, event.atMs)
+                    return
+                }
+                routineKept += 1
+            }
             guard EventLog.summarized.contains(event.event) else {
                 runs.removeAll(keepingCapacity: true)
                 events.append(event)
@@ -67,7 +83,12 @@ public final class EventLog: Sendable {
     public let start: ContinuousClock.Instant
     private let state = Mutex(State())
 
-    public init(start: ContinuousClock.Instant = .now) { self.start = start }
+    /// `routineLimit`: keep only that many routine events (load mode: thousands of operations a second would
+    /// otherwise fill memory and the report); errors, connects, destroys and the scenario's notes are all kept.
+    public init(start: ContinuousClock.Instant = .now, routineLimit: Int? = nil) {
+        self.start = start
+        state.withLock { $0.routineLimit = routineLimit }
+    }
 
     /// Milliseconds from `start` to `instant` (now by default).
     public func ms(_ instant: ContinuousClock.Instant = .now) -> Double {
@@ -131,10 +152,25 @@ public final class EventLog: Sendable {
 
     /// Every event in time order, runs of periodic ones summarized.
     public var events: [PoolEvent] {
-        let (events, reordered) = state.withLock { ($0.events, $0.reordered) }
-        guard reordered else { return events }
-        // Stable: equal times keep the order they were recorded in.
-        return events.enumerated().sorted { ($0.element.atMs, $0.offset) < ($1.element.atMs, $1.offset) }.map(\.element)
+        let (recorded, reordered, dropped, lastDropped, limit) = state.withLock {
+            ($0.events, $0.reordered, $0.dropped, $0.lastDroppedMs, $0.routineLimit)
+        }
+        var events = recorded
+        if reordered {
+            // Stable: equal times keep the order they were recorded in.
+            events = events.enumerated().sorted { ($0.element.atMs, $0.offset) < ($1.element.atMs, $1.offset) }
+                .map(\.element)
+        }
+        if !dropped.isEmpty {
+            let counts = dropped.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }
+            events.append(
+                PoolEvent(
+                    atMs: max(lastDropped, events.last?.atMs ?? 0), event: .scenario,
+                    detail:
+                        "load: \(counts.joined(separator: ", ")) events not kept (the first \(limit ?? 0) routine events are; every error, connect and destroy is)"
+                ))
+        }
+        return events
     }
 
     /// The detail of a summary entry: what repeated, how often, from when to when.

@@ -61,6 +61,26 @@ public enum MarkdownRenderer {
         return out
     }
 
+    /// Load mode: the account, the times from the fault, and throughput and latency before, during and after.
+    static func loadSection(_ l: LoadSummary) -> String {
+        var out = "### Under load\n\n"
+        out +=
+            "\(l.concurrency) worker(s) ran `\(cell(l.query))` for \(String(format: "%.1f", l.durationMs / 1000)) s: \(l.started) operations started, \(l.succeeded) succeeded, \(l.failed) reached their caller as errors (every worker's account adds up: succeeded + failed = started).\n\n"
+        out +=
+            "- **Fault → first error a caller saw**: \(l.firstCallerErrorMs.map { "\(ms($0)) ms" } ?? "none reached a caller")\n"
+        out +=
+            "- **Fault → full recovery** (from then on every worker's operations succeeded): \(l.fullRecoveryMs.map { "\(ms($0)) ms" } ?? "not within the run")\n"
+        out += "- **Connections**: \(l.connectionsOpened) opened, \(l.connectionsDestroyed) destroyed\n\n"
+        out += "| window | operations | per second | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- |\n"
+        for (name, w) in [("before the fault", l.before), ("fault → recovery", l.during), ("after", l.after)] {
+            let p50 = w.p50.map { String(format: "%.2f", $0) } ?? "–"
+            let p99 = w.p99.map { String(format: "%.2f", $0) } ?? "–"
+            out +=
+                "| \(name) | \(w.count) | \(w.perSecond.map { String(format: "%.0f", $0) } ?? "–") | \(p50) | \(p99) |\n"
+        }
+        return out + "\n"
+    }
+
     static func section(_ s: ScenarioResult, chart: String? = nil) -> String {
         var out = "## \(s.name)\n\n"
         if let d = s.description { out += "\(plain(d))\n\n" }
@@ -102,6 +122,7 @@ public enum MarkdownRenderer {
             out += "![Timeline of \(plain(s.name)): connections, operations per second, the fault](\(chart))\n\n"
         }
         out += "### What happened\n\n\(ExplanationWriter.explain(s))\n\n"
+        if let load = s.load { out += loadSection(load) }
         if !s.expectations.isEmpty {
             out += "### Expectations\n\n| expectation | expected | observed | held |\n| --- | --- | --- | --- |\n"
             for e in s.expectations {
@@ -109,8 +130,13 @@ public enum MarkdownRenderer {
             }
             out += "\n"
         }
-        out +=
-            "### Operations\n\n| # | result | attempts | connection | ms | error |\n| --- | --- | --- | --- | --- | --- |\n"
+        if s.load != nil {
+            out +=
+                "### Operations\n\nUnder load only the failed operations are listed (up to \(LoadSummary.keptFailures)).\n\n"
+        } else {
+            out += "### Operations\n\n"
+        }
+        out += "| # | result | attempts | connection | ms | error |\n| --- | --- | --- | --- | --- | --- |\n"
         for op in s.operationResults {
             let err =
                 op.error.map {

@@ -174,7 +174,8 @@ public enum TimelineChart {
                 mark = .destroy
             case .release, .scenario, .driverEvent: mark = nil
             }
-            if let mark { lane.marks.append((e.atMs, mark)) }
+            // Under load only the first routine events are kept: drawing them would suggest the rest were quiet.
+            if let mark, s.load == nil || ![.borrow, .ok].contains(mark) { lane.marks.append((e.atMs, mark)) }
             byConnection[c] = lane
         }
         // An error that reached the caller is red on its lane even when the event log called it a query error
@@ -270,7 +271,7 @@ public enum TimelineChart {
     static func bands(_ s: ScenarioResult) -> [Band] {
         var out: [Band] = []
         let firstOperation = s.operationResults.first?.atMs
-        if let idle = s.idleBeforeOperationsMs, let firstOperation, idle > 0 {
+        if s.load == nil, let idle = s.idleBeforeOperationsMs, let firstOperation, idle > 0 {
             out.append(Band(from: firstOperation - idle, to: firstOperation, colour: "#7f7f7f", caption: "idle"))
         }
         // A planned restart (server-restart): the server's downtime, from the stop to its first answer again.
@@ -303,11 +304,21 @@ public enum TimelineChart {
         var ok = [Int](repeating: 0, count: count)
         var failed = ok
         var absorbed = ok
-        for op in s.operationResults {
-            let b = min(count - 1, Int((op.atMs + op.durationMs) / bucket))
-            if op.succeeded { ok[b] += 1 } else { failed[b] += 1 }
+        if let load = s.load {
+            // Under load only failed operations are kept: the counts come from the load summary's buckets.
+            for b in load.buckets {
+                let i = min(count - 1, Int((b.atMs + load.bucketMs / 2) / bucket))
+                ok[i] += b.succeeded
+                failed[i] += b.failed
+                absorbed[i] += b.absorbed
+            }
+        } else {
+            for op in s.operationResults {
+                let b = min(count - 1, Int((op.atMs + op.durationMs) / bucket))
+                if op.succeeded { ok[b] += 1 } else { failed[b] += 1 }
+            }
+            for e in s.errors where e.handledBy != nil { absorbed[min(count - 1, Int(e.atMs / bucket))] += 1 }
         }
-        for e in s.errors where e.handledBy != nil { absorbed[min(count - 1, Int(e.atMs / bucket))] += 1 }
         let perSecond = 1000 / bucket
         let peak = max(1, (0..<count).map { Double(ok[$0] + failed[$0]) * perSecond }.max() ?? 1)
         var out =
@@ -321,7 +332,8 @@ public enum TimelineChart {
             let x0 = x(Double(b) * bucket)
             let barWidth = max(1.5, x(Double(b + 1) * bucket) - x0 - 0.5)
             let okHeight = Double(ok[b]) * perSecond / peak * (height - 4)
-            let failHeight = Double(failed[b]) * perSecond / peak * (height - 4)
+            // A single failure among thousands of operations still shows: at least 3 px.
+            let failHeight = failed[b] > 0 ? max(3, Double(failed[b]) * perSecond / peak * (height - 4)) : 0
             if ok[b] > 0 {
                 out +=
                     "<rect x=\"\(f(x0))\" y=\"\(f(top + height - okHeight))\" width=\"\(f(barWidth))\" height=\"\(f(okHeight))\" fill=\"\(Mark.ok.colour)\"/>\n"
@@ -372,6 +384,8 @@ public enum TimelineChart {
         var times = s.timeline.filter { $0.event != .scenario || $0.detail?.hasPrefix("fault") == true }.map(\.atMs)
         times += s.operationResults.flatMap { [$0.atMs, $0.atMs + $0.durationMs] }
         times += s.errors.map(\.atMs)
+        // Under load the traffic is the activity (its routine events are not all kept).
+        if let load = s.load { times += load.buckets.flatMap { [$0.atMs, $0.atMs + load.bucketMs] } }
         if let fault = s.faultAtMs { times.append(fault) }
         return times.sorted()
     }

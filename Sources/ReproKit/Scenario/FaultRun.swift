@@ -12,6 +12,8 @@ struct FaultRun {
     var faultAt: Double?
     var tcpSignal: String?
     var operations: [OperationRecord] = []
+    /// Load mode: what the workers measured (then `operations` holds only failed operations).
+    var load: LoadSummary?
 
     init(scenario: Scenario, log: EventLog) {
         self.scenario = scenario
@@ -21,12 +23,20 @@ struct FaultRun {
     func result() -> ScenarioResult {
         let errors = log.errors
         let first = errors.first
-        let recovered = !operations.isEmpty && operations.allSatisfy(\.succeeded)
-        let succeeded = operations.filter(\.succeeded).count
-        let timing = ScenarioResult.Timing(faultAt: faultAt, errors: errors, operations: operations)
+        var recovered = !operations.isEmpty && operations.allSatisfy(\.succeeded)
+        var counts = ScenarioResult.Operations(
+            total: operations.count, succeeded: operations.filter(\.succeeded).count,
+            failed: operations.filter { !$0.succeeded }.count)
+        var timing = ScenarioResult.Timing(faultAt: faultAt, errors: errors, operations: operations)
+        if let load {
+            // Under load "recovered" means: from some moment on, every worker's operations succeeded.
+            recovered = load.fullRecoveryMs != nil
+            counts = .init(total: load.started, succeeded: load.succeeded, failed: load.failed)
+            timing.recoveryMs = load.fullRecoveryMs
+        }
         let expectations = scenario.expectations.evaluate(firstError: first, recovered: recovered)
         var parameters = scenario.fault.parameters
-        parameters["operations"] = "\(scenario.operationCount)"
+        parameters["operations"] = "\(load?.started ?? scenario.operationCount)"
         if scenario.fault.base.usesIdle { parameters["idle"] = "\(scenario.idle)" }
         var idleBefore: Double?
         if let warmedAt, let operationsStartedAt { idleBefore = operationsStartedAt - warmedAt }
@@ -35,10 +45,9 @@ struct FaultRun {
             kind: scenario.fault.kind, description: scenario.description, policy: scenario.policy,
             poolSize: scenario.poolSize, parameters: parameters, firstError: first, errors: errors,
             recovered: recovered,
-            operations: .init(total: operations.count, succeeded: succeeded, failed: operations.count - succeeded),
-            operationResults: operations, faultAtMs: faultAt, detectionMs: timing.detectionMs,
+            operations: counts, operationResults: operations, faultAtMs: faultAt, detectionMs: timing.detectionMs,
             recoveryMs: timing.recoveryMs,
             tcpSignal: tcpSignal, timeline: log.events, expectations: expectations,
-            passed: expectations.allSatisfy(\.passed), durationMs: log.ms())
+            passed: expectations.allSatisfy(\.passed), durationMs: log.ms(), load: load)
     }
 }

@@ -19,6 +19,8 @@ public struct Scenario: Sendable, Equatable {
     public var idleSeconds: Double?
     /// Where the scenario came from (`file:line` of its fault) when read from a file, for pre-run messages.
     public var source: String?
+    /// Load mode: workers in a loop for a while, the fault once in the middle; nil: one operation at a time.
+    public var load: LoadSpec?
 
     public static let defaultIdleSeconds = 1.0
     public static let idleRange = 0.0...3600.0
@@ -59,6 +61,7 @@ public struct Scenario: Sendable, Equatable {
             throw .usage("\(at)driver deadline \(driver.deadline) is out of range: use seconds from 0.5 to 600")
         }
         try fault.base.preflight(self, external: external, at: at)
+        try load?.check(self, at: at)
     }
 }
 

@@ -353,8 +353,27 @@ private struct Reader {
         }
         var operations: Int?
         var pattern = WorkloadPattern.pool
-        if let w = top["workload"], let workload = mapping(w.value, "workload", allowed: ["operations", "pattern"]) {
+        var load: LoadSpec?
+        if let w = top["workload"],
+            let workload = mapping(
+                w.value, "workload", allowed: ["operations", "pattern", "concurrency", "duration", "fault-at", "query"])
+        {
             if let o = workload["operations"] { operations = int(o.value, "workload.operations", range: 1...100_000) }
+            let concurrency = workload["concurrency"].flatMap {
+                int($0.value, "workload.concurrency", range: LoadSpec.concurrencyRange)
+            }
+            let duration = workload["duration"].flatMap {
+                double($0.value, "workload.duration", range: LoadSpec.durationRange)
+            }
+            let faultAt = workload["fault-at"].flatMap { double($0.value, "workload.fault-at", range: 0...3600) }
+            let query = workload["query"].flatMap { string($0.value, "workload.query") }
+            if let concurrency, let duration {
+                load = LoadSpec(
+                    concurrency: concurrency, duration: duration, faultAt: faultAt,
+                    query: query ?? LoadSpec.defaultQuery)
+            } else if workload["concurrency"] != nil || workload["duration"] != nil || faultAt != nil || query != nil {
+                problem(w.value, "load mode needs both workload.concurrency and workload.duration")
+            }
             if let p = workload["pattern"] {
                 pattern = choice(p.value, "workload.pattern", WorkloadPattern.self) ?? pattern
             }
@@ -376,6 +395,7 @@ private struct Reader {
             name: name, description: description, fault: fault, policy: policy, poolSize: size, operations: operations,
             expectations: expectations, driver: driver, pattern: pattern, idleSeconds: idle)
         scenario.source = "\(file):\(top["fault"]?.key.mark?.line ?? 1)"
+        scenario.load = load
         let conflicts = fault.base.fileProblems(scenario)
         for (key, message) in conflicts { problem(top["fault"]?.value[key] ?? top["fault"]?.value, message) }
         if !conflicts.isEmpty { return nil }

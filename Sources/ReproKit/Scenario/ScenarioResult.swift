@@ -39,6 +39,9 @@ public struct ScenarioResult: Sendable, Equatable, Codable {
     public var expectations: [ExpectationResult]
     public var passed: Bool
     public var durationMs: Double
+    /// Load mode (`--concurrency`, `--duration`): throughput over time, latency before/during/after, the exact
+    /// account per worker; nil for a scenario run one operation at a time.
+    public var load: LoadSummary? = nil
 
     /// The pool under test in a word: the driver adapter (real stacks) or the policy preset (repro's pool).
     public var poolLabel: String {
@@ -81,7 +84,7 @@ extension ScenarioResult {
         case name, client, pattern, idleBeforeOperationsMs, kind, description, policy, poolSize, parameters, firstError,
             errors, recovered, operations,
             operationResults, faultAtMs, detectionMs, recoveryMs, tcpSignal, timeline, expectations, passed,
-            durationMs
+            durationMs, load
     }
 
     /// Schema 1 reports have no per-scenario client: `Report.decode` fills it from the report's.
@@ -111,6 +114,7 @@ extension ScenarioResult {
         expectations = try c.decode([ExpectationResult].self, forKey: .expectations)
         passed = try c.decode(Bool.self, forKey: .passed)
         durationMs = try c.decode(Double.self, forKey: .durationMs)
+        load = try c.decodeIfPresent(LoadSummary.self, forKey: .load)
     }
 
     /// Optional fields are written as `null`, never left out, so readers see the whole contract.
@@ -138,5 +142,6 @@ extension ScenarioResult {
         try c.encode(expectations, forKey: .expectations)
         try c.encode(passed, forKey: .passed)
         try c.encode(durationMs, forKey: .durationMs)
+        try c.encode(load, forKey: .load)
     }
 }
