@@ -33,6 +33,10 @@ public final class EventLog: Sendable {
     private struct State {
         var routineLimit: Int?
         var routineKept = 0
+        /// In load mode also every other event and error is bounded (a server that is down refuses thousands
+        /// of connections a second): this many of each are kept, the rest counted.
+        var otherLimit: Int?
+        var droppedErrors = 0
         var dropped: [PoolEvent.Kind: Int] = [:]
         var lastDroppedMs = 0.0
         var events: [PoolEvent] = []
@@ -49,6 +53,10 @@ public final class EventLog: Sendable {
                     return
                 }
                 routineKept += 1
+            } else if let otherLimit, event.event != .scenario, events.count >= otherLimit + (routineLimit ?? 0) {
+                dropped[event.event, default: 0] += 1
+                lastDroppedMs = max(lastDroppedMs, event.atMs)
+                return
             }
             guard EventLog.summarized.contains(event.event) else {
                 runs.removeAll(keepingCapacity: true)
@@ -87,7 +95,23 @@ public final class EventLog: Sendable {
     /// otherwise fill memory and the report); errors, connects, destroys and the scenario's notes are all kept.
     public init(start: ContinuousClock.Instant = .now, routineLimit: Int? = nil) {
         self.start = start
-        state.withLock { $0.routineLimit = routineLimit }
+        state.withLock {
+            $0.routineLimit = routineLimit
+            $0.otherLimit = routineLimit.map { $0 * 2 }
+        }
+    }
+
+    /// Errors not kept (load mode keeps the first ones); 0 otherwise.
+    public var droppedErrors: Int { state.withLock { $0.droppedErrors } }
+
+    private func keep(_ error: ObservedError) {
+        state.withLock { s in
+            if let limit = s.otherLimit, s.errors.count >= limit {
+                s.droppedErrors += 1
+            } else {
+                s.errors.append(error)
+            }
+        }
     }
 
     /// Milliseconds from `start` to `instant` (now by default).
@@ -114,7 +138,7 @@ public final class EventLog: Sendable {
         let observed = ObservedError(
             error: error, phase: phase, atMs: ms(), connection: connection, threadID: threadID,
             handledBy: handledBy, operation: operation)
-        state.withLock { $0.errors.append(observed) }
+        keep(observed)
         return observed
     }
 
@@ -146,7 +170,7 @@ public final class EventLog: Sendable {
         let observed = ObservedError(
             error: error, phase: phase, atMs: ms(), connection: nil, threadID: nil, handledBy: handledBy,
             operation: operation, driver: detail)
-        state.withLock { $0.errors.append(observed) }
+        keep(observed)
         return observed
     }
 
@@ -167,7 +191,7 @@ public final class EventLog: Sendable {
                 PoolEvent(
                     atMs: max(lastDropped, events.last?.atMs ?? 0), event: .scenario,
                     detail:
-                        "load: \(counts.joined(separator: ", ")) events not kept (the first \(limit ?? 0) routine events are; every error, connect and destroy is)"
+                        "load: \(counts.joined(separator: ", ")) events not kept (the first \(limit ?? 0) routine events and the first \((limit ?? 0) * 2) others are)"
                 ))
         }
         return events

@@ -216,7 +216,14 @@ public struct ScenarioRunner: Sendable {
         run.load = try LoadSummary.make(
             load, workers: states, faultAt: run.faultAt, errors: log.errors, timeline: log.events,
             trafficMs: (from, to))
-        run.operations = states.flatMap(\.failures).sorted { $0.atMs < $1.atMs }
+        run.operations = Array(states.flatMap(\.failures).sorted { $0.atMs < $1.atMs }.prefix(LoadSummary.keptFailures))
+        if log.droppedErrors > 0 {
+            log.record(
+                .scenario,
+                detail:
+                    "load: \(log.droppedErrors) more errors not kept (the report keeps the first \(log.errors.count); the counts above include every operation)"
+            )
+        }
     }
 
     private func runOperations(_ pool: any PoolUnderTest, _ run: inout FaultRun) throws(RunError) {
