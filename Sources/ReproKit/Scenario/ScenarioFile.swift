@@ -349,12 +349,14 @@ private struct Reader {
         }
         var size = 4
         if let p = top["pool"], let pool = mapping(p.value, "pool", allowed: ["size"]) {
-            if let s = pool["size"] { size = int(s.value, "pool.size", range: 1...1000) ?? size }
+            if let s = pool["size"] { size = int(s.value, "pool.size", range: Scenario.poolSizeRange) ?? size }
         }
         var operations: Int?
         var pattern = WorkloadPattern.pool
         if let w = top["workload"], let workload = mapping(w.value, "workload", allowed: ["operations", "pattern"]) {
-            if let o = workload["operations"] { operations = int(o.value, "workload.operations", range: 1...100_000) }
+            if let o = workload["operations"] {
+                operations = int(o.value, "workload.operations", range: Scenario.operationsRange)
+            }
             if let p = workload["pattern"] {
                 pattern = choice(p.value, "workload.pattern", WorkloadPattern.self) ?? pattern
             }
@@ -463,16 +465,14 @@ private struct Reader {
         }
         if let v = p["validation"], let text = string(v.value, "policy.validation") {
             do {
-                _ = try PoolPolicy.Validation(parsing: text)
-                o.validation = text
+                o.validation = try PoolPolicy.Validation(parsing: text)
             } catch {
                 problem(v.value, "policy.validation: \(error.message)")
             }
         }
         if let v = p["retry"], let text = string(v.value, "policy.retry") {
             do {
-                _ = try PoolPolicy.Retry(parsing: text)
-                o.retry = text
+                o.retry = try PoolPolicy.Retry(parsing: text)
             } catch {
                 problem(v.value, "policy.retry: \(error.message)")
             }
@@ -490,9 +490,15 @@ private struct Reader {
         if let v = p["invalidate-on-disconnect"] {
             o.invalidateOnDisconnect = bool(v.value, "policy.invalidate-on-disconnect")
         }
-        if let v = p["connect-timeout"] { o.connectTimeout = int(v.value, "policy.connect-timeout", range: 1...3600) }
-        if let v = p["read-timeout"] { o.readTimeout = int(v.value, "policy.read-timeout", range: 1...3600) }
-        if let v = p["write-timeout"] { o.writeTimeout = int(v.value, "policy.write-timeout", range: 1...3600) }
+        if let v = p["connect-timeout"] {
+            o.connectTimeout = int(v.value, "policy.connect-timeout", range: PoolPolicy.timeoutRange)
+        }
+        if let v = p["read-timeout"] {
+            o.readTimeout = int(v.value, "policy.read-timeout", range: PoolPolicy.timeoutRange)
+        }
+        if let v = p["write-timeout"] {
+            o.writeTimeout = int(v.value, "policy.write-timeout", range: PoolPolicy.timeoutRange)
+        }
         guard problems.isEmpty else { return nil }
         do {
             return try o.apply(toPreset: preset, defaultReadTimeout: defaultReadTimeout)
