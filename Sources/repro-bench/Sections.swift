@@ -139,7 +139,7 @@ func benchDetection(session: ReproSession) throws -> [DetectionResult] {
                 DetectionResult(
                     scenario: column.rawValue, policy: preset.rawValue,
                     firstError: r.firstError.map {
-                        "\($0.error.code.rawValue) \($0.error.code.name) (\($0.phase.rawValue))"
+                        "\($0.error.code) (\($0.phase.rawValue))"
                     },
                     detectionMs: r.detectionMs, recoveryMs: r.recoveryMs, survived: r.survived))
         }

@@ -31,8 +31,8 @@ extension Repro {
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            if via == .kernel && mode == .close {
-                throw ValidationError("--mode close needs --via proxy: a packet filter cannot make the peer send FIN")
+            if via == .kernel {
+                do { _ = try KernelCutMode(mode) } catch { throw ValidationError(error.message) }
             }
         }
 
