@@ -81,6 +81,20 @@ struct UsageTests {
         #expect(!flat.contains("--format"), "the matrix writes its own pair of files")
     }
 
+    @Test("path options complete file and directory names (bash completion script)")
+    func pathCompletion() throws {
+        let out = try ReproBinary.run(["--generate-completion-script", "bash"])
+        #expect(out.status == 0)
+        let lines = out.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        func completions(after option: String) -> [String] {
+            lines.indices.filter { lines[$0] == option && $0 + 1 < lines.count }.map { lines[$0 + 1] }
+        }
+        let reportDir = completions(after: "'--report-dir')")
+        #expect(reportDir.count == 5, "wait-timeout, kill-thread, network-cut, all, matrix: \(reportDir)")
+        #expect(reportDir.allSatisfy { $0 == "__repro_add_completions -d" }, "\(reportDir)")
+        #expect(completions(after: "'--output'|'-o')") == ["__repro_add_completions -f"])
+    }
+
     @Test("a malformed DSN exits 2 and never echoes the password")
     func badDSN() throws {
         let out = try ReproBinary.run(["wait-timeout", "--dsn", "mysql://root:hunter2-secret@127.0.0.1:notaport/db"])
