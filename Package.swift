@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "repro",
-    platforms: [.macOS(.v15)],
+    // Linux only: /proc, iptables and Linux's posix_spawn extensions (README, docs/ARCHITECTURE.md).
     products: [
         .executable(name: "repro", targets: ["repro"]),
         .executable(name: "repro-bench", targets: ["repro-bench"]),
@@ -11,7 +11,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
@@ -25,7 +24,6 @@ let package = Package(
             name: "ReproKit",
             dependencies: [
                 "CMariaDB",
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
@@ -36,7 +34,6 @@ let package = Package(
             dependencies: [
                 "ReproKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(

@@ -130,21 +130,17 @@ struct DetectionResult: Codable {
 
 func benchDetection(session: ReproSession) throws -> [DetectionResult] {
     let matrix = Matrix(seconds: 1)
-    let runner = ScenarioRunner(endpoint: session.endpoint)
-    var out: [DetectionResult] = []
-    for column in MatrixScenario.allCases where column != .killThreadBusy {
-        for preset in [PolicyPreset.naive, .pingOnBorrow, .livenessCheck, .goSQL] {
-            let r = try runner.run(matrix.scenario(column, preset))
-            out.append(
-                DetectionResult(
-                    scenario: column.rawValue, policy: preset.rawValue,
-                    firstError: r.firstError.map {
-                        "\($0.error.code.rawValue) \($0.error.code.name) (\($0.phase.rawValue))"
-                    },
-                    detectionMs: r.detectionMs, recoveryMs: r.recoveryMs, survived: r.survived))
-        }
+    let cells = MatrixScenario.allCases.filter { $0 != .killThreadBusy }.flatMap { column in
+        [PolicyPreset.naive, .pingOnBorrow, .livenessCheck, .goSQL].map { (column: column, preset: $0) }
     }
-    return out
+    // One at a time, through the session the way `repro all` runs scenarios (the server watched after each).
+    let report = try session.run(cells.map { matrix.scenario($0.column, $0.preset) })
+    return zip(cells, report.scenarios).map { cell, r in
+        DetectionResult(
+            scenario: cell.column.rawValue, policy: cell.preset.rawValue,
+            firstError: r.firstError.map { "\($0.error.code) (\($0.phase.rawValue))" },
+            detectionMs: r.detectionMs, recoveryMs: r.recoveryMs, survived: r.survived)
+    }
 }
 
 /// 5. 200 connections, 32 workers, every server thread killed at once: time until every worker succeeds again.

@@ -14,7 +14,9 @@ extension Repro {
                 (repro-all.*). With GITHUB_STEP_SUMMARY set, the summary table is appended there.
                 """)
 
-        @Argument(help: ArgumentHelp("Scenario files or directories.", valueName: "path"))
+        @Argument(
+            help: ArgumentHelp("Scenario files or directories.", valueName: "path"),
+            completion: .file(extensions: ["yml", "yaml"]))
         var paths: [String] = []
 
         @Option(
@@ -30,23 +32,21 @@ extension Repro {
         @Option(
             parsing: .unconditional,
             help: ArgumentHelp(
-                "Scenarios run side by side on the one server, each with its own pool, proxy and firewall chain (1 to 32; a scenario with scope: global runs alone).",
+                "Scenarios run side by side on the one server, each with its own pool, proxy and firewall chain (\(ParallelRuns.jobsRange.text); a scenario with scope: global runs alone).",
                 valueName: "n"))
         var jobs: Int = 4
 
         @Option(
             name: .customLong("pool-size"), parsing: .unconditional,
-            help: ArgumentHelp("Override every scenario's pool size (1 to 1000).", valueName: "n"))
+            help: ArgumentHelp("Override every scenario's pool size (\(Scenario.poolSizeRange.text)).", valueName: "n"))
         var poolSize: Int?
 
         func validate() throws {
-            if let poolSize, !(1...1000).contains(poolSize) {
-                throw ValidationError("--pool-size \(poolSize) is out of range: use 1 to 1000")
+            if let poolSize, !Scenario.poolSizeRange.contains(poolSize) {
+                throw outOfRange("--pool-size", poolSize, use: Scenario.poolSizeRange.text)
             }
             if !ParallelRuns.jobsRange.contains(jobs) {
-                throw ValidationError(
-                    "--jobs \(jobs) is out of range: use \(ParallelRuns.jobsRange.lowerBound) to \(ParallelRuns.jobsRange.upperBound)"
-                )
+                throw outOfRange("--jobs", jobs, use: ParallelRuns.jobsRange.text)
             }
         }
 
@@ -91,7 +91,7 @@ extension Repro {
                 )
             }
             try ScenarioCommand.execute(
-                selected, server: server, output: output, basename: "repro-all", defaultFormats: "json,md,junit",
+                selected, server: server, output: output, basename: "repro-all", defaultFormats: [.json, .md, .junit],
                 jobs: jobs, failFast: failFast, nodePath: runtime.nodePath)
         }
     }

@@ -25,8 +25,9 @@ struct DriverOptions: ParsableArguments {
         name: .customLong("driver-option"), parsing: .unconditionalSingleValue,
         help: ArgumentHelp(
             "The real pool's own setting, in its own words (repeatable): maxIdle=3, SetConnMaxLifetime=500ms, pool_pre_ping=true.",
-            valueName: "key=value"))
-    var driverOptions: [String] = []
+            valueName: "key=value"),
+        transform: Parse.driverOption)
+    var driverOptions: [DriverOption] = []
 
     @Option(
         name: .customLong("driver-deadline"), parsing: .unconditional,
@@ -37,44 +38,32 @@ struct DriverOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "pool: borrow, query, release per operation (default); held: the application keeps one connection across the idle period.",
+            "pool: borrow, query, release per operation; held: the application keeps one connection across the idle period.",
             valueName: "pattern"))
-    var pattern: String = "pool"
+    var pattern: WorkloadPattern = .pool
 
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        guard WorkloadPattern(rawValue: pattern) != nil else {
-            throw ValidationError("--pattern '\(pattern)' is unknown: use pool or held")
-        }
         if driver == nil && (!driverOptions.isEmpty || deadline != nil) {
             throw ValidationError("--driver-option and --driver-deadline need --driver NAME")
         }
         if let deadline, !DriverChoice.deadlineRange.contains(deadline) {
-            throw ValidationError("--driver-deadline \(deadline) is out of range: use seconds from 0.5 to 600")
+            throw outOfRange("--driver-deadline", deadline, use: "seconds from \(DriverChoice.deadlineRange.text)")
         }
-        _ = try choice()
     }
 
-    /// The driver choice, or nil for repro's own pool.
-    func choice() throws -> DriverChoice? {
+    /// The driver choice, or nil for repro's own pool; a key given twice keeps its last value.
+    func choice() -> DriverChoice? {
         guard let driver else { return nil }
-        var options: [String: String] = [:]
-        for text in driverOptions {
-            do {
-                let (key, value) = try DriverChoice.parseOption(text)
-                options[key] = value
-            } catch {
-                throw ValidationError(error.message)
-            }
-        }
+        let options = Dictionary(driverOptions.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
         return DriverChoice(name: driver, options: options, deadline: deadline ?? DriverChoice.defaultDeadline)
     }
 
     /// Puts the driver and pattern on `scenario`; policy knobs with a real driver are a usage error.
     func apply(to scenario: inout Scenario, policy: PolicyOptions) throws {
-        scenario.pattern = WorkloadPattern(rawValue: pattern) ?? .pool
-        guard let choice = try choice() else { return }
+        scenario.pattern = pattern
+        guard let choice = choice() else { return }
         if let knob = policy.givenKnobs.first {
             throw ReproFailure(
                 code: 2,
@@ -97,7 +86,7 @@ struct IdleOptions: ParsableArguments {
 
     func validate() throws {
         if let idle, !Scenario.idleRange.contains(idle) {
-            throw ValidationError("--idle \(idle) is out of range: use seconds from 0 to 3600")
+            throw outOfRange("--idle", idle, use: "seconds from \(Scenario.idleRange.text)")
         }
     }
 }

@@ -49,7 +49,7 @@ extension Repro {
                 let e = hit.entry
                 if i > 0 { out += "\n" + String(repeating: "-", count: 72) + "\n\n" }
                 out += "\(e.title)\n\n"
-                out += "Codes: \(e.codes.map { "\($0) \(DatabaseError.Code($0).name)" }.joined(separator: ", "))\n\n"
+                out += "Codes: \(e.codes.map { DatabaseError.Code($0).description }.joined(separator: ", "))\n\n"
                 out += "What it means: \(e.meaning)\n\n"
                 if let measured = MeasuredDrivers.report {
                     let lines = MeasuredDrivers.lines(forEntry: e.id, in: measured)

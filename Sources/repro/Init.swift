@@ -26,20 +26,20 @@ extension Repro {
         @Option(
             help: ArgumentHelp(
                 "repro's pool preset when no --driver is given (default ping-on-borrow, which recovers from all three).",
-                valueName: "preset"))
-        var policy: String = "ping-on-borrow"
+                valueName: "preset"),
+            transform: Parse.preset)
+        var policy: PolicyPreset = .pingOnBorrow
 
         func validate() throws {
             let known = StarterScenarios.knownDrivers(measured: MeasuredDrivers.report)
             if let driver, !known.contains(driver) {
                 throw ValidationError("--driver '\(driver)' is unknown: use one of \(known.joined(separator: ", "))")
             }
-            do { _ = try PolicyPreset.named(policy) } catch { throw ValidationError(error.message) }
         }
 
         func run() throws {
             let files = StarterScenarios.files(
-                driver: driver, preset: try PolicyPreset.named(policy), measured: MeasuredDrivers.report)
+                driver: driver, preset: policy, measured: MeasuredDrivers.report)
             let fm = FileManager.default
             let existing = files.map { directory + "/" + $0.name }.filter { fm.fileExists(atPath: $0) }
             guard existing.isEmpty else {

@@ -12,12 +12,13 @@ extension Repro {
         @Option(
             help: ArgumentHelp(
                 "idle: kill idle pooled connections; busy: kill them during SELECT SLEEP.", valueName: "target"))
-        var target: String = "idle"
+        var target: KillTarget = .idle
 
         @Option(
             parsing: .unconditional,
-            help: ArgumentHelp("How many pooled connections to kill: a number or all.", valueName: "n|all"))
-        var count: String = "all"
+            help: ArgumentHelp("How many pooled connections to kill: a number or all.", valueName: "n|all"),
+            transform: Parse.killCount)
+        var count: KillCount = .all
 
         @OptionGroup var timing: IdleOptions
         @OptionGroup var server: ServerOptions
@@ -27,27 +28,11 @@ extension Repro {
         @OptionGroup var expect: ExpectOptions
         @OptionGroup var output: OutputOptions
 
-        func validate() throws {
-            guard KillTarget(rawValue: target) != nil else {
-                throw ValidationError("--target '\(target)' is unknown: use idle or busy")
-            }
-            _ = try killCount()
-        }
-
-        func killCount() throws -> KillCount {
-            if count == "all" { return .all }
-            guard let n = Int(count), n >= 1 else {
-                throw ValidationError("--count '\(count)' is invalid: use a number from 1 to the pool size, or all")
-            }
-            return .some(n)
-        }
-
         func run() throws {
             let policy = try pool.resolved(defaultReadTimeout: nil)
-            let kind = KillTarget(rawValue: target)!
             var scenario = Scenario(
-                name: kind == .busy ? "kill-thread-busy" : "kill-thread",
-                fault: .killThread(target: kind, count: try killCount()),
+                name: target == .busy ? "kill-thread-busy" : "kill-thread",
+                fault: .killThread(target: target, count: count),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
                 expectations: try expect.expectations(), idleSeconds: timing.idle)
             scenario.load = try load.spec()

@@ -32,12 +32,12 @@ extension Repro {
         @Option(
             help: ArgumentHelp(
                 "With --drivers: configurations to run, comma-separated: default, recommended (default both).",
-                valueName: "list"))
-        var configs: String = "default,recommended"
+                valueName: "list"),
+            transform: Parse.driverConfigs)
+        var configs: DriverConfigList = DriverConfigList(DriverConfig.allCases)
 
-        @Option(
-            help: ArgumentHelp("With --drivers: how cuts are made: kernel (default, root) or proxy.", valueName: "via"))
-        var via: String = "kernel"
+        @Option(help: ArgumentHelp("With --drivers: how cuts are made (kernel needs root).", valueName: "via"))
+        var via: CutVia = .kernel
 
         @Option(
             name: .customLong("driver-deadline"), parsing: .unconditional,
@@ -57,7 +57,8 @@ extension Repro {
         @Option(
             parsing: .unconditional,
             help: ArgumentHelp(
-                "wait_timeout of the wait-timeout column, 1 to 60 (default 1; 3 with --drivers).", valueName: "n"))
+                "wait_timeout of the wait-timeout column, \(Matrix.secondsRange.text) (default 1; 3 with --drivers).",
+                valueName: "n"))
         var seconds: Int?
 
         @Option(
@@ -68,99 +69,79 @@ extension Repro {
         @Option(
             parsing: .unconditional,
             help: ArgumentHelp(
-                "Cells run side by side on the one server, each with its own pool, proxy and firewall chain (1 to 32).",
+                "Cells run side by side on the one server, each with its own pool, proxy and firewall chain (\(ParallelRuns.jobsRange.text)).",
                 valueName: "n"))
         var jobs: Int = 4
 
         @OptionGroup var server: ServerOptions
 
-        @Option(
-            name: .customLong("report-dir"),
-            help: ArgumentHelp("Directory for matrix.json and matrix.md.", valueName: "dir"))
-        var reportDir: String = "reports"
-
-        @Flag(help: "Print the JSON report to stdout and nothing else there.")
-        var json = false
-
-        @Flag(help: "No progress output.")
-        var quiet = false
+        /// --report-dir (matrix.json and matrix.md, or drivers.json and drivers.md), --json, --quiet.
+        @OptionGroup var output: ReportOutputOptions
 
         func validate() throws {
             if !ParallelRuns.jobsRange.contains(jobs) {
-                throw ValidationError(
-                    "--jobs \(jobs) is out of range: use \(ParallelRuns.jobsRange.lowerBound) to \(ParallelRuns.jobsRange.upperBound)"
-                )
+                throw outOfRange("--jobs", jobs, use: ParallelRuns.jobsRange.text)
             }
-            if let seconds, !(1...60).contains(seconds) {
-                throw ValidationError("--seconds \(seconds) is out of range: use whole seconds from 1 to 60")
+            if let seconds, !Matrix.secondsRange.contains(seconds) {
+                throw outOfRange("--seconds", seconds, use: "whole seconds from \(Matrix.secondsRange.text)")
             }
             if drivers != nil {
-                _ = try driversMatrix(adapters: [])
-                return
-            }
-            guard (10...1_000_000).contains(costBorrows) else {
-                throw ValidationError("--cost-borrows \(costBorrows) is out of range: use 10 to 1000000")
-            }
-            _ = try matrix()
-        }
-
-        func matrix() throws -> Matrix {
-            do {
-                let columns = try scenarios.map { try MatrixScenario.parseList($0) } ?? MatrixScenario.allCases
-                let listed =
-                    try policies.map { text in
-                        try text.split(separator: ",").map {
-                            try PolicyPreset.named($0.trimmingCharacters(in: .whitespaces))
-                        }
-                    } ?? PolicyPreset.allCases
-                var seen = Set<String>()
-                let rows = listed.filter { seen.insert($0.rawValue).inserted }
-                if rows.isEmpty { throw PolicyError("--policies is empty: name at least one preset") }
-                return Matrix(scenarios: columns, policies: rows, seconds: seconds ?? 1, costBorrows: costBorrows)
-            } catch let error as PolicyError {
-                throw ValidationError(error.message)
+                guard DriverChoice.deadlineRange.contains(deadline) else {
+                    throw outOfRange(
+                        "--driver-deadline", deadline, use: "seconds from \(DriverChoice.deadlineRange.text)")
+                }
+            } else if !Matrix.costBorrowsRange.contains(costBorrows) {
+                throw outOfRange("--cost-borrows", costBorrows, use: Matrix.costBorrowsRange.text)
             }
         }
 
-        /// The drivers matrix for `adapters` (empty: only the flags are checked).
-        func driversMatrix(adapters: [String]) throws -> DriversMatrix {
-            guard let cutVia = CutVia(rawValue: via) else {
-                throw ValidationError("--via '\(via)' is unknown: use kernel or proxy")
-            }
-            guard DriverChoice.deadlineRange.contains(deadline) else {
-                throw ValidationError("--driver-deadline \(deadline) is out of range: use seconds from 0.5 to 600")
-            }
-            var chosen: [DriverConfig] = []
-            for part in configs.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-                guard let c = DriverConfig(rawValue: part) else {
-                    throw ValidationError("--configs '\(part)' is unknown: use default, recommended or both")
+        /// `--policies`, each preset once in the given order; nil: not given.
+        func presets() throws(RunError) -> [PolicyPreset]? {
+            guard let policies else { return nil }
+            var presets: [PolicyPreset] = []
+            for name in policies.split(separator: ",") {
+                let preset: PolicyPreset
+                do { preset = try PolicyPreset.named(name.trimmingCharacters(in: .whitespaces)) } catch {
+                    throw .usage(error.message)
                 }
-                if !chosen.contains(c) { chosen.append(c) }
+                if !presets.contains(preset) { presets.append(preset) }
             }
-            if chosen.isEmpty { throw ValidationError("--configs is empty: use default, recommended or both") }
-            let settings = DriversMatrix.Settings(waitTimeout: seconds ?? 3, deadline: deadline, via: cutVia)
-            do {
-                let columns = try scenarios.map { try DriverColumn.parseList($0) } ?? DriverColumn.allCases
-                let presets = try policies.map { text in
-                    try text.split(separator: ",").map {
-                        try PolicyPreset.named($0.trimmingCharacters(in: .whitespaces))
-                    }
-                }
-                return DriversMatrix(
-                    rows: DriversMatrix.rows(adapters: adapters, configs: chosen, presets: presets, settings: settings),
-                    columns: columns, settings: settings)
-            } catch let error as PolicyError {
-                throw ValidationError(error.message)
-            }
+            return presets
+        }
+
+        /// repro's own matrix; `--scenarios` and `--policies` are read here, once, before anything runs.
+        func matrix() throws(RunError) -> Matrix {
+            let columns = try scenarios.map { text throws(RunError) in try MatrixScenario.parseList(text) }
+            let rows = try presets() ?? PolicyPreset.allCases
+            if rows.isEmpty { throw .usage("--policies is empty: name at least one preset") }
+            return Matrix(
+                scenarios: columns ?? MatrixScenario.allCases, policies: rows, seconds: seconds ?? 1,
+                costBorrows: costBorrows)
+        }
+
+        /// The drivers matrix's flags: its columns, the presets beside the stacks, its settings.
+        func driversPlan() throws(RunError) -> (
+            columns: [DriverColumn], presets: [PolicyPreset]?, settings: DriversMatrix.Settings
+        ) {
+            let columns = try scenarios.map { text throws(RunError) in try DriverColumn.parseList(text) }
+            let settings = DriversMatrix.Settings(waitTimeout: seconds ?? 3, deadline: deadline, via: via)
+            return (columns ?? DriverColumn.allCases, try presets(), settings)
         }
 
         func runDrivers() throws {
+            let plan: (columns: [DriverColumn], presets: [PolicyPreset]?, settings: DriversMatrix.Settings)
             let selected: (names: [String], skipped: [String])
-            do { selected = try AdapterCatalog.select(drivers ?? "all", nodePath: runtime.nodePath) } catch {
+            do {
+                plan = try driversPlan()
+                selected = try AdapterCatalog.select(drivers ?? "all", nodePath: runtime.nodePath)
+            } catch {
                 throw ReproFailure(error)
             }
             for line in selected.skipped { Console.err("repro: skipping \(line)\n") }
-            let matrix = try driversMatrix(adapters: selected.names)
+            let matrix = DriversMatrix(
+                rows: DriversMatrix.rows(
+                    adapters: selected.names, configs: configs.configs, presets: plan.presets, settings: plan.settings),
+                columns: plan.columns, settings: plan.settings)
             if matrix.settings.via == .kernel {
                 // TCP keepalive meets a kernel cut only: say so, rather than measuring it wrongly through the proxy.
                 do { try KernelCut.checkAvailable() } catch {
@@ -181,43 +162,37 @@ extension Repro {
             try write(json: report.jsonData(), markdown: DriversRenderer.render(report), named: "drivers")
         }
 
-        /// Ctrl-C handling, the report directory checked up front, the server session and the progress printer
-        /// around one matrix run; no report is written after Ctrl-C.
+        /// The server session and the progress printer around one matrix run (`RunPlan`: the report directory
+        /// checked up front, no report after Ctrl-C).
         func withSession<T>(_ body: (ReproSession, ProgressPrinter) throws(RunError) -> T) throws -> T {
-            CleanupRegistry.shared.installSignalHandlers()
-            do { try ReportWriter.prepare(directory: reportDir) } catch { throw ReproFailure(error) }
-            let printer = ProgressPrinter(quiet: quiet)
-            let session: ReproSession
-            do { session = try ReproSession.open(dsn: server.resolvedDSN) } catch { throw ReproFailure(error) }
-            defer { session.close() }
-            let result: T
-            do { result = try body(session, printer) } catch { throw ReproFailure(error) }
-            CleanupRegistry.shared.parkIfInterrupted()
-            return result
+            let printer = ProgressPrinter(quiet: output.quiet)
+            do {
+                return try RunPlan(dsn: server.resolvedDSN, reportDirectory: output.reportDir).withSession {
+                    session throws(RunError) in try body(session, printer)
+                }
+            } catch {
+                throw ReproFailure(error)
+            }
         }
 
         /// Writes `<name>.json` and `<name>.md` into the report directory as one set, says where, and prints
         /// the JSON with `--json`.
         func write(json data: Data, markdown: String, named name: String) throws {
+            let plan = RunPlan(dsn: server.resolvedDSN, reportDirectory: output.reportDir)
+            let printer = ProgressPrinter(quiet: output.quiet)
             do {
-                try FileOutput.writeAll([
-                    (data, reportDir + "/\(name).json"), (Data(markdown.utf8), reportDir + "/\(name).md"),
-                ])
+                let paths = try plan.write([(name + ".json", data), (name + ".md", Data(markdown.utf8))])
+                for path in paths.reversed() { printer.line("report: \(path)") }
+                try output.printJSON { data }
             } catch {
                 throw ReproFailure(error)
-            }
-            let printer = ProgressPrinter(quiet: quiet)
-            printer.line("report: \(reportDir)/\(name).md")
-            printer.line("report: \(reportDir)/\(name).json")
-            if json {
-                Console.out(data)
-                Console.out(Data("\n".utf8))
             }
         }
 
         func run() throws {
             if drivers != nil { return try runDrivers() }
-            let matrix = try matrix()
+            let matrix: Matrix
+            do { matrix = try self.matrix() } catch { throw ReproFailure(error) }
             let report = try withSession { session, printer throws(RunError) in
                 try matrix.run(session: session, jobs: jobs, progress: printer.handle) {
                     printer.finished($1, label: $0)

@@ -16,11 +16,12 @@ extension Repro {
                 flows (root only; every rule is removed afterwards, also on Ctrl-C).
                 """)
 
-        @Option(help: ArgumentHelp("reset, close, blackhole or half-open.", valueName: "mode"))
-        var mode: String
+        @Option(help: ArgumentHelp("How the flows are cut.", valueName: "mode"))
+        var mode: CutMode
 
-        @Option(help: ArgumentHelp("proxy (default) or kernel.", valueName: "how"))
-        var via: String = "proxy"
+        @Option(
+            help: ArgumentHelp("Where the cut is made: the in-process proxy or the kernel (root).", valueName: "how"))
+        var via: CutVia = .proxy
 
         @OptionGroup var timing: IdleOptions
         @OptionGroup var server: ServerOptions
@@ -31,23 +32,16 @@ extension Repro {
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            guard CutMode(rawValue: mode) != nil else {
-                throw ValidationError("--mode '\(mode)' is unknown: use reset, close, blackhole or half-open")
-            }
-            guard let how = CutVia(rawValue: via) else {
-                throw ValidationError("--via '\(via)' is unknown: use proxy or kernel")
-            }
-            if how == .kernel && mode == "close" {
-                throw ValidationError("--mode close needs --via proxy: a packet filter cannot make the peer send FIN")
+            if via == .kernel {
+                do { _ = try KernelCutMode(mode) } catch { throw ValidationError(error.message) }
             }
         }
 
         func run() throws {
             // Blackhole runs are bounded by the read timeout: 5 s unless --read-timeout says otherwise.
             let policy = try pool.resolved(defaultReadTimeout: NetworkCutFault.defaultReadTimeout)
-            let cut = CutMode(rawValue: mode)!
             var scenario = Scenario(
-                name: "network-cut-\(cut.rawValue)", fault: .networkCut(mode: cut, via: CutVia(rawValue: via)!),
+                name: "network-cut-\(mode.rawValue)", fault: .networkCut(mode: mode, via: via),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
                 expectations: try expect.expectations(), idleSeconds: timing.idle)
             scenario.load = try load.spec()

@@ -1,16 +1,13 @@
 import ArgumentParser
+import Foundation
 import ReproKit
 
-/// Where reports go and how much is printed.
-struct OutputOptions: ParsableArguments {
-    @Option(name: .customLong("report-dir"), help: ArgumentHelp("Directory for report files.", valueName: "dir"))
-    var reportDir: String = "reports"
-
+/// Where reports go and how much is printed: every command that writes reports, `repro matrix` included.
+struct ReportOutputOptions: ParsableArguments {
     @Option(
-        help: ArgumentHelp(
-            "Report files to write: any of md, json, junit, comma-separated (default: md,json; for all: json,md,junit).",
-            valueName: "list"))
-    var format: String?
+        name: .customLong("report-dir"), help: ArgumentHelp("Directory for report files.", valueName: "dir"),
+        completion: .directory)
+    var reportDir: String = "reports"
 
     @Flag(help: "Print the JSON report to stdout and nothing else there.")
     var json = false
@@ -18,17 +15,34 @@ struct OutputOptions: ParsableArguments {
     @Flag(help: "No progress output.")
     var quiet = false
 
-    func validate() throws {
-        _ = try formats()
+    /// With `--json`: the report on stdout, one newline after it.
+    func printJSON(_ encode: () throws -> Data) throws(RunError) {
+        guard json else { return }
+        let data: Data
+        do { data = try encode() } catch { throw .environment("cannot encode the JSON report: \(error)") }
+        Console.out(data)
+        Console.out(Data("\n".utf8))
     }
+}
 
-    func formats(default fallback: String = "md,json") throws -> [ReportFormat] {
-        do {
-            return try ReportFormat.parseList(format ?? fallback)
-        } catch {
-            throw ValidationError(error.message)
-        }
-    }
+/// The output of the scenario commands and `repro all`: the shared options above, and which report files.
+struct OutputOptions: ParsableArguments {
+    @OptionGroup var common: ReportOutputOptions
+
+    @Option(
+        help: ArgumentHelp(
+            "Report files to write: any of md, json, junit, comma-separated (default: md,json; for all: json,md,junit).",
+            valueName: "list"),
+        transform: Parse.formats)
+    var format: ReportFormatList?
+
+    var reportDir: String { common.reportDir }
+    var json: Bool { common.json }
+    var quiet: Bool { common.quiet }
+
+    func formats(default fallback: [ReportFormat]) -> [ReportFormat] { format?.formats ?? fallback }
+
+    func printJSON(_ encode: () throws -> Data) throws(RunError) { try common.printJSON(encode) }
 }
 
 /// What a scenario run must observe; an unmet expectation exits 1.
@@ -41,14 +55,14 @@ struct ExpectOptions: ParsableArguments {
 
     @Option(
         name: .customLong("expect-error"), parsing: .unconditionalSingleValue,
-        help: ArgumentHelp("Expect the first error to have this code or name (repeatable).", valueName: "code"))
-    var expectError: [String] = []
+        help: ArgumentHelp("Expect the first error to have this code or name (repeatable).", valueName: "code"),
+        transform: Parse.errorCode)
+    var expectError: [DatabaseError.Code] = []
 
     @Option(
         name: .customLong("expect-phase"),
-        help: ArgumentHelp(
-            "Expect the first error in this phase: acquire, validate, query, keepalive.", valueName: "phase"))
-    var expectPhase: String?
+        help: ArgumentHelp("Expect the first error in this phase.", valueName: "phase"))
+    var expectPhase: ErrorPhase?
 
     func validate() throws {
         _ = try expectations()
@@ -61,23 +75,8 @@ struct ExpectOptions: ParsableArguments {
         var e = Expectations()
         if expectRecovered { e.recovered = true }
         if expectNotRecovered { e.recovered = false }
-        if !expectError.isEmpty {
-            e.firstError = try expectError.map { text in
-                guard let code = DatabaseError.Code(parsing: text) else {
-                    throw ValidationError(
-                        "--expect-error '\(text)' is not an error code: use a number like 2013 or a name like CR_SERVER_LOST"
-                    )
-                }
-                return code
-            }
-        }
-        if let expectPhase {
-            guard let phase = ErrorPhase(rawValue: expectPhase) else {
-                throw ValidationError(
-                    "--expect-phase '\(expectPhase)' is unknown: use acquire, validate, query or keepalive")
-            }
-            e.phase = phase
-        }
+        if !expectError.isEmpty { e.firstError = expectError }
+        e.phase = expectPhase
         return e
     }
 }

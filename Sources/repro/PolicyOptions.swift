@@ -7,11 +7,14 @@ struct PolicyOptions: ParsableArguments {
         help: ArgumentHelp(
             "repro's own pool, preset: \(PolicyPreset.allCases.map(\.rawValue).joined(separator: ", ")) (default naive).",
             valueName: "preset"
-        ))
-    var policy: String?
+        ),
+        transform: Parse.preset)
+    var policy: PolicyPreset?
 
-    @Option(help: ArgumentHelp("Validation on borrow: none, ping, liveness, ping-if-idle:<ms>.", valueName: "mode"))
-    var validation: String?
+    @Option(
+        help: ArgumentHelp("Validation on borrow: none, ping, liveness, ping-if-idle:<ms>.", valueName: "mode"),
+        transform: Parse.validation)
+    var validation: PoolPolicy.Validation?
 
     @Option(
         name: .customLong("max-idle"), parsing: .unconditional,
@@ -31,8 +34,9 @@ struct PolicyOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Retry: none, acquire:N, query:N, query:N+fresh, unsent:N, unsent:N+fresh (unsent: only when the query never left the client).",
-            valueName: "rule"))
-    var retry: String?
+            valueName: "rule"),
+        transform: Parse.retry)
+    var retry: PoolPolicy.Retry?
 
     @Flag(
         inversion: .prefixedNo,
@@ -75,11 +79,11 @@ struct PolicyOptions: ParsableArguments {
 
     func validate() throws {
         _ = try resolved(defaultReadTimeout: nil)
-        guard (1...1000).contains(poolSize) else {
-            throw ValidationError("--pool-size \(poolSize) is out of range: use 1 to 1000")
+        guard Scenario.poolSizeRange.contains(poolSize) else {
+            throw outOfRange("--pool-size", poolSize, use: Scenario.poolSizeRange.text)
         }
-        if let operations, !(1...100_000).contains(operations) {
-            throw ValidationError("--operations \(operations) is out of range: use 1 to 100000")
+        if let operations, !Scenario.operationsRange.contains(operations) {
+            throw outOfRange("--operations", operations, use: Scenario.operationsRange.text)
         }
     }
 
@@ -105,7 +109,7 @@ struct PolicyOptions: ParsableArguments {
             connectTimeout: connectTimeout, readTimeout: readTimeout,
             writeTimeout: writeTimeout)
         do {
-            return try overrides.apply(toPreset: policy ?? "naive", defaultReadTimeout: defaultReadTimeout)
+            return try overrides.apply(to: policy ?? .naive, defaultReadTimeout: defaultReadTimeout)
         } catch {
             throw ValidationError(error.message)
         }

@@ -64,8 +64,8 @@ final class ProgressPrinter: Sendable {
             if due && index > 1 { write("[\(scenario)] operation \(index) of \(total)\n") }
         case .waiting(_, let elapsed, let total, let reason):
             let due = state.withLock { s -> Bool in
-                let last = s.lastIdle[scenario]
-                guard last == nil || now - last! >= 5 || elapsed >= total else { return false }
+                let quiet = s.lastIdle[scenario].map { now - $0 < 5 } ?? false
+                guard !quiet || elapsed >= total else { return false }
                 s.lastIdle[scenario] = now
                 return true
             }

@@ -19,14 +19,19 @@ extension Repro {
                 exit 0.
                 """)
 
-        @Option(help: ArgumentHelp("Address to listen on (loopback unless you say otherwise).", valueName: "host:port"))
-        var listen: String = "127.0.0.1:3307"
+        @Option(
+            help: ArgumentHelp(
+                "Address to listen on (default 127.0.0.1:3307; loopback unless you say otherwise).",
+                valueName: "host:port"),
+            transform: Parse.listenAddress)
+        var listen = HostPort(host: "127.0.0.1", port: 3307)
 
-        @Option(help: ArgumentHelp("The database server to forward to.", valueName: "host:port"))
-        var upstream: String
+        @Option(
+            help: ArgumentHelp("The database server to forward to.", valueName: "host:port"), transform: Parse.hostPort)
+        var upstream: HostPort
 
-        @Option(help: ArgumentHelp("How to cut: reset, close, blackhole or half-open.", valueName: "mode"))
-        var mode: String?
+        @Option(help: ArgumentHelp("How to cut.", valueName: "mode"))
+        var mode: CutMode?
 
         @Option(
             name: .customLong("after-idle"), parsing: .unconditional,
@@ -39,19 +44,12 @@ extension Repro {
         var cutAfter: Double?
 
         func validate() throws {
-            do {
-                _ = try HostPort(parsing: listen, option: "--listen", allowZero: true)
-                _ = try HostPort(parsing: upstream, option: "--upstream")
-            } catch {
-                throw ValidationError(error.message)
-            }
-            if let mode, CutMode(rawValue: mode) == nil {
-                throw ValidationError("--mode '\(mode)' is unknown: use reset, close, blackhole or half-open")
-            }
             for (name, value) in [("--after-idle", afterIdle), ("--cut-after", cutAfter)] {
                 guard let value else { continue }
-                guard value > 0, value <= 86_400 else {
-                    throw ValidationError("\(name) \(value) is out of range: use seconds greater than 0, at most 86400")
+                guard value > 0, value <= FaultProxy.maxTimerSeconds else {
+                    throw outOfRange(
+                        name, value,
+                        use: "seconds greater than 0, at most \(Int(FaultProxy.maxTimerSeconds))")
                 }
                 if mode == nil {
                     throw ValidationError("\(name) needs --mode: say how to cut (reset, close, blackhole, half-open)")
@@ -64,9 +62,9 @@ extension Repro {
             // blocked since main, so one that arrives before the proxy listens is not lost: it stops it right away.
             let done = DispatchSemaphore(value: 0)
             CleanupRegistry.shared.divertSignals { _ in done.signal() }
-            let listenAt = try HostPort(parsing: listen, option: "--listen", allowZero: true)
-            let upstreamAt = try HostPort(parsing: upstream, option: "--upstream")
-            let cut = mode.flatMap(CutMode.init(rawValue:))
+            let listenAt = listen
+            let upstreamAt = upstream
+            let cut = mode
             let start = ContinuousClock.now
             // An unreachable upstream resets every client: say so once on stderr (each flow line says it too).
             let warned = Atomic<Bool>(false)

@@ -11,23 +11,20 @@ extension Repro {
                 "Re-render a saved JSON report (or a drivers matrix, drivers.json) as Markdown, JUnit XML or SVG charts (to stdout)."
         )
 
-        @Argument(help: ArgumentHelp("A JSON report written by repro.", valueName: "file.json"))
+        @Argument(
+            help: ArgumentHelp("A JSON report written by repro.", valueName: "file.json"),
+            completion: .file(extensions: ["json"]))
         var file: String
 
         @Option(
             help: ArgumentHelp(
-                "md, junit, json, or svg (the timeline charts, every scenario's under the one before).",
-                valueName: "format"))
-        var format: String = "md"
+                "svg: the timeline charts, every scenario's under the one before.", valueName: "format"))
+        var format: ReportFormat = .md
 
-        @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file instead of stdout.", valueName: "path"))
+        @Option(
+            name: .shortAndLong, help: ArgumentHelp("Write to this file instead of stdout.", valueName: "path"),
+            completion: .file())
         var output: String?
-
-        func validate() throws {
-            guard ReportFormat(rawValue: format) != nil else {
-                throw ValidationError("--format '\(format)' is unknown: use md, junit, json or svg")
-            }
-        }
 
         func run() throws {
             guard let data = FileManager.default.contents(atPath: file) else {
@@ -37,8 +34,8 @@ extension Repro {
                 // A drivers matrix (`repro matrix --drivers`): Markdown or its own JSON; it has no JUnit form.
                 let rendered: Data
                 switch format {
-                case "md": rendered = Data(DriversRenderer.render(drivers).utf8)
-                case "json": rendered = try drivers.jsonData()
+                case .md: rendered = Data(DriversRenderer.render(drivers).utf8)
+                case .json: rendered = try drivers.jsonData()
                 default:
                     throw ReproFailure(
                         code: 2, message: "'\(file)' is a drivers matrix: render it with --format md or json")
@@ -60,7 +57,7 @@ extension Repro {
                         "'\(file)' is not a repro JSON report (schema version \(Report.currentSchemaVersion)): \(Self.reason(error))"
                 )
             }
-            let rendered = try ReportWriter.render(report, as: ReportFormat(rawValue: format)!)
+            let rendered = try ReportWriter.render(report, as: format)
             if let output {
                 do { try FileOutput.write(rendered, to: output) } catch { throw ReproFailure(error) }
             } else {

@@ -10,19 +10,21 @@ extension Repro {
 
         @Option(
             parsing: .unconditional,
-            help: ArgumentHelp("wait_timeout to set, whole seconds (1 to 86400).", valueName: "n"))
+            help: ArgumentHelp(
+                "wait_timeout to set, whole seconds (\(WaitTimeoutFault.secondsRange.text)).", valueName: "n"))
         var seconds: Int = 2
 
         @Option(
             parsing: .unconditional,
-            help: ArgumentHelp("Extra idle time after wait_timeout, seconds (0 to 60).", valueName: "s"))
+            help: ArgumentHelp(
+                "Extra idle time after wait_timeout, seconds (\(WaitTimeoutFault.marginRange.text)).", valueName: "s"))
         var margin: Double = WaitTimeoutFault.defaultMargin
 
         @Option(
             help: ArgumentHelp(
                 "session: set it on the pool's own connections; global: server-wide (restored afterwards).",
                 valueName: "scope"))
-        var scope: String = "session"
+        var scope: WaitTimeoutScope = .session
 
         @Flag(name: .customLong("allow-global"), help: "Allow --scope global on a server this tool did not start.")
         var allowGlobal = false
@@ -36,13 +38,10 @@ extension Repro {
 
         func validate() throws {
             guard WaitTimeoutFault.secondsRange.contains(seconds) else {
-                throw ValidationError("--seconds \(seconds) is out of range: use whole seconds from 1 to 86400")
+                throw outOfRange("--seconds", seconds, use: "whole seconds from \(WaitTimeoutFault.secondsRange.text)")
             }
             guard WaitTimeoutFault.marginRange.contains(margin) else {
-                throw ValidationError("--margin \(margin) is out of range: use seconds from 0 to 60")
-            }
-            guard WaitTimeoutScope(rawValue: scope) != nil else {
-                throw ValidationError("--scope '\(scope)' is unknown: use session or global")
+                throw outOfRange("--margin", margin, use: "seconds from \(WaitTimeoutFault.marginRange.text)")
             }
         }
 
@@ -50,7 +49,7 @@ extension Repro {
             let policy = try pool.resolved(defaultReadTimeout: nil)
             var scenario = Scenario(
                 name: "wait-timeout",
-                fault: .waitTimeout(seconds: seconds, margin: margin, scope: WaitTimeoutScope(rawValue: scope)!),
+                fault: .waitTimeout(seconds: seconds, margin: margin, scope: scope),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
                 expectations: try expect.expectations(), allowGlobal: allowGlobal)
             scenario.load = try load.spec()

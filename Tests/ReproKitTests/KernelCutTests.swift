@@ -27,6 +27,20 @@ struct KernelCutArgumentTests {
         }
     }
 
+    @Test("the refusal a scenario gets is the mapping's own: one CutMode -> KernelCutMode mapping")
+    func scenarioUsesTheMapping() throws {
+        let scenario = Scenario(
+            name: "cut", fault: .networkCut(mode: .close, via: .kernel), policy: PolicyPreset.naive.policy)
+        var mapping = ""
+        do { _ = try KernelCutMode(.close) } catch { mapping = error.message }
+        #expect(!mapping.isEmpty)
+        #expect {
+            try scenario.preflight(external: false)
+        } throws: { error in
+            (error as? RunError)?.message == mapping
+        }
+    }
+
     @Test("reset, blackhole and half-open map onto kernel modes", arguments: [CutMode.reset, .blackhole, .halfOpen])
     func modesMap(mode: CutMode) throws {
         #expect(try KernelCutMode(mode).rawValue == mode.rawValue)

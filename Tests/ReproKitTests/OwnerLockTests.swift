@@ -148,6 +148,19 @@ struct SpawnSignalTests {
         #expect(seen.ignored == 0)
     }
 
+    @Test("FirewallCommand spawns through ChildProcess: descriptors above 2 stay with us")
+    func firewallChildKeepsOnlyStandardDescriptors() throws {
+        // Not close-on-exec: only ChildProcess's closefrom(3) keeps it from the child.
+        let fd = open("/dev/null", O_RDONLY)
+        try #require(fd > 2)
+        defer { close(fd) }
+        let output = FirewallCommand.run("/bin/ls", ["/proc/self/fd"])
+        #expect(output.succeeded, "\(output.stderr)")
+        let listed = output.stdout.split(separator: "\n").compactMap { Int32($0) }
+        #expect(!listed.isEmpty)
+        #expect(!listed.contains(fd), "fd \(fd) leaked into the child: \(listed)")
+    }
+
     @Test("FirewallCommand: the same for the iptables tools")
     func firewallCommand() {
         let output = withReproMask { FirewallCommand.run("/bin/cat", ["/proc/self/status"]) }

@@ -70,7 +70,7 @@ struct PolicyTests {
 
     @Test("overrides change only the knobs given and rename the policy")
     func overrides() throws {
-        let p = try PolicyOverrides(retry: "query:1", readTimeout: 3).apply(toPreset: "ping-on-borrow")
+        let p = try PolicyOverrides(retry: .query(1, fresh: false), readTimeout: 3).apply(toPreset: "ping-on-borrow")
         #expect(p.validation == .ping)
         #expect(p.retry == .query(1, fresh: false))
         #expect(p.readTimeout == 3)

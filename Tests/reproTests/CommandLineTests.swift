@@ -35,6 +35,66 @@ struct UsageTests {
         #expect(out.stdout.isEmpty)
     }
 
+    @Test(
+        "a bad value of a typed option names the allowed values",
+        arguments: [
+            (["wait-timeout", "--scope", "planet"], "'session' and 'global'"),
+            (["kill-thread", "--target", "sleepy"], "'idle' and 'busy'"),
+            (["network-cut", "--mode", "snip"], "'reset', 'close', 'blackhole' or 'half-open'"),
+            (["network-cut", "--mode", "reset", "--via", "pigeon"], "'proxy' and 'kernel'"),
+            (["report", "x.json", "--format", "pdf"], "'md', 'json', 'junit' or 'svg'"),
+            (["wait-timeout", "--expect-phase", "later"], "'acquire', 'validate', 'query', 'keepalive'"),
+            (["kill-thread", "--count", "1001"], "at most 1000"),
+            (["wait-timeout", "--format", "md,pdf"], "use md, json, junit, svg"),
+        ])
+    func allowedValues(arguments: [String], mention: String) throws {
+        let out = try ReproBinary.run(arguments)
+        #expect(out.status == 2, "stderr: \(out.stderr)")
+        #expect(out.stderr.split(separator: "\n").count == 1, "one line, got: \(out.stderr)")
+        #expect(out.stderr.contains(mention), "stderr: \(out.stderr)")
+    }
+
+    @Test(
+        "--help lists the allowed values of each typed option by itself",
+        arguments: [
+            (["network-cut", "--help"], "(values: reset, close, blackhole, half-open)"),
+            (["network-cut", "--help"], "(values: proxy, kernel; default: proxy)"),
+            (["wait-timeout", "--help"], "(values: session, global; default: session)"),
+            (["kill-thread", "--help"], "(values: idle, busy; default: idle)"),
+            (["kill-thread", "--help"], "(values: pool, held; default: pool)"),
+            (["report", "--help"], "(values: md, json, junit, svg; default: md)"),
+            (["matrix", "--help"], "(values: proxy, kernel; default: kernel)"),
+        ])
+    func helpListsValues(arguments: [String], mention: String) throws {
+        let out = try ReproBinary.run(arguments)
+        #expect(out.status == 0)
+        let flat = out.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(flat.contains(mention), "\(out.stdout)")
+    }
+
+    @Test("repro matrix shares the output options: --report-dir (default reports), --json, --quiet")
+    func matrixOutputOptions() throws {
+        let out = try ReproBinary.run(["matrix", "--help"])
+        let flat = out.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(flat.contains("--report-dir <dir> Directory for report files. (default: reports)"), "\(out.stdout)")
+        #expect(flat.contains("--json") && flat.contains("--quiet"))
+        #expect(!flat.contains("--format"), "the matrix writes its own pair of files")
+    }
+
+    @Test("path options complete file and directory names (bash completion script)")
+    func pathCompletion() throws {
+        let out = try ReproBinary.run(["--generate-completion-script", "bash"])
+        #expect(out.status == 0)
+        let lines = out.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        func completions(after option: String) -> [String] {
+            lines.indices.filter { lines[$0] == option && $0 + 1 < lines.count }.map { lines[$0 + 1] }
+        }
+        let reportDir = completions(after: "'--report-dir')")
+        #expect(reportDir.count == 5, "wait-timeout, kill-thread, network-cut, all, matrix: \(reportDir)")
+        #expect(reportDir.allSatisfy { $0 == "__repro_add_completions -d" }, "\(reportDir)")
+        #expect(completions(after: "'--output'|'-o')") == ["__repro_add_completions -f"])
+    }
+
     @Test("a malformed DSN exits 2 and never echoes the password")
     func badDSN() throws {
         let out = try ReproBinary.run(["wait-timeout", "--dsn", "mysql://root:hunter2-secret@127.0.0.1:notaport/db"])

@@ -150,8 +150,11 @@ struct DriverCommandTests {
         "repro matrix --drivers refuses bad input in one line before anything runs",
         arguments: [
             (["--drivers", "nope"], "--drivers 'nope' is unknown"),
-            (["--drivers", "go-sql", "--via", "sideways"], "--via 'sideways' is unknown"),
-            (["--drivers", "go-sql", "--configs", "best"], "--configs 'best' is unknown"),
+            // Typed options: ArgumentParser's line names the value, the option and the allowed values.
+            (["--drivers", "go-sql", "--via", "sideways"], "'sideways' is invalid for '--via <via>'"),
+            (["--drivers", "go-sql", "--via", "sideways"], "'proxy' and 'kernel'"),
+            (["--drivers", "go-sql", "--configs", "best"], "'best' is invalid for '--configs <list>'"),
+            (["--drivers", "go-sql", "--configs", "best"], "use default, recommended or both"),
             (["--drivers", "go-sql", "--scenarios", "kill-thread,meteor"], "--scenarios 'meteor' is unknown"),
         ])
     func driversMatrixUsage(arguments: [String], mention: String) throws {

@@ -95,6 +95,7 @@ public struct DatabaseError: Error, Sendable, Hashable, Codable, CustomStringCon
             self.init(hit.key)
         }
 
+        /// "2013 CR_SERVER_LOST": how every report, message and table writes a code.
         public var description: String { "\(rawValue) \(name)" }
 
         public init(from decoder: any Decoder) throws {
@@ -131,7 +132,7 @@ public struct DatabaseError: Error, Sendable, Hashable, Codable, CustomStringCon
         }
     }
 
-    public var description: String { "\(code.rawValue) \(code.name) (\(sqlState)): \(message)" }
+    public var description: String { "\(code) (\(sqlState)): \(message)" }
 }
 
 extension DatabaseError {

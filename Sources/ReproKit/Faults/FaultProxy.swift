@@ -8,6 +8,8 @@ import Synchronization
 /// is called on that loop, so it must return quickly and must not call back into the proxy
 /// synchronously (`cutAll`, `stop`).
 public final class FaultProxy: Sendable {
+    /// The longest `repro proxy --after-idle` / `--cut-after`, seconds (a day).
+    public static let maxTimerSeconds = 86_400.0
     private struct State {
         var group: MultiThreadedEventLoopGroup?
         var listener: Channel?

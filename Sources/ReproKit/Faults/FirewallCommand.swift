@@ -49,51 +49,33 @@ enum FirewallCommand {
             return failure("socketpair: \(errnoText())")
         }
 
-        var actions = posix_spawn_file_actions_t()
-        var attributes = posix_spawnattr_t()
-        posix_spawn_file_actions_init(&actions)
-        posix_spawnattr_init(&attributes)
-        defer {
-            posix_spawn_file_actions_destroy(&actions)
-            posix_spawnattr_destroy(&attributes)
-        }
-        // dup2 clears FD_CLOEXEC on the copy, so the child keeps exactly fds 0, 1 and 2.
-        posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
-        // Our blocked signals and ignored SIGPIPE survive exec: the child gets an empty mask and defaults back.
-        ChildProcess.setSignalDefaults(&attributes, flags: 0)
-
-        let argv = ([executable] + arguments).map { strdup($0) }
-        defer { for pointer in argv { free(pointer) } }
-        var cArgv: [UnsafeMutablePointer<CChar>?] = argv
-        cArgv.append(nil)
-        // A fixed environment: the C locale keeps iptables' messages and output in the form we parse.
-        let environment: [String] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"]
-        let env = environment.map { strdup($0) }
-        defer { for pointer in env { free(pointer) } }
-        var cEnv: [UnsafeMutablePointer<CChar>?] = env
-        cEnv.append(nil)
-
-        var pid: pid_t = 0
-        let spawned = cArgv.withUnsafeMutableBufferPointer { argvBuffer in
-            cEnv.withUnsafeMutableBufferPointer { envBuffer in
-                posix_spawn(&pid, executable, &actions, &attributes, argvBuffer.baseAddress!, envBuffer.baseAddress!)
-            }
+        // ChildProcess, the one spawner: the child gets exactly fds 0, 1 and 2 (dup2 clears FD_CLOEXEC on the
+        // copies), an empty signal mask and default dispositions (our blocked signals and ignored SIGPIPE would
+        // survive exec), and its own process group. A fixed environment: the C locale keeps iptables' messages
+        // and output in the form we parse.
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(
+                executable, arguments, stdin: .descriptor(stdinPipe[0]), stdout: .descriptor(stdoutPipe[1]),
+                stderr: .descriptor(stderrPipe[1]), environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"])
+        } catch {
+            closeAll(stdinPipe + stdoutPipe + stderrPipe)
+            return failure(error.message)
         }
         close(stdinPipe[0])
         close(stdoutPipe[1])
         close(stderrPipe[1])
-        guard spawned == 0 else {
-            closeAll([stdinPipe[1], stdoutPipe[0], stderrPipe[0]])
-            return failure("could not run \(executable): \(String(cString: strerror(spawned)))")
-        }
 
         let collected = pump(
             input: Array(input.utf8), stdin: stdinPipe[1], stdout: stdoutPipe[0], stderr: stderrPipe[0],
             deadline: .now + timeout)
-        if !collected.finished { kill(pid, SIGKILL) }
-        let status = reap(pid, deadline: .now + .seconds(5))
+        if !collected.finished { kill(child.pid, SIGKILL) }
+        // Bounded, so a child stuck in the kernel cannot hang us; nil when killed or lost.
+        let status: Int32? =
+            switch child.wait(until: .now + .seconds(5)) {
+            case .exited(let code) where code >= 0: code
+            default: nil
+            }
         var output = Output(
             status: collected.finished ? status : nil,
             stdout: String(decoding: collected.stdout, as: UTF8.self),
@@ -162,21 +144,6 @@ enum FirewallCommand {
             }
         }
         return (out, err, true)
-    }
-
-    /// Exit code of `pid`, polling so a child stuck in the kernel cannot hang us; nil when killed or lost.
-    private static func reap(_ pid: pid_t, deadline: ContinuousClock.Instant) -> Int32? {
-        var status: Int32 = 0
-        while true {
-            let result = waitpid(pid, &status, WNOHANG)
-            if result == pid {
-                // WIFEXITED and WEXITSTATUS are macros Swift cannot import.
-                return status & 0x7f == 0 ? (status >> 8) & 0xff : nil
-            }
-            if result == -1 && errno != EINTR { return nil }
-            if ContinuousClock.now >= deadline { return nil }
-            usleep(2_000)
-        }
     }
 
     /// A connected, close-on-exec socket pair; its two ends are alike, one for the child and one kept here.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One thing that happened to a proxied flow: it opened, was cut, or closed.
 public struct FlowEvent: Sendable {
     /// What happened.
@@ -54,5 +56,27 @@ public struct FlowEvent: Sendable {
         self.signal = signal
         self.upstreamError = upstreamError
         self.at = at
+    }
+}
+
+extension FlowEvent {
+    /// The one log line `repro proxy` prints for this event.
+    public func logLine(since start: ContinuousClock.Instant) -> String {
+        let t = EventLog.milliseconds(at - start) / 1000
+        var line = String(format: "%9.3f", t) + " flow \(flowID) \(kind.rawValue)"
+        switch kind {
+        case .open:
+            line += " from \(clientAddress)"
+        case .cut:
+            line += " \(mode?.rawValue ?? "")"
+            if midQuery { line += " mid-query (the server had not answered the client's last bytes)" }
+            if let signal { line += ": client got \(signal.rawValue)" }
+            line += " (\(bytesUp) B up, \(bytesDown) B down)"
+        case .close:
+            if let signal { line += ": client got \(signal.rawValue)" }
+            if let upstreamError { line += ", upstream unreachable: \(upstreamError)" }
+            line += " (\(bytesUp) B up, \(bytesDown) B down)"
+        }
+        return line
     }
 }

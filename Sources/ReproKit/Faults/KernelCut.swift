@@ -13,16 +13,15 @@ public enum KernelCutMode: String, Sendable, Codable, CaseIterable {
     case blackhole
     case halfOpen = "half-open"
 
-    /// Maps the user's `--mode`; `close` is refused because only the peer's own stack can send a FIN.
+    /// Maps the user's `--mode`; `close` is refused because only the peer's own stack can send a FIN. The one
+    /// mapping: the CLI, `NetworkCutFault.preflight` and the injection all go through it.
     public init(_ mode: CutMode) throws(KernelCutError) {
         switch mode {
         case .reset: self = .reset
         case .blackhole: self = .blackhole
         case .halfOpen: self = .halfOpen
         case .close:
-            throw KernelCutError(
-                "--mode close cannot be done with --via kernel: a packet filter can drop or reset packets but "
-                    + "cannot make the server send FIN; use --via proxy for close")
+            throw KernelCutError("--mode close needs --via proxy: a packet filter cannot make the peer send FIN")
         }
     }
 

@@ -70,8 +70,8 @@ public struct NetworkCutFault: FaultKind, Equatable {
     }
 
     public func preflight(_ scenario: Scenario, external: Bool, at: String) throws(RunError) {
-        if mode == .close && via == .kernel {
-            throw .usage("\(at)--mode close needs --via proxy: a packet filter cannot make the peer send FIN")
+        if via == .kernel {
+            do { _ = try KernelCutMode(mode) } catch { throw .usage(at + error.message) }
         }
     }
 
@@ -83,14 +83,8 @@ public struct NetworkCutFault: FaultKind, Equatable {
         switch via {
         case .proxy: return try ProxyCut(mode: mode, context: context)
         case .kernel:
-            let kernelMode: KernelCutMode =
-                switch mode {
-                case .reset: .reset
-                case .blackhole: .blackhole
-                case .halfOpen: .halfOpen
-                case .close:
-                    throw .usage("--mode close needs --via proxy: a packet filter cannot make the peer send FIN")
-                }
+            let kernelMode: KernelCutMode
+            do { kernelMode = try KernelCutMode(mode) } catch { throw .usage(error.message) }
             do { try KernelCut.checkAvailable() } catch { throw .environment(error.message) }
             // Chains of earlier runs that were SIGKILLed would still cut flows: remove them.
             for chain in KernelCut.removeStale() {

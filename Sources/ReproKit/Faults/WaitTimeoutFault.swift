@@ -67,10 +67,11 @@ public struct WaitTimeoutFault: FaultKind, Equatable {
 
     public func preflight(_ scenario: Scenario, external: Bool, at: String) throws(RunError) {
         guard Self.secondsRange.contains(seconds) else {
-            throw .usage("\(at)wait_timeout \(seconds) is out of range: use whole seconds from 1 to 86400")
+            throw .usage(
+                "\(at)wait_timeout \(seconds) is out of range: use whole seconds from \(Self.secondsRange.text)")
         }
         guard Self.marginRange.contains(margin) else {
-            throw .usage("\(at)margin \(margin) is out of range: use seconds from 0 to 60")
+            throw .usage("\(at)margin \(margin) is out of range: use seconds from \(Self.marginRange.text)")
         }
         if scope == .global && external && !scenario.allowGlobal {
             throw .usage(

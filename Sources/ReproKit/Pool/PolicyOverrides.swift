@@ -1,7 +1,7 @@
 /// Knobs set on top of a preset (CLI options, scenario files); nil leaves the preset's value.
 public struct PolicyOverrides: Sendable, Equatable {
-    public var validation: String?
-    public var retry: String?
+    public var validation: PoolPolicy.Validation?
+    public var retry: PoolPolicy.Retry?
     public var maxIdleTime: Double?
     public var maxLifetime: Double?
     public var keepaliveInterval: Double?
@@ -12,7 +12,8 @@ public struct PolicyOverrides: Sendable, Equatable {
     public var writeTimeout: Int?
 
     public init(
-        validation: String? = nil, retry: String? = nil, maxIdleTime: Double? = nil, maxLifetime: Double? = nil,
+        validation: PoolPolicy.Validation? = nil, retry: PoolPolicy.Retry? = nil, maxIdleTime: Double? = nil,
+        maxLifetime: Double? = nil,
         keepaliveInterval: Double? = nil, invalidateOnDisconnect: Bool? = nil, evictOnSocketEvent: Bool? = nil,
         connectTimeout: Int? = nil,
         readTimeout: Int? = nil,
@@ -35,9 +36,14 @@ public struct PolicyOverrides: Sendable, Equatable {
     /// The preset named `preset` with these overrides applied and checked; a changed preset is named `<preset>+custom`.
     /// `defaultReadTimeout` is a scenario's own default, used when no read timeout is given.
     public func apply(toPreset preset: String, defaultReadTimeout: Int? = nil) throws(PolicyError) -> PoolPolicy {
-        var p = try PolicyPreset.named(preset).policy
-        if let validation { p.validation = try PoolPolicy.Validation(parsing: validation) }
-        if let retry { p.retry = try PoolPolicy.Retry(parsing: retry) }
+        try apply(to: PolicyPreset.named(preset), defaultReadTimeout: defaultReadTimeout)
+    }
+
+    /// `preset` with these overrides applied and checked (see `apply(toPreset:defaultReadTimeout:)`).
+    public func apply(to preset: PolicyPreset, defaultReadTimeout: Int? = nil) throws(PolicyError) -> PoolPolicy {
+        var p = preset.policy
+        if let validation { p.validation = validation }
+        if let retry { p.retry = retry }
         if let maxIdleTime { p.maxIdleTime = maxIdleTime }
         if let maxLifetime { p.maxLifetime = maxLifetime }
         if let keepaliveInterval { p.keepaliveInterval = keepaliveInterval }

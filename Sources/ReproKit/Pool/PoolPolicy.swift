@@ -153,6 +153,8 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
 
     /// The one range of the time knobs (max-idle, max-lifetime, keepalive), for the CLI, scenario files and runner.
     public static let secondsRange = 0.001...86_400.0
+    /// The one range of the Connector/C timeouts (connect, read, write), whole seconds.
+    public static let timeoutRange = 1...3600
 
     /// Checks the values a user can get wrong; the message names the knob and the allowed range.
     public func validate() throws(PolicyError) {
@@ -160,14 +162,15 @@ public struct PoolPolicy: Sendable, Equatable, Codable {
             ("max-idle", maxIdleTime), ("max-lifetime", maxLifetime), ("keepalive", keepaliveInterval),
         ] {
             if let v = value, !Self.secondsRange.contains(v) {
-                throw PolicyError("--\(knob) \(v) is out of range: use seconds from 0.001 to 86400")
+                throw PolicyError("--\(knob) \(v) is out of range: use seconds from \(Self.secondsRange.text)")
             }
         }
         for (knob, value) in [
             ("connect-timeout", connectTimeout), ("read-timeout", readTimeout), ("write-timeout", writeTimeout),
         ] {
-            if !(1...3600).contains(value) {
-                throw PolicyError("--\(knob) \(value) is out of range: use whole seconds from 1 to 3600")
+            if !Self.timeoutRange.contains(value) {
+                throw PolicyError(
+                    "--\(knob) \(value) is out of range: use whole seconds from \(Self.timeoutRange.text)")
             }
         }
     }

@@ -78,7 +78,7 @@ public struct DriverChoice: Sendable, Equatable {
     /// Parses `key=value`; a usage error names the problem.
     public static func parseOption(_ text: String) throws(RunError) -> (String, String) {
         guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {
-            throw .usage("--driver-option '\(text)' is not key=value: write it as e.g. maxIdle=3")
+            throw .usage("'\(text)' is not key=value: write it as e.g. maxIdle=3")
         }
         return (String(text[..<eq]), String(text[text.index(after: eq)...]))
     }

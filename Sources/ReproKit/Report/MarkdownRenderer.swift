@@ -105,7 +105,7 @@ public enum MarkdownRenderer {
             out += "\n"
         } else if let f = s.firstError {
             out +=
-                "- **First error**: `\(f.error.code.rawValue) \(f.error.code.name)` (SQLSTATE \(f.error.sqlState)) \"\(f.error.message)\" at phase **\(f.phase.rawValue)**, \(ms(f.atMs)) ms after start"
+                "- **First error**: `\(f.error.code)` (SQLSTATE \(f.error.sqlState)) \"\(f.error.message)\" at phase **\(f.phase.rawValue)**, \(ms(f.atMs)) ms after start"
             if let d = s.detectionMs { out += ", \(ms(d)) ms after the fault took effect" }
             out += f.handledBy.map { " — handled by \($0.rawValue)" } ?? " — reached the caller"
             out += "\n"

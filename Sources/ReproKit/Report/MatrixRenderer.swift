@@ -30,7 +30,7 @@ public enum MatrixRenderer {
                 if s.survived {
                     line += " ✓ \(s.recoveryMs.map { String(format: "%.0f ms", $0) } ?? "") |"
                 } else if let e = s.firstUnhandledError {
-                    line += " ✗ \(e.error.code.rawValue) \(e.error.code.name) (\(e.phase.rawValue)) |"
+                    line += " ✗ \(e.error.code) (\(e.phase.rawValue)) |"
                 } else {
                     line += " ✗ \(s.operations.failed) failed |"
                 }

@@ -15,8 +15,8 @@ public enum ReportFormat: String, Sendable, CaseIterable {
         }
     }
 
-    /// Parses "md,json"; the error names the bad value and the allowed ones.
-    public static func parseList(_ text: String) throws(PolicyError) -> [ReportFormat] {
+    /// Parses "md,json"; the usage error names the bad value and the allowed ones.
+    public static func parseList(_ text: String) throws(RunError) -> [ReportFormat] {
         var out: [ReportFormat] = []
         for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() })
         where !part.isEmpty {
@@ -26,11 +26,11 @@ public enum ReportFormat: String, Sendable, CaseIterable {
                 continue
             }
             guard let f = ReportFormat(rawValue: part == "markdown" ? "md" : part) else {
-                throw PolicyError("--format '\(part)' is unknown: use md, json, junit, svg (comma-separated) or all")
+                throw .usage("'\(part)' is unknown: use md, json, junit, svg (comma-separated) or all")
             }
             if !out.contains(f) { out.append(f) }
         }
-        if out.isEmpty { throw PolicyError("--format is empty: use md, json or junit, comma-separated") }
+        if out.isEmpty { throw .usage("the list is empty: use md, json or junit, comma-separated") }
         return out
     }
 }

@@ -86,7 +86,7 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
     }
 
     /// Parses a comma-separated list of column names; the error names the bad one and the allowed ones.
-    public static func parseList(_ text: String) throws(PolicyError) -> [DriverColumn] {
+    public static func parseList(_ text: String) throws(RunError) -> [DriverColumn] {
         try parseScenarioList(text)
     }
 }

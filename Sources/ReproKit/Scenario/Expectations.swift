@@ -27,9 +27,9 @@ public struct Expectations: Sendable, Equatable, Codable {
     /// Checks each expectation against what the run observed.
     public func evaluate(firstError observed: ObservedError?, recovered: Bool) -> [ExpectationResult] {
         var results: [ExpectationResult] = []
-        let actualError = observed.map { "\($0.error.code.rawValue) \($0.error.code.name)" } ?? "none"
+        let actualError = observed.map { "\($0.error.code)" } ?? "none"
         if let codes = firstError {
-            let wanted = codes.map { "\($0.rawValue) \($0.name)" }.joined(separator: " or ")
+            let wanted = codes.map(\.description).joined(separator: " or ")
             let ok = observed.map { codes.contains($0.error.code) } ?? false
             results.append(ExpectationResult(name: "firstError", expected: wanted, actual: actualError, passed: ok))
         }

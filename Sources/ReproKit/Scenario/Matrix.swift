@@ -11,6 +11,11 @@ public struct Matrix: Sendable {
     /// Borrows per policy for the cost table.
     public var costBorrows: Int
 
+    /// `repro matrix --seconds`: the wait_timeout of the wait-timeout column.
+    public static let secondsRange = 1...60
+    /// `repro matrix --cost-borrows`.
+    public static let costBorrowsRange = 10...1_000_000
+
     public init(
         scenarios: [MatrixScenario] = MatrixScenario.allCases, policies: [PolicyPreset] = PolicyPreset.allCases,
         seconds: Int = 1, poolSize: Int = 4, costBorrows: Int = 2000

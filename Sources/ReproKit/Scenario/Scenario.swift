@@ -24,6 +24,10 @@ public struct Scenario: Sendable, Equatable {
 
     public static let defaultIdleSeconds = 1.0
     public static let idleRange = 0.0...3600.0
+    /// `--pool-size` / `pool.size`.
+    public static let poolSizeRange = 1...1000
+    /// `--operations` / `workload.operations`.
+    public static let operationsRange = 1...100_000
 
     public init(
         name: String, description: String? = nil, fault: Fault, policy: PoolPolicy, poolSize: Int = 4,
@@ -55,10 +59,12 @@ public struct Scenario: Sendable, Equatable {
         if poolSize < 1 { throw .usage("\(at)pool size \(poolSize) is out of range: use 1 or more") }
         do { try policy.validate() } catch { throw .usage(at + error.message) }
         guard Self.idleRange.contains(idle) else {
-            throw .usage("\(at)idle \(idle) is out of range: use seconds from 0 to 3600")
+            throw .usage("\(at)idle \(idle) is out of range: use seconds from \(Self.idleRange.text)")
         }
         if let driver, !DriverChoice.deadlineRange.contains(driver.deadline) {
-            throw .usage("\(at)driver deadline \(driver.deadline) is out of range: use seconds from 0.5 to 600")
+            throw .usage(
+                "\(at)driver deadline \(driver.deadline) is out of range: use seconds from \(DriverChoice.deadlineRange.text)"
+            )
         }
         try fault.base.preflight(self, external: external, at: at)
         try load?.check(self, at: at)

@@ -349,7 +349,7 @@ private struct Reader {
         }
         var size = 4
         if let p = top["pool"], let pool = mapping(p.value, "pool", allowed: ["size"]) {
-            if let s = pool["size"] { size = int(s.value, "pool.size", range: 1...1000) ?? size }
+            if let s = pool["size"] { size = int(s.value, "pool.size", range: Scenario.poolSizeRange) ?? size }
         }
         var operations: Int?
         var pattern = WorkloadPattern.pool
@@ -358,7 +358,9 @@ private struct Reader {
             let workload = mapping(
                 w.value, "workload", allowed: ["operations", "pattern", "concurrency", "duration", "fault-at", "query"])
         {
-            if let o = workload["operations"] { operations = int(o.value, "workload.operations", range: 1...100_000) }
+            if let o = workload["operations"] {
+                operations = int(o.value, "workload.operations", range: Scenario.operationsRange)
+            }
             let concurrency = workload["concurrency"].flatMap {
                 int($0.value, "workload.concurrency", range: LoadSpec.concurrencyRange)
             }
@@ -483,16 +485,14 @@ private struct Reader {
         }
         if let v = p["validation"], let text = string(v.value, "policy.validation") {
             do {
-                _ = try PoolPolicy.Validation(parsing: text)
-                o.validation = text
+                o.validation = try PoolPolicy.Validation(parsing: text)
             } catch {
                 problem(v.value, "policy.validation: \(error.message)")
             }
         }
         if let v = p["retry"], let text = string(v.value, "policy.retry") {
             do {
-                _ = try PoolPolicy.Retry(parsing: text)
-                o.retry = text
+                o.retry = try PoolPolicy.Retry(parsing: text)
             } catch {
                 problem(v.value, "policy.retry: \(error.message)")
             }
@@ -510,9 +510,15 @@ private struct Reader {
         if let v = p["invalidate-on-disconnect"] {
             o.invalidateOnDisconnect = bool(v.value, "policy.invalidate-on-disconnect")
         }
-        if let v = p["connect-timeout"] { o.connectTimeout = int(v.value, "policy.connect-timeout", range: 1...3600) }
-        if let v = p["read-timeout"] { o.readTimeout = int(v.value, "policy.read-timeout", range: 1...3600) }
-        if let v = p["write-timeout"] { o.writeTimeout = int(v.value, "policy.write-timeout", range: 1...3600) }
+        if let v = p["connect-timeout"] {
+            o.connectTimeout = int(v.value, "policy.connect-timeout", range: PoolPolicy.timeoutRange)
+        }
+        if let v = p["read-timeout"] {
+            o.readTimeout = int(v.value, "policy.read-timeout", range: PoolPolicy.timeoutRange)
+        }
+        if let v = p["write-timeout"] {
+            o.writeTimeout = int(v.value, "policy.write-timeout", range: PoolPolicy.timeoutRange)
+        }
         guard problems.isEmpty else { return nil }
         do {
             return try o.apply(toPreset: preset, defaultReadTimeout: defaultReadTimeout)

@@ -1,9 +1,8 @@
 import Foundation
-import ReproKit
 
 /// Appends the Markdown summary table to `$GITHUB_STEP_SUMMARY` when GitHub Actions sets it.
-enum GitHubSummary {
-    static func append(_ report: Report, environment: [String: String] = ProcessInfo.processInfo.environment) {
+public enum GitHubSummary {
+    public static func append(_ report: Report, environment: [String: String] = ProcessInfo.processInfo.environment) {
         guard let path = environment["GITHUB_STEP_SUMMARY"], !path.isEmpty else { return }
         let text = "## repro\n\n" + MarkdownRenderer.summaryTable(report) + "\n"
         // Never blocks and never stops the run: a summary that cannot be written is a warning; the reports and

@@ -11,7 +11,7 @@ public enum MatrixScenario: String, CaseIterable, Sendable {
     /// The fault this column injects; `seconds` is the wait_timeout of the wait-timeout column.
     public func fault(seconds: Int) -> Fault {
         switch self {
-        case .waitTimeout: .waitTimeout(seconds: seconds, margin: 0.3, scope: .session)
+        case .waitTimeout: .waitTimeout(seconds: seconds, margin: WaitTimeoutFault.defaultMargin, scope: .session)
         case .killThread: .killThread(target: .idle, count: .all)
         case .killThreadBusy: .killThread(target: .busy, count: .some(2))
         case .networkCutReset: .networkCut(mode: .reset, via: .proxy)
@@ -35,25 +35,25 @@ public enum MatrixScenario: String, CaseIterable, Sendable {
     }
 
     /// Parses a comma-separated list; the error names the bad entry and the allowed ones.
-    public static func parseList(_ text: String) throws(PolicyError) -> [MatrixScenario] {
+    public static func parseList(_ text: String) throws(RunError) -> [MatrixScenario] {
         try parseScenarioList(text)
     }
 }
 
 /// Parses `--scenarios a,b`: each name once, in the given order; the error names the bad entry and the allowed ones.
-func parseScenarioList<Column: RawRepresentable & CaseIterable & Equatable>(_ text: String) throws(PolicyError)
+func parseScenarioList<Column: RawRepresentable & CaseIterable & Equatable>(_ text: String) throws(RunError)
     -> [Column] where Column.RawValue == String
 {
     var out: [Column] = []
     for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
         guard let column = Column(rawValue: part) else {
-            throw PolicyError(
+            throw .usage(
                 "--scenarios '\(part)' is unknown: use any of \(Column.allCases.map(\.rawValue).joined(separator: ", "))"
             )
         }
         if !out.contains(column) { out.append(column) }
     }
-    if out.isEmpty { throw PolicyError("--scenarios is empty: name at least one scenario") }
+    if out.isEmpty { throw .usage("--scenarios is empty: name at least one scenario") }
     return out
 }
 
