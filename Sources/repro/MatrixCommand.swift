@@ -191,8 +191,21 @@ extension Repro {
 
         func run() throws {
             if drivers != nil { return try runDrivers() }
-            let matrix: Matrix
+            var matrix: Matrix
             do { matrix = try self.matrix() } catch { throw ReproFailure(error) }
+            if let dsn = server.resolvedDSN, !dsn.isEmpty, matrix.scenarios.contains(where: \.restartsServer) {
+                // repro restarts only the server it started: on yours those columns cannot run.
+                if scenarios != nil {
+                    throw ReproFailure(
+                        code: 2,
+                        message:
+                            "--scenarios server-restart-* stops and starts the server, and repro restarts only the server it started: drop --dsn/REPRO_DSN or those columns"
+                    )
+                }
+                matrix.scenarios.removeAll(where: \.restartsServer)
+                Console.err(
+                    "repro: leaving out the server-restart columns: repro restarts only the server it started\n")
+            }
             let report = try withSession { session, printer throws(RunError) in
                 try matrix.run(session: session, jobs: jobs, progress: printer.handle) {
                     printer.finished($1, label: $0)

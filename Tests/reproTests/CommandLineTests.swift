@@ -90,7 +90,8 @@ struct UsageTests {
             lines.indices.filter { lines[$0] == option && $0 + 1 < lines.count }.map { lines[$0 + 1] }
         }
         let reportDir = completions(after: "'--report-dir')")
-        #expect(reportDir.count == 5, "wait-timeout, kill-thread, network-cut, all, matrix: \(reportDir)")
+        #expect(
+            reportDir.count == 6, "wait-timeout, kill-thread, network-cut, server-restart, all, matrix: \(reportDir)")
         #expect(reportDir.allSatisfy { $0 == "__repro_add_completions -d" }, "\(reportDir)")
         #expect(completions(after: "'--output'|'-o')") == ["__repro_add_completions -f"])
     }

@@ -7,6 +7,11 @@ public enum MatrixScenario: String, CaseIterable, Sendable {
     case networkCutClose = "network-cut-close"
     case networkCutBlackhole = "network-cut-blackhole"
     case networkCutHalfOpen = "network-cut-half-open"
+    case serverRestartGraceful = "server-restart-graceful"
+    case serverRestartCrash = "server-restart-crash"
+
+    /// Columns that stop and start the server: only on the embedded one, and each with the server to itself.
+    public var restartsServer: Bool { self == .serverRestartGraceful || self == .serverRestartCrash }
 
     /// The fault this column injects; `seconds` is the wait_timeout of the wait-timeout column.
     public func fault(seconds: Int) -> Fault {
@@ -18,6 +23,8 @@ public enum MatrixScenario: String, CaseIterable, Sendable {
         case .networkCutClose: .networkCut(mode: .close, via: .proxy)
         case .networkCutBlackhole: .networkCut(mode: .blackhole, via: .proxy)
         case .networkCutHalfOpen: .networkCut(mode: .halfOpen, via: .proxy)
+        case .serverRestartGraceful: .serverRestart(mode: .graceful, down: 1)
+        case .serverRestartCrash: .serverRestart(mode: .crash, down: 1)
         }
     }
 
@@ -31,6 +38,8 @@ public enum MatrixScenario: String, CaseIterable, Sendable {
         case .networkCutClose: "repro network-cut --mode close --policy \(policy)"
         case .networkCutBlackhole: "repro network-cut --mode blackhole --read-timeout 1 --policy \(policy)"
         case .networkCutHalfOpen: "repro network-cut --mode half-open --policy \(policy)"
+        case .serverRestartGraceful: "repro server-restart --mode graceful --policy \(policy)"
+        case .serverRestartCrash: "repro server-restart --mode crash --policy \(policy)"
         }
     }
 
