@@ -66,9 +66,11 @@ func parseScenarioList<Column: RawRepresentable & CaseIterable & Equatable>(_ te
     return out
 }
 
-/// Whether a matrix cell counts as survived: every operation succeeded and no error reached the caller.
+/// Whether a matrix cell counts as survived: every operation succeeded and no error reached the caller. Errors of
+/// operations during the fault itself (operation 0: while a restarted server was down, every pool fails) do not
+/// count: the question is what the pool does once the server is back.
 extension ScenarioResult {
-    public var survived: Bool { recovered && firstUnhandledError == nil }
+    public var survived: Bool { recovered && !errors.contains { $0.handledBy == nil && $0.operation != 0 } }
 }
 
 extension Report {
