@@ -18,7 +18,7 @@ struct ModelPresetTests {
         let op = pool.execute("SELECT 1", operation: 1)
         #expect(op.succeeded)
         #expect(op.attempts == 3)
-        #expect(pool.log.errors.allSatisfy { $0.handledBy == .retry && $0.error.code == .serverGone })
+        #expect(pool.eventLog.errors.allSatisfy { $0.handledBy == .retry && $0.error.code == .serverGone })
     }
 
     @Test("unsent:N does not retry a query that was sent and then lost (2013), as database/sql does not")
@@ -57,7 +57,7 @@ struct ModelPresetTests {
             let rest = (2...3).map { pool.execute("SELECT 1", operation: $0) }
             if invalidate {
                 #expect(rest.allSatisfy { $0.succeeded }, "older connections were replaced, not handed out")
-                #expect(pool.log.events.contains { $0.event == .evict && $0.detail == "pool invalidated" })
+                #expect(pool.eventLog.events.contains { $0.event == .evict && $0.detail == "pool invalidated" })
             } else {
                 #expect(rest.allSatisfy { !$0.succeeded }, "without the knob every dead connection is handed out")
             }

@@ -31,7 +31,7 @@ struct PoolTests {
         let op = pool.execute("SELECT 1", operation: 1)
         #expect(op.succeeded)
         #expect(op.connection == 1)
-        let errors = pool.log.errors
+        let errors = pool.eventLog.errors
         #expect(errors.count == 2)
         #expect(errors.allSatisfy { $0.phase == .validate && $0.handledBy == .validation })
         #expect(factory.connections.count == 3, "a live idle connection was used; nothing new opened")
@@ -53,7 +53,7 @@ struct PoolTests {
         clock.advance(by: .milliseconds(500))
         #expect(pool.execute("SELECT 1", operation: 3).succeeded)
         #expect(factory.connections[0].pings == 1)
-        #expect(pool.log.events.filter { $0.event == .validateOK }.map(\.detail) == ["ping"])
+        #expect(pool.eventLog.events.filter { $0.event == .validateOK }.map(\.detail) == ["ping"])
     }
 
     @Test("retry acquire:1 does not retry a query error")
@@ -66,7 +66,7 @@ struct PoolTests {
         #expect(!op.succeeded)
         #expect(op.attempts == 1)
         #expect(op.error?.phase == .query)
-        #expect(!pool.log.events.contains { $0.event == .retry })
+        #expect(!pool.eventLog.events.contains { $0.event == .retry })
     }
 
     @Test("retry acquire:1 retries a failed connect once")
@@ -76,7 +76,7 @@ struct PoolTests {
         factory.failConnects(1)
         let op = pool.execute("SELECT 1", operation: 1)
         #expect(op.succeeded)
-        let errors = pool.log.errors
+        let errors = pool.eventLog.errors
         #expect(errors.count == 1)
         #expect(errors.first?.phase == .acquire)
         #expect(errors.first?.handledBy == .retry)
@@ -94,7 +94,7 @@ struct PoolTests {
         #expect(op.connection == 4, "the last try ran on a connection opened for it")
         // Connection 1 was never tried: the fresh retry skipped the idle set.
         #expect(factory.connections[0].queries == 0)
-        let handled = pool.log.errors
+        let handled = pool.eventLog.errors
         #expect(handled.count == 2)
         #expect(handled.allSatisfy { $0.handledBy == .retry && $0.phase == .query })
     }
@@ -126,10 +126,10 @@ struct PoolTests {
         let op = pool.execute("SELECT 1", operation: 2)
         #expect(op.succeeded)
         #expect(op.connection == 2)
-        let evictions = pool.log.events.filter { $0.event == .evict }
+        let evictions = pool.eventLog.events.filter { $0.event == .evict }
         #expect(evictions.map(\.connection) == [1])
         #expect(evictions.first?.detail == "max-lifetime 0.1s")
-        #expect(pool.log.errors.isEmpty, "eviction happens before any use, so no error is seen")
+        #expect(pool.eventLog.errors.isEmpty, "eviction happens before any use, so no error is seen")
         #expect(factory.connections[0].closeCalls == (polite: 1, abandoned: 0))
     }
 
@@ -143,7 +143,7 @@ struct PoolTests {
         let op = pool.execute("SELECT 1", operation: 1)
         #expect(op.succeeded)
         #expect(op.connection == 2)
-        #expect(pool.log.events.filter { $0.event == .evict }.map(\.detail) == ["max-idle 0.1s"])
+        #expect(pool.eventLog.events.filter { $0.event == .evict }.map(\.detail) == ["max-idle 0.1s"])
         // 99 ms after its release: connection 2 is handed out again.
         clock.advance(by: .milliseconds(99))
         #expect(pool.execute("SELECT 1", operation: 2).connection == 2)
@@ -165,7 +165,7 @@ struct PoolTests {
         clock.advance(by: .seconds(1))
         pool.keepaliveRound()
         #expect(factory.connections.map(\.pings) == [1, 1, 0], "both pinged; the dead one's replacement is new")
-        let errors = pool.log.errors
+        let errors = pool.eventLog.errors
         #expect(errors.count == 1)
         #expect(errors.first?.phase == .keepalive)
         #expect(errors.first?.handledBy == .keepalive)
@@ -187,7 +187,7 @@ struct PoolTests {
         try pool.warm()
         #expect(pool.isKeepingAlive)
         // The thread itself is under test here, so real time: bounded wait for its first ping.
-        #expect(waitUntil(seconds: 5) { pool.log.events.contains { $0.event == .keepaliveOK } })
+        #expect(waitUntil(seconds: 5) { pool.eventLog.events.contains { $0.event == .keepaliveOK } })
         pool.close()
         #expect(!pool.isKeepingAlive)
         let pings = factory.connections[0].pings

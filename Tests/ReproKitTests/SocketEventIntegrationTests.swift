@@ -44,7 +44,7 @@ private let socketReasons: Set<String> = [
 ]
 
 private func socketEvictions<C>(_ pool: Pool<C>) -> [PoolEvent] {
-    pool.log.events.filter { $0.event == .evictedSocketEvent }
+    pool.eventLog.events.filter { $0.event == .evictedSocketEvent }
 }
 
 @Suite("evict-on-socket-event against a real mariadbd", .requiresServer, .serialized)
@@ -64,13 +64,13 @@ struct SocketEventIntegrationTests {
         try rig.kill(killed)
         Thread.sleep(forTimeInterval: 0.3)
         let evictions = socketEvictions(watched)
-        #expect(evictions.count == 3, "\(watched.log.events)")
+        #expect(evictions.count == 3, "\(watched.eventLog.events)")
         #expect(Set(evictions.compactMap(\.threadID)) == Set(killed))
         #expect(evictions.allSatisfy { socketReasons.contains($0.detail ?? "") }, "\(evictions.map(\.detail))")
         #expect(watched.openCount == 0)
         let op = watched.execute("SELECT 1", operation: 1)
         #expect(op.succeeded, "\(String(describing: op.error))")
-        #expect(watched.log.errors.isEmpty, "no error anywhere, not even a handled one")
+        #expect(watched.eventLog.errors.isEmpty, "no error anywhere, not even a handled one")
 
         let naive = rig.pool(evict: false)
         defer { naive.close() }
@@ -94,12 +94,12 @@ struct SocketEventIntegrationTests {
         try pool.warm()
         Thread.sleep(forTimeInterval: 1.6)
         let evictions = socketEvictions(pool)
-        #expect(evictions.count == 3, "\(pool.log.events)")
+        #expect(evictions.count == 3, "\(pool.eventLog.events)")
         #expect(evictions.allSatisfy { socketReasons.contains($0.detail ?? "") }, "\(evictions.map(\.detail))")
         #expect(pool.openCount == 0)
         let op = pool.execute("SELECT 1", operation: 1)
         #expect(op.succeeded, "\(String(describing: op.error))")
-        #expect(pool.log.errors.isEmpty)
+        #expect(pool.eventLog.errors.isEmpty)
     }
 
     @Test("a lent-out connection is never destroyed by the watcher: its borrower sees the error at query time")

@@ -27,12 +27,12 @@ struct SocketWatcherTests {
         #expect(pool.isWatchingSockets)
         factory.connections[1].kill()
         #expect(waitUntil(seconds: 2) { pool.openCount == 2 })
-        let evictions = pool.log.events.filter { $0.event == .evictedSocketEvent }
+        let evictions = pool.eventLog.events.filter { $0.event == .evictedSocketEvent }
         #expect(evictions.map(\.connection) == [2])
         #expect(evictions.first?.detail == "server closed the socket (FIN)")
         #expect(factory.connections[1].closeCalls == (polite: 0, abandoned: 1))
         #expect(pool.idleCount == 2)
-        #expect(pool.log.errors.isEmpty, "eviction is not an error")
+        #expect(pool.eventLog.errors.isEmpty, "eviction is not an error")
         #expect(pool.execute("SELECT 1", operation: 1).succeeded)
         #expect(factory.connections.count == 3, "a live idle connection answered; nothing was opened")
         #expect(factory.connections[0].closeCalls == (0, 0) && factory.connections[2].closeCalls == (0, 0))
@@ -48,7 +48,7 @@ struct SocketWatcherTests {
         factory.connections.forEach { $0.kill() }
         Thread.sleep(forTimeInterval: 0.3)
         #expect(pool.openCount == 2)
-        #expect(!pool.log.events.contains { $0.event == .evictedSocketEvent })
+        #expect(!pool.eventLog.events.contains { $0.event == .evictedSocketEvent })
         #expect(!pool.execute("SELECT 1", operation: 1).succeeded)
     }
 
@@ -69,7 +69,7 @@ struct SocketWatcherTests {
         #expect(!lent.isClosed)
         #expect(lent.closeCalls == (0, 0))
         // Pool ids are 1 and 2: the idle one is whichever the borrower did not get.
-        #expect(pool.log.events.filter { $0.event == .evictedSocketEvent }.map(\.connection) == [3 - lease.id])
+        #expect(pool.eventLog.events.filter { $0.event == .evictedSocketEvent }.map(\.connection) == [3 - lease.id])
         #expect(lent.livenessChecks == 0, "the watcher never even peeked at it")
         #expect(throws: DatabaseError.self) { try lease.connection.query("SELECT 1") }
         pool.destroy(lease, reason: "test")

@@ -24,14 +24,14 @@ public final class AdapterPool: PoolUnderTest {
     public let client: Report.Client
     public let size: Int
     private let process: AdapterProcess
-    private let log: EventLog
+    private let log: any RunObserver
     private let deadline: Duration
     private let name: String
 
     /// Starts the adapter, checks `hello`, validates the options against the keys it knows, opens the pool.
     public init(
         adapter: AdapterDefinition, choice: DriverChoice, nodePath: String?, target: AdapterTarget, size: Int,
-        initSQL: [String], log: EventLog
+        initSQL: [String], log: any RunObserver
     ) throws(RunError) {
         let name = adapter.name
         self.name = name

@@ -49,7 +49,7 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     /// Where decisions read "now" from (the real monotonic clock unless a test injects its own).
     public let clock: any PoolClock
     public let size: Int
-    public let log: EventLog
+    public let log: any RunObserver
     /// How long a borrow waits for a free slot before failing.
     public let acquireTimeout: Duration
     private let factory: @Sendable () throws(DatabaseError) -> Connection
@@ -71,7 +71,7 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     static var watcherStopBound: Duration { .seconds(2) }
 
     public init(
-        policy: PoolPolicy, size: Int, log: EventLog, acquireTimeout: Duration = .seconds(30),
+        policy: PoolPolicy, size: Int, log: any RunObserver, acquireTimeout: Duration = .seconds(30),
         clock: any PoolClock = MonotonicPoolClock(),
         factory: @escaping @Sendable () throws(DatabaseError) -> Connection
     ) {

@@ -10,7 +10,7 @@ public final class SwiftPoolUnderTest: PoolUnderTest {
     private let connectError: @Sendable (DatabaseError) -> RunError
 
     public init(
-        policy: PoolPolicy, size: Int, options: ConnectionOptions, log: EventLog,
+        policy: PoolPolicy, size: Int, options: ConnectionOptions, log: any RunObserver,
         connectError: @escaping @Sendable (DatabaseError) -> RunError
     ) {
         self.connectError = connectError

@@ -1,0 +1,37 @@
+/// What a pool under test records into: the run's clock, its events and its errors. `EventLog` is the one
+/// implementation; repro's pool, `SwiftPoolUnderTest` and `AdapterPool` (a real stack in another process,
+/// whose events arrive over its pipe) only know this protocol, so anything that keeps a timeline can watch a
+/// pool.
+public protocol RunObserver: AnyObject, Sendable {
+    /// Milliseconds since the run started, on the run's one clock.
+    func ms(_ instant: ContinuousClock.Instant) -> Double
+    /// One event of the timeline.
+    func record(_ kind: PoolEvent.Kind, connection: Int?, threadID: UInt64?, detail: String?)
+    /// An error, where it surfaced and what absorbed it.
+    @discardableResult
+    func record(
+        error: DatabaseError, phase: ErrorPhase, connection: Int?, threadID: UInt64?, handledBy: ErrorHandler?,
+        operation: Int?
+    ) -> ObservedError
+    /// A failed step of one connection: the event and the error.
+    @discardableResult
+    func record(
+        failure error: DatabaseError, event: PoolEvent.Kind, phase: ErrorPhase, connection: Int, threadID: UInt64,
+        handledBy: ErrorHandler?, operation: Int?
+    ) -> ObservedError
+    /// A real driver's error, verbatim.
+    @discardableResult
+    func record(driverError detail: DriverErrorDetail, phase: ErrorPhase, handledBy: ErrorHandler?, operation: Int?)
+        -> ObservedError
+}
+
+extension RunObserver {
+    /// Milliseconds since the run started, now.
+    public func ms() -> Double { ms(.now) }
+
+    public func record(_ kind: PoolEvent.Kind, connection: Int? = nil, threadID: UInt64? = nil, detail: String? = nil) {
+        record(kind, connection: connection, threadID: threadID, detail: detail)
+    }
+}
+
+extension EventLog: RunObserver {}
