@@ -37,20 +37,9 @@ struct LoadOptions: ParsableArguments {
             throw ValidationError(
                 "load mode needs both --concurrency and --duration (e.g. --concurrency 8 --duration 10)")
         }
-        guard LoadSpec.concurrencyRange.contains(concurrency) else {
-            throw ValidationError("--concurrency \(concurrency) is out of range: use 1 to 256")
-        }
-        guard LoadSpec.durationRange.contains(duration) else {
-            throw ValidationError("--duration \(duration) is out of range: use seconds from 0.5 to 3600")
-        }
-        if let faultAt, !(0...duration).contains(faultAt) {
-            throw ValidationError(
-                "--fault-at \(faultAt) is out of range: use seconds from 0 to --duration (\(duration))")
-        }
-        if let query, query.trimmingCharacters(in: .whitespaces).isEmpty {
-            throw ValidationError("--query is empty: give the SQL each operation runs")
-        }
-        return LoadSpec(
+        let spec = LoadSpec(
             concurrency: concurrency, duration: duration, faultAt: faultAt, query: query ?? LoadSpec.defaultQuery)
+        do { try spec.validate(prefix: "--") } catch { throw ValidationError(error.message) }
+        return spec
     }
 }

@@ -23,7 +23,9 @@ extension Repro {
 
         @Option(
             parsing: .unconditional,
-            help: ArgumentHelp("Seconds the server stays down (0 to 600, default 1).", valueName: "seconds"))
+            help: ArgumentHelp(
+                "Seconds the server stays down (\(ServerRestartFault.downRange.text), default 1).", valueName: "seconds"
+            ))
         var down: Double = ServerRestartFault.defaultDown
 
         @OptionGroup var timing: IdleOptions
@@ -36,7 +38,8 @@ extension Repro {
 
         func validate() throws {
             guard ServerRestartFault.downRange.contains(down) else {
-                throw ValidationError("--down \(down) is out of range: use seconds from 0 to 600")
+                throw ValidationError(
+                    "--down \(down) is out of range: use seconds from \(ServerRestartFault.downRange.text)")
             }
         }
 

@@ -109,6 +109,7 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ReproBinary.path)
         process.arguments = ["all", dir, "--jobs", "4", "--report-dir", dir + "/reports"]
+        process.environment = ReproBinary.environment()
         let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice

@@ -18,6 +18,15 @@ struct ReproBinary {
         return ".build/debug/repro"
     }
 
+    /// Ours without REPRO_DSN and GITHUB_STEP_SUMMARY (a developer's own must not leak in), plus `extra`.
+    static func environment(_ extra: [String: String] = [:]) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "REPRO_DSN")
+        env.removeValue(forKey: "GITHUB_STEP_SUMMARY")
+        for (k, v) in extra { env[k] = v }
+        return env
+    }
+
     /// Runs with a bounded wait; a hang kills the process and shows as status -1.
     /// `executable` defaults to the built repro; `directory` is the working directory (default: inherited).
     static func run(
@@ -28,11 +37,7 @@ struct ReproBinary {
         process.executableURL = URL(fileURLWithPath: executable ?? path)
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "REPRO_DSN")
-        env.removeValue(forKey: "GITHUB_STEP_SUMMARY")
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
+        process.environment = Self.environment(environment)
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

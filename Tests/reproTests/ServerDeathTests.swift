@@ -64,11 +64,7 @@ final class LiveRun: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ReproBinary.path)
         process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "REPRO_DSN")
-        env.removeValue(forKey: "GITHUB_STEP_SUMMARY")
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
+        process.environment = ReproBinary.environment(environment)
         let err = Pipe()
         let out = Pipe()
         process.standardError = err

@@ -476,20 +476,8 @@ public enum TimelineChart {
         return "<text \(attributes)>\(escape(content))</text>\n"
     }
 
-    /// XML text escaping; control characters (not allowed in XML 1.0) become U+FFFD.
+    /// XML text, through JUnit's escaper (one place); a label is one line, so line breaks become spaces.
     static func escape(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "\t", "\n", "\r": out += " "
-            default:
-                out += scalar.value < 0x20 || scalar.value == 0x7F ? "\u{FFFD}" : String(scalar)
-            }
-        }
-        return out
+        JUnitRenderer.escape(String(text.map { $0.isNewline || $0 == "\t" ? " " : $0 }))
     }
 }

@@ -27,20 +27,27 @@ public struct LoadSpec: Sendable, Equatable {
     /// When the fault hits, seconds after the traffic started.
     public var faultAfter: Double { faultAt ?? duration / 3 }
 
-    /// Bad values and impossible combinations, before anything runs.
-    func check(_ scenario: Scenario, at: String) throws(RunError) {
+    /// Bad values, named as the caller spells them (`prefix` "--" on the command line, "" in a file).
+    public func validate(prefix: String = "", at: String = "") throws(RunError) {
         guard Self.concurrencyRange.contains(concurrency) else {
-            throw .usage("\(at)concurrency \(concurrency) is out of range: use 1 to 256")
+            throw .usage("\(at)\(prefix)concurrency \(concurrency) is out of range: use \(Self.concurrencyRange.text)")
         }
         guard Self.durationRange.contains(duration) else {
-            throw .usage("\(at)duration \(duration) is out of range: use seconds from 0.5 to 3600")
+            throw .usage(
+                "\(at)\(prefix)duration \(duration) is out of range: use seconds from \(Self.durationRange.text)")
         }
         if let faultAt, !(0...duration).contains(faultAt) {
-            throw .usage("\(at)fault-at \(faultAt) is out of range: use seconds from 0 to the duration (\(duration))")
+            throw .usage(
+                "\(at)\(prefix)fault-at \(faultAt) is out of range: use seconds from 0 to the duration (\(duration))")
         }
         if query.trimmingCharacters(in: .whitespaces).isEmpty {
-            throw .usage("\(at)query is empty: give the SQL to run")
+            throw .usage("\(at)\(prefix)query is empty: give the SQL each operation runs")
         }
+    }
+
+    /// Bad values and impossible combinations, before anything runs.
+    func check(_ scenario: Scenario, at: String) throws(RunError) {
+        try validate(at: at)
         if scenario.pattern == .held {
             throw .usage("\(at)load mode borrows per operation: leave out pattern held (--pattern held)")
         }
