@@ -42,7 +42,13 @@ let package = Package(
         ),
         // Fakes shared by the tests: a connection a test kills at will, its factory, a manual clock.
         .target(name: "ReproTestSupport", dependencies: ["ReproKit"]),
-        .testTarget(name: "ReproKitTests", dependencies: ["ReproKit", "ReproTestSupport"]),
+        .testTarget(
+            name: "ReproKitTests",
+            dependencies: [
+                "ReproKit", "ReproTestSupport",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "reproTests", dependencies: ["ReproKit", "repro"]),
     ],
     swiftLanguageModes: [.v6]

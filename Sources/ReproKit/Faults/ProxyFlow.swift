@@ -19,12 +19,67 @@ final class ProxyFlow {
         case client, upstream
     }
 
-    private enum Phase {
-        case passing, blackholed, halfOpen, closing
+    /// How far the upstream socket got.
+    enum Leg: Equatable {
+        case dialling, open, gone
     }
 
-    private enum UpstreamState {
-        case connecting, open, gone
+    /// A cut that leaves the still-open sockets standing.
+    enum Hold: Equatable {
+        /// Nothing is forwarded either way.
+        case blackhole
+        /// The upstream is closed; the client's next bytes are answered with RST.
+        case halfOpen
+    }
+
+    /// What the flow forwards and when it last did.
+    struct Traffic {
+        var lastActivity: NIODeadline
+        /// The last bytes forwarded came from the client: the server owes an answer (a query is running).
+        var lastFromClient = false
+        /// The idle cut's timer, re-armed lazily.
+        var idleTimer: Scheduled<Void>?
+    }
+
+    /// Where the flow is, in one value: no field can disagree with another.
+    enum State {
+        /// Dialling the upstream, nothing cut yet. What the client sent meanwhile (and whether it half-closed) waits
+        /// here: NIO drains a socket when it sees EPOLLRDHUP even while reads are held back, so `early` can be
+        /// non-empty; it is bounded by the client socket's receive buffer.
+        case dialling(early: [ByteBuffer], clientHalfClosed: Bool)
+        /// Both sockets open and bytes pass; a half-close is passed on as it comes.
+        case passing(Traffic)
+        /// One side has gone and its hang-up was passed on; `open` is the side whose close ends the flow.
+        case draining(open: Side)
+        /// A blackhole or half-open cut holds the sockets that are still open.
+        case held(Hold, clientOpen: Bool, upstream: Leg)
+        /// Both sockets are being closed (a reset or close cut, a reset sent to the client, the proxy stopping);
+        /// the flow ends when neither is left.
+        case closing(clientOpen: Bool, upstream: Leg)
+        /// Both sockets are gone and the close event was sent.
+        case finished
+
+        /// Whether the client socket is open, and how far the upstream got; nil once finished.
+        var sockets: (clientOpen: Bool, upstream: Leg)? {
+            switch self {
+            case .dialling: (true, .dialling)
+            case .passing: (true, .open)
+            case .draining(open: .client): (true, .gone)
+            case .draining(open: .upstream): (false, .open)
+            case .held(_, let clientOpen, let upstream), .closing(let clientOpen, let upstream): (clientOpen, upstream)
+            case .finished: nil
+            }
+        }
+    }
+
+    /// What the close event will say: the flow's history, not its state.
+    private struct Outcome {
+        /// The cut applied, if any.
+        var mode: CutMode?
+        /// The last thing the client was sent: RST or FIN.
+        var signal: ClientSignal?
+        /// Why dialling the upstream failed.
+        var upstreamError: String?
     }
 
     let id: Int
@@ -34,27 +89,17 @@ final class ProxyFlow {
     private let idleMode: CutMode?
     private let emit: (FlowEvent) -> Void
 
-    private var phase = Phase.passing
-    private var upstreamState = UpstreamState.connecting
-    private var clientOpen = true
+    private(set) var state = State.dialling(early: [], clientHalfClosed: false) {
+        didSet {
+            // Leaving `passing` stops the idle timer; nothing else owns it.
+            if case .passing(let traffic) = oldValue, !isPassing { traffic.idleTimer?.cancel() }
+        }
+    }
+    private var outcome = Outcome()
     private weak var client: FlowSideHandler?
     private weak var upstream: FlowSideHandler?
-    private var cutMode: CutMode?
-    private var clientSignal: ClientSignal?
     private var bytesUp = 0
     private var bytesDown = 0
-    private var lastActivity = NIODeadline.now()
-    private var idleTask: Scheduled<Void>?
-    private var finished = false
-    // What the client sent (and whether it half-closed) before upstream was connected. NIO drains
-    // a socket when it sees EPOLLRDHUP even while reads are held back, so this can be non-empty;
-    // it is bounded by the client socket's receive buffer.
-    private var earlyBytes: [ByteBuffer] = []
-    private var earlyEOF = false
-    /// Why dialling the upstream failed, for the close event.
-    private var upstreamError: String?
-    /// The last bytes forwarded came from the client: the server owes an answer (a query is running).
-    private var lastFromClient = false
 
     init(
         id: Int,
@@ -72,10 +117,15 @@ final class ProxyFlow {
         self.emit = emit
     }
 
+    private var isPassing: Bool {
+        if case .passing = state { true } else { false }
+    }
+
     private func event(_ kind: FlowEvent.Kind, mode: CutMode?, signal: ClientSignal?) -> FlowEvent {
         FlowEvent(
             kind: kind, flowID: id, clientAddress: clientAddress,
-            bytesUp: bytesUp, bytesDown: bytesDown, mode: mode, signal: signal, upstreamError: upstreamError)
+            bytesUp: bytesUp, bytesDown: bytesDown, mode: mode, signal: signal,
+            upstreamError: outcome.upstreamError)
     }
 
     private func handler(_ side: Side) -> FlowSideHandler? {
@@ -118,145 +168,183 @@ final class ProxyFlow {
             client = handler
         case .upstream:
             upstream = handler
-            // Cut while still dialling: the upstream never gets to carry anything.
-            switch phase {
-            case .closing: cutMode == .reset ? handler.reset() : handler.close()
-            case .halfOpen: handler.close()
-            case .passing, .blackholed: break
+            // Cut, or left by the client, while still dialling: the upstream never gets to carry anything.
+            switch state {
+            case .closing: outcome.mode == .reset ? handler.reset() : handler.close()
+            case .held(.halfOpen, _, _): handler.close()
+            case .dialling, .passing, .draining, .held(.blackhole, _, _), .finished: break
             }
         }
     }
 
-    private func upstreamConnected() {
-        guard upstreamState == .connecting else { return }
-        upstreamState = .open
-        // The client side was accepted with autoRead off, and `mayRead` held back any read
-        // requested meanwhile.
+    /// The dial succeeded (internal for the state-machine tests, which have no sockets).
+    func upstreamConnected() {
+        switch state {
+        case .dialling(let early, let clientHalfClosed):
+            state = .passing(Traffic(lastActivity: .now()))
+            enableClientReads()
+            if let upstream {
+                for buffer in early {
+                    bytesUp += buffer.readableBytes
+                    upstream.send(buffer)
+                }
+                upstream.flush()
+                if clientHalfClosed { upstream.shutdownOutput() }
+            }
+            armIdleTimer()
+        case .held(let hold, let clientOpen, .dialling):
+            state = .held(hold, clientOpen: clientOpen, upstream: .open)
+            enableClientReads()
+        case .closing(let clientOpen, .dialling):
+            state = .closing(clientOpen: clientOpen, upstream: .open)
+            enableClientReads()
+        case .passing, .draining, .held, .closing, .finished:
+            break
+        }
+    }
+
+    /// The client side was accepted with autoRead off, and `mayRead` held back any read requested meanwhile.
+    private func enableClientReads() {
         if let channel = client?.channel {
             channel.setOption(.autoRead, value: true).whenFailure { _ in }
         }
-        if phase == .passing, let upstream {
-            for buffer in earlyBytes {
-                bytesUp += buffer.readableBytes
-                upstream.send(buffer)
-            }
-            upstream.flush()
-            if earlyEOF { upstream.shutdownOutput() }
-        }
-        earlyBytes = []
         client?.resumeReading()
-        lastActivity = .now()
-        armIdleTimer()
     }
 
-    private func upstreamFailed(_ reason: String) {
-        guard upstreamState != .gone else { return }
-        upstreamState = .gone
-        upstreamError = reason
+    /// The dial failed.
+    func upstreamFailed(_ reason: String) {
+        guard let sockets = state.sockets, sockets.upstream != .gone else { return }
+        outcome.upstreamError = reason
         upstream = nil
-        if clientOpen, phase != .closing {
-            phase = .closing
-            resetClient()
-        }
-        finishIfDone()
+        let resetsClient: Bool
+        if case .closing = state { resetsClient = false } else { resetsClient = sockets.clientOpen }
+        // State first, then act: closing a channel can re-enter the flow synchronously.
+        closing(clientOpen: sockets.clientOpen, upstream: .gone)
+        // What the client would see from a server that refused it.
+        if resetsClient { resetClient() }
     }
 
     /// `aborted`: the channel closed without the proxy closing or half-closing it, which with
     /// half-closure enabled only happens on an error, in practice the peer's RST. NIO reports an
     /// RST seen through EPOLLERR/EPOLLHUP by closing the channel, without any `errorCaught`.
     func inactive(_ side: Side, aborted: Bool) {
+        guard let sockets = state.sockets else { return }
         switch side {
         case .client:
-            guard clientOpen else { return }
-            clientOpen = false
-            switch phase {
-            case .passing where upstreamState == .connecting:
-                phase = .closing
-                upstream?.close()
+            guard sockets.clientOpen else { return }
+            switch state {
             case .passing:
                 // The client hung up: pass its reset on as a reset, anything else as a FIN
                 // (the upstream then closes its end, which finishes the flow).
+                state = .draining(open: .upstream)
                 if aborted { upstream?.reset() } else { upstream?.shutdownOutput() }
-            case .blackholed, .halfOpen:
+            case .dialling, .held:
+                // Nothing is left to forward to or to emulate: the upstream goes too (now, or when it connects).
+                closing(clientOpen: false, upstream: sockets.upstream)
                 upstream?.close()
-            case .closing:
-                break
+            case .draining, .closing, .finished:
+                closing(clientOpen: false, upstream: sockets.upstream)
             }
         case .upstream:
-            guard upstreamState != .gone else { return }
-            upstreamState = .gone
-            if phase == .passing, clientOpen {
+            guard sockets.upstream != .gone else { return }
+            switch state {
+            case .dialling, .passing:
                 if aborted {
+                    closing(clientOpen: true, upstream: .gone)
                     resetClient()
                 } else {
-                    clientSignal = .fin
+                    state = .draining(open: .client)
+                    outcome.signal = .fin
                     client?.shutdownOutput()
                 }
+            case .held(let hold, let clientOpen, _):
+                // The client is told nothing: that is the cut.
+                if clientOpen {
+                    state = .held(hold, clientOpen: true, upstream: .gone)
+                } else {
+                    finish()
+                }
+            case .draining, .closing, .finished:
+                closing(clientOpen: sockets.clientOpen, upstream: .gone)
             }
         }
-        finishIfDone()
     }
 
-    private func finishIfDone() {
-        guard !finished, !clientOpen, upstreamState == .gone else { return }
-        finished = true
-        phase = .closing
-        idleTask?.cancel()
-        idleTask = nil
-        emit(event(.close, mode: cutMode, signal: clientSignal))
+    /// Both sockets are being closed: the flow ends when neither is left. Every transition sets the state before it
+    /// acts on a channel, because closing one can re-enter the flow synchronously (`inactive`).
+    private func closing(clientOpen: Bool, upstream leg: Leg) {
+        if clientOpen || leg != .gone {
+            state = .closing(clientOpen: clientOpen, upstream: leg)
+        } else {
+            finish()
+        }
+    }
+
+    private func finish() {
+        guard state.sockets != nil else { return }
+        state = .finished
+        emit(event(.close, mode: outcome.mode, signal: outcome.signal))
     }
 
     private func resetClient() {
-        clientSignal = .rst
+        outcome.signal = .rst
         client?.reset()
+    }
+
+    /// The client sent bytes that nothing will answer but a reset, as the server's kernel, or a middlebox that
+    /// forgot the flow, would.
+    private func refuseClient(upstream leg: Leg) {
+        state = .closing(clientOpen: true, upstream: leg)
+        resetClient()
     }
 
     // MARK: Forwarding
 
     func received(_ buffer: ByteBuffer, from side: Side) {
-        switch phase {
-        case .passing:
-            lastActivity = .now()
-            lastFromClient = side == .client
-            switch side {
-            case .client:
-                if upstreamState == .open, let upstream {
-                    bytesUp += buffer.readableBytes
-                    upstream.send(buffer)
-                } else if upstreamState == .connecting {
-                    earlyBytes.append(buffer)
-                } else if upstreamState == .gone {
-                    // What the server's kernel would do with bytes for a socket it closed.
-                    phase = .closing
-                    resetClient()
-                }
-            case .upstream:
-                if clientOpen, let client {
-                    bytesDown += buffer.readableBytes
-                    client.send(buffer)
-                }
-            }
-        case .halfOpen:
-            // The middlebox has forgotten the flow: the client's next packet is answered with RST.
+        switch (state, side) {
+        case (.passing(var traffic), _):
+            traffic.lastActivity = .now()
+            traffic.lastFromClient = side == .client
+            state = .passing(traffic)
             if side == .client {
-                phase = .closing
-                resetClient()
+                bytesUp += buffer.readableBytes
+                upstream?.send(buffer)
+            } else {
+                bytesDown += buffer.readableBytes
+                client?.send(buffer)
             }
-        case .blackholed, .closing:
+        case (.dialling(var early, let clientHalfClosed), .client):
+            state = .finished  // not observed: keeps `early` uniquely referenced while it grows
+            early.append(buffer)
+            state = .dialling(early: early, clientHalfClosed: clientHalfClosed)
+        case (.draining(open: .client), .client):
+            // Bytes for a socket the server closed.
+            refuseClient(upstream: .gone)
+        case (.held(.halfOpen, true, let leg), .client):
+            // The middlebox has forgotten the flow: the client's next packet is answered with RST.
+            refuseClient(upstream: leg)
+        case (.dialling, .upstream), (.draining, _), (.held, _), (.closing, _), (.finished, _):
             break
         }
     }
 
     func readComplete(from side: Side) {
-        if phase == .passing { other(side)?.flush() }
+        if isPassing { other(side)?.flush() }
     }
 
     func mayRead(_ side: Side) -> Bool {
-        guard phase == .passing else { return true }
-        // Nothing is read from the client before there is an upstream to send it to.
-        if side == .client, upstreamState == .connecting { return false }
-        guard let target = other(side) else { return true }
-        return target.isWritable
+        switch state {
+        case .passing:
+            // Read no faster than the other side writes.
+            guard let target = other(side) else { return true }
+            return target.isWritable
+        case .dialling:
+            // Nothing is read from the client before there is an upstream to send it to.
+            return side != .client
+        case .draining, .held, .closing, .finished:
+            // Whatever arrives is discarded or answered with a reset: reading it is what notices it.
+            return true
+        }
     }
 
     func writabilityChanged(of side: Side) {
@@ -265,28 +353,25 @@ final class ProxyFlow {
     }
 
     func inputClosed(on side: Side) {
-        switch (phase, side) {
+        switch (state, side) {
+        case (.dialling(let early, _), .client):
+            state = .dialling(early: early, clientHalfClosed: true)
         case (.passing, .client):
-            switch upstreamState {
-            case .connecting: earlyEOF = true
-            case .open: upstream?.shutdownOutput()
-            case .gone: client?.close()
-            }
+            upstream?.shutdownOutput()
         case (.passing, .upstream):
-            if clientOpen {
-                clientSignal = .fin
-                client?.shutdownOutput()
-            }
-        case (.blackholed, .client):
+            outcome.signal = .fin
+            client?.shutdownOutput()
+        case (.draining(open: .client), .client):
+            client?.close()
+        case (.held(.blackhole, _, _), .client):
             // The client has hung up; nothing it could observe is left to emulate.
             client?.close()
             upstream?.close()
-        case (.blackholed, .upstream):
+        case (.held(.blackhole, _, _), .upstream):
             upstream?.close()
-        case (.halfOpen, .client):
-            phase = .closing
-            resetClient()
-        case (.halfOpen, .upstream), (.closing, _):
+        case (.held(.halfOpen, true, let leg), .client):
+            refuseClient(upstream: leg)
+        case (.dialling, .upstream), (.draining, _), (.held(.halfOpen, _, _), _), (.closing, _), (.finished, _):
             break
         }
     }
@@ -296,16 +381,14 @@ final class ProxyFlow {
     /// Applies `mode` now; nil when the flow is already closing or already in that state. `midQuery` marks an
     /// idle cut of a flow waiting for the server's answer.
     func cut(_ mode: CutMode, midQuery: Bool = false) -> FlowEvent? {
-        guard !finished else { return nil }
-        switch (phase, mode) {
-        case (.closing, _), (.blackholed, .blackhole), (.halfOpen, .halfOpen):
+        switch (state, mode) {
+        case (.closing, _), (.finished, _), (.held(.blackhole, _, _), .blackhole), (.held(.halfOpen, _, _), .halfOpen):
             return nil
         default:
             break
         }
-        idleTask?.cancel()
-        idleTask = nil
-        cutMode = mode
+        guard let sockets = state.sockets else { return nil }
+        outcome.mode = mode
         let signal: ClientSignal
         switch mode {
         case .reset: signal = .rst
@@ -319,19 +402,19 @@ final class ProxyFlow {
         emit(cutEvent)
         switch mode {
         case .reset:
-            phase = .closing
-            clientSignal = .rst
+            state = .closing(clientOpen: sockets.clientOpen, upstream: sockets.upstream)
+            outcome.signal = .rst
             client?.reset()
             upstream?.reset()
         case .close:
-            phase = .closing
-            clientSignal = .fin
+            state = .closing(clientOpen: sockets.clientOpen, upstream: sockets.upstream)
+            outcome.signal = .fin
             client?.close()
             upstream?.close()
         case .blackhole:
-            phase = .blackholed
+            state = .held(.blackhole, clientOpen: sockets.clientOpen, upstream: sockets.upstream)
         case .halfOpen:
-            phase = .halfOpen
+            state = .held(.halfOpen, clientOpen: sockets.clientOpen, upstream: sockets.upstream)
             upstream?.close()
         }
         // Held-back reads would otherwise stay held forever; from now on arrivals are discarded.
@@ -342,31 +425,32 @@ final class ProxyFlow {
 
     /// Orderly close of both sides because the proxy stops; not a cut, so no `.cut` event.
     func shutdown() {
-        guard !finished else { return }
-        idleTask?.cancel()
-        idleTask = nil
-        if phase != .closing, clientOpen { clientSignal = .fin }
-        phase = .closing
+        guard let sockets = state.sockets else { return }
+        switch state {
+        case .closing: break
+        default: if sockets.clientOpen { outcome.signal = .fin }
+        }
+        state = .closing(clientOpen: sockets.clientOpen, upstream: sockets.upstream)
         client?.close()
         upstream?.close()
     }
 
     private func armIdleTimer() {
-        guard let afterIdle, idleMode != nil, phase == .passing else { return }
-        idleTask = eventLoop.assumeIsolated().scheduleTask(deadline: lastActivity + afterIdle) {
+        guard let afterIdle, idleMode != nil, case .passing(var traffic) = state else { return }
+        traffic.idleTimer = eventLoop.assumeIsolated().scheduleTask(deadline: traffic.lastActivity + afterIdle) {
             self.idleTimerFired()
         }
+        state = .passing(traffic)
     }
 
     // One timer per flow, re-armed lazily: traffic only moves `lastActivity`, and the timer,
     // when it fires early, sleeps again until the new deadline.
     private func idleTimerFired() {
-        idleTask = nil
-        guard let afterIdle, let idleMode, phase == .passing, upstreamState == .open else { return }
-        if NIODeadline.now() >= lastActivity + afterIdle {
+        guard let afterIdle, let idleMode, case .passing(let traffic) = state else { return }
+        if NIODeadline.now() >= traffic.lastActivity + afterIdle {
             // Silence is silence, as for a NAT or load balancer: a flow waiting for a long query is cut too; the
             // event says so.
-            _ = cut(idleMode, midQuery: lastFromClient)
+            _ = cut(idleMode, midQuery: traffic.lastFromClient)
         } else {
             armIdleTimer()
         }
