@@ -141,7 +141,7 @@ extension Repro {
             let matrix = DriversMatrix(
                 rows: DriversMatrix.rows(
                     adapters: selected.names, configs: configs.configs, presets: plan.presets, settings: plan.settings),
-                columns: plan.columns, settings: plan.settings)
+                columns: try withoutRestartsOnExternalServer(plan.columns, \.restartsServer), settings: plan.settings)
             if matrix.settings.via == .kernel {
                 // TCP keepalive meets a kernel cut only: say so, rather than measuring it wrongly through the proxy.
                 do { try KernelCut.checkAvailable() } catch {
@@ -160,6 +160,24 @@ extension Repro {
                 }
             }
             try write(json: report.jsonData(), markdown: DriversRenderer.render(report), named: "drivers")
+        }
+
+        /// On a server repro did not start, the server-restart columns cannot run: left out with a line, or
+        /// refused when `--scenarios` named them.
+        func withoutRestartsOnExternalServer<Column>(_ columns: [Column], _ restarts: (Column) -> Bool) throws
+            -> [Column]
+        {
+            guard let dsn = server.resolvedDSN, !dsn.isEmpty, columns.contains(where: restarts) else { return columns }
+            // repro restarts only the server it started: on yours those columns cannot run.
+            if scenarios != nil {
+                throw ReproFailure(
+                    code: 2,
+                    message:
+                        "--scenarios server-restart-* stops and starts the server, and repro restarts only the server it started: drop --dsn/REPRO_DSN or those columns"
+                )
+            }
+            Console.err("repro: leaving out the server-restart columns: repro restarts only the server it started\n")
+            return columns.filter { !restarts($0) }
         }
 
         /// The server session and the progress printer around one matrix run (`RunPlan`: the report directory
@@ -193,19 +211,7 @@ extension Repro {
             if drivers != nil { return try runDrivers() }
             var matrix: Matrix
             do { matrix = try self.matrix() } catch { throw ReproFailure(error) }
-            if let dsn = server.resolvedDSN, !dsn.isEmpty, matrix.scenarios.contains(where: \.restartsServer) {
-                // repro restarts only the server it started: on yours those columns cannot run.
-                if scenarios != nil {
-                    throw ReproFailure(
-                        code: 2,
-                        message:
-                            "--scenarios server-restart-* stops and starts the server, and repro restarts only the server it started: drop --dsn/REPRO_DSN or those columns"
-                    )
-                }
-                matrix.scenarios.removeAll(where: \.restartsServer)
-                Console.err(
-                    "repro: leaving out the server-restart columns: repro restarts only the server it started\n")
-            }
+            matrix.scenarios = try withoutRestartsOnExternalServer(matrix.scenarios, \.restartsServer)
             let report = try withSession { session, printer throws(RunError) in
                 try matrix.run(session: session, jobs: jobs, progress: printer.handle) {
                     printer.finished($1, label: $0)

@@ -72,9 +72,20 @@ struct ReproBinary {
             stderr: String(decoding: errData, as: UTF8.self))
     }
 
+    /// A fresh directory under this test process's own root, which is removed when the process exits (not every
+    /// test removes its own).
     static func temporaryDirectory() -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("repro-e2e-\(UUID().uuidString)").path
+        let dir = temporaryRoot + "/\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
+    }
+
+    private static let temporaryRoot: String = {
+        atexit { try? FileManager.default.removeItem(atPath: ReproBinary.rootPath(pid: getpid())) }
+        return rootPath(pid: getpid())
+    }()
+
+    private static func rootPath(pid: pid_t) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("repro-e2e-\(pid)").path
     }
 }

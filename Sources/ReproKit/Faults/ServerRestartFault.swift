@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The server goes away and comes back (a deploy, a failover, an OOM kill): the embedded `mariadbd` is stopped
 /// after the pool idled — cleanly (SIGTERM, waited for) or as a crash (SIGKILL) — kept down `down` seconds while
@@ -14,6 +15,8 @@ public struct ServerRestartFault: FaultKind, Equatable {
     /// the others spread over the downtime: what it sees then is recorded, and some stale connections are left
     /// for after the restart (steady traffic would have met each of them during the downtime).
     static let probes = 2
+    /// How the timeline marks the operations tried while the server was down (the drivers matrix reads them).
+    public static let whileDownPrefix = "while down: "
 
     public var mode: ManagedServer.HaltMode
     public var down: Double
@@ -39,7 +42,10 @@ public struct ServerRestartFault: FaultKind, Equatable {
     public var label: String { "server-restart \(mode.rawValue), down \(DriversMatrix.format(down)) s" }
     /// While it is down, new connections are refused; afterwards old ones are stale.
     public var catalogEntryID: String { "cannot-connect" }
-    public func driverColumn(pattern: WorkloadPattern) -> DriverColumn? { nil }
+    public func driverColumn(pattern: WorkloadPattern) -> DriverColumn? {
+        guard pattern == .pool else { return nil }
+        return mode == .graceful ? .serverRestartGraceful : .serverRestartCrash
+    }
     /// Every other pool on the server would lose its connections too.
     public var needsServerAlone: Bool { true }
 
@@ -47,7 +53,7 @@ public struct ServerRestartFault: FaultKind, Equatable {
         let how =
             mode == .graceful
             ? "shut down cleanly (SIGTERM, waited for)" : "killed with SIGKILL, as in a crash or an OOM kill"
-        let during = s.timeline.filter { $0.detail?.hasPrefix("while down:") == true }
+        let during = s.timeline.filter { $0.detail?.hasPrefix(Self.whileDownPrefix) == true }
         let failed = during.filter { $0.detail?.contains(" failed") == true }.count
         return
             "After \(s.parameters["idle"] ?? "1.0") s idle the server was \(how), kept down \(DriversMatrix.format(down)) s and started again on the same port; while it was down the application tried \(during.count) operation(s), \(failed) of which failed."
@@ -89,40 +95,71 @@ public struct ServerRestartFault: FaultKind, Equatable {
             let log = context.log
             context.step("stopping mariadbd (\(fault.mode.rawValue))")
             let faultAt = log.ms()
+            let stoppedAt = ContinuousClock.now
             let how = server.halt(fault.mode)
             log.record(.scenario, detail: "fault: server stopped (\(fault.mode.rawValue)): mariadbd \(how)")
+            // The server comes back on its own schedule, as a real restart does, whatever the application's calls
+            // are doing: a pool that holds its caller until the server answers (HikariCP waits up to its
+            // connectionTimeout) is measured holding it, not deadlocked against the restart.
+            let downUntil = stoppedAt + .milliseconds(Int(fault.down * 1000))
+            let restart = ScheduledRestart(server: server, at: downUntil, log: log, faultAt: faultAt)
+            context.step(
+                "server down for \(DriversMatrix.format(fault.down)) s, the application keeps trying; it comes back on schedule"
+            )
             // The application keeps trying while the server is down: what does it see?
-            context.step("server down for \(DriversMatrix.format(fault.down)) s, the application keeps trying")
-            let downUntil = ContinuousClock.now + .milliseconds(Int(fault.down * 1000))
             let interval = fault.down / Double(ServerRestartFault.probes)
             var tries = 0
-            while ContinuousClock.now < downUntil && tries < ServerRestartFault.probes {
+            while tries < ServerRestartFault.probes {
+                let probeAt = stoppedAt + .milliseconds(Int(interval * Double(tries) * 1000))
+                guard probeAt < downUntil, ContinuousClock.now < downUntil else { break }
+                let wait = probeAt - ContinuousClock.now
+                if wait > .zero { Thread.sleep(forTimeInterval: EventLog.milliseconds(wait) / 1000) }
                 tries += 1
                 // Operation 0: the operations while the server is down are recorded, never counted as recovery.
                 let op = try pool.execute("SELECT 1", operation: 0, held: context.scenario.pattern == .held)
                 log.record(
                     .scenario, connection: op.connection,
                     detail:
-                        "while down: operation \(tries) \(op.succeeded ? "succeeded" : "failed with \(op.error?.label ?? "an error")") after \(String(format: "%.1f", op.durationMs)) ms"
+                        ServerRestartFault.whileDownPrefix
+                        + "operation \(tries) \(op.succeeded ? "succeeded" : "failed with \(op.error?.label ?? "an error")") after \(String(format: "%.1f", op.durationMs)) ms"
                 )
-                let left = downUntil - ContinuousClock.now
-                if left > .zero { Thread.sleep(forTimeInterval: min(interval, EventLog.milliseconds(left) / 1000)) }
             }
-            let left = downUntil - ContinuousClock.now
-            if left > .zero { Thread.sleep(forTimeInterval: EventLog.milliseconds(left) / 1000) }
-            context.step("starting mariadbd again")
-            let restartAt = log.ms()
-            do {
-                try server.resume()
-            } catch {
-                throw .environment("the embedded server did not come back after the planned restart: \(error.message)")
-            }
-            log.record(
-                .scenario,
-                detail:
-                    "server back after \(Int(log.ms() - faultAt)) ms down (restart took \(Int(log.ms() - restartAt)) ms; same port, same data directory)"
-            )
+            try restart.wait()
             return faultAt
+        }
+    }
+
+    /// Starts the stopped server again at `at` on a thread of its own, and records when it answered.
+    final class ScheduledRestart: Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private let failure = Mutex<RunError?>(nil)
+
+        init(server: ManagedServer, at: ContinuousClock.Instant, log: EventLog, faultAt: Double) {
+            Thread.detachNewThread { [self] in
+                let wait = at - ContinuousClock.now
+                if wait > .zero { Thread.sleep(forTimeInterval: EventLog.milliseconds(wait) / 1000) }
+                let restartAt = log.ms()
+                do throws(ServerError) {
+                    try server.resume()
+                    log.record(
+                        .scenario,
+                        detail:
+                            "server back after \(Int(log.ms() - faultAt)) ms down (restart took \(Int(log.ms() - restartAt)) ms; same port, same data directory)"
+                    )
+                } catch {
+                    failure.withLock {
+                        $0 = .environment(
+                            "the embedded server did not come back after the planned restart: \(error.message)")
+                    }
+                }
+                done.signal()
+            }
+        }
+
+        /// Returns once the server answers again; throws when it did not come back.
+        func wait() throws(RunError) {
+            done.wait()
+            if let error = failure.withLock({ $0 }) { throw error }
         }
     }
 }

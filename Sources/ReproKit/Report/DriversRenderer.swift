@@ -23,7 +23,10 @@ public enum DriversRenderer {
             "cuts \(s.via == .kernel ? "by the kernel's packet filter (iptables) except close" : "by repro's proxy"), "
         out += "an operation that takes \(fmt(s.deadline)) s is recorded as hung. "
         out += "Recommended configurations scale the documented thresholds below the wait_timeout "
-        out += "(\(fmt(s.threshold)) s).\n\n"
+        out += "(\(fmt(s.threshold)) s). "
+        out += "In the server-restart columns the application tries operations while the server is down (every "
+        out += "stack fails or waits then; their errors are listed below), and the cell says what happened once "
+        out += "it was back.\n\n"
 
         out += "| stack | configuration | " + columns.map { "`\($0.rawValue)`" }.joined(separator: " | ") + " |\n"
         out += "| --- | --- |" + String(repeating: " --- |", count: columns.count) + "\n"
@@ -78,6 +81,10 @@ public enum DriversRenderer {
             var lines: [String] = []
             for row in report.rows {
                 guard let cell = row.cell(column) else { continue }
+                if let down = cell.whileDown {
+                    let seen = cell.whileDownError.map { "`\(code($0.message))` (\($0.label)); " } ?? ""
+                    lines.append("  - \(row.id), while the server was down: \(seen)\(down.joined(separator: "; "))")
+                }
                 if let e = cell.firstError {
                     let busy = column == .killThreadBusy ? "the killed queries failed; then " : ""
                     lines.append(

@@ -38,8 +38,14 @@ public struct DriversReport: Sendable, Equatable, Codable {
         /// Every operation succeeded and no error reached the caller.
         public var survived: Bool
         public var operations: ScenarioResult.Operations
-        /// The first error that reached the application, verbatim.
+        /// The first error that reached the application, verbatim; while a restarted server was down every stack
+        /// fails, so those errors are in `whileDownError` instead.
         public var firstError: ErrorFact?
+        /// server-restart columns: what each operation tried while the server was down saw
+        /// (`operation 1 failed with ECONNREFUSED after 2.1 ms`); nil in the other columns.
+        public var whileDown: [String]?
+        /// server-restart columns: the first error an operation saw while the server was down, verbatim.
+        public var whileDownError: ErrorFact?
         /// Errors the pool absorbed (validation, retry), distinct messages, at most 3.
         public var absorbed: [ErrorFact]
         /// What the real pool reported on its own (idle connection error events, log lines), at most 3.
@@ -55,7 +61,10 @@ public struct DriversReport: Sendable, Equatable, Codable {
             self.column = column
             survived = result.survived
             operations = result.operations
-            firstError = result.firstUnhandledError.map(ErrorFact.init)
+            firstError = result.errors.first { $0.handledBy == nil && $0.operation != 0 }.map(ErrorFact.init)
+            let down = result.timeline.compactMap(\.detail).filter { $0.hasPrefix(ServerRestartFault.whileDownPrefix) }
+            whileDown = down.isEmpty ? nil : down.map { String($0.dropFirst(ServerRestartFault.whileDownPrefix.count)) }
+            whileDownError = result.errors.first { $0.operation == 0 }.map(ErrorFact.init)
             var seen = Set<String>()
             absorbed = result.errors.filter { $0.handledBy != nil && seen.insert($0.message).inserted }.prefix(3).map(
                 ErrorFact.init)

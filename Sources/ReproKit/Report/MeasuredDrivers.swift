@@ -53,6 +53,15 @@ public enum MeasuredDrivers {
     }
 
     static func multiLineOutcome(_ cell: DriversReport.Cell) -> String {
+        let after = afterFault(cell)
+        guard let down = cell.whileDown else { return after }
+        let seen =
+            cell.whileDownError.map { "\"\($0.message)\" (\($0.label))" }
+            ?? "no error (\(down.joined(separator: "; ")))"
+        return "while down: \(seen); once back: \(after)"
+    }
+
+    static func afterFault(_ cell: DriversReport.Cell) -> String {
         if cell.survived {
             var text = "✓ nothing reached the application"
             if let e = cell.absorbed.first { text += " (absorbed by \(e.handledBy ?? "the pool"): \"\(e.message)\")" }
@@ -74,6 +83,7 @@ public enum MeasuredDrivers {
         for row in report.rows {
             for cell in row.cells {
                 var messages: [(String, Bool)] = cell.firstError.map { [($0.message, true)] } ?? []
+                messages += cell.whileDownError.map { [($0.message, true)] } ?? []
                 messages += cell.absorbed.map { ($0.message, false) }
                 messages += cell.events.map { ($0, false) }
                 for (message, reached) in messages {

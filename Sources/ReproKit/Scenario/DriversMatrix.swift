@@ -11,6 +11,11 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
     case networkCutBlackhole = "network-cut-blackhole"
     /// The application kept one connection across the idle period (no pool round trip), then the KILL.
     case held = "held-kill-thread"
+    case serverRestartGraceful = "server-restart-graceful"
+    case serverRestartCrash = "server-restart-crash"
+
+    /// Columns that stop and start the server: only on the embedded one, and each with the server to itself.
+    public var restartsServer: Bool { self == .serverRestartGraceful || self == .serverRestartCrash }
 
     /// The fault this column injects. half-open and blackhole go through the kernel (iptables) when `via` is
     /// `.kernel`, so TCP keepalive probes meet the cut as they would in the wild. reset and close always go
@@ -25,6 +30,8 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .networkCutClose: .networkCut(mode: .close, via: .proxy)
         case .networkCutHalfOpen: .networkCut(mode: .halfOpen, via: via)
         case .networkCutBlackhole: .networkCut(mode: .blackhole, via: via)
+        case .serverRestartGraceful: .serverRestart(mode: .graceful)
+        case .serverRestartCrash: .serverRestart(mode: .crash)
         }
     }
 
@@ -41,6 +48,10 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .networkCutHalfOpen: "a middlebox forgot the flows: the next packet the client sends gets RST"
         case .networkCutBlackhole: "a middlebox drops every packet of the flows, silently"
         case .held: "the application kept one connection across the idle period, then its thread was killed"
+        case .serverRestartGraceful:
+            "the server is shut down cleanly, down 1 s while the application keeps trying, then back on the same port"
+        case .serverRestartCrash:
+            "the server is killed (SIGKILL), down 1 s while the application keeps trying, then back"
         }
     }
 
@@ -51,6 +62,7 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .killThread, .killThreadBusy, .held: "thread-killed"
         case .networkCutReset, .networkCutHalfOpen: "connection-reset"
         case .networkCutBlackhole: "blackhole"
+        case .serverRestartGraceful, .serverRestartCrash: "cannot-connect"
         }
     }
 
@@ -68,6 +80,8 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
             if (self == .networkCutHalfOpen || self == .networkCutBlackhole) && settings.via == .kernel {
                 parts += ["--via", "kernel"]
             }
+        case .serverRestartGraceful: parts += ["server-restart", "--mode", "graceful"]
+        case .serverRestartCrash: parts += ["server-restart", "--mode", "crash"]
         }
         if self != .waitTimeout && self != .killThreadBusy && settings.idle != Scenario.defaultIdleSeconds {
             parts += ["--idle", DriversMatrix.format(settings.idle)]
