@@ -13,8 +13,9 @@ extension Repro {
             discussion: """
                 A deploy, a failover or an OOM kill, on purpose: after the pool idled, mariadbd is stopped \
                 (graceful: SIGTERM, waited for; crash: SIGKILL), kept down --down seconds while the application \
-                tries two operations (recorded: right after the stop and halfway), then started again on the same port and data \
-                directory. The operations after it is back say whether the pool recovered. Only on the embedded \
+                tries --tries-while-down operations (recorded; the first right after the stop, the others spread \
+                over the downtime; 0 = a quiet restart), then started again on schedule on the same port and data \
+                directory, whatever those operations are doing. The operations after it is back say whether the pool recovered. Only on the embedded \
                 server: repro never restarts a server it did not start, so --dsn/REPRO_DSN is refused (exit 2).
                 """)
 
@@ -27,6 +28,13 @@ extension Repro {
                 "Seconds the server stays down (\(ServerRestartFault.downRange.text), default 1).", valueName: "seconds"
             ))
         var down: Double = ServerRestartFault.defaultDown
+
+        @Option(
+            name: .customLong("tries-while-down"),
+            help: ArgumentHelp(
+                "Operations the application tries while the server is down (\(ServerRestartFault.triesRange.text), default \(ServerRestartFault.defaultTries); 0 = a quiet restart: nobody used the pool until it was back).",
+                valueName: "n"))
+        var tries: Int = ServerRestartFault.defaultTries
 
         @OptionGroup var timing: IdleOptions
         @OptionGroup var server: ServerOptions
@@ -41,12 +49,16 @@ extension Repro {
                 throw ValidationError(
                     "--down \(down) is out of range: use seconds from \(ServerRestartFault.downRange.text)")
             }
+            guard ServerRestartFault.triesRange.contains(tries) else {
+                throw ValidationError(
+                    "--tries-while-down \(tries) is out of range: use \(ServerRestartFault.triesRange.text)")
+            }
         }
 
         func run() throws {
             let policy = try pool.resolved(defaultReadTimeout: nil)
             var scenario = Scenario(
-                name: "server-restart-\(mode.rawValue)", fault: .serverRestart(mode: mode, down: down),
+                name: "server-restart-\(mode.rawValue)", fault: .serverRestart(mode: mode, down: down, tries: tries),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
                 expectations: try expect.expectations(), idleSeconds: timing.idle)
             scenario.load = try load.spec()

@@ -7,43 +7,59 @@ import Synchronization
 /// repro started: repro never restarts a server it did not start.
 public struct ServerRestartFault: FaultKind, Equatable {
     public static let kind = "server-restart"
-    public static let fileKeys = ["mode", "down", "idle"]
+    public static let fileKeys = ["mode", "down", "tries-while-down", "idle"]
     /// `--down` / `fault.down`: seconds the server stays down.
     public static let downRange = 0.0...600.0
     public static let defaultDown = 1.0
-    /// While the server is down the application tries this many operations, the first right after the stop and
-    /// the others spread over the downtime: what it sees then is recorded, and some stale connections are left
-    /// for after the restart (steady traffic would have met each of them during the downtime).
-    static let probes = 2
+    /// `--tries-while-down` / `fault.tries-while-down`: operations the application tries while the server is down,
+    /// the first right after the stop and the others spread over the downtime. What it sees then is recorded; with
+    /// fewer tries than connections some stale ones are left for after the restart. 0 is a quiet restart (a
+    /// maintenance window at night): nobody used the pool until the server was back.
+    public static let triesRange = 0...10
+    public static let defaultTries = 2
     /// How the timeline marks the operations tried while the server was down (the drivers matrix reads them).
     public static let whileDownPrefix = "while down: "
 
     public var mode: ManagedServer.HaltMode
     public var down: Double
+    public var tries: Int
 
-    public init(mode: ManagedServer.HaltMode = .graceful, down: Double = ServerRestartFault.defaultDown) {
+    public init(
+        mode: ManagedServer.HaltMode = .graceful, down: Double = ServerRestartFault.defaultDown,
+        tries: Int = ServerRestartFault.defaultTries
+    ) {
         self.mode = mode
         self.down = down
+        self.tries = tries
     }
 
     public static func read<Fields: FaultFields>(_ fields: inout Fields) -> Self? {
         let mode = fields.choice("mode", ManagedServer.HaltMode.self, fallback: .graceful, hint: "")
         let down = fields.double("down", range: downRange, fallback: defaultDown, hint: "")
-        guard let mode, let down else { return nil }
-        return Self(mode: mode, down: down)
+        let tries = fields.int("tries-while-down", range: triesRange, fallback: defaultTries, hint: "")
+        guard let mode, let down, let tries else { return nil }
+        return Self(mode: mode, down: down, tries: tries)
     }
 
     public init?(parameters p: [String: String]) {
         guard let mode = ManagedServer.HaltMode(rawValue: p["mode"] ?? "graceful") else { return nil }
-        self.init(mode: mode, down: p["down"].flatMap { Double($0) } ?? Self.defaultDown)
+        self.init(
+            mode: mode, down: p["down"].flatMap { Double($0) } ?? Self.defaultDown,
+            tries: p["triesWhileDown"].flatMap { Int($0) } ?? Self.defaultTries)
     }
 
-    public var parameters: [String: String] { ["mode": mode.rawValue, "down": "\(down)"] }
-    public var label: String { "server-restart \(mode.rawValue), down \(DriversMatrix.format(down)) s" }
+    public var parameters: [String: String] {
+        ["mode": mode.rawValue, "down": "\(down)", "triesWhileDown": "\(tries)"]
+    }
+    public var label: String {
+        "server-restart \(mode.rawValue), down \(DriversMatrix.format(down)) s"
+            + (tries == 0 ? ", quiet" : ", \(tries) tries while down")
+    }
     /// While it is down, new connections are refused; afterwards old ones are stale.
     public var catalogEntryID: String { "cannot-connect" }
     public func driverColumn(pattern: WorkloadPattern) -> DriverColumn? {
         guard pattern == .pool else { return nil }
+        if tries == 0 { return .serverRestartQuiet }
         return mode == .graceful ? .serverRestartGraceful : .serverRestartCrash
     }
     /// Every other pool on the server would lose its connections too.
@@ -55,8 +71,12 @@ public struct ServerRestartFault: FaultKind, Equatable {
             ? "shut down cleanly (SIGTERM, waited for)" : "killed with SIGKILL, as in a crash or an OOM kill"
         let during = s.timeline.filter { $0.detail?.hasPrefix(Self.whileDownPrefix) == true }
         let failed = during.filter { $0.detail?.contains(" failed") == true }.count
+        let traffic =
+            during.isEmpty
+            ? "nobody used the pool while it was down (a quiet restart)"
+            : "while it was down the application tried \(during.count) operation(s), \(failed) of which failed"
         return
-            "After \(s.parameters["idle"] ?? "1.0") s idle the server was \(how), kept down \(DriversMatrix.format(down)) s and started again on the same port; while it was down the application tried \(during.count) operation(s), \(failed) of which failed."
+            "After \(s.parameters["idle"] ?? "1.0") s idle the server was \(how), kept down \(DriversMatrix.format(down)) s and started again on the same port; \(traffic)."
     }
 
     public func unavoidableWait(_ scenario: Scenario) -> Double { scenario.idle + down }
@@ -107,9 +127,9 @@ public struct ServerRestartFault: FaultKind, Equatable {
                 "server down for \(DriversMatrix.format(fault.down)) s, the application keeps trying; it comes back on schedule"
             )
             // The application keeps trying while the server is down: what does it see?
-            let interval = fault.down / Double(ServerRestartFault.probes)
+            let interval = fault.down / Double(max(1, fault.tries))
             var tries = 0
-            while tries < ServerRestartFault.probes {
+            while tries < fault.tries {
                 let probeAt = stoppedAt + .milliseconds(Int(interval * Double(tries) * 1000))
                 guard probeAt < downUntil, ContinuousClock.now < downUntil else { break }
                 let wait = probeAt - ContinuousClock.now
@@ -167,8 +187,9 @@ public struct ServerRestartFault: FaultKind, Equatable {
 extension Fault {
     /// The embedded server is stopped and started again.
     public static func serverRestart(
-        mode: ManagedServer.HaltMode = .graceful, down: Double = ServerRestartFault.defaultDown
+        mode: ManagedServer.HaltMode = .graceful, down: Double = ServerRestartFault.defaultDown,
+        tries: Int = ServerRestartFault.defaultTries
     ) -> Fault {
-        Fault(ServerRestartFault(mode: mode, down: down))
+        Fault(ServerRestartFault(mode: mode, down: down, tries: tries))
     }
 }

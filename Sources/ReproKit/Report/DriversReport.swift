@@ -44,7 +44,7 @@ public struct DriversReport: Sendable, Equatable, Codable {
         /// server-restart columns: what each operation tried while the server was down saw
         /// (`operation 1 failed with ECONNREFUSED after 2.1 ms`); nil in the other columns.
         public var whileDown: [String]?
-        /// server-restart columns: the first error an operation saw while the server was down, verbatim.
+        /// server-restart columns: the first error that reached the application while the server was down, verbatim.
         public var whileDownError: ErrorFact?
         /// Errors the pool absorbed (validation, retry), distinct messages, at most 3.
         public var absorbed: [ErrorFact]
@@ -64,7 +64,7 @@ public struct DriversReport: Sendable, Equatable, Codable {
             firstError = result.errors.first { $0.handledBy == nil && $0.operation != 0 }.map(ErrorFact.init)
             let down = result.timeline.compactMap(\.detail).filter { $0.hasPrefix(ServerRestartFault.whileDownPrefix) }
             whileDown = down.isEmpty ? nil : down.map { String($0.dropFirst(ServerRestartFault.whileDownPrefix.count)) }
-            whileDownError = result.errors.first { $0.operation == 0 }.map(ErrorFact.init)
+            whileDownError = result.errors.first { $0.operation == 0 && $0.handledBy == nil }.map(ErrorFact.init)
             var seen = Set<String>()
             absorbed = result.errors.filter { $0.handledBy != nil && seen.insert($0.message).inserted }.prefix(3).map(
                 ErrorFact.init)

@@ -13,9 +13,13 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
     case held = "held-kill-thread"
     case serverRestartGraceful = "server-restart-graceful"
     case serverRestartCrash = "server-restart-crash"
+    /// A graceful restart nobody noticed while it happened: no operation while the server was down.
+    case serverRestartQuiet = "server-restart-quiet"
 
     /// Columns that stop and start the server: only on the embedded one, and each with the server to itself.
-    public var restartsServer: Bool { self == .serverRestartGraceful || self == .serverRestartCrash }
+    public var restartsServer: Bool {
+        [.serverRestartGraceful, .serverRestartCrash, .serverRestartQuiet].contains(self)
+    }
 
     /// The fault this column injects. half-open and blackhole go through the kernel (iptables) when `via` is
     /// `.kernel`, so TCP keepalive probes meet the cut as they would in the wild. reset and close always go
@@ -32,6 +36,7 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .networkCutBlackhole: .networkCut(mode: .blackhole, via: via)
         case .serverRestartGraceful: .serverRestart(mode: .graceful)
         case .serverRestartCrash: .serverRestart(mode: .crash)
+        case .serverRestartQuiet: .serverRestart(mode: .graceful, tries: 0)
         }
     }
 
@@ -52,6 +57,8 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
             "the server is shut down cleanly, down 1 s while the application keeps trying, then back on the same port"
         case .serverRestartCrash:
             "the server is killed (SIGKILL), down 1 s while the application keeps trying, then back"
+        case .serverRestartQuiet:
+            "the server is shut down cleanly and back 1 s later, with no traffic in between (a maintenance window at night)"
         }
     }
 
@@ -63,6 +70,8 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .networkCutReset, .networkCutHalfOpen: "connection-reset"
         case .networkCutBlackhole: "blackhole"
         case .serverRestartGraceful, .serverRestartCrash: "cannot-connect"
+        // Nothing tried to connect while it was down: what is left is connections the server closed.
+        case .serverRestartQuiet: "server-closed-idle"
         }
     }
 
@@ -82,6 +91,7 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
             }
         case .serverRestartGraceful: parts += ["server-restart", "--mode", "graceful"]
         case .serverRestartCrash: parts += ["server-restart", "--mode", "crash"]
+        case .serverRestartQuiet: parts += ["server-restart", "--mode", "graceful", "--tries-while-down", "0"]
         }
         if self != .waitTimeout && self != .killThreadBusy && settings.idle != Scenario.defaultIdleSeconds {
             parts += ["--idle", DriversMatrix.format(settings.idle)]

@@ -9,9 +9,12 @@ public enum MatrixScenario: String, CaseIterable, Sendable {
     case networkCutHalfOpen = "network-cut-half-open"
     case serverRestartGraceful = "server-restart-graceful"
     case serverRestartCrash = "server-restart-crash"
+    case serverRestartQuiet = "server-restart-quiet"
 
     /// Columns that stop and start the server: only on the embedded one, and each with the server to itself.
-    public var restartsServer: Bool { self == .serverRestartGraceful || self == .serverRestartCrash }
+    public var restartsServer: Bool {
+        [.serverRestartGraceful, .serverRestartCrash, .serverRestartQuiet].contains(self)
+    }
 
     /// The fault this column injects; `seconds` is the wait_timeout of the wait-timeout column.
     public func fault(seconds: Int) -> Fault {
@@ -25,6 +28,7 @@ public enum MatrixScenario: String, CaseIterable, Sendable {
         case .networkCutHalfOpen: .networkCut(mode: .halfOpen, via: .proxy)
         case .serverRestartGraceful: .serverRestart(mode: .graceful, down: 1)
         case .serverRestartCrash: .serverRestart(mode: .crash, down: 1)
+        case .serverRestartQuiet: .serverRestart(mode: .graceful, down: 1, tries: 0)
         }
     }
 
@@ -40,6 +44,7 @@ public enum MatrixScenario: String, CaseIterable, Sendable {
         case .networkCutHalfOpen: "repro network-cut --mode half-open --policy \(policy)"
         case .serverRestartGraceful: "repro server-restart --mode graceful --policy \(policy)"
         case .serverRestartCrash: "repro server-restart --mode crash --policy \(policy)"
+        case .serverRestartQuiet: "repro server-restart --mode graceful --tries-while-down 0 --policy \(policy)"
         }
     }
 
