@@ -181,6 +181,26 @@ struct MeasuredDriversTests {
         }
     }
 
+    @Test("restarts: what each stack saw while the server was down is measured; a pool that waits is measured waiting")
+    func restartColumnsRecordTheDowntime() throws {
+        let report = try Self.committed()
+        for row in report.rows {
+            for column in [DriverColumn.serverRestartGraceful, .serverRestartCrash] {
+                let cell = try #require(row.cell(column), "\(row.id) \(column.rawValue)")
+                #expect(cell.whileDown?.isEmpty == false, "\(row.id) \(column.rawValue)")
+                #expect(cell.firstError.map { $0.code != 2003 && $0.code != 2002 } ?? true)
+            }
+            #expect(row.cell(.serverRestartQuiet)?.whileDown == nil, "\(row.id): nobody tried while it was down")
+        }
+        // mysql2 fails fast while the server is down; HikariCP holds the caller until the server is back, so the
+        // restart must come back on schedule whatever the application's call is doing (not after it times out).
+        let mysql2 = try #require(report.row("node-mysql2 default")?.cell(.serverRestartCrash))
+        #expect(mysql2.whileDownError?.message.contains("ECONNREFUSED") == true)
+        let hikari = try #require(report.row("hikari default")?.cell(.serverRestartCrash))
+        #expect(hikari.whileDownError == nil)
+        #expect(hikari.whileDown?.first?.contains("succeeded") == true, "\(hikari.whileDown ?? [])")
+    }
+
     @Test("repro explain recognises every message a real stack produced, in the entry of its column")
     func explainRecognisesEveryMessage() throws {
         let report = try Self.committed()
@@ -188,7 +208,7 @@ struct MeasuredDriversTests {
         for seen in report.observedMessages {
             let hits = ErrorSearch.search(seen.message, measured: report).map(\.entry.id)
             #expect(
-                hits.contains(seen.column.catalogEntry),
+                hits.contains(seen.entry),
                 "'\(seen.message)' (\(seen.row.id), \(seen.column.rawValue)) -> \(hits)")
         }
         for phrase in [

@@ -5,11 +5,13 @@ import Testing
 /// `repro server-restart`: the embedded server stopped (cleanly or as a crash) and started again.
 @Suite(.serialized, .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
 struct ServerRestartTests {
-    static func run(_ mode: String, _ policy: String) throws -> (ScenarioResult, ReproBinary.Outcome) {
+    static func run(_ mode: String, _ policy: String, _ extra: [String] = []) throws -> (
+        ScenarioResult, ReproBinary.Outcome
+    ) {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = try ReproBinary.run(
-            ["server-restart", "--mode", mode, "--policy", policy, "--json", "--quiet", "--report-dir", dir],
+            ["server-restart", "--mode", mode, "--policy", policy, "--json", "--quiet", "--report-dir", dir] + extra,
             timeout: 120)
         let report = try Report.decode(Data(out.stdout.utf8))
         return (try #require(report.scenarios.first, "\(out.stderr)"), out)
@@ -49,6 +51,22 @@ struct ServerRestartTests {
         #expect(s.recoveryMs != nil)
     }
 
+    @Test("a quiet restart: nobody tried while it was down, so every pooled connection is dead once it is back")
+    func quietRestartLeavesEveryConnectionDead() throws {
+        let (s, out) = try Self.run("graceful", "naive", ["--tries-while-down", "0"])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(s.parameters["triesWhileDown"] == "0")
+        let details = s.timeline.compactMap(\.detail)
+        #expect(!details.contains { $0.hasPrefix(ServerRestartFault.whileDownPrefix) }, "\(details)")
+        #expect(details.contains { $0.hasPrefix("server back after") })
+        #expect(s.errors.allSatisfy { $0.operation != 0 })
+        // The pool of 4 still holds 4 connections the server closed when it shut down: 4 of 5 operations fail.
+        #expect(s.operations.failed == 4)
+        #expect(s.operationResults.compactMap(\.error).allSatisfy { [2006, 2013].contains($0.error.code.rawValue) })
+        let (validated, _) = try Self.run("graceful", "ping-on-borrow", ["--tries-while-down", "0"])
+        #expect(validated.recovered && validated.errors.allSatisfy { $0.handledBy != nil })
+    }
+
     @Test func aServerRepoStartedIsTheOnlyOneItRestarts() throws {
         let out = try ReproBinary.run(["server-restart", "--dsn", "mysql://root@127.0.0.1:9/"])
         #expect(out.status == 2)
@@ -66,6 +84,15 @@ struct ServerRestartTests {
         let down = try ReproBinary.run(["server-restart", "--down", "601"])
         #expect(down.status == 2)
         #expect(down.stderr.contains("--down 601.0 is out of range: use seconds from 0 to 600"), "\(down.stderr)")
+        let tries = try ReproBinary.run(["server-restart", "--tries-while-down", "11"])
+        #expect(tries.status == 2)
+        #expect(tries.stderr.contains("--tries-while-down 11 is out of range: use 0 to 10"), "\(tries.stderr)")
+        let file = ReproBinary.temporaryDirectory() + "/r.yml"
+        try "name: r\nfault: {kind: server-restart, tries-while-down: 11}\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
+        let fromFile = try ReproBinary.run(["all", file])
+        #expect(fromFile.status == 2)
+        #expect(fromFile.stderr.contains("r.yml:2") && fromFile.stderr.contains("0 to 10"), "\(fromFile.stderr)")
         let mode = try ReproBinary.run(["server-restart", "--mode", "explode"])
         #expect(mode.status == 2)
         #expect(mode.stderr.contains("graceful") && mode.stderr.contains("crash"), "\(mode.stderr)")

@@ -184,13 +184,19 @@ public struct DriversReport: Sendable, Equatable, Codable {
         return report
     }
 
-    /// Every distinct message seen in any cell (reaching the caller or absorbed), with where it was seen.
-    public var observedMessages: [(message: String, row: Row, column: DriverColumn, reachedCaller: Bool)] {
-        var out: [(String, Row, DriverColumn, Bool)] = []
+    /// Every distinct message seen in any cell (reaching the caller or absorbed), with where it was seen and the
+    /// catalog entry it belongs to.
+    public var observedMessages: [(message: String, row: Row, column: DriverColumn, reachedCaller: Bool, entry: String)]
+    {
+        var out: [(String, Row, DriverColumn, Bool, String)] = []
         for row in rows {
             for cell in row.cells {
-                if let e = cell.firstError { out.append((e.message, row, cell.column, true)) }
-                for e in cell.absorbed { out.append((e.message, row, cell.column, false)) }
+                let entry = cell.column.catalogEntry
+                if let e = cell.firstError { out.append((e.message, row, cell.column, true, entry)) }
+                for e in cell.absorbed { out.append((e.message, row, cell.column, false, entry)) }
+                if let e = cell.whileDownError, let down = cell.column.whileDownEntry {
+                    out.append((e.message, row, cell.column, true, down))
+                }
             }
         }
         return out

@@ -31,7 +31,7 @@ public enum ErrorCatalog {
     public static let entries: [CatalogEntry] = [
         CatalogEntry(
             id: "server-closed-idle",
-            title: "The server closed an idle connection (wait_timeout)",
+            title: "The server closed an idle connection (wait_timeout, a restart)",
             codes: [2006, 2013, 4031],
             phrases: [
                 "CR_SERVER_GONE_ERROR", "CR_SERVER_LOST", "MySQL server has gone away", "Server has gone away",
@@ -43,7 +43,7 @@ public enum ErrorCatalog {
                 "unexpected EOF", "driver: bad connection", "ErrBadConn",
             ],
             meaning:
-                "The server ended a connection that sat idle longer than its wait_timeout; a pool that hands out that connection without checking it fails on the next query. MariaDB 10.11 sends no error packet and aborts the connection with an RST, not a FIN (it sets SO_LINGER 0 when the wait for a command times out), whether the connection sat idle right after connecting or after a fully read result (measured by ServerCloseWireTests). So the next send already fails with ECONNRESET: Connector/C reports 2006, drivers that read first see a connection reset (ECONNRESET). A connection closed with a FIN instead (a proxy closing it, KILL) takes the send and fails at the read: 2013 / EOF. MySQL 8.0.24+ first sends 4031.",
+                "The server ended a connection that sat idle longer than its wait_timeout; a pool that hands out that connection without checking it fails on the next query. MariaDB 10.11 sends no error packet and aborts the connection with an RST, not a FIN (it sets SO_LINGER 0 when the wait for a command times out), whether the connection sat idle right after connecting or after a fully read result (measured by ServerCloseWireTests). So the next send already fails with ECONNRESET: Connector/C reports 2006, drivers that read first see a connection reset (ECONNRESET). A connection closed with a FIN instead (a proxy closing it, KILL, a server that shut down or crashed) takes the send and fails at the read: 2013 / EOF. MySQL 8.0.24+ first sends 4031. A restart nobody noticed (no traffic while the server was down) leaves a pool of such connections: the server-restart-quiet column.",
             drivers: [
                 d(
                     "MySQL Connector/J (Java; HikariCP here runs MariaDB Connector/J, measured above)",
@@ -56,8 +56,9 @@ public enum ErrorCatalog {
             ],
             commands: [
                 "repro wait-timeout --seconds 2 --policy naive", "repro network-cut --mode close --policy naive",
+                "repro server-restart --tries-while-down 0 --policy naive",
             ],
-            scenarios: ["wait-timeout", "network-cut-close"]
+            scenarios: ["wait-timeout", "network-cut-close", "server-restart-quiet"]
         ),
         CatalogEntry(
             id: "thread-killed",
@@ -133,17 +134,17 @@ public enum ErrorCatalog {
                 "connection refused", "ER_ACCESS_DENIED_ERROR", "Access denied for user",
             ],
             meaning:
-                "Opening a connection failed: nothing listens at host:port (2003, ECONNREFUSED), the name does not resolve (2005), or the credentials are wrong (1045). This is the error a retry on acquire can help with; it does not help with dead pooled connections.",
+                "Opening a connection failed: nothing listens at host:port (2002/2003, ECONNREFUSED; a server that is restarting), the name does not resolve (2005), or the credentials are wrong (1045). This is the error a retry on acquire can help with; it does not help with dead pooled connections. While a server restarts every pool fails this way, or holds the caller until the server is back (HikariCP waits up to its connectionTimeout): the server-restart columns of the drivers matrix measure which.",
             drivers: [
-                d("Connector/C, PyMySQL", "2003 Can't connect to MySQL server on 'host' (111)"),
-                d("mysqljs/mysql2 (Node)", "connect ECONNREFUSED host:port"),
                 d(
-                    "Connector/J (Java)",
-                    "Communications link failure: The driver has not received any packets from the server"),
-                d("go-sql-driver/mysql", "dial tcp host:port: connect: connection refused"),
+                    "MySQL Connector/J (Java; HikariCP here runs MariaDB Connector/J, measured above)",
+                    "Communications link failure: The driver has not received any packets from the server")
             ],
-            commands: ["repro wait-timeout --dsn mysql://root@127.0.0.1:1/ (an address where nothing listens)"],
-            scenarios: []
+            commands: [
+                "repro server-restart --mode crash --driver node-mysql2",
+                "repro server-restart --mode graceful --policy ping-on-borrow",
+            ],
+            scenarios: ["server-restart-graceful", "server-restart-crash"]
         ),
         CatalogEntry(
             id: "repro-codes",

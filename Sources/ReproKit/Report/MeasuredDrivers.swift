@@ -28,11 +28,23 @@ public enum MeasuredDrivers {
     /// One line per row for the columns a catalog entry covers.
     public static func lines(forEntry id: String, in report: DriversReport) -> [CatalogEntry.DriverMessage] {
         let columns = report.columns.map(\.id).filter { $0.catalogEntry == id }
-        guard !columns.isEmpty else { return [] }
+        let downColumns = report.columns.map(\.id).filter { $0.whileDownEntry == id }
+        guard !columns.isEmpty || !downColumns.isEmpty else { return [] }
         return report.rows.map { row in
-            let parts = columns.compactMap { c in row.cell(c).map { "`\(c.rawValue)` \(outcome($0))" } }
+            var parts = columns.compactMap { c in row.cell(c).map { "`\(c.rawValue)` \(outcome($0))" } }
+            parts += downColumns.compactMap { c in
+                row.cell(c).flatMap { cell in whileDown(cell).map { "`\(c.rawValue)` while down: \(oneLine($0))" } }
+            }
             return CatalogEntry.DriverMessage(driver: label(row), message: parts.joined(separator: "; "))
         }
+    }
+
+    /// What the application saw while the server was down: the first error verbatim, or that every try waited
+    /// for the server and succeeded; nil outside the restart columns.
+    static func whileDown(_ cell: DriversReport.Cell) -> String? {
+        guard let down = cell.whileDown else { return nil }
+        if let e = cell.whileDownError { return "\"\(e.message)\" (\(e.label))" }
+        return "no error (\(down.joined(separator: "; ")))"
     }
 
     /// `node-mysql2 default (mysql2 3.23.4 on node 20.20.2)`.
@@ -75,21 +87,24 @@ public enum MeasuredDrivers {
 
     /// Every place a message was seen, matched by shape (ids, ports and timings masked) or containment.
     public static func sightings(of query: String, in report: DriversReport) -> [(
-        row: DriversReport.Row, column: DriverColumn, reachedCaller: Bool
+        row: DriversReport.Row, column: DriverColumn, reachedCaller: Bool, entry: String
     )] {
         let q = normalized(query)
         guard q.count >= 3 else { return [] }
-        var out: [(DriversReport.Row, DriverColumn, Bool)] = []
+        var out: [(DriversReport.Row, DriverColumn, Bool, String)] = []
         for row in report.rows {
             for cell in row.cells {
-                var messages: [(String, Bool)] = cell.firstError.map { [($0.message, true)] } ?? []
-                messages += cell.whileDownError.map { [($0.message, true)] } ?? []
-                messages += cell.absorbed.map { ($0.message, false) }
-                messages += cell.events.map { ($0, false) }
-                for (message, reached) in messages {
+                let entry = cell.column.catalogEntry
+                var messages: [(String, Bool, String)] = cell.firstError.map { [($0.message, true, entry)] } ?? []
+                if let e = cell.whileDownError, let down = cell.column.whileDownEntry {
+                    messages.append((e.message, true, down))
+                }
+                messages += cell.absorbed.map { ($0.message, false, entry) }
+                messages += cell.events.map { ($0, false, entry) }
+                for (message, reached, belongs) in messages {
                     let m = normalized(message)
                     if m == q || m.contains(q) || (q.count >= 12 && q.contains(m) && m.count >= 8) {
-                        out.append((row, cell.column, reached))
+                        out.append((row, cell.column, reached, belongs))
                         break
                     }
                 }
@@ -101,8 +116,8 @@ public enum MeasuredDrivers {
     /// The catalog entries whose columns saw `query`.
     public static func entries(seeing query: String, in report: DriversReport) -> [String] {
         var ids: [String] = []
-        for s in sightings(of: query, in: report) where !ids.contains(s.column.catalogEntry) {
-            ids.append(s.column.catalogEntry)
+        for s in sightings(of: query, in: report) where !ids.contains(s.entry) {
+            ids.append(s.entry)
         }
         return ids
     }

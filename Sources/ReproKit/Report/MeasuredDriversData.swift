@@ -44,6 +44,21 @@ enum MeasuredDriversData {
               "fault" : "kill-thread count=all target=idle",
               "id" : "held-kill-thread",
               "title" : "the application kept one connection across the idle period, then its thread was killed"
+            },
+            {
+              "fault" : "server-restart down=1.0 mode=graceful triesWhileDown=2",
+              "id" : "server-restart-graceful",
+              "title" : "the server is shut down cleanly, down 1 s while the application keeps trying, then back on the same port"
+            },
+            {
+              "fault" : "server-restart down=1.0 mode=crash triesWhileDown=2",
+              "id" : "server-restart-crash",
+              "title" : "the server is killed (SIGKILL), down 1 s while the application keeps trying, then back"
+            },
+            {
+              "fault" : "server-restart down=1.0 mode=graceful triesWhileDown=0",
+              "id" : "server-restart-quiet",
+              "title" : "the server is shut down cleanly and back 1 s later, with no traffic in between (a maintenance window at night)"
             }
           ],
           "commands" : {
@@ -54,6 +69,9 @@ enum MeasuredDriversData {
             "go-sql default|network-cut-close" : "repro network-cut --mode close --driver go-sql --driver-deadline 3",
             "go-sql default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql --driver-deadline 3",
             "go-sql default|network-cut-reset" : "repro network-cut --mode reset --driver go-sql --driver-deadline 3",
+            "go-sql default|server-restart-crash" : "repro server-restart --mode crash --driver go-sql --driver-deadline 3",
+            "go-sql default|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql --driver-deadline 3",
+            "go-sql default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql --driver-deadline 3",
             "go-sql default|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql --driver-deadline 3",
             "go-sql recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|kill-thread" : "repro kill-thread --target idle --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
@@ -62,6 +80,9 @@ enum MeasuredDriversData {
             "go-sql recommended|network-cut-close" : "repro network-cut --mode close --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|network-cut-reset" : "repro network-cut --mode reset --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql recommended|server-restart-crash" : "repro server-restart --mode crash --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "hikari default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari --driver-deadline 22",
             "hikari default|kill-thread" : "repro kill-thread --target idle --driver hikari --driver-deadline 22",
@@ -70,6 +91,9 @@ enum MeasuredDriversData {
             "hikari default|network-cut-close" : "repro network-cut --mode close --driver hikari --driver-deadline 22",
             "hikari default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari --driver-deadline 22",
             "hikari default|network-cut-reset" : "repro network-cut --mode reset --driver hikari --driver-deadline 22",
+            "hikari default|server-restart-crash" : "repro server-restart --mode crash --driver hikari --driver-deadline 22",
+            "hikari default|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari --driver-deadline 22",
+            "hikari default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari --driver-deadline 22",
             "hikari default|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-deadline 22",
             "hikari recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|kill-thread" : "repro kill-thread --target idle --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
@@ -78,6 +102,9 @@ enum MeasuredDriversData {
             "hikari recommended|network-cut-close" : "repro network-cut --mode close --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|network-cut-reset" : "repro network-cut --mode reset --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari recommended|server-restart-crash" : "repro server-restart --mode crash --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "node-mysql default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql --driver-deadline 42",
             "node-mysql default|kill-thread" : "repro kill-thread --target idle --driver node-mysql --driver-deadline 42",
@@ -86,6 +113,9 @@ enum MeasuredDriversData {
             "node-mysql default|network-cut-close" : "repro network-cut --mode close --driver node-mysql --driver-deadline 42",
             "node-mysql default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql --driver-deadline 42",
             "node-mysql default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql --driver-deadline 42",
+            "node-mysql default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql --driver-deadline 42",
+            "node-mysql default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql --driver-deadline 42",
+            "node-mysql default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql --driver-deadline 42",
             "node-mysql default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql --driver-deadline 42",
@@ -94,6 +124,9 @@ enum MeasuredDriversData {
             "node-mysql recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql --driver-deadline 42",
             "node-mysql2 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --driver-deadline 3",
             "node-mysql2 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-deadline 3",
@@ -102,6 +135,9 @@ enum MeasuredDriversData {
             "node-mysql2 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --driver-deadline 3",
             "node-mysql2 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-deadline 3",
             "node-mysql2 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --driver-deadline 3",
+            "node-mysql2 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --driver-deadline 3",
+            "node-mysql2 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --driver-deadline 3",
+            "node-mysql2 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --driver-deadline 3",
             "node-mysql2 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-deadline 3",
             "node-mysql2 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
@@ -110,6 +146,9 @@ enum MeasuredDriversData {
             "node-mysql2 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "repro evict-on-event|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy evict-on-event",
             "repro evict-on-event|kill-thread" : "repro kill-thread --target idle --policy evict-on-event",
@@ -118,6 +157,9 @@ enum MeasuredDriversData {
             "repro evict-on-event|network-cut-close" : "repro network-cut --mode close --policy evict-on-event",
             "repro evict-on-event|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy evict-on-event",
             "repro evict-on-event|network-cut-reset" : "repro network-cut --mode reset --policy evict-on-event",
+            "repro evict-on-event|server-restart-crash" : "repro server-restart --mode crash --policy evict-on-event",
+            "repro evict-on-event|server-restart-graceful" : "repro server-restart --mode graceful --policy evict-on-event",
+            "repro evict-on-event|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy evict-on-event",
             "repro evict-on-event|wait-timeout" : "repro wait-timeout --seconds 3 --policy evict-on-event",
             "repro go-sql|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy go-sql",
             "repro go-sql|kill-thread" : "repro kill-thread --target idle --policy go-sql",
@@ -126,6 +168,9 @@ enum MeasuredDriversData {
             "repro go-sql|network-cut-close" : "repro network-cut --mode close --policy go-sql",
             "repro go-sql|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy go-sql",
             "repro go-sql|network-cut-reset" : "repro network-cut --mode reset --policy go-sql",
+            "repro go-sql|server-restart-crash" : "repro server-restart --mode crash --policy go-sql",
+            "repro go-sql|server-restart-graceful" : "repro server-restart --mode graceful --policy go-sql",
+            "repro go-sql|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy go-sql",
             "repro go-sql|wait-timeout" : "repro wait-timeout --seconds 3 --policy go-sql",
             "repro ping-if-idle|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy ping-if-idle",
             "repro ping-if-idle|kill-thread" : "repro kill-thread --target idle --policy ping-if-idle",
@@ -134,6 +179,9 @@ enum MeasuredDriversData {
             "repro ping-if-idle|network-cut-close" : "repro network-cut --mode close --policy ping-if-idle",
             "repro ping-if-idle|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy ping-if-idle",
             "repro ping-if-idle|network-cut-reset" : "repro network-cut --mode reset --policy ping-if-idle",
+            "repro ping-if-idle|server-restart-crash" : "repro server-restart --mode crash --policy ping-if-idle",
+            "repro ping-if-idle|server-restart-graceful" : "repro server-restart --mode graceful --policy ping-if-idle",
+            "repro ping-if-idle|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy ping-if-idle",
             "repro ping-if-idle|wait-timeout" : "repro wait-timeout --seconds 3 --policy ping-if-idle",
             "repro ping-on-borrow|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy ping-on-borrow",
             "repro ping-on-borrow|kill-thread" : "repro kill-thread --target idle --policy ping-on-borrow",
@@ -142,6 +190,9 @@ enum MeasuredDriversData {
             "repro ping-on-borrow|network-cut-close" : "repro network-cut --mode close --policy ping-on-borrow",
             "repro ping-on-borrow|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy ping-on-borrow",
             "repro ping-on-borrow|network-cut-reset" : "repro network-cut --mode reset --policy ping-on-borrow",
+            "repro ping-on-borrow|server-restart-crash" : "repro server-restart --mode crash --policy ping-on-borrow",
+            "repro ping-on-borrow|server-restart-graceful" : "repro server-restart --mode graceful --policy ping-on-borrow",
+            "repro ping-on-borrow|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy ping-on-borrow",
             "repro ping-on-borrow|wait-timeout" : "repro wait-timeout --seconds 3 --policy ping-on-borrow",
             "repro sqlalchemy|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy sqlalchemy",
             "repro sqlalchemy|kill-thread" : "repro kill-thread --target idle --policy sqlalchemy",
@@ -150,6 +201,9 @@ enum MeasuredDriversData {
             "repro sqlalchemy|network-cut-close" : "repro network-cut --mode close --policy sqlalchemy",
             "repro sqlalchemy|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy sqlalchemy",
             "repro sqlalchemy|network-cut-reset" : "repro network-cut --mode reset --policy sqlalchemy",
+            "repro sqlalchemy|server-restart-crash" : "repro server-restart --mode crash --policy sqlalchemy",
+            "repro sqlalchemy|server-restart-graceful" : "repro server-restart --mode graceful --policy sqlalchemy",
+            "repro sqlalchemy|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy sqlalchemy",
             "repro sqlalchemy|wait-timeout" : "repro wait-timeout --seconds 3 --policy sqlalchemy",
             "sqlalchemy default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy --driver-deadline 3",
@@ -158,6 +212,9 @@ enum MeasuredDriversData {
             "sqlalchemy default|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|network-cut-reset" : "repro network-cut --mode reset --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|server-restart-crash" : "repro server-restart --mode crash --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|server-restart-graceful" : "repro server-restart --mode graceful --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
@@ -166,9 +223,12 @@ enum MeasuredDriversData {
             "sqlalchemy recommended|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|network-cut-reset" : "repro network-cut --mode reset --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|server-restart-crash" : "repro server-restart --mode crash --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3"
           },
-          "generatedAt" : "2026-11-26T06:52:16Z",
+          "generatedAt" : "2026-11-26T11:56:56Z",
           "repro" : "0.1.0",
           "rows" : [
             {
@@ -178,16 +238,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3450.597836,
+                  "durationMs" : 3745.685168,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=6)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=24)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.058129,
+                  "recoveryMs" : 303.41262800000004,
                   "survived" : true
                 },
                 {
@@ -195,17 +255,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1341.298265,
+                  "durationMs" : 1575.090582,
                   "events" : [
-                    "connection-end (threadId=11)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=11)"
+                    "connection-end (threadId=8)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.31682699999988,
+                  "recoveryMs" : 207.09241999999995,
                   "survived" : true
                 },
                 {
@@ -213,10 +273,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.667237,
-                  "durationMs" : 184.533176,
+                  "detectionMs" : 3.10992600000003,
+                  "durationMs" : 427.087216,
                   "events" : [
-                    "connection-end (threadId=21)"
+                    "connection-end (threadId=15)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -232,7 +292,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.460135000000008,
+                  "recoveryMs" : 4.147427999999991,
                   "survived" : false
                 },
                 {
@@ -240,16 +300,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1209.999164,
+                  "durationMs" : 1443.795588,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=24)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=17)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.23197400000004,
+                  "recoveryMs" : 56.44598199999973,
                   "survived" : true
                 },
                 {
@@ -257,17 +317,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1197.929497,
+                  "durationMs" : 1234.1892149999999,
                   "events" : [
-                    "connection-end (threadId=30)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=30)"
+                    "connection-end (threadId=26)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=29)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.306781,
+                  "recoveryMs" : 59.24645899999996,
                   "survived" : true
                 },
                 {
@@ -275,10 +335,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.287168999999949,
-                  "durationMs" : 1181.758662,
+                  "detectionMs" : 15.154255000000148,
+                  "durationMs" : 1210.280099,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=39)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=37)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -301,12 +361,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.011039,
-                  "durationMs" : 16175.425582,
+                  "detectionMs" : 3010.6256069999995,
+                  "durationMs" : 16270.108168,
                   "events" : [
-                    "connection-end (threadId=47)",
+                    "connection-end (threadId=44)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3015.793,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3016.064,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -327,11 +387,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.60078399999998,
-                  "durationMs" : 1351.687202,
+                  "detectionMs" : 202.45085599999993,
+                  "durationMs" : 1379.525394,
                   "events" : [
-                    "connection-end (threadId=52)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=52)"
+                    "connection-end (threadId=45)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=45)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -347,6 +407,88 @@ enum MeasuredDriversData {
                     "total" : 2
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 28.80285600000002,
+                  "durationMs" : 2276.20793,
+                  "events" : [
+                    "connection-end (threadId=61)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=61)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1115.127517,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 19.88993000000005,
+                  "durationMs" : 2328.767931,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1126.597495,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.6 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2323.934431,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1124.215836,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -377,16 +519,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3442.560324,
+                  "durationMs" : 3734.480594,
                   "events" : [
-                    "connection-end (threadId=58)"
+                    "connection-end (threadId=24)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.0868909999999,
+                  "recoveryMs" : 304.3603250000001,
                   "survived" : true
                 },
                 {
@@ -394,17 +536,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1337.818497,
+                  "durationMs" : 1633.723462,
                   "events" : [
-                    "connection-end (threadId=64)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=65)"
+                    "connection-end (threadId=14)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=15)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.12027599999988,
+                  "recoveryMs" : 206.9050050000003,
                   "survived" : true
                 },
                 {
@@ -412,10 +554,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.4890100000000075,
-                  "durationMs" : 151.876119,
+                  "detectionMs" : 13.630163000000039,
+                  "durationMs" : 347.396264,
                   "events" : [
-                    "connection-end (threadId=74)"
+                    "connection-end (threadId=11)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -431,7 +573,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.153037000000012,
+                  "recoveryMs" : 14.883951999999965,
                   "survived" : false
                 },
                 {
@@ -439,17 +581,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1215.607741,
+                  "durationMs" : 1471.732981,
                   "events" : [
-                    "connection-end (threadId=77)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=78)"
+                    "connection-end (threadId=19)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=20)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.234752999999955,
+                  "recoveryMs" : 57.5120380000003,
                   "survived" : true
                 },
                 {
@@ -457,17 +599,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1210.526561,
+                  "durationMs" : 1244.438895,
                   "events" : [
-                    "connection-end (threadId=84)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=83)"
+                    "connection-end (threadId=28)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=27)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.291042999999945,
+                  "recoveryMs" : 60.23284100000001,
                   "survived" : true
                 },
                 {
@@ -475,11 +617,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 9.431575000000066,
-                  "durationMs" : 1158.838334,
+                  "detectionMs" : 7.693238999999949,
+                  "durationMs" : 1291.570871,
                   "events" : [
-                    "connection-end (threadId=89)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=92)"
+                    "connection-end (threadId=38)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=41)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -502,10 +644,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.1289709999996,
-                  "durationMs" : 4175.613514,
+                  "detectionMs" : 3005.0237819999998,
+                  "durationMs" : 4293.540028,
                   "events" : [
-                    "connection-end (threadId=97)",
+                    "connection-end (threadId=42)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…"
                   ],
                   "firstError" : {
@@ -527,11 +669,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.5590430000002,
-                  "durationMs" : 1336.678893,
+                  "detectionMs" : 202.21669799999995,
+                  "durationMs" : 1435.301491,
                   "events" : [
-                    "connection-end (threadId=105)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=106)"
+                    "connection-end (threadId=46)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=46)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -547,6 +689,88 @@ enum MeasuredDriversData {
                     "total" : 2
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 49.67857600000002,
+                  "durationMs" : 2250.507332,
+                  "events" : [
+                    "connection-end (threadId=59)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=62)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1090.5796729999997,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.5 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 14.243798000000197,
+                  "durationMs" : 2285.008988,
+                  "events" : [
+                    "connection-end (threadId=6)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1105.049038,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.5 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2295.232269,
+                  "events" : [
+                    "connection-end (threadId=7)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1119.2164749999997,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -583,18 +807,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3456.4052229999998,
+                  "durationMs" : 3522.231186,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=113)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=113)",
-                    "connection-end (threadId=113)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=10)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=10)",
+                    "connection-end (threadId=10)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.4397650000001,
+                  "recoveryMs" : 303.19175499999983,
                   "survived" : true
                 },
                 {
@@ -602,18 +826,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1340.2938669999999,
+                  "durationMs" : 1553.0236220000002,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=117)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=117)",
-                    "connection-end (threadId=122)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=17)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=17)",
+                    "connection-end (threadId=38)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.40992099999994,
+                  "recoveryMs" : 202.9199860000001,
                   "survived" : true
                 },
                 {
@@ -621,11 +845,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.446926999999988,
-                  "durationMs" : 143.190201,
+                  "detectionMs" : 3.336973999999998,
+                  "durationMs" : 403.154534,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=125)",
-                    "connection-end (threadId=126)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=22)",
+                    "connection-end (threadId=23)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -641,7 +865,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.047550000000001,
+                  "recoveryMs" : 4.179003000000023,
                   "survived" : false
                 },
                 {
@@ -649,18 +873,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1175.738913,
+                  "durationMs" : 1373.165715,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=130)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=130)",
-                    "connection-end (threadId=130)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=13)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=13)",
+                    "connection-end (threadId=13)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.54347599999983,
+                  "recoveryMs" : 56.15073400000006,
                   "survived" : true
                 },
                 {
@@ -668,18 +892,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1175.741331,
+                  "durationMs" : 1226.214883,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=136)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=136)",
-                    "connection-end (threadId=140)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=27)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=27)",
+                    "connection-end (threadId=40)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.3076030000002,
+                  "recoveryMs" : 61.4128639999999,
                   "survived" : true
                 },
                 {
@@ -687,17 +911,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1181.950858,
+                  "durationMs" : 1193.94315,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=142)",
-                    "connection-end (threadId=147)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=34)",
+                    "connection-end (threadId=51)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 12.373675999999705,
+                  "recoveryMs" : 14.901082999999971,
                   "survived" : true
                 },
                 {
@@ -705,17 +929,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41185.552546,
+                  "durationMs" : 41256.847636,
                   "events" : [
-                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=150)",
-                    "connection-end (threadId=155)"
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=42)",
+                    "connection-end (threadId=56)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40034.742967,
+                  "recoveryMs" : 40034.474335000006,
                   "survived" : true
                 },
                 {
@@ -723,11 +947,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.97079099999996,
-                  "durationMs" : 1335.259037,
+                  "detectionMs" : 202.01599899999997,
+                  "durationMs" : 1379.075716,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=158)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=158)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=46)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=46)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -744,6 +968,91 @@ enum MeasuredDriversData {
                     "total" : 2
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 48.80107799999996,
+                  "durationMs" : 2277.124069,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=62)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=62)",
+                    "connection-end (threadId=4)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1122.4992,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.5 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 14.467591999999968,
+                  "durationMs" : 2227.356862,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
+                    "connection-end (threadId=4)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1096.4398840000001,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.6 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2214.798881,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
+                    "connection-end (threadId=4)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1089.2511379999996,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -774,18 +1083,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3451.345395,
+                  "durationMs" : 3616.294037,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=164)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=164)",
-                    "connection-end (threadId=164)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=16)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=16)",
+                    "connection-end (threadId=16)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.73956599999974,
+                  "recoveryMs" : 303.56299599999966,
                   "survived" : true
                 },
                 {
@@ -793,18 +1102,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1348.161841,
+                  "durationMs" : 1555.7616739999999,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=170)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=170)",
-                    "connection-end (threadId=175)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=17)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=17)",
+                    "connection-end (threadId=38)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.85736099999986,
+                  "recoveryMs" : 205.69952500000022,
                   "survived" : true
                 },
                 {
@@ -812,11 +1121,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.1339319999999873,
-                  "durationMs" : 150.300741,
+                  "detectionMs" : 3.803290000000004,
+                  "durationMs" : 411.956655,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=178)",
-                    "connection-end (threadId=179)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=22)",
+                    "connection-end (threadId=23)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -832,7 +1141,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.859104999999971,
+                  "recoveryMs" : 5.0083870000000275,
                   "survived" : false
                 },
                 {
@@ -840,18 +1149,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1189.969466,
+                  "durationMs" : 1324.231207,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=183)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=183)",
-                    "connection-end (threadId=183)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=9)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=9)",
+                    "connection-end (threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.73682400000007,
+                  "recoveryMs" : 58.50544500000001,
                   "survived" : true
                 },
                 {
@@ -859,18 +1168,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1194.485443,
+                  "durationMs" : 1206.100018,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=189)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=189)",
-                    "connection-end (threadId=193)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=27)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=27)",
+                    "connection-end (threadId=40)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.27745600000003,
+                  "recoveryMs" : 55.09467900000004,
                   "survived" : true
                 },
                 {
@@ -878,17 +1187,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1170.541265,
+                  "durationMs" : 1208.339586,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=195)",
-                    "connection-end (threadId=200)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=34)",
+                    "connection-end (threadId=51)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 12.294217000000117,
+                  "recoveryMs" : 9.432841999999937,
                   "survived" : true
                 },
                 {
@@ -896,17 +1205,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41242.787426,
+                  "durationMs" : 41196.479489,
                   "events" : [
-                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=203)",
-                    "connection-end (threadId=208)"
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=42)",
+                    "connection-end (threadId=56)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40044.057778,
+                  "recoveryMs" : 40040.822703,
                   "survived" : true
                 },
                 {
@@ -914,11 +1223,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 205.170797,
-                  "durationMs" : 1352.819104,
+                  "detectionMs" : 202.072408,
+                  "durationMs" : 1373.047919,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=211)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=211)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=46)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=46)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -935,6 +1244,91 @@ enum MeasuredDriversData {
                     "total" : 2
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 24.437434000000167,
+                  "durationMs" : 2471.149451,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=62)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=62)",
+                    "connection-end (threadId=4)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1345.6494870000004,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 16.21473100000003,
+                  "durationMs" : 2245.627277,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
+                    "connection-end (threadId=4)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1110.254825,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.0 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2262.37292,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
+                    "connection-end (threadId=4)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1100.4913230000002,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -965,7 +1359,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3332.873337,
+                  "durationMs" : 3344.073439,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -974,7 +1368,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.7107609999998,
+                  "recoveryMs" : 301.40137700000014,
                   "survived" : true
                 },
                 {
@@ -982,7 +1376,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1222.703013,
+                  "durationMs" : 1254.255799,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -991,7 +1385,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.2796850000002,
+                  "recoveryMs" : 201.524453,
                   "survived" : true
                 },
                 {
@@ -999,8 +1393,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.933470999999999,
-                  "durationMs" : 22.814494,
+                  "detectionMs" : 1.057226,
+                  "durationMs" : 57.299042,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -1018,7 +1412,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.3835399999999982,
+                  "recoveryMs" : 1.625364999999995,
                   "survived" : false
                 },
                 {
@@ -1026,7 +1420,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1077.148782,
+                  "durationMs" : 1103.154985,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -1035,7 +1429,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.468847999999866,
+                  "recoveryMs" : 53.36461600000007,
                   "survived" : true
                 },
                 {
@@ -1043,7 +1437,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1078.70616,
+                  "durationMs" : 1076.57689,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1052,7 +1446,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.52294200000017,
+                  "recoveryMs" : 53.36986300000001,
                   "survived" : true
                 },
                 {
@@ -1060,10 +1454,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.532339000000093,
-                  "durationMs" : 1071.801031,
+                  "detectionMs" : 10.924019999999928,
+                  "durationMs" : 1065.161713,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:51318->127.0.0.1:41589: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:48406->127.0.0.1:35195: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1086,11 +1480,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3006.0590890000003,
-                  "durationMs" : 7062.712723,
+                  "detectionMs" : 3009.7175589999997,
+                  "durationMs" : 7090.219883,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":6027.332,\"…"
+                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3041.347,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -1111,8 +1505,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.49446100000011,
-                  "durationMs" : 1220.48093,
+                  "detectionMs" : 201.63241700000003,
+                  "durationMs" : 1239.16216,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -1132,6 +1526,83 @@ enum MeasuredDriversData {
                     "total" : 2
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 27.303481000000033,
+                  "durationMs" : 2106.175208,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1086.3137119999997,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with *net.OpError (refused) after 0.7 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.2 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "errorClass" : "*net.OpError",
+                    "kind" : "refused",
+                    "label" : "*net.OpError (refused)",
+                    "message" : "dial tcp 127.0.0.1:35195: connect: connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 13.072437000000036,
+                  "durationMs" : 2114.404797,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1092.334844,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "errorClass" : "*net.OpError",
+                    "kind" : "refused",
+                    "label" : "*net.OpError (refused)",
+                    "message" : "dial tcp 127.0.0.1:35195: connect: connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2114.70224,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1096.7541150000002,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -1162,7 +1633,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3319.15049,
+                  "durationMs" : 3337.352269,
                   "events" : [
 
                   ],
@@ -1171,7 +1642,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.1062689999999,
+                  "recoveryMs" : 301.13122999999996,
                   "survived" : true
                 },
                 {
@@ -1179,7 +1650,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1219.051955,
+                  "durationMs" : 1255.075671,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1188,7 +1659,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.74103500000012,
+                  "recoveryMs" : 202.18049200000019,
                   "survived" : true
                 },
                 {
@@ -1196,8 +1667,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.412987000000001,
-                  "durationMs" : 43.524127,
+                  "detectionMs" : 0.9986789999999957,
+                  "durationMs" : 53.896309,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -1215,7 +1686,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.0786560000000023,
+                  "recoveryMs" : 1.7051149999999993,
                   "survived" : false
                 },
                 {
@@ -1223,7 +1694,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1079.833806,
+                  "durationMs" : 1096.278099,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -1232,7 +1703,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.54759400000012,
+                  "recoveryMs" : 53.24649399999976,
                   "survived" : true
                 },
                 {
@@ -1240,7 +1711,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1080.764622,
+                  "durationMs" : 1076.997222,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1249,7 +1720,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.170285000000035,
+                  "recoveryMs" : 53.479527000000076,
                   "survived" : true
                 },
                 {
@@ -1257,10 +1728,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.718756999999982,
-                  "durationMs" : 1063.370698,
+                  "detectionMs" : 11.015671999999995,
+                  "durationMs" : 1068.089343,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:38108->127.0.0.1:41589: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:50352->127.0.0.1:35195: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1283,11 +1754,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3009.573219,
-                  "durationMs" : 4064.048616,
+                  "detectionMs" : 3003.8018709999997,
+                  "durationMs" : 4079.189057,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3029.875,\"…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3033.77,\"o…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -1308,8 +1779,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.79576599999996,
-                  "durationMs" : 1226.441235,
+                  "detectionMs" : 201.61406899999997,
+                  "durationMs" : 1233.051399,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -1329,6 +1800,83 @@ enum MeasuredDriversData {
                     "total" : 2
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 26.59087999999997,
+                  "durationMs" : 2118.73067,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1098.887647,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "errorClass" : "*net.OpError",
+                    "kind" : "refused",
+                    "label" : "*net.OpError (refused)",
+                    "message" : "dial tcp 127.0.0.1:35195: connect: connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 12.74972200000002,
+                  "durationMs" : 2126.843519,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1108.0786090000001,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.6 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "errorClass" : "*net.OpError",
+                    "kind" : "refused",
+                    "label" : "*net.OpError (refused)",
+                    "message" : "dial tcp 127.0.0.1:35195: connect: connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2119.256344,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1099.602463,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -1361,18 +1909,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3713.558315,
+                  "durationMs" : 4135.508688,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=325) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=326) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=328) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=11) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=19) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=22) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 305.4933739999997,
+                  "recoveryMs" : 306.5739660000004,
                   "survived" : true
                 },
                 {
@@ -1380,18 +1928,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1439.681506,
+                  "durationMs" : 1981.206135,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=334) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=335) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=337) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b3b9cb3 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4081a7c9 ((conn=13) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@68d5f371 ((conn=14) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.14672200000018,
+                  "recoveryMs" : 206.60178499999984,
                   "survived" : true
                 },
                 {
@@ -1399,8 +1947,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 4.577904000000018,
-                  "durationMs" : 267.705673,
+                  "detectionMs" : 6.229606999999987,
+                  "durationMs" : 839.310784,
                   "events" : [
                     "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@5747cb11 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
                     "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@5a213514 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
@@ -1410,7 +1958,7 @@ enum MeasuredDriversData {
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=345) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=9) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -1418,7 +1966,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.883526000000018,
+                  "recoveryMs" : 6.838549999999941,
                   "survived" : false
                 },
                 {
@@ -1426,18 +1974,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1314.198912,
+                  "durationMs" : 1922.711892,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=352) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=353) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=355) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=15) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=23) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=25) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.34476599999971,
+                  "recoveryMs" : 59.574978999999985,
                   "survived" : true
                 },
                 {
@@ -1445,18 +1993,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1320.574086,
+                  "durationMs" : 1363.432376,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=361) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=362) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=364) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=29) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=30) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=32) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.928899999999885,
+                  "recoveryMs" : 69.77709800000002,
                   "survived" : true
                 },
                 {
@@ -1464,18 +2012,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1269.062887,
+                  "durationMs" : 1435.386729,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=370) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=371) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=372) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=48) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=50) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=51) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.818581999999878,
+                  "recoveryMs" : 15.580019999999877,
                   "survived" : true
                 },
                 {
@@ -1483,18 +2031,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21306.941324,
+                  "durationMs" : 21457.874794,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=381) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=382) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@408da365 ((conn=383) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=53) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=54) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=55) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20046.917102,
+                  "recoveryMs" : 20027.295646,
                   "survived" : true
                 },
                 {
@@ -1502,8 +2050,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 208.7948839999999,
-                  "durationMs" : 1457.371753,
+                  "detectionMs" : 206.87769100000014,
+                  "durationMs" : 1502.304263,
                   "events" : [
                     "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@7656f253 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
@@ -1512,7 +2060,7 @@ enum MeasuredDriversData {
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=392) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=57) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -1521,6 +2069,69 @@ enum MeasuredDriversData {
                     "total" : 2
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "durationMs" : 2498.734342,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=80) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=81) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=83) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1225.4599260000002,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 succeeded after 1196.7 ms"
+                  ]
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "durationMs" : 2491.2416279999998,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=12) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1216.771851,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 succeeded after 1197.9 ms"
+                  ]
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2367.944652,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=12) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1112.1123579999999,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -1551,18 +2162,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3596.948082,
+                  "durationMs" : 4050.716668,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=399) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=400) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=15) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=22) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 306.9001290000001,
+                  "recoveryMs" : 306.0973640000002,
                   "survived" : true
                 },
                 {
@@ -1570,18 +2181,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1473.035713,
+                  "durationMs" : 1960.3824530000002,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=408) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=409) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=12) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=16) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.65133600000013,
+                  "recoveryMs" : 209.62415599999986,
                   "survived" : true
                 },
                 {
@@ -1589,19 +2200,19 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 5.476524000000012,
-                  "durationMs" : 272.603629,
+                  "detectionMs" : 4.871290999999928,
+                  "durationMs" : 810.705021,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@5747cb11 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@5a213514 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@4af56821 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@50d95e64 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=418) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=23) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -1609,7 +2220,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.9103020000000015,
+                  "recoveryMs" : 5.3473639999999705,
                   "survived" : false
                 },
                 {
@@ -1617,18 +2228,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1328.691307,
+                  "durationMs" : 1774.374784,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=426) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=427) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=13) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=17) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.67027499999995,
+                  "recoveryMs" : 61.00222999999983,
                   "survived" : true
                 },
                 {
@@ -1636,18 +2247,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1348.010631,
+                  "durationMs" : 1351.8269890000001,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=435) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=436) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=32) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=33) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.440023999999994,
+                  "recoveryMs" : 73.2185629999999,
                   "survived" : true
                 },
                 {
@@ -1655,18 +2266,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1299.4452430000001,
+                  "durationMs" : 1436.874216,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=444) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=445) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=47) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=48) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 14.268843999999945,
+                  "recoveryMs" : 10.403436000000056,
                   "survived" : true
                 },
                 {
@@ -1674,18 +2285,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21299.004322,
+                  "durationMs" : 21489.061239,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=455) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=456) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=56) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=57) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20035.03778,
+                  "recoveryMs" : 20030.742481999998,
                   "survived" : true
                 },
                 {
@@ -1693,8 +2304,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 205.04319099999998,
-                  "durationMs" : 1453.461113,
+                  "detectionMs" : 205.654313,
+                  "durationMs" : 1535.283882,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@7656f253 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
@@ -1704,7 +2315,7 @@ enum MeasuredDriversData {
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=466) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=60) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -1713,6 +2324,69 @@ enum MeasuredDriversData {
                     "total" : 2
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "durationMs" : 2553.545355,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=83) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=84) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1250.9294129999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 succeeded after 1199.2 ms"
+                  ]
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "durationMs" : 2550.138282,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1219.566016,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 succeeded after 1200.5 ms"
+                  ]
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2575.891612,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1128.193339,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -1743,12 +2417,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 302.5584509999999,
-                  "durationMs" : 3936.459577,
+                  "detectionMs" : 303.239877,
+                  "durationMs" : 4692.79186,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=473)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=474)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=13)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=17)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -1771,12 +2445,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 202.89145899999994,
-                  "durationMs" : 1773.796611,
+                  "detectionMs" : 202.74718299999995,
+                  "durationMs" : 2628.550302,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=482)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=483)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=12)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=15)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -1799,12 +2473,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.4428500000000213,
-                  "durationMs" : 562.208187,
+                  "detectionMs" : 1.646729999999934,
+                  "durationMs" : 1453.776998,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=493)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=494)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=14)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=23)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -1820,7 +2494,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 35.19477100000006,
+                  "recoveryMs" : 25.654779999999846,
                   "survived" : false
                 },
                 {
@@ -1828,12 +2502,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 52.98764899999992,
-                  "durationMs" : 1642.873398,
+                  "detectionMs" : 54.20318100000031,
+                  "durationMs" : 2544.854195,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=502)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=503)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=16)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=21)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -1856,12 +2530,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 53.4312309999998,
-                  "durationMs" : 1613.578121,
+                  "detectionMs" : 60.26687100000004,
+                  "durationMs" : 1801.284444,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=511)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=512)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=34)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=35)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -1884,12 +2558,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.72700900000018,
-                  "durationMs" : 1589.007188,
+                  "detectionMs" : 17.891722000000073,
+                  "durationMs" : 1775.107902,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=520)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=521)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=49)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=50)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -1912,11 +2586,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.3857380000004,
-                  "durationMs" : 16450.222001,
+                  "detectionMs" : 3008.63122,
+                  "durationMs" : 16664.807342,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=534)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=60)",
                     "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
                   ],
                   "firstError" : {
@@ -1938,11 +2612,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.0634950000001,
-                  "durationMs" : 1709.1949650000001,
+                  "detectionMs" : 204.98475900000017,
+                  "durationMs" : 1717.4514370000002,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=538)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=62)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -1957,6 +2631,100 @@ enum MeasuredDriversData {
                     "failed" : 2,
                     "succeeded" : 0,
                     "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 54.01378399999999,
+                  "durationMs" : 2782.647342,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=80)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=81)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1147.4448180000002,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2013 (lost) after 1.1 ms",
+                    "operation 2 failed with 2003 (refused) after 40.6 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 12.101379999999835,
+                  "durationMs" : 2665.561981,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1149.6374419999997,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2013 (lost) after 0.9 ms",
+                    "operation 2 failed with 2003 (refused) after 36.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "detectionMs" : 1122.429759,
+                  "durationMs" : 2755.664954,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
                   },
                   "survived" : false
                 }
@@ -1989,16 +2757,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3994.058617,
+                  "durationMs" : 4328.205775,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=544)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=13)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 337.456287,
+                  "recoveryMs" : 326.3465159999996,
                   "survived" : true
                 },
                 {
@@ -2006,18 +2774,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1818.826403,
+                  "durationMs" : 2191.744308,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=553)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=554)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=14)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=15)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 236.57691,
+                  "recoveryMs" : 240.46061499999996,
                   "survived" : true
                 },
                 {
@@ -2025,12 +2793,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.6072360000000003,
-                  "durationMs" : 541.299293,
+                  "detectionMs" : 1.8848689999999806,
+                  "durationMs" : 1071.353814,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=564)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=565)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=12)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=22)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -2046,7 +2814,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 23.63391899999999,
+                  "recoveryMs" : 37.675298,
                   "survived" : false
                 },
                 {
@@ -2054,18 +2822,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1626.929529,
+                  "durationMs" : 2143.70873,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=573)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=574)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=20)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=21)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 85.30760299999997,
+                  "recoveryMs" : 92.19952300000023,
                   "survived" : true
                 },
                 {
@@ -2073,18 +2841,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1613.3397810000001,
+                  "durationMs" : 1756.89814,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=582)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=583)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=34)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=35)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 75.46758999999997,
+                  "recoveryMs" : 135.4687980000001,
                   "survived" : true
                 },
                 {
@@ -2092,18 +2860,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1720.516496,
+                  "durationMs" : 1721.457719,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=591)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=592)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=50)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=52)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 45.638333999999986,
+                  "recoveryMs" : 38.96034400000008,
                   "survived" : true
                 },
                 {
@@ -2111,12 +2879,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.0343089999997,
-                  "durationMs" : 4589.230764,
+                  "detectionMs" : 3004.746152,
+                  "durationMs" : 4716.787749,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=603)",
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=51)",
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=602)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=49)"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -2137,11 +2905,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.49547300000017,
-                  "durationMs" : 1601.8995770000001,
+                  "detectionMs" : 204.55992500000002,
+                  "durationMs" : 1737.205199,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=612)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=62)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -2158,6 +2926,89 @@ enum MeasuredDriversData {
                     "total" : 2
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 49.97970499999997,
+                  "durationMs" : 2665.352283,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=83)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=84)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1117.0570710000002,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2003 (refused) after 26.3 ms",
+                    "operation 2 failed with 2003 (refused) after 26.7 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2003,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "refused",
+                    "label" : "2003 (refused)",
+                    "message" : "(pymysql.err.OperationalError) (2003, \"Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)\")\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 53.267220999999836,
+                  "durationMs" : 2614.589785,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1142.0404239999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2003 (refused) after 37.4 ms",
+                    "operation 2 failed with 2003 (refused) after 38.3 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2003,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "refused",
+                    "label" : "2003 (refused)",
+                    "message" : "(pymysql.err.OperationalError) (2003, \"Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)\")\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2859.458786,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1148.402239,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -2197,8 +3048,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.4948339999996,
-                  "durationMs" : 3304.543786,
+                  "detectionMs" : 300.57126900000003,
+                  "durationMs" : 3308.318768,
                   "events" : [
 
                   ],
@@ -2207,7 +3058,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.1154749999996,
+                  "recoveryMs" : 301.3246220000001,
                   "survived" : true
                 },
                 {
@@ -2222,8 +3073,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.0596280000001,
-                  "durationMs" : 1204.319403,
+                  "detectionMs" : 202.04651,
+                  "durationMs" : 1209.108176,
                   "events" : [
 
                   ],
@@ -2232,7 +3083,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.71935599999995,
+                  "recoveryMs" : 202.81054899999992,
                   "survived" : true
                 },
                 {
@@ -2240,8 +3091,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.22767400000000038,
-                  "durationMs" : 24.650167,
+                  "detectionMs" : 0.15157099999999968,
+                  "durationMs" : 10.163631,
                   "events" : [
 
                   ],
@@ -2257,7 +3108,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.5524490000000029,
+                  "recoveryMs" : 1.5431649999999992,
                   "survived" : false
                 },
                 {
@@ -2272,8 +3123,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.26348900000005,
-                  "durationMs" : 1062.6626430000001,
+                  "detectionMs" : 51.71641899999997,
+                  "durationMs" : 1066.899083,
                   "events" : [
 
                   ],
@@ -2282,7 +3133,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.47383400000001,
+                  "recoveryMs" : 53.80534300000011,
                   "survived" : true
                 },
                 {
@@ -2297,8 +3148,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.23845199999994,
-                  "durationMs" : 1061.500896,
+                  "detectionMs" : 51.14344499999993,
+                  "durationMs" : 1063.69776,
                   "events" : [
 
                   ],
@@ -2307,7 +3158,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 52.836359000000016,
+                  "recoveryMs" : 53.00537099999997,
                   "survived" : true
                 },
                 {
@@ -2322,8 +3173,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.370967999999948,
-                  "durationMs" : 1041.156639,
+                  "detectionMs" : 5.69102399999997,
+                  "durationMs" : 1049.703415,
                   "events" : [
 
                   ],
@@ -2332,7 +3183,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.972344000000021,
+                  "recoveryMs" : 6.388759999999934,
                   "survived" : true
                 },
                 {
@@ -2347,8 +3198,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 10015.979195,
-                  "durationMs" : 41075.812248,
+                  "detectionMs" : 10014.569556999999,
+                  "durationMs" : 41086.149168,
                   "events" : [
 
                   ],
@@ -2357,7 +3208,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40047.672199,
+                  "recoveryMs" : 40039.079945,
                   "survived" : true
                 },
                 {
@@ -2365,8 +3216,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.16424400000005,
-                  "durationMs" : 1203.757651,
+                  "detectionMs" : 201.0692019999999,
+                  "durationMs" : 1204.418806,
                   "events" : [
 
                   ],
@@ -2383,6 +3234,103 @@ enum MeasuredDriversData {
                     "total" : 2
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 26.054494999999974,
+                  "durationMs" : 2118.778492,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1115.7062260000002,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "kind" : "refused",
+                    "label" : "2002 CR_CONNECTION_ERROR",
+                    "message" : "Can't connect to server on '127.0.0.1' (115)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 13.261619999999994,
+                  "durationMs" : 2102.576079,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1099.6318539999997,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "kind" : "refused",
+                    "label" : "2002 CR_CONNECTION_ERROR",
+                    "message" : "Can't connect to server on '127.0.0.1' (115)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "server-restart-quiet",
+                  "detectionMs" : 1090.2520209999998,
+                  "durationMs" : 2094.228514,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1090.7757819999997,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -2415,8 +3363,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.51005299999997,
-                  "durationMs" : 3303.279677,
+                  "detectionMs" : 300.55657199999996,
+                  "durationMs" : 3307.4185509999998,
                   "events" : [
 
                   ],
@@ -2425,7 +3373,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.27344600000015,
+                  "recoveryMs" : 301.3223929999999,
                   "survived" : true
                 },
                 {
@@ -2440,8 +3388,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.94698099999994,
-                  "durationMs" : 1204.428802,
+                  "detectionMs" : 200.73754300000007,
+                  "durationMs" : 1207.524666,
                   "events" : [
 
                   ],
@@ -2450,7 +3398,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.59677399999998,
+                  "recoveryMs" : 201.32073200000002,
                   "survived" : true
                 },
                 {
@@ -2458,8 +3406,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.11478100000000024,
-                  "durationMs" : 3.559602,
+                  "detectionMs" : 0.16680899999999976,
+                  "durationMs" : 7.85553,
                   "events" : [
 
                   ],
@@ -2475,7 +3423,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.5324789999999999,
+                  "recoveryMs" : 0.7490569999999996,
                   "survived" : false
                 },
                 {
@@ -2490,8 +3438,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.267921000000115,
-                  "durationMs" : 1061.044425,
+                  "detectionMs" : 51.14390100000003,
+                  "durationMs" : 1064.481309,
                   "events" : [
 
                   ],
@@ -2500,7 +3448,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.087418999999954,
+                  "recoveryMs" : 52.67747700000007,
                   "survived" : true
                 },
                 {
@@ -2515,8 +3463,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.511938999999984,
-                  "durationMs" : 1061.001567,
+                  "detectionMs" : 50.80620799999997,
+                  "durationMs" : 1059.832083,
                   "events" : [
 
                   ],
@@ -2525,7 +3473,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.931585999999925,
+                  "recoveryMs" : 53.45103500000005,
                   "survived" : true
                 },
                 {
@@ -2540,8 +3488,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.130937000000017,
-                  "durationMs" : 1033.239897,
+                  "detectionMs" : 8.28713300000004,
+                  "durationMs" : 1050.238707,
                   "events" : [
 
                   ],
@@ -2550,7 +3498,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.539455999999973,
+                  "recoveryMs" : 8.717365000000086,
                   "survived" : true
                 },
                 {
@@ -2565,8 +3513,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 5008.541943,
-                  "durationMs" : 21083.56493,
+                  "detectionMs" : 5011.220104,
+                  "durationMs" : 21049.163316,
                   "events" : [
 
                   ],
@@ -2575,7 +3523,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20041.539821000002,
+                  "recoveryMs" : 20027.872827,
                   "survived" : true
                 },
                 {
@@ -2583,8 +3531,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.91928900000005,
-                  "durationMs" : 1205.085875,
+                  "detectionMs" : 200.77520400000003,
+                  "durationMs" : 1203.408895,
                   "events" : [
 
                   ],
@@ -2601,6 +3549,103 @@ enum MeasuredDriversData {
                     "total" : 2
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 23.21778100000006,
+                  "durationMs" : 2315.2972449999997,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1312.026168,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "kind" : "refused",
+                    "label" : "2002 CR_CONNECTION_ERROR",
+                    "message" : "Can't connect to server on '127.0.0.1' (115)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 10.638349000000062,
+                  "durationMs" : 2089.05687,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1085.2894489999999,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "kind" : "refused",
+                    "label" : "2002 CR_CONNECTION_ERROR",
+                    "message" : "Can't connect to server on '127.0.0.1' (115)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "server-restart-quiet",
+                  "detectionMs" : 1089.1667180000002,
+                  "durationMs" : 2093.000258,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1089.654956,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -2633,8 +3678,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.57594599999993,
-                  "durationMs" : 3304.467498,
+                  "detectionMs" : 300.454205,
+                  "durationMs" : 3308.032161,
                   "events" : [
 
                   ],
@@ -2643,7 +3688,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.4753169999999,
+                  "recoveryMs" : 301.2144579999999,
                   "survived" : true
                 },
                 {
@@ -2658,8 +3703,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.75285099999996,
-                  "durationMs" : 1204.704302,
+                  "detectionMs" : 200.73129399999993,
+                  "durationMs" : 1206.989944,
                   "events" : [
 
                   ],
@@ -2668,7 +3713,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.67562199999998,
+                  "recoveryMs" : 201.5467940000001,
                   "survived" : true
                 },
                 {
@@ -2676,8 +3721,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.15088500000000238,
-                  "durationMs" : 25.844011,
+                  "detectionMs" : 0.1793169999999975,
+                  "durationMs" : 28.517612,
                   "events" : [
 
                   ],
@@ -2693,7 +3738,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.1547160000000005,
+                  "recoveryMs" : 0.6964979999999983,
                   "survived" : false
                 },
                 {
@@ -2708,8 +3753,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.579579999999964,
-                  "durationMs" : 1062.114485,
+                  "detectionMs" : 51.13804300000004,
+                  "durationMs" : 1063.087321,
                   "events" : [
 
                   ],
@@ -2718,7 +3763,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.30069600000013,
+                  "recoveryMs" : 53.03522600000008,
                   "survived" : true
                 },
                 {
@@ -2733,8 +3778,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.169308999999885,
-                  "durationMs" : 1059.710016,
+                  "detectionMs" : 51.394194000000084,
+                  "durationMs" : 1060.858709,
                   "events" : [
 
                   ],
@@ -2743,7 +3788,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 52.92301900000007,
+                  "recoveryMs" : 53.601870000000076,
                   "survived" : true
                 },
                 {
@@ -2751,8 +3796,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 9.555915000000027,
-                  "durationMs" : 1053.755481,
+                  "detectionMs" : 4.3909960000000865,
+                  "durationMs" : 1027.061883,
                   "events" : [
 
                   ],
@@ -2775,8 +3820,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2007.7601799999998,
-                  "durationMs" : 9040.219363,
+                  "detectionMs" : 2006.470938,
+                  "durationMs" : 9045.762432,
                   "events" : [
 
                   ],
@@ -2799,8 +3844,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.10978699999987,
-                  "durationMs" : 1203.733124,
+                  "detectionMs" : 200.8544270000001,
+                  "durationMs" : 1204.010188,
                   "events" : [
 
                   ],
@@ -2817,6 +3862,103 @@ enum MeasuredDriversData {
                     "total" : 2
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -1,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "-1 REPRO_LIVENESS_CLOSED",
+                      "message" : "liveness check: the server closed the socket (FIN seen by a non-blocking peek)",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 41.05455099999995,
+                  "durationMs" : 2090.345166,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1087.9162889999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "kind" : "refused",
+                    "label" : "2002 CR_CONNECTION_ERROR",
+                    "message" : "Can't connect to server on '127.0.0.1' (115)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -1,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "-1 REPRO_LIVENESS_CLOSED",
+                      "message" : "liveness check: the server closed the socket (FIN seen by a non-blocking peek)",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 10.5975380000001,
+                  "durationMs" : 2102.172532,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1098.7804690000003,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "kind" : "refused",
+                    "label" : "2002 CR_CONNECTION_ERROR",
+                    "message" : "Can't connect to server on '127.0.0.1' (115)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -1,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "-1 REPRO_LIVENESS_CLOSED",
+                      "message" : "liveness check: the server closed the socket (FIN seen by a non-blocking peek)",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "server-restart-quiet",
+                  "detectionMs" : 1096.793743,
+                  "durationMs" : 2100.4505,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1097.5252429999998,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -2842,8 +3984,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.92936800000007,
-                  "durationMs" : 3304.0509309999998,
+                  "detectionMs" : 300.50381800000014,
+                  "durationMs" : 3308.680081,
                   "events" : [
 
                   ],
@@ -2866,8 +4008,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.17752400000006,
-                  "durationMs" : 1204.27054,
+                  "detectionMs" : 200.90447199999994,
+                  "durationMs" : 1208.485668,
                   "events" : [
 
                   ],
@@ -2890,8 +4032,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.2978790000000018,
-                  "durationMs" : 25.13203,
+                  "detectionMs" : 0.2850999999999999,
+                  "durationMs" : 30.043507,
                   "events" : [
 
                   ],
@@ -2907,7 +4049,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.5218380000000025,
+                  "recoveryMs" : 0.9982480000000002,
                   "survived" : false
                 },
                 {
@@ -2915,8 +4057,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.45606699999996,
-                  "durationMs" : 1062.488878,
+                  "detectionMs" : 51.55385199999989,
+                  "durationMs" : 1067.119302,
                   "events" : [
 
                   ],
@@ -2939,8 +4081,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.284421000000066,
-                  "durationMs" : 1059.736892,
+                  "detectionMs" : 51.778863000000115,
+                  "durationMs" : 1062.173268,
                   "events" : [
 
                   ],
@@ -2963,8 +4105,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 5.969929999999977,
-                  "durationMs" : 1031.45012,
+                  "detectionMs" : 4.951305000000048,
+                  "durationMs" : 1025.661069,
                   "events" : [
 
                   ],
@@ -2987,8 +4129,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2007.8896869999999,
-                  "durationMs" : 3040.741066,
+                  "detectionMs" : 2005.9155450000003,
+                  "durationMs" : 3033.436162,
                   "events" : [
 
                   ],
@@ -3011,8 +4153,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.91382499999997,
-                  "durationMs" : 1203.772262,
+                  "detectionMs" : 200.91608899999994,
+                  "durationMs" : 1204.149985,
                   "events" : [
 
                   ],
@@ -3027,6 +4169,88 @@ enum MeasuredDriversData {
                     "failed" : 2,
                     "succeeded" : 0,
                     "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 20.780343000000016,
+                  "durationMs" : 2142.419824,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1139.5063000000002,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.1 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 15.7917920000001,
+                  "durationMs" : 2133.53533,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1130.0111109999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.2 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "detectionMs" : 1101.261493,
+                  "durationMs" : 2105.185623,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
                   },
                   "survived" : false
                 }
@@ -3054,7 +4278,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3303.981808,
+                  "durationMs" : 3308.606543,
                   "events" : [
 
                   ],
@@ -3063,7 +4287,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.2355739999998,
+                  "recoveryMs" : 301.205559,
                   "survived" : true
                 },
                 {
@@ -3071,7 +4295,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1204.403013,
+                  "durationMs" : 1208.544947,
                   "events" : [
 
                   ],
@@ -3080,7 +4304,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.58679399999994,
+                  "recoveryMs" : 201.52479100000005,
                   "survived" : true
                 },
                 {
@@ -3088,8 +4312,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.1218910000000002,
-                  "durationMs" : 3.49456,
+                  "detectionMs" : 0.20641799999999932,
+                  "durationMs" : 28.267809,
                   "events" : [
 
                   ],
@@ -3105,7 +4329,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.5123280000000001,
+                  "recoveryMs" : 0.6443709999999996,
                   "survived" : false
                 },
                 {
@@ -3113,7 +4337,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1060.541586,
+                  "durationMs" : 1064.479671,
                   "events" : [
 
                   ],
@@ -3122,7 +4346,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.502807000000075,
+                  "recoveryMs" : 52.92145100000005,
                   "survived" : true
                 },
                 {
@@ -3130,7 +4354,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1060.876565,
+                  "durationMs" : 1061.1918,
                   "events" : [
 
                   ],
@@ -3139,7 +4363,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.553719,
+                  "recoveryMs" : 53.09849000000008,
                   "survived" : true
                 },
                 {
@@ -3147,8 +4371,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 5.963956000000053,
-                  "durationMs" : 1043.480038,
+                  "detectionMs" : 10.42823599999997,
+                  "durationMs" : 1036.399012,
                   "events" : [
 
                   ],
@@ -3171,8 +4395,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2009.144488,
-                  "durationMs" : 9063.233856,
+                  "detectionMs" : 2009.111459,
+                  "durationMs" : 9058.008712,
                   "events" : [
 
                   ],
@@ -3195,8 +4419,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.16199600000004,
-                  "durationMs" : 1204.085585,
+                  "detectionMs" : 201.0595179999999,
+                  "durationMs" : 1204.387013,
                   "events" : [
 
                   ],
@@ -3213,6 +4437,81 @@ enum MeasuredDriversData {
                     "total" : 2
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 46.49743000000001,
+                  "durationMs" : 2089.139353,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1086.828368,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "kind" : "refused",
+                    "label" : "2002 CR_CONNECTION_ERROR",
+                    "message" : "Can't connect to server on '127.0.0.1' (115)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 10.825267000000053,
+                  "durationMs" : 2099.341847,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1096.6043149999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.2 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "kind" : "refused",
+                    "label" : "2002 CR_CONNECTION_ERROR",
+                    "message" : "Can't connect to server on '127.0.0.1' (115)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2087.662006,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1084.7012770000001,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -3234,7 +4533,7 @@ enum MeasuredDriversData {
           ],
           "schema" : "repro-drivers/1",
           "server" : {
-            "address" : "127.0.0.1:41589",
+            "address" : "127.0.0.1:35195",
             "managed" : true,
             "version" : "10.11.19-MariaDB-0+deb12u1"
           },

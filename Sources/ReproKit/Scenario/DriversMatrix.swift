@@ -62,17 +62,21 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         }
     }
 
-    /// The catalog entry that explains what this column's errors mean.
+    /// The catalog entry that explains what this column's errors mean (in the restart columns: the errors once the
+    /// server was back, from connections it closed when it went away).
     public var catalogEntry: String {
         switch self {
-        case .waitTimeout, .networkCutClose: "server-closed-idle"
+        case .waitTimeout, .networkCutClose, .serverRestartGraceful, .serverRestartCrash, .serverRestartQuiet:
+            "server-closed-idle"
         case .killThread, .killThreadBusy, .held: "thread-killed"
         case .networkCutReset, .networkCutHalfOpen: "connection-reset"
         case .networkCutBlackhole: "blackhole"
-        case .serverRestartGraceful, .serverRestartCrash: "cannot-connect"
-        // Nothing tried to connect while it was down: what is left is connections the server closed.
-        case .serverRestartQuiet: "server-closed-idle"
         }
+    }
+
+    /// The catalog entry of the errors operations saw while the server was down (restart columns with traffic).
+    public var whileDownEntry: String? {
+        self == .serverRestartGraceful || self == .serverRestartCrash ? "cannot-connect" : nil
     }
 
     /// The `repro` command that reproduces this cell.
