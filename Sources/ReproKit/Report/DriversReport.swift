@@ -61,7 +61,7 @@ public struct DriversReport: Sendable, Equatable, Codable {
             self.column = column
             survived = result.survived
             operations = result.operations
-            firstError = result.errors.first { $0.handledBy == nil && $0.operation != 0 }.map(ErrorFact.init)
+            firstError = result.firstCallerErrorOnceBack.map(ErrorFact.init)
             let down = result.timeline.compactMap(\.detail).filter { $0.hasPrefix(ServerRestartFault.whileDownPrefix) }
             whileDown = down.isEmpty ? nil : down.map { String($0.dropFirst(ServerRestartFault.whileDownPrefix.count)) }
             whileDownError = result.errors.first { $0.operation == 0 && $0.handledBy == nil }.map(ErrorFact.init)

@@ -29,7 +29,7 @@ public enum MatrixRenderer {
                 }
                 if s.survived {
                     line += " ✓ \(s.recoveryMs.map { String(format: "%.0f ms", $0) } ?? "") |"
-                } else if let e = s.firstUnhandledError {
+                } else if let e = s.firstCallerErrorOnceBack {
                     line += " ✗ \(e.error.code) (\(e.phase.rawValue)) |"
                 } else {
                     line += " ✗ \(s.operations.failed) failed |"

@@ -75,7 +75,10 @@ func parseScenarioList<Column: RawRepresentable & CaseIterable & Equatable>(_ te
 /// operations during the fault itself (operation 0: while a restarted server was down, every pool fails) do not
 /// count: the question is what the pool does once the server is back.
 extension ScenarioResult {
-    public var survived: Bool { recovered && !errors.contains { $0.handledBy == nil && $0.operation != 0 } }
+    public var survived: Bool { recovered && firstCallerErrorOnceBack == nil }
+
+    /// The first error that reached the caller outside the fault itself: what a ✗ cell names.
+    public var firstCallerErrorOnceBack: ObservedError? { errors.first { $0.handledBy == nil && $0.operation != 0 } }
 }
 
 extension Report {
