@@ -46,12 +46,10 @@ extension Repro {
 
         func validate() throws {
             guard ServerRestartFault.downRange.contains(down) else {
-                throw ValidationError(
-                    "--down \(down) is out of range: use seconds from \(ServerRestartFault.downRange.text)")
+                throw outOfRange("--down", down, use: "seconds from \(ServerRestartFault.downRange.text)")
             }
             guard ServerRestartFault.triesRange.contains(tries) else {
-                throw ValidationError(
-                    "--tries-while-down \(tries) is out of range: use \(ServerRestartFault.triesRange.text)")
+                throw outOfRange("--tries-while-down", tries, use: ServerRestartFault.triesRange.text)
             }
         }
 

@@ -81,6 +81,20 @@ struct UsageTests {
         #expect(!flat.contains("--format"), "the matrix writes its own pair of files")
     }
 
+    @Test(
+        "both matrices refuse restart columns named on a server repro did not start, before connecting",
+        arguments: [
+            ["matrix", "--scenarios", "server-restart-quiet"],
+            ["matrix", "--drivers", "node-mysql", "--scenarios", "kill-thread,server-restart-crash"],
+        ])
+    func restartColumnsNeedTheEmbeddedServer(arguments: [String]) throws {
+        // Nothing listens on port 9: a run that tried to connect would fail differently (exit 3).
+        let out = try ReproBinary.run(arguments + ["--dsn", "mysql://root@127.0.0.1:9/"])
+        #expect(out.status == 2, "\(out.stderr)")
+        #expect(out.stderr.contains("repro restarts only the server it started"), "\(out.stderr)")
+        #expect(out.stderr.split(separator: "\n").count == 1, "\(out.stderr)")
+    }
+
     @Test("path options complete file and directory names (bash completion script)")
     func pathCompletion() throws {
         let out = try ReproBinary.run(["--generate-completion-script", "bash"])

@@ -313,10 +313,8 @@ final class ProxyFlow {
                 bytesDown += buffer.readableBytes
                 client?.send(buffer)
             }
-        case (.dialling(var early, let clientHalfClosed), .client):
-            state = .finished  // not observed: keeps `early` uniquely referenced while it grows
-            early.append(buffer)
-            state = .dialling(early: early, clientHalfClosed: clientHalfClosed)
+        case (.dialling(let early, let clientHalfClosed), .client):
+            state = .dialling(early: early + [buffer], clientHalfClosed: clientHalfClosed)
         case (.draining(open: .client), .client):
             // Bytes for a socket the server closed.
             refuseClient(upstream: .gone)

@@ -17,9 +17,10 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
     case serverRestartQuiet = "server-restart-quiet"
 
     /// Columns that stop and start the server: only on the embedded one, and each with the server to itself.
-    public var restartsServer: Bool {
-        [.serverRestartGraceful, .serverRestartCrash, .serverRestartQuiet].contains(self)
-    }
+    public var restartsServer: Bool { restart != nil }
+
+    /// The restart this column injects, if it is one.
+    private var restart: ServerRestartFault? { fault(waitTimeout: 1, via: .proxy).as(ServerRestartFault.self) }
 
     /// The fault this column injects. half-open and blackhole go through the kernel (iptables) when `via` is
     /// `.kernel`, so TCP keepalive probes meet the cut as they would in the wild. reset and close always go
@@ -76,7 +77,7 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
 
     /// The catalog entry of the errors operations saw while the server was down (restart columns with traffic).
     public var whileDownEntry: String? {
-        self == .serverRestartGraceful || self == .serverRestartCrash ? "cannot-connect" : nil
+        (restart?.tries ?? 0) > 0 ? "cannot-connect" : nil
     }
 
     /// The `repro` command that reproduces this cell.

@@ -12,9 +12,7 @@ public enum MatrixScenario: String, CaseIterable, Sendable {
     case serverRestartQuiet = "server-restart-quiet"
 
     /// Columns that stop and start the server: only on the embedded one, and each with the server to itself.
-    public var restartsServer: Bool {
-        [.serverRestartGraceful, .serverRestartCrash, .serverRestartQuiet].contains(self)
-    }
+    public var restartsServer: Bool { fault(seconds: 1).as(ServerRestartFault.self) != nil }
 
     /// The fault this column injects; `seconds` is the wait_timeout of the wait-timeout column.
     public func fault(seconds: Int) -> Fault {
