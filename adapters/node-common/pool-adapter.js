@@ -42,6 +42,7 @@ const APP_OPTIONS = {
   'app.queryTimeout': ['int', "ms; passed as conn.query({sql, timeout}): the query fails with 'Query inactivity timeout' (default: none)"],
   'app.retryGetConnection': ['bool', 'when pool.getConnection itself fails (any error, phase acquire), call getConnection once more; a failed query is not retried (default: false)'],
   'app.retryQuery': ['bool', 'when the query fails with err.fatal === true, conn.destroy() and run borrow+query once more (default: false)'],
+  'app.followUp': ['sql', "SQL sent on the same connection right after a failed query, before it is released, as a transaction's ROLLBACK or an error handler's cleanup query does (default: none)"],
 };
 
 const libName = process.argv[2];
@@ -51,11 +52,30 @@ if (!spec) {
   process.exit(2);
 }
 
+// The version from the package's own package.json, read as a file: mysql2 2.x's `exports` field
+// forbids require('mysql2/package.json'). Walk up from the entry point to the folder that is the package.
+function packageVersion(name) {
+  const fs = require('fs');
+  const path = require('path');
+  let dir = path.dirname(require.resolve(name));
+  for (let i = 0; i < 10; i++) {
+    const file = path.join(dir, 'package.json');
+    if (fs.existsSync(file)) {
+      const meta = JSON.parse(fs.readFileSync(file, 'utf8'));
+      if (meta.name === name) return meta.version;
+    }
+    const up = path.dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  throw new Error(`no package.json naming ${name} above ${require.resolve(name)}`);
+}
+
 let lib;
 let libVersion;
 try {
   lib = require(libName);
-  libVersion = require(`${libName}/package.json`).version;
+  libVersion = packageVersion(libName);
 } catch (e) {
   process.stderr.write(`${spec.missing} (${e.message.split('\n')[0]})\n`);
   process.exit(1);
@@ -98,6 +118,8 @@ let poolSize = 0;
 let queryTimeout = null; // app.queryTimeout
 let retryGetConnection = false; // app.retryGetConnection
 let retryQuery = false; // app.retryQuery
+let followUp = null; // app.followUp
+let armed = null; // the batch of `arm`: {results, done, waiting}
 let held = null; // the connection kept by `hold`
 
 function parseOptions(options) {
@@ -109,7 +131,10 @@ function parseOptions(options) {
       throw usage(`unknown option '${key}': known options are ${Object.keys(known).sort().join(', ')}`);
     }
     const value = String(raw).trim();
-    if (def[0] === 'int') {
+    if (def[0] === 'sql') {
+      if (!value) throw usage(`option '${key}': give the SQL to send, e.g. ${key}=ROLLBACK`);
+      parsed[key] = value;
+    } else if (def[0] === 'int') {
       if (!/^\d+$/.test(value)) throw usage(`option '${key}': '${raw}' is not a whole number of milliseconds/count`);
       parsed[key] = Number(value);
     } else {
@@ -127,6 +152,7 @@ function open(req) {
   queryTimeout = opts['app.queryTimeout'] ?? null;
   retryGetConnection = opts['app.retryGetConnection'] ?? false;
   retryQuery = opts['app.retryQuery'] ?? false;
+  followUp = opts['app.followUp'] ?? null;
   const config = {
     host: req.host,
     port: req.port,
@@ -175,16 +201,31 @@ function getConnection(handled, cb) {
   });
 }
 
+// app.followUp: after a failed query, one more command on the same connection (a ROLLBACK, a
+// cleanup query), as applications do before they release it; `done` gets what became of it.
+function sendFollowUp(conn, done) {
+  try {
+    conn.query(followUp, (err) => done(err ? { ok: false, error: errorObject(err, 'follow-up') } : { ok: true }));
+  } catch (e) {
+    done({ ok: false, error: errorObject(e, 'follow-up') });
+  }
+}
+
 // One operation exactly as an application writes it: borrow, query, release in the callback
 // whatever happened (the pool drops a broken connection itself on its 'error'/'end'). With
-// app.retryQuery the application destroys the connection on a fatal error instead.
+// app.retryQuery the application destroys the connection on a fatal error instead; with
+// app.followUp it sends one more command on the connection first.
 function borrowAndQuery(sql, handled, cb) {
   getConnection(handled, (err, conn) => {
     if (err) return cb(err, 'acquire');
     conn.query(querySpec(sql), (err) => {
-      if (err && retryQuery && err.fatal === true) conn.destroy();
-      else conn.release();
-      cb(err, 'query');
+      const giveBack = (after) => {
+        if (err && retryQuery && err.fatal === true) conn.destroy();
+        else conn.release();
+        cb(err, 'query', after);
+      };
+      if (err && followUp != null) sendFollowUp(conn, giveBack);
+      else giveBack(undefined);
     });
   });
 }
@@ -194,14 +235,17 @@ function borrowAndQuery(sql, handled, cb) {
 function operation(sql, done) {
   const t0 = process.hrtime.bigint();
   const handled = [];
+  const followUps = [];
   const finish = (err, phase) => {
     const r = { ok: !err, ms: elapsed(t0) };
     if (err) r.error = errorObject(err, phase);
     if (handled.length) r.handled = handled;
+    if (followUps.length) r.followUp = followUps[followUps.length - 1];
     done(r);
   };
   const attempt = (first) =>
-    borrowAndQuery(sql, handled, (err, phase) => {
+    borrowAndQuery(sql, handled, (err, phase, after) => {
+      if (after) followUps.push(after);
       if (err && retryQuery && first && phase === 'query' && err.fatal === true) {
         handled.push({ by: 'retry', error: errorObject(err, phase) });
         return attempt(false);
@@ -217,12 +261,34 @@ function operation(sql, done) {
 
 function heldOperation(sql, done) {
   const t0 = process.hrtime.bigint();
-  const finish = (err) => done(err ? { ok: false, ms: elapsed(t0), error: errorObject(err, 'query') } : { ok: true, ms: elapsed(t0) });
+  const finish = (err, after) => {
+    const r = err ? { ok: false, ms: elapsed(t0), error: errorObject(err, 'query') } : { ok: true, ms: elapsed(t0) };
+    if (after) r.followUp = after;
+    done(r);
+  };
+  const failed = (err) => (followUp != null ? sendFollowUp(held, (after) => finish(err, after)) : finish(err));
   try {
-    held.query(querySpec(sql), (err) => finish(err));
+    held.query(querySpec(sql), (err) => (err ? failed(err) : finish(null)));
   } catch (e) {
-    finish(e);
+    failed(e);
   }
+}
+
+// `arm`: `count` operations one after another on the application's own timer (or at once), the
+// next started in the callback of the previous, with no round trip to repro in between.
+function runBatch(batch, sql, count) {
+  const next = (i) => {
+    if (i >= count) {
+      batch.done = true;
+      for (const reply of batch.waiting.splice(0)) reply({ results: batch.results });
+      return;
+    }
+    operation(sql, (r) => {
+      batch.results.push(r);
+      next(i + 1);
+    });
+  };
+  next(0);
 }
 
 // --- requests -------------------------------------------------------------------------------
@@ -284,6 +350,31 @@ const handlers = {
     } else {
       operation(req.sql, (r) => reply(r));
     }
+  },
+
+  arm: (req, reply) => {
+    needPool();
+    if (armed) throw usage('arm: a batch is already armed; send collect first');
+    if (!(Number.isInteger(req.count) && req.count >= 1)) throw usage(`arm: count must be a whole number >= 1, got ${req.count}`);
+    const delay = req.delayMs ?? 0;
+    if (!(typeof delay === 'number' && delay >= 0)) throw usage(`arm: delayMs must be a number >= 0, got ${req.delayMs}`);
+    const batch = { results: [], done: false, waiting: [] };
+    armed = batch;
+    reply({});
+    if (delay > 0) setTimeout(() => runBatch(batch, req.sql, req.count), delay);
+    else runBatch(batch, req.sql, req.count);
+  },
+
+  collect: (req, reply) => {
+    needPool();
+    if (!armed) throw usage('collect: nothing armed; send arm first');
+    const batch = armed;
+    const answer = (body) => {
+      if (armed === batch) armed = null;
+      reply(body);
+    };
+    if (batch.done) answer({ results: batch.results });
+    else batch.waiting.push(answer);
   },
 
   // Borrows one connection and keeps it forever; held runs use the most recent one.
