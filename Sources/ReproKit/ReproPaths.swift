@@ -41,3 +41,29 @@ public enum ReproPaths {
         }
     }
 }
+
+extension ReproPaths {
+    /// The `repro` executable that serves repro's own pool in a child process (`repro serve-pool`): this
+    /// process when it is repro, else `REPRO_EXECUTABLE`, else `repro` beside this executable (a test bundle in
+    /// `.build/debug/` has it there); nil when none is found.
+    public static var reproExecutable: String? {
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
+            (exe as NSString).lastPathComponent == "repro"
+        {
+            return exe
+        }
+        if let set = ProcessInfo.processInfo.environment["REPRO_EXECUTABLE"], !set.isEmpty,
+            FileManager.default.isExecutableFile(atPath: set)
+        {
+            return set
+        }
+        var dir = executableDirectory
+        for _ in 0..<3 {
+            guard let current = dir else { break }
+            let candidate = current + "/repro"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = (current as NSString).deletingLastPathComponent
+        }
+        return nil
+    }
+}

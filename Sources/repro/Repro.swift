@@ -13,7 +13,8 @@ struct Repro: ParsableCommand {
             """,
         version: ReproVersion.full,
         subcommands: [
-            WaitTimeout.self, KillThread.self, NetworkCut.self, ServerRestart.self, All.self, ReportCommand.self,
+            WaitTimeout.self, KillThread.self, NetworkCut.self, ServerRestart.self, Freeze.self, All.self,
+            ReportCommand.self,
             Proxy.self,
             MatrixCommand.self, Explain.self, Drivers.self, Init.self,
         ]

@@ -29,18 +29,53 @@ public final class AdapterPool: PoolUnderTest {
     private let name: String
 
     /// Starts the adapter, checks `hello`, validates the options against the keys it knows, opens the pool.
-    public init(
+    public convenience init(
         adapter: AdapterDefinition, choice: DriverChoice, nodePath: String?, target: AdapterTarget, size: Int,
         initSQL: [String], log: any RunObserver
     ) throws(RunError) {
-        let name = adapter.name
+        try self.init(
+            name: adapter.name, executable: adapter.runPath, arguments: [], nodePath: nodePath, choice: choice,
+            extraOpen: [:], target: target, size: size, initSQL: initSQL, log: log)
+    }
+
+    /// repro's own pool with `policy`, served by `repro serve-pool` in a child process of its own (a freeze
+    /// suspends it as it suspends a real stack's adapter).
+    public convenience init(
+        servingPolicy policy: PoolPolicy, target: AdapterTarget, size: Int, initSQL: [String], log: any RunObserver
+    ) throws(RunError) {
+        guard let executable = ReproPaths.reproExecutable else {
+            throw .environment(
+                "cannot find the repro executable to serve its pool in a child process: set REPRO_EXECUTABLE to it")
+        }
+        let encoded: JSONValue
+        do {
+            encoded = JSONValue.parse(try JSONEncoder().encode(policy)) ?? .null
+        } catch {
+            throw .environment("cannot encode the pool policy for the child process: \(error)")
+        }
+        // A broken connection costs at most one read timeout per operation, and a batch of them is collected
+        // together: the deadline sits above the policy's own timeouts.
+        let deadline = Double(policy.connectTimeout + policy.readTimeout + policy.writeTimeout) + 5
+        try self.init(
+            name: Self.servedPoolName, executable: executable, arguments: ["serve-pool"], nodePath: nil,
+            choice: DriverChoice(name: Self.servedPoolName, deadline: deadline), extraOpen: ["policy": encoded],
+            target: target, size: size, initSQL: initSQL, log: log)
+    }
+
+    /// The name repro's own pool goes by when it runs in a child process.
+    public static let servedPoolName = "repro-pool"
+
+    private init(
+        name: String, executable: String, arguments: [String], nodePath: String?, choice: DriverChoice,
+        extraOpen: [String: JSONValue], target: AdapterTarget, size: Int, initSQL: [String], log: any RunObserver
+    ) throws(RunError) {
         self.name = name
         self.size = size
         self.log = log
         let deadline = Duration.milliseconds(Int(choice.deadline * 1000))
         self.deadline = deadline
         process = try AdapterProcess(
-            name: name, executable: adapter.runPath,
+            name: name, executable: executable, arguments: arguments,
             environment: AdapterCatalog.childEnvironment(nodePath: nodePath)
         ) { line, lateFor in
             if let lateFor {
@@ -67,12 +102,13 @@ public final class AdapterPool: PoolUnderTest {
                 pool: hello["pool"]?.string, poolVersion: hello["poolVersion"]?.string,
                 runtime: hello["runtime"]?.string, runtimeVersion: hello["runtimeVersion"]?.string, adapter: name,
                 options: choice.options)
-            let open: [String: JSONValue] = [
+            var open: [String: JSONValue] = [
                 "host": .string(target.host), "port": .number(Double(target.port)), "user": .string(target.user),
                 "password": .string(target.password), "database": target.database.map { .string($0) } ?? .null,
                 "poolSize": .number(Double(size)), "initSql": .array(initSQL.map { .string($0) }),
                 "options": .object(choice.options.mapValues { .string($0) }),
             ]
+            open.merge(extraOpen) { _, extra in extra }
             let opened = try Self.request(process, "open", open, deadline: deadline, name: name)
             if opened["ok"]?.bool != true {
                 let error = opened["error"]
@@ -120,26 +156,109 @@ public final class AdapterPool: PoolUnderTest {
                 index: operation, succeeded: false, atMs: started, durationMs: elapsed, attempts: 1, connection: nil,
                 error: observed)
         case .answer(let answer):
-            let handled = answer["handled"]?.array ?? []
-            for item in handled {
-                guard let detail = item["error"].flatMap(DriverErrorDetail.init(json:)) else { continue }
-                record(detail, phase: item["error"]?["phase"], handledBy: .retry, operation: operation)
-            }
-            let ms = answer["ms"]?.double ?? elapsed
-            if answer["ok"]?.bool == true {
-                log.record(.queryOK, detail: "operation \(operation)\(handled.isEmpty ? "" : " (after a retry)")")
-                return OperationRecord(
-                    index: operation, succeeded: true, atMs: started, durationMs: ms, attempts: 1 + handled.count,
-                    connection: nil, error: nil)
-            }
-            guard let detail = answer["error"].flatMap(DriverErrorDetail.init(json:)) else {
-                throw .environment("the \(name) adapter answered a failed run without an error object")
-            }
-            log.record(.queryError, detail: "operation \(operation): \(detail.summary)")
-            let observed = record(detail, phase: answer["error"]?["phase"], handledBy: nil, operation: operation)
+            return try operationRecord(answer, operation: operation, startedAt: started, elapsed: elapsed)
+        }
+    }
+
+    /// One `run`-shaped answer as an operation record: what the application absorbed (`handled`), the
+    /// operation's own error, and the follow-up command's error after it (`app.followUp`).
+    private func operationRecord(_ answer: JSONValue, operation: Int, startedAt: Double, elapsed: Double)
+        throws(RunError) -> OperationRecord
+    {
+        let handled = answer["handled"]?.array ?? []
+        for item in handled {
+            guard let detail = item["error"].flatMap(DriverErrorDetail.init(json:)) else { continue }
+            let by = item["by"]?.string.flatMap(ErrorHandler.init(rawValue:)) ?? .retry
+            record(detail, phase: item["error"]?["phase"], handledBy: by, operation: operation)
+        }
+        let ms = answer["ms"]?.double ?? elapsed
+        if answer["ok"]?.bool == true {
+            log.record(.queryOK, detail: "operation \(operation)\(handled.isEmpty ? "" : " (after a retry)")")
             return OperationRecord(
-                index: operation, succeeded: false, atMs: started, durationMs: ms, attempts: 1 + handled.count,
-                connection: nil, error: observed)
+                index: operation, succeeded: true, atMs: startedAt, durationMs: ms, attempts: 1 + handled.count,
+                connection: nil, error: nil)
+        }
+        guard let detail = answer["error"].flatMap(DriverErrorDetail.init(json:)) else {
+            throw .environment("the \(name) adapter answered a failed run without an error object")
+        }
+        log.record(.queryError, detail: "operation \(operation): \(detail.summary)")
+        let observed = record(detail, phase: answer["error"]?["phase"], handledBy: nil, operation: operation)
+        if let followUp = answer["followUp"] {
+            if followUp["ok"]?.bool == true {
+                log.record(.scenario, detail: "operation \(operation): the follow-up command on that connection succeeded")
+            } else if let after = followUp["error"].flatMap(DriverErrorDetail.init(json:)) {
+                log.record(.queryError, detail: "operation \(operation), follow-up on the same connection: \(after.summary)")
+                record(after, phase: .string(ErrorPhase.followUp.rawValue), handledBy: nil, operation: operation)
+            }
+        }
+        return OperationRecord(
+            index: operation, succeeded: false, atMs: startedAt, durationMs: ms, attempts: 1 + handled.count,
+            connection: nil, error: observed)
+    }
+
+    public var processGroup: pid_t? { process.processGroup }
+
+    public func arm(count: Int, sql: String, delayMs: Int?, confirm: Bool) throws(RunError) -> any ArmedOperations {
+        var fields: [String: JSONValue] = ["count": .number(Double(count)), "sql": .string(sql)]
+        if let delayMs { fields["delayMs"] = .number(Double(delayMs)) }
+        let armed = process.send("arm", fields)
+        let batchDeadline = deadline * count + .seconds(5)
+        if confirm {
+            let answer = try Self.wait(process, armed, "arm", deadline: deadline, name: name)
+            try Self.accepted(answer, "arm", name: name)
+            return Batch(pool: self, arm: nil, collect: process.send("collect"), count: count, deadline: batchDeadline)
+        }
+        return Batch(pool: self, arm: armed, collect: process.send("collect"), count: count, deadline: batchDeadline)
+    }
+
+    /// Operations armed in the adapter, collected once they ran.
+    private final class Batch: ArmedOperations {
+        let pool: AdapterPool
+        let arm: AdapterProcess.Pending?
+        let collectRequest: AdapterProcess.Pending
+        let count: Int
+        let deadline: Duration
+
+        init(
+            pool: AdapterPool, arm: AdapterProcess.Pending?, collect: AdapterProcess.Pending, count: Int,
+            deadline: Duration
+        ) {
+            self.pool = pool
+            self.arm = arm
+            self.collectRequest = collect
+            self.count = count
+            self.deadline = deadline
+        }
+
+        func collect(firstOperation: Int) throws(RunError) -> [OperationRecord] {
+            let name = pool.name
+            if let arm {
+                let answer = try AdapterPool.wait(pool.process, arm, "arm", deadline: deadline, name: name)
+                try AdapterPool.accepted(answer, "arm", name: name)
+            }
+            let answer = try AdapterPool.wait(pool.process, collectRequest, "collect", deadline: deadline, name: name)
+            try AdapterPool.accepted(answer, "collect", name: name)
+            let results = answer["results"]?.array ?? []
+            guard results.count == count else {
+                throw .environment("the \(name) adapter ran \(results.count) of \(count) armed operation(s)")
+            }
+            // The adapter ran them back to back and answered when the last one ended: their start times, on the
+            // run's clock, are counted back from that answer.
+            let end = pool.log.ms()
+            var startedAt: [Double] = []
+            var cursor = end
+            for result in results.reversed() {
+                cursor -= result["ms"]?.double ?? 0
+                startedAt.insert(cursor, at: 0)
+            }
+            var records: [OperationRecord] = []
+            for (i, result) in results.enumerated() {
+                let operation = firstOperation + i
+                records.append(
+                    try pool.operationRecord(
+                        result, operation: operation, startedAt: startedAt[i], elapsed: result["ms"]?.double ?? 0))
+            }
+            return records
         }
     }
 
@@ -200,6 +319,9 @@ public final class AdapterPool: PoolUnderTest {
             switch phase?.string {
             case "acquire": .acquire
             case "query": .query
+            case "validate": .validate
+            case "keepalive": .keepalive
+            case ErrorPhase.followUp.rawValue: .followUp
             default: .unknown
             }
         return log.record(driverError: detail, phase: phase, handledBy: handledBy, operation: operation)
@@ -218,6 +340,28 @@ public final class AdapterPool: PoolUnderTest {
                 "the \(name) adapter did not answer '\(op)' within \(format(EventLog.milliseconds(deadline) / 1000)) s\(tail.isEmpty ? "" : "; it said: \(tail)")"
             )
         }
+    }
+
+    /// The answer to a request written with `send`; no answer is an adapter failure.
+    fileprivate static func wait(
+        _ process: AdapterProcess, _ pending: AdapterProcess.Pending, _ op: String, deadline: Duration, name: String
+    ) throws(RunError) -> JSONValue {
+        switch process.wait(pending, deadline: deadline) {
+        case .answer(let value): return value
+        case .failed(let reason): throw .environment("the \(name) adapter \(reason)")
+        case .timedOut:
+            throw .environment(
+                "the \(name) adapter did not answer '\(op)' within \(format(EventLog.milliseconds(deadline) / 1000)) s")
+        }
+    }
+
+    /// Throws unless `answer` is ok: a usage refusal is exit 2 (an adapter that lacks the op says so), anything
+    /// else exit 3.
+    fileprivate static func accepted(_ answer: JSONValue, _ op: String, name: String) throws(RunError) {
+        guard answer["ok"]?.bool != true else { return }
+        let message = answer["error"]?["message"]?.string ?? "no message"
+        if answer["error"]?["usage"]?.bool == true { throw .usage("\(name) refused '\(op)': \(message)") }
+        throw .environment("the \(name) adapter refused '\(op)': \(message)")
     }
 
     /// Like `request`, and the answer must be ok.

@@ -21,7 +21,7 @@ enum AdapterReply: Sendable {
 /// deadlines, answers matched by id, events forwarded as they arrive, stopped on every path (Ctrl-C too).
 final class AdapterProcess: Sendable {
     /// One request waiting for its answer.
-    private final class Slot: Sendable {
+    fileprivate final class Slot: Sendable {
         let done = DispatchSemaphore(value: 0)
         let reply = Mutex<AdapterReply?>(nil)
 
@@ -58,7 +58,7 @@ final class AdapterProcess: Sendable {
 
     /// Starts `executable` with pipes on stdin/stdout/stderr in its own process group.
     init(
-        name: String, executable: String, environment: [String],
+        name: String, executable: String, arguments: [String] = [], environment: [String],
         onUnsolicited: @escaping @Sendable (JSONValue, _ lateFor: Int?) -> Void
     ) throws(RunError) {
         signal(SIGPIPE, SIG_IGN)
@@ -73,7 +73,7 @@ final class AdapterProcess: Sendable {
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(
-                executable, [], stdin: .descriptor(toChild[0]), stdout: .descriptor(fromChild[1]),
+                executable, arguments, stdin: .descriptor(toChild[0]), stdout: .descriptor(fromChild[1]),
                 stderr: .descriptor(errChild[1]), environment: environment)
         } catch {
             for fd in toChild + fromChild + errChild { close(fd) }
@@ -93,8 +93,20 @@ final class AdapterProcess: Sendable {
         startStderrReader(fd: errChild[0])
     }
 
+    /// A request written to the adapter, whose answer is awaited with `wait`.
+    struct Pending: Sendable {
+        fileprivate let id: Int?
+        fileprivate let slot: Slot
+        fileprivate let failure: String?
+    }
+
     /// Sends one request and waits up to `deadline` for its answer.
     func request(_ op: String, _ fields: [String: JSONValue] = [:], deadline: Duration) -> AdapterReply {
+        wait(send(op, fields), deadline: deadline)
+    }
+
+    /// Writes one request without waiting for its answer (the adapter may be stopped: the pipe keeps it).
+    func send(_ op: String, _ fields: [String: JSONValue] = [:]) -> Pending {
         let slot = Slot()
         let setup: (id: Int?, failure: String?) = state.withLock { s in
             if let failure = s.failure { return (nil, failure) }
@@ -102,13 +114,20 @@ final class AdapterProcess: Sendable {
             s.pending[s.nextID] = slot
             return (s.nextID, nil)
         }
-        guard let id = setup.id else { return .failed(setup.failure ?? "was stopped") }
+        guard let id = setup.id else { return Pending(id: nil, slot: slot, failure: setup.failure ?? "was stopped") }
         var message = fields
         message["id"] = .number(Double(id))
         message["op"] = .string(op)
         if !writeAll(JSONValue.object(message).line()) {
             fail("stopped reading its input (\(String(cString: strerror(errno))))")
         }
+        return Pending(id: id, slot: slot, failure: nil)
+    }
+
+    /// Waits up to `deadline` for the answer to a request `send` wrote.
+    func wait(_ pending: Pending, deadline: Duration) -> AdapterReply {
+        guard let id = pending.id else { return .failed(pending.failure ?? "was stopped") }
+        let slot = pending.slot
         let waited = slot.done.wait(timeout: .now() + .nanoseconds(Int(EventLog.milliseconds(deadline) * 1e6)))
         if waited == .timedOut {
             state.withLock { s in

@@ -35,6 +35,9 @@ public protocol FaultKind: Sendable {
 
     /// True when the fault changes the whole server: with `--jobs`, it runs with nothing else in flight.
     var needsServerAlone: Bool { get }
+    /// True when the fault suspends the pool's process (a freeze): repro's own pool then runs in a child
+    /// process (`repro serve-pool`) like a real stack's adapter.
+    var suspendsPool: Bool { get }
     /// Seconds a scenario with this fault waits whatever the implementation (its floor in `make bench`).
     func unavoidableWait(_ scenario: Scenario) -> Double
     /// The read timeout (s) its scenarios get when they set none; nil: the policy's.
@@ -51,6 +54,7 @@ public protocol FaultKind: Sendable {
 extension FaultKind {
     public var usesIdle: Bool { true }
     public var needsServerAlone: Bool { false }
+    public var suspendsPool: Bool { false }
     public var junitProperties: [(String, String)] { [] }
     public var defaultReadTimeout: Int? { nil }
     public func fileProblems(_ scenario: Scenario) -> [(key: String, message: String)] { [] }
@@ -73,6 +77,11 @@ public protocol InjectedFault: AnyObject {
     func inject(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> Double
     /// Seconds to wait after `inject` before the pool is used (named constants in `Settle`).
     var settle: Double { get }
+    /// The scenario's operations when the fault ran them itself (work the application started on its own as it
+    /// resumed from a freeze), with when they started (ms); nil: the runner runs them one at a time.
+    func operations(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> (
+        startedAt: Double, records: [OperationRecord]
+    )?
     /// What the client side of a cut flow received (after the operations), or nil.
     func tcpSignal() -> String?
     /// Undoes what `inject` did while the pool is still open (firewall rules, threads left behind).
@@ -86,6 +95,9 @@ extension InjectedFault {
     public var port: Int? { nil }
     public var settle: Double { 0 }
     public var pausesLoad: Bool { false }
+    public func operations(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> (
+        startedAt: Double, records: [OperationRecord]
+    )? { nil }
     public func tcpSignal() -> String? { nil }
     public func finish() {}
     public func close() {}
@@ -144,7 +156,7 @@ public protocol FaultFields {
 public struct Fault: Sendable, Equatable, CustomStringConvertible {
     /// Every kind repro knows, in the order help texts list them.
     public static let kinds: [any FaultKind.Type] = [
-        WaitTimeoutFault.self, KillThreadFault.self, NetworkCutFault.self, ServerRestartFault.self,
+        WaitTimeoutFault.self, KillThreadFault.self, NetworkCutFault.self, ServerRestartFault.self, FreezeFault.self,
     ]
 
     public let base: any FaultKind

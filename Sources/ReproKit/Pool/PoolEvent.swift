@@ -47,6 +47,8 @@ public struct PoolEvent: Sendable, Equatable, Codable {
 /// Where in a borrow-and-query an error surfaced.
 public enum ErrorPhase: String, Sendable, Codable, CaseIterable {
     case acquire, validate, query, keepalive
+    /// The application's next command on the connection whose query had failed (a ROLLBACK, a cleanup query).
+    case followUp = "follow-up"
     /// A real driver that does not say whether borrowing or the query failed (Go's database/sql).
     case unknown
 }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The seam between the scenario runner and the pool whose behaviour it records: repro's own Swift pool
 /// (`SwiftPoolUnderTest`) or a real driver stack in a child process (`AdapterPool`).
 ///
@@ -23,12 +27,28 @@ public protocol PoolUnderTest: AnyObject, Sendable {
     /// The client ports of the pool's TCP connections to `serverPort`, when the pool does not know its
     /// threads but its sockets can be found (an adapter's process group); nil otherwise.
     func clientPorts(serverPort: Int) -> Set<Int>?
+    /// The process group the pool runs in when it is a child process (a freeze stops it); nil: inside repro.
+    var processGroup: pid_t? { get }
+    /// Work the application starts by itself (docs/adapters.md `arm`): `count` operations one after another,
+    /// `delayMs` from now on the pool process's own timer, or as soon as the request is read (nil). `confirm`:
+    /// wait until the pool process took the request (it is running); false only writes it (it is stopped).
+    func arm(count: Int, sql: String, delayMs: Int?, confirm: Bool) throws(RunError) -> any ArmedOperations
     /// Closes every connection and stops whatever the pool runs; idempotent.
     func close()
 }
 
 extension PoolUnderTest {
     public func clientPorts(serverPort: Int) -> Set<Int>? { nil }
+    public var processGroup: pid_t? { nil }
+    public func arm(count: Int, sql: String, delayMs: Int?, confirm: Bool) throws(RunError) -> any ArmedOperations {
+        throw .environment("this pool runs inside repro: it cannot take work to run by itself")
+    }
+}
+
+/// Operations handed to the pool's process with `PoolUnderTest.arm`.
+public protocol ArmedOperations: Sendable {
+    /// Waits (bounded) until every armed operation ran; their records, numbered from `firstOperation`.
+    func collect(firstOperation: Int) throws(RunError) -> [OperationRecord]
 }
 
 /// Queries started by `PoolUnderTest.startBusy`.

@@ -37,9 +37,7 @@ public enum ErrorCatalog {
                 "CR_SERVER_GONE_ERROR", "CR_SERVER_LOST", "MySQL server has gone away", "Server has gone away",
                 "Lost connection to server during query", "Lost connection to MySQL server during query",
                 "The client was disconnected by the server because of inactivity", "ER_CLIENT_INTERACTION_TIMEOUT",
-                "Can't add new command when connection is in closed state",
-                "This socket has been ended by the other party", "PROTOCOL_CONNECTION_LOST", "EPIPE",
-                "Communications link failure", "No operations allowed after connection closed", "invalid connection",
+                "PROTOCOL_CONNECTION_LOST", "Communications link failure", "No operations allowed after connection closed", "invalid connection",
                 "unexpected EOF", "driver: bad connection", "ErrBadConn",
             ],
             meaning:
@@ -124,6 +122,26 @@ public enum ErrorCatalog {
             ],
             commands: ["repro network-cut --mode blackhole --read-timeout 2 --policy naive"],
             scenarios: ["network-cut-blackhole"]
+        ),
+        CatalogEntry(
+            id: "suspended-application",
+            title: "The application was suspended while its idle connections died, and resumed with work due",
+            codes: [2006, 2013],
+            phrases: [
+                "This socket has been ended by the other party", "EPIPE",
+                "Can't add new command when connection is in closed state", "write ECONNRESET",
+                "Thread starvation or clock leap detected", "freeze", "SIGSTOP", "suspended", "Lambda freeze",
+                "laptop sleep", "docker pause",
+            ],
+            meaning:
+                "The process that owns the pool did not run while its connections died: a laptop asleep overnight with the service still running, an AWS Lambda environment frozen between invocations, a paused VM or container (docker pause, the cgroup freezer), a long stop-the-world pause. None of the pool's own timers ran (idle sweeps, keepalive, housekeeping), and the close the server sent (the FIN of a KILL, the RST of wait_timeout) waited unread in the socket. On resume the application's work (its own timer falling due, or requests that queued meanwhile) races the socket events that would have told the pool: a pool that does not check a connection on borrow hands out the dead ones. mysql2 before 3.0.0 kept a connection whose socket had ended until its 'close' event, so the next query wrote to an ended socket (EPIPE, \"This socket has been ended by the other party\") and the application's ROLLBACK on it got \"Can't add new command when connection is in closed state\". The three experiments people try by hand (a short wait_timeout, KILL, a network cut, with the application running) reproduce neither: the running pool reads the close while idle. repro freeze reproduces it (SIGSTOP of the pool's process group, SIGCONT with work due).",
+            drivers: [],
+            commands: [
+                "repro freeze --during kill-thread --driver node-mysql2 --node-path DIR --driver-option app.followUp=ROLLBACK",
+                "repro freeze --during wait-timeout --policy naive",
+                "repro freeze --during wait-timeout --policy ping-on-borrow",
+            ],
+            scenarios: ["freeze-wait-timeout", "freeze-kill-thread", "freeze-network-cut-half-open"]
         ),
         CatalogEntry(
             id: "cannot-connect",

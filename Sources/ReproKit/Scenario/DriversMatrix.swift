@@ -15,6 +15,13 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
     case serverRestartCrash = "server-restart-crash"
     /// A graceful restart nobody noticed while it happened: no operation while the server was down.
     case serverRestartQuiet = "server-restart-quiet"
+    /// The application is suspended (SIGSTOP) while the wait_timeout closes its idle connections, then resumed
+    /// with its own timer due.
+    case freezeWaitTimeout = "freeze-wait-timeout"
+    /// The application is suspended while the idle connections' server threads are KILLed.
+    case freezeKillThread = "freeze-kill-thread"
+    /// The application is suspended while a middlebox forgets its flows (the next packet gets RST).
+    case freezeNetworkCutHalfOpen = "freeze-network-cut-half-open"
 
     /// Columns that stop and start the server: only on the embedded one, and each with the server to itself.
     public var restartsServer: Bool { restart != nil }
@@ -38,8 +45,14 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .serverRestartGraceful: .serverRestart(mode: .graceful)
         case .serverRestartCrash: .serverRestart(mode: .crash)
         case .serverRestartQuiet: .serverRestart(mode: .graceful, tries: 0)
+        case .freezeWaitTimeout: .freeze(seconds: Double(seconds + 1), during: .waitTimeout)
+        case .freezeKillThread: .freeze(seconds: Double(seconds + 1), during: .killThread)
+        case .freezeNetworkCutHalfOpen: .freeze(seconds: Double(seconds + 1), during: .networkCut(.halfOpen))
         }
     }
+
+    /// Columns that suspend the application: their operations run inside the pool's process as it resumes.
+    public var freezes: Bool { fault(waitTimeout: 1, via: .kernel).base.suspendsPool }
 
     public var pattern: WorkloadPattern { self == .held ? .held : .pool }
 
@@ -60,6 +73,12 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
             "the server is killed (SIGKILL), down 1 s while the application keeps trying, then back"
         case .serverRestartQuiet:
             "the server is shut down cleanly and back 1 s later, with no traffic in between (a maintenance window at night)"
+        case .freezeWaitTimeout:
+            "the application is suspended (SIGSTOP) while the wait_timeout closes its idle connections, and resumed with its own timer due"
+        case .freezeKillThread:
+            "the application is suspended while its idle connections' server threads are KILLed, and resumed with its own timer due"
+        case .freezeNetworkCutHalfOpen:
+            "the application is suspended while a middlebox forgets its flows (the next packet gets RST), and resumed with its own timer due"
         }
     }
 
@@ -72,6 +91,7 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .killThread, .killThreadBusy, .held: "thread-killed"
         case .networkCutReset, .networkCutHalfOpen: "connection-reset"
         case .networkCutBlackhole: "blackhole"
+        case .freezeWaitTimeout, .freezeKillThread, .freezeNetworkCutHalfOpen: "suspended-application"
         }
     }
 
@@ -97,8 +117,12 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .serverRestartGraceful: parts += ["server-restart", "--mode", "graceful"]
         case .serverRestartCrash: parts += ["server-restart", "--mode", "crash"]
         case .serverRestartQuiet: parts += ["server-restart", "--mode", "graceful", "--tries-while-down", "0"]
+        case .freezeWaitTimeout, .freezeKillThread, .freezeNetworkCutHalfOpen:
+            let during = rawValue.replacingOccurrences(of: "freeze-", with: "")
+                .replacingOccurrences(of: "network-cut-", with: "network-cut:")
+            parts += ["freeze", "--for", "\(settings.waitTimeout + 1)", "--during", during]
         }
-        if self != .waitTimeout && self != .killThreadBusy && settings.idle != Scenario.defaultIdleSeconds {
+        if self != .waitTimeout && self != .killThreadBusy && !freezes && settings.idle != Scenario.defaultIdleSeconds {
             parts += ["--idle", DriversMatrix.format(settings.idle)]
         }
         if let driver = row.driver {
@@ -340,7 +364,7 @@ public struct DriversMatrix: Sendable {
                 }))
     }
 
-    static func format(_ seconds: Double) -> String {
+    public static func format(_ seconds: Double) -> String {
         seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
     }
 }

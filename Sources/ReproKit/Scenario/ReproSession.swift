@@ -13,6 +13,8 @@ public final class ReproSession: Sendable {
         // them, not only kernel-cut runs (cheap: nothing happens without root and iptables). Quietly, like the
         // sandboxes below: the one line on stderr belongs to this run's own problem.
         KernelCut.removeStale()
+        // Pool processes a killed run left suspended by a freeze would stay stopped forever: continue and kill them.
+        for line in SuspendedGroup.removeStale() { Console.err("repro: \(line)\n") }
         if let dsn, !dsn.isEmpty {
             let endpoint: ServerEndpoint
             do {

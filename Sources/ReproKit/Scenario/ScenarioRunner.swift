@@ -86,7 +86,8 @@ public struct ScenarioRunner: Sendable {
         var context = FaultContext(runner: self, scenario: scenario, log: log)
         let fault = try scenario.fault.base.start(context)
         defer { fault.close() }
-        let pool = try makePool(&run, initCommands: fault.initCommands, port: fault.port)
+        let pool = try makePool(
+            &run, initCommands: fault.initCommands, port: fault.port, inChild: scenario.fault.base.suspendsPool)
         defer { pool.close() }
         // Before the pool closes: firewall rules off, threads a cut left behind killed.
         defer { fault.finish() }
@@ -102,15 +103,20 @@ public struct ScenarioRunner: Sendable {
         }
         run.faultAt = try fault.inject(pool, context)
         if fault.settle > 0 { Thread.sleep(forTimeInterval: fault.settle) }
-        try runOperations(pool, &run)
+        if let ran = try fault.operations(pool, context) {
+            run.operationsStartedAt = ran.startedAt
+            run.operations = ran.records
+        } else {
+            try runOperations(pool, &run)
+        }
         run.tcpSignal = fault.tcpSignal()
     }
 
     // MARK: - Shared steps
 
     /// Opens the pool under test: repro's own, or the real driver stack the scenario names.
-    private func makePool(_ run: inout FaultRun, initCommands: [String], port: Int? = nil) throws(RunError)
-        -> any PoolUnderTest
+    private func makePool(_ run: inout FaultRun, initCommands: [String], port: Int? = nil, inChild: Bool = false)
+        throws(RunError) -> any PoolUnderTest
     {
         run.baselineThreads = try processListIDs()
         var options = connectionOptions(policy: run.scenario.policy, initCommands: initCommands)
@@ -128,6 +134,15 @@ public struct ScenarioRunner: Sendable {
                 database: endpoint.database)
             pool = try AdapterPool(
                 adapter: adapter, choice: driver, nodePath: nodePath, target: target, size: run.scenario.poolSize,
+                initSQL: initCommands, log: run.log)
+        } else if inChild {
+            // repro's own pool in a child process of its own (`repro serve-pool`), so a freeze can stop it.
+            progress(.step(scenario: run.scenario.name, "starting repro's pool in a child process"))
+            let target = AdapterTarget(
+                host: options.host, port: options.port, user: endpoint.user, password: endpoint.password,
+                database: endpoint.database)
+            pool = try AdapterPool(
+                servingPolicy: run.scenario.policy, target: target, size: run.scenario.poolSize,
                 initSQL: initCommands, log: run.log)
         } else {
             let runner = self
