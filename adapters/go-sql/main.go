@@ -1,6 +1,6 @@
 // Command go-sql-adapter is repro's adapter for Go's database/sql pool with go-sql-driver/mysql.
 // It speaks the JSON-lines protocol of docs/adapters.md on stdin/stdout: every request runs in its
-// own goroutine, every stdout line is written whole under one mutex.
+// own goroutine (arm in the reading one, see main), every stdout line is written whole under one mutex.
 package main
 
 import (
@@ -62,6 +62,7 @@ type request struct {
 	SQL       string                     `json:"sql"`
 	Held      bool                       `json:"held"`
 	Operation int                        `json:"operation"`
+	DelayMs   int                        `json:"delayMs"`
 }
 
 func main() {
@@ -77,6 +78,10 @@ func main() {
 			var req request
 			if jerr := json.Unmarshal(line, &req); jerr != nil || len(req.ID) == 0 {
 				fmt.Fprintf(os.Stderr, "go-sql-adapter: ignoring request that is not a JSON object with an id: %q\n", line)
+			} else if req.Op == "arm" {
+				// Answered here, before the next line is read: it only registers the batch and starts
+				// its timer (or its first operation), and a collect right behind it must find it.
+				a.handle(&req)
 			} else {
 				go a.handle(&req)
 			}
@@ -113,11 +118,15 @@ func (a *adapter) handle(req *request) {
 		resp = a.hold()
 	case "busy":
 		resp = a.busy(req.Count, req.SQL)
+	case "arm":
+		resp = a.arm(req.Count, req.SQL, req.DelayMs)
+	case "collect":
+		resp = a.collect()
 	case "close":
 		a.closePool()
 		resp = map[string]interface{}{"ok": true}
 	default:
-		resp = usageError(fmt.Sprintf("unknown op '%s': known ops are hello, open, warm, run, hold, busy, close", req.Op))
+		resp = usageError(fmt.Sprintf("unknown op '%s': known ops are hello, open, warm, run, hold, busy, arm, collect, close", req.Op))
 	}
 	resp["id"] = req.ID
 	emit(resp)

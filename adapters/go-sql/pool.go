@@ -32,6 +32,7 @@ var knownOptions = []option{
 	{"writeTimeout", "DSN param writeTimeout: I/O write timeout, e.g. 500ms (default: 0, none)", "dsn"},
 	{"checkConnLiveness", "DSN param checkConnLiveness: before the first write on a connection taken from the pool, a non-blocking read; EOF closes it and returns driver.ErrBadConn (default: true)", "dsn"},
 	{"app.contextTimeout", "context.WithTimeout(d) around each operation (db.Conn, QueryContext and reading the rows), e.g. 5s (default: none, context.Background())", "app"},
+	{"app.followUp", "SQL sent with ExecContext on the same *sql.Conn right after a failed query, before Close, e.g. ROLLBACK; a pool operation is then db.Conn + QueryContext + Close instead of db.QueryContext (default: none)", "app"},
 }
 
 func optionKeys() string {
@@ -48,6 +49,14 @@ type adapter struct {
 	db         *sql.DB
 	held       *sql.Conn
 	ctxTimeout time.Duration
+	followUp   string
+	armed      *batch
+}
+
+// batch is the work of one arm: its results, in order, complete when done is closed.
+type batch struct {
+	done    chan struct{}
+	results []map[string]interface{}
 }
 
 // initConnector runs initSql on every new connection before database/sql hands it out. It returns
@@ -75,6 +84,7 @@ func (a *adapter) open(req *request) map[string]interface{} {
 	var dsnParams []string
 	var maxIdle *int
 	var lifetime, idleTime, ctxTimeout *time.Duration
+	followUp := ""
 	for key, raw := range req.Options {
 		value := optionString(raw)
 		kind := ""
@@ -97,6 +107,8 @@ func (a *adapter) open(req *request) map[string]interface{} {
 				return usageError(fmt.Sprintf("option %s: '%s' is not an integer", key, value))
 			}
 			maxIdle = &n
+		case key == "app.followUp":
+			followUp = value
 		default: // the durations
 			d, err := time.ParseDuration(value)
 			if err != nil {
@@ -154,6 +166,7 @@ func (a *adapter) open(req *request) map[string]interface{} {
 	if ctxTimeout != nil {
 		a.ctxTimeout = *ctxTimeout
 	}
+	a.followUp = followUp
 	a.mu.Unlock()
 	if old != nil {
 		go old.Close()
@@ -182,6 +195,13 @@ func (a *adapter) state() (*sql.DB, *sql.Conn, context.Context, context.CancelFu
 }
 
 var notOpen = usageError("no pool: send open first")
+
+// followUpSQL is app.followUp ("" when not set).
+func (a *adapter) followUpSQL() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.followUp
+}
 
 // queryer is what *sql.DB and *sql.Conn have in common.
 type queryer interface {
@@ -227,21 +247,65 @@ func runResult(ctx context.Context, q queryer, sqlText string, phase string) map
 	return map[string]interface{}{"ok": true, "ms": ms}
 }
 
+// followUpResult sends app.followUp on the connection whose query failed, as the application's
+// error path does: {"ok":true} or {"ok":false,"error":…} with phase follow-up.
+func followUpResult(ctx context.Context, conn *sql.Conn, followUp string) map[string]interface{} {
+	if _, err := conn.ExecContext(ctx, followUp); err != nil {
+		return map[string]interface{}{"ok": false, "error": errorObject(err, "follow-up")}
+	}
+	return map[string]interface{}{"ok": true}
+}
+
+// poolRun is one pool operation (run, each busy query, each armed operation). Without app.followUp
+// it is runResult on the *sql.DB. With it the application needs the connection itself: db.Conn,
+// QueryContext on that *sql.Conn, followUp on it after a failed query, then Close (back to the pool);
+// ms includes the follow-up and the Close. database/sql does not retry a query on a *sql.Conn.
+func poolRun(ctx context.Context, db *sql.DB, sqlText, followUp string) map[string]interface{} {
+	if followUp == "" {
+		// db.QueryContext does acquire and query in one call: the phase is not visible (null),
+		// except for a failed dial, which can only be the acquire.
+		return runResult(ctx, db, sqlText, "")
+	}
+	start := time.Now()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return map[string]interface{}{"ok": false, "ms": msSince(start), "error": errorObject(err, "acquire")}
+	}
+	err = query(ctx, conn, sqlText)
+	var fu map[string]interface{}
+	if err != nil {
+		fu = followUpResult(ctx, conn, followUp)
+	}
+	conn.Close()
+	ms := msSince(start)
+	if err != nil {
+		return map[string]interface{}{"ok": false, "ms": ms, "error": errorObject(err, "query"), "followUp": fu}
+	}
+	return map[string]interface{}{"ok": true, "ms": ms}
+}
+
 func (a *adapter) run(sqlText string, held bool) map[string]interface{} {
 	db, conn, ctx, cancel := a.state()
 	defer cancel()
 	if db == nil {
 		return notOpen
 	}
+	followUp := a.followUpSQL()
 	if held {
 		if conn == nil {
 			return usageError("no held connection: send hold first")
 		}
-		return runResult(ctx, conn, sqlText, "query") // no borrow: a failure is the query's
+		if followUp == "" {
+			return runResult(ctx, conn, sqlText, "query") // no borrow: a failure is the query's
+		}
+		start := time.Now()
+		if err := query(ctx, conn, sqlText); err != nil {
+			fu := followUpResult(ctx, conn, followUp) // on the held connection too; it stays held
+			return map[string]interface{}{"ok": false, "ms": msSince(start), "error": errorObject(err, "query"), "followUp": fu}
+		}
+		return map[string]interface{}{"ok": true, "ms": msSince(start)}
 	}
-	// db.QueryContext does acquire and query in one call: the phase is not visible (null),
-	// except for a failed dial, which can only be the acquire.
-	return runResult(ctx, db, sqlText, "")
+	return poolRun(ctx, db, sqlText, followUp)
 }
 
 func (a *adapter) busy(count int, sqlText string) map[string]interface{} {
@@ -250,17 +314,75 @@ func (a *adapter) busy(count int, sqlText string) map[string]interface{} {
 	if db == nil {
 		return notOpen
 	}
+	followUp := a.followUpSQL()
 	results := make([]map[string]interface{}, count)
 	var wg sync.WaitGroup
 	for i := 0; i < count; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			results[i] = runResult(ctx, db, sqlText, "")
+			results[i] = poolRun(ctx, db, sqlText, followUp)
 		}(i)
 	}
 	wg.Wait()
 	return map[string]interface{}{"ok": true, "results": results}
+}
+
+// arm schedules count runs, one after another, on a time.AfterFunc timer delayMs from now (delay 0:
+// a goroutine started right here), and answers at once. main calls it from the goroutine that reads
+// stdin, so the batch is registered before a collect behind it is read.
+func (a *adapter) arm(count int, sqlText string, delayMs int) map[string]interface{} {
+	if count < 0 || delayMs < 0 {
+		return usageError("arm: count and delayMs must be integers >= 0")
+	}
+	a.mu.Lock()
+	if a.db == nil {
+		a.mu.Unlock()
+		return notOpen
+	}
+	if a.armed != nil {
+		a.mu.Unlock()
+		return usageError("a batch is already armed: send collect first")
+	}
+	b := &batch{done: make(chan struct{}), results: make([]map[string]interface{}, 0, count)}
+	a.armed = b
+	a.mu.Unlock()
+	work := func() {
+		defer close(b.done)
+		for i := 0; i < count; i++ { // each exactly a run; the next starts when this one has finished
+			a.mu.Lock()
+			open := a.db != nil
+			a.mu.Unlock()
+			if !open {
+				b.results = append(b.results, usageError("no pool: send open first"))
+				continue
+			}
+			b.results = append(b.results, a.run(sqlText, false))
+		}
+	}
+	if delayMs > 0 {
+		time.AfterFunc(time.Duration(delayMs)*time.Millisecond, work)
+	} else {
+		go work()
+	}
+	return map[string]interface{}{"ok": true}
+}
+
+// collect answers when the armed batch has finished, with its results; the next arm is then allowed.
+func (a *adapter) collect() map[string]interface{} {
+	a.mu.Lock()
+	b := a.armed
+	a.mu.Unlock()
+	if b == nil {
+		return usageError("nothing armed: send arm first")
+	}
+	<-b.done
+	a.mu.Lock()
+	if a.armed == b {
+		a.armed = nil
+	}
+	a.mu.Unlock()
+	return map[string]interface{}{"ok": true, "results": b.results}
 }
 
 func connectionID(ctx context.Context, conn *sql.Conn) (int64, error) {

@@ -1,7 +1,8 @@
 """repro adapter: SQLAlchemy's QueuePool over PyMySQL, driven as an application drives it.
 
 Speaks the JSON-lines protocol of docs/adapters.md on stdin/stdout. Every request runs in its own
-thread, so a query hanging on a dead socket never blocks the next request. Logs go to stderr only.
+thread (arm in the reading one, see main), so a query hanging on a dead socket never blocks the next
+request. Logs go to stderr only.
 """
 
 import json
@@ -46,7 +47,7 @@ def parse_reset(v):
     return None if v == "none" else v
 
 
-# option key -> (parser, create_engine keyword or None for connect_args, hello description)
+# option key -> (parser, create_engine keyword or None for connect_args and app.*, hello description)
 OPTIONS = {
     "pool_pre_ping": (parse_bool, "pool_pre_ping",
                       "test each connection with a ping on checkout, reconnect if dead (default: false)"),
@@ -64,10 +65,14 @@ OPTIONS = {
                                   "PyMySQL socket read timeout in seconds (default: none, wait forever)"),
     "connect_args.write_timeout": (parse_seconds, None,
                                    "PyMySQL socket write timeout in seconds (default: none, wait forever)"),
+    "app.followUp": (str, None,
+                     "SQL executed on the same Connection right after a failed query, before it is "
+                     "closed (returned to the pool), e.g. ROLLBACK (default: none)"),
 }
 
 out_lock = threading.Lock()
-state = {"engine": None, "held": None, "disposing": False}
+arm_lock = threading.Lock()
+state = {"engine": None, "held": None, "disposing": False, "followUp": None, "batch": None}
 
 
 def emit(obj):
@@ -174,7 +179,7 @@ class Usage(Exception):
 
 
 def op_open(req):
-    kwargs, connect_args = {}, {}
+    kwargs, connect_args, app = {}, {}, {}
     for key, raw in (req.get("options") or {}).items():
         if key not in OPTIONS:
             raise Usage(f"unknown option '{key}': known options are {', '.join(sorted(OPTIONS))}")
@@ -183,7 +188,9 @@ def op_open(req):
             value = parser(str(raw))
         except ValueError as e:
             raise Usage(f"option {key}: cannot parse '{raw}': {e}")
-        if kw:
+        if key.startswith("app."):
+            app[key] = value
+        elif kw:
             kwargs[kw] = value
         else:
             connect_args[key.split(".", 1)[1]] = value
@@ -193,6 +200,7 @@ def op_open(req):
     engine = create_engine(url, pool_size=req["poolSize"], max_overflow=0,
                            connect_args=connect_args, **kwargs)
     install_listeners(engine, req.get("initSql") or [], kwargs.get("pool_recycle", -1))
+    state["followUp"] = app.get("app.followUp") or None
     state["engine"] = engine
     return {}
 
@@ -204,11 +212,12 @@ def engine():
 
 
 class PhaseError(Exception):
-    """An exception the application caught, with where it was raised (acquire or query)."""
+    """An exception the application caught, with where it was raised (acquire or query), and what
+    app.followUp then did (None when it did not run)."""
 
-    def __init__(self, error, phase):
+    def __init__(self, error, phase, follow_up=None):
         super().__init__(str(error))
-        self.error, self.phase = error, phase
+        self.error, self.phase, self.follow_up = error, phase, follow_up
 
 
 def timed(fn):
@@ -218,33 +227,57 @@ def timed(fn):
         fn()
         return {"ok": True, "ms": round((time.perf_counter() - t0) * 1000, 3)}
     except PhaseError as pe:
-        return {"ok": False, "ms": round((time.perf_counter() - t0) * 1000, 3),
-                "error": error_object(pe.error, pe.phase)}
+        res = {"ok": False, "ms": round((time.perf_counter() - t0) * 1000, 3),
+               "error": error_object(pe.error, pe.phase)}
+        if pe.follow_up is not None:
+            res["followUp"] = pe.follow_up
+        return res
+
+
+def follow_up(conn, sql):
+    """app.followUp: the application's error path sends one more statement on the same Connection."""
+    try:
+        result = conn.execute(text(sql))
+        if result.returns_rows:
+            result.fetchall()
+        return {"ok": True}
+    except Exception as e:
+        return {"ok": False, "error": error_object(e, "follow-up")}
 
 
 def app_query(sql):
     """The standard application pattern: with engine.connect() as conn: conn.execute(...).fetchall()."""
     eng = engine()
+    follow, followed = state["followUp"], None
     try:
         conn = eng.connect()  # pool checkout, including pre-ping and reconnect
     except Exception as e:
         raise PhaseError(e, "acquire")
     try:
         with conn:
-            conn.execute(text(sql)).fetchall()
+            if follow is None:
+                conn.execute(text(sql)).fetchall()
+            else:
+                try:
+                    conn.execute(text(sql)).fetchall()
+                except Exception:
+                    followed = follow_up(conn, follow)  # before the with block closes the Connection
+                    raise
     except Exception as e:
-        raise PhaseError(e, "query")
+        raise PhaseError(e, "query", followed)
 
 
 def held_query(sql):
-    """Runs on the Connection kept by hold, as an app keeping it would: nothing special after errors."""
+    """Runs on the Connection kept by hold, as an app keeping it would: nothing special after errors
+    (but app.followUp, when set)."""
     conn = state["held"]
     if conn is None:
         raise Usage("no held connection: send hold first")
     try:
         conn.execute(text(sql)).fetchall()
     except Exception as e:
-        raise PhaseError(e, "query")
+        follow = state["followUp"]
+        raise PhaseError(e, "query", follow_up(conn, follow) if follow is not None else None)
 
 
 def op_run(req):
@@ -300,6 +333,55 @@ def op_busy(req):
     return {"results": results}
 
 
+def op_arm(req):
+    """Schedules count runs, one after another, on a threading.Timer delayMs from now (delay 0: a
+    thread started right here), and answers at once. main calls it on the thread that reads stdin,
+    so the batch is registered before a collect behind it is read."""
+    count, sql, delay = req.get("count"), req.get("sql"), req.get("delayMs") or 0
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0 \
+            or not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
+        raise Usage("arm: count and delayMs must be integers >= 0")
+    if not isinstance(sql, str):
+        raise Usage("arm: 'sql' must be a string")
+    engine()
+    batch = {"done": threading.Event(), "results": []}
+    with arm_lock:
+        if state["batch"] is not None:
+            raise Usage("a batch is already armed: send collect first")
+        state["batch"] = batch
+
+    def work():
+        try:
+            for _ in range(count):  # each exactly a run; the next starts when this one has finished
+                try:
+                    batch["results"].append(timed(lambda: app_query(sql)))
+                except Usage as e:  # the pool was closed meanwhile
+                    batch["results"].append({"ok": False, "error": {"usage": True, "message": str(e)}})
+        finally:
+            batch["done"].set()
+
+    if delay > 0:
+        t = threading.Timer(delay / 1000, work)
+    else:
+        t = threading.Thread(target=work)
+    t.daemon = True
+    t.start()
+    return {}
+
+
+def op_collect(req):
+    """Waits for the armed batch to finish and answers its results; the next arm is then allowed."""
+    with arm_lock:
+        batch = state["batch"]
+    if batch is None:
+        raise Usage("nothing armed: send arm first")
+    batch["done"].wait()
+    with arm_lock:
+        if state["batch"] is batch:
+            state["batch"] = None
+    return {"results": batch["results"]}
+
+
 def shutdown(wait):
     """Returns the held connection, then disposes the pool (closes idle connections)."""
     held, state["held"] = state["held"], None
@@ -318,7 +400,7 @@ def op_close(req):
 
 
 OPS = {"hello": op_hello, "open": op_open, "warm": op_warm, "run": op_run,
-       "hold": op_hold, "busy": op_busy, "close": op_close}
+       "hold": op_hold, "busy": op_busy, "arm": op_arm, "collect": op_collect, "close": op_close}
 
 
 def handle(req):
@@ -344,6 +426,11 @@ def main():
             req = json.loads(line)
         except ValueError:
             sys.stderr.write("sqlalchemy adapter: request is not JSON\n")
+            continue
+        if isinstance(req, dict) and req.get("op") == "arm":
+            # Answered here, before the next line is read: it only registers the batch and starts its
+            # timer (or its first operation), and a collect right behind it must find it.
+            handle(req)
             continue
         threading.Thread(target=handle, args=(req,), daemon=True).start()
     # stdin EOF: close the pool if it can be done quickly, exit 0 regardless within ~1 s.

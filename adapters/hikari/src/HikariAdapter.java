@@ -14,11 +14,16 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.TreeMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.jar.Attributes;
 import java.util.jar.JarFile;
 import java.util.logging.Handler;
@@ -29,7 +34,8 @@ import java.util.logging.SimpleFormatter;
 
 /**
  * repro adapter: HikariCP over MariaDB Connector/J, speaking the JSON-lines protocol of
- * docs/adapters.md on stdin/stdout. Every request runs on its own thread; stdout lines are written
+ * docs/adapters.md on stdin/stdout. Every request runs on its own thread (arm on the reading one, see
+ * main); stdout lines are written
  * whole under a lock. HikariCP and Connector/J log through slf4j → slf4j-jdk14 → java.util.logging,
  * where a handler turns records at or above app.eventLevel into {"event":"pool-log",...} lines.
  */
@@ -50,11 +56,21 @@ public final class HikariAdapter {
         {"leakDetectionThreshold", "long", "ms a connection may be out of the pool before a leak warning, 0 = off; below 2000 or above maxLifetime disables it (default: 0)"},
     };
     private static final String EVENT_LEVEL = "app.eventLevel";
+    private static final String FOLLOW_UP = "app.followUp";
     private static final long CLOSE_WAIT_MS = 5000;
 
     private static final List<Thread> requests = new java.util.concurrent.CopyOnWriteArrayList<>();
     private static volatile HikariDataSource ds;
     private static volatile Connection held;
+    private static volatile String followUp; // app.followUp, null when not set
+    private static final Object ARM_LOCK = new Object();
+    private static Batch armed; // guarded by ARM_LOCK
+    /** The application's timer for arm: one daemon thread, started by the first schedule. */
+    private static final ScheduledExecutorService TIMER = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "arm-timer");
+        t.setDaemon(true);
+        return t;
+    });
     private static volatile Level eventLevel = Level.WARNING;
     // Strong references: java.util.logging forgets the level of a logger nobody references.
     private static final Logger HIKARI_LOG = Logger.getLogger("com.zaxxer.hikari");
@@ -75,6 +91,16 @@ public final class HikariAdapter {
         Failure(Throwable error, String phase) {
             this.error = error;
             this.phase = phase;
+        }
+    }
+
+    /** The operations of one arm: one result per operation, complete when done reaches zero. */
+    private static final class Batch {
+        final Object[] results;
+        final CountDownLatch done = new CountDownLatch(1);
+
+        Batch(int count) {
+            results = new Object[count];
         }
     }
 
@@ -107,6 +133,12 @@ public final class HikariAdapter {
             }
             @SuppressWarnings("unchecked")
             Map<String, Object> req = (Map<String, Object>) parsed;
+            if ("arm".equals(req.get("op"))) {
+                // Answered here, before the next line is read: it only registers the batch and starts its
+                // timer (or its first operation), and a collect right behind it must find it.
+                handle(req);
+                continue;
+            }
             Thread t = new Thread(() -> handle(req), "request-" + req.get("id"));
             t.setDaemon(true);
             requests.add(t);
@@ -163,8 +195,10 @@ public final class HikariAdapter {
                 case "run": resp.putAll(runOnce(stringField(req, "sql"), Boolean.TRUE.equals(req.get("held")))); break;
                 case "hold": resp.put("threadId", hold()); break;
                 case "busy": resp.put("results", busy(intField(req, "count"), stringField(req, "sql"))); break;
+                case "arm": arm(req); break;
+                case "collect": resp.put("results", collect()); break;
                 case "close": close(); break;
-                default: throw new Usage("unknown op '" + op + "': known ops are hello, open, warm, run, hold, busy, close");
+                default: throw new Usage("unknown op '" + op + "': known ops are hello, open, warm, run, hold, busy, arm, collect, close");
             }
         } catch (Usage u) {
             Map<String, Object> e = new LinkedHashMap<>();
@@ -229,6 +263,7 @@ public final class HikariAdapter {
         Map<String, Object> options = new LinkedHashMap<>();
         for (String[] o : HIKARI_OPTIONS) if (setter(o) != null) options.put(o[0], o[2]);
         options.put(EVENT_LEVEL, "lowest HikariCP/Connector/J log level sent as pool-log events (ERROR, WARN, INFO, DEBUG, TRACE); lower records go to stderr (default: WARN)");
+        options.put(FOLLOW_UP, "SQL executed on the same Connection right after a failed query, before close() gives it back, e.g. ROLLBACK (default: none)");
         Map<String, String> driverOptions = driverOptions();
         if (driverOptions == null) {
             options.put("dataSource.<name>", "a Connector/J property passed to the driver (default: the driver's)");
@@ -255,6 +290,7 @@ public final class HikariAdapter {
         }
         Properties driverProps = new Properties();
         Level level = Level.WARNING;
+        String follow = null;
         try {
             d.setMaximumPoolSize(intField(req, "poolSize"));
             for (Map.Entry<String, String> e : opts.entrySet()) {
@@ -266,6 +302,8 @@ public final class HikariAdapter {
                     setOption(d, hikari, value);
                 } else if (key.equals(EVENT_LEVEL)) {
                     level = parseLevel(value);
+                } else if (key.equals(FOLLOW_UP)) {
+                    follow = value.isEmpty() ? null : value;
                 } else if (key.startsWith("dataSource.")) {
                     driverProps.setProperty(key.substring("dataSource.".length()), value);
                 } else {
@@ -301,6 +339,7 @@ public final class HikariAdapter {
         } catch (IllegalArgumentException e) { // HikariCP's setters and validate() reject bad values this way
             throw new Usage(e.getMessage());
         }
+        followUp = follow;
         ds = d;
         Map<String, Object> effective = new LinkedHashMap<>();
         effective.put("maximumPoolSize", d.getMaximumPoolSize());
@@ -368,6 +407,8 @@ public final class HikariAdapter {
         HikariDataSource d = useHeld ? null : pool();
         Connection h = held;
         if (useHeld && h == null) throw new Usage("no held connection: send hold first");
+        String follow = followUp;
+        Map<String, Object> followed = null;
         long t0 = System.nanoTime();
         String phase = "acquire";
         Throwable error = null;
@@ -376,12 +417,18 @@ public final class HikariAdapter {
                 phase = "query";
                 try (Statement s = h.createStatement(); ResultSet r = s.executeQuery(sql)) {
                     while (r.next()) { }
+                } catch (Exception e) {
+                    if (follow != null) followed = followUp(h, follow); // the held connection stays held
+                    throw e;
                 }
             } else {
                 try (Connection c = d.getConnection()) {
                     phase = "query";
                     try (Statement s = c.createStatement(); ResultSet r = s.executeQuery(sql)) {
                         while (r.next()) { }
+                    } catch (Exception e) {
+                        if (follow != null) followed = followUp(c, follow); // before close() gives it back
+                        throw e;
                     }
                 }
             }
@@ -392,6 +439,24 @@ public final class HikariAdapter {
         m.put("ok", error == null);
         m.put("ms", Math.round((System.nanoTime() - t0) / 1e3) / 1e3);
         if (error != null) m.put("error", errorObject(error, phase));
+        if (followed != null) m.put("followUp", followed);
+        return m;
+    }
+
+    /** app.followUp: the application's error path sends one more statement on the same connection. */
+    private static Map<String, Object> followUp(Connection c, String sql) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        try (Statement s = c.createStatement()) {
+            if (s.execute(sql)) {
+                try (ResultSet r = s.getResultSet()) {
+                    while (r.next()) { }
+                }
+            }
+            m.put("ok", true);
+        } catch (Exception e) {
+            m.put("ok", false);
+            m.put("error", errorObject(e, "follow-up"));
+        }
         return m;
     }
 
@@ -413,6 +478,64 @@ public final class HikariAdapter {
         }
         for (Thread t : threads) t.join();
         return List.of(results);
+    }
+
+    /**
+     * Schedules count runs, one after another, on TIMER delayMs from now (delay 0: a thread started right
+     * here) and returns at once. main calls it on the thread that reads stdin, so the batch is registered
+     * before a collect behind it is read.
+     */
+    private static void arm(Map<String, Object> req) throws Usage {
+        int count = intField(req, "count");
+        String sql = stringField(req, "sql");
+        long delayMs = req.get("delayMs") == null ? 0 : intField(req, "delayMs");
+        if (count < 0 || delayMs < 0) throw new Usage("arm: count and delayMs must be integers >= 0");
+        pool();
+        Batch b = new Batch(count);
+        synchronized (ARM_LOCK) {
+            if (armed != null) throw new Usage("a batch is already armed: send collect first");
+            armed = b;
+        }
+        Runnable work = () -> {
+            try {
+                for (int k = 0; k < count; k++) { // each exactly a run; the next starts when this one has finished
+                    try {
+                        b.results[k] = runOnce(sql, false);
+                    } catch (Usage u) { // the pool was closed meanwhile
+                        Map<String, Object> e = new LinkedHashMap<>();
+                        e.put("usage", true);
+                        e.put("message", u.getMessage());
+                        Map<String, Object> m = new LinkedHashMap<>();
+                        m.put("ok", false);
+                        m.put("error", e);
+                        b.results[k] = m;
+                    }
+                }
+            } finally {
+                b.done.countDown();
+            }
+        };
+        if (delayMs > 0) {
+            TIMER.schedule(work, delayMs, TimeUnit.MILLISECONDS);
+        } else {
+            Thread t = new Thread(work, "arm-" + req.get("id"));
+            t.setDaemon(true);
+            t.start();
+        }
+    }
+
+    /** Waits for the armed batch to finish and returns its results; the next arm is then allowed. */
+    private static List<Object> collect() throws Usage, InterruptedException {
+        Batch b;
+        synchronized (ARM_LOCK) {
+            b = armed;
+        }
+        if (b == null) throw new Usage("nothing armed: send arm first");
+        b.done.await();
+        synchronized (ARM_LOCK) {
+            if (armed == b) armed = null;
+        }
+        return Arrays.asList(b.results);
     }
 
     private static void close() throws Usage, InterruptedException {
@@ -469,6 +592,7 @@ public final class HikariAdapter {
         List<String> keys = new ArrayList<>();
         for (String[] o : HIKARI_OPTIONS) if (setter(o) != null) keys.add(o[0]);
         keys.add(EVENT_LEVEL);
+        keys.add(FOLLOW_UP);
         keys.sort(String.CASE_INSENSITIVE_ORDER);
         return String.join(", ", keys) + ", and dataSource.<Connector/J property> (e.g. dataSource.socketTimeout, dataSource.connectTimeout)";
     }
