@@ -6,8 +6,10 @@ extension FreezeArrival: ExpressibleByArgument {}
 extension FreezeDuring: ExpressibleByArgument {
     public init?(argument: String) { self.init(text: argument) }
     public static var allValueStrings: [String] {
-        ["wait-timeout", "kill-thread", "network-cut:reset", "network-cut:half-open", "network-cut:blackhole",
-        "server-restart", "nothing"]
+        [
+            "wait-timeout", "kill-thread", "network-cut:reset", "network-cut:half-open", "network-cut:blackhole",
+            "server-restart", "nothing",
+        ]
     }
     public var defaultValueDescription: String { description }
 }
@@ -58,7 +60,8 @@ extension Repro {
 
         func validate() throws {
             guard FreezeFault.forRange.contains(seconds) else {
-                throw outOfRange("--for", DriversMatrix.format(seconds), use: "seconds from \(FreezeFault.forRange.text)")
+                throw outOfRange(
+                    "--for", DriversMatrix.format(seconds), use: "seconds from \(FreezeFault.forRange.text)")
             }
             if during == .waitTimeout && seconds < FreezeFault.minimumForWaitTimeout {
                 throw ValidationError(

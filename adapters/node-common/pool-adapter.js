@@ -360,9 +360,14 @@ const handlers = {
     if (!(typeof delay === 'number' && delay >= 0)) throw usage(`arm: delayMs must be a number >= 0, got ${req.delayMs}`);
     const batch = { results: [], done: false, waiting: [] };
     armed = batch;
-    reply({});
-    if (delay > 0) setTimeout(() => runBatch(batch, req.sql, req.count), delay);
-    else runBatch(batch, req.sql, req.count);
+    // The timer is set before the answer goes out: repro may stop the process the moment it reads it.
+    if (delay > 0) {
+      setTimeout(() => runBatch(batch, req.sql, req.count), delay);
+      reply({});
+    } else {
+      reply({});
+      runBatch(batch, req.sql, req.count);
+    }
   },
 
   collect: (req, reply) => {

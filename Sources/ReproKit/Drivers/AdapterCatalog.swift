@@ -86,28 +86,35 @@ public enum AdapterCatalog {
     /// scenarios that use it (file:line): a missing runtime is found before the server starts, not after the
     /// scenarios before it ran.
     public static func preflight(_ scenarios: [Scenario], nodePath: String?) throws(RunError) {
-        var users: [String: [Scenario]] = [:]
-        for scenario in scenarios {
-            if let driver = scenario.driver { users[driver.name, default: []].append(scenario) }
+        // One check per adapter and library location: a scenario may name its own node_modules (driver.node-path).
+        struct Need: Hashable {
+            var name: String
+            var nodePath: String?
         }
-        let names = users.keys.sorted()
+        var users: [Need: [Scenario]] = [:]
+        for scenario in scenarios {
+            if let driver = scenario.driver {
+                users[Need(name: driver.name, nodePath: driver.nodePath ?? nodePath), default: []].append(scenario)
+            }
+        }
+        let needs = users.keys.sorted { ($0.name, $0.nodePath ?? "") < ($1.name, $1.nodePath ?? "") }
         var adapters: [AdapterDefinition] = []
-        for name in names {
+        for need in needs {
             do throws(RunError) {
-                adapters.append(try find(name))
+                adapters.append(try find(need.name))
             } catch {
-                let at = users[name]?.first?.source.map { "\($0): " } ?? ""
+                let at = users[need]?.first?.source.map { "\($0): " } ?? ""
                 throw .usage(at + error.message)
             }
         }
         let found = adapters
         let checks = ParallelRuns.run(count: found.count, jobs: found.count) { index throws(RunError) in
-            check(found[index], nodePath: nodePath)
+            check(found[index], nodePath: needs[index].nodePath)
         }
         for (index, result) in checks.results.enumerated() {
             guard let result, !result.available else { continue }
             let name = adapters[index].name
-            let using = (users[name] ?? []).map { $0.source ?? $0.name }
+            let using = (users[needs[index]] ?? []).map { $0.source ?? $0.name }
             let shown =
                 using.prefix(3).joined(separator: ", ") + (using.count > 3 ? " and \(using.count - 3) more" : "")
             throw .environment(

@@ -91,6 +91,11 @@ public final class AdapterPool: PoolUnderTest {
                     "the \(name) adapter speaks protocol \(hello["protocol"].map(Self.describe) ?? "(none)"), not 1: update it (docs/adapters.md)"
                 )
             }
+            if let wanted = choice.version, hello["driverVersion"]?.string != wanted {
+                throw RunError.environment(
+                    "the \(name) adapter loaded \(hello["driver"]?.string ?? name) \(hello["driverVersion"]?.string ?? "of no known version"), and the scenario is about \(wanted): point driver.node-path (or --node-path) at a node_modules holding \(wanted)"
+                )
+            }
             let known = (hello["options"]?.object ?? [:]).keys.sorted()
             if let unknown = choice.options.keys.sorted().first(where: { !known.contains($0) }) {
                 throw RunError.usage(
@@ -185,9 +190,11 @@ public final class AdapterPool: PoolUnderTest {
         let observed = record(detail, phase: answer["error"]?["phase"], handledBy: nil, operation: operation)
         if let followUp = answer["followUp"] {
             if followUp["ok"]?.bool == true {
-                log.record(.scenario, detail: "operation \(operation): the follow-up command on that connection succeeded")
+                log.record(
+                    .scenario, detail: "operation \(operation): the follow-up command on that connection succeeded")
             } else if let after = followUp["error"].flatMap(DriverErrorDetail.init(json:)) {
-                log.record(.queryError, detail: "operation \(operation), follow-up on the same connection: \(after.summary)")
+                log.record(
+                    .queryError, detail: "operation \(operation), follow-up on the same connection: \(after.summary)")
                 record(after, phase: .string(ErrorPhase.followUp.rawValue), handledBy: nil, operation: operation)
             }
         }

@@ -14,7 +14,8 @@ public enum FreezeDuring: Sendable, Equatable, CustomStringConvertible {
     case nothing
 
     /// The values `--during` / `fault.during` accept, for messages.
-    public static let choices = "wait-timeout, kill-thread, network-cut:reset, network-cut:half-open, network-cut:blackhole, server-restart, nothing"
+    public static let choices =
+        "wait-timeout, kill-thread, network-cut:reset, network-cut:half-open, network-cut:blackhole, server-restart, nothing"
 
     public init?(text: String) {
         switch text {
@@ -215,6 +216,8 @@ public struct FreezeFault: FaultKind, Equatable {
         let inner: (any InjectedFault)?
         private var armed: (any ArmedOperations)?
         private var resumedAt: Double?
+        /// Seconds between the last request the application answered and the stop.
+        static let settleBeforeStop = 0.1
 
         init(fault: FreezeFault, inner: (any InjectedFault)?) {
             self.fault = fault
@@ -232,7 +235,8 @@ public struct FreezeFault: FaultKind, Equatable {
         func inject(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> Double {
             let log = context.log
             guard let group = pool.processGroup else {
-                throw .environment("freeze needs the pool under test in a process of its own, and this one runs inside repro")
+                throw .environment(
+                    "freeze needs the pool under test in a process of its own, and this one runs inside repro")
             }
             let count = max(1, context.scenario.operationCount)
             if fault.arrival == .timer {
@@ -245,9 +249,12 @@ public struct FreezeFault: FaultKind, Equatable {
                         "application timer set: \(count) operation(s) due in \(DriversMatrix.format(fault.timerOffset)) s"
                 )
             }
+            // The application goes back to waiting (its event loop, its threads) before the machine sleeps.
+            Thread.sleep(forTimeInterval: Self.settleBeforeStop)
             let suspension = try SuspendedGroup(group)
             defer { suspension.resume() }
-            context.step("application suspended for \(DriversMatrix.format(fault.seconds)) s, \(fault.during) meanwhile")
+            context.step(
+                "application suspended for \(DriversMatrix.format(fault.seconds)) s, \(fault.during) meanwhile")
             let frozenAt = ContinuousClock.now
             try suspension.stop()
             let stoppedAt = log.ms()

@@ -85,6 +85,10 @@ public struct DriverChoice: Sendable, Equatable {
     public var options: [String: String]
     /// Seconds an operation may take before it is recorded as hung.
     public var deadline: Double
+    /// Where the node adapters find the library (NODE_PATH) for this scenario; nil: the run's `--node-path`.
+    public var nodePath: String?
+    /// The library version this scenario is about: a run that loads another one fails (exit 3); nil: any.
+    public var version: String?
 
     public static let defaultDeadline = 10.0
     public static let deadlineRange = 0.5...600.0

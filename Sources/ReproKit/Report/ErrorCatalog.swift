@@ -37,7 +37,8 @@ public enum ErrorCatalog {
                 "CR_SERVER_GONE_ERROR", "CR_SERVER_LOST", "MySQL server has gone away", "Server has gone away",
                 "Lost connection to server during query", "Lost connection to MySQL server during query",
                 "The client was disconnected by the server because of inactivity", "ER_CLIENT_INTERACTION_TIMEOUT",
-                "PROTOCOL_CONNECTION_LOST", "Communications link failure", "No operations allowed after connection closed", "invalid connection",
+                "PROTOCOL_CONNECTION_LOST", "Communications link failure",
+                "No operations allowed after connection closed", "invalid connection",
                 "unexpected EOF", "driver: bad connection", "ErrBadConn",
             ],
             meaning:

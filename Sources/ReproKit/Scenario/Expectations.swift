@@ -10,11 +10,15 @@ public struct Expectations: Sendable, Equatable, Codable {
     public var phase: ErrorPhase?
     /// Every operation after the fault must (true) or must not all (false) succeed.
     public var recovered: Bool?
+    /// The errors that reached the application must include messages containing these texts, in this order
+    /// (other errors may come between them): an error and the one its follow-up command got, verbatim.
+    public var messages: [String]?
 
     public init(
         firstError: [DatabaseError.Code]? = nil, kind: [ErrorKind]? = nil, message: String? = nil,
-        phase: ErrorPhase? = nil, recovered: Bool? = nil
+        phase: ErrorPhase? = nil, recovered: Bool? = nil, messages: [String]? = nil
     ) {
+        self.messages = messages
         self.firstError = firstError
         self.kind = kind
         self.message = message
@@ -22,10 +26,15 @@ public struct Expectations: Sendable, Equatable, Codable {
         self.recovered = recovered
     }
 
-    public var isEmpty: Bool { firstError == nil && kind == nil && message == nil && phase == nil && recovered == nil }
+    public var isEmpty: Bool {
+        firstError == nil && kind == nil && message == nil && phase == nil && recovered == nil && messages == nil
+    }
 
-    /// Checks each expectation against what the run observed.
-    public func evaluate(firstError observed: ObservedError?, recovered: Bool) -> [ExpectationResult] {
+    /// Checks each expectation against what the run observed; `reachedCaller` are the errors the application saw,
+    /// in order.
+    public func evaluate(firstError observed: ObservedError?, recovered: Bool, reachedCaller: [ObservedError] = [])
+        -> [ExpectationResult]
+    {
         var results: [ExpectationResult] = []
         let actualError = observed.map { "\($0.error.code)" } ?? "none"
         if let codes = firstError {
@@ -52,6 +61,17 @@ public struct Expectations: Sendable, Equatable, Codable {
             results.append(
                 ExpectationResult(
                     name: "phase", expected: phase.rawValue, actual: observed?.phase.rawValue ?? "none", passed: ok))
+        }
+        if let messages {
+            var found = 0
+            for error in reachedCaller where found < messages.count && error.message.contains(messages[found]) {
+                found += 1
+            }
+            let seen = reachedCaller.map { "'\($0.message)'" }
+            results.append(
+                ExpectationResult(
+                    name: "messages", expected: "in order: " + messages.map { "'\($0)'" }.joined(separator: ", "),
+                    actual: seen.isEmpty ? "none" : seen.joined(separator: ", "), passed: found == messages.count))
         }
         if let want = self.recovered {
             results.append(

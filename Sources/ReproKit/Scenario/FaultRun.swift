@@ -34,7 +34,8 @@ struct FaultRun {
             counts = .init(total: load.started, succeeded: load.succeeded, failed: load.failed)
             timing.recoveryMs = load.fullRecoveryMs
         }
-        let expectations = scenario.expectations.evaluate(firstError: first, recovered: recovered)
+        let expectations = scenario.expectations.evaluate(
+            firstError: first, recovered: recovered, reachedCaller: errors.filter { $0.handledBy == nil })
         var parameters = scenario.fault.parameters
         parameters["operations"] = "\(load?.started ?? scenario.operationCount)"
         if scenario.fault.base.usesIdle { parameters["idle"] = "\(scenario.idle)" }

@@ -404,12 +404,14 @@ private struct Reader {
         return scenario
     }
 
-    /// `driver: NAME` or `driver: {name, options: {key: value}, deadline}`.
+    /// `driver: NAME` or `driver: {name, options: {key: value}, deadline, node-path, version}`.
     mutating func driver(_ node: Node) -> DriverChoice? {
         if node.scalar != nil {
             return string(node, "driver").map { DriverChoice(name: $0) }
         }
-        guard let d = mapping(node, "driver", allowed: ["name", "options", "deadline"]) else { return nil }
+        guard let d = mapping(node, "driver", allowed: ["name", "options", "deadline", "node-path", "version"]) else {
+            return nil
+        }
         guard let n = d["name"] else {
             problem(node, "missing key 'driver.name': the adapter to run (repro drivers lists them)")
             return nil
@@ -432,7 +434,32 @@ private struct Reader {
         if let t = d["deadline"] {
             choice.deadline = double(t.value, "driver.deadline", range: DriverChoice.deadlineRange) ?? choice.deadline
         }
+        if let p = d["node-path"], let text = string(p.value, "driver.node-path") {
+            choice.nodePath = nodePath(text, at: p.value)
+        }
+        if let v = d["version"] { choice.version = string(v.value, "driver.version") }
         return choice
+    }
+
+    /// `driver.node-path`: a directory, relative to the scenario file's, that may start with `${NAME}` (an
+    /// environment variable: `make test` sets `REPRO_NODE_VERSIONS` to the folder of staged mysql2 releases).
+    mutating func nodePath(_ text: String, at node: Node) -> String? {
+        var path = text
+        if path.hasPrefix("${"), let close = path.firstIndex(of: "}") {
+            let name = String(path[path.index(path.startIndex, offsetBy: 2)..<close])
+            guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+                problem(
+                    node,
+                    "driver.node-path uses ${\(name)}, which is not set: export \(name) to the folder it names (make test and make run set REPRO_NODE_VERSIONS to ../shared/node/versions)"
+                )
+                return nil
+            }
+            path = value + path[path.index(after: close)...]
+        }
+        if !path.hasPrefix("/") {
+            path = ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(path)
+        }
+        return (path as NSString).standardizingPath
     }
 
     /// `fault:` — the kind's own type reads its keys (`FaultKind.read`), with its limits and defaults.
@@ -529,7 +556,10 @@ private struct Reader {
     }
 
     mutating func expect(_ node: Node) -> Expectations? {
-        guard let e = mapping(node, "expect", allowed: ["firstError", "kind", "message", "phase", "recovered"]) else {
+        guard
+            let e = mapping(
+                node, "expect", allowed: ["firstError", "kind", "message", "messages", "phase", "recovered"])
+        else {
             return nil
         }
         var out = Expectations()
@@ -563,6 +593,15 @@ private struct Reader {
             if items.isEmpty { problem(k.value, "expect.kind is empty: list one or more kinds") }
         }
         if let m = e["message"] { out.message = string(m.value, "expect.message") }
+        if let m = e["messages"] {
+            switch m.value {
+            case .sequence(let seq) where !seq.isEmpty:
+                out.messages = seq.compactMap { string($0, "expect.messages") }
+            default:
+                problem(
+                    m.value, "expect.messages must be a list of message texts, in the order the application saw them")
+            }
+        }
         if let p = e["phase"] { out.phase = choice(p.value, "expect.phase", ErrorPhase.self) }
         if let r = e["recovered"] { out.recovered = bool(r.value, "expect.recovered") }
         return out
