@@ -7,6 +7,7 @@
 #include <mysqld_error.h>
 #include <sys/socket.h>
 #include <errno.h>
+#include <sys/prctl.h>
 
 // mysql_optionsv is variadic and Swift cannot call variadic C functions:
 // these typed wrappers pass exactly one argument of the right type.
@@ -34,6 +35,11 @@ static inline long repro_socket_peek(int fd, int *err) {
     long n = (long)recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     *err = (n < 0) ? errno : 0;
     return n;
+}
+
+// prctl is variadic: PR_SET_CHILD_SUBREAPER on or off for the calling process.
+static inline int repro_set_child_subreaper(int on) {
+    return prctl(PR_SET_CHILD_SUBREAPER, (unsigned long)on, 0UL, 0UL, 0UL);
 }
 
 #endif

@@ -49,6 +49,13 @@ extension Repro {
         @OptionGroup var runtime: RuntimeOptions
 
         @Option(
+            name: .customLong("node-versions"),
+            help: ArgumentHelp(
+                "With --drivers: more node-mysql2 rows, one set per node_modules directory holding another mysql2 release (comma-separated); its version is read from its package.json.",
+                valueName: "dirs"))
+        var nodeVersions: String?
+
+        @Option(
             help: ArgumentHelp(
                 "Policy presets, comma-separated (default all: \(PolicyPreset.allCases.map(\.rawValue).joined(separator: ","))).",
                 valueName: "list"))
@@ -138,9 +145,11 @@ extension Repro {
                 throw ReproFailure(error)
             }
             for line in selected.skipped { Console.err("repro: skipping \(line)\n") }
+            let versions = try libraryVersions(adapters: selected.names)
             let matrix = DriversMatrix(
                 rows: DriversMatrix.rows(
-                    adapters: selected.names, configs: configs.configs, presets: plan.presets, settings: plan.settings),
+                    adapters: selected.names, configs: configs.configs, presets: plan.presets, settings: plan.settings,
+                    versions: versions),
                 columns: try withoutRestartsOnExternalServer(plan.columns, \.restartsServer), settings: plan.settings)
             if matrix.settings.via == .kernel {
                 // TCP keepalive meets a kernel cut only: say so, rather than measuring it wrongly through the proxy.
@@ -160,6 +169,31 @@ extension Repro {
                 }
             }
             try write(json: report.jsonData(), markdown: DriversRenderer.render(report), named: "drivers")
+        }
+
+        /// `--node-versions`: each directory's mysql2 version, from its own package.json (through the adapter's check).
+        func libraryVersions(adapters: [String]) throws -> [DriversMatrix.LibraryVersion] {
+            guard let nodeVersions else { return [] }
+            guard adapters.contains("node-mysql2") else {
+                throw ReproFailure(
+                    code: 2, message: "--node-versions adds node-mysql2 rows: include node-mysql2 in --drivers")
+            }
+            let adapter: AdapterDefinition
+            do { adapter = try AdapterCatalog.find("node-mysql2") } catch { throw ReproFailure(error) }
+            var out: [DriversMatrix.LibraryVersion] = []
+            for part in nodeVersions.split(separator: ",") {
+                let dir = (String(part).trimmingCharacters(in: .whitespaces) as NSString).standardizingPath
+                let full = dir.hasPrefix("/") ? dir : FileManager.default.currentDirectoryPath + "/" + dir
+                guard let version = AdapterCatalog.libraryVersion(adapter, library: "mysql2", nodePath: full) else {
+                    throw ReproFailure(
+                        code: 2,
+                        message:
+                            "--node-versions: no mysql2 in \(dir): give node_modules directories that each hold a mysql2 release"
+                    )
+                }
+                out.append(.init(adapter: "node-mysql2", version: version, nodePath: full))
+            }
+            return out
         }
 
         /// On a server repro did not start, the server-restart columns cannot run: left out with a line, or

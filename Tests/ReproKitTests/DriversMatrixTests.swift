@@ -82,7 +82,7 @@ struct DriversMatrixShapeTests {
     func rows() {
         let settings = DriversMatrix.Settings()
         let rows = DriversMatrix.rows(
-            adapters: ["go-sql", "node-mysql2"], configs: DriverConfig.allCases, settings: settings)
+            adapters: ["go-sql", "node-mysql2"], configs: DriverConfig.standard, settings: settings)
         #expect(
             rows.map(\.id) == [
                 "go-sql default", "go-sql recommended", "node-mysql2 default", "node-mysql2 recommended",
@@ -102,6 +102,39 @@ struct DriversMatrixShapeTests {
         #expect(matrix.scenario(rows[0], .networkCutReset).fault == .networkCut(mode: .reset, via: .proxy))
         #expect(matrix.scenario(rows[0], .networkCutBlackhole).fault == .networkCut(mode: .blackhole, via: .kernel))
         #expect(matrix.scenario(rows[0], .held).pattern == .held)
+    }
+
+    @Test("older releases get their own rows before the adapter's, and mysql2's patterns apply to mysql2 only")
+    func versionAndPatternRows() throws {
+        let settings = DriversMatrix.Settings()
+        let old = DriversMatrix.LibraryVersion(adapter: "node-mysql2", version: "2.2.5", nodePath: "/x/node_modules")
+        let rows = DriversMatrix.rows(
+            adapters: ["go-sql", "node-mysql2"], configs: DriverConfig.allCases, presets: [], settings: settings,
+            versions: [old])
+        #expect(
+            rows.map(\.id) == [
+                "go-sql default", "go-sql recommended", "node-mysql2@2.2.5 default", "node-mysql2@2.2.5 recommended",
+                "node-mysql2 default", "node-mysql2 recommended", "node-mysql2 keepalive", "node-mysql2 idle-sweep",
+                "node-mysql2 ping-before-use", "node-mysql2 retry-query", "node-mysql2 retry-get-connection",
+            ])
+        let pinned = try #require(rows.first { $0.id == "node-mysql2@2.2.5 recommended" })
+        #expect(pinned.driver?.nodePath == "/x/node_modules")
+        #expect(pinned.driver?.version == "2.2.5")
+        #expect(pinned.note.contains("predates `maxIdle`/`idleTimeout` (3.1.0)"))
+        #expect(pinned.driver?.options["app.followUp"] == "ROLLBACK", "the application pattern of the reports")
+        #expect(rows.first { $0.id == "go-sql default" }?.driver?.options.isEmpty == true)
+        let command = DriverColumn.freezeKillThread.command(row: pinned, settings: settings)
+        #expect(
+            command.hasPrefix(
+                "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /x/node_modules"))
+        let matrix = DriversMatrix(rows: rows, settings: settings)
+        let frozen = matrix.scenario(pinned, .freezeWaitTimeout)
+        #expect(frozen.fault == .freeze(seconds: 4, during: .waitTimeout))
+        #expect(
+            frozen.fault.as(FreezeFault.self)?.waitTimeoutSeconds == 3, "the matrix's wait_timeout, inside the freeze")
+        #expect(
+            DriverColumn.freezeNetworkCutHalfOpen.fault(waitTimeout: 3, via: .kernel).parameters["during"]
+                == "network-cut:half-open")
     }
 
     @Test("a preset that disagrees with its real pool is marked in the rendered comparison")

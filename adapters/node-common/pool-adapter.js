@@ -42,6 +42,7 @@ const APP_OPTIONS = {
   'app.queryTimeout': ['int', "ms; passed as conn.query({sql, timeout}): the query fails with 'Query inactivity timeout' (default: none)"],
   'app.retryGetConnection': ['bool', 'when pool.getConnection itself fails (any error, phase acquire), call getConnection once more; a failed query is not retried (default: false)'],
   'app.retryQuery': ['bool', 'when the query fails with err.fatal === true, conn.destroy() and run borrow+query once more (default: false)'],
+  'app.pingBeforeUse': ['bool', "conn.ping() after getConnection; when the ping fails, conn.destroy() and getConnection once more, as applications that 'validate before use' do (default: false)"],
   'app.followUp': ['sql', "SQL sent on the same connection right after a failed query, before it is released, as a transaction's ROLLBACK or an error handler's cleanup query does (default: none)"],
 };
 
@@ -119,6 +120,7 @@ let queryTimeout = null; // app.queryTimeout
 let retryGetConnection = false; // app.retryGetConnection
 let retryQuery = false; // app.retryQuery
 let followUp = null; // app.followUp
+let pingBeforeUse = false; // app.pingBeforeUse
 let armed = null; // the batch of `arm`: {results, done, waiting}
 let held = null; // the connection kept by `hold`
 
@@ -153,6 +155,7 @@ function open(req) {
   retryGetConnection = opts['app.retryGetConnection'] ?? false;
   retryQuery = opts['app.retryQuery'] ?? false;
   followUp = opts['app.followUp'] ?? null;
+  pingBeforeUse = opts['app.pingBeforeUse'] ?? false;
   const config = {
     host: req.host,
     port: req.port,
@@ -194,11 +197,29 @@ const querySpec = (sql) => (queryTimeout == null ? sql : { sql, timeout: queryTi
 // destroy: neither library passes one along with an error, but one would be destroyed).
 function getConnection(handled, cb) {
   pool.getConnection((err, conn) => {
-    if (!err || !retryGetConnection) return cb(err, conn);
+    if (!err || !retryGetConnection) return validated(handled, err, conn, cb);
     if (conn) conn.destroy();
     handled.push({ by: 'retry', error: errorObject(err, 'acquire') });
-    pool.getConnection(cb);
+    pool.getConnection((err, conn) => validated(handled, err, conn, cb));
   });
+}
+
+// app.pingBeforeUse: the application pings what it borrowed; a failed ping destroys the connection (recorded
+// under `handled`, by validation) and borrows once more, unchecked.
+function validated(handled, err, conn, cb) {
+  if (err || !pingBeforeUse) return cb(err, conn);
+  try {
+    conn.ping((pingErr) => {
+      if (!pingErr) return cb(null, conn);
+      handled.push({ by: 'validation', error: errorObject(pingErr, 'validate') });
+      conn.destroy();
+      pool.getConnection(cb);
+    });
+  } catch (e) {
+    handled.push({ by: 'validation', error: errorObject(e, 'validate') });
+    conn.destroy();
+    pool.getConnection(cb);
+  }
 }
 
 // app.followUp: after a failed query, one more command on the same connection (a ROLLBACK, a

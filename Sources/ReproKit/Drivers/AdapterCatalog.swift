@@ -165,12 +165,22 @@ public enum AdapterCatalog {
     }
 
     /// Runs the adapter's `check` (bounded to 30 s) and returns its lines.
+    /// The version of `library` that `check` found (its `ok <library> <version>` line), or nil.
+    public static func libraryVersion(_ adapter: AdapterDefinition, library: String, nodePath: String?) -> String? {
+        let result = check(adapter, nodePath: nodePath)
+        for line in result.lines {
+            let words = line.split(separator: " ")
+            if words.count >= 3, words[0] == "ok", words[1] == library { return String(words[2]) }
+        }
+        return nil
+    }
+
     public static func check(_ adapter: AdapterDefinition, nodePath: String?) -> AdapterCheck {
         guard access(adapter.checkPath, X_OK) == 0 else {
             return AdapterCheck(available: true, lines: ["(no check script)"])
         }
         let output = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "repro-check-\(getpid())-\(adapter.name).out"
+            "repro-check-\(getpid())-\(adapter.name)-\(UInt32.random(in: 0...UInt32.max)).out"
         ).path
         defer { unlink(output) }
         let child: ChildProcess

@@ -254,7 +254,8 @@ public struct FreezeFault: FaultKind, Equatable {
             let suspension = try SuspendedGroup(group)
             defer { suspension.resume() }
             context.step(
-                "application suspended for \(DriversMatrix.format(fault.seconds)) s, \(fault.during) meanwhile")
+                "application suspended (process group \(group)) for \(DriversMatrix.format(fault.seconds)) s, \(fault.during) meanwhile"
+            )
             let frozenAt = ContinuousClock.now
             try suspension.stop()
             let stoppedAt = log.ms()

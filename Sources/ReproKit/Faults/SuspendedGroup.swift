@@ -1,3 +1,4 @@
+import CMariaDB
 import Foundation
 import Synchronization
 
@@ -6,10 +7,12 @@ import Synchronization
 #endif
 
 /// A process group repro stopped with SIGSTOP (the `freeze` fault). It is continued on every path: `resume`,
-/// the cleanup registry on Ctrl-C and on exit. A run killed outright (SIGKILL) cannot continue it, so while the
-/// group is stopped a lock file `/tmp/repro-state/suspended-<pgid>-<start time>.lock` is held (`OwnerLock`);
+/// the cleanup registry on Ctrl-C and on exit. A run killed outright (SIGKILL) cannot continue it. The kernel
+/// does when the group becomes orphaned (SIGHUP, then SIGCONT, to a stopped orphaned group), but not when a
+/// subreaper in the same session adopts it (systemd --user, tini, a CI runner): then it stays stopped. So while
+/// the group is stopped a lock file `/tmp/repro-state/suspended-<pgid>-<start time>.lock` is held (`OwnerLock`);
 /// the next run's `removeStale` finds it unlocked, continues the group and kills it, when the group's leader is
-/// still the process that was stopped (same start time: a recycled pid is left alone).
+/// still the process that was stopped (same start time: a recycled pid is left alone) and has not exited.
 public final class SuspendedGroup: Sendable {
     public let group: pid_t
     private let startTime: UInt64
@@ -75,7 +78,7 @@ public final class SuspendedGroup: Sendable {
             let parts = name.dropFirst(prefix.count).dropLast(5).split(separator: "-")
             guard parts.count == 2, let group = pid_t(parts[0]), let start = UInt64(parts[1]) else { continue }
             guard case .stale(let lock) = OwnerLock.probe(directory + "/" + name) else { continue }
-            if startTime(of: group) == start {
+            if startTime(of: group) == start, state(of: group) != "Z" {
                 killpg(group, SIGCONT)
                 killpg(group, SIGKILL)
                 done.append("continued and killed process group \(group), left suspended by a killed run")
@@ -83,6 +86,18 @@ public final class SuspendedGroup: Sendable {
             lock.release(removingFile: true)
         }
         return done
+    }
+
+    /// Makes this process the subreaper of its descendants' orphans (or stops it), as systemd or tini are: tests
+    /// use it to leave a stopped group that the kernel does not continue.
+    public static func adoptOrphans(_ on: Bool) -> Bool { repro_set_child_subreaper(on ? 1 : 0) == 0 }
+
+    /// The process's state letter (field 3 of /proc/<pid>/stat: R, S, T, Z, ...), or nil when it is gone.
+    static func state(of pid: pid_t) -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        return text[text.index(after: close)...].split(separator: " ").first.map(String.init)
     }
 
     /// The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), or nil when it is gone.

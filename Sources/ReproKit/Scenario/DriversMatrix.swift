@@ -127,6 +127,7 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         }
         if let driver = row.driver {
             parts += ["--driver", driver.name]
+            if let nodePath = driver.nodePath { parts += ["--node-path", nodePath] }
             for key in driver.options.keys.sorted() { parts += ["--driver-option", "\(key)=\(driver.options[key]!)"] }
             parts += ["--driver-deadline", DriversMatrix.format(driver.deadline)]
         } else if let preset = row.preset {
@@ -144,54 +145,119 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
     }
 }
 
-/// Configurations of the real stacks: the defaults, and what each library's own documentation recommends
-/// against stale connections, scaled to the matrix's timing (thresholds below its wait_timeout).
+/// Configurations of the real stacks: the defaults, what each library's own documentation recommends against
+/// stale connections (scaled to the matrix's timing: thresholds below its wait_timeout), and for mysql2 each
+/// setting and application pattern people are told to use, one at a time.
 public enum DriverConfig: String, CaseIterable, Sendable, Codable {
     case `default`
     case recommended
+    /// mysql2: TCP keepalive alone (`enableKeepAlive`, `keepAliveInitialDelay`).
+    case keepAlive = "keepalive"
+    /// mysql2: the idle sweep alone (`maxIdle` below `connectionLimit`, `idleTimeout`).
+    case idleSweep = "idle-sweep"
+    /// The application pings what it borrowed and borrows again when the ping fails.
+    case pingBeforeUse = "ping-before-use"
+    /// The application destroys the connection after a fatal query error and runs the operation again.
+    case retryQuery = "retry-query"
+    /// The application calls getConnection once more when it fails ("destroy and retry").
+    case retryGetConnection = "retry-get-connection"
 
-    /// The options of `adapter` in this configuration, and where the recommendation comes from.
-    public func options(adapter: String, settings: DriversMatrix.Settings) -> (options: [String: String], note: String)
-    {
-        guard self == .recommended else { return ([:], "the library's defaults") }
+    /// The configurations every stack has.
+    public static let standard: [DriverConfig] = [.default, .recommended]
+
+    /// The application pattern of the original reports, in every node-mysql2 row: after a failed query the
+    /// application sends one more command on that connection (a transaction's ROLLBACK) before releasing it.
+    static let followUp = ["app.followUp": "ROLLBACK"]
+
+    /// The options of `adapter` in this configuration, and where they come from; nil when the configuration does
+    /// not apply to that stack.
+    public func options(adapter: String, settings: DriversMatrix.Settings) -> (
+        options: [String: String], note: String
+    )? {
         let below = settings.threshold
         let ms = Int((below * 1000).rounded())
-        switch adapter {
-        case "node-mysql2":
+        let extra = adapter == "node-mysql2" ? Self.followUp : [:]
+        let followed =
+            extra.isEmpty
+            ? ""
+            : "; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports"
+        switch (self, adapter) {
+        case (.default, _):
+            return (extra, "the library's defaults" + followed)
+        case (.recommended, "node-mysql2"):
             return (
-                [
+                extra.merging([
                     "maxIdle": "\(max(0, settings.poolSize - 1))", "idleTimeout": "\(ms)", "enableKeepAlive": "true",
                     "keepAliveInitialDelay": "\(ms)",
-                ],
+                ]) { a, _ in a },
                 "mysql2's README: `maxIdle` below `connectionLimit` with an `idleTimeout` (the idle sweep runs only then) and `enableKeepAlive`; idle timeout and keepalive delay set below the wait_timeout"
+                    + followed
             )
-        case "node-mysql":
+        case (.keepAlive, "node-mysql2"):
+            return (
+                extra.merging(["enableKeepAlive": "true", "keepAliveInitialDelay": "\(ms)"]) { a, _ in a },
+                "TCP keepalive alone, the first probe below the wait_timeout" + followed
+            )
+        case (.idleSweep, "node-mysql2"):
+            return (
+                extra.merging(["maxIdle": "\(max(0, settings.poolSize - 1))", "idleTimeout": "\(ms)"]) { a, _ in a },
+                "the idle sweep alone: `maxIdle` below `connectionLimit`, `idleTimeout` below the wait_timeout (3.1.0 and later)"
+                    + followed
+            )
+        case (.pingBeforeUse, "node-mysql2"):
+            return (
+                extra.merging(["app.pingBeforeUse": "true"]) { a, _ in a },
+                "the application pings each connection it borrowed; a failed ping destroys it and borrows once more"
+                    + followed
+            )
+        case (.retryQuery, "node-mysql2"):
+            return (
+                extra.merging(["app.retryQuery": "true"]) { a, _ in a },
+                "the application destroys the connection after a fatal query error and runs the operation again on a fresh borrow"
+                    + followed
+            )
+        case (.retryGetConnection, "node-mysql2"):
+            return (
+                extra.merging(["app.retryGetConnection": "true"]) { a, _ in a },
+                "the fix people ship: \"destroy and retry once when getConnection fails\"" + followed
+            )
+        case (.recommended, "node-mysql"):
             return (
                 [:],
                 "mysqljs documents no option against stale connections: its pool pings every free connection on getConnection by default, so the recommended configuration is the default (run twice)"
             )
-        case "go-sql":
+        case (.recommended, "go-sql"):
             return (
                 ["SetConnMaxLifetime": "\(ms)ms", "SetMaxIdleConns": "\(settings.poolSize)"],
                 "go-sql-driver's README: `SetConnMaxLifetime` shorter than the server's and middleboxes' timeouts, `SetMaxIdleConns` equal to `SetMaxOpenConns`"
             )
-        case "hikari":
+        case (.recommended, "hikari"):
             return (
                 ["maxLifetime": "30000"],
                 "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit; 2.7.9 raises anything below 30000 ms to 30 min and has no `keepaliveTime`, so at this matrix's timing only its default validation acts"
             )
-        case "sqlalchemy":
+        case (.recommended, "sqlalchemy"):
             return (
                 ["pool_pre_ping": "true", "pool_recycle": "\(max(1, Int(below)))"],
                 "SQLAlchemy's \"Dealing with Disconnects\": `pool_pre_ping` (pessimistic) and `pool_recycle` below the server's timeout"
             )
-        default:
+        case (.recommended, _):
             return ([:], "no recommendation known to repro: the defaults")
+        default:
+            return nil
         }
     }
 }
 
 extension DriverConfig {
+    /// What the recommended options mean for an older release of the library, when that differs.
+    public func caveat(adapter: String, version: String) -> String? {
+        guard self == .recommended, adapter == "node-mysql2" else { return nil }
+        let parts = version.split(separator: ".").compactMap { Int($0) }
+        guard parts.count >= 2, (parts[0], parts[1]) < (3, 1) else { return nil }
+        return "mysql2 \(version) predates `maxIdle`/`idleTimeout` (3.1.0), so only `enableKeepAlive` acts"
+    }
+
     /// Seconds the stack's own default timeouts may legitimately take to get past a blackhole with every pooled
     /// connection dead, so a cell is "hung" only when no timeout of the library's own fired: mysqljs pings a free
     /// connection with `acquireTimeout` (10 s) and tries the next one when the ping fails; HikariCP validates
@@ -261,8 +327,14 @@ public struct DriversMatrix: Sendable {
         public var config: String
         public var note: String
 
-        public static func real(_ adapter: String, _ config: DriverConfig, settings: Settings) -> Row {
-            var (options, note) = config.options(adapter: adapter, settings: settings)
+        /// The row of `adapter` in `config`; nil when the configuration does not apply to that stack.
+        public static func real(
+            _ adapter: String, _ config: DriverConfig, settings: Settings, library: LibraryVersion? = nil
+        ) -> Row? {
+            guard var (options, note) = config.options(adapter: adapter, settings: settings) else { return nil }
+            if let library, let caveat = config.caveat(adapter: adapter, version: library.version) {
+                note += "; \(caveat)"
+            }
             var deadline = settings.deadline
             if let bound = DriverConfig.ownTimeoutBound(adapter: adapter, poolSize: settings.poolSize),
                 bound.seconds + 2 > deadline
@@ -270,10 +342,12 @@ public struct DriversMatrix: Sendable {
                 deadline = bound.seconds + 2
                 note += "; deadline \(DriversMatrix.format(deadline)) s: \(bound.why)"
             }
+            var driver = DriverChoice(name: adapter, options: options, deadline: deadline)
+            driver.nodePath = library?.nodePath
+            driver.version = library?.version
             return Row(
-                id: "\(adapter) \(config.rawValue)",
-                driver: DriverChoice(name: adapter, options: options, deadline: deadline), preset: nil,
-                config: config.rawValue, note: note)
+                id: "\(adapter)\(library.map { "@" + $0.version } ?? "") \(config.rawValue)", driver: driver,
+                preset: nil, config: config.rawValue, note: note)
         }
 
         public static func model(_ preset: PolicyPreset) -> Row {
@@ -293,13 +367,37 @@ public struct DriversMatrix: Sendable {
         self.settings = settings
     }
 
-    /// Rows for `adapters` in `configs`, then every preset that claims to model one of them (or `presets`).
+    /// A release of a library other than the one the run finds by default: where it is and its version (read
+    /// from its own package metadata by the adapter's `check`).
+    public struct LibraryVersion: Sendable, Equatable {
+        public var adapter: String
+        public var version: String
+        public var nodePath: String
+
+        public init(adapter: String, version: String, nodePath: String) {
+            self.adapter = adapter
+            self.version = version
+            self.nodePath = nodePath
+        }
+    }
+
+    /// Rows for `adapters` in `configs` (and for each extra library version, after its adapter's own rows), then
+    /// every preset that claims to model one of them (or `presets`).
     public static func rows(
-        adapters: [String], configs: [DriverConfig], presets: [PolicyPreset]? = nil, settings: Settings
+        adapters: [String], configs: [DriverConfig], presets: [PolicyPreset]? = nil, settings: Settings,
+        versions: [LibraryVersion] = []
     ) -> [Row] {
         var rows: [Row] = []
         for adapter in adapters {
-            for config in configs { rows.append(.real(adapter, config, settings: settings)) }
+            // Older releases: the library's defaults and its recommendation, to see which release fixed what.
+            for library in versions where library.adapter == adapter {
+                for config in configs where DriverConfig.standard.contains(config) {
+                    if let row = Row.real(adapter, config, settings: settings, library: library) { rows.append(row) }
+                }
+            }
+            for config in configs {
+                if let row = Row.real(adapter, config, settings: settings) { rows.append(row) }
+            }
         }
         let models = presets ?? PolicyPreset.allCases.filter { $0.modeledOn.map(adapters.contains) ?? false }
         rows += models.map(Row.model)
