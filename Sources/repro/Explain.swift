@@ -90,7 +90,7 @@ extension Repro.Explain {
             let ok = rows.filter { $0.cell(column)?.survived == true }.map(\.id)
             let failed = rows.filter { $0.cell(column)?.survived == false }.map(\.id)
             out +=
-                "  - `\(column.rawValue)`: recovered: \(ok.isEmpty ? "none" : ok.joined(separator: ", ")); did not: \(failed.isEmpty ? "none" : failed.joined(separator: ", "))\n"
+                "  - `\(column.rawValue)` (\(column.title)): recovered: \(ok.isEmpty ? "none" : ok.joined(separator: ", ")); did not: \(failed.isEmpty ? "none" : failed.joined(separator: ", "))\n"
         }
         return out + "\n" + String(repeating: "-", count: 72) + "\n\n"
     }

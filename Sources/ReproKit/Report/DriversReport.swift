@@ -46,6 +46,9 @@ public struct DriversReport: Sendable, Equatable, Codable {
         public var whileDown: [String]?
         /// server-restart columns: the first error that reached the application while the server was down, verbatim.
         public var whileDownError: ErrorFact?
+        /// Errors that reached the application after the first one, distinct messages in the order they came, at
+        /// most 4 (the EPIPE after a "Connection lost", a follow-up's "closed state"); nil when there were none.
+        public var laterErrors: [ErrorFact]?
         /// Errors the pool absorbed (validation, retry), distinct messages, at most 3.
         public var absorbed: [ErrorFact]
         /// What the real pool reported on its own (idle connection error events, log lines), at most 3.
@@ -65,6 +68,11 @@ public struct DriversReport: Sendable, Equatable, Codable {
             let down = result.timeline.compactMap(\.detail).filter { $0.hasPrefix(ServerRestartFault.whileDownPrefix) }
             whileDown = down.isEmpty ? nil : down.map { String($0.dropFirst(ServerRestartFault.whileDownPrefix.count)) }
             whileDownError = result.errors.first { $0.operation == 0 && $0.handledBy == nil }.map(ErrorFact.init)
+            var reached = Set(firstError.map { [$0.message] } ?? [])
+            let later = result.errors.filter {
+                $0.handledBy == nil && $0.operation != 0 && reached.insert($0.message).inserted
+            }.prefix(4).map(ErrorFact.init)
+            laterErrors = later.isEmpty ? nil : Array(later)
             var seen = Set<String>()
             absorbed = result.errors.filter { $0.handledBy != nil && seen.insert($0.message).inserted }.prefix(3).map(
                 ErrorFact.init)

@@ -99,6 +99,7 @@ public enum MeasuredDrivers {
                 if let e = cell.whileDownError, let down = cell.column.whileDownEntry {
                     messages.append((e.message, true, down))
                 }
+                messages += (cell.laterErrors ?? []).map { ($0.message, true, entry) }
                 messages += cell.absorbed.map { ($0.message, false, entry) }
                 messages += cell.events.map { ($0, false, entry) }
                 for (message, reached, belongs) in messages {

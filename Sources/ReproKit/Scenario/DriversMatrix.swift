@@ -331,7 +331,9 @@ public struct DriversMatrix: Sendable {
         public static func real(
             _ adapter: String, _ config: DriverConfig, settings: Settings, library: LibraryVersion? = nil
         ) -> Row? {
-            guard var (options, note) = config.options(adapter: adapter, settings: settings) else { return nil }
+            guard let chosen = config.options(adapter: adapter, settings: settings) else { return nil }
+            let options = chosen.options
+            var note = chosen.note
             if let library, let caveat = config.caveat(adapter: adapter, version: library.version) {
                 note += "; \(caveat)"
             }
