@@ -43,6 +43,15 @@ struct ServePoolCommandTests {
             return nil
         }
 
+        /// Skips event lines until the answer to `id`.
+        func answer(to id: Int, timeout: Double = 10) -> JSONValue? {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline, let line = readLine(timeout: deadline.timeIntervalSinceNow) {
+                if let value = JSONValue.parse(Data(line.utf8)), value["id"]?.int == id { return value }
+            }
+            return nil
+        }
+
         /// True when it exited within `timeout` seconds.
         func waitForExit(timeout: Double) -> Bool {
             let deadline = Date().addingTimeInterval(timeout)
@@ -88,5 +97,59 @@ struct ServePoolCommandTests {
         #expect(Date().timeIntervalSince(sent) < 2)
         // The cleanup handler's exit: 128 + SIGTERM.
         #expect(child.process.terminationStatus == 128 + SIGTERM)
+    }
+
+    @Test(
+        "SIGSTOP through an armed timer: the batch runs when SIGCONT comes, on the dead connections",
+        .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+    func frozenThroughTheTimer() throws {
+        let server = try ManagedServer.start()
+        defer { server.stop() }
+        let child = try Child()
+        defer {
+            kill(child.process.processIdentifier, SIGCONT)
+            try? child.input.fileHandleForWriting.close()
+            _ = child.waitForExit(timeout: 5)
+        }
+        let start = ContinuousClock.now
+        func ms() -> Double { EventLog.milliseconds(.now - start) }
+        // As repro does: `hello` answered first, so the child is reading when `open` brings it the clock.
+        try child.send(#"{"id":0,"op":"hello"}"#)
+        #expect(child.answer(to: 0)?["ok"]?.bool == true)
+        let e = server.endpoint
+        try child.send(
+            #"{"id":1,"op":"open","host":"\#(e.host)","port":\#(e.port),"user":"\#(e.user)","password":"","poolSize":2,"#
+                + #""initSql":[],"policy":"naive","runMs":\#(ms())}"#)
+        #expect(child.answer(to: 1)?["ok"]?.bool == true)
+        try child.send(#"{"id":2,"op":"warm","count":2}"#)
+        let ids = (child.answer(to: 2)?["threadIds"]?.array ?? []).compactMap(\.int)
+        try #require(ids.count == 2)
+
+        let armedAt = ms()
+        try child.send(#"{"id":3,"op":"arm","count":2,"sql":"SELECT 1","delayMs":300}"#)
+        #expect(child.answer(to: 3)?["ok"]?.bool == true)
+        kill(child.process.processIdentifier, SIGSTOP)
+        // While it is stopped its idle connections die and its timer falls due.
+        let admin = try MariaDBConnection(
+            options: ConnectionOptions(host: e.host, port: e.port, user: e.user, password: e.password))
+        defer { admin.close() }
+        for id in ids { try admin.query("KILL CONNECTION \(id)") }
+        Thread.sleep(forTimeInterval: max(0, (armedAt + 1000 - ms()) / 1000))
+        let resumedAt = ms()
+        kill(child.process.processIdentifier, SIGCONT)
+
+        try child.send(#"{"id":4,"op":"collect"}"#)
+        let results = try #require(child.answer(to: 4)?["results"]?.array)
+        #expect(results.count == 2)
+        let firstStart = try #require(results.first?["atMs"]?.double)
+        // The overdue timer fired on resume, not at 300 ms (the child's clock is the test's, from runMs).
+        #expect(firstStart >= resumedAt - 5)
+        #expect(firstStart < resumedAt + 500)
+        // naive handed out both dead connections, one per operation.
+        for result in results {
+            #expect(result["ok"]?.bool == false)
+            #expect(result["error"]?["code"]?.string == "CR_SERVER_LOST")
+            #expect(result["error"]?["phase"]?.string == "query")
+        }
     }
 }

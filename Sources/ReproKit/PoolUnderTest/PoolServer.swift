@@ -15,11 +15,23 @@ import Synchronization
 /// that hangs (a blackholed connection) does not hold up the next request; what must follow the order of the lines
 /// (an `arm` and the `collect` written right behind it) is settled on the reading thread first. Answers and events
 /// go to `output` as whole lines, one write each, under one lock. `run()` returns at EOF on `input`, after closing
-/// the pool; nothing is written after that.
+/// the pool (requests under way get `endGrace` to answer first); nothing is written after that.
 ///
-/// The pool's policy comes in `open` (`policy`: `PoolPolicy`'s JSON encoding, or a preset's name), not in options:
-/// `hello` lists none. The pool records through a `PoolServerObserver`: its events go out as event lines as they
-/// happen, the errors of an operation come back in that operation's answer.
+/// What this server adds to docs/adapters.md:
+/// - `open` takes `policy` (`PoolPolicy`'s JSON encoding — every key it writes, unknown keys refused — or a preset's
+///   name) instead of `options` (`hello` lists none, so any option is refused), an optional `unixSocket`, and an
+///   optional `runMs`: the run's clock (ms since the run started) when the request was written. This process's
+///   clock starts that long before the line arrived, so every `atMs` it writes is on the run's clock (off by the
+///   time the line sat in the pipe; send it to a process that is reading, after `hello`'s answer).
+/// - A result (`run`, each of `busy`'s and `collect`'s) adds `atMs` (when the operation started), `attempts` and
+///   `connection` (the pool's connection number) to `ok`/`ms`/`error`/`handled`; `ms` is its duration on this
+///   process's monotonic clock.
+/// - Error objects add `atMs`, `connection` and `threadId` (null when unknown); `phase` is also `validate` or
+///   `keepalive`; `handled` entries' `by` is `validation`, `retry` or `keepalive`.
+/// - Event lines: `{"event":"pool","kind":<PoolEvent.Kind>,"message":<detail, or the kind when none>,…}` for every
+///   pool event, `{"event":"pool-error","message":<DatabaseError.description>,"by":…,"error":{…},…}` for an error
+///   outside any operation, `{"event":"protocol-error","message":…}` for a line that is not a request.
+/// - `arm` also takes `held`; `warm`'s count must be the pool size; `busy`'s count at most the pool size.
 public final class PoolServer: Sendable {
     /// Every op this server answers, in the protocol's order.
     public static let ops = ["hello", "open", "warm", "run", "hold", "busy", "arm", "collect", "close"]
