@@ -113,7 +113,7 @@ final class PoolServerObserver: RunObserver {
     static func errorObject(_ observed: ObservedError) -> JSONValue {
         let phase: JSONValue =
             switch observed.phase {
-            case .acquire, .validate, .query, .keepalive: .string(observed.phase.rawValue)
+            case .acquire, .validate, .query, .keepalive, .followUp: .string(observed.phase.rawValue)
             case .unknown: .null
             }
         return .object([
