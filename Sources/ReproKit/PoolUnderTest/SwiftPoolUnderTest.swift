@@ -59,6 +59,9 @@ public final class SwiftPoolUnderTest: PoolUnderTest {
         }
     }
 
+    /// The server thread of the connection `hold` keeps, once it holds one.
+    public var heldThreadID: UInt64? { held.withLock { $0?.connection.threadID } }
+
     public func startBusy(count: Int, sql: String) throws(RunError) -> any BusyQueries {
         var leases: [Pool<MariaDBConnection>.Lease] = []
         for _ in 0..<count {
