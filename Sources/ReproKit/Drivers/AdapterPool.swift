@@ -80,6 +80,13 @@ public final class AdapterPool: PoolUnderTest {
         ) { line, lateFor in
             if let lateFor {
                 log.record(.driverEvent, detail: "late answer to request \(lateFor): \(AdapterPool.describe(line))")
+            } else if name == Self.servedPoolName, line["event"]?.string == "pool",
+                let kind = line["kind"]?.string.flatMap(PoolEvent.Kind.init(rawValue:))
+            {
+                // repro's own pool in a child process: its events keep their kind, connection and thread.
+                log.record(
+                    kind, connection: line["connection"]?.int, threadID: line["threadId"]?.int.map(UInt64.init),
+                    detail: line["message"]?.string)
             } else {
                 log.record(.driverEvent, detail: AdapterPool.describeEvent(line))
             }
