@@ -165,6 +165,16 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
     /// The configurations every stack has.
     public static let standard: [DriverConfig] = [.default, .recommended]
 
+    /// The columns a configuration is measured in: mysql2's single settings and application patterns in the
+    /// freeze columns (where the original reports come from) and the classic idle faults beside them; nil: all.
+    public var columns: [DriverColumn]? {
+        guard !Self.standard.contains(self) else { return nil }
+        return [
+            .waitTimeout, .killThread, .networkCutHalfOpen, .freezeWaitTimeout, .freezeKillThread,
+            .freezeNetworkCutHalfOpen,
+        ]
+    }
+
     /// The application pattern of the original reports, in every node-mysql2 row: after a failed query the
     /// application sends one more command on that connection (a transaction's ROLLBACK) before releasing it.
     static let followUp = ["app.followUp": "ROLLBACK"]
@@ -326,6 +336,11 @@ public struct DriversMatrix: Sendable {
         public var preset: PolicyPreset?
         public var config: String
         public var note: String
+        /// The only columns this row runs (nil: every column of the matrix); its other cells stay empty.
+        public var only: [DriverColumn]?
+
+        /// True when this row runs `column`.
+        public func runs(_ column: DriverColumn) -> Bool { only?.contains(column) ?? true }
 
         /// The row of `adapter` in `config`; nil when the configuration does not apply to that stack.
         public static func real(
@@ -349,7 +364,7 @@ public struct DriversMatrix: Sendable {
             driver.version = library?.version
             return Row(
                 id: "\(adapter)\(library.map { "@" + $0.version } ?? "") \(config.rawValue)", driver: driver,
-                preset: nil, config: config.rawValue, note: note)
+                preset: nil, config: config.rawValue, note: note, only: config.columns)
         }
 
         public static func model(_ preset: PolicyPreset) -> Row {
@@ -426,25 +441,36 @@ public struct DriversMatrix: Sendable {
         progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
         onCell: @escaping @Sendable (Row, String, ScenarioResult) -> Void = { _, _, _ in }
     ) throws(RunError) -> DriversReport {
-        let cells = rows.flatMap { row in columns.map { (row, $0) } }
+        let cells = rows.flatMap { row in columns.filter(row.runs).map { (row, $0) } }
         let planned = cells.map { scenario($0.0, $0.1) }
         let labels = cells.map { "\($0.0.id)/\($0.1.rawValue)" }
-        let outcome = ParallelRuns.run(
-            count: planned.count, jobs: jobs, exclusive: { planned[$0].fault.needsServerAlone },
-            onResult: { onCell(cells[$0].0, labels[$0], $1) }
-        ) { index throws(RunError) in
+        // Cells that need the server alone (restarts) run after all the others: one of them between two slow cells
+        // (a blackhole waits out its deadlines) would hold every job slot idle until the slow one ended.
+        let order =
+            planned.indices.filter { !planned[$0].fault.needsServerAlone }
+            + planned.indices.filter { planned[$0].fault.needsServerAlone }
+        let ran = ParallelRuns.run(
+            count: order.count, jobs: jobs, exclusive: { planned[order[$0]].fault.needsServerAlone },
+            onResult: { onCell(cells[order[$0]].0, labels[order[$0]], $1) }
+        ) { position throws(RunError) in
+            let index = order[position]
             let label = labels[index]
             return try session.run(
                 planned[index],
                 with: session.runner(nodePath: nodePath) { progress($0.labeled(label)) })
         }
-        if let failure = outcome.failure { throw failure }
+        if let failure = ran.failure { throw failure }
+        var results = [ScenarioResult?](repeating: nil, count: planned.count)
+        for (position, index) in order.enumerated() { results[index] = ran.results[position] }
+        let outcome = (results: results, failure: ran.failure)
         var out: [DriversReport.Row] = []
-        for (r, row) in rows.enumerated() {
+        var next = 0
+        for row in rows {
             var cells: [DriversReport.Cell] = []
             var client: Report.Client?
-            for (c, column) in columns.enumerated() {
-                guard let result = outcome.results[r * columns.count + c] else { continue }
+            for column in columns where row.runs(column) {
+                defer { next += 1 }
+                guard let result = outcome.results[next] else { continue }
                 client = client ?? result.client
                 cells.append(DriversReport.Cell(column: column, result: result))
             }
@@ -460,7 +486,9 @@ public struct DriversMatrix: Sendable {
             settings: settings, columns: columns.map { DriversReport.Column($0, settings: settings) }, rows: out,
             commands: Dictionary(
                 uniqueKeysWithValues: rows.flatMap { row in
-                    columns.map { ("\(row.id)|\($0.rawValue)", $0.command(row: row, settings: settings)) }
+                    columns.filter(row.runs).map {
+                        ("\(row.id)|\($0.rawValue)", $0.command(row: row, settings: settings))
+                    }
                 }))
     }
 
