@@ -202,16 +202,45 @@ struct MeasuredDriversTests {
         #expect(MeasuredDrivers.report != nil)
     }
 
-    @Test("five real stacks, each in two configurations, in every fault column")
+    @Test("five real stacks in two configurations and four older mysql2 releases in every column; mysql2's patterns")
     func coverage() throws {
         let report = try Self.committed()
         let real = report.rows.filter { !$0.isModel }
-        #expect(Set(real.map(\.stack)) == ["node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy"])
-        #expect(real.count == 10)
-        for row in real {
+        let standard = real.filter { DriverConfig.standard.map(\.rawValue).contains($0.config) }
+        let current = standard.filter { !$0.id.contains("@") }
+        #expect(Set(current.map(\.stack)) == ["node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy"])
+        #expect(current.count == 10)
+        for row in standard {
             #expect(row.cells.map(\.column) == DriverColumn.allCases, "\(row.id)")
             #expect(!row.client.version.isEmpty && row.client.version != "unknown", "\(row.id) has its version")
         }
+        // Older releases: each row names the version its adapter loaded, read from the package's own metadata.
+        let releases = standard.filter { $0.id.contains("@") }
+        #expect(Set(releases.map(\.client.version)) == ["2.2.5", "2.3.3", "3.0.0", "3.1.0"])
+        for row in releases { #expect(row.id.hasPrefix("node-mysql2@\(row.client.version) "), "\(row.id)") }
+        let patterns = real.filter { !DriverConfig.standard.map(\.rawValue).contains($0.config) }
+        #expect(
+            Set(patterns.map(\.config))
+                == ["keepalive", "idle-sweep", "ping-before-use", "retry-query", "retry-get-connection"])
+        for row in patterns {
+            #expect(row.cells.map(\.column) == DriverConfig(rawValue: row.config)?.columns, "\(row.id)")
+        }
+    }
+
+    @Test("the original reports: mysql2 2.2.5 frozen during a KILL shows the EPIPE and the closed state in order")
+    func originalReportIsInTheMatrix() throws {
+        let report = try Self.committed()
+        let cell = try #require(report.row("node-mysql2@2.2.5 default")?.cell(.freezeKillThread))
+        #expect(!cell.survived)
+        let seen = [cell.firstError?.message] + (cell.laterErrors ?? []).map(\.message)
+        let ended = try #require(seen.firstIndex(of: "This socket has been ended by the other party"), "\(seen)")
+        let closed = try #require(
+            seen.firstIndex(of: "Can't add new command when connection is in closed state"), "\(seen)")
+        #expect(ended < closed)
+        // The same release with the application running: KILL and wait_timeout are absorbed by the pool.
+        let running = try #require(report.row("node-mysql2@2.2.5 default"))
+        #expect(running.cell(.killThread)?.survived == true)
+        #expect(running.cell(.waitTimeout)?.survived == true)
     }
 
     @Test("restarts: what each stack saw while the server was down is measured; a pool that waits is measured waiting")

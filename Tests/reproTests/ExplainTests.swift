@@ -3,17 +3,31 @@ import Testing
 
 @Suite("repro explain")
 struct ExplainTests {
-    @Test("a pasted message prints meaning, drivers and the repro command")
+    @Test("a pasted message prints meaning, where it was measured, and the repro command")
     func explains() throws {
         let out = try ReproBinary.run(["explain", "Can't add new command when connection is in closed state"])
         #expect(out.status == 0)
-        #expect(out.stdout.contains("The server closed an idle connection"))
+        #expect(out.stdout.contains("The application was suspended while its idle connections died"))
         #expect(
             out.stdout.contains("node-mysql2 default (mysql2 ")
                 && out.stdout.contains("in `held-kill-thread`: reached"),
             "where the message was measured")
         #expect(out.stdout.contains("What real driver stacks do (measured by `make drivers-matrix`"))
-        #expect(out.stdout.contains("repro wait-timeout --seconds 2 --policy naive"))
+        #expect(out.stdout.contains("repro freeze --during kill-thread --driver node-mysql2"))
+    }
+
+    @Test("the original report's EPIPE answers with the release, the condition and what survived it")
+    func explainsTheOriginalReport() throws {
+        let out = try ReproBinary.run(["explain", "This socket has been ended by the other party"])
+        #expect(out.status == 0)
+        #expect(out.stdout.contains("The application was suspended while its idle connections died"))
+        #expect(
+            out.stdout.contains("node-mysql2@2.2.5 default (mysql2 2.2.5")
+                && out.stdout.contains("in `freeze-kill-thread`: reached the application"), "\(out.stdout)")
+        let recovered = try #require(
+            out.stdout.split(separator: "\n").first { $0.contains("`freeze-kill-thread` (the application is suspended") })
+        #expect(recovered.contains("recovered: ") && recovered.contains("did not: "))
+        #expect(recovered.contains("node-mysql2@2.2.5 default"), "2.2.5 did not survive: \(recovered)")
     }
 
     @Test("nonsense exits 1 and names the closest entries")

@@ -84,9 +84,10 @@ public final class AdapterPool: PoolUnderTest {
                 let kind = line["kind"]?.string.flatMap(PoolEvent.Kind.init(rawValue:))
             {
                 // repro's own pool in a child process: its events keep their kind, connection and thread.
+                let message = line["message"]?.string
                 log.record(
                     kind, connection: line["connection"]?.int, threadID: line["threadId"]?.int.map(UInt64.init),
-                    detail: line["message"]?.string)
+                    detail: message == kind.rawValue ? nil : message)
             } else {
                 log.record(.driverEvent, detail: AdapterPool.describeEvent(line))
             }
@@ -121,6 +122,8 @@ public final class AdapterPool: PoolUnderTest {
                 "options": .object(choice.options.mapValues { .string($0) }),
             ]
             open.merge(extraOpen) { _, extra in extra }
+            // repro's own pool in a child stamps its events on the run's clock from here (real adapters ignore it).
+            if name == Self.servedPoolName { open["runMs"] = .number(log.ms()) }
             let opened = try Self.request(process, "open", open, deadline: deadline, name: name)
             if opened["ok"]?.bool != true {
                 let error = opened["error"]
@@ -184,10 +187,14 @@ public final class AdapterPool: PoolUnderTest {
             record(detail, phase: item["error"]?["phase"], handledBy: by, operation: operation)
         }
         let ms = answer["ms"]?.double ?? elapsed
+        // repro's pool in a child says how many attempts it made; an adapter's retries are its handled errors.
+        let attempts = answer["attempts"]?.int ?? 1 + handled.count
+        // The child's own start time, on the run's clock, when it gives one.
+        let startedAt = answer["atMs"]?.double ?? startedAt
         if answer["ok"]?.bool == true {
             log.record(.queryOK, detail: "operation \(operation)\(handled.isEmpty ? "" : " (after a retry)")")
             return OperationRecord(
-                index: operation, succeeded: true, atMs: startedAt, durationMs: ms, attempts: 1 + handled.count,
+                index: operation, succeeded: true, atMs: startedAt, durationMs: ms, attempts: attempts,
                 connection: nil, error: nil)
         }
         guard let detail = answer["error"].flatMap(DriverErrorDetail.init(json:)) else {
@@ -206,7 +213,7 @@ public final class AdapterPool: PoolUnderTest {
             }
         }
         return OperationRecord(
-            index: operation, succeeded: false, atMs: startedAt, durationMs: ms, attempts: 1 + handled.count,
+            index: operation, succeeded: false, atMs: startedAt, durationMs: ms, attempts: attempts,
             connection: nil, error: observed)
     }
 

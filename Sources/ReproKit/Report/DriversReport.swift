@@ -201,6 +201,7 @@ public struct DriversReport: Sendable, Equatable, Codable {
             for cell in row.cells {
                 let entry = cell.column.catalogEntry
                 if let e = cell.firstError { out.append((e.message, row, cell.column, true, entry)) }
+                for e in cell.laterErrors ?? [] { out.append((e.message, row, cell.column, true, entry)) }
                 for e in cell.absorbed { out.append((e.message, row, cell.column, false, entry)) }
                 if let e = cell.whileDownError, let down = cell.column.whileDownEntry {
                     out.append((e.message, row, cell.column, true, down))
