@@ -64,6 +64,8 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     private let watcherDone = DispatchSemaphore(value: 0)
     private let watcherRunning = Atomic<Bool>(false)
     private let watcherStopping = Atomic<Bool>(false)
+    /// Borrows that took an idle connection or opened one: the watcher's sign that the application went first.
+    private let borrowsTaken = Atomic<Int>(0)
 
     /// How long one `poll(2)` of the socket watcher waits before it refreshes the idle set and checks for `close()`.
     static var watchIntervalMs: Int32 { 25 }
@@ -205,6 +207,7 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
             }
             do {
                 let entry = try connect()
+                borrowsTaken.add(1, ordering: .releasing)
                 log.record(.borrow, connection: entry.id, threadID: entry.connection.threadID, detail: "new connection")
                 return .success(Lease(id: entry.id, connection: entry.connection, created: entry.times.created))
             } catch {
@@ -295,7 +298,8 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     }
 
     private func takeIdle() -> Entry? {
-        state.withLock { s in s.idle.popLast() }
+        defer { borrowsTaken.add(1, ordering: .releasing) }
+        return state.withLock { s in s.idle.popLast() }
     }
 
     /// Runs a borrow's check: nil when the connection may be handed out, else the error the check saw.
@@ -451,7 +455,17 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                 continue
             }
             var fds = watched.map { pollfd(fd: $0.fd, events: Self.pollEvents, revents: 0) }
+            let borrowsBefore = borrowsTaken.load(ordering: .acquiring)
+            let polledAt = ContinuousClock.now
             let ready = poll(&fds, nfds_t(fds.count), Self.watchIntervalMs)
+            if ContinuousClock.now - polledAt > .milliseconds(Int(Self.watchIntervalMs)) + Self.resumeGap {
+                // The process was suspended in the middle of this poll (SIGSTOP, a paused VM). An event loop — the
+                // pools this watcher models, mysql2's and mysqljs' — runs the timers that fell due meanwhile before
+                // it reads its sockets, so the application's first borrow after the resume goes ahead of the
+                // socket events: let it, then look again.
+                waitForBorrow(after: borrowsBefore, upTo: Self.resumeBorrowWait)
+                continue
+            }
             if ready == 0 { continue }
             var evicted = 0
             if ready > 0 {
@@ -462,6 +476,21 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
             // A wake-up that evicted nothing (EINTR, a descriptor closed and reused, a connection borrowed
             // between the snapshot and the poll): wait one interval instead of spinning on it.
             if evicted == 0, watcherStop.wait(timeout: .now() + interval) == .success { return }
+        }
+    }
+
+    /// A poll that returned this much later than its timeout means the process did not run meanwhile.
+    static var resumeGap: Duration { .seconds(1) }
+    /// How long the watcher, after a resume, lets the application's first borrow go ahead of it.
+    static var resumeBorrowWait: Duration { .milliseconds(250) }
+
+    /// Waits (bounded) until a borrow took a connection after `count`, or `close()` is called.
+    private func waitForBorrow(after count: Int, upTo bound: Duration) {
+        let end = ContinuousClock.now + bound
+        while borrowsTaken.load(ordering: .acquiring) == count, ContinuousClock.now < end,
+            !watcherStopping.load(ordering: .acquiring)
+        {
+            Thread.sleep(forTimeInterval: 0.001)
         }
     }
 
