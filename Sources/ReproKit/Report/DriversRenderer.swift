@@ -31,10 +31,12 @@ public enum DriversRenderer {
         out += "| stack | configuration | " + columns.map { "`\($0.rawValue)`" }.joined(separator: " | ") + " |\n"
         out += "| --- | --- |" + String(repeating: " --- |", count: columns.count) + "\n"
         for row in real {
-            out += "| \(row.stack) | \(row.config) |"
+            out += "| \(row.stackLabel) | \(row.config) |"
             for column in columns { out += " \(cellText(row.cell(column))) |" }
             out += "\n"
         }
+
+        out += freezeSection(report, real: real)
 
         out += "\n## Columns\n\n"
         for c in report.columns { out += "- `\(c.id.rawValue)`: \(c.title) (`\(c.fault)`).\n" }
@@ -106,6 +108,44 @@ public enum DriversRenderer {
         {
             out += "Every cell's command is in `drivers.json` (`commands`), for example \(row.id) × "
             out += "`\(column.rawValue)`:\n\n```\n\(command)\n```\n"
+        }
+        return out
+    }
+
+    /// The freeze columns with every error the application saw, in order: the condition of the original reports
+    /// (mysql2's "This socket has been ended by the other party", then "Can't add new command when connection is
+    /// in closed state"), release by release and setting by setting.
+    static func freezeSection(_ report: DriversReport, real: [DriversReport.Row]) -> String {
+        let columns = report.columns.map(\.id).filter(\.freezes)
+        let rows = real.filter { row in columns.contains { row.cell($0) != nil } }
+        guard !columns.isEmpty, !rows.isEmpty else { return "" }
+        var out = "\n## Suspended while the connections died: every error, in order\n\n"
+        out += "The freeze columns again, with every distinct error that reached the application in the order it "
+        out += "came (a follow-up command's error is marked ↳) and how many operations failed. Each run: the "
+        out += "application's process group is stopped right after its pool was warmed and released, the fault hits "
+        out += "the idle connections, and the process is continued with its own timer due; the operations then run "
+        out += "back to back inside it. The same faults with the application running are the `wait-timeout`, "
+        out += "`kill-thread` and `network-cut-half-open` columns above.\n\n"
+        out += "| stack | configuration | " + columns.map { "`\($0.rawValue)`" }.joined(separator: " | ") + " |\n"
+        out += "| --- | --- |" + String(repeating: " --- |", count: columns.count) + "\n"
+        for row in rows {
+            out += "| \(row.stackLabel) | \(row.config) |"
+            for column in columns {
+                guard let cell = row.cell(column) else {
+                    out += " – |"
+                    continue
+                }
+                if cell.survived {
+                    out += " \(cell.mark) |"
+                    continue
+                }
+                let errors = (cell.firstError.map { [$0] } ?? []) + (cell.laterErrors ?? [])
+                let seen = errors.map { e in
+                    (e.phase == .followUp ? "↳ " : "") + "`\(code(e.kind == .hung ? "hung" : e.message))`"
+                }
+                out += " ✗ \(cell.operations.failed)/\(cell.operations.total): \(seen.joined(separator: " → ")) |"
+            }
+            out += "\n"
         }
         return out
     }

@@ -143,6 +143,11 @@ public struct DriversReport: Sendable, Equatable, Codable {
 
         public var isModel: Bool { config == "preset" }
 
+        /// The stack as tables show it: `node-mysql2`, or `node-mysql2@2.2.5` for an older release's row.
+        public var stackLabel: String {
+            id.hasSuffix(" \(config)") ? String(id.dropLast(config.count + 1)) : stack
+        }
+
         public func cell(_ column: DriverColumn) -> Cell? { cells.first { $0.column == column } }
     }
 

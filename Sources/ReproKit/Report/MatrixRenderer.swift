@@ -104,8 +104,8 @@ public enum MatrixRenderer {
         let real = measured.rows.filter { $0.config == DriverConfig.default.rawValue }
         for name in columns {
             guard let column = DriverColumn(rawValue: name) else { continue }
-            let ok = real.filter { $0.cell(column)?.survived == true }.map(\.stack)
-            let failed = real.filter { $0.cell(column)?.survived == false }.map(\.stack)
+            let ok = real.filter { $0.cell(column)?.survived == true }.map(\.stackLabel)
+            let failed = real.filter { $0.cell(column)?.survived == false }.map(\.stackLabel)
             var line = "- **\(name)**: real stacks that recovered: \(ok.isEmpty ? "none" : ok.joined(separator: ", "))"
             line += "; did not: \(failed.isEmpty ? "none" : failed.joined(separator: ", "))."
             var verdicts: [String] = []
