@@ -25,7 +25,9 @@ struct ExplainTests {
             out.stdout.contains("node-mysql2@2.2.5 default (mysql2 2.2.5")
                 && out.stdout.contains("in `freeze-kill-thread`: reached the application"), "\(out.stdout)")
         let recovered = try #require(
-            out.stdout.split(separator: "\n").first { $0.contains("`freeze-kill-thread` (the application is suspended") })
+            out.stdout.split(separator: "\n").first {
+                $0.contains("`freeze-kill-thread` (the application is suspended")
+            })
         #expect(recovered.contains("recovered: ") && recovered.contains("did not: "))
         #expect(recovered.contains("node-mysql2@2.2.5 default"), "2.2.5 did not survive: \(recovered)")
     }
