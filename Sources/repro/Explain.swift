@@ -75,7 +75,9 @@ extension Repro {
 extension Repro.Explain {
     /// Where the pasted message was seen verbatim in the drivers matrix, and which stacks recovered there.
     static func sightings(of text: String, in measured: DriversReport) -> String {
-        let seen = MeasuredDrivers.sightings(of: text, in: measured)
+        // Where it reached the application first: that is where the answer is; absorbed sightings after.
+        let found = MeasuredDrivers.sightings(of: text, in: measured)
+        let seen = found.filter(\.reachedCaller) + found.filter { !$0.reachedCaller }
         guard !seen.isEmpty else { return "" }
         var out = "Seen verbatim in the drivers matrix (docs/drivers.json):\n"
         var columns: [DriverColumn] = []

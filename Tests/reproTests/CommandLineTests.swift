@@ -105,7 +105,8 @@ struct UsageTests {
         }
         let reportDir = completions(after: "'--report-dir')")
         #expect(
-            reportDir.count == 6, "wait-timeout, kill-thread, network-cut, server-restart, all, matrix: \(reportDir)")
+            reportDir.count == 7,
+            "wait-timeout, kill-thread, network-cut, server-restart, freeze, all, matrix: \(reportDir)")
         #expect(reportDir.allSatisfy { $0 == "__repro_add_completions -d" }, "\(reportDir)")
         #expect(completions(after: "'--output'|'-o')") == ["__repro_add_completions -f"])
     }

@@ -59,9 +59,27 @@ enum MeasuredDriversData {
               "fault" : "server-restart down=1.0 mode=graceful triesWhileDown=0",
               "id" : "server-restart-quiet",
               "title" : "the server is shut down cleanly and back 1 s later, with no traffic in between (a maintenance window at night)"
+            },
+            {
+              "fault" : "freeze arrival=timer during=wait-timeout for=4.0 waitTimeout=3",
+              "id" : "freeze-wait-timeout",
+              "title" : "the application is suspended (SIGSTOP) while the wait_timeout closes its idle connections, and resumed with its own timer due"
+            },
+            {
+              "fault" : "freeze arrival=timer during=kill-thread for=4.0",
+              "id" : "freeze-kill-thread",
+              "title" : "the application is suspended while its idle connections' server threads are KILLed, and resumed with its own timer due"
+            },
+            {
+              "fault" : "freeze arrival=timer during=network-cut:half-open for=4.0",
+              "id" : "freeze-network-cut-half-open",
+              "title" : "the application is suspended while a middlebox forgets its flows (the next packet gets RST), and resumed with its own timer due"
             }
           ],
           "commands" : {
+            "go-sql default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver go-sql --driver-deadline 3",
+            "go-sql default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver go-sql --driver-deadline 3",
+            "go-sql default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver go-sql --driver-deadline 3",
             "go-sql default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver go-sql --driver-deadline 3",
             "go-sql default|kill-thread" : "repro kill-thread --target idle --driver go-sql --driver-deadline 3",
             "go-sql default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql --driver-deadline 3",
@@ -73,6 +91,9 @@ enum MeasuredDriversData {
             "go-sql default|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql --driver-deadline 3",
             "go-sql default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql --driver-deadline 3",
             "go-sql default|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql --driver-deadline 3",
+            "go-sql recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|kill-thread" : "repro kill-thread --target idle --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
@@ -84,6 +105,9 @@ enum MeasuredDriversData {
             "go-sql recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "hikari default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari --driver-deadline 22",
+            "hikari default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari --driver-deadline 22",
+            "hikari default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari --driver-deadline 22",
             "hikari default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari --driver-deadline 22",
             "hikari default|kill-thread" : "repro kill-thread --target idle --driver hikari --driver-deadline 22",
             "hikari default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari --driver-deadline 22",
@@ -95,6 +119,9 @@ enum MeasuredDriversData {
             "hikari default|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari --driver-deadline 22",
             "hikari default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari --driver-deadline 22",
             "hikari default|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-deadline 22",
+            "hikari recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|kill-thread" : "repro kill-thread --target idle --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
@@ -106,6 +133,9 @@ enum MeasuredDriversData {
             "hikari recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "node-mysql default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql --driver-deadline 42",
+            "node-mysql default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql --driver-deadline 42",
+            "node-mysql default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql --driver-deadline 42",
             "node-mysql default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql --driver-deadline 42",
             "node-mysql default|kill-thread" : "repro kill-thread --target idle --driver node-mysql --driver-deadline 42",
             "node-mysql default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql --driver-deadline 42",
@@ -117,6 +147,9 @@ enum MeasuredDriversData {
             "node-mysql default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql --driver-deadline 42",
             "node-mysql default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql --driver-deadline 42",
             "node-mysql default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql --driver-deadline 42",
+            "node-mysql recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql --driver-deadline 42",
@@ -128,28 +161,179 @@ enum MeasuredDriversData {
             "node-mysql recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql --driver-deadline 42",
             "node-mysql recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql --driver-deadline 42",
-            "node-mysql2 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --driver-deadline 3",
-            "node-mysql2 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-deadline 3",
-            "node-mysql2 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --driver-deadline 3",
-            "node-mysql2 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --driver-deadline 3",
-            "node-mysql2 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --driver-deadline 3",
-            "node-mysql2 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-deadline 3",
-            "node-mysql2 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --driver-deadline 3",
-            "node-mysql2 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --driver-deadline 3",
-            "node-mysql2 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --driver-deadline 3",
-            "node-mysql2 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --driver-deadline 3",
-            "node-mysql2 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-deadline 3",
-            "node-mysql2 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 idle-sweep|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 idle-sweep|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 idle-sweep|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 idle-sweep|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 idle-sweep|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 idle-sweep|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 keepalive|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
+            "node-mysql2 keepalive|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
+            "node-mysql2 keepalive|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
+            "node-mysql2 keepalive|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
+            "node-mysql2 keepalive|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
+            "node-mysql2 keepalive|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
+            "node-mysql2 ping-before-use|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
+            "node-mysql2 ping-before-use|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
+            "node-mysql2 ping-before-use|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
+            "node-mysql2 ping-before-use|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
+            "node-mysql2 ping-before-use|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
+            "node-mysql2 ping-before-use|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
+            "node-mysql2 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 retry-get-connection|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
+            "node-mysql2 retry-get-connection|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
+            "node-mysql2 retry-get-connection|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
+            "node-mysql2 retry-get-connection|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
+            "node-mysql2 retry-get-connection|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
+            "node-mysql2 retry-get-connection|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
+            "node-mysql2 retry-query|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
+            "node-mysql2 retry-query|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
+            "node-mysql2 retry-query|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
+            "node-mysql2 retry-query|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
+            "node-mysql2 retry-query|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
+            "node-mysql2 retry-query|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
+            "node-mysql2@2.2.5 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "repro evict-on-event|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --policy evict-on-event",
+            "repro evict-on-event|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --policy evict-on-event",
+            "repro evict-on-event|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --policy evict-on-event",
             "repro evict-on-event|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy evict-on-event",
             "repro evict-on-event|kill-thread" : "repro kill-thread --target idle --policy evict-on-event",
             "repro evict-on-event|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy evict-on-event",
@@ -161,6 +345,9 @@ enum MeasuredDriversData {
             "repro evict-on-event|server-restart-graceful" : "repro server-restart --mode graceful --policy evict-on-event",
             "repro evict-on-event|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy evict-on-event",
             "repro evict-on-event|wait-timeout" : "repro wait-timeout --seconds 3 --policy evict-on-event",
+            "repro go-sql|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --policy go-sql",
+            "repro go-sql|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --policy go-sql",
+            "repro go-sql|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --policy go-sql",
             "repro go-sql|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy go-sql",
             "repro go-sql|kill-thread" : "repro kill-thread --target idle --policy go-sql",
             "repro go-sql|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy go-sql",
@@ -172,6 +359,9 @@ enum MeasuredDriversData {
             "repro go-sql|server-restart-graceful" : "repro server-restart --mode graceful --policy go-sql",
             "repro go-sql|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy go-sql",
             "repro go-sql|wait-timeout" : "repro wait-timeout --seconds 3 --policy go-sql",
+            "repro ping-if-idle|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --policy ping-if-idle",
+            "repro ping-if-idle|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --policy ping-if-idle",
+            "repro ping-if-idle|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --policy ping-if-idle",
             "repro ping-if-idle|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy ping-if-idle",
             "repro ping-if-idle|kill-thread" : "repro kill-thread --target idle --policy ping-if-idle",
             "repro ping-if-idle|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy ping-if-idle",
@@ -183,6 +373,9 @@ enum MeasuredDriversData {
             "repro ping-if-idle|server-restart-graceful" : "repro server-restart --mode graceful --policy ping-if-idle",
             "repro ping-if-idle|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy ping-if-idle",
             "repro ping-if-idle|wait-timeout" : "repro wait-timeout --seconds 3 --policy ping-if-idle",
+            "repro ping-on-borrow|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --policy ping-on-borrow",
+            "repro ping-on-borrow|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --policy ping-on-borrow",
+            "repro ping-on-borrow|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --policy ping-on-borrow",
             "repro ping-on-borrow|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy ping-on-borrow",
             "repro ping-on-borrow|kill-thread" : "repro kill-thread --target idle --policy ping-on-borrow",
             "repro ping-on-borrow|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy ping-on-borrow",
@@ -194,6 +387,9 @@ enum MeasuredDriversData {
             "repro ping-on-borrow|server-restart-graceful" : "repro server-restart --mode graceful --policy ping-on-borrow",
             "repro ping-on-borrow|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy ping-on-borrow",
             "repro ping-on-borrow|wait-timeout" : "repro wait-timeout --seconds 3 --policy ping-on-borrow",
+            "repro sqlalchemy|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --policy sqlalchemy",
+            "repro sqlalchemy|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --policy sqlalchemy",
+            "repro sqlalchemy|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --policy sqlalchemy",
             "repro sqlalchemy|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy sqlalchemy",
             "repro sqlalchemy|kill-thread" : "repro kill-thread --target idle --policy sqlalchemy",
             "repro sqlalchemy|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy sqlalchemy",
@@ -205,6 +401,9 @@ enum MeasuredDriversData {
             "repro sqlalchemy|server-restart-graceful" : "repro server-restart --mode graceful --policy sqlalchemy",
             "repro sqlalchemy|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy sqlalchemy",
             "repro sqlalchemy|wait-timeout" : "repro wait-timeout --seconds 3 --policy sqlalchemy",
+            "sqlalchemy default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy --driver-deadline 3",
@@ -216,6 +415,9 @@ enum MeasuredDriversData {
             "sqlalchemy default|server-restart-graceful" : "repro server-restart --mode graceful --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
@@ -228,7 +430,7 @@ enum MeasuredDriversData {
             "sqlalchemy recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3"
           },
-          "generatedAt" : "2026-11-26T11:56:56Z",
+          "generatedAt" : "2026-12-02T01:50:03Z",
           "repro" : "0.1.0",
           "rows" : [
             {
@@ -238,16 +440,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3745.685168,
+                  "durationMs" : 4322.722356,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=24)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=17)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.41262800000004,
+                  "recoveryMs" : 305.80036699999937,
                   "survived" : true
                 },
                 {
@@ -255,17 +457,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1575.090582,
+                  "durationMs" : 2289.21975,
                   "events" : [
-                    "connection-end (threadId=8)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=12)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 207.09241999999995,
+                  "recoveryMs" : 217.90487600000006,
                   "survived" : true
                 },
                 {
@@ -273,10 +474,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.10992600000003,
-                  "durationMs" : 427.087216,
+                  "detectionMs" : 10.293903,
+                  "durationMs" : 1112.628836,
                   "events" : [
-                    "connection-end (threadId=15)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -292,7 +493,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.147427999999991,
+                  "recoveryMs" : 12.568252999999913,
                   "survived" : false
                 },
                 {
@@ -300,16 +501,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1443.795588,
+                  "durationMs" : 2096.520323,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=17)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=16)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.44598199999973,
+                  "recoveryMs" : 68.54660900000044,
                   "survived" : true
                 },
                 {
@@ -317,9 +518,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1234.1892149999999,
+                  "durationMs" : 1451.246559,
                   "events" : [
-                    "connection-end (threadId=26)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=29)"
                   ],
                   "operations" : {
@@ -327,7 +527,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.24645899999996,
+                  "recoveryMs" : 70.043586,
                   "survived" : true
                 },
                 {
@@ -335,10 +535,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 15.154255000000148,
-                  "durationMs" : 1210.280099,
+                  "detectionMs" : 17.215942999999925,
+                  "durationMs" : 1505.585592,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=37)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=35)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -349,6 +549,16 @@ enum MeasuredDriversData {
                     "message" : "read ECONNRESET",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 4,
                     "succeeded" : 1,
@@ -361,12 +571,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3010.6256069999995,
-                  "durationMs" : 16270.108168,
+                  "detectionMs" : 3014.1352719999995,
+                  "durationMs" : 18669.508176,
                   "events" : [
-                    "connection-end (threadId=44)",
-                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3016.064,\"ok\":false}"
+                    "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=44)",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":\"EPIPE\",\"errno\":null,\"fatal\":true,\"message\":\"This socket has been ended by the other party\",\"phase\":\"query\",\"sqlState\":null},\"followUp\":{\"er…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -387,11 +597,844 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.45085599999993,
-                  "durationMs" : 1379.525394,
+                  "detectionMs" : 204.28079400000001,
+                  "durationMs" : 1610.276822,
                   "events" : [
-                    "connection-end (threadId=45)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=45)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "EPIPE",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "EPIPE (lost)",
+                    "message" : "This socket has been ended by the other party",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 68.97122999999988,
+                  "durationMs" : 2568.275195,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=2009)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1224.9443449999999,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.3 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 19.197587999999996,
+                  "durationMs" : 2429.369709,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1172.76016,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.7 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2512.8034079999998,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1195.0361259999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1117.5238120000004,
+                  "durationMs" : 4381.556748,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=53)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2658.484731,
+                  "durationMs" : 4474.029156,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=65)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "EPIPE",
+                      "errorClass" : "Error",
+                      "kind" : "lost",
+                      "label" : "EPIPE (lost)",
+                      "message" : "This socket has been ended by the other party",
+                      "phase" : "query"
+                    },
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2662.051458,
+                  "durationMs" : 4565.43237,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=66)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql2",
+                "library" : "mysql2",
+                "options" : {
+                  "app.followUp" : "ROLLBACK"
+                },
+                "pool" : "mysql2 Pool",
+                "poolVersion" : "2.2.5",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "2.2.5"
+              },
+              "config" : "default",
+              "deadline" : 3,
+              "id" : "node-mysql2@2.2.5 default",
+              "note" : "the library's defaults; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports",
+              "options" : {
+                "app.followUp" : "ROLLBACK"
+              },
+              "stack" : "node-mysql2"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3636.654538,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=73)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 307.03890000000047,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1731.324772,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=81)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 206.7267780000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 8.311244999999985,
+                  "durationMs" : 552.440369,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=86)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 10.157410999999911,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1410.409975,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=91)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 60.67363499999988,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1356.573474,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=101)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 59.26776899999982,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 18.957718000000114,
+                  "durationMs" : 1310.047122,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=104)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3005.728639,
+                  "durationMs" : 18306.780855,
+                  "events" : [
+                    "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=115)",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":\"EPIPE\",\"errno\":null,\"fatal\":true,\"message\":\"This socket has been ended by the other party\",\"phase\":\"query\",\"sqlState\":null},\"followUp\":{\"er…"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 206.25573699999995,
+                  "durationMs" : 1510.899627,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=116)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "EPIPE",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "EPIPE (lost)",
+                    "message" : "This socket has been ended by the other party",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 81.93220399999996,
+                  "durationMs" : 2426.226255,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1166.680344,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 4.4 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 41.403176999999914,
+                  "durationMs" : 2442.375106,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1168.9593830000001,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 4.0 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.0 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2450.4195,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1161.2591499999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1112.728039,
+                  "durationMs" : 4385.129168,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=124)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2658.4186969999996,
+                  "durationMs" : 4398.503836,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=134)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "EPIPE",
+                      "errorClass" : "Error",
+                      "kind" : "lost",
+                      "label" : "EPIPE (lost)",
+                      "message" : "This socket has been ended by the other party",
+                      "phase" : "query"
+                    },
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2639.0915649999997,
+                  "durationMs" : 4393.767535,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=137)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql2",
+                "library" : "mysql2",
+                "options" : {
+                  "app.followUp" : "ROLLBACK",
+                  "enableKeepAlive" : "true",
+                  "idleTimeout" : "2000",
+                  "keepAliveInitialDelay" : "2000",
+                  "maxIdle" : "3"
+                },
+                "pool" : "mysql2 Pool",
+                "poolVersion" : "2.2.5",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "2.2.5"
+              },
+              "config" : "recommended",
+              "deadline" : 3,
+              "id" : "node-mysql2@2.2.5 recommended",
+              "note" : "mysql2's README: `maxIdle` below `connectionLimit` with an `idleTimeout` (the idle sweep runs only then) and `enableKeepAlive`; idle timeout and keepalive delay set below the wait_timeout; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports; mysql2 2.2.5 predates `maxIdle`/`idleTimeout` (3.1.0), so only `enableKeepAlive` acts",
+              "options" : {
+                "app.followUp" : "ROLLBACK",
+                "enableKeepAlive" : "true",
+                "idleTimeout" : "2000",
+                "keepAliveInitialDelay" : "2000",
+                "maxIdle" : "3"
+              },
+              "stack" : "node-mysql2"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3616.201927,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=144)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 310.66234399999985,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1617.090989,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=157)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 208.16612399999985,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 8.22589499999998,
+                  "durationMs" : 435.779023,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=154)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 10.64104599999996,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1520.137489,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=164)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 71.93912399999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1474.3686050000001,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=171)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 75.84099399999991,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 19.342039000000113,
+                  "durationMs" : 1405.623319,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=178)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3022.001873,
+                  "durationMs" : 18484.189991,
+                  "events" : [
+                    "late answer to request 6: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=186)",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":true,\"message\":\"Can't add new command when connection is in closed state\",\"phase\":\"query\",\"sqlState\":null},\"follow…"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 203.57323599999995,
+                  "durationMs" : 1600.4241769999999,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=187)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -413,22 +1456,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 28.80285600000002,
-                  "durationMs" : 2276.20793,
+                  "detectionMs" : 41.66899400000011,
+                  "durationMs" : 2487.380027,
                   "events" : [
-                    "connection-end (threadId=61)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=61)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1115.127517,
+                  "recoveryMs" : 1151.1065970000004,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.4 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -436,7 +1478,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
                     "phase" : "acquire"
                   }
                 },
@@ -445,10 +1487,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 19.88993000000005,
-                  "durationMs" : 2328.767931,
+                  "detectionMs" : 21.452786999999944,
+                  "durationMs" : 2393.373822,
                   "events" : [
-                    "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
@@ -456,11 +1497,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1126.597495,
+                  "recoveryMs" : 1151.314738,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.6 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -468,7 +1509,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
                     "phase" : "acquire"
                   }
                 },
@@ -477,38 +1518,145 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2323.934431,
+                  "durationMs" : 2466.309737,
                   "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1124.215836,
+                  "recoveryMs" : 1154.528415,
                   "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1111.9278779999995,
+                  "durationMs" : 4425.614462,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=197)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2655.911736,
+                  "durationMs" : 4401.412741,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=205)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2624.430184,
+                  "durationMs" : 4507.971413,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=209)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
                 }
               ],
               "client" : {
                 "adapter" : "node-mysql2",
                 "library" : "mysql2",
                 "options" : {
-
+                  "app.followUp" : "ROLLBACK"
                 },
                 "pool" : "mysql2 Pool",
-                "poolVersion" : "3.23.4",
+                "poolVersion" : "2.3.3",
                 "runtime" : "node",
                 "runtimeVersion" : "20.20.2",
-                "version" : "3.23.4"
+                "version" : "2.3.3"
               },
               "config" : "default",
               "deadline" : 3,
-              "id" : "node-mysql2 default",
-              "note" : "the library's defaults",
+              "id" : "node-mysql2@2.3.3 default",
+              "note" : "the library's defaults; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports",
               "options" : {
-
+                "app.followUp" : "ROLLBACK"
               },
               "stack" : "node-mysql2"
             },
@@ -519,16 +1667,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3734.480594,
+                  "durationMs" : 3625.373154,
                   "events" : [
-                    "connection-end (threadId=24)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=215)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.3603250000001,
+                  "recoveryMs" : 304.7652119999998,
                   "survived" : true
                 },
                 {
@@ -536,17 +1684,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1633.723462,
+                  "durationMs" : 1550.350292,
                   "events" : [
-                    "connection-end (threadId=14)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=15)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=220)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.9050050000003,
+                  "recoveryMs" : 206.42789200000016,
                   "survived" : true
                 },
                 {
@@ -554,10 +1701,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 13.630163000000039,
-                  "durationMs" : 347.396264,
+                  "detectionMs" : 4.706334999999967,
+                  "durationMs" : 376.579807,
                   "events" : [
-                    "connection-end (threadId=11)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=229)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -573,7 +1720,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 14.883951999999965,
+                  "recoveryMs" : 6.290004999999951,
                   "survived" : false
                 },
                 {
@@ -581,17 +1728,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1471.732981,
+                  "durationMs" : 1350.243035,
                   "events" : [
-                    "connection-end (threadId=19)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=20)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=234)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.5120380000003,
+                  "recoveryMs" : 62.2469430000001,
                   "survived" : true
                 },
                 {
@@ -599,17 +1745,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1244.438895,
+                  "durationMs" : 1390.961356,
                   "events" : [
-                    "connection-end (threadId=28)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=27)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=240)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.23284100000001,
+                  "recoveryMs" : 72.83084199999985,
                   "survived" : true
                 },
                 {
@@ -617,11 +1762,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.693238999999949,
-                  "durationMs" : 1291.570871,
+                  "detectionMs" : 19.65908400000012,
+                  "durationMs" : 1335.027824,
                   "events" : [
-                    "connection-end (threadId=38)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=41)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=246)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -632,6 +1776,2398 @@ enum MeasuredDriversData {
                     "message" : "read ECONNRESET",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3007.9397040000003,
+                  "durationMs" : 18396.920639,
+                  "events" : [
+                    "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=255)",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":true,\"message\":\"Can't add new command when connection is in closed state\",\"phase\":\"query\",\"sqlState\":null},\"follow…"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 212.56938499999978,
+                  "durationMs" : 1506.089297,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=258)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "errorClass" : "Error",
+                    "kind" : "used-after-fatal",
+                    "label" : "Error (used-after-fatal)",
+                    "message" : "Can't add new command when connection is in closed state",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 59.09445000000005,
+                  "durationMs" : 2456.640035,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1176.5242359999997,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 4.2 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.7 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 25.630670999999893,
+                  "durationMs" : 2461.848341,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
+                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1159.113276,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with EPIPE (lost) after 3.1 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.0 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "EPIPE",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "EPIPE (lost)",
+                    "message" : "This socket has been ended by the other party",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2456.640174,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1140.1921489999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1115.105196,
+                  "durationMs" : 4436.350394,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=267)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2670.7029310000003,
+                  "durationMs" : 4425.659828,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=276)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2640.70409,
+                  "durationMs" : 4559.80102,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=279)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql2",
+                "library" : "mysql2",
+                "options" : {
+                  "app.followUp" : "ROLLBACK",
+                  "enableKeepAlive" : "true",
+                  "idleTimeout" : "2000",
+                  "keepAliveInitialDelay" : "2000",
+                  "maxIdle" : "3"
+                },
+                "pool" : "mysql2 Pool",
+                "poolVersion" : "2.3.3",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "2.3.3"
+              },
+              "config" : "recommended",
+              "deadline" : 3,
+              "id" : "node-mysql2@2.3.3 recommended",
+              "note" : "mysql2's README: `maxIdle` below `connectionLimit` with an `idleTimeout` (the idle sweep runs only then) and `enableKeepAlive`; idle timeout and keepalive delay set below the wait_timeout; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports; mysql2 2.3.3 predates `maxIdle`/`idleTimeout` (3.1.0), so only `enableKeepAlive` acts",
+              "options" : {
+                "app.followUp" : "ROLLBACK",
+                "enableKeepAlive" : "true",
+                "idleTimeout" : "2000",
+                "keepAliveInitialDelay" : "2000",
+                "maxIdle" : "3"
+              },
+              "stack" : "node-mysql2"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3653.493653,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=287)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 309.12079600000015,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1502.760805,
+                  "events" : [
+                    "connection-end (threadId=292)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=292)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 209.45719899999995,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 4.728056000000009,
+                  "durationMs" : 276.008382,
+                  "events" : [
+                    "connection-end (threadId=300)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 5.980132999999995,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1323.142948,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=306)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 59.181117000000086,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1370.171924,
+                  "events" : [
+                    "connection-end (threadId=312)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=315)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 71.71398099999988,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 68.25545899999997,
+                  "durationMs" : 1496.597268,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=317)",
+                    "connection-end (threadId=326)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3007.4502569999995,
+                  "durationMs" : 16678.103379,
+                  "events" : [
+                    "connection-end (threadId=330)",
+                    "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3031.766,\"ok\":false}"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 202.87485700000002,
+                  "durationMs" : 1752.699824,
+                  "events" : [
+                    "connection-end (threadId=333)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=336)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "errorClass" : "Error",
+                    "kind" : "used-after-fatal",
+                    "label" : "Error (used-after-fatal)",
+                    "message" : "Can't add new command when connection is in closed state",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 45.68662900000004,
+                  "durationMs" : 2422.529563,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1151.5120519999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 23.138288000000102,
+                  "durationMs" : 2395.620415,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1124.235728,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2365.356226,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1129.6627869999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1111.161932,
+                  "durationMs" : 4325.135782,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=337)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2651.5673389999997,
+                  "durationMs" : 4390.931637,
+                  "events" : [
+                    "connection-end (threadId=344)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=347)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2642.180437,
+                  "durationMs" : 4448.828722,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=350)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql2",
+                "library" : "mysql2",
+                "options" : {
+                  "app.followUp" : "ROLLBACK"
+                },
+                "pool" : "mysql2 Pool",
+                "poolVersion" : "3.0.0",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "3.0.0"
+              },
+              "config" : "default",
+              "deadline" : 3,
+              "id" : "node-mysql2@3.0.0 default",
+              "note" : "the library's defaults; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports",
+              "options" : {
+                "app.followUp" : "ROLLBACK"
+              },
+              "stack" : "node-mysql2"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3656.391437,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=361)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 305.48908200000005,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1563.550925,
+                  "events" : [
+                    "connection-end (threadId=363)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=363)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 206.70020999999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 12.743897000000004,
+                  "durationMs" : 358.467234,
+                  "events" : [
+                    "connection-end (threadId=371)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 14.908402000000024,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1422.170358,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=378)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 62.914354,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1456.376418,
+                  "events" : [
+                    "connection-end (threadId=382)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=382)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 83.21337600000015,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 34.76082099999985,
+                  "durationMs" : 1475.583053,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=388)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3006.9073289999997,
+                  "durationMs" : 16533.929313,
+                  "events" : [
+                    "connection-end (threadId=399)",
+                    "late answer to request 6: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3043.139,\"ok\":false}"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 203.91892499999994,
+                  "durationMs" : 1707.936276,
+                  "events" : [
+                    "connection-end (threadId=400)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=400)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "errorClass" : "Error",
+                    "kind" : "used-after-fatal",
+                    "label" : "Error (used-after-fatal)",
+                    "message" : "Can't add new command when connection is in closed state",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 41.46750699999984,
+                  "durationMs" : 2382.71179,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1141.9729699999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.3 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.5 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 31.35814000000005,
+                  "durationMs" : 2475.269147,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1188.4069680000002,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 4.2 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.9 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2529.146424,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1192.5556759999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1118.8596360000001,
+                  "durationMs" : 4462.740358,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=408)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2651.9539349999995,
+                  "durationMs" : 4423.166632,
+                  "events" : [
+                    "connection-end (threadId=415)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=418)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2655.291082,
+                  "durationMs" : 4434.318684,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=421)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql2",
+                "library" : "mysql2",
+                "options" : {
+                  "app.followUp" : "ROLLBACK",
+                  "enableKeepAlive" : "true",
+                  "idleTimeout" : "2000",
+                  "keepAliveInitialDelay" : "2000",
+                  "maxIdle" : "3"
+                },
+                "pool" : "mysql2 Pool",
+                "poolVersion" : "3.0.0",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "3.0.0"
+              },
+              "config" : "recommended",
+              "deadline" : 3,
+              "id" : "node-mysql2@3.0.0 recommended",
+              "note" : "mysql2's README: `maxIdle` below `connectionLimit` with an `idleTimeout` (the idle sweep runs only then) and `enableKeepAlive`; idle timeout and keepalive delay set below the wait_timeout; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports; mysql2 3.0.0 predates `maxIdle`/`idleTimeout` (3.1.0), so only `enableKeepAlive` acts",
+              "options" : {
+                "app.followUp" : "ROLLBACK",
+                "enableKeepAlive" : "true",
+                "idleTimeout" : "2000",
+                "keepAliveInitialDelay" : "2000",
+                "maxIdle" : "3"
+              },
+              "stack" : "node-mysql2"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3632.88463,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=431)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 312.854738,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1540.059225,
+                  "events" : [
+                    "connection-end (threadId=434)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=434)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 207.38240199999996,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 7.252719999999954,
+                  "durationMs" : 440.058588,
+                  "events" : [
+                    "connection-end (threadId=445)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 9.12793899999997,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1360.394449,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=448)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 60.669561999999814,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1429.814462,
+                  "events" : [
+                    "connection-end (threadId=458)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=458)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 60.919129999999996,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 22.428425999999945,
+                  "durationMs" : 1546.334812,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=465)",
+                    "connection-end (threadId=474)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3023.563601,
+                  "durationMs" : 16468.957482,
+                  "events" : [
+                    "connection-end (threadId=469)",
+                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3026.754,\"ok\":false}"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 207.34499899999992,
+                  "durationMs" : 1552.325315,
+                  "events" : [
+                    "connection-end (threadId=477)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=477)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "errorClass" : "Error",
+                    "kind" : "used-after-fatal",
+                    "label" : "Error (used-after-fatal)",
+                    "message" : "Can't add new command when connection is in closed state",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 158.9253859999999,
+                  "durationMs" : 2523.505667,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1177.352938,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 5.5 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.0 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 27.84156599999983,
+                  "durationMs" : 2449.3623390000002,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1171.4084009999997,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.6 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.3 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2475.347414,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1161.9751999999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1114.6258979999998,
+                  "durationMs" : 4405.676866,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=484)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=481)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2646.586941,
+                  "durationMs" : 4388.809899,
+                  "events" : [
+                    "connection-end (threadId=487)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=489)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2633.9847790000003,
+                  "durationMs" : 4369.802347,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=496)",
+                    "connection-end (threadId=493)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=493)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql2",
+                "library" : "mysql2",
+                "options" : {
+                  "app.followUp" : "ROLLBACK"
+                },
+                "pool" : "mysql2 Pool",
+                "poolVersion" : "3.1.0",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "3.1.0"
+              },
+              "config" : "default",
+              "deadline" : 3,
+              "id" : "node-mysql2@3.1.0 default",
+              "note" : "the library's defaults; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports",
+              "options" : {
+                "app.followUp" : "ROLLBACK"
+              },
+              "stack" : "node-mysql2"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3543.933604,
+                  "events" : [
+                    "connection-end (threadId=500)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=501)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 305.1275679999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1536.827575,
+                  "events" : [
+                    "connection-end (threadId=506)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=506)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 205.8265960000001,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 17.895295999999973,
+                  "durationMs" : 484.971316,
+                  "events" : [
+                    "connection-end (threadId=517)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 19.918848999999966,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1370.5468369999999,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=520)",
+                    "connection-end (threadId=536)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 62.44409500000029,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1392.892478,
+                  "events" : [
+                    "connection-end (threadId=528)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=528)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 66.15256599999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 21.668461000000207,
+                  "durationMs" : 1438.7623800000001,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=535)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3008.2352790000004,
+                  "durationMs" : 16336.835086,
+                  "events" : [
+                    "connection-end (threadId=541)",
+                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3026.717,\"ok\":false}"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 205.37438500000007,
+                  "durationMs" : 1578.5371559999999,
+                  "events" : [
+                    "connection-end (threadId=548)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=549)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "errorClass" : "Error",
+                    "kind" : "used-after-fatal",
+                    "label" : "Error (used-after-fatal)",
+                    "message" : "Can't add new command when connection is in closed state",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 75.92691299999979,
+                  "durationMs" : 2520.599317,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1186.342604,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.3 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 30.311306999999942,
+                  "durationMs" : 2496.824507,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1173.6905479999996,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.5 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 4.6 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2448.942601,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1153.2773250000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1112.318741,
+                  "durationMs" : 4442.474407,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=556)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2644.91754,
+                  "durationMs" : 4428.798073,
+                  "events" : [
+                    "connection-end (threadId=559)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=561)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2633.2967500000004,
+                  "durationMs" : 4446.183923,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=568)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql2",
+                "library" : "mysql2",
+                "options" : {
+                  "app.followUp" : "ROLLBACK",
+                  "enableKeepAlive" : "true",
+                  "idleTimeout" : "2000",
+                  "keepAliveInitialDelay" : "2000",
+                  "maxIdle" : "3"
+                },
+                "pool" : "mysql2 Pool",
+                "poolVersion" : "3.1.0",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "3.1.0"
+              },
+              "config" : "recommended",
+              "deadline" : 3,
+              "id" : "node-mysql2@3.1.0 recommended",
+              "note" : "mysql2's README: `maxIdle` below `connectionLimit` with an `idleTimeout` (the idle sweep runs only then) and `enableKeepAlive`; idle timeout and keepalive delay set below the wait_timeout; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports",
+              "options" : {
+                "app.followUp" : "ROLLBACK",
+                "enableKeepAlive" : "true",
+                "idleTimeout" : "2000",
+                "keepAliveInitialDelay" : "2000",
+                "maxIdle" : "3"
+              },
+              "stack" : "node-mysql2"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3614.5648069999997,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=572)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 306.02819999999974,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1553.3630210000001,
+                  "events" : [
+                    "connection-end (threadId=579)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=579)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 206.26966900000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 8.936687000000006,
+                  "durationMs" : 412.319383,
+                  "events" : [
+                    "connection-end (threadId=589)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 10.38984400000004,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1344.645608,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=592)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 62.434109000000035,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1313.093814,
+                  "events" : [
+                    "connection-end (threadId=598)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=598)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 62.270699999999806,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 11.997427000000016,
+                  "durationMs" : 1290.437211,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=607)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3007.8198799999996,
+                  "durationMs" : 16346.460084,
+                  "events" : [
+                    "connection-end (threadId=613)",
+                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3025.368,\"ok\":false}"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 205.0021059999999,
+                  "durationMs" : 1497.8776990000001,
+                  "events" : [
+                    "connection-end (threadId=616)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=616)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "errorClass" : "Error",
+                    "kind" : "used-after-fatal",
+                    "label" : "Error (used-after-fatal)",
+                    "message" : "Can't add new command when connection is in closed state",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 50.53913699999998,
+                  "durationMs" : 2495.901515,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1167.2145309999999,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.6 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 26.957157999999936,
+                  "durationMs" : 2525.01689,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1186.1789279999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 4.5 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.1 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2465.758282,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1154.1595579999996,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1110.4597159999998,
+                  "durationMs" : 4396.322967,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=627)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=624)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2641.741244,
+                  "durationMs" : 4514.721009,
+                  "events" : [
+                    "connection-end (threadId=631)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=633)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2639.8424829999994,
+                  "durationMs" : 4454.80054,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=640)",
+                    "connection-end (threadId=637)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=637)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql2",
+                "library" : "mysql2",
+                "options" : {
+                  "app.followUp" : "ROLLBACK"
+                },
+                "pool" : "mysql2 Pool",
+                "poolVersion" : "3.23.4",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "3.23.4"
+              },
+              "config" : "default",
+              "deadline" : 3,
+              "id" : "node-mysql2 default",
+              "note" : "the library's defaults; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports",
+              "options" : {
+                "app.followUp" : "ROLLBACK"
+              },
+              "stack" : "node-mysql2"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3557.100383,
+                  "events" : [
+                    "connection-end (threadId=644)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 307.0202280000003,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1540.442043,
+                  "events" : [
+                    "connection-end (threadId=650)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=651)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 208.05886999999984,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 6.418244000000016,
+                  "durationMs" : 424.665574,
+                  "events" : [
+                    "connection-end (threadId=661)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 8.294621000000006,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1427.680049,
+                  "events" : [
+                    "connection-end (threadId=665)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=664)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 74.80874900000003,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1448.7411710000001,
+                  "events" : [
+                    "connection-end (threadId=675)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=673)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 65.15015999999991,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 21.039310999999998,
+                  "durationMs" : 1562.837406,
+                  "events" : [
+                    "connection-end (threadId=678)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=681)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 3,
                     "succeeded" : 2,
@@ -644,10 +4180,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.0237819999998,
-                  "durationMs" : 4293.540028,
+                  "detectionMs" : 3021.758767,
+                  "durationMs" : 4486.32945,
                   "events" : [
-                    "connection-end (threadId=42)",
+                    "connection-end (threadId=682)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…"
                   ],
                   "firstError" : {
@@ -669,11 +4205,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.21669799999995,
-                  "durationMs" : 1435.301491,
+                  "detectionMs" : 202.92239599999994,
+                  "durationMs" : 1580.0807399999999,
                   "events" : [
-                    "connection-end (threadId=46)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=46)"
+                    "connection-end (threadId=693)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=693)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -695,22 +4231,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 49.67857600000002,
-                  "durationMs" : 2250.507332,
+                  "detectionMs" : 53.65261600000008,
+                  "durationMs" : 2458.779697,
                   "events" : [
-                    "connection-end (threadId=59)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=62)"
+                    "connection-end (threadId=6)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1090.5796729999997,
+                  "recoveryMs" : 1148.6259120000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 5.3 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -718,7 +4254,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
                     "phase" : "acquire"
                   }
                 },
@@ -727,8 +4263,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 14.243798000000197,
-                  "durationMs" : 2285.008988,
+                  "detectionMs" : 18.487216000000217,
+                  "durationMs" : 2458.41345,
                   "events" : [
                     "connection-end (threadId=6)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
@@ -738,11 +4274,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1105.049038,
+                  "recoveryMs" : 1160.924553,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 4.3 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -750,7 +4286,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
                     "phase" : "acquire"
                   }
                 },
@@ -759,9 +4295,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2295.232269,
+                  "durationMs" : 2395.700194,
                   "events" : [
-                    "connection-end (threadId=7)",
+                    "connection-end (threadId=6)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
@@ -769,7 +4305,58 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1119.2164749999997,
+                  "recoveryMs" : 1149.9302750000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4431.051498,
+                  "events" : [
+                    "connection-end (threadId=715)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1121.5158390000006,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4560.810913,
+                  "events" : [
+                    "connection-end (threadId=703)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2610.7568699999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4490.909569,
+                  "events" : [
+                    "connection-end (threadId=746)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2651.471405,
                   "survived" : true
                 }
               ],
@@ -777,6 +4364,7 @@ enum MeasuredDriversData {
                 "adapter" : "node-mysql2",
                 "library" : "mysql2",
                 "options" : {
+                  "app.followUp" : "ROLLBACK",
                   "enableKeepAlive" : "true",
                   "idleTimeout" : "2000",
                   "keepAliveInitialDelay" : "2000",
@@ -791,8 +4379,9 @@ enum MeasuredDriversData {
               "config" : "recommended",
               "deadline" : 3,
               "id" : "node-mysql2 recommended",
-              "note" : "mysql2's README: `maxIdle` below `connectionLimit` with an `idleTimeout` (the idle sweep runs only then) and `enableKeepAlive`; idle timeout and keepalive delay set below the wait_timeout",
+              "note" : "mysql2's README: `maxIdle` below `connectionLimit` with an `idleTimeout` (the idle sweep runs only then) and `enableKeepAlive`; idle timeout and keepalive delay set below the wait_timeout; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports",
               "options" : {
+                "app.followUp" : "ROLLBACK",
                 "enableKeepAlive" : "true",
                 "idleTimeout" : "2000",
                 "keepAliveInitialDelay" : "2000",
@@ -807,18 +4396,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3522.231186,
+                  "durationMs" : 3601.142859,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=10)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=10)",
-                    "connection-end (threadId=10)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=718)",
+                    "connection-end (threadId=757)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.19175499999983,
+                  "recoveryMs" : 305.6172200000001,
                   "survived" : true
                 },
                 {
@@ -826,18 +4414,1040 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1553.0236220000002,
+                  "durationMs" : 1547.7190580000001,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=17)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=17)",
-                    "connection-end (threadId=38)"
+                    "connection-end (threadId=725)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=725)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.9199860000001,
+                  "recoveryMs" : 207.13432899999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 12.955222999999933,
+                  "durationMs" : 1393.76288,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=734)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1119.268924,
+                  "durationMs" : 4439.650923,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=741)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=738)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2651.164925,
+                  "durationMs" : 4389.907286,
+                  "events" : [
+                    "connection-end (threadId=747)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=749)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2649.3571749999996,
+                  "durationMs" : 4462.810069,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=756)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=753)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql2",
+                "library" : "mysql2",
+                "options" : {
+                  "app.followUp" : "ROLLBACK",
+                  "enableKeepAlive" : "true",
+                  "keepAliveInitialDelay" : "2000"
+                },
+                "pool" : "mysql2 Pool",
+                "poolVersion" : "3.23.4",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "3.23.4"
+              },
+              "config" : "keepalive",
+              "deadline" : 3,
+              "id" : "node-mysql2 keepalive",
+              "note" : "TCP keepalive alone, the first probe below the wait_timeout; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports",
+              "options" : {
+                "app.followUp" : "ROLLBACK",
+                "enableKeepAlive" : "true",
+                "keepAliveInitialDelay" : "2000"
+              },
+              "stack" : "node-mysql2"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3639.037226,
+                  "events" : [
+                    "connection-end (threadId=759)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 308.47243500000013,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1601.006909,
+                  "events" : [
+                    "connection-end (threadId=766)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=767)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 211.38937899999996,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 13.935240000000022,
+                  "durationMs" : 1490.229898,
+                  "events" : [
+                    "connection-end (threadId=777)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=776)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 3,
+                    "succeeded" : 2,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4545.986145,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1115.2084320000008,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4510.456202,
+                  "events" : [
+                    "connection-end (threadId=785)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2650.9519509999996,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4491.389309,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2647.4498809999996,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql2",
+                "library" : "mysql2",
+                "options" : {
+                  "app.followUp" : "ROLLBACK",
+                  "idleTimeout" : "2000",
+                  "maxIdle" : "3"
+                },
+                "pool" : "mysql2 Pool",
+                "poolVersion" : "3.23.4",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "3.23.4"
+              },
+              "config" : "idle-sweep",
+              "deadline" : 3,
+              "id" : "node-mysql2 idle-sweep",
+              "note" : "the idle sweep alone: `maxIdle` below `connectionLimit`, `idleTimeout` below the wait_timeout (3.1.0 and later); app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports",
+              "options" : {
+                "app.followUp" : "ROLLBACK",
+                "idleTimeout" : "2000",
+                "maxIdle" : "3"
+              },
+              "stack" : "node-mysql2"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3644.561916,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=799)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 312.6170189999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1590.874741,
+                  "events" : [
+                    "connection-end (threadId=808)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=808)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 213.2713799999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "ECONNRESET",
+                      "errorClass" : "Error",
+                      "handledBy" : "validation",
+                      "kind" : "reset",
+                      "label" : "ECONNRESET (reset)",
+                      "message" : "read ECONNRESET",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 17.518529999999828,
+                  "durationMs" : 1397.743234,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=816)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "ECONNRESET",
+                      "errorClass" : "Error",
+                      "handledBy" : "validation",
+                      "kind" : "reset",
+                      "label" : "ECONNRESET (reset)",
+                      "message" : "write ECONNRESET",
+                      "phase" : "validate"
+                    },
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "handledBy" : "validation",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1122.732078,
+                  "durationMs" : 4465.074616,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=823)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 3,
+                    "succeeded" : 2,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                      "errorClass" : "Error",
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                      "message" : "Connection lost: The server closed the connection.",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2688.6271709999996,
+                  "durationMs" : 4514.565787,
+                  "events" : [
+                    "connection-end (threadId=826)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=828)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2674.9554380000004,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "ECONNRESET",
+                      "errorClass" : "Error",
+                      "handledBy" : "validation",
+                      "kind" : "reset",
+                      "label" : "ECONNRESET (reset)",
+                      "message" : "read ECONNRESET",
+                      "phase" : "validate"
+                    },
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "handledBy" : "validation",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2654.380124,
+                  "durationMs" : 4544.417925,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=843)",
+                    "connection-end (threadId=865)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 3,
+                    "succeeded" : 2,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql2",
+                "library" : "mysql2",
+                "options" : {
+                  "app.followUp" : "ROLLBACK",
+                  "app.pingBeforeUse" : "true"
+                },
+                "pool" : "mysql2 Pool",
+                "poolVersion" : "3.23.4",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "3.23.4"
+              },
+              "config" : "ping-before-use",
+              "deadline" : 3,
+              "id" : "node-mysql2 ping-before-use",
+              "note" : "the application pings each connection it borrowed; a failed ping destroys it and borrows once more; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports",
+              "options" : {
+                "app.followUp" : "ROLLBACK",
+                "app.pingBeforeUse" : "true"
+              },
+              "stack" : "node-mysql2"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3633.617583,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=837)",
+                    "connection-end (threadId=849)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 308.0674280000003,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1610.626638,
+                  "events" : [
+                    "connection-end (threadId=851)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=851)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 206.89353899999992,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "ECONNRESET",
+                      "errorClass" : "Error",
+                      "handledBy" : "retry",
+                      "kind" : "reset",
+                      "label" : "ECONNRESET (reset)",
+                      "message" : "read ECONNRESET",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 25.337811999999985,
+                  "durationMs" : 1500.754353,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "ECONNRESET",
+                      "errorClass" : "Error",
+                      "handledBy" : "retry",
+                      "kind" : "reset",
+                      "label" : "ECONNRESET (reset)",
+                      "message" : "write ECONNRESET",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1118.881618,
+                  "durationMs" : 4420.551008,
+                  "events" : [
+                    "connection-end (threadId=889)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                      "errorClass" : "Error",
+                      "handledBy" : "retry",
+                      "kind" : "lost",
+                      "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                      "message" : "Connection lost: The server closed the connection.",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2652.2930799999995,
+                  "durationMs" : 4455.807649,
+                  "events" : [
+                    "connection-end (threadId=869)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=871)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2650.1769269999995,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "ECONNRESET",
+                      "errorClass" : "Error",
+                      "handledBy" : "retry",
+                      "kind" : "reset",
+                      "label" : "ECONNRESET (reset)",
+                      "message" : "read ECONNRESET",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2651.7789969999994,
+                  "durationMs" : 4463.113168,
+                  "events" : [
+                    "connection-end (threadId=907)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql2",
+                "library" : "mysql2",
+                "options" : {
+                  "app.followUp" : "ROLLBACK",
+                  "app.retryQuery" : "true"
+                },
+                "pool" : "mysql2 Pool",
+                "poolVersion" : "3.23.4",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "3.23.4"
+              },
+              "config" : "retry-query",
+              "deadline" : 3,
+              "id" : "node-mysql2 retry-query",
+              "note" : "the application destroys the connection after a fatal query error and runs the operation again on a fresh borrow; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports",
+              "options" : {
+                "app.followUp" : "ROLLBACK",
+                "app.retryQuery" : "true"
+              },
+              "stack" : "node-mysql2"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3674.036925,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=883)",
+                    "connection-end (threadId=895)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 306.8178919999996,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1553.8244260000001,
+                  "events" : [
+                    "connection-end (threadId=891)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=891)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 216.655489,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 11.84408899999994,
+                  "durationMs" : 1389.372907,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=902)",
+                    "connection-end (threadId=922)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1113.4148459999997,
+                  "durationMs" : 4436.626561,
+                  "events" : [
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=906)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=903)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "write ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2646.808937,
+                  "durationMs" : 4450.614851,
+                  "events" : [
+                    "connection-end (threadId=913)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=915)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "PROTOCOL_CONNECTION_LOST",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "PROTOCOL_CONNECTION_LOST (lost)",
+                    "message" : "Connection lost: The server closed the connection.",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2651.059177,
+                  "durationMs" : 4513.520157,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=920)",
+                    "connection-end (threadId=917)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=917)"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNRESET",
+                    "errorClass" : "Error",
+                    "kind" : "reset",
+                    "label" : "ECONNRESET (reset)",
+                    "message" : "read ECONNRESET",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "Error",
+                      "kind" : "used-after-fatal",
+                      "label" : "Error (used-after-fatal)",
+                      "message" : "Can't add new command when connection is in closed state",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "node-mysql2",
+                "library" : "mysql2",
+                "options" : {
+                  "app.followUp" : "ROLLBACK",
+                  "app.retryGetConnection" : "true"
+                },
+                "pool" : "mysql2 Pool",
+                "poolVersion" : "3.23.4",
+                "runtime" : "node",
+                "runtimeVersion" : "20.20.2",
+                "version" : "3.23.4"
+              },
+              "config" : "retry-get-connection",
+              "deadline" : 3,
+              "id" : "node-mysql2 retry-get-connection",
+              "note" : "the fix people ship: \"destroy and retry once when getConnection fails\"; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports",
+              "options" : {
+                "app.followUp" : "ROLLBACK",
+                "app.retryGetConnection" : "true"
+              },
+              "stack" : "node-mysql2"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3507.989444,
+                  "events" : [
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=925)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=925)",
+                    "connection-end (threadId=925)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 304.1822680000005,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1476.955326,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=932)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=932)",
+                    "connection-end (threadId=961)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 205.14391799999999,
                   "survived" : true
                 },
                 {
@@ -845,11 +5455,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.336973999999998,
-                  "durationMs" : 403.154534,
+                  "detectionMs" : 6.202029999999979,
+                  "durationMs" : 398.071837,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=22)",
-                    "connection-end (threadId=23)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=941)",
+                    "connection-end (threadId=942)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -865,7 +5475,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.179003000000023,
+                  "recoveryMs" : 8.522681999999975,
                   "survived" : false
                 },
                 {
@@ -873,18 +5483,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1373.165715,
+                  "durationMs" : 1398.564043,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=13)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=13)",
-                    "connection-end (threadId=13)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=947)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=947)",
+                    "connection-end (threadId=947)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.15073400000006,
+                  "recoveryMs" : 57.38574399999993,
                   "survived" : true
                 },
                 {
@@ -892,18 +5502,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1226.214883,
+                  "durationMs" : 1368.4942369999999,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=27)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=27)",
-                    "connection-end (threadId=40)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=952)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=952)",
+                    "connection-end (threadId=969)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.4128639999999,
+                  "recoveryMs" : 61.68828500000018,
                   "survived" : true
                 },
                 {
@@ -911,17 +5521,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1193.94315,
+                  "durationMs" : 1395.765895,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=34)",
-                    "connection-end (threadId=51)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=956)",
+                    "connection-end (threadId=972)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 14.901082999999971,
+                  "recoveryMs" : 24.449337000000014,
                   "survived" : true
                 },
                 {
@@ -929,17 +5539,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41256.847636,
+                  "durationMs" : 41381.523609,
                   "events" : [
-                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=42)",
-                    "connection-end (threadId=56)"
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=963)",
+                    "connection-end (threadId=1218)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40034.474335000006,
+                  "recoveryMs" : 40050.720063,
                   "survived" : true
                 },
                 {
@@ -947,11 +5557,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.01599899999997,
-                  "durationMs" : 1379.075716,
+                  "detectionMs" : 204.71481700000004,
+                  "durationMs" : 1532.6804080000002,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=46)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=46)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=973)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=973)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -974,11 +5584,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 48.80107799999996,
-                  "durationMs" : 2277.124069,
+                  "detectionMs" : 146.40874600000006,
+                  "durationMs" : 2394.9521720000002,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=62)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=62)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
                     "connection-end (threadId=4)"
                   ],
                   "operations" : {
@@ -986,11 +5596,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1122.4992,
+                  "recoveryMs" : 1143.438764,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.1 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -998,7 +5608,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
                     "phase" : "acquire"
                   }
                 },
@@ -1007,8 +5617,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 14.467591999999968,
-                  "durationMs" : 2227.356862,
+                  "detectionMs" : 26.216840000000047,
+                  "durationMs" : 2436.690307,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -1019,11 +5629,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1096.4398840000001,
+                  "recoveryMs" : 1155.2972009999999,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.6 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1031,7 +5641,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
                     "phase" : "acquire"
                   }
                 },
@@ -1040,7 +5650,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2214.798881,
+                  "durationMs" : 2444.522864,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -1051,7 +5661,61 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1089.2511379999996,
+                  "recoveryMs" : 1153.8384409999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4446.586958,
+                  "events" : [
+                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=979)",
+                    "connection-end (threadId=996)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1115.6089309999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4363.317056,
+                  "events" : [
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=983)",
+                    "connection-end (threadId=998)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2651.7412090000007,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4445.09469,
+                  "events" : [
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=990)",
+                    "connection-end (threadId=1009)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2646.1111490000008,
                   "survived" : true
                 }
               ],
@@ -1083,18 +5747,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3616.294037,
+                  "durationMs" : 3588.983147,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=16)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=16)",
-                    "connection-end (threadId=16)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1000)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1000)",
+                    "connection-end (threadId=1000)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.56299599999966,
+                  "recoveryMs" : 305.121349,
                   "survived" : true
                 },
                 {
@@ -1102,18 +5766,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1555.7616739999999,
+                  "durationMs" : 1504.261579,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=17)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=17)",
-                    "connection-end (threadId=38)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1004)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1004)",
+                    "connection-end (threadId=1012)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.69952500000022,
+                  "recoveryMs" : 213.1994850000001,
                   "survived" : true
                 },
                 {
@@ -1121,11 +5785,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.803290000000004,
-                  "durationMs" : 411.956655,
+                  "detectionMs" : 7.784455999999977,
+                  "durationMs" : 315.651648,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=22)",
-                    "connection-end (threadId=23)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1014)",
+                    "connection-end (threadId=1015)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1141,7 +5805,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.0083870000000275,
+                  "recoveryMs" : 10.046217000000013,
                   "survived" : false
                 },
                 {
@@ -1149,18 +5813,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1324.231207,
+                  "durationMs" : 1350.978493,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=9)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=9)",
-                    "connection-end (threadId=9)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1020)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1020)",
+                    "connection-end (threadId=1020)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.50544500000001,
+                  "recoveryMs" : 63.78815499999996,
                   "survived" : true
                 },
                 {
@@ -1168,18 +5832,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1206.100018,
+                  "durationMs" : 1329.8540520000001,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=27)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=27)",
-                    "connection-end (threadId=40)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1024)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1024)",
+                    "connection-end (threadId=1030)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.09467900000004,
+                  "recoveryMs" : 65.16444200000001,
                   "survived" : true
                 },
                 {
@@ -1187,17 +5851,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1208.339586,
+                  "durationMs" : 1381.857505,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=34)",
-                    "connection-end (threadId=51)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1032)",
+                    "connection-end (threadId=1047)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 9.432841999999937,
+                  "recoveryMs" : 16.147605999999996,
                   "survived" : true
                 },
                 {
@@ -1205,17 +5869,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41196.479489,
+                  "durationMs" : 41417.67101,
                   "events" : [
-                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=42)",
-                    "connection-end (threadId=56)"
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1036)",
+                    "connection-end (threadId=1303)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40040.822703,
+                  "recoveryMs" : 40063.959825,
                   "survived" : true
                 },
                 {
@@ -1223,11 +5887,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.072408,
-                  "durationMs" : 1373.047919,
+                  "detectionMs" : 203.76757199999997,
+                  "durationMs" : 1501.969392,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=46)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=46)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1042)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1042)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1250,11 +5914,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 24.437434000000167,
-                  "durationMs" : 2471.149451,
+                  "detectionMs" : 39.018145000000004,
+                  "durationMs" : 2451.711434,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=62)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=62)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
                     "connection-end (threadId=4)"
                   ],
                   "operations" : {
@@ -1262,11 +5926,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1345.6494870000004,
+                  "recoveryMs" : 1164.9329389999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.9 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1274,7 +5938,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
                     "phase" : "acquire"
                   }
                 },
@@ -1283,8 +5947,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.21473100000003,
-                  "durationMs" : 2245.627277,
+                  "detectionMs" : 34.86504599999989,
+                  "durationMs" : 2463.317266,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -1295,11 +5959,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.254825,
+                  "recoveryMs" : 1197.441584,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.0 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.4 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1307,7 +5971,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:35195",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
                     "phase" : "acquire"
                   }
                 },
@@ -1316,7 +5980,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2262.37292,
+                  "durationMs" : 2466.208948,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -1327,7 +5991,61 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1100.4913230000002,
+                  "recoveryMs" : 1156.4044489999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4380.853049,
+                  "events" : [
+                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1051)",
+                    "connection-end (threadId=1062)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1114.6878540000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4373.706588,
+                  "events" : [
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1057)",
+                    "connection-end (threadId=1068)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2645.749706000001,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4398.295826,
+                  "events" : [
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1064)",
+                    "connection-end (threadId=1081)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2648.1693050000013,
                   "survived" : true
                 }
               ],
@@ -1359,7 +6077,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3344.073439,
+                  "durationMs" : 3329.085145,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -1368,7 +6086,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.40137700000014,
+                  "recoveryMs" : 302.5436709999999,
                   "survived" : true
                 },
                 {
@@ -1376,7 +6094,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1254.255799,
+                  "durationMs" : 1265.010412,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1385,7 +6103,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.524453,
+                  "recoveryMs" : 203.31958099999997,
                   "survived" : true
                 },
                 {
@@ -1393,8 +6111,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.057226,
-                  "durationMs" : 57.299042,
+                  "detectionMs" : 2.152906999999999,
+                  "durationMs" : 63.043344,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -1412,7 +6130,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.625364999999995,
+                  "recoveryMs" : 3.1254259999999974,
                   "survived" : false
                 },
                 {
@@ -1420,7 +6138,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1103.154985,
+                  "durationMs" : 1100.70096,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -1429,7 +6147,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.36461600000007,
+                  "recoveryMs" : 56.85299799999984,
                   "survived" : true
                 },
                 {
@@ -1437,7 +6155,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1076.57689,
+                  "durationMs" : 1091.662071,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1446,7 +6164,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.36986300000001,
+                  "recoveryMs" : 55.233694000000014,
                   "survived" : true
                 },
                 {
@@ -1454,10 +6172,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 10.924019999999928,
-                  "durationMs" : 1065.161713,
+                  "detectionMs" : 8.194274999999834,
+                  "durationMs" : 1094.478943,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:48406->127.0.0.1:35195: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:40504->127.0.0.1:47757: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1480,11 +6198,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3009.7175589999997,
-                  "durationMs" : 7090.219883,
+                  "detectionMs" : 3006.896098,
+                  "durationMs" : 7102.85375,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3041.347,\"…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":6029.694,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -1505,8 +6223,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.63241700000003,
-                  "durationMs" : 1239.16216,
+                  "detectionMs" : 202.45712400000002,
+                  "durationMs" : 1257.915778,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -1520,6 +6238,17 @@ enum MeasuredDriversData {
                     "message" : "invalid connection",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "ErrBadConn",
+                      "errorClass" : "*errors.errorString",
+                      "kind" : "lost",
+                      "label" : "ErrBadConn (lost)",
+                      "message" : "driver: bad connection",
+                      "phase" : "query"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 2,
                     "succeeded" : 0,
@@ -1532,8 +6261,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 27.303481000000033,
-                  "durationMs" : 2106.175208,
+                  "detectionMs" : 39.650740999999925,
+                  "durationMs" : 2183.038145,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1542,18 +6271,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1086.3137119999997,
+                  "recoveryMs" : 1148.7303960000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.7 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.2 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:35195: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47757: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -1562,8 +6291,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 13.072437000000036,
-                  "durationMs" : 2114.404797,
+                  "detectionMs" : 23.613819000000035,
+                  "durationMs" : 2186.701595,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1572,18 +6301,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1092.334844,
+                  "recoveryMs" : 1161.5465519999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
+                    "operation 1 failed with *net.OpError (refused) after 1.0 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:35195: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47757: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -1592,7 +6321,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2114.70224,
+                  "durationMs" : 2188.230922,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1601,8 +6330,68 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1096.7541150000002,
+                  "recoveryMs" : 1155.433116,
                   "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4125.978195,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1103.8336580000005,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4132.834311,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2639.9026839999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2639.8898229999995,
+                  "durationMs" : 4165.993839,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:46598->127.0.0.1:47757: read: connection reset by peer"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
                 }
               ],
               "client" : {
@@ -1633,7 +6422,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3337.352269,
+                  "durationMs" : 3337.289709,
                   "events" : [
 
                   ],
@@ -1642,7 +6431,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.13122999999996,
+                  "recoveryMs" : 301.7901189999998,
                   "survived" : true
                 },
                 {
@@ -1650,7 +6439,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1255.075671,
+                  "durationMs" : 1264.8866,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1659,7 +6448,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.18049200000019,
+                  "recoveryMs" : 203.20440899999994,
                   "survived" : true
                 },
                 {
@@ -1667,8 +6456,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.9986789999999957,
-                  "durationMs" : 53.896309,
+                  "detectionMs" : 2.7606370000000027,
+                  "durationMs" : 70.583333,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -1686,7 +6475,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.7051149999999993,
+                  "recoveryMs" : 4.383442000000002,
                   "survived" : false
                 },
                 {
@@ -1694,7 +6483,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1096.278099,
+                  "durationMs" : 1097.757721,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -1703,7 +6492,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.24649399999976,
+                  "recoveryMs" : 56.496801000000005,
                   "survived" : true
                 },
                 {
@@ -1711,7 +6500,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1076.997222,
+                  "durationMs" : 1102.540188,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1720,7 +6509,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.479527000000076,
+                  "recoveryMs" : 62.56393200000002,
                   "survived" : true
                 },
                 {
@@ -1728,10 +6517,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.015671999999995,
-                  "durationMs" : 1068.089343,
+                  "detectionMs" : 7.682676000000129,
+                  "durationMs" : 1093.721522,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:50352->127.0.0.1:35195: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:32832->127.0.0.1:47757: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1754,11 +6543,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3003.8018709999997,
-                  "durationMs" : 4079.189057,
+                  "detectionMs" : 3008.329245,
+                  "durationMs" : 4126.365912,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3033.77,\"o…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3028.737,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -1779,8 +6568,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.61406899999997,
-                  "durationMs" : 1233.051399,
+                  "detectionMs" : 203.03456699999992,
+                  "durationMs" : 1263.366198,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -1794,6 +6583,17 @@ enum MeasuredDriversData {
                     "message" : "invalid connection",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "ErrBadConn",
+                      "errorClass" : "*errors.errorString",
+                      "kind" : "lost",
+                      "label" : "ErrBadConn (lost)",
+                      "message" : "driver: bad connection",
+                      "phase" : "query"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 2,
                     "succeeded" : 0,
@@ -1806,8 +6606,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 26.59087999999997,
-                  "durationMs" : 2118.73067,
+                  "detectionMs" : 60.650588000000084,
+                  "durationMs" : 2202.414218,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1816,10 +6616,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1098.887647,
+                  "recoveryMs" : 1167.491516,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
+                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
                     "operation 2 failed with *net.OpError (refused) after 0.4 ms"
                   ],
                   "whileDownError" : {
@@ -1827,7 +6627,7 @@ enum MeasuredDriversData {
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:35195: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47757: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -1836,8 +6636,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 12.74972200000002,
-                  "durationMs" : 2126.843519,
+                  "detectionMs" : 23.89987599999995,
+                  "durationMs" : 2187.465227,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -1846,18 +6646,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.0786090000001,
+                  "recoveryMs" : 1151.3374079999999,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.6 ms"
+                    "operation 1 failed with *net.OpError (refused) after 1.2 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:35195: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47757: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -1866,7 +6666,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2119.256344,
+                  "durationMs" : 2184.375954,
                   "events" : [
 
                   ],
@@ -1875,7 +6675,58 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1099.602463,
+                  "recoveryMs" : 1157.9659079999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4129.989847,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1105.6749530000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4123.332093,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2635.809598999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4174.470454,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2644.1866299999992,
                   "survived" : true
                 }
               ],
@@ -1909,18 +6760,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 4135.508688,
+                  "durationMs" : 3842.523851,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=11) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=19) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=22) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1221) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1222) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1223) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 306.5739660000004,
+                  "recoveryMs" : 336.73016800000005,
                   "survived" : true
                 },
                 {
@@ -1928,18 +6779,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1981.206135,
+                  "durationMs" : 1748.508244,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b3b9cb3 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4081a7c9 ((conn=13) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@68d5f371 ((conn=14) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1228) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1229) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1230) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.60178499999984,
+                  "recoveryMs" : 209.4914359999998,
                   "survived" : true
                 },
                 {
@@ -1947,26 +6798,36 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 6.229606999999987,
-                  "durationMs" : 839.310784,
+                  "detectionMs" : 15.977178999999978,
+                  "durationMs" : 755.887629,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@5747cb11 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@5a213514 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@25ab712f marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@1fa6e95d marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=9) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=1242) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "java.sql.SQLNonTransientConnectionException",
+                      "kind" : "lost",
+                      "label" : "java.sql.SQLNonTransientConnectionException (lost)",
+                      "message" : "(conn=1241) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                      "phase" : "query"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.838549999999941,
+                  "recoveryMs" : 18.645305000000008,
                   "survived" : false
                 },
                 {
@@ -1974,18 +6835,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1922.711892,
+                  "durationMs" : 1863.8539230000001,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=15) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=23) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=25) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1248) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1254) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1255) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.574978999999985,
+                  "recoveryMs" : 71.86906700000009,
                   "survived" : true
                 },
                 {
@@ -1993,18 +6854,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1363.432376,
+                  "durationMs" : 1956.7687,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=29) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=30) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=32) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1258) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1260) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1261) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 69.77709800000002,
+                  "recoveryMs" : 97.26298799999995,
                   "survived" : true
                 },
                 {
@@ -2012,18 +6873,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1435.386729,
+                  "durationMs" : 1916.841731,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=48) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=50) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=51) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3aab70c6 ((conn=1259) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1263) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@acc15a5 ((conn=1264) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 15.580019999999877,
+                  "recoveryMs" : 49.38358999999991,
                   "survived" : true
                 },
                 {
@@ -2031,18 +6892,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21457.874794,
+                  "durationMs" : 21823.495119,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=53) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=54) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=55) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3aab70c6 ((conn=1272) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1281) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@acc15a5 ((conn=1282) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20027.295646,
+                  "recoveryMs" : 20035.123379999997,
                   "survived" : true
                 },
                 {
@@ -2050,19 +6911,29 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 206.87769100000014,
-                  "durationMs" : 1502.304263,
+                  "detectionMs" : 210.98079700000017,
+                  "durationMs" : 1908.1826350000001,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@7656f253 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@57fe545b marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=57) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=1287) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "java.sql.SQLException",
+                      "kind" : "used-after-fatal",
+                      "label" : "java.sql.SQLException (used-after-fatal)",
+                      "message" : "Connection is closed",
+                      "phase" : "query"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 2,
                     "succeeded" : 0,
@@ -2075,21 +6946,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2498.734342,
+                  "durationMs" : 2770.11438,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=80) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=81) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=83) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1225.4599260000002,
+                  "recoveryMs" : 1272.5729640000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1196.7 ms"
+                    "operation 1 succeeded after 1206.2 ms"
                   ]
                 },
                 {
@@ -2097,21 +6968,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2491.2416279999998,
+                  "durationMs" : 2687.494597,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=12) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=11) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1216.771851,
+                  "recoveryMs" : 1233.67962,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1197.9 ms"
+                    "operation 1 succeeded after 1204.7 ms"
                   ]
                 },
                 {
@@ -2119,18 +6990,75 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2367.944652,
+                  "durationMs" : 2608.279149,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7e3f3e44 ((conn=12) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=11) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1112.1123579999999,
+                  "recoveryMs" : 1162.820044,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4789.871513,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1288) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bcc711a ((conn=1292) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4be9960e ((conn=1294) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1128.4314599999989,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4612.133189,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1299) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bcc711a ((conn=1300) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4be9960e ((conn=1302) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2653.058279,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4585.881634,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4fcf0390 ((conn=1306) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5c283c70 ((conn=1307) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4be9960e ((conn=1308) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2648.6244800000004,
                   "survived" : true
                 }
               ],
@@ -2162,18 +7090,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 4050.716668,
+                  "durationMs" : 3810.131961,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=15) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=22) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1316) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1317) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 306.0973640000002,
+                  "recoveryMs" : 327.56989299999987,
                   "survived" : true
                 },
                 {
@@ -2181,18 +7109,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1960.3824530000002,
+                  "durationMs" : 1672.5116309999999,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=12) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=16) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1326) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1327) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 209.62415599999986,
+                  "recoveryMs" : 213.20115200000032,
                   "survived" : true
                 },
                 {
@@ -2200,27 +7128,37 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 4.871290999999928,
-                  "durationMs" : 810.705021,
+                  "detectionMs" : 9.091977999999983,
+                  "durationMs" : 543.167932,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@4af56821 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@50d95e64 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@2f531a5f marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@2e187246 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=23) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=1336) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "java.sql.SQLNonTransientConnectionException",
+                      "kind" : "lost",
+                      "label" : "java.sql.SQLNonTransientConnectionException (lost)",
+                      "message" : "(conn=1337) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                      "phase" : "query"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.3473639999999705,
+                  "recoveryMs" : 10.531500999999992,
                   "survived" : false
                 },
                 {
@@ -2228,18 +7166,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1774.374784,
+                  "durationMs" : 1581.846241,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=13) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=17) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1344) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1346) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.00222999999983,
+                  "recoveryMs" : 73.08000300000003,
                   "survived" : true
                 },
                 {
@@ -2247,18 +7185,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1351.8269890000001,
+                  "durationMs" : 1809.159924,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=32) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=33) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1359) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1360) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 73.2185629999999,
+                  "recoveryMs" : 69.54715000000033,
                   "survived" : true
                 },
                 {
@@ -2266,18 +7204,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1436.874216,
+                  "durationMs" : 1753.871691,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=47) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=48) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@28acd71 ((conn=1368) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1cd140c2 ((conn=1369) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 10.403436000000056,
+                  "recoveryMs" : 20.609469000000217,
                   "survived" : true
                 },
                 {
@@ -2285,18 +7223,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21489.061239,
+                  "durationMs" : 21736.743008,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@233b3c1d ((conn=56) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4a470003 ((conn=57) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3aab70c6 ((conn=1372) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1373) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20030.742481999998,
+                  "recoveryMs" : 20043.585452,
                   "survived" : true
                 },
                 {
@@ -2304,20 +7242,30 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 205.654313,
-                  "durationMs" : 1535.283882,
+                  "detectionMs" : 208.818442,
+                  "durationMs" : 1682.5603529999998,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@7656f253 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@57fe545b marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=60) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=1382) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "java.sql.SQLException",
+                      "kind" : "used-after-fatal",
+                      "label" : "java.sql.SQLException (used-after-fatal)",
+                      "message" : "Connection is closed",
+                      "phase" : "query"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 2,
                     "succeeded" : 0,
@@ -2330,21 +7278,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2553.545355,
+                  "durationMs" : 2763.051737,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=83) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=84) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1250.9294129999998,
+                  "recoveryMs" : 1277.4682279999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1199.2 ms"
+                    "operation 1 succeeded after 1207.9 ms"
                   ]
                 },
                 {
@@ -2352,21 +7300,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2550.138282,
+                  "durationMs" : 2642.242013,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1219.566016,
+                  "recoveryMs" : 1235.9494140000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1200.5 ms"
+                    "operation 1 succeeded after 1206.6 ms"
                   ]
                 },
                 {
@@ -2374,18 +7322,75 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2575.891612,
+                  "durationMs" : 2615.861136,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@14980a33 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@30e609d6 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1128.193339,
+                  "recoveryMs" : 1161.6912749999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4529.667917,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1392) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bcc711a ((conn=1394) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1144.3781759999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4597.918755,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1401) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bcc711a ((conn=1402) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2635.38267,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4622.809649,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4fcf0390 ((conn=1411) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5c283c70 ((conn=1412) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2652.117777999999,
                   "survived" : true
                 }
               ],
@@ -2417,12 +7422,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 303.239877,
-                  "durationMs" : 4692.79186,
+                  "detectionMs" : 305.11200199999985,
+                  "durationMs" : 4198.720086,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=13)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=17)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1422)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1424)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -2445,12 +7450,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 202.74718299999995,
-                  "durationMs" : 2628.550302,
+                  "detectionMs" : 210.544529,
+                  "durationMs" : 2612.859317,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=12)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=15)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1433)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1434)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -2473,12 +7478,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.646729999999934,
-                  "durationMs" : 1453.776998,
+                  "detectionMs" : 2.244688999999994,
+                  "durationMs" : 1370.732133,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=14)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=23)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1446)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1448)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -2494,7 +7499,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 25.654779999999846,
+                  "recoveryMs" : 58.51205500000003,
                   "survived" : false
                 },
                 {
@@ -2502,12 +7507,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 54.20318100000031,
-                  "durationMs" : 2544.854195,
+                  "detectionMs" : 55.843143000000055,
+                  "durationMs" : 2441.127266,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=16)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=21)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1460)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1462)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -2530,12 +7535,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 60.26687100000004,
-                  "durationMs" : 1801.284444,
+                  "detectionMs" : 59.34428800000023,
+                  "durationMs" : 2669.146253,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=34)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=35)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1466)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1467)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -2558,12 +7563,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 17.891722000000073,
-                  "durationMs" : 1775.107902,
+                  "detectionMs" : 23.305440999999973,
+                  "durationMs" : 2595.093554,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=49)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=50)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=1470)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1471)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -2586,11 +7591,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.63122,
-                  "durationMs" : 16664.807342,
+                  "detectionMs" : 3009.160193,
+                  "durationMs" : 17022.378922,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=60)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1489)",
                     "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
                   ],
                   "firstError" : {
@@ -2612,11 +7617,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.98475900000017,
-                  "durationMs" : 1717.4514370000002,
+                  "detectionMs" : 205.49652300000002,
+                  "durationMs" : 2148.049056,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=62)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1495)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -2627,6 +7632,17 @@ enum MeasuredDriversData {
                     "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "8s2b",
+                      "errorClass" : "sqlalchemy.exc.PendingRollbackError",
+                      "kind" : "used-after-fatal",
+                      "label" : "8s2b (used-after-fatal)",
+                      "message" : "Can't reconnect until invalid transaction is rolled back.  Please rollback() fully before proceeding (Background on this error at: https://sqlalche.me/e/21/8s2b)",
+                      "phase" : "query"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 2,
                     "succeeded" : 0,
@@ -2639,23 +7655,23 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 54.01378399999999,
-                  "durationMs" : 2782.647342,
+                  "detectionMs" : 44.21680200000014,
+                  "durationMs" : 3334.435958,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=80)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=81)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1147.4448180000002,
+                  "recoveryMs" : 1191.9779310000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 1.1 ms",
-                    "operation 2 failed with 2003 (refused) after 40.6 ms"
+                    "operation 1 failed with 2013 (lost) after 1.7 ms",
+                    "operation 2 failed with 2003 (refused) after 54.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -2672,8 +7688,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 12.101379999999835,
-                  "durationMs" : 2665.561981,
+                  "detectionMs" : 16.097756000000118,
+                  "durationMs" : 3110.422884,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -2684,11 +7700,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1149.6374419999997,
+                  "recoveryMs" : 1179.2930729999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 0.9 ms",
-                    "operation 2 failed with 2003 (refused) after 36.4 ms"
+                    "operation 1 failed with 2013 (lost) after 1.2 ms",
+                    "operation 2 failed with 2003 (refused) after 61.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -2705,8 +7721,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1122.429759,
-                  "durationMs" : 2755.664954,
+                  "detectionMs" : 1138.8695209999998,
+                  "durationMs" : 3138.63169,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -2719,6 +7735,90 @@ enum MeasuredDriversData {
                     "kind" : "lost",
                     "label" : "2013 (lost)",
                     "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1307.9186869999994,
+                  "durationMs" : 5214.258474,
+                  "events" : [
+                    "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1499)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1500)"
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2006 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2871.0320050000005,
+                  "durationMs" : 5388.627209,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1507)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1508)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2990.688526,
+                  "durationMs" : 5457.614809,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=1517)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1519)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2013 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -2757,16 +7857,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 4328.205775,
+                  "durationMs" : 4601.94212,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=13)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1524)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 326.3465159999996,
+                  "recoveryMs" : 347.9074979999996,
                   "survived" : true
                 },
                 {
@@ -2774,18 +7874,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 2191.744308,
+                  "durationMs" : 2296.211209,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=14)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=15)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1534)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1535)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 240.46061499999996,
+                  "recoveryMs" : 269.12972899999977,
                   "survived" : true
                 },
                 {
@@ -2793,12 +7893,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.8848689999999806,
-                  "durationMs" : 1071.353814,
+                  "detectionMs" : 6.026399999999967,
+                  "durationMs" : 1433.5633010000001,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=12)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=22)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1549)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1551)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -2814,7 +7914,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 37.675298,
+                  "recoveryMs" : 62.98680399999989,
                   "survived" : false
                 },
                 {
@@ -2822,18 +7922,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 2143.70873,
+                  "durationMs" : 2786.065912,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=20)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=21)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1565)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1567)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 92.19952300000023,
+                  "recoveryMs" : 111.2203669999999,
                   "survived" : true
                 },
                 {
@@ -2841,18 +7941,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1756.89814,
+                  "durationMs" : 2945.789154,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=34)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=35)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1566)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1568)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 135.4687980000001,
+                  "recoveryMs" : 156.77791099999968,
                   "survived" : true
                 },
                 {
@@ -2860,18 +7960,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1721.457719,
+                  "durationMs" : 2610.37616,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=50)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=52)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1570)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1572)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 38.96034400000008,
+                  "recoveryMs" : 102.32369199999994,
                   "survived" : true
                 },
                 {
@@ -2879,12 +7979,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.746152,
-                  "durationMs" : 4716.787749,
+                  "detectionMs" : 3012.349804,
+                  "durationMs" : 5729.859905,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=51)",
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1596)",
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=49)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1595)"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -2905,11 +8005,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.55992500000002,
-                  "durationMs" : 1737.205199,
+                  "detectionMs" : 206.31130100000019,
+                  "durationMs" : 2776.832788,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=62)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1602)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -2920,6 +8020,17 @@ enum MeasuredDriversData {
                     "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "8s2b",
+                      "errorClass" : "sqlalchemy.exc.PendingRollbackError",
+                      "kind" : "used-after-fatal",
+                      "label" : "8s2b (used-after-fatal)",
+                      "message" : "Can't reconnect until invalid transaction is rolled back.  Please rollback() fully before proceeding (Background on this error at: https://sqlalche.me/e/21/8s2b)",
+                      "phase" : "query"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 2,
                     "succeeded" : 0,
@@ -2932,23 +8043,23 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 49.97970499999997,
-                  "durationMs" : 2665.352283,
+                  "detectionMs" : 89.91406000000006,
+                  "durationMs" : 3152.992969,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=83)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=84)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1117.0570710000002,
+                  "recoveryMs" : 1184.9454589999996,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 26.3 ms",
-                    "operation 2 failed with 2003 (refused) after 26.7 ms"
+                    "operation 1 failed with 2003 (refused) after 49.5 ms",
+                    "operation 2 failed with 2003 (refused) after 57.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -2965,8 +8076,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 53.267220999999836,
-                  "durationMs" : 2614.589785,
+                  "detectionMs" : 59.172485999999935,
+                  "durationMs" : 3112.731163,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -2977,11 +8088,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1142.0404239999998,
+                  "recoveryMs" : 1207.6527189999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 37.4 ms",
-                    "operation 2 failed with 2003 (refused) after 38.3 ms"
+                    "operation 1 failed with 2003 (refused) after 43.0 ms",
+                    "operation 2 failed with 2003 (refused) after 55.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -2998,7 +8109,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2859.458786,
+                  "durationMs" : 3238.467405,
                   "events" : [
                     "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
                   ],
@@ -3007,7 +8118,58 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1148.402239,
+                  "recoveryMs" : 1184.8976349999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 5682.368482,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1594)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1167.8188799999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 5293.889663,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1611)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2692.1095789999995,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 5409.830949,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1615)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2695.118452999999,
                   "survived" : true
                 }
               ],
@@ -3048,8 +8210,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.57126900000003,
-                  "durationMs" : 3308.318768,
+                  "detectionMs" : 300.8533269999998,
+                  "durationMs" : 3308.002071,
                   "events" : [
 
                   ],
@@ -3058,7 +8220,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.3246220000001,
+                  "recoveryMs" : 302.002692,
                   "survived" : true
                 },
                 {
@@ -3073,8 +8235,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 202.04651,
-                  "durationMs" : 1209.108176,
+                  "detectionMs" : 201.030299,
+                  "durationMs" : 1207.134878,
                   "events" : [
 
                   ],
@@ -3083,7 +8245,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.81054899999992,
+                  "recoveryMs" : 201.90571,
                   "survived" : true
                 },
                 {
@@ -3091,8 +8253,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.15157099999999968,
-                  "durationMs" : 10.163631,
+                  "detectionMs" : 0.3463300000000018,
+                  "durationMs" : 28.185311,
                   "events" : [
 
                   ],
@@ -3108,7 +8270,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.5431649999999992,
+                  "recoveryMs" : 1.5877180000000024,
                   "survived" : false
                 },
                 {
@@ -3123,8 +8285,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.71641899999997,
-                  "durationMs" : 1066.899083,
+                  "detectionMs" : 53.02266399999996,
+                  "durationMs" : 1072.335862,
                   "events" : [
 
                   ],
@@ -3133,7 +8295,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.80534300000011,
+                  "recoveryMs" : 56.4674940000001,
                   "survived" : true
                 },
                 {
@@ -3148,8 +8310,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.14344499999993,
-                  "durationMs" : 1063.69776,
+                  "detectionMs" : 53.262633999999935,
+                  "durationMs" : 1076.644992,
                   "events" : [
 
                   ],
@@ -3158,7 +8320,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.00537099999997,
+                  "recoveryMs" : 57.94404200000008,
                   "survived" : true
                 },
                 {
@@ -3173,8 +8335,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 5.69102399999997,
-                  "durationMs" : 1049.703415,
+                  "detectionMs" : 12.462909000000082,
+                  "durationMs" : 1057.810605,
                   "events" : [
 
                   ],
@@ -3183,7 +8345,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.388759999999934,
+                  "recoveryMs" : 13.325066000000106,
                   "survived" : true
                 },
                 {
@@ -3198,8 +8360,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 10014.569556999999,
-                  "durationMs" : 41086.149168,
+                  "detectionMs" : 10018.227571,
+                  "durationMs" : 41100.753528,
                   "events" : [
 
                   ],
@@ -3208,7 +8370,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40039.079945,
+                  "recoveryMs" : 40046.832666,
                   "survived" : true
                 },
                 {
@@ -3216,8 +8378,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.0692019999999,
-                  "durationMs" : 1204.418806,
+                  "detectionMs" : 201.803498,
+                  "durationMs" : 1208.06444,
                   "events" : [
 
                   ],
@@ -3228,6 +8390,15 @@ enum MeasuredDriversData {
                     "message" : "Lost connection to server during query",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : 2006,
+                      "kind" : "gone-away",
+                      "label" : "2006 CR_SERVER_GONE_ERROR",
+                      "message" : "Server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 2,
                     "succeeded" : 0,
@@ -3247,8 +8418,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 26.054494999999974,
-                  "durationMs" : 2118.778492,
+                  "detectionMs" : 62.58026600000005,
+                  "durationMs" : 2175.093328,
                   "events" : [
 
                   ],
@@ -3257,11 +8428,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1115.7062260000002,
+                  "recoveryMs" : 1168.574822,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.7 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -3283,8 +8454,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 13.261619999999994,
-                  "durationMs" : 2102.576079,
+                  "detectionMs" : 16.82874599999991,
+                  "durationMs" : 2158.316589,
                   "events" : [
 
                   ],
@@ -3293,11 +8464,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1099.6318539999997,
+                  "recoveryMs" : 1149.014904,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.7 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -3319,8 +8490,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1090.2520209999998,
-                  "durationMs" : 2094.228514,
+                  "detectionMs" : 1145.9981879999998,
+                  "durationMs" : 2151.206967,
                   "events" : [
 
                   ],
@@ -3329,7 +8500,88 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1090.7757819999997,
+                  "recoveryMs" : 1146.945555,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "driverCode" : "CR_SERVER_GONE_ERROR",
+                      "errorClass" : "DatabaseError",
+                      "handledBy" : "validation",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "Server has gone away",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1110.837063,
+                  "durationMs" : 4164.895781,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1104.7802770000008,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "driverCode" : "CR_SERVER_LOST",
+                      "errorClass" : "DatabaseError",
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 (lost)",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2641.6834259999996,
+                  "durationMs" : 4159.362565,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2636.835701,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "driverCode" : "CR_SERVER_LOST",
+                      "errorClass" : "DatabaseError",
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 (lost)",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2647.998227,
+                  "durationMs" : 4226.250078,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2640.0978269999996,
                   "survived" : true
                 }
               ],
@@ -3363,8 +8615,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.55657199999996,
-                  "durationMs" : 3307.4185509999998,
+                  "detectionMs" : 300.7771029999999,
+                  "durationMs" : 3307.279686,
                   "events" : [
 
                   ],
@@ -3373,7 +8625,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.3223929999999,
+                  "recoveryMs" : 301.92626800000016,
                   "survived" : true
                 },
                 {
@@ -3388,8 +8640,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.73754300000007,
-                  "durationMs" : 1207.524666,
+                  "detectionMs" : 201.37908200000004,
+                  "durationMs" : 1209.107336,
                   "events" : [
 
                   ],
@@ -3398,7 +8650,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.32073200000002,
+                  "recoveryMs" : 202.6337850000001,
                   "survived" : true
                 },
                 {
@@ -3406,8 +8658,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.16680899999999976,
-                  "durationMs" : 7.85553,
+                  "detectionMs" : 0.31367799999999946,
+                  "durationMs" : 7.813091,
                   "events" : [
 
                   ],
@@ -3423,7 +8675,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.7490569999999996,
+                  "recoveryMs" : 0.738194,
                   "survived" : false
                 },
                 {
@@ -3438,8 +8690,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.14390100000003,
-                  "durationMs" : 1064.481309,
+                  "detectionMs" : 52.90537400000005,
+                  "durationMs" : 1073.772826,
                   "events" : [
 
                   ],
@@ -3448,7 +8700,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 52.67747700000007,
+                  "recoveryMs" : 56.66205900000011,
                   "survived" : true
                 },
                 {
@@ -3463,8 +8715,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 50.80620799999997,
-                  "durationMs" : 1059.832083,
+                  "detectionMs" : 53.372479999999996,
+                  "durationMs" : 1073.4944639999999,
                   "events" : [
 
                   ],
@@ -3473,7 +8725,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.45103500000005,
+                  "recoveryMs" : 57.554721999999856,
                   "survived" : true
                 },
                 {
@@ -3488,8 +8740,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.28713300000004,
-                  "durationMs" : 1050.238707,
+                  "detectionMs" : 7.947251999999935,
+                  "durationMs" : 1061.99458,
                   "events" : [
 
                   ],
@@ -3498,7 +8750,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.717365000000086,
+                  "recoveryMs" : 9.07149000000004,
                   "survived" : true
                 },
                 {
@@ -3513,8 +8765,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 5011.220104,
-                  "durationMs" : 21049.163316,
+                  "detectionMs" : 5012.586643,
+                  "durationMs" : 21067.320562,
                   "events" : [
 
                   ],
@@ -3523,7 +8775,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20027.872827,
+                  "recoveryMs" : 20026.352519,
                   "survived" : true
                 },
                 {
@@ -3531,8 +8783,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.77520400000003,
-                  "durationMs" : 1203.408895,
+                  "detectionMs" : 201.39181600000006,
+                  "durationMs" : 1205.764849,
                   "events" : [
 
                   ],
@@ -3543,6 +8795,15 @@ enum MeasuredDriversData {
                     "message" : "Lost connection to server during query",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : 2006,
+                      "kind" : "gone-away",
+                      "label" : "2006 CR_SERVER_GONE_ERROR",
+                      "message" : "Server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 2,
                     "succeeded" : 0,
@@ -3562,8 +8823,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 23.21778100000006,
-                  "durationMs" : 2315.2972449999997,
+                  "detectionMs" : 47.41832600000009,
+                  "durationMs" : 2153.773801,
                   "events" : [
 
                   ],
@@ -3572,11 +8833,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1312.026168,
+                  "recoveryMs" : 1144.762432,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.8 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -3598,8 +8859,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 10.638349000000062,
-                  "durationMs" : 2089.05687,
+                  "detectionMs" : 26.628142000000025,
+                  "durationMs" : 2159.378681,
                   "events" : [
 
                   ],
@@ -3608,11 +8869,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1085.2894489999999,
+                  "recoveryMs" : 1154.0642429999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.9 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 1.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -3634,8 +8895,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1089.1667180000002,
-                  "durationMs" : 2093.000258,
+                  "detectionMs" : 1147.079135,
+                  "durationMs" : 2156.574312,
                   "events" : [
 
                   ],
@@ -3644,7 +8905,88 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1089.654956,
+                  "recoveryMs" : 1148.3736519999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "driverCode" : "CR_SERVER_GONE_ERROR",
+                      "errorClass" : "DatabaseError",
+                      "handledBy" : "validation",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "Server has gone away",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1109.877023,
+                  "durationMs" : 4157.7179,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1105.3066209999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "driverCode" : "CR_SERVER_LOST",
+                      "errorClass" : "DatabaseError",
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 (lost)",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2638.2283970000003,
+                  "durationMs" : 4158.417442,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2634.554979,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "driverCode" : "CR_SERVER_LOST",
+                      "errorClass" : "DatabaseError",
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 (lost)",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2648.6694750000006,
+                  "durationMs" : 4208.344953,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2643.9097789999996,
                   "survived" : true
                 }
               ],
@@ -3678,8 +9020,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.454205,
-                  "durationMs" : 3308.032161,
+                  "detectionMs" : 300.7963399999999,
+                  "durationMs" : 3306.627394,
                   "events" : [
 
                   ],
@@ -3688,7 +9030,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.2144579999999,
+                  "recoveryMs" : 302.15372499999967,
                   "survived" : true
                 },
                 {
@@ -3703,8 +9045,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.73129399999993,
-                  "durationMs" : 1206.989944,
+                  "detectionMs" : 201.28279199999997,
+                  "durationMs" : 1211.602685,
                   "events" : [
 
                   ],
@@ -3713,7 +9055,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.5467940000001,
+                  "recoveryMs" : 202.5253520000001,
                   "survived" : true
                 },
                 {
@@ -3721,8 +9063,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.1793169999999975,
-                  "durationMs" : 28.517612,
+                  "detectionMs" : 0.4218410000000006,
+                  "durationMs" : 28.984019,
                   "events" : [
 
                   ],
@@ -3738,7 +9080,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.6964979999999983,
+                  "recoveryMs" : 1.0936009999999996,
                   "survived" : false
                 },
                 {
@@ -3753,8 +9095,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.13804300000004,
-                  "durationMs" : 1063.087321,
+                  "detectionMs" : 52.002030000000104,
+                  "durationMs" : 1071.630649,
                   "events" : [
 
                   ],
@@ -3763,7 +9105,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.03522600000008,
+                  "recoveryMs" : 55.29505500000005,
                   "survived" : true
                 },
                 {
@@ -3778,8 +9120,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.394194000000084,
-                  "durationMs" : 1060.858709,
+                  "detectionMs" : 52.856091999999876,
+                  "durationMs" : 1072.659608,
                   "events" : [
 
                   ],
@@ -3788,7 +9130,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.601870000000076,
+                  "recoveryMs" : 56.992497999999955,
                   "survived" : true
                 },
                 {
@@ -3796,8 +9138,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 4.3909960000000865,
-                  "durationMs" : 1027.061883,
+                  "detectionMs" : 8.165372000000048,
+                  "durationMs" : 1045.801095,
                   "events" : [
 
                   ],
@@ -3820,8 +9162,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2006.470938,
-                  "durationMs" : 9045.762432,
+                  "detectionMs" : 2016.747989,
+                  "durationMs" : 9069.626098,
                   "events" : [
 
                   ],
@@ -3844,8 +9186,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.8544270000001,
-                  "durationMs" : 1204.010188,
+                  "detectionMs" : 201.48186500000008,
+                  "durationMs" : 1208.716964,
                   "events" : [
 
                   ],
@@ -3856,6 +9198,15 @@ enum MeasuredDriversData {
                     "message" : "Lost connection to server during query",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : 2006,
+                      "kind" : "gone-away",
+                      "label" : "2006 CR_SERVER_GONE_ERROR",
+                      "message" : "Server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 2,
                     "succeeded" : 0,
@@ -3875,8 +9226,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 41.05455099999995,
-                  "durationMs" : 2090.345166,
+                  "detectionMs" : 48.385828999999944,
+                  "durationMs" : 2196.812373,
                   "events" : [
 
                   ],
@@ -3885,11 +9236,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1087.9162889999998,
+                  "recoveryMs" : 1183.641775,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.8 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -3911,8 +9262,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 10.5975380000001,
-                  "durationMs" : 2102.172532,
+                  "detectionMs" : 19.754222000000027,
+                  "durationMs" : 2142.541549,
                   "events" : [
 
                   ],
@@ -3921,10 +9272,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1098.7804690000003,
+                  "recoveryMs" : 1138.519585,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.7 ms",
                     "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
                   ],
                   "whileDownError" : {
@@ -3947,8 +9298,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1096.793743,
-                  "durationMs" : 2100.4505,
+                  "detectionMs" : 1168.8952130000002,
+                  "durationMs" : 2175.153611,
                   "events" : [
 
                   ],
@@ -3957,8 +9308,88 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1097.5252429999998,
+                  "recoveryMs" : 1170.0183590000001,
                   "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "REPRO_LIVENESS_CLOSED",
+                      "errorClass" : "DatabaseError",
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "REPRO_LIVENESS_CLOSED (lost)",
+                      "message" : "liveness check: the socket was reset (RST seen by a non-blocking peek)",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1110.0501269999995,
+                  "durationMs" : 4161.315637,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1106.6350379999994,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "REPRO_LIVENESS_CLOSED",
+                      "errorClass" : "DatabaseError",
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "REPRO_LIVENESS_CLOSED (lost)",
+                      "message" : "liveness check: the server closed the socket (FIN seen by a non-blocking peek)",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2635.674839,
+                  "durationMs" : 4162.996037,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2630.1205780000005,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2645.1364609999996,
+                  "durationMs" : 4183.069198,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "CR_SERVER_LOST",
+                    "errorClass" : "DatabaseError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
                 }
               ],
               "client" : {
@@ -3984,8 +9415,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.50381800000014,
-                  "durationMs" : 3308.680081,
+                  "detectionMs" : 301.1428000000001,
+                  "durationMs" : 3310.29469,
                   "events" : [
 
                   ],
@@ -4008,8 +9439,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.90447199999994,
-                  "durationMs" : 1208.485668,
+                  "detectionMs" : 202.43445099999997,
+                  "durationMs" : 1209.154374,
                   "events" : [
 
                   ],
@@ -4032,8 +9463,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.2850999999999999,
-                  "durationMs" : 30.043507,
+                  "detectionMs" : 0.2705770000000003,
+                  "durationMs" : 6.983495,
                   "events" : [
 
                   ],
@@ -4049,7 +9480,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.9982480000000002,
+                  "recoveryMs" : 0.9221190000000004,
                   "survived" : false
                 },
                 {
@@ -4057,8 +9488,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.55385199999989,
-                  "durationMs" : 1067.119302,
+                  "detectionMs" : 53.060947000000056,
+                  "durationMs" : 1073.100486,
                   "events" : [
 
                   ],
@@ -4081,8 +9512,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.778863000000115,
-                  "durationMs" : 1062.173268,
+                  "detectionMs" : 52.02217800000005,
+                  "durationMs" : 1079.3295659999999,
                   "events" : [
 
                   ],
@@ -4105,8 +9536,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 4.951305000000048,
-                  "durationMs" : 1025.661069,
+                  "detectionMs" : 14.735951999999997,
+                  "durationMs" : 1057.980283,
                   "events" : [
 
                   ],
@@ -4129,8 +9560,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2005.9155450000003,
-                  "durationMs" : 3033.436162,
+                  "detectionMs" : 2014.3144049999999,
+                  "durationMs" : 3058.054947,
                   "events" : [
 
                   ],
@@ -4153,8 +9584,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.91608899999994,
-                  "durationMs" : 1204.149985,
+                  "detectionMs" : 202.7656330000001,
+                  "durationMs" : 1208.723887,
                   "events" : [
 
                   ],
@@ -4165,6 +9596,15 @@ enum MeasuredDriversData {
                     "message" : "Lost connection to server during query",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : 2006,
+                      "kind" : "gone-away",
+                      "label" : "2006 CR_SERVER_GONE_ERROR",
+                      "message" : "Server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 2,
                     "succeeded" : 0,
@@ -4177,8 +9617,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 20.780343000000016,
-                  "durationMs" : 2142.419824,
+                  "detectionMs" : 46.882701,
+                  "durationMs" : 2175.081044,
                   "events" : [
 
                   ],
@@ -4187,11 +9627,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1139.5063000000002,
+                  "recoveryMs" : 1169.2777099999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.1 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.3 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -4206,8 +9646,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 15.7917920000001,
-                  "durationMs" : 2133.53533,
+                  "detectionMs" : 17.509433000000058,
+                  "durationMs" : 2167.998233,
                   "events" : [
 
                   ],
@@ -4216,11 +9656,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1130.0111109999998,
+                  "recoveryMs" : 1162.56304,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.2 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
+                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.4 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 1.1 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -4235,8 +9675,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1101.261493,
-                  "durationMs" : 2105.185623,
+                  "detectionMs" : 1166.980893,
+                  "durationMs" : 2173.352153,
                   "events" : [
 
                   ],
@@ -4244,6 +9684,84 @@ enum MeasuredDriversData {
                     "code" : 2013,
                     "kind" : "lost",
                     "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1108.7467029999998,
+                  "durationMs" : 4167.712261,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "driverCode" : "CR_SERVER_GONE_ERROR",
+                    "errorClass" : "DatabaseError",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "Server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2637.992475,
+                  "durationMs" : 4176.176603,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "CR_SERVER_LOST",
+                    "errorClass" : "DatabaseError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2639.849717,
+                  "durationMs" : 4198.757917,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "CR_SERVER_LOST",
+                    "errorClass" : "DatabaseError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
                     "message" : "Lost connection to server during query",
                     "phase" : "query"
                   },
@@ -4278,7 +9796,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3308.606543,
+                  "durationMs" : 3308.532026,
                   "events" : [
 
                   ],
@@ -4287,7 +9805,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.205559,
+                  "recoveryMs" : 301.9254060000003,
                   "survived" : true
                 },
                 {
@@ -4295,7 +9813,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1208.544947,
+                  "durationMs" : 1209.931912,
                   "events" : [
 
                   ],
@@ -4304,7 +9822,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.52479100000005,
+                  "recoveryMs" : 202.91540300000008,
                   "survived" : true
                 },
                 {
@@ -4312,8 +9830,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.20641799999999932,
-                  "durationMs" : 28.267809,
+                  "detectionMs" : 0.5112889999999997,
+                  "durationMs" : 12.845828,
                   "events" : [
 
                   ],
@@ -4329,7 +9847,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.6443709999999996,
+                  "recoveryMs" : 1.6552640000000007,
                   "survived" : false
                 },
                 {
@@ -4337,7 +9855,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1064.479671,
+                  "durationMs" : 1076.743606,
                   "events" : [
 
                   ],
@@ -4346,7 +9864,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 52.92145100000005,
+                  "recoveryMs" : 56.910073999999895,
                   "survived" : true
                 },
                 {
@@ -4354,7 +9872,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1061.1918,
+                  "durationMs" : 1078.904188,
                   "events" : [
 
                   ],
@@ -4363,7 +9881,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.09849000000008,
+                  "recoveryMs" : 57.87371100000007,
                   "survived" : true
                 },
                 {
@@ -4371,8 +9889,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 10.42823599999997,
-                  "durationMs" : 1036.399012,
+                  "detectionMs" : 11.250605999999948,
+                  "durationMs" : 1075.040382,
                   "events" : [
 
                   ],
@@ -4395,8 +9913,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2009.111459,
-                  "durationMs" : 9058.008712,
+                  "detectionMs" : 2010.284589,
+                  "durationMs" : 9055.404541,
                   "events" : [
 
                   ],
@@ -4419,8 +9937,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.0595179999999,
-                  "durationMs" : 1204.387013,
+                  "detectionMs" : 202.29090200000007,
+                  "durationMs" : 1210.577252,
                   "events" : [
 
                   ],
@@ -4431,6 +9949,15 @@ enum MeasuredDriversData {
                     "message" : "Lost connection to server during query",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : 2006,
+                      "kind" : "gone-away",
+                      "label" : "2006 CR_SERVER_GONE_ERROR",
+                      "message" : "Server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 2,
                     "succeeded" : 0,
@@ -4443,8 +9970,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 46.49743000000001,
-                  "durationMs" : 2089.139353,
+                  "detectionMs" : 43.87168499999996,
+                  "durationMs" : 2177.626488,
                   "events" : [
 
                   ],
@@ -4453,11 +9980,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1086.828368,
+                  "recoveryMs" : 1172.4125179999996,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -4472,8 +9999,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 10.825267000000053,
-                  "durationMs" : 2099.341847,
+                  "detectionMs" : 21.304159000000027,
+                  "durationMs" : 2158.826034,
                   "events" : [
 
                   ],
@@ -4482,11 +10009,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1096.6043149999998,
+                  "recoveryMs" : 1152.049155,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.2 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -4501,7 +10028,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2087.662006,
+                  "durationMs" : 2151.721162,
                   "events" : [
 
                   ],
@@ -4510,8 +10037,86 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1084.7012770000001,
+                  "recoveryMs" : 1147.1679820000002,
                   "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1107.1283589999994,
+                  "durationMs" : 4159.710918,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "driverCode" : "CR_SERVER_GONE_ERROR",
+                    "errorClass" : "DatabaseError",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "Server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 3,
+                    "succeeded" : 2,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2642.0249460000005,
+                  "durationMs" : 4160.249858,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "CR_SERVER_LOST",
+                    "errorClass" : "DatabaseError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2642.8515359999997,
+                  "durationMs" : 4228.050534,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "CR_SERVER_LOST",
+                    "errorClass" : "DatabaseError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
                 }
               ],
               "client" : {
@@ -4533,7 +10138,7 @@ enum MeasuredDriversData {
           ],
           "schema" : "repro-drivers/1",
           "server" : {
-            "address" : "127.0.0.1:35195",
+            "address" : "127.0.0.1:47757",
             "managed" : true,
             "version" : "10.11.19-MariaDB-0+deb12u1"
           },
