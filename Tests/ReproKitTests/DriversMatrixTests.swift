@@ -246,7 +246,8 @@ struct MeasuredDriversTests {
     @Test("restarts: what each stack saw while the server was down is measured; a pool that waits is measured waiting")
     func restartColumnsRecordTheDowntime() throws {
         let report = try Self.committed()
-        for row in report.rows {
+        // Every row that runs every column (mysql2's single settings run only the idle and freeze columns).
+        for row in report.rows where DriverConfig(rawValue: row.config)?.columns == nil {
             for column in [DriverColumn.serverRestartGraceful, .serverRestartCrash] {
                 let cell = try #require(row.cell(column), "\(row.id) \(column.rawValue)")
                 #expect(cell.whileDown?.isEmpty == false, "\(row.id) \(column.rawValue)")

@@ -142,7 +142,7 @@ public enum ErrorCatalog {
                 "repro freeze --during wait-timeout --policy naive",
                 "repro freeze --during wait-timeout --policy ping-on-borrow",
             ],
-            scenarios: ["freeze-wait-timeout", "freeze-kill-thread", "freeze-network-cut-half-open"]
+            scenarios: ["freeze-wait-timeout", "freeze-kill-thread"]
         ),
         CatalogEntry(
             id: "cannot-connect",

@@ -10,6 +10,10 @@ public enum MatrixScenario: String, CaseIterable, Sendable {
     case serverRestartGraceful = "server-restart-graceful"
     case serverRestartCrash = "server-restart-crash"
     case serverRestartQuiet = "server-restart-quiet"
+    /// The application (repro's pool, in a child process) is suspended while the wait_timeout closes its connections.
+    case freezeWaitTimeout = "freeze-wait-timeout"
+    /// The application is suspended while its idle connections' server threads are KILLed.
+    case freezeKillThread = "freeze-kill-thread"
 
     /// Columns that stop and start the server: only on the embedded one, and each with the server to itself.
     public var restartsServer: Bool { fault(seconds: 1).as(ServerRestartFault.self) != nil }
@@ -27,6 +31,8 @@ public enum MatrixScenario: String, CaseIterable, Sendable {
         case .serverRestartGraceful: .serverRestart(mode: .graceful, down: 1)
         case .serverRestartCrash: .serverRestart(mode: .crash, down: 1)
         case .serverRestartQuiet: .serverRestart(mode: .graceful, down: 1, tries: 0)
+        case .freezeWaitTimeout: .freeze(seconds: Double(seconds + 1), during: .waitTimeout)
+        case .freezeKillThread: .freeze(seconds: Double(seconds + 1), during: .killThread)
         }
     }
 
@@ -43,6 +49,8 @@ public enum MatrixScenario: String, CaseIterable, Sendable {
         case .serverRestartGraceful: "repro server-restart --mode graceful --policy \(policy)"
         case .serverRestartCrash: "repro server-restart --mode crash --policy \(policy)"
         case .serverRestartQuiet: "repro server-restart --mode graceful --tries-while-down 0 --policy \(policy)"
+        case .freezeWaitTimeout: "repro freeze --for \(seconds + 1) --during wait-timeout --policy \(policy)"
+        case .freezeKillThread: "repro freeze --for \(seconds + 1) --during kill-thread --policy \(policy)"
         }
     }
 
