@@ -43,7 +43,10 @@ struct UsageTests {
             (["network-cut", "--mode", "snip"], "'reset', 'close', 'blackhole' or 'half-open'"),
             (["network-cut", "--mode", "reset", "--via", "pigeon"], "'proxy' and 'kernel'"),
             (["report", "x.json", "--format", "pdf"], "'md', 'json', 'junit' or 'svg'"),
-            (["wait-timeout", "--expect-phase", "later"], "acquire   - validate   - query   - keepalive   - follow-up"),
+            (
+                ["wait-timeout", "--expect-phase", "later"],
+                "acquire   - validate   - query   - keepalive   - follow-up"
+            ),
             (["kill-thread", "--count", "1001"], "at most 1000"),
             (["wait-timeout", "--format", "md,pdf"], "use md, json, junit, svg"),
         ])
