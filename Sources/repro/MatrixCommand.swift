@@ -150,7 +150,9 @@ extension Repro {
                 rows: DriversMatrix.rows(
                     adapters: selected.names, configs: configs.configs, presets: plan.presets, settings: plan.settings,
                     versions: versions),
-                columns: try withoutRestartsOnExternalServer(plan.columns, \.restartsServer), settings: plan.settings)
+                columns: try withoutKernelFreezeUnderProxy(
+                    try withoutRestartsOnExternalServer(plan.columns, \.restartsServer)),
+                settings: plan.settings)
             if matrix.settings.via == .kernel {
                 // TCP keepalive meets a kernel cut only: say so, rather than measuring it wrongly through the proxy.
                 do { try KernelCut.checkAvailable() } catch {
@@ -212,6 +214,23 @@ extension Repro {
             }
             Console.err("repro: leaving out the server-restart columns: repro restarts only the server it started\n")
             return columns.filter { !restarts($0) }
+        }
+
+        /// The freeze during a half-open cut always cuts through the kernel (the proxy's own kernel would answer the
+        /// stopped application's keepalive probes): with `--via proxy` the column is left out, with a line.
+        func withoutKernelFreezeUnderProxy(_ columns: [DriverColumn]) throws -> [DriverColumn] {
+            guard via == .proxy, columns.contains(.freezeNetworkCutHalfOpen) else { return columns }
+            if scenarios != nil {
+                throw ReproFailure(
+                    code: 2,
+                    message:
+                        "--scenarios freeze-network-cut-half-open cuts through the kernel (iptables, root): drop --via proxy or that column"
+                )
+            }
+            Console.err(
+                "repro: leaving out freeze-network-cut-half-open: it cuts through the kernel, and --via proxy was given\n"
+            )
+            return columns.filter { $0 != .freezeNetworkCutHalfOpen }
         }
 
         /// The server session and the progress printer around one matrix run (`RunPlan`: the report directory

@@ -127,7 +127,8 @@ struct FreezeTests {
             "kill-thread", "--policy", "naive", "--idle", "0", "--report-dir", ReproBinary.temporaryDirectory(),
         ])
         #expect(sweep.status == 0, "\(sweep.stderr)")
-        #expect(sweep.stderr.contains("continued and killed process group \(group)"), "\(sweep.stderr)")
+        // The sweep that ended it may be another test's run (every run sweeps when it opens its session), which
+        // then printed the line; what matters is that the group is gone.
         // The adopted processes are this test's children now: reap them.
         var status: Int32 = 0
         for _ in 0..<100 {

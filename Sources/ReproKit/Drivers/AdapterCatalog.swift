@@ -90,11 +90,16 @@ public enum AdapterCatalog {
         struct Need: Hashable {
             var name: String
             var nodePath: String?
+            /// The scenario names its own library location (driver.node-path): only that one counts.
+            var own: Bool
         }
         var users: [Need: [Scenario]] = [:]
         for scenario in scenarios {
             if let driver = scenario.driver {
-                users[Need(name: driver.name, nodePath: driver.nodePath ?? nodePath), default: []].append(scenario)
+                users[
+                    Need(name: driver.name, nodePath: driver.nodePath ?? nodePath, own: driver.nodePath != nil),
+                    default: []
+                ].append(scenario)
             }
         }
         let needs = users.keys.sorted { ($0.name, $0.nodePath ?? "") < ($1.name, $1.nodePath ?? "") }
@@ -109,7 +114,7 @@ public enum AdapterCatalog {
         }
         let found = adapters
         let checks = ParallelRuns.run(count: found.count, jobs: found.count) { index throws(RunError) in
-            check(found[index], nodePath: needs[index].nodePath)
+            check(found[index], nodePath: needs[index].nodePath, exclusive: needs[index].own)
         }
         for (index, result) in checks.results.enumerated() {
             guard let result, !result.available else { continue }
@@ -152,22 +157,25 @@ public enum AdapterCatalog {
     }
 
     /// The child's environment: ours without anything that can hold a password, plus NODE_PATH when given.
-    public static func childEnvironment(nodePath: String?, base: [String: String] = ProcessInfo.processInfo.environment)
-        -> [String]
-    {
+    /// `exclusive`: `nodePath` replaces NODE_PATH instead of going in front of it (a scenario's or a matrix row's
+    /// own library release: a directory without it must not fall back to the default one).
+    public static func childEnvironment(
+        nodePath: String?, exclusive: Bool = false, base: [String: String] = ProcessInfo.processInfo.environment
+    ) -> [String] {
         var env = base
         for secret in ["REPRO_DSN", "MYSQL_PWD", "MARIADB_PWD"] { env[secret] = nil }
         if let nodePath, !nodePath.isEmpty {
-            env["NODE_PATH"] = [nodePath, env["NODE_PATH"]].compactMap { $0 }.filter { !$0.isEmpty }.joined(
-                separator: ":")
+            env["NODE_PATH"] =
+                exclusive
+                ? nodePath
+                : [nodePath, env["NODE_PATH"]].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ":")
         }
         return env.keys.sorted().map { "\($0)=\(env[$0]!)" }
     }
 
-    /// Runs the adapter's `check` (bounded to 30 s) and returns its lines.
-    /// The version of `library` that `check` found (its `ok <library> <version>` line), or nil.
+    /// The version of `library` that `check` found in exactly `nodePath` (its `ok <library> <version>` line), or nil.
     public static func libraryVersion(_ adapter: AdapterDefinition, library: String, nodePath: String?) -> String? {
-        let result = check(adapter, nodePath: nodePath)
+        let result = check(adapter, nodePath: nodePath, exclusive: true)
         for line in result.lines {
             let words = line.split(separator: " ")
             if words.count >= 3, words[0] == "ok", words[1] == library { return String(words[2]) }
@@ -175,7 +183,8 @@ public enum AdapterCatalog {
         return nil
     }
 
-    public static func check(_ adapter: AdapterDefinition, nodePath: String?) -> AdapterCheck {
+    /// Runs the adapter's `check` (bounded to 30 s) and returns its lines; `exclusive` as in `childEnvironment`.
+    public static func check(_ adapter: AdapterDefinition, nodePath: String?, exclusive: Bool = false) -> AdapterCheck {
         guard access(adapter.checkPath, X_OK) == 0 else {
             return AdapterCheck(available: true, lines: ["(no check script)"])
         }
@@ -187,7 +196,7 @@ public enum AdapterCatalog {
         do {
             child = try ChildProcess.spawn(
                 adapter.checkPath, [], stdin: .devNull, stdout: .file(output), stderr: .stdout,
-                environment: childEnvironment(nodePath: nodePath))
+                environment: childEnvironment(nodePath: nodePath, exclusive: exclusive))
         } catch {
             return AdapterCheck(available: false, lines: ["missing: cannot run \(adapter.checkPath): \(error.message)"])
         }

@@ -34,7 +34,8 @@ public final class AdapterPool: PoolUnderTest {
         initSQL: [String], log: any RunObserver
     ) throws(RunError) {
         try self.init(
-            name: adapter.name, executable: adapter.runPath, arguments: [], nodePath: nodePath, choice: choice,
+            name: adapter.name, executable: adapter.runPath, arguments: [], nodePath: choice.nodePath ?? nodePath,
+            choice: choice,
             extraOpen: [:], target: target, size: size, initSQL: initSQL, log: log)
     }
 
@@ -53,9 +54,11 @@ public final class AdapterPool: PoolUnderTest {
         } catch {
             throw .environment("cannot encode the pool policy for the child process: \(error)")
         }
-        // A broken connection costs at most one read timeout per operation, and a batch of them is collected
-        // together: the deadline sits above the policy's own timeouts.
-        let deadline = Double(policy.connectTimeout + policy.readTimeout + policy.writeTimeout) + 5
+        // The deadline of one operation sits above the policy's own timeouts (a batch's is the sum of its
+        // operations'): a validating borrow may try every dead idle connection (a read timeout each under a blackhole) before it
+        // opens a new one.
+        let deadline =
+            Double(size * policy.readTimeout + policy.connectTimeout + policy.readTimeout + policy.writeTimeout) + 5
         try self.init(
             name: Self.servedPoolName, executable: executable, arguments: ["serve-pool"], nodePath: nil,
             choice: DriverChoice(name: Self.servedPoolName, deadline: deadline), extraOpen: ["policy": encoded],
@@ -76,7 +79,7 @@ public final class AdapterPool: PoolUnderTest {
         self.deadline = deadline
         process = try AdapterProcess(
             name: name, executable: executable, arguments: arguments,
-            environment: AdapterCatalog.childEnvironment(nodePath: nodePath)
+            environment: AdapterCatalog.childEnvironment(nodePath: nodePath, exclusive: choice.nodePath != nil)
         ) { line, lateFor in
             if let lateFor {
                 log.record(.driverEvent, detail: "late answer to request \(lateFor): \(AdapterPool.describe(line))")

@@ -218,6 +218,8 @@ public struct FreezeFault: FaultKind, Equatable {
         private var resumedAt: Double?
         /// Seconds between the last request the application answered and the stop.
         static let settleBeforeStop = 0.1
+        /// Seconds before the resume at which queued requests are written into the stopped process.
+        static let queuedBeforeResume = 0.2
 
         init(fault: FreezeFault, inner: (any InjectedFault)?) {
             self.fault = fault
@@ -280,7 +282,9 @@ public struct FreezeFault: FaultKind, Equatable {
                 if let inner { faultAt = try inner.inject(pool, context) }
             }
             if fault.arrival == .queued {
-                // Requests reach the suspended application and wait in its input, as at a load balancer.
+                // Requests reach the suspended application and wait in its input, as at a load balancer: at one fixed
+                // point whatever the fault, after it, just before the resume.
+                sleep(until: frozenAt + .milliseconds(Int((fault.seconds - Self.queuedBeforeResume) * 1000)))
                 armed = try pool.arm(count: count, sql: "SELECT 1", delayMs: nil, confirm: false)
                 log.record(.scenario, detail: "\(count) operation(s) requested while the application is suspended")
             }

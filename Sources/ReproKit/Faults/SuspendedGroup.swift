@@ -6,13 +6,15 @@ import Synchronization
     import Glibc
 #endif
 
-/// A process group repro stopped with SIGSTOP (the `freeze` fault). It is continued on every path: `resume`,
-/// the cleanup registry on Ctrl-C and on exit. A run killed outright (SIGKILL) cannot continue it. The kernel
+/// A process group repro stopped with SIGSTOP (the `freeze` fault). It is continued on every path: `resume` (a
+/// `defer` around the freeze, whether it returns or throws) and the cleanup registry on Ctrl-C. A run killed outright (SIGKILL) cannot continue it. The kernel
 /// does when the group becomes orphaned (SIGHUP, then SIGCONT, to a stopped orphaned group), but not when a
 /// subreaper in the same session adopts it (systemd --user, tini, a CI runner): then it stays stopped. So while
 /// the group is stopped a lock file `/tmp/repro-state/suspended-<pgid>-<start time>.lock` is held (`OwnerLock`);
 /// the next run's `removeStale` finds it unlocked, continues the group and kills it, when the group's leader is
-/// still the process that was stopped (same start time: a recycled pid is left alone) and has not exited.
+/// still the process that was stopped (same start time: a recycled pid is left alone), is stopped, and belongs to
+/// this user. The lock files live in a directory of this user's own (`/tmp/repro-suspended-<uid>`, mode 0700,
+/// checked before use), so another user cannot plant one, and a run as root and one as a user never share it.
 public final class SuspendedGroup: Sendable {
     public let group: pid_t
     private let startTime: UInt64
@@ -28,19 +30,36 @@ public final class SuspendedGroup: Sendable {
         startTime = start
     }
 
-    var lockPath: String { "\(KernelCut.stateDirectory)/\(Self.prefix)\(group)-\(startTime).lock" }
+    /// This user's own directory for the suspension records.
+    public static var directory: String { "/tmp/repro-suspended-\(geteuid())" }
+
+    var lockPath: String { "\(Self.directory)/\(Self.prefix)\(group)-\(startTime).lock" }
+
+    /// True when `directory` exists, is a real directory (no symlink), is ours, and only we can write it.
+    static func directoryIsOurs(_ directory: String = directory) -> Bool {
+        var info = stat()
+        return lstat(directory, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR && info.st_uid == geteuid()
+            && info.st_mode & 0o022 == 0
+    }
 
     /// Stops the group; from now on it is continued on every exit path.
     public func stop() throws(RunError) {
-        try? FileManager.default.createDirectory(
-            atPath: KernelCut.stateDirectory, withIntermediateDirectories: true,
-            attributes: [.posixPermissions: 0o755])
+        if mkdir(Self.directory, 0o700) != 0 && errno != EEXIST {
+            throw .environment(
+                "cannot create \(Self.directory) (\(String(cString: strerror(errno)))): not suspending the application; check that /tmp is writable"
+            )
+        }
+        guard Self.directoryIsOurs() else {
+            throw .environment(
+                "\(Self.directory) is not a directory owned by this user and writable only by it: remove it and run again"
+            )
+        }
         let lock: OwnerLock
         do {
             lock = try OwnerLock.create(at: lockPath)
         } catch {
             throw .environment(
-                "cannot record the suspension in \(KernelCut.stateDirectory) (\(error.reason)): not suspending the application"
+                "cannot record the suspension in \(Self.directory) (\(error.reason)): not suspending the application"
             )
         }
         let group = self.group
@@ -70,15 +89,16 @@ public final class SuspendedGroup: Sendable {
 
     /// Continues and kills the groups that runs killed outright left stopped; returns what it did, one line each.
     @discardableResult
-    public static func removeStale() -> [String] {
-        let directory = KernelCut.stateDirectory
+    public static func removeStale(in directory: String = directory) -> [String] {
+        // Only a directory of our own: a file someone else planted never names a group to kill.
+        guard directoryIsOurs(directory) else { return [] }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         var done: [String] = []
         for name in names where name.hasPrefix(prefix) && name.hasSuffix(".lock") {
             let parts = name.dropFirst(prefix.count).dropLast(5).split(separator: "-")
             guard parts.count == 2, let group = pid_t(parts[0]), let start = UInt64(parts[1]) else { continue }
             guard case .stale(let lock) = OwnerLock.probe(directory + "/" + name) else { continue }
-            if startTime(of: group) == start, state(of: group) != "Z" {
+            if startTime(of: group) == start, state(of: group) == "T", owner(of: group) == geteuid() {
                 killpg(group, SIGCONT)
                 killpg(group, SIGKILL)
                 done.append("continued and killed process group \(group), left suspended by a killed run")
@@ -91,6 +111,12 @@ public final class SuspendedGroup: Sendable {
     /// Makes this process the subreaper of its descendants' orphans (or stops it), as systemd or tini are: tests
     /// use it to leave a stopped group that the kernel does not continue.
     public static func adoptOrphans(_ on: Bool) -> Bool { repro_set_child_subreaper(on ? 1 : 0) == 0 }
+
+    /// The uid that owns the process (its /proc entry), or nil when it is gone.
+    static func owner(of pid: pid_t) -> uid_t? {
+        var info = stat()
+        return stat("/proc/\(pid)", &info) == 0 ? info.st_uid : nil
+    }
 
     /// The process's state letter (field 3 of /proc/<pid>/stat: R, S, T, Z, ...), or nil when it is gone.
     static func state(of pid: pid_t) -> String? {

@@ -66,6 +66,8 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     private let watcherStopping = Atomic<Bool>(false)
     /// Borrows that took an idle connection or opened one: the watcher's sign that the application went first.
     private let borrowsTaken = Atomic<Int>(0)
+    /// The application has work due on a timer of its own (`repro serve-pool`'s armed batch with a delay).
+    private let timerWorkDue = Atomic<Bool>(false)
 
     /// How long one `poll(2)` of the socket watcher waits before it refreshes the idle set and checks for `close()`.
     static var watchIntervalMs: Int32 { 25 }
@@ -458,11 +460,14 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
             let borrowsBefore = borrowsTaken.load(ordering: .acquiring)
             let polledAt = ContinuousClock.now
             let ready = poll(&fds, nfds_t(fds.count), Self.watchIntervalMs)
-            if ContinuousClock.now - polledAt > .milliseconds(Int(Self.watchIntervalMs)) + Self.resumeGap {
-                // The process was suspended in the middle of this poll (SIGSTOP, a paused VM). An event loop — the
-                // pools this watcher models, mysql2's and mysqljs' — runs the timers that fell due meanwhile before
-                // it reads its sockets, so the application's first borrow after the resume goes ahead of the
-                // socket events: let it, then look again.
+            if timerWorkDue.load(ordering: .acquiring),
+                ContinuousClock.now - polledAt > .milliseconds(Int(Self.watchIntervalMs)) + Self.resumeGap
+            {
+                // The process was suspended in the middle of this poll (SIGSTOP, a paused VM) while work of the
+                // application's was due on a timer. An event loop — the pools this watcher models, mysql2's and
+                // mysqljs' — runs the timers that fell due meanwhile before it reads its sockets, so that work's
+                // first borrow goes ahead of the socket events: let it, then look again. (Work that arrives as a
+                // request is read together with the socket events: no head start.)
                 waitForBorrow(after: borrowsBefore, upTo: Self.resumeBorrowWait)
                 continue
             }
@@ -479,8 +484,12 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
         }
     }
 
-    /// A poll that returned this much later than its timeout means the process did not run meanwhile.
-    static var resumeGap: Duration { .seconds(1) }
+    /// A poll that returned this much later than its timeout means the process did not run meanwhile (the
+    /// shortest freeze is 1 s; a thread on a loaded machine is not held off its CPU this long).
+    static var resumeGap: Duration { .milliseconds(500) }
+
+    /// Says whether the application has work due on a timer of its own (see the socket watcher's resume rule).
+    public func expectsTimerWork(_ due: Bool) { timerWorkDue.store(due, ordering: .releasing) }
     /// How long the watcher, after a resume, lets the application's first borrow go ahead of it.
     static var resumeBorrowWait: Duration { .milliseconds(250) }
 

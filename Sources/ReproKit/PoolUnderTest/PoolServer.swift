@@ -453,6 +453,9 @@ public final class PoolServer: Sendable {
             throw Usage("'delayMs' must be milliseconds from 0 to 86400000")
         }
         let held = try fields.optionalBool("held") ?? false
+        // Work due on the application's own timer goes ahead of the socket events after a resume, as in an event
+        // loop; a request read as the process resumes does not (it is read with them).
+        opened.pool.pool.expectsTimerWork(delayMs > 0)
         let batch = ArmedBatch(
             pool: opened.pool, count: count, sql: sql, held: held,
             due: .now() + .nanoseconds(Int((delayMs * 1e6).rounded())))

@@ -493,6 +493,7 @@ public struct DriversMatrix: Sendable {
     }
 
     public static func format(_ seconds: Double) -> String {
-        seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+        guard seconds.isFinite, abs(seconds) < 1e15 else { return String(seconds) }
+        return seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
     }
 }

@@ -597,6 +597,8 @@ private struct Reader {
             switch m.value {
             case .sequence(let seq) where !seq.isEmpty:
                 out.messages = seq.compactMap { string($0, "expect.messages") }
+            case .sequence:
+                problem(m.value, "expect.messages is empty: list the messages, in the order the application saw them")
             default:
                 problem(
                     m.value, "expect.messages must be a list of message texts, in the order the application saw them")

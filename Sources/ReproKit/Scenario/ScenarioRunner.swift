@@ -133,7 +133,7 @@ public struct ScenarioRunner: Sendable {
                 host: options.host, port: options.port, user: endpoint.user, password: endpoint.password,
                 database: endpoint.database)
             pool = try AdapterPool(
-                adapter: adapter, choice: driver, nodePath: driver.nodePath ?? nodePath, target: target,
+                adapter: adapter, choice: driver, nodePath: nodePath, target: target,
                 size: run.scenario.poolSize,
                 initSQL: initCommands, log: run.log)
         } else if inChild {
