@@ -52,6 +52,13 @@ extension Repro {
                 valueName: "arrival"))
         var arrival: FreezeArrival = .timer
 
+        @Option(
+            name: .customLong("follow-up"),
+            help: ArgumentHelp(
+                "SQL the application sends on a connection whose query failed, before releasing it, as in the original reports (default ROLLBACK; none: release at once). Real stacks only: the adapter's app.followUp.",
+                valueName: "sql|none"))
+        var followUp: String = FreezeFault.defaultFollowUp
+
         @OptionGroup var server: ServerOptions
         @OptionGroup var pool: PolicyOptions
         @OptionGroup var driver: DriverOptions
@@ -74,7 +81,9 @@ extension Repro {
             let policy = try pool.resolved(defaultReadTimeout: nil)
             var scenario = Scenario(
                 name: "freeze-\(during.description.replacingOccurrences(of: ":", with: "-"))",
-                fault: .freeze(seconds: seconds, during: during, arrival: arrival),
+                fault: .freeze(
+                    seconds: seconds, during: during, arrival: arrival,
+                    followUp: FreezeFault.followUp(parsing: followUp)),
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
                 expectations: try expect.expectations())
             try driver.apply(to: &scenario, policy: pool)

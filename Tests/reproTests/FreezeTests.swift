@@ -27,7 +27,7 @@ struct FreezeTests {
     @Test func mysql2FrozenDuringAKillShowsTheOriginalPairInOrder() throws {
         let run = try ReproBinary.run([
             "freeze", "--during", "kill-thread", "--driver", "node-mysql2", "--node-path",
-            Self.versions + "/mysql2-2.2.5/node_modules", "--driver-option", "app.followUp=ROLLBACK", "--json",
+            Self.versions + "/mysql2-2.2.5/node_modules", "--json",
             "--report-dir", ReproBinary.temporaryDirectory(),
         ])
         #expect(run.status == 0, "\(run.stderr)")

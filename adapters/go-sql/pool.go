@@ -32,7 +32,7 @@ var knownOptions = []option{
 	{"writeTimeout", "DSN param writeTimeout: I/O write timeout, e.g. 500ms (default: 0, none)", "dsn"},
 	{"checkConnLiveness", "DSN param checkConnLiveness: before the first write on a connection taken from the pool, a non-blocking read; EOF closes it and returns driver.ErrBadConn (default: true)", "dsn"},
 	{"app.contextTimeout", "context.WithTimeout(d) around each operation (db.Conn, QueryContext and reading the rows), e.g. 5s (default: none, context.Background())", "app"},
-	{"app.followUp", "SQL sent with ExecContext on the same *sql.Conn right after a failed query, before Close, e.g. ROLLBACK; a pool operation is then db.Conn + QueryContext + Close instead of db.QueryContext (default: none)", "app"},
+	{"app.followUp", "SQL sent on the same connection right after a failed query: ROLLBACK makes a pool operation a transaction (db.BeginTx, the query on the Tx, tx.Rollback() after a failure, tx.Commit() otherwise); any other SQL is sent with ExecContext on a *sql.Conn (db.Conn + QueryContext + Close, which database/sql does not retry) (default: none)", "app"},
 }
 
 func optionKeys() string {
@@ -267,6 +267,9 @@ func poolRun(ctx context.Context, db *sql.DB, sqlText, followUp string) map[stri
 		return runResult(ctx, db, sqlText, "")
 	}
 	start := time.Now()
+	if strings.EqualFold(strings.TrimSpace(followUp), "ROLLBACK") {
+		return txRun(ctx, db, sqlText, start)
+	}
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return map[string]interface{}{"ok": false, "ms": msSince(start), "error": errorObject(err, "acquire")}
@@ -282,6 +285,27 @@ func poolRun(ctx context.Context, db *sql.DB, sqlText, followUp string) map[stri
 		return map[string]interface{}{"ok": false, "ms": ms, "error": errorObject(err, "query"), "followUp": fu}
 	}
 	return map[string]interface{}{"ok": true, "ms": ms}
+}
+
+// txRun is the operation as a Go application writes a transaction, for app.followUp=ROLLBACK: db.BeginTx
+// (database/sql retries a bad connection there, as it does for db.QueryContext), the query on the *sql.Tx,
+// tx.Rollback() after a failed query (the follow-up) or tx.Commit() after a good one.
+func txRun(ctx context.Context, db *sql.DB, sqlText string, start time.Time) map[string]interface{} {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return map[string]interface{}{"ok": false, "ms": msSince(start), "error": errorObject(err, "acquire")}
+	}
+	if err := query(ctx, tx, sqlText); err != nil {
+		fu := map[string]interface{}{"ok": true}
+		if rbErr := tx.Rollback(); rbErr != nil {
+			fu = map[string]interface{}{"ok": false, "error": errorObject(rbErr, "follow-up")}
+		}
+		return map[string]interface{}{"ok": false, "ms": msSince(start), "error": errorObject(err, "query"), "followUp": fu}
+	}
+	if err := tx.Commit(); err != nil {
+		return map[string]interface{}{"ok": false, "ms": msSince(start), "error": errorObject(err, "query")}
+	}
+	return map[string]interface{}{"ok": true, "ms": msSince(start)}
 }
 
 func (a *adapter) run(sqlText string, held bool) map[string]interface{} {

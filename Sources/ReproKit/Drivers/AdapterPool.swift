@@ -108,6 +108,10 @@ public final class AdapterPool: PoolUnderTest {
                 )
             }
             let known = (hello["options"]?.object ?? [:]).keys.sorted()
+            var options = choice.options
+            for (key, value) in choice.defaultOptions where known.contains(key) && options[key] == nil {
+                options[key] = value
+            }
             if let unknown = choice.options.keys.sorted().first(where: { !known.contains($0) }) {
                 throw RunError.usage(
                     "unknown --driver-option '\(unknown)' for \(name): known options are \(known.joined(separator: ", "))"
@@ -117,12 +121,12 @@ public final class AdapterPool: PoolUnderTest {
                 library: hello["driver"]?.string ?? name, version: hello["driverVersion"]?.string ?? "unknown",
                 pool: hello["pool"]?.string, poolVersion: hello["poolVersion"]?.string,
                 runtime: hello["runtime"]?.string, runtimeVersion: hello["runtimeVersion"]?.string, adapter: name,
-                options: choice.options)
+                options: options)
             var open: [String: JSONValue] = [
                 "host": .string(target.host), "port": .number(Double(target.port)), "user": .string(target.user),
                 "password": .string(target.password), "database": target.database.map { .string($0) } ?? .null,
                 "poolSize": .number(Double(size)), "initSql": .array(initSQL.map { .string($0) }),
-                "options": .object(choice.options.mapValues { .string($0) }),
+                "options": .object(options.mapValues { .string($0) }),
             ]
             open.merge(extraOpen) { _, extra in extra }
             // repro's own pool in a child stamps its events on the run's clock from here (real adapters ignore it).

@@ -38,6 +38,9 @@ public protocol FaultKind: Sendable {
     /// True when the fault suspends the pool's process (a freeze): repro's own pool then runs in a child
     /// process (`repro serve-pool`) like a real stack's adapter.
     var suspendsPool: Bool { get }
+    /// Application-side options (`app.*`) the fault's story needs from a real stack's adapter, applied when the
+    /// adapter lists them and the scenario does not set them itself (a freeze's ROLLBACK after a failed query).
+    var applicationOptions: [String: String] { get }
     /// Seconds a scenario with this fault waits whatever the implementation (its floor in `make bench`).
     func unavoidableWait(_ scenario: Scenario) -> Double
     /// The read timeout (s) its scenarios get when they set none; nil: the policy's.
@@ -55,6 +58,7 @@ extension FaultKind {
     public var usesIdle: Bool { true }
     public var needsServerAlone: Bool { false }
     public var suspendsPool: Bool { false }
+    public var applicationOptions: [String: String] { [:] }
     public var junitProperties: [(String, String)] { [] }
     public var defaultReadTimeout: Int? { nil }
     public func fileProblems(_ scenario: Scenario) -> [(key: String, message: String)] { [] }

@@ -63,7 +63,10 @@ public enum FreezeArrival: String, Sendable, Codable, CaseIterable {
 /// repro's own pool runs in a child process for this fault (`repro serve-pool`), so it is frozen the same way.
 public struct FreezeFault: FaultKind, Equatable {
     public static let kind = "freeze"
-    public static let fileKeys = ["for", "during", "arrival"]
+    public static let fileKeys = ["for", "during", "arrival", "follow-up"]
+    /// The application pattern of the original reports: after a failed query, a transaction's ROLLBACK on that
+    /// connection before it is released (`app.followUp` of every adapter that lists it).
+    public static let defaultFollowUp = "ROLLBACK"
     /// `--for` / `fault.for`: seconds the application stays suspended.
     public static let forRange = 1.0...3600.0
     public static let defaultFor = 3.0
@@ -73,14 +76,27 @@ public struct FreezeFault: FaultKind, Equatable {
     public var seconds: Double
     public var during: FreezeDuring
     public var arrival: FreezeArrival
+    /// SQL the application sends on a connection whose query failed, before releasing it; nil: none.
+    public var followUp: String?
 
     public init(
-        seconds: Double = FreezeFault.defaultFor, during: FreezeDuring = .waitTimeout, arrival: FreezeArrival = .timer
+        seconds: Double = FreezeFault.defaultFor, during: FreezeDuring = .waitTimeout, arrival: FreezeArrival = .timer,
+        followUp: String? = FreezeFault.defaultFollowUp
     ) {
         self.seconds = seconds
         self.during = during
         self.arrival = arrival
+        self.followUp = followUp
     }
+
+    /// `--follow-up` / `fault.follow-up`: SQL, or `none`.
+    public static func followUp(parsing text: String) -> String? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        return trimmed.isEmpty || trimmed == "none" ? nil : trimmed
+    }
+
+    /// A real stack's adapter sends the follow-up (`app.followUp`) when it lists that option.
+    public var applicationOptions: [String: String] { followUp.map { ["app.followUp": $0] } ?? [:] }
 
     /// The session wait_timeout a `wait-timeout` freeze sets: whole seconds, a second or more before the thaw.
     public var waitTimeoutSeconds: Int { max(1, Int((seconds - 1).rounded(.down))) }
@@ -100,6 +116,7 @@ public struct FreezeFault: FaultKind, Equatable {
             }
         }
         let arrival = fields.choice("arrival", FreezeArrival.self, fallback: .timer, hint: "")
+        let followUp = fields.text("follow-up").map(Self.followUp(parsing:)) ?? defaultFollowUp
         guard let seconds, let during, let arrival else { return nil }
         if during == .waitTimeout && seconds < minimumForWaitTimeout {
             fields.problem(
@@ -108,19 +125,22 @@ public struct FreezeFault: FaultKind, Equatable {
             )
             return nil
         }
-        return Self(seconds: seconds, during: during, arrival: arrival)
+        return Self(seconds: seconds, during: during, arrival: arrival, followUp: followUp)
     }
 
     public init?(parameters p: [String: String]) {
         guard let during = FreezeDuring(text: p["during"] ?? "wait-timeout"),
             let arrival = FreezeArrival(rawValue: p["arrival"] ?? "timer")
         else { return nil }
-        self.init(seconds: p["for"].flatMap { Double($0) } ?? Self.defaultFor, during: during, arrival: arrival)
+        self.init(
+            seconds: p["for"].flatMap { Double($0) } ?? Self.defaultFor, during: during, arrival: arrival,
+            followUp: p["followUp"].map(Self.followUp(parsing:)) ?? nil)
     }
 
     public var parameters: [String: String] {
         var p = ["for": "\(seconds)", "during": during.description, "arrival": arrival.rawValue]
         if during == .waitTimeout { p["waitTimeout"] = "\(waitTimeoutSeconds)" }
+        p["followUp"] = followUp ?? "none"
         return p
     }
 
@@ -316,8 +336,9 @@ public struct FreezeFault: FaultKind, Equatable {
 extension Fault {
     /// The application is suspended while its connections die, and resumed with work due.
     public static func freeze(
-        seconds: Double = FreezeFault.defaultFor, during: FreezeDuring = .waitTimeout, arrival: FreezeArrival = .timer
+        seconds: Double = FreezeFault.defaultFor, during: FreezeDuring = .waitTimeout, arrival: FreezeArrival = .timer,
+        followUp: String? = FreezeFault.defaultFollowUp
     ) -> Fault {
-        Fault(FreezeFault(seconds: seconds, during: during, arrival: arrival))
+        Fault(FreezeFault(seconds: seconds, during: during, arrival: arrival, followUp: followUp))
     }
 }

@@ -89,6 +89,9 @@ public struct DriverChoice: Sendable, Equatable {
     public var nodePath: String?
     /// The library version this scenario is about: a run that loads another one fails (exit 3); nil: any.
     public var version: String?
+    /// Options applied when the adapter lists them and `options` does not set them (the fault's application
+    /// pattern, `FaultKind.applicationOptions`).
+    public var defaultOptions: [String: String] = [:]
 
     public static let defaultDeadline = 10.0
     public static let deadlineRange = 0.5...600.0

@@ -74,11 +74,11 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .serverRestartQuiet:
             "the server is shut down cleanly and back 1 s later, with no traffic in between (a maintenance window at night)"
         case .freezeWaitTimeout:
-            "the application is suspended (SIGSTOP) while the wait_timeout closes its idle connections, and resumed with its own timer due"
+            "the application is suspended (SIGSTOP) while the wait_timeout closes its idle connections, and resumed with its own timer due; it rolls back after a failed query"
         case .freezeKillThread:
-            "the application is suspended while its idle connections' server threads are KILLed, and resumed with its own timer due"
+            "the application is suspended while its idle connections' server threads are KILLed, and resumed with its own timer due; it rolls back after a failed query"
         case .freezeNetworkCutHalfOpen:
-            "the application is suspended while a middlebox forgets its flows (the next packet gets RST), and resumed with its own timer due"
+            "the application is suspended while a middlebox forgets its flows (the next packet gets RST), and resumed with its own timer due; it rolls back after a failed query"
         }
     }
 

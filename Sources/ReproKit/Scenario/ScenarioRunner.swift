@@ -126,7 +126,8 @@ public struct ScenarioRunner: Sendable {
             options.unixSocket = nil
         }
         let pool: any PoolUnderTest
-        if let driver = run.scenario.driver {
+        if var driver = run.scenario.driver {
+            driver.defaultOptions = run.scenario.fault.base.applicationOptions
             let adapter = try AdapterCatalog.find(driver.name)
             progress(.step(scenario: run.scenario.name, "starting the \(driver.name) adapter"))
             let target = AdapterTarget(
