@@ -491,7 +491,7 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     /// Says whether the application has work due on a timer of its own (see the socket watcher's resume rule).
     public func expectsTimerWork(_ due: Bool) { timerWorkDue.store(due, ordering: .releasing) }
     /// How long the watcher, after a resume, lets the application's first borrow go ahead of it.
-    static var resumeBorrowWait: Duration { .milliseconds(250) }
+    static var resumeBorrowWait: Duration { .seconds(2) }
 
     /// Waits (bounded) until a borrow took a connection after `count`, or `close()` is called.
     private func waitForBorrow(after count: Int, upTo bound: Duration) {
