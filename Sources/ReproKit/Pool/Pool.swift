@@ -447,7 +447,16 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
     /// borrowed or returned meanwhile is seen on the next round and `close()` is noticed; stops on `close()`.
     private func watchLoop() {
         let interval = DispatchTimeInterval.milliseconds(Int(Self.watchIntervalMs))
+        // A round (a poll, or a wait between polls) that took far longer than it can means the process did not run
+        // meanwhile: the resume rule below.
+        let longestRound = .milliseconds(2 * Int(Self.watchIntervalMs)) + Self.resumeGap
+        var lastRound = ContinuousClock.now
         while !watcherStopping.load(ordering: .acquiring) {
+            if timerWorkDue.load(ordering: .acquiring), ContinuousClock.now - lastRound > longestRound {
+                // Suspended between two polls: the same head start as below.
+                waitForBorrow(after: borrowsTaken.load(ordering: .acquiring), upTo: Self.resumeBorrowWait)
+            }
+            lastRound = ContinuousClock.now
             let watched = state.withLock { s -> [(id: Int, fd: Int32)] in
                 guard !s.closed else { return [] }
                 return s.idle.compactMap { e in e.connection.socketDescriptor.map { (e.id, $0) } }
@@ -469,6 +478,7 @@ public final class Pool<Connection: PoolableConnection>: Sendable {
                 // first borrow goes ahead of the socket events: let it, then look again. (Work that arrives as a
                 // request is read together with the socket events: no head start.)
                 waitForBorrow(after: borrowsBefore, upTo: Self.resumeBorrowWait)
+                lastRound = ContinuousClock.now
                 continue
             }
             if ready == 0 { continue }
