@@ -61,19 +61,19 @@ enum MeasuredDriversData {
               "title" : "the server is shut down cleanly and back 1 s later, with no traffic in between (a maintenance window at night)"
             },
             {
-              "fault" : "freeze arrival=timer during=wait-timeout for=4.0 waitTimeout=3",
+              "fault" : "freeze arrival=timer during=wait-timeout followUp=ROLLBACK for=4.0 waitTimeout=3",
               "id" : "freeze-wait-timeout",
-              "title" : "the application is suspended (SIGSTOP) while the wait_timeout closes its idle connections, and resumed with its own timer due"
+              "title" : "the application is suspended (SIGSTOP) while the wait_timeout closes its idle connections, and resumed with its own timer due; it rolls back after a failed query"
             },
             {
-              "fault" : "freeze arrival=timer during=kill-thread for=4.0",
+              "fault" : "freeze arrival=timer during=kill-thread followUp=ROLLBACK for=4.0",
               "id" : "freeze-kill-thread",
-              "title" : "the application is suspended while its idle connections' server threads are KILLed, and resumed with its own timer due"
+              "title" : "the application is suspended while its idle connections' server threads are KILLed, and resumed with its own timer due; it rolls back after a failed query"
             },
             {
-              "fault" : "freeze arrival=timer during=network-cut:half-open for=4.0",
+              "fault" : "freeze arrival=timer during=network-cut:half-open followUp=ROLLBACK for=4.0",
               "id" : "freeze-network-cut-half-open",
-              "title" : "the application is suspended while a middlebox forgets its flows (the next packet gets RST), and resumed with its own timer due"
+              "title" : "the application is suspended while a middlebox forgets its flows (the next packet gets RST), and resumed with its own timer due; it rolls back after a failed query"
             }
           ],
           "commands" : {
@@ -430,7 +430,7 @@ enum MeasuredDriversData {
             "sqlalchemy recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3"
           },
-          "generatedAt" : "2026-12-02T01:50:03Z",
+          "generatedAt" : "2026-12-02T02:44:10Z",
           "repro" : "0.1.0",
           "rows" : [
             {
@@ -440,16 +440,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 4322.722356,
+                  "durationMs" : 3853.665282,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=17)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=18)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 305.80036699999937,
+                  "recoveryMs" : 305.3157259999998,
                   "survived" : true
                 },
                 {
@@ -457,16 +457,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 2289.21975,
+                  "durationMs" : 1744.848702,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=12)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=16)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 217.90487600000006,
+                  "recoveryMs" : 205.95723799999996,
                   "survived" : true
                 },
                 {
@@ -474,8 +474,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 10.293903,
-                  "durationMs" : 1112.628836,
+                  "detectionMs" : 6.247674999999958,
+                  "durationMs" : 633.202489,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
@@ -493,7 +493,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 12.568252999999913,
+                  "recoveryMs" : 7.827497999999991,
                   "survived" : false
                 },
                 {
@@ -501,16 +501,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 2096.520323,
+                  "durationMs" : 1618.8806949999998,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=16)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=12)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 68.54660900000044,
+                  "recoveryMs" : 61.2912530000001,
                   "survived" : true
                 },
                 {
@@ -518,16 +518,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1451.246559,
+                  "durationMs" : 1353.942301,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=29)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=26)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 70.043586,
+                  "recoveryMs" : 61.673272,
                   "survived" : true
                 },
                 {
@@ -535,10 +535,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 17.215942999999925,
-                  "durationMs" : 1505.585592,
+                  "detectionMs" : 11.950027999999975,
+                  "durationMs" : 1287.442074,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=35)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=36)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -571,11 +571,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3014.1352719999995,
-                  "durationMs" : 18669.508176,
+                  "detectionMs" : 3013.129847,
+                  "durationMs" : 18352.792873,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=44)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=43)",
                     "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":\"EPIPE\",\"errno\":null,\"fatal\":true,\"message\":\"This socket has been ended by the other party\",\"phase\":\"query\",\"sqlState\":null},\"followUp\":{\"er…"
                   ],
                   "firstError" : {
@@ -597,8 +597,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.28079400000001,
-                  "durationMs" : 1610.276822,
+                  "detectionMs" : 204.01854100000014,
+                  "durationMs" : 1429.9692009999999,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=45)"
                   ],
@@ -633,21 +633,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 68.97122999999988,
-                  "durationMs" : 2568.275195,
+                  "detectionMs" : 55.000733999999966,
+                  "durationMs" : 2554.223206,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=2009)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=2010)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1224.9443449999999,
+                  "recoveryMs" : 1174.1390039999999,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.7 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.3 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -655,7 +655,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -664,30 +664,31 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 19.197587999999996,
-                  "durationMs" : 2429.369709,
+                  "detectionMs" : 28.759988999999905,
+                  "durationMs" : 2434.10018,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
+                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1172.76016,
+                  "recoveryMs" : 1171.6743319999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.9 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.7 ms"
+                    "operation 1 failed with EPIPE (lost) after 3.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 3.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
+                    "driverCode" : "EPIPE",
                     "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
-                    "phase" : "acquire"
+                    "kind" : "lost",
+                    "label" : "EPIPE (lost)",
+                    "message" : "This socket has been ended by the other party",
+                    "phase" : "query"
                   }
                 },
                 {
@@ -695,7 +696,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2512.8034079999998,
+                  "durationMs" : 2432.9197560000002,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
@@ -704,7 +705,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1195.0361259999997,
+                  "recoveryMs" : 1158.084508,
                   "survived" : true
                 },
                 {
@@ -712,10 +713,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1117.5238120000004,
-                  "durationMs" : 4381.556748,
+                  "detectionMs" : 1111.4924810000002,
+                  "durationMs" : 4371.737786,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=53)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=54)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -748,10 +749,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2658.484731,
-                  "durationMs" : 4474.029156,
+                  "detectionMs" : 2654.5840260000004,
+                  "durationMs" : 4340.549624,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=65)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=63)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -793,8 +794,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2662.051458,
-                  "durationMs" : 4565.43237,
+                  "detectionMs" : 2648.654077,
+                  "durationMs" : 4420.242408,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=66)"
                   ],
@@ -853,16 +854,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3636.654538,
+                  "durationMs" : 3614.113892,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=73)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=75)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 307.03890000000047,
+                  "recoveryMs" : 304.3193669999996,
                   "survived" : true
                 },
                 {
@@ -870,16 +871,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1731.324772,
+                  "durationMs" : 1524.5481,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=81)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=79)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.7267780000002,
+                  "recoveryMs" : 205.44530299999997,
                   "survived" : true
                 },
                 {
@@ -887,8 +888,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 8.311244999999985,
-                  "durationMs" : 552.440369,
+                  "detectionMs" : 5.786860999999988,
+                  "durationMs" : 374.010388,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=86)"
                   ],
@@ -906,7 +907,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 10.157410999999911,
+                  "recoveryMs" : 7.441678999999965,
                   "survived" : false
                 },
                 {
@@ -914,7 +915,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1410.409975,
+                  "durationMs" : 1344.7728670000001,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=91)"
                   ],
@@ -923,7 +924,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.67363499999988,
+                  "recoveryMs" : 58.87976299999991,
                   "survived" : true
                 },
                 {
@@ -931,16 +932,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1356.573474,
+                  "durationMs" : 1356.401943,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=101)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=98)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.26776899999982,
+                  "recoveryMs" : 61.41007600000012,
                   "survived" : true
                 },
                 {
@@ -948,8 +949,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 18.957718000000114,
-                  "durationMs" : 1310.047122,
+                  "detectionMs" : 13.229827999999998,
+                  "durationMs" : 1335.289324,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=104)"
                   ],
@@ -984,11 +985,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.728639,
-                  "durationMs" : 18306.780855,
+                  "detectionMs" : 3006.0872009999994,
+                  "durationMs" : 18349.540756,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=115)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=114)",
                     "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":\"EPIPE\",\"errno\":null,\"fatal\":true,\"message\":\"This socket has been ended by the other party\",\"phase\":\"query\",\"sqlState\":null},\"followUp\":{\"er…"
                   ],
                   "firstError" : {
@@ -1010,8 +1011,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 206.25573699999995,
-                  "durationMs" : 1510.899627,
+                  "detectionMs" : 203.77765999999974,
+                  "durationMs" : 1511.7447809999999,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=116)"
                   ],
@@ -1046,8 +1047,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 81.93220399999996,
-                  "durationMs" : 2426.226255,
+                  "detectionMs" : 48.590292999999974,
+                  "durationMs" : 2404.199151,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
@@ -1056,11 +1057,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1166.680344,
+                  "recoveryMs" : 1149.3417579999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 4.4 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.4 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1068,7 +1069,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -1077,8 +1078,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 41.403176999999914,
-                  "durationMs" : 2442.375106,
+                  "detectionMs" : 22.93714,
+                  "durationMs" : 2469.1654909999997,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
@@ -1087,11 +1088,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1168.9593830000001,
+                  "recoveryMs" : 1162.2630060000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 4.0 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.0 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1099,7 +1100,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -1108,7 +1109,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2450.4195,
+                  "durationMs" : 2447.5986510000002,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
@@ -1117,7 +1118,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1161.2591499999999,
+                  "recoveryMs" : 1162.9284630000002,
                   "survived" : true
                 },
                 {
@@ -1125,8 +1126,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1112.728039,
-                  "durationMs" : 4385.129168,
+                  "detectionMs" : 1110.8146109999998,
+                  "durationMs" : 4390.710773,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=124)"
                   ],
@@ -1161,8 +1162,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2658.4186969999996,
-                  "durationMs" : 4398.503836,
+                  "detectionMs" : 2650.547036,
+                  "durationMs" : 4320.83653,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=134)"
                   ],
@@ -1206,8 +1207,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2639.0915649999997,
-                  "durationMs" : 4393.767535,
+                  "detectionMs" : 2648.553107,
+                  "durationMs" : 4434.267598,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=137)"
                   ],
@@ -1274,16 +1275,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3616.201927,
+                  "durationMs" : 3595.49058,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=144)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=145)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 310.66234399999985,
+                  "recoveryMs" : 312.63517200000024,
                   "survived" : true
                 },
                 {
@@ -1291,16 +1292,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1617.090989,
+                  "durationMs" : 1609.3843379999998,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=157)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=154)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 208.16612399999985,
+                  "recoveryMs" : 209.5206750000002,
                   "survived" : true
                 },
                 {
@@ -1308,10 +1309,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 8.22589499999998,
-                  "durationMs" : 435.779023,
+                  "detectionMs" : 7.869366000000014,
+                  "durationMs" : 459.961248,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=154)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=159)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1327,7 +1328,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 10.64104599999996,
+                  "recoveryMs" : 10.751498000000026,
                   "survived" : false
                 },
                 {
@@ -1335,7 +1336,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1520.137489,
+                  "durationMs" : 1477.987192,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=164)"
                   ],
@@ -1344,7 +1345,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 71.93912399999999,
+                  "recoveryMs" : 61.557219999999916,
                   "survived" : true
                 },
                 {
@@ -1352,7 +1353,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1474.3686050000001,
+                  "durationMs" : 1419.165833,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=171)"
                   ],
@@ -1361,7 +1362,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 75.84099399999991,
+                  "recoveryMs" : 62.52660900000001,
                   "survived" : true
                 },
                 {
@@ -1369,8 +1370,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 19.342039000000113,
-                  "durationMs" : 1405.623319,
+                  "detectionMs" : 11.359009999999898,
+                  "durationMs" : 1416.880027,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=178)"
                   ],
@@ -1405,10 +1406,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3022.001873,
-                  "durationMs" : 18484.189991,
+                  "detectionMs" : 3011.807167,
+                  "durationMs" : 18421.408166,
                   "events" : [
-                    "late answer to request 6: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=186)",
                     "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":true,\"message\":\"Can't add new command when connection is in closed state\",\"phase\":\"query\",\"sqlState\":null},\"follow…"
                   ],
@@ -1431,8 +1432,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.57323599999995,
-                  "durationMs" : 1600.4241769999999,
+                  "detectionMs" : 203.10294499999986,
+                  "durationMs" : 1483.285777,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=187)"
                   ],
@@ -1456,21 +1457,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 41.66899400000011,
-                  "durationMs" : 2487.380027,
+                  "detectionMs" : 53.040036999999984,
+                  "durationMs" : 2448.234453,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1151.1065970000004,
+                  "recoveryMs" : 1158.9189949999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.4 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.7 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.0 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1478,7 +1479,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -1487,30 +1488,31 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 21.452786999999944,
-                  "durationMs" : 2393.373822,
+                  "detectionMs" : 25.69776600000023,
+                  "durationMs" : 2380.762815,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
+                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1151.314738,
+                  "recoveryMs" : 1155.0681610000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.0 ms"
+                    "operation 1 failed with EPIPE (lost) after 2.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
+                    "driverCode" : "EPIPE",
                     "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
-                    "phase" : "acquire"
+                    "kind" : "lost",
+                    "label" : "EPIPE (lost)",
+                    "message" : "This socket has been ended by the other party",
+                    "phase" : "query"
                   }
                 },
                 {
@@ -1518,7 +1520,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2466.309737,
+                  "durationMs" : 2438.65447,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
@@ -1527,7 +1529,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1154.528415,
+                  "recoveryMs" : 1157.565525,
                   "survived" : true
                 },
                 {
@@ -1535,8 +1537,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1111.9278779999995,
-                  "durationMs" : 4425.614462,
+                  "detectionMs" : 1111.0639380000002,
+                  "durationMs" : 4377.598145,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=197)"
                   ],
@@ -1571,8 +1573,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2655.911736,
-                  "durationMs" : 4401.412741,
+                  "detectionMs" : 2649.508749,
+                  "durationMs" : 4317.95714,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=205)"
                   ],
@@ -1607,8 +1609,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2624.430184,
-                  "durationMs" : 4507.971413,
+                  "detectionMs" : 2639.4406499999996,
+                  "durationMs" : 4450.021979,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=209)"
                   ],
@@ -1667,7 +1669,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3625.373154,
+                  "durationMs" : 3616.968394,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=215)"
                   ],
@@ -1676,7 +1678,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.7652119999998,
+                  "recoveryMs" : 304.48748799999976,
                   "survived" : true
                 },
                 {
@@ -1684,7 +1686,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1550.350292,
+                  "durationMs" : 1516.829416,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=220)"
                   ],
@@ -1693,7 +1695,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.42789200000016,
+                  "recoveryMs" : 205.4723439999998,
                   "survived" : true
                 },
                 {
@@ -1701,8 +1703,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 4.706334999999967,
-                  "durationMs" : 376.579807,
+                  "detectionMs" : 5.112927000000013,
+                  "durationMs" : 399.419875,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=229)"
                   ],
@@ -1720,7 +1722,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.290004999999951,
+                  "recoveryMs" : 6.488148000000024,
                   "survived" : false
                 },
                 {
@@ -1728,7 +1730,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1350.243035,
+                  "durationMs" : 1363.683658,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=234)"
                   ],
@@ -1737,7 +1739,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.2469430000001,
+                  "recoveryMs" : 61.39502500000003,
                   "survived" : true
                 },
                 {
@@ -1745,7 +1747,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1390.961356,
+                  "durationMs" : 1340.285513,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=240)"
                   ],
@@ -1754,7 +1756,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 72.83084199999985,
+                  "recoveryMs" : 62.39304399999992,
                   "survived" : true
                 },
                 {
@@ -1762,8 +1764,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 19.65908400000012,
-                  "durationMs" : 1335.027824,
+                  "detectionMs" : 11.2302380000001,
+                  "durationMs" : 1360.04772,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=246)"
                   ],
@@ -1798,8 +1800,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3007.9397040000003,
-                  "durationMs" : 18396.920639,
+                  "detectionMs" : 3006.9254329999994,
+                  "durationMs" : 18371.092328,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=255)",
@@ -1824,10 +1826,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 212.56938499999978,
-                  "durationMs" : 1506.089297,
+                  "detectionMs" : 203.3839320000002,
+                  "durationMs" : 1506.633798,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=258)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=261)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1849,8 +1851,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 59.09445000000005,
-                  "durationMs" : 2456.640035,
+                  "detectionMs" : 63.86024599999996,
+                  "durationMs" : 2473.103175,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
@@ -1859,11 +1861,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1176.5242359999997,
+                  "recoveryMs" : 1167.601742,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 4.2 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.7 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.5 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1871,7 +1873,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -1880,10 +1882,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 25.630670999999893,
-                  "durationMs" : 2461.848341,
+                  "detectionMs" : 24.775427000000036,
+                  "durationMs" : 2455.439023,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)",
                     "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=6)"
                   ],
                   "operations" : {
@@ -1891,11 +1893,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1159.113276,
+                  "recoveryMs" : 1164.179689,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with EPIPE (lost) after 3.1 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.0 ms"
+                    "operation 1 failed with EPIPE (lost) after 3.3 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1912,7 +1914,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2456.640174,
+                  "durationMs" : 2406.971961,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
@@ -1921,7 +1923,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1140.1921489999997,
+                  "recoveryMs" : 1159.8817589999999,
                   "survived" : true
                 },
                 {
@@ -1929,10 +1931,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1115.105196,
-                  "durationMs" : 4436.350394,
+                  "detectionMs" : 1112.7756490000002,
+                  "durationMs" : 4383.906965,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=267)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=266)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1965,8 +1967,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2670.7029310000003,
-                  "durationMs" : 4425.659828,
+                  "detectionMs" : 2646.8106199999997,
+                  "durationMs" : 4408.365087,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=276)"
                   ],
@@ -2001,8 +2003,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2640.70409,
-                  "durationMs" : 4559.80102,
+                  "detectionMs" : 2648.8492929999993,
+                  "durationMs" : 4439.294664,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=279)"
                   ],
@@ -2069,16 +2071,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3653.493653,
+                  "durationMs" : 3620.760294,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=287)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=286)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 309.12079600000015,
+                  "recoveryMs" : 310.57511600000043,
                   "survived" : true
                 },
                 {
@@ -2086,7 +2088,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1502.760805,
+                  "durationMs" : 1523.09821,
                   "events" : [
                     "connection-end (threadId=292)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=292)"
@@ -2096,7 +2098,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 209.45719899999995,
+                  "recoveryMs" : 209.240225,
                   "survived" : true
                 },
                 {
@@ -2104,8 +2106,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 4.728056000000009,
-                  "durationMs" : 276.008382,
+                  "detectionMs" : 6.531907999999987,
+                  "durationMs" : 332.822036,
                   "events" : [
                     "connection-end (threadId=300)"
                   ],
@@ -2123,7 +2125,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.980132999999995,
+                  "recoveryMs" : 8.245329000000027,
                   "survived" : false
                 },
                 {
@@ -2131,16 +2133,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1323.142948,
+                  "durationMs" : 1529.382424,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=306)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=309)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.181117000000086,
+                  "recoveryMs" : 62.17778700000031,
                   "survived" : true
                 },
                 {
@@ -2148,17 +2150,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1370.171924,
+                  "durationMs" : 1474.670192,
                   "events" : [
-                    "connection-end (threadId=312)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=315)"
+                    "connection-end (threadId=313)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=316)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 71.71398099999988,
+                  "recoveryMs" : 60.56169299999988,
                   "survived" : true
                 },
                 {
@@ -2166,11 +2168,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 68.25545899999997,
-                  "durationMs" : 1496.597268,
+                  "detectionMs" : 30.892086999999947,
+                  "durationMs" : 1519.5740019999998,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=317)",
-                    "connection-end (threadId=326)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=317)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2203,12 +2204,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3007.4502569999995,
-                  "durationMs" : 16678.103379,
+                  "detectionMs" : 3006.176058,
+                  "durationMs" : 16404.837219,
                   "events" : [
-                    "connection-end (threadId=330)",
+                    "connection-end (threadId=332)",
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3031.766,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3036.226,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -2229,11 +2230,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.87485700000002,
-                  "durationMs" : 1752.699824,
+                  "detectionMs" : 203.57801599999993,
+                  "durationMs" : 1628.608105,
                   "events" : [
                     "connection-end (threadId=333)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=336)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=333)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2255,40 +2256,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 45.68662900000004,
-                  "durationMs" : 2422.529563,
-                  "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1151.5120519999998,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.8 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 23.138288000000102,
-                  "durationMs" : 2395.620415,
+                  "detectionMs" : 54.041484999999966,
+                  "durationMs" : 2444.404421,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
@@ -2298,11 +2267,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1124.235728,
+                  "recoveryMs" : 1150.2699380000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.9 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.4 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -2310,7 +2279,39 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 31.408014999999978,
+                  "durationMs" : 2436.761309,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1163.852624,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 4.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.9 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -2319,17 +2320,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2365.356226,
+                  "durationMs" : 2455.536155,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1129.6627869999998,
+                  "recoveryMs" : 1151.0953450000002,
                   "survived" : true
                 },
                 {
@@ -2337,8 +2338,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1111.161932,
-                  "durationMs" : 4325.135782,
+                  "detectionMs" : 1110.8622100000002,
+                  "durationMs" : 4458.305643,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=337)"
                   ],
@@ -2373,8 +2374,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2651.5673389999997,
-                  "durationMs" : 4390.931637,
+                  "detectionMs" : 2650.1495510000004,
+                  "durationMs" : 4397.2539130000005,
                   "events" : [
                     "connection-end (threadId=344)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=347)"
@@ -2400,8 +2401,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2642.180437,
-                  "durationMs" : 4448.828722,
+                  "detectionMs" : 2670.914778,
+                  "durationMs" : 4370.475079,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=350)"
                   ],
@@ -2460,16 +2461,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3656.391437,
+                  "durationMs" : 3597.056086,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=361)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=357)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 305.48908200000005,
+                  "recoveryMs" : 305.63369800000055,
                   "survived" : true
                 },
                 {
@@ -2477,7 +2478,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1563.550925,
+                  "durationMs" : 1536.99566,
                   "events" : [
                     "connection-end (threadId=363)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=363)"
@@ -2487,7 +2488,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.70020999999997,
+                  "recoveryMs" : 207.4128410000003,
                   "survived" : true
                 },
                 {
@@ -2495,8 +2496,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 12.743897000000004,
-                  "durationMs" : 358.467234,
+                  "detectionMs" : 5.13844499999999,
+                  "durationMs" : 331.091481,
                   "events" : [
                     "connection-end (threadId=371)"
                   ],
@@ -2514,7 +2515,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 14.908402000000024,
+                  "recoveryMs" : 6.646312000000023,
                   "survived" : false
                 },
                 {
@@ -2522,7 +2523,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1422.170358,
+                  "durationMs" : 1352.465973,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=378)"
                   ],
@@ -2531,7 +2532,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.914354,
+                  "recoveryMs" : 60.357753,
                   "survived" : true
                 },
                 {
@@ -2539,7 +2540,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1456.376418,
+                  "durationMs" : 1292.2023199999999,
                   "events" : [
                     "connection-end (threadId=382)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=382)"
@@ -2549,7 +2550,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 83.21337600000015,
+                  "recoveryMs" : 62.92808799999989,
                   "survived" : true
                 },
                 {
@@ -2557,10 +2558,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 34.76082099999985,
-                  "durationMs" : 1475.583053,
+                  "detectionMs" : 10.519075000000157,
+                  "durationMs" : 1323.207249,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=388)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=388)",
+                    "connection-end (threadId=405)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2593,12 +2595,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3006.9073289999997,
-                  "durationMs" : 16533.929313,
+                  "detectionMs" : 3008.0520960000003,
+                  "durationMs" : 16358.317538,
                   "events" : [
                     "connection-end (threadId=399)",
-                    "late answer to request 6: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3043.139,\"ok\":false}"
+                    "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3033.19,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -2619,8 +2621,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.91892499999994,
-                  "durationMs" : 1707.936276,
+                  "detectionMs" : 203.54807900000014,
+                  "durationMs" : 1514.543048,
                   "events" : [
                     "connection-end (threadId=400)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=400)"
@@ -2645,8 +2647,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 41.46750699999984,
-                  "durationMs" : 2382.71179,
+                  "detectionMs" : 43.218139000000065,
+                  "durationMs" : 2466.629407,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
@@ -2656,11 +2658,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1141.9729699999998,
+                  "recoveryMs" : 1160.3300349999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.3 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.5 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.5 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -2668,7 +2670,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -2677,8 +2679,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 31.35814000000005,
-                  "durationMs" : 2475.269147,
+                  "detectionMs" : 28.80567400000018,
+                  "durationMs" : 2505.864087,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
@@ -2688,11 +2690,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1188.4069680000002,
+                  "recoveryMs" : 1168.7521979999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 4.2 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.9 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.3 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -2700,7 +2702,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -2709,17 +2711,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2529.146424,
+                  "durationMs" : 2424.703651,
                   "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-end (threadId=8)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1192.5556759999997,
+                  "recoveryMs" : 1156.124329,
                   "survived" : true
                 },
                 {
@@ -2727,8 +2729,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1118.8596360000001,
-                  "durationMs" : 4462.740358,
+                  "detectionMs" : 1110.7360830000002,
+                  "durationMs" : 4364.622164,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=408)"
                   ],
@@ -2763,8 +2765,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2651.9539349999995,
-                  "durationMs" : 4423.166632,
+                  "detectionMs" : 2650.2630739999995,
+                  "durationMs" : 4387.62644,
                   "events" : [
                     "connection-end (threadId=415)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=418)"
@@ -2790,8 +2792,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2655.291082,
-                  "durationMs" : 4434.318684,
+                  "detectionMs" : 2650.300794,
+                  "durationMs" : 4447.997163,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=421)"
                   ],
@@ -2858,16 +2860,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3632.88463,
+                  "durationMs" : 3693.202804,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=431)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=430)",
+                    "connection-end (threadId=460)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 312.854738,
+                  "recoveryMs" : 317.766893,
                   "survived" : true
                 },
                 {
@@ -2875,7 +2878,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1540.059225,
+                  "durationMs" : 1568.8107380000001,
                   "events" : [
                     "connection-end (threadId=434)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=434)"
@@ -2885,7 +2888,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 207.38240199999996,
+                  "recoveryMs" : 207.33083800000009,
                   "survived" : true
                 },
                 {
@@ -2893,8 +2896,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 7.252719999999954,
-                  "durationMs" : 440.058588,
+                  "detectionMs" : 5.174603999999988,
+                  "durationMs" : 327.057476,
                   "events" : [
                     "connection-end (threadId=445)"
                   ],
@@ -2912,7 +2915,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 9.12793899999997,
+                  "recoveryMs" : 7.104106000000002,
                   "survived" : false
                 },
                 {
@@ -2920,7 +2923,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1360.394449,
+                  "durationMs" : 1306.503316,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=448)"
                   ],
@@ -2929,7 +2932,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.669561999999814,
+                  "recoveryMs" : 61.36867799999982,
                   "survived" : true
                 },
                 {
@@ -2937,17 +2940,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1429.814462,
+                  "durationMs" : 1427.0899220000001,
                   "events" : [
-                    "connection-end (threadId=458)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=458)"
+                    "connection-end (threadId=456)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=456)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.919129999999996,
+                  "recoveryMs" : 62.59916899999985,
                   "survived" : true
                 },
                 {
@@ -2955,11 +2958,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 22.428425999999945,
-                  "durationMs" : 1546.334812,
+                  "detectionMs" : 25.86831600000005,
+                  "durationMs" : 1486.254353,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=465)",
-                    "connection-end (threadId=474)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=465)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2992,12 +2994,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3023.563601,
-                  "durationMs" : 16468.957482,
+                  "detectionMs" : 3009.3457910000006,
+                  "durationMs" : 16452.087189,
                   "events" : [
                     "connection-end (threadId=469)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3026.754,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3030.626,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -3018,8 +3020,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 207.34499899999992,
-                  "durationMs" : 1552.325315,
+                  "detectionMs" : 203.44805199999996,
+                  "durationMs" : 1601.826336,
                   "events" : [
                     "connection-end (threadId=477)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=477)"
@@ -3044,22 +3046,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 158.9253859999999,
-                  "durationMs" : 2523.505667,
+                  "detectionMs" : 47.521929999999884,
+                  "durationMs" : 2465.061295,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1177.352938,
+                  "recoveryMs" : 1180.487975,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 5.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.0 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 4.2 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -3067,7 +3069,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -3076,22 +3078,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 27.84156599999983,
-                  "durationMs" : 2449.3623390000002,
+                  "detectionMs" : 43.72878700000001,
+                  "durationMs" : 2515.16115,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1171.4084009999997,
+                  "recoveryMs" : 1164.988764,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.6 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.3 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 9.0 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -3099,7 +3101,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -3108,7 +3110,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2475.347414,
+                  "durationMs" : 2454.800476,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
@@ -3118,7 +3120,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1161.9751999999999,
+                  "recoveryMs" : 1150.7068880000002,
                   "survived" : true
                 },
                 {
@@ -3126,8 +3128,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1114.6258979999998,
-                  "durationMs" : 4405.676866,
+                  "detectionMs" : 1110.1505659999998,
+                  "durationMs" : 4443.222118,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=484)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=481)"
@@ -3163,8 +3165,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2646.586941,
-                  "durationMs" : 4388.809899,
+                  "detectionMs" : 2648.3251299999993,
+                  "durationMs" : 4424.582778,
                   "events" : [
                     "connection-end (threadId=487)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=489)"
@@ -3190,10 +3192,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2633.9847790000003,
-                  "durationMs" : 4369.802347,
+                  "detectionMs" : 2655.024753,
+                  "durationMs" : 4432.133116,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=496)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=494)",
                     "connection-end (threadId=493)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=493)"
                   ],
@@ -3252,7 +3254,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3543.933604,
+                  "durationMs" : 3590.478411,
                   "events" : [
                     "connection-end (threadId=500)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=501)"
@@ -3262,7 +3264,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 305.1275679999999,
+                  "recoveryMs" : 306.59290299999975,
                   "survived" : true
                 },
                 {
@@ -3270,7 +3272,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1536.827575,
+                  "durationMs" : 1529.466071,
                   "events" : [
                     "connection-end (threadId=506)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=506)"
@@ -3280,7 +3282,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.8265960000001,
+                  "recoveryMs" : 205.94282500000008,
                   "survived" : true
                 },
                 {
@@ -3288,8 +3290,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 17.895295999999973,
-                  "durationMs" : 484.971316,
+                  "detectionMs" : 5.576666999999986,
+                  "durationMs" : 370.136616,
                   "events" : [
                     "connection-end (threadId=517)"
                   ],
@@ -3307,7 +3309,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 19.918848999999966,
+                  "recoveryMs" : 7.207809000000054,
                   "survived" : false
                 },
                 {
@@ -3315,17 +3317,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1370.5468369999999,
+                  "durationMs" : 1410.539137,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=520)",
-                    "connection-end (threadId=536)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=520)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.44409500000029,
+                  "recoveryMs" : 78.17097899999999,
                   "survived" : true
                 },
                 {
@@ -3333,17 +3334,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1392.892478,
+                  "durationMs" : 1443.973231,
                   "events" : [
-                    "connection-end (threadId=528)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=528)"
+                    "connection-end (threadId=530)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=530)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 66.15256599999998,
+                  "recoveryMs" : 61.65735800000016,
                   "survived" : true
                 },
                 {
@@ -3351,10 +3352,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 21.668461000000207,
-                  "durationMs" : 1438.7623800000001,
+                  "detectionMs" : 19.16767200000004,
+                  "durationMs" : 1485.747393,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=535)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=537)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3387,12 +3388,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.2352790000004,
-                  "durationMs" : 16336.835086,
+                  "detectionMs" : 3017.9469100000006,
+                  "durationMs" : 16417.021406,
                   "events" : [
                     "connection-end (threadId=541)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3026.717,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3035.405,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -3413,10 +3414,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 205.37438500000007,
-                  "durationMs" : 1578.5371559999999,
+                  "detectionMs" : 203.35038899999995,
+                  "durationMs" : 1554.06084,
                   "events" : [
-                    "connection-end (threadId=548)",
+                    "connection-end (threadId=549)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=549)"
                   ],
                   "firstError" : {
@@ -3439,22 +3440,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 75.92691299999979,
-                  "durationMs" : 2520.599317,
+                  "detectionMs" : 36.53187200000002,
+                  "durationMs" : 2427.601795,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1186.342604,
+                  "recoveryMs" : 1147.358966,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.9 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.3 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -3462,7 +3463,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -3471,22 +3472,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 30.311306999999942,
-                  "durationMs" : 2496.824507,
+                  "detectionMs" : 21.789998999999852,
+                  "durationMs" : 2390.731748,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1173.6905479999996,
+                  "recoveryMs" : 1147.578912,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 4.6 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.4 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -3494,7 +3495,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -3503,17 +3504,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2448.942601,
+                  "durationMs" : 2376.190432,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1153.2773250000002,
+                  "recoveryMs" : 1146.8801569999996,
                   "survived" : true
                 },
                 {
@@ -3521,8 +3522,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1112.318741,
-                  "durationMs" : 4442.474407,
+                  "detectionMs" : 1109.733173,
+                  "durationMs" : 4438.830725,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=556)"
                   ],
@@ -3557,8 +3558,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2644.91754,
-                  "durationMs" : 4428.798073,
+                  "detectionMs" : 2650.7484640000002,
+                  "durationMs" : 4381.292202,
                   "events" : [
                     "connection-end (threadId=559)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=561)"
@@ -3584,8 +3585,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2633.2967500000004,
-                  "durationMs" : 4446.183923,
+                  "detectionMs" : 2650.663213,
+                  "durationMs" : 4398.6282790000005,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=568)"
                   ],
@@ -3652,7 +3653,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3614.5648069999997,
+                  "durationMs" : 3572.955794,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=572)"
                   ],
@@ -3661,7 +3662,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 306.02819999999974,
+                  "recoveryMs" : 307.22559200000023,
                   "survived" : true
                 },
                 {
@@ -3669,17 +3670,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1553.3630210000001,
+                  "durationMs" : 1566.366244,
                   "events" : [
-                    "connection-end (threadId=579)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=579)"
+                    "connection-end (threadId=578)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=578)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.26966900000002,
+                  "recoveryMs" : 209.20386600000006,
                   "survived" : true
                 },
                 {
@@ -3687,8 +3688,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 8.936687000000006,
-                  "durationMs" : 412.319383,
+                  "detectionMs" : 4.608351000000027,
+                  "durationMs" : 379.963762,
                   "events" : [
                     "connection-end (threadId=589)"
                   ],
@@ -3706,7 +3707,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 10.38984400000004,
+                  "recoveryMs" : 6.14919900000001,
                   "survived" : false
                 },
                 {
@@ -3714,16 +3715,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1344.645608,
+                  "durationMs" : 1379.90262,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=592)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=592)",
+                    "connection-end (threadId=608)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.434109000000035,
+                  "recoveryMs" : 68.8818020000001,
                   "survived" : true
                 },
                 {
@@ -3731,7 +3733,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1313.093814,
+                  "durationMs" : 1396.593458,
                   "events" : [
                     "connection-end (threadId=598)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=598)"
@@ -3741,7 +3743,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.270699999999806,
+                  "recoveryMs" : 62.39202100000011,
                   "survived" : true
                 },
                 {
@@ -3749,8 +3751,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.997427000000016,
-                  "durationMs" : 1290.437211,
+                  "detectionMs" : 12.555112000000008,
+                  "durationMs" : 1378.582986,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=607)"
                   ],
@@ -3785,12 +3787,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3007.8198799999996,
-                  "durationMs" : 16346.460084,
+                  "detectionMs" : 3014.118611,
+                  "durationMs" : 16362.349038,
                   "events" : [
                     "connection-end (threadId=613)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3025.368,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3034.392,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -3811,8 +3813,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 205.0021059999999,
-                  "durationMs" : 1497.8776990000001,
+                  "detectionMs" : 208.4451120000001,
+                  "durationMs" : 1547.995156,
                   "events" : [
                     "connection-end (threadId=616)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=616)"
@@ -3837,8 +3839,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 50.53913699999998,
-                  "durationMs" : 2495.901515,
+                  "detectionMs" : 39.371106000000054,
+                  "durationMs" : 2419.8654070000002,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
@@ -3848,11 +3850,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1167.2145309999999,
+                  "recoveryMs" : 1140.4310640000003,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.9 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.6 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.4 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -3860,7 +3862,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -3869,22 +3871,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 26.957157999999936,
-                  "durationMs" : 2525.01689,
+                  "detectionMs" : 23.629727999999886,
+                  "durationMs" : 2460.721749,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1186.1789279999998,
+                  "recoveryMs" : 1148.087489,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with ECONNREFUSED (refused) after 4.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.1 ms"
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -3892,7 +3894,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -3901,7 +3903,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2465.758282,
+                  "durationMs" : 2406.022952,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
@@ -3911,7 +3913,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1154.1595579999996,
+                  "recoveryMs" : 1138.9906670000003,
                   "survived" : true
                 },
                 {
@@ -3919,11 +3921,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.4597159999998,
-                  "durationMs" : 4396.322967,
+                  "detectionMs" : 1110.351212,
+                  "durationMs" : 4387.854467,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=627)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=624)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=626)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=625)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3956,11 +3958,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2641.741244,
-                  "durationMs" : 4514.721009,
+                  "detectionMs" : 2647.3942750000006,
+                  "durationMs" : 4444.809305,
                   "events" : [
                     "connection-end (threadId=631)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=633)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=634)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3983,8 +3985,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2639.8424829999994,
-                  "durationMs" : 4454.80054,
+                  "detectionMs" : 2638.630201,
+                  "durationMs" : 4405.933739,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=640)",
                     "connection-end (threadId=637)",
@@ -4045,7 +4047,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3557.100383,
+                  "durationMs" : 3625.263378,
                   "events" : [
                     "connection-end (threadId=644)"
                   ],
@@ -4054,7 +4056,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 307.0202280000003,
+                  "recoveryMs" : 307.1703050000001,
                   "survived" : true
                 },
                 {
@@ -4062,7 +4064,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1540.442043,
+                  "durationMs" : 1554.0782920000001,
                   "events" : [
                     "connection-end (threadId=650)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=651)"
@@ -4072,7 +4074,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 208.05886999999984,
+                  "recoveryMs" : 212.72616500000026,
                   "survived" : true
                 },
                 {
@@ -4080,8 +4082,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 6.418244000000016,
-                  "durationMs" : 424.665574,
+                  "detectionMs" : 6.499077,
+                  "durationMs" : 395.013623,
                   "events" : [
                     "connection-end (threadId=661)"
                   ],
@@ -4099,7 +4101,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.294621000000006,
+                  "recoveryMs" : 8.581191999999987,
                   "survived" : false
                 },
                 {
@@ -4107,7 +4109,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1427.680049,
+                  "durationMs" : 1364.79433,
                   "events" : [
                     "connection-end (threadId=665)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=664)"
@@ -4117,7 +4119,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 74.80874900000003,
+                  "recoveryMs" : 59.15248799999995,
                   "survived" : true
                 },
                 {
@@ -4125,9 +4127,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1448.7411710000001,
+                  "durationMs" : 1316.464044,
                   "events" : [
-                    "connection-end (threadId=675)",
+                    "connection-end (threadId=671)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=673)"
                   ],
                   "operations" : {
@@ -4135,7 +4137,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 65.15015999999991,
+                  "recoveryMs" : 60.01432200000022,
                   "survived" : true
                 },
                 {
@@ -4143,11 +4145,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 21.039310999999998,
-                  "durationMs" : 1562.837406,
+                  "detectionMs" : 41.70794799999999,
+                  "durationMs" : 1399.476875,
                   "events" : [
-                    "connection-end (threadId=678)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=681)"
+                    "connection-end (threadId=680)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=678)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4180,8 +4182,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3021.758767,
-                  "durationMs" : 4486.32945,
+                  "detectionMs" : 3016.4591800000003,
+                  "durationMs" : 4423.003176,
                   "events" : [
                     "connection-end (threadId=682)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…"
@@ -4205,11 +4207,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.92239599999994,
-                  "durationMs" : 1580.0807399999999,
+                  "detectionMs" : 203.44704100000013,
+                  "durationMs" : 1561.62889,
                   "events" : [
-                    "connection-end (threadId=693)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=693)"
+                    "connection-end (threadId=689)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=691)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4231,8 +4233,71 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 53.65261600000008,
-                  "durationMs" : 2458.779697,
+                  "detectionMs" : 46.265634999999975,
+                  "durationMs" : 2401.693583,
+                  "events" : [
+                    "connection-end (threadId=6)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1126.9596339999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.2 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 27.069758999999976,
+                  "durationMs" : 2465.172054,
+                  "events" : [
+                    "connection-end (threadId=7)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1147.4931700000002,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 5.2 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 2.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2532.240064,
                   "events" : [
                     "connection-end (threadId=6)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
@@ -4242,70 +4307,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1148.6259120000002,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 5.3 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.4 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 18.487216000000217,
-                  "durationMs" : 2458.41345,
-                  "events" : [
-                    "connection-end (threadId=6)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1160.924553,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 4.3 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.7 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2395.700194,
-                  "events" : [
-                    "connection-end (threadId=6)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1149.9302750000002,
+                  "recoveryMs" : 1211.605706,
                   "survived" : true
                 },
                 {
@@ -4313,16 +4315,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4431.051498,
+                  "durationMs" : 4423.062708,
                   "events" : [
-                    "connection-end (threadId=715)"
+
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1121.5158390000006,
+                  "recoveryMs" : 1113.978637000001,
                   "survived" : true
                 },
                 {
@@ -4330,7 +4332,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4560.810913,
+                  "durationMs" : 4399.467774,
                   "events" : [
                     "connection-end (threadId=703)"
                   ],
@@ -4339,7 +4341,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2610.7568699999997,
+                  "recoveryMs" : 2643.718858999999,
                   "survived" : true
                 },
                 {
@@ -4347,16 +4349,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4490.909569,
+                  "durationMs" : 4444.636181,
                   "events" : [
-                    "connection-end (threadId=746)"
+
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2651.471405,
+                  "recoveryMs" : 2646.968155,
                   "survived" : true
                 }
               ],
@@ -4396,17 +4398,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3601.142859,
+                  "durationMs" : 3575.767637,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=718)",
-                    "connection-end (threadId=757)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=717)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 305.6172200000001,
+                  "recoveryMs" : 306.718245,
                   "survived" : true
                 },
                 {
@@ -4414,7 +4415,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1547.7190580000001,
+                  "durationMs" : 1531.2742309999999,
                   "events" : [
                     "connection-end (threadId=725)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=725)"
@@ -4424,7 +4425,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 207.13432899999998,
+                  "recoveryMs" : 208.04879800000003,
                   "survived" : true
                 },
                 {
@@ -4432,8 +4433,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 12.955222999999933,
-                  "durationMs" : 1393.76288,
+                  "detectionMs" : 8.780153000000155,
+                  "durationMs" : 1339.913626,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=734)"
                   ],
@@ -4468,8 +4469,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1119.268924,
-                  "durationMs" : 4439.650923,
+                  "detectionMs" : 1111.7275029999996,
+                  "durationMs" : 4358.488643,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=741)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=738)"
@@ -4505,11 +4506,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2651.164925,
-                  "durationMs" : 4389.907286,
+                  "detectionMs" : 2657.4220379999997,
+                  "durationMs" : 4432.177839,
                   "events" : [
-                    "connection-end (threadId=747)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=749)"
+                    "connection-end (threadId=746)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=748)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4532,8 +4533,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2649.3571749999996,
-                  "durationMs" : 4462.810069,
+                  "detectionMs" : 2655.514972,
+                  "durationMs" : 4455.558872,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=756)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=753)"
@@ -4597,7 +4598,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3639.037226,
+                  "durationMs" : 3620.080279,
                   "events" : [
                     "connection-end (threadId=759)"
                   ],
@@ -4606,7 +4607,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 308.47243500000013,
+                  "recoveryMs" : 307.271483,
                   "survived" : true
                 },
                 {
@@ -4614,7 +4615,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1601.006909,
+                  "durationMs" : 1540.09424,
                   "events" : [
                     "connection-end (threadId=766)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=767)"
@@ -4624,7 +4625,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 211.38937899999996,
+                  "recoveryMs" : 205.46226000000024,
                   "survived" : true
                 },
                 {
@@ -4632,11 +4633,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 13.935240000000022,
-                  "durationMs" : 1490.229898,
+                  "detectionMs" : 28.655573000000004,
+                  "durationMs" : 1421.65481,
                   "events" : [
-                    "connection-end (threadId=777)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=776)"
+                    "connection-end (threadId=774)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=777)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4669,16 +4670,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4545.986145,
+                  "durationMs" : 4432.749512,
                   "events" : [
-
+                    "connection-end (threadId=805)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1115.2084320000008,
+                  "recoveryMs" : 1114.7897200000002,
                   "survived" : true
                 },
                 {
@@ -4686,16 +4687,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4510.456202,
+                  "durationMs" : 4421.273572,
                   "events" : [
-                    "connection-end (threadId=785)"
+                    "connection-end (threadId=784)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2650.9519509999996,
+                  "recoveryMs" : 2664.8149319999993,
                   "survived" : true
                 },
                 {
@@ -4703,7 +4704,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4491.389309,
+                  "durationMs" : 4391.450029,
                   "events" : [
 
                   ],
@@ -4712,7 +4713,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2647.4498809999996,
+                  "recoveryMs" : 2640.990673,
                   "survived" : true
                 }
               ],
@@ -4748,16 +4749,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3644.561916,
+                  "durationMs" : 3584.827385,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=799)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=801)",
+                    "connection-end (threadId=808)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 312.6170189999998,
+                  "recoveryMs" : 330.30636000000004,
                   "survived" : true
                 },
                 {
@@ -4765,17 +4767,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1590.874741,
+                  "durationMs" : 1559.58603,
                   "events" : [
-                    "connection-end (threadId=808)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=808)"
+                    "connection-end (threadId=809)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=809)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 213.2713799999999,
+                  "recoveryMs" : 206.6378420000001,
                   "survived" : true
                 },
                 {
@@ -4792,10 +4794,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 17.518529999999828,
-                  "durationMs" : 1397.743234,
+                  "detectionMs" : 18.66068099999984,
+                  "durationMs" : 1449.88683,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=816)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=817)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4846,10 +4848,11 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1122.732078,
-                  "durationMs" : 4465.074616,
+                  "detectionMs" : 1116.9979860000003,
+                  "durationMs" : 4452.172542,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=823)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=821)",
+                    "connection-end (threadId=847)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4891,8 +4894,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2688.6271709999996,
-                  "durationMs" : 4514.565787,
+                  "detectionMs" : 2648.4615360000003,
+                  "durationMs" : 4329.314227,
                   "events" : [
                     "connection-end (threadId=826)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=828)"
@@ -4902,7 +4905,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2674.9554380000004,
+                  "recoveryMs" : 2645.4414889999994,
                   "survived" : true
                 },
                 {
@@ -4928,10 +4931,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2654.380124,
-                  "durationMs" : 4544.417925,
+                  "detectionMs" : 2649.205771,
+                  "durationMs" : 4456.091761,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=843)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=839)",
                     "connection-end (threadId=865)"
                   ],
                   "firstError" : {
@@ -4991,17 +4994,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3633.617583,
+                  "durationMs" : 3653.248575,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=837)",
-                    "connection-end (threadId=849)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=843)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 308.0674280000003,
+                  "recoveryMs" : 309.484508,
                   "survived" : true
                 },
                 {
@@ -5009,17 +5011,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1610.626638,
+                  "durationMs" : 1540.239382,
                   "events" : [
-                    "connection-end (threadId=851)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=851)"
+                    "connection-end (threadId=849)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=849)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.89353899999992,
+                  "recoveryMs" : 210.8059209999999,
                   "survived" : true
                 },
                 {
@@ -5036,8 +5038,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 25.337811999999985,
-                  "durationMs" : 1500.754353,
+                  "detectionMs" : 23.724606999999878,
+                  "durationMs" : 1417.944394,
                   "events" : [
 
                   ],
@@ -5081,8 +5083,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1118.881618,
-                  "durationMs" : 4420.551008,
+                  "detectionMs" : 1117.321633,
+                  "durationMs" : 4429.440637,
                   "events" : [
                     "connection-end (threadId=889)"
                   ],
@@ -5126,8 +5128,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2652.2930799999995,
-                  "durationMs" : 4455.807649,
+                  "detectionMs" : 2652.3640940000005,
+                  "durationMs" : 4439.184027,
                   "events" : [
                     "connection-end (threadId=869)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=871)"
@@ -5137,7 +5139,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2650.1769269999995,
+                  "recoveryMs" : 2649.967863,
                   "survived" : true
                 },
                 {
@@ -5154,10 +5156,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2651.7789969999994,
-                  "durationMs" : 4463.113168,
+                  "detectionMs" : 2664.971213,
+                  "durationMs" : 4440.073164,
                   "events" : [
-                    "connection-end (threadId=907)"
+
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5216,17 +5218,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3674.036925,
+                  "durationMs" : 3582.338338,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=883)",
-                    "connection-end (threadId=895)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=883)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 306.8178919999996,
+                  "recoveryMs" : 306.6932619999998,
                   "survived" : true
                 },
                 {
@@ -5234,7 +5235,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1553.8244260000001,
+                  "durationMs" : 1472.548243,
                   "events" : [
                     "connection-end (threadId=891)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=891)"
@@ -5244,7 +5245,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 216.655489,
+                  "recoveryMs" : 206.08399600000007,
                   "survived" : true
                 },
                 {
@@ -5252,11 +5253,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.84408899999994,
-                  "durationMs" : 1389.372907,
+                  "detectionMs" : 20.176954000000023,
+                  "durationMs" : 1416.121896,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=902)",
-                    "connection-end (threadId=922)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=901)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5289,11 +5289,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1113.4148459999997,
-                  "durationMs" : 4436.626561,
+                  "detectionMs" : 1109.9741040000004,
+                  "durationMs" : 4427.004239,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=906)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=903)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=907)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=904)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5326,11 +5326,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2646.808937,
-                  "durationMs" : 4450.614851,
+                  "detectionMs" : 2648.09599,
+                  "durationMs" : 4416.789865,
                   "events" : [
-                    "connection-end (threadId=913)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=915)"
+                    "connection-end (threadId=910)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=912)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5353,12 +5353,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2651.059177,
-                  "durationMs" : 4513.520157,
+                  "detectionMs" : 2645.8474239999996,
+                  "durationMs" : 4476.163217,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=920)",
-                    "connection-end (threadId=917)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=917)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=923)",
+                    "connection-end (threadId=920)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=920)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5417,7 +5417,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3507.989444,
+                  "durationMs" : 3585.378018,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=925)",
                     "connection-end: read ECONNRESET (code=ECONNRESET, threadId=925)",
@@ -5428,7 +5428,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.1822680000005,
+                  "recoveryMs" : 304.9691819999998,
                   "survived" : true
                 },
                 {
@@ -5436,7 +5436,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1476.955326,
+                  "durationMs" : 1499.124857,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=932)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=932)",
@@ -5447,7 +5447,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.14391799999999,
+                  "recoveryMs" : 208.59390700000017,
                   "survived" : true
                 },
                 {
@@ -5455,8 +5455,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 6.202029999999979,
-                  "durationMs" : 398.071837,
+                  "detectionMs" : 5.920923000000016,
+                  "durationMs" : 423.066836,
                   "events" : [
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=941)",
                     "connection-end (threadId=942)"
@@ -5475,7 +5475,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.522681999999975,
+                  "recoveryMs" : 7.380223999999998,
                   "survived" : false
                 },
                 {
@@ -5483,18 +5483,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1398.564043,
+                  "durationMs" : 1401.06897,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=947)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=947)",
-                    "connection-end (threadId=947)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=945)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=945)",
+                    "connection-end (threadId=945)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.38574399999993,
+                  "recoveryMs" : 57.934635999999955,
                   "survived" : true
                 },
                 {
@@ -5502,18 +5502,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1368.4942369999999,
+                  "durationMs" : 1338.288869,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=952)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=952)",
-                    "connection-end (threadId=969)"
+                    "connection-end (threadId=973)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.68828500000018,
+                  "recoveryMs" : 60.909280999999964,
                   "survived" : true
                 },
                 {
@@ -5521,17 +5521,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1395.765895,
+                  "durationMs" : 1383.515164,
                   "events" : [
                     "connection-end: read ECONNRESET (code=ECONNRESET, threadId=956)",
-                    "connection-end (threadId=972)"
+                    "connection-end (threadId=976)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 24.449337000000014,
+                  "recoveryMs" : 21.185103000000026,
                   "survived" : true
                 },
                 {
@@ -5539,9 +5539,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41381.523609,
+                  "durationMs" : 41326.073723,
                   "events" : [
-                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=963)",
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=964)",
                     "connection-end (threadId=1218)"
                   ],
                   "operations" : {
@@ -5549,7 +5549,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40050.720063,
+                  "recoveryMs" : 40046.67802700001,
                   "survived" : true
                 },
                 {
@@ -5557,11 +5557,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.71481700000004,
-                  "durationMs" : 1532.6804080000002,
+                  "detectionMs" : 203.22139700000002,
+                  "durationMs" : 1411.578086,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=973)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=973)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=969)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=969)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5584,8 +5584,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 146.40874600000006,
-                  "durationMs" : 2394.9521720000002,
+                  "detectionMs" : 51.89363800000001,
+                  "durationMs" : 2376.002519,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -5596,43 +5596,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1143.438764,
+                  "recoveryMs" : 1153.872923,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.9 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.1 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 26.216840000000047,
-                  "durationMs" : 2436.690307,
-                  "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
-                    "connection-end (threadId=4)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1155.2972009999999,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.8 ms",
+                    "operation 1 failed with ECONNREFUSED (refused) after 4.2 ms",
                     "operation 2 failed with ECONNREFUSED (refused) after 2.2 ms"
                   ],
                   "whileDownError" : {
@@ -5641,7 +5608,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -5649,8 +5616,9 @@ enum MeasuredDriversData {
                   "absorbed" : [
 
                   ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2444.522864,
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 24.301738999999998,
+                  "durationMs" : 2435.269272,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -5661,7 +5629,39 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1153.8384409999999,
+                  "recoveryMs" : 1164.8126980000002,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.5 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.7 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2413.250514,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=6)",
+                    "connection-end (threadId=4)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1151.1045299999998,
                   "survived" : true
                 },
                 {
@@ -5669,7 +5669,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4446.586958,
+                  "durationMs" : 4370.463136,
                   "events" : [
                     "connection-end: write ECONNRESET (code=ECONNRESET, threadId=979)",
                     "connection-end (threadId=996)"
@@ -5679,7 +5679,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1115.6089309999998,
+                  "recoveryMs" : 1112.9720239999992,
                   "survived" : true
                 },
                 {
@@ -5687,7 +5687,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4363.317056,
+                  "durationMs" : 4361.847471,
                   "events" : [
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=983)",
                     "connection-end (threadId=998)"
@@ -5697,7 +5697,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2651.7412090000007,
+                  "recoveryMs" : 2646.7792719999998,
                   "survived" : true
                 },
                 {
@@ -5705,17 +5705,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4445.09469,
+                  "durationMs" : 4389.810265,
                   "events" : [
                     "connection-end: read ECONNRESET (code=ECONNRESET, threadId=990)",
-                    "connection-end (threadId=1009)"
+                    "connection-end (threadId=1008)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2646.1111490000008,
+                  "recoveryMs" : 2646.451356000001,
                   "survived" : true
                 }
               ],
@@ -5747,18 +5747,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3588.983147,
+                  "durationMs" : 3578.449686,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1000)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1000)",
-                    "connection-end (threadId=1000)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1001)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1001)",
+                    "connection-end (threadId=1001)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 305.121349,
+                  "recoveryMs" : 304.1198129999998,
                   "survived" : true
                 },
                 {
@@ -5766,18 +5766,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1504.261579,
+                  "durationMs" : 1512.541054,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1004)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1004)",
-                    "connection-end (threadId=1012)"
+                    "connection-end (threadId=1022)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 213.1994850000001,
+                  "recoveryMs" : 204.29263600000013,
                   "survived" : true
                 },
                 {
@@ -5785,11 +5785,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 7.784455999999977,
-                  "durationMs" : 315.651648,
+                  "detectionMs" : 6.009548999999993,
+                  "durationMs" : 286.125584,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1014)",
-                    "connection-end (threadId=1015)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1011)",
+                    "connection-end (threadId=1013)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5805,7 +5805,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 10.046217000000013,
+                  "recoveryMs" : 7.4799260000000345,
                   "survived" : false
                 },
                 {
@@ -5813,18 +5813,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1350.978493,
+                  "durationMs" : 1359.921883,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1020)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1020)",
-                    "connection-end (threadId=1020)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1018)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1018)",
+                    "connection-end (threadId=1018)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 63.78815499999996,
+                  "recoveryMs" : 58.72198800000001,
                   "survived" : true
                 },
                 {
@@ -5832,18 +5832,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1329.8540520000001,
+                  "durationMs" : 1352.389329,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1024)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1024)",
-                    "connection-end (threadId=1030)"
+                    "connection-end (threadId=1034)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 65.16444200000001,
+                  "recoveryMs" : 58.04843899999992,
                   "survived" : true
                 },
                 {
@@ -5851,9 +5851,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1381.857505,
+                  "durationMs" : 1304.848974,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1032)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1030)",
                     "connection-end (threadId=1047)"
                   ],
                   "operations" : {
@@ -5861,7 +5861,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 16.147605999999996,
+                  "recoveryMs" : 23.61049099999991,
                   "survived" : true
                 },
                 {
@@ -5869,7 +5869,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41417.67101,
+                  "durationMs" : 41323.09098,
                   "events" : [
                     "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1036)",
                     "connection-end (threadId=1303)"
@@ -5879,7 +5879,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40063.959825,
+                  "recoveryMs" : 40034.744893,
                   "survived" : true
                 },
                 {
@@ -5887,8 +5887,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.76757199999997,
-                  "durationMs" : 1501.969392,
+                  "detectionMs" : 206.74780899999996,
+                  "durationMs" : 1491.591842,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1042)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1042)"
@@ -5914,8 +5914,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 39.018145000000004,
-                  "durationMs" : 2451.711434,
+                  "detectionMs" : 64.63122299999986,
+                  "durationMs" : 2455.575419,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -5926,11 +5926,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1164.9329389999998,
+                  "recoveryMs" : 1153.5920219999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.8 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.5 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -5938,7 +5938,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -5947,8 +5947,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 34.86504599999989,
-                  "durationMs" : 2463.317266,
+                  "detectionMs" : 31.48785399999997,
+                  "durationMs" : 2440.2142949999998,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -5959,11 +5959,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1197.441584,
+                  "recoveryMs" : 1154.177622,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.4 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.0 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 4.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -5971,7 +5971,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47757",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
                     "phase" : "acquire"
                   }
                 },
@@ -5980,7 +5980,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2466.208948,
+                  "durationMs" : 2479.437513,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -5991,7 +5991,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1156.4044489999999,
+                  "recoveryMs" : 1169.8591569999999,
                   "survived" : true
                 },
                 {
@@ -5999,9 +5999,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4380.853049,
+                  "durationMs" : 4373.040389,
                   "events" : [
-                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1051)",
+                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1050)",
                     "connection-end (threadId=1062)"
                   ],
                   "operations" : {
@@ -6009,7 +6009,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1114.6878540000002,
+                  "recoveryMs" : 1116.6120029999988,
                   "survived" : true
                 },
                 {
@@ -6017,7 +6017,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4373.706588,
+                  "durationMs" : 4319.301261,
                   "events" : [
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1057)",
                     "connection-end (threadId=1068)"
@@ -6027,7 +6027,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2645.749706000001,
+                  "recoveryMs" : 2640.817924000001,
                   "survived" : true
                 },
                 {
@@ -6035,7 +6035,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4398.295826,
+                  "durationMs" : 4399.345855,
                   "events" : [
                     "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1064)",
                     "connection-end (threadId=1081)"
@@ -6045,7 +6045,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2648.1693050000013,
+                  "recoveryMs" : 2644.1901729999995,
                   "survived" : true
                 }
               ],
@@ -6077,7 +6077,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3329.085145,
+                  "durationMs" : 3340.355238,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -6086,7 +6086,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.5436709999999,
+                  "recoveryMs" : 301.92221800000016,
                   "survived" : true
                 },
                 {
@@ -6094,7 +6094,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1265.010412,
+                  "durationMs" : 1265.1521870000001,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -6103,7 +6103,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.31958099999997,
+                  "recoveryMs" : 203.90252899999996,
                   "survived" : true
                 },
                 {
@@ -6111,8 +6111,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.152906999999999,
-                  "durationMs" : 63.043344,
+                  "detectionMs" : 1.6445340000000002,
+                  "durationMs" : 61.003389,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -6130,7 +6130,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.1254259999999974,
+                  "recoveryMs" : 2.458192000000004,
                   "survived" : false
                 },
                 {
@@ -6138,7 +6138,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1100.70096,
+                  "durationMs" : 1090.473121,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -6147,7 +6147,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.85299799999984,
+                  "recoveryMs" : 54.90800899999999,
                   "survived" : true
                 },
                 {
@@ -6155,7 +6155,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1091.662071,
+                  "durationMs" : 1103.0882569999999,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -6164,7 +6164,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.233694000000014,
+                  "recoveryMs" : 59.72157900000002,
                   "survived" : true
                 },
                 {
@@ -6172,10 +6172,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.194274999999834,
-                  "durationMs" : 1094.478943,
+                  "detectionMs" : 8.087023999999928,
+                  "durationMs" : 1096.178389,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:40504->127.0.0.1:47757: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:58338->127.0.0.1:39427: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6198,11 +6198,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3006.896098,
-                  "durationMs" : 7102.85375,
+                  "detectionMs" : 3006.084176,
+                  "durationMs" : 7108.142647,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":6029.694,\"…"
+                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3024.609,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -6223,8 +6223,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.45712400000002,
-                  "durationMs" : 1257.915778,
+                  "detectionMs" : 201.96525199999996,
+                  "durationMs" : 1258.368096,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -6261,8 +6261,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 39.650740999999925,
-                  "durationMs" : 2183.038145,
+                  "detectionMs" : 46.65416300000015,
+                  "durationMs" : 2197.374207,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -6271,10 +6271,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1148.7303960000002,
+                  "recoveryMs" : 1159.7400629999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
+                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
                     "operation 2 failed with *net.OpError (refused) after 0.5 ms"
                   ],
                   "whileDownError" : {
@@ -6282,7 +6282,7 @@ enum MeasuredDriversData {
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47757: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:39427: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -6291,8 +6291,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 23.613819000000035,
-                  "durationMs" : 2186.701595,
+                  "detectionMs" : 32.68054099999995,
+                  "durationMs" : 2212.034227,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -6301,18 +6301,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1161.5465519999998,
+                  "recoveryMs" : 1179.3452830000003,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 1.0 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.7 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47757: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:39427: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -6321,7 +6321,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2188.230922,
+                  "durationMs" : 2198.713419,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -6330,7 +6330,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1155.433116,
+                  "recoveryMs" : 1162.480105,
                   "survived" : true
                 },
                 {
@@ -6338,7 +6338,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4125.978195,
+                  "durationMs" : 4125.995427,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -6347,7 +6347,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.8336580000005,
+                  "recoveryMs" : 1103.5462590000002,
                   "survived" : true
                 },
                 {
@@ -6355,7 +6355,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4132.834311,
+                  "durationMs" : 4125.862257,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -6364,7 +6364,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2639.9026839999997,
+                  "recoveryMs" : 2635.9944780000014,
                   "survived" : true
                 },
                 {
@@ -6372,10 +6372,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2639.8898229999995,
-                  "durationMs" : 4165.993839,
+                  "detectionMs" : 2643.4624120000003,
+                  "durationMs" : 4152.216455,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:46598->127.0.0.1:47757: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:46136->127.0.0.1:39427: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6384,7 +6384,7 @@ enum MeasuredDriversData {
                     "kind" : "lost",
                     "label" : "ErrInvalidConn (lost)",
                     "message" : "invalid connection",
-                    "phase" : "unknown"
+                    "phase" : "acquire"
                   },
                   "operations" : {
                     "failed" : 2,
@@ -6422,7 +6422,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3337.289709,
+                  "durationMs" : 3325.30695,
                   "events" : [
 
                   ],
@@ -6431,7 +6431,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.7901189999998,
+                  "recoveryMs" : 301.6199139999999,
                   "survived" : true
                 },
                 {
@@ -6439,7 +6439,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1264.8866,
+                  "durationMs" : 1259.612129,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -6448,7 +6448,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.20440899999994,
+                  "recoveryMs" : 202.27087000000006,
                   "survived" : true
                 },
                 {
@@ -6456,8 +6456,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.7606370000000027,
-                  "durationMs" : 70.583333,
+                  "detectionMs" : 1.576324999999997,
+                  "durationMs" : 62.092121,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -6475,7 +6475,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.383442000000002,
+                  "recoveryMs" : 2.626441,
                   "survived" : false
                 },
                 {
@@ -6483,7 +6483,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1097.757721,
+                  "durationMs" : 1093.304771,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -6492,7 +6492,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.496801000000005,
+                  "recoveryMs" : 57.08843000000002,
                   "survived" : true
                 },
                 {
@@ -6500,7 +6500,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1102.540188,
+                  "durationMs" : 1090.470055,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -6509,7 +6509,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.56393200000002,
+                  "recoveryMs" : 55.711214999999925,
                   "survived" : true
                 },
                 {
@@ -6517,10 +6517,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.682676000000129,
-                  "durationMs" : 1093.721522,
+                  "detectionMs" : 7.238031999999976,
+                  "durationMs" : 1090.498168,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:32832->127.0.0.1:47757: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:48362->127.0.0.1:39427: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6543,11 +6543,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.329245,
-                  "durationMs" : 4126.365912,
+                  "detectionMs" : 3011.290247,
+                  "durationMs" : 4083.179882,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3028.737,\"…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3022.09,\"o…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -6568,8 +6568,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.03456699999992,
-                  "durationMs" : 1263.366198,
+                  "detectionMs" : 203.61434400000007,
+                  "durationMs" : 1257.553549,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -6606,8 +6606,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 60.650588000000084,
-                  "durationMs" : 2202.414218,
+                  "detectionMs" : 61.47443199999998,
+                  "durationMs" : 2182.653413,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -6616,18 +6616,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1167.491516,
+                  "recoveryMs" : 1156.4136819999999,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.9 ms",
+                    "operation 2 failed with *net.OpError (refused) after 1.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47757: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:39427: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -6636,8 +6636,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 23.89987599999995,
-                  "durationMs" : 2187.465227,
+                  "detectionMs" : 16.712267999999995,
+                  "durationMs" : 2182.611065,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -6646,18 +6646,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1151.3374079999999,
+                  "recoveryMs" : 1149.521677,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 1.2 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.7 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47757: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:39427: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -6666,7 +6666,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2184.375954,
+                  "durationMs" : 2212.672603,
                   "events" : [
 
                   ],
@@ -6675,7 +6675,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1157.9659079999997,
+                  "recoveryMs" : 1184.1675459999997,
                   "survived" : true
                 },
                 {
@@ -6683,7 +6683,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4129.989847,
+                  "durationMs" : 4126.254913,
                   "events" : [
 
                   ],
@@ -6692,7 +6692,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1105.6749530000002,
+                  "recoveryMs" : 1103.2423540000004,
                   "survived" : true
                 },
                 {
@@ -6700,7 +6700,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4123.332093,
+                  "durationMs" : 4124.145218,
                   "events" : [
 
                   ],
@@ -6709,7 +6709,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2635.809598999999,
+                  "recoveryMs" : 2636.9428400000006,
                   "survived" : true
                 },
                 {
@@ -6717,7 +6717,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4174.470454,
+                  "durationMs" : 4157.378304,
                   "events" : [
 
                   ],
@@ -6726,7 +6726,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2644.1866299999992,
+                  "recoveryMs" : 2641.5833250000005,
                   "survived" : true
                 }
               ],
@@ -6760,18 +6760,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3842.523851,
+                  "durationMs" : 3773.938984,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1221) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1222) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1223) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1222) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1223) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1224) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 336.73016800000005,
+                  "recoveryMs" : 306.9316050000002,
                   "survived" : true
                 },
                 {
@@ -6779,7 +6779,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1748.508244,
+                  "durationMs" : 1648.812011,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1228) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1229) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
@@ -6790,7 +6790,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 209.4914359999998,
+                  "recoveryMs" : 208.92249999999967,
                   "survived" : true
                 },
                 {
@@ -6798,18 +6798,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 15.977178999999978,
-                  "durationMs" : 755.887629,
+                  "detectionMs" : 6.491241000000002,
+                  "durationMs" : 429.614996,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@25ab712f marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@1fa6e95d marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@73379033 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@6723328f marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1242) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=1238) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -6818,7 +6818,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=1241) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                      "message" : "(conn=1239) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                       "phase" : "query"
                     }
                   ],
@@ -6827,7 +6827,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 18.645305000000008,
+                  "recoveryMs" : 7.7599500000000035,
                   "survived" : false
                 },
                 {
@@ -6835,9 +6835,28 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1863.8539230000001,
+                  "durationMs" : 1575.64385,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1248) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1249) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1250) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1251) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 61.92669999999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1652.424274,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1253) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1254) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1255) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
@@ -6846,26 +6865,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 71.86906700000009,
-                  "survived" : true
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "network-cut-close",
-                  "durationMs" : 1956.7687,
-                  "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1258) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1260) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1261) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 97.26298799999995,
+                  "recoveryMs" : 65.49228300000004,
                   "survived" : true
                 },
                 {
@@ -6873,9 +6873,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1916.841731,
+                  "durationMs" : 1488.0550600000001,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3aab70c6 ((conn=1259) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3aab70c6 ((conn=1262) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1263) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@acc15a5 ((conn=1264) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
@@ -6884,7 +6884,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 49.38358999999991,
+                  "recoveryMs" : 12.261475000000019,
                   "survived" : true
                 },
                 {
@@ -6892,18 +6892,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21823.495119,
+                  "durationMs" : 21647.229788,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3aab70c6 ((conn=1272) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1281) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@acc15a5 ((conn=1282) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3aab70c6 ((conn=1276) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1277) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@acc15a5 ((conn=1278) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20035.123379999997,
+                  "recoveryMs" : 20040.095461000004,
                   "survived" : true
                 },
                 {
@@ -6911,8 +6911,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 210.98079700000017,
-                  "durationMs" : 1908.1826350000001,
+                  "detectionMs" : 208.9660389999999,
+                  "durationMs" : 1682.785165,
                   "events" : [
                     "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@57fe545b marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
@@ -6921,7 +6921,7 @@ enum MeasuredDriversData {
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1287) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=1280) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -6946,7 +6946,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2770.11438,
+                  "durationMs" : 2945.475526,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
@@ -6957,10 +6957,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1272.5729640000002,
+                  "recoveryMs" : 1292.41294,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1206.2 ms"
+                    "operation 1 succeeded after 1217.2 ms"
                   ]
                 },
                 {
@@ -6968,7 +6968,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2687.494597,
+                  "durationMs" : 2741.863456,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
@@ -6979,10 +6979,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1233.67962,
+                  "recoveryMs" : 1236.9603310000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1204.7 ms"
+                    "operation 1 succeeded after 1207.8 ms"
                   ]
                 },
                 {
@@ -6990,7 +6990,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2608.279149,
+                  "durationMs" : 2726.597831,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
@@ -7001,7 +7001,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1162.820044,
+                  "recoveryMs" : 1161.9170040000001,
                   "survived" : true
                 },
                 {
@@ -7009,9 +7009,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4789.871513,
+                  "durationMs" : 4523.183487,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1288) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1291) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bcc711a ((conn=1292) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4be9960e ((conn=1294) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
@@ -7020,7 +7020,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1128.4314599999989,
+                  "recoveryMs" : 1122.290488999999,
                   "survived" : true
                 },
                 {
@@ -7028,7 +7028,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4612.133189,
+                  "durationMs" : 4554.6732250000005,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1299) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bcc711a ((conn=1300) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
@@ -7039,7 +7039,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2653.058279,
+                  "recoveryMs" : 2630.845324,
                   "survived" : true
                 },
                 {
@@ -7047,18 +7047,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4585.881634,
+                  "durationMs" : 4621.531984,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4fcf0390 ((conn=1306) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5c283c70 ((conn=1307) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4be9960e ((conn=1308) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4fcf0390 ((conn=1307) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5c283c70 ((conn=1308) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4be9960e ((conn=1309) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2648.6244800000004,
+                  "recoveryMs" : 2659.963414,
                   "survived" : true
                 }
               ],
@@ -7090,18 +7090,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3810.131961,
+                  "durationMs" : 3809.871924,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1316) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1317) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1317) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1318) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 327.56989299999987,
+                  "recoveryMs" : 313.4912300000001,
                   "survived" : true
                 },
                 {
@@ -7109,18 +7109,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1672.5116309999999,
+                  "durationMs" : 1731.844528,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1326) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1327) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1327) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1328) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 213.20115200000032,
+                  "recoveryMs" : 210.76699400000007,
                   "survived" : true
                 },
                 {
@@ -7128,19 +7128,19 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 9.091977999999983,
-                  "durationMs" : 543.167932,
+                  "detectionMs" : 10.389422000000081,
+                  "durationMs" : 717.327233,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@2f531a5f marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@2e187246 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@73379033 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@6723328f marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1336) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=1343) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -7149,7 +7149,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=1337) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                      "message" : "(conn=1344) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                       "phase" : "query"
                     }
                   ],
@@ -7158,7 +7158,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 10.531500999999992,
+                  "recoveryMs" : 11.810516000000007,
                   "survived" : false
                 },
                 {
@@ -7166,18 +7166,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1581.846241,
+                  "durationMs" : 1874.574605,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1344) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1346) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6ca4001b ((conn=1348) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@48e4edea ((conn=1352) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 73.08000300000003,
+                  "recoveryMs" : 61.71454800000015,
                   "survived" : true
                 },
                 {
@@ -7185,18 +7185,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1809.159924,
+                  "durationMs" : 1638.678319,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1359) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1360) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1360) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1361) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 69.54715000000033,
+                  "recoveryMs" : 60.667217000000164,
                   "survived" : true
                 },
                 {
@@ -7204,18 +7204,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1753.871691,
+                  "durationMs" : 1661.803712,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@28acd71 ((conn=1368) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1cd140c2 ((conn=1369) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3aab70c6 ((conn=1364) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1365) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20.609469000000217,
+                  "recoveryMs" : 21.236182999999983,
                   "survived" : true
                 },
                 {
@@ -7223,18 +7223,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21736.743008,
+                  "durationMs" : 21491.552123,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3aab70c6 ((conn=1372) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1373) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3aab70c6 ((conn=1373) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1374) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20043.585452,
+                  "recoveryMs" : 20031.380766,
                   "survived" : true
                 },
                 {
@@ -7242,8 +7242,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 208.818442,
-                  "durationMs" : 1682.5603529999998,
+                  "detectionMs" : 209.96872000000008,
+                  "durationMs" : 1710.037407,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@57fe545b marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
@@ -7253,7 +7253,7 @@ enum MeasuredDriversData {
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1382) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=1389) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -7278,7 +7278,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2763.051737,
+                  "durationMs" : 2807.947784,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
@@ -7289,10 +7289,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1277.4682279999997,
+                  "recoveryMs" : 1260.9403519999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1207.9 ms"
+                    "operation 1 succeeded after 1208.5 ms"
                   ]
                 },
                 {
@@ -7300,7 +7300,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2642.242013,
+                  "durationMs" : 2780.24138,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
@@ -7311,10 +7311,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1235.9494140000002,
+                  "recoveryMs" : 1228.0940460000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1206.6 ms"
+                    "operation 1 succeeded after 1205.0 ms"
                   ]
                 },
                 {
@@ -7322,7 +7322,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2615.861136,
+                  "durationMs" : 2688.7468559999998,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
@@ -7333,7 +7333,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1161.6912749999997,
+                  "recoveryMs" : 1157.965402,
                   "survived" : true
                 },
                 {
@@ -7341,10 +7341,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4529.667917,
+                  "durationMs" : 4520.138638,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1392) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1393) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bcc711a ((conn=1394) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
@@ -7352,7 +7352,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1144.3781759999997,
+                  "recoveryMs" : 1118.2655370000002,
                   "survived" : true
                 },
                 {
@@ -7360,18 +7360,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4597.918755,
+                  "durationMs" : 4572.663228,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1401) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bcc711a ((conn=1402) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1402) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bcc711a ((conn=1403) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2635.38267,
+                  "recoveryMs" : 2651.437934,
                   "survived" : true
                 },
                 {
@@ -7379,18 +7379,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4622.809649,
+                  "durationMs" : 4584.212886,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4fcf0390 ((conn=1411) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5c283c70 ((conn=1412) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4fcf0390 ((conn=1412) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5c283c70 ((conn=1413) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2652.117777999999,
+                  "recoveryMs" : 2645.4087399999994,
                   "survived" : true
                 }
               ],
@@ -7422,12 +7422,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 305.11200199999985,
-                  "durationMs" : 4198.720086,
+                  "detectionMs" : 303.4992480000001,
+                  "durationMs" : 4600.154038,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1422)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1424)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1424)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1425)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -7450,12 +7450,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 210.544529,
-                  "durationMs" : 2612.859317,
+                  "detectionMs" : 203.938271,
+                  "durationMs" : 2312.029861,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1433)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1434)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1434)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1435)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7478,12 +7478,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.244688999999994,
-                  "durationMs" : 1370.732133,
+                  "detectionMs" : 2.0241059999999607,
+                  "durationMs" : 1109.517362,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1446)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1448)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1449)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1452)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7499,7 +7499,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.51205500000003,
+                  "recoveryMs" : 76.21412999999995,
                   "survived" : false
                 },
                 {
@@ -7507,12 +7507,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 55.843143000000055,
-                  "durationMs" : 2441.127266,
+                  "detectionMs" : 54.94929699999989,
+                  "durationMs" : 2075.583683,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1460)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1462)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1458)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1460)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -7535,12 +7535,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 59.34428800000023,
-                  "durationMs" : 2669.146253,
+                  "detectionMs" : 58.674453000000085,
+                  "durationMs" : 2268.949661,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1466)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1467)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1467)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1468)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7563,12 +7563,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 23.305440999999973,
-                  "durationMs" : 2595.093554,
+                  "detectionMs" : 27.21777700000007,
+                  "durationMs" : 2203.818221,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=1470)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1471)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=1471)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1472)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7591,11 +7591,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3009.160193,
-                  "durationMs" : 17022.378922,
+                  "detectionMs" : 3005.8540139999996,
+                  "durationMs" : 17041.661028,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1489)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1495)",
                     "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
                   ],
                   "firstError" : {
@@ -7617,11 +7617,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 205.49652300000002,
-                  "durationMs" : 2148.049056,
+                  "detectionMs" : 204.9116670000003,
+                  "durationMs" : 2263.243511,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1495)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1496)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7655,8 +7655,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 44.21680200000014,
-                  "durationMs" : 3334.435958,
+                  "detectionMs" : 65.28230299999996,
+                  "durationMs" : 3449.566123,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -7667,11 +7667,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1191.9779310000001,
+                  "recoveryMs" : 1189.4094950000003,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 1.7 ms",
-                    "operation 2 failed with 2003 (refused) after 54.5 ms"
+                    "operation 1 failed with 2013 (lost) after 1.6 ms",
+                    "operation 2 failed with 2003 (refused) after 46.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -7688,8 +7688,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.097756000000118,
-                  "durationMs" : 3110.422884,
+                  "detectionMs" : 19.95381599999996,
+                  "durationMs" : 3135.345888,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -7700,11 +7700,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1179.2930729999998,
+                  "recoveryMs" : 1214.2252210000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 1.2 ms",
-                    "operation 2 failed with 2003 (refused) after 61.0 ms"
+                    "operation 1 failed with 2013 (lost) after 2.2 ms",
+                    "operation 2 failed with 2003 (refused) after 53.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -7721,8 +7721,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1138.8695209999998,
-                  "durationMs" : 3138.63169,
+                  "detectionMs" : 1138.364494,
+                  "durationMs" : 3424.614695,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -7749,12 +7749,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1307.9186869999994,
-                  "durationMs" : 5214.258474,
+                  "detectionMs" : 1281.7513600000002,
+                  "durationMs" : 5246.864525,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1499)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1500)"
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1501)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -7765,6 +7765,17 @@ enum MeasuredDriversData {
                     "message" : "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "8s2b",
+                      "errorClass" : "sqlalchemy.exc.PendingRollbackError",
+                      "kind" : "used-after-fatal",
+                      "label" : "8s2b (used-after-fatal)",
+                      "message" : "Can't reconnect until invalid transaction is rolled back.  Please rollback() fully before proceeding (Background on this error at: https://sqlalche.me/e/21/8s2b)",
+                      "phase" : "follow-up"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 1,
                     "succeeded" : 4,
@@ -7777,12 +7788,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2871.0320050000005,
-                  "durationMs" : 5388.627209,
+                  "detectionMs" : 2789.3781730000005,
+                  "durationMs" : 5010.35614,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1507)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1508)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1508)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1509)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7793,6 +7804,17 @@ enum MeasuredDriversData {
                     "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "8s2b",
+                      "errorClass" : "sqlalchemy.exc.PendingRollbackError",
+                      "kind" : "used-after-fatal",
+                      "label" : "8s2b (used-after-fatal)",
+                      "message" : "Can't reconnect until invalid transaction is rolled back.  Please rollback() fully before proceeding (Background on this error at: https://sqlalche.me/e/21/8s2b)",
+                      "phase" : "follow-up"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 1,
                     "succeeded" : 4,
@@ -7805,11 +7827,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2990.688526,
-                  "durationMs" : 5457.614809,
+                  "detectionMs" : 2779.671982,
+                  "durationMs" : 4953.275015,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=1517)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=1518)",
                     "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1519)"
                   ],
                   "firstError" : {
@@ -7821,6 +7843,17 @@ enum MeasuredDriversData {
                     "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
                     "phase" : "query"
                   },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "8s2b",
+                      "errorClass" : "sqlalchemy.exc.PendingRollbackError",
+                      "kind" : "used-after-fatal",
+                      "label" : "8s2b (used-after-fatal)",
+                      "message" : "Can't reconnect until invalid transaction is rolled back.  Please rollback() fully before proceeding (Background on this error at: https://sqlalche.me/e/21/8s2b)",
+                      "phase" : "follow-up"
+                    }
+                  ],
                   "operations" : {
                     "failed" : 1,
                     "succeeded" : 4,
@@ -7857,16 +7890,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 4601.94212,
+                  "durationMs" : 4400.85265,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1524)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1531)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 347.9074979999996,
+                  "recoveryMs" : 370.3682560000002,
                   "survived" : true
                 },
                 {
@@ -7874,18 +7907,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 2296.211209,
+                  "durationMs" : 2281.63688,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1534)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1535)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1535)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1536)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 269.12972899999977,
+                  "recoveryMs" : 257.4687979999999,
                   "survived" : true
                 },
                 {
@@ -7893,12 +7926,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 6.026399999999967,
-                  "durationMs" : 1433.5633010000001,
+                  "detectionMs" : 8.023095000000012,
+                  "durationMs" : 1043.008499,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1549)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1551)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1546)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1547)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7914,7 +7947,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.98680399999989,
+                  "recoveryMs" : 72.81654800000001,
                   "survived" : false
                 },
                 {
@@ -7922,18 +7955,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 2786.065912,
+                  "durationMs" : 2255.154974,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1565)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1567)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1561)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1562)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 111.2203669999999,
+                  "recoveryMs" : 113.08408000000009,
                   "survived" : true
                 },
                 {
@@ -7941,18 +7974,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 2945.789154,
+                  "durationMs" : 2288.751561,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1566)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1568)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1568)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1570)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 156.77791099999968,
+                  "recoveryMs" : 120.84995000000026,
                   "survived" : true
                 },
                 {
@@ -7960,18 +7993,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 2610.37616,
+                  "durationMs" : 2194.619812,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1570)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1572)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1574)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1575)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 102.32369199999994,
+                  "recoveryMs" : 112.75340399999982,
                   "survived" : true
                 },
                 {
@@ -7979,12 +8012,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3012.349804,
-                  "durationMs" : 5729.859905,
+                  "detectionMs" : 3005.8577210000003,
+                  "durationMs" : 5219.387152,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1596)",
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1593)",
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1595)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1591)"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -8005,11 +8038,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 206.31130100000019,
-                  "durationMs" : 2776.832788,
+                  "detectionMs" : 203.0711150000002,
+                  "durationMs" : 2204.7567,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1602)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1599)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -8043,8 +8076,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 89.91406000000006,
-                  "durationMs" : 3152.992969,
+                  "detectionMs" : 128.445833,
+                  "durationMs" : 3233.191371,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -8055,11 +8088,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1184.9454589999996,
+                  "recoveryMs" : 1174.1471350000004,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 49.5 ms",
-                    "operation 2 failed with 2003 (refused) after 57.8 ms"
+                    "operation 1 failed with 2003 (refused) after 53.9 ms",
+                    "operation 2 failed with 2003 (refused) after 56.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -8076,8 +8109,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 59.172485999999935,
-                  "durationMs" : 3112.731163,
+                  "detectionMs" : 76.40436899999986,
+                  "durationMs" : 3296.230989,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -8088,11 +8121,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1207.6527189999997,
+                  "recoveryMs" : 1201.093354,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 43.0 ms",
-                    "operation 2 failed with 2003 (refused) after 55.4 ms"
+                    "operation 1 failed with 2003 (refused) after 58.5 ms",
+                    "operation 2 failed with 2003 (refused) after 63.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -8109,7 +8142,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 3238.467405,
+                  "durationMs" : 3393.074373,
                   "events" : [
                     "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
                   ],
@@ -8118,7 +8151,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1184.8976349999998,
+                  "recoveryMs" : 1197.774812,
                   "survived" : true
                 },
                 {
@@ -8126,16 +8159,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 5682.368482,
+                  "durationMs" : 5178.321447,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1594)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1603)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1167.8188799999998,
+                  "recoveryMs" : 1160.691017000001,
                   "survived" : true
                 },
                 {
@@ -8143,16 +8176,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 5293.889663,
+                  "durationMs" : 4904.59288,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1611)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1610)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2692.1095789999995,
+                  "recoveryMs" : 2687.685137000001,
                   "survived" : true
                 },
                 {
@@ -8160,16 +8193,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 5409.830949,
+                  "durationMs" : 5205.097867,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1615)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1616)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2695.118452999999,
+                  "recoveryMs" : 2695.876218000001,
                   "survived" : true
                 }
               ],
@@ -8210,8 +8243,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.8533269999998,
-                  "durationMs" : 3308.002071,
+                  "detectionMs" : 300.62933599999997,
+                  "durationMs" : 3306.429192,
                   "events" : [
 
                   ],
@@ -8220,7 +8253,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.002692,
+                  "recoveryMs" : 301.9997959999996,
                   "survived" : true
                 },
                 {
@@ -8235,8 +8268,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.030299,
-                  "durationMs" : 1207.134878,
+                  "detectionMs" : 201.04551700000002,
+                  "durationMs" : 1208.873848,
                   "events" : [
 
                   ],
@@ -8245,7 +8278,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.90571,
+                  "recoveryMs" : 201.94990299999995,
                   "survived" : true
                 },
                 {
@@ -8253,8 +8286,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.3463300000000018,
-                  "durationMs" : 28.185311,
+                  "detectionMs" : 0.41525899999999893,
+                  "durationMs" : 29.66205,
                   "events" : [
 
                   ],
@@ -8270,7 +8303,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.5877180000000024,
+                  "recoveryMs" : 1.3283409999999982,
                   "survived" : false
                 },
                 {
@@ -8285,8 +8318,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 53.02266399999996,
-                  "durationMs" : 1072.335862,
+                  "detectionMs" : 52.402751999999964,
+                  "durationMs" : 1073.25787,
                   "events" : [
 
                   ],
@@ -8295,7 +8328,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.4674940000001,
+                  "recoveryMs" : 55.985259999999926,
                   "survived" : true
                 },
                 {
@@ -8310,8 +8343,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 53.262633999999935,
-                  "durationMs" : 1076.644992,
+                  "detectionMs" : 52.46489900000006,
+                  "durationMs" : 1075.25195,
                   "events" : [
 
                   ],
@@ -8320,7 +8353,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.94404200000008,
+                  "recoveryMs" : 58.338081999999986,
                   "survived" : true
                 },
                 {
@@ -8335,8 +8368,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 12.462909000000082,
-                  "durationMs" : 1057.810605,
+                  "detectionMs" : 5.130611000000044,
+                  "durationMs" : 1055.104149,
                   "events" : [
 
                   ],
@@ -8345,7 +8378,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 13.325066000000106,
+                  "recoveryMs" : 5.849468999999999,
                   "survived" : true
                 },
                 {
@@ -8360,8 +8393,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 10018.227571,
-                  "durationMs" : 41100.753528,
+                  "detectionMs" : 10047.030050000001,
+                  "durationMs" : 41106.067112,
                   "events" : [
 
                   ],
@@ -8370,7 +8403,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40046.832666,
+                  "recoveryMs" : 40075.039428,
                   "survived" : true
                 },
                 {
@@ -8378,8 +8411,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.803498,
-                  "durationMs" : 1208.06444,
+                  "detectionMs" : 201.46773799999994,
+                  "durationMs" : 1206.620563,
                   "events" : [
 
                   ],
@@ -8418,8 +8451,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 62.58026600000005,
-                  "durationMs" : 2175.093328,
+                  "detectionMs" : 40.78116000000011,
+                  "durationMs" : 2168.17811,
                   "events" : [
 
                   ],
@@ -8428,11 +8461,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1168.574822,
+                  "recoveryMs" : 1160.46742,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.7 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 1.0 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -8454,8 +8487,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.82874599999991,
-                  "durationMs" : 2158.316589,
+                  "detectionMs" : 21.31755300000009,
+                  "durationMs" : 2141.231392,
                   "events" : [
 
                   ],
@@ -8464,11 +8497,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1149.014904,
+                  "recoveryMs" : 1135.95737,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.7 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -8490,8 +8523,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1145.9981879999998,
-                  "durationMs" : 2151.206967,
+                  "detectionMs" : 1165.5494489999999,
+                  "durationMs" : 2171.899508,
                   "events" : [
 
                   ],
@@ -8500,7 +8533,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1146.945555,
+                  "recoveryMs" : 1166.4283269999999,
                   "survived" : true
                 },
                 {
@@ -8517,8 +8550,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.837063,
-                  "durationMs" : 4164.895781,
+                  "detectionMs" : 1107.5822200000002,
+                  "durationMs" : 4189.988292,
                   "events" : [
 
                   ],
@@ -8527,7 +8560,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1104.7802770000008,
+                  "recoveryMs" : 1104.1102799999999,
                   "survived" : true
                 },
                 {
@@ -8544,8 +8577,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2641.6834259999996,
-                  "durationMs" : 4159.362565,
+                  "detectionMs" : 2641.2844070000006,
+                  "durationMs" : 4158.614472,
                   "events" : [
 
                   ],
@@ -8554,7 +8587,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2636.835701,
+                  "recoveryMs" : 2633.8950610000006,
                   "survived" : true
                 },
                 {
@@ -8571,8 +8604,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2647.998227,
-                  "durationMs" : 4226.250078,
+                  "detectionMs" : 2639.0435849999994,
+                  "durationMs" : 4195.097984,
                   "events" : [
 
                   ],
@@ -8581,7 +8614,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2640.0978269999996,
+                  "recoveryMs" : 2635.0033699999994,
                   "survived" : true
                 }
               ],
@@ -8615,8 +8648,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.7771029999999,
-                  "durationMs" : 3307.279686,
+                  "detectionMs" : 300.70375600000034,
+                  "durationMs" : 3305.582264,
                   "events" : [
 
                   ],
@@ -8625,7 +8658,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.92626800000016,
+                  "recoveryMs" : 301.68371300000035,
                   "survived" : true
                 },
                 {
@@ -8640,8 +8673,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.37908200000004,
-                  "durationMs" : 1209.107336,
+                  "detectionMs" : 201.35593899999992,
+                  "durationMs" : 1207.827797,
                   "events" : [
 
                   ],
@@ -8650,7 +8683,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.6337850000001,
+                  "recoveryMs" : 202.46785399999987,
                   "survived" : true
                 },
                 {
@@ -8658,8 +8691,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.31367799999999946,
-                  "durationMs" : 7.813091,
+                  "detectionMs" : 0.24969799999999953,
+                  "durationMs" : 5.460569,
                   "events" : [
 
                   ],
@@ -8675,7 +8708,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.738194,
+                  "recoveryMs" : 0.6839620000000002,
                   "survived" : false
                 },
                 {
@@ -8690,8 +8723,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 52.90537400000005,
-                  "durationMs" : 1073.772826,
+                  "detectionMs" : 52.387923999999884,
+                  "durationMs" : 1067.9890110000001,
                   "events" : [
 
                   ],
@@ -8700,7 +8733,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.66205900000011,
+                  "recoveryMs" : 55.51957700000003,
                   "survived" : true
                 },
                 {
@@ -8715,8 +8748,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 53.372479999999996,
-                  "durationMs" : 1073.4944639999999,
+                  "detectionMs" : 52.60324800000001,
+                  "durationMs" : 1070.616227,
                   "events" : [
 
                   ],
@@ -8725,7 +8758,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.554721999999856,
+                  "recoveryMs" : 55.80568299999993,
                   "survived" : true
                 },
                 {
@@ -8740,8 +8773,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.947251999999935,
-                  "durationMs" : 1061.99458,
+                  "detectionMs" : 13.192518000000064,
+                  "durationMs" : 1053.782271,
                   "events" : [
 
                   ],
@@ -8750,7 +8783,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 9.07149000000004,
+                  "recoveryMs" : 14.173496999999998,
                   "survived" : true
                 },
                 {
@@ -8765,8 +8798,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 5012.586643,
-                  "durationMs" : 21067.320562,
+                  "detectionMs" : 5015.615011,
+                  "durationMs" : 21070.318964,
                   "events" : [
 
                   ],
@@ -8775,7 +8808,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20026.352519,
+                  "recoveryMs" : 20030.1769,
                   "survived" : true
                 },
                 {
@@ -8783,8 +8816,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.39181600000006,
-                  "durationMs" : 1205.764849,
+                  "detectionMs" : 201.48030300000005,
+                  "durationMs" : 1206.366377,
                   "events" : [
 
                   ],
@@ -8823,8 +8856,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 47.41832600000009,
-                  "durationMs" : 2153.773801,
+                  "detectionMs" : 37.1651700000001,
+                  "durationMs" : 2165.359275,
                   "events" : [
 
                   ],
@@ -8833,7 +8866,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1144.762432,
+                  "recoveryMs" : 1160.1466379999997,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.8 ms",
@@ -8859,8 +8892,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 26.628142000000025,
-                  "durationMs" : 2159.378681,
+                  "detectionMs" : 21.794658000000027,
+                  "durationMs" : 2164.249133,
                   "events" : [
 
                   ],
@@ -8869,11 +8902,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1154.0642429999998,
+                  "recoveryMs" : 1160.5255089999998,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.9 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 1.7 ms"
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -8895,8 +8928,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1147.079135,
-                  "durationMs" : 2156.574312,
+                  "detectionMs" : 1148.837833,
+                  "durationMs" : 2155.192511,
                   "events" : [
 
                   ],
@@ -8905,7 +8938,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1148.3736519999998,
+                  "recoveryMs" : 1149.8188529999998,
                   "survived" : true
                 },
                 {
@@ -8922,8 +8955,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1109.877023,
-                  "durationMs" : 4157.7179,
+                  "detectionMs" : 1107.2575309999997,
+                  "durationMs" : 4160.768862,
                   "events" : [
 
                   ],
@@ -8932,7 +8965,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1105.3066209999997,
+                  "recoveryMs" : 1103.9194629999997,
                   "survived" : true
                 },
                 {
@@ -8949,8 +8982,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2638.2283970000003,
-                  "durationMs" : 4158.417442,
+                  "detectionMs" : 2633.246846,
+                  "durationMs" : 4145.038265,
                   "events" : [
 
                   ],
@@ -8959,7 +8992,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2634.554979,
+                  "recoveryMs" : 2630.2661869999993,
                   "survived" : true
                 },
                 {
@@ -8976,8 +9009,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2648.6694750000006,
-                  "durationMs" : 4208.344953,
+                  "detectionMs" : 2638.08597,
+                  "durationMs" : 4178.567417,
                   "events" : [
 
                   ],
@@ -8986,7 +9019,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2643.9097789999996,
+                  "recoveryMs" : 2633.1488069999996,
                   "survived" : true
                 }
               ],
@@ -9020,8 +9053,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.7963399999999,
-                  "durationMs" : 3306.627394,
+                  "detectionMs" : 300.51735599999984,
+                  "durationMs" : 3305.840969,
                   "events" : [
 
                   ],
@@ -9030,7 +9063,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.15372499999967,
+                  "recoveryMs" : 301.6955859999998,
                   "survived" : true
                 },
                 {
@@ -9045,8 +9078,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.28279199999997,
-                  "durationMs" : 1211.602685,
+                  "detectionMs" : 201.59506799999997,
+                  "durationMs" : 1209.367213,
                   "events" : [
 
                   ],
@@ -9055,7 +9088,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.5253520000001,
+                  "recoveryMs" : 202.9090319999999,
                   "survived" : true
                 },
                 {
@@ -9063,8 +9096,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.4218410000000006,
-                  "durationMs" : 28.984019,
+                  "detectionMs" : 0.19333299999999998,
+                  "durationMs" : 4.610566,
                   "events" : [
 
                   ],
@@ -9080,7 +9113,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.0936009999999996,
+                  "recoveryMs" : 0.6463829999999997,
                   "survived" : false
                 },
                 {
@@ -9095,8 +9128,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 52.002030000000104,
-                  "durationMs" : 1071.630649,
+                  "detectionMs" : 52.16582800000015,
+                  "durationMs" : 1069.954136,
                   "events" : [
 
                   ],
@@ -9105,7 +9138,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.29505500000005,
+                  "recoveryMs" : 56.11335000000008,
                   "survived" : true
                 },
                 {
@@ -9120,8 +9153,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 52.856091999999876,
-                  "durationMs" : 1072.659608,
+                  "detectionMs" : 52.527255999999966,
+                  "durationMs" : 1077.228536,
                   "events" : [
 
                   ],
@@ -9130,7 +9163,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.992497999999955,
+                  "recoveryMs" : 56.867785000000026,
                   "survived" : true
                 },
                 {
@@ -9138,8 +9171,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.165372000000048,
-                  "durationMs" : 1045.801095,
+                  "detectionMs" : 6.969618999999966,
+                  "durationMs" : 1045.383342,
                   "events" : [
 
                   ],
@@ -9162,8 +9195,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2016.747989,
-                  "durationMs" : 9069.626098,
+                  "detectionMs" : 2008.470348,
+                  "durationMs" : 9050.047226,
                   "events" : [
 
                   ],
@@ -9186,8 +9219,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.48186500000008,
-                  "durationMs" : 1208.716964,
+                  "detectionMs" : 201.080462,
+                  "durationMs" : 1205.618494,
                   "events" : [
 
                   ],
@@ -9226,8 +9259,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 48.385828999999944,
-                  "durationMs" : 2196.812373,
+                  "detectionMs" : 69.61422600000003,
+                  "durationMs" : 2131.604981,
                   "events" : [
 
                   ],
@@ -9236,10 +9269,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1183.641775,
+                  "recoveryMs" : 1126.0780650000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.8 ms",
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 1.0 ms",
                     "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
                   ],
                   "whileDownError" : {
@@ -9262,8 +9295,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 19.754222000000027,
-                  "durationMs" : 2142.541549,
+                  "detectionMs" : 23.85032200000012,
+                  "durationMs" : 2157.146325,
                   "events" : [
 
                   ],
@@ -9272,11 +9305,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1138.519585,
+                  "recoveryMs" : 1152.3662990000003,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.7 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.8 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -9298,8 +9331,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1168.8952130000002,
-                  "durationMs" : 2175.153611,
+                  "detectionMs" : 1157.027429,
+                  "durationMs" : 2163.779973,
                   "events" : [
 
                   ],
@@ -9308,7 +9341,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1170.0183590000001,
+                  "recoveryMs" : 1158.3770200000001,
                   "survived" : true
                 },
                 {
@@ -9325,8 +9358,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.0501269999995,
-                  "durationMs" : 4161.315637,
+                  "detectionMs" : 1110.1090879999997,
+                  "durationMs" : 4154.82707,
                   "events" : [
 
                   ],
@@ -9335,7 +9368,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1106.6350379999994,
+                  "recoveryMs" : 1105.4034219999999,
                   "survived" : true
                 },
                 {
@@ -9352,8 +9385,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2635.674839,
-                  "durationMs" : 4162.996037,
+                  "detectionMs" : 2642.28298,
+                  "durationMs" : 4156.534622,
                   "events" : [
 
                   ],
@@ -9362,7 +9395,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2630.1205780000005,
+                  "recoveryMs" : 2638.1988039999997,
                   "survived" : true
                 },
                 {
@@ -9370,8 +9403,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2645.1364609999996,
-                  "durationMs" : 4183.069198,
+                  "detectionMs" : 2636.39034,
+                  "durationMs" : 4184.077248,
                   "events" : [
 
                   ],
@@ -9415,8 +9448,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 301.1428000000001,
-                  "durationMs" : 3310.29469,
+                  "detectionMs" : 300.75840800000014,
+                  "durationMs" : 3306.004727,
                   "events" : [
 
                   ],
@@ -9439,8 +9472,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 202.43445099999997,
-                  "durationMs" : 1209.154374,
+                  "detectionMs" : 201.54295999999988,
+                  "durationMs" : 1206.797736,
                   "events" : [
 
                   ],
@@ -9463,8 +9496,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.2705770000000003,
-                  "durationMs" : 6.983495,
+                  "detectionMs" : 0.14914000000000005,
+                  "durationMs" : 4.873238,
                   "events" : [
 
                   ],
@@ -9480,7 +9513,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.9221190000000004,
+                  "recoveryMs" : 0.6871290000000001,
                   "survived" : false
                 },
                 {
@@ -9488,8 +9521,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 53.060947000000056,
-                  "durationMs" : 1073.100486,
+                  "detectionMs" : 52.42890099999988,
+                  "durationMs" : 1068.962236,
                   "events" : [
 
                   ],
@@ -9512,8 +9545,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 52.02217800000005,
-                  "durationMs" : 1079.3295659999999,
+                  "detectionMs" : 52.848157000000015,
+                  "durationMs" : 1076.005533,
                   "events" : [
 
                   ],
@@ -9536,8 +9569,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 14.735951999999997,
-                  "durationMs" : 1057.980283,
+                  "detectionMs" : 12.090059999999994,
+                  "durationMs" : 1042.905516,
                   "events" : [
 
                   ],
@@ -9560,8 +9593,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2014.3144049999999,
-                  "durationMs" : 3058.054947,
+                  "detectionMs" : 2007.467177,
+                  "durationMs" : 3046.172927,
                   "events" : [
 
                   ],
@@ -9584,8 +9617,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.7656330000001,
-                  "durationMs" : 1208.723887,
+                  "detectionMs" : 201.45612700000004,
+                  "durationMs" : 1207.023709,
                   "events" : [
 
                   ],
@@ -9617,8 +9650,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 46.882701,
-                  "durationMs" : 2175.081044,
+                  "detectionMs" : 57.109989000000155,
+                  "durationMs" : 2155.512151,
                   "events" : [
 
                   ],
@@ -9627,10 +9660,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1169.2777099999998,
+                  "recoveryMs" : 1148.5473180000004,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.3 ms",
+                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.2 ms",
                     "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.9 ms"
                   ],
                   "whileDownError" : {
@@ -9646,8 +9679,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 17.509433000000058,
-                  "durationMs" : 2167.998233,
+                  "detectionMs" : 22.066898000000037,
+                  "durationMs" : 2162.640597,
                   "events" : [
 
                   ],
@@ -9656,11 +9689,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1162.56304,
+                  "recoveryMs" : 1158.022565,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.4 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 1.1 ms"
+                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.5 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 1.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -9675,8 +9708,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1166.980893,
-                  "durationMs" : 2173.352153,
+                  "detectionMs" : 1161.8656010000002,
+                  "durationMs" : 2168.308104,
                   "events" : [
 
                   ],
@@ -9699,8 +9732,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1108.7467029999998,
-                  "durationMs" : 4167.712261,
+                  "detectionMs" : 1106.847973,
+                  "durationMs" : 4157.674359,
                   "events" : [
 
                   ],
@@ -9725,8 +9758,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2637.992475,
-                  "durationMs" : 4176.176603,
+                  "detectionMs" : 2636.94479,
+                  "durationMs" : 4151.349539,
                   "events" : [
 
                   ],
@@ -9751,8 +9784,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2639.849717,
-                  "durationMs" : 4198.757917,
+                  "detectionMs" : 2639.6571559999998,
+                  "durationMs" : 4168.810992,
                   "events" : [
 
                   ],
@@ -9796,7 +9829,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3308.532026,
+                  "durationMs" : 3306.431416,
                   "events" : [
 
                   ],
@@ -9805,7 +9838,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.9254060000003,
+                  "recoveryMs" : 301.5293039999997,
                   "survived" : true
                 },
                 {
@@ -9813,7 +9846,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1209.931912,
+                  "durationMs" : 1207.948964,
                   "events" : [
 
                   ],
@@ -9822,7 +9855,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.91540300000008,
+                  "recoveryMs" : 202.61697299999992,
                   "survived" : true
                 },
                 {
@@ -9830,8 +9863,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.5112889999999997,
-                  "durationMs" : 12.845828,
+                  "detectionMs" : 0.34010800000000074,
+                  "durationMs" : 28.251495,
                   "events" : [
 
                   ],
@@ -9847,7 +9880,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.6552640000000007,
+                  "recoveryMs" : 1.2413579999999982,
                   "survived" : false
                 },
                 {
@@ -9855,7 +9888,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1076.743606,
+                  "durationMs" : 1073.288257,
                   "events" : [
 
                   ],
@@ -9864,7 +9897,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.910073999999895,
+                  "recoveryMs" : 57.01265599999988,
                   "survived" : true
                 },
                 {
@@ -9872,7 +9905,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1078.904188,
+                  "durationMs" : 1069.49256,
                   "events" : [
 
                   ],
@@ -9881,7 +9914,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.87371100000007,
+                  "recoveryMs" : 55.65180499999997,
                   "survived" : true
                 },
                 {
@@ -9889,8 +9922,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.250605999999948,
-                  "durationMs" : 1075.040382,
+                  "detectionMs" : 6.418125000000032,
+                  "durationMs" : 1041.954983,
                   "events" : [
 
                   ],
@@ -9913,8 +9946,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2010.284589,
-                  "durationMs" : 9055.404541,
+                  "detectionMs" : 2013.4828160000002,
+                  "durationMs" : 9062.664935,
                   "events" : [
 
                   ],
@@ -9937,8 +9970,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.29090200000007,
-                  "durationMs" : 1210.577252,
+                  "detectionMs" : 201.64463999999998,
+                  "durationMs" : 1206.55457,
                   "events" : [
 
                   ],
@@ -9970,8 +10003,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 43.87168499999996,
-                  "durationMs" : 2177.626488,
+                  "detectionMs" : 50.53324599999996,
+                  "durationMs" : 2130.990469,
                   "events" : [
 
                   ],
@@ -9980,7 +10013,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1172.4125179999996,
+                  "recoveryMs" : 1124.99816,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
@@ -9999,8 +10032,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 21.304159000000027,
-                  "durationMs" : 2158.826034,
+                  "detectionMs" : 21.202838000000042,
+                  "durationMs" : 2168.220019,
                   "events" : [
 
                   ],
@@ -10009,11 +10042,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1152.049155,
+                  "recoveryMs" : 1162.8475640000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -10028,7 +10061,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2151.721162,
+                  "durationMs" : 2171.13206,
                   "events" : [
 
                   ],
@@ -10037,7 +10070,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1147.1679820000002,
+                  "recoveryMs" : 1164.8904929999999,
                   "survived" : true
                 },
                 {
@@ -10045,8 +10078,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.1283589999994,
-                  "durationMs" : 4159.710918,
+                  "detectionMs" : 1106.215337,
+                  "durationMs" : 4149.609897,
                   "events" : [
 
                   ],
@@ -10060,8 +10093,8 @@ enum MeasuredDriversData {
                     "phase" : "query"
                   },
                   "operations" : {
-                    "failed" : 3,
-                    "succeeded" : 2,
+                    "failed" : 4,
+                    "succeeded" : 1,
                     "total" : 5
                   },
                   "survived" : false
@@ -10071,8 +10104,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2642.0249460000005,
-                  "durationMs" : 4160.249858,
+                  "detectionMs" : 2639.1764349999994,
+                  "durationMs" : 4149.142711,
                   "events" : [
 
                   ],
@@ -10086,8 +10119,8 @@ enum MeasuredDriversData {
                     "phase" : "query"
                   },
                   "operations" : {
-                    "failed" : 1,
-                    "succeeded" : 4,
+                    "failed" : 4,
+                    "succeeded" : 1,
                     "total" : 5
                   },
                   "survived" : false
@@ -10097,8 +10130,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2642.8515359999997,
-                  "durationMs" : 4228.050534,
+                  "detectionMs" : 2638.892102,
+                  "durationMs" : 4179.529381,
                   "events" : [
 
                   ],
@@ -10138,7 +10171,7 @@ enum MeasuredDriversData {
           ],
           "schema" : "repro-drivers/1",
           "server" : {
-            "address" : "127.0.0.1:47757",
+            "address" : "127.0.0.1:39427",
             "managed" : true,
             "version" : "10.11.19-MariaDB-0+deb12u1"
           },
