@@ -48,6 +48,7 @@ struct SuspendedGroupTests {
         defer { _ = child.terminate(grace: .milliseconds(100)) }
         kill(child.pid, SIGSTOP)
         defer { kill(child.pid, SIGCONT) }
+        for _ in 0..<100 where SuspendedGroup.state(of: child.pid) != "T" { Thread.sleep(forTimeInterval: 0.01) }
         let start = try #require(SuspendedGroup.startTime(of: child.pid))
         let dir = try Self.scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -60,6 +61,7 @@ struct SuspendedGroupTests {
         let child = try Self.sleeper()
         defer { _ = child.terminate(grace: .milliseconds(100)) }
         kill(child.pid, SIGSTOP)
+        for _ in 0..<100 where SuspendedGroup.state(of: child.pid) != "T" { Thread.sleep(forTimeInterval: 0.01) }
         let start = try #require(SuspendedGroup.startTime(of: child.pid))
         let dir = try Self.scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -81,7 +83,7 @@ struct SuspendedGroupTests {
         #expect(SuspendedGroup.removeStale().isEmpty, "our own record is locked")
         #expect(SuspendedGroup.state(of: child.pid) == "T")
         group.resume()
-        Thread.sleep(forTimeInterval: 0.05)
-        #expect(SuspendedGroup.state(of: child.pid) == "S")
+        for _ in 0..<100 where SuspendedGroup.state(of: child.pid) == "T" { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(SuspendedGroup.state(of: child.pid) != "T", "continued")
     }
 }

@@ -72,6 +72,9 @@ public final class SuspendedGroup: Sendable {
             resume()
             throw .environment("cannot suspend the pool's process group \(group): \(reason)")
         }
+        // The signal is delivered asynchronously: the freeze starts when the leader is really stopped (bounded).
+        let end = ContinuousClock.now + .seconds(1)
+        while Self.state(of: group) != "T", ContinuousClock.now < end { Thread.sleep(forTimeInterval: 0.002) }
     }
 
     /// Continues the group and forgets the record. Idempotent.
