@@ -2,7 +2,7 @@ import Testing
 
 @testable import ReproKit
 
-/// Periodic events stay bounded however long a run is (issue 13 defect 15).
+/// Periodic events stay bounded however long a run is.
 @Suite("EventLog summaries of periodic events")
 struct EventLogTests {
     /// The count a summary entry states, from its "×N".

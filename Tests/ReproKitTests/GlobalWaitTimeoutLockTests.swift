@@ -2,7 +2,7 @@ import Foundation
 import ReproKit
 import Testing
 
-/// The server lock global-scope runs take turns with (issue 13, defect 3): the wait for it is bounded.
+/// The server lock global-scope runs take turns with: the wait for it is bounded.
 @Suite("Global wait_timeout lock")
 struct GlobalWaitTimeoutLockTests {
     @Test(

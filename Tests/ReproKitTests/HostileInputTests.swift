@@ -15,7 +15,7 @@ struct HostileInputTests {
         }
     }
 
-    @Test("a duplicate key is one line naming the key and the line of the repeat, not the file (defect 10)")
+    @Test("a duplicate key is one line naming the key and the line of the repeat, not the file")
     func duplicateKey() {
         var text = "name: a\nfault: {kind: kill-thread}\n"
         for i in 0..<2000 { text += "k\(i): 1\n" }
@@ -25,7 +25,7 @@ struct HostileInputTests {
         #expect(found.first?.description == "f.yml:2003: duplicate key 'name': each key may appear once in a mapping")
     }
 
-    @Test("a NUL byte is one line with its line number (defect 10)")
+    @Test("a NUL byte is one line with its line number")
     func nulByte() {
         let found = Self.problems("name: a\nfault: {kind: kill-thread}\ndescription: x\u{0}y\n")
         #expect(found.count == 1)
@@ -34,7 +34,7 @@ struct HostileInputTests {
         #expect(found.first?.message.contains("control characters") == true)
     }
 
-    @Test("a 200,000-character value is cut in the message (defect 11)")
+    @Test("a 200,000-character value is cut in the message")
     func longValue() {
         let huge = String(repeating: "Z", count: 200_000)
         let found = Self.problems("name: a\nfault: {kind: kill-thread, target: \(huge)}\n")
@@ -42,7 +42,7 @@ struct HostileInputTests {
         #expect(found.allSatisfy { $0.description.count < 400 }, "\(found.map(\.description.count))")
     }
 
-    @Test("problems come sorted by line, the same every run (defect 16)")
+    @Test("problems come sorted by line, the same every run")
     func sortedByLine() {
         let text = """
             name: a
@@ -58,7 +58,7 @@ struct HostileInputTests {
         #expect(lines == lines.sorted())
     }
 
-    @Test("control characters in a description never reach the Markdown raw (defect 19)")
+    @Test("control characters in a description never reach the Markdown raw")
     func controlCharactersEscaped() {
         var result = sampleResult()
         result.description = "red \u{1B}[31mALERT\u{1B}[0m\nsecond | line\u{7}"

@@ -213,7 +213,7 @@ struct KernelCutTests {
         #expect(try FirewallSnapshot.capture() == before)
     }
 
-    @Test("an applied chain holds its lock file from before it exists until after it is deleted (defect 7)")
+    @Test("an applied chain holds its lock file from before it exists until after it is deleted")
     func chainLockLifetime() throws {
         let cut = try KernelCut(serverPort: 3306, clientPorts: [40006], cleanup: CleanupRegistry())
         let path = KernelCut.lockPath(for: cut.chain)
@@ -230,7 +230,7 @@ struct KernelCutTests {
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 
-    @Test("a chain whose lock is held is live even when its pid is not visible here (defect 7: another PID namespace)")
+    @Test("a chain whose lock is held is live even when its pid is not visible here (another PID namespace)")
     func heldLockBeatsPid() throws {
         // A pid no process here has: what a run in another PID namespace looks like from this one.
         let chain = "REPRO-99999998-1"

@@ -103,7 +103,7 @@ struct ServerEndpointTests {
         )
     }
 
-    @Test("an unencoded ? or / in the password stays in the password (issue 13, defect 9)")
+    @Test("an unencoded ? or / in the password stays in the password")
     func unencodedQuestionMarkInPassword() throws {
         let endpoint = try ServerEndpoint(dsn: "mysql://u:ab?\(Self.password)@127.0.0.1:3306")
         #expect(endpoint.password == "ab?\(Self.password)")

@@ -39,7 +39,7 @@ struct StaleSandboxTests {
         #expect(FileManager.default.fileExists(atPath: unowned))
     }
 
-    @Test("a new sandbox is named repro-mariadb-* only once its owner lock is held inside it (defect 5)")
+    @Test("a new sandbox is named repro-mariadb-* only once its owner lock is held inside it")
     func lockExistsBeforeTheName() throws {
         let made = try ManagedServer.makeDirectory()
         defer { try? FileManager.default.removeItem(atPath: made.directory) }
@@ -64,7 +64,7 @@ struct StaleSandboxTests {
         #expect(!FileManager.default.fileExists(atPath: made.directory))
     }
 
-    @Test("a held lock wins over an owner pid that is not visible here (defect 7: another PID namespace)")
+    @Test("a held lock wins over an owner pid that is not visible here (another PID namespace)")
     func lockBeatsPid() throws {
         let dir = try sandbox(owner: try deadPid())
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -74,7 +74,7 @@ struct StaleSandboxTests {
         #expect(FileManager.default.fileExists(atPath: dir + "/owner.pid"))
     }
 
-    @Test("a sandbox without any owner file is removed once it is older than the grace, kept while young (defect 5)")
+    @Test("a sandbox without any owner file is removed once it is older than the grace, kept while young")
     func ownerlessByAge() throws {
         let old = try sandbox(owner: nil)
         let young = try sandbox(owner: nil)

@@ -2,7 +2,7 @@ import Foundation
 import ReproKit
 import Testing
 
-/// `--scope global` on a server shared with the tester (issue 13, defects 2 to 4): an embedded server this test
+/// `--scope global` on a server shared with the tester: an embedded server this test
 /// starts, used as a user's server through REPRO_DSN with --allow-global, and acted on during repro's idle phase.
 @Suite("Global wait_timeout on a shared server", .serialized, .enabled(if: serverAvailable))
 struct GlobalWaitTimeoutTests {
@@ -106,7 +106,7 @@ struct GlobalWaitTimeoutTests {
 
     static let globalRun = ["wait-timeout", "--scope", "global", "--allow-global", "--pool-size", "2"]
 
-    @Test("an account locked during the idle phase does not stop the restore (defect 2)")
+    @Test("an account locked during the idle phase does not stop the restore")
     func accountLockedDuringIdle() throws {
         let server = try ManagedServer.start()
         defer { server.stop() }
@@ -125,7 +125,7 @@ struct GlobalWaitTimeoutTests {
         #expect(!run.stderr.contains("RESTORE FAILED"), "\(run.stderr)")
     }
 
-    @Test("Ctrl-C while every connection slot is taken still restores the global (defect 2)")
+    @Test("Ctrl-C while every connection slot is taken still restores the global")
     func interruptWithEverySlotTaken() throws {
         let server = try ManagedServer.start()
         defer { server.stop() }
@@ -154,7 +154,7 @@ struct GlobalWaitTimeoutTests {
     }
 
     @Test(
-        "a restore that cannot work says what to run by hand, in the report too, and exits 3, also on Ctrl-C (defect 2)",
+        "a restore that cannot work says what to run by hand, in the report too, and exits 3, also on Ctrl-C",
         arguments: [false, true])
     func failedRestoreIsLoud(interrupted: Bool) throws {
         let server = try ManagedServer.start()
@@ -193,7 +193,7 @@ struct GlobalWaitTimeoutTests {
         #expect(try Self.global(admin) == original)
     }
 
-    @Test("two overlapping global runs take turns and leave the original value (defect 3)")
+    @Test("two overlapping global runs take turns and leave the original value")
     func overlappingRunsTakeTurns() throws {
         let server = try ManagedServer.start()
         defer { server.stop() }
@@ -213,7 +213,7 @@ struct GlobalWaitTimeoutTests {
         #expect(try second.timeline().contains("SET GLOBAL wait_timeout=2 (was \(original ?? ""))"))
     }
 
-    @Test("after a SIGKILL the next run puts the original back and says so (defect 4)")
+    @Test("after a SIGKILL the next run puts the original back and says so")
     func killedRunIsRepairedByTheNext() throws {
         let server = try ManagedServer.start()
         defer { server.stop() }

@@ -6,7 +6,7 @@ import Testing
 @Suite("Hostile output targets", .serialized, .enabled(if: serverAvailable))
 struct HostileOutputTests {
     @Test(
-        "an unwritable GITHUB_STEP_SUMMARY is a one-line warning, never a crash or a hang (defect 1)",
+        "an unwritable GITHUB_STEP_SUMMARY is a one-line warning, never a crash or a hang",
         arguments: ["/dev/full", "fifo"])
     func stepSummary(target: String) throws {
         let dir = ReproBinary.temporaryDirectory()
@@ -25,7 +25,7 @@ struct HostileOutputTests {
         #expect(written.contains { $0.hasSuffix(".json") }, "the reports are still written: \(written)")
     }
 
-    @Test("a 1 ms keepalive keeps the report's timeline small: repeated pings are summarized (defect 15)")
+    @Test("a 1 ms keepalive keeps the report's timeline small: repeated pings are summarized")
     func keepaliveBounded() throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -59,7 +59,7 @@ struct HostileOutputTests {
         #expect(noStdout.stderr.contains("cannot write the output: stdout is closed"), "\(noStdout.stderr)")
     }
 
-    @Test("a report directory that only looks writable is refused before anything runs (defect 13)")
+    @Test("a report directory that only looks writable is refused before anything runs")
     func reportDirProbe() throws {
         let out = try ReproBinary.run(["kill-thread", "--report-dir", "/proc"], timeout: 30)
         #expect(out.status == 3)
@@ -67,7 +67,7 @@ struct HostileOutputTests {
         #expect(!out.stderr.contains("warming"), "nothing ran")
     }
 
-    @Test("a failed report write leaves the old files whole and no temporary file behind (defect 14)")
+    @Test("a failed report write leaves the old files whole and no temporary file behind")
     func atomicWrites() throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -87,7 +87,7 @@ struct HostileOutputTests {
 
 @Suite("Stale state of killed runs", .serialized, .enabled(if: serverAvailable && getuid() == 0))
 struct StaleStateTests {
-    @Test("a firewall chain left by a SIGKILLed kernel-cut run is removed by the next run of any kind (defect 18)")
+    @Test("a firewall chain left by a SIGKILLed kernel-cut run is removed by the next run of any kind")
     func staleChainSwept() throws {
         // A pid that existed and is gone: a finished child.
         let child = Process()

@@ -3,7 +3,7 @@ import ReproKit
 import Synchronization
 import Testing
 
-/// A server that dies under a scenario is an environment failure, never the policy's result (issue 13 defect 8).
+/// A server that dies under a scenario is an environment failure, never the policy's result.
 @Suite("A server that dies mid-scenario", .serialized, .enabled(if: serverAvailable))
 struct ServerDeathTests {
     @Test(

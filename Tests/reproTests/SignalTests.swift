@@ -147,7 +147,7 @@ func removeSignalScratch(_ scratch: String) {
     try? FileManager.default.removeItem(atPath: scratch)
 }
 
-@Suite("Signals are never lost or ignored, and a run leaves nothing behind (issue 13 defects 5, 6)", .serialized)
+@Suite("Signals are never lost or ignored, and a run leaves nothing behind", .serialized)
 struct SignalTests {
     @Test(
         "a signal that arrives before the handlers exist is delivered once they do: 128 + signal, the interrupted line",
@@ -274,7 +274,7 @@ struct SignalTests {
 }
 
 @Suite(
-    "Another PID namespace never takes a live run's state (issue 13 defect 7)",
+    "Another PID namespace never takes a live run's state",
     .enabled(
         if: serverAvailable && geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare")
             && FileManager.default.isExecutableFile(atPath: "/usr/sbin/iptables"),

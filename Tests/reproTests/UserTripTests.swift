@@ -2,7 +2,7 @@ import Foundation
 import ReproKit
 import Testing
 
-/// The smaller things a user tripped on (issue 13), each pinned.
+/// The smaller things a user tripped on, each pinned.
 @Suite("Things a user tripped on")
 struct UserTripTests {
     @Test(
@@ -60,7 +60,7 @@ struct UserTripTests {
         #expect(out.stderr.contains("matches none of the 1 scenario(s)"), "\(out.stderr)")
     }
 
-    @Test("impossible combinations are refused with file:line before anything runs (defect 12)")
+    @Test("impossible combinations are refused with file:line before anything runs")
     func impossibleCombinations() throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -89,7 +89,7 @@ struct UserTripTests {
     }
 
     @Test(
-        "?socket= is honoured whatever the host, and errors name the socket (defect 17)", .enabled(if: serverAvailable))
+        "?socket= is honoured whatever the host, and errors name the socket", .enabled(if: serverAvailable))
     func socketHonoured() throws {
         let server = try ManagedServer.start()
         defer { server.stop() }
@@ -108,7 +108,7 @@ struct UserTripTests {
     }
 
     @Test(
-        "the time knobs have one range on the command line and in files (defect 15, the limit)",
+        "the time knobs have one range on the command line and in files (the limit)",
         arguments: ["1e-300", "0.0005", "86401"])
     func oneKeepaliveLimit(value: String) throws {
         let cli = try ReproBinary.run(["kill-thread", "--keepalive", value])

@@ -38,7 +38,7 @@ public final class MariaDBConnection: @unchecked Sendable {
             _ = repro_mysql_option_string(h, MYSQL_INIT_COMMAND, command)
         }
         // Connector/C takes the socket only for the host "localhost": a DSN that names a socket means it,
-        // whatever host it gives (issue 13, defect 17).
+        // whatever host it gives (a TCP connect elsewhere would send the password to another server).
         let connected = mysql_real_connect(
             h, options.unixSocket == nil ? options.host : "localhost", options.user, options.password, options.database,
             UInt32(options.port), options.unixSocket, 0)

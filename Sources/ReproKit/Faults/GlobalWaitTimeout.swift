@@ -3,7 +3,7 @@ import Synchronization
 
 /// The global-scope wait_timeout fault: `SET GLOBAL wait_timeout` for one scenario, and the old value put back.
 ///
-/// What keeps a shared server safe (issue 13, defects 2 to 4):
+/// What keeps a shared server safe:
 /// - One admin connection, opened before the fault and kept until the value is back: the restore needs no new
 ///   connection, which an account locked meanwhile or a pool holding every connection slot would refuse.
 /// - The named server lock `repro.global_wait_timeout`, taken on that connection before the original value is read

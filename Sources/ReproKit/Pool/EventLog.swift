@@ -144,16 +144,6 @@ public final class EventLog: Sendable {
 
     /// Records a failed step of one connection: the timeline event (`queryError`, `validateFailed`,
     /// `keepaliveFailed`) with the error as its detail, and the error itself.
-    @discardableResult
-    public func record(
-        failure error: DatabaseError, event: PoolEvent.Kind, phase: ErrorPhase, connection: Int, threadID: UInt64,
-        handledBy: ErrorHandler?, operation: Int?
-    ) -> ObservedError {
-        record(event, connection: connection, threadID: threadID, detail: error.description)
-        return record(
-            error: error, phase: phase, connection: connection, threadID: threadID, handledBy: handledBy,
-            operation: operation)
-    }
 
     /// Records a real driver's error; its number becomes the code when it is a MySQL one.
     @discardableResult

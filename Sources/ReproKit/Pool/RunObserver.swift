@@ -32,6 +32,19 @@ extension RunObserver {
     public func record(_ kind: PoolEvent.Kind, connection: Int? = nil, threadID: UInt64? = nil, detail: String? = nil) {
         record(kind, connection: connection, threadID: threadID, detail: detail)
     }
+
+    /// A failed step of one connection: the event (the error as its detail) and the error.
+    @discardableResult
+    public func record(
+        failure error: DatabaseError, event: PoolEvent.Kind, phase: ErrorPhase, connection: Int, threadID: UInt64,
+        handledBy: ErrorHandler?, operation: Int?
+    ) -> ObservedError {
+        record(event, connection: connection, threadID: threadID, detail: error.description)
+        return record(
+            error: error, phase: phase, connection: connection, threadID: threadID, handledBy: handledBy,
+            operation: operation)
+    }
+
 }
 
 extension EventLog: RunObserver {}

@@ -125,13 +125,7 @@ public final class PoolServer: Sendable {
         switch fields.op {
         case "hello", "open":
             // No I/O (the pool connects on `warm`): answered here, so a request written right behind sees the pool.
-            let answer: Answer
-            do throws(Usage) {
-                answer = try handle(fields, received: received)
-            } catch {
-                answer = Self.usage(error.message)
-            }
-            reply(id, answer)
+            reply(id, answer(fields, received: received))
         case "arm":
             // Reserved here, in line order: a `collect` read right after this line finds the batch.
             let batch: ArmedBatch
@@ -158,15 +152,16 @@ public final class PoolServer: Sendable {
                 reply(id, ["ok": .bool(true), "results": .array(results)])
             }
         default:
-            spawn(fields.op) { [self] in
-                let answer: Answer
-                do throws(Usage) {
-                    answer = try handle(fields, received: received)
-                } catch {
-                    answer = Self.usage(error.message)
-                }
-                reply(id, answer)
-            }
+            spawn(fields.op) { [self] in reply(id, answer(fields, received: received)) }
+        }
+    }
+
+    /// `handle`'s answer, or the usage error it refused the request with.
+    private func answer(_ fields: Fields, received: ContinuousClock.Instant) -> Answer {
+        do throws(Usage) {
+            return try handle(fields, received: received)
+        } catch {
+            return Self.usage(error.message)
         }
     }
 

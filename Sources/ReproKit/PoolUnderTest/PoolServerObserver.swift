@@ -63,16 +63,6 @@ final class PoolServerObserver: RunObserver {
     }
 
     /// As `EventLog` does: the step's event with the error as its detail, then the error.
-    @discardableResult
-    func record(
-        failure error: DatabaseError, event: PoolEvent.Kind, phase: ErrorPhase, connection: Int, threadID: UInt64,
-        handledBy: ErrorHandler?, operation: Int?
-    ) -> ObservedError {
-        record(event, connection: connection, threadID: threadID, detail: error.description)
-        return record(
-            error: error, phase: phase, connection: connection, threadID: threadID, handledBy: handledBy,
-            operation: operation)
-    }
 
     /// repro's pool has no driver of its own between it and Connector/C; kept as `EventLog` keeps it.
     @discardableResult

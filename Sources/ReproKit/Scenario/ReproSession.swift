@@ -24,7 +24,7 @@ public final class ReproSession: Sendable {
             }
             let probe = try firstConnection(to: endpoint, connectTimeout: connectTimeout)
             defer { probe.close() }
-            // A global wait_timeout left by a run that was killed before its restore goes back first (defect 4).
+            // A global wait_timeout left by a run that was killed before its restore goes back first.
             if let line = GlobalWaitTimeout.restoreLeftover(on: probe, endpoint: endpoint) {
                 Console.err("repro: \(line)\n")
             }
