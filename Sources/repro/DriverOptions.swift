@@ -17,9 +17,17 @@ struct RuntimeOptions: ParsableArguments {
 struct DriverOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Run a real driver stack instead of repro's own pool: node-mysql2, node-mysql, go-sql, hikari, sqlalchemy (repro drivers lists them).",
-            valueName: "name"))
+            "Run a real driver stack instead of repro's own pool: node-mysql2, node-mysql, go-sql, hikari, sqlalchemy; NAME@VERSION runs a staged release (hikari@6.0.0, sqlalchemy@1.4.54+1.0.2: the pool's, then its driver's). repro drivers lists them.",
+            valueName: "name[@version]"))
     var driver: String?
+
+    @Option(
+        name: .customLong("library"),
+        help: ArgumentHelp(
+            "Where --driver loads its library from instead of the installed one: a node_modules folder, a GOPATH tree or go-sql-driver's module folder, JARs (HikariCP and Connector/J, colon-separated), Python folders (colon-separated). The report names the versions found there.",
+            valueName: "path"),
+        completion: .directory)
+    var library: String?
 
     @Option(
         name: .customLong("driver-option"), parsing: .unconditionalSingleValue,
@@ -45,8 +53,11 @@ struct DriverOptions: ParsableArguments {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        if driver == nil && (!driverOptions.isEmpty || deadline != nil) {
-            throw ValidationError("--driver-option and --driver-deadline need --driver NAME")
+        if driver == nil && (!driverOptions.isEmpty || deadline != nil || library != nil) {
+            throw ValidationError("--driver-option, --driver-deadline and --library need --driver NAME")
+        }
+        if let driver {
+            do { _ = try DriverChoice.parseName(driver) } catch { throw ValidationError(error.message) }
         }
         if let deadline, !DriverChoice.deadlineRange.contains(deadline) {
             throw outOfRange("--driver-deadline", deadline, use: "seconds from \(DriverChoice.deadlineRange.text)")
@@ -55,9 +66,22 @@ struct DriverOptions: ParsableArguments {
 
     /// The driver choice, or nil for repro's own pool; a key given twice keeps its last value.
     func choice() -> DriverChoice? {
-        guard let driver else { return nil }
+        guard let driver, let parsed = try? DriverChoice.parseName(driver) else { return nil }
         let options = Dictionary(driverOptions.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
-        return DriverChoice(name: driver, options: options, deadline: deadline ?? DriverChoice.defaultDeadline)
+        var choice = DriverChoice(
+            name: parsed.name, options: options, deadline: deadline ?? DriverChoice.defaultDeadline)
+        choice.version = parsed.version
+        choice.libraryPath = library.map(Self.absolute)
+        return choice
+    }
+
+    /// `path` (colon-separated) with each part made absolute from the current directory.
+    static func absolute(_ path: String) -> String {
+        path.split(separator: ":").map { part in
+            let text = String(part)
+            let full = text.hasPrefix("/") ? text : FileManager.default.currentDirectoryPath + "/" + text
+            return (full as NSString).standardizingPath
+        }.joined(separator: ":")
     }
 
     /// Puts the driver and pattern on `scenario`; policy knobs with a real driver are a usage error.

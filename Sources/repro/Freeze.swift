@@ -16,7 +16,7 @@ extension FreezeDuring: ExpressibleByArgument {
 
 extension Repro {
     /// `repro freeze`: the application is suspended while its idle connections die, then resumed with work due.
-    struct Freeze: ParsableCommand {
+    struct Freeze: ParsableCommand, ScenarioCommandLine {
         static let configuration = CommandConfiguration(
             commandName: "freeze",
             abstract:
@@ -77,7 +77,8 @@ extension Repro {
             }
         }
 
-        func run() throws {
+        /// The scenario these flags describe (`repro bisect` runs it on several releases).
+        func scenario() throws -> Scenario {
             let policy = try pool.resolved(defaultReadTimeout: nil)
             var scenario = Scenario(
                 name: "freeze-\(during.description.replacingOccurrences(of: ":", with: "-"))",
@@ -87,6 +88,11 @@ extension Repro {
                 policy: policy, poolSize: pool.poolSize, operations: pool.operations,
                 expectations: try expect.expectations())
             try driver.apply(to: &scenario, policy: pool)
+            return scenario
+        }
+
+        func run() throws {
+            let scenario = try scenario()
             try ScenarioCommand.execute(
                 [scenario], server: server, output: output, basename: ScenarioCommand.basename(scenario),
                 nodePath: driver.runtime.nodePath)

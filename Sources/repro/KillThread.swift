@@ -3,7 +3,7 @@ import ReproKit
 
 extension Repro {
     /// `repro kill-thread`: KILL CONNECTION on the pool's own server threads.
-    struct KillThread: ParsableCommand {
+    struct KillThread: ParsableCommand, ScenarioCommandLine {
         static let configuration = CommandConfiguration(
             commandName: "kill-thread",
             abstract: "KILL the server threads of the pool's own connections (idle or mid-query), then use the pool.",
@@ -28,7 +28,8 @@ extension Repro {
         @OptionGroup var expect: ExpectOptions
         @OptionGroup var output: OutputOptions
 
-        func run() throws {
+        /// The scenario these flags describe (`repro bisect` runs it on several releases).
+        func scenario() throws -> Scenario {
             let policy = try pool.resolved(defaultReadTimeout: nil)
             var scenario = Scenario(
                 name: target == .busy ? "kill-thread-busy" : "kill-thread",
@@ -37,6 +38,11 @@ extension Repro {
                 expectations: try expect.expectations(), idleSeconds: timing.idle)
             scenario.load = try load.spec()
             try driver.apply(to: &scenario, policy: pool)
+            return scenario
+        }
+
+        func run() throws {
+            let scenario = try scenario()
             try ScenarioCommand.execute(
                 [scenario], server: server, output: output, basename: ScenarioCommand.basename(scenario),
                 nodePath: driver.runtime.nodePath)

@@ -56,6 +56,13 @@ extension Repro {
         var nodeVersions: String?
 
         @Option(
+            name: .customLong("driver-versions"),
+            help: ArgumentHelp(
+                "With --drivers: more rows, one set per staged release (REPRO_DRIVER_VERSIONS): all, or NAME@VERSION,… (repro drivers lists them). Each release's version is read from its own metadata.",
+                valueName: "list"))
+        var driverVersions: String?
+
+        @Option(
             help: ArgumentHelp(
                 "Policy presets, comma-separated (default all: \(PolicyPreset.allCases.map(\.rawValue).joined(separator: ","))).",
                 valueName: "list"))
@@ -173,27 +180,42 @@ extension Repro {
             try write(json: report.jsonData(), markdown: DriversRenderer.render(report), named: "drivers")
         }
 
-        /// `--node-versions`: each directory's mysql2 version, from its own package.json (through the adapter's check).
+        /// `--node-versions` (node_modules directories) and `--driver-versions` (staged releases): each release's
+        /// version as its adapter's `check` reads it from the library's own metadata.
         func libraryVersions(adapters: [String]) throws -> [DriversMatrix.LibraryVersion] {
-            guard let nodeVersions else { return [] }
-            guard adapters.contains("node-mysql2") else {
-                throw ReproFailure(
-                    code: 2, message: "--node-versions adds node-mysql2 rows: include node-mysql2 in --drivers")
-            }
-            let adapter: AdapterDefinition
-            do { adapter = try AdapterCatalog.find("node-mysql2") } catch { throw ReproFailure(error) }
             var out: [DriversMatrix.LibraryVersion] = []
-            for part in nodeVersions.split(separator: ",") {
-                let dir = (String(part).trimmingCharacters(in: .whitespaces) as NSString).standardizingPath
-                let full = dir.hasPrefix("/") ? dir : FileManager.default.currentDirectoryPath + "/" + dir
-                guard let version = AdapterCatalog.libraryVersion(adapter, library: "mysql2", nodePath: full) else {
+            if let nodeVersions {
+                guard adapters.contains("node-mysql2") else {
                     throw ReproFailure(
-                        code: 2,
-                        message:
-                            "--node-versions: no mysql2 in \(dir): give node_modules directories that each hold a mysql2 release"
-                    )
+                        code: 2, message: "--node-versions adds node-mysql2 rows: include node-mysql2 in --drivers")
                 }
-                out.append(.init(adapter: "node-mysql2", version: version, nodePath: full))
+                let adapter: AdapterDefinition
+                do { adapter = try AdapterCatalog.find("node-mysql2") } catch { throw ReproFailure(error) }
+                for part in nodeVersions.split(separator: ",") {
+                    let dir = (String(part).trimmingCharacters(in: .whitespaces) as NSString).standardizingPath
+                    let full = dir.hasPrefix("/") ? dir : FileManager.default.currentDirectoryPath + "/" + dir
+                    guard let version = AdapterCatalog.libraryVersion(adapter, library: "mysql2", libraryPath: full)
+                    else {
+                        throw ReproFailure(
+                            code: 2,
+                            message:
+                                "--node-versions: no mysql2 in \(dir): give node_modules directories that each hold a mysql2 release"
+                        )
+                    }
+                    out.append(.init(adapter: "node-mysql2", version: version, libraryPath: full))
+                }
+            }
+            if let driverVersions {
+                do {
+                    for release in try DriverReleaseList.select(driverVersions, adapters: adapters) {
+                        guard let path = release.libraryPath else { continue }
+                        if !out.contains(where: { $0.adapter == release.adapter && $0.version == release.version }) {
+                            out.append(.init(adapter: release.adapter, version: release.version, libraryPath: path))
+                        }
+                    }
+                } catch {
+                    throw ReproFailure(error)
+                }
             }
             return out
         }

@@ -3,7 +3,7 @@ import ReproKit
 
 extension Repro {
     /// `repro network-cut`: the network between pool and server is cut while the pool sits idle.
-    struct NetworkCut: ParsableCommand {
+    struct NetworkCut: ParsableCommand, ScenarioCommandLine {
         static let configuration = CommandConfiguration(
             commandName: "network-cut",
             abstract: "Cut the pool's idle TCP flows (reset, close, blackhole, half-open), then use the pool.",
@@ -37,7 +37,8 @@ extension Repro {
             }
         }
 
-        func run() throws {
+        /// The scenario these flags describe (`repro bisect` runs it on several releases).
+        func scenario() throws -> Scenario {
             // Blackhole runs are bounded by the read timeout: 5 s unless --read-timeout says otherwise.
             let policy = try pool.resolved(defaultReadTimeout: NetworkCutFault.defaultReadTimeout)
             var scenario = Scenario(
@@ -46,6 +47,11 @@ extension Repro {
                 expectations: try expect.expectations(), idleSeconds: timing.idle)
             scenario.load = try load.spec()
             try driver.apply(to: &scenario, policy: pool)
+            return scenario
+        }
+
+        func run() throws {
+            let scenario = try scenario()
             try ScenarioCommand.execute(
                 [scenario], server: server, output: output, basename: ScenarioCommand.basename(scenario),
                 nodePath: driver.runtime.nodePath)

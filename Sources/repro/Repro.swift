@@ -16,7 +16,7 @@ struct Repro: ParsableCommand {
             WaitTimeout.self, KillThread.self, NetworkCut.self, ServerRestart.self, Freeze.self, All.self,
             ReportCommand.self,
             Proxy.self,
-            MatrixCommand.self, Explain.self, Drivers.self, Init.self, ServePool.self,
+            Bisect.self, MatrixCommand.self, Explain.self, Drivers.self, Init.self, ServePool.self,
         ]
     )
 }

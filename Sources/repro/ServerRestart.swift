@@ -5,7 +5,7 @@ extension ManagedServer.HaltMode: ExpressibleByArgument {}
 
 extension Repro {
     /// `repro server-restart`: the embedded server goes away and comes back while the pool idles.
-    struct ServerRestart: ParsableCommand {
+    struct ServerRestart: ParsableCommand, ScenarioCommandLine {
         static let configuration = CommandConfiguration(
             commandName: "server-restart",
             abstract:
@@ -53,7 +53,8 @@ extension Repro {
             }
         }
 
-        func run() throws {
+        /// The scenario these flags describe (`repro bisect` runs it on several releases).
+        func scenario() throws -> Scenario {
             let policy = try pool.resolved(defaultReadTimeout: nil)
             var scenario = Scenario(
                 name: "server-restart-\(mode.rawValue)", fault: .serverRestart(mode: mode, down: down, tries: tries),
@@ -61,6 +62,11 @@ extension Repro {
                 expectations: try expect.expectations(), idleSeconds: timing.idle)
             scenario.load = try load.spec()
             try driver.apply(to: &scenario, policy: pool)
+            return scenario
+        }
+
+        func run() throws {
+            let scenario = try scenario()
             try ScenarioCommand.execute(
                 [scenario], server: server, output: output, basename: ScenarioCommand.basename(scenario),
                 nodePath: driver.runtime.nodePath)

@@ -3,7 +3,7 @@ import ReproKit
 
 extension Repro {
     /// `repro wait-timeout`: the server's wait_timeout closes the idle pool.
-    struct WaitTimeout: ParsableCommand {
+    struct WaitTimeout: ParsableCommand, ScenarioCommandLine {
         static let configuration = CommandConfiguration(
             commandName: "wait-timeout",
             abstract: "Idle the pool past the server's wait_timeout, then use it.")
@@ -45,7 +45,8 @@ extension Repro {
             }
         }
 
-        func run() throws {
+        /// The scenario these flags describe (`repro bisect` runs it on several releases).
+        func scenario() throws -> Scenario {
             let policy = try pool.resolved(defaultReadTimeout: nil)
             var scenario = Scenario(
                 name: "wait-timeout",
@@ -54,6 +55,11 @@ extension Repro {
                 expectations: try expect.expectations(), allowGlobal: allowGlobal)
             scenario.load = try load.spec()
             try driver.apply(to: &scenario, policy: pool)
+            return scenario
+        }
+
+        func run() throws {
+            let scenario = try scenario()
             try ScenarioCommand.execute(
                 [scenario], server: server, output: output, basename: ScenarioCommand.basename(scenario),
                 nodePath: driver.runtime.nodePath)

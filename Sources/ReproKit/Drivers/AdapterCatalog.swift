@@ -86,23 +86,29 @@ public enum AdapterCatalog {
     /// scenarios that use it (file:line): a missing runtime is found before the server starts, not after the
     /// scenarios before it ran.
     public static func preflight(_ scenarios: [Scenario], nodePath: String?) throws(RunError) {
-        // One check per adapter and library location: a scenario may name its own node_modules (driver.node-path).
+        // One check per adapter and library location: a scenario may name its own release (driver.library,
+        // driver.version).
         struct Need: Hashable {
             var name: String
-            var nodePath: String?
-            /// The scenario names its own library location (driver.node-path): only that one counts.
-            var own: Bool
+            var libraryPath: String?
         }
         var users: [Need: [Scenario]] = [:]
+        var releases: [Need: String] = [:]
         for scenario in scenarios {
-            if let driver = scenario.driver {
-                users[
-                    Need(name: driver.name, nodePath: driver.nodePath ?? nodePath, own: driver.nodePath != nil),
-                    default: []
-                ].append(scenario)
+            guard let driver = scenario.driver else { continue }
+            var path = driver.libraryPath
+            if path == nil, let spec = driver.version {
+                do throws(RunError) {
+                    path = try DriverReleases.resolve(try find(driver.name), spec: spec).libraryPath
+                } catch {
+                    throw RunError(kind: error.kind, message: (scenario.source.map { "\($0): " } ?? "") + error.message)
+                }
             }
+            let need = Need(name: driver.name, libraryPath: path)
+            users[need, default: []].append(scenario)
+            if let spec = driver.version { releases[need] = spec }
         }
-        let needs = users.keys.sorted { ($0.name, $0.nodePath ?? "") < ($1.name, $1.nodePath ?? "") }
+        let needs = users.keys.sorted { ($0.name, $0.libraryPath ?? "") < ($1.name, $1.libraryPath ?? "") }
         var adapters: [AdapterDefinition] = []
         for need in needs {
             do throws(RunError) {
@@ -114,7 +120,7 @@ public enum AdapterCatalog {
         }
         let found = adapters
         let checks = ParallelRuns.run(count: found.count, jobs: found.count) { index throws(RunError) in
-            check(found[index], nodePath: needs[index].nodePath, exclusive: needs[index].own)
+            check(found[index], nodePath: nodePath, libraryPath: needs[index].libraryPath)
         }
         for (index, result) in checks.results.enumerated() {
             guard let result, !result.available else { continue }
@@ -122,8 +128,9 @@ public enum AdapterCatalog {
             let using = (users[needs[index]] ?? []).map { $0.source ?? $0.name }
             let shown =
                 using.prefix(3).joined(separator: ", ") + (using.count > 3 ? " and \(using.count - 3) more" : "")
+            let release = releases[needs[index]].map { "@" + $0 } ?? ""
             throw .environment(
-                "the \(name) adapter cannot run here (\(result.lines.joined(separator: "; "))), needed by \(shown): run make setup, or leave those scenarios out (--filter)"
+                "the \(name)\(release) adapter cannot run here (\(result.lines.joined(separator: "; "))), needed by \(shown): run make setup, or leave those scenarios out (--filter)"
             )
         }
     }
@@ -156,35 +163,35 @@ public enum AdapterCatalog {
         return found
     }
 
-    /// The child's environment: ours without anything that can hold a password, plus NODE_PATH when given.
-    /// `exclusive`: `nodePath` replaces NODE_PATH instead of going in front of it (a scenario's or a matrix row's
-    /// own library release: a directory without it must not fall back to the default one).
+    /// The environment variable that names the library release an adapter loads (docs/adapters.md "Releases").
+    public static let libraryVariable = "REPRO_LIBRARY_PATH"
+
+    /// The child's environment: ours without anything that can hold a password, NODE_PATH with `nodePath` in front
+    /// (the run's `--node-path`), and `REPRO_LIBRARY_PATH` set to `libraryPath` only: the release this scenario
+    /// names (`--library`, `NAME@VERSION`), which the adapter loads from there and nowhere else.
     public static func childEnvironment(
-        nodePath: String?, exclusive: Bool = false, base: [String: String] = ProcessInfo.processInfo.environment
+        nodePath: String?, libraryPath: String? = nil, base: [String: String] = ProcessInfo.processInfo.environment
     ) -> [String] {
         var env = base
         for secret in ["REPRO_DSN", "MYSQL_PWD", "MARIADB_PWD"] { env[secret] = nil }
+        env[libraryVariable] = nil
         if let nodePath, !nodePath.isEmpty {
-            env["NODE_PATH"] =
-                exclusive
-                ? nodePath
-                : [nodePath, env["NODE_PATH"]].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ":")
+            env["NODE_PATH"] = [nodePath, env["NODE_PATH"]].compactMap { $0 }.filter { !$0.isEmpty }.joined(
+                separator: ":")
         }
+        if let libraryPath, !libraryPath.isEmpty { env[libraryVariable] = libraryPath }
         return env.keys.sorted().map { "\($0)=\(env[$0]!)" }
     }
 
-    /// The version of `library` that `check` found in exactly `nodePath` (its `ok <library> <version>` line), or nil.
-    public static func libraryVersion(_ adapter: AdapterDefinition, library: String, nodePath: String?) -> String? {
-        let result = check(adapter, nodePath: nodePath, exclusive: true)
-        for line in result.lines {
-            let words = line.split(separator: " ")
-            if words.count >= 3, words[0] == "ok", words[1] == library { return String(words[2]) }
-        }
-        return nil
+    /// The version of `library` that `check` found in exactly `libraryPath` (its `ok <library> <version>` line), or nil.
+    public static func libraryVersion(_ adapter: AdapterDefinition, library: String, libraryPath: String) -> String? {
+        DriverReleases.checkedVersion(library, in: check(adapter, libraryPath: libraryPath))
     }
 
-    /// Runs the adapter's `check` (bounded to 30 s) and returns its lines; `exclusive` as in `childEnvironment`.
-    public static func check(_ adapter: AdapterDefinition, nodePath: String?, exclusive: Bool = false) -> AdapterCheck {
+    /// Runs the adapter's `check` (bounded to 30 s) and returns its lines; the paths as in `childEnvironment`.
+    public static func check(_ adapter: AdapterDefinition, nodePath: String? = nil, libraryPath: String? = nil)
+        -> AdapterCheck
+    {
         guard access(adapter.checkPath, X_OK) == 0 else {
             return AdapterCheck(available: true, lines: ["(no check script)"])
         }
@@ -196,7 +203,7 @@ public enum AdapterCatalog {
         do {
             child = try ChildProcess.spawn(
                 adapter.checkPath, [], stdin: .devNull, stdout: .file(output), stderr: .stdout,
-                environment: childEnvironment(nodePath: nodePath, exclusive: exclusive))
+                environment: childEnvironment(nodePath: nodePath, libraryPath: libraryPath))
         } catch {
             return AdapterCheck(available: false, lines: ["missing: cannot run \(adapter.checkPath): \(error.message)"])
         }

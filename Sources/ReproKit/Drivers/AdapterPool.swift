@@ -33,11 +33,47 @@ public final class AdapterPool: PoolUnderTest {
         adapter: AdapterDefinition, choice: DriverChoice, nodePath: String?, target: AdapterTarget, size: Int,
         initSQL: [String], log: any RunObserver
     ) throws(RunError) {
+        var chosen = choice
+        if chosen.libraryPath == nil, let spec = chosen.version {
+            chosen.libraryPath = try DriverReleases.resolve(adapter, spec: spec).libraryPath
+        }
+        try Self.prepare(adapter, nodePath: nodePath, libraryPath: chosen.libraryPath)
         try self.init(
-            name: adapter.name, executable: adapter.runPath, arguments: [], nodePath: choice.nodePath ?? nodePath,
-            choice: choice,
-            extraOpen: [:], target: target, size: size, initSQL: initSQL, log: log)
+            name: adapter.name, executable: adapter.runPath, arguments: [], nodePath: nodePath, choice: chosen,
+            layouts: DriverReleases.layouts(adapter), extraOpen: [:], target: target, size: size, initSQL: initSQL,
+            log: log)
     }
+
+    /// Runs the adapter's `prepare` when it has one (docs/adapters.md "Releases": building the adapter against the
+    /// release it is to load), bounded; its failure is an environment error with its last line.
+    static func prepare(_ adapter: AdapterDefinition, nodePath: String?, libraryPath: String?) throws(RunError) {
+        let script = adapter.directory + "/prepare"
+        guard access(script, X_OK) == 0 else { return }
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "repro-prepare-\(getpid())-\(adapter.name)-\(UInt32.random(in: 0...UInt32.max)).out"
+        ).path
+        defer { unlink(output) }
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(
+                script, [], stdin: .devNull, stdout: .file(output), stderr: .stdout,
+                environment: AdapterCatalog.childEnvironment(nodePath: nodePath, libraryPath: libraryPath))
+        } catch {
+            throw .environment("cannot run \(script): \(error.message)")
+        }
+        let exit = child.wait(until: .now + .seconds(prepareLimitSeconds)) ?? child.terminate(grace: .seconds(2))
+        guard exit != .exited(0) else { return }
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        let last = text.split(separator: "\n").last.map(String.init) ?? "no output"
+        throw .environment(
+            exit == .exited(1) || exit == .exited(2) || exit == .exited(3)
+                ? "the \(adapter.name) adapter could not be prepared: \(last)"
+                : "the \(adapter.name) adapter's prepare did not finish in \(prepareLimitSeconds) s (\(last)): run \(script) by hand to see why"
+        )
+    }
+
+    /// How long `prepare` may take (a first build of a Go adapter against a new release takes up to a minute).
+    static let prepareLimitSeconds = 300
 
     /// repro's own pool with `policy`, served by `repro serve-pool` in a child process of its own (a freeze
     /// suspends it as it suspends a real stack's adapter).
@@ -70,7 +106,7 @@ public final class AdapterPool: PoolUnderTest {
 
     private init(
         name: String, executable: String, arguments: [String], nodePath: String?, choice: DriverChoice,
-        extraOpen: [String: JSONValue], target: AdapterTarget, size: Int, initSQL: [String], log: any RunObserver
+        layouts: [ReleaseLayout]? = nil, extraOpen: [String: JSONValue], target: AdapterTarget, size: Int, initSQL: [String], log: any RunObserver
     ) throws(RunError) {
         self.name = name
         self.size = size
@@ -79,7 +115,7 @@ public final class AdapterPool: PoolUnderTest {
         self.deadline = deadline
         process = try AdapterProcess(
             name: name, executable: executable, arguments: arguments,
-            environment: AdapterCatalog.childEnvironment(nodePath: nodePath, exclusive: choice.nodePath != nil)
+            environment: AdapterCatalog.childEnvironment(nodePath: nodePath, libraryPath: choice.libraryPath)
         ) { line, lateFor in
             if let lateFor {
                 log.record(.driverEvent, detail: "late answer to request \(lateFor): \(AdapterPool.describe(line))")
@@ -102,9 +138,10 @@ public final class AdapterPool: PoolUnderTest {
                     "the \(name) adapter speaks protocol \(hello["protocol"].map(Self.describe) ?? "(none)"), not 1: update it (docs/adapters.md)"
                 )
             }
-            if let wanted = choice.version, hello["driverVersion"]?.string != wanted {
+            if let wanted = choice.version, !DriverReleases.matches(spec: wanted, hello: hello, layouts: layouts) {
+                let loaded = DriverReleases.loaded(hello: hello, layouts: layouts)
                 throw RunError.environment(
-                    "the \(name) adapter loaded \(hello["driver"]?.string ?? name) \(hello["driverVersion"]?.string ?? "of no known version"), and the scenario is about \(wanted): point driver.node-path (or --node-path) at a node_modules holding \(wanted)"
+                    "the \(name) adapter loaded \(name)@\(loaded)\(choice.libraryPath.map { " from " + $0 } ?? ""), and the scenario is about \(name)@\(wanted): point driver.library (or --library) at that release, or stage it (repro drivers lists the releases found)"
                 )
             }
             let known = (hello["options"]?.object ?? [:]).keys.sorted()

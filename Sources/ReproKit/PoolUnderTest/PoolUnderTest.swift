@@ -85,9 +85,13 @@ public struct DriverChoice: Sendable, Equatable {
     public var options: [String: String]
     /// Seconds an operation may take before it is recorded as hung.
     public var deadline: Double
-    /// Where the node adapters find the library (NODE_PATH) for this scenario; nil: the run's `--node-path`.
-    public var nodePath: String?
-    /// The library version this scenario is about: a run that loads another one fails (exit 3); nil: any.
+    /// Where the adapter loads its library from for this scenario (`--library`, `driver.library`; the adapter's
+    /// `REPRO_LIBRARY_PATH`: a node_modules, a GOPATH tree, jars, Python folders); nil: the installed one, or the
+    /// staged release `version` names.
+    public var libraryPath: String?
+    /// The release this scenario is about (`3.1.0`, `6.0.0+3.5.9`: the pool's, then its driver's): without
+    /// `libraryPath` it is looked up among the staged releases (`REPRO_DRIVER_VERSIONS`) and the installed one; a
+    /// run that loads another one fails (exit 3). nil: whatever is installed.
     public var version: String?
     /// Options applied when the adapter lists them and `options` does not set them (the fault's application
     /// pattern, `FaultKind.applicationOptions`).
@@ -100,6 +104,17 @@ public struct DriverChoice: Sendable, Equatable {
         self.name = name
         self.options = options
         self.deadline = deadline
+    }
+
+    /// `NAME` or `NAME@VERSION` (`hikari@6.0.0`, `sqlalchemy@1.4.54+1.0.2`): the adapter and the release asked for.
+    public static func parseName(_ text: String) throws(RunError) -> (name: String, version: String?) {
+        guard let at = text.firstIndex(of: "@") else { return (text, nil) }
+        let name = String(text[..<at])
+        let version = String(text[text.index(after: at)...])
+        guard !name.isEmpty, !version.isEmpty, !version.contains("@") else {
+            throw .usage("'\(text)' is not NAME or NAME@VERSION: write it as e.g. hikari@6.0.0 (repro drivers lists the releases)")
+        }
+        return (name, version)
     }
 
     /// Parses `key=value`; a usage error names the problem.

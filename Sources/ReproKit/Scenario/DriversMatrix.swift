@@ -126,8 +126,8 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
             parts += ["--idle", DriversMatrix.format(settings.idle)]
         }
         if let driver = row.driver {
-            parts += ["--driver", driver.name]
-            if let nodePath = driver.nodePath { parts += ["--node-path", nodePath] }
+            // A release other than the installed one goes by its version: repro finds it among the staged ones.
+            parts += ["--driver", driver.name + (driver.version.map { "@" + $0 } ?? "")]
             for key in driver.options.keys.sorted() { parts += ["--driver-option", "\(key)=\(driver.options[key]!)"] }
             parts += ["--driver-deadline", DriversMatrix.format(driver.deadline)]
         } else if let preset = row.preset {
@@ -181,7 +181,7 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
 
     /// The options of `adapter` in this configuration, and where they come from; nil when the configuration does
     /// not apply to that stack.
-    public func options(adapter: String, settings: DriversMatrix.Settings) -> (
+    public func options(adapter: String, settings: DriversMatrix.Settings, version: String? = nil) -> (
         options: [String: String], note: String
     )? {
         let below = settings.threshold
@@ -240,6 +240,11 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
             return (
                 ["SetConnMaxLifetime": "\(ms)ms", "SetMaxIdleConns": "\(settings.poolSize)"],
                 "go-sql-driver's README: `SetConnMaxLifetime` shorter than the server's and middleboxes' timeouts, `SetMaxIdleConns` equal to `SetMaxOpenConns`"
+            )
+        case (.recommended, "hikari") where (version.map { DriverReleases.major($0) >= 4 } ?? false):
+            return (
+                ["maxLifetime": "30000", "keepaliveTime": "30000"],
+                "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit, and `keepaliveTime` (4.0.0 and later); both refuse less than 30000 ms, so at this matrix's timing neither acts before the fault and only its default validation does"
             )
         case (.recommended, "hikari"):
             return (
@@ -346,10 +351,13 @@ public struct DriversMatrix: Sendable {
         public static func real(
             _ adapter: String, _ config: DriverConfig, settings: Settings, library: LibraryVersion? = nil
         ) -> Row? {
-            guard let chosen = config.options(adapter: adapter, settings: settings) else { return nil }
+            guard
+                let chosen = config.options(
+                    adapter: adapter, settings: settings, version: library?.primaryVersion)
+            else { return nil }
             let options = chosen.options
             var note = chosen.note
-            if let library, let caveat = config.caveat(adapter: adapter, version: library.version) {
+            if let library, let caveat = config.caveat(adapter: adapter, version: library.primaryVersion) {
                 note += "; \(caveat)"
             }
             var deadline = settings.deadline
@@ -360,7 +368,7 @@ public struct DriversMatrix: Sendable {
                 note += "; deadline \(DriversMatrix.format(deadline)) s: \(bound.why)"
             }
             var driver = DriverChoice(name: adapter, options: options, deadline: deadline)
-            driver.nodePath = library?.nodePath
+            driver.libraryPath = library?.libraryPath
             driver.version = library?.version
             return Row(
                 id: "\(adapter)\(library.map { "@" + $0.version } ?? "") \(config.rawValue)", driver: driver,
@@ -384,18 +392,21 @@ public struct DriversMatrix: Sendable {
         self.settings = settings
     }
 
-    /// A release of a library other than the one the run finds by default: where it is and its version (read
-    /// from its own package metadata by the adapter's `check`).
+    /// A release of a library other than the one the run finds by default: where it is and its version (`3.1.0`,
+    /// `6.0.0+3.5.9`; read from its own package metadata by the adapter's `check`).
     public struct LibraryVersion: Sendable, Equatable {
         public var adapter: String
         public var version: String
-        public var nodePath: String
+        public var libraryPath: String
 
-        public init(adapter: String, version: String, nodePath: String) {
+        public init(adapter: String, version: String, libraryPath: String) {
             self.adapter = adapter
             self.version = version
-            self.nodePath = nodePath
+            self.libraryPath = libraryPath
         }
+
+        /// The first library's version (`6.0.0` of `6.0.0+3.5.9`): the one a recommendation depends on.
+        public var primaryVersion: String { String(version.split(separator: "+").first ?? "") }
     }
 
     /// Rows for `adapters` in `configs` (and for each extra library version, after its adapter's own rows), then

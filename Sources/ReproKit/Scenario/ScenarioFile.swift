@@ -404,12 +404,25 @@ private struct Reader {
         return scenario
     }
 
-    /// `driver: NAME` or `driver: {name, options: {key: value}, deadline, node-path, version}`.
+    /// `driver: NAME[@VERSION]` or `driver: {name, version, options: {key: value}, deadline, library}`
+    /// (`node-path`: the older name of `library`).
     mutating func driver(_ node: Node) -> DriverChoice? {
         if node.scalar != nil {
-            return string(node, "driver").map { DriverChoice(name: $0) }
+            guard let text = string(node, "driver") else { return nil }
+            do throws(RunError) {
+                let parsed = try DriverChoice.parseName(text)
+                var choice = DriverChoice(name: parsed.name)
+                choice.version = parsed.version
+                return choice
+            } catch {
+                problem(node, error.message)
+                return nil
+            }
         }
-        guard let d = mapping(node, "driver", allowed: ["name", "options", "deadline", "node-path", "version"]) else {
+        guard
+            let d = mapping(
+                node, "driver", allowed: ["name", "options", "deadline", "library", "node-path", "version"])
+        else {
             return nil
         }
         guard let n = d["name"] else {
@@ -434,23 +447,35 @@ private struct Reader {
         if let t = d["deadline"] {
             choice.deadline = double(t.value, "driver.deadline", range: DriverChoice.deadlineRange) ?? choice.deadline
         }
-        if let p = d["node-path"], let text = string(p.value, "driver.node-path") {
-            choice.nodePath = nodePath(text, at: p.value)
+        for key in ["library", "node-path"] {
+            if let p = d[key], let text = string(p.value, "driver.\(key)") {
+                choice.libraryPath = libraryPath(text, key: key, at: p.value)
+            }
         }
         if let v = d["version"] { choice.version = string(v.value, "driver.version") }
         return choice
     }
 
-    /// `driver.node-path`: a directory, relative to the scenario file's, that may start with `${NAME}` (an
-    /// environment variable: `make test` sets `REPRO_NODE_VERSIONS` to the folder of staged mysql2 releases).
-    mutating func nodePath(_ text: String, at node: Node) -> String? {
+    /// `driver.library`: paths (colon-separated), each relative to the scenario file's folder, that may start
+    /// with `${NAME}` (an environment variable: `make test` sets `REPRO_NODE_VERSIONS` to the folder of staged
+    /// mysql2 releases).
+    mutating func libraryPath(_ text: String, key: String, at node: Node) -> String? {
+        var parts: [String] = []
+        for part in text.split(separator: ":") {
+            guard let one = onePath(String(part), key: key, at: node) else { return nil }
+            parts.append(one)
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: ":")
+    }
+
+    mutating func onePath(_ text: String, key: String, at node: Node) -> String? {
         var path = text
         if path.hasPrefix("${"), let close = path.firstIndex(of: "}") {
             let name = String(path[path.index(path.startIndex, offsetBy: 2)..<close])
             guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
                 problem(
                     node,
-                    "driver.node-path uses ${\(name)}, which is not set: export \(name) to the folder it names (make test and make run set REPRO_NODE_VERSIONS to ../shared/node/versions)"
+                    "driver.\(key) uses ${\(name)}, which is not set: export \(name) to the folder it names (make test and make run set REPRO_NODE_VERSIONS to ../shared/node/versions)"
                 )
                 return nil
             }
