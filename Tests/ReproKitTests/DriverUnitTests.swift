@@ -44,14 +44,19 @@ struct DriverUnitTests {
         #expect(JSONValue.parse(Data("not json".utf8)) == nil)
     }
 
-    @Test("the adapter's environment carries no DSN or password variables")
+    @Test("the adapter's environment carries no DSN or password variables, and a library path only when given")
     func childEnvironment() {
-        let env = AdapterCatalog.childEnvironment(
-            nodePath: "/x/node_modules",
-            base: ["REPRO_DSN": "mysql://u:pw@h/db", "MYSQL_PWD": "pw", "PATH": "/bin", "NODE_PATH": "/y"])
+        let base = [
+            "REPRO_DSN": "mysql://u:pw@h/db", "MYSQL_PWD": "pw", "PATH": "/bin", "NODE_PATH": "/y",
+            "REPRO_LIBRARY_PATH": "/inherited",
+        ]
+        let env = AdapterCatalog.childEnvironment(nodePath: "/x/node_modules", base: base)
         #expect(!env.contains { $0.contains("pw") })
         #expect(env.contains("NODE_PATH=/x/node_modules:/y"))
         #expect(env.contains("PATH=/bin"))
+        #expect(!env.contains { $0.hasPrefix("REPRO_LIBRARY_PATH=") }, "an inherited one would pick a release unasked")
+        let pinned = AdapterCatalog.childEnvironment(nodePath: nil, libraryPath: "/a.jar:/b.jar", base: base)
+        #expect(pinned.contains("REPRO_LIBRARY_PATH=/a.jar:/b.jar"))
     }
 
     @Test("an error from a driver keeps its verbatim fields and takes its MySQL number as the code")

@@ -107,7 +107,7 @@ struct DriversMatrixShapeTests {
     @Test("older releases get their own rows before the adapter's, and mysql2's patterns apply to mysql2 only")
     func versionAndPatternRows() throws {
         let settings = DriversMatrix.Settings()
-        let old = DriversMatrix.LibraryVersion(adapter: "node-mysql2", version: "2.2.5", nodePath: "/x/node_modules")
+        let old = DriversMatrix.LibraryVersion(adapter: "node-mysql2", version: "2.2.5", libraryPath: "/x/node_modules")
         let rows = DriversMatrix.rows(
             adapters: ["go-sql", "node-mysql2"], configs: DriverConfig.allCases, presets: [], settings: settings,
             versions: [old])
@@ -118,7 +118,7 @@ struct DriversMatrixShapeTests {
                 "node-mysql2 ping-before-use", "node-mysql2 retry-query", "node-mysql2 retry-get-connection",
             ])
         let pinned = try #require(rows.first { $0.id == "node-mysql2@2.2.5 recommended" })
-        #expect(pinned.driver?.nodePath == "/x/node_modules")
+        #expect(pinned.driver?.libraryPath == "/x/node_modules")
         #expect(pinned.driver?.version == "2.2.5")
         #expect(pinned.note.contains("predates `maxIdle`/`idleTimeout` (3.1.0)"))
         #expect(pinned.driver?.options["app.followUp"] == "ROLLBACK", "the application pattern of the reports")
@@ -126,7 +126,7 @@ struct DriversMatrixShapeTests {
         let command = DriverColumn.freezeKillThread.command(row: pinned, settings: settings)
         #expect(
             command.hasPrefix(
-                "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /x/node_modules"))
+                "repro freeze --for 4 --during kill-thread --driver node-mysql2@2.2.5 --driver-option"))
         let matrix = DriversMatrix(rows: rows, settings: settings)
         let frozen = matrix.scenario(pinned, .freezeWaitTimeout)
         #expect(frozen.fault == .freeze(seconds: 4, during: .waitTimeout))

@@ -44,17 +44,35 @@ public final class HikariAdapter {
     private static final String MARIADB_OPTIONS = "org.mariadb.jdbc.util.DefaultOptions";
     private static final String MARIADB_HAMODE = "org.mariadb.jdbc.internal.util.constant.HaMode";
 
-    /** HikariCP options this adapter accepts (if this HikariCP has the setter): key, type, description. */
+    /**
+     * HikariCP options this adapter accepts (if the loaded HikariCP has the setter): key, type, description.
+     * A "%d" in a description is replaced by the loaded HikariCP's default (the getter on a new HikariConfig).
+     */
     private static final String[][] HIKARI_OPTIONS = {
-        {"maxLifetime", "long", "maximum life of a pooled connection in ms, 0 = infinite; HikariCP resets values below 30000 to the default with a warning (default: 1800000)"},
-        {"idleTimeout", "long", "ms a connection may sit idle before it is retired, only when minimumIdle < maximumPoolSize; 0 = never; values below 10000 are reset to the default (default: 600000)"},
-        {"connectionTimeout", "long", "ms getConnection() waits for a connection, 0 = infinite, minimum 250 (default: 30000)"},
-        {"validationTimeout", "long", "ms allowed for the aliveness check done before handing out a connection idle > 500 ms, minimum 250 (default: 5000)"},
-        {"keepaliveTime", "long", "ms between keepalive checks of idle connections, 0 = off (default: 0)"},
+        {"maxLifetime", "long", "maximum life of a pooled connection in ms, 0 = infinite; HikariCP resets values below 30000 to the default with a warning (default: %d)"},
+        {"idleTimeout", "long", "ms a connection may sit idle before it is retired, only when minimumIdle < maximumPoolSize; 0 = never; values below 10000 are reset to the default (default: %d)"},
+        {"connectionTimeout", "long", "ms getConnection() waits for a connection, 0 = infinite, minimum 250 (default: %d)"},
+        {"validationTimeout", "long", "ms allowed for the aliveness check done before handing out a connection idle > 500 ms, minimum 250 (default: %d)"},
+        {"keepaliveTime", "long", "ms between keepalive checks (isValid() or connectionTestQuery) of idle connections, 0 = off; HikariCP disables values below 30000 or >= maxLifetime with a warning (default: %d)"},
         {"minimumIdle", "int", "minimum idle connections HikariCP keeps open (default: maximumPoolSize, i.e. poolSize)"},
         {"connectionTestQuery", "string", "aliveness check query instead of JDBC4 Connection.isValid() (default: none, isValid())"},
-        {"leakDetectionThreshold", "long", "ms a connection may be out of the pool before a leak warning, 0 = off; below 2000 or above maxLifetime disables it (default: 0)"},
+        {"leakDetectionThreshold", "long", "ms a connection may be out of the pool before a leak warning, 0 = off; below 2000 or above maxLifetime disables it (default: %d)"},
     };
+    /**
+     * Connector/J 3.x reads these undocumented properties from the properties its Configuration does not map (they
+     * are in no option list it exposes), each in some 3.x releases (found in the 3.2.0 to 3.5.9 sources): accepted
+     * as dataSource.* names and passed on unchecked.
+     */
+    private static final String[] MARIADB3_UNMAPPED = {
+        "canUseServerTimeout", "deniedListTimeout", "deprecateEof", "disableSessionTracking", "disableSslContextCache",
+        "enableBulkUnitResult", "enableSkipMeta", "extendedTypeInfo", "forceTransactionEnd", "getExportedKeysUsingIs",
+        "getImportedKeysUsingIs", "importedKeysWithConstraintNames", "interactiveClient", "permitNoResults", "pwdKey",
+        "resultSetMetaDataUnsignedCompatibility", "testMinRemovalDelay", "userKey", "waitReconnectTimeout",
+    };
+    private static final String MARIADB3_CONFIGURATION = "org.mariadb.jdbc.Configuration";
+    private static final String MARIADB3_ALIASES = "org.mariadb.jdbc.util.options.OptionAliases";
+    /** REPRO_LIBRARY_PATH: the user's jars run (alone) instead of Debian's; null when unset or empty. */
+    private static final String LIBRARY_PATH = emptyToNull(System.getenv("REPRO_LIBRARY_PATH"));
     private static final String EVENT_LEVEL = "app.eventLevel";
     private static final String FOLLOW_UP = "app.followUp";
     private static final long CLOSE_WAIT_MS = 5000;
@@ -106,16 +124,9 @@ public final class HikariAdapter {
 
     public static void main(String[] args) throws Exception {
         System.setOut(System.err); // nothing but protocol lines may reach the real stdout
-        // Fail with one stderr line, before hello, when a jar is missing (names only: nothing initialised).
-        for (String name : new String[] {"org.slf4j.impl.StaticLoggerBinder", "com.zaxxer.hikari.HikariDataSource", "org.mariadb.jdbc.Driver"}) {
-            try {
-                Class.forName(name, false, HikariAdapter.class.getClassLoader());
-            } catch (Throwable t) {
-                System.err.println("hikari adapter: cannot load " + name + " (HikariCP, Connector/J, slf4j-api, slf4j-jdk14 jars): " + t);
-                System.exit(1);
-            }
-        }
+        // HikariLauncher.main has checked that the libraries are there (this class cannot even be loaded without them).
         setUpLogging();
+        checkLogBinding();
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         String line;
         while ((line = in.readLine()) != null) {
@@ -160,6 +171,27 @@ public final class HikariAdapter {
         closer.start();
         closer.join(500);
         System.exit(0);
+    }
+
+    /**
+     * With REPRO_LIBRARY_PATH, slf4j comes from there or Debian: pool-log events need it to log into
+     * java.util.logging (slf4j-jdk14 of the same slf4j line). Says so on stderr otherwise; the adapter still runs.
+     */
+    private static void checkLogBinding() {
+        if (LIBRARY_PATH == null) return;
+        try {
+            String factory = org.slf4j.LoggerFactory.getILoggerFactory().getClass().getName();
+            if (!factory.contains("JDK14")) {
+                System.err.println("hikari adapter: slf4j logs through " + factory + ", not java.util.logging, so HikariCP's and"
+                    + " Connector/J's log gives no pool-log events: put the slf4j-jdk14 jar matching REPRO_LIBRARY_PATH's slf4j-api beside it");
+            }
+        } catch (Throwable t) {
+            System.err.println("hikari adapter: cannot initialise slf4j: " + t);
+        }
+    }
+
+    private static String emptyToNull(String s) {
+        return s == null || s.isEmpty() ? null : s;
     }
 
     // ---- protocol plumbing -------------------------------------------------------------------
@@ -261,7 +293,7 @@ public final class HikariAdapter {
         resp.put("runtime", "java");
         resp.put("runtimeVersion", System.getProperty("java.version"));
         Map<String, Object> options = new LinkedHashMap<>();
-        for (String[] o : HIKARI_OPTIONS) if (setter(o) != null) options.put(o[0], o[2]);
+        for (String[] o : HIKARI_OPTIONS) if (setter(o) != null) options.put(o[0], description(o));
         options.put(EVENT_LEVEL, "lowest HikariCP/Connector/J log level sent as pool-log events (ERROR, WARN, INFO, DEBUG, TRACE); lower records go to stderr (default: WARN)");
         options.put(FOLLOW_UP, "SQL executed on the same Connection right after a failed query, before close() gives it back, e.g. ROLLBACK (default: none)");
         Map<String, String> driverOptions = driverOptions();
@@ -349,6 +381,8 @@ public final class HikariAdapter {
         effective.put("connectionTimeout", d.getConnectionTimeout());
         effective.put("validationTimeout", d.getValidationTimeout());
         effective.put("leakDetectionThreshold", d.getLeakDetectionThreshold());
+        Object keepalive = getter(d, "keepaliveTime"); // HikariCP >= 4.0.0 only
+        if (keepalive != null) effective.put("keepaliveTime", keepalive);
         effective.put("connectionTestQuery", d.getConnectionTestQuery());
         effective.put("connectionInitSql", d.getConnectionInitSql());
         resp.put("pool", d.getPoolName());
@@ -567,7 +601,23 @@ public final class HikariAdapter {
         try {
             return HikariConfig.class.getMethod(name, type);
         } catch (NoSuchMethodException absent) {
-            return null; // e.g. keepaliveTime before HikariCP 4.0.1: not a known key then
+            return null; // e.g. keepaliveTime before HikariCP 4.0.0: not a known key then
+        }
+    }
+
+    /** The option's hello description, "%d" replaced by the loaded HikariCP's default. */
+    private static String description(String[] option) {
+        if (!option[2].contains("%d")) return option[2];
+        Object def = getter(new HikariConfig(), option[0]);
+        return option[2].replace("%d", def == null ? "?" : String.valueOf(def));
+    }
+
+    /** HikariConfig's getter for key on config, or null when the loaded HikariCP has none. */
+    private static Object getter(HikariConfig config, String key) {
+        try {
+            return HikariConfig.class.getMethod("get" + Character.toUpperCase(key.charAt(0)) + key.substring(1)).invoke(config);
+        } catch (ReflectiveOperationException absent) {
+            return null;
         }
     }
 
@@ -598,10 +648,16 @@ public final class HikariAdapter {
     }
 
     /**
-     * Connector/J's own option list (name → one-line description with default), read from its
-     * internal DefaultOptions/Options classes; null when this Connector/J version has none.
+     * Connector/J's own option list (name → one-line description with default): 2.x's internal
+     * DefaultOptions/Options classes, or 3.x's public Driver.getPropertyInfo (the fields of its
+     * Configuration.Builder) and the names 3.x also takes; null when this Connector/J has neither.
      */
     private static Map<String, String> driverOptions() {
+        try {
+            Class.forName(MARIADB_OPTIONS);
+        } catch (ClassNotFoundException | RuntimeException | LinkageError e) {
+            return driverOptions3();
+        }
         try {
             Class<?> optionsEnum = Class.forName(MARIADB_OPTIONS);
             Object defaults = defaultDriverOptions();
@@ -624,6 +680,77 @@ public final class HikariAdapter {
         }
     }
 
+    /** Whether the loaded Connector/J is the 3.x rewrite: org.mariadb.jdbc.Configuration, no 2.x DefaultOptions. */
+    private static boolean connectorJ3() {
+        return hasClass(MARIADB3_CONFIGURATION) && !hasClass(MARIADB_OPTIONS);
+    }
+
+    private static boolean hasClass(String name) {
+        try {
+            Class.forName(name, false, HikariAdapter.class.getClassLoader());
+            return true;
+        } catch (ClassNotFoundException | LinkageError e) {
+            return false;
+        }
+    }
+
+    /**
+     * Connector/J 3.x: Driver.getPropertyInfo lists every field of Configuration.Builder (the options it maps,
+     * matched case-insensitively) with its default; descriptions from the jar's driver.properties (getPropertyInfo
+     * leaves them empty when the default is null). Then the other names 3.x honours: its OptionAliases, the
+     * deprecated ones in its deprecated.properties (useSsl, ...), and MARIADB3_UNMAPPED.
+     */
+    private static Map<String, String> driverOptions3() {
+        if (!connectorJ3()) return null;
+        try {
+            Properties desc = driverResource("driver.properties");
+            java.sql.DriverPropertyInfo[] infos = new org.mariadb.jdbc.Driver().getPropertyInfo("jdbc:mariadb://localhost/", new Properties());
+            Map<String, String> out = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+            for (java.sql.DriverPropertyInfo i : infos) {
+                if (i.name.equalsIgnoreCase("user") || i.name.equalsIgnoreCase("password") || i.name.equalsIgnoreCase("database")) continue; // open's fields
+                String d = i.description != null && !i.description.isBlank() ? i.description : desc.getProperty(i.name, "");
+                d = d.trim();
+                out.put(i.name, "Connector/J: " + (d.isEmpty() ? i.name : d) + " (default: " + i.value + ")");
+            }
+            if (out.isEmpty()) return null;
+            try {
+                Map<?, ?> aliases = (Map<?, ?>) Class.forName(MARIADB3_ALIASES).getField("OPTIONS_ALIASES").get(null);
+                for (Map.Entry<?, ?> a : new TreeMap<>(aliases).entrySet()) {
+                    out.putIfAbsent(String.valueOf(a.getKey()), "Connector/J: another name of " + a.getValue() + " (any letter case)");
+                }
+            } catch (ReflectiveOperationException | RuntimeException | LinkageError noAliases) {
+                // a 3.x without aliases
+            }
+            Properties deprecated = driverResource("deprecated.properties");
+            for (String name : new TreeMap<>(deprecated).keySet().stream().map(String::valueOf).toArray(String[]::new)) {
+                out.putIfAbsent(name, "Connector/J: " + deprecated.getProperty(name).trim() + " (still read; default: none)");
+            }
+            for (String name : MARIADB3_UNMAPPED) {
+                out.putIfAbsent(name, "Connector/J 3.x: an undocumented property some 3.x releases read from the properties"
+                    + " their Configuration does not map; passed on unchecked (default: the driver's)");
+            }
+            return out;
+        } catch (SQLException | RuntimeException | LinkageError e) {
+            return null;
+        }
+    }
+
+    /** A properties file from the loaded Connector/J's own jar (UTF-8); empty when it has none. */
+    private static Properties driverResource(String name) {
+        Properties p = new Properties();
+        try (JarFile jar = new JarFile(new File(org.mariadb.jdbc.Driver.class.getProtectionDomain().getCodeSource().getLocation().toURI()))) {
+            java.util.jar.JarEntry e = jar.getJarEntry(name);
+            if (e != null) {
+                try (InputStreamReader r = new InputStreamReader(jar.getInputStream(e), StandardCharsets.UTF_8)) {
+                    p.load(r);
+                }
+            }
+        } catch (Exception e) {
+            // none: descriptions fall back to the names
+        }
+        return p;
+    }
+
     private static Object defaultDriverOptions() throws ReflectiveOperationException {
         Class<?> haMode = Class.forName(MARIADB_HAMODE);
         Object none = haMode.getField("NONE").get(null);
@@ -634,13 +761,29 @@ public final class HikariAdapter {
     private static void checkDriverProperties(Properties props) throws Usage {
         Map<String, String> known = driverOptions();
         if (known == null || props.isEmpty()) return;
+        boolean v3 = connectorJ3();
         for (String name : props.stringPropertyNames()) {
             boolean found = false;
-            for (String k : known.keySet()) found |= k.equals(name);
+            for (String k : known.keySet()) found |= v3 ? k.equalsIgnoreCase(name) : k.equals(name); // as each driver matches
             if (!found) {
                 throw new Usage("unknown option 'dataSource." + name + "': Connector/J " + jarVersion(org.mariadb.jdbc.Driver.class)
                     + " properties are " + String.join(", ", known.keySet()));
             }
+        }
+        if (v3) {
+            // 3.x: Configuration.parse (public) maps the properties as Driver.connect does, with its messages
+            // ("error parsing url: Optional parameter socketTimeout must be Integer, was 'x'").
+            Properties copy = new Properties();
+            copy.putAll(props);
+            try {
+                Class.forName(MARIADB3_CONFIGURATION).getMethod("parse", String.class, Properties.class)
+                    .invoke(null, "jdbc:mariadb://localhost/", copy);
+            } catch (InvocationTargetException e) {
+                throw new Usage("Connector/J rejects a dataSource option: " + e.getCause().getMessage());
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                // this 3.x parses differently: the driver reports bad values when it connects
+            }
+            return;
         }
         try {
             Class<?> haMode = Class.forName(MARIADB_HAMODE);
@@ -714,13 +857,28 @@ public final class HikariAdapter {
         setEventLevel(Level.WARNING);
     }
 
-    /** The library version from its jar's manifest (Bundle-Version, else Implementation-Version). */
+    /**
+     * The library version from its jar's own metadata: the manifest's Bundle-Version, else its
+     * Implementation-Version, else the version in the jar's META-INF/maven/.../pom.properties.
+     */
     private static String jarVersion(Class<?> c) {
         try (JarFile jar = new JarFile(new File(c.getProtectionDomain().getCodeSource().getLocation().toURI()))) {
-            Attributes a = jar.getManifest().getMainAttributes();
-            String v = a.getValue("Bundle-Version");
-            if (v == null) v = a.getValue("Implementation-Version");
-            if (v != null) return v;
+            java.util.jar.Manifest manifest = jar.getManifest();
+            if (manifest != null) {
+                Attributes a = manifest.getMainAttributes();
+                String v = a.getValue("Bundle-Version");
+                if (v == null) v = a.getValue("Implementation-Version");
+                if (v != null) return v;
+            }
+            for (java.util.jar.JarEntry e : java.util.Collections.list(jar.entries())) {
+                if (e.getName().startsWith("META-INF/maven/") && e.getName().endsWith("/pom.properties")) {
+                    Properties p = new Properties();
+                    try (java.io.InputStream in = jar.getInputStream(e)) {
+                        p.load(in);
+                    }
+                    if (p.getProperty("version") != null) return p.getProperty("version");
+                }
+            }
         } catch (Exception e) {
             // fall through
         }
