@@ -98,7 +98,7 @@ struct DriverReleasesTests {
     @Test(
         "bisect names the single boundary, or says there is none",
         arguments: [
-            ([false, false, true, true], "fails up to 3.0.0, survives from 3.1.0", "3.1.0"),
+            ([false, false, true, true], "fails up to 2.3.3, survives from 3.0.0", "3.0.0"),
             ([false, false, false, false], "no release survives", nil),
             ([true, true, true, true], "every release survives", nil),
             (

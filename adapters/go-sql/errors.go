@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"syscall"
 
 	"github.com/go-sql-driver/mysql"
@@ -63,8 +65,9 @@ func errorObject(err error, phase string) errorInfo {
 	var myErr *mysql.MySQLError
 	var errno syscall.Errno
 	if errors.As(err, &myErr) {
-		n := int64(myErr.Number) // 1.5.0 keeps no SQLSTATE: sqlState stays null
+		n := int64(myErr.Number)
 		e.Errno = &n
+		e.SQLState = sqlState(myErr)
 	} else if errors.As(err, &errno) {
 		n := int64(errno)
 		e.Errno = &n
@@ -81,4 +84,23 @@ func errorObject(err error, phase string) errorInfo {
 		e.Cause = inner.Error()
 	}
 	return e
+}
+
+// sqlState is MySQLError.SQLState (a [5]byte since 1.8; the server's SQLSTATE, e.g. 70100), or nil when
+// it is empty or the driver has no such field (1.5.0). Read through reflection so one source builds
+// against every release.
+func sqlState(myErr *mysql.MySQLError) *string {
+	f := reflect.ValueOf(myErr).Elem().FieldByName("SQLState")
+	if !f.IsValid() || f.Kind() != reflect.Array || f.Type().Elem().Kind() != reflect.Uint8 {
+		return nil
+	}
+	b := make([]byte, f.Len())
+	for i := range b {
+		b[i] = byte(f.Index(i).Uint())
+	}
+	if len(bytes.Trim(b, "\x00")) == 0 {
+		return nil
+	}
+	s := string(b)
+	return &s
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -19,7 +20,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-// driverVersion is set by the build script from the installed package (-ldflags -X).
+// driverVersion is set by build/prepare from the driver's own files (-ldflags -X main.driverVersion=1.8.1).
 var driverVersion = "unknown"
 
 var outMu sync.Mutex
@@ -65,10 +66,24 @@ type request struct {
 	DelayMs   int                        `json:"delayMs"`
 }
 
+// driverLogger is a logger with the prefix and flags of the driver's default one, without the date and
+// time (repro stamps each event when it arrives). 1.8+ hands its default logger to every new Config
+// (Config.Logger, a *log.Logger: "[mysql] " with date, time and file:line up to 1.8, date and time only
+// from 1.9, whose mc.log puts "file.go:123 " in the message itself). 1.5 has no Config.Logger; its default
+// is "[mysql] " with date, time and file:line. Read through reflection so one source builds against all.
+func driverLogger() *log.Logger {
+	prefix, flags := "[mysql] ", log.Ldate|log.Ltime|log.Lshortfile
+	if f := reflect.ValueOf(mysql.NewConfig()).Elem().FieldByName("Logger"); f.IsValid() && f.CanInterface() {
+		if l, ok := f.Interface().(*log.Logger); ok && l != nil {
+			prefix, flags = l.Prefix(), l.Flags()
+		}
+	}
+	return log.New(logWriter{}, prefix, flags&^(log.Ldate|log.Ltime|log.Lmicroseconds|log.LUTC))
+}
+
 func main() {
-	// Same prefix and file:line as the driver's default logger; the date is left out because
-	// repro stamps each event when it arrives.
-	mysql.SetLogger(log.New(logWriter{}, "[mysql] ", log.Lshortfile))
+	// Before any Config exists: 1.8+ copies the logger into each new Config.
+	mysql.SetLogger(driverLogger())
 
 	a := &adapter{}
 	in := bufio.NewReaderSize(os.Stdin, 64*1024)

@@ -256,8 +256,7 @@ public enum DriverReleases {
             if y.suffix.isEmpty { return .orderedAscending }
             return x.suffix < y.suffix ? .orderedAscending : .orderedDescending
         }
-        if a == b { return .orderedSame }
-        return a < b ? .orderedAscending : .orderedDescending
+        return .orderedSame
     }
 
     private static func isDirectory(_ path: String) -> Bool {
