@@ -142,7 +142,7 @@ struct DriverCommandTests {
         let held = try #require(real.cell(.held)?.firstError)
         #expect(held.message == "Cannot enqueue Query after fatal error.")
         let markdown = try String(contentsOfFile: dir + "/drivers.md", encoding: .utf8)
-        #expect(markdown.contains("| node-mysql | default | ✓"))
+        #expect(markdown.contains("| node-mysql | 2.18.1 | default | ✓"), "\(markdown)")
         #expect(markdown.contains("repro `ping-on-borrow`"))
     }
 

@@ -99,7 +99,7 @@ public enum AdapterCatalog {
             var path = driver.libraryPath
             if path == nil, let spec = driver.version {
                 do throws(RunError) {
-                    path = try DriverReleases.resolve(try find(driver.name), spec: spec).libraryPath
+                    path = try DriverReleases.resolve(try find(driver.name), spec: spec, nodePath: nodePath).libraryPath
                 } catch {
                     throw RunError(kind: error.kind, message: (scenario.source.map { "\($0): " } ?? "") + error.message)
                 }

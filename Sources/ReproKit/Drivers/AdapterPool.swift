@@ -35,7 +35,7 @@ public final class AdapterPool: PoolUnderTest {
     ) throws(RunError) {
         var chosen = choice
         if chosen.libraryPath == nil, let spec = chosen.version {
-            chosen.libraryPath = try DriverReleases.resolve(adapter, spec: spec).libraryPath
+            chosen.libraryPath = try DriverReleases.resolve(adapter, spec: spec, nodePath: nodePath).libraryPath
         }
         try Self.prepare(adapter, nodePath: nodePath, libraryPath: chosen.libraryPath)
         try self.init(
@@ -61,6 +61,10 @@ public final class AdapterPool: PoolUnderTest {
         } catch {
             throw .environment("cannot run \(script): \(error.message)")
         }
+        // Its own process group (a compiler and its children): stopped whole on Ctrl-C.
+        let pid = child.pid
+        let token = CleanupRegistry.shared.register("stop the \(adapter.name) adapter's prepare") { killpg(pid, SIGKILL) }
+        defer { CleanupRegistry.shared.unregister(token) }
         let exit = child.wait(until: .now + .seconds(prepareLimitSeconds)) ?? child.terminate(grace: .seconds(2))
         guard exit != .exited(0) else { return }
         let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""

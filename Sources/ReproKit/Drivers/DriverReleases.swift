@@ -199,7 +199,7 @@ public enum DriverReleases {
     /// Where the release `spec` of `adapter` is: a staged one's library path, or nil for the default release
     /// when its versions are `spec`. Otherwise an environment error naming what there is.
     public static func resolve(
-        _ adapter: AdapterDefinition, spec: String,
+        _ adapter: AdapterDefinition, spec: String, nodePath: String? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(RunError) -> DriverRelease {
         guard let layouts = layouts(adapter) else {
@@ -209,7 +209,7 @@ public enum DriverReleases {
         }
         let dirs = directories(environment: environment)
         if let staged = stagedRelease(adapter: adapter.name, spec: spec, layouts: layouts, in: dirs) { return staged }
-        let check = AdapterCatalog.check(adapter, libraryPath: nil)
+        let check = AdapterCatalog.check(adapter, nodePath: nodePath, libraryPath: nil)
         if let installed = defaultRelease(adapter: adapter.name, layouts: layouts, check: check),
             matches(spec: spec, version: installed.version)
         {

@@ -5,7 +5,15 @@ import Foundation
 public enum DriversRenderer {
     public static func render(_ report: DriversReport) -> String {
         let columns = report.columns.map(\.id)
-        let real = report.rows.filter { !$0.isModel }
+        // Grouped by stack (in the order they first appear), oldest release first within each.
+        let unordered = report.rows.filter { !$0.isModel }
+        let stackOrder = unordered.map(\.adapter).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let real = stackOrder.flatMap { stack in
+            unordered.filter { $0.adapter == stack }.enumerated().sorted { a, b in
+                let order = DriverReleases.compareVersions(a.element.release, b.element.release)
+                return order == .orderedSame ? a.offset < b.offset : order == .orderedAscending
+            }.map(\.element)
+        }
         let models = report.rows.filter(\.isModel)
         let s = report.settings
         var out = "# What real driver stacks do when idle connections die\n\n"
@@ -28,14 +36,16 @@ public enum DriversRenderer {
         out += "stack fails or waits then; their errors are listed below), and the cell says what happened once "
         out += "it was back.\n\n"
 
-        out += "| stack | configuration | " + columns.map { "`\($0.rawValue)`" }.joined(separator: " | ") + " |\n"
-        out += "| --- | --- |" + String(repeating: " --- |", count: columns.count) + "\n"
+        out += "| stack | release | configuration | " + columns.map { "`\($0.rawValue)`" }.joined(separator: " | ")
+            + " |\n"
+        out += "| --- | --- | --- |" + String(repeating: " --- |", count: columns.count) + "\n"
         for row in real {
-            out += "| \(row.stackLabel) | \(row.config) |"
+            out += "| \(row.adapter) | \(row.release) | \(row.config) |"
             for column in columns { out += " \(cellText(row.cell(column))) |" }
             out += "\n"
         }
 
+        out += releaseSection(report)
         out += freezeSection(report, real: real)
 
         out += "\n## Columns\n\n"
@@ -112,6 +122,30 @@ public enum DriversRenderer {
         return out
     }
 
+    /// Where a newer release changes an outcome, stack by stack: the answer to "does upgrading fix it?".
+    static func releaseSection(_ report: DriversReport) -> String {
+        let found = report.releaseChanges()
+        guard !found.compared.isEmpty else { return "" }
+        var out = "\n## Where a release changes the outcome\n\n"
+        out += "The same cells on consecutive releases of one stack in one configuration (each release's own "
+        out += "recommendation where it differs): every column whose outcome or first error changes. "
+        out += "A configuration not listed behaves the same on every release measured.\n\n"
+        for group in found.compared {
+            let changes = found.changes.filter { $0.adapter == group.adapter && $0.config == group.config }
+            let releases = group.releases.joined(separator: ", ")
+            guard !changes.isEmpty else {
+                out += "- **\(group.adapter) \(group.config)** (\(releases)): the same outcome in every column.\n"
+                continue
+            }
+            out += "- **\(group.adapter) \(group.config)** (\(releases)):\n"
+            for change in changes {
+                out += "  - `\(change.column.rawValue)`: \(change.before.release) \(cellText(change.before.cell)) → "
+                out += "\(change.after.release) \(cellText(change.after.cell))\n"
+            }
+        }
+        return out
+    }
+
     /// The freeze columns with every error the application saw, in order: the condition of the original reports
     /// (mysql2's "This socket has been ended by the other party", then "Can't add new command when connection is
     /// in closed state"), release by release and setting by setting.
@@ -126,10 +160,11 @@ public enum DriversRenderer {
         out += "the idle connections, and the process is continued with its own timer due; the operations then run "
         out += "back to back inside it. The same faults with the application running are the `wait-timeout`, "
         out += "`kill-thread` and `network-cut-half-open` columns above.\n\n"
-        out += "| stack | configuration | " + columns.map { "`\($0.rawValue)`" }.joined(separator: " | ") + " |\n"
-        out += "| --- | --- |" + String(repeating: " --- |", count: columns.count) + "\n"
+        out += "| stack | release | configuration | " + columns.map { "`\($0.rawValue)`" }.joined(separator: " | ")
+            + " |\n"
+        out += "| --- | --- | --- |" + String(repeating: " --- |", count: columns.count) + "\n"
         for row in rows {
-            out += "| \(row.stackLabel) | \(row.config) |"
+            out += "| \(row.adapter) | \(row.release) | \(row.config) |"
             for column in columns {
                 guard let cell = row.cell(column) else {
                     out += " – |"

@@ -149,6 +149,65 @@ public struct DriversReport: Sendable, Equatable, Codable {
         }
 
         public func cell(_ column: DriverColumn) -> Cell? { cells.first { $0.column == column } }
+
+        /// The adapter this row ran (`node-mysql2` of `node-mysql2@2.2.5`).
+        public var adapter: String { client.adapter ?? String(stackLabel.split(separator: "@").first ?? "") }
+
+        /// The release the row ran, as its adapter read it from the libraries' metadata: `3.1.0`, or the pool's
+        /// and its driver's, `6.0.0+3.5.9`, when the pool is a library of its own.
+        public var release: String { client.releaseVersion }
+    }
+
+    /// Where a newer release of a stack, in the same configuration, changes a column's outcome: ✓ ↔ ✗, or
+    /// another first error. Oldest release first within each stack and configuration.
+    public struct ReleaseChange: Sendable, Equatable {
+        public var adapter: String
+        public var config: String
+        public var column: DriverColumn
+        public var before: (release: String, cell: Cell)
+        public var after: (release: String, cell: Cell)
+
+        public static func == (a: ReleaseChange, b: ReleaseChange) -> Bool {
+            a.adapter == b.adapter && a.config == b.config && a.column == b.column
+                && a.before.release == b.before.release && a.after.release == b.after.release
+        }
+    }
+
+    /// Every change of outcome between consecutive releases of a stack in one configuration; and the stacks and
+    /// configurations measured on more than one release (those the changes are drawn from), with their releases.
+    public func releaseChanges() -> (changes: [ReleaseChange], compared: [(adapter: String, config: String, releases: [String])])
+    {
+        var groups: [String: [Row]] = [:]
+        var order: [String] = []
+        for row in rows where !row.isModel {
+            let key = row.adapter + " " + row.config
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(row)
+        }
+        var changes: [ReleaseChange] = []
+        var compared: [(adapter: String, config: String, releases: [String])] = []
+        for key in order {
+            let group = (groups[key] ?? []).sorted {
+                DriverReleases.compareVersions($0.release, $1.release) == .orderedAscending
+            }
+            guard group.count > 1, let first = group.first else { continue }
+            compared.append((first.adapter, first.config, group.map(\.release)))
+            for column in columns.map(\.id) {
+                for (older, newer) in zip(group, group.dropFirst()) {
+                    guard let a = older.cell(column), let b = newer.cell(column) else { continue }
+                    let differs =
+                        a.survived != b.survived
+                        || (!a.survived && !b.survived && a.firstError?.message != b.firstError?.message)
+                    if differs {
+                        changes.append(
+                            ReleaseChange(
+                                adapter: first.adapter, config: first.config, column: column,
+                                before: (older.release, a), after: (newer.release, b)))
+                    }
+                }
+            }
+        }
+        return (changes, compared)
     }
 
     public var schema: String

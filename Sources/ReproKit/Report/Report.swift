@@ -51,6 +51,14 @@ public struct Report: Sendable, Equatable, Codable {
         }
 
         /// One line: "mysql2 3.23.4, mysql2 Pool 3.23.4 on node 20.20.2 (maxIdle=3)".
+        /// The release as `--driver NAME@VERSION` names it: the library's version, preceded by the pool's when the
+        /// pool is a library of its own (HikariCP over Connector/J: `6.0.0+3.5.9`; not database/sql, whose version
+        /// is Go's, nor mysql2's pool, whose version is mysql2's).
+        public var releaseVersion: String {
+            guard let poolVersion, poolVersion != version, poolVersion != runtimeVersion else { return version }
+            return "\(poolVersion)+\(version)"
+        }
+
         public var summary: String {
             var text = "\(library) \(version)"
             if let pool { text += ", \(pool)\(poolVersion.map { " \($0)" } ?? "")" }
