@@ -147,6 +147,32 @@ struct DriversMatrixShapeTests {
         #expect(DriversRenderer.render(agreeing).contains("| 2 of 2 |"))
     }
 
+    @Test("consecutive releases of one stack and configuration are compared column by column, oldest first")
+    func releaseChangesAreFound() throws {
+        var report = try Self.syntheticReport(realSurvives: [false, false], modelSurvives: [true, true])
+        var newer = try #require(report.row("go-sql default"))
+        newer.id = "go-sql@1.10.0 default"
+        newer.client = Report.Client(
+            library: "go-sql-driver/mysql", version: "1.10.0", pool: "database/sql", poolVersion: "1.27.3",
+            runtime: "go", runtimeVersion: "1.27.3", adapter: "go-sql")
+        let survived = try Self.syntheticReport(realSurvives: [true, false], modelSurvives: [true, true])
+        newer.cells = try #require(survived.row("go-sql default")).cells
+        // The newer release listed first, as a run may list them: the comparison orders by version.
+        report.rows.insert(newer, at: 0)
+        let found = report.releaseChanges()
+        #expect(found.compared.count == 1)
+        #expect(found.compared.first?.releases == ["1.5.0", "1.10.0"])
+        #expect(found.changes.map(\.column) == [.waitTimeout], "kill-thread fails the same way on both")
+        #expect(found.changes.first?.before.release == "1.5.0")
+        #expect(found.changes.first?.after.cell.survived == true)
+        let text = DriversRenderer.render(report)
+        #expect(text.contains("## Where a release changes the outcome"))
+        #expect(text.contains("  - `wait-timeout`: 1.5.0 ✗ 1/2: `invalid connection` → 1.10.0 ✓"), "\(text)")
+        let table = text.components(separatedBy: "\n").filter { $0.hasPrefix("| go-sql |") }
+        #expect(table.first?.hasPrefix("| go-sql | 1.5.0 | default |") == true, "oldest first: \(table)")
+        #expect(Report.Client(library: "x", version: "3.5.9", pool: "HikariCP", poolVersion: "6.0.0").releaseVersion == "6.0.0+3.5.9")
+    }
+
     /// Two columns, one real row and one model row, built from real `ScenarioResult` decoding paths.
     static func syntheticReport(realSurvives: [Bool], modelSurvives: [Bool]) throws -> DriversReport {
         let columns: [DriverColumn] = [.waitTimeout, .killThread]
@@ -202,7 +228,7 @@ struct MeasuredDriversTests {
         #expect(MeasuredDrivers.report != nil)
     }
 
-    @Test("five real stacks in two configurations and four older mysql2 releases in every column; mysql2's patterns")
+    @Test("five real stacks in two configurations and nine other releases in every column; mysql2's patterns")
     func coverage() throws {
         let report = try Self.committed()
         let real = report.rows.filter { !$0.isModel }
@@ -214,10 +240,19 @@ struct MeasuredDriversTests {
             #expect(row.cells.map(\.column) == DriverColumn.allCases, "\(row.id)")
             #expect(!row.client.version.isEmpty && row.client.version != "unknown", "\(row.id) has its version")
         }
-        // Older releases: each row names the version its adapter loaded, read from the package's own metadata.
+        // Other releases: each row's name is the release its adapter loaded, read from the libraries' own metadata.
         let releases = standard.filter { $0.id.contains("@") }
-        #expect(Set(releases.map(\.client.version)) == ["2.2.5", "2.3.3", "3.0.0", "3.1.0"])
-        for row in releases { #expect(row.id.hasPrefix("node-mysql2@\(row.client.version) "), "\(row.id)") }
+        #expect(
+            Set(releases.map(\.stackLabel)) == [
+                "node-mysql2@2.2.5", "node-mysql2@2.3.3", "node-mysql2@3.0.0", "node-mysql2@3.1.0", "go-sql@1.8.1",
+                "go-sql@1.10.0", "hikari@6.0.0+3.5.9", "sqlalchemy@1.4.54+1.0.2", "sqlalchemy@2.0.58+1.1.1",
+            ])
+        for row in releases { #expect(row.stackLabel == "\(row.adapter)@\(row.release)", "\(row.id)") }
+        // The installed ones, by their package metadata (PyMySQL's own, not pymysql.__version__'s "2.2.8").
+        #expect(report.row("sqlalchemy default")?.release == "2.1.9+1.2.4")
+        #expect(report.row("go-sql default")?.release == "1.5.0")
+        #expect(report.row("hikari default")?.release == "2.7.9+2.7.6")
+        #expect(report.row("hikari@6.0.0+3.5.9 recommended")?.options["keepaliveTime"] == "30000")
         let patterns = real.filter { !DriverConfig.standard.map(\.rawValue).contains($0.config) }
         #expect(
             Set(patterns.map(\.config))

@@ -128,7 +128,9 @@ public enum DriversRenderer {
         guard !found.compared.isEmpty else { return "" }
         var out = "\n## Where a release changes the outcome\n\n"
         out += "The same cells on consecutive releases of one stack in one configuration (each release's own "
-        out += "recommendation where it differs): every column whose outcome or first error changes. "
+        out += "recommendation where it differs): every column whose outcome, first error (numbers such as "
+        out += "connection ids aside) or number of failed operations changes, with every distinct error the "
+        out += "application saw (↳: the follow-up command's). "
         out += "A configuration not listed behaves the same on every release measured.\n\n"
         for group in found.compared {
             let changes = found.changes.filter { $0.adapter == group.adapter && $0.config == group.config }
@@ -139,11 +141,21 @@ public enum DriversRenderer {
             }
             out += "- **\(group.adapter) \(group.config)** (\(releases)):\n"
             for change in changes {
-                out += "  - `\(change.column.rawValue)`: \(change.before.release) \(cellText(change.before.cell)) → "
-                out += "\(change.after.release) \(cellText(change.after.cell))\n"
+                out += "  - `\(change.column.rawValue)`: \(change.before.release) \(changeText(change.before.cell)) → "
+                out += "\(change.after.release) \(changeText(change.after.cell))\n"
             }
         }
         return out
+    }
+
+    /// A cell in the release comparison: its mark, and for ✗ how many operations failed and every distinct error.
+    static func changeText(_ cell: DriversReport.Cell) -> String {
+        guard !cell.survived else { return cell.mark }
+        let errors = (cell.firstError.map { [$0] } ?? []) + (cell.laterErrors ?? [])
+        let seen = errors.map { e in
+            (e.phase == .followUp ? "↳ " : "") + "`\(code(e.kind == .hung ? "hung" : e.message))`"
+        }
+        return "✗ \(cell.operations.failed)/\(cell.operations.total): \(seen.joined(separator: " → "))"
     }
 
     /// The freeze columns with every error the application saw, in order: the condition of the original reports

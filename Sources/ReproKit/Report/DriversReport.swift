@@ -158,8 +158,8 @@ public struct DriversReport: Sendable, Equatable, Codable {
         public var release: String { client.releaseVersion }
     }
 
-    /// Where a newer release of a stack, in the same configuration, changes a column's outcome: ✓ ↔ ✗, or
-    /// another first error. Oldest release first within each stack and configuration.
+    /// Where a newer release of a stack, in the same configuration, changes a column's outcome: ✓ ↔ ✗, another
+    /// first error, or another number of failed operations. Oldest release first within each stack and configuration.
     public struct ReleaseChange: Sendable, Equatable {
         public var adapter: String
         public var config: String
@@ -171,6 +171,23 @@ public struct DriversReport: Sendable, Equatable, Codable {
             a.adapter == b.adapter && a.config == b.config && a.column == b.column
                 && a.before.release == b.before.release && a.after.release == b.after.release
         }
+    }
+
+    /// An error as releases are compared: its code and its text with every number as `N`, so a connection id
+    /// (`(conn=1703)`) or a versioned documentation link (`sqlalche.me/e/14/…`) is no change.
+    static func errorShape(_ e: ErrorFact) -> String {
+        var out = "\(e.code) "
+        var inNumber = false
+        for c in e.message {
+            if c.isNumber {
+                if !inNumber { out.append("N") }
+                inNumber = true
+            } else {
+                out.append(c)
+                inNumber = false
+            }
+        }
+        return out
     }
 
     /// Every change of outcome between consecutive releases of a stack in one configuration; and the stacks and
@@ -197,7 +214,9 @@ public struct DriversReport: Sendable, Equatable, Codable {
                     guard let a = older.cell(column), let b = newer.cell(column) else { continue }
                     let differs =
                         a.survived != b.survived
-                        || (!a.survived && !b.survived && a.firstError?.message != b.firstError?.message)
+                        || (!a.survived && !b.survived
+                            && (a.firstError.map(Self.errorShape) != b.firstError.map(Self.errorShape)
+                                || a.operations.failed != b.operations.failed))
                     if differs {
                         changes.append(
                             ReleaseChange(

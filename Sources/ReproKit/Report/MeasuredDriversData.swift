@@ -105,6 +105,62 @@ enum MeasuredDriversData {
             "go-sql recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|kill-thread" : "repro kill-thread --target idle --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|network-cut-close" : "repro network-cut --mode close --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|network-cut-reset" : "repro network-cut --mode reset --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|server-restart-crash" : "repro server-restart --mode crash --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|kill-thread" : "repro kill-thread --target idle --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|network-cut-close" : "repro network-cut --mode close --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|network-cut-reset" : "repro network-cut --mode reset --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|server-restart-crash" : "repro server-restart --mode crash --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|kill-thread" : "repro kill-thread --target idle --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|network-cut-close" : "repro network-cut --mode close --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|network-cut-reset" : "repro network-cut --mode reset --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|server-restart-crash" : "repro server-restart --mode crash --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|kill-thread" : "repro kill-thread --target idle --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|network-cut-close" : "repro network-cut --mode close --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|network-cut-reset" : "repro network-cut --mode reset --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|server-restart-crash" : "repro server-restart --mode crash --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "hikari default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari --driver-deadline 22",
             "hikari default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari --driver-deadline 22",
             "hikari default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari --driver-deadline 22",
@@ -133,6 +189,34 @@ enum MeasuredDriversData {
             "hikari recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
             "hikari recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 default|kill-thread" : "repro kill-thread --target idle --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 default|network-cut-close" : "repro network-cut --mode close --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 default|network-cut-reset" : "repro network-cut --mode reset --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 default|server-restart-crash" : "repro server-restart --mode crash --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 default|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 recommended|kill-thread" : "repro kill-thread --target idle --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 recommended|network-cut-close" : "repro network-cut --mode close --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 recommended|network-cut-reset" : "repro network-cut --mode reset --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 recommended|server-restart-crash" : "repro server-restart --mode crash --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
+            "hikari@6.0.0+3.5.9 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
             "node-mysql default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql --driver-deadline 42",
             "node-mysql default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql --driver-deadline 42",
             "node-mysql default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql --driver-deadline 42",
@@ -219,118 +303,118 @@ enum MeasuredDriversData {
             "node-mysql2 retry-query|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
             "node-mysql2 retry-query|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
             "node-mysql2 retry-query|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
-            "node-mysql2@2.2.5 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.2.5/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-2.3.3/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.0.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --node-path /work/shared/node/versions/mysql2-3.1.0/node_modules --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "repro evict-on-event|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --policy evict-on-event",
             "repro evict-on-event|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --policy evict-on-event",
             "repro evict-on-event|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --policy evict-on-event",
@@ -428,9 +512,65 @@ enum MeasuredDriversData {
             "sqlalchemy recommended|server-restart-crash" : "repro server-restart --mode crash --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
-            "sqlalchemy recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3"
+            "sqlalchemy recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|network-cut-reset" : "repro network-cut --mode reset --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|server-restart-crash" : "repro server-restart --mode crash --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|server-restart-graceful" : "repro server-restart --mode graceful --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-reset" : "repro network-cut --mode reset --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|server-restart-crash" : "repro server-restart --mode crash --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|network-cut-reset" : "repro network-cut --mode reset --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|server-restart-crash" : "repro server-restart --mode crash --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|server-restart-graceful" : "repro server-restart --mode graceful --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-reset" : "repro network-cut --mode reset --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|server-restart-crash" : "repro server-restart --mode crash --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3"
           },
-          "generatedAt" : "2026-12-02T02:44:10Z",
+          "generatedAt" : "2026-12-02T05:56:31Z",
           "repro" : "0.1.0",
           "rows" : [
             {
@@ -440,16 +580,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3853.665282,
+                  "durationMs" : 3681.192329,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=18)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=20)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 305.3157259999998,
+                  "recoveryMs" : 304.41185300000006,
                   "survived" : true
                 },
                 {
@@ -457,16 +597,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1744.848702,
+                  "durationMs" : 1517.586247,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=16)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.95723799999996,
+                  "recoveryMs" : 205.01982599999997,
                   "survived" : true
                 },
                 {
@@ -474,10 +614,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 6.247674999999958,
-                  "durationMs" : 633.202489,
+                  "detectionMs" : 3.4757430000000227,
+                  "durationMs" : 410.011994,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=17)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -493,7 +633,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.827497999999991,
+                  "recoveryMs" : 4.42887300000001,
                   "survived" : false
                 },
                 {
@@ -501,7 +641,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1618.8806949999998,
+                  "durationMs" : 1420.405515,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=12)"
                   ],
@@ -510,7 +650,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.2912530000001,
+                  "recoveryMs" : 57.808704000000034,
                   "survived" : true
                 },
                 {
@@ -518,16 +658,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1353.942301,
+                  "durationMs" : 1224.377853,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=26)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=29)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.673272,
+                  "recoveryMs" : 63.48885199999995,
                   "survived" : true
                 },
                 {
@@ -535,8 +675,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.950027999999975,
-                  "durationMs" : 1287.442074,
+                  "detectionMs" : 12.905848999999762,
+                  "durationMs" : 1272.596893,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=36)"
                   ],
@@ -571,11 +711,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3013.129847,
-                  "durationMs" : 18352.792873,
+                  "detectionMs" : 3009.947343,
+                  "durationMs" : 18257.968976,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=43)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=44)",
                     "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":\"EPIPE\",\"errno\":null,\"fatal\":true,\"message\":\"This socket has been ended by the other party\",\"phase\":\"query\",\"sqlState\":null},\"followUp\":{\"er…"
                   ],
                   "firstError" : {
@@ -597,8 +737,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.01854100000014,
-                  "durationMs" : 1429.9692009999999,
+                  "detectionMs" : 204.4198510000001,
+                  "durationMs" : 1395.631919,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=45)"
                   ],
@@ -633,21 +773,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 55.000733999999966,
-                  "durationMs" : 2554.223206,
+                  "detectionMs" : 39.773656000000074,
+                  "durationMs" : 2440.433165,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=2010)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=2893)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1174.1390039999999,
+                  "recoveryMs" : 1129.8757790000004,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.9 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.3 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -655,7 +795,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -664,10 +804,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 28.759988999999905,
-                  "durationMs" : 2434.10018,
+                  "detectionMs" : 12.84664100000009,
+                  "durationMs" : 2311.687538,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)",
                     "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=6)"
                   ],
                   "operations" : {
@@ -675,11 +815,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1171.6743319999998,
+                  "recoveryMs" : 1136.8179760000003,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with EPIPE (lost) after 3.8 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 3.6 ms"
+                    "operation 1 failed with EPIPE (lost) after 1.5 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -696,16 +836,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2432.9197560000002,
+                  "durationMs" : 2237.582924,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1158.084508,
+                  "recoveryMs" : 1100.6740419999999,
                   "survived" : true
                 },
                 {
@@ -713,10 +853,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1111.4924810000002,
-                  "durationMs" : 4371.737786,
+                  "detectionMs" : 1109.2799360000004,
+                  "durationMs" : 4276.082134,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=54)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=55)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -749,8 +889,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2654.5840260000004,
-                  "durationMs" : 4340.549624,
+                  "detectionMs" : 2654.6242099999995,
+                  "durationMs" : 4265.308307,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=63)"
                   ],
@@ -794,8 +934,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2648.654077,
-                  "durationMs" : 4420.242408,
+                  "detectionMs" : 2656.1923939999997,
+                  "durationMs" : 4275.256523,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=66)"
                   ],
@@ -854,16 +994,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3614.113892,
+                  "durationMs" : 3471.404264,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=75)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=73)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.3193669999996,
+                  "recoveryMs" : 303.3404230000001,
                   "survived" : true
                 },
                 {
@@ -871,7 +1011,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1524.5481,
+                  "durationMs" : 1377.8599060000001,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=79)"
                   ],
@@ -880,7 +1020,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.44530299999997,
+                  "recoveryMs" : 203.42524700000013,
                   "survived" : true
                 },
                 {
@@ -888,8 +1028,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 5.786860999999988,
-                  "durationMs" : 374.010388,
+                  "detectionMs" : 2.8069089999999903,
+                  "durationMs" : 200.619437,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=86)"
                   ],
@@ -907,7 +1047,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.441678999999965,
+                  "recoveryMs" : 3.6190870000000075,
                   "survived" : false
                 },
                 {
@@ -915,7 +1055,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1344.7728670000001,
+                  "durationMs" : 1222.68309,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=91)"
                   ],
@@ -924,7 +1064,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.87976299999991,
+                  "recoveryMs" : 55.48821900000007,
                   "survived" : true
                 },
                 {
@@ -932,7 +1072,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1356.401943,
+                  "durationMs" : 1203.884409,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=98)"
                   ],
@@ -941,7 +1081,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.41007600000012,
+                  "recoveryMs" : 55.82318200000009,
                   "survived" : true
                 },
                 {
@@ -949,8 +1089,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 13.229827999999998,
-                  "durationMs" : 1335.289324,
+                  "detectionMs" : 23.45766300000014,
+                  "durationMs" : 1260.8727840000001,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=104)"
                   ],
@@ -985,11 +1125,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3006.0872009999994,
-                  "durationMs" : 18349.540756,
+                  "detectionMs" : 3005.818141,
+                  "durationMs" : 18204.272475,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=114)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=113)",
                     "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":\"EPIPE\",\"errno\":null,\"fatal\":true,\"message\":\"This socket has been ended by the other party\",\"phase\":\"query\",\"sqlState\":null},\"followUp\":{\"er…"
                   ],
                   "firstError" : {
@@ -1011,10 +1151,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.77765999999974,
-                  "durationMs" : 1511.7447809999999,
+                  "detectionMs" : 203.84050100000013,
+                  "durationMs" : 1386.8774349999999,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=116)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=117)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1047,21 +1187,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 48.590292999999974,
-                  "durationMs" : 2404.199151,
+                  "detectionMs" : 126.40312700000004,
+                  "durationMs" : 2242.018448,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1149.3417579999998,
+                  "recoveryMs" : 1100.9286059999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.8 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.6 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1069,7 +1209,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -1078,38 +1218,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 22.93714,
-                  "durationMs" : 2469.1654909999997,
-                  "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1162.2630060000001,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.7 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.5 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2447.5986510000002,
+                  "detectionMs" : 16.58374200000003,
+                  "durationMs" : 2284.191087,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
@@ -1118,7 +1228,37 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1162.9284630000002,
+                  "recoveryMs" : 1114.378281,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2281.835303,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1137.2788369999998,
                   "survived" : true
                 },
                 {
@@ -1126,8 +1266,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.8146109999998,
-                  "durationMs" : 4390.710773,
+                  "detectionMs" : 1107.1146260000005,
+                  "durationMs" : 4294.653399,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=124)"
                   ],
@@ -1162,8 +1302,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2650.547036,
-                  "durationMs" : 4320.83653,
+                  "detectionMs" : 2660.72094,
+                  "durationMs" : 4259.077827,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=134)"
                   ],
@@ -1207,8 +1347,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2648.553107,
-                  "durationMs" : 4434.267598,
+                  "detectionMs" : 2656.1533360000003,
+                  "durationMs" : 4312.766807,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=137)"
                   ],
@@ -1275,16 +1415,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3595.49058,
+                  "durationMs" : 3520.902781,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=145)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=143)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 312.63517200000024,
+                  "recoveryMs" : 303.9305519999998,
                   "survived" : true
                 },
                 {
@@ -1292,16 +1432,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1609.3843379999998,
+                  "durationMs" : 1402.080402,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=154)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=151)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 209.5206750000002,
+                  "recoveryMs" : 204.789804,
                   "survived" : true
                 },
                 {
@@ -1309,10 +1449,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 7.869366000000014,
-                  "durationMs" : 459.961248,
+                  "detectionMs" : 4.611630000000019,
+                  "durationMs" : 272.853911,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=159)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=158)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1328,7 +1468,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 10.751498000000026,
+                  "recoveryMs" : 8.739293000000032,
                   "survived" : false
                 },
                 {
@@ -1336,7 +1476,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1477.987192,
+                  "durationMs" : 1281.321973,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=164)"
                   ],
@@ -1345,7 +1485,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.557219999999916,
+                  "recoveryMs" : 59.28008399999999,
                   "survived" : true
                 },
                 {
@@ -1353,16 +1493,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1419.165833,
+                  "durationMs" : 1260.0824010000001,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=171)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=168)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.52660900000001,
+                  "recoveryMs" : 58.63951499999985,
                   "survived" : true
                 },
                 {
@@ -1370,10 +1510,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.359009999999898,
-                  "durationMs" : 1416.880027,
+                  "detectionMs" : 7.305360000000064,
+                  "durationMs" : 1220.807976,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=178)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=175)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1406,10 +1546,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3011.807167,
-                  "durationMs" : 18421.408166,
+                  "detectionMs" : 3004.300126,
+                  "durationMs" : 18248.354892,
                   "events" : [
-                    "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "late answer to request 6: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=186)",
                     "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":true,\"message\":\"Can't add new command when connection is in closed state\",\"phase\":\"query\",\"sqlState\":null},\"follow…"
                   ],
@@ -1432,8 +1572,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.10294499999986,
-                  "durationMs" : 1483.285777,
+                  "detectionMs" : 204.75713700000006,
+                  "durationMs" : 1414.385969,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=187)"
                   ],
@@ -1457,8 +1597,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 53.040036999999984,
-                  "durationMs" : 2448.234453,
+                  "detectionMs" : 282.778133,
+                  "durationMs" : 2323.986391,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
@@ -1467,11 +1607,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1158.9189949999998,
+                  "recoveryMs" : 1117.118474,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.0 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.3 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1479,7 +1619,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -1488,8 +1628,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 25.69776600000023,
-                  "durationMs" : 2380.762815,
+                  "detectionMs" : 15.414886000000024,
+                  "durationMs" : 2609.9467,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=6)"
@@ -1499,11 +1639,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1155.0681610000001,
+                  "recoveryMs" : 1461.1453049999998,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with EPIPE (lost) after 2.7 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1520,7 +1660,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2438.65447,
+                  "durationMs" : 2242.893983,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
@@ -1529,7 +1669,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1157.565525,
+                  "recoveryMs" : 1089.8841640000003,
                   "survived" : true
                 },
                 {
@@ -1537,10 +1677,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1111.0639380000002,
-                  "durationMs" : 4377.598145,
+                  "detectionMs" : 1106.7939740000002,
+                  "durationMs" : 4302.648378,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=197)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=195)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1573,8 +1713,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2649.508749,
-                  "durationMs" : 4317.95714,
+                  "detectionMs" : 2659.15882,
+                  "durationMs" : 4243.465323,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=205)"
                   ],
@@ -1609,8 +1749,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2639.4406499999996,
-                  "durationMs" : 4450.021979,
+                  "detectionMs" : 2654.6625510000003,
+                  "durationMs" : 4283.514438,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=209)"
                   ],
@@ -1669,7 +1809,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3616.968394,
+                  "durationMs" : 3483.547531,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=215)"
                   ],
@@ -1678,7 +1818,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.48748799999976,
+                  "recoveryMs" : 303.2706440000002,
                   "survived" : true
                 },
                 {
@@ -1686,16 +1826,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1516.829416,
+                  "durationMs" : 1412.249069,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=220)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=221)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.4723439999998,
+                  "recoveryMs" : 204.03428500000018,
                   "survived" : true
                 },
                 {
@@ -1703,10 +1843,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 5.112927000000013,
-                  "durationMs" : 399.419875,
+                  "detectionMs" : 3.873514,
+                  "durationMs" : 264.514871,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=229)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=228)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1722,7 +1862,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.488148000000024,
+                  "recoveryMs" : 5.180982999999998,
                   "survived" : false
                 },
                 {
@@ -1730,7 +1870,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1363.683658,
+                  "durationMs" : 1260.836691,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=234)"
                   ],
@@ -1739,7 +1879,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.39502500000003,
+                  "recoveryMs" : 56.323803000000225,
                   "survived" : true
                 },
                 {
@@ -1747,16 +1887,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1340.285513,
+                  "durationMs" : 1249.107174,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=240)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=241)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.39304399999992,
+                  "recoveryMs" : 57.629585000000134,
                   "survived" : true
                 },
                 {
@@ -1764,8 +1904,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.2302380000001,
-                  "durationMs" : 1360.04772,
+                  "detectionMs" : 11.238673000000063,
+                  "durationMs" : 1243.801814,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=246)"
                   ],
@@ -1800,8 +1940,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3006.9254329999994,
-                  "durationMs" : 18371.092328,
+                  "detectionMs" : 3004.1277949999994,
+                  "durationMs" : 18207.222468,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=255)",
@@ -1826,10 +1966,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.3839320000002,
-                  "durationMs" : 1506.633798,
+                  "detectionMs" : 204.75023699999997,
+                  "durationMs" : 1408.275944,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=261)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=260)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1851,21 +1991,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 63.86024599999996,
-                  "durationMs" : 2473.103175,
+                  "detectionMs" : 45.61578399999985,
+                  "durationMs" : 2284.430668,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1167.601742,
+                  "recoveryMs" : 1110.1146689999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.5 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1873,7 +2013,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -1882,31 +2022,30 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 24.775427000000036,
-                  "durationMs" : 2455.439023,
+                  "detectionMs" : 15.647936999999956,
+                  "durationMs" : 2261.177084,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)",
-                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1164.179689,
+                  "recoveryMs" : 1103.8714260000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with EPIPE (lost) after 3.3 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.9 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
-                    "driverCode" : "EPIPE",
+                    "driverCode" : "ECONNREFUSED",
                     "errorClass" : "Error",
-                    "kind" : "lost",
-                    "label" : "EPIPE (lost)",
-                    "message" : "This socket has been ended by the other party",
-                    "phase" : "query"
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "phase" : "acquire"
                   }
                 },
                 {
@@ -1914,16 +2053,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2406.971961,
+                  "durationMs" : 2265.682146,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1159.8817589999999,
+                  "recoveryMs" : 1128.3730839999996,
                   "survived" : true
                 },
                 {
@@ -1931,8 +2070,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1112.7756490000002,
-                  "durationMs" : 4383.906965,
+                  "detectionMs" : 1106.1047149999995,
+                  "durationMs" : 4261.967629,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=266)"
                   ],
@@ -1967,8 +2106,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2646.8106199999997,
-                  "durationMs" : 4408.365087,
+                  "detectionMs" : 2660.4985549999997,
+                  "durationMs" : 4284.992364,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=276)"
                   ],
@@ -2003,8 +2142,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2648.8492929999993,
-                  "durationMs" : 4439.294664,
+                  "detectionMs" : 2657.13251,
+                  "durationMs" : 4283.021622,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=279)"
                   ],
@@ -2071,16 +2210,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3620.760294,
+                  "durationMs" : 3563.333407,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=286)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=288)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 310.57511600000043,
+                  "recoveryMs" : 304.0981330000004,
                   "survived" : true
                 },
                 {
@@ -2088,7 +2227,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1523.09821,
+                  "durationMs" : 1402.4396689999999,
                   "events" : [
                     "connection-end (threadId=292)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=292)"
@@ -2098,7 +2237,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 209.240225,
+                  "recoveryMs" : 204.85775900000021,
                   "survived" : true
                 },
                 {
@@ -2106,10 +2245,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 6.531907999999987,
-                  "durationMs" : 332.822036,
+                  "detectionMs" : 3.8094680000000096,
+                  "durationMs" : 258.185856,
                   "events" : [
-                    "connection-end (threadId=300)"
+                    "connection-end (threadId=299)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2125,7 +2264,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.245329000000027,
+                  "recoveryMs" : 4.7763120000000185,
                   "survived" : false
                 },
                 {
@@ -2133,16 +2272,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1529.382424,
+                  "durationMs" : 1226.033588,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=309)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=305)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.17778700000031,
+                  "recoveryMs" : 62.61579000000029,
                   "survived" : true
                 },
                 {
@@ -2150,17 +2289,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1474.670192,
+                  "durationMs" : 1292.6116670000001,
                   "events" : [
                     "connection-end (threadId=313)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=316)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=313)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.56169299999988,
+                  "recoveryMs" : 59.25141400000007,
                   "survived" : true
                 },
                 {
@@ -2168,10 +2307,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 30.892086999999947,
-                  "durationMs" : 1519.5740019999998,
+                  "detectionMs" : 14.403964000000087,
+                  "durationMs" : 1286.924359,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=317)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=317)",
+                    "connection-end (threadId=330)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2204,12 +2344,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3006.176058,
-                  "durationMs" : 16404.837219,
+                  "detectionMs" : 3011.0690459999996,
+                  "durationMs" : 16275.097592,
                   "events" : [
-                    "connection-end (threadId=332)",
+                    "connection-end (threadId=326)",
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3036.226,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3035.674,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -2230,8 +2370,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.57801599999993,
-                  "durationMs" : 1628.608105,
+                  "detectionMs" : 211.6043279999999,
+                  "durationMs" : 1430.570083,
                   "events" : [
                     "connection-end (threadId=333)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=333)"
@@ -2256,22 +2396,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 54.041484999999966,
-                  "durationMs" : 2444.404421,
+                  "detectionMs" : 29.294460999999956,
+                  "durationMs" : 2296.086901,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1150.2699380000001,
+                  "recoveryMs" : 1107.4073990000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.7 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.5 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -2279,7 +2419,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -2288,8 +2428,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 31.408014999999978,
-                  "durationMs" : 2436.761309,
+                  "detectionMs" : 18.270156999999926,
+                  "durationMs" : 2285.727249,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
@@ -2299,11 +2439,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1163.852624,
+                  "recoveryMs" : 1119.9317679999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 4.8 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.9 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -2311,7 +2451,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -2320,17 +2460,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2455.536155,
+                  "durationMs" : 2253.022898,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1151.0953450000002,
+                  "recoveryMs" : 1094.8732190000003,
                   "survived" : true
                 },
                 {
@@ -2338,8 +2478,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.8622100000002,
-                  "durationMs" : 4458.305643,
+                  "detectionMs" : 1108.860193,
+                  "durationMs" : 4274.179213,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=337)"
                   ],
@@ -2374,8 +2514,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2650.1495510000004,
-                  "durationMs" : 4397.2539130000005,
+                  "detectionMs" : 2649.4518120000002,
+                  "durationMs" : 4255.430601,
                   "events" : [
                     "connection-end (threadId=344)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=347)"
@@ -2401,8 +2541,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2670.914778,
-                  "durationMs" : 4370.475079,
+                  "detectionMs" : 2649.824074,
+                  "durationMs" : 4313.783292,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=350)"
                   ],
@@ -2461,7 +2601,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3597.056086,
+                  "durationMs" : 3467.179099,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=357)"
                   ],
@@ -2470,7 +2610,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 305.63369800000055,
+                  "recoveryMs" : 303.0760540000001,
                   "survived" : true
                 },
                 {
@@ -2478,7 +2618,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1536.99566,
+                  "durationMs" : 1404.049876,
                   "events" : [
                     "connection-end (threadId=363)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=363)"
@@ -2488,7 +2628,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 207.4128410000003,
+                  "recoveryMs" : 202.77406800000017,
                   "survived" : true
                 },
                 {
@@ -2496,10 +2636,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 5.13844499999999,
-                  "durationMs" : 331.091481,
+                  "detectionMs" : 3.4198499999999967,
+                  "durationMs" : 293.42715,
                   "events" : [
-                    "connection-end (threadId=371)"
+                    "connection-end (threadId=373)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2515,7 +2655,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.646312000000023,
+                  "recoveryMs" : 4.789758000000006,
                   "survived" : false
                 },
                 {
@@ -2523,16 +2663,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1352.465973,
+                  "durationMs" : 1272.7330259999999,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=378)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=377)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.357753,
+                  "recoveryMs" : 58.20620299999996,
                   "survived" : true
                 },
                 {
@@ -2540,7 +2680,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1292.2023199999999,
+                  "durationMs" : 1223.399545,
                   "events" : [
                     "connection-end (threadId=382)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=382)"
@@ -2550,7 +2690,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.92808799999989,
+                  "recoveryMs" : 55.295921000000135,
                   "survived" : true
                 },
                 {
@@ -2558,8 +2698,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 10.519075000000157,
-                  "durationMs" : 1323.207249,
+                  "detectionMs" : 13.542764999999918,
+                  "durationMs" : 1228.132069,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=388)",
                     "connection-end (threadId=405)"
@@ -2595,12 +2735,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.0520960000003,
-                  "durationMs" : 16358.317538,
+                  "detectionMs" : 3010.5595680000006,
+                  "durationMs" : 16214.988221,
                   "events" : [
-                    "connection-end (threadId=399)",
+                    "connection-end (threadId=397)",
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3033.19,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3015.246,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -2621,8 +2761,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.54807900000014,
-                  "durationMs" : 1514.543048,
+                  "detectionMs" : 202.37041799999997,
+                  "durationMs" : 1409.609209,
                   "events" : [
                     "connection-end (threadId=400)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=400)"
@@ -2647,8 +2787,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 43.218139000000065,
-                  "durationMs" : 2466.629407,
+                  "detectionMs" : 23.970669000000044,
+                  "durationMs" : 2299.612943,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
@@ -2658,11 +2798,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1160.3300349999997,
+                  "recoveryMs" : 1117.1145980000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.6 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -2670,7 +2810,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -2679,22 +2819,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 28.80567400000018,
-                  "durationMs" : 2505.864087,
+                  "detectionMs" : 16.148046000000022,
+                  "durationMs" : 2307.893132,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1168.7521979999997,
+                  "recoveryMs" : 1113.3094299999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.3 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.6 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -2702,7 +2842,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -2711,17 +2851,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2424.703651,
+                  "durationMs" : 2289.470828,
                   "events" : [
-                    "connection-end (threadId=8)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1156.124329,
+                  "recoveryMs" : 1116.8631939999998,
                   "survived" : true
                 },
                 {
@@ -2729,8 +2869,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.7360830000002,
-                  "durationMs" : 4364.622164,
+                  "detectionMs" : 1106.6898140000003,
+                  "durationMs" : 4269.222685,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=408)"
                   ],
@@ -2765,8 +2905,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2650.2630739999995,
-                  "durationMs" : 4387.62644,
+                  "detectionMs" : 2654.0962549999995,
+                  "durationMs" : 4285.91612,
                   "events" : [
                     "connection-end (threadId=415)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=418)"
@@ -2792,8 +2932,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2650.300794,
-                  "durationMs" : 4447.997163,
+                  "detectionMs" : 2649.550388,
+                  "durationMs" : 4327.107332,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=421)"
                   ],
@@ -2860,17 +3000,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3693.202804,
+                  "durationMs" : 3467.6614250000002,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=430)",
-                    "connection-end (threadId=460)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=428)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 317.766893,
+                  "recoveryMs" : 303.4313979999997,
                   "survived" : true
                 },
                 {
@@ -2878,7 +3017,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1568.8107380000001,
+                  "durationMs" : 1410.365517,
                   "events" : [
                     "connection-end (threadId=434)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=434)"
@@ -2888,7 +3027,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 207.33083800000009,
+                  "recoveryMs" : 206.1292890000002,
                   "survived" : true
                 },
                 {
@@ -2896,8 +3035,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 5.174603999999988,
-                  "durationMs" : 327.057476,
+                  "detectionMs" : 4.111626999999999,
+                  "durationMs" : 290.342078,
                   "events" : [
                     "connection-end (threadId=445)"
                   ],
@@ -2915,7 +3054,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.104106000000002,
+                  "recoveryMs" : 5.302090999999962,
                   "survived" : false
                 },
                 {
@@ -2923,7 +3062,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1306.503316,
+                  "durationMs" : 1268.829477,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=448)"
                   ],
@@ -2932,7 +3071,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.36867799999982,
+                  "recoveryMs" : 56.14617299999986,
                   "survived" : true
                 },
                 {
@@ -2940,7 +3079,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1427.0899220000001,
+                  "durationMs" : 1263.556075,
                   "events" : [
                     "connection-end (threadId=456)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=456)"
@@ -2950,7 +3089,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.59916899999985,
+                  "recoveryMs" : 57.24531000000002,
                   "survived" : true
                 },
                 {
@@ -2958,10 +3097,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 25.86831600000005,
-                  "durationMs" : 1486.254353,
+                  "detectionMs" : 12.897025999999869,
+                  "durationMs" : 1281.427324,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=465)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=463)",
+                    "connection-end (threadId=472)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2994,12 +3134,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3009.3457910000006,
-                  "durationMs" : 16452.087189,
+                  "detectionMs" : 3006.059859,
+                  "durationMs" : 16258.178727,
                   "events" : [
                     "connection-end (threadId=469)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3030.626,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3023.67,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -3020,11 +3160,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.44805199999996,
-                  "durationMs" : 1601.826336,
+                  "detectionMs" : 202.59196199999997,
+                  "durationMs" : 1386.840035,
                   "events" : [
-                    "connection-end (threadId=477)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=477)"
+                    "connection-end (threadId=476)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=476)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3046,40 +3186,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 47.521929999999884,
-                  "durationMs" : 2465.061295,
-                  "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1180.487975,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 4.2 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.5 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 43.72878700000001,
-                  "durationMs" : 2515.16115,
+                  "detectionMs" : 29.257005000000163,
+                  "durationMs" : 2361.812664,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
@@ -3089,11 +3197,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1164.988764,
+                  "recoveryMs" : 1114.331332,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 9.0 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.2 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.1 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -3101,7 +3209,39 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 26.744173000000046,
+                  "durationMs" : 2287.601147,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1122.0365610000003,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 11.0 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -3110,7 +3250,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2454.800476,
+                  "durationMs" : 2295.942951,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
@@ -3120,7 +3260,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1150.7068880000002,
+                  "recoveryMs" : 1110.4733640000002,
                   "survived" : true
                 },
                 {
@@ -3128,11 +3268,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.1505659999998,
-                  "durationMs" : 4443.222118,
+                  "detectionMs" : 1110.0726939999995,
+                  "durationMs" : 4269.334331,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=484)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=481)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=483)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=480)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3165,8 +3305,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2648.3251299999993,
-                  "durationMs" : 4424.582778,
+                  "detectionMs" : 2650.682184,
+                  "durationMs" : 4299.067028,
                   "events" : [
                     "connection-end (threadId=487)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=489)"
@@ -3192,10 +3332,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2655.024753,
-                  "durationMs" : 4432.133116,
+                  "detectionMs" : 2651.4497950000004,
+                  "durationMs" : 4335.942434,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=494)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=496)",
                     "connection-end (threadId=493)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=493)"
                   ],
@@ -3254,17 +3394,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3590.478411,
+                  "durationMs" : 3459.155597,
                   "events" : [
-                    "connection-end (threadId=500)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=501)"
+                    "connection-end (threadId=499)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=500)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 306.59290299999975,
+                  "recoveryMs" : 304.11864600000035,
                   "survived" : true
                 },
                 {
@@ -3272,17 +3412,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1529.466071,
+                  "durationMs" : 1382.241008,
                   "events" : [
-                    "connection-end (threadId=506)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=506)"
+                    "connection-end (threadId=507)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=507)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.94282500000008,
+                  "recoveryMs" : 203.70108900000014,
                   "survived" : true
                 },
                 {
@@ -3290,8 +3430,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 5.576666999999986,
-                  "durationMs" : 370.136616,
+                  "detectionMs" : 2.820048000000014,
+                  "durationMs" : 202.239558,
                   "events" : [
                     "connection-end (threadId=517)"
                   ],
@@ -3309,7 +3449,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.207809000000054,
+                  "recoveryMs" : 3.6193750000000193,
                   "survived" : false
                 },
                 {
@@ -3317,7 +3457,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1410.539137,
+                  "durationMs" : 1274.174812,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=520)"
                   ],
@@ -3326,7 +3466,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 78.17097899999999,
+                  "recoveryMs" : 64.2496349999999,
                   "survived" : true
                 },
                 {
@@ -3334,17 +3474,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1443.973231,
+                  "durationMs" : 1234.628348,
                   "events" : [
-                    "connection-end (threadId=530)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=530)"
+                    "connection-end (threadId=527)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=527)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.65735800000016,
+                  "recoveryMs" : 55.74303899999995,
                   "survived" : true
                 },
                 {
@@ -3352,10 +3492,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 19.16767200000004,
-                  "durationMs" : 1485.747393,
+                  "detectionMs" : 7.113346000000092,
+                  "durationMs" : 1261.510292,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=537)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=535)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3388,12 +3528,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3017.9469100000006,
-                  "durationMs" : 16417.021406,
+                  "detectionMs" : 3004.2864210000002,
+                  "durationMs" : 16204.058658,
                   "events" : [
                     "connection-end (threadId=541)",
-                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3035.405,\"ok\":false}"
+                    "late answer to request 5: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3017.065,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -3414,11 +3554,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.35038899999995,
-                  "durationMs" : 1554.06084,
+                  "detectionMs" : 202.179525,
+                  "durationMs" : 1366.581919,
                   "events" : [
-                    "connection-end (threadId=549)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=549)"
+                    "connection-end (threadId=545)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=545)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3440,8 +3580,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 36.53187200000002,
-                  "durationMs" : 2427.601795,
+                  "detectionMs" : 26.295372999999927,
+                  "durationMs" : 2295.108428,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
@@ -3451,11 +3591,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1147.358966,
+                  "recoveryMs" : 1102.437781,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.9 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.4 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -3463,7 +3603,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -3472,22 +3612,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 21.789998999999852,
-                  "durationMs" : 2390.731748,
+                  "detectionMs" : 19.39583300000004,
+                  "durationMs" : 2276.705915,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1147.578912,
+                  "recoveryMs" : 1116.4422359999999,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.4 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -3495,7 +3635,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -3504,17 +3644,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2376.190432,
+                  "durationMs" : 2315.64481,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1146.8801569999996,
+                  "recoveryMs" : 1109.451027,
                   "survived" : true
                 },
                 {
@@ -3522,10 +3662,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1109.733173,
-                  "durationMs" : 4438.830725,
+                  "detectionMs" : 1107.1754849999998,
+                  "durationMs" : 4297.71877,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=556)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=555)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3558,8 +3698,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2650.7484640000002,
-                  "durationMs" : 4381.292202,
+                  "detectionMs" : 2658.9794079999997,
+                  "durationMs" : 4295.462359,
                   "events" : [
                     "connection-end (threadId=559)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=561)"
@@ -3585,8 +3725,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2650.663213,
-                  "durationMs" : 4398.6282790000005,
+                  "detectionMs" : 2669.3095959999996,
+                  "durationMs" : 4297.806326,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=568)"
                   ],
@@ -3653,7 +3793,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3572.955794,
+                  "durationMs" : 3481.879338,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=572)"
                   ],
@@ -3662,7 +3802,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 307.22559200000023,
+                  "recoveryMs" : 307.2372349999996,
                   "survived" : true
                 },
                 {
@@ -3670,7 +3810,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1566.366244,
+                  "durationMs" : 1371.164833,
                   "events" : [
                     "connection-end (threadId=578)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=578)"
@@ -3680,7 +3820,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 209.20386600000006,
+                  "recoveryMs" : 206.13385199999993,
                   "survived" : true
                 },
                 {
@@ -3688,8 +3828,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 4.608351000000027,
-                  "durationMs" : 379.963762,
+                  "detectionMs" : 4.280417999999997,
+                  "durationMs" : 259.525385,
                   "events" : [
                     "connection-end (threadId=589)"
                   ],
@@ -3707,7 +3847,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.14919900000001,
+                  "recoveryMs" : 5.191321999999985,
                   "survived" : false
                 },
                 {
@@ -3715,17 +3855,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1379.90262,
+                  "durationMs" : 1269.209342,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=592)",
-                    "connection-end (threadId=608)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=592)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 68.8818020000001,
+                  "recoveryMs" : 65.1380680000002,
                   "survived" : true
                 },
                 {
@@ -3733,7 +3872,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1396.593458,
+                  "durationMs" : 1280.2162309999999,
                   "events" : [
                     "connection-end (threadId=598)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=598)"
@@ -3743,7 +3882,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.39202100000011,
+                  "recoveryMs" : 60.07175600000005,
                   "survived" : true
                 },
                 {
@@ -3751,10 +3890,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 12.555112000000008,
-                  "durationMs" : 1378.582986,
+                  "detectionMs" : 18.701577999999927,
+                  "durationMs" : 1484.0055849999999,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=607)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=609)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3787,12 +3926,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3014.118611,
-                  "durationMs" : 16362.349038,
+                  "detectionMs" : 3016.487978,
+                  "durationMs" : 16419.146504,
                   "events" : [
                     "connection-end (threadId=613)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3034.392,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3021.323,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -3813,8 +3952,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 208.4451120000001,
-                  "durationMs" : 1547.995156,
+                  "detectionMs" : 204.29294300000015,
+                  "durationMs" : 1499.2227579999999,
                   "events" : [
                     "connection-end (threadId=616)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=616)"
@@ -3839,71 +3978,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 39.371106000000054,
-                  "durationMs" : 2419.8654070000002,
-                  "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1140.4310640000003,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.4 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.2 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 23.629727999999886,
-                  "durationMs" : 2460.721749,
-                  "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1148.087489,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 4.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.0 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2406.022952,
+                  "detectionMs" : 27.199569999999994,
+                  "durationMs" : 2330.665946,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
@@ -3913,7 +3989,70 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1138.9906670000003,
+                  "recoveryMs" : 1105.1041660000003,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.0 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 18.74382999999989,
+                  "durationMs" : 2307.636,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1125.1076789999997,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.3 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.5 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2320.709843,
+                  "events" : [
+                    "connection-end (threadId=7)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1111.9546630000002,
                   "survived" : true
                 },
                 {
@@ -3921,10 +4060,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.351212,
-                  "durationMs" : 4387.854467,
+                  "detectionMs" : 1110.195776,
+                  "durationMs" : 4399.613431,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=626)",
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=628)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=625)"
                   ],
                   "firstError" : {
@@ -3958,11 +4097,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2647.3942750000006,
-                  "durationMs" : 4444.809305,
+                  "detectionMs" : 2656.685712,
+                  "durationMs" : 4311.193139,
                   "events" : [
                     "connection-end (threadId=631)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=634)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=633)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3985,12 +4124,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2638.630201,
-                  "durationMs" : 4405.933739,
+                  "detectionMs" : 2663.7884859999995,
+                  "durationMs" : 4406.392365,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=640)",
-                    "connection-end (threadId=637)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=637)"
+                    "connection-end (threadId=638)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=638)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4047,16 +4186,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3625.263378,
+                  "durationMs" : 3641.084401,
                   "events" : [
-                    "connection-end (threadId=644)"
+                    "connection-end (threadId=646)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 307.1703050000001,
+                  "recoveryMs" : 320.002262,
                   "survived" : true
                 },
                 {
@@ -4064,7 +4203,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1554.0782920000001,
+                  "durationMs" : 1512.983036,
                   "events" : [
                     "connection-end (threadId=650)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=651)"
@@ -4074,7 +4213,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 212.72616500000026,
+                  "recoveryMs" : 204.82143299999984,
                   "survived" : true
                 },
                 {
@@ -4082,8 +4221,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 6.499077,
-                  "durationMs" : 395.013623,
+                  "detectionMs" : 3.326450999999963,
+                  "durationMs" : 387.707325,
                   "events" : [
                     "connection-end (threadId=661)"
                   ],
@@ -4101,7 +4240,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.581191999999987,
+                  "recoveryMs" : 4.431046999999978,
                   "survived" : false
                 },
                 {
@@ -4109,17 +4248,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1364.79433,
+                  "durationMs" : 1344.048776,
                   "events" : [
-                    "connection-end (threadId=665)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=664)"
+                    "connection-end (threadId=664)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=665)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.15248799999995,
+                  "recoveryMs" : 56.64682199999993,
                   "survived" : true
                 },
                 {
@@ -4127,17 +4266,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1316.464044,
+                  "durationMs" : 1462.850669,
                   "events" : [
-                    "connection-end (threadId=671)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=673)"
+                    "connection-end (threadId=674)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=676)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.01432200000022,
+                  "recoveryMs" : 57.596190000000206,
                   "survived" : true
                 },
                 {
@@ -4145,11 +4284,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 41.70794799999999,
-                  "durationMs" : 1399.476875,
+                  "detectionMs" : 26.827027000000044,
+                  "durationMs" : 1590.230242,
                   "events" : [
-                    "connection-end (threadId=680)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=678)"
+                    "connection-end (threadId=678)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=681)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4182,8 +4321,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3016.4591800000003,
-                  "durationMs" : 4423.003176,
+                  "detectionMs" : 3027.1042270000003,
+                  "durationMs" : 4546.099413,
                   "events" : [
                     "connection-end (threadId=682)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…"
@@ -4207,10 +4346,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.44704100000013,
-                  "durationMs" : 1561.62889,
+                  "detectionMs" : 201.66024800000014,
+                  "durationMs" : 1513.292115,
                   "events" : [
-                    "connection-end (threadId=689)",
+                    "connection-end (threadId=691)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=691)"
                   ],
                   "firstError" : {
@@ -4233,71 +4372,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 46.265634999999975,
-                  "durationMs" : 2401.693583,
-                  "events" : [
-                    "connection-end (threadId=6)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1126.9596339999998,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.7 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.2 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 27.069758999999976,
-                  "durationMs" : 2465.172054,
-                  "events" : [
-                    "connection-end (threadId=7)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1147.4931700000002,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 5.2 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.4 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2532.240064,
+                  "detectionMs" : 23.741022999999814,
+                  "durationMs" : 2278.310057,
                   "events" : [
                     "connection-end (threadId=6)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
@@ -4307,7 +4383,70 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1211.605706,
+                  "recoveryMs" : 1105.1713739999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.1 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.3 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 18.791201,
+                  "durationMs" : 2259.298909,
+                  "events" : [
+                    "connection-end (threadId=6)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1104.1400839999997,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.2 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2286.088796,
+                  "events" : [
+                    "connection-end (threadId=6)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1105.4825240000002,
                   "survived" : true
                 },
                 {
@@ -4315,16 +4454,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4423.062708,
+                  "durationMs" : 4371.288579,
                   "events" : [
-
+                    "connection-end (threadId=715)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1113.978637000001,
+                  "recoveryMs" : 1108.4617639999997,
                   "survived" : true
                 },
                 {
@@ -4332,7 +4471,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4399.467774,
+                  "durationMs" : 4279.195177,
                   "events" : [
                     "connection-end (threadId=703)"
                   ],
@@ -4341,7 +4480,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2643.718858999999,
+                  "recoveryMs" : 2655.9171050000004,
                   "survived" : true
                 },
                 {
@@ -4349,7 +4488,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4444.636181,
+                  "durationMs" : 4317.51898,
                   "events" : [
 
                   ],
@@ -4358,7 +4497,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2646.968155,
+                  "recoveryMs" : 2654.9473879999996,
                   "survived" : true
                 }
               ],
@@ -4398,16 +4537,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3575.767637,
+                  "durationMs" : 3455.570666,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=717)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=718)",
+                    "connection-end (threadId=757)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 306.718245,
+                  "recoveryMs" : 303.7393549999997,
                   "survived" : true
                 },
                 {
@@ -4415,7 +4555,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1531.2742309999999,
+                  "durationMs" : 1403.2092480000001,
                   "events" : [
                     "connection-end (threadId=725)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=725)"
@@ -4425,7 +4565,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 208.04879800000003,
+                  "recoveryMs" : 204.67323999999985,
                   "survived" : true
                 },
                 {
@@ -4433,8 +4573,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.780153000000155,
-                  "durationMs" : 1339.913626,
+                  "detectionMs" : 6.744456999999784,
+                  "durationMs" : 1208.808147,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=734)"
                   ],
@@ -4469,8 +4609,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1111.7275029999996,
-                  "durationMs" : 4358.488643,
+                  "detectionMs" : 1105.4193370000003,
+                  "durationMs" : 4250.209189,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=741)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=738)"
@@ -4506,8 +4646,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2657.4220379999997,
-                  "durationMs" : 4432.177839,
+                  "detectionMs" : 2652.5071099999996,
+                  "durationMs" : 4239.995274,
                   "events" : [
                     "connection-end (threadId=746)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=748)"
@@ -4533,8 +4673,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2655.514972,
-                  "durationMs" : 4455.558872,
+                  "detectionMs" : 2656.640494,
+                  "durationMs" : 4312.791394,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=756)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=753)"
@@ -4598,7 +4738,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3620.080279,
+                  "durationMs" : 3476.412223,
                   "events" : [
                     "connection-end (threadId=759)"
                   ],
@@ -4607,7 +4747,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 307.271483,
+                  "recoveryMs" : 303.1275649999998,
                   "survived" : true
                 },
                 {
@@ -4615,7 +4755,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1540.09424,
+                  "durationMs" : 1367.853298,
                   "events" : [
                     "connection-end (threadId=766)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=767)"
@@ -4625,7 +4765,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.46226000000024,
+                  "recoveryMs" : 204.20337100000006,
                   "survived" : true
                 },
                 {
@@ -4633,11 +4773,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 28.655573000000004,
-                  "durationMs" : 1421.65481,
+                  "detectionMs" : 7.631990999999971,
+                  "durationMs" : 1200.771456,
                   "events" : [
-                    "connection-end (threadId=774)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=777)"
+                    "connection-end (threadId=772)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=775)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4670,16 +4810,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4432.749512,
+                  "durationMs" : 4272.0156289999995,
                   "events" : [
-                    "connection-end (threadId=805)"
+
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1114.7897200000002,
+                  "recoveryMs" : 1108.4670540000002,
                   "survived" : true
                 },
                 {
@@ -4687,16 +4827,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4421.273572,
+                  "durationMs" : 4284.563631,
                   "events" : [
-                    "connection-end (threadId=784)"
+                    "connection-end (threadId=787)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2664.8149319999993,
+                  "recoveryMs" : 2650.997186,
                   "survived" : true
                 },
                 {
@@ -4704,7 +4844,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4391.450029,
+                  "durationMs" : 4317.970361,
                   "events" : [
 
                   ],
@@ -4713,7 +4853,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2640.990673,
+                  "recoveryMs" : 2650.205347000001,
                   "survived" : true
                 }
               ],
@@ -4749,17 +4889,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3584.827385,
+                  "durationMs" : 3500.145579,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=801)",
-                    "connection-end (threadId=808)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=799)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 330.30636000000004,
+                  "recoveryMs" : 304.8627709999996,
                   "survived" : true
                 },
                 {
@@ -4767,7 +4906,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1559.58603,
+                  "durationMs" : 1405.500591,
                   "events" : [
                     "connection-end (threadId=809)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=809)"
@@ -4777,7 +4916,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.6378420000001,
+                  "recoveryMs" : 205.21283100000005,
                   "survived" : true
                 },
                 {
@@ -4794,10 +4933,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 18.66068099999984,
-                  "durationMs" : 1449.88683,
+                  "detectionMs" : 8.353767999999945,
+                  "durationMs" : 1271.679381,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=817)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=815)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4848,10 +4987,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1116.9979860000003,
-                  "durationMs" : 4452.172542,
+                  "detectionMs" : 1110.4586119999994,
+                  "durationMs" : 4299.87259,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=821)",
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=824)",
                     "connection-end (threadId=847)"
                   ],
                   "firstError" : {
@@ -4894,8 +5033,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2648.4615360000003,
-                  "durationMs" : 4329.314227,
+                  "detectionMs" : 2655.9683459999997,
+                  "durationMs" : 4267.176225,
                   "events" : [
                     "connection-end (threadId=826)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=828)"
@@ -4905,7 +5044,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2645.4414889999994,
+                  "recoveryMs" : 2654.4459899999993,
                   "survived" : true
                 },
                 {
@@ -4931,11 +5070,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2649.205771,
-                  "durationMs" : 4456.091761,
+                  "detectionMs" : 2658.7624560000004,
+                  "durationMs" : 4319.880889,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=839)",
-                    "connection-end (threadId=865)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=839)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4994,16 +5132,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3653.248575,
+                  "durationMs" : 3505.863782,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=843)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=841)",
+                    "connection-end (threadId=855)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 309.484508,
+                  "recoveryMs" : 303.33092799999986,
                   "survived" : true
                 },
                 {
@@ -5011,17 +5150,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1540.239382,
+                  "durationMs" : 1413.304177,
                   "events" : [
-                    "connection-end (threadId=849)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=849)"
+                    "connection-end (threadId=851)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=851)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 210.8059209999999,
+                  "recoveryMs" : 208.05058400000007,
                   "survived" : true
                 },
                 {
@@ -5038,8 +5177,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 23.724606999999878,
-                  "durationMs" : 1417.944394,
+                  "detectionMs" : 8.194901999999956,
+                  "durationMs" : 1240.03912,
                   "events" : [
 
                   ],
@@ -5083,8 +5222,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1117.321633,
-                  "durationMs" : 4429.440637,
+                  "detectionMs" : 1110.7197440000004,
+                  "durationMs" : 4266.492325,
                   "events" : [
                     "connection-end (threadId=889)"
                   ],
@@ -5128,8 +5267,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2652.3640940000005,
-                  "durationMs" : 4439.184027,
+                  "detectionMs" : 2660.3246260000005,
+                  "durationMs" : 4316.938508,
                   "events" : [
                     "connection-end (threadId=869)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=871)"
@@ -5139,7 +5278,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2649.967863,
+                  "recoveryMs" : 2658.7250400000003,
                   "survived" : true
                 },
                 {
@@ -5156,10 +5295,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2664.971213,
-                  "durationMs" : 4440.073164,
+                  "detectionMs" : 2658.709207,
+                  "durationMs" : 4281.092931,
                   "events" : [
-
+                    "connection-end (threadId=907)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5218,7 +5357,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3582.338338,
+                  "durationMs" : 3454.096537,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=883)"
                   ],
@@ -5227,7 +5366,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 306.6932619999998,
+                  "recoveryMs" : 304.06341799999973,
                   "survived" : true
                 },
                 {
@@ -5235,7 +5374,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1472.548243,
+                  "durationMs" : 1408.40427,
                   "events" : [
                     "connection-end (threadId=891)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=891)"
@@ -5245,7 +5384,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.08399600000007,
+                  "recoveryMs" : 204.029092,
                   "survived" : true
                 },
                 {
@@ -5253,10 +5392,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 20.176954000000023,
-                  "durationMs" : 1416.121896,
+                  "detectionMs" : 6.1110060000000885,
+                  "durationMs" : 1258.054979,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=901)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=900)",
+                    "connection-end (threadId=922)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5289,11 +5429,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1109.9741040000004,
-                  "durationMs" : 4427.004239,
+                  "detectionMs" : 1110.6282880000003,
+                  "durationMs" : 4296.911847,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=907)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=904)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=906)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=903)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5326,11 +5466,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2648.09599,
-                  "durationMs" : 4416.789865,
+                  "detectionMs" : 2659.0881440000003,
+                  "durationMs" : 4294.502148,
                   "events" : [
-                    "connection-end (threadId=910)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=912)"
+                    "connection-end (threadId=911)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=913)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5353,12 +5493,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2645.8474239999996,
-                  "durationMs" : 4476.163217,
+                  "detectionMs" : 2648.325143,
+                  "durationMs" : 4317.019227,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=923)",
-                    "connection-end (threadId=920)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=920)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=919)",
+                    "connection-end (threadId=918)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=918)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5417,7 +5557,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3585.378018,
+                  "durationMs" : 3476.498651,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=925)",
                     "connection-end: read ECONNRESET (code=ECONNRESET, threadId=925)",
@@ -5428,7 +5568,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.9691819999998,
+                  "recoveryMs" : 303.65258300000005,
                   "survived" : true
                 },
                 {
@@ -5436,10 +5576,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1499.124857,
+                  "durationMs" : 1418.726386,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=932)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=932)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=939)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=939)",
                     "connection-end (threadId=961)"
                   ],
                   "operations" : {
@@ -5447,7 +5587,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 208.59390700000017,
+                  "recoveryMs" : 202.469196,
                   "survived" : true
                 },
                 {
@@ -5455,11 +5595,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 5.920923000000016,
-                  "durationMs" : 423.066836,
+                  "detectionMs" : 3.7073819999999955,
+                  "durationMs" : 235.524397,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=941)",
-                    "connection-end (threadId=942)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=935)",
+                    "connection-end (threadId=936)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5475,7 +5615,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.380223999999998,
+                  "recoveryMs" : 4.580362000000008,
                   "survived" : false
                 },
                 {
@@ -5483,18 +5623,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1401.06897,
+                  "durationMs" : 1220.692439,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=945)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=945)",
-                    "connection-end (threadId=945)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=946)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=946)",
+                    "connection-end (threadId=946)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.934635999999955,
+                  "recoveryMs" : 58.99880200000007,
                   "survived" : true
                 },
                 {
@@ -5502,18 +5642,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1338.288869,
+                  "durationMs" : 1240.790521,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=952)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=952)",
-                    "connection-end (threadId=973)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=950)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=950)",
+                    "connection-end (threadId=965)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.909280999999964,
+                  "recoveryMs" : 64.53334699999982,
                   "survived" : true
                 },
                 {
@@ -5521,17 +5661,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1383.515164,
+                  "durationMs" : 1183.134294,
                   "events" : [
                     "connection-end: read ECONNRESET (code=ECONNRESET, threadId=956)",
-                    "connection-end (threadId=976)"
+                    "connection-end (threadId=980)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 21.185103000000026,
+                  "recoveryMs" : 8.427507000000105,
                   "survived" : true
                 },
                 {
@@ -5539,17 +5679,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41326.073723,
+                  "durationMs" : 41321.581823,
                   "events" : [
-                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=964)",
-                    "connection-end (threadId=1218)"
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=967)",
+                    "connection-end (threadId=1217)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40046.67802700001,
+                  "recoveryMs" : 40050.706957,
                   "survived" : true
                 },
                 {
@@ -5557,11 +5697,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.22139700000002,
-                  "durationMs" : 1411.578086,
+                  "detectionMs" : 202.29946700000005,
+                  "durationMs" : 1427.889405,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=969)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=969)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=971)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=971)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5584,8 +5724,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 51.89363800000001,
-                  "durationMs" : 2376.002519,
+                  "detectionMs" : 30.785020999999915,
+                  "durationMs" : 2359.7066409999998,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -5596,11 +5736,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1153.872923,
+                  "recoveryMs" : 1114.6871779999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 4.2 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 2.2 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.6 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -5608,7 +5748,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -5617,8 +5757,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 24.301738999999998,
-                  "durationMs" : 2435.269272,
+                  "detectionMs" : 17.41895199999999,
+                  "durationMs" : 2266.045391,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -5629,11 +5769,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1164.8126980000002,
+                  "recoveryMs" : 1113.6203879999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.7 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.2 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -5641,7 +5781,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -5650,10 +5790,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2413.250514,
+                  "durationMs" : 2238.194238,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=6)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
                     "connection-end (threadId=4)"
                   ],
                   "operations" : {
@@ -5661,7 +5801,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1151.1045299999998,
+                  "recoveryMs" : 1092.419772,
                   "survived" : true
                 },
                 {
@@ -5669,9 +5809,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4370.463136,
+                  "durationMs" : 4307.612191,
                   "events" : [
-                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=979)",
+                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=975)",
                     "connection-end (threadId=996)"
                   ],
                   "operations" : {
@@ -5679,7 +5819,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1112.9720239999992,
+                  "recoveryMs" : 1108.1912489999995,
                   "survived" : true
                 },
                 {
@@ -5687,17 +5827,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4361.847471,
+                  "durationMs" : 4235.804088,
                   "events" : [
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=983)",
-                    "connection-end (threadId=998)"
+                    "connection-end (threadId=1002)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2646.7792719999998,
+                  "recoveryMs" : 2652.8429229999992,
                   "survived" : true
                 },
                 {
@@ -5705,7 +5845,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4389.810265,
+                  "durationMs" : 4311.664454,
                   "events" : [
                     "connection-end: read ECONNRESET (code=ECONNRESET, threadId=990)",
                     "connection-end (threadId=1008)"
@@ -5715,7 +5855,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2646.451356000001,
+                  "recoveryMs" : 2650.542605999999,
                   "survived" : true
                 }
               ],
@@ -5747,7 +5887,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3578.449686,
+                  "durationMs" : 3440.610221,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1001)",
                     "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1001)",
@@ -5758,7 +5898,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.1198129999998,
+                  "recoveryMs" : 302.69502599999987,
                   "survived" : true
                 },
                 {
@@ -5766,18 +5906,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1512.541054,
+                  "durationMs" : 1373.727879,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1004)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1004)",
-                    "connection-end (threadId=1022)"
+                    "connection-end (threadId=1017)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.29263600000013,
+                  "recoveryMs" : 205.6605649999999,
                   "survived" : true
                 },
                 {
@@ -5785,10 +5925,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 6.009548999999993,
-                  "durationMs" : 286.125584,
+                  "detectionMs" : 5.135146999999989,
+                  "durationMs" : 220.720318,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1011)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1014)",
                     "connection-end (threadId=1013)"
                   ],
                   "firstError" : {
@@ -5805,7 +5945,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.4799260000000345,
+                  "recoveryMs" : 6.101342999999986,
                   "survived" : false
                 },
                 {
@@ -5813,18 +5953,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1359.921883,
+                  "durationMs" : 1234.640231,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1018)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1018)",
-                    "connection-end (threadId=1018)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1020)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1020)",
+                    "connection-end (threadId=1020)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.72198800000001,
+                  "recoveryMs" : 57.860627999999906,
                   "survived" : true
                 },
                 {
@@ -5832,18 +5972,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1352.389329,
+                  "durationMs" : 1253.55819,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1024)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1024)",
-                    "connection-end (threadId=1034)"
+                    "connection-end (threadId=1030)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.04843899999992,
+                  "recoveryMs" : 55.90210600000023,
                   "survived" : true
                 },
                 {
@@ -5851,17 +5991,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1304.848974,
+                  "durationMs" : 1236.72954,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1030)",
-                    "connection-end (threadId=1047)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1032)",
+                    "connection-end (threadId=1048)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 23.61049099999991,
+                  "recoveryMs" : 15.966249999999945,
                   "survived" : true
                 },
                 {
@@ -5869,17 +6009,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41323.09098,
+                  "durationMs" : 41241.882571,
                   "events" : [
                     "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1036)",
-                    "connection-end (threadId=1303)"
+                    "connection-end (threadId=1288)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40034.744893,
+                  "recoveryMs" : 40054.117223,
                   "survived" : true
                 },
                 {
@@ -5887,8 +6027,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 206.74780899999996,
-                  "durationMs" : 1491.591842,
+                  "detectionMs" : 202.408138,
+                  "durationMs" : 1366.035944,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1042)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1042)"
@@ -5914,8 +6054,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 64.63122299999986,
-                  "durationMs" : 2455.575419,
+                  "detectionMs" : 23.604730000000018,
+                  "durationMs" : 2257.2063319999997,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -5926,11 +6066,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1153.5920219999998,
+                  "recoveryMs" : 1104.7332949999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.8 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.1 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -5938,7 +6078,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -5947,8 +6087,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 31.48785399999997,
-                  "durationMs" : 2440.2142949999998,
+                  "detectionMs" : 28.15638100000001,
+                  "durationMs" : 2224.868315,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -5959,11 +6099,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1154.177622,
+                  "recoveryMs" : 1093.844265,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 4.9 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.9 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 11.1 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -5971,7 +6111,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:39427",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
                     "phase" : "acquire"
                   }
                 },
@@ -5980,7 +6120,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2479.437513,
+                  "durationMs" : 2241.85098,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -5991,7 +6131,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1169.8591569999999,
+                  "recoveryMs" : 1098.580057,
                   "survived" : true
                 },
                 {
@@ -5999,9 +6139,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4373.040389,
+                  "durationMs" : 4283.718465,
                   "events" : [
-                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1050)",
+                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1051)",
                     "connection-end (threadId=1062)"
                   ],
                   "operations" : {
@@ -6009,7 +6149,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1116.6120029999988,
+                  "recoveryMs" : 1109.462019,
                   "survived" : true
                 },
                 {
@@ -6017,9 +6157,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4319.301261,
+                  "durationMs" : 4280.251572,
                   "events" : [
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1057)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1059)",
                     "connection-end (threadId=1068)"
                   ],
                   "operations" : {
@@ -6027,7 +6168,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2640.817924000001,
+                  "recoveryMs" : 2652.324348,
                   "survived" : true
                 },
                 {
@@ -6035,17 +6176,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4399.345855,
+                  "durationMs" : 4299.996724,
                   "events" : [
                     "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1064)",
-                    "connection-end (threadId=1081)"
+                    "connection-end (threadId=1075)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2644.1901729999995,
+                  "recoveryMs" : 2650.928349,
                   "survived" : true
                 }
               ],
@@ -6077,16 +6218,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3340.355238,
+                  "durationMs" : 4522.365455,
                   "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.92221800000016,
+                  "recoveryMs" : 301.63638699999956,
                   "survived" : true
                 },
                 {
@@ -6094,16 +6235,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1265.1521870000001,
+                  "durationMs" : 1341.6725470000001,
                   "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.90252899999996,
+                  "recoveryMs" : 201.7366370000002,
                   "survived" : true
                 },
                 {
@@ -6111,10 +6252,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.6445340000000002,
-                  "durationMs" : 61.003389,
+                  "detectionMs" : 1.447761000000014,
+                  "durationMs" : 153.539088,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: unexpected EOF"
+                    "driver-log: [mysql] connection.go:49: unexpected EOF"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6130,7 +6271,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.458192000000004,
+                  "recoveryMs" : 4.385347999999993,
                   "survived" : false
                 },
                 {
@@ -6138,16 +6279,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1090.473121,
+                  "durationMs" : 1168.721456,
                   "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.90800899999999,
+                  "recoveryMs" : 54.18631800000003,
                   "survived" : true
                 },
                 {
@@ -6155,16 +6296,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1103.0882569999999,
+                  "durationMs" : 1167.115616,
                   "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.72157900000002,
+                  "recoveryMs" : 53.98386500000015,
                   "survived" : true
                 },
                 {
@@ -6172,10 +6313,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.087023999999928,
-                  "durationMs" : 1096.178389,
+                  "detectionMs" : 6.197746000000052,
+                  "durationMs" : 1164.249389,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:58338->127.0.0.1:39427: read: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:32804->127.0.0.1:59949: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6198,11 +6339,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3006.084176,
-                  "durationMs" : 7108.142647,
+                  "detectionMs" : 3005.2372079999996,
+                  "durationMs" : 7163.987562,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3024.609,\"…"
+                    "driver-log: [mysql] connection.go:49: unexpected EOF",
+                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3019.61,\"o…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -6223,11 +6364,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.96525199999996,
-                  "durationMs" : 1258.368096,
+                  "detectionMs" : 201.56761500000016,
+                  "durationMs" : 1332.57224,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "driver-log: [mysql] connection.go:371: invalid connection"
+                    "driver-log: [mysql] connection.go:49: unexpected EOF",
+                    "driver-log: [mysql] connection.go:49: invalid connection"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6261,28 +6402,28 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 46.65416300000015,
-                  "durationMs" : 2197.374207,
+                  "detectionMs" : 24.626858000000084,
+                  "durationMs" : 2271.301096,
                   "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1159.7400629999997,
+                  "recoveryMs" : 1109.0321669999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.5 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:39427: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -6291,28 +6432,28 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 32.68054099999995,
-                  "durationMs" : 2212.034227,
+                  "detectionMs" : 14.788475000000062,
+                  "durationMs" : 2209.451772,
                   "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1179.3452830000003,
+                  "recoveryMs" : 1098.560958,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.7 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.5 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:39427: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -6321,16 +6462,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2198.713419,
+                  "durationMs" : 2224.753123,
                   "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1162.480105,
+                  "recoveryMs" : 1110.329933,
                   "survived" : true
                 },
                 {
@@ -6338,16 +6479,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4125.995427,
+                  "durationMs" : 4208.215126,
                   "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.5462590000002,
+                  "recoveryMs" : 1102.5708730000001,
                   "survived" : true
                 },
                 {
@@ -6355,16 +6496,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4125.862257,
+                  "durationMs" : 4207.650541,
                   "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2635.9944780000014,
+                  "recoveryMs" : 2645.1291389999997,
                   "survived" : true
                 },
                 {
@@ -6372,10 +6513,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2643.4624120000003,
-                  "durationMs" : 4152.216455,
+                  "detectionMs" : 2652.7616219999995,
+                  "durationMs" : 4234.857783,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:46136->127.0.0.1:39427: read: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:49356->127.0.0.1:59949: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6404,11 +6545,11 @@ enum MeasuredDriversData {
                 "poolVersion" : "1.19.8",
                 "runtime" : "go",
                 "runtimeVersion" : "1.19.8",
-                "version" : "1.5.0-2"
+                "version" : "1.8.1"
               },
               "config" : "default",
               "deadline" : 3,
-              "id" : "go-sql default",
+              "id" : "go-sql@1.8.1 default",
               "note" : "the library's defaults",
               "options" : {
 
@@ -6422,7 +6563,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3325.30695,
+                  "durationMs" : 3413.983642,
                   "events" : [
 
                   ],
@@ -6431,7 +6572,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.6199139999999,
+                  "recoveryMs" : 301.2745490000002,
                   "survived" : true
                 },
                 {
@@ -6439,16 +6580,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1259.612129,
+                  "durationMs" : 1332.435077,
                   "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.27087000000006,
+                  "recoveryMs" : 201.89759400000003,
                   "survived" : true
                 },
                 {
@@ -6456,10 +6597,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.576324999999997,
-                  "durationMs" : 62.092121,
+                  "detectionMs" : 1.1174090000000092,
+                  "durationMs" : 140.768575,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: unexpected EOF"
+                    "driver-log: [mysql] connection.go:49: unexpected EOF"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6475,7 +6616,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.626441,
+                  "recoveryMs" : 1.5205560000000276,
                   "survived" : false
                 },
                 {
@@ -6483,16 +6624,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1093.304771,
+                  "durationMs" : 1173.56515,
                   "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.08843000000002,
+                  "recoveryMs" : 53.969606999999996,
                   "survived" : true
                 },
                 {
@@ -6500,16 +6641,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1090.470055,
+                  "durationMs" : 1213.54268,
                   "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.711214999999925,
+                  "recoveryMs" : 54.43625300000008,
                   "survived" : true
                 },
                 {
@@ -6517,10 +6658,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.238031999999976,
-                  "durationMs" : 1090.498168,
+                  "detectionMs" : 14.047534999999925,
+                  "durationMs" : 1234.179531,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:48362->127.0.0.1:39427: read: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:37136->127.0.0.1:59949: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6543,11 +6684,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3011.290247,
-                  "durationMs" : 4083.179882,
+                  "detectionMs" : 3004.7537790000006,
+                  "durationMs" : 4169.720534,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3022.09,\"o…"
+                    "driver-log: [mysql] connection.go:49: unexpected EOF",
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3019.112,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -6568,8 +6709,1042 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.61434400000007,
-                  "durationMs" : 1257.553549,
+                  "detectionMs" : 201.9280349999999,
+                  "durationMs" : 1359.054064,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:49: unexpected EOF",
+                    "driver-log: [mysql] connection.go:49: invalid connection"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "ErrBadConn",
+                      "errorClass" : "*errors.errorString",
+                      "kind" : "lost",
+                      "label" : "ErrBadConn (lost)",
+                      "message" : "driver: bad connection",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 21.67807300000004,
+                  "durationMs" : 2231.20092,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1110.54527,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.5 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "errorClass" : "*net.OpError",
+                    "kind" : "refused",
+                    "label" : "*net.OpError (refused)",
+                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 12.173291000000063,
+                  "durationMs" : 2288.076889,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1173.030686,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.6 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "errorClass" : "*net.OpError",
+                    "kind" : "refused",
+                    "label" : "*net.OpError (refused)",
+                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2218.457582,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1092.8014219999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4206.40406,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1102.9604679999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4230.648721,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2647.559549999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4246.778144,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2653.4650390000006,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "adapter" : "go-sql",
+                "library" : "go-sql-driver/mysql",
+                "options" : {
+                  "SetConnMaxLifetime" : "2000ms",
+                  "SetMaxIdleConns" : "4"
+                },
+                "pool" : "database/sql",
+                "poolVersion" : "1.19.8",
+                "runtime" : "go",
+                "runtimeVersion" : "1.19.8",
+                "version" : "1.8.1"
+              },
+              "config" : "recommended",
+              "deadline" : 3,
+              "id" : "go-sql@1.8.1 recommended",
+              "note" : "go-sql-driver's README: `SetConnMaxLifetime` shorter than the server's and middleboxes' timeouts, `SetMaxIdleConns` equal to `SetMaxOpenConns`",
+              "options" : {
+                "SetConnMaxLifetime" : "2000ms",
+                "SetMaxIdleConns" : "4"
+              },
+              "stack" : "go-sql"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3450.044519,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:37508->127.0.0.1:59949: write: broken pipe"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 301.73023699999976,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1337.629793,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 202.02153599999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 1.4705239999999833,
+                  "durationMs" : 191.305057,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:58 unexpected EOF"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.905512999999985,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1279.186926,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:53318->127.0.0.1:41857: write: broken pipe"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 53.86371699999995,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1266.5097620000001,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 56.789833000000044,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 5.206437999999935,
+                  "durationMs" : 1243.892998,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:54726->127.0.0.1:59949: read: connection reset by peer"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3004.4484410000005,
+                  "durationMs" : 7231.437026,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:58 unexpected EOF",
+                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3015.213,\"…"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 201.57796599999983,
+                  "durationMs" : 1436.123621,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:58 unexpected EOF"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "ErrBadConn",
+                      "errorClass" : "*errors.errorString",
+                      "kind" : "lost",
+                      "label" : "ErrBadConn (lost)",
+                      "message" : "driver: bad connection",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 29.001596999999947,
+                  "durationMs" : 2419.209816,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1092.873278,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with *net.OpError (refused) after 0.7 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.2 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "errorClass" : "*net.OpError",
+                    "kind" : "refused",
+                    "label" : "*net.OpError (refused)",
+                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 16.75804200000016,
+                  "durationMs" : 2207.585123,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1100.246318,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.2 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "errorClass" : "*net.OpError",
+                    "kind" : "refused",
+                    "label" : "*net.OpError (refused)",
+                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2241.642645,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1109.8983100000003,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4300.546646,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:54972->127.0.0.1:59949: write: broken pipe"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1102.6625360000003,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4220.85855,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2648.741970999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2649.073209,
+                  "durationMs" : 4264.029817,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:55076->127.0.0.1:59949: read: connection reset by peer"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "acquire"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "*net.OpError",
+                      "kind" : "refused",
+                      "label" : "*net.OpError (refused)",
+                      "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                      "phase" : "acquire"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 3,
+                    "succeeded" : 2,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "go-sql",
+                "library" : "go-sql-driver/mysql",
+                "options" : {
+
+                },
+                "pool" : "database/sql",
+                "poolVersion" : "1.27.3",
+                "runtime" : "go",
+                "runtimeVersion" : "1.27.3",
+                "version" : "1.10.0"
+              },
+              "config" : "default",
+              "deadline" : 3,
+              "id" : "go-sql@1.10.0 default",
+              "note" : "the library's defaults",
+              "options" : {
+
+              },
+              "stack" : "go-sql"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3431.009631,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 301.378596,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1359.762146,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 204.2377080000001,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 1.0723129999999799,
+                  "durationMs" : 152.155868,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:58 unexpected EOF"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.4632269999999892,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1191.597148,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:52032->127.0.0.1:35759: write: broken pipe",
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:52042->127.0.0.1:35759: write: connection reset by peer"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 53.69373500000006,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1210.944279,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 62.144587,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 5.727466999999933,
+                  "durationMs" : 1190.887275,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:55314->127.0.0.1:59949: read: connection reset by peer"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3010.5799939999997,
+                  "durationMs" : 4197.78643,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:58 unexpected EOF",
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3019.543,\"…"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 202.13089100000002,
+                  "durationMs" : 1357.490776,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:58 unexpected EOF"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "ErrBadConn",
+                      "errorClass" : "*errors.errorString",
+                      "kind" : "lost",
+                      "label" : "ErrBadConn (lost)",
+                      "message" : "driver: bad connection",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 27.53904300000022,
+                  "durationMs" : 2248.329847,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1135.033402,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.6 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "errorClass" : "*net.OpError",
+                    "kind" : "refused",
+                    "label" : "*net.OpError (refused)",
+                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 11.96332899999993,
+                  "durationMs" : 2241.805187,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1110.3427300000003,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.5 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "errorClass" : "*net.OpError",
+                    "kind" : "refused",
+                    "label" : "*net.OpError (refused)",
+                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2298.777708,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1160.5163549999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4229.915246,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:55464->127.0.0.1:59949: write: connection reset by peer"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1103.2177340000003,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4227.174756,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2647.00608,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4233.676389,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2651.0129349999997,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "adapter" : "go-sql",
+                "library" : "go-sql-driver/mysql",
+                "options" : {
+                  "SetConnMaxLifetime" : "2000ms",
+                  "SetMaxIdleConns" : "4"
+                },
+                "pool" : "database/sql",
+                "poolVersion" : "1.27.3",
+                "runtime" : "go",
+                "runtimeVersion" : "1.27.3",
+                "version" : "1.10.0"
+              },
+              "config" : "recommended",
+              "deadline" : 3,
+              "id" : "go-sql@1.10.0 recommended",
+              "note" : "go-sql-driver's README: `SetConnMaxLifetime` shorter than the server's and middleboxes' timeouts, `SetMaxIdleConns` equal to `SetMaxOpenConns`",
+              "options" : {
+                "SetConnMaxLifetime" : "2000ms",
+                "SetMaxIdleConns" : "4"
+              },
+              "stack" : "go-sql"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3409.131561,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 301.71978899999976,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1262.745336,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 201.93304899999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 1.261423999999998,
+                  "durationMs" : 49.853343,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:36: unexpected EOF"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.7870319999999964,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1094.367553,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 53.27165700000023,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1102.723374,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 54.19794000000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 17.035873000000038,
+                  "durationMs" : 1105.585325,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:56026->127.0.0.1:59949: read: connection reset by peer"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3012.4675770000003,
+                  "durationMs" : 7111.972911,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:36: unexpected EOF",
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":6019.619,\"…"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 201.49580800000012,
+                  "durationMs" : 1272.926116,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -6606,8 +7781,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 61.47443199999998,
-                  "durationMs" : 2182.653413,
+                  "detectionMs" : 21.86262799999986,
+                  "durationMs" : 2201.329718,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -6616,18 +7791,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1156.4136819999999,
+                  "recoveryMs" : 1081.5014569999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.9 ms",
-                    "operation 2 failed with *net.OpError (refused) after 1.2 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:39427: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -6636,8 +7811,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.712267999999995,
-                  "durationMs" : 2182.611065,
+                  "detectionMs" : 12.231062000000065,
+                  "durationMs" : 2120.7318,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -6646,18 +7821,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1149.521677,
+                  "recoveryMs" : 1098.4723889999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.8 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.7 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:39427: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -6666,16 +7841,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2212.672603,
+                  "durationMs" : 2125.475425,
                   "events" : [
-
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1184.1675459999997,
+                  "recoveryMs" : 1100.389728,
                   "survived" : true
                 },
                 {
@@ -6683,16 +7858,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4126.254913,
+                  "durationMs" : 4156.501649,
                   "events" : [
-
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.2423540000004,
+                  "recoveryMs" : 1103.991289,
                   "survived" : true
                 },
                 {
@@ -6700,16 +7875,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4124.145218,
+                  "durationMs" : 4143.023421,
                   "events" : [
-
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2636.9428400000006,
+                  "recoveryMs" : 2644.9334710000003,
                   "survived" : true
                 },
                 {
@@ -6717,7 +7892,57 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4157.378304,
+                  "detectionMs" : 2652.3567359999997,
+                  "durationMs" : 4161.428387,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:58520->127.0.0.1:59949: read: connection reset by peer"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "acquire"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "go-sql",
+                "library" : "go-sql-driver/mysql",
+                "options" : {
+
+                },
+                "pool" : "database/sql",
+                "poolVersion" : "1.19.8",
+                "runtime" : "go",
+                "runtimeVersion" : "1.19.8",
+                "version" : "1.5.0"
+              },
+              "config" : "default",
+              "deadline" : 3,
+              "id" : "go-sql default",
+              "note" : "the library's defaults",
+              "options" : {
+
+              },
+              "stack" : "go-sql"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3325.498449,
                   "events" : [
 
                   ],
@@ -6726,7 +7951,302 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2641.5833250000005,
+                  "recoveryMs" : 301.1152189999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1239.89832,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 201.95697799999994,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 1.0839399999999983,
+                  "durationMs" : 51.09296,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:36: unexpected EOF"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.7225269999999995,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1084.184474,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 53.233327000000145,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1086.502436,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 53.41809100000023,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 5.97425300000009,
+                  "durationMs" : 1079.482579,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:58936->127.0.0.1:59949: read: connection reset by peer"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3005.2938409999997,
+                  "durationMs" : 4075.306334,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:36: unexpected EOF",
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3021.057,\"…"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 201.96443900000008,
+                  "durationMs" : 1244.106916,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:36: unexpected EOF",
+                    "driver-log: [mysql] connection.go:371: invalid connection"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "ErrBadConn",
+                      "errorClass" : "*errors.errorString",
+                      "kind" : "lost",
+                      "label" : "ErrBadConn (lost)",
+                      "message" : "driver: bad connection",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 21.93427399999996,
+                  "durationMs" : 2182.093811,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1155.377988,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.5 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "errorClass" : "*net.OpError",
+                    "kind" : "refused",
+                    "label" : "*net.OpError (refused)",
+                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 11.616815000000088,
+                  "durationMs" : 2128.395042,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1096.3956380000002,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.8 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "errorClass" : "*net.OpError",
+                    "kind" : "refused",
+                    "label" : "*net.OpError (refused)",
+                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2132.308459,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1098.1129469999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4125.318969,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1102.5265589999995,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4131.242032,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2651.6617559999986,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4152.890316,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2653.0790260000003,
                   "survived" : true
                 }
               ],
@@ -6741,7 +8261,7 @@ enum MeasuredDriversData {
                 "poolVersion" : "1.19.8",
                 "runtime" : "go",
                 "runtimeVersion" : "1.19.8",
-                "version" : "1.5.0-2"
+                "version" : "1.5.0"
               },
               "config" : "recommended",
               "deadline" : 3,
@@ -6760,18 +8280,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3773.938984,
+                  "durationMs" : 3809.552103,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1222) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1223) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1224) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1527) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1528) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1529) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 306.9316050000002,
+                  "recoveryMs" : 310.69008699999995,
                   "survived" : true
                 },
                 {
@@ -6779,18 +8299,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1648.812011,
+                  "durationMs" : 1678.3266720000001,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1228) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1229) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1230) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1533) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1534) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1535) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 208.92249999999967,
+                  "recoveryMs" : 208.4471309999999,
                   "survived" : true
                 },
                 {
@@ -6798,18 +8318,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 6.491241000000002,
-                  "durationMs" : 429.614996,
+                  "detectionMs" : 4.9854290000000105,
+                  "durationMs" : 542.818743,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@73379033 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@6723328f marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@27ebef2a marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1542)…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@2d3fb911 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1543)…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1238) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=1542) Socket error",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -6818,7 +8338,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=1239) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                      "message" : "(conn=1543) Socket error",
                       "phase" : "query"
                     }
                   ],
@@ -6827,7 +8347,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.7599500000000035,
+                  "recoveryMs" : 5.78939900000006,
                   "survived" : false
                 },
                 {
@@ -6835,18 +8355,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1575.64385,
+                  "durationMs" : 1586.4006180000001,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1249) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1250) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1251) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1552) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@556df29b ((conn=1553) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fad14ed ((conn=1554) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.92669999999998,
+                  "recoveryMs" : 60.78803599999992,
                   "survived" : true
                 },
                 {
@@ -6854,18 +8374,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1652.424274,
+                  "durationMs" : 1560.579396,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1253) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1254) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1255) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1557) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7dd8eeb6 ((conn=1558) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@73f89515 ((conn=1559) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 65.49228300000004,
+                  "recoveryMs" : 66.83283500000016,
                   "survived" : true
                 },
                 {
@@ -6873,18 +8393,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1488.0550600000001,
+                  "durationMs" : 1544.7245619999999,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3aab70c6 ((conn=1262) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1263) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@acc15a5 ((conn=1264) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1563) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fad14ed ((conn=1564) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6bc7f3c3 ((conn=1565) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 12.261475000000019,
+                  "recoveryMs" : 26.37681500000008,
                   "survived" : true
                 },
                 {
@@ -6892,18 +8412,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21647.229788,
+                  "durationMs" : 21592.188694,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3aab70c6 ((conn=1276) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1277) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@acc15a5 ((conn=1278) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1571) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1572) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4a5f9d82 ((conn=1573) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20040.095461000004,
+                  "recoveryMs" : 20034.284103,
                   "survived" : true
                 },
                 {
@@ -6911,17 +8431,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 208.9660389999999,
-                  "durationMs" : 1682.785165,
+                  "detectionMs" : 208.98386499999992,
+                  "durationMs" : 1771.815802,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@57fe545b marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@27ebef2a marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1575)…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1280) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=1575) Socket error",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -6946,21 +8466,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2945.475526,
+                  "durationMs" : 2891.865446,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1292.41294,
+                  "recoveryMs" : 1325.7673260000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1217.2 ms"
+                    "operation 1 succeeded after 1301.3 ms"
                   ]
                 },
                 {
@@ -6968,21 +8488,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2741.863456,
+                  "durationMs" : 2780.808672,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=11) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@31a61127 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@23e11c4c ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1236.9603310000002,
+                  "recoveryMs" : 1317.36644,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1207.8 ms"
+                    "operation 1 succeeded after 1301.8 ms"
                   ]
                 },
                 {
@@ -6990,18 +8510,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2726.597831,
+                  "durationMs" : 2585.002054,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=11) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1161.9170040000001,
+                  "recoveryMs" : 1123.128405,
                   "survived" : true
                 },
                 {
@@ -7009,18 +8529,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4523.183487,
+                  "durationMs" : 4696.572501,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1291) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bcc711a ((conn=1292) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4be9960e ((conn=1294) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1586) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@282117cc ((conn=1588) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6762830b ((conn=1590) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1122.290488999999,
+                  "recoveryMs" : 1115.3416210000005,
                   "survived" : true
                 },
                 {
@@ -7028,18 +8548,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4554.6732250000005,
+                  "durationMs" : 4640.973695,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1299) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bcc711a ((conn=1300) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4be9960e ((conn=1302) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1587) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@282117cc ((conn=1589) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6762830b ((conn=1591) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2630.845324,
+                  "recoveryMs" : 2652.9330450000007,
                   "survived" : true
                 },
                 {
@@ -7047,18 +8567,682 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4621.531984,
+                  "durationMs" : 4605.080307,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4fcf0390 ((conn=1307) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5c283c70 ((conn=1308) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4be9960e ((conn=1309) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1598) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6762830b ((conn=1599) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5f12dd72 ((conn=1600) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2659.963414,
+                  "recoveryMs" : 2653.69038,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "adapter" : "hikari",
+                "library" : "MariaDB Connector/J",
+                "options" : {
+
+                },
+                "pool" : "HikariCP",
+                "poolVersion" : "6.0.0",
+                "runtime" : "java",
+                "runtimeVersion" : "17.0.15",
+                "version" : "3.5.9"
+              },
+              "config" : "default",
+              "deadline" : 22,
+              "id" : "hikari@6.0.0+3.5.9 default",
+              "note" : "the library's defaults; deadline 22 s: HikariCP validates each dead connection with validationTimeout 5 s",
+              "options" : {
+
+              },
+              "stack" : "hikari"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3921.214657,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1609) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1611) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 319.9140650000004,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1799.663885,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1608) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1610) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 215.75894199999993,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 9.91019399999999,
+                  "durationMs" : 529.967249,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@1cd8549b marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1623)…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@345a01c5 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1621)…"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "errorClass" : "java.sql.SQLNonTransientConnectionException",
+                    "kind" : "lost",
+                    "label" : "java.sql.SQLNonTransientConnectionException (lost)",
+                    "message" : "(conn=1621) Socket error",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "java.sql.SQLNonTransientConnectionException",
+                      "kind" : "lost",
+                      "label" : "java.sql.SQLNonTransientConnectionException (lost)",
+                      "message" : "(conn=1623) Socket error",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 10.539168999999958,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1728.695871,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1631) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1632) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 67.4411140000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1733.895779,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1633) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1636) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 64.93884899999989,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1658.6284030000002,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1643) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1645) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 15.82850099999996,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "durationMs" : 21815.266985,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1649) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1650) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 20038.571727000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 205.5277460000002,
+                  "durationMs" : 1802.7030439999999,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@345a01c5 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1653)…"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "errorClass" : "java.sql.SQLNonTransientConnectionException",
+                    "kind" : "lost",
+                    "label" : "java.sql.SQLNonTransientConnectionException (lost)",
+                    "message" : "(conn=1653) Socket error",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "java.sql.SQLException",
+                      "kind" : "used-after-fatal",
+                      "label" : "java.sql.SQLException (used-after-fatal)",
+                      "message" : "Connection is closed",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "durationMs" : 2807.951497,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1356.3905119999995,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 succeeded after 1301.1 ms"
+                  ]
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "durationMs" : 2736.1841910000003,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@556df29b ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1312.6461609999997,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 succeeded after 1297.7 ms"
+                  ]
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2571.653452,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@556df29b ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1128.8707279999996,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4572.561753,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1662) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@78526b46 ((conn=1663) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1118.4654179999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4593.537623,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1669) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@73893447 ((conn=1670) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2653.7473370000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4603.66859,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1677) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6762830b ((conn=1678) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2672.134773,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "adapter" : "hikari",
+                "library" : "MariaDB Connector/J",
+                "options" : {
+                  "keepaliveTime" : "30000",
+                  "maxLifetime" : "30000"
+                },
+                "pool" : "HikariCP",
+                "poolVersion" : "6.0.0",
+                "runtime" : "java",
+                "runtimeVersion" : "17.0.15",
+                "version" : "3.5.9"
+              },
+              "config" : "recommended",
+              "deadline" : 22,
+              "id" : "hikari@6.0.0+3.5.9 recommended",
+              "note" : "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit, and `keepaliveTime` (4.0.0 and later); both refuse less than 30000 ms, so at this matrix's timing neither acts before the fault and only its default validation does; deadline 22 s: HikariCP validates each dead connection with validationTimeout 5 s",
+              "options" : {
+                "keepaliveTime" : "30000",
+                "maxLifetime" : "30000"
+              },
+              "stack" : "hikari"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3608.875131,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1684) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1685) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1686) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 306.527607,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1583.537831,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1695) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1696) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1697) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 207.12554200000022,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 6.372090000000014,
+                  "durationMs" : 361.862223,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@2845d21a marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@2b1ab6d2 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "errorClass" : "java.sql.SQLNonTransientConnectionException",
+                    "kind" : "lost",
+                    "label" : "java.sql.SQLNonTransientConnectionException (lost)",
+                    "message" : "(conn=1703) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "java.sql.SQLNonTransientConnectionException",
+                      "kind" : "lost",
+                      "label" : "java.sql.SQLNonTransientConnectionException (lost)",
+                      "message" : "(conn=1704) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 6.845237999999995,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1364.825075,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1711) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1712) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1713) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 58.7389270000001,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1345.214337,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1722) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1723) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1724) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 58.02850200000012,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1397.063239,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=1734) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1735) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e483545 ((conn=1736) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 12.702939999999899,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "durationMs" : 21437.233348,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=1738) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1739) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e483545 ((conn=1740) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 20034.332604000003,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 206.6740339999999,
+                  "durationMs" : 1555.9986020000001,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@42b082d8 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "errorClass" : "java.sql.SQLNonTransientConnectionException",
+                    "kind" : "lost",
+                    "label" : "java.sql.SQLNonTransientConnectionException (lost)",
+                    "message" : "(conn=1747) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "java.sql.SQLException",
+                      "kind" : "used-after-fatal",
+                      "label" : "java.sql.SQLException (used-after-fatal)",
+                      "message" : "Connection is closed",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "durationMs" : 2543.677875,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=c…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1248.330869,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 succeeded after 1200.1 ms"
+                  ]
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "durationMs" : 2533.78439,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=11) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1216.86836,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 succeeded after 1198.8 ms"
+                  ]
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2413.186264,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=11) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1107.5429589999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4429.72128,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=1759) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=1760) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=1761) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1116.6162130000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4419.657477,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=1766) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=1767) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=1768) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2657.0808620000003,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4415.66723,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@cc15970 ((conn=1777) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=1778) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bb5bc2a ((conn=1780) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2654.6214820000014,
                   "survived" : true
                 }
               ],
@@ -7090,18 +9274,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3809.871924,
+                  "durationMs" : 3610.118923,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1317) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1318) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1787) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1788) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 313.4912300000001,
+                  "recoveryMs" : 315.0043290000003,
                   "survived" : true
                 },
                 {
@@ -7109,18 +9293,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1731.844528,
+                  "durationMs" : 1640.672369,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1327) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1328) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1795) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1796) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 210.76699400000007,
+                  "recoveryMs" : 207.95712000000003,
                   "survived" : true
                 },
                 {
@@ -7128,19 +9312,19 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 10.389422000000081,
-                  "durationMs" : 717.327233,
+                  "detectionMs" : 9.35096900000002,
+                  "durationMs" : 453.484309,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@73379033 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@6723328f marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@2845d21a marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@2b1ab6d2 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1343) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=1811) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -7149,7 +9333,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=1344) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                      "message" : "(conn=1810) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                       "phase" : "query"
                     }
                   ],
@@ -7158,7 +9342,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 11.810516000000007,
+                  "recoveryMs" : 9.951195000000041,
                   "survived" : false
                 },
                 {
@@ -7166,18 +9350,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1874.574605,
+                  "durationMs" : 1442.320771,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6ca4001b ((conn=1348) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@48e4edea ((conn=1352) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1817) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1820) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.71454800000015,
+                  "recoveryMs" : 58.43319099999985,
                   "survived" : true
                 },
                 {
@@ -7185,18 +9369,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1638.678319,
+                  "durationMs" : 1387.4764890000001,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=1360) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=1361) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1823) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1825) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.667217000000164,
+                  "recoveryMs" : 61.797499000000016,
                   "survived" : true
                 },
                 {
@@ -7204,18 +9388,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1661.803712,
+                  "durationMs" : 1310.368741,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3aab70c6 ((conn=1364) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1365) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=1832) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1833) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 21.236182999999983,
+                  "recoveryMs" : 20.151852999999846,
                   "survived" : true
                 },
                 {
@@ -7223,18 +9407,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21491.552123,
+                  "durationMs" : 21437.92787,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3aab70c6 ((conn=1373) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e8a5ca4 ((conn=1374) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=1846) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1848) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20031.380766,
+                  "recoveryMs" : 20030.468675,
                   "survived" : true
                 },
                 {
@@ -7242,18 +9426,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 209.96872000000008,
-                  "durationMs" : 1710.037407,
+                  "detectionMs" : 205.58848799999987,
+                  "durationMs" : 1560.111396,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@57fe545b marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@42b082d8 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1389) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=1858) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -7278,21 +9462,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2807.947784,
+                  "durationMs" : 2519.545397,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1260.9403519999998,
+                  "recoveryMs" : 1244.3062939999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1208.5 ms"
+                    "operation 1 succeeded after 1199.4 ms"
                   ]
                 },
                 {
@@ -7300,21 +9484,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2780.24138,
+                  "durationMs" : 2471.870914,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1228.0940460000002,
+                  "recoveryMs" : 1215.2357229999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1205.0 ms"
+                    "operation 1 succeeded after 1196.7 ms"
                   ]
                 },
                 {
@@ -7322,18 +9506,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2688.7468559999998,
+                  "durationMs" : 2420.75657,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3d107295 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@7f463eca ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1157.965402,
+                  "recoveryMs" : 1131.5390899999998,
                   "survived" : true
                 },
                 {
@@ -7341,18 +9525,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4520.138638,
+                  "durationMs" : 4404.958129,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1393) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bcc711a ((conn=1394) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=1862) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=1863) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1118.2655370000002,
+                  "recoveryMs" : 1116.7165079999995,
                   "survived" : true
                 },
                 {
@@ -7360,18 +9544,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4572.663228,
+                  "durationMs" : 4394.688145,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4701c4c6 ((conn=1402) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bcc711a ((conn=1403) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=1870) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=1871) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2651.437934,
+                  "recoveryMs" : 2652.1732830000005,
                   "survived" : true
                 },
                 {
@@ -7379,18 +9563,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4584.212886,
+                  "durationMs" : 4388.004367,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4fcf0390 ((conn=1412) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5c283c70 ((conn=1413) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@cc15970 ((conn=1880) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=1881) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2645.4087399999994,
+                  "recoveryMs" : 2659.7187600000007,
                   "survived" : true
                 }
               ],
@@ -7422,12 +9606,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 303.4992480000001,
-                  "durationMs" : 4600.154038,
+                  "detectionMs" : 302.45264399999996,
+                  "durationMs" : 4492.506846,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1424)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1425)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1891)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1892)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -7435,7 +9619,7 @@ enum MeasuredDriversData {
                     "errorClass" : "sqlalchemy.exc.OperationalError",
                     "kind" : "reset",
                     "label" : "2006 (reset)",
-                    "message" : "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "message" : "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -7450,12 +9634,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 203.938271,
-                  "durationMs" : 2312.029861,
+                  "detectionMs" : 204.0946939999999,
+                  "durationMs" : 1602.0181360000001,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1434)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1435)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1901)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1902)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7463,7 +9647,7 @@ enum MeasuredDriversData {
                     "errorClass" : "sqlalchemy.exc.OperationalError",
                     "kind" : "lost",
                     "label" : "2013 (lost)",
-                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -7478,12 +9662,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.0241059999999607,
-                  "durationMs" : 1109.517362,
+                  "detectionMs" : 2.2200980000000072,
+                  "durationMs" : 401.718952,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1449)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1452)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1908)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1910)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7491,7 +9675,7 @@ enum MeasuredDriversData {
                     "errorClass" : "sqlalchemy.exc.OperationalError",
                     "kind" : "lost",
                     "label" : "2013 (lost)",
-                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT SLEEP(5)]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT SLEEP(5)]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -7499,7 +9683,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 76.21412999999995,
+                  "recoveryMs" : 3.883723000000032,
                   "survived" : false
                 },
                 {
@@ -7507,12 +9691,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 54.94929699999989,
-                  "durationMs" : 2075.583683,
+                  "detectionMs" : 54.275560999999925,
+                  "durationMs" : 1444.003674,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1458)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1460)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1918)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1919)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -7520,7 +9704,7 @@ enum MeasuredDriversData {
                     "errorClass" : "sqlalchemy.exc.OperationalError",
                     "kind" : "reset",
                     "label" : "2006 (reset)",
-                    "message" : "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "message" : "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -7535,12 +9719,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 58.674453000000085,
-                  "durationMs" : 2268.949661,
+                  "detectionMs" : 53.641779999999926,
+                  "durationMs" : 1459.635022,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1467)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1468)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1933)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1934)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7548,7 +9732,7 @@ enum MeasuredDriversData {
                     "errorClass" : "sqlalchemy.exc.OperationalError",
                     "kind" : "lost",
                     "label" : "2013 (lost)",
-                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -7563,12 +9747,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 27.21777700000007,
-                  "durationMs" : 2203.818221,
+                  "detectionMs" : 9.476885999999922,
+                  "durationMs" : 1468.10917,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=1471)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1472)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=1937)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1938)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7576,7 +9760,7 @@ enum MeasuredDriversData {
                     "errorClass" : "sqlalchemy.exc.OperationalError",
                     "kind" : "reset",
                     "label" : "2013 (reset)",
-                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -7591,11 +9775,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.8540139999996,
-                  "durationMs" : 17041.661028,
+                  "detectionMs" : 3004.8477490000005,
+                  "durationMs" : 16385.505632,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1495)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1950)",
                     "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
                   ],
                   "firstError" : {
@@ -7617,11 +9801,1581 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.9116670000003,
-                  "durationMs" : 2263.243511,
+                  "detectionMs" : 203.01084800000012,
+                  "durationMs" : 1621.897733,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1496)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1963)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1964)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 1,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 61.5041369999999,
+                  "durationMs" : 2983.61739,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1170.9625819999997,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2013 (lost) after 2.3 ms",
+                    "operation 2 failed with 2003 (refused) after 11.5 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 39.31311200000005,
+                  "durationMs" : 2523.9583199999997,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1177.9255409999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2013 (lost) after 8.4 ms",
+                    "operation 2 failed with 2003 (refused) after 14.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "detectionMs" : 1168.598545,
+                  "durationMs" : 2565.012659,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1112.1100040000001,
+                  "durationMs" : 4480.362452,
+                  "events" : [
+                    "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1967)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1968)"
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2006 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2651.270218,
+                  "durationMs" : 4464.968598,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1975)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1976)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2654.1806400000005,
+                  "durationMs" : 4468.724507,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=1986)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1987)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2013 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "sqlalchemy",
+                "library" : "PyMySQL",
+                "options" : {
+
+                },
+                "pool" : "SQLAlchemy QueuePool",
+                "poolVersion" : "1.4.54",
+                "runtime" : "python",
+                "runtimeVersion" : "3.11.7",
+                "version" : "1.0.2"
+              },
+              "config" : "default",
+              "deadline" : 3,
+              "id" : "sqlalchemy@1.4.54+1.0.2 default",
+              "note" : "the library's defaults",
+              "options" : {
+
+              },
+              "stack" : "sqlalchemy"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3709.010829,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1996)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 310.9714389999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1606.804129,
+                  "events" : [
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2009)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2010)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 203.38357499999984,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 2.202005999999983,
+                  "durationMs" : 478.157436,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2014)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2015)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT SLEEP(5)]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 4.3355999999999995,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1506.464067,
+                  "events" : [
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2028)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2029)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 59.53374299999996,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1495.727827,
+                  "events" : [
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2030)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2032)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 56.47588900000005,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1454.070397,
+                  "events" : [
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2042)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2043)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 17.837291999999934,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3008.317693,
+                  "durationMs" : 4519.315194,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2061)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2059)"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 204.01817400000004,
+                  "durationMs" : 1646.473355,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2056)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2057)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 1,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 75.98186199999986,
+                  "durationMs" : 2564.356443,
+                  "events" : [
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)",
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=11)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1136.374708,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2003 (refused) after 8.1 ms",
+                    "operation 2 failed with 2003 (refused) after 1.0 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2003,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "refused",
+                    "label" : "2003 (refused)",
+                    "message" : "(pymysql.err.OperationalError) (2003, \"Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)\")\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 18.281798999999864,
+                  "durationMs" : 2467.128114,
+                  "events" : [
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)",
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=11)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1087.440834,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2003 (refused) after 1.8 ms",
+                    "operation 2 failed with 2003 (refused) after 1.0 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2003,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "refused",
+                    "label" : "2003 (refused)",
+                    "message" : "(pymysql.err.OperationalError) (2003, \"Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)\")\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2379.126059,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1099.190306,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4508.105755,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2071)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1105.3795979999995,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4439.425179,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2079)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2651.6430850000006,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4569.693201,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2093)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2654.5496079999994,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "adapter" : "sqlalchemy",
+                "library" : "PyMySQL",
+                "options" : {
+                  "pool_pre_ping" : "true",
+                  "pool_recycle" : "2"
+                },
+                "pool" : "SQLAlchemy QueuePool",
+                "poolVersion" : "1.4.54",
+                "runtime" : "python",
+                "runtimeVersion" : "3.11.7",
+                "version" : "1.0.2"
+              },
+              "config" : "recommended",
+              "deadline" : 3,
+              "id" : "sqlalchemy@1.4.54+1.0.2 recommended",
+              "note" : "SQLAlchemy's \"Dealing with Disconnects\": `pool_pre_ping` (pessimistic) and `pool_recycle` below the server's timeout",
+              "options" : {
+                "pool_pre_ping" : "true",
+                "pool_recycle" : "2"
+              },
+              "stack" : "sqlalchemy"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "detectionMs" : 302.8969589999997,
+                  "durationMs" : 3946.113418,
+                  "events" : [
+                    "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2097)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2098)"
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2006 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "detectionMs" : 203.4384829999999,
+                  "durationMs" : 1657.07069,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2106)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2107)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 2.403449999999964,
+                  "durationMs" : 481.927055,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2117)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2118)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT SLEEP(5)]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 4.407778999999948,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "detectionMs" : 54.353251,
+                  "durationMs" : 1532.431172,
+                  "events" : [
+                    "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2127)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2128)"
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2006 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "detectionMs" : 57.4484829999999,
+                  "durationMs" : 1588.695001,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2136)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2137)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 8.435019000000011,
+                  "durationMs" : 1561.849248,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2150)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2151)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2013 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3010.608085,
+                  "durationMs" : 16547.06377,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2162)",
+                    "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 204.163,
+                  "durationMs" : 1738.406334,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2169)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "8s2b",
+                      "errorClass" : "sqlalchemy.exc.PendingRollbackError",
+                      "kind" : "used-after-fatal",
+                      "label" : "8s2b (used-after-fatal)",
+                      "message" : "Can't reconnect until invalid transaction is rolled back.  Please rollback() fully before proceeding (Background on this error at: https://sqlalche.me/e/20/8s2b)",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 43.45088700000019,
+                  "durationMs" : 2552.896508,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1108.8123839999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2013 (lost) after 0.7 ms",
+                    "operation 2 failed with 2003 (refused) after 1.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 11.396903000000066,
+                  "durationMs" : 2448.06509,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1109.4931569999999,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2013 (lost) after 1.1 ms",
+                    "operation 2 failed with 2003 (refused) after 1.5 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "detectionMs" : 1098.1746229999999,
+                  "durationMs" : 2438.125106,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1111.9019009999997,
+                  "durationMs" : 4587.234872,
+                  "events" : [
+                    "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2173)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2174)"
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2006 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "8s2b",
+                      "errorClass" : "sqlalchemy.exc.PendingRollbackError",
+                      "kind" : "used-after-fatal",
+                      "label" : "8s2b (used-after-fatal)",
+                      "message" : "Can't reconnect until invalid transaction is rolled back.  Please rollback() fully before proceeding (Background on this error at: https://sqlalche.me/e/20/8s2b)",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2652.0880279999997,
+                  "durationMs" : 4516.900273,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2185)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2186)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "8s2b",
+                      "errorClass" : "sqlalchemy.exc.PendingRollbackError",
+                      "kind" : "used-after-fatal",
+                      "label" : "8s2b (used-after-fatal)",
+                      "message" : "Can't reconnect until invalid transaction is rolled back.  Please rollback() fully before proceeding (Background on this error at: https://sqlalche.me/e/20/8s2b)",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2648.586482,
+                  "durationMs" : 4614.771527,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2191)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2192)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2013 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "8s2b",
+                      "errorClass" : "sqlalchemy.exc.PendingRollbackError",
+                      "kind" : "used-after-fatal",
+                      "label" : "8s2b (used-after-fatal)",
+                      "message" : "Can't reconnect until invalid transaction is rolled back.  Please rollback() fully before proceeding (Background on this error at: https://sqlalche.me/e/20/8s2b)",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "sqlalchemy",
+                "library" : "PyMySQL",
+                "options" : {
+
+                },
+                "pool" : "SQLAlchemy QueuePool",
+                "poolVersion" : "2.0.58",
+                "runtime" : "python",
+                "runtimeVersion" : "3.11.7",
+                "version" : "1.1.1"
+              },
+              "config" : "default",
+              "deadline" : 3,
+              "id" : "sqlalchemy@2.0.58+1.1.1 default",
+              "note" : "the library's defaults",
+              "options" : {
+
+              },
+              "stack" : "sqlalchemy"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3822.380602,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2202)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 302.88642100000015,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1727.117401,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2211)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2212)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 203.42393700000002,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 1.7206549999999652,
+                  "durationMs" : 514.181633,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2222)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2223)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT SLEEP(5)]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3.8945889999999963,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1517.69573,
+                  "events" : [
+                    "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2235)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2237)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 57.633827999999994,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1518.46976,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2241)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2242)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 58.17002400000001,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1532.9429519999999,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2257)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2259)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 8.753594999999905,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3005.057331,
+                  "durationMs" : 4501.068813,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2265)",
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2264)"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 202.8933239999999,
+                  "durationMs" : 1639.8724750000001,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2268)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "driverCode" : "8s2b",
+                      "errorClass" : "sqlalchemy.exc.PendingRollbackError",
+                      "kind" : "used-after-fatal",
+                      "label" : "8s2b (used-after-fatal)",
+                      "message" : "Can't reconnect until invalid transaction is rolled back.  Please rollback() fully before proceeding (Background on this error at: https://sqlalche.me/e/20/8s2b)",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 28.927175999999918,
+                  "durationMs" : 2419.79135,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1114.5955589999996,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2003 (refused) after 2.1 ms",
+                    "operation 2 failed with 2003 (refused) after 2.7 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2003,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "refused",
+                    "label" : "2003 (refused)",
+                    "message" : "(pymysql.err.OperationalError) (2003, \"Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)\")\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 48.72588399999995,
+                  "durationMs" : 2569.543419,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1173.8286199999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2003 (refused) after 13.7 ms",
+                    "operation 2 failed with 2003 (refused) after 7.0 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2003,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "refused",
+                    "label" : "2003 (refused)",
+                    "message" : "(pymysql.err.OperationalError) (2003, \"Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)\")\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2674.655346,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1184.348102,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4559.8287,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2281)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1105.1545060000003,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4540.072316,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2286)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2646.9394030000003,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4595.662924,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2297)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2643.6327869999986,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "adapter" : "sqlalchemy",
+                "library" : "PyMySQL",
+                "options" : {
+                  "pool_pre_ping" : "true",
+                  "pool_recycle" : "2"
+                },
+                "pool" : "SQLAlchemy QueuePool",
+                "poolVersion" : "2.0.58",
+                "runtime" : "python",
+                "runtimeVersion" : "3.11.7",
+                "version" : "1.1.1"
+              },
+              "config" : "recommended",
+              "deadline" : 3,
+              "id" : "sqlalchemy@2.0.58+1.1.1 recommended",
+              "note" : "SQLAlchemy's \"Dealing with Disconnects\": `pool_pre_ping` (pessimistic) and `pool_recycle` below the server's timeout",
+              "options" : {
+                "pool_pre_ping" : "true",
+                "pool_recycle" : "2"
+              },
+              "stack" : "sqlalchemy"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "detectionMs" : 305.48475199999984,
+                  "durationMs" : 4073.488105,
+                  "events" : [
+                    "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2306)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2307)"
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2006 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "detectionMs" : 202.27716400000008,
+                  "durationMs" : 1826.885622,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2316)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2317)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 1.238929999999982,
+                  "durationMs" : 653.227253,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2329)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2331)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT SLEEP(5)]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 25.004629999999906,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "detectionMs" : 53.52796499999977,
+                  "durationMs" : 1797.282067,
+                  "events" : [
+                    "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2339)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2340)"
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2006 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\")\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "detectionMs" : 61.794578,
+                  "durationMs" : 1837.1450610000002,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2343)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2344)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 12.198057999999946,
+                  "durationMs" : 1927.028771,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2354)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2358)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "reset",
+                    "label" : "2013 (reset)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3010.3744829999996,
+                  "durationMs" : 16835.462627,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2377)",
+                    "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 202.72082799999998,
+                  "durationMs" : 1946.806898,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2375)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7655,8 +11409,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 65.28230299999996,
-                  "durationMs" : 3449.566123,
+                  "detectionMs" : 53.31249600000001,
+                  "durationMs" : 2935.19663,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -7667,11 +11421,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1189.4094950000003,
+                  "recoveryMs" : 1164.831045,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 1.6 ms",
-                    "operation 2 failed with 2003 (refused) after 46.6 ms"
+                    "operation 1 failed with 2013 (lost) after 5.4 ms",
+                    "operation 2 failed with 2003 (refused) after 36.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -7688,8 +11442,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 19.95381599999996,
-                  "durationMs" : 3135.345888,
+                  "detectionMs" : 43.805804999999964,
+                  "durationMs" : 2725.491193,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -7700,11 +11454,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1214.2252210000001,
+                  "recoveryMs" : 1159.7254989999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 2.2 ms",
-                    "operation 2 failed with 2003 (refused) after 53.7 ms"
+                    "operation 1 failed with 2013 (lost) after 6.7 ms",
+                    "operation 2 failed with 2003 (refused) after 32.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -7721,8 +11475,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1138.364494,
-                  "durationMs" : 3424.614695,
+                  "detectionMs" : 1104.5777079999998,
+                  "durationMs" : 2731.311433,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -7749,12 +11503,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1281.7513600000002,
-                  "durationMs" : 5246.864525,
+                  "detectionMs" : 1248.1967610000002,
+                  "durationMs" : 5012.004831,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1499)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1501)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2380)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2382)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -7788,12 +11542,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2789.3781730000005,
-                  "durationMs" : 5010.35614,
+                  "detectionMs" : 2771.535244,
+                  "durationMs" : 4785.29067,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1508)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1509)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2391)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2392)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7827,12 +11581,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2779.671982,
-                  "durationMs" : 4953.275015,
+                  "detectionMs" : 2759.115792,
+                  "durationMs" : 4868.994045,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=1518)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1519)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2398)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2399)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7872,7 +11626,7 @@ enum MeasuredDriversData {
                 "poolVersion" : "2.1.9",
                 "runtime" : "python",
                 "runtimeVersion" : "3.11.7",
-                "version" : "2.2.8"
+                "version" : "1.2.4"
               },
               "config" : "default",
               "deadline" : 3,
@@ -7890,16 +11644,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 4400.85265,
+                  "durationMs" : 3970.021665,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1531)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2409)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 370.3682560000002,
+                  "recoveryMs" : 336.13843199999974,
                   "survived" : true
                 },
                 {
@@ -7907,18 +11661,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 2281.63688,
+                  "durationMs" : 1917.189842,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1535)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1536)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2418)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2419)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 257.4687979999999,
+                  "recoveryMs" : 228.48699799999986,
                   "survived" : true
                 },
                 {
@@ -7926,12 +11680,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 8.023095000000012,
-                  "durationMs" : 1043.008499,
+                  "detectionMs" : 1.5324259999999867,
+                  "durationMs" : 753.572448,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1546)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1547)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2428)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2430)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -7947,7 +11701,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 72.81654800000001,
+                  "recoveryMs" : 28.286968,
                   "survived" : false
                 },
                 {
@@ -7955,18 +11709,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 2255.154974,
+                  "durationMs" : 1838.4975060000002,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1561)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1562)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2444)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2445)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 113.08408000000009,
+                  "recoveryMs" : 94.90076199999976,
                   "survived" : true
                 },
                 {
@@ -7974,18 +11728,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 2288.751561,
+                  "durationMs" : 1984.0016580000001,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1568)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1570)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2448)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2449)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 120.84995000000026,
+                  "recoveryMs" : 143.59192499999995,
                   "survived" : true
                 },
                 {
@@ -7993,18 +11747,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 2194.619812,
+                  "durationMs" : 1975.753602,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1574)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1575)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2468)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2470)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 112.75340399999982,
+                  "recoveryMs" : 55.34527200000002,
                   "survived" : true
                 },
                 {
@@ -8012,12 +11766,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.8577210000003,
-                  "durationMs" : 5219.387152,
+                  "detectionMs" : 3014.902513,
+                  "durationMs" : 4768.745346,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1593)",
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2469)",
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=1591)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2467)"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -8038,11 +11792,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.0711150000002,
-                  "durationMs" : 2204.7567,
+                  "detectionMs" : 202.55085000000008,
+                  "durationMs" : 1851.5596620000001,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1599)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2475)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -8076,8 +11830,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 128.445833,
-                  "durationMs" : 3233.191371,
+                  "detectionMs" : 64.29590499999995,
+                  "durationMs" : 2708.822691,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -8088,11 +11842,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1174.1471350000004,
+                  "recoveryMs" : 1137.2233019999999,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 53.9 ms",
-                    "operation 2 failed with 2003 (refused) after 56.4 ms"
+                    "operation 1 failed with 2003 (refused) after 22.2 ms",
+                    "operation 2 failed with 2003 (refused) after 23.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -8109,8 +11863,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 76.40436899999986,
-                  "durationMs" : 3296.230989,
+                  "detectionMs" : 41.498138000000154,
+                  "durationMs" : 2764.956957,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -8121,11 +11875,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1201.093354,
+                  "recoveryMs" : 1131.680609,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 58.5 ms",
-                    "operation 2 failed with 2003 (refused) after 63.4 ms"
+                    "operation 1 failed with 2003 (refused) after 29.7 ms",
+                    "operation 2 failed with 2003 (refused) after 38.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -8142,7 +11896,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 3393.074373,
+                  "durationMs" : 2853.715857,
                   "events" : [
                     "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
                   ],
@@ -8151,7 +11905,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1197.774812,
+                  "recoveryMs" : 1146.2121109999998,
                   "survived" : true
                 },
                 {
@@ -8159,16 +11913,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 5178.321447,
+                  "durationMs" : 4763.363066,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1603)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2488)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1160.691017000001,
+                  "recoveryMs" : 1133.4088040000006,
                   "survived" : true
                 },
                 {
@@ -8176,16 +11930,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4904.59288,
+                  "durationMs" : 4810.5277750000005,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1610)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2493)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2687.685137000001,
+                  "recoveryMs" : 2681.7742970000004,
                   "survived" : true
                 },
                 {
@@ -8193,16 +11947,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 5205.097867,
+                  "durationMs" : 4780.878852,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1616)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2503)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2695.876218000001,
+                  "recoveryMs" : 2670.457736999999,
                   "survived" : true
                 }
               ],
@@ -8217,7 +11971,7 @@ enum MeasuredDriversData {
                 "poolVersion" : "2.1.9",
                 "runtime" : "python",
                 "runtimeVersion" : "3.11.7",
-                "version" : "2.2.8"
+                "version" : "1.2.4"
               },
               "config" : "recommended",
               "deadline" : 3,
@@ -8243,8 +11997,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.62933599999997,
-                  "durationMs" : 3306.429192,
+                  "detectionMs" : 300.49229700000024,
+                  "durationMs" : 3304.569868,
                   "events" : [
 
                   ],
@@ -8253,7 +12007,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.9997959999996,
+                  "recoveryMs" : 301.5533129999999,
                   "survived" : true
                 },
                 {
@@ -8268,8 +12022,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.04551700000002,
-                  "durationMs" : 1208.873848,
+                  "detectionMs" : 201.0358000000001,
+                  "durationMs" : 1206.037276,
                   "events" : [
 
                   ],
@@ -8278,7 +12032,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.94990299999995,
+                  "recoveryMs" : 201.95297200000005,
                   "survived" : true
                 },
                 {
@@ -8286,8 +12040,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.41525899999999893,
-                  "durationMs" : 29.66205,
+                  "detectionMs" : 0.13669299999999973,
+                  "durationMs" : 5.325059,
                   "events" : [
 
                   ],
@@ -8303,7 +12057,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.3283409999999982,
+                  "recoveryMs" : 0.6986680000000001,
                   "survived" : false
                 },
                 {
@@ -8318,8 +12072,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 52.402751999999964,
-                  "durationMs" : 1073.25787,
+                  "detectionMs" : 51.408738000000085,
+                  "durationMs" : 1063.01511,
                   "events" : [
 
                   ],
@@ -8328,7 +12082,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.985259999999926,
+                  "recoveryMs" : 53.35426800000005,
                   "survived" : true
                 },
                 {
@@ -8343,8 +12097,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 52.46489900000006,
-                  "durationMs" : 1075.25195,
+                  "detectionMs" : 52.13088999999991,
+                  "durationMs" : 1064.938812,
                   "events" : [
 
                   ],
@@ -8353,7 +12107,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.338081999999986,
+                  "recoveryMs" : 54.51677399999994,
                   "survived" : true
                 },
                 {
@@ -8368,8 +12122,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 5.130611000000044,
-                  "durationMs" : 1055.104149,
+                  "detectionMs" : 4.6254200000000765,
+                  "durationMs" : 1033.14946,
                   "events" : [
 
                   ],
@@ -8378,7 +12132,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.849468999999999,
+                  "recoveryMs" : 8.380558000000065,
                   "survived" : true
                 },
                 {
@@ -8393,8 +12147,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 10047.030050000001,
-                  "durationMs" : 41106.067112,
+                  "detectionMs" : 10020.980742000002,
+                  "durationMs" : 41078.894869,
                   "events" : [
 
                   ],
@@ -8403,7 +12157,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40075.039428,
+                  "recoveryMs" : 40043.615114,
                   "survived" : true
                 },
                 {
@@ -8411,8 +12165,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.46773799999994,
-                  "durationMs" : 1206.620563,
+                  "detectionMs" : 200.80977900000005,
+                  "durationMs" : 1204.075272,
                   "events" : [
 
                   ],
@@ -8451,8 +12205,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 40.78116000000011,
-                  "durationMs" : 2168.17811,
+                  "detectionMs" : 41.579959999999915,
+                  "durationMs" : 2103.224936,
                   "events" : [
 
                   ],
@@ -8461,11 +12215,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1160.46742,
+                  "recoveryMs" : 1100.082211,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 1.0 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.9 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -8487,8 +12241,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 21.31755300000009,
-                  "durationMs" : 2141.231392,
+                  "detectionMs" : 16.459937999999966,
+                  "durationMs" : 2134.466555,
                   "events" : [
 
                   ],
@@ -8497,10 +12251,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1135.95737,
+                  "recoveryMs" : 1130.4719140000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.7 ms",
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
                     "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
@@ -8523,8 +12277,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1165.5494489999999,
-                  "durationMs" : 2171.899508,
+                  "detectionMs" : 1098.230015,
+                  "durationMs" : 2102.000758,
                   "events" : [
 
                   ],
@@ -8533,7 +12287,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1166.4283269999999,
+                  "recoveryMs" : 1098.766201,
                   "survived" : true
                 },
                 {
@@ -8550,8 +12304,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.5822200000002,
-                  "durationMs" : 4189.988292,
+                  "detectionMs" : 1105.7791709999997,
+                  "durationMs" : 4159.917213,
                   "events" : [
 
                   ],
@@ -8560,7 +12314,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1104.1102799999999,
+                  "recoveryMs" : 1102.760044,
                   "survived" : true
                 },
                 {
@@ -8577,8 +12331,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2641.2844070000006,
-                  "durationMs" : 4158.614472,
+                  "detectionMs" : 2648.537183,
+                  "durationMs" : 4136.917256,
                   "events" : [
 
                   ],
@@ -8587,7 +12341,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2633.8950610000006,
+                  "recoveryMs" : 2645.7944949999996,
                   "survived" : true
                 },
                 {
@@ -8604,8 +12358,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2639.0435849999994,
-                  "durationMs" : 4195.097984,
+                  "detectionMs" : 2646.35038,
+                  "durationMs" : 4176.81464,
                   "events" : [
 
                   ],
@@ -8614,7 +12368,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2635.0033699999994,
+                  "recoveryMs" : 2643.7238429999998,
                   "survived" : true
                 }
               ],
@@ -8648,8 +12402,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.70375600000034,
-                  "durationMs" : 3305.582264,
+                  "detectionMs" : 300.5549299999998,
+                  "durationMs" : 3305.259543,
                   "events" : [
 
                   ],
@@ -8658,7 +12412,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.68371300000035,
+                  "recoveryMs" : 301.38100699999995,
                   "survived" : true
                 },
                 {
@@ -8673,8 +12427,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.35593899999992,
-                  "durationMs" : 1207.827797,
+                  "detectionMs" : 200.9576740000001,
+                  "durationMs" : 1204.887649,
                   "events" : [
 
                   ],
@@ -8683,7 +12437,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.46785399999987,
+                  "recoveryMs" : 201.58777999999995,
                   "survived" : true
                 },
                 {
@@ -8691,8 +12445,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.24969799999999953,
-                  "durationMs" : 5.460569,
+                  "detectionMs" : 0.38665400000000005,
+                  "durationMs" : 25.266038,
                   "events" : [
 
                   ],
@@ -8708,7 +12462,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.6839620000000002,
+                  "recoveryMs" : 0.8378239999999977,
                   "survived" : false
                 },
                 {
@@ -8723,8 +12477,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 52.387923999999884,
-                  "durationMs" : 1067.9890110000001,
+                  "detectionMs" : 51.68340599999999,
+                  "durationMs" : 1063.615587,
                   "events" : [
 
                   ],
@@ -8733,7 +12487,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.51957700000003,
+                  "recoveryMs" : 54.413781000000085,
                   "survived" : true
                 },
                 {
@@ -8748,8 +12502,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 52.60324800000001,
-                  "durationMs" : 1070.616227,
+                  "detectionMs" : 51.95106800000008,
+                  "durationMs" : 1064.575367,
                   "events" : [
 
                   ],
@@ -8758,7 +12512,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.80568299999993,
+                  "recoveryMs" : 54.59518600000001,
                   "survived" : true
                 },
                 {
@@ -8773,8 +12527,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 13.192518000000064,
-                  "durationMs" : 1053.782271,
+                  "detectionMs" : 5.2103689999999006,
+                  "durationMs" : 1047.519404,
                   "events" : [
 
                   ],
@@ -8783,7 +12537,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 14.173496999999998,
+                  "recoveryMs" : 5.8322429999999486,
                   "survived" : true
                 },
                 {
@@ -8798,8 +12552,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 5015.615011,
-                  "durationMs" : 21070.318964,
+                  "detectionMs" : 5007.112343,
+                  "durationMs" : 21062.883567,
                   "events" : [
 
                   ],
@@ -8808,7 +12562,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20030.1769,
+                  "recoveryMs" : 20036.284220999998,
                   "survived" : true
                 },
                 {
@@ -8816,8 +12570,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.48030300000005,
-                  "durationMs" : 1206.366377,
+                  "detectionMs" : 201.077092,
+                  "durationMs" : 1204.1227880000001,
                   "events" : [
 
                   ],
@@ -8856,8 +12610,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 37.1651700000001,
-                  "durationMs" : 2165.359275,
+                  "detectionMs" : 21.00641200000007,
+                  "durationMs" : 2103.513385,
                   "events" : [
 
                   ],
@@ -8866,11 +12620,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1160.1466379999997,
+                  "recoveryMs" : 1099.752621,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.8 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -8892,8 +12646,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 21.794658000000027,
-                  "durationMs" : 2164.249133,
+                  "detectionMs" : 14.422322000000008,
+                  "durationMs" : 2101.70259,
                   "events" : [
 
                   ],
@@ -8902,11 +12656,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1160.5255089999998,
+                  "recoveryMs" : 1099.076873,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.9 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -8928,8 +12682,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1148.837833,
-                  "durationMs" : 2155.192511,
+                  "detectionMs" : 1107.812293,
+                  "durationMs" : 2111.778562,
                   "events" : [
 
                   ],
@@ -8938,7 +12692,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1149.8188529999998,
+                  "recoveryMs" : 1108.266137,
                   "survived" : true
                 },
                 {
@@ -8955,8 +12709,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.2575309999997,
-                  "durationMs" : 4160.768862,
+                  "detectionMs" : 1105.8905460000005,
+                  "durationMs" : 4139.807874,
                   "events" : [
 
                   ],
@@ -8965,7 +12719,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.9194629999997,
+                  "recoveryMs" : 1103.3594980000007,
                   "survived" : true
                 },
                 {
@@ -8982,8 +12736,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2633.246846,
-                  "durationMs" : 4145.038265,
+                  "detectionMs" : 2647.7571850000004,
+                  "durationMs" : 4133.520641,
                   "events" : [
 
                   ],
@@ -8992,7 +12746,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2630.2661869999993,
+                  "recoveryMs" : 2645.1981860000005,
                   "survived" : true
                 },
                 {
@@ -9009,8 +12763,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2638.08597,
-                  "durationMs" : 4178.567417,
+                  "detectionMs" : 2664.906938,
+                  "durationMs" : 4185.249834,
                   "events" : [
 
                   ],
@@ -9019,7 +12773,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2633.1488069999996,
+                  "recoveryMs" : 2662.7915939999993,
                   "survived" : true
                 }
               ],
@@ -9053,8 +12807,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.51735599999984,
-                  "durationMs" : 3305.840969,
+                  "detectionMs" : 301.8726469999997,
+                  "durationMs" : 3309.280255,
                   "events" : [
 
                   ],
@@ -9063,7 +12817,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.6955859999998,
+                  "recoveryMs" : 305.8784919999998,
                   "survived" : true
                 },
                 {
@@ -9078,8 +12832,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.59506799999997,
-                  "durationMs" : 1209.367213,
+                  "detectionMs" : 205.358071,
+                  "durationMs" : 1224.686392,
                   "events" : [
 
                   ],
@@ -9088,7 +12842,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.9090319999999,
+                  "recoveryMs" : 210.45824100000016,
                   "survived" : true
                 },
                 {
@@ -9096,8 +12850,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.19333299999999998,
-                  "durationMs" : 4.610566,
+                  "detectionMs" : 0.3059189999999994,
+                  "durationMs" : 7.370868,
                   "events" : [
 
                   ],
@@ -9113,7 +12867,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.6463829999999997,
+                  "recoveryMs" : 0.6812419999999992,
                   "survived" : false
                 },
                 {
@@ -9128,8 +12882,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 52.16582800000015,
-                  "durationMs" : 1069.954136,
+                  "detectionMs" : 53.52749000000006,
+                  "durationMs" : 1068.449111,
                   "events" : [
 
                   ],
@@ -9138,7 +12892,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.11335000000008,
+                  "recoveryMs" : 56.92281800000012,
                   "survived" : true
                 },
                 {
@@ -9153,8 +12907,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 52.527255999999966,
-                  "durationMs" : 1077.228536,
+                  "detectionMs" : 59.548857999999996,
+                  "durationMs" : 1088.923912,
                   "events" : [
 
                   ],
@@ -9163,7 +12917,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.867785000000026,
+                  "recoveryMs" : 67.4260230000001,
                   "survived" : true
                 },
                 {
@@ -9171,8 +12925,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 6.969618999999966,
-                  "durationMs" : 1045.383342,
+                  "detectionMs" : 9.859955000000014,
+                  "durationMs" : 1041.020781,
                   "events" : [
 
                   ],
@@ -9195,8 +12949,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2008.470348,
-                  "durationMs" : 9050.047226,
+                  "detectionMs" : 2017.5198379999997,
+                  "durationMs" : 9080.747561,
                   "events" : [
 
                   ],
@@ -9219,8 +12973,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.080462,
-                  "durationMs" : 1205.618494,
+                  "detectionMs" : 205.05063300000006,
+                  "durationMs" : 1211.227926,
                   "events" : [
 
                   ],
@@ -9259,8 +13013,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 69.61422600000003,
-                  "durationMs" : 2131.604981,
+                  "detectionMs" : 28.243053999999916,
+                  "durationMs" : 2112.520924,
                   "events" : [
 
                   ],
@@ -9269,11 +13023,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1126.0780650000002,
+                  "recoveryMs" : 1109.589297,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 1.0 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -9295,8 +13049,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 23.85032200000012,
-                  "durationMs" : 2157.146325,
+                  "detectionMs" : 13.880465999999956,
+                  "durationMs" : 2099.572101,
                   "events" : [
 
                   ],
@@ -9305,11 +13059,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1152.3662990000003,
+                  "recoveryMs" : 1096.364949,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.8 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.8 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -9331,8 +13085,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1157.027429,
-                  "durationMs" : 2163.779973,
+                  "detectionMs" : 1113.8836849999998,
+                  "durationMs" : 2121.555432,
                   "events" : [
 
                   ],
@@ -9341,7 +13095,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1158.3770200000001,
+                  "recoveryMs" : 1114.741445,
                   "survived" : true
                 },
                 {
@@ -9358,8 +13112,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.1090879999997,
-                  "durationMs" : 4154.82707,
+                  "detectionMs" : 1128.910238,
+                  "durationMs" : 4190.900163,
                   "events" : [
 
                   ],
@@ -9368,7 +13122,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1105.4034219999999,
+                  "recoveryMs" : 1124.5691970000003,
                   "survived" : true
                 },
                 {
@@ -9385,8 +13139,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2642.28298,
-                  "durationMs" : 4156.534622,
+                  "detectionMs" : 2641.556144,
+                  "durationMs" : 4165.218307,
                   "events" : [
 
                   ],
@@ -9395,7 +13149,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2638.1988039999997,
+                  "recoveryMs" : 2638.8386100000007,
                   "survived" : true
                 },
                 {
@@ -9403,8 +13157,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2636.39034,
-                  "durationMs" : 4184.077248,
+                  "detectionMs" : 2647.2679780000003,
+                  "durationMs" : 4173.947522,
                   "events" : [
 
                   ],
@@ -9448,8 +13202,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.75840800000014,
-                  "durationMs" : 3306.004727,
+                  "detectionMs" : 300.5798880000002,
+                  "durationMs" : 3305.030067,
                   "events" : [
 
                   ],
@@ -9472,8 +13226,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.54295999999988,
-                  "durationMs" : 1206.797736,
+                  "detectionMs" : 201.4157449999999,
+                  "durationMs" : 1206.279056,
                   "events" : [
 
                   ],
@@ -9496,8 +13250,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.14914000000000005,
-                  "durationMs" : 4.873238,
+                  "detectionMs" : 0.19348199999999993,
+                  "durationMs" : 3.784331,
                   "events" : [
 
                   ],
@@ -9513,7 +13267,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.6871290000000001,
+                  "recoveryMs" : 0.36261299999999963,
                   "survived" : false
                 },
                 {
@@ -9521,8 +13275,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 52.42890099999988,
-                  "durationMs" : 1068.962236,
+                  "detectionMs" : 51.453955000000065,
+                  "durationMs" : 1062.733236,
                   "events" : [
 
                   ],
@@ -9545,8 +13299,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 52.848157000000015,
-                  "durationMs" : 1076.005533,
+                  "detectionMs" : 51.53711899999996,
+                  "durationMs" : 1062.56394,
                   "events" : [
 
                   ],
@@ -9569,8 +13323,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 12.090059999999994,
-                  "durationMs" : 1042.905516,
+                  "detectionMs" : 10.532144000000017,
+                  "durationMs" : 1039.613326,
                   "events" : [
 
                   ],
@@ -9593,8 +13347,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2007.467177,
-                  "durationMs" : 3046.172927,
+                  "detectionMs" : 2006.2942500000004,
+                  "durationMs" : 3040.109404,
                   "events" : [
 
                   ],
@@ -9617,8 +13371,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.45612700000004,
-                  "durationMs" : 1207.023709,
+                  "detectionMs" : 200.86743000000013,
+                  "durationMs" : 1204.179907,
                   "events" : [
 
                   ],
@@ -9650,8 +13404,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 57.109989000000155,
-                  "durationMs" : 2155.512151,
+                  "detectionMs" : 26.28703399999995,
+                  "durationMs" : 2168.396992,
                   "events" : [
 
                   ],
@@ -9660,11 +13414,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1148.5473180000004,
+                  "recoveryMs" : 1164.9843449999998,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2013 CR_SERVER_LOST after 0.2 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.9 ms"
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -9679,8 +13433,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 22.066898000000037,
-                  "durationMs" : 2162.640597,
+                  "detectionMs" : 18.49352399999998,
+                  "durationMs" : 2116.838668,
                   "events" : [
 
                   ],
@@ -9689,11 +13443,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1158.022565,
+                  "recoveryMs" : 1113.03466,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.5 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 1.0 ms"
+                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.2 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -9708,8 +13462,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1161.8656010000002,
-                  "durationMs" : 2168.308104,
+                  "detectionMs" : 1110.497061,
+                  "durationMs" : 2114.538892,
                   "events" : [
 
                   ],
@@ -9732,8 +13486,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1106.847973,
-                  "durationMs" : 4157.674359,
+                  "detectionMs" : 1105.3772199999999,
+                  "durationMs" : 4141.804064,
                   "events" : [
 
                   ],
@@ -9758,8 +13512,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2636.94479,
-                  "durationMs" : 4151.349539,
+                  "detectionMs" : 2650.8009199999997,
+                  "durationMs" : 4136.964552,
                   "events" : [
 
                   ],
@@ -9784,8 +13538,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2639.6571559999998,
-                  "durationMs" : 4168.810992,
+                  "detectionMs" : 2655.240801,
+                  "durationMs" : 4170.083627,
                   "events" : [
 
                   ],
@@ -9829,7 +13583,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3306.431416,
+                  "durationMs" : 3305.4180029999998,
                   "events" : [
 
                   ],
@@ -9838,7 +13592,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.5293039999997,
+                  "recoveryMs" : 301.14473099999987,
                   "survived" : true
                 },
                 {
@@ -9846,7 +13600,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1207.948964,
+                  "durationMs" : 1205.83014,
                   "events" : [
 
                   ],
@@ -9855,7 +13609,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.61697299999992,
+                  "recoveryMs" : 201.74434300000007,
                   "survived" : true
                 },
                 {
@@ -9863,8 +13617,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.34010800000000074,
-                  "durationMs" : 28.251495,
+                  "detectionMs" : 0.28369200000000205,
+                  "durationMs" : 26.749842,
                   "events" : [
 
                   ],
@@ -9880,7 +13634,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.2413579999999982,
+                  "recoveryMs" : 0.9409680000000016,
                   "survived" : false
                 },
                 {
@@ -9888,7 +13642,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1073.288257,
+                  "durationMs" : 1062.85703,
                   "events" : [
 
                   ],
@@ -9897,7 +13651,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.01265599999988,
+                  "recoveryMs" : 53.21801499999992,
                   "survived" : true
                 },
                 {
@@ -9905,7 +13659,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1069.49256,
+                  "durationMs" : 1062.665135,
                   "events" : [
 
                   ],
@@ -9914,7 +13668,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.65180499999997,
+                  "recoveryMs" : 53.26147900000012,
                   "survived" : true
                 },
                 {
@@ -9922,8 +13676,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 6.418125000000032,
-                  "durationMs" : 1041.954983,
+                  "detectionMs" : 6.389025000000061,
+                  "durationMs" : 1023.661788,
                   "events" : [
 
                   ],
@@ -9946,8 +13700,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2013.4828160000002,
-                  "durationMs" : 9062.664935,
+                  "detectionMs" : 2007.024059,
+                  "durationMs" : 9034.277229,
                   "events" : [
 
                   ],
@@ -9970,8 +13724,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.64463999999998,
-                  "durationMs" : 1206.55457,
+                  "detectionMs" : 200.84277299999997,
+                  "durationMs" : 1204.027081,
                   "events" : [
 
                   ],
@@ -10003,8 +13757,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 50.53324599999996,
-                  "durationMs" : 2130.990469,
+                  "detectionMs" : 83.46987400000012,
+                  "durationMs" : 2121.283845,
                   "events" : [
 
                   ],
@@ -10013,11 +13767,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1124.99816,
+                  "recoveryMs" : 1116.7015860000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -10032,8 +13786,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 21.202838000000042,
-                  "durationMs" : 2168.220019,
+                  "detectionMs" : 16.09101499999997,
+                  "durationMs" : 2108.564472,
                   "events" : [
 
                   ],
@@ -10042,11 +13796,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1162.8475640000001,
+                  "recoveryMs" : 1104.1114349999998,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -10061,7 +13815,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2171.13206,
+                  "durationMs" : 2107.095741,
                   "events" : [
 
                   ],
@@ -10070,7 +13824,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1164.8904929999999,
+                  "recoveryMs" : 1104.021988,
                   "survived" : true
                 },
                 {
@@ -10078,8 +13832,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1106.215337,
-                  "durationMs" : 4149.609897,
+                  "detectionMs" : 1105.0323720000001,
+                  "durationMs" : 4150.374399,
                   "events" : [
 
                   ],
@@ -10104,8 +13858,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2639.1764349999994,
-                  "durationMs" : 4149.142711,
+                  "detectionMs" : 2646.1388210000005,
+                  "durationMs" : 4135.088069,
                   "events" : [
 
                   ],
@@ -10130,8 +13884,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2638.892102,
-                  "durationMs" : 4179.529381,
+                  "detectionMs" : 2646.7920750000003,
+                  "durationMs" : 4189.691517,
                   "events" : [
 
                   ],
@@ -10171,7 +13925,7 @@ enum MeasuredDriversData {
           ],
           "schema" : "repro-drivers/1",
           "server" : {
-            "address" : "127.0.0.1:39427",
+            "address" : "127.0.0.1:59949",
             "managed" : true,
             "version" : "10.11.19-MariaDB-0+deb12u1"
           },
