@@ -75,7 +75,8 @@ extension Repro {
                 }
                 guard loaded.count == 1, var one = loaded.first else {
                     throw ReproFailure(
-                        code: 2, message: "\(first) holds \(loaded.count) scenarios: bisect runs one; give a file with one")
+                        code: 2,
+                        message: "\(first) holds \(loaded.count) scenarios: bisect runs one; give a file with one")
                 }
                 var choice = one.driver ?? DriverChoice(name: driver)
                 if choice.name != driver {

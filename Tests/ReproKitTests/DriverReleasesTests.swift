@@ -26,7 +26,9 @@ private let hikari = DriverReleases.parseLayouts(
     mariadb-java-client jar driverVersion mariadb-java-client   # trailing comment
     nonsense line
     """)
-private let mysql2 = [ReleaseLayout(prefix: "mysql2", shape: .nodeModules, helloField: "driverVersion", checkName: "mysql2")]
+private let mysql2 = [
+    ReleaseLayout(prefix: "mysql2", shape: .nodeModules, helloField: "driverVersion", checkName: "mysql2")
+]
 
 @Suite("staged library releases: how they are found, named and matched, without a server")
 struct DriverReleasesTests {
@@ -63,9 +65,12 @@ struct DriverReleasesTests {
         let pinned = try #require(
             DriverReleases.stagedRelease(adapter: "hikari", spec: "6.0.0+2.7.6", layouts: hikari, in: [dir]))
         #expect(pinned.libraryPath == "\(dir)/HikariCP-6.0.0.jar:\(dir)/mariadb-java-client-2.7.6.jar")
-        #expect(DriverReleases.stagedRelease(adapter: "hikari", spec: "6.0.0", layouts: hikari, in: [dir])?.version == "6.0.0+3.5.9")
+        #expect(
+            DriverReleases.stagedRelease(adapter: "hikari", spec: "6.0.0", layouts: hikari, in: [dir])?.version
+                == "6.0.0+3.5.9")
         #expect(DriverReleases.stagedRelease(adapter: "hikari", spec: "4.0.3", layouts: hikari, in: [dir]) == nil)
-        #expect(DriverReleases.stagedRelease(adapter: "hikari", spec: "6.0.0+3.5.9+1", layouts: hikari, in: [dir]) == nil)
+        #expect(
+            DriverReleases.stagedRelease(adapter: "hikari", spec: "6.0.0+3.5.9+1", layouts: hikari, in: [dir]) == nil)
     }
 
     @Test("a pool with no driver staged beside it is no release: its path would load nothing")

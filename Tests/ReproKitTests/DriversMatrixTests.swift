@@ -170,7 +170,9 @@ struct DriversMatrixShapeTests {
         #expect(text.contains("  - `wait-timeout`: 1.5.0 ✗ 1/2: `invalid connection` → 1.10.0 ✓"), "\(text)")
         let table = text.components(separatedBy: "\n").filter { $0.hasPrefix("| go-sql |") }
         #expect(table.first?.hasPrefix("| go-sql | 1.5.0 | default |") == true, "oldest first: \(table)")
-        #expect(Report.Client(library: "x", version: "3.5.9", pool: "HikariCP", poolVersion: "6.0.0").releaseVersion == "6.0.0+3.5.9")
+        #expect(
+            Report.Client(library: "x", version: "3.5.9", pool: "HikariCP", poolVersion: "6.0.0").releaseVersion
+                == "6.0.0+3.5.9")
     }
 
     /// Two columns, one real row and one model row, built from real `ScenarioResult` decoding paths.

@@ -59,7 +59,8 @@ private func pipVersion(_ name: String) throws -> String {
     return String(line.dropFirst("Version: ".count))
 }
 
-@Suite("library releases: the user's own, NAME@VERSION, repro drivers and repro bisect", .serialized,
+@Suite(
+    "library releases: the user's own, NAME@VERSION, repro drivers and repro bisect", .serialized,
     .enabled(if: serverAvailable))
 struct ReleaseCommandTests {
     @Test("repro drivers lists every staged release, each checked against its own metadata")
@@ -78,8 +79,9 @@ struct ReleaseCommandTests {
     @Test("every adapter reports the installed library at the version its package manager has")
     func installedVersionsComeFromMetadata() throws {
         let nodeModules = try #require(ProcessInfo.processInfo.environment["NODE_PATH"]?.split(separator: ":").first)
-        let package = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: URL(fileURLWithPath: "\(nodeModules)/mysql2/package.json"))) as? [String: Any]
+        let package =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: "\(nodeModules)/mysql2/package.json"))) as? [String: Any]
         let expected: [(driver: String, field: String, version: String)] = [
             ("sqlalchemy", "version", try pipVersion("PyMySQL")),
             ("sqlalchemy", "poolVersion", try pipVersion("SQLAlchemy")),
@@ -172,7 +174,9 @@ struct ReleaseCommandTests {
                 "enableKeepAlive=true", "--driver-option", "keepAliveInitialDelay=2000",
             ], timeout: 300)
         #expect(out.status == 0, "stdout: \(out.stdout) stderr: \(out.stderr)")
-        #expect(out.stdout.contains("node-mysql2 freeze-kill-thread: fails up to 3.1.0, survives from 3.23.4"), "\(out.stdout)")
+        #expect(
+            out.stdout.contains("node-mysql2 freeze-kill-thread: fails up to 3.1.0, survives from 3.23.4"),
+            "\(out.stdout)")
         let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/bisect-node-mysql2-freeze-kill-thread.json"))
         let report = try JSONDecoder().decode(BisectReport.self, from: data)
         #expect(report.rows.map(\.version) == ["2.2.5", "3.1.0", "3.23.4"], "oldest first")

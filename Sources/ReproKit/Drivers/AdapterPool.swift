@@ -63,7 +63,9 @@ public final class AdapterPool: PoolUnderTest {
         }
         // Its own process group (a compiler and its children): stopped whole on Ctrl-C.
         let pid = child.pid
-        let token = CleanupRegistry.shared.register("stop the \(adapter.name) adapter's prepare") { killpg(pid, SIGKILL) }
+        let token = CleanupRegistry.shared.register("stop the \(adapter.name) adapter's prepare") {
+            killpg(pid, SIGKILL)
+        }
         defer { CleanupRegistry.shared.unregister(token) }
         let exit = child.wait(until: .now + .seconds(prepareLimitSeconds)) ?? child.terminate(grace: .seconds(2))
         guard exit != .exited(0) else { return }
@@ -110,7 +112,8 @@ public final class AdapterPool: PoolUnderTest {
 
     private init(
         name: String, executable: String, arguments: [String], nodePath: String?, choice: DriverChoice,
-        layouts: [ReleaseLayout]? = nil, extraOpen: [String: JSONValue], target: AdapterTarget, size: Int, initSQL: [String], log: any RunObserver
+        layouts: [ReleaseLayout]? = nil, extraOpen: [String: JSONValue], target: AdapterTarget, size: Int,
+        initSQL: [String], log: any RunObserver
     ) throws(RunError) {
         self.name = name
         self.size = size

@@ -96,7 +96,8 @@ public enum DriverReleaseList {
                 candidates = [
                     CheckedRelease(
                         release: release, check: check,
-                        metadataVersion: versions.contains(nil) ? nil : versions.compactMap { $0 }.joined(separator: "+"))
+                        metadataVersion: versions.contains(nil)
+                            ? nil : versions.compactMap { $0 }.joined(separator: "+"))
                 ]
             } else {
                 candidates = releases(of: adapter, environment: environment).filter { !$0.release.isDefault }

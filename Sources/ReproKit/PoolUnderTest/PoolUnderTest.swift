@@ -112,7 +112,9 @@ public struct DriverChoice: Sendable, Equatable {
         let name = String(text[..<at])
         let version = String(text[text.index(after: at)...])
         guard !name.isEmpty, !version.isEmpty, !version.contains("@") else {
-            throw .usage("'\(text)' is not NAME or NAME@VERSION: write it as e.g. hikari@6.0.0 (repro drivers lists the releases)")
+            throw .usage(
+                "'\(text)' is not NAME or NAME@VERSION: write it as e.g. hikari@6.0.0 (repro drivers lists the releases)"
+            )
         }
         return (name, version)
     }

@@ -22,7 +22,10 @@ public struct BisectReport: Sendable, Equatable, Codable {
             self.version = version
             let client = result.client
             loaded =
-                [client.pool.flatMap { pool in client.poolVersion.map { "\(pool) \($0)" } }, "\(client.library) \(client.version)"]
+                [
+                    client.pool.flatMap { pool in client.poolVersion.map { "\(pool) \($0)" } },
+                    "\(client.library) \(client.version)",
+                ]
                 .compactMap { $0 }.filter { !$0.isEmpty }.uniqued().joined(separator: " over ")
             survived = result.survived
             operations = result.operations
@@ -77,7 +80,10 @@ public struct BisectReport: Sendable, Equatable, Codable {
         if outcomes.allSatisfy({ !$0.survived }) { return ("no release survives", nil) }
         if outcomes.allSatisfy(\.survived) { return ("every release survives", nil) }
         if let first = outcomes.firstIndex(where: \.survived), outcomes[first...].allSatisfy(\.survived) {
-            return ("fails up to \(outcomes[first - 1].version), survives from \(outcomes[first].version)", outcomes[first].version)
+            return (
+                "fails up to \(outcomes[first - 1].version), survives from \(outcomes[first].version)",
+                outcomes[first].version
+            )
         }
         var changes: [String] = []
         for i in 1..<outcomes.count where outcomes[i].survived != outcomes[i - 1].survived {
@@ -104,18 +110,21 @@ public enum BisectRenderer {
         var out = "# \(report.driver): \(report.scenario) across releases\n\n"
         out += "**\(report.boundary.prefix(1).uppercased() + report.boundary.dropFirst()).**"
         if let expected = report.expectFixedIn {
-            out += report.passed ? " As expected (fixed in \(expected))." : " Expected fixed in \(expected): **not so**."
+            out +=
+                report.passed ? " As expected (fixed in \(expected))." : " Expected fixed in \(expected): **not so**."
         }
         out += "\n\n"
         if let command = report.command { out += "Scenario: `\(command)`\n\n" }
         out += "MariaDB \(report.server.version), repro \(report.repro), \(report.generatedAt).\n\n"
-        out += "| release | loaded (from its metadata) | outcome | first error the application saw | absorbed by the pool |\n"
+        out +=
+            "| release | loaded (from its metadata) | outcome | first error the application saw | absorbed by the pool |\n"
         out += "| --- | --- | --- | --- | --- |\n"
         for row in report.rows {
             let outcome =
                 row.survived ? "✓ survived" : "✗ \(row.operations.failed) of \(row.operations.total) failed"
             let first = row.firstError.map { "`\(cell($0.message))` (\($0.phase.rawValue))" } ?? "—"
-            let absorbed = row.absorbed.isEmpty ? "—" : row.absorbed.map { "`\(cell($0.message))`" }.joined(separator: "<br>")
+            let absorbed =
+                row.absorbed.isEmpty ? "—" : row.absorbed.map { "`\(cell($0.message))`" }.joined(separator: "<br>")
             out += "| \(row.version) | \(cell(row.loaded)) | \(outcome) | \(first) | \(absorbed) |\n"
         }
         return out

@@ -36,7 +36,8 @@ public enum DriversRenderer {
         out += "stack fails or waits then; their errors are listed below), and the cell says what happened once "
         out += "it was back.\n\n"
 
-        out += "| stack | release | configuration | " + columns.map { "`\($0.rawValue)`" }.joined(separator: " | ")
+        out +=
+            "| stack | release | configuration | " + columns.map { "`\($0.rawValue)`" }.joined(separator: " | ")
             + " |\n"
         out += "| --- | --- | --- |" + String(repeating: " --- |", count: columns.count) + "\n"
         for row in real {
@@ -172,7 +173,8 @@ public enum DriversRenderer {
         out += "the idle connections, and the process is continued with its own timer due; the operations then run "
         out += "back to back inside it. The same faults with the application running are the `wait-timeout`, "
         out += "`kill-thread` and `network-cut-half-open` columns above.\n\n"
-        out += "| stack | release | configuration | " + columns.map { "`\($0.rawValue)`" }.joined(separator: " | ")
+        out +=
+            "| stack | release | configuration | " + columns.map { "`\($0.rawValue)`" }.joined(separator: " | ")
             + " |\n"
         out += "| --- | --- | --- |" + String(repeating: " --- |", count: columns.count) + "\n"
         for row in rows {

@@ -192,8 +192,9 @@ public struct DriversReport: Sendable, Equatable, Codable {
 
     /// Every change of outcome between consecutive releases of a stack in one configuration; and the stacks and
     /// configurations measured on more than one release (those the changes are drawn from), with their releases.
-    public func releaseChanges() -> (changes: [ReleaseChange], compared: [(adapter: String, config: String, releases: [String])])
-    {
+    public func releaseChanges() -> (
+        changes: [ReleaseChange], compared: [(adapter: String, config: String, releases: [String])]
+    ) {
         var groups: [String: [Row]] = [:]
         var order: [String] = []
         for row in rows where !row.isModel {
