@@ -108,8 +108,8 @@ struct UsageTests {
         }
         let reportDir = completions(after: "'--report-dir')")
         #expect(
-            reportDir.count == 7,
-            "wait-timeout, kill-thread, network-cut, server-restart, freeze, all, matrix: \(reportDir)")
+            reportDir.count == 8,
+            "wait-timeout, kill-thread, network-cut, server-restart, freeze, all, bisect, matrix: \(reportDir)")
         #expect(reportDir.allSatisfy { $0 == "__repro_add_completions -d" }, "\(reportDir)")
         #expect(completions(after: "'--output'|'-o')") == ["__repro_add_completions -f"])
     }

@@ -21,12 +21,14 @@ public struct BisectReport: Sendable, Equatable, Codable {
         public init(version: String, result: ScenarioResult) {
             self.version = version
             let client = result.client
-            loaded =
-                [
-                    client.pool.flatMap { pool in client.poolVersion.map { "\(pool) \($0)" } },
-                    "\(client.library) \(client.version)",
-                ]
-                .compactMap { $0 }.filter { !$0.isEmpty }.uniqued().joined(separator: " over ")
+            var text = "\(client.library) \(client.version)"
+            if let pool = client.pool, let poolVersion = client.poolVersion, poolVersion != client.version,
+                poolVersion != client.runtimeVersion
+            {
+                text += " under \(pool) \(poolVersion)"
+            }
+            if let runtime = client.runtime { text += " on \(runtime)\(client.runtimeVersion.map { " " + $0 } ?? "")" }
+            loaded = text
             survived = result.survived
             operations = result.operations
             firstError = result.firstCallerErrorOnceBack.map(DriversReport.ErrorFact.init)
@@ -132,12 +134,5 @@ public enum BisectRenderer {
 
     private static func cell(_ text: String) -> String {
         text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
-    }
-}
-
-extension Array where Element: Hashable {
-    fileprivate func uniqued() -> [Element] {
-        var seen = Set<Element>()
-        return filter { seen.insert($0).inserted }
     }
 }

@@ -138,7 +138,7 @@ public enum ErrorCatalog {
                 "The process that owns the pool did not run while its connections died: a laptop asleep overnight with the service still running, an AWS Lambda environment frozen between invocations, a paused VM or container (docker pause, the cgroup freezer), a long stop-the-world pause. None of the pool's own timers ran (idle sweeps, keepalive, housekeeping), and the close the server sent (the FIN of a KILL, the RST of wait_timeout) waited unread in the socket. On resume the application's work (its own timer falling due, or requests that queued meanwhile) races the socket events that would have told the pool: a pool that does not check a connection on borrow hands out the dead ones. mysql2 before 3.0.0 kept a connection whose socket had ended until its 'close' event, so the next query wrote to an ended socket (EPIPE, \"This socket has been ended by the other party\") and the application's ROLLBACK on it got \"Can't add new command when connection is in closed state\". The experiments people try by hand with the application running do not give the pair: after a short wait_timeout or a KILL the running pool reads the close while idle and nothing fails; a network cut gives read ECONNRESET (then the closed-state error on the ROLLBACK), never the EPIPE. repro freeze reproduces it (SIGSTOP of the pool's process group, SIGCONT with work due).",
             drivers: [],
             commands: [
-                "repro freeze --during kill-thread --driver node-mysql2 --node-path DIR",
+                "repro freeze --during kill-thread --driver node-mysql2@2.2.5",
                 "repro freeze --during wait-timeout --policy naive",
                 "repro freeze --during wait-timeout --policy ping-on-borrow",
             ],
