@@ -16,6 +16,9 @@ export REPRO_NODE_VERSIONS ?= $(abspath ../shared/node/versions)
 # beside the checkout, and the SQLAlchemy and PyMySQL releases make setup installs into .build/driver-versions.
 SHARED := $(abspath ../shared)
 export REPRO_DRIVER_VERSIONS ?= $(SHARED)/node/versions:$(SHARED)/go:$(SHARED)/java:$(abspath .build/driver-versions/python)
+# Adapters built against a release (go-sql's prepare) are cached here, inside the checkout: the tests need no
+# HOME and leave nothing behind outside it (users without make get ~/.cache/repro).
+export REPRO_CACHE ?= $(abspath .build/cache)
 # The releases the drivers matrix gives rows of their own (the installed ones always have theirs): every staged
 # mysql2, the go-sql-driver releases either side of its 1.8/1.9 changes, HikariCP 6 over Connector/J 3, and one
 # older and one newer SQLAlchemy and PyMySQL pairing.

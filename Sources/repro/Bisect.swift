@@ -95,6 +95,17 @@ extension Repro {
                         "give the stack to bisect (--driver before the scenario) and its releases with --versions, not --driver or --library to the scenario"
                 )
             }
+            let kinds: [any ParsableCommand.Type] = [
+                WaitTimeout.self, KillThread.self, NetworkCut.self, ServerRestart.self, Freeze.self,
+            ]
+            let commands = kinds.map { $0.configuration.commandName ?? "" }
+            guard commands.contains(first) else {
+                throw ReproFailure(
+                    code: 2,
+                    message:
+                        "bisect runs a scenario subcommand (\(commands.joined(separator: ", "))) or a scenario file (.yml), not '\(first)'"
+                )
+            }
             let parsed: ParsableCommand
             do {
                 parsed = try Repro.parseAsRoot(scenario + ["--driver", driver])
@@ -104,10 +115,7 @@ extension Repro {
             }
             guard let command = parsed as? ScenarioCommandLine else {
                 throw ReproFailure(
-                    code: 2,
-                    message:
-                        "bisect runs a scenario subcommand (wait-timeout, kill-thread, network-cut, server-restart, freeze) or a scenario file, not '\(first)'"
-                )
+                    code: 2, message: "bisect runs a scenario subcommand or a scenario file, not '\(first)'")
             }
             return (try command.scenario(), (["repro"] + scenario + ["--driver", driver]).joined(separator: " "))
         }

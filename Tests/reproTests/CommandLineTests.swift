@@ -25,6 +25,19 @@ struct UsageTests {
             (["kill-thread", "--count", "0"], "'0'"),
             (["wait-timeout", "--expect-error", "NOPE"], "'NOPE'"),
             (["frobnicate"], "frobnicate"),
+            (["bisect", "--driver", "node-mysql2", "--versions", "2.2.5", "kill-thread"], "two or more"),
+            (["bisect", "--driver", "node-mysql2", "--versions", "2.2.5,3.1.0"], "give the scenario"),
+            (["bisect", "--driver", "node-mysql2", "--versions", "2.2.5,3.1.0", "frobnicate"], "not 'frobnicate'"),
+            (
+                ["bisect", "--driver", "node-mysql2", "--versions", "2.2.5,3.1.0", "kill-thread", "--driver", "x"],
+                "--versions"
+            ),
+            (
+                ["bisect", "--driver", "hikari@6.0.0", "--versions", "a,b", "kill-thread"],
+                "--driver names the stack only"
+            ),
+            (["kill-thread", "--driver", "hikari@"], "NAME@VERSION"),
+            (["kill-thread", "--library", "/tmp"], "need --driver"),
         ])
     func badUsage(arguments: [String], mention: String) throws {
         let out = try ReproBinary.run(arguments)
