@@ -3,7 +3,7 @@ import Testing
 
 @testable import ReproKit
 
-/// Issue 13's hostile-input defects in scenario files and reports, each pinned.
+/// Hostile input in scenario files and report text: each way it once broke repro, pinned.
 @Suite("Hostile input: scenario files and report text")
 struct HostileInputTests {
     static func problems(_ text: String) -> [ScenarioFileError.Problem] {

@@ -81,10 +81,12 @@ struct FreezeTests {
     }
 
     /// Starts a long freeze and returns once the pool's group is stopped, with its id.
-    static func startFrozen(_ scratch: String) throws -> (repro: SpawnedRepro, group: pid_t) {
+    static func startFrozen(_ scratch: String, environment: [String: String] = [:]) throws -> (
+        repro: SpawnedRepro, group: pid_t
+    ) {
         let repro = try SpawnedRepro.start(
             ["freeze", "--for", "60", "--during", "nothing", "--driver", "node-mysql2", "--report-dir", scratch],
-            scratch: scratch)
+            scratch: scratch, environment: environment)
         for _ in 0..<300 {
             let text = (try? String(contentsOfFile: scratch + "/stderr.txt", encoding: .utf8)) ?? ""
             if let range = text.range(of: "suspended (process group ") {
@@ -118,17 +120,21 @@ struct FreezeTests {
         defer { removeSignalScratch(scratch) }
         #expect(SuspendedGroup.adoptOrphans(true))
         defer { _ = SuspendedGroup.adoptOrphans(false) }
-        let (repro, group) = try Self.startFrozen(scratch)
+        // Records of its own: every run sweeps the records directory when it opens its session, so with the shared
+        // one another test's run could end the group before this test looks at it.
+        let records = ["REPRO_SUSPENDED_DIR": scratch + "/suspended"]
+        let (repro, group) = try Self.startFrozen(scratch, environment: records)
         kill(repro.pid, SIGKILL)
         _ = repro.wait(timeout: .seconds(5))
         Thread.sleep(forTimeInterval: 0.5)
         #expect(Self.members(of: group).contains { $0.state == "T" }, "\(Self.members(of: group))")
-        let sweep = try ReproBinary.run([
-            "kill-thread", "--policy", "naive", "--idle", "0", "--report-dir", ReproBinary.temporaryDirectory(),
-        ])
+        let sweep = try ReproBinary.run(
+            ["kill-thread", "--policy", "naive", "--idle", "0", "--report-dir", ReproBinary.temporaryDirectory()],
+            environment: records)
         #expect(sweep.status == 0, "\(sweep.stderr)")
-        // The sweep that ended it may be another test's run (every run sweeps when it opens its session), which
-        // then printed the line; what matters is that the group is gone.
+        #expect(
+            sweep.stderr.contains("continued and killed process group \(group)"),
+            "this run's sweep ended it: \(sweep.stderr)")
         // The adopted processes are this test's children now: reap them.
         var status: Int32 = 0
         for _ in 0..<100 {

@@ -2,7 +2,7 @@ import Foundation
 import ReproKit
 import Testing
 
-/// Issue 13's defects about where output goes, each pinned.
+/// Where output goes when its target is hostile (a full disk, a closed descriptor, a pipe): each way it once broke, pinned.
 @Suite("Hostile output targets", .serialized, .enabled(if: serverAvailable))
 struct HostileOutputTests {
     @Test(

@@ -195,22 +195,33 @@ public enum AdapterCatalog {
         guard access(adapter.checkPath, X_OK) == 0 else {
             return AdapterCheck(available: true, lines: ["(no check script)"])
         }
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "repro-check-\(getpid())-\(adapter.name)-\(UInt32.random(in: 0...UInt32.max)).out"
-        ).path
-        defer { unlink(output) }
-        let child: ChildProcess
         do {
-            child = try ChildProcess.spawn(
-                adapter.checkPath, [], stdin: .devNull, stdout: .file(output), stderr: .stdout,
+            let (exit, lines) = try runScript(
+                adapter.checkPath, name: adapter.name, seconds: 30,
                 environment: childEnvironment(nodePath: nodePath, libraryPath: libraryPath))
+            return AdapterCheck(available: exit == .exited(0), lines: lines)
         } catch {
             return AdapterCheck(available: false, lines: ["missing: cannot run \(adapter.checkPath): \(error.message)"])
         }
-        let exit = child.wait(until: .now + .seconds(30)) ?? child.terminate(grace: .seconds(1))
+    }
+
+    /// Runs one of an adapter's scripts (`check`, `prepare`) in its own process group, bounded to `seconds` and
+    /// stopped whole on Ctrl-C; its exit and its output lines (stdout and stderr together).
+    static func runScript(_ path: String, name: String, seconds: Int, environment: [String]) throws(ServerError)
+        -> (exit: ChildProcess.Exit, lines: [String])
+    {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "repro-\((path as NSString).lastPathComponent)-\(getpid())-\(name)-\(UInt32.random(in: 0...UInt32.max)).out"
+        ).path
+        defer { unlink(output) }
+        let child = try ChildProcess.spawn(
+            path, [], stdin: .devNull, stdout: .file(output), stderr: .stdout, environment: environment)
+        let pid = child.pid
+        let token = CleanupRegistry.shared.register("stop \(path)") { killpg(pid, SIGKILL) }
+        defer { CleanupRegistry.shared.unregister(token) }
+        let exit = child.wait(until: .now + .seconds(seconds)) ?? child.terminate(grace: .seconds(1))
         let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-        let lines = text.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
-        return AdapterCheck(available: exit == .exited(0), lines: lines)
+        return (exit, text.split(separator: "\n").map(String.init).filter { !$0.isEmpty })
     }
 
     private static func isDirectory(_ path: String) -> Bool {

@@ -49,28 +49,17 @@ public final class AdapterPool: PoolUnderTest {
     static func prepare(_ adapter: AdapterDefinition, nodePath: String?, libraryPath: String?) throws(RunError) {
         let script = adapter.directory + "/prepare"
         guard access(script, X_OK) == 0 else { return }
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "repro-prepare-\(getpid())-\(adapter.name)-\(UInt32.random(in: 0...UInt32.max)).out"
-        ).path
-        defer { unlink(output) }
-        let child: ChildProcess
+        let exit: ChildProcess.Exit
+        let lines: [String]
         do {
-            child = try ChildProcess.spawn(
-                script, [], stdin: .devNull, stdout: .file(output), stderr: .stdout,
+            (exit, lines) = try AdapterCatalog.runScript(
+                script, name: adapter.name, seconds: prepareLimitSeconds,
                 environment: AdapterCatalog.childEnvironment(nodePath: nodePath, libraryPath: libraryPath))
         } catch {
             throw .environment("cannot run \(script): \(error.message)")
         }
-        // Its own process group (a compiler and its children): stopped whole on Ctrl-C.
-        let pid = child.pid
-        let token = CleanupRegistry.shared.register("stop the \(adapter.name) adapter's prepare") {
-            killpg(pid, SIGKILL)
-        }
-        defer { CleanupRegistry.shared.unregister(token) }
-        let exit = child.wait(until: .now + .seconds(prepareLimitSeconds)) ?? child.terminate(grace: .seconds(2))
         guard exit != .exited(0) else { return }
-        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-        let last = text.split(separator: "\n").last.map(String.init) ?? "no output"
+        let last = lines.last ?? "no output"
         throw .environment(
             exit == .exited(1) || exit == .exited(2) || exit == .exited(3)
                 ? "the \(adapter.name) adapter could not be prepared: \(last)"

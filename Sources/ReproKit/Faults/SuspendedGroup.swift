@@ -30,8 +30,14 @@ public final class SuspendedGroup: Sendable {
         startTime = start
     }
 
-    /// This user's own directory for the suspension records.
-    public static var directory: String { "/tmp/repro-suspended-\(geteuid())" }
+    /// This user's own directory for the suspension records: `REPRO_SUSPENDED_DIR` when set (runs that share it
+    /// sweep each other's leftovers; a test keeps its own), else `/tmp/repro-suspended-<uid>`.
+    public static var directory: String {
+        if let configured = ProcessInfo.processInfo.environment["REPRO_SUSPENDED_DIR"], !configured.isEmpty {
+            return configured
+        }
+        return "/tmp/repro-suspended-\(geteuid())"
+    }
 
     var lockPath: String { "\(Self.directory)/\(Self.prefix)\(group)-\(startTime).lock" }
 

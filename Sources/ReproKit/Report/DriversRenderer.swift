@@ -151,7 +151,11 @@ public enum DriversRenderer {
 
     /// A cell in the release comparison: its mark, and for ✗ how many operations failed and every distinct error.
     static func changeText(_ cell: DriversReport.Cell) -> String {
-        guard !cell.survived else { return cell.mark }
+        cell.survived ? cell.mark : errorSequence(cell)
+    }
+
+    /// A failed cell as `✗ failed/total:` and every distinct error in order (↳: the follow-up command's).
+    static func errorSequence(_ cell: DriversReport.Cell) -> String {
         let errors = (cell.firstError.map { [$0] } ?? []) + (cell.laterErrors ?? [])
         let seen = errors.map { e in
             (e.phase == .followUp ? "↳ " : "") + "`\(code(e.kind == .hung ? "hung" : e.message))`"
@@ -184,15 +188,7 @@ public enum DriversRenderer {
                     out += " – |"
                     continue
                 }
-                if cell.survived {
-                    out += " \(cell.mark) |"
-                    continue
-                }
-                let errors = (cell.firstError.map { [$0] } ?? []) + (cell.laterErrors ?? [])
-                let seen = errors.map { e in
-                    (e.phase == .followUp ? "↳ " : "") + "`\(code(e.kind == .hung ? "hung" : e.message))`"
-                }
-                out += " ✗ \(cell.operations.failed)/\(cell.operations.total): \(seen.joined(separator: " → ")) |"
+                out += " \(changeText(cell)) |"
             }
             out += "\n"
         }
