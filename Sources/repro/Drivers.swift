@@ -37,7 +37,7 @@ extension Repro {
                 guard let installed = releases.first else { continue }
                 if !installed.check.available { missing += 1 }
                 let version = installed.release.components.isEmpty ? "" : "@" + installed.release.version
-                Console.line("\(installed.check.available ? "✓" : "✗") \(adapter.name)\(version) (installed)")
+                Console.line("\(installed.check.available ? "✓" : "✗") \(adapter.name)\(version) (default)")
                 for line in installed.check.lines { Console.line("    \(line)") }
                 for staged in releases.dropFirst() {
                     let mark = staged.usable ? "✓" : "✗"

@@ -73,7 +73,7 @@ struct ReleaseCommandTests {
         ] {
             #expect(out.stdout.contains(label), "\(label) missing in: \(out.stdout)")
         }
-        #expect(out.stdout.contains("✓ hikari@2.7.9+2.7.6 (installed)"))
+        #expect(out.stdout.contains("✓ hikari@2.7.9+2.7.6 (default)"), "\(out.stdout)")
     }
 
     @Test("every adapter reports the installed library at the version its package manager has")

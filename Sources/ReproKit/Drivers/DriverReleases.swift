@@ -217,7 +217,7 @@ public enum DriverReleases {
         }
         var known = staged(adapter: adapter.name, layouts: layouts, in: dirs).map(\.version)
         if let installed = defaultRelease(adapter: adapter.name, layouts: layouts, check: check) {
-            known.insert(installed.version + " (installed)", at: 0)
+            known.insert(installed.version + " (default)", at: 0)
         }
         let where_ = dirs.isEmpty ? "\(variable) is not set" : "\(variable)=\(dirs.joined(separator: ":"))"
         throw .environment(
