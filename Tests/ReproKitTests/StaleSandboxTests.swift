@@ -14,8 +14,8 @@ struct StaleSandboxTests {
         return p.processIdentifier
     }
 
-    func sandbox(owner: pid_t?) throws -> String {
-        var template = Array("/tmp/repro-mariadb-XXXXXX".utf8CString)
+    func sandbox(owner: pid_t?, in base: String = "/tmp") throws -> String {
+        var template = Array("\(base)/repro-mariadb-XXXXXX".utf8CString)
         let ok = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
         try #require(ok)
         let dir = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
@@ -91,27 +91,24 @@ struct StaleSandboxTests {
 
     @Test("processes still running in a stale sandbox (an orphaned mariadb-install-db) are killed by the sweep")
     func killsOrphans() throws {
-        let dir = try sandbox(owner: nil)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        // Stands in for mariadb-install-db: a shell script whose command line names the sandbox. Started while
-        // the sandbox is young and ownerless (no sweep touches it), so no concurrent sweep can remove the
-        // directory before the process exists.
+        // In a directory of its own: the sweep every repro run makes at start (other tests start many, one of them
+        // inside a PID namespace of its own that cannot see this orphan) never reaches this sandbox.
+        var template = Array("/tmp/repro-sweep-test-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
+        try #require(made)
+        let base = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let dir = try sandbox(owner: nil, in: base)
+        // Stands in for mariadb-install-db: a shell script whose command line names the sandbox.
         let orphan = try ChildProcess.spawn(
             "/bin/sh", ["-c", "while :; do sleep 1; done", dir + "/install-db"], stdin: .devNull, stdout: .devNull,
             stderr: .devNull)
         defer { orphan.terminate(grace: .zero) }
         // What a killed run leaves: its lock file, no longer held.
         try OwnerLock.create(at: dir + "/owner.lock").release(removingFile: false)
-        // Other tests of this process sweep at the same time and may hold the sandbox's lock for a moment
-        // (then they do the killing); a bounded number of sweeps of our own settles it either way (up to 20 s: a
-        // loaded machine runs the other suites' compilers and JVMs meanwhile).
-        var exit: ChildProcess.Exit?
-        for _ in 0..<40 {
-            _ = ManagedServer.removeStale()
-            exit = orphan.wait(until: .now + .milliseconds(500))
-            if exit != nil { break }
-        }
-        #expect(exit == .signaled(SIGKILL))
+        let removed = ManagedServer.removeStale(in: [base])
+        #expect(removed == [dir])
+        #expect(orphan.wait(until: .now + .seconds(5)) == .signaled(SIGKILL))
         #expect(!FileManager.default.fileExists(atPath: dir))
     }
 }

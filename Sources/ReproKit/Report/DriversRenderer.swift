@@ -131,8 +131,7 @@ public enum DriversRenderer {
         out += "The same cells on consecutive releases of one stack in one configuration (each release's own "
         out += "recommendation where it differs): every column whose outcome, first error (numbers such as "
         out += "connection ids aside) or number of failed operations changes, with every distinct error the "
-        out += "application saw (↳: the follow-up command's). "
-        out += "A configuration not listed behaves the same on every release measured.\n\n"
+        out += "application saw (↳: the follow-up command's).\n\n"
         for group in found.compared {
             let changes = found.changes.filter { $0.adapter == group.adapter && $0.config == group.config }
             let releases = group.releases.joined(separator: ", ")
