@@ -104,6 +104,13 @@ struct StaleSandboxTests {
             "/bin/sh", ["-c", "while :; do sleep 1; done", dir + "/install-db"], stdin: .devNull, stdout: .devNull,
             stderr: .devNull)
         defer { orphan.terminate(grace: .zero) }
+        // Until the child has exec'd, its command line is still this test binary's: wait (bounded) until it names
+        // the sandbox, as a real orphan's does.
+        for _ in 0..<400 {
+            let cmdline = FileManager.default.contents(atPath: "/proc/\(orphan.pid)/cmdline") ?? Data()
+            if String(decoding: cmdline, as: UTF8.self).contains(dir + "/install-db") { break }
+            usleep(5_000)
+        }
         // What a killed run leaves: its lock file, no longer held.
         try OwnerLock.create(at: dir + "/owner.lock").release(removingFile: false)
         let removed = ManagedServer.removeStale(in: [base])
