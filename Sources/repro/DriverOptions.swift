@@ -77,11 +77,7 @@ struct DriverOptions: ParsableArguments {
 
     /// `path` (colon-separated) with each part made absolute from the current directory.
     static func absolute(_ path: String) -> String {
-        path.split(separator: ":").map { part in
-            let text = String(part)
-            let full = text.hasPrefix("/") ? text : FileManager.default.currentDirectoryPath + "/" + text
-            return (full as NSString).standardizingPath
-        }.joined(separator: ":")
+        path.split(separator: ":").map { DriverReleases.absolute(String($0)) }.joined(separator: ":")
     }
 
     /// Puts the driver and pattern on `scenario`; policy knobs with a real driver are a usage error.

@@ -192,8 +192,8 @@ extension Repro {
                 let adapter: AdapterDefinition
                 do { adapter = try AdapterCatalog.find("node-mysql2") } catch { throw ReproFailure(error) }
                 for part in nodeVersions.split(separator: ",") {
-                    let dir = (String(part).trimmingCharacters(in: .whitespaces) as NSString).standardizingPath
-                    let full = dir.hasPrefix("/") ? dir : FileManager.default.currentDirectoryPath + "/" + dir
+                    let dir = String(part).trimmingCharacters(in: .whitespaces)
+                    let full = DriverReleases.absolute(dir)
                     guard let version = AdapterCatalog.libraryVersion(adapter, library: "mysql2", libraryPath: full)
                     else {
                         throw ReproFailure(

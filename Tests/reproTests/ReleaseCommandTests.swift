@@ -162,6 +162,22 @@ struct ReleaseCommandTests {
         #expect(malformed.stderr.contains("NAME@VERSION"), "\(malformed.stderr)")
     }
 
+    @Test("matrix --driver-versions names only staged releases of the chosen stacks, before anything runs")
+    func matrixReleasesAreChecked() throws {
+        let unknown = try ReproBinary.run([
+            "matrix", "--drivers", "go-sql", "--driver-versions", "go-sql@9.9.9", "--quiet", "--report-dir",
+            ReproBinary.temporaryDirectory(),
+        ])
+        #expect(unknown.status == 3, "\(unknown.stderr)")
+        #expect(unknown.stderr.contains("no go-sql release 9.9.9 found"), "\(unknown.stderr)")
+        let other = try ReproBinary.run([
+            "matrix", "--drivers", "go-sql", "--driver-versions", "hikari@6.0.0", "--quiet", "--report-dir",
+            ReproBinary.temporaryDirectory(),
+        ])
+        #expect(other.status == 2, "\(other.stderr)")
+        #expect(other.stderr.contains("hikari is not among --drivers"), "\(other.stderr)")
+    }
+
     @Test("bisect finds where mysql2's recommended configuration starts to survive a freeze with KILLed connections")
     func bisectNamesTheBoundary() throws {
         let dir = ReproBinary.temporaryDirectory()

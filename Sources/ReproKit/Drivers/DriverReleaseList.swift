@@ -43,10 +43,7 @@ public enum DriverReleaseList {
         var out: [CheckedRelease] = []
         for (index, check) in checks.results.enumerated() {
             let check = check ?? AdapterCheck(available: false, lines: ["missing: check did not run"])
-            let metadata = layouts.flatMap { layouts in
-                let versions = layouts.map { DriverReleases.checkedVersion($0.checkName, in: check) }
-                return versions.contains(nil) ? nil : versions.compactMap { $0 }.joined(separator: "+")
-            }
+            let metadata = layouts.flatMap { DriverReleases.metadataVersion(layouts: $0, check: check) }
             if index == 0 {
                 let installed =
                     layouts.flatMap { DriverReleases.defaultRelease(adapter: adapter.name, layouts: $0, check: check) }
@@ -91,14 +88,9 @@ public enum DriverReleaseList {
                 let release = try DriverReleases.resolve(adapter, spec: spec, environment: environment)
                 if release.isDefault { continue }
                 let check = AdapterCatalog.check(adapter, libraryPath: release.libraryPath)
-                let layouts = DriverReleases.layouts(adapter) ?? []
-                let versions = layouts.map { DriverReleases.checkedVersion($0.checkName, in: check) }
-                candidates = [
-                    CheckedRelease(
-                        release: release, check: check,
-                        metadataVersion: versions.contains(nil)
-                            ? nil : versions.compactMap { $0 }.joined(separator: "+"))
-                ]
+                let metadata = DriverReleases.metadataVersion(
+                    layouts: DriverReleases.layouts(adapter) ?? [], check: check)
+                candidates = [CheckedRelease(release: release, check: check, metadataVersion: metadata)]
             } else {
                 candidates = releases(of: adapter, environment: environment).filter { !$0.release.isDefault }
             }

@@ -80,11 +80,19 @@ public enum DriverReleases {
 
     /// `REPRO_DRIVER_VERSIONS`, split; relative entries are taken from the current directory.
     public static func directories(environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
-        (environment[variable] ?? "").split(separator: ":").map { part in
-            let path = String(part)
-            let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-            return (full as NSString).standardizingPath
-        }
+        (environment[variable] ?? "").split(separator: ":").map { absolute(String($0)) }
+    }
+
+    /// `path` made absolute from the current directory, and standardized.
+    public static func absolute(_ path: String) -> String {
+        let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        return (full as NSString).standardizingPath
+    }
+
+    /// What `check` read from the libraries' metadata, in release form (`6.0.0+3.5.9`); nil when one is missing.
+    public static func metadataVersion(layouts: [ReleaseLayout], check: AdapterCheck) -> String? {
+        let versions = layouts.map { checkedVersion($0.checkName, in: check) }
+        return versions.contains(nil) ? nil : versions.compactMap { $0 }.joined(separator: "+")
     }
 
     /// Every staged entry of one library in `directories`, newest version first (the first directory wins a tie).
