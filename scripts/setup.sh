@@ -15,6 +15,9 @@ if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then ne
 command -v socat >/dev/null 2>&1 || need_apt+=(socat)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need_apt+=(iptables)
+# The middleboxes of network-cut --via nat (conntrack lists the NAT's flows) and --via haproxy.
+command -v conntrack >/dev/null 2>&1 || [ -x /usr/sbin/conntrack ] || need_apt+=(conntrack)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 # The installed man page is checked with `man -l` (make install, CIRecipeTests).
 command -v man >/dev/null 2>&1 || need_apt+=(man-db)

@@ -11,6 +11,7 @@ import ReproKit
 
 extension CutMode: ExpressibleByArgument {}
 extension CutVia: ExpressibleByArgument {}
+extension NATExpiry: ExpressibleByArgument {}
 extension WaitTimeoutScope: ExpressibleByArgument {}
 extension KillTarget: ExpressibleByArgument {}
 extension WorkloadPattern: ExpressibleByArgument {}

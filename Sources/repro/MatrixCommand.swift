@@ -93,6 +93,11 @@ extension Repro {
         @OptionGroup var output: ReportOutputOptions
 
         func validate() throws {
+            if via.isMiddlebox {
+                throw ValidationError(
+                    "matrix --via is how cuts are made: proxy or kernel; the NAT and HAProxy columns are in the drivers matrix already"
+                )
+            }
             if !ParallelRuns.jobsRange.contains(jobs) {
                 throw outOfRange("--jobs", jobs, use: ParallelRuns.jobsRange.text)
             }

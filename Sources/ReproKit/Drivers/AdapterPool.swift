@@ -31,7 +31,7 @@ public final class AdapterPool: PoolUnderTest {
     /// Starts the adapter, checks `hello`, validates the options against the keys it knows, opens the pool.
     public convenience init(
         adapter: AdapterDefinition, choice: DriverChoice, nodePath: String?, target: AdapterTarget, size: Int,
-        initSQL: [String], log: any RunObserver
+        initSQL: [String], log: any RunObserver, launcher: [String] = []
     ) throws(RunError) {
         var chosen = choice
         if chosen.libraryPath == nil, let spec = chosen.version {
@@ -41,7 +41,7 @@ public final class AdapterPool: PoolUnderTest {
         try self.init(
             name: adapter.name, executable: adapter.runPath, arguments: [], nodePath: nodePath, choice: chosen,
             layouts: DriverReleases.layouts(adapter), extraOpen: [:], target: target, size: size, initSQL: initSQL,
-            log: log)
+            log: log, launcher: launcher)
     }
 
     /// Runs the adapter's `prepare` when it has one (docs/adapters.md "Releases": building the adapter against the
@@ -73,7 +73,8 @@ public final class AdapterPool: PoolUnderTest {
     /// repro's own pool with `policy`, served by `repro serve-pool` in a child process of its own (a freeze
     /// suspends it as it suspends a real stack's adapter).
     public convenience init(
-        servingPolicy policy: PoolPolicy, target: AdapterTarget, size: Int, initSQL: [String], log: any RunObserver
+        servingPolicy policy: PoolPolicy, target: AdapterTarget, size: Int, initSQL: [String], log: any RunObserver,
+        launcher: [String] = []
     ) throws(RunError) {
         guard let executable = ReproPaths.reproExecutable else {
             throw .environment(
@@ -93,7 +94,7 @@ public final class AdapterPool: PoolUnderTest {
         try self.init(
             name: Self.servedPoolName, executable: executable, arguments: ["serve-pool"], nodePath: nil,
             choice: DriverChoice(name: Self.servedPoolName, deadline: deadline), extraOpen: ["policy": encoded],
-            target: target, size: size, initSQL: initSQL, log: log)
+            target: target, size: size, initSQL: initSQL, log: log, launcher: launcher)
     }
 
     /// The name repro's own pool goes by when it runs in a child process.
@@ -102,15 +103,17 @@ public final class AdapterPool: PoolUnderTest {
     private init(
         name: String, executable: String, arguments: [String], nodePath: String?, choice: DriverChoice,
         layouts: [ReleaseLayout]? = nil, extraOpen: [String: JSONValue], target: AdapterTarget, size: Int,
-        initSQL: [String], log: any RunObserver
+        initSQL: [String], log: any RunObserver, launcher: [String] = []
     ) throws(RunError) {
         self.name = name
         self.size = size
         self.log = log
         let deadline = Duration.milliseconds(Int(choice.deadline * 1000))
         self.deadline = deadline
+        // A launcher (`ip netns exec <namespace>`) execs the adapter in place: same pid, same process group.
         process = try AdapterProcess(
-            name: name, executable: executable, arguments: arguments,
+            name: name, executable: launcher.first ?? executable,
+            arguments: launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [executable] + arguments,
             environment: AdapterCatalog.childEnvironment(nodePath: nodePath, libraryPath: choice.libraryPath)
         ) { line, lateFor in
             if let lateFor {

@@ -10,7 +10,15 @@ public enum CutMode: String, Sendable, Codable, CaseIterable {
     case halfOpen = "half-open"
 }
 
-/// Where a network cut happens: the in-process proxy or kernel packet filtering.
+/// Where a network cut happens: the in-process proxy or kernel packet filtering cut flows at a chosen moment;
+/// a NAT or HAProxy between pool and server forgets or closes idle flows by itself, after its idle timeout.
 public enum CutVia: String, Sendable, Codable, CaseIterable {
     case proxy, kernel
+    /// A real Linux NAT in network namespaces of the run's own (`IdleTimeoutNAT`; root).
+    case nat
+    /// A real HAProxy in TCP mode (`HAProxyMiddlebox`).
+    case haproxy
+
+    /// True for the middleboxes whose own idle timeout is the fault (no cut at a chosen moment).
+    public var isMiddlebox: Bool { self == .nat || self == .haproxy }
 }

@@ -71,6 +71,12 @@ public protocol InjectedFault: AnyObject {
     var initCommands: [String] { get }
     /// Where the pool connects instead of the server (a fault proxy's port on 127.0.0.1).
     var port: Int? { get }
+    /// The host the pool connects to instead of the server's (a NAT's address); nil: the server's, or 127.0.0.1
+    /// with `port`.
+    var host: String? { get }
+    /// The command prefix a pool process is started with (`ip netns exec <namespace>`): the pool must then run in
+    /// a child process, repro's own pool included (`repro serve-pool`); nil: no prefix.
+    var launcher: [String]? { get }
     /// How long the warm pool idles before `inject`, why (progress shows it), and a line for the timeline
     /// when it starts; nil: no idle.
     var idle: IdlePeriod? { get }
@@ -97,6 +103,8 @@ public protocol InjectedFault: AnyObject {
 extension InjectedFault {
     public var initCommands: [String] { [] }
     public var port: Int? { nil }
+    public var host: String? { nil }
+    public var launcher: [String]? { nil }
     public var settle: Double { 0 }
     public var pausesLoad: Bool { false }
     public func operations(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> (

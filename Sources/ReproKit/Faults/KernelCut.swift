@@ -310,7 +310,7 @@ public final class KernelCut: Sendable {
     }
 
     /// Creates `stateDirectory` if needed, and refuses one that someone else could have planted in the shared /tmp.
-    private static func prepareStateDirectory() throws(KernelCutError) {
+    static func prepareStateDirectory() throws(KernelCutError) {
         if mkdir(stateDirectory, 0o755) != 0 && errno != EEXIST {
             throw KernelCutError(
                 "--via kernel: cannot create \(stateDirectory): \(String(cString: strerror(errno))); check that /tmp is writable"

@@ -3,25 +3,91 @@ import Synchronization
 
 /// The network between the pool and the server is cut after the pool idled: through repro's in-process
 /// proxy (`FaultProxy`: RST, FIN, blackhole or half-open at once, no root) or with iptables rules on this
-/// run's own loopback flows (`KernelCut`: root; TCP keepalive meets a real cut).
+/// run's own loopback flows (`KernelCut`: root; TCP keepalive meets a real cut). Or a middlebox between them
+/// forgets idle flows by itself: a real Linux NAT in network namespaces of the run's own (`IdleTimeoutNAT`:
+/// root), which TCP keepalive probes keep alive, or a real HAProxy (`HAProxyMiddlebox`), which they do not.
 public struct NetworkCutFault: FaultKind, Equatable {
     public static let kind = "network-cut"
-    public static let fileKeys = ["mode", "via", "idle"]
+    public static let fileKeys = ["mode", "via", "idle", "idle-timeout", "on-expiry", "keepalive-time"]
     /// Read timeout (s) network-cut scenarios get when they do not set one: a blackhole costs one per connection.
     public static let defaultReadTimeout = 5
+    /// `--idle-timeout` / `fault.idle-timeout`: seconds a middlebox lets a flow idle (a cloud NAT's 350 s, scaled).
+    public static let defaultIdleTimeout = 2
+    public static let idleTimeoutRange = 1...86400
+    /// `--keepalive-time` / `fault.keepalive-time`: the application host's `net.ipv4.tcp_keepalive_time` (s).
+    public static let keepaliveTimeRange = 1...7200
 
     public var mode: CutMode
     public var via: CutVia
+    /// nat and haproxy: seconds of idle after which the middlebox forgets (NAT) or closes (HAProxy) a flow.
+    public var idleTimeout: Int
+    /// nat: what the NAT does with packets of a flow it forgot.
+    public var onExpiry: NATExpiry
+    /// nat: `net.ipv4.tcp_keepalive_time` in the application's namespace; nil: the kernel's default (7200).
+    public var keepaliveTime: Int?
 
     public init(mode: CutMode, via: CutVia = .proxy) {
         self.mode = mode
         self.via = via
+        idleTimeout = Self.defaultIdleTimeout
+        onExpiry = .drop
+        keepaliveTime = nil
+    }
+
+    /// A middlebox whose idle timeout is the fault: `via` is `.nat` or `.haproxy`.
+    public init(middlebox via: CutVia, idleTimeout: Int, onExpiry: NATExpiry = .drop, keepaliveTime: Int? = nil) {
+        self.via = via
+        self.idleTimeout = idleTimeout
+        self.onExpiry = via == .nat ? onExpiry : .drop
+        self.keepaliveTime = via == .nat ? keepaliveTime : nil
+        mode = Self.mode(middlebox: via, onExpiry: onExpiry)
+    }
+
+    /// What a middlebox's expiry amounts to, in cut modes: a NAT that drops is a blackhole, one that resets is a
+    /// half-open flow, HAProxy closes (its FIN is measured: `tcpSignal`).
+    static func mode(middlebox via: CutVia, onExpiry: NATExpiry) -> CutMode {
+        switch via {
+        case .nat: onExpiry == .drop ? .blackhole : .halfOpen
+        default: .close
+        }
     }
 
     public static func read<Fields: FaultFields>(_ fields: inout Fields) -> Self? {
-        let mode = fields.choice("mode", CutMode.self, fallback: nil, hint: "use reset, close, blackhole or half-open")
         let via = fields.choice("via", CutVia.self, fallback: .proxy, hint: "")
-        guard let mode, let via else { return nil }
+        guard let via else { return nil }
+        if via.isMiddlebox {
+            if fields.text("mode") != nil {
+                fields.problem(
+                    at: "mode",
+                    "fault.mode does not apply to via: \(via.rawValue): its own idle timeout is the fault; drop mode and set idle-timeout\(via == .nat ? " (and on-expiry drop or reset)" : "")"
+                )
+                return nil
+            }
+            let timeout = fields.int("idle-timeout", range: idleTimeoutRange, fallback: defaultIdleTimeout, hint: "")
+            var onExpiry: NATExpiry? = .drop
+            var keepalive: Int?
+            if via == .nat {
+                onExpiry = fields.choice("on-expiry", NATExpiry.self, fallback: .drop, hint: "")
+                if fields.text("keepalive-time") != nil {
+                    keepalive = fields.int("keepalive-time", range: keepaliveTimeRange, fallback: nil, hint: "")
+                    if keepalive == nil { return nil }
+                }
+            } else {
+                for key in ["on-expiry", "keepalive-time"] where fields.text(key) != nil {
+                    fields.problem(at: key, "fault.\(key) applies to via: nat only")
+                    return nil
+                }
+            }
+            guard let timeout, let onExpiry else { return nil }
+            return Self(middlebox: via, idleTimeout: timeout, onExpiry: onExpiry, keepaliveTime: keepalive)
+        }
+        for key in ["idle-timeout", "on-expiry", "keepalive-time"] where fields.text(key) != nil {
+            fields.problem(
+                at: key, "fault.\(key) applies to via: nat or haproxy, whose idle timeout is the fault, not to a cut")
+            return nil
+        }
+        let mode = fields.choice("mode", CutMode.self, fallback: nil, hint: "use reset, close, blackhole or half-open")
+        guard let mode else { return nil }
         if mode == .close && via == .kernel {
             fields.problem(
                 at: "mode", "fault.mode close needs via: proxy (a packet filter cannot make the peer send FIN)")
@@ -31,13 +97,36 @@ public struct NetworkCutFault: FaultKind, Equatable {
     }
 
     public init?(parameters p: [String: String]) {
+        let via = p["via"].flatMap { CutVia(rawValue: $0) } ?? .proxy
+        if via.isMiddlebox {
+            self.init(
+                middlebox: via, idleTimeout: p["idleTimeout"].flatMap { Int($0) } ?? Self.defaultIdleTimeout,
+                onExpiry: p["onExpiry"].flatMap { NATExpiry(rawValue: $0) } ?? .drop,
+                keepaliveTime: p["keepaliveTime"].flatMap { Int($0) })
+            return
+        }
         guard let mode = p["mode"].flatMap({ CutMode(rawValue: $0) }) else { return nil }
-        self.init(mode: mode, via: p["via"].flatMap { CutVia(rawValue: $0) } ?? .proxy)
+        self.init(mode: mode, via: via)
     }
 
-    public var parameters: [String: String] { ["mode": mode.rawValue, "via": via.rawValue] }
+    public var parameters: [String: String] {
+        var p = ["mode": mode.rawValue, "via": via.rawValue]
+        if via.isMiddlebox { p["idleTimeout"] = "\(idleTimeout)" }
+        if via == .nat {
+            p["onExpiry"] = onExpiry.rawValue
+            if let keepaliveTime { p["keepaliveTime"] = "\(keepaliveTime)" }
+        }
+        return p
+    }
+
     public var defaultReadTimeout: Int? { Self.defaultReadTimeout }
-    public var label: String { "network-cut \(mode.rawValue) via \(via.rawValue)" }
+    public var label: String {
+        switch via {
+        case .nat: "network-cut via nat (idle timeout \(idleTimeout) s, \(onExpiry.rawValue))"
+        case .haproxy: "network-cut via haproxy (timeout \(idleTimeout) s)"
+        default: "network-cut \(mode.rawValue) via \(via.rawValue)"
+        }
+    }
 
     public var catalogEntryID: String {
         switch mode {
@@ -57,11 +146,25 @@ public struct NetworkCutFault: FaultKind, Equatable {
     }
 
     public func sentence(_ s: ScenarioResult) -> String {
-        "The network path of every pooled connection was cut (mode \(mode.rawValue) via \(via.rawValue)); the client side received \(s.tcpSignal ?? "unknown")."
+        let received = s.tcpSignal ?? "unknown"
+        let idled = Double(s.parameters["idle"] ?? "").map(DriversMatrix.format) ?? "?"
+        switch via {
+        case .nat:
+            let expiry = onExpiry == .drop ? "drops their packets silently" : "answers their packets with RST"
+            let keepalive = keepaliveTime.map { "; the application's host sends its first TCP keepalive probe after \($0) s idle (net.ipv4.tcp_keepalive_time)" } ?? ""
+            return
+                "The pool reached the server through a NAT (network namespaces of this run's own) that forgets a flow idle for \(idleTimeout) s and then \(expiry)\(keepalive); the pool idled \(idled) s and the client side received \(received)."
+        case .haproxy:
+            return
+                "The pool reached the server through HAProxy in TCP mode (timeout client and server \(idleTimeout) s), which closes a flow with no payload for that long; the pool idled \(idled) s and the client side received \(received)."
+        default: break
+        }
+        return "The network path of every pooled connection was cut (mode \(mode.rawValue) via \(via.rawValue)); the client side received \(s.tcpSignal ?? "unknown")."
     }
 
     public func unavoidableWait(_ scenario: Scenario) -> Double {
         let settle = scenario.idle + (via == .proxy ? Settle.afterProxyCut : Settle.afterKernelCut)
+        guard !via.isMiddlebox || mode == .blackhole else { return settle }
         guard mode == .blackhole, scenario.driver == nil else { return settle }
         // Every pooled connection that is tried waits one read timeout (validation pings included); a
         // fresh-connection retry does not.
@@ -70,8 +173,19 @@ public struct NetworkCutFault: FaultKind, Equatable {
     }
 
     public func preflight(_ scenario: Scenario, external: Bool, at: String) throws(RunError) {
-        if via == .kernel {
+        switch via {
+        case .kernel:
             do { _ = try KernelCutMode(mode) } catch { throw .usage(at + error.message) }
+        case .nat:
+            do { try IdleTimeoutNAT.checkAvailable() } catch { throw .environment(at + error.message) }
+        case .haproxy:
+            _ = try HAProxyMiddlebox.locate()
+        case .proxy: break
+        }
+        if via.isMiddlebox && !Self.idleTimeoutRange.contains(idleTimeout) {
+            throw .usage(
+                "\(at)--idle-timeout \(idleTimeout) is out of range: use seconds from \(Self.idleTimeoutRange.lowerBound) to \(Self.idleTimeoutRange.upperBound)"
+            )
         }
     }
 
@@ -81,6 +195,17 @@ public struct NetworkCutFault: FaultKind, Equatable {
             throw .usage("network-cut cuts TCP flows: drop ?socket= from the DSN and give the server's host:port")
         }
         switch via {
+        case .nat:
+            guard ["127.0.0.1", "localhost"].contains(endpoint.host) else {
+                throw .usage(
+                    "--via nat puts a NAT in front of a server on this host's loopback only (server at \(endpoint.hostPort)): use --via haproxy or --via proxy"
+                )
+            }
+            for block in IdleTimeoutNAT.removeStale() {
+                context.log.record(.scenario, detail: "removed stale \(block) left by a killed run")
+            }
+            return try NATInjected(fault: self, context: context)
+        case .haproxy: return try HAProxyInjected(fault: self, context: context)
         case .proxy: return try ProxyCut(mode: mode, context: context)
         case .kernel:
             let kernelMode: KernelCutMode
@@ -244,9 +369,171 @@ public struct NetworkCutFault: FaultKind, Equatable {
     }
 }
 
+extension NetworkCutFault {
+    /// The pool reaches the server only through a NAT in network namespaces of the run's own (it runs in a child
+    /// process started inside the application's namespace); nothing is cut: after the idle period the NAT's
+    /// conntrack table says which of the pool's flows it still tracks.
+    final class NATInjected: InjectedFault {
+        let nat: IdleTimeoutNAT
+        let idleSeconds: Double
+        let runner: ScenarioRunner
+        let log: EventLog
+        var poolThreads: [UInt64] = []
+        var poolFlows = 0
+        var tracked = 0
+
+        init(fault: NetworkCutFault, context: FaultContext) throws(RunError) {
+            do {
+                nat = try IdleTimeoutNAT(
+                    serverPort: context.endpoint.port, idleTimeout: fault.idleTimeout, onExpiry: fault.onExpiry,
+                    keepaliveTime: fault.keepaliveTime)
+            } catch {
+                throw .environment(error.message)
+            }
+            idleSeconds = context.scenario.idle
+            runner = context.runner
+            log = context.log
+            log.record(
+                .scenario,
+                detail:
+                    "NAT \(nat.natNamespace) up: the pool in \(nat.appNamespace) connects to \(nat.address):\(nat.serverPort); conntrack forgets an established flow after \(nat.idleTimeout) s idle, then \(nat.onExpiry == .drop ? "drops" : "answers with RST") its packets\(nat.keepaliveTime.map { "; tcp_keepalive_time \($0) s in the application's namespace" } ?? "")"
+            )
+        }
+
+        var host: String? { nat.address }
+        var launcher: [String]? { nat.launcher }
+
+        var idle: IdlePeriod? {
+            IdlePeriod(seconds: idleSeconds, reason: "pool idle behind a NAT that forgets flows idle \(nat.idleTimeout) s")
+        }
+
+        func inject(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> Double {
+            let threads: [ServerThread]
+            do {
+                let admin = try runner.adminConnection()
+                defer { admin.close() }
+                threads = try runner.serverThreads(pool, context, admin: admin)
+            }
+            // The server never hears that the NAT forgot a flow: `finish` kills the threads left behind.
+            poolThreads = threads.map(\.id)
+            let ports = pool.clientPorts(serverPort: nat.serverPort) ?? Set(threads.compactMap(\.clientPort))
+            let flows = nat.trackedFlows().filter { $0.state == "ESTABLISHED" && ports.contains($0.clientPort) }
+            poolFlows = ports.count
+            tracked = flows.count
+            let at = log.ms()
+            let detail: String
+            if ports.isEmpty {
+                detail =
+                    "fault: nothing for the NAT to forget: the pool had no open connection after \(DriversMatrix.format(idleSeconds)) s idle (it closed its idle connections itself)"
+            } else {
+                let left = flows.map { "port \($0.clientPort): \($0.secondsLeft) s left" }.joined(separator: ", ")
+                detail =
+                    "fault: after \(DriversMatrix.format(idleSeconds)) s idle the NAT still tracks \(flows.count) of the pool's \(ports.count) flow(s)\(left.isEmpty ? "" : " (\(left))"); it forgot \(ports.count - flows.count)"
+            }
+            log.record(.scenario, detail: detail)
+            return at
+        }
+
+        func tcpSignal() -> String? {
+            guard poolFlows > 0 else { return nil }
+            // Flows the NAT still tracks got nothing; forgotten ones get what the NAT does on expiry.
+            guard tracked < poolFlows else { return ClientSignal.none.rawValue }
+            return (nat.onExpiry == .reset ? ClientSignal.rst : ClientSignal.none).rawValue
+        }
+
+        func finish() { runner.killLeftovers(poolThreads, log: log) }
+
+        func close() {
+            nat.remove()
+            log.record(.scenario, detail: "NAT namespaces \(nat.natNamespace) and \(nat.appNamespace) removed")
+        }
+    }
+
+    /// The pool connects through HAProxy (TCP mode) with the idle timeout on both sides; a probe connection of
+    /// repro's own, through the same HAProxy and idle as long as the pool, tells what a client receives when it
+    /// times out.
+    final class HAProxyInjected: InjectedFault {
+        let proxy: HAProxyMiddlebox
+        let idleSeconds: Double
+        let log: EventLog
+        let probe: MariaDBConnection?
+        var signal: ClientSignal?
+
+        init(fault: NetworkCutFault, context: FaultContext) throws(RunError) {
+            let endpoint = context.endpoint
+            if !endpoint.managed && endpoint.unixSocket != nil {
+                throw .usage("--via haproxy forwards TCP: drop ?socket= from the DSN and give the server's host:port")
+            }
+            let upstream = endpoint.host == "localhost" ? "127.0.0.1" : endpoint.host
+            proxy = try HAProxyMiddlebox(
+                upstreamHost: upstream, upstreamPort: endpoint.port, idleTimeout: fault.idleTimeout)
+            idleSeconds = context.scenario.idle
+            log = context.log
+            var options = context.runner.connectionOptions(policy: PoolPolicy())
+            options.host = "127.0.0.1"
+            options.port = proxy.port
+            options.unixSocket = nil
+            probe = try? MariaDBConnection(options: options)
+            log.record(
+                .scenario,
+                detail:
+                    "\(proxy.version) up on 127.0.0.1:\(proxy.port) (mode tcp, timeout client/server \(fault.idleTimeout) s) in front of \(endpoint.hostPort)"
+            )
+        }
+
+        var port: Int? { proxy.port }
+
+        var idle: IdlePeriod? {
+            IdlePeriod(
+                seconds: idleSeconds, reason: "pool idle behind HAProxy (timeout \(proxy.idleTimeout) s)")
+        }
+
+        func inject(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> Double {
+            let at = log.ms()
+            let liveness = probe?.liveness()
+            signal =
+                switch liveness {
+                case .closed: .fin
+                case .reset: .rst
+                case .alive, .unexpectedData: ClientSignal.none
+                case nil: nil
+                }
+            let seen =
+                switch liveness {
+                case .closed: "received FIN (HAProxy closed it)"
+                case .reset: "received RST"
+                case .alive: "is still open"
+                case .unexpectedData: "has unread bytes"
+                case nil: "could not be opened"
+                }
+            log.record(
+                .scenario,
+                detail:
+                    "fault: after \(DriversMatrix.format(idleSeconds)) s idle behind HAProxy (timeout \(proxy.idleTimeout) s), repro's probe connection through it \(seen)"
+            )
+            return at
+        }
+
+        func tcpSignal() -> String? { signal?.rawValue }
+
+        func close() {
+            probe?.close()
+            proxy.stop()
+            log.record(.scenario, detail: "HAProxy stopped")
+        }
+    }
+}
+
 extension Fault {
     /// The network between pool and server is cut.
     public static func networkCut(mode: CutMode, via: CutVia = .proxy) -> Fault {
         Fault(NetworkCutFault(mode: mode, via: via))
+    }
+
+    /// The pool reaches the server through a middlebox (`.nat`, `.haproxy`) that forgets idle flows by itself.
+    public static func middlebox(
+        _ via: CutVia, idleTimeout: Int, onExpiry: NATExpiry = .drop, keepaliveTime: Int? = nil
+    ) -> Fault {
+        Fault(NetworkCutFault(middlebox: via, idleTimeout: idleTimeout, onExpiry: onExpiry, keepaliveTime: keepaliveTime))
     }
 }

@@ -15,6 +15,11 @@ public final class ReproSession: Sendable {
         KernelCut.removeStale()
         // Pool processes a killed run left suspended by a freeze would stay stopped forever: continue and kill them.
         for line in SuspendedGroup.removeStale() { Console.err("repro: \(line)\n") }
+        // NAT namespaces, links and host rules of network-cut --via nat runs that were killed.
+        IdleTimeoutNAT.removeStale()
+        // Sandboxes of earlier runs that were killed outright (SIGKILL, OOM) would run forever: servers, and the
+        // HAProxy of a --via haproxy run, also in front of a user's server.
+        ManagedServer.removeStale()
         if let dsn, !dsn.isEmpty {
             let endpoint: ServerEndpoint
             do {
@@ -30,8 +35,6 @@ public final class ReproSession: Sendable {
             }
             return ReproSession(endpoint: endpoint, serverVersion: probe.serverVersion, managed: nil)
         }
-        // Sandboxes of earlier runs that were killed outright (SIGKILL, OOM) would run forever: remove them.
-        ManagedServer.removeStale()
         let server: ManagedServer
         // REPRO_MARIADB_PATH: where to look for mariadbd instead of PATH and the usual sbin directories.
         let searchPath = ProcessInfo.processInfo.environment["REPRO_MARIADB_PATH"].flatMap {

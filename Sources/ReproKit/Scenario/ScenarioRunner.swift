@@ -87,7 +87,8 @@ public struct ScenarioRunner: Sendable {
         let fault = try scenario.fault.base.start(context)
         defer { fault.close() }
         let pool = try makePool(
-            &run, initCommands: fault.initCommands, port: fault.port, inChild: scenario.fault.base.suspendsPool)
+            &run, initCommands: fault.initCommands, port: fault.port, host: fault.host, launcher: fault.launcher,
+            inChild: scenario.fault.base.suspendsPool || fault.launcher != nil)
         defer { pool.close() }
         // Before the pool closes: firewall rules off, threads a cut left behind killed.
         defer { fault.finish() }
@@ -115,14 +116,18 @@ public struct ScenarioRunner: Sendable {
     // MARK: - Shared steps
 
     /// Opens the pool under test: repro's own, or the real driver stack the scenario names.
-    private func makePool(_ run: inout FaultRun, initCommands: [String], port: Int? = nil, inChild: Bool = false)
-        throws(RunError) -> any PoolUnderTest
-    {
+    private func makePool(
+        _ run: inout FaultRun, initCommands: [String], port: Int? = nil, host: String? = nil,
+        launcher: [String]? = nil, inChild: Bool = false
+    ) throws(RunError) -> any PoolUnderTest {
         run.baselineThreads = try processListIDs()
         var options = connectionOptions(policy: run.scenario.policy, initCommands: initCommands)
         if let port {
-            options.host = "127.0.0.1"
+            options.host = host ?? "127.0.0.1"
             options.port = port
+            options.unixSocket = nil
+        } else if let host {
+            options.host = host
             options.unixSocket = nil
         }
         let pool: any PoolUnderTest
@@ -136,16 +141,17 @@ public struct ScenarioRunner: Sendable {
             pool = try AdapterPool(
                 adapter: adapter, choice: driver, nodePath: nodePath, target: target,
                 size: run.scenario.poolSize,
-                initSQL: initCommands, log: run.log)
+                initSQL: initCommands, log: run.log, launcher: launcher ?? [])
         } else if inChild {
-            // repro's own pool in a child process of its own (`repro serve-pool`), so a freeze can stop it.
+            // repro's own pool in a child process of its own (`repro serve-pool`), so a freeze can stop it, or so it
+            // runs in the network namespace behind a NAT.
             progress(.step(scenario: run.scenario.name, "starting repro's pool in a child process"))
             let target = AdapterTarget(
                 host: options.host, port: options.port, user: endpoint.user, password: endpoint.password,
                 database: endpoint.database)
             pool = try AdapterPool(
                 servingPolicy: run.scenario.policy, target: target, size: run.scenario.poolSize,
-                initSQL: initCommands, log: run.log)
+                initSQL: initCommands, log: run.log, launcher: launcher ?? [])
         } else {
             let runner = self
             pool = SwiftPoolUnderTest(

@@ -319,11 +319,13 @@ public final class ManagedServer: Sendable {
     /// Creates the sandbox directory with its owner lock already held inside: the directory is made and locked
     /// under a staging name (`repro-staging-*`), then renamed, so a `repro-mariadb-*` directory never exists
     /// without a held lock while its owner lives, and the lock is released by the kernel when the owner dies.
-    static func makeDirectory() throws(ServerError) -> (directory: String, lock: OwnerLock) {
+    static func makeDirectory(prefix: String = "repro-mariadb-") throws(ServerError) -> (
+        directory: String, lock: OwnerLock
+    ) {
         var base = NSTemporaryDirectory()
         while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
         // A Unix socket path must fit in sun_path (108 bytes on Linux, 104 on macOS); a deep TMPDIR would not.
-        if (base + "/repro-mariadb-XXXXXX/mariadbd.sock").utf8.count >= 104 { base = "/tmp" }
+        if (base + "/\(prefix)XXXXXX/mariadbd.sock").utf8.count >= 104 { base = "/tmp" }
         func failure(_ what: String) -> ServerError {
             ServerError(
                 .sandboxFailed,
@@ -342,7 +344,7 @@ public final class ManagedServer: Sendable {
                 rmdir(staging)
                 throw failure("cannot create its lock file: \(error.reason)")
             }
-            let directory = base + "/repro-mariadb-" + staging.suffix(6)
+            let directory = base + "/" + prefix + staging.suffix(6)
             if rename(staging, directory) == 0 {
                 return (directory, lock.moved(to: directory + "/" + ServerSandbox.lockName))
             }
@@ -353,6 +355,9 @@ public final class ManagedServer: Sendable {
         }
         throw failure("every name tried was taken")
     }
+
+    /// Directories `makeDirectory` makes: the embedded server's, HAProxy's (`HAProxyMiddlebox`), and both while staged.
+    static let sandboxPrefixes = ["repro-mariadb-", "repro-haproxy-", "repro-staging-"]
 
     /// Stops servers and removes sandboxes whose owning `repro` process is gone (it was SIGKILLed or crashed);
     /// returns the directories removed.
@@ -378,7 +383,7 @@ public final class ManagedServer: Sendable {
         var removed: [String] = []
         for base in bases {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
-            for name in names where name.hasPrefix("repro-mariadb-") || name.hasPrefix("repro-staging-") {
+            for name in names where sandboxPrefixes.contains(where: { name.hasPrefix($0) }) {
                 let dir = base + "/" + name
                 var info = stat()
                 // Never follow a symlink someone planted in a shared /tmp.

@@ -13,6 +13,9 @@ public enum ProcessSockets {
     public static func clientPorts(processGroup group: pid_t, remotePort: Int, proc: String = "/proc") -> Set<Int>? {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: proc) else { return nil }
         var inodes = Set<UInt64>()
+        // The TCP tables of each network namespace the group's processes live in (one behind a NAT, in a
+        // namespace of the run's own, sees tables that are not ours), read through one process in each.
+        var tableRoots: [String: String] = [:]
         for entry in entries {
             guard let pid = Int32(entry), processGroup(of: pid, proc: proc) == group else { continue }
             let fdDir = "\(proc)/\(pid)/fd"
@@ -20,9 +23,16 @@ public enum ProcessSockets {
                 guard let inode = link("\(fdDir)/\(fd)").flatMap(socketInode) else { continue }
                 inodes.insert(inode)
             }
+            // A process whose namespace cannot be read is taken to share ours.
+            if let namespace = link("\(proc)/\(pid)/ns/net") {
+                if tableRoots[namespace] == nil { tableRoots[namespace] = "\(proc)/\(pid)" }
+            } else {
+                tableRoots["own"] = proc
+            }
         }
         var ports = Set<Int>()
-        for table in ["\(proc)/net/tcp", "\(proc)/net/tcp6"] {
+        let roots = tableRoots.isEmpty ? [proc] : Array(tableRoots.values)
+        for table in roots.flatMap({ ["\($0)/net/tcp", "\($0)/net/tcp6"] }) {
             guard let text = readAll(table) else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 guard let row = TCPRow(line), row.remotePort == remotePort, inodes.contains(row.inode) else { continue }

@@ -21,8 +21,11 @@ final class ServerSandbox: Sendable {
     // can come into being in a sandbox that is already being removed.
     private let state = Mutex(State())
 
+    /// What runs in it, for messages (`mariadbd`, `haproxy`).
+    let program: String
+
     /// An empty sandbox: register its teardown first, then `create` it, so a Ctrl-C at any moment finds it.
-    init() {}
+    init(program: String = "mariadbd") { self.program = program }
 
     /// Root of the sandbox (empty before `create`); everything the server writes lives below it.
     var directory: String {
@@ -38,13 +41,13 @@ final class ServerSandbox: Sendable {
     func create(_ make: () throws(ServerError) -> (directory: String, lock: OwnerLock)) throws(ServerError) -> String {
         try state.withLock { (state) throws(ServerError) -> String in
             guard !state.tornDown else {
-                throw ServerError(.startFailed, "mariadbd start was interrupted by cleanup; run the command again")
+                throw ServerError(.startFailed, "\(program) start was interrupted by cleanup; run the command again")
             }
             let made = try make()
             state.directory = made.directory
             state.lock = made.lock
             if let token = state.token {
-                CleanupRegistry.shared.rename(token, to: "mariadbd sandbox \(made.directory)")
+                CleanupRegistry.shared.rename(token, to: "\(program) sandbox \(made.directory)")
             }
             return made.directory
         }
@@ -54,7 +57,7 @@ final class ServerSandbox: Sendable {
     func launch(_ spawn: () throws(ServerError) -> ChildProcess) throws(ServerError) -> ChildProcess {
         try state.withLock { (state) throws(ServerError) -> ChildProcess in
             guard !state.tornDown else {
-                throw ServerError(.startFailed, "mariadbd start was interrupted by cleanup; run the command again")
+                throw ServerError(.startFailed, "\(program) start was interrupted by cleanup; run the command again")
             }
             let child = try spawn()
             state.child = child
