@@ -87,7 +87,8 @@ extension Repro {
                 return
             }
             guard let mode else {
-                throw ValidationError("--mode is required with --via \(via.rawValue): use reset, close, blackhole or half-open")
+                throw ValidationError(
+                    "--mode is required with --via \(via.rawValue): use reset, close, blackhole or half-open")
             }
             if idleTimeout != nil || onExpiry != nil || keepaliveTime != nil {
                 throw ValidationError(

@@ -260,7 +260,9 @@ struct MeasuredDriversTests {
             Set(patterns.map(\.config))
                 == ["keepalive", "idle-sweep", "ping-before-use", "retry-query", "retry-get-connection"])
         for row in patterns {
-            #expect(row.cells.map(\.column) == DriverConfig(rawValue: row.config)?.columns, "\(row.id)")
+            #expect(
+                row.cells.map(\.column) == DriverConfig(rawValue: row.config)?.columns(adapter: row.adapter),
+                "\(row.id)")
         }
     }
 

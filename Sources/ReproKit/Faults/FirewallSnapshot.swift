@@ -31,7 +31,7 @@ public struct FirewallSnapshot: Sendable, Equatable, CustomStringConvertible {
         for rawLine in raw.split(separator: "\n", omittingEmptySubsequences: true) {
             let line = Self.withoutCounters(rawLine.trimmingCharacters(in: .whitespaces))
             if line.isEmpty || line.hasPrefix("#") { continue }
-            if Self.namesOtherRun(line, ownPID: ownPID) { continue }
+            if Self.namesOtherRun(line, ownPID: ownPID) || Self.namesNATBlock(line) { continue }
             table.append(line)
             if line == "COMMIT" {
                 if !Self.isEmptyTable(table) { kept += table }
@@ -54,6 +54,16 @@ public struct FirewallSnapshot: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// True when some line names `word` (a chain name, say).
+    /// True for a line of a NAT block's host chains (`RNAT<n>-PRE`, `RNAT<n>-IN`): an `IdleTimeoutNAT` of a
+    /// `--via nat` run that may live meanwhile, which removes them itself (its lock file tells a live one).
+    static func namesNATBlock(_ line: String) -> Bool {
+        line.split(whereSeparator: { $0 == " " || $0 == ":" }).contains { word in
+            guard word.hasPrefix("RNAT") else { return false }
+            let parts = word.dropFirst(4).split(separator: "-")
+            return parts.count == 2 && Int(parts[0]) != nil && (parts[1] == "PRE" || parts[1] == "IN")
+        }
+    }
+
     public func mentions(_ word: String) -> Bool {
         text.split(separator: "\n").contains { $0.split(separator: " ").contains { $0 == word || $0 == ":" + word } }
     }

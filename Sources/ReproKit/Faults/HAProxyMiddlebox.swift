@@ -30,7 +30,8 @@ public final class HAProxyMiddlebox: Sendable {
     /// The haproxy binary, or a message saying how to get one.
     static func locate() throws(RunError) -> String {
         guard let path = FirewallCommand.locate("haproxy") else {
-            throw .environment("--via haproxy needs haproxy, which is not installed; run `make setup` (apt-get install haproxy)")
+            throw .environment(
+                "--via haproxy needs haproxy, which is not installed; run `make setup` (apt-get install haproxy)")
         }
         return path
     }
@@ -67,8 +68,7 @@ public final class HAProxyMiddlebox: Sendable {
                 try ChildProcess.spawn(haproxy, ["-db", "-f", config], outputPath: log)
             }
             let deadline = ContinuousClock.now + Self.startLimit
-            // Ready once the server's greeting comes back through it (it listens, and it reaches the server).
-            while LoopbackTCP.readGreeting(port: port, timeout: .milliseconds(500)) == .notReady {
+            while !LoopbackTCP.accepts(port: port) {
                 if let exit = child.poll() {
                     sandbox.release(child)
                     throw ServerError(
@@ -77,7 +77,7 @@ public final class HAProxyMiddlebox: Sendable {
                 guard ContinuousClock.now < deadline else {
                     throw ServerError(
                         .startTimedOut,
-                        "haproxy on 127.0.0.1:\(port) did not pass the server's greeting within \(Self.startLimit); is the server at \(upstreamHost):\(upstreamPort) reachable from this host?"
+                        "haproxy did not listen on 127.0.0.1:\(port) within \(Self.startLimit): \(ManagedServer.tail(of: log))"
                     )
                 }
                 usleep(20_000)

@@ -118,7 +118,8 @@ public final class IdleTimeoutNAT: Sendable {
             conntrack: find("conntrack", package: "conntrack"))
         guard missing.isEmpty else {
             throw KernelCutError(
-                "--via nat needs \(missing.joined(separator: ", ")), not installed; run `make setup` or use --via haproxy")
+                "--via nat needs \(missing.joined(separator: ", ")), not installed; run `make setup` or use --via haproxy"
+            )
         }
         return tools
     }
@@ -378,6 +379,26 @@ public final class IdleTimeoutNAT: Sendable {
             ["netns", "exec", natNamespace, tools.conntrack, "-L", "-p", "tcp", "--dport", "\(serverPort)"])
         guard output.succeeded else { return [] }
         return output.stdout.split(separator: "\n").compactMap { TrackedFlow(conntrackLine: String($0)) }
+    }
+
+    /// The kernel timer of each of the application's TCP sockets to the NAT (local port → `keepalive,1.2sec,0`,
+    /// or `none`), read with `ss -o` inside its namespace: whether, and when, a keepalive probe is due.
+    public func socketTimers() -> [Int: String] {
+        guard let ss = FirewallCommand.locate("ss") else { return [:] }
+        let output = FirewallCommand.run(
+            tools.ip, ["netns", "exec", appNamespace, ss, "-tnoH", "state", "established", "dst", address])
+        guard output.succeeded else { return [:] }
+        var timers: [Int: String] = [:]
+        for line in output.stdout.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            // Recv-Q Send-Q Local:Port Peer:Port [timer:(keepalive,508ms,0)]
+            guard fields.count >= 4, let port = fields[2].split(separator: ":").last.flatMap({ Int($0) }) else {
+                continue
+            }
+            let timer = fields.first { $0.hasPrefix("timer:(") }
+            timers[port] = timer.map { String($0.dropFirst(7).dropLast()) } ?? "none"
+        }
+        return timers
     }
 
     /// Sweeps blocks of runs that are gone (SIGKILL, crash): everything of a block whose lock file this call can

@@ -137,7 +137,12 @@ public struct NetworkCutFault: FaultKind, Equatable {
     }
 
     public func driverColumn(pattern: WorkloadPattern) -> DriverColumn? {
-        switch mode {
+        switch via {
+        case .nat: return pattern == .pool && onExpiry == .drop ? .natIdleTimeout : nil
+        case .haproxy: return pattern == .pool ? .haproxyIdleTimeout : nil
+        default: break
+        }
+        return switch mode {
         case .reset: .networkCutReset
         case .close: .networkCutClose
         case .halfOpen: .networkCutHalfOpen
@@ -151,7 +156,10 @@ public struct NetworkCutFault: FaultKind, Equatable {
         switch via {
         case .nat:
             let expiry = onExpiry == .drop ? "drops their packets silently" : "answers their packets with RST"
-            let keepalive = keepaliveTime.map { "; the application's host sends its first TCP keepalive probe after \($0) s idle (net.ipv4.tcp_keepalive_time)" } ?? ""
+            let keepalive =
+                keepaliveTime.map {
+                    "; the application's host sends its first TCP keepalive probe after \($0) s idle (net.ipv4.tcp_keepalive_time)"
+                } ?? ""
             return
                 "The pool reached the server through a NAT (network namespaces of this run's own) that forgets a flow idle for \(idleTimeout) s and then \(expiry)\(keepalive); the pool idled \(idled) s and the client side received \(received)."
         case .haproxy:
@@ -159,7 +167,8 @@ public struct NetworkCutFault: FaultKind, Equatable {
                 "The pool reached the server through HAProxy in TCP mode (timeout client and server \(idleTimeout) s), which closes a flow with no payload for that long; the pool idled \(idled) s and the client side received \(received)."
         default: break
         }
-        return "The network path of every pooled connection was cut (mode \(mode.rawValue) via \(via.rawValue)); the client side received \(s.tcpSignal ?? "unknown")."
+        return
+            "The network path of every pooled connection was cut (mode \(mode.rawValue) via \(via.rawValue)); the client side received \(s.tcpSignal ?? "unknown")."
     }
 
     public func unavoidableWait(_ scenario: Scenario) -> Double {
@@ -404,7 +413,8 @@ extension NetworkCutFault {
         var launcher: [String]? { nat.launcher }
 
         var idle: IdlePeriod? {
-            IdlePeriod(seconds: idleSeconds, reason: "pool idle behind a NAT that forgets flows idle \(nat.idleTimeout) s")
+            IdlePeriod(
+                seconds: idleSeconds, reason: "pool idle behind a NAT that forgets flows idle \(nat.idleTimeout) s")
         }
 
         func inject(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> Double {
@@ -418,6 +428,10 @@ extension NetworkCutFault {
             poolThreads = threads.map(\.id)
             let ports = pool.clientPorts(serverPort: nat.serverPort) ?? Set(threads.compactMap(\.clientPort))
             let flows = nat.trackedFlows().filter { $0.state == "ESTABLISHED" && ports.contains($0.clientPort) }
+            // Whether the application's kernel was going to send keepalive probes, and when: the why of the result.
+            let timers = nat.socketTimers().filter { ports.contains($0.key) }
+            let timerText = Dictionary(grouping: timers.values, by: { Self.timerKind($0) })
+                .map { "\($0.key) ×\($0.value.count)" }.sorted().joined(separator: ", ")
             poolFlows = ports.count
             tracked = flows.count
             let at = log.ms()
@@ -428,10 +442,17 @@ extension NetworkCutFault {
             } else {
                 let left = flows.map { "port \($0.clientPort): \($0.secondsLeft) s left" }.joined(separator: ", ")
                 detail =
-                    "fault: after \(DriversMatrix.format(idleSeconds)) s idle the NAT still tracks \(flows.count) of the pool's \(ports.count) flow(s)\(left.isEmpty ? "" : " (\(left))"); it forgot \(ports.count - flows.count)"
+                    "fault: after \(DriversMatrix.format(idleSeconds)) s idle the NAT still tracks \(flows.count) of the pool's \(ports.count) flow(s)\(left.isEmpty ? "" : " (\(left))"); it forgot \(ports.count - flows.count); the pool's sockets' kernel timers: \(timerText.isEmpty ? "unknown" : timerText)"
             }
             log.record(.scenario, detail: detail)
             return at
+        }
+
+        /// `keepalive,508ms,0` → `keepalive due in 508ms`; `keepalive,119min,0` → `keepalive due in 119min`.
+        static func timerKind(_ timer: String) -> String {
+            let parts = timer.split(separator: ",")
+            guard parts.count >= 2 else { return timer == "none" ? "no timer (no keepalive)" : timer }
+            return parts[0] == "keepalive" ? "keepalive probe due in \(parts[1])" : "\(parts[0]) timer \(parts[1])"
         }
 
         func tcpSignal() -> String? {
@@ -534,6 +555,7 @@ extension Fault {
     public static func middlebox(
         _ via: CutVia, idleTimeout: Int, onExpiry: NATExpiry = .drop, keepaliveTime: Int? = nil
     ) -> Fault {
-        Fault(NetworkCutFault(middlebox: via, idleTimeout: idleTimeout, onExpiry: onExpiry, keepaliveTime: keepaliveTime))
+        Fault(
+            NetworkCutFault(middlebox: via, idleTimeout: idleTimeout, onExpiry: onExpiry, keepaliveTime: keepaliveTime))
     }
 }

@@ -22,6 +22,12 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
     case freezeKillThread = "freeze-kill-thread"
     /// The application is suspended while a middlebox forgets its flows (the next packet gets RST).
     case freezeNetworkCutHalfOpen = "freeze-network-cut-half-open"
+    /// The pool reaches the server through a real NAT (conntrack) that forgets flows idle as long as the matrix's
+    /// wait_timeout and then drops their packets; the pool idles 2 s longer. TCP keepalive probes keep a flow alive.
+    case natIdleTimeout = "nat-idle-timeout"
+    /// The pool reaches the server through HAProxy (TCP mode), which closes flows with no payload for as long as the
+    /// matrix's wait_timeout; the pool idles 2 s longer. TCP keepalive probes do not count as payload.
+    case haproxyIdleTimeout = "haproxy-idle-timeout"
 
     /// Columns that stop and start the server: only on the embedded one, and each with the server to itself.
     public var restartsServer: Bool { restart != nil }
@@ -48,7 +54,18 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .freezeWaitTimeout: .freeze(seconds: Double(seconds + 1), during: .waitTimeout)
         case .freezeKillThread: .freeze(seconds: Double(seconds + 1), during: .killThread)
         case .freezeNetworkCutHalfOpen: .freeze(seconds: Double(seconds + 1), during: .networkCut(.halfOpen))
+        case .natIdleTimeout: .middlebox(.nat, idleTimeout: seconds, onExpiry: .drop)
+        case .haproxyIdleTimeout: .middlebox(.haproxy, idleTimeout: seconds)
         }
+    }
+
+    /// Columns whose fault is a middlebox's own idle timeout.
+    public var isMiddlebox: Bool { self == .natIdleTimeout || self == .haproxyIdleTimeout }
+
+    /// How long the warm pool idles in this column: past a middlebox's idle timeout (the wait_timeout) by 2 s,
+    /// else the matrix's idle time.
+    public func idle(_ settings: DriversMatrix.Settings) -> Double {
+        isMiddlebox ? Double(settings.waitTimeout + 2) : settings.idle
     }
 
     /// Columns that suspend the application: their operations run inside the pool's process as it resumes.
@@ -79,6 +96,10 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
             "the application is suspended while its idle connections' server threads are KILLed, and resumed with its own timer due; it rolls back after a failed query"
         case .freezeNetworkCutHalfOpen:
             "the application is suspended while a middlebox forgets its flows (the next packet gets RST), and resumed with its own timer due; it rolls back after a failed query"
+        case .natIdleTimeout:
+            "through a real NAT (conntrack, in network namespaces) that forgets a flow idle as long as the wait_timeout and then drops its packets silently (Azure, GCP Cloud NAT, a node's conntrack); the pool idles 2 s longer; TCP keepalive probes keep a flow alive"
+        case .haproxyIdleTimeout:
+            "through HAProxy in TCP mode, which closes a flow with no payload for as long as the wait_timeout (timeout client/server); the pool idles 2 s longer; TCP keepalive probes are not payload"
         }
     }
 
@@ -92,6 +113,8 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .networkCutReset, .networkCutHalfOpen: "connection-reset"
         case .networkCutBlackhole: "blackhole"
         case .freezeWaitTimeout, .freezeKillThread, .freezeNetworkCutHalfOpen: "suspended-application"
+        case .natIdleTimeout: "blackhole"
+        case .haproxyIdleTimeout: "server-closed-idle"
         }
     }
 
@@ -121,9 +144,15 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
             let during = rawValue.replacingOccurrences(of: "freeze-", with: "")
                 .replacingOccurrences(of: "network-cut-", with: "network-cut:")
             parts += ["freeze", "--for", "\(settings.waitTimeout + 1)", "--during", during]
+        case .natIdleTimeout:
+            parts += ["network-cut", "--via", "nat", "--idle-timeout", "\(settings.waitTimeout)"]
+            if let seconds = row.hostKeepaliveTime { parts += ["--keepalive-time", "\(seconds)"] }
+        case .haproxyIdleTimeout:
+            parts += ["network-cut", "--via", "haproxy", "--idle-timeout", "\(settings.waitTimeout)"]
         }
-        if self != .waitTimeout && self != .killThreadBusy && !freezes && settings.idle != Scenario.defaultIdleSeconds {
-            parts += ["--idle", DriversMatrix.format(settings.idle)]
+        if self != .waitTimeout && self != .killThreadBusy && !freezes && idle(settings) != Scenario.defaultIdleSeconds
+        {
+            parts += ["--idle", DriversMatrix.format(idle(settings))]
         }
         if let driver = row.driver {
             // A release other than the installed one goes by its version: repro finds it among the staged ones.
@@ -132,7 +161,7 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
             parts += ["--driver-deadline", DriversMatrix.format(driver.deadline)]
         } else if let preset = row.preset {
             parts += ["--policy", preset.rawValue]
-            if self == .networkCutBlackhole {
+            if self == .networkCutBlackhole || self == .natIdleTimeout {
                 parts += ["--read-timeout", "\(preset.modeledReadTimeout ?? settings.presetReadTimeout)"]
             }
         }
@@ -167,12 +196,24 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
 
     /// The columns a configuration is measured in: mysql2's single settings and application patterns in the
     /// freeze columns (where the original reports come from) and the classic idle faults beside them; nil: all.
-    public var columns: [DriverColumn]? {
+    public func columns(adapter: String) -> [DriverColumn]? {
         guard !Self.standard.contains(self) else { return nil }
+        // Other stacks' keepalive rows: where a keepalive setting can make a difference.
+        guard adapter == "node-mysql2" else { return Self.keepaliveColumns }
         return [
             .waitTimeout, .killThread, .networkCutHalfOpen, .freezeWaitTimeout, .freezeKillThread,
-            .freezeNetworkCutHalfOpen,
+            .freezeNetworkCutHalfOpen, .natIdleTimeout, .haproxyIdleTimeout,
         ]
+    }
+
+    /// The columns of a keepalive row of a stack other than mysql2, and of repro's keepalive preset.
+    public static let keepaliveColumns: [DriverColumn] = [.networkCutHalfOpen, .natIdleTimeout, .haproxyIdleTimeout]
+
+    /// The application host's `net.ipv4.tcp_keepalive_time` (s) a configuration needs in the NAT column: a stack
+    /// that turns SO_KEEPALIVE on without an interval of its own (Connector/J `tcpKeepAlive`) probes only as
+    /// often as the host says, and the documented fix is lowering it below the middlebox's idle timeout.
+    public func hostKeepaliveTime(adapter: String, settings: DriversMatrix.Settings) -> Int? {
+        self == .keepAlive && adapter == "hikari" ? max(1, Int(settings.threshold)) : nil
     }
 
     /// The application pattern of the original reports, in every node-mysql2 row: after a failed query the
@@ -206,7 +247,18 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
         case (.keepAlive, "node-mysql2"):
             return (
                 extra.merging(["enableKeepAlive": "true", "keepAliveInitialDelay": "\(ms)"]) { a, _ in a },
-                "TCP keepalive alone, the first probe below the wait_timeout" + followed
+                "TCP keepalive alone, the first probe below the wait_timeout (and the middleboxes' idle timeout); Node takes whole seconds, so a delay below 1000 ms leaves the OS's 2 hours"
+                    + followed
+            )
+        case (.keepAlive, "go-sql"):
+            return (
+                ["app.dialKeepAlive": "\(ms)ms"],
+                "Go's TCP keepalive period, set with a net.Dialer registered through mysql.RegisterDialContext, below the middlebox's idle timeout (Go's default period is 15 s whatever the OS says)"
+            )
+        case (.keepAlive, "hikari"):
+            return (
+                ["dataSource.tcpKeepAlive": "true"],
+                "Connector/J `tcpKeepAlive` with the host's net.ipv4.tcp_keepalive_time lowered below the middlebox's idle timeout (--keepalive-time \(max(1, Int(below)))): Connector/J has no probe interval of its own"
             )
         case (.idleSweep, "node-mysql2"):
             return (
@@ -343,6 +395,9 @@ public struct DriversMatrix: Sendable {
         public var note: String
         /// The only columns this row runs (nil: every column of the matrix); its other cells stay empty.
         public var only: [DriverColumn]?
+        /// The application host's `net.ipv4.tcp_keepalive_time` in the NAT column (`--keepalive-time`); nil: the
+        /// kernel's default.
+        public var hostKeepaliveTime: Int? = nil
 
         /// True when this row runs `column`.
         public func runs(_ column: DriverColumn) -> Bool { only?.contains(column) ?? true }
@@ -372,13 +427,15 @@ public struct DriversMatrix: Sendable {
             driver.version = library?.version
             return Row(
                 id: "\(adapter)\(library.map { "@" + $0.version } ?? "") \(config.rawValue)", driver: driver,
-                preset: nil, config: config.rawValue, note: note, only: config.columns)
+                preset: nil, config: config.rawValue, note: note, only: config.columns(adapter: adapter),
+                hostKeepaliveTime: config.hostKeepaliveTime(adapter: adapter, settings: settings))
         }
 
         public static func model(_ preset: PolicyPreset) -> Row {
+            // repro's keepalive preset models no one stack; it is measured where keepalive can matter.
             Row(
                 id: "repro \(preset.rawValue)", driver: nil, preset: preset, config: "preset",
-                note: preset.summary)
+                note: preset.summary, only: preset == .keepalive ? DriverConfig.keepaliveColumns : nil)
         }
     }
 
@@ -427,7 +484,11 @@ public struct DriversMatrix: Sendable {
                 if let row = Row.real(adapter, config, settings: settings) { rows.append(row) }
             }
         }
-        let models = presets ?? PolicyPreset.allCases.filter { $0.modeledOn.map(adapters.contains) ?? false }
+        let models =
+            presets
+            ?? PolicyPreset.allCases.filter {
+                $0.modeledOn.map(adapters.contains) ?? ($0 == .keepalive && configs.contains(.keepAlive))
+            }
         rows += models.map(Row.model)
         return rows
     }
@@ -435,14 +496,17 @@ public struct DriversMatrix: Sendable {
     /// The scenario of one cell.
     public func scenario(_ row: Row, _ column: DriverColumn) -> Scenario {
         var policy = row.preset?.policy ?? PoolPolicy(name: "driver")
-        if column == .networkCutBlackhole {
+        if column == .networkCutBlackhole || column == .natIdleTimeout {
             policy.readTimeout = row.preset?.modeledReadTimeout ?? settings.presetReadTimeout
         }
+        var fault = column.fault(waitTimeout: settings.waitTimeout, via: settings.via)
+        if column == .natIdleTimeout, let seconds = row.hostKeepaliveTime {
+            fault = .middlebox(.nat, idleTimeout: settings.waitTimeout, onExpiry: .drop, keepaliveTime: seconds)
+        }
         return Scenario(
-            name: column.rawValue, fault: column.fault(waitTimeout: settings.waitTimeout, via: settings.via),
-            policy: policy, poolSize: settings.poolSize,
+            name: column.rawValue, fault: fault, policy: policy, poolSize: settings.poolSize,
             operations: column == .held ? 2 : nil, driver: row.driver, pattern: column.pattern,
-            idleSeconds: settings.idle)
+            idleSeconds: column.idle(settings))
     }
 
     /// Runs every cell, row by row, up to `jobs` at a time; `onCell` sees each result as it lands, with its

@@ -38,6 +38,19 @@ public enum LoopbackTCP {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// True when something accepts a TCP connection on 127.0.0.1:`port` now (the connection is closed at once).
+    static func accepts(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = loopback(port: port)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
     /// Connects to 127.0.0.1:`port` and reads the initial handshake packet, waiting at most `timeout` for it.
     static func readGreeting(port: Int, timeout: Duration) -> Greeting {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
