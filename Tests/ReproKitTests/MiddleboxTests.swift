@@ -103,29 +103,13 @@ struct MiddleboxDescriptionTests {
     }
 }
 
-/// Everything a NAT block can leave on this host, listed so a test can say that nothing is left.
-func natLeftovers() -> [String] {
-    var found: [String] = []
-    let namespaces = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
-    found += namespaces.filter { $0.hasPrefix("repro-app") || $0.hasPrefix("repro-nat") }
-    let links = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []
-    found += links.filter { $0.hasPrefix("rnat") }
-    let locks = (try? FileManager.default.contentsOfDirectory(atPath: KernelCut.stateDirectory)) ?? []
-    found += locks.filter { $0.hasPrefix("NAT-") }
-    if let save = FirewallCommand.locate("iptables-save") {
-        let text = FirewallCommand.run(save, ["-t", "nat"]).stdout
-        found += text.split(separator: "\n").filter { FirewallSnapshot.namesNATBlock(String($0)) }.map(String.init)
-    }
-    return found
-}
-
 enum NATRequirement {
     static let available: Bool = (try? IdleTimeoutNAT.checkAvailable()) != nil
     static let reason: Comment =
         "skipped: --via nat needs root, iproute2, iptables and conntrack (run as root; `make setup` installs them)"
 }
 
-// Serialized: each test says that nothing of any NAT block is left afterwards.
+// Each test says that nothing of the NAT blocks it made is left afterwards (other suites' runs may have theirs).
 @Suite(
     "Middleboxes: a real NAT and a real HAProxy", .serialized,
     .enabled(if: NATRequirement.available, NATRequirement.reason))
@@ -164,7 +148,7 @@ struct MiddleboxIntegrationTests {
         #expect(output.stdout.contains("idle ConnectionResetError"), "\(output.stdout)")
         #expect(output.stdout.contains("kept ok"), "\(output.stdout)")
         nat.remove()
-        #expect(natLeftovers().isEmpty, "\(natLeftovers())")
+        #expect(IdleTimeoutNAT.traces(block: nat.block).isEmpty, "\(IdleTimeoutNAT.traces(block: nat.block))")
     }
 
     @Test("network-cut --via nat on a real server: the naive pool fails, the keepalive preset survives")
@@ -193,7 +177,12 @@ struct MiddleboxIntegrationTests {
         #expect(kept.recovered)
         #expect(
             kept.timeline.contains { $0.detail?.contains("the NAT still tracks 2 of the pool's 2 flow(s)") == true })
-        #expect(natLeftovers().isEmpty, "\(natLeftovers())")
+        // Each run named its block in the timeline ("NAT repro-nat<N> up"): nothing of either is left.
+        for s in report.scenarios {
+            let up = s.timeline.compactMap(\.detail).first { $0.hasPrefix("NAT repro-nat") } ?? ""
+            let block = try #require(Int(up.dropFirst(13).prefix { $0.isNumber }), "\(up)")
+            #expect(IdleTimeoutNAT.traces(block: block).isEmpty, "\(IdleTimeoutNAT.traces(block: block))")
+        }
         #expect(try FirewallSnapshot.capture() == before)
     }
 
@@ -206,7 +195,7 @@ struct MiddleboxIntegrationTests {
         #expect(FileManager.default.fileExists(atPath: "/run/netns/" + live.natNamespace))
         #expect(FileManager.default.fileExists(atPath: "/sys/class/net/" + live.hostInterface))
         live.remove()
-        #expect(natLeftovers().isEmpty, "\(natLeftovers())")
+        #expect(IdleTimeoutNAT.traces(block: live.block).isEmpty, "\(IdleTimeoutNAT.traces(block: live.block))")
     }
 
     @Test("HAProxy closes a flow idle past its timeout with FIN, on the wire; its sandbox goes away")

@@ -401,6 +401,29 @@ public final class IdleTimeoutNAT: Sendable {
         return timers
     }
 
+    /// Everything of NAT block `n` (nil: of any block) on this host now — namespaces, host links, lock files, host
+    /// chains — by name: empty when no such `--via nat` run is live and none left anything behind.
+    public static func traces(block n: Int? = nil) -> [String] {
+        var found: [(Int?, String)] = []
+        func number(_ text: Substring) -> Int? { Int(text.prefix { $0.isNumber }) }
+        let namespaces = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
+        for name in namespaces where name.hasPrefix("repro-app") || name.hasPrefix("repro-nat") {
+            found.append((number(name.dropFirst(9)), "netns " + name))
+        }
+        let links = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []
+        for name in links where name.hasPrefix("rnat") { found.append((number(name.dropFirst(4)), "link " + name)) }
+        let locks = (try? FileManager.default.contentsOfDirectory(atPath: KernelCut.stateDirectory)) ?? []
+        for name in locks where name.hasPrefix("NAT-") { found.append((number(name.dropFirst(4)), "lock " + name)) }
+        if let save = FirewallCommand.locate("iptables-save") {
+            let text = FirewallCommand.run(save, ["-t", "nat"]).stdout
+            for line in text.split(separator: "\n") where FirewallSnapshot.namesNATBlock(String(line)) {
+                let chain = line.range(of: "RNAT").map { line[$0.upperBound...] }
+                found.append((chain.flatMap(number), String(line)))
+            }
+        }
+        return found.filter { n == nil || $0.0 == n }.map(\.1)
+    }
+
     /// Sweeps blocks of runs that are gone (SIGKILL, crash): everything of a block whose lock file this call can
     /// take, and namespaces or host links of blocks that have no lock file at all. Returns what it removed.
     @discardableResult
