@@ -35,7 +35,9 @@ extension Repro {
 
         @Option(
             name: .customLong("after-idle"), parsing: .unconditional,
-            help: ArgumentHelp("Cut each flow idle this long.", valueName: "seconds"))
+            help: ArgumentHelp(
+                "Cut each flow that carried no payload this long (TCP keepalive probes do not count).",
+                valueName: "seconds"))
         var afterIdle: Double?
 
         @Option(
