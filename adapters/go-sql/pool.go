@@ -31,6 +31,7 @@ var knownOptions = []option{
 	{"readTimeout", "DSN param readTimeout: I/O read timeout, e.g. 500ms (default: 0, none)", "dsn"},
 	{"writeTimeout", "DSN param writeTimeout: I/O write timeout, e.g. 500ms (default: 0, none)", "dsn"},
 	{"checkConnLiveness", "DSN param checkConnLiveness: before the first write on a connection taken from the pool, a non-blocking read; EOF closes it and returns driver.ErrBadConn (default: true)", "dsn"},
+	{"app.dialKeepAlive", "net.Dialer{KeepAlive: d} registered with mysql.RegisterDialContext(\"tcp\", …): TCP keepalive probe period, e.g. 1s; negative disables (default: Go's, 15s)", "app"},
 	{"app.contextTimeout", "context.WithTimeout(d) around each operation (db.Conn, QueryContext and reading the rows), e.g. 5s (default: none, context.Background())", "app"},
 	{"app.followUp", "SQL sent on the same connection right after a failed query: ROLLBACK makes a pool operation a transaction (db.BeginTx, the query on the Tx, tx.Rollback() after a failure, tx.Commit() otherwise); any other SQL is sent with ExecContext on a *sql.Conn (db.Conn + QueryContext + Close, which database/sql does not retry) (default: none)", "app"},
 }
@@ -83,7 +84,7 @@ func (c *initConnector) Connect(ctx context.Context) (driver.Conn, error) {
 func (a *adapter) open(req *request) map[string]interface{} {
 	var dsnParams []string
 	var maxIdle *int
-	var lifetime, idleTime, ctxTimeout *time.Duration
+	var lifetime, idleTime, ctxTimeout, dialKeepAlive *time.Duration
 	followUp := ""
 	for key, raw := range req.Options {
 		value := optionString(raw)
@@ -121,6 +122,8 @@ func (a *adapter) open(req *request) map[string]interface{} {
 				idleTime = &d
 			case "app.contextTimeout":
 				ctxTimeout = &d
+			case "app.dialKeepAlive":
+				dialKeepAlive = &d
 			}
 		}
 	}
@@ -133,6 +136,14 @@ func (a *adapter) open(req *request) map[string]interface{} {
 		return usageError(fmt.Sprintf("options %s: %v", strings.Join(dsnParams, "&"), err))
 	}
 	cfg.Net = "tcp"
+	if dialKeepAlive != nil {
+		// The documented way to choose Go's keepalive period for go-sql-driver: a dialer of one's own. Go sets
+		// TCP_KEEPIDLE itself (15 s when KeepAlive is 0), whatever net.ipv4.tcp_keepalive_time says.
+		dialer := net.Dialer{Timeout: cfg.Timeout, KeepAlive: *dialKeepAlive}
+		mysql.RegisterDialContext("tcp", func(ctx context.Context, addr string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "tcp", addr)
+		})
+	}
 	cfg.Addr = net.JoinHostPort(req.Host, strconv.Itoa(req.Port))
 	cfg.User = req.User
 	cfg.Passwd = req.Password
