@@ -104,6 +104,34 @@ struct DriversMatrixShapeTests {
         #expect(matrix.scenario(rows[0], .held).pattern == .held)
     }
 
+    @Test(
+        "keepalive rows: each stack's documented setting, measured where keepalive can matter, with the NAT's host sysctl"
+    )
+    func keepaliveRows() throws {
+        let settings = DriversMatrix.Settings()
+        let rows = DriversMatrix.rows(
+            adapters: ["go-sql", "hikari", "sqlalchemy"], configs: [.keepAlive], settings: settings)
+        #expect(Array(rows.map(\.id).prefix(2)) == ["go-sql keepalive", "hikari keepalive"], "sqlalchemy has none")
+        let preset = try #require(rows.first { $0.id == "repro keepalive" }, "repro's keepalive preset, beside them")
+        let go = try #require(rows.first)
+        #expect(go.driver?.options == ["app.dialKeepAlive": "2000ms"], "below the middleboxes' 3 s")
+        #expect(go.only == DriverConfig.keepaliveColumns)
+        let hikari = rows[1]
+        #expect(hikari.driver?.options == ["dataSource.tcpKeepAlive": "true"])
+        #expect(hikari.hostKeepaliveTime == 2)
+        #expect(
+            DriverColumn.natIdleTimeout.command(row: hikari, settings: settings)
+                == "repro network-cut --via nat --idle-timeout 3 --keepalive-time 2 --idle 5 --driver hikari --driver-option dataSource.tcpKeepAlive=true --driver-deadline 22"
+        )
+        let matrix = DriversMatrix(rows: rows, settings: settings)
+        let nat = matrix.scenario(hikari, .natIdleTimeout)
+        #expect(nat.fault == .middlebox(.nat, idleTimeout: 3, keepaliveTime: 2))
+        #expect(nat.idle == 5, "the pool idles past the NAT's timeout")
+        #expect(matrix.scenario(go, .natIdleTimeout).fault == .middlebox(.nat, idleTimeout: 3))
+        #expect(matrix.scenario(go, .haproxyIdleTimeout).fault == .middlebox(.haproxy, idleTimeout: 3))
+        #expect(preset.only == DriverConfig.keepaliveColumns)
+    }
+
     @Test("older releases get their own rows before the adapter's, and mysql2's patterns apply to mysql2 only")
     func versionAndPatternRows() throws {
         let settings = DriversMatrix.Settings()
@@ -113,8 +141,9 @@ struct DriversMatrixShapeTests {
             versions: [old])
         #expect(
             rows.map(\.id) == [
-                "go-sql default", "go-sql recommended", "node-mysql2@2.2.5 default", "node-mysql2@2.2.5 recommended",
-                "node-mysql2 default", "node-mysql2 recommended", "node-mysql2 keepalive", "node-mysql2 idle-sweep",
+                "go-sql default", "go-sql recommended", "go-sql keepalive", "node-mysql2@2.2.5 default",
+                "node-mysql2@2.2.5 recommended", "node-mysql2 default", "node-mysql2 recommended",
+                "node-mysql2 keepalive", "node-mysql2 idle-sweep",
                 "node-mysql2 ping-before-use", "node-mysql2 retry-query", "node-mysql2 retry-get-connection",
             ])
         let pinned = try #require(rows.first { $0.id == "node-mysql2@2.2.5 recommended" })

@@ -100,9 +100,6 @@ public final class IdleTimeoutNAT: Sendable {
                 "--via nat needs root (network namespaces, iptables); run as root or use --via haproxy or --via proxy")
         }
         _ = try locateTools()
-        guard FileManager.default.isWritableFile(atPath: "/proc/sys/net/ipv4") || access("/run", W_OK) == 0 else {
-            throw KernelCutError("--via nat: /proc/sys is read-only here (a container?); use --via haproxy")
-        }
     }
 
     static func locateTools() throws(KernelCutError) -> Tools {
