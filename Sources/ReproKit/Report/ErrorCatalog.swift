@@ -56,8 +56,9 @@ public enum ErrorCatalog {
             commands: [
                 "repro wait-timeout --seconds 2 --policy naive", "repro network-cut --mode close --policy naive",
                 "repro server-restart --tries-while-down 0 --policy naive",
+                "repro network-cut --via haproxy --idle-timeout 2 --idle 4 --policy naive",
             ],
-            scenarios: ["wait-timeout", "network-cut-close", "server-restart-quiet"]
+            scenarios: ["wait-timeout", "network-cut-close", "server-restart-quiet", "haproxy-idle-timeout"]
         ),
         CatalogEntry(
             id: "thread-killed",
@@ -115,14 +116,17 @@ public enum ErrorCatalog {
                 "Lost connection to server during query", "Communications link failure",
             ],
             meaning:
-                "Packets stop flowing but no FIN or RST arrives: a stateful firewall dropped the flow, a cable or VM vanished. Nothing fails until the client's read timeout fires; without one the query hangs for the TCP retransmission timeout (many minutes).",
+                "Packets stop flowing but no FIN or RST arrives: a NAT or load balancer forgot an idle flow and drops its packets (Azure's and GCP's NAT and load balancers by default, conntrack on a node), a stateful firewall dropped the flow, a cable or VM vanished. Nothing fails until the client's read timeout fires; without one the query hangs for the TCP retransmission timeout (many minutes). TCP keepalive probes sent more often than the middlebox's idle timeout keep the flow alive (the nat-idle-timeout column measures which settings do).",
             drivers: [
                 d(
                     "MySQL Connector/J (Java; HikariCP here runs MariaDB Connector/J, measured above)",
                     "Communications link failure caused by java.net.SocketTimeoutException: Read timed out")
             ],
-            commands: ["repro network-cut --mode blackhole --read-timeout 2 --policy naive"],
-            scenarios: ["network-cut-blackhole"]
+            commands: [
+                "repro network-cut --mode blackhole --read-timeout 2 --policy naive",
+                "repro network-cut --via nat --idle-timeout 2 --idle 4 --read-timeout 2 --policy naive",
+            ],
+            scenarios: ["network-cut-blackhole", "nat-idle-timeout"]
         ),
         CatalogEntry(
             id: "suspended-application",
