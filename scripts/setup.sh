@@ -15,7 +15,10 @@ if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then ne
 command -v socat >/dev/null 2>&1 || need_apt+=(socat)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need_apt+=(iptables)
-# The middleboxes of network-cut --via nat (conntrack lists the NAT's flows) and --via haproxy.
+# The middleboxes of network-cut --via nat (namespaces and veths with ip, the sockets' timers with ss, per-namespace
+# sysctls, conntrack lists the NAT's flows) and --via haproxy.
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need_apt+=(iproute2)
+command -v sysctl >/dev/null 2>&1 || [ -x /usr/sbin/sysctl ] || [ -x /sbin/sysctl ] || need_apt+=(procps)
 command -v conntrack >/dev/null 2>&1 || [ -x /usr/sbin/conntrack ] || need_apt+=(conntrack)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
