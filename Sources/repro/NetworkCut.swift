@@ -52,7 +52,7 @@ extension Repro {
         @Option(
             name: .customLong("keepalive-time"),
             help: ArgumentHelp(
-                "--via nat: net.ipv4.tcp_keepalive_time (s) in the pool's namespace: the first keepalive probe on a socket with SO_KEEPALIVE and no idle time of its own (default: the kernel's, 7200).",
+                "--via nat: net.ipv4.tcp_keepalive_time and tcp_keepalive_intvl (s) in the pool's namespace: when a socket with SO_KEEPALIVE and no times of its own probes (default: the kernel's, 7200 and 75).",
                 valueName: "seconds"))
         var keepaliveTime: Int?
 

@@ -14,7 +14,7 @@ public struct NetworkCutFault: FaultKind, Equatable {
     /// `--idle-timeout` / `fault.idle-timeout`: seconds a middlebox lets a flow idle (a cloud NAT's 350 s, scaled).
     public static let defaultIdleTimeout = 2
     public static let idleTimeoutRange = 1...86400
-    /// `--keepalive-time` / `fault.keepalive-time`: the application host's `net.ipv4.tcp_keepalive_time` (s).
+    /// `--keepalive-time` / `fault.keepalive-time`: the application host's `net.ipv4.tcp_keepalive_time` and `tcp_keepalive_intvl` (s).
     public static let keepaliveTimeRange = 1...7200
 
     public var mode: CutMode
@@ -23,7 +23,7 @@ public struct NetworkCutFault: FaultKind, Equatable {
     public var idleTimeout: Int
     /// nat: what the NAT does with packets of a flow it forgot.
     public var onExpiry: NATExpiry
-    /// nat: `net.ipv4.tcp_keepalive_time` in the application's namespace; nil: the kernel's default (7200).
+    /// nat: `net.ipv4.tcp_keepalive_time` and `tcp_keepalive_intvl` in the application's namespace; nil: the kernel's (7200, 75).
     public var keepaliveTime: Int?
 
     public init(mode: CutMode, via: CutVia = .proxy) {
@@ -158,7 +158,7 @@ public struct NetworkCutFault: FaultKind, Equatable {
             let expiry = onExpiry == .drop ? "drops their packets silently" : "answers their packets with RST"
             let keepalive =
                 keepaliveTime.map {
-                    "; the application's host sends its first TCP keepalive probe after \($0) s idle (net.ipv4.tcp_keepalive_time)"
+                    "; the application's host sends TCP keepalive probes every \($0) s of idle (net.ipv4.tcp_keepalive_time and _intvl)"
                 } ?? ""
             return
                 "The pool reached the server through a NAT (network namespaces of this run's own) that forgets a flow idle for \(idleTimeout) s and then \(expiry)\(keepalive); the pool idled \(idled) s and the client side received \(received)."
@@ -405,7 +405,7 @@ extension NetworkCutFault {
             log.record(
                 .scenario,
                 detail:
-                    "NAT \(nat.natNamespace) up: the pool in \(nat.appNamespace) connects to \(nat.address):\(nat.serverPort); conntrack forgets an established flow after \(nat.idleTimeout) s idle, then \(nat.onExpiry == .drop ? "drops" : "answers with RST") its packets\(nat.keepaliveTime.map { "; tcp_keepalive_time \($0) s in the application's namespace" } ?? "")"
+                    "NAT \(nat.natNamespace) up: the pool in \(nat.appNamespace) connects to \(nat.address):\(nat.serverPort); conntrack forgets an established flow after \(nat.idleTimeout) s idle, then \(nat.onExpiry == .drop ? "drops" : "answers with RST") its packets\(nat.keepaliveTime.map { "; tcp_keepalive_time and tcp_keepalive_intvl \($0) s in the application's namespace" } ?? "")"
             )
         }
 

@@ -38,8 +38,9 @@ public enum DriversRenderer {
         if columns.contains(where: \.isMiddlebox) {
             out += "In `nat-idle-timeout` and `haproxy-idle-timeout` nothing is cut at a chosen moment: the pool "
             out += "reaches the server through a real middlebox that forgets (NAT: conntrack, packets then dropped) or "
-            out += "closes (HAProxy: `timeout client/server`) a flow idle \(s.waitTimeout) s, and the pool idles "
-            out += "\(s.waitTimeout + 2) s. TCP keepalive probes keep a flow alive through the NAT, never through "
+            out += "closes (HAProxy: `timeout client/server`) a flow idle \(s.middleboxTimeout) s (longer than any "
+            out +=
+                "pool's own validation timeout), and the pool idles \(s.middleboxTimeout + 2) s. TCP keepalive probes keep a flow alive through the NAT, never through "
             out += "HAProxy, which counts payload only. A cloud middlebox's timeout is minutes (AWS NAT gateway and "
             out += "NLB 350 s, Azure 4 min, GCP Cloud NAT 20 min), and the recommended thresholds and keepalive "
             out += "delays here (\(fmt(s.threshold)) s) stay below this one, as their documentation says to. Two "

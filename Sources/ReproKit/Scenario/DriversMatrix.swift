@@ -54,18 +54,21 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .freezeWaitTimeout: .freeze(seconds: Double(seconds + 1), during: .waitTimeout)
         case .freezeKillThread: .freeze(seconds: Double(seconds + 1), during: .killThread)
         case .freezeNetworkCutHalfOpen: .freeze(seconds: Double(seconds + 1), during: .networkCut(.halfOpen))
-        case .natIdleTimeout: .middlebox(.nat, idleTimeout: seconds, onExpiry: .drop)
-        case .haproxyIdleTimeout: .middlebox(.haproxy, idleTimeout: seconds)
+        case .natIdleTimeout:
+            .middlebox(
+                .nat, idleTimeout: DriversMatrix.Settings.middleboxTimeout(waitTimeout: seconds), onExpiry: .drop)
+        case .haproxyIdleTimeout:
+            .middlebox(.haproxy, idleTimeout: DriversMatrix.Settings.middleboxTimeout(waitTimeout: seconds))
         }
     }
 
     /// Columns whose fault is a middlebox's own idle timeout.
     public var isMiddlebox: Bool { self == .natIdleTimeout || self == .haproxyIdleTimeout }
 
-    /// How long the warm pool idles in this column: past a middlebox's idle timeout (the wait_timeout) by 2 s,
-    /// else the matrix's idle time.
+    /// How long the warm pool idles in this column: past a middlebox's idle timeout by 2 s, else the matrix's
+    /// idle time.
     public func idle(_ settings: DriversMatrix.Settings) -> Double {
-        isMiddlebox ? Double(settings.waitTimeout + 2) : settings.idle
+        isMiddlebox ? Double(settings.middleboxTimeout + 2) : settings.idle
     }
 
     /// Columns that suspend the application: their operations run inside the pool's process as it resumes.
@@ -97,9 +100,9 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         case .freezeNetworkCutHalfOpen:
             "the application is suspended while a middlebox forgets its flows (the next packet gets RST), and resumed with its own timer due; it rolls back after a failed query"
         case .natIdleTimeout:
-            "through a real NAT (conntrack, in network namespaces) that forgets a flow idle as long as the wait_timeout and then drops its packets silently (Azure, GCP Cloud NAT, a node's conntrack); the pool idles 2 s longer; TCP keepalive probes keep a flow alive"
+            "through a real NAT (conntrack, in network namespaces) that forgets a flow idle longer than any pool's own validation timeout and then drops its packets silently (Azure, GCP Cloud NAT, a node's conntrack); the pool idles 2 s longer; TCP keepalive probes keep a flow alive"
         case .haproxyIdleTimeout:
-            "through HAProxy in TCP mode, which closes a flow with no payload for as long as the wait_timeout (timeout client/server); the pool idles 2 s longer; TCP keepalive probes are not payload"
+            "through HAProxy in TCP mode, which closes a flow with no payload for longer than any pool's own validation timeout (timeout client/server); the pool idles 2 s longer; TCP keepalive probes are not payload"
         }
     }
 
@@ -145,10 +148,10 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
                 .replacingOccurrences(of: "network-cut-", with: "network-cut:")
             parts += ["freeze", "--for", "\(settings.waitTimeout + 1)", "--during", during]
         case .natIdleTimeout:
-            parts += ["network-cut", "--via", "nat", "--idle-timeout", "\(settings.waitTimeout)"]
+            parts += ["network-cut", "--via", "nat", "--idle-timeout", "\(settings.middleboxTimeout)"]
             if let seconds = row.hostKeepaliveTime { parts += ["--keepalive-time", "\(seconds)"] }
         case .haproxyIdleTimeout:
-            parts += ["network-cut", "--via", "haproxy", "--idle-timeout", "\(settings.waitTimeout)"]
+            parts += ["network-cut", "--via", "haproxy", "--idle-timeout", "\(settings.middleboxTimeout)"]
         }
         if self != .waitTimeout && self != .killThreadBusy && !freezes && idle(settings) != Scenario.defaultIdleSeconds
         {
@@ -258,7 +261,7 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
         case (.keepAlive, "hikari"):
             return (
                 ["dataSource.tcpKeepAlive": "true"],
-                "Connector/J `tcpKeepAlive` with the host's net.ipv4.tcp_keepalive_time lowered below the middlebox's idle timeout (--keepalive-time \(max(1, Int(below)))): Connector/J has no probe interval of its own"
+                "Connector/J `tcpKeepAlive` with the host's net.ipv4.tcp_keepalive_time and tcp_keepalive_intvl lowered below the middlebox's idle timeout (--keepalive-time \(max(1, Int(below)))): Connector/J has no probe times of its own"
             )
         case (.idleSweep, "node-mysql2"):
             return (
@@ -384,6 +387,14 @@ public struct DriversMatrix: Sendable {
 
         /// The idle/lifetime threshold recommended configurations use: below the wait_timeout, as documented.
         public var threshold: Double { max(1, Double(waitTimeout) - 1) }
+
+        /// The middlebox columns' idle timeout (s): above the thresholds, and above every pool's own timeout for
+        /// checking a connection (HikariCP's validationTimeout, 5 s), as a cloud middlebox's minutes are. Shorter,
+        /// a pool that spends 5 s validating a dead connection would let its fresh ones idle into the timeout too,
+        /// which no real NAT's 240-350 s produces.
+        public var middleboxTimeout: Int { Self.middleboxTimeout(waitTimeout: waitTimeout) }
+
+        public static func middleboxTimeout(waitTimeout: Int) -> Int { max(8, waitTimeout + 1) }
     }
 
     /// One row: a real stack in one configuration, or a repro preset.
@@ -417,9 +428,9 @@ public struct DriversMatrix: Sendable {
             }
             var deadline = settings.deadline
             if let bound = DriverConfig.ownTimeoutBound(adapter: adapter, poolSize: settings.poolSize),
-                bound.seconds + 2 > deadline
+                bound.seconds + 5 > deadline
             {
-                deadline = bound.seconds + 2
+                deadline = bound.seconds + 5
                 note += "; deadline \(DriversMatrix.format(deadline)) s: \(bound.why)"
             }
             var driver = DriverChoice(name: adapter, options: options, deadline: deadline)
@@ -501,7 +512,7 @@ public struct DriversMatrix: Sendable {
         }
         var fault = column.fault(waitTimeout: settings.waitTimeout, via: settings.via)
         if column == .natIdleTimeout, let seconds = row.hostKeepaliveTime {
-            fault = .middlebox(.nat, idleTimeout: settings.waitTimeout, onExpiry: .drop, keepaliveTime: seconds)
+            fault = .middlebox(.nat, idleTimeout: settings.middleboxTimeout, onExpiry: .drop, keepaliveTime: seconds)
         }
         return Scenario(
             name: column.rawValue, fault: fault, policy: policy, poolSize: settings.poolSize,
