@@ -114,21 +114,21 @@ struct DriversMatrixShapeTests {
         #expect(Array(rows.map(\.id).prefix(2)) == ["go-sql keepalive", "hikari keepalive"], "sqlalchemy has none")
         let preset = try #require(rows.first { $0.id == "repro keepalive" }, "repro's keepalive preset, beside them")
         let go = try #require(rows.first)
-        #expect(go.driver?.options == ["app.dialKeepAlive": "2000ms"], "below the middleboxes' 8 s")
+        #expect(go.driver?.options == ["app.dialKeepAlive": "2000ms"], "below the middleboxes' 32 s")
         #expect(go.only == DriverConfig.keepaliveColumns)
         let hikari = rows[1]
         #expect(hikari.driver?.options == ["dataSource.tcpKeepAlive": "true"])
         #expect(hikari.hostKeepaliveTime == 2)
         #expect(
             DriverColumn.natIdleTimeout.command(row: hikari, settings: settings)
-                == "repro network-cut --via nat --idle-timeout 8 --keepalive-time 2 --idle 10 --driver hikari --driver-option dataSource.tcpKeepAlive=true --driver-deadline 25"
+                == "repro network-cut --via nat --idle-timeout 32 --keepalive-time 2 --idle 34 --driver hikari --driver-option dataSource.tcpKeepAlive=true --driver-deadline 25"
         )
         let matrix = DriversMatrix(rows: rows, settings: settings)
         let nat = matrix.scenario(hikari, .natIdleTimeout)
-        #expect(nat.fault == .middlebox(.nat, idleTimeout: 8, keepaliveTime: 2))
-        #expect(nat.idle == 10, "the pool idles past the NAT's timeout")
-        #expect(matrix.scenario(go, .natIdleTimeout).fault == .middlebox(.nat, idleTimeout: 8))
-        #expect(matrix.scenario(go, .haproxyIdleTimeout).fault == .middlebox(.haproxy, idleTimeout: 8))
+        #expect(nat.fault == .middlebox(.nat, idleTimeout: 32, keepaliveTime: 2))
+        #expect(nat.idle == 34, "the pool idles past the NAT's timeout")
+        #expect(matrix.scenario(go, .natIdleTimeout).fault == .middlebox(.nat, idleTimeout: 32))
+        #expect(matrix.scenario(go, .haproxyIdleTimeout).fault == .middlebox(.haproxy, idleTimeout: 32))
         #expect(preset.only == DriverConfig.keepaliveColumns)
     }
 

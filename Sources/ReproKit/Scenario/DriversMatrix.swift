@@ -388,13 +388,14 @@ public struct DriversMatrix: Sendable {
         /// The idle/lifetime threshold recommended configurations use: below the wait_timeout, as documented.
         public var threshold: Double { max(1, Double(waitTimeout) - 1) }
 
-        /// The middlebox columns' idle timeout (s): above the thresholds, and above every pool's own timeout for
-        /// checking a connection (HikariCP's validationTimeout, 5 s), as a cloud middlebox's minutes are. Shorter,
-        /// a pool that spends 5 s validating a dead connection would let its fresh ones idle into the timeout too,
-        /// which no real NAT's 240-350 s produces.
+        /// The middlebox columns' idle timeout (s): above every threshold, keepalive interval and recovery time of
+        /// the pools measured, as a cloud middlebox's minutes are — HikariCP validating a pool of 4 dead
+        /// connections takes 20 s (validationTimeout 5 s each), Go's default dialer keepalive is 15 s, HikariCP's
+        /// keepaliveTime is 30 s at least. Shorter, a pool busy validating dead connections lets its fresh ones
+        /// idle into the timeout too (measured with 3 s and 8 s), which no real NAT's 240-350 s produces.
         public var middleboxTimeout: Int { Self.middleboxTimeout(waitTimeout: waitTimeout) }
 
-        public static func middleboxTimeout(waitTimeout: Int) -> Int { max(8, waitTimeout + 1) }
+        public static func middleboxTimeout(waitTimeout: Int) -> Int { max(32, waitTimeout + 1) }
     }
 
     /// One row: a real stack in one configuration, or a repro preset.
