@@ -67,6 +67,18 @@ public enum PolicyPreset: String, CaseIterable, Sendable {
         }
     }
 
+    /// Columns of the drivers matrix where the preset knowingly does not model its stack, with why: Go's dialer
+    /// turns TCP keepalive on (a probe every 15 s), which keeps a flow alive through a NAT, and repro's pool sets
+    /// no TCP keepalive on Connector/C's socket.
+    public var unmodeledColumns: [DriverColumn: String] {
+        self == .goSQL
+            ? [
+                .natIdleTimeout:
+                    "Go's dialer keepalive (15 s) keeps the flows alive; repro's pool sets no TCP keepalive"
+            ]
+            : [:]
+    }
+
     /// Looks a preset up by name; the error lists the allowed names.
     public static func named(_ name: String) throws(PolicyError) -> PolicyPreset {
         guard let preset = PolicyPreset(rawValue: name.lowercased()) else {

@@ -74,15 +74,27 @@ enum MeasuredDriversData {
               "fault" : "freeze arrival=timer during=network-cut:half-open followUp=ROLLBACK for=4.0",
               "id" : "freeze-network-cut-half-open",
               "title" : "the application is suspended while a middlebox forgets its flows (the next packet gets RST), and resumed with its own timer due; it rolls back after a failed query"
+            },
+            {
+              "fault" : "network-cut idleTimeout=32 mode=blackhole onExpiry=drop via=nat",
+              "id" : "nat-idle-timeout",
+              "title" : "through a real NAT (conntrack, in network namespaces) that forgets a flow idle longer than any pool's own validation timeout and then drops its packets silently (Azure, GCP Cloud NAT, a node's conntrack); the pool idles 2 s longer; TCP keepalive probes keep a flow alive"
+            },
+            {
+              "fault" : "network-cut idleTimeout=32 mode=close via=haproxy",
+              "id" : "haproxy-idle-timeout",
+              "title" : "through HAProxy in TCP mode, which closes a flow with no payload for longer than any pool's own validation timeout (timeout client/server); the pool idles 2 s longer; TCP keepalive probes are not payload"
             }
           ],
           "commands" : {
             "go-sql default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver go-sql --driver-deadline 3",
             "go-sql default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver go-sql --driver-deadline 3",
             "go-sql default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver go-sql --driver-deadline 3",
+            "go-sql default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver go-sql --driver-deadline 3",
             "go-sql default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver go-sql --driver-deadline 3",
             "go-sql default|kill-thread" : "repro kill-thread --target idle --driver go-sql --driver-deadline 3",
             "go-sql default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql --driver-deadline 3",
+            "go-sql default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver go-sql --driver-deadline 3",
             "go-sql default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql --driver-deadline 3",
             "go-sql default|network-cut-close" : "repro network-cut --mode close --driver go-sql --driver-deadline 3",
             "go-sql default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql --driver-deadline 3",
@@ -91,12 +103,17 @@ enum MeasuredDriversData {
             "go-sql default|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql --driver-deadline 3",
             "go-sql default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql --driver-deadline 3",
             "go-sql default|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql --driver-deadline 3",
+            "go-sql keepalive|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver go-sql --driver-option app.dialKeepAlive=2000ms --driver-deadline 3",
+            "go-sql keepalive|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver go-sql --driver-option app.dialKeepAlive=2000ms --driver-deadline 3",
+            "go-sql keepalive|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql --driver-option app.dialKeepAlive=2000ms --driver-deadline 3",
             "go-sql recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|kill-thread" : "repro kill-thread --target idle --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|network-cut-close" : "repro network-cut --mode close --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
@@ -108,9 +125,11 @@ enum MeasuredDriversData {
             "go-sql@1.10.0 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver go-sql@1.10.0 --driver-deadline 3",
             "go-sql@1.10.0 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver go-sql@1.10.0 --driver-deadline 3",
             "go-sql@1.10.0 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver go-sql@1.10.0 --driver-deadline 3",
             "go-sql@1.10.0 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver go-sql@1.10.0 --driver-deadline 3",
             "go-sql@1.10.0 default|kill-thread" : "repro kill-thread --target idle --driver go-sql@1.10.0 --driver-deadline 3",
             "go-sql@1.10.0 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver go-sql@1.10.0 --driver-deadline 3",
             "go-sql@1.10.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql@1.10.0 --driver-deadline 3",
             "go-sql@1.10.0 default|network-cut-close" : "repro network-cut --mode close --driver go-sql@1.10.0 --driver-deadline 3",
             "go-sql@1.10.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql@1.10.0 --driver-deadline 3",
@@ -122,9 +141,11 @@ enum MeasuredDriversData {
             "go-sql@1.10.0 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.10.0 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.10.0 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.10.0 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.10.0 recommended|kill-thread" : "repro kill-thread --target idle --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.10.0 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.10.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.10.0 recommended|network-cut-close" : "repro network-cut --mode close --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.10.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
@@ -136,9 +157,11 @@ enum MeasuredDriversData {
             "go-sql@1.8.1 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver go-sql@1.8.1 --driver-deadline 3",
             "go-sql@1.8.1 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver go-sql@1.8.1 --driver-deadline 3",
             "go-sql@1.8.1 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver go-sql@1.8.1 --driver-deadline 3",
             "go-sql@1.8.1 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver go-sql@1.8.1 --driver-deadline 3",
             "go-sql@1.8.1 default|kill-thread" : "repro kill-thread --target idle --driver go-sql@1.8.1 --driver-deadline 3",
             "go-sql@1.8.1 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver go-sql@1.8.1 --driver-deadline 3",
             "go-sql@1.8.1 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql@1.8.1 --driver-deadline 3",
             "go-sql@1.8.1 default|network-cut-close" : "repro network-cut --mode close --driver go-sql@1.8.1 --driver-deadline 3",
             "go-sql@1.8.1 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql@1.8.1 --driver-deadline 3",
@@ -150,9 +173,11 @@ enum MeasuredDriversData {
             "go-sql@1.8.1 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|kill-thread" : "repro kill-thread --target idle --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|network-cut-close" : "repro network-cut --mode close --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
@@ -161,96 +186,113 @@ enum MeasuredDriversData {
             "go-sql@1.8.1 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
-            "hikari default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari --driver-deadline 22",
-            "hikari default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari --driver-deadline 22",
-            "hikari default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari --driver-deadline 22",
-            "hikari default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari --driver-deadline 22",
-            "hikari default|kill-thread" : "repro kill-thread --target idle --driver hikari --driver-deadline 22",
-            "hikari default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari --driver-deadline 22",
-            "hikari default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari --driver-deadline 22",
-            "hikari default|network-cut-close" : "repro network-cut --mode close --driver hikari --driver-deadline 22",
-            "hikari default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari --driver-deadline 22",
-            "hikari default|network-cut-reset" : "repro network-cut --mode reset --driver hikari --driver-deadline 22",
-            "hikari default|server-restart-crash" : "repro server-restart --mode crash --driver hikari --driver-deadline 22",
-            "hikari default|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari --driver-deadline 22",
-            "hikari default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari --driver-deadline 22",
-            "hikari default|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-deadline 22",
-            "hikari recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari recommended|kill-thread" : "repro kill-thread --target idle --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari recommended|network-cut-close" : "repro network-cut --mode close --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari recommended|network-cut-reset" : "repro network-cut --mode reset --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari recommended|server-restart-crash" : "repro server-restart --mode crash --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 default|kill-thread" : "repro kill-thread --target idle --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 default|network-cut-close" : "repro network-cut --mode close --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 default|network-cut-reset" : "repro network-cut --mode reset --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 default|server-restart-crash" : "repro server-restart --mode crash --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 default|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari@6.0.0+3.5.9 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 recommended|kill-thread" : "repro kill-thread --target idle --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 recommended|network-cut-close" : "repro network-cut --mode close --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 recommended|network-cut-reset" : "repro network-cut --mode reset --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 recommended|server-restart-crash" : "repro server-restart --mode crash --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
-            "hikari@6.0.0+3.5.9 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 22",
-            "node-mysql default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql --driver-deadline 42",
-            "node-mysql default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql --driver-deadline 42",
-            "node-mysql default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql --driver-deadline 42",
-            "node-mysql default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql --driver-deadline 42",
-            "node-mysql default|kill-thread" : "repro kill-thread --target idle --driver node-mysql --driver-deadline 42",
-            "node-mysql default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql --driver-deadline 42",
-            "node-mysql default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql --driver-deadline 42",
-            "node-mysql default|network-cut-close" : "repro network-cut --mode close --driver node-mysql --driver-deadline 42",
-            "node-mysql default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql --driver-deadline 42",
-            "node-mysql default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql --driver-deadline 42",
-            "node-mysql default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql --driver-deadline 42",
-            "node-mysql default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql --driver-deadline 42",
-            "node-mysql default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql --driver-deadline 42",
-            "node-mysql default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql --driver-deadline 42",
-            "node-mysql recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql --driver-deadline 42",
+            "hikari default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari --driver-deadline 25",
+            "hikari default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari --driver-deadline 25",
+            "hikari default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari --driver-deadline 25",
+            "hikari default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver hikari --driver-deadline 25",
+            "hikari default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari --driver-deadline 25",
+            "hikari default|kill-thread" : "repro kill-thread --target idle --driver hikari --driver-deadline 25",
+            "hikari default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari --driver-deadline 25",
+            "hikari default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver hikari --driver-deadline 25",
+            "hikari default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari --driver-deadline 25",
+            "hikari default|network-cut-close" : "repro network-cut --mode close --driver hikari --driver-deadline 25",
+            "hikari default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari --driver-deadline 25",
+            "hikari default|network-cut-reset" : "repro network-cut --mode reset --driver hikari --driver-deadline 25",
+            "hikari default|server-restart-crash" : "repro server-restart --mode crash --driver hikari --driver-deadline 25",
+            "hikari default|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari --driver-deadline 25",
+            "hikari default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari --driver-deadline 25",
+            "hikari default|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-deadline 25",
+            "hikari keepalive|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver hikari --driver-option dataSource.tcpKeepAlive=true --driver-deadline 25",
+            "hikari keepalive|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --keepalive-time 2 --idle 34 --driver hikari --driver-option dataSource.tcpKeepAlive=true --driver-deadline 25",
+            "hikari keepalive|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari --driver-option dataSource.tcpKeepAlive=true --driver-deadline 25",
+            "hikari recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|kill-thread" : "repro kill-thread --target idle --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|network-cut-close" : "repro network-cut --mode close --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|network-cut-reset" : "repro network-cut --mode reset --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|server-restart-crash" : "repro server-restart --mode crash --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|kill-thread" : "repro kill-thread --target idle --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|network-cut-close" : "repro network-cut --mode close --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|network-cut-reset" : "repro network-cut --mode reset --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|server-restart-crash" : "repro server-restart --mode crash --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|kill-thread" : "repro kill-thread --target idle --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|network-cut-close" : "repro network-cut --mode close --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|network-cut-reset" : "repro network-cut --mode reset --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|server-restart-crash" : "repro server-restart --mode crash --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "node-mysql default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql --driver-deadline 45",
+            "node-mysql default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql --driver-deadline 45",
+            "node-mysql default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql --driver-deadline 45",
+            "node-mysql default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql --driver-deadline 45",
+            "node-mysql default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql --driver-deadline 45",
+            "node-mysql default|kill-thread" : "repro kill-thread --target idle --driver node-mysql --driver-deadline 45",
+            "node-mysql default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql --driver-deadline 45",
+            "node-mysql default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql --driver-deadline 45",
+            "node-mysql default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql --driver-deadline 45",
+            "node-mysql default|network-cut-close" : "repro network-cut --mode close --driver node-mysql --driver-deadline 45",
+            "node-mysql default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql --driver-deadline 45",
+            "node-mysql default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql --driver-deadline 45",
+            "node-mysql default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql --driver-deadline 45",
+            "node-mysql default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql --driver-deadline 45",
+            "node-mysql default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql --driver-deadline 45",
+            "node-mysql default|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql --driver-deadline 45",
             "node-mysql2 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
@@ -262,27 +304,35 @@ enum MeasuredDriversData {
             "node-mysql2 idle-sweep|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 idle-sweep|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 idle-sweep|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 idle-sweep|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 idle-sweep|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 idle-sweep|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 idle-sweep|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 idle-sweep|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 keepalive|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
             "node-mysql2 keepalive|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
             "node-mysql2 keepalive|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
+            "node-mysql2 keepalive|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
             "node-mysql2 keepalive|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
+            "node-mysql2 keepalive|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
             "node-mysql2 keepalive|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
             "node-mysql2 keepalive|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
             "node-mysql2 ping-before-use|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
             "node-mysql2 ping-before-use|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
             "node-mysql2 ping-before-use|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
+            "node-mysql2 ping-before-use|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
             "node-mysql2 ping-before-use|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
+            "node-mysql2 ping-before-use|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
             "node-mysql2 ping-before-use|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
             "node-mysql2 ping-before-use|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
             "node-mysql2 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
@@ -294,21 +344,27 @@ enum MeasuredDriversData {
             "node-mysql2 retry-get-connection|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
             "node-mysql2 retry-get-connection|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
             "node-mysql2 retry-get-connection|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
+            "node-mysql2 retry-get-connection|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
             "node-mysql2 retry-get-connection|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
+            "node-mysql2 retry-get-connection|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
             "node-mysql2 retry-get-connection|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
             "node-mysql2 retry-get-connection|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
             "node-mysql2 retry-query|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
             "node-mysql2 retry-query|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
             "node-mysql2 retry-query|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
+            "node-mysql2 retry-query|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
             "node-mysql2 retry-query|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
+            "node-mysql2 retry-query|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
             "node-mysql2 retry-query|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
             "node-mysql2 retry-query|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
             "node-mysql2@2.2.5 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.2.5 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.2.5 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.2.5 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.2.5 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.2.5 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.2.5 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.2.5 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.2.5 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
@@ -320,9 +376,11 @@ enum MeasuredDriversData {
             "node-mysql2@2.2.5 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.2.5 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.2.5 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.2.5 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.2.5 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.2.5 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.2.5 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.2.5 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.2.5 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
@@ -334,9 +392,11 @@ enum MeasuredDriversData {
             "node-mysql2@2.3.3 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.3.3 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.3.3 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.3.3 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.3.3 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.3.3 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.3.3 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.3.3 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.3.3 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
@@ -348,9 +408,11 @@ enum MeasuredDriversData {
             "node-mysql2@2.3.3 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.3.3 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.3.3 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.3.3 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.3.3 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.3.3 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.3.3 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.3.3 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.3.3 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
@@ -362,9 +424,11 @@ enum MeasuredDriversData {
             "node-mysql2@3.0.0 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.0.0 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.0.0 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.0.0 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.0.0 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.0.0 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.0.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.0.0 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.0.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
@@ -376,9 +440,11 @@ enum MeasuredDriversData {
             "node-mysql2@3.0.0 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.0.0 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.0.0 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.0.0 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.0.0 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.0.0 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.0.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.0.0 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.0.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
@@ -390,9 +456,11 @@ enum MeasuredDriversData {
             "node-mysql2@3.1.0 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.1.0 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.1.0 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.1.0 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.1.0 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.1.0 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.1.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.1.0 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.1.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
@@ -404,9 +472,11 @@ enum MeasuredDriversData {
             "node-mysql2@3.1.0 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
@@ -418,9 +488,11 @@ enum MeasuredDriversData {
             "repro evict-on-event|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --policy evict-on-event",
             "repro evict-on-event|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --policy evict-on-event",
             "repro evict-on-event|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --policy evict-on-event",
+            "repro evict-on-event|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --policy evict-on-event",
             "repro evict-on-event|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy evict-on-event",
             "repro evict-on-event|kill-thread" : "repro kill-thread --target idle --policy evict-on-event",
             "repro evict-on-event|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy evict-on-event",
+            "repro evict-on-event|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --policy evict-on-event --read-timeout 2",
             "repro evict-on-event|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy evict-on-event --read-timeout 2",
             "repro evict-on-event|network-cut-close" : "repro network-cut --mode close --policy evict-on-event",
             "repro evict-on-event|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy evict-on-event",
@@ -432,9 +504,11 @@ enum MeasuredDriversData {
             "repro go-sql|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --policy go-sql",
             "repro go-sql|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --policy go-sql",
             "repro go-sql|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --policy go-sql",
+            "repro go-sql|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --policy go-sql",
             "repro go-sql|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy go-sql",
             "repro go-sql|kill-thread" : "repro kill-thread --target idle --policy go-sql",
             "repro go-sql|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy go-sql",
+            "repro go-sql|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --policy go-sql --read-timeout 2",
             "repro go-sql|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy go-sql --read-timeout 2",
             "repro go-sql|network-cut-close" : "repro network-cut --mode close --policy go-sql",
             "repro go-sql|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy go-sql",
@@ -443,12 +517,17 @@ enum MeasuredDriversData {
             "repro go-sql|server-restart-graceful" : "repro server-restart --mode graceful --policy go-sql",
             "repro go-sql|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy go-sql",
             "repro go-sql|wait-timeout" : "repro wait-timeout --seconds 3 --policy go-sql",
+            "repro keepalive|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --policy keepalive",
+            "repro keepalive|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --policy keepalive --read-timeout 2",
+            "repro keepalive|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy keepalive",
             "repro ping-if-idle|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --policy ping-if-idle",
             "repro ping-if-idle|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --policy ping-if-idle",
             "repro ping-if-idle|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --policy ping-if-idle",
+            "repro ping-if-idle|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --policy ping-if-idle",
             "repro ping-if-idle|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy ping-if-idle",
             "repro ping-if-idle|kill-thread" : "repro kill-thread --target idle --policy ping-if-idle",
             "repro ping-if-idle|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy ping-if-idle",
+            "repro ping-if-idle|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --policy ping-if-idle --read-timeout 5",
             "repro ping-if-idle|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy ping-if-idle --read-timeout 5",
             "repro ping-if-idle|network-cut-close" : "repro network-cut --mode close --policy ping-if-idle",
             "repro ping-if-idle|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy ping-if-idle",
@@ -460,9 +539,11 @@ enum MeasuredDriversData {
             "repro ping-on-borrow|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --policy ping-on-borrow",
             "repro ping-on-borrow|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --policy ping-on-borrow",
             "repro ping-on-borrow|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --policy ping-on-borrow",
+            "repro ping-on-borrow|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --policy ping-on-borrow",
             "repro ping-on-borrow|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy ping-on-borrow",
             "repro ping-on-borrow|kill-thread" : "repro kill-thread --target idle --policy ping-on-borrow",
             "repro ping-on-borrow|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy ping-on-borrow",
+            "repro ping-on-borrow|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --policy ping-on-borrow --read-timeout 10",
             "repro ping-on-borrow|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy ping-on-borrow --read-timeout 10",
             "repro ping-on-borrow|network-cut-close" : "repro network-cut --mode close --policy ping-on-borrow",
             "repro ping-on-borrow|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy ping-on-borrow",
@@ -474,9 +555,11 @@ enum MeasuredDriversData {
             "repro sqlalchemy|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --policy sqlalchemy",
             "repro sqlalchemy|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --policy sqlalchemy",
             "repro sqlalchemy|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --policy sqlalchemy",
+            "repro sqlalchemy|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --policy sqlalchemy",
             "repro sqlalchemy|held-kill-thread" : "repro kill-thread --target idle --pattern held --policy sqlalchemy",
             "repro sqlalchemy|kill-thread" : "repro kill-thread --target idle --policy sqlalchemy",
             "repro sqlalchemy|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy sqlalchemy",
+            "repro sqlalchemy|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --policy sqlalchemy --read-timeout 2",
             "repro sqlalchemy|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy sqlalchemy --read-timeout 2",
             "repro sqlalchemy|network-cut-close" : "repro network-cut --mode close --policy sqlalchemy",
             "repro sqlalchemy|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy sqlalchemy",
@@ -488,9 +571,11 @@ enum MeasuredDriversData {
             "sqlalchemy default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy --driver-deadline 3",
@@ -502,9 +587,11 @@ enum MeasuredDriversData {
             "sqlalchemy recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
@@ -516,9 +603,11 @@ enum MeasuredDriversData {
             "sqlalchemy@1.4.54+1.0.2 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 default|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 default|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
@@ -530,9 +619,11 @@ enum MeasuredDriversData {
             "sqlalchemy@1.4.54+1.0.2 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 recommended|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
@@ -544,9 +635,11 @@ enum MeasuredDriversData {
             "sqlalchemy@2.0.58+1.1.1 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 default|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 default|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
@@ -558,9 +651,11 @@ enum MeasuredDriversData {
             "sqlalchemy@2.0.58+1.1.1 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
@@ -570,7 +665,7 @@ enum MeasuredDriversData {
             "sqlalchemy@2.0.58+1.1.1 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3"
           },
-          "generatedAt" : "2026-12-02T05:56:31Z",
+          "generatedAt" : "2026-12-02T15:52:41Z",
           "repro" : "0.1.0",
           "rows" : [
             {
@@ -580,16 +675,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3681.192329,
+                  "durationMs" : 3627.983925,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=20)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=19)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.41185300000006,
+                  "recoveryMs" : 302.7119170000001,
                   "survived" : true
                 },
                 {
@@ -597,7 +692,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1517.586247,
+                  "durationMs" : 1514.661509,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
@@ -606,7 +701,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.01982599999997,
+                  "recoveryMs" : 203.84599500000013,
                   "survived" : true
                 },
                 {
@@ -614,10 +709,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.4757430000000227,
-                  "durationMs" : 410.011994,
+                  "detectionMs" : 2.2918559999999957,
+                  "durationMs" : 348.123716,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=17)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=11)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -633,7 +728,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.42887300000001,
+                  "recoveryMs" : 2.958330999999987,
                   "survived" : false
                 },
                 {
@@ -641,16 +736,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1420.405515,
+                  "durationMs" : 1390.7338829999999,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=12)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=21)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.808704000000034,
+                  "recoveryMs" : 55.847021999999924,
                   "survived" : true
                 },
                 {
@@ -658,16 +753,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1224.377853,
+                  "durationMs" : 1209.9640239999999,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=29)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=26)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 63.48885199999995,
+                  "recoveryMs" : 60.749320000000125,
                   "survived" : true
                 },
                 {
@@ -675,10 +770,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 12.905848999999762,
-                  "durationMs" : 1272.596893,
+                  "detectionMs" : 12.384613999999829,
+                  "durationMs" : 1177.562944,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=36)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=34)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -711,8 +806,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3009.947343,
-                  "durationMs" : 18257.968976,
+                  "detectionMs" : 3009.253788,
+                  "durationMs" : 18234.613938,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=44)",
@@ -737,8 +832,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.4198510000001,
-                  "durationMs" : 1395.631919,
+                  "detectionMs" : 203.52263100000005,
+                  "durationMs" : 1388.014822,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=45)"
                   ],
@@ -773,21 +868,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 39.773656000000074,
-                  "durationMs" : 2440.433165,
+                  "detectionMs" : 33.57077400000003,
+                  "durationMs" : 2384.0148520000002,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=2893)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=3587)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1129.8757790000004,
+                  "recoveryMs" : 1118.1464260000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.3 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -795,7 +890,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -804,31 +899,30 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 12.84664100000009,
-                  "durationMs" : 2311.687538,
+                  "detectionMs" : 12.368381,
+                  "durationMs" : 2230.56525,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)",
-                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1136.8179760000003,
+                  "recoveryMs" : 1092.310708,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with EPIPE (lost) after 1.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.3 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.2 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
-                    "driverCode" : "EPIPE",
+                    "driverCode" : "ECONNREFUSED",
                     "errorClass" : "Error",
-                    "kind" : "lost",
-                    "label" : "EPIPE (lost)",
-                    "message" : "This socket has been ended by the other party",
-                    "phase" : "query"
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "phase" : "acquire"
                   }
                 },
                 {
@@ -836,16 +930,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2237.582924,
+                  "durationMs" : 2265.610399,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1100.6740419999999,
+                  "recoveryMs" : 1110.7549990000002,
                   "survived" : true
                 },
                 {
@@ -853,10 +947,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1109.2799360000004,
-                  "durationMs" : 4276.082134,
+                  "detectionMs" : 1105.6240119999998,
+                  "durationMs" : 4221.932957,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=55)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=53)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -889,8 +983,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2654.6242099999995,
-                  "durationMs" : 4265.308307,
+                  "detectionMs" : 2660.1850040000004,
+                  "durationMs" : 4231.632561,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=63)"
                   ],
@@ -934,8 +1028,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2656.1923939999997,
-                  "durationMs" : 4275.256523,
+                  "detectionMs" : 2658.0758690000002,
+                  "durationMs" : 4254.936303,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=66)"
                   ],
@@ -964,6 +1058,47 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.3650439999983,
+                  "durationMs" : 51429.801931,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34235.04595,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=81)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.6215999999985797,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -994,16 +1129,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3471.404264,
+                  "durationMs" : 3430.341143,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=73)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=87)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.3404230000001,
+                  "recoveryMs" : 302.65928399999984,
                   "survived" : true
                 },
                 {
@@ -1011,16 +1146,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1377.8599060000001,
+                  "durationMs" : 1348.119845,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=79)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=93)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.42524700000013,
+                  "recoveryMs" : 203.03007700000012,
                   "survived" : true
                 },
                 {
@@ -1028,10 +1163,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.8069089999999903,
-                  "durationMs" : 200.619437,
+                  "detectionMs" : 2.34020799999999,
+                  "durationMs" : 174.506501,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=86)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=101)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1047,7 +1182,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.6190870000000075,
+                  "recoveryMs" : 3.0637959999999964,
                   "survived" : false
                 },
                 {
@@ -1055,16 +1190,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1222.68309,
+                  "durationMs" : 1181.5766429999999,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=91)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=106)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.48821900000007,
+                  "recoveryMs" : 56.5026049999999,
                   "survived" : true
                 },
                 {
@@ -1072,16 +1207,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1203.884409,
+                  "durationMs" : 1194.02997,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=98)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=112)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.82318200000009,
+                  "recoveryMs" : 55.79121999999984,
                   "survived" : true
                 },
                 {
@@ -1089,10 +1224,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 23.45766300000014,
-                  "durationMs" : 1260.8727840000001,
+                  "detectionMs" : 10.902828,
+                  "durationMs" : 1165.519381,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=104)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=118)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1125,11 +1260,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.818141,
-                  "durationMs" : 18204.272475,
+                  "detectionMs" : 3009.600053,
+                  "durationMs" : 18162.037344,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=113)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=129)",
                     "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":\"EPIPE\",\"errno\":null,\"fatal\":true,\"message\":\"This socket has been ended by the other party\",\"phase\":\"query\",\"sqlState\":null},\"followUp\":{\"er…"
                   ],
                   "firstError" : {
@@ -1151,10 +1286,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.84050100000013,
-                  "durationMs" : 1386.8774349999999,
+                  "detectionMs" : 203.057415,
+                  "durationMs" : 1340.289729,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=117)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=133)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1187,21 +1322,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 126.40312700000004,
-                  "durationMs" : 2242.018448,
+                  "detectionMs" : 22.994942000000037,
+                  "durationMs" : 2250.854521,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1100.9286059999997,
+                  "recoveryMs" : 1105.6753800000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.6 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.2 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1209,7 +1344,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -1218,8 +1353,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.58374200000003,
-                  "durationMs" : 2284.191087,
+                  "detectionMs" : 9.368056999999908,
+                  "durationMs" : 2247.612373,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
@@ -1228,11 +1363,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1114.378281,
+                  "recoveryMs" : 1094.803708,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.0 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1240,7 +1375,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -1249,16 +1384,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2281.835303,
+                  "durationMs" : 2235.708514,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1137.2788369999998,
+                  "recoveryMs" : 1101.411763,
                   "survived" : true
                 },
                 {
@@ -1266,10 +1401,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.1146260000005,
-                  "durationMs" : 4294.653399,
+                  "detectionMs" : 1104.7499890000004,
+                  "durationMs" : 4241.118484,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=124)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=139)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1302,10 +1437,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2660.72094,
-                  "durationMs" : 4259.077827,
+                  "detectionMs" : 2659.9788029999995,
+                  "durationMs" : 4227.4496,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=134)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=147)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1347,10 +1482,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2656.1533360000003,
-                  "durationMs" : 4312.766807,
+                  "detectionMs" : 2654.6682160000005,
+                  "durationMs" : 4248.799047,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=137)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=151)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1377,6 +1512,41 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34393.907571,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=162)",
+                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=159)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.1774230000009993,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34201.866496,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=167)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.3447440000018105,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -1415,16 +1585,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3520.902781,
+                  "durationMs" : 3434.401341,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=143)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=173)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.9305519999998,
+                  "recoveryMs" : 302.5596779999996,
                   "survived" : true
                 },
                 {
@@ -1432,16 +1602,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1402.080402,
+                  "durationMs" : 1341.94194,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=151)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=179)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.789804,
+                  "recoveryMs" : 202.7375179999999,
                   "survived" : true
                 },
                 {
@@ -1449,10 +1619,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 4.611630000000019,
-                  "durationMs" : 272.853911,
+                  "detectionMs" : 2.4057049999999833,
+                  "durationMs" : 173.916729,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=158)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=187)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1468,7 +1638,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.739293000000032,
+                  "recoveryMs" : 3.1901829999999904,
                   "survived" : false
                 },
                 {
@@ -1476,16 +1646,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1281.321973,
+                  "durationMs" : 1177.991936,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=164)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=192)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.28008399999999,
+                  "recoveryMs" : 56.00590699999998,
                   "survived" : true
                 },
                 {
@@ -1493,16 +1663,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1260.0824010000001,
+                  "durationMs" : 1191.648525,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=168)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=198)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.63951499999985,
+                  "recoveryMs" : 56.24733500000002,
                   "survived" : true
                 },
                 {
@@ -1510,10 +1680,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.305360000000064,
-                  "durationMs" : 1220.807976,
+                  "detectionMs" : 11.008710000000065,
+                  "durationMs" : 1171.769719,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=175)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=204)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1546,11 +1716,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.300126,
-                  "durationMs" : 18248.354892,
+                  "detectionMs" : 3003.7992829999994,
+                  "durationMs" : 16154.763003,
                   "events" : [
-                    "late answer to request 6: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=186)",
+                    "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=215)",
                     "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":true,\"message\":\"Can't add new command when connection is in closed state\",\"phase\":\"query\",\"sqlState\":null},\"follow…"
                   ],
                   "firstError" : {
@@ -1572,10 +1742,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.75713700000006,
-                  "durationMs" : 1414.385969,
+                  "detectionMs" : 201.98073900000009,
+                  "durationMs" : 1368.957025,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=187)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=219)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1597,8 +1767,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 282.778133,
-                  "durationMs" : 2323.986391,
+                  "detectionMs" : 123.52500800000007,
+                  "durationMs" : 2274.728434,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
@@ -1607,11 +1777,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1117.118474,
+                  "recoveryMs" : 1109.769517,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.5 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1619,7 +1789,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -1628,31 +1798,30 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 15.414886000000024,
-                  "durationMs" : 2609.9467,
+                  "detectionMs" : 10.481556999999839,
+                  "durationMs" : 2264.781598,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
-                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1461.1453049999998,
+                  "recoveryMs" : 1106.2127409999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with EPIPE (lost) after 2.7 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.3 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.2 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
-                    "driverCode" : "EPIPE",
+                    "driverCode" : "ECONNREFUSED",
                     "errorClass" : "Error",
-                    "kind" : "lost",
-                    "label" : "EPIPE (lost)",
-                    "message" : "This socket has been ended by the other party",
-                    "phase" : "query"
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "phase" : "acquire"
                   }
                 },
                 {
@@ -1660,7 +1829,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2242.893983,
+                  "durationMs" : 2261.778535,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
@@ -1669,7 +1838,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1089.8841640000003,
+                  "recoveryMs" : 1096.4257879999998,
                   "survived" : true
                 },
                 {
@@ -1677,10 +1846,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1106.7939740000002,
-                  "durationMs" : 4302.648378,
+                  "detectionMs" : 1105.4001500000004,
+                  "durationMs" : 4234.098976,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=195)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=225)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1713,10 +1882,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2659.15882,
-                  "durationMs" : 4243.465323,
+                  "detectionMs" : 2665.801255,
+                  "durationMs" : 4229.287632,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=205)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=233)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1749,10 +1918,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2654.6625510000003,
-                  "durationMs" : 4283.514438,
+                  "detectionMs" : 2658.9664430000003,
+                  "durationMs" : 4252.672198,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=209)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=237)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1779,6 +1948,47 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.470930999996,
+                  "durationMs" : 51466.532299,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34240.41321,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=255)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3.551219000000856,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -1809,16 +2019,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3483.547531,
+                  "durationMs" : 3424.483638,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=215)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=259)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.2706440000002,
+                  "recoveryMs" : 303.27400799999987,
                   "survived" : true
                 },
                 {
@@ -1826,16 +2036,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1412.249069,
+                  "durationMs" : 1346.609255,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=221)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=265)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.03428500000018,
+                  "recoveryMs" : 204.636477,
                   "survived" : true
                 },
                 {
@@ -1843,10 +2053,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.873514,
-                  "durationMs" : 264.514871,
+                  "detectionMs" : 2.530159999999995,
+                  "durationMs" : 177.377682,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=228)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=273)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1862,7 +2072,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.180982999999998,
+                  "recoveryMs" : 3.3457329999999956,
                   "survived" : false
                 },
                 {
@@ -1870,16 +2080,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1260.836691,
+                  "durationMs" : 1202.0199029999999,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=234)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=278)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.323803000000225,
+                  "recoveryMs" : 57.546873000000005,
                   "survived" : true
                 },
                 {
@@ -1887,16 +2097,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1249.107174,
+                  "durationMs" : 1196.101017,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=241)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=284)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.629585000000134,
+                  "recoveryMs" : 55.626176000000214,
                   "survived" : true
                 },
                 {
@@ -1904,10 +2114,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.238673000000063,
-                  "durationMs" : 1243.801814,
+                  "detectionMs" : 11.384943999999905,
+                  "durationMs" : 1197.836597,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=246)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=290)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1940,11 +2150,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.1277949999994,
-                  "durationMs" : 18207.222468,
+                  "detectionMs" : 3009.2669180000003,
+                  "durationMs" : 18187.998505,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=255)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=299)",
                     "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":true,\"message\":\"Can't add new command when connection is in closed state\",\"phase\":\"query\",\"sqlState\":null},\"follow…"
                   ],
                   "firstError" : {
@@ -1966,10 +2176,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.75023699999997,
-                  "durationMs" : 1408.275944,
+                  "detectionMs" : 203.41953300000023,
+                  "durationMs" : 1342.07068,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=260)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=304)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1991,51 +2201,20 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 45.61578399999985,
-                  "durationMs" : 2284.430668,
+                  "detectionMs" : 23.53392400000007,
+                  "durationMs" : 2247.932098,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.1146689999998,
+                  "recoveryMs" : 1084.8685429999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 15.647936999999956,
-                  "durationMs" : 2261.177084,
-                  "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1103.8714260000002,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.4 ms",
                     "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
                   ],
                   "whileDownError" : {
@@ -2044,7 +2223,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -2052,17 +2231,49 @@ enum MeasuredDriversData {
                   "absorbed" : [
 
                   ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2265.682146,
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 13.101059000000078,
+                  "durationMs" : 2246.414258,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)",
+                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1128.3730839999996,
+                  "recoveryMs" : 1093.002788,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with EPIPE (lost) after 1.6 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "EPIPE",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "EPIPE (lost)",
+                    "message" : "This socket has been ended by the other party",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2232.827506,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1102.9813600000002,
                   "survived" : true
                 },
                 {
@@ -2070,10 +2281,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1106.1047149999995,
-                  "durationMs" : 4261.967629,
+                  "detectionMs" : 1105.4310709999995,
+                  "durationMs" : 4226.709546,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=266)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=311)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2106,10 +2317,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2660.4985549999997,
-                  "durationMs" : 4284.992364,
+                  "detectionMs" : 2656.1451849999994,
+                  "durationMs" : 4230.132512,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=276)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=319)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2142,10 +2353,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2657.13251,
-                  "durationMs" : 4283.021622,
+                  "detectionMs" : 2658.382751,
+                  "durationMs" : 4275.603601,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=279)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=323)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2172,6 +2383,41 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34404.279989,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=333)",
+                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=330)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.4455349999916507,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34188.264718,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=339)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3.245850999999675,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -2210,16 +2456,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3563.333407,
+                  "durationMs" : 3467.696912,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=288)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=347)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.0981330000004,
+                  "recoveryMs" : 302.63473499999964,
                   "survived" : true
                 },
                 {
@@ -2227,17 +2473,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1402.4396689999999,
+                  "durationMs" : 1340.039731,
                   "events" : [
-                    "connection-end (threadId=292)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=292)"
+                    "connection-end (threadId=351)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=352)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.85775900000021,
+                  "recoveryMs" : 202.75264700000002,
                   "survived" : true
                 },
                 {
@@ -2245,10 +2491,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.8094680000000096,
-                  "durationMs" : 258.185856,
+                  "detectionMs" : 2.416872000000012,
+                  "durationMs" : 201.640709,
                   "events" : [
-                    "connection-end (threadId=299)"
+                    "connection-end (threadId=359)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2264,7 +2510,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.7763120000000185,
+                  "recoveryMs" : 3.105029000000002,
                   "survived" : false
                 },
                 {
@@ -2272,16 +2518,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1226.033588,
+                  "durationMs" : 1200.039059,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=305)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=364)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.61579000000029,
+                  "recoveryMs" : 55.93980299999998,
                   "survived" : true
                 },
                 {
@@ -2289,17 +2535,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1292.6116670000001,
+                  "durationMs" : 1215.809576,
                   "events" : [
-                    "connection-end (threadId=313)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=313)"
+                    "connection-end (threadId=370)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=370)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.25141400000007,
+                  "recoveryMs" : 57.61512999999991,
                   "survived" : true
                 },
                 {
@@ -2307,11 +2553,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 14.403964000000087,
-                  "durationMs" : 1286.924359,
+                  "detectionMs" : 8.65287400000011,
+                  "durationMs" : 1209.676301,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=317)",
-                    "connection-end (threadId=330)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=376)",
+                    "connection-end (threadId=381)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2344,12 +2590,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3011.0690459999996,
-                  "durationMs" : 16275.097592,
+                  "detectionMs" : 3008.9928360000004,
+                  "durationMs" : 16173.632826,
                   "events" : [
-                    "connection-end (threadId=326)",
+                    "connection-end (threadId=387)",
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3035.674,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3016.972,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -2370,11 +2616,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 211.6043279999999,
-                  "durationMs" : 1430.570083,
+                  "detectionMs" : 201.7073929999999,
+                  "durationMs" : 1355.458345,
                   "events" : [
-                    "connection-end (threadId=333)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=333)"
+                    "connection-end (threadId=391)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=391)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2396,50 +2642,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 29.294460999999956,
-                  "durationMs" : 2296.086901,
+                  "detectionMs" : 29.561826999999994,
+                  "durationMs" : 2237.111803,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1107.4073990000002,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 18.270156999999926,
-                  "durationMs" : 2285.727249,
-                  "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1119.9317679999997,
+                  "recoveryMs" : 1085.989418,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
@@ -2451,7 +2665,39 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 15.081346999999823,
+                  "durationMs" : 2254.556668,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1098.7039929999996,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 3.2 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -2460,17 +2706,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2253.022898,
+                  "durationMs" : 2246.584836,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1094.8732190000003,
+                  "recoveryMs" : 1102.5214549999998,
                   "survived" : true
                 },
                 {
@@ -2478,10 +2724,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1108.860193,
-                  "durationMs" : 4274.179213,
+                  "detectionMs" : 1108.0475040000001,
+                  "durationMs" : 4236.929383,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=337)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=397)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2514,11 +2760,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2649.4518120000002,
-                  "durationMs" : 4255.430601,
+                  "detectionMs" : 2661.5169379999998,
+                  "durationMs" : 4233.662598,
                   "events" : [
-                    "connection-end (threadId=344)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=347)"
+                    "connection-end (threadId=404)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=407)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2541,10 +2787,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2649.824074,
-                  "durationMs" : 4313.783292,
+                  "detectionMs" : 2657.606132,
+                  "durationMs" : 4269.659317,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=350)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=410)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2571,6 +2817,48 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.400757000003,
+                  "durationMs" : 51441.950014,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34193.37666,
+                  "events" : [
+                    "connection-end (threadId=425)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=427)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3.029597000000649,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -2601,16 +2889,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3467.179099,
+                  "durationMs" : 3441.8145640000002,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=357)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=435)",
+                    "connection-end (threadId=443)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.0760540000001,
+                  "recoveryMs" : 303.58784300000025,
                   "survived" : true
                 },
                 {
@@ -2618,17 +2907,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1404.049876,
+                  "durationMs" : 1353.822734,
                   "events" : [
-                    "connection-end (threadId=363)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=363)"
+                    "connection-end (threadId=438)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=438)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.77406800000017,
+                  "recoveryMs" : 204.03987199999983,
                   "survived" : true
                 },
                 {
@@ -2636,10 +2925,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.4198499999999967,
-                  "durationMs" : 293.42715,
+                  "detectionMs" : 3.9053729999999973,
+                  "durationMs" : 242.632526,
                   "events" : [
-                    "connection-end (threadId=373)"
+                    "connection-end (threadId=448)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2655,7 +2944,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.789758000000006,
+                  "recoveryMs" : 4.6999720000000025,
                   "survived" : false
                 },
                 {
@@ -2663,16 +2952,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1272.7330259999999,
+                  "durationMs" : 1215.539444,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=377)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=452)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.20620299999996,
+                  "recoveryMs" : 56.556211000000076,
                   "survived" : true
                 },
                 {
@@ -2680,17 +2969,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1223.399545,
+                  "durationMs" : 1190.502182,
                   "events" : [
-                    "connection-end (threadId=382)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=382)"
+                    "connection-end (threadId=457)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=457)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.295921000000135,
+                  "recoveryMs" : 57.46527999999989,
                   "survived" : true
                 },
                 {
@@ -2698,11 +2987,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 13.542764999999918,
-                  "durationMs" : 1228.132069,
+                  "detectionMs" : 5.510069000000158,
+                  "durationMs" : 1173.884507,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=388)",
-                    "connection-end (threadId=405)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=463)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2735,12 +3023,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3010.5595680000006,
-                  "durationMs" : 16214.988221,
+                  "detectionMs" : 3003.5645480000003,
+                  "durationMs" : 16168.249887,
                   "events" : [
-                    "connection-end (threadId=397)",
+                    "connection-end (threadId=472)",
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3015.246,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3023.864,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -2761,11 +3049,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.37041799999997,
-                  "durationMs" : 1409.609209,
+                  "detectionMs" : 201.99893699999984,
+                  "durationMs" : 1336.0312450000001,
                   "events" : [
-                    "connection-end (threadId=400)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=400)"
+                    "connection-end (threadId=477)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=477)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2787,22 +3075,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 23.970669000000044,
-                  "durationMs" : 2299.612943,
+                  "detectionMs" : 29.504355000000032,
+                  "durationMs" : 2250.884321,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1117.1145980000001,
+                  "recoveryMs" : 1109.7616959999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.0 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -2810,7 +3098,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -2819,22 +3107,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.148046000000022,
-                  "durationMs" : 2307.893132,
+                  "detectionMs" : 10.829654000000119,
+                  "durationMs" : 2228.950379,
                   "events" : [
                     "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1113.3094299999998,
+                  "recoveryMs" : 1093.3137430000004,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -2842,7 +3130,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -2851,7 +3139,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2289.470828,
+                  "durationMs" : 2265.543235,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
@@ -2861,7 +3149,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1116.8631939999998,
+                  "recoveryMs" : 1115.9248329999998,
                   "survived" : true
                 },
                 {
@@ -2869,10 +3157,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1106.6898140000003,
-                  "durationMs" : 4269.222685,
+                  "detectionMs" : 1104.78766,
+                  "durationMs" : 4228.326388,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=408)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=484)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2905,11 +3193,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2654.0962549999995,
-                  "durationMs" : 4285.91612,
+                  "detectionMs" : 2661.2341039999997,
+                  "durationMs" : 4231.108553,
                   "events" : [
-                    "connection-end (threadId=415)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=418)"
+                    "connection-end (threadId=489)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=492)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2932,10 +3220,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2649.550388,
-                  "durationMs" : 4327.107332,
+                  "detectionMs" : 2658.1249179999995,
+                  "durationMs" : 4277.773035,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=421)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=496)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2962,6 +3250,42 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34398.519649,
+                  "events" : [
+                    "connection-end (threadId=506)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=506)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.3665519999995013,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34187.643174,
+                  "events" : [
+                    "connection-end (threadId=512)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=514)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.9343379999991157,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -3000,16 +3324,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3467.6614250000002,
+                  "durationMs" : 3452.045733,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=428)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=519)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.4313979999997,
+                  "recoveryMs" : 303.1254049999998,
                   "survived" : true
                 },
                 {
@@ -3017,17 +3341,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1410.365517,
+                  "durationMs" : 1352.95839,
                   "events" : [
-                    "connection-end (threadId=434)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=434)"
+                    "connection-end (threadId=525)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=525)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.1292890000002,
+                  "recoveryMs" : 205.511841,
                   "survived" : true
                 },
                 {
@@ -3035,10 +3359,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 4.111626999999999,
-                  "durationMs" : 290.342078,
+                  "detectionMs" : 3.046527999999995,
+                  "durationMs" : 187.838984,
                   "events" : [
-                    "connection-end (threadId=445)"
+                    "connection-end (threadId=535)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3054,7 +3378,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.302090999999962,
+                  "recoveryMs" : 4.083522999999985,
                   "survived" : false
                 },
                 {
@@ -3062,16 +3386,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1268.829477,
+                  "durationMs" : 1196.20998,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=448)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=538)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.14617299999986,
+                  "recoveryMs" : 56.96155499999986,
                   "survived" : true
                 },
                 {
@@ -3079,17 +3403,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1263.556075,
+                  "durationMs" : 1192.681446,
                   "events" : [
-                    "connection-end (threadId=456)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=456)"
+                    "connection-end (threadId=544)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=544)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.24531000000002,
+                  "recoveryMs" : 54.92603299999996,
                   "survived" : true
                 },
                 {
@@ -3097,11 +3421,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 12.897025999999869,
-                  "durationMs" : 1281.427324,
+                  "detectionMs" : 12.567320999999993,
+                  "durationMs" : 1185.131871,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=463)",
-                    "connection-end (threadId=472)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=553)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3134,12 +3457,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3006.059859,
-                  "durationMs" : 16258.178727,
+                  "detectionMs" : 3003.917793,
+                  "durationMs" : 16175.681284,
                   "events" : [
-                    "connection-end (threadId=469)",
+                    "connection-end (threadId=561)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3023.67,\"ok\":false}"
+                    "late answer to request 8: {\"id\":8,\"ms\":3016.598,\"ok\":true}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -3160,11 +3483,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.59196199999997,
-                  "durationMs" : 1386.840035,
+                  "detectionMs" : 201.8547719999999,
+                  "durationMs" : 1356.405983,
                   "events" : [
-                    "connection-end (threadId=476)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=476)"
+                    "connection-end (threadId=565)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=565)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3186,71 +3509,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 29.257005000000163,
-                  "durationMs" : 2361.812664,
-                  "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1114.331332,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.1 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 26.744173000000046,
-                  "durationMs" : 2287.601147,
-                  "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1122.0365610000003,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 11.0 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2295.942951,
+                  "detectionMs" : 22.830637999999908,
+                  "durationMs" : 2302.166039,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
@@ -3260,7 +3520,70 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.4733640000002,
+                  "recoveryMs" : 1091.3008229999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.4 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 10.587799000000132,
+                  "durationMs" : 2272.8474340000002,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1101.8064820000002,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.1 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2272.266742,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1114.0308110000003,
                   "survived" : true
                 },
                 {
@@ -3268,11 +3591,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.0726939999995,
-                  "durationMs" : 4269.334331,
+                  "detectionMs" : 1105.3410169999997,
+                  "durationMs" : 4230.328668,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=483)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=480)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=574)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=571)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3305,11 +3628,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2650.682184,
-                  "durationMs" : 4299.067028,
+                  "detectionMs" : 2660.184704,
+                  "durationMs" : 4240.047917,
                   "events" : [
-                    "connection-end (threadId=487)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=489)"
+                    "connection-end (threadId=578)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=580)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3332,12 +3655,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2651.4497950000004,
-                  "durationMs" : 4335.942434,
+                  "detectionMs" : 2658.532613,
+                  "durationMs" : 4255.888904,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=496)",
-                    "connection-end (threadId=493)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=493)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=587)",
+                    "connection-end (threadId=584)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=584)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3364,6 +3687,48 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.4799950000015,
+                  "durationMs" : 51492.696092,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34252.846768,
+                  "events" : [
+                    "connection-end (threadId=604)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=604)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3.3601400000043213,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -3394,17 +3759,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3459.155597,
+                  "durationMs" : 3491.768879,
                   "events" : [
-                    "connection-end (threadId=499)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=500)"
+                    "connection-end (threadId=606)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=609)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.11864600000035,
+                  "recoveryMs" : 302.64015599999993,
                   "survived" : true
                 },
                 {
@@ -3412,17 +3777,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1382.241008,
+                  "durationMs" : 1350.020744,
                   "events" : [
-                    "connection-end (threadId=507)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=507)"
+                    "connection-end (threadId=612)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=612)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.70108900000014,
+                  "recoveryMs" : 202.65658099999996,
                   "survived" : true
                 },
                 {
@@ -3430,10 +3795,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.820048000000014,
-                  "durationMs" : 202.239558,
+                  "detectionMs" : 2.7142880000000105,
+                  "durationMs" : 176.357255,
                   "events" : [
-                    "connection-end (threadId=517)"
+                    "connection-end (threadId=622)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3449,7 +3814,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.6193750000000193,
+                  "recoveryMs" : 3.4755690000000072,
                   "survived" : false
                 },
                 {
@@ -3457,16 +3822,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1274.174812,
+                  "durationMs" : 1198.493242,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=520)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=625)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 64.2496349999999,
+                  "recoveryMs" : 56.313642999999956,
                   "survived" : true
                 },
                 {
@@ -3474,17 +3839,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1234.628348,
+                  "durationMs" : 1213.111801,
                   "events" : [
-                    "connection-end (threadId=527)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=527)"
+                    "connection-end (threadId=633)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=633)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.74303899999995,
+                  "recoveryMs" : 56.51953900000012,
                   "survived" : true
                 },
                 {
@@ -3492,10 +3857,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.113346000000092,
-                  "durationMs" : 1261.510292,
+                  "detectionMs" : 16.070161999999982,
+                  "durationMs" : 1213.8647,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=535)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=640)",
+                    "connection-end (threadId=644)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3528,12 +3894,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.2864210000002,
-                  "durationMs" : 16204.058658,
+                  "detectionMs" : 3003.8701530000003,
+                  "durationMs" : 16206.787141,
                   "events" : [
-                    "connection-end (threadId=541)",
-                    "late answer to request 5: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3017.065,\"ok\":false}"
+                    "connection-end (threadId=650)",
+                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3042.116,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -3554,11 +3920,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.179525,
-                  "durationMs" : 1366.581919,
+                  "detectionMs" : 203.77263199999993,
+                  "durationMs" : 1350.3301040000001,
                   "events" : [
-                    "connection-end (threadId=545)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=545)"
+                    "connection-end (threadId=651)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=651)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3580,8 +3946,40 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 26.295372999999927,
-                  "durationMs" : 2295.108428,
+                  "detectionMs" : 28.530207999999902,
+                  "durationMs" : 2271.17204,
+                  "events" : [
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1092.4110150000001,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.4 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 13.674286000000166,
+                  "durationMs" : 2283.776761,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
@@ -3591,10 +3989,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.437781,
+                  "recoveryMs" : 1092.9582120000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.9 ms",
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.0 ms",
                     "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
@@ -3603,39 +4001,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 19.39583300000004,
-                  "durationMs" : 2276.705915,
-                  "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1116.4422359999999,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -3644,7 +4010,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2315.64481,
+                  "durationMs" : 2235.893773,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
@@ -3654,7 +4020,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.451027,
+                  "recoveryMs" : 1085.8757999999998,
                   "survived" : true
                 },
                 {
@@ -3662,10 +4028,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.1754849999998,
-                  "durationMs" : 4297.71877,
+                  "detectionMs" : 1105.0597489999996,
+                  "durationMs" : 4236.680243,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=555)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=661)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3698,11 +4064,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2658.9794079999997,
-                  "durationMs" : 4295.462359,
+                  "detectionMs" : 2656.737566,
+                  "durationMs" : 4233.278568,
                   "events" : [
-                    "connection-end (threadId=559)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=561)"
+                    "connection-end (threadId=663)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=665)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3725,10 +4091,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2669.3095959999996,
-                  "durationMs" : 4297.806326,
+                  "detectionMs" : 2658.090857,
+                  "durationMs" : 4252.886362,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=568)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=673)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3755,6 +4121,42 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34468.75878,
+                  "events" : [
+                    "connection-end (threadId=677)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=680)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.148715999996057,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34207.882577,
+                  "events" : [
+                    "connection-end (threadId=687)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=688)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.7698230000023614,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -3793,16 +4195,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3481.879338,
+                  "durationMs" : 3482.250965,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=572)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=695)",
+                    "connection-end (threadId=697)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 307.2372349999996,
+                  "recoveryMs" : 303.3609160000001,
                   "survived" : true
                 },
                 {
@@ -3810,17 +4213,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1371.164833,
+                  "durationMs" : 1368.621561,
                   "events" : [
-                    "connection-end (threadId=578)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=578)"
+                    "connection-end (threadId=699)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=699)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.13385199999993,
+                  "recoveryMs" : 204.0731619999999,
                   "survived" : true
                 },
                 {
@@ -3828,10 +4231,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 4.280417999999997,
-                  "durationMs" : 259.525385,
+                  "detectionMs" : 2.587175000000002,
+                  "durationMs" : 187.612537,
                   "events" : [
-                    "connection-end (threadId=589)"
+                    "connection-end (threadId=709)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3847,7 +4250,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.191321999999985,
+                  "recoveryMs" : 3.3913689999999974,
                   "survived" : false
                 },
                 {
@@ -3855,16 +4258,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1269.209342,
+                  "durationMs" : 1203.685634,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=592)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=712)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 65.1380680000002,
+                  "recoveryMs" : 55.120588,
                   "survived" : true
                 },
                 {
@@ -3872,17 +4275,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1280.2162309999999,
+                  "durationMs" : 1204.687143,
                   "events" : [
-                    "connection-end (threadId=598)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=598)"
+                    "connection-end (threadId=718)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=718)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.07175600000005,
+                  "recoveryMs" : 58.06437899999992,
                   "survived" : true
                 },
                 {
@@ -3890,10 +4293,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 18.701577999999927,
-                  "durationMs" : 1484.0055849999999,
+                  "detectionMs" : 6.440215999999964,
+                  "durationMs" : 1183.228257,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=609)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=727)",
+                    "connection-end (threadId=729)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3926,12 +4330,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3016.487978,
-                  "durationMs" : 16419.146504,
+                  "detectionMs" : 3004.409239,
+                  "durationMs" : 16194.785706,
                   "events" : [
-                    "connection-end (threadId=613)",
+                    "connection-end (threadId=735)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3021.323,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3019.403,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -3952,11 +4356,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.29294300000015,
-                  "durationMs" : 1499.2227579999999,
+                  "detectionMs" : 206.4293799999998,
+                  "durationMs" : 1410.083678,
                   "events" : [
-                    "connection-end (threadId=616)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=616)"
+                    "connection-end (threadId=739)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=739)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3978,8 +4382,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 27.199569999999994,
-                  "durationMs" : 2330.665946,
+                  "detectionMs" : 29.13549299999977,
+                  "durationMs" : 2437.28412,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
@@ -3989,11 +4393,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1105.1041660000003,
+                  "recoveryMs" : 1239.7485849999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.0 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.3 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 12.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -4001,7 +4405,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -4010,8 +4414,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 18.74382999999989,
-                  "durationMs" : 2307.636,
+                  "detectionMs" : 9.990566999999828,
+                  "durationMs" : 2274.600174,
                   "events" : [
                     "connection-end (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
@@ -4021,11 +4425,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1125.1076789999997,
+                  "recoveryMs" : 1124.5985349999996,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.3 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.5 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.4 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -4033,7 +4437,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -4042,17 +4446,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2320.709843,
+                  "durationMs" : 2256.91054,
                   "events" : [
-                    "connection-end (threadId=7)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                    "connection-end (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1111.9546630000002,
+                  "recoveryMs" : 1106.5691839999997,
                   "survived" : true
                 },
                 {
@@ -4060,11 +4464,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.195776,
-                  "durationMs" : 4399.613431,
+                  "detectionMs" : 1105.111246,
+                  "durationMs" : 4263.662915,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=628)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=625)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=748)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=745)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4097,11 +4501,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2656.685712,
-                  "durationMs" : 4311.193139,
+                  "detectionMs" : 2655.244618,
+                  "durationMs" : 4269.205955,
                   "events" : [
-                    "connection-end (threadId=631)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=633)"
+                    "connection-end (threadId=752)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=754)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4124,12 +4528,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2663.7884859999995,
-                  "durationMs" : 4406.392365,
+                  "detectionMs" : 2658.0081649999997,
+                  "durationMs" : 4256.386974,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=640)",
-                    "connection-end (threadId=638)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=638)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=760)",
+                    "connection-end (threadId=757)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=757)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4156,6 +4560,48 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.3537419999993,
+                  "durationMs" : 51352.422989,
+                  "events" : [
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3003.125,\"ok\":false}"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34192.379297,
+                  "events" : [
+                    "connection-end (threadId=774)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=773)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3.1235890000025393,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -4186,16 +4632,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3641.084401,
+                  "durationMs" : 3449.246339,
                   "events" : [
-                    "connection-end (threadId=646)"
+                    "connection-end (threadId=779)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 320.002262,
+                  "recoveryMs" : 304.22089800000003,
                   "survived" : true
                 },
                 {
@@ -4203,17 +4649,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1512.983036,
+                  "durationMs" : 1353.489254,
                   "events" : [
-                    "connection-end (threadId=650)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=651)"
+                    "connection-end (threadId=786)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=787)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.82143299999984,
+                  "recoveryMs" : 204.165886,
                   "survived" : true
                 },
                 {
@@ -4221,10 +4667,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.326450999999963,
-                  "durationMs" : 387.707325,
+                  "detectionMs" : 2.939819,
+                  "durationMs" : 178.873339,
                   "events" : [
-                    "connection-end (threadId=661)"
+                    "connection-end (threadId=796)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4240,7 +4686,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.431046999999978,
+                  "recoveryMs" : 3.8826159999999845,
                   "survived" : false
                 },
                 {
@@ -4248,17 +4694,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1344.048776,
+                  "durationMs" : 1193.641799,
                   "events" : [
-                    "connection-end (threadId=664)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=665)"
+                    "connection-end (threadId=801)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=799)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.64682199999993,
+                  "recoveryMs" : 55.89718999999991,
                   "survived" : true
                 },
                 {
@@ -4266,17 +4712,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1462.850669,
+                  "durationMs" : 1225.968247,
                   "events" : [
-                    "connection-end (threadId=674)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=676)"
+                    "connection-end (threadId=808)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=807)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.596190000000206,
+                  "recoveryMs" : 55.44558899999993,
                   "survived" : true
                 },
                 {
@@ -4284,11 +4730,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 26.827027000000044,
-                  "durationMs" : 1590.230242,
+                  "detectionMs" : 16.57631400000014,
+                  "durationMs" : 1240.613371,
                   "events" : [
-                    "connection-end (threadId=678)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=681)"
+                    "connection-end (threadId=811)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=814)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4321,10 +4767,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3027.1042270000003,
-                  "durationMs" : 4546.099413,
+                  "detectionMs" : 3008.8830020000005,
+                  "durationMs" : 4233.529085,
                   "events" : [
-                    "connection-end (threadId=682)",
+                    "connection-end (threadId=825)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…"
                   ],
                   "firstError" : {
@@ -4346,11 +4792,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.66024800000014,
-                  "durationMs" : 1513.292115,
+                  "detectionMs" : 204.65210899999988,
+                  "durationMs" : 1362.609368,
                   "events" : [
-                    "connection-end (threadId=691)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=691)"
+                    "connection-end (threadId=821)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=821)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4372,8 +4818,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 23.741022999999814,
-                  "durationMs" : 2278.310057,
+                  "detectionMs" : 24.742469999999912,
+                  "durationMs" : 2303.142565,
                   "events" : [
                     "connection-end (threadId=6)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
@@ -4383,11 +4829,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1105.1713739999998,
+                  "recoveryMs" : 1124.3049069999995,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.1 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.3 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -4395,7 +4841,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -4404,39 +4850,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 18.791201,
-                  "durationMs" : 2259.298909,
-                  "events" : [
-                    "connection-end (threadId=6)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1104.1400839999997,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.2 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.4 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2286.088796,
+                  "detectionMs" : 16.59628900000007,
+                  "durationMs" : 2231.511305,
                   "events" : [
                     "connection-end (threadId=6)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
@@ -4446,7 +4861,38 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1105.4825240000002,
+                  "recoveryMs" : 1093.8936120000003,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.4 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2260.729546,
+                  "events" : [
+                    "connection-end (threadId=6)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1108.9400389999996,
                   "survived" : true
                 },
                 {
@@ -4454,16 +4900,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4371.288579,
+                  "durationMs" : 4261.30333,
                   "events" : [
-                    "connection-end (threadId=715)"
+
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.4617639999997,
+                  "recoveryMs" : 1106.6124619999996,
                   "survived" : true
                 },
                 {
@@ -4471,16 +4917,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4279.195177,
+                  "durationMs" : 4233.990461,
                   "events" : [
-                    "connection-end (threadId=703)"
+                    "connection-end (threadId=839)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2655.9171050000004,
+                  "recoveryMs" : 2658.917612,
                   "survived" : true
                 },
                 {
@@ -4488,7 +4934,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4317.51898,
+                  "durationMs" : 4274.439441,
                   "events" : [
 
                   ],
@@ -4497,7 +4943,41 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2654.9473879999996,
+                  "recoveryMs" : 2658.3602110000006,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34380.072124,
+                  "events" : [
+                    "connection-end (threadId=853)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 4.096422999995411,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34192.902846,
+                  "events" : [
+                    "connection-end (threadId=864)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3.4248200000001816,
                   "survived" : true
                 }
               ],
@@ -4537,17 +5017,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3455.570666,
+                  "durationMs" : 3454.999412,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=718)",
-                    "connection-end (threadId=757)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=870)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.7393549999997,
+                  "recoveryMs" : 304.0911460000002,
                   "survived" : true
                 },
                 {
@@ -4555,17 +5034,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1403.2092480000001,
+                  "durationMs" : 1400.846585,
                   "events" : [
-                    "connection-end (threadId=725)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=725)"
+                    "connection-end (threadId=875)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=875)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.67323999999985,
+                  "recoveryMs" : 203.872122,
                   "survived" : true
                 },
                 {
@@ -4573,10 +5052,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 6.744456999999784,
-                  "durationMs" : 1208.808147,
+                  "detectionMs" : 11.819234000000051,
+                  "durationMs" : 1272.530824,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=734)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=885)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4609,11 +5088,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.4193370000003,
-                  "durationMs" : 4250.209189,
+                  "detectionMs" : 1106.328195,
+                  "durationMs" : 4266.672289,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=741)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=738)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=893)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=890)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4646,11 +5125,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2652.5071099999996,
-                  "durationMs" : 4239.995274,
+                  "detectionMs" : 2660.119507,
+                  "durationMs" : 4263.431127,
                   "events" : [
-                    "connection-end (threadId=746)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=748)"
+                    "connection-end (threadId=895)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=897)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4673,11 +5152,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2656.640494,
-                  "durationMs" : 4312.791394,
+                  "detectionMs" : 2659.051544,
+                  "durationMs" : 4337.305355,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=756)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=753)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=907)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=904)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4704,6 +5183,42 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34613.53518,
+                  "events" : [
+                    "connection-end (threadId=920)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=919)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3.733483999996679,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34203.941044,
+                  "events" : [
+                    "connection-end (threadId=913)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=913)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 4.516111000004457,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -4723,7 +5238,7 @@ enum MeasuredDriversData {
               "config" : "keepalive",
               "deadline" : 3,
               "id" : "node-mysql2 keepalive",
-              "note" : "TCP keepalive alone, the first probe below the wait_timeout; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports",
+              "note" : "TCP keepalive alone, the first probe below the wait_timeout (and the middleboxes' idle timeout); Node takes whole seconds, so a delay below 1000 ms leaves the OS's 2 hours; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports",
               "options" : {
                 "app.followUp" : "ROLLBACK",
                 "enableKeepAlive" : "true",
@@ -4738,16 +5253,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3476.412223,
+                  "durationMs" : 3467.665259,
                   "events" : [
-                    "connection-end (threadId=759)"
+                    "connection-end (threadId=923)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.1275649999998,
+                  "recoveryMs" : 304.597444,
                   "survived" : true
                 },
                 {
@@ -4755,17 +5270,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1367.853298,
+                  "durationMs" : 1414.454102,
                   "events" : [
-                    "connection-end (threadId=766)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=767)"
+                    "connection-end (threadId=930)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=931)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.20337100000006,
+                  "recoveryMs" : 204.34721100000024,
                   "survived" : true
                 },
                 {
@@ -4773,11 +5288,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.631990999999971,
-                  "durationMs" : 1200.771456,
+                  "detectionMs" : 12.161972999999989,
+                  "durationMs" : 1249.326931,
                   "events" : [
-                    "connection-end (threadId=772)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=775)"
+                    "connection-end (threadId=936)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=939)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4810,7 +5325,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4272.0156289999995,
+                  "durationMs" : 4310.100767,
                   "events" : [
 
                   ],
@@ -4819,7 +5334,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.4670540000002,
+                  "recoveryMs" : 1108.8319640000004,
                   "survived" : true
                 },
                 {
@@ -4827,16 +5342,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4284.563631,
+                  "durationMs" : 4239.97621,
                   "events" : [
-                    "connection-end (threadId=787)"
+                    "connection-end (threadId=951)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2650.997186,
+                  "recoveryMs" : 2654.1686910000003,
                   "survived" : true
                 },
                 {
@@ -4844,16 +5359,50 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4317.970361,
+                  "durationMs" : 4283.40915,
                   "events" : [
-
+                    "connection-end (threadId=969)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2650.205347000001,
+                  "recoveryMs" : 2656.142024999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34463.013282,
+                  "events" : [
+                    "connection-end (threadId=964)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.98656199999823,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34224.296374,
+                  "events" : [
+                    "connection-end (threadId=975)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 4.970199000003049,
                   "survived" : true
                 }
               ],
@@ -4889,16 +5438,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3500.145579,
+                  "durationMs" : 3503.976601,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=799)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=985)",
+                    "connection-end (threadId=1006)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.8627709999996,
+                  "recoveryMs" : 303.8469970000001,
                   "survived" : true
                 },
                 {
@@ -4906,17 +5456,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1405.500591,
+                  "durationMs" : 1407.351087,
                   "events" : [
-                    "connection-end (threadId=809)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=809)"
+                    "connection-end (threadId=987)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=987)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.21283100000005,
+                  "recoveryMs" : 204.5534839999998,
                   "survived" : true
                 },
                 {
@@ -4933,10 +5483,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.353767999999945,
-                  "durationMs" : 1271.679381,
+                  "detectionMs" : 7.705750999999964,
+                  "durationMs" : 1245.726866,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=815)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=996)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4987,11 +5537,11 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.4586119999994,
-                  "durationMs" : 4299.87259,
+                  "detectionMs" : 1111.7485089999996,
+                  "durationMs" : 4253.332324,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=824)",
-                    "connection-end (threadId=847)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=1004)",
+                    "connection-end (threadId=1013)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5033,18 +5583,18 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2655.9683459999997,
-                  "durationMs" : 4267.176225,
+                  "detectionMs" : 2662.5122229999997,
+                  "durationMs" : 4287.453156,
                   "events" : [
-                    "connection-end (threadId=826)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=828)"
+                    "connection-end (threadId=1008)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1010)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2654.4459899999993,
+                  "recoveryMs" : 2661.036741,
                   "survived" : true
                 },
                 {
@@ -5070,10 +5620,11 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2658.7624560000004,
-                  "durationMs" : 4319.880889,
+                  "detectionMs" : 2663.781543,
+                  "durationMs" : 4273.761844,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=839)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1017)",
+                    "connection-end (threadId=1035)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5100,6 +5651,48 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.503509999995,
+                  "durationMs" : 51465.846931,
+                  "events" : [
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3012.654,\"ok\":false}"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34232.222648,
+                  "events" : [
+                    "connection-end (threadId=1032)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1032)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3.4453670000075363,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -5132,17 +5725,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3505.863782,
+                  "durationMs" : 3455.453012,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=841)",
-                    "connection-end (threadId=855)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1038)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.33092799999986,
+                  "recoveryMs" : 303.28703700000005,
                   "survived" : true
                 },
                 {
@@ -5150,17 +5742,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1413.304177,
+                  "durationMs" : 1392.472781,
                   "events" : [
-                    "connection-end (threadId=851)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=851)"
+                    "connection-end (threadId=1044)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1044)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 208.05058400000007,
+                  "recoveryMs" : 206.79838399999994,
                   "survived" : true
                 },
                 {
@@ -5177,8 +5769,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.194901999999956,
-                  "durationMs" : 1240.03912,
+                  "detectionMs" : 8.384420000000091,
+                  "durationMs" : 1210.869249,
                   "events" : [
 
                   ],
@@ -5222,10 +5814,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.7197440000004,
-                  "durationMs" : 4266.492325,
+                  "detectionMs" : 1107.8693990000002,
+                  "durationMs" : 4272.635325,
                   "events" : [
-                    "connection-end (threadId=889)"
+                    "connection-end (threadId=1070)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5267,18 +5859,18 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2660.3246260000005,
-                  "durationMs" : 4316.938508,
+                  "detectionMs" : 2660.188052,
+                  "durationMs" : 4261.76163,
                   "events" : [
-                    "connection-end (threadId=869)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=871)"
+                    "connection-end (threadId=1065)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1067)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2658.7250400000003,
+                  "recoveryMs" : 2658.689159,
                   "survived" : true
                 },
                 {
@@ -5295,10 +5887,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2658.709207,
-                  "durationMs" : 4281.092931,
+                  "detectionMs" : 2663.1662090000004,
+                  "durationMs" : 4300.408377,
                   "events" : [
-                    "connection-end (threadId=907)"
+
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5325,6 +5917,48 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.432178999996,
+                  "durationMs" : 51453.433349,
+                  "events" : [
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3002.856,\"ok\":false}"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34188.77752,
+                  "events" : [
+                    "connection-end (threadId=1088)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1091)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 4.062512000004062,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -5357,16 +5991,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3454.096537,
+                  "durationMs" : 3442.84819,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=883)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1098)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.06341799999973,
+                  "recoveryMs" : 303.2238919999995,
                   "survived" : true
                 },
                 {
@@ -5374,17 +6008,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1408.40427,
+                  "durationMs" : 1353.369607,
                   "events" : [
-                    "connection-end (threadId=891)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=891)"
+                    "connection-end (threadId=1101)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1101)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.029092,
+                  "recoveryMs" : 204.18063899999993,
                   "survived" : true
                 },
                 {
@@ -5392,11 +6026,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 6.1110060000000885,
-                  "durationMs" : 1258.054979,
+                  "detectionMs" : 11.159850000000006,
+                  "durationMs" : 1201.661746,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=900)",
-                    "connection-end (threadId=922)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1111)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5429,11 +6062,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.6282880000003,
-                  "durationMs" : 4296.911847,
+                  "detectionMs" : 1105.0682819999997,
+                  "durationMs" : 4253.56521,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=906)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=903)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=1119)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1116)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5466,11 +6099,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2659.0881440000003,
-                  "durationMs" : 4294.502148,
+                  "detectionMs" : 2663.3624259999997,
+                  "durationMs" : 4245.069465,
                   "events" : [
-                    "connection-end (threadId=911)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=913)"
+                    "connection-end (threadId=1121)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1123)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5493,12 +6126,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2648.325143,
-                  "durationMs" : 4317.019227,
+                  "detectionMs" : 2660.127008,
+                  "durationMs" : 4258.222566,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=919)",
-                    "connection-end (threadId=918)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=918)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1133)",
+                    "connection-end (threadId=1130)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1130)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5525,6 +6158,48 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.3365269999995,
+                  "durationMs" : 51404.929223,
+                  "events" : [
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"handled\":[{\"by\":\"retry\",\"error\":{\"class\":\"Err…"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34193.867104,
+                  "events" : [
+                    "connection-end (threadId=1143)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1143)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3.8555540000015753,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -5557,18 +6232,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3476.498651,
+                  "durationMs" : 3443.930167,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=925)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=925)",
-                    "connection-end (threadId=925)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1150)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1150)",
+                    "connection-end (threadId=1150)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.65258300000005,
+                  "recoveryMs" : 302.7767130000002,
                   "survived" : true
                 },
                 {
@@ -5576,18 +6251,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1418.726386,
+                  "durationMs" : 1348.1223479999999,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=939)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=939)",
-                    "connection-end (threadId=961)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1156)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1156)",
+                    "connection-end (threadId=1161)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.469196,
+                  "recoveryMs" : 203.00920399999995,
                   "survived" : true
                 },
                 {
@@ -5595,11 +6270,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.7073819999999955,
-                  "durationMs" : 235.524397,
+                  "detectionMs" : 3.468463999999983,
+                  "durationMs" : 186.119914,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=935)",
-                    "connection-end (threadId=936)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1164)",
+                    "connection-end (threadId=1166)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5615,7 +6290,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.580362000000008,
+                  "recoveryMs" : 4.440107999999981,
                   "survived" : false
                 },
                 {
@@ -5623,18 +6298,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1220.692439,
+                  "durationMs" : 1191.835193,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=946)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=946)",
-                    "connection-end (threadId=946)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1169)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1169)",
+                    "connection-end (threadId=1169)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.99880200000007,
+                  "recoveryMs" : 55.13426400000003,
                   "survived" : true
                 },
                 {
@@ -5642,18 +6317,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1240.790521,
+                  "durationMs" : 1193.8129920000001,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=950)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=950)",
-                    "connection-end (threadId=965)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1175)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1175)",
+                    "connection-end (threadId=1179)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 64.53334699999982,
+                  "recoveryMs" : 56.13540399999988,
                   "survived" : true
                 },
                 {
@@ -5661,17 +6336,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1183.134294,
+                  "durationMs" : 1174.537868,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=956)",
-                    "connection-end (threadId=980)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1181)",
+                    "connection-end (threadId=1187)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.427507000000105,
+                  "recoveryMs" : 8.516491999999971,
                   "survived" : true
                 },
                 {
@@ -5679,17 +6354,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41321.581823,
+                  "durationMs" : 41187.625837,
                   "events" : [
-                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=967)",
-                    "connection-end (threadId=1217)"
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1190)",
+                    "connection-end (threadId=1242)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40050.706957,
+                  "recoveryMs" : 40028.518351,
                   "survived" : true
                 },
                 {
@@ -5697,11 +6372,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.29946700000005,
-                  "durationMs" : 1427.889405,
+                  "detectionMs" : 204.00120199999992,
+                  "durationMs" : 1342.329945,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=971)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=971)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1196)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1196)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5724,8 +6399,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 30.785020999999915,
-                  "durationMs" : 2359.7066409999998,
+                  "detectionMs" : 29.06446700000015,
+                  "durationMs" : 2292.809534,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -5736,11 +6411,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1114.6871779999997,
+                  "recoveryMs" : 1102.0863919999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.6 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.2 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -5748,7 +6423,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -5757,8 +6432,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 17.41895199999999,
-                  "durationMs" : 2266.045391,
+                  "detectionMs" : 9.660626999999977,
+                  "durationMs" : 2254.119198,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -5769,11 +6444,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1113.6203879999998,
+                  "recoveryMs" : 1111.500312,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.2 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.3 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -5781,7 +6456,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -5790,7 +6465,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2238.194238,
+                  "durationMs" : 2237.954204,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -5801,7 +6476,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1092.419772,
+                  "recoveryMs" : 1084.9102319999997,
                   "survived" : true
                 },
                 {
@@ -5809,17 +6484,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4307.612191,
+                  "durationMs" : 4249.662896,
                   "events" : [
-                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=975)",
-                    "connection-end (threadId=996)"
+                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1202)",
+                    "connection-end (threadId=1206)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.1912489999995,
+                  "recoveryMs" : 1107.0108170000012,
                   "survived" : true
                 },
                 {
@@ -5827,17 +6502,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4235.804088,
+                  "durationMs" : 4265.445325,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=983)",
-                    "connection-end (threadId=1002)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1208)",
+                    "connection-end (threadId=1213)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2652.8429229999992,
+                  "recoveryMs" : 2657.234005,
                   "survived" : true
                 },
                 {
@@ -5845,17 +6520,54 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4311.664454,
+                  "durationMs" : 4257.354727,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=990)",
-                    "connection-end (threadId=1008)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1215)",
+                    "connection-end (threadId=1220)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2650.542605999999,
+                  "recoveryMs" : 2656.8841629999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 74467.422959,
+                  "events" : [
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1223)",
+                    "connection-end (threadId=1338)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 40035.427497,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34172.531418,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1234)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1234)",
+                    "connection-end (threadId=1310)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.305387000000337,
                   "survived" : true
                 }
               ],
@@ -5872,9 +6584,9 @@ enum MeasuredDriversData {
                 "version" : "2.18.1"
               },
               "config" : "default",
-              "deadline" : 42,
+              "deadline" : 45,
               "id" : "node-mysql default",
-              "note" : "the library's defaults; deadline 42 s: mysqljs pings each dead connection with acquireTimeout 10 s",
+              "note" : "the library's defaults; deadline 45 s: mysqljs pings each dead connection with acquireTimeout 10 s",
               "options" : {
 
               },
@@ -5887,18 +6599,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3440.610221,
+                  "durationMs" : 3427.370559,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1001)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1001)",
-                    "connection-end (threadId=1001)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1238)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1238)",
+                    "connection-end (threadId=1238)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.69502599999987,
+                  "recoveryMs" : 302.33786299999974,
                   "survived" : true
                 },
                 {
@@ -5906,18 +6618,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1373.727879,
+                  "durationMs" : 1331.721696,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1004)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1004)",
-                    "connection-end (threadId=1017)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1245)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1245)",
+                    "connection-end (threadId=1250)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.6605649999999,
+                  "recoveryMs" : 202.56820400000015,
                   "survived" : true
                 },
                 {
@@ -5925,11 +6637,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 5.135146999999989,
-                  "durationMs" : 220.720318,
+                  "detectionMs" : 2.893310000000014,
+                  "durationMs" : 166.36353,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1014)",
-                    "connection-end (threadId=1013)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1253)",
+                    "connection-end (threadId=1254)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5945,7 +6657,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.101342999999986,
+                  "recoveryMs" : 3.653663999999992,
                   "survived" : false
                 },
                 {
@@ -5953,18 +6665,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1234.640231,
+                  "durationMs" : 1206.409482,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1020)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1020)",
-                    "connection-end (threadId=1020)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1260)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1260)",
+                    "connection-end (threadId=1260)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.860627999999906,
+                  "recoveryMs" : 54.42757400000005,
                   "survived" : true
                 },
                 {
@@ -5972,18 +6684,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1253.55819,
+                  "durationMs" : 1193.799683,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1024)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1024)",
-                    "connection-end (threadId=1030)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1264)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1264)",
+                    "connection-end (threadId=1269)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.90210600000023,
+                  "recoveryMs" : 57.47096499999998,
                   "survived" : true
                 },
                 {
@@ -5991,17 +6703,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1236.72954,
+                  "durationMs" : 1217.697137,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1032)",
-                    "connection-end (threadId=1048)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1272)",
+                    "connection-end (threadId=1282)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 15.966249999999945,
+                  "recoveryMs" : 17.609339999999975,
                   "survived" : true
                 },
                 {
@@ -6009,17 +6721,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41241.882571,
+                  "durationMs" : 41268.655869,
                   "events" : [
-                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1036)",
-                    "connection-end (threadId=1288)"
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1276)",
+                    "connection-end (threadId=1325)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40054.117223,
+                  "recoveryMs" : 40052.804768,
                   "survived" : true
                 },
                 {
@@ -6027,11 +6739,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.408138,
-                  "durationMs" : 1366.035944,
+                  "detectionMs" : 201.75640599999997,
+                  "durationMs" : 1339.152308,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1042)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1042)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1285)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1285)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6054,8 +6766,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 23.604730000000018,
-                  "durationMs" : 2257.2063319999997,
+                  "detectionMs" : 23.778671999999915,
+                  "durationMs" : 2211.697941,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -6066,11 +6778,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1104.7332949999998,
+                  "recoveryMs" : 1092.6812529999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.1 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -6078,7 +6790,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -6087,8 +6799,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 28.15638100000001,
-                  "durationMs" : 2224.868315,
+                  "detectionMs" : 16.73779300000001,
+                  "durationMs" : 2211.231067,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -6099,10 +6811,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1093.844265,
+                  "recoveryMs" : 1088.143508,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 11.1 ms",
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
                     "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
@@ -6111,7 +6823,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:59949",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
                     "phase" : "acquire"
                   }
                 },
@@ -6120,7 +6832,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2241.85098,
+                  "durationMs" : 2243.381741,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -6131,7 +6843,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1098.580057,
+                  "recoveryMs" : 1097.8149830000002,
                   "survived" : true
                 },
                 {
@@ -6139,17 +6851,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4283.718465,
+                  "durationMs" : 4234.456438,
                   "events" : [
-                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1051)",
-                    "connection-end (threadId=1062)"
+                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1292)",
+                    "connection-end (threadId=1296)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.462019,
+                  "recoveryMs" : 1108.4920000000006,
                   "survived" : true
                 },
                 {
@@ -6157,18 +6869,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4280.251572,
+                  "durationMs" : 4242.368121,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1057)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1059)",
-                    "connection-end (threadId=1068)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1298)",
+                    "connection-end (threadId=1303)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2652.324348,
+                  "recoveryMs" : 2659.4459949999996,
                   "survived" : true
                 },
                 {
@@ -6176,17 +6887,54 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4299.996724,
+                  "durationMs" : 4245.872163,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1064)",
-                    "connection-end (threadId=1075)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1305)",
+                    "connection-end (threadId=1316)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2650.928349,
+                  "recoveryMs" : 2660.549650000001,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 74457.643297,
+                  "events" : [
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1312)",
+                    "connection-end (threadId=1497)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 40049.236176,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34184.067581,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1324)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1324)",
+                    "connection-end (threadId=1381)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.2604380000047968,
                   "survived" : true
                 }
               ],
@@ -6203,9 +6951,9 @@ enum MeasuredDriversData {
                 "version" : "2.18.1"
               },
               "config" : "recommended",
-              "deadline" : 42,
+              "deadline" : 45,
               "id" : "node-mysql recommended",
-              "note" : "mysqljs documents no option against stale connections: its pool pings every free connection on getConnection by default, so the recommended configuration is the default (run twice); deadline 42 s: mysqljs pings each dead connection with acquireTimeout 10 s",
+              "note" : "mysqljs documents no option against stale connections: its pool pings every free connection on getConnection by default, so the recommended configuration is the default (run twice); deadline 45 s: mysqljs pings each dead connection with acquireTimeout 10 s",
               "options" : {
 
               },
@@ -6218,7 +6966,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 4522.365455,
+                  "durationMs" : 3445.608112,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
@@ -6227,7 +6975,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.63638699999956,
+                  "recoveryMs" : 301.25952899999993,
                   "survived" : true
                 },
                 {
@@ -6235,7 +6983,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1341.6725470000001,
+                  "durationMs" : 1313.759182,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -6244,7 +6992,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.7366370000002,
+                  "recoveryMs" : 203.72484299999996,
                   "survived" : true
                 },
                 {
@@ -6252,8 +7000,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.447761000000014,
-                  "durationMs" : 153.539088,
+                  "detectionMs" : 2.4635710000000017,
+                  "durationMs" : 208.343225,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF"
                   ],
@@ -6271,7 +7019,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.385347999999993,
+                  "recoveryMs" : 4.478225000000037,
                   "survived" : false
                 },
                 {
@@ -6279,7 +7027,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1168.721456,
+                  "durationMs" : 1192.710104,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
@@ -6288,7 +7036,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.18631800000003,
+                  "recoveryMs" : 53.73496800000021,
                   "survived" : true
                 },
                 {
@@ -6296,7 +7044,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1167.115616,
+                  "durationMs" : 1181.2854849999999,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -6305,7 +7053,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.98386500000015,
+                  "recoveryMs" : 56.667839000000185,
                   "survived" : true
                 },
                 {
@@ -6313,10 +7061,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 6.197746000000052,
-                  "durationMs" : 1164.249389,
+                  "detectionMs" : 6.439257999999882,
+                  "durationMs" : 1163.691799,
                   "events" : [
-                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:32804->127.0.0.1:59949: read: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:60018->127.0.0.1:47969: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6339,11 +7087,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.2372079999996,
-                  "durationMs" : 7163.987562,
+                  "detectionMs" : 3008.441366,
+                  "durationMs" : 7145.89144,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF",
-                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3019.61,\"o…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":6016.34,\"o…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -6364,8 +7112,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.56761500000016,
-                  "durationMs" : 1332.57224,
+                  "detectionMs" : 201.53087099999993,
+                  "durationMs" : 1330.263002,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF",
                     "driver-log: [mysql] connection.go:49: invalid connection"
@@ -6402,8 +7150,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 24.626858000000084,
-                  "durationMs" : 2271.301096,
+                  "detectionMs" : 47.53060400000004,
+                  "durationMs" : 2241.502203,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -6412,18 +7160,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.0321669999998,
+                  "recoveryMs" : 1100.1809910000002,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with *net.OpError (refused) after 0.4 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.2 ms"
+                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -6432,8 +7180,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 14.788475000000062,
-                  "durationMs" : 2209.451772,
+                  "detectionMs" : 11.137866000000031,
+                  "durationMs" : 2197.051956,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -6442,18 +7190,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1098.560958,
+                  "recoveryMs" : 1082.4259,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with *net.OpError (refused) after 0.3 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
+                    "operation 2 failed with *net.OpError (refused) after 0.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -6462,7 +7210,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2224.753123,
+                  "durationMs" : 2182.129696,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -6471,7 +7219,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.329933,
+                  "recoveryMs" : 1090.918789,
                   "survived" : true
                 },
                 {
@@ -6479,7 +7227,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4208.215126,
+                  "durationMs" : 4204.098959,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
@@ -6488,7 +7236,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.5708730000001,
+                  "recoveryMs" : 1102.9718170000006,
                   "survived" : true
                 },
                 {
@@ -6496,7 +7244,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4207.650541,
+                  "durationMs" : 4197.452757,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -6505,7 +7253,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2645.1291389999997,
+                  "recoveryMs" : 2651.5576550000005,
                   "survived" : true
                 },
                 {
@@ -6513,10 +7261,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2652.7616219999995,
-                  "durationMs" : 4234.857783,
+                  "detectionMs" : 2655.739237,
+                  "durationMs" : 4237.146481,
                   "events" : [
-                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:49356->127.0.0.1:59949: read: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:36696->127.0.0.1:47969: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6533,6 +7281,40 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34360.301298,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.4518019999959506,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34152.309821,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.107189999995171,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -6563,7 +7345,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3413.983642,
+                  "durationMs" : 3389.518653,
                   "events" : [
 
                   ],
@@ -6572,7 +7354,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.2745490000002,
+                  "recoveryMs" : 301.0346260000001,
                   "survived" : true
                 },
                 {
@@ -6580,7 +7362,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1332.435077,
+                  "durationMs" : 1317.921122,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -6589,7 +7371,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.89759400000003,
+                  "recoveryMs" : 202.340332,
                   "survived" : true
                 },
                 {
@@ -6597,8 +7379,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.1174090000000092,
-                  "durationMs" : 140.768575,
+                  "detectionMs" : 0.897958999999986,
+                  "durationMs" : 151.567386,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF"
                   ],
@@ -6616,7 +7398,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.5205560000000276,
+                  "recoveryMs" : 1.3554639999999836,
                   "survived" : false
                 },
                 {
@@ -6624,7 +7406,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1173.56515,
+                  "durationMs" : 1162.66265,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
@@ -6633,7 +7415,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.969606999999996,
+                  "recoveryMs" : 54.22919899999988,
                   "survived" : true
                 },
                 {
@@ -6641,7 +7423,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1213.54268,
+                  "durationMs" : 1176.22489,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -6650,7 +7432,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.43625300000008,
+                  "recoveryMs" : 53.900370000000066,
                   "survived" : true
                 },
                 {
@@ -6658,10 +7440,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 14.047534999999925,
-                  "durationMs" : 1234.179531,
+                  "detectionMs" : 10.857606000000033,
+                  "durationMs" : 1148.241364,
                   "events" : [
-                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:37136->127.0.0.1:59949: read: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:45802->127.0.0.1:47969: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6684,11 +7466,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.7537790000006,
-                  "durationMs" : 4169.720534,
+                  "detectionMs" : 3010.35509,
+                  "durationMs" : 4163.883426,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3019.112,\"…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3020.833,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -6709,8 +7491,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.9280349999999,
-                  "durationMs" : 1359.054064,
+                  "detectionMs" : 201.4795549999999,
+                  "durationMs" : 1325.232241,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF",
                     "driver-log: [mysql] connection.go:49: invalid connection"
@@ -6747,8 +7529,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 21.67807300000004,
-                  "durationMs" : 2231.20092,
+                  "detectionMs" : 37.76586300000008,
+                  "durationMs" : 2216.427089,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -6757,18 +7539,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.54527,
+                  "recoveryMs" : 1118.4631490000004,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with *net.OpError (refused) after 0.4 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.5 ms"
+                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -6777,8 +7559,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 12.173291000000063,
-                  "durationMs" : 2288.076889,
+                  "detectionMs" : 11.38838399999986,
+                  "durationMs" : 2186.124192,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -6787,18 +7569,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1173.030686,
+                  "recoveryMs" : 1100.9536679999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.6 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -6807,7 +7589,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2218.457582,
+                  "durationMs" : 2187.977455,
                   "events" : [
 
                   ],
@@ -6816,7 +7598,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1092.8014219999998,
+                  "recoveryMs" : 1098.6301890000002,
                   "survived" : true
                 },
                 {
@@ -6824,7 +7606,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4206.40406,
+                  "durationMs" : 4209.56711,
                   "events" : [
 
                   ],
@@ -6833,7 +7615,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.9604679999998,
+                  "recoveryMs" : 1102.8018379999999,
                   "survived" : true
                 },
                 {
@@ -6841,7 +7623,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4230.648721,
+                  "durationMs" : 4197.415562,
                   "events" : [
 
                   ],
@@ -6850,7 +7632,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2647.559549999999,
+                  "recoveryMs" : 2655.443490000001,
                   "survived" : true
                 },
                 {
@@ -6858,7 +7640,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4246.778144,
+                  "durationMs" : 4218.803397,
                   "events" : [
 
                   ],
@@ -6867,7 +7649,41 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2653.4650390000006,
+                  "recoveryMs" : 2655.6677040000004,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34336.419347,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.9109259999968344,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34179.414571,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.045453999999154,
                   "survived" : true
                 }
               ],
@@ -6901,17 +7717,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3450.044519,
+                  "durationMs" : 3438.7113170000002,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:37508->127.0.0.1:59949: write: broken pipe"
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:39470->127.0.0.1:47969: write: broken pipe"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.73023699999976,
+                  "recoveryMs" : 301.2912419999998,
                   "survived" : true
                 },
                 {
@@ -6919,7 +7735,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1337.629793,
+                  "durationMs" : 1324.011653,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -6928,7 +7744,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.02153599999997,
+                  "recoveryMs" : 201.6738479999999,
                   "survived" : true
                 },
                 {
@@ -6936,8 +7752,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.4705239999999833,
-                  "durationMs" : 191.305057,
+                  "detectionMs" : 0.8413099999999929,
+                  "durationMs" : 174.888293,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF"
                   ],
@@ -6955,7 +7771,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.905512999999985,
+                  "recoveryMs" : 1.3684639999999888,
                   "survived" : false
                 },
                 {
@@ -6963,17 +7779,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1279.186926,
+                  "durationMs" : 1162.414332,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:53318->127.0.0.1:41857: write: broken pipe"
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:33708->127.0.0.1:45171: write: broken pipe"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.86371699999995,
+                  "recoveryMs" : 52.819680999999946,
                   "survived" : true
                 },
                 {
@@ -6981,7 +7797,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1266.5097620000001,
+                  "durationMs" : 1155.137753,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -6990,7 +7806,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.789833000000044,
+                  "recoveryMs" : 52.73992799999996,
                   "survived" : true
                 },
                 {
@@ -6998,10 +7814,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 5.206437999999935,
-                  "durationMs" : 1243.892998,
+                  "detectionMs" : 9.22638199999983,
+                  "durationMs" : 1156.253772,
                   "events" : [
-                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:54726->127.0.0.1:59949: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:59046->127.0.0.1:47969: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -7024,11 +7840,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.4484410000005,
-                  "durationMs" : 7231.437026,
+                  "detectionMs" : 3008.7502649999997,
+                  "durationMs" : 7146.025153,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF",
-                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3015.213,\"…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":6024.439,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -7049,8 +7865,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.57796599999983,
-                  "durationMs" : 1436.123621,
+                  "detectionMs" : 201.4267359999999,
+                  "durationMs" : 1313.1091860000001,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF"
                   ],
@@ -7086,8 +7902,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 29.001596999999947,
-                  "durationMs" : 2419.209816,
+                  "detectionMs" : 21.76092400000016,
+                  "durationMs" : 2234.850207,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7096,10 +7912,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1092.873278,
+                  "recoveryMs" : 1091.453666,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.7 ms",
+                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
                     "operation 2 failed with *net.OpError (refused) after 0.2 ms"
                   ],
                   "whileDownError" : {
@@ -7107,7 +7923,7 @@ enum MeasuredDriversData {
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7116,8 +7932,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.75804200000016,
-                  "durationMs" : 2207.585123,
+                  "detectionMs" : 12.129053999999996,
+                  "durationMs" : 2213.472007,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7126,7 +7942,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1100.246318,
+                  "recoveryMs" : 1097.329944,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with *net.OpError (refused) after 0.4 ms",
@@ -7137,7 +7953,7 @@ enum MeasuredDriversData {
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7146,7 +7962,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2241.642645,
+                  "durationMs" : 2200.87318,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7155,7 +7971,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.8983100000003,
+                  "recoveryMs" : 1102.0607290000003,
                   "survived" : true
                 },
                 {
@@ -7163,17 +7979,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4300.546646,
+                  "durationMs" : 4205.392021,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:54972->127.0.0.1:59949: write: broken pipe"
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:59216->127.0.0.1:47969: write: broken pipe"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.6625360000003,
+                  "recoveryMs" : 1102.3774589999994,
                   "survived" : true
                 },
                 {
@@ -7181,7 +7997,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4220.85855,
+                  "durationMs" : 4206.045187,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7190,7 +8006,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2648.741970999999,
+                  "recoveryMs" : 2654.990876,
                   "survived" : true
                 },
                 {
@@ -7198,10 +8014,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2649.073209,
-                  "durationMs" : 4264.029817,
+                  "detectionMs" : 2655.9036210000004,
+                  "durationMs" : 4218.435684,
                   "events" : [
-                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:55076->127.0.0.1:59949: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:36088->127.0.0.1:47969: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -7212,22 +8028,46 @@ enum MeasuredDriversData {
                     "message" : "invalid connection",
                     "phase" : "acquire"
                   },
-                  "laterErrors" : [
-                    {
-                      "code" : -3,
-                      "errorClass" : "*net.OpError",
-                      "kind" : "refused",
-                      "label" : "*net.OpError (refused)",
-                      "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
-                      "phase" : "acquire"
-                    }
-                  ],
                   "operations" : {
-                    "failed" : 3,
-                    "succeeded" : 2,
+                    "failed" : 2,
+                    "succeeded" : 3,
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34443.529528,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.5580110000009881,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34202.856113,
+                  "events" : [
+                    "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.0280360000033397,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -7258,7 +8098,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3431.009631,
+                  "durationMs" : 3438.09106,
                   "events" : [
 
                   ],
@@ -7267,7 +8107,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.378596,
+                  "recoveryMs" : 301.2191320000002,
                   "survived" : true
                 },
                 {
@@ -7275,7 +8115,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1359.762146,
+                  "durationMs" : 1342.029514,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7284,7 +8124,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.2377080000001,
+                  "recoveryMs" : 201.8147160000001,
                   "survived" : true
                 },
                 {
@@ -7292,8 +8132,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.0723129999999799,
-                  "durationMs" : 152.155868,
+                  "detectionMs" : 0.9818790000000064,
+                  "durationMs" : 122.569759,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF"
                   ],
@@ -7311,7 +8151,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.4632269999999892,
+                  "recoveryMs" : 1.2417890000000114,
                   "survived" : false
                 },
                 {
@@ -7319,18 +8159,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1191.597148,
+                  "durationMs" : 1160.679222,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:52032->127.0.0.1:35759: write: broken pipe",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:52042->127.0.0.1:35759: write: connection reset by peer"
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:52822->127.0.0.1:41521: write: broken pipe",
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:52848->127.0.0.1:41521: write: connection reset by peer"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.69373500000006,
+                  "recoveryMs" : 53.71840999999995,
                   "survived" : true
                 },
                 {
@@ -7338,7 +8178,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1210.944279,
+                  "durationMs" : 1170.469642,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7347,7 +8187,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.144587,
+                  "recoveryMs" : 53.01150500000017,
                   "survived" : true
                 },
                 {
@@ -7355,10 +8195,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 5.727466999999933,
-                  "durationMs" : 1190.887275,
+                  "detectionMs" : 10.215752000000066,
+                  "durationMs" : 1156.937813,
                   "events" : [
-                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:55314->127.0.0.1:59949: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:49094->127.0.0.1:47969: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -7381,11 +8221,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3010.5799939999997,
-                  "durationMs" : 4197.78643,
+                  "detectionMs" : 3005.2807690000004,
+                  "durationMs" : 4144.943298,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3019.543,\"…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3019.609,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -7406,8 +8246,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.13089100000002,
-                  "durationMs" : 1357.490776,
+                  "detectionMs" : 201.48010599999998,
+                  "durationMs" : 1318.041727,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF"
                   ],
@@ -7443,8 +8283,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 27.53904300000022,
-                  "durationMs" : 2248.329847,
+                  "detectionMs" : 21.744077999999945,
+                  "durationMs" : 2193.695979,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7453,18 +8293,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1135.033402,
+                  "recoveryMs" : 1087.264161,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.6 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7473,8 +8313,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 11.96332899999993,
-                  "durationMs" : 2241.805187,
+                  "detectionMs" : 8.342001999999866,
+                  "durationMs" : 2202.240366,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7483,18 +8323,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.3427300000003,
+                  "recoveryMs" : 1095.6406969999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.5 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7503,7 +8343,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2298.777708,
+                  "durationMs" : 2202.3572599999998,
                   "events" : [
 
                   ],
@@ -7512,7 +8352,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1160.5163549999997,
+                  "recoveryMs" : 1089.1604050000003,
                   "survived" : true
                 },
                 {
@@ -7520,16 +8360,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4229.915246,
+                  "durationMs" : 4208.808413,
                   "events" : [
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:55464->127.0.0.1:59949: write: connection reset by peer"
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:49252->127.0.0.1:47969: write: connection reset by peer"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.2177340000003,
+                  "recoveryMs" : 1102.740949999999,
                   "survived" : true
                 },
                 {
@@ -7537,7 +8377,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4227.174756,
+                  "durationMs" : 4210.331737,
                   "events" : [
 
                   ],
@@ -7546,7 +8386,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2647.00608,
+                  "recoveryMs" : 2651.16857,
                   "survived" : true
                 },
                 {
@@ -7554,7 +8394,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4233.676389,
+                  "durationMs" : 4236.111148,
                   "events" : [
 
                   ],
@@ -7563,7 +8403,41 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2651.0129349999997,
+                  "recoveryMs" : 2655.3763089999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34389.630854,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.7264949999953387,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34172.243034,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.8945689999964088,
                   "survived" : true
                 }
               ],
@@ -7597,7 +8471,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3409.131561,
+                  "durationMs" : 3332.245089,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -7606,7 +8480,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.71978899999976,
+                  "recoveryMs" : 302.07214399999975,
                   "survived" : true
                 },
                 {
@@ -7614,7 +8488,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1262.745336,
+                  "durationMs" : 1242.670849,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -7623,7 +8497,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.93304899999998,
+                  "recoveryMs" : 201.44166100000007,
                   "survived" : true
                 },
                 {
@@ -7631,8 +8505,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.261423999999998,
-                  "durationMs" : 49.853343,
+                  "detectionMs" : 1.0392539999999997,
+                  "durationMs" : 74.10433,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -7650,7 +8524,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.7870319999999964,
+                  "recoveryMs" : 1.710470999999984,
                   "survived" : false
                 },
                 {
@@ -7658,7 +8532,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1094.367553,
+                  "durationMs" : 1084.6388,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -7667,7 +8541,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.27165700000023,
+                  "recoveryMs" : 53.63292299999978,
                   "survived" : true
                 },
                 {
@@ -7675,7 +8549,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1102.723374,
+                  "durationMs" : 1097.909402,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -7684,7 +8558,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.19794000000002,
+                  "recoveryMs" : 53.74894399999994,
                   "survived" : true
                 },
                 {
@@ -7692,10 +8566,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 17.035873000000038,
-                  "durationMs" : 1105.585325,
+                  "detectionMs" : 16.011965000000146,
+                  "durationMs" : 1083.448251,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:56026->127.0.0.1:59949: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:39338->127.0.0.1:47969: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -7718,11 +8592,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3012.4675770000003,
-                  "durationMs" : 7111.972911,
+                  "detectionMs" : 3009.304344,
+                  "durationMs" : 7087.097111,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":6019.619,\"…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":6031.001,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -7743,8 +8617,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.49580800000012,
-                  "durationMs" : 1272.926116,
+                  "detectionMs" : 201.657469,
+                  "durationMs" : 1245.325684,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -7781,8 +8655,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 21.86262799999986,
-                  "durationMs" : 2201.329718,
+                  "detectionMs" : 21.685926999999992,
+                  "durationMs" : 2132.742337,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -7791,18 +8665,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1081.5014569999998,
+                  "recoveryMs" : 1094.8227189999998,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with *net.OpError (refused) after 0.4 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.2 ms"
+                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7811,8 +8685,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 12.231062000000065,
-                  "durationMs" : 2120.7318,
+                  "detectionMs" : 9.847083999999882,
+                  "durationMs" : 2106.609131,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -7821,18 +8695,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1098.4723889999998,
+                  "recoveryMs" : 1087.099459,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.7 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.5 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7841,7 +8715,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2125.475425,
+                  "durationMs" : 2121.980464,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -7850,7 +8724,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1100.389728,
+                  "recoveryMs" : 1097.7675,
                   "survived" : true
                 },
                 {
@@ -7858,7 +8732,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4156.501649,
+                  "durationMs" : 4126.306423,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -7867,7 +8741,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.991289,
+                  "recoveryMs" : 1102.5302680000004,
                   "survived" : true
                 },
                 {
@@ -7875,7 +8749,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4143.023421,
+                  "durationMs" : 4123.865826,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -7884,7 +8758,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2644.9334710000003,
+                  "recoveryMs" : 2649.5512400000002,
                   "survived" : true
                 },
                 {
@@ -7892,10 +8766,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2652.3567359999997,
-                  "durationMs" : 4161.428387,
+                  "detectionMs" : 2655.784539,
+                  "durationMs" : 4163.928197,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:58520->127.0.0.1:59949: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:39658->127.0.0.1:47969: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -7912,6 +8786,40 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34275.563375,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.2989109999980428,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34080.592413,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.079728000004252,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -7942,7 +8850,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3325.498449,
+                  "durationMs" : 3322.7404,
                   "events" : [
 
                   ],
@@ -7951,7 +8859,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.1152189999998,
+                  "recoveryMs" : 300.99727299999995,
                   "survived" : true
                 },
                 {
@@ -7959,7 +8867,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1239.89832,
+                  "durationMs" : 1236.695679,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -7968,7 +8876,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.95697799999994,
+                  "recoveryMs" : 201.35273600000005,
                   "survived" : true
                 },
                 {
@@ -7976,8 +8884,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.0839399999999983,
-                  "durationMs" : 51.09296,
+                  "detectionMs" : 0.8785959999999946,
+                  "durationMs" : 67.437327,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -7995,7 +8903,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.7225269999999995,
+                  "recoveryMs" : 1.3606669999999923,
                   "survived" : false
                 },
                 {
@@ -8003,7 +8911,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1084.184474,
+                  "durationMs" : 1077.705918,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -8012,7 +8920,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.233327000000145,
+                  "recoveryMs" : 52.81554000000017,
                   "survived" : true
                 },
                 {
@@ -8020,7 +8928,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1086.502436,
+                  "durationMs" : 1082.277401,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8029,7 +8937,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.41809100000023,
+                  "recoveryMs" : 53.47063200000002,
                   "survived" : true
                 },
                 {
@@ -8037,10 +8945,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 5.97425300000009,
-                  "durationMs" : 1079.482579,
+                  "detectionMs" : 9.52967099999978,
+                  "durationMs" : 1059.842401,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:58936->127.0.0.1:59949: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:46842->127.0.0.1:47969: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -8063,11 +8971,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.2938409999997,
-                  "durationMs" : 4075.306334,
+                  "detectionMs" : 3008.7995389999996,
+                  "durationMs" : 4072.761341,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3021.057,\"…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3021.067,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -8088,8 +8996,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.96443900000008,
-                  "durationMs" : 1244.106916,
+                  "detectionMs" : 201.46151799999984,
+                  "durationMs" : 1236.778593,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -8126,8 +9034,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 21.93427399999996,
-                  "durationMs" : 2182.093811,
+                  "detectionMs" : 42.85556699999995,
+                  "durationMs" : 2113.851609,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8136,18 +9044,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1155.377988,
+                  "recoveryMs" : 1090.2187749999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.5 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -8156,8 +9064,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 11.616815000000088,
-                  "durationMs" : 2128.395042,
+                  "detectionMs" : 10.608765000000062,
+                  "durationMs" : 2105.408887,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8166,18 +9074,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1096.3956380000002,
+                  "recoveryMs" : 1081.5393960000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.8 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:59949: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -8186,7 +9094,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2132.308459,
+                  "durationMs" : 2125.151506,
                   "events" : [
 
                   ],
@@ -8195,7 +9103,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1098.1129469999998,
+                  "recoveryMs" : 1099.7406570000003,
                   "survived" : true
                 },
                 {
@@ -8203,7 +9111,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4125.318969,
+                  "durationMs" : 4123.685758,
                   "events" : [
 
                   ],
@@ -8212,7 +9120,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.5265589999995,
+                  "recoveryMs" : 1102.4553029999993,
                   "survived" : true
                 },
                 {
@@ -8220,7 +9128,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4131.242032,
+                  "durationMs" : 4121.895488,
                   "events" : [
 
                   ],
@@ -8229,7 +9137,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2651.6617559999986,
+                  "recoveryMs" : 2655.3653819999995,
                   "survived" : true
                 },
                 {
@@ -8237,7 +9145,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4152.890316,
+                  "durationMs" : 4143.486134,
                   "events" : [
 
                   ],
@@ -8246,7 +9154,41 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2653.0790260000003,
+                  "recoveryMs" : 2655.175912000001,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34290.880594,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.8402080000014394,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34101.962471,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.841668999993999,
                   "survived" : true
                 }
               ],
@@ -8279,19 +9221,103 @@ enum MeasuredDriversData {
                   "absorbed" : [
 
                   ],
-                  "column" : "wait-timeout",
-                  "durationMs" : 3809.552103,
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 4.529802000000018,
+                  "durationMs" : 1062.649062,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1527) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1528) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1529) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:58356->127.0.0.1:47969: read: connection reset by peer"
+                  ],
+                  "firstError" : {
+                    "code" : -3,
+                    "driverCode" : "ErrInvalidConn",
+                    "errorClass" : "*errors.errorString",
+                    "kind" : "lost",
+                    "label" : "ErrInvalidConn (lost)",
+                    "message" : "invalid connection",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34296.654379,
+                  "events" : [
+
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 310.69008699999995,
+                  "recoveryMs" : 0.3875620000035269,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34107.174657,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 12.585546000002068,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "adapter" : "go-sql",
+                "library" : "go-sql-driver/mysql",
+                "options" : {
+                  "app.dialKeepAlive" : "2000ms"
+                },
+                "pool" : "database/sql",
+                "poolVersion" : "1.19.8",
+                "runtime" : "go",
+                "runtimeVersion" : "1.19.8",
+                "version" : "1.5.0"
+              },
+              "config" : "keepalive",
+              "deadline" : 3,
+              "id" : "go-sql keepalive",
+              "note" : "Go's TCP keepalive period, set with a net.Dialer registered through mysql.RegisterDialContext, below the middlebox's idle timeout (Go's default period is 15 s whatever the OS says)",
+              "options" : {
+                "app.dialKeepAlive" : "2000ms"
+              },
+              "stack" : "go-sql"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3772.729955,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1891) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1892) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1893) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 309.09846000000016,
                   "survived" : true
                 },
                 {
@@ -8299,18 +9325,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1678.3266720000001,
+                  "durationMs" : 1584.012009,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1533) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1534) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1535) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1897) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@556df29b ((conn=1898) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fad14ed ((conn=1899) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 208.4471309999999,
+                  "recoveryMs" : 207.4908499999999,
                   "survived" : true
                 },
                 {
@@ -8318,18 +9344,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 4.9854290000000105,
-                  "durationMs" : 542.818743,
+                  "detectionMs" : 5.256146000000001,
+                  "durationMs" : 403.439268,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@27ebef2a marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1542)…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@2d3fb911 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1543)…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@62c54102 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1905)…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@27ebef2a marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1904)…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1542) Socket error",
+                    "message" : "(conn=1904) Socket error",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -8338,7 +9364,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=1543) Socket error",
+                      "message" : "(conn=1905) Socket error",
                       "phase" : "query"
                     }
                   ],
@@ -8347,7 +9373,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.78939900000006,
+                  "recoveryMs" : 5.728796000000045,
                   "survived" : false
                 },
                 {
@@ -8355,18 +9381,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1586.4006180000001,
+                  "durationMs" : 1543.9697740000001,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1552) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@556df29b ((conn=1553) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fad14ed ((conn=1554) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1913) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1914) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1916) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.78803599999992,
+                  "recoveryMs" : 59.005968000000166,
                   "survived" : true
                 },
                 {
@@ -8374,18 +9400,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1560.579396,
+                  "durationMs" : 1535.186105,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1557) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7dd8eeb6 ((conn=1558) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@73f89515 ((conn=1559) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1915) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@556df29b ((conn=1917) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fad14ed ((conn=1919) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 66.83283500000016,
+                  "recoveryMs" : 62.62100599999985,
                   "survived" : true
                 },
                 {
@@ -8393,18 +9419,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1544.7245619999999,
+                  "durationMs" : 1513.5358959999999,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1563) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fad14ed ((conn=1564) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6bc7f3c3 ((conn=1565) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1925) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fad14ed ((conn=1926) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6bc7f3c3 ((conn=1927) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 26.37681500000008,
+                  "recoveryMs" : 31.22891800000002,
                   "survived" : true
                 },
                 {
@@ -8412,18 +9438,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21592.188694,
+                  "durationMs" : 21567.679157,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1571) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1572) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4a5f9d82 ((conn=1573) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1928) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1930) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4a5f9d82 ((conn=1931) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20034.284103,
+                  "recoveryMs" : 20057.144496,
                   "survived" : true
                 },
                 {
@@ -8431,17 +9457,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 208.98386499999992,
-                  "durationMs" : 1771.815802,
+                  "detectionMs" : 206.4749280000001,
+                  "durationMs" : 1806.707062,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@27ebef2a marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1575)…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@27ebef2a marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1945)…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1575) Socket error",
+                    "message" : "(conn=1945) Socket error",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -8466,7 +9492,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2891.865446,
+                  "durationMs" : 2797.366707,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
@@ -8477,10 +9503,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1325.7673260000001,
+                  "recoveryMs" : 1315.42704,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1301.3 ms"
+                    "operation 1 succeeded after 1291.6 ms"
                   ]
                 },
                 {
@@ -8488,29 +9514,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2780.808672,
-                  "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@31a61127 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@23e11c4c ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1317.36644,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 succeeded after 1301.8 ms"
-                  ]
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2585.002054,
+                  "durationMs" : 2698.373631,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
@@ -8521,7 +9525,29 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1123.128405,
+                  "recoveryMs" : 1306.433107,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 succeeded after 1292.5 ms"
+                  ]
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2500.479979,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1092.192798,
                   "survived" : true
                 },
                 {
@@ -8529,18 +9555,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4696.572501,
+                  "durationMs" : 4604.343661,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1586) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@282117cc ((conn=1588) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6762830b ((conn=1590) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1943) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@282117cc ((conn=1944) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6762830b ((conn=1946) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1115.3416210000005,
+                  "recoveryMs" : 1116.3300020000001,
                   "survived" : true
                 },
                 {
@@ -8548,18 +9574,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4640.973695,
+                  "durationMs" : 4565.752546,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1587) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@282117cc ((conn=1589) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6762830b ((conn=1591) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1951) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@73893447 ((conn=1952) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@da9b299 ((conn=1953) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2652.9330450000007,
+                  "recoveryMs" : 2671.665782,
                   "survived" : true
                 },
                 {
@@ -8567,18 +9593,56 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4605.080307,
+                  "durationMs" : 4482.269438,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1598) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6762830b ((conn=1599) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5f12dd72 ((conn=1600) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1958) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@da9b299 ((conn=1959) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@dbfc1a3 ((conn=1960) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2653.69038,
+                  "recoveryMs" : 2666.942425,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 54699.152619,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1970) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@23e11c4c ((conn=1971) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3720823a ((conn=1973) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 20022.401235999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34514.077827,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1975) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@556df29b ((conn=1976) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fad14ed ((conn=1977) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 6.409943999999086,
                   "survived" : true
                 }
               ],
@@ -8595,9 +9659,9 @@ enum MeasuredDriversData {
                 "version" : "3.5.9"
               },
               "config" : "default",
-              "deadline" : 22,
+              "deadline" : 25,
               "id" : "hikari@6.0.0+3.5.9 default",
-              "note" : "the library's defaults; deadline 22 s: HikariCP validates each dead connection with validationTimeout 5 s",
+              "note" : "the library's defaults; deadline 25 s: HikariCP validates each dead connection with validationTimeout 5 s",
               "options" : {
 
               },
@@ -8610,18 +9674,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3921.214657,
+                  "durationMs" : 3683.454491,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1609) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1611) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1982) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@556df29b ((conn=1983) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 319.9140650000004,
+                  "recoveryMs" : 307.2836150000003,
                   "survived" : true
                 },
                 {
@@ -8629,18 +9693,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1799.663885,
+                  "durationMs" : 1612.073365,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1608) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1610) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1989) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1990) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 215.75894199999993,
+                  "recoveryMs" : 208.88462000000004,
                   "survived" : true
                 },
                 {
@@ -8648,19 +9712,19 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 9.91019399999999,
-                  "durationMs" : 529.967249,
+                  "detectionMs" : 5.266646000000037,
+                  "durationMs" : 435.708152,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@1cd8549b marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1623)…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@345a01c5 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1621)…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@3445d8d3 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1997)…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@345a01c5 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1996)…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1621) Socket error",
+                    "message" : "(conn=1996) Socket error",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -8669,7 +9733,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=1623) Socket error",
+                      "message" : "(conn=1997) Socket error",
                       "phase" : "query"
                     }
                   ],
@@ -8678,7 +9742,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 10.539168999999958,
+                  "recoveryMs" : 6.301506000000018,
                   "survived" : false
                 },
                 {
@@ -8686,18 +9750,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1728.695871,
+                  "durationMs" : 1478.297163,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1631) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1632) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=2003) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=2004) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 67.4411140000002,
+                  "recoveryMs" : 59.367794,
                   "survived" : true
                 },
                 {
@@ -8705,18 +9769,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1733.895779,
+                  "durationMs" : 1436.047738,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1633) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1636) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=2009) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=2010) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 64.93884899999989,
+                  "recoveryMs" : 63.09298600000011,
                   "survived" : true
                 },
                 {
@@ -8724,18 +9788,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1658.6284030000002,
+                  "durationMs" : 1443.301182,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1643) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1645) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=2016) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fad14ed ((conn=2017) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 15.82850099999996,
+                  "recoveryMs" : 13.561728999999787,
                   "survived" : true
                 },
                 {
@@ -8743,18 +9807,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21815.266985,
+                  "durationMs" : 21451.302717,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1649) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1650) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=2024) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=2025) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20038.571727000002,
+                  "recoveryMs" : 20033.950160999997,
                   "survived" : true
                 },
                 {
@@ -8762,18 +9826,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 205.5277460000002,
-                  "durationMs" : 1802.7030439999999,
+                  "detectionMs" : 207.13875399999984,
+                  "durationMs" : 1613.008666,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@345a01c5 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1653)…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@345a01c5 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=2032)…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1653) Socket error",
+                    "message" : "(conn=2032) Socket error",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -8798,7 +9862,29 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2807.951497,
+                  "durationMs" : 2712.564123,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7dd8eeb6 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1322.834564,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 succeeded after 1295.5 ms"
+                  ]
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "durationMs" : 2671.067597,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
@@ -8809,32 +9895,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1356.3905119999995,
+                  "recoveryMs" : 1304.842733,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1301.1 ms"
-                  ]
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "durationMs" : 2736.1841910000003,
-                  "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@556df29b ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1312.6461609999997,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 succeeded after 1297.7 ms"
+                    "operation 1 succeeded after 1293.2 ms"
                   ]
                 },
                 {
@@ -8842,18 +9906,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2571.653452,
+                  "durationMs" : 2475.52171,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@556df29b ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1128.8707279999996,
+                  "recoveryMs" : 1106.2418790000002,
                   "survived" : true
                 },
                 {
@@ -8861,18 +9925,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4572.561753,
+                  "durationMs" : 4474.572735,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1662) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@78526b46 ((conn=1663) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=2039) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@282117cc ((conn=2040) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1118.4654179999998,
+                  "recoveryMs" : 1112.8054859999993,
                   "survived" : true
                 },
                 {
@@ -8880,18 +9944,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4593.537623,
+                  "durationMs" : 4494.916337,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1669) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@73893447 ((conn=1670) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=2046) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@282117cc ((conn=2047) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2653.7473370000002,
+                  "recoveryMs" : 2670.812279,
                   "survived" : true
                 },
                 {
@@ -8899,18 +9963,52 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4603.66859,
+                  "durationMs" : 4616.70141,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1677) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6762830b ((conn=1678) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=2054) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@da9b299 ((conn=2055) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2672.134773,
+                  "recoveryMs" : 2654.918713000001,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34630.915448,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.6515690000014729,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34418.418726,
+                  "events" : [
+                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.9740880000026664,
                   "survived" : true
                 }
               ],
@@ -8928,9 +10026,9 @@ enum MeasuredDriversData {
                 "version" : "3.5.9"
               },
               "config" : "recommended",
-              "deadline" : 22,
+              "deadline" : 25,
               "id" : "hikari@6.0.0+3.5.9 recommended",
-              "note" : "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit, and `keepaliveTime` (4.0.0 and later); both refuse less than 30000 ms, so at this matrix's timing neither acts before the fault and only its default validation does; deadline 22 s: HikariCP validates each dead connection with validationTimeout 5 s",
+              "note" : "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit, and `keepaliveTime` (4.0.0 and later); both refuse less than 30000 ms, so at this matrix's timing neither acts before the fault and only its default validation does; deadline 25 s: HikariCP validates each dead connection with validationTimeout 5 s",
               "options" : {
                 "keepaliveTime" : "30000",
                 "maxLifetime" : "30000"
@@ -8944,18 +10042,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3608.875131,
+                  "durationMs" : 3541.9746290000003,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1684) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1685) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1686) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2080) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2081) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2082) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 306.527607,
+                  "recoveryMs" : 306.15892500000064,
                   "survived" : true
                 },
                 {
@@ -8963,18 +10061,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1583.537831,
+                  "durationMs" : 1447.5676720000001,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1695) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1696) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1697) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2089) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2090) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2091) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 207.12554200000022,
+                  "recoveryMs" : 205.9578610000001,
                   "survived" : true
                 },
                 {
@@ -8982,18 +10080,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 6.372090000000014,
-                  "durationMs" : 361.862223,
+                  "detectionMs" : 6.673157000000003,
+                  "durationMs" : 286.172431,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@2845d21a marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@2b1ab6d2 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@32a0fc01 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@8fd47ff marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn=…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1703) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=2101) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -9002,7 +10100,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=1704) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                      "message" : "(conn=2100) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                       "phase" : "query"
                     }
                   ],
@@ -9011,7 +10109,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.845237999999995,
+                  "recoveryMs" : 7.1267839999999865,
                   "survived" : false
                 },
                 {
@@ -9019,18 +10117,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1364.825075,
+                  "durationMs" : 1306.8279870000001,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1711) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1712) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1713) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2108) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2109) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2110) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.7389270000001,
+                  "recoveryMs" : 59.419261000000006,
                   "survived" : true
                 },
                 {
@@ -9038,18 +10136,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1345.214337,
+                  "durationMs" : 1279.664244,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1722) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1723) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1724) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2117) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2118) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2119) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.02850200000012,
+                  "recoveryMs" : 56.665604999999914,
                   "survived" : true
                 },
                 {
@@ -9057,18 +10155,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1397.063239,
+                  "durationMs" : 1283.3486090000001,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=1734) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1735) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e483545 ((conn=1736) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=2126) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2127) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e483545 ((conn=2128) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 12.702939999999899,
+                  "recoveryMs" : 8.288283999999976,
                   "survived" : true
                 },
                 {
@@ -9076,18 +10174,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21437.233348,
+                  "durationMs" : 21308.745456,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=1738) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1739) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e483545 ((conn=1740) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=2137) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2138) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@13b9e8bf ((conn=2139) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20034.332604000003,
+                  "recoveryMs" : 20036.696120999997,
                   "survived" : true
                 },
                 {
@@ -9095,8 +10193,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 206.6740339999999,
-                  "durationMs" : 1555.9986020000001,
+                  "detectionMs" : 206.18707599999993,
+                  "durationMs" : 1451.238963,
                   "events" : [
                     "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@42b082d8 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
@@ -9105,7 +10203,7 @@ enum MeasuredDriversData {
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1747) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=2148) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -9130,7 +10228,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2543.677875,
+                  "durationMs" : 2505.536845,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=c…",
@@ -9141,10 +10239,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1248.330869,
+                  "recoveryMs" : 1242.4199250000004,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1200.1 ms"
+                    "operation 1 succeeded after 1197.5 ms"
                   ]
                 },
                 {
@@ -9152,7 +10250,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2533.78439,
+                  "durationMs" : 2450.9738939999997,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
@@ -9163,10 +10261,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1216.86836,
+                  "recoveryMs" : 1207.216282,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1198.8 ms"
+                    "operation 1 succeeded after 1197.0 ms"
                   ]
                 },
                 {
@@ -9174,7 +10272,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2413.186264,
+                  "durationMs" : 2349.294586,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
@@ -9185,7 +10283,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1107.5429589999999,
+                  "recoveryMs" : 1096.7093399999999,
                   "survived" : true
                 },
                 {
@@ -9193,18 +10291,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4429.72128,
+                  "durationMs" : 4339.98688,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=1759) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=1760) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=1761) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=2156) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=2157) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=2158) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1116.6162130000002,
+                  "recoveryMs" : 1111.849905,
                   "survived" : true
                 },
                 {
@@ -9212,18 +10310,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4419.657477,
+                  "durationMs" : 4335.967937,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=1766) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=1767) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=1768) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=2168) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=2169) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=2170) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2657.0808620000003,
+                  "recoveryMs" : 2658.697868,
                   "survived" : true
                 },
                 {
@@ -9231,18 +10329,56 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4415.66723,
+                  "durationMs" : 4380.654375,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@cc15970 ((conn=1777) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=1778) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bb5bc2a ((conn=1780) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@cc15970 ((conn=2183) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=2184) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bb5bc2a ((conn=2186) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2654.6214820000014,
+                  "recoveryMs" : 2667.5308920000007,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 54608.730965,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=2195) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2196) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@13b9e8bf ((conn=2197) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 20024.823114000006,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34416.877696,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2199) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2200) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2201) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 6.287378000000899,
                   "survived" : true
                 }
               ],
@@ -9259,9 +10395,9 @@ enum MeasuredDriversData {
                 "version" : "2.7.6"
               },
               "config" : "default",
-              "deadline" : 22,
+              "deadline" : 25,
               "id" : "hikari default",
-              "note" : "the library's defaults; deadline 22 s: HikariCP validates each dead connection with validationTimeout 5 s",
+              "note" : "the library's defaults; deadline 25 s: HikariCP validates each dead connection with validationTimeout 5 s",
               "options" : {
 
               },
@@ -9274,18 +10410,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3610.118923,
+                  "durationMs" : 3593.649618,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1787) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1788) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2205) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2206) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 315.0043290000003,
+                  "recoveryMs" : 304.68116899999995,
                   "survived" : true
                 },
                 {
@@ -9293,18 +10429,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1640.672369,
+                  "durationMs" : 1457.0056180000001,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1795) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1796) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2215) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2216) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 207.95712000000003,
+                  "recoveryMs" : 205.054709,
                   "survived" : true
                 },
                 {
@@ -9312,19 +10448,19 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 9.35096900000002,
-                  "durationMs" : 453.484309,
+                  "detectionMs" : 3.719097000000005,
+                  "durationMs" : 277.715493,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@2845d21a marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@2b1ab6d2 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@25dd5dc1 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@1d75e151 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1811) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=2225) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -9333,7 +10469,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=1810) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                      "message" : "(conn=2226) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                       "phase" : "query"
                     }
                   ],
@@ -9342,7 +10478,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 9.951195000000041,
+                  "recoveryMs" : 4.5447140000000275,
                   "survived" : false
                 },
                 {
@@ -9350,18 +10486,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1442.320771,
+                  "durationMs" : 1274.553664,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1817) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1820) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2233) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2234) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.43319099999985,
+                  "recoveryMs" : 57.398865000000114,
                   "survived" : true
                 },
                 {
@@ -9369,18 +10505,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1387.4764890000001,
+                  "durationMs" : 1283.856614,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=1823) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=1825) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2242) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2243) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.797499000000016,
+                  "recoveryMs" : 60.68580100000008,
                   "survived" : true
                 },
                 {
@@ -9388,18 +10524,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1310.368741,
+                  "durationMs" : 1283.400081,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=1832) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1833) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=2251) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2252) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20.151852999999846,
+                  "recoveryMs" : 9.03090700000007,
                   "survived" : true
                 },
                 {
@@ -9407,18 +10543,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21437.92787,
+                  "durationMs" : 21303.161082,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=1846) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=1848) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=2260) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2261) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20030.468675,
+                  "recoveryMs" : 20029.080973,
                   "survived" : true
                 },
                 {
@@ -9426,8 +10562,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 205.58848799999987,
-                  "durationMs" : 1560.111396,
+                  "detectionMs" : 204.50212699999997,
+                  "durationMs" : 1444.413119,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@42b082d8 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
@@ -9437,7 +10573,7 @@ enum MeasuredDriversData {
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1858) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=2271) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -9462,7 +10598,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2519.545397,
+                  "durationMs" : 2478.382501,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
@@ -9473,10 +10609,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1244.3062939999998,
+                  "recoveryMs" : 1242.2868860000003,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1199.4 ms"
+                    "operation 1 succeeded after 1197.1 ms"
                   ]
                 },
                 {
@@ -9484,7 +10620,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2471.870914,
+                  "durationMs" : 2447.371641,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
@@ -9495,10 +10631,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1215.2357229999998,
+                  "recoveryMs" : 1216.208243,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1196.7 ms"
+                    "operation 1 succeeded after 1201.3 ms"
                   ]
                 },
                 {
@@ -9506,7 +10642,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2420.75657,
+                  "durationMs" : 2374.669385,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
@@ -9517,7 +10653,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1131.5390899999998,
+                  "recoveryMs" : 1100.924348,
                   "survived" : true
                 },
                 {
@@ -9525,18 +10661,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4404.958129,
+                  "durationMs" : 4328.80043,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=1862) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=1863) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=2279) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=2280) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1116.7165079999995,
+                  "recoveryMs" : 1112.041287000001,
                   "survived" : true
                 },
                 {
@@ -9544,18 +10680,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4394.688145,
+                  "durationMs" : 4319.734073,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=1870) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=1871) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=2288) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=2289) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2652.1732830000005,
+                  "recoveryMs" : 2661.3522550000002,
                   "survived" : true
                 },
                 {
@@ -9563,18 +10699,52 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4388.004367,
+                  "durationMs" : 4331.031506,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@cc15970 ((conn=1880) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=1881) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@cc15970 ((conn=2299) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=2300) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2659.7187600000007,
+                  "recoveryMs" : 2660.4934820000008,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34514.893811,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.0782140000010259,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34302.443191,
+                  "events" : [
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 12.283107000002929,
                   "survived" : true
                 }
               ],
@@ -9591,9 +10761,9 @@ enum MeasuredDriversData {
                 "version" : "2.7.6"
               },
               "config" : "recommended",
-              "deadline" : 22,
+              "deadline" : 25,
               "id" : "hikari recommended",
-              "note" : "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit; 2.7.9 raises anything below 30000 ms to 30 min and has no `keepaliveTime`, so at this matrix's timing only its default validation acts; deadline 22 s: HikariCP validates each dead connection with validationTimeout 5 s",
+              "note" : "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit; 2.7.9 raises anything below 30000 ms to 30 min and has no `keepaliveTime`, so at this matrix's timing only its default validation acts; deadline 25 s: HikariCP validates each dead connection with validationTimeout 5 s",
               "options" : {
                 "maxLifetime" : "30000"
               },
@@ -9605,13 +10775,92 @@ enum MeasuredDriversData {
                   "absorbed" : [
 
                   ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1295.717375,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@76b00c97 ((conn=2330) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5a06dfb9 ((conn=2331) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@43ea2075 ((conn=2332) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 10.15072599999985,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34585.929545,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.8849909999917145,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34301.245176,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@42b082d8 ((conn=2357) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ca4aa0e ((conn=2358) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5a06dfb9 ((conn=2359) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 8.833902000005764,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "adapter" : "hikari",
+                "library" : "MariaDB Connector/J",
+                "options" : {
+                  "dataSource.tcpKeepAlive" : "true"
+                },
+                "pool" : "HikariCP",
+                "poolVersion" : "2.7.9",
+                "runtime" : "java",
+                "runtimeVersion" : "17.0.15",
+                "version" : "2.7.6"
+              },
+              "config" : "keepalive",
+              "deadline" : 25,
+              "id" : "hikari keepalive",
+              "note" : "Connector/J `tcpKeepAlive` with the host's net.ipv4.tcp_keepalive_time and tcp_keepalive_intvl lowered below the middlebox's idle timeout (--keepalive-time 2): Connector/J has no probe times of its own; deadline 25 s: HikariCP validates each dead connection with validationTimeout 5 s",
+              "options" : {
+                "dataSource.tcpKeepAlive" : "true"
+              },
+              "stack" : "hikari"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 302.45264399999996,
-                  "durationMs" : 4492.506846,
+                  "detectionMs" : 302.1017079999997,
+                  "durationMs" : 3719.2768889999998,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1891)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1892)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2364)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2365)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -9634,12 +10883,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 204.0946939999999,
-                  "durationMs" : 1602.0181360000001,
+                  "detectionMs" : 202.9895939999999,
+                  "durationMs" : 1491.793646,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1901)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1902)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2377)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2378)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -9662,12 +10911,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.2200980000000072,
-                  "durationMs" : 401.718952,
+                  "detectionMs" : 1.471652000000006,
+                  "durationMs" : 303.176184,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1908)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1910)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2387)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2389)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -9683,7 +10932,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.883723000000032,
+                  "recoveryMs" : 3.0062670000000367,
                   "survived" : false
                 },
                 {
@@ -9691,12 +10940,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 54.275560999999925,
-                  "durationMs" : 1444.003674,
+                  "detectionMs" : 53.35209000000009,
+                  "durationMs" : 1346.065997,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1918)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1919)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2398)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2399)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -9719,12 +10968,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 53.641779999999926,
-                  "durationMs" : 1459.635022,
+                  "detectionMs" : 56.93304699999999,
+                  "durationMs" : 1362.928622,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1933)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1934)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2402)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2403)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -9747,12 +10996,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 9.476885999999922,
-                  "durationMs" : 1468.10917,
+                  "detectionMs" : 4.99095699999998,
+                  "durationMs" : 1342.76712,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=1937)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1938)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2416)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2417)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -9775,11 +11024,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.8477490000005,
-                  "durationMs" : 16385.505632,
+                  "detectionMs" : 3004.115508,
+                  "durationMs" : 16319.836196,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1950)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2423)",
                     "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
                   ],
                   "firstError" : {
@@ -9801,12 +11050,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.01084800000012,
-                  "durationMs" : 1621.897733,
+                  "detectionMs" : 202.539851,
+                  "durationMs" : 1458.352189,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1963)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1964)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2432)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2433)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -9829,8 +11078,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 61.5041369999999,
-                  "durationMs" : 2983.61739,
+                  "detectionMs" : 37.411387000000104,
+                  "durationMs" : 2477.307073,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -9841,11 +11090,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1170.9625819999997,
+                  "recoveryMs" : 1100.8735590000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 2.3 ms",
-                    "operation 2 failed with 2003 (refused) after 11.5 ms"
+                    "operation 1 failed with 2013 (lost) after 0.9 ms",
+                    "operation 2 failed with 2003 (refused) after 2.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -9862,8 +11111,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 39.31311200000005,
-                  "durationMs" : 2523.9583199999997,
+                  "detectionMs" : 12.470160999999962,
+                  "durationMs" : 2337.136899,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -9874,11 +11123,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1177.9255409999998,
+                  "recoveryMs" : 1081.5684059999996,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 8.4 ms",
-                    "operation 2 failed with 2003 (refused) after 14.4 ms"
+                    "operation 1 failed with 2013 (lost) after 0.9 ms",
+                    "operation 2 failed with 2003 (refused) after 1.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -9895,8 +11144,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1168.598545,
-                  "durationMs" : 2565.012659,
+                  "detectionMs" : 1088.477154,
+                  "durationMs" : 2359.554127,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -9923,12 +11172,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1112.1100040000001,
-                  "durationMs" : 4480.362452,
+                  "detectionMs" : 1107.0258810000005,
+                  "durationMs" : 4341.940944,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=1967)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1968)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2439)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2440)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -9951,12 +11200,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2651.270218,
-                  "durationMs" : 4464.968598,
+                  "detectionMs" : 2667.615987,
+                  "durationMs" : 4443.044742,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=1975)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1976)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2446)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2447)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -9979,12 +11228,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2654.1806400000005,
-                  "durationMs" : 4468.724507,
+                  "detectionMs" : 2667.873369,
+                  "durationMs" : 4386.103197,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=1986)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=1987)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2455)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2456)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -9993,6 +11242,58 @@ enum MeasuredDriversData {
                     "kind" : "reset",
                     "label" : "2013 (reset)",
                     "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.4354139999996,
+                  "durationMs" : 49688.062355,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "detectionMs" : 2.3096019999939017,
+                  "durationMs" : 34351.195722,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2478)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2479)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/14/e3q8)",
                     "phase" : "query"
                   },
                   "operations" : {
@@ -10031,16 +11332,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3709.010829,
+                  "durationMs" : 3599.625869,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=1996)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2485)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 310.9714389999999,
+                  "recoveryMs" : 304.625082,
                   "survived" : true
                 },
                 {
@@ -10048,17 +11349,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1606.804129,
+                  "durationMs" : 1512.579705,
                   "events" : [
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2009)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2010)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2494)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2495)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.38357499999984,
+                  "recoveryMs" : 203.89125599999988,
                   "survived" : true
                 },
                 {
@@ -10066,12 +11367,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.202005999999983,
-                  "durationMs" : 478.157436,
+                  "detectionMs" : 1.6616089999999986,
+                  "durationMs" : 332.350635,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2014)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2015)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2505)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2506)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -10087,7 +11388,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.3355999999999995,
+                  "recoveryMs" : 3.1799459999999726,
                   "survived" : false
                 },
                 {
@@ -10095,17 +11396,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1506.464067,
+                  "durationMs" : 1405.745005,
                   "events" : [
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2028)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2029)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2514)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2515)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.53374299999996,
+                  "recoveryMs" : 58.54563600000006,
                   "survived" : true
                 },
                 {
@@ -10113,17 +11414,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1495.727827,
+                  "durationMs" : 1393.031657,
                   "events" : [
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2030)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2032)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2523)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2524)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.47588900000005,
+                  "recoveryMs" : 54.85978300000011,
                   "survived" : true
                 },
                 {
@@ -10131,17 +11432,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1454.070397,
+                  "durationMs" : 1339.8207320000001,
                   "events" : [
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2042)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2043)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2537)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2538)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 17.837291999999934,
+                  "recoveryMs" : 7.246753000000126,
                   "survived" : true
                 },
                 {
@@ -10149,11 +11450,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.317693,
-                  "durationMs" : 4519.315194,
+                  "detectionMs" : 3012.1118100000003,
+                  "durationMs" : 4345.104806,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2061)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2059)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2542)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2541)"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -10174,12 +11475,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.01817400000004,
-                  "durationMs" : 1646.473355,
+                  "detectionMs" : 203.0682260000001,
+                  "durationMs" : 1523.403926,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2056)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2057)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2553)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2554)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -10202,8 +11503,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 75.98186199999986,
-                  "durationMs" : 2564.356443,
+                  "detectionMs" : 23.218012999999928,
+                  "durationMs" : 2358.091853,
                   "events" : [
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
                     "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)",
@@ -10214,10 +11515,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1136.374708,
+                  "recoveryMs" : 1109.626421,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 8.1 ms",
+                    "operation 1 failed with 2003 (refused) after 1.6 ms",
                     "operation 2 failed with 2003 (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
@@ -10235,8 +11536,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 18.281798999999864,
-                  "durationMs" : 2467.128114,
+                  "detectionMs" : 13.724965999999995,
+                  "durationMs" : 2367.15934,
                   "events" : [
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
                     "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)",
@@ -10247,11 +11548,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1087.440834,
+                  "recoveryMs" : 1100.8824289999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 1.8 ms",
-                    "operation 2 failed with 2003 (refused) after 1.0 ms"
+                    "operation 1 failed with 2003 (refused) after 2.1 ms",
+                    "operation 2 failed with 2003 (refused) after 1.1 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -10268,7 +11569,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2379.126059,
+                  "durationMs" : 2352.421498,
                   "events" : [
                     "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
                   ],
@@ -10277,7 +11578,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1099.190306,
+                  "recoveryMs" : 1094.672087,
                   "survived" : true
                 },
                 {
@@ -10285,16 +11586,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4508.105755,
+                  "durationMs" : 4384.133655,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2071)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2560)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1105.3795979999995,
+                  "recoveryMs" : 1103.8081949999996,
                   "survived" : true
                 },
                 {
@@ -10302,16 +11603,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4439.425179,
+                  "durationMs" : 4362.6175,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2079)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2570)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2651.6430850000006,
+                  "recoveryMs" : 2653.4758350000006,
                   "survived" : true
                 },
                 {
@@ -10319,16 +11620,50 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4569.693201,
+                  "durationMs" : 4363.277462,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2093)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2580)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2654.5496079999994,
+                  "recoveryMs" : 2654.536023999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34509.865387,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2590)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.6733670000030543,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34351.493645,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2602)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.4182570000048145,
                   "survived" : true
                 }
               ],
@@ -10362,12 +11697,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 302.8969589999997,
-                  "durationMs" : 3946.113418,
+                  "detectionMs" : 302.06925999999976,
+                  "durationMs" : 3756.4364020000003,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2097)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2098)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2612)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2613)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -10390,12 +11725,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 203.4384829999999,
-                  "durationMs" : 1657.07069,
+                  "detectionMs" : 202.4152140000001,
+                  "durationMs" : 1520.4011890000002,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2106)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2107)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2621)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2622)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -10418,12 +11753,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.403449999999964,
-                  "durationMs" : 481.927055,
+                  "detectionMs" : 1.391328000000044,
+                  "durationMs" : 333.076809,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2117)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2118)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2632)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2633)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -10439,7 +11774,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.407778999999948,
+                  "recoveryMs" : 2.8672490000000153,
                   "survived" : false
                 },
                 {
@@ -10447,12 +11782,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 54.353251,
-                  "durationMs" : 1532.431172,
+                  "detectionMs" : 53.98254199999997,
+                  "durationMs" : 1388.127144,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2127)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2128)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2641)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2642)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -10475,12 +11810,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 57.4484829999999,
-                  "durationMs" : 1588.695001,
+                  "detectionMs" : 53.29740899999979,
+                  "durationMs" : 1376.645191,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2136)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2137)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2650)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2651)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -10503,12 +11838,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.435019000000011,
-                  "durationMs" : 1561.849248,
+                  "detectionMs" : 6.524926999999934,
+                  "durationMs" : 1358.278857,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2150)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2151)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2659)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2660)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -10531,11 +11866,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3010.608085,
-                  "durationMs" : 16547.06377,
+                  "detectionMs" : 3005.532894,
+                  "durationMs" : 16360.84022,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2162)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2673)",
                     "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
                   ],
                   "firstError" : {
@@ -10557,11 +11892,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.163,
-                  "durationMs" : 1738.406334,
+                  "detectionMs" : 202.34594199999992,
+                  "durationMs" : 1520.977335,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2169)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2677)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -10595,8 +11930,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 43.45088700000019,
-                  "durationMs" : 2552.896508,
+                  "detectionMs" : 22.160703000000012,
+                  "durationMs" : 2481.43346,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -10607,11 +11942,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.8123839999998,
+                  "recoveryMs" : 1090.327407,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 0.7 ms",
-                    "operation 2 failed with 2003 (refused) after 1.4 ms"
+                    "operation 1 failed with 2013 (lost) after 0.8 ms",
+                    "operation 2 failed with 2003 (refused) after 1.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -10628,8 +11963,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 11.396903000000066,
-                  "durationMs" : 2448.06509,
+                  "detectionMs" : 12.467233000000078,
+                  "durationMs" : 2424.873547,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -10640,11 +11975,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.4931569999999,
+                  "recoveryMs" : 1086.292858,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 1.1 ms",
-                    "operation 2 failed with 2003 (refused) after 1.5 ms"
+                    "operation 1 failed with 2013 (lost) after 1.0 ms",
+                    "operation 2 failed with 2003 (refused) after 1.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -10661,8 +11996,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1098.1746229999999,
-                  "durationMs" : 2438.125106,
+                  "detectionMs" : 1089.4995440000002,
+                  "durationMs" : 2384.849488,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -10689,12 +12024,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1111.9019009999997,
-                  "durationMs" : 4587.234872,
+                  "detectionMs" : 1106.5975550000003,
+                  "durationMs" : 4397.159964,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2173)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2174)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2683)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2684)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -10728,12 +12063,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2652.0880279999997,
-                  "durationMs" : 4516.900273,
+                  "detectionMs" : 2658.159769,
+                  "durationMs" : 4384.4528,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2185)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2186)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2692)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2693)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -10767,12 +12102,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2648.586482,
-                  "durationMs" : 4614.771527,
+                  "detectionMs" : 2661.494275,
+                  "durationMs" : 4460.805225,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2191)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2192)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2704)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2705)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -10794,6 +12129,58 @@ enum MeasuredDriversData {
                       "phase" : "follow-up"
                     }
                   ],
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3001.9518979999993,
+                  "durationMs" : 49590.804112,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "detectionMs" : 7.582688999995298,
+                  "durationMs" : 34413.553556,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2725)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2726)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+                    "phase" : "query"
+                  },
                   "operations" : {
                     "failed" : 1,
                     "succeeded" : 4,
@@ -10830,16 +12217,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3822.380602,
+                  "durationMs" : 3644.518533,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2202)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2732)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.88642100000015,
+                  "recoveryMs" : 306.8367010000002,
                   "survived" : true
                 },
                 {
@@ -10847,18 +12234,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1727.117401,
+                  "durationMs" : 1543.4769310000001,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2211)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2212)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2742)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2743)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.42393700000002,
+                  "recoveryMs" : 206.9500660000001,
                   "survived" : true
                 },
                 {
@@ -10866,12 +12253,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.7206549999999652,
-                  "durationMs" : 514.181633,
+                  "detectionMs" : 2.363440999999966,
+                  "durationMs" : 409.578177,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2222)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2223)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2753)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2754)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -10887,7 +12274,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.8945889999999963,
+                  "recoveryMs" : 4.034481999999969,
                   "survived" : false
                 },
                 {
@@ -10895,18 +12282,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1517.69573,
+                  "durationMs" : 1409.884867,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2235)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2237)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2762)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2763)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.633827999999994,
+                  "recoveryMs" : 59.097217,
                   "survived" : true
                 },
                 {
@@ -10914,18 +12301,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1518.46976,
+                  "durationMs" : 1408.9419619999999,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2241)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2242)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2776)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2777)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.17002400000001,
+                  "recoveryMs" : 54.818134999999984,
                   "survived" : true
                 },
                 {
@@ -10933,18 +12320,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1532.9429519999999,
+                  "durationMs" : 1388.540849,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2257)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2259)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2780)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2781)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.753594999999905,
+                  "recoveryMs" : 6.966601999999966,
                   "survived" : true
                 },
                 {
@@ -10952,12 +12339,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.057331,
-                  "durationMs" : 4501.068813,
+                  "detectionMs" : 3004.147911,
+                  "durationMs" : 4412.733567,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2265)",
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2797)",
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2264)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2796)"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -10978,11 +12365,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.8933239999999,
-                  "durationMs" : 1639.8724750000001,
+                  "detectionMs" : 202.61693400000013,
+                  "durationMs" : 1533.475879,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2268)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2800)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11016,8 +12403,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 28.927175999999918,
-                  "durationMs" : 2419.79135,
+                  "detectionMs" : 19.02714100000003,
+                  "durationMs" : 2409.713629,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -11028,11 +12415,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1114.5955589999996,
+                  "recoveryMs" : 1110.467635,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 2.1 ms",
-                    "operation 2 failed with 2003 (refused) after 2.7 ms"
+                    "operation 1 failed with 2003 (refused) after 1.8 ms",
+                    "operation 2 failed with 2003 (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -11049,8 +12436,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 48.72588399999995,
-                  "durationMs" : 2569.543419,
+                  "detectionMs" : 14.077309999999898,
+                  "durationMs" : 2396.858996,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -11061,11 +12448,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1173.8286199999998,
+                  "recoveryMs" : 1091.905622,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 13.7 ms",
-                    "operation 2 failed with 2003 (refused) after 7.0 ms"
+                    "operation 1 failed with 2003 (refused) after 2.2 ms",
+                    "operation 2 failed with 2003 (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -11082,7 +12469,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2674.655346,
+                  "durationMs" : 2463.188156,
                   "events" : [
                     "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
                   ],
@@ -11091,7 +12478,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1184.348102,
+                  "recoveryMs" : 1085.104393,
                   "survived" : true
                 },
                 {
@@ -11099,16 +12486,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4559.8287,
+                  "durationMs" : 4383.742335,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2281)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2807)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1105.1545060000003,
+                  "recoveryMs" : 1103.5152210000006,
                   "survived" : true
                 },
                 {
@@ -11116,16 +12503,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4540.072316,
+                  "durationMs" : 4419.396859,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2286)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2817)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2646.9394030000003,
+                  "recoveryMs" : 2651.7811780000015,
                   "survived" : true
                 },
                 {
@@ -11133,16 +12520,50 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4595.662924,
+                  "durationMs" : 4421.765549,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2297)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2827)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2643.6327869999986,
+                  "recoveryMs" : 2649.073053999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34542.851969,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2837)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.304788000001281,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34363.131905,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2849)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.6062799999999697,
                   "survived" : true
                 }
               ],
@@ -11176,12 +12597,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 305.48475199999984,
-                  "durationMs" : 4073.488105,
+                  "detectionMs" : 302.494678,
+                  "durationMs" : 3895.702272,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2306)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2307)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2859)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2860)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -11204,12 +12625,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 202.27716400000008,
-                  "durationMs" : 1826.885622,
+                  "detectionMs" : 202.3042600000001,
+                  "durationMs" : 1717.580978,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2316)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2317)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2868)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2869)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11232,12 +12653,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.238929999999982,
-                  "durationMs" : 653.227253,
+                  "detectionMs" : 1.297708,
+                  "durationMs" : 516.056677,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2329)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2331)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2879)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2880)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11253,7 +12674,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 25.004629999999906,
+                  "recoveryMs" : 22.95880999999997,
                   "survived" : false
                 },
                 {
@@ -11261,12 +12682,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 53.52796499999977,
-                  "durationMs" : 1797.282067,
+                  "detectionMs" : 52.79863299999988,
+                  "durationMs" : 1545.95956,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2339)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2340)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2888)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2889)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -11289,12 +12710,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 61.794578,
-                  "durationMs" : 1837.1450610000002,
+                  "detectionMs" : 53.16721099999995,
+                  "durationMs" : 1566.573905,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2343)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2344)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2897)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2898)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11317,12 +12738,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 12.198057999999946,
-                  "durationMs" : 1927.028771,
+                  "detectionMs" : 10.730376000000206,
+                  "durationMs" : 1523.301865,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2354)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2358)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2906)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2907)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11345,11 +12766,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3010.3744829999996,
-                  "durationMs" : 16835.462627,
+                  "detectionMs" : 3004.1034690000006,
+                  "durationMs" : 16446.883903,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2377)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2920)",
                     "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
                   ],
                   "firstError" : {
@@ -11371,11 +12792,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.72082799999998,
-                  "durationMs" : 1946.806898,
+                  "detectionMs" : 202.02094899999997,
+                  "durationMs" : 1765.894041,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2375)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2931)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11409,8 +12830,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 53.31249600000001,
-                  "durationMs" : 2935.19663,
+                  "detectionMs" : 22.21981599999981,
+                  "durationMs" : 2670.491605,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -11421,11 +12842,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1164.831045,
+                  "recoveryMs" : 1129.1299239999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 5.4 ms",
-                    "operation 2 failed with 2003 (refused) after 36.6 ms"
+                    "operation 1 failed with 2013 (lost) after 0.7 ms",
+                    "operation 2 failed with 2003 (refused) after 35.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -11442,8 +12863,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 43.805804999999964,
-                  "durationMs" : 2725.491193,
+                  "detectionMs" : 11.99295200000006,
+                  "durationMs" : 2644.191431,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -11454,11 +12875,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1159.7254989999997,
+                  "recoveryMs" : 1109.1295519999999,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 6.7 ms",
-                    "operation 2 failed with 2003 (refused) after 32.0 ms"
+                    "operation 1 failed with 2013 (lost) after 0.7 ms",
+                    "operation 2 failed with 2003 (refused) after 21.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -11475,8 +12896,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1104.5777079999998,
-                  "durationMs" : 2731.311433,
+                  "detectionMs" : 1083.8462829999999,
+                  "durationMs" : 2680.564065,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -11503,12 +12924,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1248.1967610000002,
-                  "durationMs" : 5012.004831,
+                  "detectionMs" : 1195.394343,
+                  "durationMs" : 4692.476692,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2380)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2382)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2935)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2936)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -11542,12 +12963,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2771.535244,
-                  "durationMs" : 4785.29067,
+                  "detectionMs" : 2744.809243,
+                  "durationMs" : 4645.105887,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2391)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2392)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2946)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2947)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11581,12 +13002,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2759.115792,
-                  "durationMs" : 4868.994045,
+                  "detectionMs" : 2748.808516,
+                  "durationMs" : 4711.209221,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2398)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2399)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2950)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2951)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11608,6 +13029,58 @@ enum MeasuredDriversData {
                       "phase" : "follow-up"
                     }
                   ],
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.8933689999976,
+                  "durationMs" : 49755.059669,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "detectionMs" : 2.385751000001619,
+                  "durationMs" : 34681.770333,
+                  "events" : [
+                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2978)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2979)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "e3q8",
+                    "errorClass" : "sqlalchemy.exc.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')\n[SQL: SELECT 1]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+                    "phase" : "query"
+                  },
                   "operations" : {
                     "failed" : 1,
                     "succeeded" : 4,
@@ -11644,16 +13117,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3970.021665,
+                  "durationMs" : 3903.358965,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2409)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2982)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 336.13843199999974,
+                  "recoveryMs" : 322.43277599999965,
                   "survived" : true
                 },
                 {
@@ -11661,18 +13134,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1917.189842,
+                  "durationMs" : 1756.122795,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2418)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2419)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2991)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2992)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 228.48699799999986,
+                  "recoveryMs" : 223.45372299999985,
                   "survived" : true
                 },
                 {
@@ -11680,12 +13153,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.5324259999999867,
-                  "durationMs" : 753.572448,
+                  "detectionMs" : 1.6069729999999822,
+                  "durationMs" : 621.133539,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2428)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2430)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=3004)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3005)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11701,7 +13174,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 28.286968,
+                  "recoveryMs" : 36.21004400000004,
                   "survived" : false
                 },
                 {
@@ -11709,18 +13182,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1838.4975060000002,
+                  "durationMs" : 1685.0857780000001,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2444)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2445)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3006)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3009)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 94.90076199999976,
+                  "recoveryMs" : 95.1067459999997,
                   "survived" : true
                 },
                 {
@@ -11728,18 +13201,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1984.0016580000001,
+                  "durationMs" : 1547.452184,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2448)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2449)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3017)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3018)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 143.59192499999995,
+                  "recoveryMs" : 75.24294600000007,
                   "survived" : true
                 },
                 {
@@ -11747,18 +13220,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1975.753602,
+                  "durationMs" : 1528.931736,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2468)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2470)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3026)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3027)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.34527200000002,
+                  "recoveryMs" : 25.802502999999888,
                   "survived" : true
                 },
                 {
@@ -11766,12 +13239,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3014.902513,
-                  "durationMs" : 4768.745346,
+                  "detectionMs" : 3010.2119220000004,
+                  "durationMs" : 4525.5516,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2469)",
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3036)",
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2467)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3035)"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -11792,11 +13265,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.55085000000008,
-                  "durationMs" : 1851.5596620000001,
+                  "detectionMs" : 202.80127400000015,
+                  "durationMs" : 1660.901063,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2475)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=3047)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11830,8 +13303,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 64.29590499999995,
-                  "durationMs" : 2708.822691,
+                  "detectionMs" : 59.27082100000007,
+                  "durationMs" : 2592.938235,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -11842,11 +13315,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1137.2233019999999,
+                  "recoveryMs" : 1105.5626310000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 22.2 ms",
-                    "operation 2 failed with 2003 (refused) after 23.5 ms"
+                    "operation 1 failed with 2003 (refused) after 22.5 ms",
+                    "operation 2 failed with 2003 (refused) after 24.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -11863,8 +13336,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 41.498138000000154,
-                  "durationMs" : 2764.956957,
+                  "detectionMs" : 33.09201300000018,
+                  "durationMs" : 2598.627434,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -11875,11 +13348,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1131.680609,
+                  "recoveryMs" : 1110.9778700000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 29.7 ms",
-                    "operation 2 failed with 2003 (refused) after 38.4 ms"
+                    "operation 1 failed with 2003 (refused) after 21.8 ms",
+                    "operation 2 failed with 2003 (refused) after 20.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -11896,7 +13369,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2853.715857,
+                  "durationMs" : 2563.171785,
                   "events" : [
                     "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
                   ],
@@ -11905,7 +13378,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1146.2121109999998,
+                  "recoveryMs" : 1120.7132010000003,
                   "survived" : true
                 },
                 {
@@ -11913,16 +13386,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4763.363066,
+                  "durationMs" : 4609.079984,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2488)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3053)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1133.4088040000006,
+                  "recoveryMs" : 1125.4470820000001,
                   "survived" : true
                 },
                 {
@@ -11930,16 +13403,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4810.5277750000005,
+                  "durationMs" : 4638.7228,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2493)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3062)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2681.7742970000004,
+                  "recoveryMs" : 2671.531638,
                   "survived" : true
                 },
                 {
@@ -11947,16 +13420,50 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4780.878852,
+                  "durationMs" : 4637.350811,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2503)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3072)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2670.457736999999,
+                  "recoveryMs" : 2682.9768619999995,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34748.281613,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3082)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 22.908452000003308,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34686.338261,
+                  "events" : [
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3094)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 23.50427900000068,
                   "survived" : true
                 }
               ],
@@ -11997,8 +13504,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.49229700000024,
-                  "durationMs" : 3304.569868,
+                  "detectionMs" : 302.6084719999999,
+                  "durationMs" : 3309.2159659999998,
                   "events" : [
 
                   ],
@@ -12007,7 +13514,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.5533129999999,
+                  "recoveryMs" : 304.586186,
                   "survived" : true
                 },
                 {
@@ -12022,8 +13529,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.0358000000001,
-                  "durationMs" : 1206.037276,
+                  "detectionMs" : 202.18698600000005,
+                  "durationMs" : 1212.016865,
                   "events" : [
 
                   ],
@@ -12032,7 +13539,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.95297200000005,
+                  "recoveryMs" : 202.97867800000006,
                   "survived" : true
                 },
                 {
@@ -12040,8 +13547,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.13669299999999973,
-                  "durationMs" : 5.325059,
+                  "detectionMs" : 0.17982800000000054,
+                  "durationMs" : 25.149594,
                   "events" : [
 
                   ],
@@ -12057,7 +13564,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.6986680000000001,
+                  "recoveryMs" : 0.7834250000000011,
                   "survived" : false
                 },
                 {
@@ -12072,8 +13579,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.408738000000085,
-                  "durationMs" : 1063.01511,
+                  "detectionMs" : 51.46978800000011,
+                  "durationMs" : 1061.31822,
                   "events" : [
 
                   ],
@@ -12082,7 +13589,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.35426800000005,
+                  "recoveryMs" : 53.214586000000054,
                   "survived" : true
                 },
                 {
@@ -12097,8 +13604,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 52.13088999999991,
-                  "durationMs" : 1064.938812,
+                  "detectionMs" : 51.872986999999966,
+                  "durationMs" : 1062.590495,
                   "events" : [
 
                   ],
@@ -12107,7 +13614,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.51677399999994,
+                  "recoveryMs" : 54.063527999999906,
                   "survived" : true
                 },
                 {
@@ -12122,8 +13629,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 4.6254200000000765,
-                  "durationMs" : 1033.14946,
+                  "detectionMs" : 14.457479999999919,
+                  "durationMs" : 1046.301058,
                   "events" : [
 
                   ],
@@ -12132,7 +13639,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.380558000000065,
+                  "recoveryMs" : 14.995113999999944,
                   "survived" : true
                 },
                 {
@@ -12147,8 +13654,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 10020.980742000002,
-                  "durationMs" : 41078.894869,
+                  "detectionMs" : 10019.147275,
+                  "durationMs" : 41080.104717,
                   "events" : [
 
                   ],
@@ -12157,7 +13664,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40043.615114,
+                  "recoveryMs" : 40045.152480000004,
                   "survived" : true
                 },
                 {
@@ -12165,8 +13672,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.80977900000005,
-                  "durationMs" : 1204.075272,
+                  "detectionMs" : 201.0011740000001,
+                  "durationMs" : 1204.734678,
                   "events" : [
 
                   ],
@@ -12205,8 +13712,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 41.579959999999915,
-                  "durationMs" : 2103.224936,
+                  "detectionMs" : 15.651388999999995,
+                  "durationMs" : 2081.339138,
                   "events" : [
 
                   ],
@@ -12215,11 +13722,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1100.082211,
+                  "recoveryMs" : 1078.640101,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -12241,8 +13748,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.459937999999966,
-                  "durationMs" : 2134.466555,
+                  "detectionMs" : 10.562947000000008,
+                  "durationMs" : 2089.09918,
                   "events" : [
 
                   ],
@@ -12251,11 +13758,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1130.4719140000002,
+                  "recoveryMs" : 1086.1071470000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -12277,8 +13784,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1098.230015,
-                  "durationMs" : 2102.000758,
+                  "detectionMs" : 1088.442713,
+                  "durationMs" : 2091.628078,
                   "events" : [
 
                   ],
@@ -12287,7 +13794,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1098.766201,
+                  "recoveryMs" : 1088.8789620000002,
                   "survived" : true
                 },
                 {
@@ -12304,8 +13811,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.7791709999997,
-                  "durationMs" : 4159.917213,
+                  "detectionMs" : 1104.232805,
+                  "durationMs" : 4178.373304,
                   "events" : [
 
                   ],
@@ -12314,7 +13821,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.760044,
+                  "recoveryMs" : 1102.116192,
                   "survived" : true
                 },
                 {
@@ -12331,8 +13838,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2648.537183,
-                  "durationMs" : 4136.917256,
+                  "detectionMs" : 2658.105474,
+                  "durationMs" : 4130.709012,
                   "events" : [
 
                   ],
@@ -12341,7 +13848,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2645.7944949999996,
+                  "recoveryMs" : 2655.9242059999997,
                   "survived" : true
                 },
                 {
@@ -12358,8 +13865,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2646.35038,
-                  "durationMs" : 4176.81464,
+                  "detectionMs" : 2658.3773980000005,
+                  "durationMs" : 4152.134586,
                   "events" : [
 
                   ],
@@ -12368,7 +13875,59 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2643.7238429999998,
+                  "recoveryMs" : 2655.7855910000007,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "driverCode" : "CR_SERVER_LOST",
+                      "errorClass" : "DatabaseError",
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 (lost)",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 40045.144939000005,
+                  "durationMs" : 74335.051956,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 40044.423631,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "detectionMs" : 0.2037029999992228,
+                  "durationMs" : 34059.806685,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.2014300000009825,
                   "survived" : true
                 }
               ],
@@ -12402,8 +13961,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.5549299999998,
-                  "durationMs" : 3305.259543,
+                  "detectionMs" : 300.55924700000014,
+                  "durationMs" : 3304.5311,
                   "events" : [
 
                   ],
@@ -12412,7 +13971,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.38100699999995,
+                  "recoveryMs" : 301.339156,
                   "survived" : true
                 },
                 {
@@ -12427,8 +13986,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.9576740000001,
-                  "durationMs" : 1204.887649,
+                  "detectionMs" : 200.831592,
+                  "durationMs" : 1204.377101,
                   "events" : [
 
                   ],
@@ -12437,7 +13996,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.58777999999995,
+                  "recoveryMs" : 201.49664000000007,
                   "survived" : true
                 },
                 {
@@ -12445,8 +14004,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.38665400000000005,
-                  "durationMs" : 25.266038,
+                  "detectionMs" : 0.256101000000001,
+                  "durationMs" : 23.956681,
                   "events" : [
 
                   ],
@@ -12462,7 +14021,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.8378239999999977,
+                  "recoveryMs" : 0.48640299999999925,
                   "survived" : false
                 },
                 {
@@ -12477,8 +14036,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.68340599999999,
-                  "durationMs" : 1063.615587,
+                  "detectionMs" : 51.249812000000134,
+                  "durationMs" : 1059.756754,
                   "events" : [
 
                   ],
@@ -12487,7 +14046,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.413781000000085,
+                  "recoveryMs" : 53.02186599999993,
                   "survived" : true
                 },
                 {
@@ -12502,8 +14061,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.95106800000008,
-                  "durationMs" : 1064.575367,
+                  "detectionMs" : 51.84583699999996,
+                  "durationMs" : 1061.41921,
                   "events" : [
 
                   ],
@@ -12512,7 +14071,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.59518600000001,
+                  "recoveryMs" : 53.87773100000015,
                   "survived" : true
                 },
                 {
@@ -12527,8 +14086,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 5.2103689999999006,
-                  "durationMs" : 1047.519404,
+                  "detectionMs" : 5.580297999999971,
+                  "durationMs" : 1039.555548,
                   "events" : [
 
                   ],
@@ -12537,7 +14096,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.8322429999999486,
+                  "recoveryMs" : 6.225661999999943,
                   "survived" : true
                 },
                 {
@@ -12552,8 +14111,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 5007.112343,
-                  "durationMs" : 21062.883567,
+                  "detectionMs" : 5006.604072,
+                  "durationMs" : 21054.68051,
                   "events" : [
 
                   ],
@@ -12562,7 +14121,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20036.284220999998,
+                  "recoveryMs" : 20023.519988,
                   "survived" : true
                 },
                 {
@@ -12570,8 +14129,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.077092,
-                  "durationMs" : 1204.1227880000001,
+                  "detectionMs" : 200.85045999999988,
+                  "durationMs" : 1203.623376,
                   "events" : [
 
                   ],
@@ -12610,8 +14169,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 21.00641200000007,
-                  "durationMs" : 2103.513385,
+                  "detectionMs" : 20.79451700000004,
+                  "durationMs" : 2099.097473,
                   "events" : [
 
                   ],
@@ -12620,7 +14179,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1099.752621,
+                  "recoveryMs" : 1096.2108120000003,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
@@ -12646,8 +14205,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 14.422322000000008,
-                  "durationMs" : 2101.70259,
+                  "detectionMs" : 8.990590999999995,
+                  "durationMs" : 2093.484066,
                   "events" : [
 
                   ],
@@ -12656,10 +14215,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1099.076873,
+                  "recoveryMs" : 1091.0381209999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
                     "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
@@ -12682,8 +14241,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1107.812293,
-                  "durationMs" : 2111.778562,
+                  "detectionMs" : 1088.03299,
+                  "durationMs" : 2091.722728,
                   "events" : [
 
                   ],
@@ -12692,7 +14251,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.266137,
+                  "recoveryMs" : 1088.6494460000001,
                   "survived" : true
                 },
                 {
@@ -12709,8 +14268,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.8905460000005,
-                  "durationMs" : 4139.807874,
+                  "detectionMs" : 1105.8488320000001,
+                  "durationMs" : 4143.145067,
                   "events" : [
 
                   ],
@@ -12719,7 +14278,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.3594980000007,
+                  "recoveryMs" : 1103.2494950000005,
                   "survived" : true
                 },
                 {
@@ -12736,8 +14295,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2647.7571850000004,
-                  "durationMs" : 4133.520641,
+                  "detectionMs" : 2653.060771,
+                  "durationMs" : 4139.766972,
                   "events" : [
 
                   ],
@@ -12746,7 +14305,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2645.1981860000005,
+                  "recoveryMs" : 2650.9280440000007,
                   "survived" : true
                 },
                 {
@@ -12763,8 +14322,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2664.906938,
-                  "durationMs" : 4185.249834,
+                  "detectionMs" : 2653.239548,
+                  "durationMs" : 4154.251261,
                   "events" : [
 
                   ],
@@ -12773,7 +14332,59 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2662.7915939999993,
+                  "recoveryMs" : 2651.440881,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "driverCode" : "CR_SERVER_LOST",
+                      "errorClass" : "DatabaseError",
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 (lost)",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 20024.206877000004,
+                  "durationMs" : 54335.419282,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 20023.562819,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "detectionMs" : 0.21136399999522837,
+                  "durationMs" : 34083.361769,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.3211179999998421,
                   "survived" : true
                 }
               ],
@@ -12797,6 +14408,82 @@ enum MeasuredDriversData {
               "cells" : [
                 {
                   "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 9.590181999999913,
+                  "durationMs" : 1041.921039,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34296.405539,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.8410390000062762,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34062.724511,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.46533199999976205,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "library" : "MariaDB Connector/C",
+                "pool" : "repro pool",
+                "poolVersion" : "0.1.0",
+                "version" : "3.3.20"
+              },
+              "config" : "preset",
+              "id" : "repro keepalive",
+              "note" : "ping idle connections in the background every 0.5 s (like HikariCP 4's keepaliveTime)",
+              "options" : {
+
+              },
+              "policy" : "validation=none, retry=none, keepalive=0.5s, timeouts=5/10/10s",
+              "stack" : "keepalive"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
                     {
                       "code" : -1,
                       "handledBy" : "validation",
@@ -12807,8 +14494,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 301.8726469999997,
-                  "durationMs" : 3309.280255,
+                  "detectionMs" : 300.4743749999998,
+                  "durationMs" : 3303.72732,
                   "events" : [
 
                   ],
@@ -12817,7 +14504,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 305.8784919999998,
+                  "recoveryMs" : 301.2135290000001,
                   "survived" : true
                 },
                 {
@@ -12832,8 +14519,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 205.358071,
-                  "durationMs" : 1224.686392,
+                  "detectionMs" : 200.717893,
+                  "durationMs" : 1204.556654,
                   "events" : [
 
                   ],
@@ -12842,7 +14529,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 210.45824100000016,
+                  "recoveryMs" : 201.45884,
                   "survived" : true
                 },
                 {
@@ -12850,8 +14537,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.3059189999999994,
-                  "durationMs" : 7.370868,
+                  "detectionMs" : 0.30434199999999834,
+                  "durationMs" : 24.138161,
                   "events" : [
 
                   ],
@@ -12867,7 +14554,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.6812419999999992,
+                  "recoveryMs" : 0.5948780000000014,
                   "survived" : false
                 },
                 {
@@ -12882,8 +14569,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 53.52749000000006,
-                  "durationMs" : 1068.449111,
+                  "detectionMs" : 51.267337,
+                  "durationMs" : 1061.619362,
                   "events" : [
 
                   ],
@@ -12892,7 +14579,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.92281800000012,
+                  "recoveryMs" : 53.140736999999945,
                   "survived" : true
                 },
                 {
@@ -12907,8 +14594,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 59.548857999999996,
-                  "durationMs" : 1088.923912,
+                  "detectionMs" : 51.425422000000026,
+                  "durationMs" : 1060.869077,
                   "events" : [
 
                   ],
@@ -12917,7 +14604,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 67.4260230000001,
+                  "recoveryMs" : 53.95403400000009,
                   "survived" : true
                 },
                 {
@@ -12925,8 +14612,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 9.859955000000014,
-                  "durationMs" : 1041.020781,
+                  "detectionMs" : 10.981298999999922,
+                  "durationMs" : 1037.325223,
                   "events" : [
 
                   ],
@@ -12949,8 +14636,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2017.5198379999997,
-                  "durationMs" : 9080.747561,
+                  "detectionMs" : 2005.7143330000001,
+                  "durationMs" : 9032.865356,
                   "events" : [
 
                   ],
@@ -12973,8 +14660,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 205.05063300000006,
-                  "durationMs" : 1211.227926,
+                  "detectionMs" : 200.88190700000007,
+                  "durationMs" : 1203.8696869999999,
                   "events" : [
 
                   ],
@@ -13013,8 +14700,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 28.243053999999916,
-                  "durationMs" : 2112.520924,
+                  "detectionMs" : 20.86328500000002,
+                  "durationMs" : 2107.423411,
                   "events" : [
 
                   ],
@@ -13023,10 +14710,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.589297,
+                  "recoveryMs" : 1104.46232,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
                     "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
@@ -13049,8 +14736,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 13.880465999999956,
-                  "durationMs" : 2099.572101,
+                  "detectionMs" : 11.77132800000004,
+                  "durationMs" : 2095.521248,
                   "events" : [
 
                   ],
@@ -13059,11 +14746,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1096.364949,
+                  "recoveryMs" : 1091.975874,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -13085,8 +14772,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1113.8836849999998,
-                  "durationMs" : 2121.555432,
+                  "detectionMs" : 1119.0206249999999,
+                  "durationMs" : 2123.063749,
                   "events" : [
 
                   ],
@@ -13095,7 +14782,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1114.741445,
+                  "recoveryMs" : 1119.6588530000001,
                   "survived" : true
                 },
                 {
@@ -13112,8 +14799,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1128.910238,
-                  "durationMs" : 4190.900163,
+                  "detectionMs" : 1104.8210750000003,
+                  "durationMs" : 4153.220184,
                   "events" : [
 
                   ],
@@ -13122,7 +14809,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1124.5691970000003,
+                  "recoveryMs" : 1102.707594,
                   "survived" : true
                 },
                 {
@@ -13139,8 +14826,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2641.556144,
-                  "durationMs" : 4165.218307,
+                  "detectionMs" : 2654.8759899999995,
+                  "durationMs" : 4136.437659,
                   "events" : [
 
                   ],
@@ -13149,7 +14836,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2638.8386100000007,
+                  "recoveryMs" : 2652.7209009999997,
                   "survived" : true
                 },
                 {
@@ -13157,8 +14844,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2647.2679780000003,
-                  "durationMs" : 4173.947522,
+                  "detectionMs" : 2652.2972369999998,
+                  "durationMs" : 4167.327514,
                   "events" : [
 
                   ],
@@ -13177,6 +14864,57 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 2003.7277010000034,
+                  "durationMs" : 42336.650831,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "CR_SERVER_LOST",
+                    "errorClass" : "DatabaseError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -1,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "-1 REPRO_LIVENESS_CLOSED",
+                      "message" : "liveness check: the server closed the socket (FIN seen by a non-blocking peek)",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "detectionMs" : 0.12412500000209548,
+                  "durationMs" : 34060.579844,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.4763440000024275,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -13202,8 +14940,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.5798880000002,
-                  "durationMs" : 3305.030067,
+                  "detectionMs" : 300.61155499999995,
+                  "durationMs" : 3303.778381,
                   "events" : [
 
                   ],
@@ -13226,8 +14964,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.4157449999999,
-                  "durationMs" : 1206.279056,
+                  "detectionMs" : 201.21598300000005,
+                  "durationMs" : 1205.567301,
                   "events" : [
 
                   ],
@@ -13250,8 +14988,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.19348199999999993,
-                  "durationMs" : 3.784331,
+                  "detectionMs" : 0.18085899999999988,
+                  "durationMs" : 3.85516,
                   "events" : [
 
                   ],
@@ -13267,7 +15005,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.36261299999999963,
+                  "recoveryMs" : 0.3929240000000003,
                   "survived" : false
                 },
                 {
@@ -13275,8 +15013,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.453955000000065,
-                  "durationMs" : 1062.733236,
+                  "detectionMs" : 51.72934399999997,
+                  "durationMs" : 1061.173479,
                   "events" : [
 
                   ],
@@ -13299,8 +15037,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.53711899999996,
-                  "durationMs" : 1062.56394,
+                  "detectionMs" : 51.44052499999998,
+                  "durationMs" : 1061.219828,
                   "events" : [
 
                   ],
@@ -13323,8 +15061,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 10.532144000000017,
-                  "durationMs" : 1039.613326,
+                  "detectionMs" : 11.178892000000019,
+                  "durationMs" : 1047.230008,
                   "events" : [
 
                   ],
@@ -13347,8 +15085,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2006.2942500000004,
-                  "durationMs" : 3040.109404,
+                  "detectionMs" : 2012.062497,
+                  "durationMs" : 3045.292979,
                   "events" : [
 
                   ],
@@ -13371,8 +15109,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.86743000000013,
-                  "durationMs" : 1204.179907,
+                  "detectionMs" : 201.02953600000012,
+                  "durationMs" : 1204.279126,
                   "events" : [
 
                   ],
@@ -13404,8 +15142,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 26.28703399999995,
-                  "durationMs" : 2168.396992,
+                  "detectionMs" : 41.37688900000012,
+                  "durationMs" : 2094.526901,
                   "events" : [
 
                   ],
@@ -13414,11 +15152,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1164.9843449999998,
+                  "recoveryMs" : 1091.605494,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2013 CR_SERVER_LOST after 0.2 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -13433,8 +15171,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 18.49352399999998,
-                  "durationMs" : 2116.838668,
+                  "detectionMs" : 10.918916000000081,
+                  "durationMs" : 2112.920024,
                   "events" : [
 
                   ],
@@ -13443,11 +15181,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1113.03466,
+                  "recoveryMs" : 1109.2682569999997,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2013 CR_SERVER_LOST after 0.2 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 1.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -13462,8 +15200,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1110.497061,
-                  "durationMs" : 2114.538892,
+                  "detectionMs" : 1088.9849199999999,
+                  "durationMs" : 2092.000387,
                   "events" : [
 
                   ],
@@ -13486,8 +15224,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.3772199999999,
-                  "durationMs" : 4141.804064,
+                  "detectionMs" : 1104.4841579999998,
+                  "durationMs" : 4172.930796,
                   "events" : [
 
                   ],
@@ -13512,8 +15250,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2650.8009199999997,
-                  "durationMs" : 4136.964552,
+                  "detectionMs" : 2651.9611179999997,
+                  "durationMs" : 4128.490369,
                   "events" : [
 
                   ],
@@ -13538,8 +15276,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2655.240801,
-                  "durationMs" : 4170.083627,
+                  "detectionMs" : 2656.9124260000003,
+                  "durationMs" : 4161.933033,
                   "events" : [
 
                   ],
@@ -13549,6 +15287,56 @@ enum MeasuredDriversData {
                     "errorClass" : "DatabaseError",
                     "kind" : "lost",
                     "label" : "2013 (lost)",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 2003.377966,
+                  "durationMs" : 36298.036454,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "CR_SERVER_LOST",
+                    "errorClass" : "DatabaseError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "detectionMs" : 0.2408579999973881,
+                  "durationMs" : 34060.258636,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "kind" : "lost",
+                    "label" : "2013 CR_SERVER_LOST",
                     "message" : "Lost connection to server during query",
                     "phase" : "query"
                   },
@@ -13583,7 +15371,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3305.4180029999998,
+                  "durationMs" : 3304.054672,
                   "events" : [
 
                   ],
@@ -13592,7 +15380,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.14473099999987,
+                  "recoveryMs" : 301.21781599999986,
                   "survived" : true
                 },
                 {
@@ -13600,7 +15388,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1205.83014,
+                  "durationMs" : 1204.896729,
                   "events" : [
 
                   ],
@@ -13609,7 +15397,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.74434300000007,
+                  "recoveryMs" : 201.60002399999996,
                   "survived" : true
                 },
                 {
@@ -13617,8 +15405,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.28369200000000205,
-                  "durationMs" : 26.749842,
+                  "detectionMs" : 0.1561869999999992,
+                  "durationMs" : 24.237579,
                   "events" : [
 
                   ],
@@ -13634,7 +15422,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.9409680000000016,
+                  "recoveryMs" : 0.5024809999999995,
                   "survived" : false
                 },
                 {
@@ -13642,7 +15430,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1062.85703,
+                  "durationMs" : 1061.348559,
                   "events" : [
 
                   ],
@@ -13651,7 +15439,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.21801499999992,
+                  "recoveryMs" : 53.511572999999885,
                   "survived" : true
                 },
                 {
@@ -13659,7 +15447,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1062.665135,
+                  "durationMs" : 1060.891521,
                   "events" : [
 
                   ],
@@ -13668,7 +15456,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.26147900000012,
+                  "recoveryMs" : 53.493966000000114,
                   "survived" : true
                 },
                 {
@@ -13676,8 +15464,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 6.389025000000061,
-                  "durationMs" : 1023.661788,
+                  "detectionMs" : 4.827293000000054,
+                  "durationMs" : 1028.712075,
                   "events" : [
 
                   ],
@@ -13700,8 +15488,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2007.024059,
-                  "durationMs" : 9034.277229,
+                  "detectionMs" : 2016.9870809999998,
+                  "durationMs" : 9044.756231,
                   "events" : [
 
                   ],
@@ -13724,8 +15512,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.84277299999997,
-                  "durationMs" : 1204.027081,
+                  "detectionMs" : 200.95694300000014,
+                  "durationMs" : 1203.62588,
                   "events" : [
 
                   ],
@@ -13757,8 +15545,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 83.46987400000012,
-                  "durationMs" : 2121.283845,
+                  "detectionMs" : 16.0733459999999,
+                  "durationMs" : 2093.169323,
                   "events" : [
 
                   ],
@@ -13767,11 +15555,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1116.7015860000001,
+                  "recoveryMs" : 1089.9514799999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -13786,8 +15574,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.09101499999997,
-                  "durationMs" : 2108.564472,
+                  "detectionMs" : 12.844238000000018,
+                  "durationMs" : 2091.135456,
                   "events" : [
 
                   ],
@@ -13796,10 +15584,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1104.1114349999998,
+                  "recoveryMs" : 1088.5604090000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms",
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.2 ms",
                     "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
@@ -13815,7 +15603,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2107.095741,
+                  "durationMs" : 2092.530674,
                   "events" : [
 
                   ],
@@ -13824,7 +15612,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1104.021988,
+                  "recoveryMs" : 1089.7100920000003,
                   "survived" : true
                 },
                 {
@@ -13832,8 +15620,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.0323720000001,
-                  "durationMs" : 4150.374399,
+                  "detectionMs" : 1102.8686329999996,
+                  "durationMs" : 4138.226598,
                   "events" : [
 
                   ],
@@ -13858,8 +15646,34 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2646.1388210000005,
-                  "durationMs" : 4135.088069,
+                  "detectionMs" : 2656.0066289999995,
+                  "durationMs" : 4126.823722,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "CR_SERVER_LOST",
+                    "errorClass" : "DatabaseError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2650.1533959999997,
+                  "durationMs" : 4153.048369,
                   "events" : [
 
                   ],
@@ -13883,9 +15697,9 @@ enum MeasuredDriversData {
                   "absorbed" : [
 
                   ],
-                  "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2646.7920750000003,
-                  "durationMs" : 4189.691517,
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 2006.6316460000016,
+                  "durationMs" : 42356.571024,
                   "events" : [
 
                   ],
@@ -13904,6 +15718,23 @@ enum MeasuredDriversData {
                     "total" : 5
                   },
                   "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34087.448182,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.1106510000026901,
+                  "survived" : true
                 }
               ],
               "client" : {
@@ -13925,7 +15756,7 @@ enum MeasuredDriversData {
           ],
           "schema" : "repro-drivers/1",
           "server" : {
-            "address" : "127.0.0.1:59949",
+            "address" : "127.0.0.1:47969",
             "managed" : true,
             "version" : "10.11.19-MariaDB-0+deb12u1"
           },
