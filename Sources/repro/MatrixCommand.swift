@@ -37,7 +37,7 @@ extension Repro {
         var configs: DriverConfigList = DriverConfigList(DriverConfig.allCases)
 
         @Option(help: ArgumentHelp("With --drivers: how cuts are made (kernel needs root).", valueName: "via"))
-        var via: CutVia = .kernel
+        var via: MatrixCutVia = .kernel
 
         @Option(
             name: .customLong("driver-deadline"), parsing: .unconditional,
@@ -93,11 +93,6 @@ extension Repro {
         @OptionGroup var output: ReportOutputOptions
 
         func validate() throws {
-            if via.isMiddlebox {
-                throw ValidationError(
-                    "matrix --via is how cuts are made: proxy or kernel; the NAT and HAProxy columns are in the drivers matrix already"
-                )
-            }
             if !ParallelRuns.jobsRange.contains(jobs) {
                 throw outOfRange("--jobs", jobs, use: ParallelRuns.jobsRange.text)
             }
@@ -143,7 +138,7 @@ extension Repro {
             columns: [DriverColumn], presets: [PolicyPreset]?, settings: DriversMatrix.Settings
         ) {
             let columns = try scenarios.map { text throws(RunError) in try DriverColumn.parseList(text) }
-            let settings = DriversMatrix.Settings(waitTimeout: seconds ?? 3, deadline: deadline, via: via)
+            let settings = DriversMatrix.Settings(waitTimeout: seconds ?? 3, deadline: deadline, via: via.cutVia)
             return (columns ?? DriverColumn.allCases, try presets(), settings)
         }
 
@@ -302,4 +297,11 @@ extension Repro {
                 markdown: String(decoding: try ReportWriter.render(report, as: .md), as: UTF8.self), named: "matrix")
         }
     }
+}
+
+/// How the drivers matrix makes its cuts: the middleboxes are columns of their own, never a way of cutting.
+enum MatrixCutVia: String, CaseIterable, ExpressibleByArgument {
+    case proxy, kernel
+
+    var cutVia: CutVia { self == .proxy ? .proxy : .kernel }
 }

@@ -54,7 +54,7 @@ struct UsageTests {
             (["wait-timeout", "--scope", "planet"], "'session' and 'global'"),
             (["kill-thread", "--target", "sleepy"], "'idle' and 'busy'"),
             (["network-cut", "--mode", "snip"], "'reset', 'close', 'blackhole' or 'half-open'"),
-            (["network-cut", "--mode", "reset", "--via", "pigeon"], "'proxy' and 'kernel'"),
+            (["network-cut", "--mode", "reset", "--via", "pigeon"], "'proxy', 'kernel', 'nat' or 'haproxy'"),
             (["report", "x.json", "--format", "pdf"], "'md', 'json', 'junit' or 'svg'"),
             (
                 ["wait-timeout", "--expect-phase", "later"],
@@ -74,7 +74,7 @@ struct UsageTests {
         "--help lists the allowed values of each typed option by itself",
         arguments: [
             (["network-cut", "--help"], "(values: reset, close, blackhole, half-open)"),
-            (["network-cut", "--help"], "(values: proxy, kernel; default: proxy)"),
+            (["network-cut", "--help"], "(values: proxy, kernel, nat, haproxy; default: proxy)"),
             (["wait-timeout", "--help"], "(values: session, global; default: session)"),
             (["kill-thread", "--help"], "(values: idle, busy; default: idle)"),
             (["kill-thread", "--help"], "(values: pool, held; default: pool)"),

@@ -65,7 +65,7 @@ struct MiddleboxUsageTests {
             (["network-cut", "--mode", "reset", "--idle-timeout", "3"], "apply to --via nat or haproxy"),
             (["network-cut", "--via", "nat", "--idle-timeout", "0"], "--idle-timeout 0 is out of range"),
             (["network-cut", "--via", "nat", "--keepalive-time", "0"], "--keepalive-time 0 is out of range"),
-            (["matrix", "--drivers", "all", "--via", "nat"], "matrix --via is how cuts are made"),
+            (["matrix", "--drivers", "all", "--via", "nat"], "'nat' is invalid for '--via"),
         ])
     func refusals(arguments: [String], message: String) throws {
         let out = try ReproBinary.run(arguments + ["--quiet"], timeout: 30)

@@ -58,7 +58,7 @@ public enum ErrorCatalog {
                 "repro server-restart --tries-while-down 0 --policy naive",
                 "repro network-cut --via haproxy --idle-timeout 2 --idle 4 --policy naive",
             ],
-            scenarios: ["wait-timeout", "network-cut-close", "server-restart-quiet", "haproxy-idle-timeout"]
+            scenarios: ["wait-timeout", "network-cut-close", "server-restart-quiet"]
         ),
         CatalogEntry(
             id: "thread-killed",
@@ -126,7 +126,7 @@ public enum ErrorCatalog {
                 "repro network-cut --mode blackhole --read-timeout 2 --policy naive",
                 "repro network-cut --via nat --idle-timeout 2 --idle 4 --read-timeout 2 --policy naive",
             ],
-            scenarios: ["network-cut-blackhole", "nat-idle-timeout"]
+            scenarios: ["network-cut-blackhole"]
         ),
         CatalogEntry(
             id: "suspended-application",
