@@ -321,12 +321,7 @@ public struct NetworkCutFault: FaultKind, Equatable {
         var settle: Double { cut == nil ? 0 : Settle.afterKernelCut }
 
         func inject(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> Double {
-            let threads: [ServerThread]
-            do {
-                let admin = try runner.adminConnection()
-                defer { admin.close() }
-                threads = try runner.serverThreads(pool, context, admin: admin)
-            }
+            let threads = try runner.serverThreads(pool, context)
             // The rules fool only the client side: the server never hears of the cut, so its ends of these
             // flows would sleep until wait_timeout. `finish` kills them (only this pool's threads).
             poolThreads = threads.map(\.id)
@@ -418,12 +413,7 @@ extension NetworkCutFault {
         }
 
         func inject(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> Double {
-            let threads: [ServerThread]
-            do {
-                let admin = try runner.adminConnection()
-                defer { admin.close() }
-                threads = try runner.serverThreads(pool, context, admin: admin)
-            }
+            let threads = try runner.serverThreads(pool, context)
             // The server never hears that the NAT forgot a flow: `finish` kills the threads left behind.
             poolThreads = threads.map(\.id)
             let ports = pool.clientPorts(serverPort: nat.serverPort) ?? Set(threads.compactMap(\.clientPort))

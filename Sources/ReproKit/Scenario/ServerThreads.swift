@@ -44,6 +44,13 @@ extension ScenarioRunner {
         rows.compactMap { $0.first ?? nil }.compactMap { UInt64($0) }
     }
 
+    /// The pool's server threads, read on an admin connection of their own.
+    func serverThreads(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> [ServerThread] {
+        let admin = try adminConnection()
+        defer { admin.close() }
+        return try serverThreads(pool, context, admin: admin)
+    }
+
     /// The pool's server threads and client ports: from the pool when it knows them, else from the server's
     /// processlist — threads of this user that were not there before the pool opened (its `HOST` column
     /// carries the client port).
