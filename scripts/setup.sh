@@ -2,7 +2,8 @@
 # Installs what repro needs, only what is missing: Connector/C headers, the MariaDB server,
 # socat (benchmark relay), the Python packages the tests use (jsonschema, PyMySQL), and every real
 # driver stack the adapters run: Node.js + mysqljs, Go + go-sql-driver/mysql, a JDK + HikariCP +
-# MariaDB Connector/J + SLF4J, SQLAlchemy + PyMySQL. (mysql2 is not in Debian: users bring their own
+# MariaDB Connector/J + SLF4J (+ Gson for the adapter's JSON), SQLAlchemy + PyMySQL, Django + mysqlclient, PHP 8.2 with
+# PDO MySQL and mysqli, Ruby ActiveRecord + the mysql2 gem. (mysql2 is not in Debian: users bring their own
 # node_modules through NODE_PATH or --node-path.)
 set -euo pipefail
 
@@ -36,6 +37,15 @@ command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 [ -f /usr/share/java/HikariCP.jar ] || need_apt+=(libhikaricp-java)
 [ -f /usr/share/java/mariadb-java-client.jar ] || need_apt+=(libmariadb-java)
 [ -f /usr/share/java/slf4j-api.jar ] || need_apt+=(libslf4j-java)
+[ -f /usr/share/java/gson.jar ] || need_apt+=(libgoogle-gson-java)
+command -v php >/dev/null 2>&1 || need_apt+=(php8.2-cli)
+{ command -v php >/dev/null 2>&1 && php -r 'exit(extension_loaded("pdo_mysql") && extension_loaded("mysqli") ? 0 : 1);'; } || need_apt+=(php8.2-mysql)
+command -v ruby >/dev/null 2>&1 || need_apt+=(ruby)
+{ command -v ruby >/dev/null 2>&1 && ruby -e 'require "active_record"; require "mysql2"' 2>/dev/null; } || need_apt+=(ruby-activerecord ruby-mysql2)
+# mysqlclient (Django's MySQL driver) builds from source against Connector/C: a compiler and Python's headers.
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+python3 -c 'import sysconfig, os, sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)' 2>/dev/null \
+    || need_apt+=(python3-dev)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}"
@@ -48,14 +58,17 @@ need_py=()
 python3 -c "import jsonschema" 2>/dev/null || need_py+=(jsonschema)
 python3 -c "import pymysql" 2>/dev/null || need_py+=(PyMySQL)
 python3 -c "import sqlalchemy" 2>/dev/null || need_py+=(SQLAlchemy)
+# Django 6 needs Python 3.12: the newest release line that runs on older Pythons is 5.2 (LTS).
+python3 -c "import django" 2>/dev/null || need_py+=("Django>=5.2,<6")
+python3 -c "import MySQLdb" 2>/dev/null || need_py+=(mysqlclient)
 if [ ${#need_py[@]} -gt 0 ]; then
     echo "setup: installing Python packages ${need_py[*]}"
     python3 -m pip install -q "${need_py[@]}" 2>/dev/null \
         || python3 -m pip install -q --break-system-packages "${need_py[@]}" 2>/dev/null \
         || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-                python3-jsonschema python3-pymysql python3-sqlalchemy >/dev/null; }
-    python3 -c "import jsonschema, pymysql, sqlalchemy" \
-        || { echo "setup: could not install jsonschema, PyMySQL and SQLAlchemy for $(command -v python3)" >&2; exit 3; }
+                python3-jsonschema python3-pymysql python3-sqlalchemy python3-django python3-mysqldb >/dev/null; }
+    python3 -c "import jsonschema, pymysql, sqlalchemy, django, MySQLdb" \
+        || { echo "setup: could not install jsonschema, PyMySQL, SQLAlchemy, Django and mysqlclient for $(command -v python3)" >&2; exit 3; }
 fi
 
 # Releases other than the installed ones (docs/adapters.md "Releases"), into the checkout's .build/ (git-ignored):

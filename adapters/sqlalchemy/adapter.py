@@ -9,232 +9,19 @@ SQLAlchemy and PyMySQL are loaded from there only, first on the import path; a l
 is an error, never the system's copy. `python3 adapter.py --check` prints check's library lines.
 """
 
-import base64
-import hashlib
-import importlib
-import importlib.machinery
-import json
 import os
 import platform
 import sys
 import threading
 import time
-from importlib import metadata
-from pathlib import Path
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "python-common"))
+from repro_adapter import Stack, Usage, emit, parse_bool, parse_seconds, serve, start  # noqa: E402
 
 # (module, distribution name check/hello print) of every library the adapter loads; the pool first.
-LIBRARIES = (("sqlalchemy", "SQLAlchemy"), ("pymysql", "PyMySQL"))
-INSTALL = "run `python3 -m pip install SQLAlchemy PyMySQL` or `make setup`"
-
-
-class LibraryError(Exception):
-    """A library that cannot be loaded as asked: the message is the text after `missing <name>: `."""
-
-
-def library_path():
-    """REPRO_LIBRARY_PATH: (its value, its directories, absolute), or (value, None) when unset or empty."""
-    raw = os.environ.get("REPRO_LIBRARY_PATH", "")
-    if not raw:
-        return raw, None
-    return raw, [os.path.abspath(p) for p in raw.split(":") if p]
-
-
-def under(path, dirs):
-    path = os.path.realpath(path)
-    return any(os.path.commonpath([path, os.path.realpath(d)]) == os.path.realpath(d) for d in dirs)
-
-
-_hashes = {}
-
-
-def file_hash(path):
-    """RECORD's form of a file's sha256: urlsafe base64 without padding."""
-    if path not in _hashes:
-        with open(path, "rb") as f:
-            _hashes[path] = base64.urlsafe_b64encode(hashlib.sha256(f.read()).digest()).rstrip(b"=").decode()
-    return _hashes[path]
-
-
-def normalized(name):
-    return name.lower().replace("-", "_").replace(".", "_")
-
-
-def dists_in(base, top):
-    """The distributions whose *.dist-info / *.egg-info lies in base, in two groups: those whose folder
-    is named like top, then the others. (A folder name only orders the search, so that the usual
-    case reads one RECORD, not a whole site-packages; the version comes from the metadata of the
-    one whose RECORD lists the module's file.)"""
-    try:
-        infos = [n for n in sorted(os.listdir(base)) if n.endswith((".dist-info", ".egg-info"))]
-    except OSError:
-        return [], []
-    named = [n for n in infos if normalized(n.split("-", 1)[0].rsplit(".", 1)[0]) == normalized(top)]
-    others = [n for n in infos if n not in named]
-    return ([metadata.PathDistribution(Path(base, n)) for n in named],
-            [metadata.PathDistribution(Path(base, n)) for n in others])
-
-
-def recorded(dist, file, package_dir):
-    """None when dist's RECORD does not list file; else how well the package's files on disk match the
-    hashes it records: (the module file matches, files under package_dir that do not)."""
-    try:
-        files = dist.files
-    except Exception:
-        return None
-    if not files:
-        return None
-    root = os.path.realpath(str(dist.locate_file("")))
-    if os.path.commonpath([file, root]) != root:
-        return None
-    rel = os.path.relpath(file, root).replace(os.sep, "/")
-    entry = next((f for f in files if f.as_posix() == rel), None)
-    if entry is None:
-        return None
-
-    def matches(f, path):
-        if f.hash is None or f.hash.mode != "sha256":
-            return True  # RECORD's own line, or a file recorded without a hash
-        try:
-            return file_hash(path) == f.hash.value
-        except OSError:
-            return False
-
-    mismatched = 0
-    if package_dir is not None:
-        prefix = os.path.relpath(package_dir, root).replace(os.sep, "/") + "/"
-        for f in files:
-            p = f.as_posix()
-            if p.startswith(prefix) and p.endswith(".py") and not matches(f, os.path.join(root, p)):
-                mismatched += 1
-    return matches(entry, file), -mismatched
-
-
-def installed_version(module):
-    """The version in the metadata of the distribution that installed module's own file: the
-    *.dist-info whose RECORD lists that file (its hashes decide between two that list it, e.g. a
-    stale dist-info left beside an upgraded package), else the one *.dist-info / *.egg-info without a
-    RECORD beside the module that names it (Debian's packages), else an editable install's
-    direct_url.json pointing at it. None when no metadata names the file."""
-    if not getattr(module, "__file__", None):
-        return None  # a namespace package: no file of its own
-    file = os.path.realpath(module.__file__)
-    top = module.__name__.split(".")[0]
-    is_package = module.__spec__ is not None and module.__spec__.submodule_search_locations is not None
-    package_dir = os.path.dirname(file) if is_package else None
-    base = os.path.dirname(package_dir) if is_package else os.path.dirname(file)
-
-    named, others = dists_in(base, top)
-    for group in (named, others):
-        best, best_score = None, None
-        for dist in group:
-            score = recorded(dist, file, package_dir)
-            if score is not None and (best_score is None or score > best_score):
-                best, best_score = dist, score
-        if best is not None:
-            return best.version
-    local = named + others
-
-    def names_top(dist):
-        tops = (dist.read_text("top_level.txt") or "").split()
-        return top in tops if tops else normalized(dist.metadata["Name"] or "") == normalized(top)
-
-    unrecorded = [d for d in local if not d.files and names_top(d)]
-    if len(unrecorded) == 1:
-        return unrecorded[0].version
-
-    for dist in metadata.distributions():  # an editable install: metadata elsewhere on sys.path
-        try:
-            info = json.loads(dist.read_text("direct_url.json") or "{}")
-        except ValueError:
-            continue
-        url = info.get("url", "")
-        if info.get("dir_info", {}).get("editable") and url.startswith("file://"):
-            src = os.path.realpath(url[len("file://"):])
-            if os.path.commonpath([file, src]) == src and names_top(dist):
-                return dist.version
-    return None
-
-
-def load_library(module_name, dirs, raw):
-    """Imports module_name: from the system (dirs None), or from REPRO_LIBRARY_PATH's directories only
-    (dirs), never falling back to another copy. Returns (module, version or None)."""
-    if dirs is not None:
-        spec = importlib.machinery.PathFinder.find_spec(module_name, dirs)
-        if spec is None or spec.origin is None or not os.path.isfile(spec.origin):
-            absent = [d for d in dirs if not os.path.isdir(d)]
-            note = f"; no such directory: {', '.join(absent)}" if absent else ""
-            raise LibraryError(
-                f"not found in REPRO_LIBRARY_PATH ({raw}){note}: install it into one of those directories, "
-                f"e.g. python3 -m pip install --no-deps --target DIR {dict(LIBRARIES)[module_name]}==VERSION")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        where = f" ({spec.origin})" if dirs is not None else ""
-        dep = e.name if isinstance(e, ModuleNotFoundError) and e.name else None
-        if dep and dep.split(".")[0] != module_name:
-            fix = (f"install the dependency {dep.split('.')[0]} (python3 -m pip install {dep.split('.')[0]}), "
-                   "anywhere on the import path")
-        else:
-            fix = INSTALL
-        raise LibraryError(f"cannot import {module_name}{where}: {e}: {fix}")
-    except Exception as e:  # e.g. a release too old for this Python
-        raise LibraryError(f"cannot import {module_name}: {type(e).__name__}: {e}")
-    if dirs is not None and not under(module.__file__ or "", dirs):
-        raise LibraryError(f"imported from {module.__file__}, not from REPRO_LIBRARY_PATH ({raw})")
-    try:
-        version = installed_version(module)
-    except Exception as e:  # unreadable metadata: said on stderr, the version is unknown
-        sys.stderr.write(f"sqlalchemy adapter: cannot read the package metadata of {module.__file__}: {e}\n")
-        version = None
-    return module, version
-
-
-def prepend_library_path():
-    """REPRO_LIBRARY_PATH's directories, if set, go first on the import path: (value, dirs or None)."""
-    raw, dirs = library_path()
-    if dirs is not None:
-        sys.path[0:0] = dirs
-    return raw, dirs
-
-
-def load_libraries():
-    """Loads every library as load_library does: {name: (module, version)}, or LibraryError
-    naming the first one missing."""
-    raw, dirs = prepend_library_path()
-    found = {}
-    for module_name, name in LIBRARIES:
-        try:
-            found[name] = load_library(module_name, dirs, raw)
-        except LibraryError as e:
-            raise LibraryError(f"{name}: {e}")
-    return found
-
-
-def check_main():
-    """`check`: one line per library, `ok <name> <version>` or `missing <name>: <why and fix>`."""
-    raw, dirs = prepend_library_path()
-    status = 0
-    for module_name, name in LIBRARIES:
-        try:
-            module, version = load_library(module_name, dirs, raw)
-        except LibraryError as e:
-            print(f"missing {name}: {e}")
-            status = 1
-            continue
-        if version is None:
-            sys.stderr.write(f"{name}: no package metadata (*.dist-info RECORD) lists {module.__file__}\n")
-        print(f"ok {name} {version or 'unknown'}")
-    return status
-
-
-if __name__ == "__main__" and sys.argv[1:] == ["--check"]:
-    sys.exit(check_main())
-
-try:
-    LOADED = load_libraries()
-except LibraryError as e:  # one line, exit 1, before any request is read
-    sys.stderr.write(f"sqlalchemy adapter: missing {e}\n")
-    sys.exit(1)
+STACK = Stack("sqlalchemy", (("sqlalchemy", "SQLAlchemy"), ("pymysql", "PyMySQL")),
+              "run `python3 -m pip install SQLAlchemy PyMySQL` or `make setup`")
+LOADED = start(STACK)
 
 # The copies load_libraries() imported and verified (already in sys.modules).
 import pymysql  # noqa: E402
@@ -245,22 +32,6 @@ from sqlalchemy.engine import URL  # noqa: E402
 # string, e.g. "2.2.8" for PyMySQL 1.2.4).
 POOL_VERSION = LOADED["SQLAlchemy"][1] or "unknown"
 DRIVER_VERSION = LOADED["PyMySQL"][1] or "unknown"
-
-
-def parse_bool(v):
-    low = v.strip().lower()
-    if low in ("true", "1", "yes", "on"):
-        return True
-    if low in ("false", "0", "no", "off"):
-        return False
-    raise ValueError("expected true or false")
-
-
-def parse_seconds(v):
-    f = float(v)
-    if f < 0:
-        raise ValueError("expected seconds >= 0")
-    return int(f) if f.is_integer() else f
 
 
 def parse_reset(v):
@@ -292,16 +63,8 @@ OPTIONS = {
                      "closed (returned to the pool), e.g. ROLLBACK (default: none)"),
 }
 
-out_lock = threading.Lock()
 arm_lock = threading.Lock()
 state = {"engine": None, "held": None, "disposing": False, "followUp": None, "batch": None}
-
-
-def emit(obj):
-    line = json.dumps(obj, separators=(",", ":")) + "\n"
-    with out_lock:
-        sys.stdout.write(line)
-        sys.stdout.flush()
 
 
 def thread_id(dbapi_conn):
@@ -395,10 +158,6 @@ def op_hello(req):
             "pool": "SQLAlchemy QueuePool", "poolVersion": POOL_VERSION,
             "runtime": "python", "runtimeVersion": platform.python_version(),
             "options": {k: v[2] for k, v in OPTIONS.items()}}
-
-
-class Usage(Exception):
-    pass
 
 
 def op_open(req):
@@ -626,41 +385,8 @@ OPS = {"hello": op_hello, "open": op_open, "warm": op_warm, "run": op_run,
        "hold": op_hold, "busy": op_busy, "arm": op_arm, "collect": op_collect, "close": op_close}
 
 
-def handle(req):
-    rid = req.get("id")
-    try:
-        op = OPS.get(req.get("op"))
-        if op is None:
-            raise Usage(f"unknown op '{req.get('op')}': known ops are {', '.join(OPS)}")
-        emit({"id": rid, "ok": True, **op(req)})
-    except Usage as e:
-        emit({"id": rid, "ok": False, "error": {"usage": True, "message": str(e)}})
-    except PhaseError as pe:
-        emit({"id": rid, "ok": False, "error": error_object(pe.error, pe.phase)})
-    except Exception as e:  # an error outside a run (open, close): still exactly one answer
-        emit({"id": rid, "ok": False, "error": error_object(e, None)})
-
-
 def main():
-    for line in iter(sys.stdin.buffer.readline, b""):
-        if not line.strip():
-            continue
-        try:
-            req = json.loads(line)
-        except ValueError:
-            sys.stderr.write("sqlalchemy adapter: request is not JSON\n")
-            continue
-        if isinstance(req, dict) and req.get("op") == "arm":
-            # Answered here, before the next line is read: it only registers the batch and starts its
-            # timer (or its first operation), and a collect right behind it must find it.
-            handle(req)
-            continue
-        threading.Thread(target=handle, args=(req,), daemon=True).start()
-    # stdin EOF: close the pool if it can be done quickly, exit 0 regardless within ~1 s.
-    t = threading.Thread(target=shutdown, args=(0.5,), daemon=True)
-    t.start()
-    t.join(0.8)
-    os._exit(0)
+    serve("sqlalchemy", OPS, error_object, PhaseError, shutdown)
 
 
 if __name__ == "__main__":
