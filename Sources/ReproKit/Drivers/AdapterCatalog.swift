@@ -30,8 +30,11 @@ public enum AdapterCatalog {
         return ReproPaths.candidates("adapters").first { isDirectory($0) && !definitions(in: $0).isEmpty }
     }
 
-    /// The order the stacks are shown in: Node first (the most common reporters), then Go, Java, Python.
-    public static let preferredOrder = ["node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy"]
+    /// The order the stacks are shown in: the pools people choose — Node first (the most common reporters), then Go,
+    /// Java, Python — then the frameworks whose users never chose one: Django, PHP workers, Rails.
+    public static let preferredOrder = [
+        "node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy", "django", "php-pdo", "activerecord",
+    ]
 
     /// The adapters a `--drivers` list names (`all`: every one found, in `preferredOrder`), each checked before
     /// anything runs. A named adapter that cannot run is an environment error; with `all` it is skipped and

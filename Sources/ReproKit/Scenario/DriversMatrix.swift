@@ -193,6 +193,9 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
     case retryQuery = "retry-query"
     /// The application calls getConnection once more when it fails ("destroy and retry").
     case retryGetConnection = "retry-get-connection"
+    /// Connections kept across requests or jobs, as the stacks that close them by default are usually run: Django
+    /// `CONN_MAX_AGE=60`, PHP `PDO::ATTR_PERSISTENT`.
+    case persistent
 
     /// The configurations every stack has.
     public static let standard: [DriverConfig] = [.default, .recommended]
@@ -200,7 +203,7 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
     /// The columns a configuration is measured in: mysql2's single settings and application patterns in the
     /// freeze columns (where the original reports come from) and the classic idle faults beside them; nil: all.
     public func columns(adapter: String) -> [DriverColumn]? {
-        guard !Self.standard.contains(self) else { return nil }
+        guard !Self.standard.contains(self), self != .persistent else { return nil }
         // Other stacks' keepalive rows: where a keepalive setting can make a difference.
         guard adapter == "node-mysql2" else { return Self.keepaliveColumns }
         return [
@@ -310,6 +313,16 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
             return (
                 ["pool_pre_ping": "true", "pool_recycle": "\(max(1, Int(below)))"],
                 "SQLAlchemy's \"Dealing with Disconnects\": `pool_pre_ping` (pessimistic) and `pool_recycle` below the server's timeout"
+            )
+        case (.persistent, "django"):
+            return (
+                ["CONN_MAX_AGE": "60"],
+                "persistent connections as most deployments set them (`CONN_MAX_AGE=60`; Heroku's and dj-database-url's 500-600 s fail alike), without health checks"
+            )
+        case (.recommended, "django"):
+            return (
+                ["CONN_MAX_AGE": "\(max(1, Int(below)))", "CONN_HEALTH_CHECKS": "true"],
+                "Django's \"Persistent connections\": `CONN_MAX_AGE` lower than the time after which the database terminates idle connections, and `CONN_HEALTH_CHECKS` (4.1 and later) to ping a reused connection before a request's first query"
             )
         case (.recommended, _):
             return ([:], "no recommendation known to repro: the defaults")
