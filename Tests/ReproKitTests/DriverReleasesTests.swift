@@ -82,7 +82,7 @@ struct DriverReleasesTests {
 
     @Test("the versions loaded are matched field by field against the release asked for")
     func helloMatches() {
-        let hello = JSONValue.object(["poolVersion": .string("6.0.0"), "driverVersion": .string("3.5.9")])
+        let hello = AdapterMessage.Hello(driver: "MariaDB Connector/J", driverVersion: "3.5.9", poolVersion: "6.0.0")
         #expect(DriverReleases.matches(spec: "6.0.0", hello: hello, layouts: hikari))
         #expect(DriverReleases.matches(spec: "6.0.0+3.5.9", hello: hello, layouts: hikari))
         #expect(!DriverReleases.matches(spec: "6.0.0+2.7.6", hello: hello, layouts: hikari))

@@ -178,7 +178,7 @@ function open(req) {
       emitEvent({ event: 'connection-error', message: String(err && err.message), code: err?.code ?? null, fatal: typeof err?.fatal === 'boolean' ? err.fatal : null, threadId: conn.threadId }),
     );
     conn.on('end', (err) =>
-      emitEvent({ event: 'connection-end', message: err ? String(err.message) : null, code: err?.code ?? null, threadId: conn.threadId }),
+      emitEvent({ event: 'connection-end', message: err ? String(err.message) : "'end' event without an error", code: err?.code ?? null, threadId: conn.threadId }),
     );
     for (const sql of initSql) {
       conn.query(sql, (err) => {

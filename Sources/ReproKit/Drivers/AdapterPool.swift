@@ -118,23 +118,28 @@ public final class AdapterPool: PoolUnderTest {
         ) { line, lateFor in
             if let lateFor {
                 log.record(.driverEvent, detail: "late answer to request \(lateFor): \(AdapterPool.describe(line))")
-            } else if name == Self.servedPoolName, line["event"]?.string == "pool",
-                let kind = line["kind"]?.string.flatMap(PoolEvent.Kind.init(rawValue:))
+                return
+            }
+            let event = AdapterMessage.Event(line)
+            if name == Self.servedPoolName, event.kind == "pool",
+                let kind = event.fields["kind"]?.string.flatMap(PoolEvent.Kind.init(rawValue:))
             {
                 // repro's own pool in a child process: its events keep their kind, connection and thread.
-                let message = line["message"]?.string
                 log.record(
-                    kind, connection: line["connection"]?.int, threadID: line["threadId"]?.int.map(UInt64.init),
-                    detail: message == kind.rawValue ? nil : message)
+                    kind, connection: event.fields["connection"]?.int,
+                    threadID: event.fields["threadId"]?.int.map(UInt64.init),
+                    detail: event.message == kind.rawValue ? nil : event.message)
             } else {
-                log.record(.driverEvent, detail: AdapterPool.describeEvent(line))
+                log.record(.driverEvent, detail: event.description)
             }
         }
         do throws(RunError) {
-            let hello = try Self.answer(process, "hello", [:], deadline: deadline, name: name)
-            guard hello["protocol"]?.int == 1 else {
+            let hello = try Self.decode(
+                Self.answer(process, "hello", [:], deadline: deadline, name: name), as: AdapterMessage.Hello.self,
+                "hello", name: name)
+            guard hello.protocol == 1 else {
                 throw RunError.environment(
-                    "the \(name) adapter speaks protocol \(hello["protocol"].map(Self.describe) ?? "(none)"), not 1: update it (docs/adapters.md)"
+                    "the \(name) adapter speaks protocol \(hello.protocol.map(String.init) ?? "(none)"), not 1: update it (docs/adapters.md)"
                 )
             }
             if let wanted = choice.version, !DriverReleases.matches(spec: wanted, hello: hello, layouts: layouts) {
@@ -143,7 +148,7 @@ public final class AdapterPool: PoolUnderTest {
                     "the \(name) adapter loaded \(name)@\(loaded)\(choice.libraryPath.map { " from " + $0 } ?? ""), and the scenario is about \(name)@\(wanted): point driver.library (or --library) at that release, or stage it (repro drivers lists the releases found)"
                 )
             }
-            let known = (hello["options"]?.object ?? [:]).keys.sorted()
+            let known = hello.optionKeys
             var options = choice.options
             for (key, value) in choice.defaultOptions where known.contains(key) && options[key] == nil {
                 options[key] = value
@@ -154,25 +159,22 @@ public final class AdapterPool: PoolUnderTest {
                 )
             }
             client = Report.Client(
-                library: hello["driver"]?.string ?? name, version: hello["driverVersion"]?.string ?? "unknown",
-                pool: hello["pool"]?.string, poolVersion: hello["poolVersion"]?.string,
-                runtime: hello["runtime"]?.string, runtimeVersion: hello["runtimeVersion"]?.string, adapter: name,
-                options: options)
-            var open: [String: JSONValue] = [
-                "host": .string(target.host), "port": .number(Double(target.port)), "user": .string(target.user),
-                "password": .string(target.password), "database": target.database.map { .string($0) } ?? .null,
-                "poolSize": .number(Double(size)), "initSql": .array(initSQL.map { .string($0) }),
-                "options": .object(options.mapValues { .string($0) }),
-            ]
+                library: hello.driver ?? name, version: hello.driverVersion ?? "unknown", pool: hello.pool,
+                poolVersion: hello.poolVersion, runtime: hello.runtime, runtimeVersion: hello.runtimeVersion,
+                adapter: name, options: options)
+            var open =
+                JSONValue(
+                    encoding: AdapterMessage.Open(target: target, poolSize: size, initSql: initSQL, options: options)
+                ).object ?? [:]
             open.merge(extraOpen) { _, extra in extra }
             // repro's own pool in a child stamps its events on the run's clock from here (real adapters ignore it).
             if name == Self.servedPoolName { open["runMs"] = .number(log.ms()) }
-            let opened = try Self.request(process, "open", open, deadline: deadline, name: name)
-            if opened["ok"]?.bool != true {
-                let error = opened["error"]
-                let message = error?["message"]?.string ?? "no message"
-                if error?["usage"]?.bool == true { throw RunError.usage("\(name): \(message)") }
-                throw RunError.environment("the \(name) adapter could not create its pool: \(message)")
+            let opened = try Self.decode(
+                Self.request(process, "open", open, deadline: deadline, name: name), as: AdapterMessage.Status.self,
+                "open", name: name)
+            if opened.ok != true {
+                if opened.error?.usage == true { throw RunError.usage("\(name): \(opened.message)") }
+                throw RunError.environment("the \(name) adapter could not create its pool: \(opened.message)")
             }
         } catch {
             process.stop()
@@ -184,11 +186,12 @@ public final class AdapterPool: PoolUnderTest {
     public func warm() throws(RunError) -> [UInt64] {
         let answer = try Self.request(
             process, "warm", ["count": .number(Double(size))], deadline: deadline, name: name)
-        guard answer["ok"]?.bool == true else {
-            let detail = answer["error"].flatMap(DriverErrorDetail.init(json:))?.summary ?? "no error given"
+        let status = try Self.decode(answer, as: AdapterMessage.Status.self, "warm", name: name)
+        guard status.ok == true else {
+            let detail = status.error?.detail?.summary ?? "no error given"
             throw .environment("the \(name) pool could not open \(size) connection(s): \(detail)")
         }
-        return (answer["threadIds"]?.array ?? []).compactMap { $0.int.map(UInt64.init) }
+        return try Self.decode(answer, as: AdapterMessage.Warmed.self, "warm", name: name).threadIds ?? []
     }
 
     public func execute(_ sql: String, operation: Int, held: Bool) throws(RunError) -> OperationRecord {
@@ -214,45 +217,47 @@ public final class AdapterPool: PoolUnderTest {
                 index: operation, succeeded: false, atMs: started, durationMs: elapsed, attempts: 1, connection: nil,
                 error: observed)
         case .answer(let answer):
-            return try operationRecord(answer, operation: operation, startedAt: started, elapsed: elapsed)
+            return try operationRecord(
+                Self.decode(answer, as: AdapterMessage.RunResult.self, "run", name: name), operation: operation,
+                startedAt: started, elapsed: elapsed)
         }
     }
 
     /// One `run`-shaped answer as an operation record: what the application absorbed (`handled`), the
     /// operation's own error, and the follow-up command's error after it (`app.followUp`).
-    private func operationRecord(_ answer: JSONValue, operation: Int, startedAt: Double, elapsed: Double)
-        throws(RunError) -> OperationRecord
-    {
-        let handled = answer["handled"]?.array ?? []
+    private func operationRecord(
+        _ answer: AdapterMessage.RunResult, operation: Int, startedAt: Double, elapsed: Double
+    ) throws(RunError) -> OperationRecord {
+        let handled = answer.handled ?? []
         for item in handled {
-            guard let detail = item["error"].flatMap(DriverErrorDetail.init(json:)) else { continue }
-            let by = item["by"]?.string.flatMap(ErrorHandler.init(rawValue:)) ?? .retry
-            record(detail, phase: item["error"]?["phase"], handledBy: by, operation: operation)
+            guard let detail = item.error?.detail else { continue }
+            let by = item.by.flatMap(ErrorHandler.init(rawValue:)) ?? .retry
+            record(detail, phase: item.error?.phase, handledBy: by, operation: operation)
         }
-        let ms = answer["ms"]?.double ?? elapsed
+        let ms = answer.ms ?? elapsed
         // repro's pool in a child says how many attempts it made; an adapter's retries are its handled errors.
-        let attempts = answer["attempts"]?.int ?? 1 + handled.count
+        let attempts = answer.attempts ?? 1 + handled.count
         // The child's own start time, on the run's clock, when it gives one.
-        let startedAt = answer["atMs"]?.double ?? startedAt
-        if answer["ok"]?.bool == true {
+        let startedAt = answer.atMs ?? startedAt
+        if answer.ok == true {
             log.record(.queryOK, detail: "operation \(operation)\(handled.isEmpty ? "" : " (after a retry)")")
             return OperationRecord(
                 index: operation, succeeded: true, atMs: startedAt, durationMs: ms, attempts: attempts,
                 connection: nil, error: nil)
         }
-        guard let detail = answer["error"].flatMap(DriverErrorDetail.init(json:)) else {
+        guard let detail = answer.error?.detail else {
             throw .environment("the \(name) adapter answered a failed run without an error object")
         }
         log.record(.queryError, detail: "operation \(operation): \(detail.summary)")
-        let observed = record(detail, phase: answer["error"]?["phase"], handledBy: nil, operation: operation)
-        if let followUp = answer["followUp"] {
-            if followUp["ok"]?.bool == true {
+        let observed = record(detail, phase: answer.error?.phase, handledBy: nil, operation: operation)
+        if let followUp = answer.followUp {
+            if followUp.ok == true {
                 log.record(
                     .scenario, detail: "operation \(operation): the follow-up command on that connection succeeded")
-            } else if let after = followUp["error"].flatMap(DriverErrorDetail.init(json:)) {
+            } else if let after = followUp.error?.detail {
                 log.record(
                     .queryError, detail: "operation \(operation), follow-up on the same connection: \(after.summary)")
-                record(after, phase: .string(ErrorPhase.followUp.rawValue), handledBy: nil, operation: operation)
+                record(after, phase: ErrorPhase.followUp.rawValue, handledBy: nil, operation: operation)
             }
         }
         return OperationRecord(
@@ -302,7 +307,8 @@ public final class AdapterPool: PoolUnderTest {
             }
             let answer = try AdapterPool.wait(pool.process, collectRequest, "collect", deadline: deadline, name: name)
             try AdapterPool.accepted(answer, "collect", name: name)
-            let results = answer["results"]?.array ?? []
+            let results =
+                try AdapterPool.decode(answer, as: AdapterMessage.Results.self, "collect", name: name).results ?? []
             guard results.count == count else {
                 throw .environment("the \(name) adapter ran \(results.count) of \(count) armed operation(s)")
             }
@@ -312,7 +318,7 @@ public final class AdapterPool: PoolUnderTest {
             var startedAt: [Double] = []
             var cursor = end
             for result in results.reversed() {
-                cursor -= result["ms"]?.double ?? 0
+                cursor -= result.ms ?? 0
                 startedAt.insert(cursor, at: 0)
             }
             var records: [OperationRecord] = []
@@ -320,7 +326,7 @@ public final class AdapterPool: PoolUnderTest {
                 let operation = firstOperation + i
                 records.append(
                     try pool.operationRecord(
-                        result, operation: operation, startedAt: startedAt[i], elapsed: result["ms"]?.double ?? 0))
+                        result, operation: operation, startedAt: startedAt[i], elapsed: result.ms ?? 0))
             }
             return records
         }
@@ -328,12 +334,13 @@ public final class AdapterPool: PoolUnderTest {
 
     public func hold() throws(RunError) {
         let answer = try Self.request(process, "hold", [:], deadline: deadline, name: name)
-        guard answer["ok"]?.bool == true else {
-            let detail = answer["error"].flatMap(DriverErrorDetail.init(json:))?.summary ?? "no error given"
+        let status = try Self.decode(answer, as: AdapterMessage.Status.self, "hold", name: name)
+        guard status.ok == true else {
+            let detail = status.error?.detail?.summary ?? "no error given"
             throw .environment("the \(name) pool could not hand out a connection to hold: \(detail)")
         }
-        log.record(
-            .scenario, threadID: answer["threadId"]?.int.map(UInt64.init), detail: "application holds a connection")
+        let held = try Self.decode(answer, as: AdapterMessage.Held.self, "hold", name: name)
+        log.record(.scenario, threadID: held.threadId, detail: "application holds a connection")
     }
 
     public func startBusy(count: Int, sql: String) throws(RunError) -> any BusyQueries {
@@ -348,12 +355,19 @@ public final class AdapterPool: PoolUnderTest {
             case .failed(let reason): failure.set(.environment("the \(name) adapter \(reason)"))
             case .timedOut: log.record(.scenario, detail: "busy queries did not all end within the deadline")
             case .answer(let answer):
-                for result in answer["results"]?.array ?? [] {
-                    if result["ok"]?.bool == true {
+                let results: [AdapterMessage.RunResult]
+                switch answer.decoded(as: AdapterMessage.Results.self) {
+                case .success(let decoded): results = decoded.results ?? []
+                case .failure(let bad):
+                    failure.set(Self.unreadable("busy", bad, name: name))
+                    results = []
+                }
+                for result in results {
+                    if result.ok == true {
                         log.record(.queryOK, detail: "busy query ended normally")
-                    } else if let detail = result["error"].flatMap(DriverErrorDetail.init(json:)) {
+                    } else if let detail = result.error?.detail {
                         log.record(.queryError, detail: "busy query: \(detail.summary)")
-                        record(detail, phase: result["error"]?["phase"], handledBy: nil, operation: nil)
+                        record(detail, phase: result.error?.phase, handledBy: nil, operation: nil)
                     }
                 }
             }
@@ -376,11 +390,11 @@ public final class AdapterPool: PoolUnderTest {
     // MARK: - Helpers
 
     @discardableResult
-    private func record(_ detail: DriverErrorDetail, phase: JSONValue?, handledBy: ErrorHandler?, operation: Int?)
+    private func record(_ detail: DriverErrorDetail, phase: String?, handledBy: ErrorHandler?, operation: Int?)
         -> ObservedError
     {
         let phase: ErrorPhase =
-            switch phase?.string {
+            switch phase {
             case "acquire": .acquire
             case "query": .query
             case "validate": .validate
@@ -422,10 +436,26 @@ public final class AdapterPool: PoolUnderTest {
     /// Throws unless `answer` is ok: a usage refusal is exit 2 (an adapter that lacks the op says so), anything
     /// else exit 3.
     fileprivate static func accepted(_ answer: JSONValue, _ op: String, name: String) throws(RunError) {
-        guard answer["ok"]?.bool != true else { return }
-        let message = answer["error"]?["message"]?.string ?? "no message"
-        if answer["error"]?["usage"]?.bool == true { throw .usage("\(name) refused '\(op)': \(message)") }
-        throw .environment("the \(name) adapter refused '\(op)': \(message)")
+        let status = try decode(answer, as: AdapterMessage.Status.self, op, name: name)
+        guard status.ok != true else { return }
+        if status.error?.usage == true { throw .usage("\(name) refused '\(op)': \(status.message)") }
+        throw .environment("the \(name) adapter refused '\(op)': \(status.message)")
+    }
+
+    /// `answer` read as the message type `op` answers with; a line that does not fit is an adapter failure.
+    fileprivate static func decode<T: Decodable>(_ answer: JSONValue, as type: T.Type, _ op: String, name: String)
+        throws(RunError) -> T
+    {
+        switch answer.decoded(as: type) {
+        case .success(let value): return value
+        case .failure(let failure): throw unreadable(op, failure, name: name)
+        }
+    }
+
+    static func unreadable(_ op: String, _ failure: DecodingFailure, name: String) -> RunError {
+        .environment(
+            "the \(name) adapter answered '\(op)' with a line that is not the protocol's (docs/adapters.md): \(failure.reason)"
+        )
     }
 
     /// Like `request`, and the answer must be ok.
@@ -433,29 +463,15 @@ public final class AdapterPool: PoolUnderTest {
         _ process: AdapterProcess, _ op: String, _ fields: [String: JSONValue], deadline: Duration, name: String
     ) throws(RunError) -> JSONValue {
         let value = try request(process, op, fields, deadline: deadline, name: name)
-        guard value["ok"]?.bool == true else {
-            throw .environment(
-                "the \(name) adapter refused '\(op)': \(value["error"]?["message"]?.string ?? "no message")")
+        let status = try decode(value, as: AdapterMessage.Status.self, op, name: name)
+        guard status.ok == true else {
+            throw .environment("the \(name) adapter refused '\(op)': \(status.message)")
         }
         return value
     }
 
     static func describe(_ value: JSONValue) -> String {
         String(decoding: value.line().dropLast(), as: UTF8.self)
-    }
-
-    /// An adapter event as one timeline line: its kind and verbatim message, then any other fields.
-    static func describeEvent(_ value: JSONValue) -> String {
-        var object = value.object ?? [:]
-        let kind = object.removeValue(forKey: "event")?.string ?? "event"
-        let message = object.removeValue(forKey: "message")?.string
-        let rest = object.keys.sorted().compactMap { key -> String? in
-            guard let v = object[key], !v.isNull else { return nil }
-            return "\(key)=\(v.string ?? describe(v))"
-        }
-        return
-            ([kind + (message.map { ": \($0)" } ?? "")] + (rest.isEmpty ? [] : ["(\(rest.joined(separator: ", ")))"]))
-            .joined(separator: " ")
     }
 
     static func format(_ seconds: Double) -> String {

@@ -149,6 +149,28 @@ final class AdapterProcess: Sendable {
         state.withLock { $0.stderrTail.suffix(3).joined(separator: " | ") }
     }
 
+    /// Closes stdin and waits up to `limit` for the adapter to exit by itself (docs/adapters.md: "when stdin reaches
+    /// EOF the adapter exits promptly"); its exit, or nil when it was still running. `stop` ends it either way.
+    func endInput(waitingUpTo limit: Duration) -> ChildProcess.Exit? {
+        let first = state.withLock { s in
+            defer { s.stopped = true }
+            return !s.stopped
+        }
+        guard first else { return nil }
+        close(input)
+        let exit = child.wait(until: .now + limit)
+        if exit == nil { _ = child.terminate(grace: .seconds(1)) } else { killpg(child.pid, SIGKILL) }
+        if let token = cleanup.withLock({ $0 }) { CleanupRegistry.shared.unregister(token) }
+        fail("was stopped")
+        return exit
+    }
+
+    /// Why the adapter can no longer be asked anything ("was stopped" after `stop`), or nil while it can.
+    var failureReason: String? { state.withLock { $0.failure } }
+
+    /// Every stderr line the adapter wrote so far (the last 20), for checks that nothing secret reached it.
+    var stderrLines: [String] { state.withLock { $0.stderrTail } }
+
     /// Closes stdin, gives the adapter 2 s to exit, then SIGTERM and SIGKILL to its whole group. Idempotent.
     func stop() {
         let first = state.withLock { s in

@@ -42,16 +42,6 @@ public struct DriverErrorDetail: Sendable, Equatable, Codable {
         try c.encode(cause, forKey: .cause)
     }
 
-    /// Reads the protocol's error object; nil when it lacks a message.
-    init?(json: JSONValue) {
-        guard let message = json["message"]?.string else { return nil }
-        self.init(
-            errorClass: json["class"]?.string ?? "unknown",
-            code: json["code"]?.string ?? json["code"]?.int.map(String.init),
-            errno: json["errno"]?.int, sqlState: json["sqlState"]?.string, message: message,
-            fatal: json["fatal"]?.bool, cause: json["cause"]?.string)
-    }
-
     /// The error as one line: class, code, message.
     public var summary: String {
         var parts = [errorClass]

@@ -191,17 +191,17 @@ public enum DriverReleases {
     }
 
     /// Whether `spec` (`3.1.0`, `6.0.0+3.5.9`) names what `hello` says was loaded (each library's field).
-    public static func matches(spec: String, hello: JSONValue, layouts: [ReleaseLayout]?) -> Bool {
+    public static func matches(spec: String, hello: AdapterMessage.Hello, layouts: [ReleaseLayout]?) -> Bool {
         let wanted = spec.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
         let fields = layouts?.map(\.helloField) ?? ["driverVersion"]
         guard wanted.count <= fields.count else { return false }
-        return zip(wanted, fields).allSatisfy { hello[$0.1]?.string == $0.0 }
+        return zip(wanted, fields).allSatisfy { hello.version(field: $0.1) == $0.0 }
     }
 
     /// What `hello` says was loaded, in `spec` form (`6.0.0+3.5.9`).
-    public static func loaded(hello: JSONValue, layouts: [ReleaseLayout]?) -> String {
+    public static func loaded(hello: AdapterMessage.Hello, layouts: [ReleaseLayout]?) -> String {
         let fields = layouts?.map(\.helloField) ?? ["driverVersion"]
-        return fields.map { hello[$0]?.string ?? "unknown" }.joined(separator: "+")
+        return fields.map { hello.version(field: $0) ?? "unknown" }.joined(separator: "+")
     }
 
     /// Where the release `spec` of `adapter` is: a staged one's library path, or nil for the default release

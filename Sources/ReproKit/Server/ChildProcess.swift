@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -10,6 +11,13 @@ import Foundation
 struct ChildProcess: Sendable {
     /// Process id of the child.
     let pid: pid_t
+    /// The status `waitpid` gave, kept: every copy of this value, on any thread, sees the one exit (a second
+    /// `waitpid` would only say ECHILD).
+    private let reaped = Reaped()
+
+    private final class Reaped: Sendable {
+        let exit = Mutex<Exit?>(nil)
+    }
 
     /// How a child ended, as reported by `waitpid`.
     enum Exit: Sendable, Equatable, CustomStringConvertible {
@@ -119,10 +127,15 @@ struct ChildProcess: Sendable {
 
     /// Reaps the child if it has ended, without blocking; nil while it still runs.
     func poll() -> Exit? {
+        if let exit = reaped.exit.withLock({ $0 }) { return exit }
         var status: Int32 = 0
         while true {
             let result = waitpid(pid, &status, WNOHANG)
-            if result == pid { return Self.decode(status) }
+            if result == pid {
+                let exit = Self.decode(status)
+                reaped.exit.withLock { $0 = exit }
+                return exit
+            }
             if result == -1 && errno == EINTR { continue }
             // ECHILD: someone else reaped it; it is gone either way.
             if result == -1 { return .exited(-1) }
