@@ -84,33 +84,9 @@ struct AdapterConformanceTests {
         """
 
     /// A server of its own, an account with a distinctive password, and a way to kill threads.
-    func withConformanceServer(_ body: (AdapterConformance.Setup) throws -> Void) throws {
-        let server = try ManagedServer.start()
-        defer { server.stop() }
-        let e = server.endpoint
-        let admin = try MariaDBConnection(
-            options: ConnectionOptions(host: e.host, port: e.port, user: e.user, password: e.password))
-        let password = "conformance-\(UUID().uuidString.prefix(12))"
-        for host in ["localhost", "127.0.0.1"] {
-            _ = try admin.query("CREATE USER 'repro_conformance'@'\(host)' IDENTIFIED BY '\(password)'")
+    func withConformanceServer(_ body: (AdapterConformance.Setup) -> Void) throws {
+        try AdapterConformance.onEmbeddedServer(nodePath: ProcessInfo.processInfo.environment["NODE_PATH"]) { setup in
+            body(setup)
         }
-        admin.close()
-        let endpoint = e
-        let setup = AdapterConformance.Setup(
-            target: AdapterTarget(
-                host: e.host, port: e.port, user: "repro_conformance", password: password, database: nil),
-            nodePath: ProcessInfo.processInfo.environment["NODE_PATH"]
-        ) { id throws(RunError) in
-            do throws(DatabaseError) {
-                let kill = try MariaDBConnection(
-                    options: ConnectionOptions(
-                        host: endpoint.host, port: endpoint.port, user: endpoint.user, password: endpoint.password))
-                defer { kill.close() }
-                _ = try kill.query("KILL CONNECTION \(id)")
-            } catch {
-                throw .environment("KILL \(id): \(error.message)")
-            }
-        }
-        try body(setup)
     }
 }

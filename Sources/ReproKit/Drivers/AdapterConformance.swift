@@ -302,6 +302,46 @@ public enum AdapterConformance {
         }
     }
 
+    /// Starts an embedded server of its own, creates an account with a distinctive password on it (the secret the
+    /// checks watch for), runs `body`, and stops the server. Never on a server repro did not start: it creates a user.
+    public static func onEmbeddedServer<T>(nodePath: String?, _ body: (Setup) throws(RunError) -> T) throws(RunError)
+        -> T
+    {
+        let server: ManagedServer
+        do {
+            server = try ManagedServer.start()
+        } catch {
+            throw .environment("cannot start the embedded server for the conformance checks: \(error)")
+        }
+        defer { server.stop() }
+        let e = server.endpoint
+        let password = "conformance-\(UUID().uuidString.prefix(12))"
+        do throws(DatabaseError) {
+            let admin = try MariaDBConnection(
+                options: ConnectionOptions(host: e.host, port: e.port, user: e.user, password: e.password))
+            defer { admin.close() }
+            for host in ["localhost", "127.0.0.1"] {
+                _ = try admin.query("CREATE USER 'repro_conformance'@'\(host)' IDENTIFIED BY '\(password)'")
+            }
+        } catch {
+            throw .environment("cannot create the conformance account on the embedded server: \(error.message)")
+        }
+        let setup = Setup(
+            target: AdapterTarget(host: e.host, port: e.port, user: "repro_conformance", password: password, database: nil),
+            nodePath: nodePath
+        ) { id throws(RunError) in
+            do throws(DatabaseError) {
+                let admin = try MariaDBConnection(
+                    options: ConnectionOptions(host: e.host, port: e.port, user: e.user, password: e.password))
+                defer { admin.close() }
+                _ = try admin.query("KILL CONNECTION \(id)")
+            } catch {
+                throw .environment("KILL \(id): \(error.message)")
+            }
+        }
+        return try body(setup)
+    }
+
     static func open(_ target: AdapterTarget, size: Int, options: [String: String]) -> [String: JSONValue] {
         JSONValue(encoding: AdapterMessage.Open(target: target, poolSize: size, initSql: [], options: options)).object
             ?? [:]
