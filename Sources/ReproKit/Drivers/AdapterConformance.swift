@@ -327,7 +327,8 @@ public enum AdapterConformance {
             throw .environment("cannot create the conformance account on the embedded server: \(error.message)")
         }
         let setup = Setup(
-            target: AdapterTarget(host: e.host, port: e.port, user: "repro_conformance", password: password, database: nil),
+            target: AdapterTarget(
+                host: e.host, port: e.port, user: "repro_conformance", password: password, database: nil),
             nodePath: nodePath
         ) { id throws(RunError) in
             do throws(DatabaseError) {
