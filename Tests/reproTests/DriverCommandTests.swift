@@ -33,15 +33,48 @@ private func timelineDetails(_ scenario: [String: Any], event: String) -> [Strin
 
 @Suite("real driver stacks as the pool under test", .serialized, .enabled(if: serverAvailable))
 struct DriverCommandTests {
-    @Test("repro drivers lists five available adapters with versions")
+    @Test("repro drivers lists eight available adapters with versions")
     func drivers() throws {
         let out = try ReproBinary.run(["drivers", "--node-path", nodePath])
         #expect(out.status == 0, "stdout: \(out.stdout) stderr: \(out.stderr)")
-        for name in ["node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy"] {
+        for name in AdapterCatalog.preferredOrder {
             #expect(out.stdout.contains("✓ \(name)"), "\(name) missing in: \(out.stdout)")
         }
         #expect(out.stdout.contains("ok mysql2 "))
         #expect(out.stdout.contains("ok HikariCP "))
+        #expect(AdapterCatalog.preferredOrder.count == 8)
+    }
+
+    @Test("django: with CONN_MAX_AGE=60 the gone-away error reaches the view; CONN_HEALTH_CHECKS replaces the connection")
+    func djangoPersistentConnections() throws {
+        let (plain, persistent) = try runJSON([
+            "wait-timeout", "--seconds", "1", "--driver", "django", "--driver-option", "CONN_MAX_AGE=60",
+        ])
+        #expect(plain.status == 0, "stderr: \(plain.stderr)")
+        let first = try #require(callerErrors(persistent).first)
+        #expect(first["code"] as? Int == 2006)
+        let driver = try #require(first["driver"] as? [String: Any])
+        #expect(driver["class"] as? String == "django.db.utils.OperationalError")
+        #expect((driver["message"] as? String ?? "").hasPrefix("(2006, "), "\(driver)")
+        #expect(persistent["recovered"] as? Bool == false)
+        // Each worker thread fails once: close_old_connections drops its dead connection when that request ends.
+        let results = (persistent["operationResults"] as? [[String: Any]]) ?? []
+        #expect(results.map { $0["succeeded"] as? Bool ?? false } == [false, false, false, false, true])
+        #expect(timelineDetails(persistent, event: "driver-event").contains { $0.hasPrefix("close-old-connection") })
+
+        let (checked, healthy) = try runJSON([
+            "wait-timeout", "--seconds", "1", "--driver", "django", "--driver-option", "CONN_MAX_AGE=60",
+            "--driver-option", "CONN_HEALTH_CHECKS=true",
+        ])
+        #expect(checked.status == 0, "stderr: \(checked.stderr)")
+        #expect(healthy["recovered"] as? Bool == true)
+        #expect(callerErrors(healthy).isEmpty)
+        #expect(timelineDetails(healthy, event: "driver-event").contains { $0.hasPrefix("health-check-failed") })
+
+        // The default, CONN_MAX_AGE=0: every request connects anew, so nothing idles long enough to die.
+        let (fresh, closing) = try runJSON(["wait-timeout", "--seconds", "1", "--driver", "django"])
+        #expect(fresh.status == 0, "stderr: \(fresh.stderr)")
+        #expect(callerErrors(closing).isEmpty)
     }
 
     @Test("go-sql: a half-open cut reaches the caller as invalid connection (bytes written, no retry)")

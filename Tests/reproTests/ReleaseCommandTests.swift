@@ -90,8 +90,10 @@ struct ReleaseCommandTests {
             ("go-sql", "version", try dpkgVersion("golang-github-go-sql-driver-mysql-dev")),
             ("node-mysql", "version", try dpkgVersion("node-mysql")),
             ("node-mysql2", "version", try #require(package?["version"] as? String)),
+            ("django", "version", try pipVersion("mysqlclient")),
+            ("django", "poolVersion", try pipVersion("Django")),
         ]
-        for driver in ["sqlalchemy", "hikari", "go-sql", "node-mysql", "node-mysql2"] {
+        for driver in ["sqlalchemy", "hikari", "go-sql", "node-mysql", "node-mysql2", "django"] {
             let (out, _, client) = try runJSON(["kill-thread", "--driver", driver])
             #expect(out.status == 0, "\(driver): \(out.stderr)")
             for want in expected where want.driver == driver {
