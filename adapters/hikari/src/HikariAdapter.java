@@ -1,11 +1,20 @@
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonPrimitive;
+import com.google.gson.stream.JsonReader;
+import com.google.gson.stream.JsonToken;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
+import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
+import java.io.StringReader;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
@@ -38,9 +47,13 @@ import java.util.logging.SimpleFormatter;
  * main); stdout lines are written
  * whole under a lock. HikariCP and Connector/J log through slf4j → slf4j-jdk14 → java.util.logging,
  * where a handler turns records at or above app.eventLevel into {"event":"pool-log",...} lines.
+ * JSON is Gson's (Debian's gson.jar): requests are read into JsonObjects, answers and events are built as
+ * maps of String, Boolean, Integer/Long, Double, List, Map and null and written by GSON.
  */
 public final class HikariAdapter {
     private static final OutputStream OUT = new FileOutputStream(FileDescriptor.out);
+    /** Writes every key, null ones too ("code":null); no HTML escaping ("(conn=5)", not "(conn\u003d5)"). */
+    private static final Gson GSON = new GsonBuilder().serializeNulls().disableHtmlEscaping().create();
     private static final String MARIADB_OPTIONS = "org.mariadb.jdbc.util.DefaultOptions";
     private static final String MARIADB_HAMODE = "org.mariadb.jdbc.internal.util.constant.HaMode";
 
@@ -131,26 +144,25 @@ public final class HikariAdapter {
         String line;
         while ((line = in.readLine()) != null) {
             if (line.isBlank()) continue;
-            Object parsed;
+            JsonElement parsed;
             try {
-                parsed = Json.parse(line);
-            } catch (IllegalArgumentException e) {
-                System.err.println("hikari adapter: ignoring request line: " + e.getMessage());
+                parsed = parse(line);
+            } catch (IOException | RuntimeException e) {
+                System.err.println("hikari adapter: ignoring request line: invalid JSON: " + e.getMessage());
                 continue;
             }
-            if (!(parsed instanceof Map)) {
+            if (!parsed.isJsonObject()) {
                 System.err.println("hikari adapter: ignoring request line that is not an object");
                 continue;
             }
-            @SuppressWarnings("unchecked")
-            Map<String, Object> req = (Map<String, Object>) parsed;
-            if ("arm".equals(req.get("op"))) {
+            JsonObject req = parsed.getAsJsonObject();
+            if ("arm".equals(stringOrNull(req.get("op")))) {
                 // Answered here, before the next line is read: it only registers the batch and starts its
                 // timer (or its first operation), and a collect right behind it must find it.
                 handle(req);
                 continue;
             }
-            Thread t = new Thread(() -> handle(req), "request-" + req.get("id"));
+            Thread t = new Thread(() -> handle(req), "request-" + text(req.get("id")));
             t.setDaemon(true);
             requests.add(t);
             t.start();
@@ -196,8 +208,19 @@ public final class HikariAdapter {
 
     // ---- protocol plumbing -------------------------------------------------------------------
 
+    /**
+     * One request line as strict JSON (RFC 8259): JsonParser.parseString would read it leniently (unquoted
+     * names and strings, comments, NaN), and such a line is not a request.
+     */
+    private static JsonElement parse(String line) throws IOException {
+        JsonReader reader = new JsonReader(new StringReader(line)); // strict: not setLenient(true)
+        JsonElement value = GSON.getAdapter(JsonElement.class).read(reader);
+        if (reader.peek() != JsonToken.END_DOCUMENT) throw new IOException("trailing characters");
+        return value;
+    }
+
     static void emit(Map<String, Object> message) {
-        byte[] bytes = (Json.write(message) + "\n").getBytes(StandardCharsets.UTF_8);
+        byte[] bytes = (GSON.toJson(message) + "\n").getBytes(StandardCharsets.UTF_8);
         synchronized (OUT) {
             try {
                 OUT.write(bytes);
@@ -215,16 +238,16 @@ public final class HikariAdapter {
         return m;
     }
 
-    private static void handle(Map<String, Object> req) {
-        Object id = req.get("id");
+    private static void handle(JsonObject req) {
+        JsonElement id = req.get("id"); // echoed as written (null when absent)
         Map<String, Object> resp = answer(id, true);
         try {
-            String op = String.valueOf(req.get("op"));
+            String op = text(req.get("op"));
             switch (op) {
                 case "hello": hello(resp); break;
                 case "open": open(req, resp); break;
                 case "warm": resp.put("threadIds", warm(intField(req, "count"))); break;
-                case "run": resp.putAll(runOnce(stringField(req, "sql"), Boolean.TRUE.equals(req.get("held")))); break;
+                case "run": resp.putAll(runOnce(stringField(req, "sql"), isTrue(req.get("held")))); break;
                 case "hold": resp.put("threadId", hold()); break;
                 case "busy": resp.put("results", busy(intField(req, "count"), stringField(req, "sql"))); break;
                 case "arm": arm(req); break;
@@ -264,16 +287,50 @@ public final class HikariAdapter {
         return e;
     }
 
-    private static int intField(Map<String, Object> req, String key) throws Usage {
-        Object v = req.get(key);
-        if (!(v instanceof Long)) throw new Usage("'" + key + "' must be an integer");
-        return (int) (long) (Long) v;
+    private static int intField(JsonObject req, String key) throws Usage {
+        Long v = integer(req.get(key));
+        if (v == null) throw new Usage("'" + key + "' must be an integer");
+        return (int) (long) v;
     }
 
-    private static String stringField(Map<String, Object> req, String key) throws Usage {
-        Object v = req.get(key);
-        if (!(v instanceof String)) throw new Usage("'" + key + "' must be a string");
-        return (String) v;
+    private static String stringField(JsonObject req, String key) throws Usage {
+        String v = stringOrNull(req.get(key));
+        if (v == null) throw new Usage("'" + key + "' must be a string");
+        return v;
+    }
+
+    /** A JSON integer (no fraction, no exponent) that fits a long; null for anything else or absent. */
+    private static Long integer(JsonElement e) {
+        if (e == null || !e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) return null;
+        String t = e.getAsString(); // the number as the request wrote it
+        if (t.indexOf('.') >= 0 || t.indexOf('e') >= 0 || t.indexOf('E') >= 0) return null;
+        try {
+            return Long.parseLong(t);
+        } catch (NumberFormatException tooBig) {
+            return null;
+        }
+    }
+
+    /** A JSON string's value; null for anything else or absent. */
+    private static String stringOrNull(JsonElement e) {
+        return e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isString() ? e.getAsString() : null;
+    }
+
+    private static boolean isTrue(JsonElement e) {
+        return e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isBoolean() && e.getAsBoolean();
+    }
+
+    /**
+     * A value as text, where any JSON value is taken (option values, initSql entries): a string as is, null or
+     * absent as "null", an integer as a long, another number as a double, true/false, an object or array as JSON.
+     */
+    private static String text(JsonElement e) {
+        if (e == null || e.isJsonNull()) return "null";
+        if (!e.isJsonPrimitive()) return e.toString();
+        JsonPrimitive p = e.getAsJsonPrimitive();
+        if (!p.isNumber()) return p.getAsString();
+        Long l = integer(p);
+        return l != null ? l.toString() : String.valueOf(p.getAsDouble());
     }
 
     private static HikariDataSource pool() throws Usage {
@@ -305,20 +362,20 @@ public final class HikariAdapter {
         resp.put("options", options);
     }
 
-    private static void open(Map<String, Object> req, Map<String, Object> resp) throws Usage {
+    private static void open(JsonObject req, Map<String, Object> resp) throws Usage {
         if (ds != null) throw new Usage("a pool is already open: send close first");
         String host = stringField(req, "host");
         int port = intField(req, "port");
-        Object database = req.get("database");
+        String database = stringOrNull(req.get("database"));
         HikariDataSource d = new HikariDataSource(); // no-arg: the pool starts on the first getConnection()
-        d.setJdbcUrl("jdbc:mariadb://" + host + ":" + port + "/" + (database instanceof String ? database : ""));
+        d.setJdbcUrl("jdbc:mariadb://" + host + ":" + port + "/" + (database != null ? database : ""));
         d.setUsername(stringField(req, "user"));
-        Object password = req.get("password");
-        if (password != null) d.setPassword(String.valueOf(password));
+        JsonElement password = req.get("password");
+        if (password != null && !password.isJsonNull()) d.setPassword(text(password));
 
         Map<String, String> opts = new TreeMap<>();
-        if (req.get("options") instanceof Map) {
-            for (Map.Entry<?, ?> e : ((Map<?, ?>) req.get("options")).entrySet()) opts.put(String.valueOf(e.getKey()), String.valueOf(e.getValue()));
+        if (req.get("options") != null && req.get("options").isJsonObject()) {
+            for (Map.Entry<String, JsonElement> e : req.getAsJsonObject("options").entrySet()) opts.put(e.getKey(), text(e.getValue()));
         }
         Properties driverProps = new Properties();
         Level level = Level.WARNING;
@@ -346,7 +403,7 @@ public final class HikariAdapter {
             for (String name : driverProps.stringPropertyNames()) d.addDataSourceProperty(name, driverProps.getProperty(name));
 
             List<String> initSql = new ArrayList<>();
-            if (req.get("initSql") instanceof List) for (Object s : (List<?>) req.get("initSql")) initSql.add(String.valueOf(s));
+            if (req.get("initSql") != null && req.get("initSql").isJsonArray()) for (JsonElement s : req.getAsJsonArray("initSql")) initSql.add(text(s));
             if (initSql.size() == 1) {
                 d.setConnectionInitSql(initSql.get(0));
             } else if (initSql.size() > 1) {
@@ -519,10 +576,10 @@ public final class HikariAdapter {
      * here) and returns at once. main calls it on the thread that reads stdin, so the batch is registered
      * before a collect behind it is read.
      */
-    private static void arm(Map<String, Object> req) throws Usage {
+    private static void arm(JsonObject req) throws Usage {
         int count = intField(req, "count");
         String sql = stringField(req, "sql");
-        long delayMs = req.get("delayMs") == null ? 0 : intField(req, "delayMs");
+        long delayMs = req.get("delayMs") == null || req.get("delayMs").isJsonNull() ? 0 : intField(req, "delayMs");
         if (count < 0 || delayMs < 0) throw new Usage("arm: count and delayMs must be integers >= 0");
         pool();
         Batch b = new Batch(count);
@@ -552,7 +609,7 @@ public final class HikariAdapter {
         if (delayMs > 0) {
             TIMER.schedule(work, delayMs, TimeUnit.MILLISECONDS);
         } else {
-            Thread t = new Thread(work, "arm-" + req.get("id"));
+            Thread t = new Thread(work, "arm-" + text(req.get("id")));
             t.setDaemon(true);
             t.start();
         }

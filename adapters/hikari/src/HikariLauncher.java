@@ -3,7 +3,7 @@ import java.util.Collections;
 import java.util.List;
 
 /**
- * The adapter's entry point (run starts this class): checks that HikariCP, Connector/J and slf4j are on the class
+ * The adapter's entry point (run starts this class): checks that Gson, HikariCP, Connector/J and slf4j are on the class
  * path before HikariAdapter is loaded, since HikariAdapter itself cannot be loaded (verified) without them and the
  * JVM would answer with its own two-line NoClassDefFoundError. It names no library class, only their names.
  */
@@ -18,6 +18,12 @@ public final class HikariLauncher {
     /** The libraries, looked up by name only (nothing initialised); one stderr line and exit 1 when one is missing. */
     private static void checkLibraries(String libraryPath) {
         ClassLoader loader = HikariLauncher.class.getClassLoader();
+        try { // the adapter's JSON, always Debian's (run puts it first on the class path): not a library under test
+            Class.forName("com.google.gson.Gson", false, loader);
+        } catch (Throwable t) {
+            System.err.println("hikari adapter: cannot load com.google.gson.Gson (/usr/share/java/gson.jar: apt-get install libgoogle-gson-java): " + t);
+            System.exit(1);
+        }
         if (libraryPath == null || libraryPath.isEmpty()) { // the system's (Debian's) jars, as run puts them on the class path
             for (String name : new String[] {"org.slf4j.impl.StaticLoggerBinder", "com.zaxxer.hikari.HikariDataSource", "org.mariadb.jdbc.Driver"}) {
                 try {
