@@ -146,6 +146,29 @@ struct DriverCommandTests {
         #expect(results.map { $0["succeeded"] as? Bool ?? false } == [false, true, true, true, true])
     }
 
+    @Test("activerecord: checkout's verify! absorbs a KILL; a held connection gets 2013, then 'not connected' for good")
+    func activeRecordKill() throws {
+        let (plain, pooled) = try runJSON(["kill-thread", "--driver", "activerecord"])
+        #expect(plain.status == 0, "stderr: \(plain.stderr)")
+        #expect(pooled["recovered"] as? Bool == true)
+        #expect(callerErrors(pooled).isEmpty)
+        let events = timelineDetails(pooled, event: "driver-event")
+        #expect(events.contains { $0.hasPrefix("reconnect") }, "events: \(events)")
+
+        let (out, held) = try runJSON(["kill-thread", "--driver", "activerecord", "--pattern", "held"])
+        #expect(out.status == 0, "stderr: \(out.stderr)")
+        let errors = callerErrors(held)
+        let first = try #require(errors.first)
+        #expect(first["code"] as? Int == 2013)
+        let driver = try #require(first["driver"] as? [String: Any])
+        #expect(driver["class"] as? String == "ActiveRecord::StatementInvalid")
+        #expect(driver["message"] as? String == "Mysql2::Error::ConnectionError: Lost connection to server during query")
+        let later = try #require(errors.dropFirst().first?["driver"] as? [String: Any])
+        #expect(later["message"] as? String == "MySQL client is not connected")
+        #expect(errors.dropFirst().first?["kind"] as? String == "used-after-fatal")
+        #expect(held["recovered"] as? Bool == false)
+    }
+
     @Test("unknown --driver-option exits 2 and lists the keys the adapter knows")
     func unknownOption() throws {
         let out = try ReproBinary.run(["kill-thread", "--driver", "go-sql", "--driver-option", "MaxIdle=3", "--quiet"])

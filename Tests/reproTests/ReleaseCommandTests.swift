@@ -92,8 +92,10 @@ struct ReleaseCommandTests {
             ("node-mysql2", "version", try #require(package?["version"] as? String)),
             ("django", "version", try pipVersion("mysqlclient")),
             ("django", "poolVersion", try pipVersion("Django")),
+            ("activerecord", "version", try dpkgVersion("ruby-mysql2")),
+            ("activerecord", "poolVersion", try dpkgVersion("ruby-activerecord")),
         ]
-        for driver in ["sqlalchemy", "hikari", "go-sql", "node-mysql", "node-mysql2", "django"] {
+        for driver in ["sqlalchemy", "hikari", "go-sql", "node-mysql", "node-mysql2", "django", "activerecord"] {
             let (out, _, client) = try runJSON(["kill-thread", "--driver", driver])
             #expect(out.status == 0, "\(driver): \(out.stderr)")
             for want in expected where want.driver == driver {

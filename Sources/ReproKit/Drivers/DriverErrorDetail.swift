@@ -82,7 +82,8 @@ public enum ErrorKind: String, Sendable, Codable, CaseIterable {
         }
         if has(
             "cannot enqueue", "can't add new command", "enqueue_after", "connection is closed",
-            "connection has been closed", "can't reconnect until invalid", "already closed", "closed connection")
+            "connection has been closed", "can't reconnect until invalid", "already closed", "closed connection",
+            "client is not connected")
         {
             return .usedAfterFatal
         }

@@ -324,6 +324,11 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
                 ["CONN_MAX_AGE": "\(max(1, Int(below)))", "CONN_HEALTH_CHECKS": "true"],
                 "Django's \"Persistent connections\": `CONN_MAX_AGE` lower than the time after which the database terminates idle connections, and `CONN_HEALTH_CHECKS` (4.1 and later) to ping a reused connection before a request's first query"
             )
+        case (.recommended, "activerecord"):
+            return (
+                ["idle_timeout": "\(max(1, Int(below)))", "reaping_frequency": "\(max(1, Int(below / 2)))"],
+                "ActiveRecord 6.1's pool options: `idle_timeout` below the server's timeout with a `reaping_frequency` that runs the reaper often enough to flush idle connections first (checkout's `verify!` ping is on by default)"
+            )
         case (.recommended, _):
             return ([:], "no recommendation known to repro: the defaults")
         default:
