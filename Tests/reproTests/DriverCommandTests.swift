@@ -45,7 +45,8 @@ struct DriverCommandTests {
         #expect(AdapterCatalog.preferredOrder.count == 8)
     }
 
-    @Test("django: with CONN_MAX_AGE=60 the gone-away error reaches the view; CONN_HEALTH_CHECKS replaces the connection")
+    @Test(
+        "django: with CONN_MAX_AGE=60 the gone-away error reaches the view; CONN_HEALTH_CHECKS replaces the connection")
     func djangoPersistentConnections() throws {
         let (plain, persistent) = try runJSON([
             "wait-timeout", "--seconds", "1", "--driver", "django", "--driver-option", "CONN_MAX_AGE=60",
@@ -162,11 +163,44 @@ struct DriverCommandTests {
         #expect(first["code"] as? Int == 2013)
         let driver = try #require(first["driver"] as? [String: Any])
         #expect(driver["class"] as? String == "ActiveRecord::StatementInvalid")
-        #expect(driver["message"] as? String == "Mysql2::Error::ConnectionError: Lost connection to server during query")
+        #expect(
+            driver["message"] as? String == "Mysql2::Error::ConnectionError: Lost connection to server during query")
         let later = try #require(errors.dropFirst().first?["driver"] as? [String: Any])
         #expect(later["message"] as? String == "MySQL client is not connected")
         #expect(errors.dropFirst().first?["kind"] as? String == "used-after-fatal")
         #expect(held["recovered"] as? Bool == false)
+    }
+
+    @Test("php-pdo: a killed connection gives every job PDO's gone-away; reconnecting on a lost connection recovers")
+    func phpWorkers() throws {
+        let (out, plain) = try runJSON(["kill-thread", "--driver", "php-pdo"])
+        #expect(out.status == 0, "stderr: \(out.stderr)")
+        let first = try #require(callerErrors(plain).first)
+        #expect(first["code"] as? Int == 2006)
+        let driver = try #require(first["driver"] as? [String: Any])
+        #expect(driver["class"] as? String == "PDOException")
+        #expect(driver["message"] as? String == "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away")
+        #expect(driver["sqlState"] as? String == "HY000")
+        // A worker keeps its connection, dead or not: nothing recovers.
+        let results = (plain["operationResults"] as? [[String: Any]]) ?? []
+        #expect(results.map { $0["succeeded"] as? Bool ?? true } == [false, false, false, false, false])
+
+        let (mysqliOut, mysqli) = try runJSON([
+            "kill-thread", "--driver", "php-pdo", "--driver-option", "app.driver=mysqli",
+        ])
+        #expect(mysqliOut.status == 0, "stderr: \(mysqliOut.stderr)")
+        let other = try #require(callerErrors(mysqli).first?["driver"] as? [String: Any])
+        #expect(other["class"] as? String == "mysqli_sql_exception")
+        #expect(other["message"] as? String == "MySQL server has gone away")
+
+        let (retryOut, retried) = try runJSON([
+            "kill-thread", "--driver", "php-pdo", "--driver-option", "app.reconnectOnLostConnection=true",
+        ])
+        #expect(retryOut.status == 0, "stderr: \(retryOut.stderr)")
+        #expect(retried["recovered"] as? Bool == true)
+        #expect(callerErrors(retried).isEmpty)
+        let absorbed = ((retried["errors"] as? [[String: Any]]) ?? []).filter { $0["handledBy"] as? String == "retry" }
+        #expect(absorbed.count == 4, "one per worker: \(absorbed.count)")
     }
 
     @Test("unknown --driver-option exits 2 and lists the keys the adapter knows")

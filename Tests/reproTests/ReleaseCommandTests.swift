@@ -94,8 +94,10 @@ struct ReleaseCommandTests {
             ("django", "poolVersion", try pipVersion("Django")),
             ("activerecord", "version", try dpkgVersion("ruby-mysql2")),
             ("activerecord", "poolVersion", try dpkgVersion("ruby-activerecord")),
+            ("php-pdo", "version", try dpkgVersion("php8.2-mysql")),
+            ("php-pdo", "runtimeVersion", try dpkgVersion("php8.2-cli")),
         ]
-        for driver in ["sqlalchemy", "hikari", "go-sql", "node-mysql", "node-mysql2", "django", "activerecord"] {
+        for driver in AdapterCatalog.preferredOrder {
             let (out, _, client) = try runJSON(["kill-thread", "--driver", driver])
             #expect(out.status == 0, "\(driver): \(out.stderr)")
             for want in expected where want.driver == driver {

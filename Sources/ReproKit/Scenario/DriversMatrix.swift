@@ -193,8 +193,8 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
     case retryQuery = "retry-query"
     /// The application calls getConnection once more when it fails ("destroy and retry").
     case retryGetConnection = "retry-get-connection"
-    /// Connections kept across requests or jobs, as the stacks that close them by default are usually run: Django
-    /// `CONN_MAX_AGE=60`, PHP `PDO::ATTR_PERSISTENT`.
+    /// Connections kept across requests or jobs: Django `CONN_MAX_AGE=60` (its default closes them after every
+    /// request), PHP `PDO::ATTR_PERSISTENT`.
     case persistent
 
     /// The configurations every stack has.
@@ -323,6 +323,16 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
             return (
                 ["CONN_MAX_AGE": "\(max(1, Int(below)))", "CONN_HEALTH_CHECKS": "true"],
                 "Django's \"Persistent connections\": `CONN_MAX_AGE` lower than the time after which the database terminates idle connections, and `CONN_HEALTH_CHECKS` (4.1 and later) to ping a reused connection before a request's first query"
+            )
+        case (.persistent, "php-pdo"):
+            return (
+                ["PDO::ATTR_PERSISTENT": "true"],
+                "`PDO::ATTR_PERSISTENT`, as workers and PHP-FPM pools are often configured"
+            )
+        case (.recommended, "php-pdo"):
+            return (
+                ["app.reconnectOnLostConnection": "true"],
+                "what Laravel's workers do (`DetectsLostConnections`): a query that fails with a lost-connection message is run once more on a new connection; PDO and mysqli document nothing of their own against stale connections"
             )
         case (.recommended, "activerecord"):
             return (
