@@ -259,14 +259,14 @@ struct MeasuredDriversTests {
         #expect(MeasuredDrivers.report != nil)
     }
 
-    @Test("five real stacks in two configurations and nine other releases in every column; mysql2's patterns")
+    @Test("eight real stacks in two configurations and nine other releases in every column; the other rows")
     func coverage() throws {
         let report = try Self.committed()
         let real = report.rows.filter { !$0.isModel }
         let standard = real.filter { DriverConfig.standard.map(\.rawValue).contains($0.config) }
         let current = standard.filter { !$0.id.contains("@") }
-        #expect(Set(current.map(\.stack)) == ["node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy"])
-        #expect(current.count == 10)
+        #expect(Set(current.map(\.stack)) == Set(AdapterCatalog.preferredOrder))
+        #expect(current.count == 16)
         for row in standard {
             #expect(row.cells.map(\.column) == DriverColumn.allCases, "\(row.id)")
             #expect(!row.client.version.isEmpty && row.client.version != "unknown", "\(row.id) has its version")
@@ -287,12 +287,16 @@ struct MeasuredDriversTests {
         let patterns = real.filter { !DriverConfig.standard.map(\.rawValue).contains($0.config) }
         #expect(
             Set(patterns.map(\.config))
-                == ["keepalive", "idle-sweep", "ping-before-use", "retry-query", "retry-get-connection"])
+                == ["keepalive", "idle-sweep", "ping-before-use", "retry-query", "retry-get-connection", "persistent"])
+        #expect(Set(patterns.filter { $0.config == "persistent" }.map(\.stack)) == ["django", "php-pdo"])
         for row in patterns {
+            let config = try #require(DriverConfig(rawValue: row.config))
             #expect(
-                row.cells.map(\.column) == DriverConfig(rawValue: row.config)?.columns(adapter: row.adapter),
-                "\(row.id)")
+                row.cells.map(\.column) == config.columns(adapter: row.adapter) ?? DriverColumn.allCases, "\(row.id)")
         }
+        // The frameworks, by their package metadata.
+        #expect(report.row("django default")?.release == "5.2.19+2.3.2")
+        #expect(report.row("activerecord default")?.release == "6.1.7.10+0.5.3")
     }
 
     @Test("the original reports: mysql2 2.2.5 frozen during a KILL shows the EPIPE and the closed state in order")
