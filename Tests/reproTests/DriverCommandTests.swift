@@ -267,6 +267,17 @@ struct DriverCommandTests {
         #expect(callerErrors(s).isEmpty)
         #expect(timelineDetails(s, event: "scenario").contains { $0.hasPrefix("fault: nothing to cut") })
     }
+
+    @Test(
+        "django with its default CONN_MAX_AGE=0 holds no connection between requests: nothing to kill, the run reports the pool's own success"
+    )
+    func nothingToKill() throws {
+        let (out, s) = try runJSON(["kill-thread", "--driver", "django"])
+        #expect(out.status == 0, "stderr: \(out.stderr)")
+        #expect(s["recovered"] as? Bool == true)
+        #expect(callerErrors(s).isEmpty)
+        #expect(timelineDetails(s, event: "scenario").contains { $0.hasPrefix("fault: nothing to kill") })
+    }
 }
 
 @Suite("driver usage errors exit 2 before anything runs")
