@@ -81,7 +81,8 @@ extension Repro.Explain {
         guard !seen.isEmpty else { return "" }
         var out = "Seen verbatim in the drivers matrix (docs/drivers.json):\n"
         var columns: [DriverColumn] = []
-        for s in seen {
+        var listed: Set<String> = []
+        for s in seen where listed.insert("\(s.row.id) \(s.column.rawValue)").inserted {
             let how = s.reachedCaller ? "reached the application" : "absorbed or reported by the pool"
             out += "  - \(MeasuredDrivers.label(s.row)) in `\(s.column.rawValue)`: \(how)\n"
             if !columns.contains(s.column) { columns.append(s.column) }

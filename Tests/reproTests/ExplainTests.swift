@@ -32,6 +32,18 @@ struct ExplainTests {
         #expect(recovered.contains("node-mysql2@2.2.5 default"), "2.2.5 did not survive: \(recovered)")
     }
 
+    @Test("PHP's gone-away answers with the worker rows that hit it and the reconnecting worker that recovered")
+    func explainsPHPGoneAway() throws {
+        let out = try ReproBinary.run(["explain", "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away"])
+        #expect(out.status == 0)
+        #expect(out.stdout.contains("php-pdo default (pdo_mysql ") && out.stdout.contains("in `wait-timeout`: reached"))
+        let waitTimeout = try #require(
+            out.stdout.split(separator: "\n").first { $0.contains("`wait-timeout` (the server's wait_timeout") })
+        let recovered = try #require(waitTimeout.components(separatedBy: "; did not: ").first)
+        #expect(recovered.contains("php-pdo recommended"), "\(waitTimeout)")
+        #expect(!recovered.contains("php-pdo default"), "\(waitTimeout)")
+    }
+
     @Test("nonsense exits 1 and names the closest entries")
     func nonsense() throws {
         let out = try ReproBinary.run(["explain", "banana", "smoothie"])

@@ -287,7 +287,7 @@ public struct DriversReport: Sendable, Equatable, Codable {
                 if let e = cell.firstError { out.append((e.message, row, cell.column, true, entry)) }
                 for e in cell.laterErrors ?? [] { out.append((e.message, row, cell.column, true, entry)) }
                 for e in cell.absorbed { out.append((e.message, row, cell.column, false, entry)) }
-                if let e = cell.whileDownError, let down = cell.column.whileDownEntry {
+                if let e = cell.whileDownError, let down = cell.column.whileDownEntry(for: e) {
                     out.append((e.message, row, cell.column, true, down))
                 }
             }

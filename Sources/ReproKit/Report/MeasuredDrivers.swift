@@ -28,7 +28,11 @@ public enum MeasuredDrivers {
     /// One line per row for the columns a catalog entry covers.
     public static func lines(forEntry id: String, in report: DriversReport) -> [CatalogEntry.DriverMessage] {
         let columns = report.columns.map(\.id).filter { $0.catalogEntry == id }
-        let downColumns = report.columns.map(\.id).filter { $0.whileDownEntry == id }
+        let downColumns = report.columns.map(\.id).filter(\.hasWhileDown).filter { column in
+            report.rows.contains { row in
+                row.cell(column)?.whileDownError.flatMap { column.whileDownEntry(for: $0) } == id
+            }
+        }
         guard !columns.isEmpty || !downColumns.isEmpty else { return [] }
         return report.rows.map { row in
             var parts = columns.compactMap { c in row.cell(c).map { "`\(c.rawValue)` \(outcome($0))" } }
@@ -96,17 +100,19 @@ public enum MeasuredDrivers {
             for cell in row.cells {
                 let entry = cell.column.catalogEntry
                 var messages: [(String, Bool, String)] = cell.firstError.map { [($0.message, true, entry)] } ?? []
-                if let e = cell.whileDownError, let down = cell.column.whileDownEntry {
+                if let e = cell.whileDownError, let down = cell.column.whileDownEntry(for: e) {
                     messages.append((e.message, true, down))
                 }
                 messages += (cell.laterErrors ?? []).map { ($0.message, true, entry) }
                 messages += cell.absorbed.map { ($0.message, false, entry) }
                 messages += cell.events.map { ($0, false, entry) }
-                for (message, reached, belongs) in messages {
+                // One sighting per entry: the same words once back and while down belong to both.
+                var seenEntries: Set<String> = []
+                for (message, reached, belongs) in messages where !seenEntries.contains(belongs) {
                     let m = normalized(message)
                     if m == q || m.contains(q) || (q.count >= 12 && q.contains(m) && m.count >= 8) {
                         out.append((row, cell.column, reached, belongs))
-                        break
+                        seenEntries.insert(belongs)
                     }
                 }
             }

@@ -87,6 +87,86 @@ enum MeasuredDriversData {
             }
           ],
           "commands" : {
+            "activerecord default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver activerecord --driver-deadline 3",
+            "activerecord default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver activerecord --driver-deadline 3",
+            "activerecord default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver activerecord --driver-deadline 3",
+            "activerecord default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver activerecord --driver-deadline 3",
+            "activerecord default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver activerecord --driver-deadline 3",
+            "activerecord default|kill-thread" : "repro kill-thread --target idle --driver activerecord --driver-deadline 3",
+            "activerecord default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver activerecord --driver-deadline 3",
+            "activerecord default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver activerecord --driver-deadline 3",
+            "activerecord default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver activerecord --driver-deadline 3",
+            "activerecord default|network-cut-close" : "repro network-cut --mode close --driver activerecord --driver-deadline 3",
+            "activerecord default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver activerecord --driver-deadline 3",
+            "activerecord default|network-cut-reset" : "repro network-cut --mode reset --driver activerecord --driver-deadline 3",
+            "activerecord default|server-restart-crash" : "repro server-restart --mode crash --driver activerecord --driver-deadline 3",
+            "activerecord default|server-restart-graceful" : "repro server-restart --mode graceful --driver activerecord --driver-deadline 3",
+            "activerecord default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver activerecord --driver-deadline 3",
+            "activerecord default|wait-timeout" : "repro wait-timeout --seconds 3 --driver activerecord --driver-deadline 3",
+            "activerecord recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|kill-thread" : "repro kill-thread --target idle --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|network-cut-close" : "repro network-cut --mode close --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|network-cut-reset" : "repro network-cut --mode reset --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|server-restart-crash" : "repro server-restart --mode crash --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "django default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver django --driver-deadline 3",
+            "django default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver django --driver-deadline 3",
+            "django default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver django --driver-deadline 3",
+            "django default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver django --driver-deadline 3",
+            "django default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver django --driver-deadline 3",
+            "django default|kill-thread" : "repro kill-thread --target idle --driver django --driver-deadline 3",
+            "django default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver django --driver-deadline 3",
+            "django default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver django --driver-deadline 3",
+            "django default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver django --driver-deadline 3",
+            "django default|network-cut-close" : "repro network-cut --mode close --driver django --driver-deadline 3",
+            "django default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver django --driver-deadline 3",
+            "django default|network-cut-reset" : "repro network-cut --mode reset --driver django --driver-deadline 3",
+            "django default|server-restart-crash" : "repro server-restart --mode crash --driver django --driver-deadline 3",
+            "django default|server-restart-graceful" : "repro server-restart --mode graceful --driver django --driver-deadline 3",
+            "django default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver django --driver-deadline 3",
+            "django default|wait-timeout" : "repro wait-timeout --seconds 3 --driver django --driver-deadline 3",
+            "django persistent|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|kill-thread" : "repro kill-thread --target idle --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|network-cut-close" : "repro network-cut --mode close --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|network-cut-reset" : "repro network-cut --mode reset --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|server-restart-crash" : "repro server-restart --mode crash --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|server-restart-graceful" : "repro server-restart --mode graceful --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|wait-timeout" : "repro wait-timeout --seconds 3 --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|kill-thread" : "repro kill-thread --target idle --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|network-cut-close" : "repro network-cut --mode close --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|network-cut-reset" : "repro network-cut --mode reset --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|server-restart-crash" : "repro server-restart --mode crash --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
             "go-sql default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver go-sql --driver-deadline 3",
             "go-sql default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver go-sql --driver-deadline 3",
             "go-sql default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver go-sql --driver-deadline 3",
@@ -485,6 +565,54 @@ enum MeasuredDriversData {
             "node-mysql2@3.1.0 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "php-pdo default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver php-pdo --driver-deadline 3",
+            "php-pdo default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver php-pdo --driver-deadline 3",
+            "php-pdo default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver php-pdo --driver-deadline 3",
+            "php-pdo default|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver php-pdo --driver-deadline 3",
+            "php-pdo default|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver php-pdo --driver-deadline 3",
+            "php-pdo default|kill-thread" : "repro kill-thread --target idle --driver php-pdo --driver-deadline 3",
+            "php-pdo default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver php-pdo --driver-deadline 3",
+            "php-pdo default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver php-pdo --driver-deadline 3",
+            "php-pdo default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver php-pdo --driver-deadline 3",
+            "php-pdo default|network-cut-close" : "repro network-cut --mode close --driver php-pdo --driver-deadline 3",
+            "php-pdo default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver php-pdo --driver-deadline 3",
+            "php-pdo default|network-cut-reset" : "repro network-cut --mode reset --driver php-pdo --driver-deadline 3",
+            "php-pdo default|server-restart-crash" : "repro server-restart --mode crash --driver php-pdo --driver-deadline 3",
+            "php-pdo default|server-restart-graceful" : "repro server-restart --mode graceful --driver php-pdo --driver-deadline 3",
+            "php-pdo default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver php-pdo --driver-deadline 3",
+            "php-pdo default|wait-timeout" : "repro wait-timeout --seconds 3 --driver php-pdo --driver-deadline 3",
+            "php-pdo persistent|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|kill-thread" : "repro kill-thread --target idle --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|network-cut-close" : "repro network-cut --mode close --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|network-cut-reset" : "repro network-cut --mode reset --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|server-restart-crash" : "repro server-restart --mode crash --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|server-restart-graceful" : "repro server-restart --mode graceful --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|wait-timeout" : "repro wait-timeout --seconds 3 --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|kill-thread" : "repro kill-thread --target idle --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|network-cut-close" : "repro network-cut --mode close --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|network-cut-reset" : "repro network-cut --mode reset --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|server-restart-crash" : "repro server-restart --mode crash --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
             "repro evict-on-event|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --policy evict-on-event",
             "repro evict-on-event|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --policy evict-on-event",
             "repro evict-on-event|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --policy evict-on-event",
@@ -665,7 +793,7 @@ enum MeasuredDriversData {
             "sqlalchemy@2.0.58+1.1.1 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3"
           },
-          "generatedAt" : "2026-12-02T15:52:41Z",
+          "generatedAt" : "2026-12-02T23:33:28Z",
           "repro" : "0.1.0",
           "rows" : [
             {
@@ -675,16 +803,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3627.983925,
+                  "durationMs" : 3714.105779,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=19)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=14)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.7119170000001,
+                  "recoveryMs" : 303.165297,
                   "survived" : true
                 },
                 {
@@ -692,16 +820,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1514.661509,
+                  "durationMs" : 1679.988976,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=21)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.84599500000013,
+                  "recoveryMs" : 202.74805100000003,
                   "survived" : true
                 },
                 {
@@ -709,10 +837,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.2918559999999957,
-                  "durationMs" : 348.123716,
+                  "detectionMs" : 3.9688709999999787,
+                  "durationMs" : 472.892552,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=11)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -728,7 +856,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.958330999999987,
+                  "recoveryMs" : 4.960559999999987,
                   "survived" : false
                 },
                 {
@@ -736,16 +864,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1390.7338829999999,
+                  "durationMs" : 1515.1129,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=21)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=17)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.847021999999924,
+                  "recoveryMs" : 55.89781999999991,
                   "survived" : true
                 },
                 {
@@ -753,7 +881,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1209.9640239999999,
+                  "durationMs" : 1241.042758,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=26)"
                   ],
@@ -762,7 +890,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.749320000000125,
+                  "recoveryMs" : 54.42277799999988,
                   "survived" : true
                 },
                 {
@@ -770,10 +898,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 12.384613999999829,
-                  "durationMs" : 1177.562944,
+                  "detectionMs" : 14.35081799999989,
+                  "durationMs" : 1205.120668,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=34)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=33)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -806,8 +934,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3009.253788,
-                  "durationMs" : 18234.613938,
+                  "detectionMs" : 3008.2755789999997,
+                  "durationMs" : 18220.813146,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=44)",
@@ -832,10 +960,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.52263100000005,
-                  "durationMs" : 1388.014822,
+                  "detectionMs" : 202.99742700000002,
+                  "durationMs" : 1364.308406,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=45)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=46)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -868,20 +996,20 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 33.57077400000003,
-                  "durationMs" : 2384.0148520000002,
+                  "detectionMs" : 36.03270500000008,
+                  "durationMs" : 2788.710658,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=3587)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=4466)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1118.1464260000002,
+                  "recoveryMs" : 1242.2911679999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.3 ms",
                     "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
                   ],
                   "whileDownError" : {
@@ -890,7 +1018,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -899,21 +1027,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 12.368381,
-                  "durationMs" : 2230.56525,
+                  "detectionMs" : 13.057324999999764,
+                  "durationMs" : 2252.790378,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1092.310708,
+                  "recoveryMs" : 1107.9210779999999,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.2 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.4 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -921,7 +1049,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -930,16 +1058,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2265.610399,
+                  "durationMs" : 2255.3707249999998,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.7549990000002,
+                  "recoveryMs" : 1109.4343910000002,
                   "survived" : true
                 },
                 {
@@ -947,10 +1075,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.6240119999998,
-                  "durationMs" : 4221.932957,
+                  "detectionMs" : 1108.6691580000002,
+                  "durationMs" : 4285.80404,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=53)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=55)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -983,8 +1111,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2660.1850040000004,
-                  "durationMs" : 4231.632561,
+                  "detectionMs" : 2657.5545389999997,
+                  "durationMs" : 4283.621345,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=63)"
                   ],
@@ -1028,8 +1156,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2658.0758690000002,
-                  "durationMs" : 4254.936303,
+                  "detectionMs" : 2654.8011290000004,
+                  "durationMs" : 4288.718314,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=66)"
                   ],
@@ -1064,8 +1192,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.3650439999983,
-                  "durationMs" : 51429.801931,
+                  "detectionMs" : 3000.395808000001,
+                  "durationMs" : 51475.912773000004,
                   "events" : [
 
                   ],
@@ -1088,16 +1216,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34235.04595,
+                  "durationMs" : 34300.847469,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=81)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=82)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.6215999999985797,
+                  "recoveryMs" : 3.7695130000065546,
                   "survived" : true
                 }
               ],
@@ -1129,7 +1257,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3430.341143,
+                  "durationMs" : 3448.0404,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=87)"
                   ],
@@ -1138,7 +1266,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.65928399999984,
+                  "recoveryMs" : 303.1716379999998,
                   "survived" : true
                 },
                 {
@@ -1146,7 +1274,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1348.119845,
+                  "durationMs" : 1359.777955,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=93)"
                   ],
@@ -1155,7 +1283,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.03007700000012,
+                  "recoveryMs" : 204.19793299999992,
                   "survived" : true
                 },
                 {
@@ -1163,8 +1291,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.34020799999999,
-                  "durationMs" : 174.506501,
+                  "detectionMs" : 3.002013000000005,
+                  "durationMs" : 192.445077,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=101)"
                   ],
@@ -1182,7 +1310,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.0637959999999964,
+                  "recoveryMs" : 3.839470000000034,
                   "survived" : false
                 },
                 {
@@ -1190,7 +1318,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1181.5766429999999,
+                  "durationMs" : 1194.76114,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=106)"
                   ],
@@ -1199,7 +1327,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.5026049999999,
+                  "recoveryMs" : 55.24280500000009,
                   "survived" : true
                 },
                 {
@@ -1207,7 +1335,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1194.02997,
+                  "durationMs" : 1190.748948,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=112)"
                   ],
@@ -1216,7 +1344,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.79121999999984,
+                  "recoveryMs" : 55.77234199999998,
                   "survived" : true
                 },
                 {
@@ -1224,8 +1352,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 10.902828,
-                  "durationMs" : 1165.519381,
+                  "detectionMs" : 13.510218000000123,
+                  "durationMs" : 1195.3053439999999,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=118)"
                   ],
@@ -1260,8 +1388,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3009.600053,
-                  "durationMs" : 18162.037344,
+                  "detectionMs" : 3005.302853,
+                  "durationMs" : 18212.114483,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=129)",
@@ -1286,10 +1414,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.057415,
-                  "durationMs" : 1340.289729,
+                  "detectionMs" : 203.21472500000004,
+                  "durationMs" : 1351.575244,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=133)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=136)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1322,21 +1450,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 22.994942000000037,
-                  "durationMs" : 2250.854521,
+                  "detectionMs" : 29.19412800000009,
+                  "durationMs" : 2261.426584,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1105.6753800000001,
+                  "recoveryMs" : 1103.6391519999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.2 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1344,7 +1472,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -1353,21 +1481,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 9.368056999999908,
-                  "durationMs" : 2247.612373,
+                  "detectionMs" : 15.217124999999896,
+                  "durationMs" : 2300.566475,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1094.803708,
+                  "recoveryMs" : 1132.994316,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.0 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.6 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.3 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1375,7 +1503,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -1384,16 +1512,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2235.708514,
+                  "durationMs" : 2290.454785,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1101.411763,
+                  "recoveryMs" : 1110.80699,
                   "survived" : true
                 },
                 {
@@ -1401,8 +1529,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1104.7499890000004,
-                  "durationMs" : 4241.118484,
+                  "detectionMs" : 1107.5548860000004,
+                  "durationMs" : 4298.184394,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=139)"
                   ],
@@ -1437,8 +1565,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2659.9788029999995,
-                  "durationMs" : 4227.4496,
+                  "detectionMs" : 2659.8628290000006,
+                  "durationMs" : 4287.078976,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=147)"
                   ],
@@ -1482,8 +1610,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2654.6682160000005,
-                  "durationMs" : 4248.799047,
+                  "detectionMs" : 2659.752206,
+                  "durationMs" : 4277.507119,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=151)"
                   ],
@@ -1518,7 +1646,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34393.907571,
+                  "durationMs" : 34444.727763,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=162)",
                     "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=159)"
@@ -1528,7 +1656,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.1774230000009993,
+                  "recoveryMs" : 1.4026309999972,
                   "survived" : true
                 },
                 {
@@ -1536,16 +1664,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34201.866496,
+                  "durationMs" : 34249.669285,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=167)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=166)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.3447440000018105,
+                  "recoveryMs" : 3.6406499999939115,
                   "survived" : true
                 }
               ],
@@ -1585,7 +1713,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3434.401341,
+                  "durationMs" : 3491.947433,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=173)"
                   ],
@@ -1594,7 +1722,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.5596779999996,
+                  "recoveryMs" : 303.18565700000045,
                   "survived" : true
                 },
                 {
@@ -1602,7 +1730,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1341.94194,
+                  "durationMs" : 1386.734896,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=179)"
                   ],
@@ -1611,7 +1739,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.7375179999999,
+                  "recoveryMs" : 203.00469799999996,
                   "survived" : true
                 },
                 {
@@ -1619,8 +1747,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.4057049999999833,
-                  "durationMs" : 173.916729,
+                  "detectionMs" : 3.1801279999999963,
+                  "durationMs" : 193.807298,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=187)"
                   ],
@@ -1638,7 +1766,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.1901829999999904,
+                  "recoveryMs" : 3.986645999999979,
                   "survived" : false
                 },
                 {
@@ -1646,7 +1774,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1177.991936,
+                  "durationMs" : 1203.027355,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=192)"
                   ],
@@ -1655,7 +1783,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.00590699999998,
+                  "recoveryMs" : 55.09291299999995,
                   "survived" : true
                 },
                 {
@@ -1663,7 +1791,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1191.648525,
+                  "durationMs" : 1217.140374,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=198)"
                   ],
@@ -1672,7 +1800,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.24733500000002,
+                  "recoveryMs" : 58.181891999999834,
                   "survived" : true
                 },
                 {
@@ -1680,8 +1808,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.008710000000065,
-                  "durationMs" : 1171.769719,
+                  "detectionMs" : 13.680511000000024,
+                  "durationMs" : 1216.62653,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=204)"
                   ],
@@ -1716,8 +1844,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3003.7992829999994,
-                  "durationMs" : 16154.763003,
+                  "detectionMs" : 3005.563261,
+                  "durationMs" : 18234.90519,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=215)",
@@ -1742,8 +1870,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.98073900000009,
-                  "durationMs" : 1368.957025,
+                  "detectionMs" : 202.36143199999992,
+                  "durationMs" : 1402.118013,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=219)"
                   ],
@@ -1767,8 +1895,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 123.52500800000007,
-                  "durationMs" : 2274.728434,
+                  "detectionMs" : 30.21955200000002,
+                  "durationMs" : 2282.235258,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
@@ -1777,11 +1905,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.769517,
+                  "recoveryMs" : 1133.2507229999999,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.1 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1789,7 +1917,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -1798,8 +1926,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 10.481556999999839,
-                  "durationMs" : 2264.781598,
+                  "detectionMs" : 12.863736000000017,
+                  "durationMs" : 2284.935428,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
@@ -1808,11 +1936,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1106.2127409999998,
+                  "recoveryMs" : 1089.02257,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with ECONNREFUSED (refused) after 1.2 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1820,7 +1948,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -1829,7 +1957,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2261.778535,
+                  "durationMs" : 2236.517593,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
@@ -1838,7 +1966,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1096.4257879999998,
+                  "recoveryMs" : 1093.5791780000002,
                   "survived" : true
                 },
                 {
@@ -1846,8 +1974,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.4001500000004,
-                  "durationMs" : 4234.098976,
+                  "detectionMs" : 1107.4790479999997,
+                  "durationMs" : 4273.524463,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=225)"
                   ],
@@ -1882,8 +2010,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2665.801255,
-                  "durationMs" : 4229.287632,
+                  "detectionMs" : 2660.845822,
+                  "durationMs" : 4294.986499,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=233)"
                   ],
@@ -1918,10 +2046,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2658.9664430000003,
-                  "durationMs" : 4252.672198,
+                  "detectionMs" : 2657.5728010000003,
+                  "durationMs" : 4311.244932,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=237)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=240)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1954,8 +2082,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.470930999996,
-                  "durationMs" : 51466.532299,
+                  "detectionMs" : 3000.5960909999994,
+                  "durationMs" : 51530.602053,
                   "events" : [
 
                   ],
@@ -1978,16 +2106,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34240.41321,
+                  "durationMs" : 34323.830462,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=255)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=253)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.551219000000856,
+                  "recoveryMs" : 5.203357999998843,
                   "survived" : true
                 }
               ],
@@ -2019,16 +2147,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3424.483638,
+                  "durationMs" : 3464.649825,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=259)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=258)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.27400799999987,
+                  "recoveryMs" : 303.8626339999996,
                   "survived" : true
                 },
                 {
@@ -2036,7 +2164,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1346.609255,
+                  "durationMs" : 1405.8437490000001,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=265)"
                   ],
@@ -2045,7 +2173,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.636477,
+                  "recoveryMs" : 205.18915300000003,
                   "survived" : true
                 },
                 {
@@ -2053,10 +2181,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.530159999999995,
-                  "durationMs" : 177.377682,
+                  "detectionMs" : 4.139178999999984,
+                  "durationMs" : 227.231149,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=273)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=271)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2072,7 +2200,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.3457329999999956,
+                  "recoveryMs" : 5.434332999999981,
                   "survived" : false
                 },
                 {
@@ -2080,16 +2208,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1202.0199029999999,
+                  "durationMs" : 1236.674805,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=278)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=277)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.546873000000005,
+                  "recoveryMs" : 57.50793999999996,
                   "survived" : true
                 },
                 {
@@ -2097,7 +2225,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1196.101017,
+                  "durationMs" : 1240.487052,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=284)"
                   ],
@@ -2106,7 +2234,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.626176000000214,
+                  "recoveryMs" : 56.781926999999996,
                   "survived" : true
                 },
                 {
@@ -2114,8 +2242,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.384943999999905,
-                  "durationMs" : 1197.836597,
+                  "detectionMs" : 11.117651000000023,
+                  "durationMs" : 1254.70353,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=290)"
                   ],
@@ -2150,8 +2278,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3009.2669180000003,
-                  "durationMs" : 18187.998505,
+                  "detectionMs" : 3007.070934,
+                  "durationMs" : 18242.528349,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=299)",
@@ -2176,8 +2304,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.41953300000023,
-                  "durationMs" : 1342.07068,
+                  "detectionMs" : 206.22807000000012,
+                  "durationMs" : 1418.5721429999999,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=304)"
                   ],
@@ -2201,21 +2329,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 23.53392400000007,
-                  "durationMs" : 2247.932098,
+                  "detectionMs" : 22.68882499999995,
+                  "durationMs" : 2274.417169,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1084.8685429999998,
+                  "recoveryMs" : 1108.69892,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.4 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.2 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -2223,7 +2351,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -2232,31 +2360,30 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 13.101059000000078,
-                  "durationMs" : 2246.414258,
+                  "detectionMs" : 12.63076000000001,
+                  "durationMs" : 2249.680255,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)",
-                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1093.002788,
+                  "recoveryMs" : 1112.9947530000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with EPIPE (lost) after 1.6 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.2 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
-                    "driverCode" : "EPIPE",
+                    "driverCode" : "ECONNREFUSED",
                     "errorClass" : "Error",
-                    "kind" : "lost",
-                    "label" : "EPIPE (lost)",
-                    "message" : "This socket has been ended by the other party",
-                    "phase" : "query"
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "phase" : "acquire"
                   }
                 },
                 {
@@ -2264,16 +2391,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2232.827506,
+                  "durationMs" : 2246.739702,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.9813600000002,
+                  "recoveryMs" : 1101.9112119999998,
                   "survived" : true
                 },
                 {
@@ -2281,8 +2408,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.4310709999995,
-                  "durationMs" : 4226.709546,
+                  "detectionMs" : 1107.825723,
+                  "durationMs" : 4290.550619,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=311)"
                   ],
@@ -2317,8 +2444,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2656.1451849999994,
-                  "durationMs" : 4230.132512,
+                  "detectionMs" : 2658.9677649999994,
+                  "durationMs" : 4269.333441,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=319)"
                   ],
@@ -2353,8 +2480,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2658.382751,
-                  "durationMs" : 4275.603601,
+                  "detectionMs" : 2658.6263369999997,
+                  "durationMs" : 4291.487461,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=323)"
                   ],
@@ -2389,7 +2516,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34404.279989,
+                  "durationMs" : 34509.107733,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=333)",
                     "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=330)"
@@ -2399,7 +2526,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.4455349999916507,
+                  "recoveryMs" : 1.9090389999983017,
                   "survived" : true
                 },
                 {
@@ -2407,16 +2534,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34188.264718,
+                  "durationMs" : 34271.800366,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=339)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=341)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.245850999999675,
+                  "recoveryMs" : 3.7126550000029965,
                   "survived" : true
                 }
               ],
@@ -2456,16 +2583,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3467.696912,
+                  "durationMs" : 3524.35011,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=347)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=345)",
+                    "connection-end: 'end' event without an error (threadId=349)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.63473499999964,
+                  "recoveryMs" : 303.12790799999993,
                   "survived" : true
                 },
                 {
@@ -2473,17 +2601,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1340.039731,
+                  "durationMs" : 1378.789448,
                   "events" : [
-                    "connection-end (threadId=351)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=352)"
+                    "connection-end: 'end' event without an error (threadId=351)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=351)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.75264700000002,
+                  "recoveryMs" : 204.08446200000003,
                   "survived" : true
                 },
                 {
@@ -2491,10 +2619,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.416872000000012,
-                  "durationMs" : 201.640709,
+                  "detectionMs" : 3.7604809999999986,
+                  "durationMs" : 247.257485,
                   "events" : [
-                    "connection-end (threadId=359)"
+                    "connection-end: 'end' event without an error (threadId=358)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2510,7 +2638,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.105029000000002,
+                  "recoveryMs" : 4.622595999999987,
                   "survived" : false
                 },
                 {
@@ -2518,7 +2646,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1200.039059,
+                  "durationMs" : 1257.180833,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=364)"
                   ],
@@ -2527,7 +2655,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.93980299999998,
+                  "recoveryMs" : 59.225970999999845,
                   "survived" : true
                 },
                 {
@@ -2535,9 +2663,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1215.809576,
+                  "durationMs" : 1227.982499,
                   "events" : [
-                    "connection-end (threadId=370)",
+                    "connection-end: 'end' event without an error (threadId=370)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=370)"
                   ],
                   "operations" : {
@@ -2545,7 +2673,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.61512999999991,
+                  "recoveryMs" : 59.35150700000008,
                   "survived" : true
                 },
                 {
@@ -2553,11 +2681,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.65287400000011,
-                  "durationMs" : 1209.676301,
+                  "detectionMs" : 8.61956599999985,
+                  "durationMs" : 1237.3772490000001,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=376)",
-                    "connection-end (threadId=381)"
+                    "connection-end: 'end' event without an error (threadId=381)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2590,12 +2718,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.9928360000004,
-                  "durationMs" : 16173.632826,
+                  "detectionMs" : 3014.08079,
+                  "durationMs" : 16242.493697,
                   "events" : [
-                    "connection-end (threadId=387)",
+                    "connection-end: 'end' event without an error (threadId=387)",
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3016.972,\"ok\":false}"
+                    "late answer to request 8: {\"id\":8,\"ms\":3027.352,\"ok\":true}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -2616,10 +2744,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.7073929999999,
-                  "durationMs" : 1355.458345,
+                  "detectionMs" : 202.155976,
+                  "durationMs" : 1374.275766,
                   "events" : [
-                    "connection-end (threadId=391)",
+                    "connection-end: 'end' event without an error (threadId=391)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=391)"
                   ],
                   "firstError" : {
@@ -2642,22 +2770,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 29.561826999999994,
-                  "durationMs" : 2237.111803,
+                  "detectionMs" : 27.03748100000007,
+                  "durationMs" : 2308.259052,
                   "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1085.989418,
+                  "recoveryMs" : 1114.717913,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.0 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -2665,7 +2793,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -2674,22 +2802,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 15.081346999999823,
-                  "durationMs" : 2254.556668,
+                  "detectionMs" : 15.255742999999939,
+                  "durationMs" : 2293.258268,
                   "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1098.7039929999996,
+                  "recoveryMs" : 1133.787557,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 3.2 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.0 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -2697,7 +2825,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -2706,9 +2834,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2246.584836,
+                  "durationMs" : 2263.109412,
                   "events" : [
-                    "connection-end (threadId=9)",
+                    "connection-end: 'end' event without an error (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
@@ -2716,7 +2844,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.5214549999998,
+                  "recoveryMs" : 1112.2033100000003,
                   "survived" : true
                 },
                 {
@@ -2724,8 +2852,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1108.0475040000001,
-                  "durationMs" : 4236.929383,
+                  "detectionMs" : 1107.9051319999994,
+                  "durationMs" : 4270.072725,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=397)"
                   ],
@@ -2760,10 +2888,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2661.5169379999998,
-                  "durationMs" : 4233.662598,
+                  "detectionMs" : 2655.409884,
+                  "durationMs" : 4282.790079,
                   "events" : [
-                    "connection-end (threadId=404)",
+                    "connection-end: 'end' event without an error (threadId=404)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=407)"
                   ],
                   "firstError" : {
@@ -2787,8 +2915,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2657.606132,
-                  "durationMs" : 4269.659317,
+                  "detectionMs" : 2657.864799,
+                  "durationMs" : 4311.0375189999995,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=410)"
                   ],
@@ -2823,8 +2951,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.400757000003,
-                  "durationMs" : 51441.950014,
+                  "detectionMs" : 3000.3752470000036,
+                  "durationMs" : 51485.243977,
                   "events" : [
 
                   ],
@@ -2847,17 +2975,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34193.37666,
+                  "durationMs" : 34296.999498,
                   "events" : [
-                    "connection-end (threadId=425)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=427)"
+                    "connection-end: 'end' event without an error (threadId=426)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=428)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.029597000000649,
+                  "recoveryMs" : 4.111700000001292,
                   "survived" : true
                 }
               ],
@@ -2889,17 +3017,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3441.8145640000002,
+                  "durationMs" : 3502.75335,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=435)",
-                    "connection-end (threadId=443)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=432)",
+                    "connection-end: 'end' event without an error (threadId=455)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.58784300000025,
+                  "recoveryMs" : 303.3837189999999,
                   "survived" : true
                 },
                 {
@@ -2907,9 +3035,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1353.822734,
+                  "durationMs" : 1369.43254,
                   "events" : [
-                    "connection-end (threadId=438)",
+                    "connection-end: 'end' event without an error (threadId=438)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=438)"
                   ],
                   "operations" : {
@@ -2917,7 +3045,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.03987199999983,
+                  "recoveryMs" : 203.27569200000016,
                   "survived" : true
                 },
                 {
@@ -2925,10 +3053,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.9053729999999973,
-                  "durationMs" : 242.632526,
+                  "detectionMs" : 3.341116999999997,
+                  "durationMs" : 215.104574,
                   "events" : [
-                    "connection-end (threadId=448)"
+                    "connection-end: 'end' event without an error (threadId=446)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2944,7 +3072,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.6999720000000025,
+                  "recoveryMs" : 4.324592999999993,
                   "survived" : false
                 },
                 {
@@ -2952,16 +3080,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1215.539444,
+                  "durationMs" : 1225.475643,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=452)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=451)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.556211000000076,
+                  "recoveryMs" : 57.56601600000022,
                   "survived" : true
                 },
                 {
@@ -2969,9 +3097,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1190.502182,
+                  "durationMs" : 1232.360114,
                   "events" : [
-                    "connection-end (threadId=457)",
+                    "connection-end: 'end' event without an error (threadId=457)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=457)"
                   ],
                   "operations" : {
@@ -2979,7 +3107,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.46527999999989,
+                  "recoveryMs" : 60.10417600000005,
                   "survived" : true
                 },
                 {
@@ -2987,10 +3115,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 5.510069000000158,
-                  "durationMs" : 1173.884507,
+                  "detectionMs" : 6.45326,
+                  "durationMs" : 1219.9080079999999,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=463)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=463)",
+                    "connection-end: 'end' event without an error (threadId=474)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3023,12 +3152,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3003.5645480000003,
-                  "durationMs" : 16168.249887,
+                  "detectionMs" : 3014.7830350000004,
+                  "durationMs" : 16249.252069,
                   "events" : [
-                    "connection-end (threadId=472)",
+                    "connection-end: 'end' event without an error (threadId=472)",
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3023.864,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3017.087,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -3049,10 +3178,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.99893699999984,
-                  "durationMs" : 1336.0312450000001,
+                  "detectionMs" : 202.38749600000006,
+                  "durationMs" : 1352.113273,
                   "events" : [
-                    "connection-end (threadId=477)",
+                    "connection-end: 'end' event without an error (threadId=477)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=477)"
                   ],
                   "firstError" : {
@@ -3075,50 +3204,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 29.504355000000032,
-                  "durationMs" : 2250.884321,
+                  "detectionMs" : 24.534890000000132,
+                  "durationMs" : 2276.51632,
                   "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.7616959999998,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.0 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.6 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 10.829654000000119,
-                  "durationMs" : 2228.950379,
-                  "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1093.3137430000004,
+                  "recoveryMs" : 1101.413763,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
@@ -3130,7 +3227,39 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 15.235357999999906,
+                  "durationMs" : 2268.763167,
+                  "events" : [
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1105.0925549999997,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.0 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -3139,9 +3268,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2265.543235,
+                  "durationMs" : 2304.899636,
                   "events" : [
-                    "connection-end (threadId=9)",
+                    "connection-end: 'end' event without an error (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
@@ -3149,7 +3278,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1115.9248329999998,
+                  "recoveryMs" : 1109.612754,
                   "survived" : true
                 },
                 {
@@ -3157,8 +3286,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1104.78766,
-                  "durationMs" : 4228.326388,
+                  "detectionMs" : 1106.3306900000002,
+                  "durationMs" : 4302.884398,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=484)"
                   ],
@@ -3193,10 +3322,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2661.2341039999997,
-                  "durationMs" : 4231.108553,
+                  "detectionMs" : 2662.411129,
+                  "durationMs" : 4299.112764,
                   "events" : [
-                    "connection-end (threadId=489)",
+                    "connection-end: 'end' event without an error (threadId=489)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=492)"
                   ],
                   "firstError" : {
@@ -3220,8 +3349,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2658.1249179999995,
-                  "durationMs" : 4277.773035,
+                  "detectionMs" : 2658.296712,
+                  "durationMs" : 4288.160059,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=496)"
                   ],
@@ -3256,9 +3385,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34398.519649,
+                  "durationMs" : 34483.610366,
                   "events" : [
-                    "connection-end (threadId=506)",
+                    "connection-end: 'end' event without an error (threadId=506)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=506)"
                   ],
                   "operations" : {
@@ -3266,7 +3395,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.3665519999995013,
+                  "recoveryMs" : 2.3132990000012796,
                   "survived" : true
                 },
                 {
@@ -3274,17 +3403,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34187.643174,
+                  "durationMs" : 34291.926126,
                   "events" : [
-                    "connection-end (threadId=512)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=514)"
+                    "connection-end: 'end' event without an error (threadId=512)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=513)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.9343379999991157,
+                  "recoveryMs" : 3.997690000003786,
                   "survived" : true
                 }
               ],
@@ -3324,16 +3453,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3452.045733,
+                  "durationMs" : 3526.606772,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=519)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=521)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.1254049999998,
+                  "recoveryMs" : 303.744107,
                   "survived" : true
                 },
                 {
@@ -3341,9 +3470,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1352.95839,
+                  "durationMs" : 1424.366173,
                   "events" : [
-                    "connection-end (threadId=525)",
+                    "connection-end: 'end' event without an error (threadId=525)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=525)"
                   ],
                   "operations" : {
@@ -3351,7 +3480,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.511841,
+                  "recoveryMs" : 203.38542600000005,
                   "survived" : true
                 },
                 {
@@ -3359,10 +3488,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.046527999999995,
-                  "durationMs" : 187.838984,
+                  "detectionMs" : 3.7186690000000056,
+                  "durationMs" : 249.481627,
                   "events" : [
-                    "connection-end (threadId=535)"
+                    "connection-end: 'end' event without an error (threadId=535)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3378,7 +3507,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.083522999999985,
+                  "recoveryMs" : 4.673654999999997,
                   "survived" : false
                 },
                 {
@@ -3386,7 +3515,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1196.20998,
+                  "durationMs" : 1250.441833,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=538)"
                   ],
@@ -3395,7 +3524,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.96155499999986,
+                  "recoveryMs" : 55.956998999999996,
                   "survived" : true
                 },
                 {
@@ -3403,9 +3532,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1192.681446,
+                  "durationMs" : 1203.03745,
                   "events" : [
-                    "connection-end (threadId=544)",
+                    "connection-end: 'end' event without an error (threadId=544)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=544)"
                   ],
                   "operations" : {
@@ -3413,7 +3542,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.92603299999996,
+                  "recoveryMs" : 58.952674000000115,
                   "survived" : true
                 },
                 {
@@ -3421,8 +3550,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 12.567320999999993,
-                  "durationMs" : 1185.131871,
+                  "detectionMs" : 12.36823900000013,
+                  "durationMs" : 1229.620655,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=553)"
                   ],
@@ -3457,12 +3586,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3003.917793,
-                  "durationMs" : 16175.681284,
+                  "detectionMs" : 3015.840221,
+                  "durationMs" : 16232.51547,
                   "events" : [
-                    "connection-end (threadId=561)",
+                    "connection-end: 'end' event without an error (threadId=561)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"id\":8,\"ms\":3016.598,\"ok\":true}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3024.544,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -3483,11 +3612,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.8547719999999,
-                  "durationMs" : 1356.405983,
+                  "detectionMs" : 203.73169400000006,
+                  "durationMs" : 1425.510331,
                   "events" : [
-                    "connection-end (threadId=565)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=565)"
+                    "connection-end: 'end' event without an error (threadId=565)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=566)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3509,21 +3638,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 22.830637999999908,
-                  "durationMs" : 2302.166039,
+                  "detectionMs" : 23.152217999999948,
+                  "durationMs" : 2280.011237,
                   "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1091.3008229999998,
+                  "recoveryMs" : 1093.382889,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.4 ms",
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.5 ms",
                     "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
                   ],
                   "whileDownError" : {
@@ -3532,7 +3661,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -3541,22 +3670,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 10.587799000000132,
-                  "durationMs" : 2272.8474340000002,
+                  "detectionMs" : 18.57984999999985,
+                  "durationMs" : 2308.443942,
                   "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1101.8064820000002,
+                  "recoveryMs" : 1110.4968159999999,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.1 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -3564,7 +3693,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -3573,17 +3702,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2272.266742,
+                  "durationMs" : 2298.854124,
                   "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1114.0308110000003,
+                  "recoveryMs" : 1103.5249779999997,
                   "survived" : true
                 },
                 {
@@ -3591,10 +3720,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.3410169999997,
-                  "durationMs" : 4230.328668,
+                  "detectionMs" : 1107.8682219999996,
+                  "durationMs" : 4310.535818,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=574)",
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=572)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=571)"
                   ],
                   "firstError" : {
@@ -3628,10 +3757,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2660.184704,
-                  "durationMs" : 4240.047917,
+                  "detectionMs" : 2661.3262110000005,
+                  "durationMs" : 4321.177717,
                   "events" : [
-                    "connection-end (threadId=578)",
+                    "connection-end: 'end' event without an error (threadId=578)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=580)"
                   ],
                   "firstError" : {
@@ -3655,11 +3784,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2658.532613,
-                  "durationMs" : 4255.888904,
+                  "detectionMs" : 2655.0450069999997,
+                  "durationMs" : 4305.938658,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=587)",
-                    "connection-end (threadId=584)",
+                    "connection-end: 'end' event without an error (threadId=584)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=584)"
                   ],
                   "firstError" : {
@@ -3693,8 +3822,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.4799950000015,
-                  "durationMs" : 51492.696092,
+                  "detectionMs" : 3000.417540000002,
+                  "durationMs" : 51466.542997,
                   "events" : [
 
                   ],
@@ -3717,17 +3846,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34252.846768,
+                  "durationMs" : 34266.244956,
                   "events" : [
-                    "connection-end (threadId=604)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=604)"
+                    "connection-end: 'end' event without an error (threadId=599)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=600)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.3601400000043213,
+                  "recoveryMs" : 4.62116899999819,
                   "survived" : true
                 }
               ],
@@ -3759,17 +3888,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3491.768879,
+                  "durationMs" : 3536.219714,
                   "events" : [
-                    "connection-end (threadId=606)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=609)"
+                    "connection-end: 'end' event without an error (threadId=606)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=607)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.64015599999993,
+                  "recoveryMs" : 305.9154999999996,
                   "survived" : true
                 },
                 {
@@ -3777,9 +3906,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1350.020744,
+                  "durationMs" : 1480.177416,
                   "events" : [
-                    "connection-end (threadId=612)",
+                    "connection-end: 'end' event without an error (threadId=612)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=612)"
                   ],
                   "operations" : {
@@ -3787,7 +3916,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.65658099999996,
+                  "recoveryMs" : 205.08289500000024,
                   "survived" : true
                 },
                 {
@@ -3795,10 +3924,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.7142880000000105,
-                  "durationMs" : 176.357255,
+                  "detectionMs" : 3.9441740000000323,
+                  "durationMs" : 279.117763,
                   "events" : [
-                    "connection-end (threadId=622)"
+                    "connection-end: 'end' event without an error (threadId=622)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3814,7 +3943,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.4755690000000072,
+                  "recoveryMs" : 5.113653999999997,
                   "survived" : false
                 },
                 {
@@ -3822,7 +3951,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1198.493242,
+                  "durationMs" : 1230.992149,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=625)"
                   ],
@@ -3831,7 +3960,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.313642999999956,
+                  "recoveryMs" : 56.00541800000019,
                   "survived" : true
                 },
                 {
@@ -3839,9 +3968,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1213.111801,
+                  "durationMs" : 1277.6295519999999,
                   "events" : [
-                    "connection-end (threadId=633)",
+                    "connection-end: 'end' event without an error (threadId=633)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=633)"
                   ],
                   "operations" : {
@@ -3849,7 +3978,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.51953900000012,
+                  "recoveryMs" : 58.71229500000004,
                   "survived" : true
                 },
                 {
@@ -3857,11 +3986,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 16.070161999999982,
-                  "durationMs" : 1213.8647,
+                  "detectionMs" : 15.277284999999893,
+                  "durationMs" : 1277.642948,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=640)",
-                    "connection-end (threadId=644)"
+                    "connection-end: 'end' event without an error (threadId=644)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3894,12 +4023,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3003.8701530000003,
-                  "durationMs" : 16206.787141,
+                  "detectionMs" : 3004.97405,
+                  "durationMs" : 16251.707976,
                   "events" : [
-                    "connection-end (threadId=650)",
+                    "connection-end: 'end' event without an error (threadId=650)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3042.116,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3028.719,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -3920,10 +4049,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.77263199999993,
-                  "durationMs" : 1350.3301040000001,
+                  "detectionMs" : 206.63418000000001,
+                  "durationMs" : 1427.566747,
                   "events" : [
-                    "connection-end (threadId=651)",
+                    "connection-end: 'end' event without an error (threadId=651)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=651)"
                   ],
                   "firstError" : {
@@ -3946,22 +4075,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 28.530207999999902,
-                  "durationMs" : 2271.17204,
+                  "detectionMs" : 29.068625999999995,
+                  "durationMs" : 2319.347234,
                   "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1092.4110150000001,
+                  "recoveryMs" : 1117.334802,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.4 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -3969,7 +4098,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -3978,21 +4107,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 13.674286000000166,
-                  "durationMs" : 2283.776761,
+                  "detectionMs" : 13.972575000000006,
+                  "durationMs" : 2293.963527,
                   "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1092.9582120000002,
+                  "recoveryMs" : 1106.9336659999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.0 ms",
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
                     "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
@@ -4001,7 +4130,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -4010,9 +4139,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2235.893773,
+                  "durationMs" : 2302.571916,
                   "events" : [
-                    "connection-end (threadId=9)",
+                    "connection-end: 'end' event without an error (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
@@ -4020,7 +4149,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1085.8757999999998,
+                  "recoveryMs" : 1110.7489590000002,
                   "survived" : true
                 },
                 {
@@ -4028,8 +4157,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.0597489999996,
-                  "durationMs" : 4236.680243,
+                  "detectionMs" : 1106.8378549999998,
+                  "durationMs" : 4320.741403,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=661)"
                   ],
@@ -4064,10 +4193,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2656.737566,
-                  "durationMs" : 4233.278568,
+                  "detectionMs" : 2657.282103,
+                  "durationMs" : 4277.947869,
                   "events" : [
-                    "connection-end (threadId=663)",
+                    "connection-end: 'end' event without an error (threadId=663)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=665)"
                   ],
                   "firstError" : {
@@ -4091,8 +4220,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2658.090857,
-                  "durationMs" : 4252.886362,
+                  "detectionMs" : 2654.58375,
+                  "durationMs" : 4350.191515,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=673)"
                   ],
@@ -4127,9 +4256,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34468.75878,
+                  "durationMs" : 34527.812879,
                   "events" : [
-                    "connection-end (threadId=677)",
+                    "connection-end: 'end' event without an error (threadId=677)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=680)"
                   ],
                   "operations" : {
@@ -4137,7 +4266,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.148715999996057,
+                  "recoveryMs" : 1.3922790000069654,
                   "survived" : true
                 },
                 {
@@ -4145,17 +4274,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34207.882577,
+                  "durationMs" : 34282.95009,
                   "events" : [
-                    "connection-end (threadId=687)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=688)"
+                    "connection-end: 'end' event without an error (threadId=687)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=686)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.7698230000023614,
+                  "recoveryMs" : 3.0680910000082804,
                   "survived" : true
                 }
               ],
@@ -4195,17 +4324,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3482.250965,
+                  "durationMs" : 3507.707576,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=695)",
-                    "connection-end (threadId=697)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=693)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.3609160000001,
+                  "recoveryMs" : 303.4539070000001,
                   "survived" : true
                 },
                 {
@@ -4213,9 +4341,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1368.621561,
+                  "durationMs" : 1365.888436,
                   "events" : [
-                    "connection-end (threadId=699)",
+                    "connection-end: 'end' event without an error (threadId=699)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=699)"
                   ],
                   "operations" : {
@@ -4223,7 +4351,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.0731619999999,
+                  "recoveryMs" : 203.39628900000002,
                   "survived" : true
                 },
                 {
@@ -4231,10 +4359,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.587175000000002,
-                  "durationMs" : 187.612537,
+                  "detectionMs" : 2.9380290000000002,
+                  "durationMs" : 209.288586,
                   "events" : [
-                    "connection-end (threadId=709)"
+                    "connection-end: 'end' event without an error (threadId=709)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4250,7 +4378,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.3913689999999974,
+                  "recoveryMs" : 3.9432749999999714,
                   "survived" : false
                 },
                 {
@@ -4258,7 +4386,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1203.685634,
+                  "durationMs" : 1233.177269,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=712)"
                   ],
@@ -4267,7 +4395,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.120588,
+                  "recoveryMs" : 57.21607400000016,
                   "survived" : true
                 },
                 {
@@ -4275,9 +4403,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1204.687143,
+                  "durationMs" : 1234.649537,
                   "events" : [
-                    "connection-end (threadId=718)",
+                    "connection-end: 'end' event without an error (threadId=718)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=718)"
                   ],
                   "operations" : {
@@ -4285,7 +4413,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.06437899999992,
+                  "recoveryMs" : 56.94801899999993,
                   "survived" : true
                 },
                 {
@@ -4293,11 +4421,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 6.440215999999964,
-                  "durationMs" : 1183.228257,
+                  "detectionMs" : 7.167897000000039,
+                  "durationMs" : 1222.498475,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=727)",
-                    "connection-end (threadId=729)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=727)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4330,12 +4457,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.409239,
-                  "durationMs" : 16194.785706,
+                  "detectionMs" : 3009.6575780000003,
+                  "durationMs" : 16188.980284,
                   "events" : [
-                    "connection-end (threadId=735)",
+                    "connection-end: 'end' event without an error (threadId=735)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3019.403,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3018.538,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -4356,10 +4483,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 206.4293799999998,
-                  "durationMs" : 1410.083678,
+                  "detectionMs" : 203.39348599999994,
+                  "durationMs" : 1406.836795,
                   "events" : [
-                    "connection-end (threadId=739)",
+                    "connection-end: 'end' event without an error (threadId=739)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=739)"
                   ],
                   "firstError" : {
@@ -4382,10 +4509,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 29.13549299999977,
-                  "durationMs" : 2437.28412,
+                  "detectionMs" : 26.05837499999984,
+                  "durationMs" : 2318.613698,
                   "events" : [
-                    "connection-end (threadId=9)",
+                    "connection-end: 'end' event without an error (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
@@ -4393,11 +4520,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1239.7485849999998,
+                  "recoveryMs" : 1114.1639679999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.3 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 12.2 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.4 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -4405,7 +4532,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -4414,10 +4541,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 9.990566999999828,
-                  "durationMs" : 2274.600174,
+                  "detectionMs" : 16.84188199999994,
+                  "durationMs" : 2261.251193,
                   "events" : [
-                    "connection-end (threadId=9)",
+                    "connection-end: 'end' event without an error (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
@@ -4425,11 +4552,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1124.5985349999996,
+                  "recoveryMs" : 1103.623684,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.4 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.4 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -4437,7 +4564,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -4446,17 +4573,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2256.91054,
+                  "durationMs" : 2319.876852,
                   "events" : [
-                    "connection-end (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1106.5691839999997,
+                  "recoveryMs" : 1124.8568229999996,
                   "survived" : true
                 },
                 {
@@ -4464,8 +4591,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.111246,
-                  "durationMs" : 4263.662915,
+                  "detectionMs" : 1107.8473560000002,
+                  "durationMs" : 4272.4332699999995,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=748)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=745)"
@@ -4501,10 +4628,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2655.244618,
-                  "durationMs" : 4269.205955,
+                  "detectionMs" : 2657.786333,
+                  "durationMs" : 4287.268267,
                   "events" : [
-                    "connection-end (threadId=752)",
+                    "connection-end: 'end' event without an error (threadId=752)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=754)"
                   ],
                   "firstError" : {
@@ -4528,11 +4655,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2658.0081649999997,
-                  "durationMs" : 4256.386974,
+                  "detectionMs" : 2659.2735790000006,
+                  "durationMs" : 4344.827936,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=760)",
-                    "connection-end (threadId=757)",
+                    "connection-end: 'end' event without an error (threadId=757)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=757)"
                   ],
                   "firstError" : {
@@ -4566,10 +4693,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.3537419999993,
-                  "durationMs" : 51352.422989,
+                  "detectionMs" : 3000.422397999995,
+                  "durationMs" : 51438.302582,
                   "events" : [
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3003.125,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3006.591,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -4590,17 +4717,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34192.379297,
+                  "durationMs" : 34243.858301,
                   "events" : [
-                    "connection-end (threadId=774)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=773)"
+                    "connection-end: 'end' event without an error (threadId=773)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=774)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.1235890000025393,
+                  "recoveryMs" : 5.111125999996148,
                   "survived" : true
                 }
               ],
@@ -4632,16 +4759,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3449.246339,
+                  "durationMs" : 3545.492682,
                   "events" : [
-                    "connection-end (threadId=779)"
+                    "connection-end: 'end' event without an error (threadId=782)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.22089800000003,
+                  "recoveryMs" : 303.76297999999997,
                   "survived" : true
                 },
                 {
@@ -4649,9 +4776,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1353.489254,
+                  "durationMs" : 1440.509186,
                   "events" : [
-                    "connection-end (threadId=786)",
+                    "connection-end: 'end' event without an error (threadId=786)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=787)"
                   ],
                   "operations" : {
@@ -4659,7 +4786,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.165886,
+                  "recoveryMs" : 204.76095099999998,
                   "survived" : true
                 },
                 {
@@ -4667,10 +4794,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.939819,
-                  "durationMs" : 178.873339,
+                  "detectionMs" : 3.676616999999993,
+                  "durationMs" : 261.634316,
                   "events" : [
-                    "connection-end (threadId=796)"
+                    "connection-end: 'end' event without an error (threadId=796)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4686,7 +4813,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.8826159999999845,
+                  "recoveryMs" : 4.676408000000009,
                   "survived" : false
                 },
                 {
@@ -4694,9 +4821,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1193.641799,
+                  "durationMs" : 1253.992427,
                   "events" : [
-                    "connection-end (threadId=801)",
+                    "connection-end: 'end' event without an error (threadId=800)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=799)"
                   ],
                   "operations" : {
@@ -4704,7 +4831,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.89718999999991,
+                  "recoveryMs" : 57.63403799999992,
                   "survived" : true
                 },
                 {
@@ -4712,17 +4839,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1225.968247,
+                  "durationMs" : 1256.728952,
                   "events" : [
-                    "connection-end (threadId=808)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=807)"
+                    "connection-end: 'end' event without an error (threadId=806)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=805)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.44558899999993,
+                  "recoveryMs" : 56.78531399999997,
                   "survived" : true
                 },
                 {
@@ -4730,11 +4857,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 16.57631400000014,
-                  "durationMs" : 1240.613371,
+                  "detectionMs" : 12.177285999999867,
+                  "durationMs" : 1189.073863,
                   "events" : [
-                    "connection-end (threadId=811)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=814)"
+                    "connection-end: 'end' event without an error (threadId=811)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=813)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4767,10 +4894,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.8830020000005,
-                  "durationMs" : 4233.529085,
+                  "detectionMs" : 3008.723279,
+                  "durationMs" : 4188.714422,
                   "events" : [
-                    "connection-end (threadId=825)",
+                    "connection-end: 'end' event without an error (threadId=817)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…"
                   ],
                   "firstError" : {
@@ -4792,11 +4919,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.65210899999988,
-                  "durationMs" : 1362.609368,
+                  "detectionMs" : 202.24429299999997,
+                  "durationMs" : 1415.114202,
                   "events" : [
-                    "connection-end (threadId=821)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=821)"
+                    "connection-end: 'end' event without an error (threadId=825)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=825)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4818,10 +4945,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 24.742469999999912,
-                  "durationMs" : 2303.142565,
+                  "detectionMs" : 34.32255299999997,
+                  "durationMs" : 2311.494998,
                   "events" : [
-                    "connection-end (threadId=6)",
+                    "connection-end: 'end' event without an error (threadId=6)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
                   "operations" : {
@@ -4829,11 +4956,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1124.3049069999995,
+                  "recoveryMs" : 1127.194364,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.9 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.6 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -4841,7 +4968,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -4850,10 +4977,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.59628900000007,
-                  "durationMs" : 2231.511305,
+                  "detectionMs" : 17.13198300000022,
+                  "durationMs" : 2297.788328,
                   "events" : [
-                    "connection-end (threadId=6)",
+                    "connection-end: 'end' event without an error (threadId=6)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
                   "operations" : {
@@ -4861,11 +4988,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1093.8936120000003,
+                  "recoveryMs" : 1139.7741850000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.4 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.5 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -4873,7 +5000,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -4882,9 +5009,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2260.729546,
+                  "durationMs" : 2292.349622,
                   "events" : [
-                    "connection-end (threadId=6)",
+                    "connection-end: 'end' event without an error (threadId=6)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
                   "operations" : {
@@ -4892,7 +5019,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.9400389999996,
+                  "recoveryMs" : 1112.237752,
                   "survived" : true
                 },
                 {
@@ -4900,16 +5027,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4261.30333,
+                  "durationMs" : 4300.631287,
                   "events" : [
-
+                    "connection-end: 'end' event without an error (threadId=844)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1106.6124619999996,
+                  "recoveryMs" : 1107.0663079999995,
                   "survived" : true
                 },
                 {
@@ -4917,16 +5044,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4233.990461,
+                  "durationMs" : 4263.9440190000005,
                   "events" : [
-                    "connection-end (threadId=839)"
+                    "connection-end: 'end' event without an error (threadId=839)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2658.917612,
+                  "recoveryMs" : 2658.58545,
                   "survived" : true
                 },
                 {
@@ -4934,7 +5061,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4274.439441,
+                  "durationMs" : 4316.009842,
                   "events" : [
 
                   ],
@@ -4943,7 +5070,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2658.3602110000006,
+                  "recoveryMs" : 2658.6833749999996,
                   "survived" : true
                 },
                 {
@@ -4951,16 +5078,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34380.072124,
+                  "durationMs" : 34511.448058,
                   "events" : [
-                    "connection-end (threadId=853)"
+                    "connection-end: 'end' event without an error (threadId=853)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.096422999995411,
+                  "recoveryMs" : 4.066166999997222,
                   "survived" : true
                 },
                 {
@@ -4968,16 +5095,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34192.902846,
+                  "durationMs" : 34246.943388,
                   "events" : [
-                    "connection-end (threadId=864)"
+                    "connection-end: 'end' event without an error (threadId=862)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.4248200000001816,
+                  "recoveryMs" : 4.199247999997169,
                   "survived" : true
                 }
               ],
@@ -5017,16 +5144,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3454.999412,
+                  "durationMs" : 3497.853293,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=870)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=869)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.0911460000002,
+                  "recoveryMs" : 304.0053280000002,
                   "survived" : true
                 },
                 {
@@ -5034,9 +5161,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1400.846585,
+                  "durationMs" : 1366.4230499999999,
                   "events" : [
-                    "connection-end (threadId=875)",
+                    "connection-end: 'end' event without an error (threadId=875)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=875)"
                   ],
                   "operations" : {
@@ -5044,7 +5171,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.872122,
+                  "recoveryMs" : 204.17230300000006,
                   "survived" : true
                 },
                 {
@@ -5052,10 +5179,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.819234000000051,
-                  "durationMs" : 1272.530824,
+                  "detectionMs" : 8.474279999999908,
+                  "durationMs" : 1278.391685,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=885)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=885)",
+                    "connection-end: 'end' event without an error (threadId=887)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5088,8 +5216,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1106.328195,
-                  "durationMs" : 4266.672289,
+                  "detectionMs" : 1107.894596,
+                  "durationMs" : 4312.86417,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=893)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=890)"
@@ -5125,10 +5253,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2660.119507,
-                  "durationMs" : 4263.431127,
+                  "detectionMs" : 2657.8641390000003,
+                  "durationMs" : 4307.290002,
                   "events" : [
-                    "connection-end (threadId=895)",
+                    "connection-end: 'end' event without an error (threadId=895)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=897)"
                   ],
                   "firstError" : {
@@ -5152,8 +5280,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2659.051544,
-                  "durationMs" : 4337.305355,
+                  "detectionMs" : 2654.0503529999996,
+                  "durationMs" : 4308.520277,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=907)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=904)"
@@ -5189,17 +5317,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34613.53518,
+                  "durationMs" : 34479.914913,
                   "events" : [
-                    "connection-end (threadId=920)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=919)"
+                    "connection-end: 'end' event without an error (threadId=912)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=912)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.733483999996679,
+                  "recoveryMs" : 2.0215880000032485,
                   "survived" : true
                 },
                 {
@@ -5207,17 +5335,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34203.941044,
+                  "durationMs" : 34254.784471,
                   "events" : [
-                    "connection-end (threadId=913)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=913)"
+                    "connection-end: 'end' event without an error (threadId=917)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=918)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.516111000004457,
+                  "recoveryMs" : 4.477768000004289,
                   "survived" : true
                 }
               ],
@@ -5253,16 +5381,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3467.665259,
+                  "durationMs" : 3489.434251,
                   "events" : [
-                    "connection-end (threadId=923)"
+                    "connection-end: 'end' event without an error (threadId=924)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.597444,
+                  "recoveryMs" : 304.21528000000035,
                   "survived" : true
                 },
                 {
@@ -5270,9 +5398,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1414.454102,
+                  "durationMs" : 1386.714801,
                   "events" : [
-                    "connection-end (threadId=930)",
+                    "connection-end: 'end' event without an error (threadId=930)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=931)"
                   ],
                   "operations" : {
@@ -5280,7 +5408,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.34721100000024,
+                  "recoveryMs" : 205.1989269999999,
                   "survived" : true
                 },
                 {
@@ -5288,10 +5416,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 12.161972999999989,
-                  "durationMs" : 1249.326931,
+                  "detectionMs" : 7.363949000000048,
+                  "durationMs" : 1207.021684,
                   "events" : [
-                    "connection-end (threadId=936)",
+                    "connection-end: 'end' event without an error (threadId=936)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=939)"
                   ],
                   "firstError" : {
@@ -5325,16 +5453,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4310.100767,
+                  "durationMs" : 4276.065,
                   "events" : [
-
+                    "connection-end: 'end' event without an error (threadId=956)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.8319640000004,
+                  "recoveryMs" : 1109.123909,
                   "survived" : true
                 },
                 {
@@ -5342,16 +5470,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4239.97621,
+                  "durationMs" : 4282.720116,
                   "events" : [
-                    "connection-end (threadId=951)"
+                    "connection-end: 'end' event without an error (threadId=951)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2654.1686910000003,
+                  "recoveryMs" : 2656.2393060000004,
                   "survived" : true
                 },
                 {
@@ -5359,16 +5487,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4283.40915,
+                  "durationMs" : 4329.129569,
                   "events" : [
-                    "connection-end (threadId=969)"
+                    "connection-end: 'end' event without an error (threadId=969)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2656.142024999999,
+                  "recoveryMs" : 2653.8089739999996,
                   "survived" : true
                 },
                 {
@@ -5376,16 +5504,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34463.013282,
+                  "durationMs" : 34528.260839,
                   "events" : [
-                    "connection-end (threadId=964)"
+                    "connection-end: 'end' event without an error (threadId=964)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.98656199999823,
+                  "recoveryMs" : 5.300926000003528,
                   "survived" : true
                 },
                 {
@@ -5393,16 +5521,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34224.296374,
+                  "durationMs" : 34235.508486,
                   "events" : [
-                    "connection-end (threadId=975)"
+                    "connection-end: 'end' event without an error (threadId=974)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.970199000003049,
+                  "recoveryMs" : 3.722788999999466,
                   "survived" : true
                 }
               ],
@@ -5438,17 +5566,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3503.976601,
+                  "durationMs" : 3557.195576,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=985)",
-                    "connection-end (threadId=1006)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=983)",
+                    "connection-end: 'end' event without an error (threadId=1006)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.8469970000001,
+                  "recoveryMs" : 305.09212800000023,
                   "survived" : true
                 },
                 {
@@ -5456,9 +5584,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1407.351087,
+                  "durationMs" : 1432.839661,
                   "events" : [
-                    "connection-end (threadId=987)",
+                    "connection-end: 'end' event without an error (threadId=987)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=987)"
                   ],
                   "operations" : {
@@ -5466,7 +5594,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.5534839999998,
+                  "recoveryMs" : 204.9043529999999,
                   "survived" : true
                 },
                 {
@@ -5483,10 +5611,11 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.705750999999964,
-                  "durationMs" : 1245.726866,
+                  "detectionMs" : 13.942060000000083,
+                  "durationMs" : 1236.228885,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=996)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=996)",
+                    "connection-end: 'end' event without an error (threadId=999)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5537,11 +5666,11 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1111.7485089999996,
-                  "durationMs" : 4253.332324,
+                  "detectionMs" : 1113.4663100000002,
+                  "durationMs" : 4295.661082,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=1004)",
-                    "connection-end (threadId=1013)"
+                    "connection-end: 'end' event without an error (threadId=1013)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5583,10 +5712,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2662.5122229999997,
-                  "durationMs" : 4287.453156,
+                  "detectionMs" : 2662.1221339999997,
+                  "durationMs" : 4262.291241,
                   "events" : [
-                    "connection-end (threadId=1008)",
+                    "connection-end: 'end' event without an error (threadId=1008)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1010)"
                   ],
                   "operations" : {
@@ -5594,7 +5723,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2661.036741,
+                  "recoveryMs" : 2659.7587230000004,
                   "survived" : true
                 },
                 {
@@ -5620,11 +5749,11 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2663.781543,
-                  "durationMs" : 4273.761844,
+                  "detectionMs" : 2658.7948019999994,
+                  "durationMs" : 4319.612539,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1017)",
-                    "connection-end (threadId=1035)"
+                    "connection-end: 'end' event without an error (threadId=1035)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5657,10 +5786,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.503509999995,
-                  "durationMs" : 51465.846931,
+                  "detectionMs" : 3000.4311860000016,
+                  "durationMs" : 51435.733677,
                   "events" : [
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3012.654,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3003.116,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -5681,17 +5810,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34232.222648,
+                  "durationMs" : 34276.385914,
                   "events" : [
-                    "connection-end (threadId=1032)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1032)"
+                    "connection-end: 'end' event without an error (threadId=1031)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1031)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.4453670000075363,
+                  "recoveryMs" : 4.643579999996291,
                   "survived" : true
                 }
               ],
@@ -5725,16 +5854,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3455.453012,
+                  "durationMs" : 3478.2955190000002,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1038)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1040)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.28703700000005,
+                  "recoveryMs" : 303.2947210000002,
                   "survived" : true
                 },
                 {
@@ -5742,9 +5871,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1392.472781,
+                  "durationMs" : 1368.0266040000001,
                   "events" : [
-                    "connection-end (threadId=1044)",
+                    "connection-end: 'end' event without an error (threadId=1044)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1044)"
                   ],
                   "operations" : {
@@ -5752,7 +5881,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.79838399999994,
+                  "recoveryMs" : 203.75024700000017,
                   "survived" : true
                 },
                 {
@@ -5769,8 +5898,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.384420000000091,
-                  "durationMs" : 1210.869249,
+                  "detectionMs" : 14.189593999999943,
+                  "durationMs" : 1204.7468920000001,
                   "events" : [
 
                   ],
@@ -5814,10 +5943,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.8693990000002,
-                  "durationMs" : 4272.635325,
+                  "detectionMs" : 1111.4281240000005,
+                  "durationMs" : 4265.327094,
                   "events" : [
-                    "connection-end (threadId=1070)"
+                    "connection-end: 'end' event without an error (threadId=1070)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5859,10 +5988,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2660.188052,
-                  "durationMs" : 4261.76163,
+                  "detectionMs" : 2663.5155509999995,
+                  "durationMs" : 4262.176511,
                   "events" : [
-                    "connection-end (threadId=1065)",
+                    "connection-end: 'end' event without an error (threadId=1065)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1067)"
                   ],
                   "operations" : {
@@ -5870,7 +5999,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2658.689159,
+                  "recoveryMs" : 2661.9952219999996,
                   "survived" : true
                 },
                 {
@@ -5887,10 +6016,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2663.1662090000004,
-                  "durationMs" : 4300.408377,
+                  "detectionMs" : 2658.4661690000003,
+                  "durationMs" : 4284.534733,
                   "events" : [
-
+                    "connection-end: 'end' event without an error (threadId=1083)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5923,10 +6052,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.432178999996,
-                  "durationMs" : 51453.433349,
+                  "detectionMs" : 3000.4559019999942,
+                  "durationMs" : 51523.069353,
                   "events" : [
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3002.856,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3002.593,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -5947,17 +6076,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34188.77752,
+                  "durationMs" : 34259.800469,
                   "events" : [
-                    "connection-end (threadId=1088)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1091)"
+                    "connection-end: 'end' event without an error (threadId=1088)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1088)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.062512000004062,
+                  "recoveryMs" : 4.219623999997566,
                   "survived" : true
                 }
               ],
@@ -5991,16 +6120,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3442.84819,
+                  "durationMs" : 3461.279524,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1098)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1097)",
+                    "connection-end: 'end' event without an error (threadId=1099)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.2238919999995,
+                  "recoveryMs" : 305.12905200000023,
                   "survived" : true
                 },
                 {
@@ -6008,9 +6138,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1353.369607,
+                  "durationMs" : 1426.683409,
                   "events" : [
-                    "connection-end (threadId=1101)",
+                    "connection-end: 'end' event without an error (threadId=1101)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1101)"
                   ],
                   "operations" : {
@@ -6018,7 +6148,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.18063899999993,
+                  "recoveryMs" : 204.5377100000003,
                   "survived" : true
                 },
                 {
@@ -6026,10 +6156,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.159850000000006,
-                  "durationMs" : 1201.661746,
+                  "detectionMs" : 13.649464999999964,
+                  "durationMs" : 1262.713665,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1111)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1111)",
+                    "connection-end: 'end' event without an error (threadId=1113)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6062,8 +6193,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.0682819999997,
-                  "durationMs" : 4253.56521,
+                  "detectionMs" : 1107.4811010000003,
+                  "durationMs" : 4295.075196,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=1119)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1116)"
@@ -6099,11 +6230,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2663.3624259999997,
-                  "durationMs" : 4245.069465,
+                  "detectionMs" : 2662.073021,
+                  "durationMs" : 4293.788928,
                   "events" : [
-                    "connection-end (threadId=1121)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1123)"
+                    "connection-end: 'end' event without an error (threadId=1122)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1124)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6126,11 +6257,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2660.127008,
-                  "durationMs" : 4258.222566,
+                  "detectionMs" : 2642.8345710000003,
+                  "durationMs" : 4287.771231,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1133)",
-                    "connection-end (threadId=1130)",
+                    "connection-end: 'end' event without an error (threadId=1130)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1130)"
                   ],
                   "firstError" : {
@@ -6164,8 +6295,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.3365269999995,
-                  "durationMs" : 51404.929223,
+                  "detectionMs" : 3000.406658,
+                  "durationMs" : 51541.4823,
                   "events" : [
                     "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"handled\":[{\"by\":\"retry\",\"error\":{\"class\":\"Err…"
                   ],
@@ -6188,17 +6319,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34193.867104,
+                  "durationMs" : 34320.977341,
                   "events" : [
-                    "connection-end (threadId=1143)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1143)"
+                    "connection-end: 'end' event without an error (threadId=1144)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1145)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.8555540000015753,
+                  "recoveryMs" : 9.658572000000277,
                   "survived" : true
                 }
               ],
@@ -6232,18 +6363,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3443.930167,
+                  "durationMs" : 3488.863522,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1150)",
                     "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1150)",
-                    "connection-end (threadId=1150)"
+                    "connection-end: 'end' event without an error (threadId=1150)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.7767130000002,
+                  "recoveryMs" : 304.43768699999964,
                   "survived" : true
                 },
                 {
@@ -6251,18 +6382,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1348.1223479999999,
+                  "durationMs" : 1382.018378,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1156)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1156)",
-                    "connection-end (threadId=1161)"
+                    "connection-end: 'end' event without an error (threadId=1161)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.00920399999995,
+                  "recoveryMs" : 203.370862,
                   "survived" : true
                 },
                 {
@@ -6270,11 +6401,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.468463999999983,
-                  "durationMs" : 186.119914,
+                  "detectionMs" : 4.846581000000015,
+                  "durationMs" : 246.49396,
                   "events" : [
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1164)",
-                    "connection-end (threadId=1166)"
+                    "connection-end: 'end' event without an error (threadId=1165)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6290,7 +6421,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.440107999999981,
+                  "recoveryMs" : 5.915896000000004,
                   "survived" : false
                 },
                 {
@@ -6298,18 +6429,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1191.835193,
+                  "durationMs" : 1235.793012,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1169)",
                     "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1169)",
-                    "connection-end (threadId=1169)"
+                    "connection-end: 'end' event without an error (threadId=1169)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.13426400000003,
+                  "recoveryMs" : 56.69329400000015,
                   "survived" : true
                 },
                 {
@@ -6317,18 +6448,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1193.8129920000001,
+                  "durationMs" : 1231.760001,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1175)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1175)",
-                    "connection-end (threadId=1179)"
+                    "connection-end: 'end' event without an error (threadId=1179)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.13540399999988,
+                  "recoveryMs" : 56.135005999999976,
                   "survived" : true
                 },
                 {
@@ -6336,17 +6467,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1174.537868,
+                  "durationMs" : 1225.219632,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1181)",
-                    "connection-end (threadId=1187)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1182)",
+                    "connection-end: 'end' event without an error (threadId=1187)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.516491999999971,
+                  "recoveryMs" : 10.967645000000175,
                   "survived" : true
                 },
                 {
@@ -6354,17 +6485,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41187.625837,
+                  "durationMs" : 41211.458288,
                   "events" : [
                     "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1190)",
-                    "connection-end (threadId=1242)"
+                    "connection-end: 'end' event without an error (threadId=1242)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40028.518351,
+                  "recoveryMs" : 40042.902936,
                   "survived" : true
                 },
                 {
@@ -6372,11 +6503,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.00120199999992,
-                  "durationMs" : 1342.329945,
+                  "detectionMs" : 202.8622210000001,
+                  "durationMs" : 1386.994316,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1196)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1196)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1195)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1195)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6399,23 +6530,23 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 29.06446700000015,
-                  "durationMs" : 2292.809534,
+                  "detectionMs" : 29.491518999999926,
+                  "durationMs" : 2264.7681119999997,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
-                    "connection-end (threadId=4)"
+                    "connection-end: 'end' event without an error (threadId=4)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.0863919999997,
+                  "recoveryMs" : 1082.0636830000003,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.2 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.6 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -6423,7 +6554,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -6432,23 +6563,23 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 9.660626999999977,
-                  "durationMs" : 2254.119198,
+                  "detectionMs" : 15.214255999999978,
+                  "durationMs" : 2242.838681,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
-                    "connection-end (threadId=4)"
+                    "connection-end: 'end' event without an error (threadId=4)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1111.500312,
+                  "recoveryMs" : 1107.211323,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.3 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.1 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -6456,7 +6587,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -6465,18 +6596,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2237.954204,
+                  "durationMs" : 2245.019895,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
-                    "connection-end (threadId=4)"
+                    "connection-end: 'end' event without an error (threadId=4)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1084.9102319999997,
+                  "recoveryMs" : 1088.560582,
                   "survived" : true
                 },
                 {
@@ -6484,17 +6615,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4249.662896,
+                  "durationMs" : 4282.521831,
                   "events" : [
                     "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1202)",
-                    "connection-end (threadId=1206)"
+                    "connection-end: 'end' event without an error (threadId=1206)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1107.0108170000012,
+                  "recoveryMs" : 1107.3832750000001,
                   "survived" : true
                 },
                 {
@@ -6502,17 +6633,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4265.445325,
+                  "durationMs" : 4235.563906,
                   "events" : [
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1208)",
-                    "connection-end (threadId=1213)"
+                    "connection-end: 'end' event without an error (threadId=1213)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2657.234005,
+                  "recoveryMs" : 2655.660613000001,
                   "survived" : true
                 },
                 {
@@ -6520,17 +6651,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4257.354727,
+                  "durationMs" : 4269.467816,
                   "events" : [
                     "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1215)",
-                    "connection-end (threadId=1220)"
+                    "connection-end: 'end' event without an error (threadId=1220)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2656.8841629999997,
+                  "recoveryMs" : 2656.295429,
                   "survived" : true
                 },
                 {
@@ -6538,17 +6669,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 74467.422959,
+                  "durationMs" : 74542.743036,
                   "events" : [
                     "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1223)",
-                    "connection-end (threadId=1338)"
+                    "connection-end: 'end' event without an error (threadId=1332)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40035.427497,
+                  "recoveryMs" : 40039.291616,
                   "survived" : true
                 },
                 {
@@ -6556,18 +6687,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34172.531418,
+                  "durationMs" : 34253.709137,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1234)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1234)",
-                    "connection-end (threadId=1310)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1233)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1233)",
+                    "connection-end: 'end' event without an error (threadId=1310)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.305387000000337,
+                  "recoveryMs" : 2.673598999994283,
                   "survived" : true
                 }
               ],
@@ -6599,18 +6730,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3427.370559,
+                  "durationMs" : 3439.381244,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1238)",
                     "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1238)",
-                    "connection-end (threadId=1238)"
+                    "connection-end: 'end' event without an error (threadId=1238)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.33786299999974,
+                  "recoveryMs" : 303.164765,
                   "survived" : true
                 },
                 {
@@ -6618,18 +6749,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1331.721696,
+                  "durationMs" : 1360.246361,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1245)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1245)",
-                    "connection-end (threadId=1250)"
+                    "connection-end: 'end' event without an error (threadId=1250)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.56820400000015,
+                  "recoveryMs" : 202.74274899999978,
                   "survived" : true
                 },
                 {
@@ -6637,11 +6768,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.893310000000014,
-                  "durationMs" : 166.36353,
+                  "detectionMs" : 2.9955439999999953,
+                  "durationMs" : 187.258035,
                   "events" : [
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1253)",
-                    "connection-end (threadId=1254)"
+                    "connection-end: 'end' event without an error (threadId=1254)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6657,7 +6788,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.653663999999992,
+                  "recoveryMs" : 3.738145000000003,
                   "survived" : false
                 },
                 {
@@ -6665,18 +6796,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1206.409482,
+                  "durationMs" : 1226.183334,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1260)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1260)",
-                    "connection-end (threadId=1260)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1258)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1258)",
+                    "connection-end: 'end' event without an error (threadId=1258)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.42757400000005,
+                  "recoveryMs" : 57.29996200000005,
                   "survived" : true
                 },
                 {
@@ -6684,18 +6815,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1193.799683,
+                  "durationMs" : 1190.702855,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1264)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1264)",
-                    "connection-end (threadId=1269)"
+                    "connection-end: 'end' event without an error (threadId=1274)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.47096499999998,
+                  "recoveryMs" : 54.52004799999986,
                   "survived" : true
                 },
                 {
@@ -6703,17 +6834,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1217.697137,
+                  "durationMs" : 1193.523449,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1272)",
-                    "connection-end (threadId=1282)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1270)",
+                    "connection-end: 'end' event without an error (threadId=1281)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 17.609339999999975,
+                  "recoveryMs" : 10.525326999999834,
                   "survived" : true
                 },
                 {
@@ -6721,17 +6852,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41268.655869,
+                  "durationMs" : 41246.753676,
                   "events" : [
                     "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1276)",
-                    "connection-end (threadId=1325)"
+                    "connection-end: 'end' event without an error (threadId=1325)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40052.804768,
+                  "recoveryMs" : 40057.791556,
                   "survived" : true
                 },
                 {
@@ -6739,11 +6870,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.75640599999997,
-                  "durationMs" : 1339.152308,
+                  "detectionMs" : 202.51187099999993,
+                  "durationMs" : 1354.2422000000001,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1285)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1285)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1284)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1284)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6766,23 +6897,23 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 23.778671999999915,
-                  "durationMs" : 2211.697941,
+                  "detectionMs" : 49.589608,
+                  "durationMs" : 2232.523745,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
-                    "connection-end (threadId=4)"
+                    "connection-end: 'end' event without an error (threadId=4)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1092.6812529999997,
+                  "recoveryMs" : 1099.0480510000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.9 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -6790,7 +6921,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -6799,23 +6930,23 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.73779300000001,
-                  "durationMs" : 2211.231067,
+                  "detectionMs" : 16.614626999999928,
+                  "durationMs" : 2270.36886,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
-                    "connection-end (threadId=4)"
+                    "connection-end: 'end' event without an error (threadId=4)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1088.143508,
+                  "recoveryMs" : 1100.60547,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -6823,7 +6954,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:47969",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
                     "phase" : "acquire"
                   }
                 },
@@ -6832,18 +6963,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2243.381741,
+                  "durationMs" : 2284.478273,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
-                    "connection-end (threadId=4)"
+                    "connection-end: 'end' event without an error (threadId=4)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1097.8149830000002,
+                  "recoveryMs" : 1130.3401149999997,
                   "survived" : true
                 },
                 {
@@ -6851,17 +6982,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4234.456438,
+                  "durationMs" : 4255.808112,
                   "events" : [
-                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1292)",
-                    "connection-end (threadId=1296)"
+                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1291)",
+                    "connection-end: 'end' event without an error (threadId=1296)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.4920000000006,
+                  "recoveryMs" : 1110.0553840000002,
                   "survived" : true
                 },
                 {
@@ -6869,17 +7000,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4242.368121,
+                  "durationMs" : 4256.058254,
                   "events" : [
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1298)",
-                    "connection-end (threadId=1303)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1299)",
+                    "connection-end: 'end' event without an error (threadId=1303)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2659.4459949999996,
+                  "recoveryMs" : 2657.7444329999985,
                   "survived" : true
                 },
                 {
@@ -6887,17 +7019,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4245.872163,
+                  "durationMs" : 4291.472038,
                   "events" : [
                     "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1305)",
-                    "connection-end (threadId=1316)"
+                    "connection-end: 'end' event without an error (threadId=1316)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2660.549650000001,
+                  "recoveryMs" : 2656.2390659999996,
                   "survived" : true
                 },
                 {
@@ -6905,17 +7037,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 74457.643297,
+                  "durationMs" : 74471.274211,
                   "events" : [
                     "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1312)",
-                    "connection-end (threadId=1497)"
+                    "connection-end: 'end' event without an error (threadId=1500)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40049.236176,
+                  "recoveryMs" : 40036.00223199999,
                   "survived" : true
                 },
                 {
@@ -6923,18 +7055,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34184.067581,
+                  "durationMs" : 34195.023856,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1324)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1324)",
-                    "connection-end (threadId=1381)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1322)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1322)",
+                    "connection-end: 'end' event without an error (threadId=1381)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.2604380000047968,
+                  "recoveryMs" : 3.2249619999929564,
                   "survived" : true
                 }
               ],
@@ -6966,7 +7098,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3445.608112,
+                  "durationMs" : 4496.190214,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
@@ -6975,7 +7107,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.25952899999993,
+                  "recoveryMs" : 301.4089729999996,
                   "survived" : true
                 },
                 {
@@ -6983,7 +7115,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1313.759182,
+                  "durationMs" : 1334.187876,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -6992,7 +7124,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.72484299999996,
+                  "recoveryMs" : 201.66011600000002,
                   "survived" : true
                 },
                 {
@@ -7000,8 +7132,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.4635710000000017,
-                  "durationMs" : 208.343225,
+                  "detectionMs" : 1.1165050000000036,
+                  "durationMs" : 134.650951,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF"
                   ],
@@ -7019,7 +7151,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.478225000000037,
+                  "recoveryMs" : 1.7349070000000069,
                   "survived" : false
                 },
                 {
@@ -7027,7 +7159,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1192.710104,
+                  "durationMs" : 1172.652677,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
@@ -7036,7 +7168,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.73496800000021,
+                  "recoveryMs" : 54.89601399999992,
                   "survived" : true
                 },
                 {
@@ -7044,7 +7176,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1181.2854849999999,
+                  "durationMs" : 1178.883853,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7053,7 +7185,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.667839000000185,
+                  "recoveryMs" : 54.37704599999984,
                   "survived" : true
                 },
                 {
@@ -7061,10 +7193,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 6.439257999999882,
-                  "durationMs" : 1163.691799,
+                  "detectionMs" : 17.655471000000034,
+                  "durationMs" : 1177.499108,
                   "events" : [
-                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:60018->127.0.0.1:47969: read: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:44932->127.0.0.1:32979: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -7087,11 +7219,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.441366,
-                  "durationMs" : 7145.89144,
+                  "detectionMs" : 3006.3012630000003,
+                  "durationMs" : 7168.937011,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":6016.34,\"o…"
+                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3020.457,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -7112,8 +7244,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.53087099999993,
-                  "durationMs" : 1330.263002,
+                  "detectionMs" : 201.65443099999993,
+                  "durationMs" : 1346.197067,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF",
                     "driver-log: [mysql] connection.go:49: invalid connection"
@@ -7150,8 +7282,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 47.53060400000004,
-                  "durationMs" : 2241.502203,
+                  "detectionMs" : 42.35649699999999,
+                  "durationMs" : 2251.014733,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7160,18 +7292,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1100.1809910000002,
+                  "recoveryMs" : 1099.345969,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7180,8 +7312,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 11.137866000000031,
-                  "durationMs" : 2197.051956,
+                  "detectionMs" : 11.727121000000125,
+                  "durationMs" : 2211.800787,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7190,18 +7322,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1082.4259,
+                  "recoveryMs" : 1103.366497,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.2 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7210,7 +7342,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2182.129696,
+                  "durationMs" : 2213.542327,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7219,7 +7351,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1090.918789,
+                  "recoveryMs" : 1101.8796960000004,
                   "survived" : true
                 },
                 {
@@ -7227,7 +7359,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4204.098959,
+                  "durationMs" : 4228.575156,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
@@ -7236,7 +7368,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.9718170000006,
+                  "recoveryMs" : 1103.0122229999997,
                   "survived" : true
                 },
                 {
@@ -7244,7 +7376,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4197.452757,
+                  "durationMs" : 4222.833578,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7253,7 +7385,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2651.5576550000005,
+                  "recoveryMs" : 2652.2882449999993,
                   "survived" : true
                 },
                 {
@@ -7261,10 +7393,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2655.739237,
-                  "durationMs" : 4237.146481,
+                  "detectionMs" : 2653.5616019999998,
+                  "durationMs" : 4242.198646,
                   "events" : [
-                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:36696->127.0.0.1:47969: read: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:41356->127.0.0.1:32979: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -7287,7 +7419,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34360.301298,
+                  "durationMs" : 34370.2897,
                   "events" : [
 
                   ],
@@ -7296,7 +7428,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.4518019999959506,
+                  "recoveryMs" : 0.5345759999981965,
                   "survived" : true
                 },
                 {
@@ -7304,7 +7436,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34152.309821,
+                  "durationMs" : 34180.282147,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7313,7 +7445,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.107189999995171,
+                  "recoveryMs" : 2.6302489999943646,
                   "survived" : true
                 }
               ],
@@ -7345,7 +7477,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3389.518653,
+                  "durationMs" : 3418.987943,
                   "events" : [
 
                   ],
@@ -7354,7 +7486,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.0346260000001,
+                  "recoveryMs" : 301.40836299999955,
                   "survived" : true
                 },
                 {
@@ -7362,7 +7494,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1317.921122,
+                  "durationMs" : 1340.390233,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7371,7 +7503,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.340332,
+                  "recoveryMs" : 201.69337300000007,
                   "survived" : true
                 },
                 {
@@ -7379,8 +7511,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.897958999999986,
-                  "durationMs" : 151.567386,
+                  "detectionMs" : 1.2351259999999797,
+                  "durationMs" : 138.720467,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF"
                   ],
@@ -7398,7 +7530,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.3554639999999836,
+                  "recoveryMs" : 1.6884279999999876,
                   "survived" : false
                 },
                 {
@@ -7406,7 +7538,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1162.66265,
+                  "durationMs" : 1164.1732240000001,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
@@ -7415,7 +7547,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.22919899999988,
+                  "recoveryMs" : 53.37664399999994,
                   "survived" : true
                 },
                 {
@@ -7423,7 +7555,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1176.22489,
+                  "durationMs" : 1165.560492,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7432,7 +7564,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.900370000000066,
+                  "recoveryMs" : 54.061706000000186,
                   "survived" : true
                 },
                 {
@@ -7440,10 +7572,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 10.857606000000033,
-                  "durationMs" : 1148.241364,
+                  "detectionMs" : 5.89357300000006,
+                  "durationMs" : 1162.81857,
                   "events" : [
-                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:45802->127.0.0.1:47969: read: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:48024->127.0.0.1:32979: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -7466,11 +7598,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3010.35509,
-                  "durationMs" : 4163.883426,
+                  "detectionMs" : 3010.5982619999995,
+                  "durationMs" : 4176.306589,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3020.833,\"…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3019.877,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -7491,8 +7623,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.4795549999999,
-                  "durationMs" : 1325.232241,
+                  "detectionMs" : 202.20208000000002,
+                  "durationMs" : 1342.898764,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF",
                     "driver-log: [mysql] connection.go:49: invalid connection"
@@ -7529,8 +7661,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 37.76586300000008,
-                  "durationMs" : 2216.427089,
+                  "detectionMs" : 26.31047499999977,
+                  "durationMs" : 2203.979088,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7539,18 +7671,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1118.4631490000004,
+                  "recoveryMs" : 1092.387741,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7559,8 +7691,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 11.38838399999986,
-                  "durationMs" : 2186.124192,
+                  "detectionMs" : 11.84708999999998,
+                  "durationMs" : 2213.064933,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7569,18 +7701,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1100.9536679999997,
+                  "recoveryMs" : 1108.645903,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7589,7 +7721,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2187.977455,
+                  "durationMs" : 2225.541243,
                   "events" : [
 
                   ],
@@ -7598,7 +7730,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1098.6301890000002,
+                  "recoveryMs" : 1107.9853580000001,
                   "survived" : true
                 },
                 {
@@ -7606,7 +7738,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4209.56711,
+                  "durationMs" : 4208.929054,
                   "events" : [
 
                   ],
@@ -7615,7 +7747,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.8018379999999,
+                  "recoveryMs" : 1103.168505000001,
                   "survived" : true
                 },
                 {
@@ -7623,7 +7755,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4197.415562,
+                  "durationMs" : 4224.365451,
                   "events" : [
 
                   ],
@@ -7632,7 +7764,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2655.443490000001,
+                  "recoveryMs" : 2650.812971,
                   "survived" : true
                 },
                 {
@@ -7640,7 +7772,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4218.803397,
+                  "durationMs" : 4247.425012,
                   "events" : [
 
                   ],
@@ -7649,7 +7781,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2655.6677040000004,
+                  "recoveryMs" : 2651.4054409999994,
                   "survived" : true
                 },
                 {
@@ -7657,7 +7789,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34336.419347,
+                  "durationMs" : 34382.67493,
                   "events" : [
 
                   ],
@@ -7666,7 +7798,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.9109259999968344,
+                  "recoveryMs" : 0.8743820000017877,
                   "survived" : true
                 },
                 {
@@ -7674,7 +7806,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34179.414571,
+                  "durationMs" : 34184.516032,
                   "events" : [
 
                   ],
@@ -7683,7 +7815,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.045453999999154,
+                  "recoveryMs" : 1.020262999998522,
                   "survived" : true
                 }
               ],
@@ -7717,17 +7849,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3438.7113170000002,
+                  "durationMs" : 4953.526731,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:39470->127.0.0.1:47969: write: broken pipe"
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:37126->127.0.0.1:32979: write: broken pipe"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.2912419999998,
+                  "recoveryMs" : 301.923401,
                   "survived" : true
                 },
                 {
@@ -7735,7 +7867,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1324.011653,
+                  "durationMs" : 2068.823075,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7744,7 +7876,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.6738479999999,
+                  "recoveryMs" : 201.52320499999996,
                   "survived" : true
                 },
                 {
@@ -7752,8 +7884,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.8413099999999929,
-                  "durationMs" : 174.888293,
+                  "detectionMs" : 1.407782999999995,
+                  "durationMs" : 131.840128,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF"
                   ],
@@ -7771,7 +7903,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.3684639999999888,
+                  "recoveryMs" : 1.8617600000000039,
                   "survived" : false
                 },
                 {
@@ -7779,17 +7911,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1162.414332,
+                  "durationMs" : 1198.472988,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:33708->127.0.0.1:45171: write: broken pipe"
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:53284->127.0.0.1:44523: write: broken pipe"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 52.819680999999946,
+                  "recoveryMs" : 54.102235000000064,
                   "survived" : true
                 },
                 {
@@ -7797,7 +7929,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1155.137753,
+                  "durationMs" : 1195.18182,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7806,7 +7938,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 52.73992799999996,
+                  "recoveryMs" : 53.37408299999993,
                   "survived" : true
                 },
                 {
@@ -7814,10 +7946,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 9.22638199999983,
-                  "durationMs" : 1156.253772,
+                  "detectionMs" : 9.385124000000133,
+                  "durationMs" : 1204.803361,
                   "events" : [
-                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:59046->127.0.0.1:47969: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:44490->127.0.0.1:32979: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -7840,11 +7972,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.7502649999997,
-                  "durationMs" : 7146.025153,
+                  "detectionMs" : 3011.007616,
+                  "durationMs" : 7177.113443,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":6024.439,\"…"
+                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3024.668,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -7865,8 +7997,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.4267359999999,
-                  "durationMs" : 1313.1091860000001,
+                  "detectionMs" : 201.829796,
+                  "durationMs" : 1353.3585,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF"
                   ],
@@ -7902,8 +8034,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 21.76092400000016,
-                  "durationMs" : 2234.850207,
+                  "detectionMs" : 42.550015999999914,
+                  "durationMs" : 2256.61212,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7912,10 +8044,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1091.453666,
+                  "recoveryMs" : 1093.1389649999999,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
+                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
                     "operation 2 failed with *net.OpError (refused) after 0.2 ms"
                   ],
                   "whileDownError" : {
@@ -7923,7 +8055,7 @@ enum MeasuredDriversData {
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7932,8 +8064,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 12.129053999999996,
-                  "durationMs" : 2213.472007,
+                  "detectionMs" : 11.49635400000011,
+                  "durationMs" : 2230.20335,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7942,10 +8074,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1097.329944,
+                  "recoveryMs" : 1107.7522800000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 1 failed with *net.OpError (refused) after 0.2 ms",
                     "operation 2 failed with *net.OpError (refused) after 0.2 ms"
                   ],
                   "whileDownError" : {
@@ -7953,7 +8085,7 @@ enum MeasuredDriversData {
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7962,7 +8094,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2200.87318,
+                  "durationMs" : 2232.555162,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7971,7 +8103,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.0607290000003,
+                  "recoveryMs" : 1101.6728919999998,
                   "survived" : true
                 },
                 {
@@ -7979,17 +8111,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4205.392021,
+                  "durationMs" : 4237.240614,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:59216->127.0.0.1:47969: write: broken pipe"
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:44652->127.0.0.1:32979: write: broken pipe"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.3774589999994,
+                  "recoveryMs" : 1103.1935540000013,
                   "survived" : true
                 },
                 {
@@ -7997,7 +8129,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4206.045187,
+                  "durationMs" : 4239.502162,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -8006,7 +8138,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2654.990876,
+                  "recoveryMs" : 2654.5387889999993,
                   "survived" : true
                 },
                 {
@@ -8014,10 +8146,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2655.9036210000004,
-                  "durationMs" : 4218.435684,
+                  "detectionMs" : 2651.806136,
+                  "durationMs" : 4251.3891810000005,
                   "events" : [
-                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:36088->127.0.0.1:47969: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:44816->127.0.0.1:32979: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -8040,7 +8172,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34443.529528,
+                  "durationMs" : 34485.227255,
                   "events" : [
 
                   ],
@@ -8049,7 +8181,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.5580110000009881,
+                  "recoveryMs" : 0.5222209999992629,
                   "survived" : true
                 },
                 {
@@ -8057,7 +8189,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34202.856113,
+                  "durationMs" : 34191.606014,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -8066,7 +8198,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.0280360000033397,
+                  "recoveryMs" : 1.1188539999930072,
                   "survived" : true
                 }
               ],
@@ -8098,7 +8230,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3438.09106,
+                  "durationMs" : 3441.61799,
                   "events" : [
 
                   ],
@@ -8107,7 +8239,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.2191320000002,
+                  "recoveryMs" : 301.32145400000036,
                   "survived" : true
                 },
                 {
@@ -8115,7 +8247,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1342.029514,
+                  "durationMs" : 1346.081125,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -8124,7 +8256,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.8147160000001,
+                  "recoveryMs" : 201.65372200000002,
                   "survived" : true
                 },
                 {
@@ -8132,8 +8264,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.9818790000000064,
-                  "durationMs" : 122.569759,
+                  "detectionMs" : 0.953788000000003,
+                  "durationMs" : 171.095248,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF"
                   ],
@@ -8151,7 +8283,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.2417890000000114,
+                  "recoveryMs" : 1.172302000000002,
                   "survived" : false
                 },
                 {
@@ -8159,18 +8291,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1160.679222,
+                  "durationMs" : 1187.955165,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:52822->127.0.0.1:41521: write: broken pipe",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:52848->127.0.0.1:41521: write: connection reset by peer"
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:43634->127.0.0.1:34303: write: broken pipe",
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:43642->127.0.0.1:34303: write: connection reset by peer"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.71840999999995,
+                  "recoveryMs" : 54.16075599999999,
                   "survived" : true
                 },
                 {
@@ -8178,7 +8310,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1170.469642,
+                  "durationMs" : 1179.081115,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -8187,7 +8319,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.01150500000017,
+                  "recoveryMs" : 53.599095000000034,
                   "survived" : true
                 },
                 {
@@ -8195,10 +8327,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 10.215752000000066,
-                  "durationMs" : 1156.937813,
+                  "detectionMs" : 6.25230600000009,
+                  "durationMs" : 1194.5836610000001,
                   "events" : [
-                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:49094->127.0.0.1:47969: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:48218->127.0.0.1:32979: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -8221,11 +8353,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.2807690000004,
-                  "durationMs" : 4144.943298,
+                  "detectionMs" : 3016.6567910000003,
+                  "durationMs" : 4176.634331,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3019.609,\"…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3022.608,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -8246,8 +8378,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.48010599999998,
-                  "durationMs" : 1318.041727,
+                  "detectionMs" : 201.40333299999998,
+                  "durationMs" : 1331.846144,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF"
                   ],
@@ -8283,8 +8415,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 21.744077999999945,
-                  "durationMs" : 2193.695979,
+                  "detectionMs" : 42.33908199999996,
+                  "durationMs" : 2243.608846,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -8293,18 +8425,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1087.264161,
+                  "recoveryMs" : 1110.6575729999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -8313,8 +8445,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 8.342001999999866,
-                  "durationMs" : 2202.240366,
+                  "detectionMs" : 13.486521999999923,
+                  "durationMs" : 2252.217552,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -8323,18 +8455,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1095.6406969999998,
+                  "recoveryMs" : 1116.6603429999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -8343,7 +8475,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2202.3572599999998,
+                  "durationMs" : 2246.726502,
                   "events" : [
 
                   ],
@@ -8352,7 +8484,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1089.1604050000003,
+                  "recoveryMs" : 1110.1219310000004,
                   "survived" : true
                 },
                 {
@@ -8360,16 +8492,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4208.808413,
+                  "durationMs" : 4211.341511,
                   "events" : [
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:49252->127.0.0.1:47969: write: connection reset by peer"
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:48428->127.0.0.1:32979: write: connection reset by peer"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.740949999999,
+                  "recoveryMs" : 1103.4714130000007,
                   "survived" : true
                 },
                 {
@@ -8377,7 +8509,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4210.331737,
+                  "durationMs" : 4292.749212,
                   "events" : [
 
                   ],
@@ -8386,7 +8518,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2651.16857,
+                  "recoveryMs" : 2652.393677000001,
                   "survived" : true
                 },
                 {
@@ -8394,7 +8526,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4236.111148,
+                  "durationMs" : 4257.227182,
                   "events" : [
 
                   ],
@@ -8403,7 +8535,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2655.3763089999998,
+                  "recoveryMs" : 2652.1652599999998,
                   "survived" : true
                 },
                 {
@@ -8411,7 +8543,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34389.630854,
+                  "durationMs" : 34443.202045,
                   "events" : [
 
                   ],
@@ -8420,7 +8552,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.7264949999953387,
+                  "recoveryMs" : 0.9331569999994827,
                   "survived" : true
                 },
                 {
@@ -8428,7 +8560,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34172.243034,
+                  "durationMs" : 34237.682257,
                   "events" : [
 
                   ],
@@ -8437,7 +8569,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.8945689999964088,
+                  "recoveryMs" : 1.0817869999955292,
                   "survived" : true
                 }
               ],
@@ -8471,7 +8603,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3332.245089,
+                  "durationMs" : 3333.226453,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -8480,7 +8612,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.07214399999975,
+                  "recoveryMs" : 301.79684499999985,
                   "survived" : true
                 },
                 {
@@ -8488,7 +8620,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1242.670849,
+                  "durationMs" : 1244.182937,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8497,7 +8629,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.44166100000007,
+                  "recoveryMs" : 201.51490200000012,
                   "survived" : true
                 },
                 {
@@ -8505,8 +8637,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.0392539999999997,
-                  "durationMs" : 74.10433,
+                  "detectionMs" : 1.4477130000000002,
+                  "durationMs" : 44.113301,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -8524,7 +8656,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.710470999999984,
+                  "recoveryMs" : 2.313177000000003,
                   "survived" : false
                 },
                 {
@@ -8532,7 +8664,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1084.6388,
+                  "durationMs" : 1087.325989,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -8541,7 +8673,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.63292299999978,
+                  "recoveryMs" : 53.48401299999978,
                   "survived" : true
                 },
                 {
@@ -8549,7 +8681,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1097.909402,
+                  "durationMs" : 1084.498399,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8558,7 +8690,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.74894399999994,
+                  "recoveryMs" : 53.83484399999975,
                   "survived" : true
                 },
                 {
@@ -8566,10 +8698,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 16.011965000000146,
-                  "durationMs" : 1083.448251,
+                  "detectionMs" : 10.99013100000002,
+                  "durationMs" : 1073.216826,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:39338->127.0.0.1:47969: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:45266->127.0.0.1:32979: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -8592,11 +8724,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3009.304344,
-                  "durationMs" : 7087.097111,
+                  "detectionMs" : 3010.559755,
+                  "durationMs" : 7090.481564,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":6031.001,\"…"
+                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3024.373,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -8617,8 +8749,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.657469,
-                  "durationMs" : 1245.325684,
+                  "detectionMs" : 201.39529599999992,
+                  "durationMs" : 1239.918703,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -8655,8 +8787,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 21.685926999999992,
-                  "durationMs" : 2132.742337,
+                  "detectionMs" : 26.932173999999918,
+                  "durationMs" : 2140.207098,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8665,7 +8797,37 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1094.8227189999998,
+                  "recoveryMs" : 1110.839873,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "errorClass" : "*net.OpError",
+                    "kind" : "refused",
+                    "label" : "*net.OpError (refused)",
+                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 9.766440999999986,
+                  "durationMs" : 2133.557602,
+                  "events" : [
+                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1107.4663240000002,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with *net.OpError (refused) after 0.4 ms",
@@ -8676,37 +8838,7 @@ enum MeasuredDriversData {
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 9.847083999999882,
-                  "durationMs" : 2106.609131,
-                  "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1087.099459,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.2 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "errorClass" : "*net.OpError",
-                    "kind" : "refused",
-                    "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -8715,7 +8847,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2121.980464,
+                  "durationMs" : 2156.797015,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8724,7 +8856,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1097.7675,
+                  "recoveryMs" : 1123.719934,
                   "survived" : true
                 },
                 {
@@ -8732,7 +8864,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4126.306423,
+                  "durationMs" : 4126.700873,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -8741,7 +8873,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.5302680000004,
+                  "recoveryMs" : 1103.1605730000006,
                   "survived" : true
                 },
                 {
@@ -8749,7 +8881,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4123.865826,
+                  "durationMs" : 4129.297724,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8758,7 +8890,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2649.5512400000002,
+                  "recoveryMs" : 2650.2334620000006,
                   "survived" : true
                 },
                 {
@@ -8766,10 +8898,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2655.784539,
-                  "durationMs" : 4163.928197,
+                  "detectionMs" : 2649.81522,
+                  "durationMs" : 4142.133549,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:39658->127.0.0.1:47969: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:52658->127.0.0.1:32979: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -8792,7 +8924,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34275.563375,
+                  "durationMs" : 34339.477492,
                   "events" : [
 
                   ],
@@ -8801,7 +8933,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.2989109999980428,
+                  "recoveryMs" : 0.3634370000072522,
                   "survived" : true
                 },
                 {
@@ -8809,7 +8941,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34080.592413,
+                  "durationMs" : 34082.637509,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8818,7 +8950,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.079728000004252,
+                  "recoveryMs" : 1.0205219999988913,
                   "survived" : true
                 }
               ],
@@ -8850,7 +8982,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3322.7404,
+                  "durationMs" : 3333.242141,
                   "events" : [
 
                   ],
@@ -8859,7 +8991,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 300.99727299999995,
+                  "recoveryMs" : 301.30275900000015,
                   "survived" : true
                 },
                 {
@@ -8867,7 +8999,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1236.695679,
+                  "durationMs" : 1245.078419,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8876,7 +9008,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.35273600000005,
+                  "recoveryMs" : 201.81927300000007,
                   "survived" : true
                 },
                 {
@@ -8884,8 +9016,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.8785959999999946,
-                  "durationMs" : 67.437327,
+                  "detectionMs" : 1.0111229999999978,
+                  "durationMs" : 84.445053,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -8903,7 +9035,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.3606669999999923,
+                  "recoveryMs" : 1.6723700000000008,
                   "survived" : false
                 },
                 {
@@ -8911,7 +9043,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1077.705918,
+                  "durationMs" : 1090.319751,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -8920,7 +9052,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 52.81554000000017,
+                  "recoveryMs" : 53.77226500000006,
                   "survived" : true
                 },
                 {
@@ -8928,7 +9060,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1082.277401,
+                  "durationMs" : 1090.277247,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8937,7 +9069,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.47063200000002,
+                  "recoveryMs" : 53.73185899999976,
                   "survived" : true
                 },
                 {
@@ -8945,10 +9077,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 9.52967099999978,
-                  "durationMs" : 1059.842401,
+                  "detectionMs" : 4.908337999999958,
+                  "durationMs" : 1067.815364,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:46842->127.0.0.1:47969: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:47634->127.0.0.1:32979: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -8971,11 +9103,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.7995389999996,
-                  "durationMs" : 4072.761341,
+                  "detectionMs" : 3004.457276,
+                  "durationMs" : 4086.832003,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3021.067,\"…"
+                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3032.48,\"o…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -8996,8 +9128,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.46151799999984,
-                  "durationMs" : 1236.778593,
+                  "detectionMs" : 201.87091199999986,
+                  "durationMs" : 1243.499531,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -9034,8 +9166,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 42.85556699999995,
-                  "durationMs" : 2113.851609,
+                  "detectionMs" : 39.074268000000075,
+                  "durationMs" : 2134.312278,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -9044,18 +9176,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1090.2187749999998,
+                  "recoveryMs" : 1107.3203820000003,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.7 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -9064,8 +9196,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 10.608765000000062,
-                  "durationMs" : 2105.408887,
+                  "detectionMs" : 11.215326000000005,
+                  "durationMs" : 2114.296908,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -9074,18 +9206,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1081.5393960000001,
+                  "recoveryMs" : 1088.305361,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with *net.OpError (refused) after 0.3 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
+                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:47969: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -9094,7 +9226,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2125.151506,
+                  "durationMs" : 2128.374144,
                   "events" : [
 
                   ],
@@ -9103,7 +9235,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1099.7406570000003,
+                  "recoveryMs" : 1104.9080630000003,
                   "survived" : true
                 },
                 {
@@ -9111,7 +9243,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4123.685758,
+                  "durationMs" : 4126.434322,
                   "events" : [
 
                   ],
@@ -9120,7 +9252,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.4553029999993,
+                  "recoveryMs" : 1102.7437470000004,
                   "survived" : true
                 },
                 {
@@ -9128,7 +9260,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4121.895488,
+                  "durationMs" : 4126.110059,
                   "events" : [
 
                   ],
@@ -9137,7 +9269,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2655.3653819999995,
+                  "recoveryMs" : 2650.4164769999998,
                   "survived" : true
                 },
                 {
@@ -9145,7 +9277,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4143.486134,
+                  "durationMs" : 4157.852846,
                   "events" : [
 
                   ],
@@ -9154,7 +9286,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2655.175912000001,
+                  "recoveryMs" : 2655.079125,
                   "survived" : true
                 },
                 {
@@ -9162,7 +9294,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34290.880594,
+                  "durationMs" : 34333.422379,
                   "events" : [
 
                   ],
@@ -9171,7 +9303,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.8402080000014394,
+                  "recoveryMs" : 0.9215800000019954,
                   "survived" : true
                 },
                 {
@@ -9179,7 +9311,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34101.962471,
+                  "durationMs" : 34112.01527,
                   "events" : [
 
                   ],
@@ -9188,7 +9320,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.841668999993999,
+                  "recoveryMs" : 1.2558330000028946,
                   "survived" : true
                 }
               ],
@@ -9222,10 +9354,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 4.529802000000018,
-                  "durationMs" : 1062.649062,
+                  "detectionMs" : 5.635199000000057,
+                  "durationMs" : 1062.549014,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:58356->127.0.0.1:47969: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:35206->127.0.0.1:32979: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -9248,7 +9380,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34296.654379,
+                  "durationMs" : 34361.608613,
                   "events" : [
 
                   ],
@@ -9257,7 +9389,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.3875620000035269,
+                  "recoveryMs" : 1.7138059999997495,
                   "survived" : true
                 },
                 {
@@ -9265,7 +9397,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34107.174657,
+                  "durationMs" : 34080.810152,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -9274,7 +9406,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 12.585546000002068,
+                  "recoveryMs" : 3.3203229999999166,
                   "survived" : true
                 }
               ],
@@ -9306,18 +9438,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3772.729955,
+                  "durationMs" : 3793.4888,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1891) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1892) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1893) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1894) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=1895) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1896) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 309.09846000000016,
+                  "recoveryMs" : 311.05638599999975,
                   "survived" : true
                 },
                 {
@@ -9325,18 +9457,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1584.012009,
+                  "durationMs" : 1709.5375,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1897) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@556df29b ((conn=1898) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fad14ed ((conn=1899) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1900) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=1901) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1902) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 207.4908499999999,
+                  "recoveryMs" : 209.26035699999989,
                   "survived" : true
                 },
                 {
@@ -9344,18 +9476,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 5.256146000000001,
-                  "durationMs" : 403.439268,
+                  "detectionMs" : 5.112091000000078,
+                  "durationMs" : 610.718799,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@62c54102 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1905)…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@27ebef2a marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1904)…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@68a20a11 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1911)…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@19fda781 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1909)…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1904) Socket error",
+                    "message" : "(conn=1909) Socket error",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -9364,7 +9496,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=1905) Socket error",
+                      "message" : "(conn=1911) Socket error",
                       "phase" : "query"
                     }
                   ],
@@ -9373,7 +9505,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.728796000000045,
+                  "recoveryMs" : 6.647271000000046,
                   "survived" : false
                 },
                 {
@@ -9381,18 +9513,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1543.9697740000001,
+                  "durationMs" : 1608.770526,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1913) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1914) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1916) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1910) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fa38bc0 ((conn=1912) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2a5ed2a4 ((conn=1914) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.005968000000166,
+                  "recoveryMs" : 59.34642500000018,
                   "survived" : true
                 },
                 {
@@ -9400,18 +9532,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1535.186105,
+                  "durationMs" : 1484.490805,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1915) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@556df29b ((conn=1917) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fad14ed ((conn=1919) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1920) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=1921) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1922) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 62.62100599999985,
+                  "recoveryMs" : 64.5556959999999,
                   "survived" : true
                 },
                 {
@@ -9419,18 +9551,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1513.5358959999999,
+                  "durationMs" : 1465.9673579999999,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1925) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fad14ed ((conn=1926) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6bc7f3c3 ((conn=1927) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1926) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2a5ed2a4 ((conn=1927) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@63abd068 ((conn=1928) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 31.22891800000002,
+                  "recoveryMs" : 13.863996999999927,
                   "survived" : true
                 },
                 {
@@ -9438,18 +9570,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21567.679157,
+                  "durationMs" : 21501.816066,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1928) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=1930) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4a5f9d82 ((conn=1931) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1932) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1933) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@21c44886 ((conn=1934) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20057.144496,
+                  "recoveryMs" : 20026.732865,
                   "survived" : true
                 },
                 {
@@ -9457,17 +9589,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 206.4749280000001,
-                  "durationMs" : 1806.707062,
+                  "detectionMs" : 206.17185700000027,
+                  "durationMs" : 1674.295858,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@27ebef2a marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1945)…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@19fda781 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1941)…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1945) Socket error",
+                    "message" : "(conn=1941) Socket error",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -9492,21 +9624,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2797.366707,
+                  "durationMs" : 3279.602733,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1315.42704,
+                  "recoveryMs" : 1319.4287989999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1291.6 ms"
+                    "operation 1 succeeded after 1295.8 ms"
                   ]
                 },
                 {
@@ -9514,21 +9646,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2698.373631,
+                  "durationMs" : 2762.076638,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1306.433107,
+                  "recoveryMs" : 1306.6713330000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1292.5 ms"
+                    "operation 1 succeeded after 1293.6 ms"
                   ]
                 },
                 {
@@ -9536,18 +9668,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2500.479979,
+                  "durationMs" : 2559.168272,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fa38bc0 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2a5ed2a4 ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1092.192798,
+                  "recoveryMs" : 1135.579087,
                   "survived" : true
                 },
                 {
@@ -9555,18 +9687,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4604.343661,
+                  "durationMs" : 4760.027902,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1943) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@282117cc ((conn=1944) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6762830b ((conn=1946) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1954) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2366089 ((conn=1955) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6067c14a ((conn=1956) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1116.3300020000001,
+                  "recoveryMs" : 1118.514384999999,
                   "survived" : true
                 },
                 {
@@ -9574,18 +9706,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4565.752546,
+                  "durationMs" : 4835.555841,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1951) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@73893447 ((conn=1952) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@da9b299 ((conn=1953) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1957) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2366089 ((conn=1959) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6067c14a ((conn=1960) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2671.665782,
+                  "recoveryMs" : 2664.935611999999,
                   "survived" : true
                 },
                 {
@@ -9593,18 +9725,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4482.269438,
+                  "durationMs" : 4815.860802,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1958) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@da9b299 ((conn=1959) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@dbfc1a3 ((conn=1960) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1962) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6067c14a ((conn=1963) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@52123993 ((conn=1964) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2666.942425,
+                  "recoveryMs" : 2673.1247769999995,
                   "survived" : true
                 },
                 {
@@ -9612,18 +9744,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 54699.152619,
+                  "durationMs" : 55077.536258,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1970) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@23e11c4c ((conn=1971) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3720823a ((conn=1973) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1979) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1980) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@21c44886 ((conn=1982) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20022.401235999998,
+                  "recoveryMs" : 20018.354991,
                   "survived" : true
                 },
                 {
@@ -9631,18 +9763,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34514.077827,
+                  "durationMs" : 34812.020744,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@27ebef2a ((conn=1975) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@556df29b ((conn=1976) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fad14ed ((conn=1977) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1981) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=1983) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1985) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.409943999999086,
+                  "recoveryMs" : 8.070666999999958,
                   "survived" : true
                 }
               ],
@@ -9674,18 +9806,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3683.454491,
+                  "durationMs" : 4021.364122,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1982) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@556df29b ((conn=1983) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=1987) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=1988) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 307.2836150000003,
+                  "recoveryMs" : 309.6928509999998,
                   "survived" : true
                 },
                 {
@@ -9693,18 +9825,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1612.073365,
+                  "durationMs" : 1712.6691759999999,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=1989) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=1990) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=1994) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=1995) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 208.88462000000004,
+                  "recoveryMs" : 208.50798800000007,
                   "survived" : true
                 },
                 {
@@ -9712,19 +9844,19 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 5.266646000000037,
-                  "durationMs" : 435.708152,
+                  "detectionMs" : 4.2958169999999996,
+                  "durationMs" : 502.573644,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@3445d8d3 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1997)…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@345a01c5 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1996)…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@1635e3e8 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=2002)…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@7ed9648c marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=2001)…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1996) Socket error",
+                    "message" : "(conn=2001) Socket error",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -9733,7 +9865,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=1997) Socket error",
+                      "message" : "(conn=2002) Socket error",
                       "phase" : "query"
                     }
                   ],
@@ -9742,7 +9874,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.301506000000018,
+                  "recoveryMs" : 7.590105999999992,
                   "survived" : false
                 },
                 {
@@ -9750,18 +9882,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1478.297163,
+                  "durationMs" : 1502.04491,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=2003) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=2004) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=2008) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=2009) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.367794,
+                  "recoveryMs" : 59.8965169999999,
                   "survived" : true
                 },
                 {
@@ -9769,18 +9901,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1436.047738,
+                  "durationMs" : 1547.040642,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=2009) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=2010) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=2014) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=2015) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 63.09298600000011,
+                  "recoveryMs" : 64.02834299999995,
                   "survived" : true
                 },
                 {
@@ -9788,18 +9920,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1443.301182,
+                  "durationMs" : 1465.310261,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=2016) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fad14ed ((conn=2017) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=2021) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=2022) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 13.561728999999787,
+                  "recoveryMs" : 13.436412000000018,
                   "survived" : true
                 },
                 {
@@ -9807,18 +9939,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21451.302717,
+                  "durationMs" : 21469.943657,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=2024) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@3ff30ade ((conn=2025) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=2029) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=2030) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20033.950160999997,
+                  "recoveryMs" : 20025.447647,
                   "survived" : true
                 },
                 {
@@ -9826,18 +9958,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 207.13875399999984,
-                  "durationMs" : 1613.008666,
+                  "detectionMs" : 207.0070790000002,
+                  "durationMs" : 1670.29974,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@345a01c5 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=2032)…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@7ed9648c marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=2037)…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=2032) Socket error",
+                    "message" : "(conn=2037) Socket error",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -9862,21 +9994,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2712.564123,
+                  "durationMs" : 2819.662985,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7dd8eeb6 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1322.834564,
+                  "recoveryMs" : 1344.260749,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1295.5 ms"
+                    "operation 1 succeeded after 1295.1 ms"
                   ]
                 },
                 {
@@ -9884,21 +10016,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2671.067597,
+                  "durationMs" : 2754.430182,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1304.842733,
+                  "recoveryMs" : 1311.3416840000004,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1293.2 ms"
+                    "operation 1 succeeded after 1296.1 ms"
                   ]
                 },
                 {
@@ -9906,18 +10038,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2475.52171,
+                  "durationMs" : 2573.0630419999998,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2713675d ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1106.2418790000002,
+                  "recoveryMs" : 1126.0441689999998,
                   "survived" : true
                 },
                 {
@@ -9925,18 +10057,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4474.572735,
+                  "durationMs" : 4501.768177,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=2039) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@282117cc ((conn=2040) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=2044) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2366089 ((conn=2045) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1112.8054859999993,
+                  "recoveryMs" : 1112.99518,
                   "survived" : true
                 },
                 {
@@ -9944,18 +10076,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4494.916337,
+                  "durationMs" : 4516.678342,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=2046) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@282117cc ((conn=2047) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=2051) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2366089 ((conn=2052) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2670.812279,
+                  "recoveryMs" : 2659.970891,
                   "survived" : true
                 },
                 {
@@ -9963,18 +10095,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4616.70141,
+                  "durationMs" : 4613.438054,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@345a01c5 ((conn=2054) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@da9b299 ((conn=2055) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=2059) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2b3d989a ((conn=2060) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2654.918713000001,
+                  "recoveryMs" : 2658.525137,
                   "survived" : true
                 },
                 {
@@ -9982,7 +10114,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34630.915448,
+                  "durationMs" : 34699.93557,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)"
                   ],
@@ -9991,7 +10123,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.6515690000014729,
+                  "recoveryMs" : 0.89716000000044,
                   "survived" : true
                 },
                 {
@@ -9999,7 +10131,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34418.418726,
+                  "durationMs" : 34441.769299,
                   "events" : [
                     "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)"
                   ],
@@ -10008,7 +10140,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.9740880000026664,
+                  "recoveryMs" : 1.0254110000023502,
                   "survived" : true
                 }
               ],
@@ -10042,18 +10174,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3541.9746290000003,
+                  "durationMs" : 3642.779162,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2080) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2081) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2082) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2085) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2086) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2087) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 306.15892500000064,
+                  "recoveryMs" : 305.68515100000013,
                   "survived" : true
                 },
                 {
@@ -10061,18 +10193,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1447.5676720000001,
+                  "durationMs" : 1511.624699,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2089) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2090) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2091) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2094) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2095) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2096) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.9578610000001,
+                  "recoveryMs" : 205.7864860000002,
                   "survived" : true
                 },
                 {
@@ -10080,18 +10212,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 6.673157000000003,
-                  "durationMs" : 286.172431,
+                  "detectionMs" : 6.821792000000016,
+                  "durationMs" : 378.155302,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@32a0fc01 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@8fd47ff marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn=…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@75c843f2 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@74901acc marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=2101) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=2105) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -10100,7 +10232,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=2100) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                      "message" : "(conn=2106) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                       "phase" : "query"
                     }
                   ],
@@ -10109,7 +10241,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.1267839999999865,
+                  "recoveryMs" : 7.600193000000047,
                   "survived" : false
                 },
                 {
@@ -10117,18 +10249,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1306.8279870000001,
+                  "durationMs" : 1389.542755,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2108) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2109) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2110) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2113) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2114) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2115) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.419261000000006,
+                  "recoveryMs" : 59.41707700000006,
                   "survived" : true
                 },
                 {
@@ -10136,18 +10268,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1279.664244,
+                  "durationMs" : 1413.772972,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2117) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2118) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2119) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2122) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2123) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2124) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.665604999999914,
+                  "recoveryMs" : 59.10318700000016,
                   "survived" : true
                 },
                 {
@@ -10155,18 +10287,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1283.3486090000001,
+                  "durationMs" : 1390.3765859999999,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=2126) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2127) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1e483545 ((conn=2128) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@583f62c2 ((conn=2131) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2132) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6e0bc93b ((conn=2133) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.288283999999976,
+                  "recoveryMs" : 21.301406000000043,
                   "survived" : true
                 },
                 {
@@ -10174,18 +10306,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21308.745456,
+                  "durationMs" : 21403.222607,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=2137) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2138) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@13b9e8bf ((conn=2139) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@583f62c2 ((conn=2143) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2144) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6e0bc93b ((conn=2145) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20036.696120999997,
+                  "recoveryMs" : 20027.995572000003,
                   "survived" : true
                 },
                 {
@@ -10193,17 +10325,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 206.18707599999993,
-                  "durationMs" : 1451.238963,
+                  "detectionMs" : 206.25280799999973,
+                  "durationMs" : 1578.662259,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@42b082d8 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@78dea2f2 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=2148) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=2153) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -10228,40 +10360,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2505.536845,
+                  "durationMs" : 2543.031153,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=c…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1242.4199250000004,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 succeeded after 1197.5 ms"
-                  ]
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "durationMs" : 2450.9738939999997,
-                  "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=11) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1207.216282,
+                  "recoveryMs" : 1221.1432350000002,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 succeeded after 1197.0 ms"
@@ -10271,19 +10381,41 @@ enum MeasuredDriversData {
                   "absorbed" : [
 
                   ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2349.294586,
+                  "column" : "server-restart-crash",
+                  "durationMs" : 2514.782352,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=11) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=11) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1096.7093399999999,
+                  "recoveryMs" : 1212.796036,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 succeeded after 1198.8 ms"
+                  ]
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2420.085406,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=11) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1106.2147190000003,
                   "survived" : true
                 },
                 {
@@ -10291,18 +10423,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4339.98688,
+                  "durationMs" : 4434.53039,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=2156) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=2157) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=2158) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26282bbc ((conn=2161) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4d4193b2 ((conn=2162) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1f5f4363 ((conn=2163) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1111.849905,
+                  "recoveryMs" : 1116.453508,
                   "survived" : true
                 },
                 {
@@ -10310,18 +10442,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4335.967937,
+                  "durationMs" : 4431.634694,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=2168) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=2169) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=2170) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26282bbc ((conn=2175) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4d4193b2 ((conn=2176) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1f5f4363 ((conn=2177) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2658.697868,
+                  "recoveryMs" : 2659.6812419999997,
                   "survived" : true
                 },
                 {
@@ -10329,18 +10461,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4380.654375,
+                  "durationMs" : 4489.658432,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@cc15970 ((conn=2183) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=2184) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6bb5bc2a ((conn=2186) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6de7e57c ((conn=2187) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1f5f4363 ((conn=2188) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26450c52 ((conn=2189) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2667.5308920000007,
+                  "recoveryMs" : 2653.3198599999996,
                   "survived" : true
                 },
                 {
@@ -10348,18 +10480,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 54608.730965,
+                  "durationMs" : 54653.494165,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=2195) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2196) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@13b9e8bf ((conn=2197) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@583f62c2 ((conn=2197) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2198) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@199b5bb9 ((conn=2199) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20024.823114000006,
+                  "recoveryMs" : 20019.285404000002,
                   "survived" : true
                 },
                 {
@@ -10367,18 +10499,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34416.877696,
+                  "durationMs" : 34402.203176,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2199) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2200) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2201) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2206) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2207) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2208) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.287378000000899,
+                  "recoveryMs" : 7.147658000001684,
                   "survived" : true
                 }
               ],
@@ -10410,18 +10542,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3593.649618,
+                  "durationMs" : 3631.31706,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2205) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2206) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2211) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2212) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.68116899999995,
+                  "recoveryMs" : 307.11807199999976,
                   "survived" : true
                 },
                 {
@@ -10429,18 +10561,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1457.0056180000001,
+                  "durationMs" : 1506.186078,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2215) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2216) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2221) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2222) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.054709,
+                  "recoveryMs" : 205.68459600000006,
                   "survived" : true
                 },
                 {
@@ -10448,19 +10580,19 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.719097000000005,
-                  "durationMs" : 277.715493,
+                  "detectionMs" : 9.397868000000017,
+                  "durationMs" : 356.788267,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@25dd5dc1 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@1d75e151 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@aed34a7 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn=…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@1dd853e4 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=2225) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=2231) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -10469,7 +10601,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=2226) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                      "message" : "(conn=2232) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                       "phase" : "query"
                     }
                   ],
@@ -10478,7 +10610,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.5447140000000275,
+                  "recoveryMs" : 9.882682000000045,
                   "survived" : false
                 },
                 {
@@ -10486,18 +10618,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1274.553664,
+                  "durationMs" : 1424.568784,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2233) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2234) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2244) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2245) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.398865000000114,
+                  "recoveryMs" : 57.76369900000009,
                   "survived" : true
                 },
                 {
@@ -10505,18 +10637,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1283.856614,
+                  "durationMs" : 1420.0061660000001,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=2242) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=2243) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2248) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2249) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.68580100000008,
+                  "recoveryMs" : 61.6650239999999,
                   "survived" : true
                 },
                 {
@@ -10524,18 +10656,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1283.400081,
+                  "durationMs" : 1411.499933,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=2251) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2252) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@583f62c2 ((conn=2262) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2263) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 9.03090700000007,
+                  "recoveryMs" : 9.968155000000024,
                   "survived" : true
                 },
                 {
@@ -10543,18 +10675,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21303.161082,
+                  "durationMs" : 21379.993513,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3db38066 ((conn=2260) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ba803ef ((conn=2261) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@583f62c2 ((conn=2266) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2267) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20029.080973,
+                  "recoveryMs" : 20032.618181,
                   "survived" : true
                 },
                 {
@@ -10562,18 +10694,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 204.50212699999997,
-                  "durationMs" : 1444.413119,
+                  "detectionMs" : 205.91106999999988,
+                  "durationMs" : 1561.591993,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@42b082d8 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@78dea2f2 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=2271) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=2278) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -10598,21 +10730,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2478.382501,
+                  "durationMs" : 2609.535691,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1242.2868860000003,
+                  "recoveryMs" : 1228.16032,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1197.1 ms"
+                    "operation 1 succeeded after 1198.7 ms"
                   ]
                 },
                 {
@@ -10620,21 +10752,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2447.371641,
+                  "durationMs" : 2533.497489,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1216.208243,
+                  "recoveryMs" : 1212.9093350000003,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1201.3 ms"
+                    "operation 1 succeeded after 1199.5 ms"
                   ]
                 },
                 {
@@ -10642,18 +10774,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2374.669385,
+                  "durationMs" : 2455.856818,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5b432218 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@ab9126e ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1100.924348,
+                  "recoveryMs" : 1106.583125,
                   "survived" : true
                 },
                 {
@@ -10661,18 +10793,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4328.80043,
+                  "durationMs" : 4478.699934,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=2279) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=2280) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26282bbc ((conn=2285) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4d4193b2 ((conn=2286) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1112.041287000001,
+                  "recoveryMs" : 1114.9206639999989,
                   "survived" : true
                 },
                 {
@@ -10680,18 +10812,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4319.734073,
+                  "durationMs" : 4412.645054,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@753b3ca2 ((conn=2288) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@382ed1ec ((conn=2289) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26282bbc ((conn=2295) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4d4193b2 ((conn=2296) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2661.3522550000002,
+                  "recoveryMs" : 2666.8587359999988,
                   "survived" : true
                 },
                 {
@@ -10699,18 +10831,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4331.031506,
+                  "durationMs" : 4412.004642,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@cc15970 ((conn=2299) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logge…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3e220540 ((conn=2300) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6de7e57c ((conn=2306) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1f5f4363 ((conn=2307) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2660.4934820000008,
+                  "recoveryMs" : 2658.863816,
                   "survived" : true
                 },
                 {
@@ -10718,7 +10850,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34514.893811,
+                  "durationMs" : 34583.702629,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)"
                   ],
@@ -10727,7 +10859,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.0782140000010259,
+                  "recoveryMs" : 0.9978200000041397,
                   "survived" : true
                 },
                 {
@@ -10735,7 +10867,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34302.443191,
+                  "durationMs" : 34442.883943,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)"
                   ],
@@ -10744,7 +10876,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 12.283107000002929,
+                  "recoveryMs" : 1.7057740000018384,
                   "survived" : true
                 }
               ],
@@ -10776,18 +10908,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1295.717375,
+                  "durationMs" : 1350.276543,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@76b00c97 ((conn=2330) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5a06dfb9 ((conn=2331) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@43ea2075 ((conn=2332) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@38072956 ((conn=2337) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3986c00b ((conn=2338) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3b3c24f6 ((conn=2339) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 10.15072599999985,
+                  "recoveryMs" : 8.979131999999936,
                   "survived" : true
                 },
                 {
@@ -10795,7 +10927,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34585.929545,
+                  "durationMs" : 34510.745401,
                   "events" : [
 
                   ],
@@ -10804,7 +10936,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.8849909999917145,
+                  "recoveryMs" : 1.1907450000071549,
                   "survived" : true
                 },
                 {
@@ -10812,18 +10944,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34301.245176,
+                  "durationMs" : 34411.387267,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@42b082d8 ((conn=2357) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2ca4aa0e ((conn=2358) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5a06dfb9 ((conn=2359) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@78dea2f2 ((conn=2364) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@38ca03dd ((conn=2365) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3986c00b ((conn=2366) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.833902000005764,
+                  "recoveryMs" : 10.136204999995243,
                   "survived" : true
                 }
               ],
@@ -10855,12 +10987,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 302.1017079999997,
-                  "durationMs" : 3719.2768889999998,
+                  "detectionMs" : 303.0937950000002,
+                  "durationMs" : 3766.200151,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2364)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2365)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2373)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2374)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -10883,12 +11015,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 202.9895939999999,
-                  "durationMs" : 1491.793646,
+                  "detectionMs" : 203.28810999999996,
+                  "durationMs" : 1561.9298250000002,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2377)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2378)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2384)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2385)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -10911,12 +11043,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.471652000000006,
-                  "durationMs" : 303.176184,
+                  "detectionMs" : 2.661687000000029,
+                  "durationMs" : 495.995037,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2387)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2389)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2396)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2397)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -10932,7 +11064,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.0062670000000367,
+                  "recoveryMs" : 4.729663000000016,
                   "survived" : false
                 },
                 {
@@ -10940,12 +11072,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 53.35209000000009,
-                  "durationMs" : 1346.065997,
+                  "detectionMs" : 54.119658999999956,
+                  "durationMs" : 1515.605148,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2398)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2399)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2405)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2406)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -10968,12 +11100,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 56.93304699999999,
-                  "durationMs" : 1362.928622,
+                  "detectionMs" : 56.785486999999875,
+                  "durationMs" : 1453.2305959999999,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2402)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2403)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2409)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2410)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -10996,12 +11128,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 4.99095699999998,
-                  "durationMs" : 1342.76712,
+                  "detectionMs" : 12.650898999999981,
+                  "durationMs" : 1412.731975,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2416)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2417)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2423)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2424)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11024,11 +11156,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.115508,
-                  "durationMs" : 16319.836196,
+                  "detectionMs" : 3005.300666,
+                  "durationMs" : 16417.961957,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2423)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2430)",
                     "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
                   ],
                   "firstError" : {
@@ -11050,12 +11182,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.539851,
-                  "durationMs" : 1458.352189,
+                  "detectionMs" : 203.02172299999984,
+                  "durationMs" : 1567.103568,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2432)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2433)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2439)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2440)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11078,8 +11210,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 37.411387000000104,
-                  "durationMs" : 2477.307073,
+                  "detectionMs" : 49.33799399999998,
+                  "durationMs" : 2610.89022,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -11090,11 +11222,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1100.8735590000001,
+                  "recoveryMs" : 1110.06128,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 0.9 ms",
-                    "operation 2 failed with 2003 (refused) after 2.0 ms"
+                    "operation 1 failed with 2013 (lost) after 1.5 ms",
+                    "operation 2 failed with 2003 (refused) after 3.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -11111,8 +11243,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 12.470160999999962,
-                  "durationMs" : 2337.136899,
+                  "detectionMs" : 12.682767999999896,
+                  "durationMs" : 2370.493155,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -11123,11 +11255,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1081.5684059999996,
+                  "recoveryMs" : 1100.4896950000004,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 0.9 ms",
-                    "operation 2 failed with 2003 (refused) after 1.9 ms"
+                    "operation 1 failed with 2013 (lost) after 1.1 ms",
+                    "operation 2 failed with 2003 (refused) after 1.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -11144,8 +11276,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1088.477154,
-                  "durationMs" : 2359.554127,
+                  "detectionMs" : 1112.1156770000002,
+                  "durationMs" : 2436.936431,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -11172,12 +11304,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.0258810000005,
-                  "durationMs" : 4341.940944,
+                  "detectionMs" : 1110.1212260000002,
+                  "durationMs" : 4450.233302,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2439)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2440)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2446)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2447)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -11200,12 +11332,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2667.615987,
-                  "durationMs" : 4443.044742,
+                  "detectionMs" : 2659.27058,
+                  "durationMs" : 4440.166581,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2446)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2447)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2453)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2454)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11228,12 +11360,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2667.873369,
-                  "durationMs" : 4386.103197,
+                  "detectionMs" : 2657.870618,
+                  "durationMs" : 4497.206,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2455)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2456)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2462)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2463)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11256,8 +11388,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.4354139999996,
-                  "durationMs" : 49688.062355,
+                  "detectionMs" : 3000.463103000002,
+                  "durationMs" : 49655.050659,
                   "events" : [
 
                   ],
@@ -11280,12 +11412,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 2.3096019999939017,
-                  "durationMs" : 34351.195722,
+                  "detectionMs" : 4.3917849999998,
+                  "durationMs" : 34443.429713,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2478)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2479)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2485)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2486)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11332,16 +11464,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3599.625869,
+                  "durationMs" : 3649.249382,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2485)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2492)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.625082,
+                  "recoveryMs" : 302.47908899999993,
                   "survived" : true
                 },
                 {
@@ -11349,17 +11481,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1512.579705,
+                  "durationMs" : 1515.084003,
                   "events" : [
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2494)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2495)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2501)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2502)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.89125599999988,
+                  "recoveryMs" : 202.48030900000026,
                   "survived" : true
                 },
                 {
@@ -11367,12 +11499,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.6616089999999986,
-                  "durationMs" : 332.350635,
+                  "detectionMs" : 1.3989799999999946,
+                  "durationMs" : 333.384424,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2505)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2506)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2511)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2513)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11388,7 +11520,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.1799459999999726,
+                  "recoveryMs" : 3.0121320000000082,
                   "survived" : false
                 },
                 {
@@ -11396,17 +11528,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1405.745005,
+                  "durationMs" : 1332.177222,
                   "events" : [
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2514)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2515)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2521)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2522)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.54563600000006,
+                  "recoveryMs" : 56.30048800000009,
                   "survived" : true
                 },
                 {
@@ -11414,17 +11546,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1393.031657,
+                  "durationMs" : 1359.509716,
                   "events" : [
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2523)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2524)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2530)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2531)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.85978300000011,
+                  "recoveryMs" : 55.40836100000001,
                   "survived" : true
                 },
                 {
@@ -11432,17 +11564,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1339.8207320000001,
+                  "durationMs" : 1360.780301,
                   "events" : [
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2537)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2538)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2544)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2545)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.246753000000126,
+                  "recoveryMs" : 7.361666999999898,
                   "survived" : true
                 },
                 {
@@ -11450,11 +11582,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3012.1118100000003,
-                  "durationMs" : 4345.104806,
+                  "detectionMs" : 3005.272158,
+                  "durationMs" : 4355.89783,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2542)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2541)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2549)",
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2548)"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -11475,12 +11607,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.0682260000001,
-                  "durationMs" : 1523.403926,
+                  "detectionMs" : 202.5495719999999,
+                  "durationMs" : 1524.16533,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2553)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2554)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2560)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2561)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11503,8 +11635,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 23.218012999999928,
-                  "durationMs" : 2358.091853,
+                  "detectionMs" : 26.958562999999913,
+                  "durationMs" : 2425.844535,
                   "events" : [
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
                     "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)",
@@ -11515,11 +11647,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.626421,
+                  "recoveryMs" : 1099.6868559999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 1.6 ms",
-                    "operation 2 failed with 2003 (refused) after 1.0 ms"
+                    "operation 1 failed with 2003 (refused) after 2.4 ms",
+                    "operation 2 failed with 2003 (refused) after 1.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -11536,8 +11668,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 13.724965999999995,
-                  "durationMs" : 2367.15934,
+                  "detectionMs" : 10.244973000000073,
+                  "durationMs" : 2463.294907,
                   "events" : [
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
                     "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)",
@@ -11548,11 +11680,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1100.8824289999998,
+                  "recoveryMs" : 1104.191115,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2003 (refused) after 2.1 ms",
-                    "operation 2 failed with 2003 (refused) after 1.1 ms"
+                    "operation 2 failed with 2003 (refused) after 1.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -11569,7 +11701,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2352.421498,
+                  "durationMs" : 2477.837876,
                   "events" : [
                     "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
                   ],
@@ -11578,7 +11710,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1094.672087,
+                  "recoveryMs" : 1104.7725549999996,
                   "survived" : true
                 },
                 {
@@ -11586,16 +11718,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4384.133655,
+                  "durationMs" : 4449.213983,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2560)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2567)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.8081949999996,
+                  "recoveryMs" : 1103.5757439999998,
                   "survived" : true
                 },
                 {
@@ -11603,16 +11735,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4362.6175,
+                  "durationMs" : 4386.952273,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2570)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2577)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2653.4758350000006,
+                  "recoveryMs" : 2651.0644720000005,
                   "survived" : true
                 },
                 {
@@ -11620,16 +11752,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4363.277462,
+                  "durationMs" : 4442.89705,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2580)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2587)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2654.536023999999,
+                  "recoveryMs" : 2652.462305999999,
                   "survived" : true
                 },
                 {
@@ -11637,16 +11769,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34509.865387,
+                  "durationMs" : 34603.958151,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2590)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2597)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.6733670000030543,
+                  "recoveryMs" : 2.650746999999683,
                   "survived" : true
                 },
                 {
@@ -11654,16 +11786,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34351.493645,
+                  "durationMs" : 34386.51189,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2602)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2609)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.4182570000048145,
+                  "recoveryMs" : 2.729014999997162,
                   "survived" : true
                 }
               ],
@@ -11697,12 +11829,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 302.06925999999976,
-                  "durationMs" : 3756.4364020000003,
+                  "detectionMs" : 302.7920260000001,
+                  "durationMs" : 3706.188357,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2612)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2613)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2619)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2620)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -11725,12 +11857,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 202.4152140000001,
-                  "durationMs" : 1520.4011890000002,
+                  "detectionMs" : 202.84660299999996,
+                  "durationMs" : 1628.236233,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2621)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2622)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2628)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2629)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11753,12 +11885,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.391328000000044,
-                  "durationMs" : 333.076809,
+                  "detectionMs" : 1.8747979999999984,
+                  "durationMs" : 434.290005,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2632)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2633)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2639)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2640)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11774,7 +11906,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.8672490000000153,
+                  "recoveryMs" : 3.4749610000000075,
                   "survived" : false
                 },
                 {
@@ -11782,12 +11914,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 53.98254199999997,
-                  "durationMs" : 1388.127144,
+                  "detectionMs" : 53.94357100000002,
+                  "durationMs" : 1425.1690469999999,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2641)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2642)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2648)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2649)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -11810,12 +11942,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 53.29740899999979,
-                  "durationMs" : 1376.645191,
+                  "detectionMs" : 54.47989400000006,
+                  "durationMs" : 1515.779872,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2650)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2651)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2657)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2658)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11838,12 +11970,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 6.524926999999934,
-                  "durationMs" : 1358.278857,
+                  "detectionMs" : 11.862427000000025,
+                  "durationMs" : 1448.315763,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2659)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2660)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2666)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2667)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11866,11 +11998,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.532894,
-                  "durationMs" : 16360.84022,
+                  "detectionMs" : 3004.9946010000003,
+                  "durationMs" : 16425.946058,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2673)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2680)",
                     "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
                   ],
                   "firstError" : {
@@ -11892,11 +12024,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.34594199999992,
-                  "durationMs" : 1520.977335,
+                  "detectionMs" : 203.64750400000003,
+                  "durationMs" : 1679.417637,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2677)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2684)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11930,8 +12062,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 22.160703000000012,
-                  "durationMs" : 2481.43346,
+                  "detectionMs" : 48.58783399999993,
+                  "durationMs" : 2685.352529,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -11942,11 +12074,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1090.327407,
+                  "recoveryMs" : 1121.0445279999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 0.8 ms",
-                    "operation 2 failed with 2003 (refused) after 1.8 ms"
+                    "operation 1 failed with 2013 (lost) after 1.2 ms",
+                    "operation 2 failed with 2003 (refused) after 2.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -11963,8 +12095,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 12.467233000000078,
-                  "durationMs" : 2424.873547,
+                  "detectionMs" : 14.575662000000193,
+                  "durationMs" : 2507.570529,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -11975,11 +12107,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1086.292858,
+                  "recoveryMs" : 1123.030193,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 1.0 ms",
-                    "operation 2 failed with 2003 (refused) after 1.4 ms"
+                    "operation 1 failed with 2013 (lost) after 1.1 ms",
+                    "operation 2 failed with 2003 (refused) after 1.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -11996,8 +12128,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1089.4995440000002,
-                  "durationMs" : 2384.849488,
+                  "detectionMs" : 1095.88834,
+                  "durationMs" : 2494.7574720000002,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -12024,12 +12156,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1106.5975550000003,
-                  "durationMs" : 4397.159964,
+                  "detectionMs" : 1107.7621630000003,
+                  "durationMs" : 4478.137357,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2683)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2684)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2690)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2691)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -12063,12 +12195,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2658.159769,
-                  "durationMs" : 4384.4528,
+                  "detectionMs" : 2652.2756039999995,
+                  "durationMs" : 4503.627387,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2692)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2693)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2699)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2700)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12102,12 +12234,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2661.494275,
-                  "durationMs" : 4460.805225,
+                  "detectionMs" : 2653.699962,
+                  "durationMs" : 4588.527927,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2704)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2705)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2710)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2711)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12141,8 +12273,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3001.9518979999993,
-                  "durationMs" : 49590.804112,
+                  "detectionMs" : 3000.4496179999987,
+                  "durationMs" : 49659.380822,
                   "events" : [
 
                   ],
@@ -12165,12 +12297,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 7.582688999995298,
-                  "durationMs" : 34413.553556,
+                  "detectionMs" : 2.411766000004718,
+                  "durationMs" : 34374.737914,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2725)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2726)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2732)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2733)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12217,16 +12349,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3644.518533,
+                  "durationMs" : 3737.568786,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2732)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2749)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 306.8367010000002,
+                  "recoveryMs" : 302.39281299999993,
                   "survived" : true
                 },
                 {
@@ -12234,18 +12366,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1543.4769310000001,
+                  "durationMs" : 1545.1782429999998,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2742)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2743)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2745)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2746)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 206.9500660000001,
+                  "recoveryMs" : 203.743602,
                   "survived" : true
                 },
                 {
@@ -12253,12 +12385,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.363440999999966,
-                  "durationMs" : 409.578177,
+                  "detectionMs" : 1.7987040000000434,
+                  "durationMs" : 400.858929,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2753)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2754)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2760)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2761)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12274,7 +12406,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.034481999999969,
+                  "recoveryMs" : 3.4438129999999774,
                   "survived" : false
                 },
                 {
@@ -12282,18 +12414,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1409.884867,
+                  "durationMs" : 1454.861855,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2762)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2763)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2769)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2770)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.097217,
+                  "recoveryMs" : 55.25171399999999,
                   "survived" : true
                 },
                 {
@@ -12301,18 +12433,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1408.9419619999999,
+                  "durationMs" : 1379.570398,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2776)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2777)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2778)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2780)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.818134999999984,
+                  "recoveryMs" : 56.42428799999993,
                   "survived" : true
                 },
                 {
@@ -12320,18 +12452,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1388.540849,
+                  "durationMs" : 1418.612158,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2780)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2781)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2787)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2788)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.966601999999966,
+                  "recoveryMs" : 13.925624000000198,
                   "survived" : true
                 },
                 {
@@ -12339,12 +12471,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.147911,
-                  "durationMs" : 4412.733567,
+                  "detectionMs" : 3004.935268,
+                  "durationMs" : 4392.240536,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2797)",
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2802)",
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2796)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2799)"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -12365,11 +12497,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.61693400000013,
-                  "durationMs" : 1533.475879,
+                  "detectionMs" : 202.50306299999988,
+                  "durationMs" : 1532.8298829999999,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2800)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2807)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12403,8 +12535,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 19.02714100000003,
-                  "durationMs" : 2409.713629,
+                  "detectionMs" : 45.66230399999995,
+                  "durationMs" : 2428.17214,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -12415,11 +12547,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.467635,
+                  "recoveryMs" : 1102.011434,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 1.8 ms",
-                    "operation 2 failed with 2003 (refused) after 0.9 ms"
+                    "operation 1 failed with 2003 (refused) after 2.2 ms",
+                    "operation 2 failed with 2003 (refused) after 1.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -12436,8 +12568,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 14.077309999999898,
-                  "durationMs" : 2396.858996,
+                  "detectionMs" : 13.20570500000008,
+                  "durationMs" : 2503.260545,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -12448,11 +12580,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1091.905622,
+                  "recoveryMs" : 1113.6131119999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 2.2 ms",
-                    "operation 2 failed with 2003 (refused) after 0.9 ms"
+                    "operation 1 failed with 2003 (refused) after 2.5 ms",
+                    "operation 2 failed with 2003 (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -12469,7 +12601,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2463.188156,
+                  "durationMs" : 2552.1903780000002,
                   "events" : [
                     "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
                   ],
@@ -12478,7 +12610,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1085.104393,
+                  "recoveryMs" : 1118.2618939999998,
                   "survived" : true
                 },
                 {
@@ -12486,16 +12618,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4383.742335,
+                  "durationMs" : 4379.681318,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2807)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2814)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.5152210000006,
+                  "recoveryMs" : 1104.172983,
                   "survived" : true
                 },
                 {
@@ -12503,16 +12635,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4419.396859,
+                  "durationMs" : 4433.50449,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2817)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2824)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2651.7811780000015,
+                  "recoveryMs" : 2648.3411140000003,
                   "survived" : true
                 },
                 {
@@ -12520,16 +12652,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4421.765549,
+                  "durationMs" : 4510.230175,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2827)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2834)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2649.073053999999,
+                  "recoveryMs" : 2651.719191,
                   "survived" : true
                 },
                 {
@@ -12537,16 +12669,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34542.851969,
+                  "durationMs" : 34729.962381,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2837)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2844)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.304788000001281,
+                  "recoveryMs" : 2.7000869999974384,
                   "survived" : true
                 },
                 {
@@ -12554,16 +12686,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34363.131905,
+                  "durationMs" : 34375.175094,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2849)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2856)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.6062799999999697,
+                  "recoveryMs" : 2.833942000004754,
                   "survived" : true
                 }
               ],
@@ -12597,12 +12729,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 302.494678,
-                  "durationMs" : 3895.702272,
+                  "detectionMs" : 307.92856299999994,
+                  "durationMs" : 3995.5667,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2859)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2860)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2866)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2867)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -12625,12 +12757,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 202.3042600000001,
-                  "durationMs" : 1717.580978,
+                  "detectionMs" : 205.2013890000003,
+                  "durationMs" : 1877.699934,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2868)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2869)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2875)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2876)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12653,12 +12785,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.297708,
-                  "durationMs" : 516.056677,
+                  "detectionMs" : 2.6795190000000275,
+                  "durationMs" : 604.325669,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2879)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2880)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2886)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2887)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12674,7 +12806,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 22.95880999999997,
+                  "recoveryMs" : 35.792505000000006,
                   "survived" : false
                 },
                 {
@@ -12682,12 +12814,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 52.79863299999988,
-                  "durationMs" : 1545.95956,
+                  "detectionMs" : 60.194660999999996,
+                  "durationMs" : 1734.429656,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2888)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2889)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2895)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2896)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -12710,12 +12842,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 53.16721099999995,
-                  "durationMs" : 1566.573905,
+                  "detectionMs" : 54.671198000000004,
+                  "durationMs" : 1718.688248,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2897)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2898)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2904)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2905)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12738,12 +12870,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 10.730376000000206,
-                  "durationMs" : 1523.301865,
+                  "detectionMs" : 12.968923000000132,
+                  "durationMs" : 1751.306765,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2906)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2907)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2913)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2914)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12766,11 +12898,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.1034690000006,
-                  "durationMs" : 16446.883903,
+                  "detectionMs" : 3005.378647,
+                  "durationMs" : 16593.884818,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2920)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2927)",
                     "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
                   ],
                   "firstError" : {
@@ -12792,11 +12924,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.02094899999997,
-                  "durationMs" : 1765.894041,
+                  "detectionMs" : 203.153049,
+                  "durationMs" : 1786.179256,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2931)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2932)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12830,8 +12962,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 22.21981599999981,
-                  "durationMs" : 2670.491605,
+                  "detectionMs" : 22.938771000000088,
+                  "durationMs" : 2905.114343,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -12842,11 +12974,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1129.1299239999998,
+                  "recoveryMs" : 1150.4314870000003,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 0.7 ms",
-                    "operation 2 failed with 2003 (refused) after 35.5 ms"
+                    "operation 1 failed with 2013 (lost) after 1.0 ms",
+                    "operation 2 failed with 2003 (refused) after 25.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -12863,8 +12995,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 11.99295200000006,
-                  "durationMs" : 2644.191431,
+                  "detectionMs" : 16.10682900000006,
+                  "durationMs" : 2723.585331,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -12875,11 +13007,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.1295519999999,
+                  "recoveryMs" : 1121.0408880000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 0.7 ms",
-                    "operation 2 failed with 2003 (refused) after 21.6 ms"
+                    "operation 1 failed with 2013 (lost) after 0.9 ms",
+                    "operation 2 failed with 2003 (refused) after 38.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -12896,8 +13028,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1083.8462829999999,
-                  "durationMs" : 2680.564065,
+                  "detectionMs" : 1106.242045,
+                  "durationMs" : 2745.021138,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -12924,12 +13056,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1195.394343,
-                  "durationMs" : 4692.476692,
+                  "detectionMs" : 1236.0881609999997,
+                  "durationMs" : 4794.690079,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2935)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2936)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2942)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2943)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -12963,12 +13095,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2744.809243,
-                  "durationMs" : 4645.105887,
+                  "detectionMs" : 2787.329725,
+                  "durationMs" : 4885.011004,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2946)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2947)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2953)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2954)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -13002,12 +13134,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2748.808516,
-                  "durationMs" : 4711.209221,
+                  "detectionMs" : 2794.8157450000003,
+                  "durationMs" : 4925.53688,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2950)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2951)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2957)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2958)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -13041,8 +13173,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.8933689999976,
-                  "durationMs" : 49755.059669,
+                  "detectionMs" : 3000.448857000003,
+                  "durationMs" : 49880.362679,
                   "events" : [
 
                   ],
@@ -13065,12 +13197,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 2.385751000001619,
-                  "durationMs" : 34681.770333,
+                  "detectionMs" : 2.6863800000064657,
+                  "durationMs" : 34791.768822,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2978)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2979)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2985)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2986)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -13117,16 +13249,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3903.358965,
+                  "durationMs" : 4000.646734,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2982)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2989)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 322.43277599999965,
+                  "recoveryMs" : 338.072588,
                   "survived" : true
                 },
                 {
@@ -13134,18 +13266,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1756.122795,
+                  "durationMs" : 1876.797607,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2991)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2992)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2998)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2999)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 223.45372299999985,
+                  "recoveryMs" : 240.421969,
                   "survived" : true
                 },
                 {
@@ -13153,12 +13285,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.6069729999999822,
-                  "durationMs" : 621.133539,
+                  "detectionMs" : 2.297465999999986,
+                  "durationMs" : 673.238421,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=3004)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3005)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=3009)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3010)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -13174,7 +13306,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 36.21004400000004,
+                  "recoveryMs" : 32.67831799999999,
                   "survived" : false
                 },
                 {
@@ -13182,18 +13314,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1685.0857780000001,
+                  "durationMs" : 1758.407212,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3006)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3009)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3020)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3021)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 95.1067459999997,
+                  "recoveryMs" : 78.363155,
                   "survived" : true
                 },
                 {
@@ -13201,18 +13333,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1547.452184,
+                  "durationMs" : 1855.400008,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3017)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3018)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3024)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3025)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 75.24294600000007,
+                  "recoveryMs" : 96.8115130000001,
                   "survived" : true
                 },
                 {
@@ -13220,18 +13352,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1528.931736,
+                  "durationMs" : 1798.850211,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3026)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3027)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3038)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3039)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 25.802502999999888,
+                  "recoveryMs" : 40.76930100000004,
                   "survived" : true
                 },
                 {
@@ -13239,12 +13371,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3010.2119220000004,
-                  "durationMs" : 4525.5516,
+                  "detectionMs" : 3005.443843,
+                  "durationMs" : 4630.617722,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3036)",
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3043)",
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3035)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3042)"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -13265,11 +13397,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.80127400000015,
-                  "durationMs" : 1660.901063,
+                  "detectionMs" : 203.65900100000022,
+                  "durationMs" : 1721.2601009999998,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=3047)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=3054)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -13303,8 +13435,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 59.27082100000007,
-                  "durationMs" : 2592.938235,
+                  "detectionMs" : 83.67739600000004,
+                  "durationMs" : 2833.00012,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -13315,11 +13447,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1105.5626310000002,
+                  "recoveryMs" : 1135.9651289999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 22.5 ms",
-                    "operation 2 failed with 2003 (refused) after 24.0 ms"
+                    "operation 1 failed with 2003 (refused) after 39.4 ms",
+                    "operation 2 failed with 2003 (refused) after 37.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -13336,8 +13468,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 33.09201300000018,
-                  "durationMs" : 2598.627434,
+                  "detectionMs" : 50.80531399999995,
+                  "durationMs" : 2808.595769,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -13348,11 +13480,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.9778700000002,
+                  "recoveryMs" : 1122.7493619999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 21.8 ms",
-                    "operation 2 failed with 2003 (refused) after 20.9 ms"
+                    "operation 1 failed with 2003 (refused) after 38.8 ms",
+                    "operation 2 failed with 2003 (refused) after 26.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -13369,7 +13501,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2563.171785,
+                  "durationMs" : 2793.687633,
                   "events" : [
                     "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
                   ],
@@ -13378,7 +13510,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1120.7132010000003,
+                  "recoveryMs" : 1143.976572,
                   "survived" : true
                 },
                 {
@@ -13386,16 +13518,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4609.079984,
+                  "durationMs" : 4793.472119,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3053)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3060)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1125.4470820000001,
+                  "recoveryMs" : 1139.0692920000006,
                   "survived" : true
                 },
                 {
@@ -13403,16 +13535,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4638.7228,
+                  "durationMs" : 4802.50192,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3062)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3069)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2671.531638,
+                  "recoveryMs" : 2673.2502930000005,
                   "survived" : true
                 },
                 {
@@ -13420,16 +13552,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4637.350811,
+                  "durationMs" : 4858.983735,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3072)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3079)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2682.9768619999995,
+                  "recoveryMs" : 2674.5504719999994,
                   "survived" : true
                 },
                 {
@@ -13437,16 +13569,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34748.281613,
+                  "durationMs" : 34856.643758,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3082)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3088)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 22.908452000003308,
+                  "recoveryMs" : 35.868373000004794,
                   "survived" : true
                 },
                 {
@@ -13454,16 +13586,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34686.338261,
+                  "durationMs" : 34777.082836,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3094)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3101)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 23.50427900000068,
+                  "recoveryMs" : 24.738107999997737,
                   "survived" : true
                 }
               ],
@@ -13494,6 +13626,3313 @@ enum MeasuredDriversData {
               "cells" : [
                 {
                   "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 4184.530177,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3111)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 301.85460500000045,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1783.927769,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3121)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 201.42028699999992,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 1.3306480000001102,
+                  "durationMs" : 690.803814,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3135)",
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3138)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.352726000000075,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1704.293594,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3147)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 54.44521500000019,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1728.074752,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3158)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 53.5727710000001,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1868.2635890000001,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3165)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.9907079999998132,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "durationMs" : 1661.897948,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3177)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.7691389999997682,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 202.09182099999998,
+                  "durationMs" : 1949.248722,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3190)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "django.db.utils.OperationalError",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "(2006, 'Server has gone away')",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 28.651906000000054,
+                  "durationMs" : 3118.556791,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1117.504817,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 (refused) after 0.7 ms",
+                    "operation 2 failed with 2002 (refused) after 0.8 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "refused",
+                    "label" : "2002 (refused)",
+                    "message" : "(2002, \"Can't connect to server on '127.0.0.1' (115)\")",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 16.257385999999997,
+                  "durationMs" : 2936.835267,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=10)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1102.4772070000001,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 (refused) after 0.7 ms",
+                    "operation 2 failed with 2002 (refused) after 0.6 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "refused",
+                    "label" : "2002 (refused)",
+                    "message" : "(2002, \"Can't connect to server on '127.0.0.1' (115)\")",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2794.641606,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=10)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1098.6300939999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4801.310934,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3195)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1108.0360649999993,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4841.816725,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3200)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2648.4561870000007,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4864.424485,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3218)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2648.148111999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 35009.393103,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3222)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.614279000001261,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34614.691163,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3238)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.163250000005064,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "adapter" : "django",
+                "library" : "mysqlclient",
+                "options" : {
+
+                },
+                "pool" : "Django persistent connections (one per thread, no pool)",
+                "poolVersion" : "5.2.19",
+                "runtime" : "python",
+                "runtimeVersion" : "3.11.7",
+                "version" : "2.3.2"
+              },
+              "config" : "default",
+              "deadline" : 3,
+              "id" : "django default",
+              "note" : "the library's defaults",
+              "options" : {
+
+              },
+              "stack" : "django"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3824.773882,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3246)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 302.52085700000043,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1765.44684,
+                  "events" : [
+                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=3257)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 201.83449500000006,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 2.770159000000035,
+                  "durationMs" : 590.466777,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3267)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3.2380040000000463,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1646.662826,
+                  "events" : [
+                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=3280)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 55.27466299999992,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1729.144894,
+                  "events" : [
+                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=3284)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 60.644746999999825,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1684.152247,
+                  "events" : [
+                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=3298)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 5.950835999999981,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3009.555536,
+                  "durationMs" : 4809.345962,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3300)",
+                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=3302)",
+                    "late answer to request 4: {\"id\":4,\"ms\":3021.578,\"ok\":true}"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 202.840729,
+                  "durationMs" : 1782.1674309999999,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "django.db.utils.OperationalError",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "(2006, 'Server has gone away')",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 21.576436000000285,
+                  "durationMs" : 2877.145258,
+                  "events" : [
+                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=13)",
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=10)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1110.4552580000004,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 (refused) after 0.7 ms",
+                    "operation 2 failed with 2002 (refused) after 0.8 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "refused",
+                    "label" : "2002 (refused)",
+                    "message" : "(2002, \"Can't connect to server on '127.0.0.1' (115)\")",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 14.282240999999885,
+                  "durationMs" : 2957.7151089999998,
+                  "events" : [
+                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=9)",
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=10)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1102.5521759999997,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 (refused) after 0.7 ms",
+                    "operation 2 failed with 2002 (refused) after 0.8 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "refused",
+                    "label" : "2002 (refused)",
+                    "message" : "(2002, \"Can't connect to server on '127.0.0.1' (115)\")",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2645.9148569999998,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=11)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1082.6802070000003,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4816.501705,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3319)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1104.2288879999996,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4702.911538,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3330)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2647.67343,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4726.989178,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3339)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2649.2856979999997,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 35047.591963,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3350)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.7719109999961802,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34676.399952,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3363)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.4444080000030226,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "adapter" : "django",
+                "library" : "mysqlclient",
+                "options" : {
+                  "CONN_HEALTH_CHECKS" : "true",
+                  "CONN_MAX_AGE" : "2"
+                },
+                "pool" : "Django persistent connections (one per thread, no pool)",
+                "poolVersion" : "5.2.19",
+                "runtime" : "python",
+                "runtimeVersion" : "3.11.7",
+                "version" : "2.3.2"
+              },
+              "config" : "recommended",
+              "deadline" : 3,
+              "id" : "django recommended",
+              "note" : "Django's \"Persistent connections\": `CONN_MAX_AGE` lower than the time after which the database terminates idle connections, and `CONN_HEALTH_CHECKS` (4.1 and later) to ping a reused connection before a request's first query",
+              "options" : {
+                "CONN_HEALTH_CHECKS" : "true",
+                "CONN_MAX_AGE" : "2"
+              },
+              "stack" : "django"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "detectionMs" : 302.3299299999999,
+                  "durationMs" : 3991.896394,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3373)"
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "(2006, 'Server has gone away')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "detectionMs" : 202.44279900000015,
+                  "durationMs" : 1883.315713,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3384)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 5.486207000000036,
+                  "durationMs" : 895.624543,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3393)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 6.08768699999996,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "detectionMs" : 53.43391299999985,
+                  "durationMs" : 1965.759465,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3401)"
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "(2006, 'Server has gone away')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "detectionMs" : 53.3568479999999,
+                  "durationMs" : 1841.3739719999999,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3403)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 11.989015000000109,
+                  "durationMs" : 1920.121373,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3413)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3010.4688850000002,
+                  "durationMs" : 16921.405758,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3417)",
+                    "late answer to request 5: {\"error\":{\"cause\":\"MySQLdb.OperationalError: (2013, 'Lost connection to server during query')\",\"class\":\"django.db.utils.OperationalError\",\"code\":null,\"errno\":2013,\"fatal\":nu…",
+                    "late answer to request 8: {\"id\":8,\"ms\":2.999,\"ok\":true}"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 203.0543869999999,
+                  "durationMs" : 1941.688245,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "django.db.utils.OperationalError",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "(2006, 'Server has gone away')",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 42.22984999999994,
+                  "durationMs" : 2655.764092,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=12)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false,
+                  "whileDown" : [
+                    "operation 1 failed with 2013 (lost) after 0.4 ms",
+                    "operation 2 failed with 2013 (lost) after 0.6 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 11.746209000000135,
+                  "durationMs" : 2694.1726790000002,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=11)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false,
+                  "whileDown" : [
+                    "operation 1 failed with 2013 (lost) after 0.4 ms",
+                    "operation 2 failed with 2013 (lost) after 0.6 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "detectionMs" : 1093.265015,
+                  "durationMs" : 2724.831725,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=10)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 1105.8230750000002,
+                  "durationMs" : 4826.440187,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3430)"
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "(2006, 'Server has gone away')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 2651.095239,
+                  "durationMs" : 4699.324586,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3437)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "django.db.utils.OperationalError",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "(2006, 'Server has gone away')",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 2654.4288810000003,
+                  "durationMs" : 4718.409843,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3449)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "django.db.utils.OperationalError",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "(2006, 'Server has gone away')",
+                      "phase" : "follow-up"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.403750000005,
+                  "durationMs" : 51380.137955,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "detectionMs" : 2.0732280000011087,
+                  "durationMs" : 34690.495568,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3466)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "django",
+                "library" : "mysqlclient",
+                "options" : {
+                  "CONN_MAX_AGE" : "60"
+                },
+                "pool" : "Django persistent connections (one per thread, no pool)",
+                "poolVersion" : "5.2.19",
+                "runtime" : "python",
+                "runtimeVersion" : "3.11.7",
+                "version" : "2.3.2"
+              },
+              "config" : "persistent",
+              "deadline" : 3,
+              "id" : "django persistent",
+              "note" : "persistent connections as most deployments set them (`CONN_MAX_AGE=60`; Heroku's and dj-database-url's 500-600 s fail alike), without health checks",
+              "options" : {
+                "CONN_MAX_AGE" : "60"
+              },
+              "stack" : "django"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "detectionMs" : 301.11129100000016,
+                  "durationMs" : 3485.863361,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "detectionMs" : 201.98554200000012,
+                  "durationMs" : 1363.182182,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 0.987127000000001,
+                  "durationMs" : 88.432631,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "detectionMs" : 51.87828000000013,
+                  "durationMs" : 1113.672868,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "detectionMs" : 52.29982199999995,
+                  "durationMs" : 1114.004452,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 15.975047000000131,
+                  "durationMs" : 1128.301408,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3009.7627649999995,
+                  "durationMs" : 16132.278237,
+                  "events" : [
+                    "late answer to request 7: {\"error\":{\"class\":\"PDOException\",\"code\":null,\"errno\":2006,\"fatal\":null,\"message\":\"SQLSTATE[HY000]: General error: 2006 MySQL server has gone away\",\"phase\":\"query\",\"sqlState\"…"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 202.24691200000007,
+                  "durationMs" : 1329.659098,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 20.104192000000012,
+                  "durationMs" : 2238.636343,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false,
+                  "whileDown" : [
+                    "operation 1 failed with 2006 (gone-away) after 0.1 ms",
+                    "operation 2 failed with 2006 (gone-away) after 0.1 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 11.355477999999948,
+                  "durationMs" : 2164.946347,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false,
+                  "whileDown" : [
+                    "operation 1 failed with 2006 (gone-away) after 0.1 ms",
+                    "operation 2 failed with 2006 (gone-away) after 0.2 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "detectionMs" : 1109.008738,
+                  "durationMs" : 2184.995462,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 3004.840455,
+                  "durationMs" : 6078.263765,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 4553.147401,
+                  "durationMs" : 6081.792271,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 4553.910981,
+                  "durationMs" : 6112.59823,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.419867999997,
+                  "durationMs" : 50360.995204,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "detectionMs" : 0.9111849999972037,
+                  "durationMs" : 34159.257286,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "php-pdo",
+                "library" : "pdo_mysql",
+                "options" : {
+
+                },
+                "pool" : "PHP worker processes, one connection each (no pool)",
+                "poolVersion" : "8.2.36",
+                "runtime" : "php",
+                "runtimeVersion" : "8.2.36",
+                "version" : "8.2.36"
+              },
+              "config" : "default",
+              "deadline" : 3,
+              "id" : "php-pdo default",
+              "note" : "the library's defaults",
+              "options" : {
+
+              },
+              "stack" : "php-pdo"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "PDOException",
+                      "handledBy" : "retry",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "wait-timeout",
+                  "detectionMs" : 302.24172799999997,
+                  "durationMs" : 3386.549822,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 301.16247799999974,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "PDOException",
+                      "handledBy" : "retry",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "kill-thread",
+                  "detectionMs" : 202.686154,
+                  "durationMs" : 1297.22269,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 201.65284500000007,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "durationMs" : 5105.8466339999995,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 5002.791319999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "PDOException",
+                      "handledBy" : "retry",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "network-cut-reset",
+                  "detectionMs" : 54.273120999999946,
+                  "durationMs" : 1154.265724,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 53.56163599999991,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "PDOException",
+                      "handledBy" : "retry",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "network-cut-close",
+                  "detectionMs" : 53.90270599999985,
+                  "durationMs" : 1135.618598,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 53.144722999999885,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "PDOException",
+                      "handledBy" : "retry",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 11.193102999999837,
+                  "durationMs" : 1137.894081,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 10.461258000000043,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3005.727469,
+                  "durationMs" : 16120.322331,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "PDOException",
+                      "handledBy" : "retry",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 202.78434100000004,
+                  "durationMs" : 1316.276108,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 2,
+                    "total" : 2
+                  },
+                  "recoveryMs" : 201.76443599999993,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "PDOException",
+                      "handledBy" : "retry",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 47.67248200000017,
+                  "durationMs" : 2181.319642,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1107.5059270000004,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 (refused) after 0.3 ms",
+                    "operation 2 failed with 2002 (refused) after 0.3 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "errorClass" : "PDOException",
+                    "kind" : "refused",
+                    "label" : "2002 (refused)",
+                    "message" : "SQLSTATE[HY000] [2002] Connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "PDOException",
+                      "handledBy" : "retry",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 8.797064999999975,
+                  "durationMs" : 2187.740683,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1108.191414,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 (refused) after 0.2 ms",
+                    "operation 2 failed with 2002 (refused) after 0.3 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "errorClass" : "PDOException",
+                    "kind" : "refused",
+                    "label" : "2002 (refused)",
+                    "message" : "SQLSTATE[HY000] [2002] Connection refused",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "PDOException",
+                      "handledBy" : "retry",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "server-restart-quiet",
+                  "detectionMs" : 1109.325209,
+                  "durationMs" : 2183.680673,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1108.614686,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "PDOException",
+                      "handledBy" : "retry",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 3006.0021180000003,
+                  "durationMs" : 6089.999159,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3004.494325999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "PDOException",
+                      "handledBy" : "retry",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 4552.845787,
+                  "durationMs" : 6080.951942,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 4551.419780999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "PDOException",
+                      "handledBy" : "retry",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 4554.084666,
+                  "durationMs" : 6102.939505,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 4552.616363,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.379488999999,
+                  "durationMs" : 50403.681508,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2006,
+                      "errorClass" : "PDOException",
+                      "handledBy" : "retry",
+                      "kind" : "gone-away",
+                      "label" : "2006 (gone-away)",
+                      "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                      "phase" : "query"
+                    }
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "detectionMs" : 1.6080809999984922,
+                  "durationMs" : 34130.896522,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 0.925559000002977,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "adapter" : "php-pdo",
+                "library" : "pdo_mysql",
+                "options" : {
+                  "app.reconnectOnLostConnection" : "true"
+                },
+                "pool" : "PHP worker processes, one connection each (no pool)",
+                "poolVersion" : "8.2.36",
+                "runtime" : "php",
+                "runtimeVersion" : "8.2.36",
+                "version" : "8.2.36"
+              },
+              "config" : "recommended",
+              "deadline" : 3,
+              "id" : "php-pdo recommended",
+              "note" : "what Laravel's workers do (`DetectsLostConnections`): a query that fails with a lost-connection message is run once more on a new connection; PDO and mysqli document nothing of their own against stale connections",
+              "options" : {
+                "app.reconnectOnLostConnection" : "true"
+              },
+              "stack" : "php-pdo"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "detectionMs" : 301.20784100000037,
+                  "durationMs" : 3385.335702,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "detectionMs" : 201.60359399999993,
+                  "durationMs" : 1303.774074,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 1.0387439999999941,
+                  "durationMs" : 141.811514,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "detectionMs" : 52.49176800000009,
+                  "durationMs" : 1139.051842,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "detectionMs" : 52.363530999999966,
+                  "durationMs" : 1136.471391,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 4.452430000000049,
+                  "durationMs" : 1104.529894,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3004.247515,
+                  "durationMs" : 16129.003132,
+                  "events" : [
+                    "late answer to request 6: {\"error\":{\"class\":\"PDOException\",\"code\":null,\"errno\":2006,\"fatal\":null,\"message\":\"SQLSTATE[HY000]: General error: 2006 MySQL server has gone away\",\"phase\":\"query\",\"sqlState\"…"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 201.901067,
+                  "durationMs" : 1298.747952,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 47.39910499999996,
+                  "durationMs" : 2188.769363,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false,
+                  "whileDown" : [
+                    "operation 1 failed with 2006 (gone-away) after 0.1 ms",
+                    "operation 2 failed with 2006 (gone-away) after 0.1 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 12.497071000000005,
+                  "durationMs" : 2160.379662,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false,
+                  "whileDown" : [
+                    "operation 1 failed with 2006 (gone-away) after 0.1 ms",
+                    "operation 2 failed with 2006 (gone-away) after 0.1 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "detectionMs" : 1124.678631,
+                  "durationMs" : 2190.568439,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "detectionMs" : 3004.277669,
+                  "durationMs" : 6077.31863,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "detectionMs" : 4550.769329999999,
+                  "durationMs" : 6081.272198,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "detectionMs" : 4551.270576,
+                  "durationMs" : 6082.420239,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.341837,
+                  "durationMs" : 50352.326105,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "detectionMs" : 0.7785770000045886,
+                  "durationMs" : 34131.867582,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "PDOException",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                }
+              ],
+              "client" : {
+                "adapter" : "php-pdo",
+                "library" : "pdo_mysql",
+                "options" : {
+                  "PDO::ATTR_PERSISTENT" : "true"
+                },
+                "pool" : "PHP worker processes, one connection each (no pool)",
+                "poolVersion" : "8.2.36",
+                "runtime" : "php",
+                "runtimeVersion" : "8.2.36",
+                "version" : "8.2.36"
+              },
+              "config" : "persistent",
+              "deadline" : 3,
+              "id" : "php-pdo persistent",
+              "note" : "`PDO::ATTR_PERSISTENT`, as workers and PHP-FPM pools are often configured",
+              "options" : {
+                "PDO::ATTR_PERSISTENT" : "true"
+              },
+              "stack" : "php-pdo"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3885.206646,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3759)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3759 is now 3762) (context=verify!, previousThreadId=3759, threadId=3762)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3761)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 302.2641490000001,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1610.332308,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3767)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3767 is now 3772) (context=verify!, previousThreadId=3767, threadId=3772)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3770)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 203.55802100000005,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 2.014114999999947,
+                  "durationMs" : 459.196808,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3779)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3779 is now 3782) (context=verify!, previousThreadId=3779, threadId=3782)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3777)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "ActiveRecord::StatementInvalid",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "Mysql2::Error::ConnectionError: Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 3.7241579999999885,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1454.692755,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3787)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3787 is now 3789) (context=verify!, previousThreadId=3787, threadId=3789)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3788)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 54.673166999999694,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1469.085103,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3796)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3796 is now 3798) (context=verify!, previousThreadId=3796, threadId=3798)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3797)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 55.16974800000003,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1429.46503,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3803)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3803 is now 3808) (context=verify!, previousThreadId=3803, threadId=3808)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3806)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 11.87853199999995,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3011.5412710000005,
+                  "durationMs" : 16565.080676,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3817)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3817 is now 3856) (context=verify!, previousThreadId=3817, threadId=3856)",
+                    "late answer to request 5: {\"id\":5,\"ms\":12023.911,\"ok\":true}"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 202.27140700000018,
+                  "durationMs" : 1731.656258,
+                  "events" : [
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3824)",
+                    "reconnect: connection_pool.disconnect!: verify!: reconnect! replaced the dead connection (server thread 3824 is now 3826) (context=connection_pool.disconnect!: verify!, previousThreadId=3824, threadI…"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "ActiveRecord::StatementInvalid",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "Mysql2::Error::ConnectionError: Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "ActiveRecord::ConnectionNotEstablished",
+                      "kind" : "used-after-fatal",
+                      "label" : "ActiveRecord::ConnectionNotEstablished (used-after-fatal)",
+                      "message" : "MySQL client is not connected",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 22.945406999999932,
+                  "durationMs" : 2841.462838,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=7)",
+                    "reconnect-failed: Can't connect to server on '127.0.0.1' (115) (class=ActiveRecord::ConnectionNotEstablished, context=verify!, threadId=7)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 5 is now 4) (context=verify!, previousThreadId=5, threadId=4)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1105.846068,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 (refused) after 1.3 ms",
+                    "operation 2 failed with 2002 (refused) after 1.5 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "errorClass" : "ActiveRecord::ConnectionNotEstablished",
+                    "kind" : "refused",
+                    "label" : "2002 (refused)",
+                    "message" : "Can't connect to server on '127.0.0.1' (115)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 13.14666699999998,
+                  "durationMs" : 2723.549243,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=9)",
+                    "reconnect-failed: Can't connect to server on '127.0.0.1' (115) (class=ActiveRecord::ConnectionNotEstablished, context=verify!, threadId=9)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 8 is now 4) (context=verify!, previousThreadId=8, threadId=4)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1106.7781360000004,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 (refused) after 1.6 ms",
+                    "operation 2 failed with 2002 (refused) after 1.9 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "errorClass" : "ActiveRecord::ConnectionNotEstablished",
+                    "kind" : "refused",
+                    "label" : "2002 (refused)",
+                    "message" : "Can't connect to server on '127.0.0.1' (115)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2683.15042,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=8)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 8 is now 4) (context=verify!, previousThreadId=8, threadId=4)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1108.8903979999998,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4484.0280060000005,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3834)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3834 is now 3835) (context=verify!, previousThreadId=3834, threadId=3835)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3832)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1103.53607,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4513.081043,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3843)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3843 is now 3846) (context=verify!, previousThreadId=3843, threadId=3846)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3840)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2655.9707579999995,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4484.774376,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3853)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3853 is now 3873) (context=verify!, previousThreadId=3853, threadId=3873)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3851)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2657.006676,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 3000.402967999995,
+                  "durationMs" : 52231.96028,
+                  "events" : [
+                    "late answer to request 8: {\"error\":{\"class\":\"ActiveRecord::ConnectionTimeoutError\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"could not obtain a connection from the pool within 5.000 seconds (w…"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 5,
+                    "succeeded" : 0,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34444.654229,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3869)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3869 is now 3985) (context=verify!, previousThreadId=3869, threadId=3985)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3872)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.3696879999988596,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "adapter" : "activerecord",
+                "library" : "mysql2",
+                "options" : {
+
+                },
+                "pool" : "ActiveRecord ConnectionPool",
+                "poolVersion" : "6.1.7.10",
+                "runtime" : "ruby",
+                "runtimeVersion" : "3.1.2",
+                "version" : "0.5.3"
+              },
+              "config" : "default",
+              "deadline" : 3,
+              "id" : "activerecord default",
+              "note" : "the library's defaults",
+              "options" : {
+
+              },
+              "stack" : "activerecord"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "wait-timeout",
+                  "durationMs" : 3716.3788329999998,
+                  "events" : [
+                    "pool-flush: the reaper disconnected a connection idle for 3.0 s (idle_timeout 2.0 s) (threadId=3880)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 301.6779120000001,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread",
+                  "durationMs" : 1580.3734869999998,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3888)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3888 is now 3890) (context=verify!, previousThreadId=3888, threadId=3890)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3885)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 202.55039299999999,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 1.4971259999999802,
+                  "durationMs" : 460.252193,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3895)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3895 is now 3900) (context=verify!, previousThreadId=3895, threadId=3900)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3896)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "ActiveRecord::StatementInvalid",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "Mysql2::Error::ConnectionError: Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.8504609999999957,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "durationMs" : 1434.769526,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3904)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3904 is now 3907) (context=verify!, previousThreadId=3904, threadId=3907)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3903)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 54.44521399999985,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "durationMs" : 1445.131269,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3914)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3914 is now 3916) (context=verify!, previousThreadId=3914, threadId=3916)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3915)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 54.941789999999855,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "durationMs" : 1425.925736,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3922)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3922 is now 3927) (context=verify!, previousThreadId=3922, threadId=3927)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3921)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 5.311881000000085,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3004.82912,
+                  "durationMs" : 4434.005105,
+                  "events" : [
+                    "pool-flush: the reaper disconnected a connection idle for 3.0 s (idle_timeout 2.0 s) (threadId=3934)",
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3935)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3935 is now 3955) (context=verify!, previousThreadId=3935, threadId=3955)"
+                  ],
+                  "firstError" : {
+                    "code" : -4,
+                    "kind" : "hung",
+                    "label" : "-4 REPRO_HUNG",
+                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
+                    "phase" : "unknown"
+                  },
+                  "operations" : {
+                    "failed" : 1,
+                    "succeeded" : 4,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "held-kill-thread",
+                  "detectionMs" : 202.40947299999993,
+                  "durationMs" : 1658.3364219999999,
+                  "events" : [
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3940)",
+                    "reconnect: connection_pool.disconnect!: verify!: reconnect! replaced the dead connection (server thread 3940 is now 3944) (context=connection_pool.disconnect!: verify!, previousThreadId=3940, threadI…"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "ActiveRecord::StatementInvalid",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "Mysql2::Error::ConnectionError: Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "laterErrors" : [
+                    {
+                      "code" : -3,
+                      "errorClass" : "ActiveRecord::ConnectionNotEstablished",
+                      "kind" : "used-after-fatal",
+                      "label" : "ActiveRecord::ConnectionNotEstablished (used-after-fatal)",
+                      "message" : "MySQL client is not connected",
+                      "phase" : "query"
+                    }
+                  ],
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 0,
+                    "total" : 2
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-graceful",
+                  "detectionMs" : 43.45427000000018,
+                  "durationMs" : 2651.039766,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=9)",
+                    "reconnect-failed: Can't connect to server on '127.0.0.1' (115) (class=ActiveRecord::ConnectionNotEstablished, context=verify!, threadId=9)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 10 is now 4) (context=verify!, previousThreadId=10, threadId=4)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1088.531622,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 (refused) after 1.4 ms",
+                    "operation 2 failed with 2002 (refused) after 1.9 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "errorClass" : "ActiveRecord::ConnectionNotEstablished",
+                    "kind" : "refused",
+                    "label" : "2002 (refused)",
+                    "message" : "Can't connect to server on '127.0.0.1' (115)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 19.562451999999894,
+                  "durationMs" : 2617.112055,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=7)",
+                    "reconnect-failed: Can't connect to server on '127.0.0.1' (115) (class=ActiveRecord::ConnectionNotEstablished, context=verify!, threadId=7)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 9 is now 4) (context=verify!, previousThreadId=9, threadId=4)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1112.7410639999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 (refused) after 3.0 ms",
+                    "operation 2 failed with 2002 (refused) after 1.5 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "errorClass" : "ActiveRecord::ConnectionNotEstablished",
+                    "kind" : "refused",
+                    "label" : "2002 (refused)",
+                    "message" : "Can't connect to server on '127.0.0.1' (115)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2632.992578,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=10)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 10 is now 4) (context=verify!, previousThreadId=10, threadId=4)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=8)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1101.005916,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4460.401767,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3950)",
+                    "pool-flush: the reaper disconnected a connection idle for 4.1 s (idle_timeout 2.0 s) (threadId=3951)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3950 is now 3962) (context=verify!, previousThreadId=3950, threadId=3962)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1104.8724979999988,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-kill-thread",
+                  "durationMs" : 4477.219352,
+                  "events" : [
+                    "pool-flush: the reaper disconnected a connection idle for 4.1 s (idle_timeout 2.0 s) (threadId=3960)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2657.7512529999995,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-network-cut-half-open",
+                  "durationMs" : 4545.574757,
+                  "events" : [
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3967)",
+                    "pool-flush: the reaper disconnected a connection idle for 4.1 s (idle_timeout 2.0 s) (threadId=3965)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3967 is now 3975) (context=verify!, previousThreadId=3967, threadId=3975)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2652.0052249999994,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "durationMs" : 34726.604353,
+                  "events" : [
+                    "pool-flush: the reaper disconnected a connection idle for 3.0 s (idle_timeout 2.0 s) (threadId=3972)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.8768609999970067,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "haproxy-idle-timeout",
+                  "durationMs" : 34494.871514,
+                  "events" : [
+                    "pool-flush: the reaper disconnected a connection idle for 3.0 s (idle_timeout 2.0 s) (threadId=3982)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1.9549060000063037,
+                  "survived" : true
+                }
+              ],
+              "client" : {
+                "adapter" : "activerecord",
+                "library" : "mysql2",
+                "options" : {
+                  "idle_timeout" : "2",
+                  "reaping_frequency" : "1"
+                },
+                "pool" : "ActiveRecord ConnectionPool",
+                "poolVersion" : "6.1.7.10",
+                "runtime" : "ruby",
+                "runtimeVersion" : "3.1.2",
+                "version" : "0.5.3"
+              },
+              "config" : "recommended",
+              "deadline" : 3,
+              "id" : "activerecord recommended",
+              "note" : "ActiveRecord 6.1's pool options: `idle_timeout` below the server's timeout with a `reaping_frequency` that runs the reaper often enough to flush idle connections first (checkout's `verify!` ping is on by default)",
+              "options" : {
+                "idle_timeout" : "2",
+                "reaping_frequency" : "1"
+              },
+              "stack" : "activerecord"
+            },
+            {
+              "cells" : [
+                {
+                  "absorbed" : [
                     {
                       "code" : 2006,
                       "handledBy" : "validation",
@@ -13504,8 +16943,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 302.6084719999999,
-                  "durationMs" : 3309.2159659999998,
+                  "detectionMs" : 300.5228979999997,
+                  "durationMs" : 3304.716893,
                   "events" : [
 
                   ],
@@ -13514,7 +16953,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.586186,
+                  "recoveryMs" : 301.3304479999997,
                   "survived" : true
                 },
                 {
@@ -13529,8 +16968,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 202.18698600000005,
-                  "durationMs" : 1212.016865,
+                  "detectionMs" : 200.753196,
+                  "durationMs" : 1204.213278,
                   "events" : [
 
                   ],
@@ -13539,7 +16978,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.97867800000006,
+                  "recoveryMs" : 201.33071000000007,
                   "survived" : true
                 },
                 {
@@ -13547,8 +16986,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.17982800000000054,
-                  "durationMs" : 25.149594,
+                  "detectionMs" : 0.15163599999999988,
+                  "durationMs" : 25.171266,
                   "events" : [
 
                   ],
@@ -13564,7 +17003,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.7834250000000011,
+                  "recoveryMs" : 0.8143560000000001,
                   "survived" : false
                 },
                 {
@@ -13579,8 +17018,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.46978800000011,
-                  "durationMs" : 1061.31822,
+                  "detectionMs" : 51.26601000000005,
+                  "durationMs" : 1060.642064,
                   "events" : [
 
                   ],
@@ -13589,7 +17028,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.214586000000054,
+                  "recoveryMs" : 53.003163000000086,
                   "survived" : true
                 },
                 {
@@ -13604,8 +17043,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.872986999999966,
-                  "durationMs" : 1062.590495,
+                  "detectionMs" : 51.31816300000003,
+                  "durationMs" : 1061.980289,
                   "events" : [
 
                   ],
@@ -13614,7 +17053,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.063527999999906,
+                  "recoveryMs" : 52.96792600000015,
                   "survived" : true
                 },
                 {
@@ -13629,8 +17068,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 14.457479999999919,
-                  "durationMs" : 1046.301058,
+                  "detectionMs" : 4.158508000000097,
+                  "durationMs" : 1030.483833,
                   "events" : [
 
                   ],
@@ -13639,7 +17078,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 14.995113999999944,
+                  "recoveryMs" : 4.775891000000001,
                   "survived" : true
                 },
                 {
@@ -13654,8 +17093,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 10019.147275,
-                  "durationMs" : 41080.104717,
+                  "detectionMs" : 10020.442384999998,
+                  "durationMs" : 41080.679694,
                   "events" : [
 
                   ],
@@ -13664,7 +17103,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40045.152480000004,
+                  "recoveryMs" : 40046.853266,
                   "survived" : true
                 },
                 {
@@ -13672,8 +17111,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.0011740000001,
-                  "durationMs" : 1204.734678,
+                  "detectionMs" : 200.91260199999988,
+                  "durationMs" : 1204.306752,
                   "events" : [
 
                   ],
@@ -13712,8 +17151,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 15.651388999999995,
-                  "durationMs" : 2081.339138,
+                  "detectionMs" : 28.841021999999953,
+                  "durationMs" : 2114.221962,
                   "events" : [
 
                   ],
@@ -13722,11 +17161,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1078.640101,
+                  "recoveryMs" : 1108.030178,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -13748,8 +17187,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 10.562947000000008,
-                  "durationMs" : 2089.09918,
+                  "detectionMs" : 11.036830000000009,
+                  "durationMs" : 2128.823798,
                   "events" : [
 
                   ],
@@ -13758,11 +17197,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1086.1071470000002,
+                  "recoveryMs" : 1123.7304519999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -13784,8 +17223,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1088.442713,
-                  "durationMs" : 2091.628078,
+                  "detectionMs" : 1108.6979310000002,
+                  "durationMs" : 2114.074107,
                   "events" : [
 
                   ],
@@ -13794,7 +17233,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1088.8789620000002,
+                  "recoveryMs" : 1109.3117540000003,
                   "survived" : true
                 },
                 {
@@ -13811,8 +17250,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1104.232805,
-                  "durationMs" : 4178.373304,
+                  "detectionMs" : 1105.137096,
+                  "durationMs" : 4183.237869,
                   "events" : [
 
                   ],
@@ -13821,7 +17260,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.116192,
+                  "recoveryMs" : 1102.3655120000008,
                   "survived" : true
                 },
                 {
@@ -13838,8 +17277,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2658.105474,
-                  "durationMs" : 4130.709012,
+                  "detectionMs" : 2659.880341,
+                  "durationMs" : 4142.702259,
                   "events" : [
 
                   ],
@@ -13848,7 +17287,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2655.9242059999997,
+                  "recoveryMs" : 2656.494235,
                   "survived" : true
                 },
                 {
@@ -13865,8 +17304,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2658.3773980000005,
-                  "durationMs" : 4152.134586,
+                  "detectionMs" : 2652.284718,
+                  "durationMs" : 4171.265549,
                   "events" : [
 
                   ],
@@ -13875,7 +17314,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2655.7855910000007,
+                  "recoveryMs" : 2649.7936580000005,
                   "survived" : true
                 },
                 {
@@ -13892,8 +17331,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 40045.144939000005,
-                  "durationMs" : 74335.051956,
+                  "detectionMs" : 40044.03028399999,
+                  "durationMs" : 74371.017856,
                   "events" : [
 
                   ],
@@ -13902,7 +17341,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40044.423631,
+                  "recoveryMs" : 40043.169746,
                   "survived" : true
                 },
                 {
@@ -13917,8 +17356,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 0.2037029999992228,
-                  "durationMs" : 34059.806685,
+                  "detectionMs" : 0.23313700000289828,
+                  "durationMs" : 34083.135714,
                   "events" : [
 
                   ],
@@ -13927,7 +17366,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.2014300000009825,
+                  "recoveryMs" : 1.3379790000035428,
                   "survived" : true
                 }
               ],
@@ -13961,8 +17400,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.55924700000014,
-                  "durationMs" : 3304.5311,
+                  "detectionMs" : 300.436248,
+                  "durationMs" : 3303.983648,
                   "events" : [
 
                   ],
@@ -13971,7 +17410,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.339156,
+                  "recoveryMs" : 301.32427400000006,
                   "survived" : true
                 },
                 {
@@ -13986,8 +17425,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.831592,
-                  "durationMs" : 1204.377101,
+                  "detectionMs" : 200.87708500000008,
+                  "durationMs" : 1205.1150440000001,
                   "events" : [
 
                   ],
@@ -13996,7 +17435,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.49664000000007,
+                  "recoveryMs" : 201.76146999999992,
                   "survived" : true
                 },
                 {
@@ -14004,8 +17443,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.256101000000001,
-                  "durationMs" : 23.956681,
+                  "detectionMs" : 0.2239229999999992,
+                  "durationMs" : 24.465406,
                   "events" : [
 
                   ],
@@ -14021,7 +17460,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.48640299999999925,
+                  "recoveryMs" : 0.8593429999999991,
                   "survived" : false
                 },
                 {
@@ -14036,8 +17475,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.249812000000134,
-                  "durationMs" : 1059.756754,
+                  "detectionMs" : 51.80576800000006,
+                  "durationMs" : 1062.487969,
                   "events" : [
 
                   ],
@@ -14046,7 +17485,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.02186599999993,
+                  "recoveryMs" : 54.11900200000002,
                   "survived" : true
                 },
                 {
@@ -14061,8 +17500,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.84583699999996,
-                  "durationMs" : 1061.41921,
+                  "detectionMs" : 51.32976999999994,
+                  "durationMs" : 1060.304813,
                   "events" : [
 
                   ],
@@ -14071,7 +17510,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.87773100000015,
+                  "recoveryMs" : 53.04951700000004,
                   "survived" : true
                 },
                 {
@@ -14086,8 +17525,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 5.580297999999971,
-                  "durationMs" : 1039.555548,
+                  "detectionMs" : 3.4723129999999855,
+                  "durationMs" : 1023.90071,
                   "events" : [
 
                   ],
@@ -14096,7 +17535,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.225661999999943,
+                  "recoveryMs" : 3.9302639999999656,
                   "survived" : true
                 },
                 {
@@ -14111,8 +17550,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 5006.604072,
-                  "durationMs" : 21054.68051,
+                  "detectionMs" : 5009.330238,
+                  "durationMs" : 21045.148007,
                   "events" : [
 
                   ],
@@ -14121,7 +17560,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20023.519988,
+                  "recoveryMs" : 20025.639068,
                   "survived" : true
                 },
                 {
@@ -14129,8 +17568,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.85045999999988,
-                  "durationMs" : 1203.623376,
+                  "detectionMs" : 201.01542600000005,
+                  "durationMs" : 1203.94518,
                   "events" : [
 
                   ],
@@ -14169,8 +17608,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 20.79451700000004,
-                  "durationMs" : 2099.097473,
+                  "detectionMs" : 26.130808000000002,
+                  "durationMs" : 2142.058186,
                   "events" : [
 
                   ],
@@ -14179,10 +17618,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1096.2108120000003,
+                  "recoveryMs" : 1136.239908,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
                     "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
@@ -14205,8 +17644,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 8.990590999999995,
-                  "durationMs" : 2093.484066,
+                  "detectionMs" : 10.782582000000048,
+                  "durationMs" : 2116.5348,
                   "events" : [
 
                   ],
@@ -14215,7 +17654,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1091.0381209999998,
+                  "recoveryMs" : 1108.772171,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
@@ -14241,8 +17680,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1088.03299,
-                  "durationMs" : 2091.722728,
+                  "detectionMs" : 1097.783363,
+                  "durationMs" : 2101.823443,
                   "events" : [
 
                   ],
@@ -14251,7 +17690,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1088.6494460000001,
+                  "recoveryMs" : 1098.3658489999998,
                   "survived" : true
                 },
                 {
@@ -14268,8 +17707,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.8488320000001,
-                  "durationMs" : 4143.145067,
+                  "detectionMs" : 1105.1774960000002,
+                  "durationMs" : 4146.568158,
                   "events" : [
 
                   ],
@@ -14278,7 +17717,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.2494950000005,
+                  "recoveryMs" : 1102.8867580000006,
                   "survived" : true
                 },
                 {
@@ -14295,8 +17734,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2653.060771,
-                  "durationMs" : 4139.766972,
+                  "detectionMs" : 2655.4338949999997,
+                  "durationMs" : 4135.985193,
                   "events" : [
 
                   ],
@@ -14305,7 +17744,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2650.9280440000007,
+                  "recoveryMs" : 2652.7855490000006,
                   "survived" : true
                 },
                 {
@@ -14322,8 +17761,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2653.239548,
-                  "durationMs" : 4154.251261,
+                  "detectionMs" : 2653.219673,
+                  "durationMs" : 4153.20493,
                   "events" : [
 
                   ],
@@ -14332,7 +17771,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2651.440881,
+                  "recoveryMs" : 2650.739032,
                   "survived" : true
                 },
                 {
@@ -14349,8 +17788,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 20024.206877000004,
-                  "durationMs" : 54335.419282,
+                  "detectionMs" : 20024.590955,
+                  "durationMs" : 54332.213753,
                   "events" : [
 
                   ],
@@ -14359,7 +17798,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20023.562819,
+                  "recoveryMs" : 20023.701845000003,
                   "survived" : true
                 },
                 {
@@ -14374,8 +17813,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 0.21136399999522837,
-                  "durationMs" : 34083.361769,
+                  "detectionMs" : 0.15727399999741465,
+                  "durationMs" : 34087.630732,
                   "events" : [
 
                   ],
@@ -14384,7 +17823,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.3211179999998421,
+                  "recoveryMs" : 0.9875979999997071,
                   "survived" : true
                 }
               ],
@@ -14411,8 +17850,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 9.590181999999913,
-                  "durationMs" : 1041.921039,
+                  "detectionMs" : 10.729613000000086,
+                  "durationMs" : 1041.74403,
                   "events" : [
 
                   ],
@@ -14435,7 +17874,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34296.405539,
+                  "durationMs" : 34281.867109,
                   "events" : [
 
                   ],
@@ -14444,7 +17883,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.8410390000062762,
+                  "recoveryMs" : 0.7694650000048568,
                   "survived" : true
                 },
                 {
@@ -14452,7 +17891,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34062.724511,
+                  "durationMs" : 34080.484088,
                   "events" : [
 
                   ],
@@ -14461,7 +17900,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.46533199999976205,
+                  "recoveryMs" : 0.37551800000073854,
                   "survived" : true
                 }
               ],
@@ -14494,8 +17933,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.4743749999998,
-                  "durationMs" : 3303.72732,
+                  "detectionMs" : 300.50608699999975,
+                  "durationMs" : 3303.333372,
                   "events" : [
 
                   ],
@@ -14504,7 +17943,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.2135290000001,
+                  "recoveryMs" : 301.17719099999977,
                   "survived" : true
                 },
                 {
@@ -14519,8 +17958,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.717893,
-                  "durationMs" : 1204.556654,
+                  "detectionMs" : 200.48815700000011,
+                  "durationMs" : 1204.381453,
                   "events" : [
 
                   ],
@@ -14529,7 +17968,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.45884,
+                  "recoveryMs" : 201.6471150000001,
                   "survived" : true
                 },
                 {
@@ -14537,8 +17976,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.30434199999999834,
-                  "durationMs" : 24.138161,
+                  "detectionMs" : 0.21385199999999926,
+                  "durationMs" : 23.763302,
                   "events" : [
 
                   ],
@@ -14554,7 +17993,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.5948780000000014,
+                  "recoveryMs" : 0.5110840000000003,
                   "survived" : false
                 },
                 {
@@ -14569,8 +18008,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.267337,
-                  "durationMs" : 1061.619362,
+                  "detectionMs" : 51.299034000000006,
+                  "durationMs" : 1059.796556,
                   "events" : [
 
                   ],
@@ -14579,7 +18018,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.140736999999945,
+                  "recoveryMs" : 52.95920199999989,
                   "survived" : true
                 },
                 {
@@ -14594,8 +18033,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.425422000000026,
-                  "durationMs" : 1060.869077,
+                  "detectionMs" : 51.01722499999994,
+                  "durationMs" : 1058.92161,
                   "events" : [
 
                   ],
@@ -14604,7 +18043,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.95403400000009,
+                  "recoveryMs" : 52.55905700000005,
                   "survived" : true
                 },
                 {
@@ -14612,8 +18051,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 10.981298999999922,
-                  "durationMs" : 1037.325223,
+                  "detectionMs" : 15.135784999999942,
+                  "durationMs" : 1041.09149,
                   "events" : [
 
                   ],
@@ -14636,8 +18075,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2005.7143330000001,
-                  "durationMs" : 9032.865356,
+                  "detectionMs" : 2006.1095199999997,
+                  "durationMs" : 9031.901069,
                   "events" : [
 
                   ],
@@ -14660,8 +18099,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.88190700000007,
-                  "durationMs" : 1203.8696869999999,
+                  "detectionMs" : 200.95144000000005,
+                  "durationMs" : 1202.992479,
                   "events" : [
 
                   ],
@@ -14700,8 +18139,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 20.86328500000002,
-                  "durationMs" : 2107.423411,
+                  "detectionMs" : 27.90576199999998,
+                  "durationMs" : 2104.435115,
                   "events" : [
 
                   ],
@@ -14710,7 +18149,43 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1104.46232,
+                  "recoveryMs" : 1100.7490269999998,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "kind" : "refused",
+                    "label" : "2002 CR_CONNECTION_ERROR",
+                    "message" : "Can't connect to server on '127.0.0.1' (115)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : -1,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "-1 REPRO_LIVENESS_CLOSED",
+                      "message" : "liveness check: the server closed the socket (FIN seen by a non-blocking peek)",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 12.155434000000014,
+                  "durationMs" : 2105.865037,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1102.105875,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
@@ -14735,45 +18210,9 @@ enum MeasuredDriversData {
                       "phase" : "validate"
                     }
                   ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 11.77132800000004,
-                  "durationMs" : 2095.521248,
-                  "events" : [
-
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1091.975874,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : 2002,
-                    "kind" : "refused",
-                    "label" : "2002 CR_CONNECTION_ERROR",
-                    "message" : "Can't connect to server on '127.0.0.1' (115)",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-                    {
-                      "code" : -1,
-                      "handledBy" : "validation",
-                      "kind" : "lost",
-                      "label" : "-1 REPRO_LIVENESS_CLOSED",
-                      "message" : "liveness check: the server closed the socket (FIN seen by a non-blocking peek)",
-                      "phase" : "validate"
-                    }
-                  ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1119.0206249999999,
-                  "durationMs" : 2123.063749,
+                  "detectionMs" : 1121.4250700000002,
+                  "durationMs" : 2125.958743,
                   "events" : [
 
                   ],
@@ -14782,7 +18221,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1119.6588530000001,
+                  "recoveryMs" : 1122.044281,
                   "survived" : true
                 },
                 {
@@ -14799,8 +18238,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1104.8210750000003,
-                  "durationMs" : 4153.220184,
+                  "detectionMs" : 1104.5678740000003,
+                  "durationMs" : 4142.569898,
                   "events" : [
 
                   ],
@@ -14809,7 +18248,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.707594,
+                  "recoveryMs" : 1102.331808,
                   "survived" : true
                 },
                 {
@@ -14826,8 +18265,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2654.8759899999995,
-                  "durationMs" : 4136.437659,
+                  "detectionMs" : 2657.555636,
+                  "durationMs" : 4134.73941,
                   "events" : [
 
                   ],
@@ -14836,7 +18275,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2652.7209009999997,
+                  "recoveryMs" : 2655.6041780000005,
                   "survived" : true
                 },
                 {
@@ -14844,8 +18283,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2652.2972369999998,
-                  "durationMs" : 4167.327514,
+                  "detectionMs" : 2657.3934679999998,
+                  "durationMs" : 4156.932011,
                   "events" : [
 
                   ],
@@ -14870,8 +18309,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 2003.7277010000034,
-                  "durationMs" : 42336.650831,
+                  "detectionMs" : 2003.5197890000054,
+                  "durationMs" : 42313.191498,
                   "events" : [
 
                   ],
@@ -14903,8 +18342,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 0.12412500000209548,
-                  "durationMs" : 34060.579844,
+                  "detectionMs" : 0.1027129999929457,
+                  "durationMs" : 34060.132442,
                   "events" : [
 
                   ],
@@ -14913,7 +18352,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.4763440000024275,
+                  "recoveryMs" : 1.1004059999977471,
                   "survived" : true
                 }
               ],
@@ -14940,8 +18379,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.61155499999995,
-                  "durationMs" : 3303.778381,
+                  "detectionMs" : 300.4838149999996,
+                  "durationMs" : 3303.221801,
                   "events" : [
 
                   ],
@@ -14964,8 +18403,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.21598300000005,
-                  "durationMs" : 1205.567301,
+                  "detectionMs" : 200.67269099999987,
+                  "durationMs" : 1204.018188,
                   "events" : [
 
                   ],
@@ -14988,8 +18427,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.18085899999999988,
-                  "durationMs" : 3.85516,
+                  "detectionMs" : 0.13986799999999988,
+                  "durationMs" : 3.081356,
                   "events" : [
 
                   ],
@@ -15005,7 +18444,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.3929240000000003,
+                  "recoveryMs" : 0.49849599999999983,
                   "survived" : false
                 },
                 {
@@ -15013,8 +18452,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.72934399999997,
-                  "durationMs" : 1061.173479,
+                  "detectionMs" : 51.44607300000007,
+                  "durationMs" : 1059.974587,
                   "events" : [
 
                   ],
@@ -15037,8 +18476,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.44052499999998,
-                  "durationMs" : 1061.219828,
+                  "detectionMs" : 51.79289799999992,
+                  "durationMs" : 1061.613143,
                   "events" : [
 
                   ],
@@ -15061,8 +18500,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.178892000000019,
-                  "durationMs" : 1047.230008,
+                  "detectionMs" : 8.880989999999997,
+                  "durationMs" : 1032.93628,
                   "events" : [
 
                   ],
@@ -15085,8 +18524,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2012.062497,
-                  "durationMs" : 3045.292979,
+                  "detectionMs" : 2006.2026840000003,
+                  "durationMs" : 3036.519404,
                   "events" : [
 
                   ],
@@ -15109,8 +18548,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.02953600000012,
-                  "durationMs" : 1204.279126,
+                  "detectionMs" : 200.88267300000007,
+                  "durationMs" : 1203.939707,
                   "events" : [
 
                   ],
@@ -15142,8 +18581,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 41.37688900000012,
-                  "durationMs" : 2094.526901,
+                  "detectionMs" : 26.1372419999999,
+                  "durationMs" : 2123.546261,
                   "events" : [
 
                   ],
@@ -15152,11 +18591,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1091.605494,
+                  "recoveryMs" : 1118.986879,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2013 CR_SERVER_LOST after 0.2 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -15171,8 +18610,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 10.918916000000081,
-                  "durationMs" : 2112.920024,
+                  "detectionMs" : 10.730004000000008,
+                  "durationMs" : 2113.443946,
                   "events" : [
 
                   ],
@@ -15181,11 +18620,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.2682569999997,
+                  "recoveryMs" : 1109.8639040000003,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.2 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 1.9 ms"
+                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.1 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -15200,8 +18639,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1088.9849199999999,
-                  "durationMs" : 2092.000387,
+                  "detectionMs" : 1128.7027850000002,
+                  "durationMs" : 2132.662531,
                   "events" : [
 
                   ],
@@ -15224,8 +18663,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1104.4841579999998,
-                  "durationMs" : 4172.930796,
+                  "detectionMs" : 1103.4136829999998,
+                  "durationMs" : 4138.261887,
                   "events" : [
 
                   ],
@@ -15250,8 +18689,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2651.9611179999997,
-                  "durationMs" : 4128.490369,
+                  "detectionMs" : 2656.262673,
+                  "durationMs" : 4128.513984,
                   "events" : [
 
                   ],
@@ -15276,8 +18715,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2656.9124260000003,
-                  "durationMs" : 4161.933033,
+                  "detectionMs" : 2655.655399,
+                  "durationMs" : 4153.820445,
                   "events" : [
 
                   ],
@@ -15302,8 +18741,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 2003.377966,
-                  "durationMs" : 36298.036454,
+                  "detectionMs" : 2005.2214390000008,
+                  "durationMs" : 36326.664398,
                   "events" : [
 
                   ],
@@ -15328,8 +18767,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 0.2408579999973881,
-                  "durationMs" : 34060.258636,
+                  "detectionMs" : 0.3902700000035111,
+                  "durationMs" : 34079.330792,
                   "events" : [
 
                   ],
@@ -15371,7 +18810,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3304.054672,
+                  "durationMs" : 3303.503499,
                   "events" : [
 
                   ],
@@ -15380,7 +18819,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.21781599999986,
+                  "recoveryMs" : 301.36944600000015,
                   "survived" : true
                 },
                 {
@@ -15388,7 +18827,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1204.896729,
+                  "durationMs" : 1205.417318,
                   "events" : [
 
                   ],
@@ -15397,7 +18836,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.60002399999996,
+                  "recoveryMs" : 201.86568,
                   "survived" : true
                 },
                 {
@@ -15405,8 +18844,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.1561869999999992,
-                  "durationMs" : 24.237579,
+                  "detectionMs" : 0.11235100000000031,
+                  "durationMs" : 3.568191,
                   "events" : [
 
                   ],
@@ -15422,7 +18861,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.5024809999999995,
+                  "recoveryMs" : 0.4832480000000001,
                   "survived" : false
                 },
                 {
@@ -15430,7 +18869,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1061.348559,
+                  "durationMs" : 1060.617488,
                   "events" : [
 
                   ],
@@ -15439,7 +18878,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.511572999999885,
+                  "recoveryMs" : 53.125143000000094,
                   "survived" : true
                 },
                 {
@@ -15447,7 +18886,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1060.891521,
+                  "durationMs" : 1060.26265,
                   "events" : [
 
                   ],
@@ -15456,7 +18895,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.493966000000114,
+                  "recoveryMs" : 53.00625300000013,
                   "survived" : true
                 },
                 {
@@ -15464,8 +18903,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 4.827293000000054,
-                  "durationMs" : 1028.712075,
+                  "detectionMs" : 9.985783000000083,
+                  "durationMs" : 1040.073326,
                   "events" : [
 
                   ],
@@ -15488,8 +18927,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2016.9870809999998,
-                  "durationMs" : 9044.756231,
+                  "detectionMs" : 2005.465588,
+                  "durationMs" : 9048.260889,
                   "events" : [
 
                   ],
@@ -15512,8 +18951,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.95694300000014,
-                  "durationMs" : 1203.62588,
+                  "detectionMs" : 200.88306299999988,
+                  "durationMs" : 1203.4187670000001,
                   "events" : [
 
                   ],
@@ -15545,8 +18984,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 16.0733459999999,
-                  "durationMs" : 2093.169323,
+                  "detectionMs" : 23.222077999999897,
+                  "durationMs" : 2111.843892,
                   "events" : [
 
                   ],
@@ -15555,11 +18994,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1089.9514799999997,
+                  "recoveryMs" : 1107.0370509999998,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms"
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -15574,8 +19013,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 12.844238000000018,
-                  "durationMs" : 2091.135456,
+                  "detectionMs" : 10.751225999999974,
+                  "durationMs" : 2102.835632,
                   "events" : [
 
                   ],
@@ -15584,7 +19023,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1088.5604090000002,
+                  "recoveryMs" : 1099.1113619999999,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.2 ms",
@@ -15603,7 +19042,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2092.530674,
+                  "durationMs" : 2116.021458,
                   "events" : [
 
                   ],
@@ -15612,7 +19051,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1089.7100920000003,
+                  "recoveryMs" : 1112.4780910000002,
                   "survived" : true
                 },
                 {
@@ -15620,8 +19059,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1102.8686329999996,
-                  "durationMs" : 4138.226598,
+                  "detectionMs" : 1104.067732,
+                  "durationMs" : 4149.181794,
                   "events" : [
 
                   ],
@@ -15646,8 +19085,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2656.0066289999995,
-                  "durationMs" : 4126.823722,
+                  "detectionMs" : 2673.89924,
+                  "durationMs" : 4161.083595,
                   "events" : [
 
                   ],
@@ -15661,8 +19100,8 @@ enum MeasuredDriversData {
                     "phase" : "query"
                   },
                   "operations" : {
-                    "failed" : 2,
-                    "succeeded" : 3,
+                    "failed" : 3,
+                    "succeeded" : 2,
                     "total" : 5
                   },
                   "survived" : false
@@ -15672,8 +19111,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2650.1533959999997,
-                  "durationMs" : 4153.048369,
+                  "detectionMs" : 2649.8007039999998,
+                  "durationMs" : 4181.683168,
                   "events" : [
 
                   ],
@@ -15698,8 +19137,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 2006.6316460000016,
-                  "durationMs" : 42356.571024,
+                  "detectionMs" : 2005.47696,
+                  "durationMs" : 42425.511626,
                   "events" : [
 
                   ],
@@ -15724,7 +19163,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34087.448182,
+                  "durationMs" : 34089.965063,
                   "events" : [
 
                   ],
@@ -15733,7 +19172,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.1106510000026901,
+                  "recoveryMs" : 1.5711459999947692,
                   "survived" : true
                 }
               ],
@@ -15756,7 +19195,7 @@ enum MeasuredDriversData {
           ],
           "schema" : "repro-drivers/1",
           "server" : {
-            "address" : "127.0.0.1:47969",
+            "address" : "127.0.0.1:32979",
             "managed" : true,
             "version" : "10.11.19-MariaDB-0+deb12u1"
           },

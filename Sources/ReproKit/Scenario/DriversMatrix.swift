@@ -121,10 +121,17 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
         }
     }
 
-    /// The catalog entry of the errors operations saw while the server was down (restart columns with traffic).
-    public var whileDownEntry: String? {
-        (restart?.tries ?? 0) > 0 ? "cannot-connect" : nil
+    /// The catalog entry of the errors operations saw while the server was down (restart columns with traffic):
+    /// a refused connect is `cannot-connect`; a client that kept its dead connection and never tried to connect
+    /// again (a PHP worker's PDO, a pool handing out what it holds) saw that connection's own error, which is the
+    /// column's entry.
+    public func whileDownEntry(for error: DriversReport.ErrorFact) -> String? {
+        guard (restart?.tries ?? 0) > 0 else { return nil }
+        return error.kind == .refused ? "cannot-connect" : catalogEntry
     }
+
+    /// Whether errors seen while the server was down can belong to the `cannot-connect` entry.
+    public var hasWhileDown: Bool { (restart?.tries ?? 0) > 0 }
 
     /// The `repro` command that reproduces this cell.
     public func command(row: DriversMatrix.Row, settings: DriversMatrix.Settings) -> String {
