@@ -8,6 +8,21 @@ root="$destdir$prefix"
 manifest="$root/share/repro/install-manifest"
 [ -f "$manifest" ] || { echo "uninstall: nothing installed at $root ($manifest not found)" >&2; exit 2; }
 mapfile -t entries < <(grep -v '^#' "$manifest")
+# A manifest is only trusted inside the prefix: no absolute path, no '..', and no path whose real location
+# (through a symlinked directory) leaves the prefix. One bad entry refuses the whole manifest.
+real_root=$(realpath -e "$root")
+for entry in "${entries[@]}"; do
+    [ -n "$entry" ] || continue
+    rel=${entry#* }
+    case "/$rel/" in
+        //*|*/../*|*/./*) echo "uninstall: refusing $manifest: entry '$rel' is not a plain path inside $root (tampered manifest?); nothing removed" >&2; exit 2 ;;
+    esac
+    parent=$(realpath -m "$root/$(dirname "$rel")")
+    case "$parent/" in
+        "$real_root"/*) ;;
+        *) echo "uninstall: refusing $manifest: entry '$rel' resolves to $parent, outside $root (a symlinked directory?); nothing removed" >&2; exit 2 ;;
+    esac
+done
 removed=0
 for entry in "${entries[@]}"; do
     [ "${entry%% *}" = file ] || continue

@@ -154,6 +154,7 @@ extension Repro {
                 one.driver?.version = version
                 one.driver?.libraryPath = nil
                 one.name = "\(base.scenario.name) \(driver)@\(version)"
+                if server.allowWrites { one.allowWrites = true }
                 return one
             }
             let name = "bisect-\(driver)-\(base.scenario.name)"

@@ -51,6 +51,13 @@ extension Repro {
             do {
                 report = try Report.decode(data)
             } catch {
+                if let depth = JSONNesting.depth(of: data), depth > JSONNesting.decoderLimit {
+                    throw ReproFailure(
+                        code: 2,
+                        message:
+                            "'\(file)' is nested too deeply to read (\(depth) levels of [ and {; the limit is \(JSONNesting.decoderLimit)): it is not a repro JSON report, give one that repro wrote"
+                    )
+                }
                 throw ReproFailure(
                     code: 2,
                     message:

@@ -12,6 +12,10 @@ enum ScenarioCommand {
         defaultFormats: [ReportFormat] = [.md, .json], jobs: Int = 1, failFast: Bool = false, nodePath: String? = nil
     ) throws {
         let printer = ProgressPrinter(quiet: output.quiet)
+        var scenarios = scenarios
+        if server.allowWrites {
+            for i in scenarios.indices { scenarios[i].allowWrites = true }
+        }
         let batch = ScenarioBatch(
             scenarios, dsn: server.resolvedDSN, reportDirectory: output.reportDir, basename: basename,
             formats: output.formats(default: defaultFormats), jobs: jobs, failFast: failFast, nodePath: nodePath)

@@ -9,6 +9,13 @@ struct ServerOptions: ParsableArguments {
             valueName: "url"))
     var dsn: String?
 
+    @Flag(
+        name: .customLong("allow-writes"),
+        help:
+            "On a server this tool did not start, allow --query (and a driver's app.followUp) to be SQL that writes or locks; without it only read-only statements run there."
+    )
+    var allowWrites = false
+
     /// The DSN from the flag, else from the environment; nil means the embedded server.
     var resolvedDSN: String? {
         if let dsn, !dsn.isEmpty { return dsn }

@@ -191,8 +191,14 @@ public final class AdapterPool: PoolUnderTest {
             let detail = status.error?.detail?.summary ?? "no error given"
             throw .environment("the \(name) pool could not open \(size) connection(s): \(detail)")
         }
-        return try Self.decode(answer, as: AdapterMessage.Warmed.self, "warm", name: name).threadIds ?? []
+        let ids = try Self.decode(answer, as: AdapterMessage.Warmed.self, "warm", name: name).threadIds ?? []
+        reported.withLock { $0.formUnion(ids) }
+        return ids
     }
+
+    /// The server thread ids the adapter reported for its connections (`warm`'s `threadIds`).
+    public var reportedServerThreads: Set<UInt64> { reported.withLock { $0 } }
+    private let reported = Mutex<Set<UInt64>>([])
 
     public func execute(_ sql: String, operation: Int, held: Bool) throws(RunError) -> OperationRecord {
         let started = log.ms()
@@ -378,14 +384,25 @@ public final class AdapterPool: PoolUnderTest {
 
     public func knownServerThreads() -> [ServerThread]? { nil }
 
-    public func clientPorts(serverPort: Int) -> Set<Int>? {
-        ProcessSockets.clientPorts(processGroup: process.processGroup, remotePort: serverPort)
+    public func clientEndpoints(serverPort: Int) -> [ClientEndpoint]? {
+        ProcessSockets.clientEndpoints(processGroup: process.processGroup, remotePort: serverPort)
     }
 
     public func close() {
-        _ = process.request("close", [:], deadline: .seconds(5))
+        let reply = process.failureReason == nil ? process.request("close", [:], deadline: .seconds(5)) : nil
+        switch reply {
+        case .timedOut:
+            closeProblem.withLock { $0 = $0 ?? "the \(name) adapter did not answer 'close' within 5 s" }
+        case .failed(let reason) where reason != "was stopped":
+            closeProblem.withLock { $0 = $0 ?? "the \(name) adapter \(reason)" }
+        default: break
+        }
         process.stop()
     }
+
+    /// Why `close` was not answered (docs/adapters.md: an adapter failure, exit 3); nil when it was.
+    public var closeFailure: String? { closeProblem.withLock { $0 } }
+    private let closeProblem = Mutex<String?>(nil)
 
     // MARK: - Helpers
 
@@ -438,8 +455,9 @@ public final class AdapterPool: PoolUnderTest {
     fileprivate static func accepted(_ answer: JSONValue, _ op: String, name: String) throws(RunError) {
         let status = try decode(answer, as: AdapterMessage.Status.self, op, name: name)
         guard status.ok != true else { return }
-        if status.error?.usage == true { throw .usage("\(name) refused '\(op)': \(status.message)") }
-        throw .environment("the \(name) adapter refused '\(op)': \(status.message)")
+        let message = Report.cutLongWords(status.message)
+        if status.error?.usage == true { throw .usage("\(name) refused '\(op)': \(message)") }
+        throw .environment("the \(name) adapter refused '\(op)': \(message)")
     }
 
     /// `answer` read as the message type `op` answers with; a line that does not fit is an adapter failure.
@@ -465,7 +483,7 @@ public final class AdapterPool: PoolUnderTest {
         let value = try request(process, op, fields, deadline: deadline, name: name)
         let status = try decode(value, as: AdapterMessage.Status.self, op, name: name)
         guard status.ok == true else {
-            throw .environment("the \(name) adapter refused '\(op)': \(status.message)")
+            throw .environment("the \(name) adapter refused '\(op)': \(Report.cutLongWords(status.message))")
         }
         return value
     }

@@ -85,9 +85,15 @@ final class AdapterProcess: Sendable {
         self.name = name
         self.child = child
         self.input = toChild[1]
+        // Writes wait in poll with a deadline instead of blocking on a full pipe.
+        _ = fcntl(toChild[1], F_SETFL, fcntl(toChild[1], F_GETFL) | O_NONBLOCK)
         self.onUnsolicited = onUnsolicited
         let pid = child.pid
-        let token = CleanupRegistry.shared.register("stop the \(name) adapter") { killpg(pid, SIGKILL) }
+        let token = CleanupRegistry.shared.register("stop the \(name) adapter") {
+            let tree = ProcessSockets.descendants(of: pid)
+            killpg(pid, SIGKILL)
+            for p in tree { kill(p, SIGKILL) }
+        }
         cleanup.withLock { $0 = token }
         startReader(fd: fromChild[0])
         startStderrReader(fd: errChild[0])
@@ -100,13 +106,23 @@ final class AdapterProcess: Sendable {
         fileprivate let failure: String?
     }
 
-    /// Sends one request and waits up to `deadline` for its answer.
+    /// Sends one request and waits up to `deadline` for its answer; the deadline covers writing it too.
     func request(_ op: String, _ fields: [String: JSONValue] = [:], deadline: Duration) -> AdapterReply {
-        wait(send(op, fields), deadline: deadline)
+        let start = ContinuousClock.now
+        let pending = send(op, fields, writeDeadline: deadline)
+        return wait(pending, deadline: max(.zero, deadline - (ContinuousClock.now - start)))
     }
 
-    /// Writes one request without waiting for its answer (the adapter may be stopped: the pipe keeps it).
-    func send(_ op: String, _ fields: [String: JSONValue] = [:]) -> Pending {
+    /// How long writing one request may take when the caller gives no deadline: an adapter that has not read
+    /// its input for this long (its pipe full) is broken, not slow.
+    static let defaultWriteDeadline: Duration = .seconds(10)
+
+    /// Writes one request without waiting for its answer (the adapter may be stopped: the pipe keeps it, up to
+    /// the pipe's size). A request not written within `writeDeadline` (the adapter stopped reading its input)
+    /// breaks the adapter: every request fails.
+    func send(_ op: String, _ fields: [String: JSONValue] = [:], writeDeadline: Duration = defaultWriteDeadline)
+        -> Pending
+    {
         let slot = Slot()
         let setup: (id: Int?, failure: String?) = state.withLock { s in
             if let failure = s.failure { return (nil, failure) }
@@ -118,8 +134,13 @@ final class AdapterProcess: Sendable {
         var message = fields
         message["id"] = .number(Double(id))
         message["op"] = .string(op)
-        if !writeAll(JSONValue.object(message).line()) {
-            fail("stopped reading its input (\(String(cString: strerror(errno))))")
+        switch writeAll(JSONValue.object(message).line(), deadline: .now + writeDeadline) {
+        case .written: break
+        case .failed(let error): fail("stopped reading its input (\(String(cString: strerror(error))))")
+        case .timedOut:
+            fail(
+                "stopped reading its input: a request could not be written within \(DriversMatrix.format(EventLog.milliseconds(writeDeadline) / 1000)) s (its input pipe is full)"
+            )
         }
         return Pending(id: id, slot: slot, failure: nil)
     }
@@ -157,9 +178,11 @@ final class AdapterProcess: Sendable {
             return !s.stopped
         }
         guard first else { return nil }
+        let tree = ProcessSockets.descendants(of: child.pid)
         close(input)
         let exit = child.wait(until: .now + limit)
         if exit == nil { _ = child.terminate(grace: .seconds(1)) } else { killpg(child.pid, SIGKILL) }
+        for p in tree { kill(p, SIGKILL) }
         if let token = cleanup.withLock({ $0 }) { CleanupRegistry.shared.unregister(token) }
         fail("was stopped")
         return exit
@@ -178,31 +201,55 @@ final class AdapterProcess: Sendable {
             return !s.stopped
         }
         guard first else { return }
+        // Processes that left the group (`setsid`) are found by parentage, before EOF lets their parents exit.
+        var tree = Set(ProcessSockets.descendants(of: child.pid))
         close(input)
+        if child.wait(until: .now + .milliseconds(100)) == nil {
+            tree.formUnion(ProcessSockets.descendants(of: child.pid))
+        }
         if child.wait(until: .now + .seconds(2)) == nil {
             child.terminate(grace: .seconds(2))
         } else {
             // The leader is gone; anything it left in its group goes too.
             killpg(child.pid, SIGKILL)
         }
+        for p in tree { kill(p, SIGKILL) }
         if let token = cleanup.withLock({ $0 }) { CleanupRegistry.shared.unregister(token) }
         fail("was stopped")
     }
 
     // MARK: - Plumbing
 
-    private func writeAll(_ data: Data) -> Bool {
-        data.withUnsafeBytes { raw in
+    private enum Written { case written, timedOut, failed(Int32) }
+
+    /// One writer at a time (a line must not interleave with another's), each bounded by its deadline.
+    private let writeLock = NSLock()
+
+    /// Writes all of `data` to the adapter's non-blocking stdin, waiting in `poll` while the pipe is full, until
+    /// `deadline`.
+    private func writeAll(_ data: Data, deadline: ContinuousClock.Instant) -> Written {
+        let lockBy = Date(timeIntervalSinceNow: max(0, EventLog.milliseconds(deadline - .now) / 1000))
+        guard writeLock.lock(before: lockBy) else { return .timedOut }
+        defer { writeLock.unlock() }
+        return data.withUnsafeBytes { raw -> Written in
             var offset = 0
             while offset < raw.count {
                 let n = write(input, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return false
+                if n >= 0 {
+                    offset += n
+                    continue
                 }
-                offset += n
+                switch errno {
+                case EINTR: continue
+                case EAGAIN:
+                    let left = EventLog.milliseconds(deadline - .now)
+                    guard left > 0 else { return .timedOut }
+                    var fd = pollfd(fd: input, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&fd, 1, Int32(min(left, 1000).rounded(.up)))
+                default: return .failed(errno)
+                }
             }
-            return true
+            return .written
         }
     }
 
@@ -239,9 +286,13 @@ final class AdapterProcess: Sendable {
             close(fd)
             // Give the exit status a moment to be collectable, for the message.
             let exit = child.wait(until: .now + .milliseconds(300))
-            let how = exit.map { " (\($0))" } ?? ""
             let tail = stderrTail
-            fail("exited\(how) before answering\(tail.isEmpty ? "" : "; it said: \(tail)")")
+            let said = tail.isEmpty ? "" : "; it said: \(tail)"
+            if let exit {
+                fail("exited (\(exit)) before answering\(said)")
+            } else {
+                fail("closed its output (stdout) while still running, so it can answer nothing more\(said)")
+            }
         }
         thread.name = "repro.adapter.\(name).out"
         thread.start()

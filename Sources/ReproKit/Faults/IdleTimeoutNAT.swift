@@ -46,6 +46,8 @@ public final class IdleTimeoutNAT: Sendable {
     public let natNamespace: String
     /// The NAT's inside address: where the application connects.
     public let address: String
+    /// The client address the server sees for flows through this NAT (the host's SNAT rule writes 127.0.0.1).
+    public let serverSeesClientsAs = "127.0.0.1"
     /// The server's port (on 127.0.0.1), which the NAT forwards unchanged.
     public let serverPort: Int
     /// Seconds an established flow may idle before the NAT forgets it.
@@ -259,7 +261,7 @@ public final class IdleTimeoutNAT: Sendable {
             ":\(preroutingChain) - [0:0]",
             ":\(inputChain) - [0:0]",
             "-A \(preroutingChain) -i \(hostInterface) -s \(natOutsideAddress)/32 -d \(hostAddress)/32 -p tcp -m tcp --dport \(serverPort) -j DNAT --to-destination 127.0.0.1:\(serverPort)",
-            "-A \(inputChain) -s \(natOutsideAddress)/32 -d 127.0.0.1/32 -p tcp -m tcp --dport \(serverPort) -j SNAT --to-source 127.0.0.1",
+            "-A \(inputChain) -s \(natOutsideAddress)/32 -d 127.0.0.1/32 -p tcp -m tcp --dport \(serverPort) -j SNAT --to-source \(serverSeesClientsAs)",
             "-I PREROUTING 1 -j \(preroutingChain)",
             "-I INPUT 1 -j \(inputChain)",
             "COMMIT", "",

@@ -100,6 +100,8 @@ public struct KillThreadFault: FaultKind, Equatable {
     }
 
     final class Injected: InjectedFault {
+        /// Under load, how long the kill looks for a moment when one of the pool's connections is idle.
+        static let idleSearch: Duration = .seconds(2)
         let fault: KillThreadFault
         let idleSeconds: Double
 
@@ -120,20 +122,41 @@ public struct KillThreadFault: FaultKind, Equatable {
             switch fault.target {
             case .idle:
                 var all = try context.runner.serverThreads(pool, context, admin: admin).map(\.id)
+                var open = all.count
                 if context.scenario.load != nil {
                     // Under load "idle" means what the server sees as idle right now (between two queries): a
-                    // thread in the middle of a query is the busy target's business.
-                    let sleeping = Set(
-                        ScenarioRunner.threadIDs(
-                            (try? admin.query(
-                                "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Sleep'")) ?? []))
-                    all = all.filter { sleeping.contains($0) }
+                    // thread in the middle of a query is the busy target's business. A saturated pool is idle only
+                    // for moments: look again, for a bounded time, before saying there was none.
+                    let deadline = ContinuousClock.now + Self.idleSearch
+                    var idle: [UInt64] = []
+                    repeat {
+                        let threads = try context.runner.serverThreads(pool, context, admin: admin).map(\.id)
+                        open = threads.count
+                        let sleeping = Set(
+                            ScenarioRunner.threadIDs(
+                                (try? admin.query(
+                                    "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Sleep'")) ?? []))
+                        idle = threads.filter { sleeping.contains($0) }
+                        if !idle.isEmpty { break }
+                        Thread.sleep(forTimeInterval: 0.005)
+                    } while ContinuousClock.now < deadline
+                    all = idle
                 }
                 let n =
                     switch fault.count {
                     case .all: all.count
                     case .some(let k): min(k, all.count)
                     }
+                if n == 0 && open > 0 {
+                    // Under load every connection was in a query each time the server was asked: nothing idle to
+                    // kill at that moment. That is what happened, not a failure of the run.
+                    context.log.record(
+                        .scenario,
+                        detail:
+                            "fault: nothing to kill: none of the pool's \(open) open connection(s) was idle (between two queries) at any moment the server was asked during \(DriversMatrix.format(EventLog.milliseconds(Self.idleSearch) / 1000)) s (fewer workers than connections, or a shorter --query, leave it idle moments)"
+                    )
+                    return context.log.ms()
+                }
                 guard n >= 1 else {
                     // A pool that holds no connection while idle (it closed them itself, as Django does at the end of
                     // each request by default) leaves the operator nothing to kill: that is the pool's result, not a

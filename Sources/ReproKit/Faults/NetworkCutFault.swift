@@ -413,7 +413,7 @@ extension NetworkCutFault {
         }
 
         func inject(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> Double {
-            let threads = try runner.serverThreads(pool, context)
+            let threads = try runner.serverThreads(pool, context, seenAs: nat.serverSeesClientsAs)
             // The server never hears that the NAT forgot a flow: `finish` kills the threads left behind.
             poolThreads = threads.map(\.id)
             let ports = pool.clientPorts(serverPort: nat.serverPort) ?? Set(threads.compactMap(\.clientPort))

@@ -33,9 +33,11 @@ public final class EventLog: Sendable {
     private struct State {
         var routineLimit: Int?
         var routineKept = 0
-        /// In load mode also every other event and error is bounded (a server that is down refuses thousands
-        /// of connections a second): this many of each are kept, the rest counted.
-        var otherLimit: Int?
+        /// Every other event and error is bounded too (in load mode a server that is down refuses thousands of
+        /// connections a second; any time a real driver may report events without end): this many of each are
+        /// kept, the rest counted. The scenario's own notes are always kept.
+        var otherLimit = EventLog.defaultOtherLimit
+        var otherKept = 0
         var droppedErrors = 0
         var dropped: [PoolEvent.Kind: Int] = [:]
         var lastDroppedMs = 0.0
@@ -46,25 +48,30 @@ public final class EventLog: Sendable {
         var reordered = false
 
         mutating func append(_ event: PoolEvent) {
+            let key = RunKey(
+                event: event.event, connection: event.connection, threadID: event.threadID, detail: event.detail)
+            let summarized = EventLog.summarized.contains(event.event)
             if let routineLimit, EventLog.routine.contains(event.event) {
                 guard routineKept < routineLimit else {
-                    dropped[event.event, default: 0] += 1
-                    lastDroppedMs = max(lastDroppedMs, event.atMs)
+                    drop(event)
                     return
                 }
                 routineKept += 1
-            } else if let otherLimit, event.event != .scenario, events.count >= otherLimit + (routineLimit ?? 0) {
-                dropped[event.event, default: 0] += 1
-                lastDroppedMs = max(lastDroppedMs, event.atMs)
-                return
+            } else if event.event != .scenario && !EventLog.routine.contains(event.event)
+                && !(summarized && runs[key] != nil)
+            {
+                // One more entry in the timeline (a repeat of a summarized run only updates its summary).
+                guard otherKept < otherLimit else {
+                    drop(event)
+                    return
+                }
+                otherKept += 1
             }
-            guard EventLog.summarized.contains(event.event) else {
+            guard summarized else {
                 runs.removeAll(keepingCapacity: true)
                 events.append(event)
                 return
             }
-            let key = RunKey(
-                event: event.event, connection: event.connection, threadID: event.threadID, detail: event.detail)
             guard var run = runs[key] else {
                 runs[key] = Run(count: 1, firstMs: event.atMs, lastMs: event.atMs)
                 events.append(event)
@@ -85,6 +92,11 @@ public final class EventLog: Sendable {
             }
             runs[key] = run
         }
+
+        mutating func drop(_ event: PoolEvent) {
+            dropped[event.event, default: 0] += 1
+            lastDroppedMs = max(lastDroppedMs, event.atMs)
+        }
     }
 
     /// Time zero of every `atMs`.
@@ -93,20 +105,23 @@ public final class EventLog: Sendable {
 
     /// `routineLimit`: keep only that many routine events (load mode: thousands of operations a second would
     /// otherwise fill memory and the report); errors, connects, destroys and the scenario's notes are all kept.
+    /// Events other than routine ones and errors kept when no `routineLimit` is given.
+    public static let defaultOtherLimit = 4000
+
     public init(start: ContinuousClock.Instant = .now, routineLimit: Int? = nil) {
         self.start = start
         state.withLock {
             $0.routineLimit = routineLimit
-            $0.otherLimit = routineLimit.map { $0 * 2 }
+            $0.otherLimit = routineLimit.map { $0 * 2 } ?? Self.defaultOtherLimit
         }
     }
 
-    /// Errors not kept (load mode keeps the first ones); 0 otherwise.
+    /// Errors not kept (the first ones are); 0 when there were fewer than the limit.
     public var droppedErrors: Int { state.withLock { $0.droppedErrors } }
 
     private func keep(_ error: ObservedError) {
         state.withLock { s in
-            if let limit = s.otherLimit, s.errors.count >= limit {
+            if s.errors.count >= s.otherLimit {
                 s.droppedErrors += 1
             } else {
                 s.errors.append(error)
@@ -125,8 +140,25 @@ public final class EventLog: Sendable {
         return Double(c.seconds) * 1000 + Double(c.attoseconds) / 1e15
     }
 
+    /// Longest text an event detail or a driver's message keeps (UTF-8 bytes); the rest is counted. A driver's
+    /// error can embed a whole statement (SQLAlchemy's `[SQL: …]`): megabytes, repeated in every report.
+    public static let textLimit = 4096
+
+    /// `text` cut at `textLimit` bytes (on a character boundary) with "… N bytes more"; unchanged when shorter.
+    public static func capped(_ text: String, limit: Int = textLimit) -> String {
+        let utf8 = text.utf8
+        guard utf8.count > limit else { return text }
+        var end = utf8.index(utf8.startIndex, offsetBy: limit)
+        while end > utf8.startIndex && end.samePosition(in: text.unicodeScalars) == nil {
+            end = utf8.index(before: end)
+        }
+        let kept = String(text[..<end])
+        return kept + "… \(utf8.count - kept.utf8.count) bytes more"
+    }
+
     public func record(_ kind: PoolEvent.Kind, connection: Int? = nil, threadID: UInt64? = nil, detail: String? = nil) {
-        let event = PoolEvent(atMs: ms(), event: kind, connection: connection, threadID: threadID, detail: detail)
+        let event = PoolEvent(
+            atMs: ms(), event: kind, connection: connection, threadID: threadID, detail: detail.map { Self.capped($0) })
         state.withLock { $0.append(event) }
     }
 
@@ -152,6 +184,11 @@ public final class EventLog: Sendable {
     )
         -> ObservedError
     {
+        var detail = detail
+        detail.message = Self.capped(detail.message)
+        detail.cause = detail.cause.map { Self.capped($0) }
+        detail.errorClass = Self.capped(detail.errorClass, limit: 256)
+        detail.code = detail.code.map { Self.capped($0, limit: 256) }
         let mysqlNumber = detail.errno.flatMap { (1000...4999).contains($0) ? $0 : nil }
         let error = DatabaseError(
             code: mysqlNumber.map { DatabaseError.Code(rawValue: $0) } ?? .driverError,
@@ -166,8 +203,8 @@ public final class EventLog: Sendable {
 
     /// Every event in time order, runs of periodic ones summarized.
     public var events: [PoolEvent] {
-        let (recorded, reordered, dropped, lastDropped, limit) = state.withLock {
-            ($0.events, $0.reordered, $0.dropped, $0.lastDroppedMs, $0.routineLimit)
+        let (recorded, reordered, dropped, lastDropped, limit, otherLimit) = state.withLock {
+            ($0.events, $0.reordered, $0.dropped, $0.lastDroppedMs, $0.routineLimit, $0.otherLimit)
         }
         var events = recorded
         if reordered {
@@ -177,12 +214,13 @@ public final class EventLog: Sendable {
         }
         if !dropped.isEmpty {
             let counts = dropped.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }
-            events.append(
-                PoolEvent(
-                    atMs: max(lastDropped, events.last?.atMs ?? 0), event: .scenario,
-                    detail:
-                        "load: \(counts.joined(separator: ", ")) events not kept (the first \(limit ?? 0) routine events and the first \((limit ?? 0) * 2) others are)"
-                ))
+            let detail =
+                if let limit {
+                    "load: \(counts.joined(separator: ", ")) events not kept (the first \(limit) routine events and the first \(otherLimit) others are)"
+                } else {
+                    "\(counts.joined(separator: ", ")) events not kept (the first \(otherLimit) events other than operations' own are)"
+                }
+            events.append(PoolEvent(atMs: max(lastDropped, events.last?.atMs ?? 0), event: .scenario, detail: detail))
         }
         return events
     }

@@ -24,9 +24,12 @@ public protocol PoolUnderTest: AnyObject, Sendable {
     /// The server threads and client ports of the open connections, when the pool knows them itself;
     /// nil when the runner must find them on the server (a pool in another process).
     func knownServerThreads() -> [ServerThread]?
-    /// The client ports of the pool's TCP connections to `serverPort`, when the pool does not know its
-    /// threads but its sockets can be found (an adapter's process group); nil otherwise.
-    func clientPorts(serverPort: Int) -> Set<Int>?
+    /// The local address and port of each of the pool's TCP connections to `serverPort`, when the pool does not
+    /// know its threads but its sockets can be found (an adapter's process group); nil otherwise.
+    func clientEndpoints(serverPort: Int) -> [ClientEndpoint]?
+    /// Server thread ids the pool reported for its own connections (an adapter's `warm`); they count as the
+    /// pool's while the server still has them, whatever its sockets show.
+    var reportedServerThreads: Set<UInt64> { get }
     /// The process group the pool runs in when it is a child process (a freeze stops it); nil: inside repro.
     var processGroup: pid_t? { get }
     /// Work the application starts by itself (docs/adapters.md `arm`): `count` operations one after another,
@@ -35,10 +38,19 @@ public protocol PoolUnderTest: AnyObject, Sendable {
     func arm(count: Int, sql: String, delayMs: Int?, confirm: Bool) throws(RunError) -> any ArmedOperations
     /// Closes every connection and stops whatever the pool runs; idempotent.
     func close()
+    /// After `close`: why the pool did not close as its protocol promises (an adapter that left `close`
+    /// unanswered), an environment failure of the run; nil when it closed.
+    var closeFailure: String? { get }
 }
 
 extension PoolUnderTest {
-    public func clientPorts(serverPort: Int) -> Set<Int>? { nil }
+    public var closeFailure: String? { nil }
+    public var reportedServerThreads: Set<UInt64> { [] }
+    public func clientEndpoints(serverPort: Int) -> [ClientEndpoint]? { nil }
+    /// The client ports of `clientEndpoints`.
+    public func clientPorts(serverPort: Int) -> Set<Int>? {
+        clientEndpoints(serverPort: serverPort).map { Set($0.map(\.port)) }
+    }
     public var processGroup: pid_t? { nil }
     public func arm(count: Int, sql: String, delayMs: Int?, confirm: Bool) throws(RunError) -> any ArmedOperations {
         throw .environment("this pool runs inside repro: it cannot take work to run by itself")

@@ -64,10 +64,26 @@ public struct Report: Sendable, Equatable, Codable {
             if let pool { text += ", \(pool)\(poolVersion.map { " \($0)" } ?? "")" }
             if let runtime { text += " on \(runtime)\(runtimeVersion.map { " \($0)" } ?? "")" }
             if let options, !options.isEmpty {
-                text += " (\(options.keys.sorted().map { "\($0)=\(options[$0]!)" }.joined(separator: ", ")))"
+                let shown = options.keys.sorted().map { "\(Report.cut($0))=\(Report.cut(options[$0]!))" }
+                text += " (\(shown.joined(separator: ", ")))"
             }
             return text
         }
+    }
+
+    /// A value of the user's shown in a line (a `--driver-option` key or value): at most `limit` characters,
+    /// then "…(N characters)".
+    public static func cut(_ text: String, limit: Int = 80) -> String {
+        text.count > limit ? "\(text.prefix(limit))…(\(text.count) characters)" : text
+    }
+
+    /// `text` with every word (a run without spaces) longer than `limit` cut as `cut` does: an adapter's message
+    /// that repeats a 300 KB key keeps its other words (the list of known keys).
+    public static func cutLongWords(_ text: String, limit: Int = 120) -> String {
+        guard text.count > limit else { return text }
+        return text.split(separator: " ", omittingEmptySubsequences: false).map { word in
+            word.count > limit ? cut(String(word), limit: limit) : String(word)
+        }.joined(separator: " ")
     }
 
     public static let currentSchemaVersion = 2

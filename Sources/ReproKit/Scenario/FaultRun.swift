@@ -5,6 +5,8 @@ struct FaultRun {
     let scenario: Scenario
     let log: EventLog
     var client = ReproSession.clientInfo
+    /// Why the pool did not close as promised (an adapter that left `close` unanswered): the run fails with it.
+    var closeFailure: String?
     /// Server threads that existed before the pool opened: not the pool's.
     var baselineThreads: Set<UInt64> = []
     var warmedAt: Double?

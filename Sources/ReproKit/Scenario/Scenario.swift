@@ -10,6 +10,8 @@ public struct Scenario: Sendable, Equatable {
     public var expectations: Expectations
     /// Allow `SET GLOBAL` on a server this tool did not start.
     public var allowGlobal: Bool
+    /// Allow SQL of the user's that may write (`--query`, `app.followUp`) on a server this tool did not start.
+    public var allowWrites = false
     /// A real driver stack as the pool under test; nil for repro's own pool (configured by `policy`).
     public var driver: DriverChoice?
     /// How the application uses the pool after the fault.
@@ -68,6 +70,22 @@ public struct Scenario: Sendable, Equatable {
         }
         try fault.base.preflight(self, external: external, at: at)
         try load?.check(self, at: at)
+        if external && !allowWrites { try checkReadOnly(at: at) }
+    }
+
+    /// On a server repro did not start, the SQL a scenario brings must only read (repro touches only its own
+    /// connections and session settings there) unless `--allow-writes`.
+    func checkReadOnly(at: String) throws(RunError) {
+        var statements: [(name: String, sql: String)] = []
+        if let load { statements.append(("query", load.query)) }
+        if let followUp = driver?.options["app.followUp"] { statements.append(("app.followUp", followUp)) }
+        for (name, sql) in statements {
+            guard let why = ReadOnlySQL.refusal(sql) else { continue }
+            let shown = sql.count > 60 ? String(sql.prefix(60)) + "…" : sql
+            throw .usage(
+                "\(at)\(name) '\(shown)' \(why), on a server this tool did not start: use a read-only statement (SELECT, SHOW, DO), or add --allow-writes if this server is yours to change"
+            )
+        }
     }
 }
 

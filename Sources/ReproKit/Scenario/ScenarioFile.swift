@@ -193,6 +193,35 @@ private struct Reader {
         problems.append(.init(file: file, line: node?.mark?.line ?? 1, message: message))
     }
 
+    /// The entries a merge key brings from `source`: its own keys first, then what its own merge keys bring (an
+    /// anchored mapping may merge another); nil after a problem. Bounded: merges nested deeper than 16 stop.
+    mutating func mergedEntries(_ source: Node, key: Node, what: String, depth: Int) -> [(key: Node, value: Node)]? {
+        guard case .mapping(let m) = source else {
+            problem(key, "'<<' in \(what) must merge a mapping (an alias like *defaults)")
+            return nil
+        }
+        guard depth < 16 else {
+            problem(key, "'<<' in \(what) merges mappings nested more than 16 deep: flatten them")
+            return nil
+        }
+        var own: [(key: Node, value: Node)] = []
+        var inherited: [(key: Node, value: Node)] = []
+        for (k, v) in m {
+            guard k.scalar?.string == "<<" else {
+                own.append((k, v))
+                continue
+            }
+            let sources: [Node] = if case .sequence(let list) = v { Array(list) } else { [v] }
+            for inner in sources {
+                guard let entries = mergedEntries(inner, key: k, what: what, depth: depth + 1) else { return nil }
+                inherited += entries
+            }
+        }
+        // A key the mapping sets itself wins over one it merges.
+        let ownNames = Set(own.compactMap { $0.key.scalar?.string })
+        return own + inherited.filter { !ownNames.contains($0.key.scalar?.string ?? "") }
+    }
+
     /// The mapping's entries by key; unknown keys and duplicates become problems.
     mutating func mapping(_ node: Node, _ what: String, allowed: [String]) -> [String: (key: Node, value: Node)]? {
         guard case .mapping(let mapping) = node else {
@@ -206,11 +235,8 @@ private struct Reader {
             if key.scalar?.string == "<<" {
                 let sources: [Node] = if case .sequence(let list) = value { Array(list) } else { [value] }
                 for source in sources {
-                    guard case .mapping(let m) = source else {
-                        problem(key, "'<<' in \(what) must merge a mapping (an alias like *defaults)")
-                        continue
-                    }
-                    merged += m.map { ($0.key, $0.value) }
+                    guard let entries = mergedEntries(source, key: key, what: what, depth: 0) else { continue }
+                    merged += entries
                 }
                 continue
             }

@@ -77,6 +77,7 @@ public struct ScenarioRunner: Sendable {
         // Under load, thousands of operations a second: keep the first routine events, count the rest.
         var run = FaultRun(scenario: scenario, log: EventLog(routineLimit: scenario.load == nil ? nil : 2000))
         try inject(scenario, &run)
+        if let failure = run.closeFailure { throw .environment(failure) }
         // After everything was undone: the restore of a global setting belongs in the timeline.
         return run.result()
     }
@@ -89,7 +90,21 @@ public struct ScenarioRunner: Sendable {
         let pool = try makePool(
             &run, initCommands: fault.initCommands, port: fault.port, host: fault.host, launcher: fault.launcher,
             inChild: scenario.fault.base.suspendsPool || fault.launcher != nil)
+        // After the pool closed: its threads still in a statement (a long --query under load) are stopped too.
+        var ownThreads: [UInt64] = []
+        defer {
+            killRunningLeftovers(ownThreads, log: log)
+            run.closeFailure = pool.closeFailure
+        }
         defer { pool.close() }
+        defer {
+            if scenario.load != nil {
+                // Those open now, and every connection the pool said it opened (one a read timeout gave up on
+                // may still run its statement on the server).
+                let opened = log.events.filter { $0.event == .connect }.compactMap(\.threadID)
+                ownThreads = Array(Set(ownThreadsAtEnd(pool, context) + opened)).sorted()
+            }
+        }
         // Before the pool closes: firewall rules off, threads a cut left behind killed.
         defer { fault.finish() }
         context.baselineThreads = run.baselineThreads
@@ -129,6 +144,15 @@ public struct ScenarioRunner: Sendable {
         } else if let host {
             options.host = host
             options.unixSocket = nil
+        }
+        if !endpoint.managed, endpoint.unixSocket != nil, options.unixSocket != nil,
+            run.scenario.driver != nil || inChild
+        {
+            // A child process dials TCP: with the socket in the DSN it could reach (and send the password to)
+            // another server than the one repro checks over the socket.
+            throw .usage(
+                "\(run.scenario.driver.map { "--driver \($0.name)" } ?? "this scenario") runs the pool in a child process that connects over TCP, not a Unix socket: drop ?socket= from the DSN and give the server's host:port"
+            )
         }
         let pool: any PoolUnderTest
         if var driver = run.scenario.driver {

@@ -14,6 +14,9 @@ final class ServerSandbox: Sendable {
         var tornDown = false
         /// How the current child ended, once `reapIfEnded()` saw it end on its own.
         var ended: ChildProcess.Exit?
+        /// The SIGTERM grace teardown gives the current child: a bootstrap (`mariadb-install-db`) whose work is
+        /// thrown away with the directory gets a short one, so an early Ctrl-C answers at once.
+        var teardownGrace: Duration?
     }
 
     // The lock is held for the whole teardown (and around creating and spawning) so that a Ctrl-C cleanup racing a
@@ -54,13 +57,16 @@ final class ServerSandbox: Sendable {
     }
 
     /// Spawns a child as the sandbox's current process, unless teardown already began.
-    func launch(_ spawn: () throws(ServerError) -> ChildProcess) throws(ServerError) -> ChildProcess {
+    func launch(teardownGrace: Duration? = nil, _ spawn: () throws(ServerError) -> ChildProcess) throws(ServerError)
+        -> ChildProcess
+    {
         try state.withLock { (state) throws(ServerError) -> ChildProcess in
             guard !state.tornDown else {
                 throw ServerError(.startFailed, "\(program) start was interrupted by cleanup; run the command again")
             }
             let child = try spawn()
             state.child = child
+            state.teardownGrace = teardownGrace
             return child
         }
     }
@@ -110,7 +116,7 @@ final class ServerSandbox: Sendable {
         state.withLock { state in
             guard !state.tornDown else { return }
             state.tornDown = true
-            state.child?.terminate(grace: grace)
+            state.child?.terminate(grace: state.teardownGrace.map { min($0, grace) } ?? grace)
             state.child = nil
             if let directory = state.directory { Self.removeDirectory(directory) }
             // Unlocked only once the directory is gone: until then a sweeper sees a live owner.
