@@ -58,7 +58,8 @@ extension ScenarioRunner {
         let list = threadIDs.map(String.init).joined(separator: ",")
         let running =
             (try? admin.query(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE ID IN (\(list)) AND COMMAND IN ('Query', 'Execute')"))
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE ID IN (\(list)) AND COMMAND IN ('Query', 'Execute')"
+            ))
             ?? []
         var killed = 0
         for id in Self.threadIDs(running) where (try? admin.query("KILL CONNECTION \(id)")) != nil { killed += 1 }
