@@ -7,7 +7,7 @@ struct RuntimeOptions: ParsableArguments {
     @Option(
         name: .customLong("node-path"),
         help: ArgumentHelp(
-            "node_modules directory holding mysql2 for the node-mysql2 adapter (or set NODE_PATH).",
+            "node_modules directory holding mysql2 (node-mysql2) or mysql (node-mysql), or set NODE_PATH; its code runs as your own library.",
             valueName: "dir"),
         completion: .directory)
     var nodePath: String?

@@ -317,7 +317,14 @@ struct BrokenAdapterTests {
         if mode == "garbage":
             print("hello, I am not JSON", flush=True)
             time.sleep(300)
-        for line in sys.stdin:
+        if mode == "setsid-grandchild":
+            import subprocess
+            child = subprocess.Popen(["sleep", "300"], start_new_session=True)
+            open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "grandchild"), "w").write(str(child.pid))
+        while True:
+            line = sys.stdin.readline()
+            if not line:
+                break
             req = json.loads(line)
             op, rid = req["op"], req["id"]
             if op == "hello":
@@ -327,9 +334,16 @@ struct BrokenAdapterTests {
                 time.sleep(300)
             elif op == "run" and mode == "exit-mid-run":
                 sys.exit(7)
+            elif op == "close" and mode == "no-close-answer":
+                continue
             else:
                 answer = {"id": rid, "ok": True, "threadIds": []}
             print(json.dumps(answer), flush=True)
+            if op == "warm" and mode == "stops-reading":
+                time.sleep(300)
+            if op == "warm" and mode == "closes-stdout":
+                os.close(1)
+                time.sleep(300)
         """#
 
     static func makeAdapter(_ mode: String) throws -> (dir: String, pidFile: String) {
@@ -350,6 +364,8 @@ struct BrokenAdapterTests {
             ("garbage", "not protocol JSON: 'hello, I am not JSON'"),
             ("hang-warm", "did not answer 'warm'"),
             ("exit-mid-run", "exited (exit status 7)"),
+            ("no-close-answer", "did not answer 'close'"),
+            ("closes-stdout", "closed its output (stdout) while still running"),
         ])
     func broken(mode: String, mention: String) throws {
         let (root, pidFile) = try Self.makeAdapter(mode)
@@ -363,5 +379,46 @@ struct BrokenAdapterTests {
         #expect(out.stderr.split(separator: "\n").count == 1, "one line: \(out.stderr)")
         let pid = try #require(Int32((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? ""))
         #expect(kill(pid, 0) == -1 && errno == ESRCH, "adapter process \(pid) is still running")
+    }
+
+    @Test("an adapter that stops reading its input under load: the write's deadline ends the run, exit 3")
+    func stopsReading() throws {
+        let (root, pidFile) = try Self.makeAdapter("stops-reading")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        // A statement longer than the pipe holds (64 KiB): its request cannot be written while nobody reads.
+        let query = "SELECT '" + String(repeating: "x", count: 100_000) + "'"
+        let out = try ReproBinary.run(
+            [
+                "wait-timeout", "--seconds", "1", "--driver", "stops-reading", "--driver-deadline", "2",
+                "--concurrency",
+                "2", "--duration", "1", "--query", query, "--quiet",
+            ],
+            environment: ["REPRO_ADAPTERS": root], timeout: 120)
+        #expect(out.status == 3, "stderr: \(out.stderr.prefix(500))")
+        #expect(out.stderr.contains("stopped reading its input"), "stderr: \(out.stderr.prefix(500))")
+        let pid = try #require(Int32((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? ""))
+        #expect(kill(pid, 0) == -1 && errno == ESRCH, "adapter process \(pid) is still running")
+    }
+
+    @Test("a grandchild that left the adapter's process group with setsid is stopped with it")
+    func setsidGrandchildStopped() throws {
+        let (root, _) = try Self.makeAdapter("setsid-grandchild")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let out = try ReproBinary.run(
+            ["wait-timeout", "--seconds", "1", "--driver", "setsid-grandchild", "--quiet"],
+            environment: ["REPRO_ADAPTERS": root], timeout: 120)
+        #expect(out.status == 0 || out.status == 1, "stderr: \(out.stderr)")
+        let file = root + "/setsid-grandchild/grandchild"
+        let pid = try #require(Int32((try? String(contentsOfFile: file, encoding: .utf8)) ?? ""))
+        // Reaped by init a moment after SIGKILL: poll (bounded) until it is gone.
+        var gone = false
+        for _ in 0..<100 where !gone {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            let zombie = stat.split(separator: ")").last?.split(separator: " ").first == "Z"
+            gone = (kill(pid, 0) == -1 && errno == ESRCH) || zombie
+            if !gone { usleep(20_000) }
+        }
+        #expect(gone, "grandchild \(pid) outlived repro")
+        if !gone { kill(pid, SIGKILL) }
     }
 }

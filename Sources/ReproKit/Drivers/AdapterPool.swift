@@ -155,7 +155,7 @@ public final class AdapterPool: PoolUnderTest {
             }
             if let unknown = choice.options.keys.sorted().first(where: { !known.contains($0) }) {
                 throw RunError.usage(
-                    "unknown --driver-option '\(unknown)' for \(name): known options are \(known.joined(separator: ", "))"
+                    "unknown --driver-option '\(Report.cut(unknown))' for \(name): known options are \(known.joined(separator: ", "))"
                 )
             }
             client = Report.Client(
