@@ -19,16 +19,7 @@ extension ScenarioRunner {
 
     /// KILLs those of `threadIDs` that the server still has (a kernel cut leaves them behind).
     func killLeftovers(_ threadIDs: [UInt64], log: EventLog) {
-        guard !threadIDs.isEmpty, let admin = try? adminConnection() else { return }
-        defer { admin.close() }
-        let list = threadIDs.map(String.init).joined(separator: ",")
-        let alive = (try? admin.query("SELECT ID FROM information_schema.PROCESSLIST WHERE ID IN (\(list))")) ?? []
-        for row in alive {
-            if let id = row.first ?? nil { _ = try? admin.query("KILL CONNECTION \(id)") }
-        }
-        if !alive.isEmpty {
-            log.record(.scenario, detail: "killed \(alive.count) server thread(s) the kernel cut left behind")
-        }
+        killRemaining(threadIDs, log: log, condition: "") { "killed \($0) server thread(s) the kernel cut left behind" }
     }
 
     /// The server threads that are this run's own at its end: the pool's, and those of repro's own sockets (a
@@ -53,21 +44,24 @@ extension ScenarioRunner {
     /// KILLs those of `threadIDs` still running a statement after the pool closed (a long `--query` outlives
     /// its client on the server: closing the socket does not stop it).
     func killRunningLeftovers(_ threadIDs: [UInt64], log: EventLog) {
+        killRemaining(threadIDs, log: log, condition: " AND COMMAND IN ('Query', 'Execute')") {
+            "killed \($0) of the pool's server thread(s) still running a query after the pool closed"
+        }
+    }
+
+    /// KILLs those of `threadIDs` the server still has (and that match `condition`, SQL after the id list), and
+    /// records how many with `note`.
+    private func killRemaining(
+        _ threadIDs: [UInt64], log: EventLog, condition: String, note: (Int) -> String
+    ) {
         guard !threadIDs.isEmpty, let admin = try? adminConnection() else { return }
         defer { admin.close() }
         let list = threadIDs.map(String.init).joined(separator: ",")
-        let running =
-            (try? admin.query(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE ID IN (\(list)) AND COMMAND IN ('Query', 'Execute')"
-            ))
-            ?? []
+        let alive =
+            (try? admin.query("SELECT ID FROM information_schema.PROCESSLIST WHERE ID IN (\(list))\(condition)")) ?? []
         var killed = 0
-        for id in Self.threadIDs(running) where (try? admin.query("KILL CONNECTION \(id)")) != nil { killed += 1 }
-        if killed > 0 {
-            log.record(
-                .scenario,
-                detail: "killed \(killed) of the pool's server thread(s) still running a query after the pool closed")
-        }
+        for id in Self.threadIDs(alive) where (try? admin.query("KILL CONNECTION \(id)")) != nil { killed += 1 }
+        if killed > 0 { log.record(.scenario, detail: note(killed)) }
     }
 
     /// Server thread ids on the server now, to tell the pool's threads from others later.
