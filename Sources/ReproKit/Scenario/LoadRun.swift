@@ -29,10 +29,12 @@ extension ScenarioRunner {
             log.record(.scenario, detail: "load: workers paused \(period.seconds) s (\(period.reason))")
             if let note = period.note { log.record(.scenario, detail: note) }
             idle(seconds: period.seconds, scenario: name, reason: period.reason)
+            workers.faultBegins(atMs: log.ms())
             run.faultAt = try fault.inject(pool, context)
             workers.resume()
             log.record(.scenario, detail: "load: workers resumed")
         } else {
+            workers.faultBegins(atMs: log.ms())
             run.faultAt = try fault.inject(pool, context)
         }
         idle(seconds: max(0, load.duration - load.faultAfter), scenario: name, reason: "traffic after the fault")
@@ -43,10 +45,10 @@ extension ScenarioRunner {
         }
         let to = log.ms()
         run.tcpSignal = fault.tcpSignal()
-        let states = workers.snapshot
+        let (states, tally) = workers.snapshot
         if let broken = states.compactMap(\.broken).first { throw broken }
         run.load = try LoadSummary.make(
-            load, workers: states, faultAt: run.faultAt, errors: log.errors, timeline: log.events,
+            load, workers: states, tally: tally, faultAt: run.faultAt, errors: log.errors, timeline: log.events,
             trafficMs: (from, to))
         run.operations = Array(states.flatMap(\.failures).sorted { $0.atMs < $1.atMs }.prefix(LoadSummary.keptFailures))
         if log.droppedErrors > 0 {
