@@ -94,7 +94,7 @@ struct DriversMatrixShapeTests {
         let command = DriverColumn.networkCutHalfOpen.command(row: rows[1], settings: settings)
         #expect(
             command
-                == "repro network-cut --mode half-open --via kernel --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3"
+                == "repro network-cut --mode half-open --via kernel --idle 5 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3"
         )
         let matrix = DriversMatrix(rows: rows, settings: settings)
         let close = matrix.scenario(rows[0], .networkCutClose)
@@ -102,6 +102,60 @@ struct DriversMatrixShapeTests {
         #expect(matrix.scenario(rows[0], .networkCutReset).fault == .networkCut(mode: .reset, via: .proxy))
         #expect(matrix.scenario(rows[0], .networkCutBlackhole).fault == .networkCut(mode: .blackhole, via: .kernel))
         #expect(matrix.scenario(rows[0], .held).pattern == .held)
+    }
+
+    @Test("every threshold a configuration sets has its chance before the fault, as in the real world")
+    func faultsComeAfterThresholds() throws {
+        let settings = DriversMatrix.Settings()
+        let rows = DriversMatrix.rows(
+            adapters: ["node-mysql2", "go-sql", "hikari", "sqlalchemy", "django", "activerecord"],
+            configs: DriverConfig.allCases, settings: settings,
+            versions: [.init(adapter: "hikari", version: "6.0.0+3.5.9", libraryPath: "/nowhere")])
+        let matrix = DriversMatrix(rows: rows, settings: settings)
+        for row in rows where row.preset == nil {
+            let timing = matrix.settings(for: row)
+            // The row's own thresholds, read back from its options: every one of them (ms or s) is below the
+            // wait_timeout and below the idle before a cut, and the sweep after it fits too.
+            let perSecond: [String: Double] = [
+                "idleTimeout": 1000, "keepAliveInitialDelay": 1000, "maxLifetime": 1000, "keepaliveTime": 1000,
+                "SetConnMaxLifetime": 1000, "pool_recycle": 1, "CONN_MAX_AGE": 1, "idle_timeout": 1,
+            ]
+            // Persistent rows keep connections past the wait_timeout on purpose: that is their failure.
+            let thresholds = (row.driver?.options ?? [:]).compactMap { key, value -> Double? in
+                guard row.config != DriverConfig.persistent.rawValue, let divisor = perSecond[key],
+                    let number = Double(value.filter(\.isNumber))
+                else { return nil }
+                return number / divisor
+            }
+            for t in thresholds {
+                #expect(t <= timing.threshold, "\(row.id): \(t) s above its threshold \(timing.threshold) s")
+            }
+            for column in DriverColumn.allCases where column.isCut && row.runs(column) {
+                let idle = matrix.scenario(row, column).idleSeconds ?? 0
+                #expect(idle >= timing.threshold + 3, "\(row.id) \(column.rawValue): cut after \(idle) s idle")
+            }
+            if row.runs(.waitTimeout) {
+                #expect(matrix.scenario(row, .waitTimeout).fault.summary.contains("\(timing.waitTimeout)"))
+                #expect(Double(timing.waitTimeout) > timing.threshold)
+            }
+            if row.runs(.natIdleTimeout) { #expect(Double(timing.middleboxTimeout) > timing.threshold) }
+        }
+        // HikariCP refuses maxLifetime/keepaliveTime below 30 s: its recommended rows run longer columns, and say so.
+        let hikari6 = try #require(rows.first { $0.id == "hikari@6.0.0+3.5.9 recommended" })
+        #expect(hikari6.driver?.options == ["maxLifetime": "40000", "keepaliveTime": "30000"])
+        #expect(matrix.settings(for: hikari6).waitTimeout == 41)
+        #expect(hikari6.note.contains("longer columns"))
+        let hikari = try #require(rows.first { $0.id == "hikari recommended" })
+        #expect(hikari.driver?.options == ["maxLifetime": "30000"])
+        #expect(
+            DriverColumn.networkCutHalfOpen.command(row: hikari, settings: matrix.settings(for: hikari))
+                .contains("--idle 33"))
+        #expect(matrix.settings(for: try #require(rows.first { $0.id == "hikari default" })) == settings)
+        // Kills stay early: an operator's KILL comes at any moment, before any threshold acts.
+        #expect(matrix.scenario(rows[0], .killThread).idleSeconds == settings.idle)
+        for column in DriverColumn.allCases {
+            #expect(column.timing(settings).isEmpty == false)
+        }
     }
 
     @Test(

@@ -26,12 +26,15 @@ public enum DriversRenderer {
         out += "runs its operations (borrow, `SELECT 1`, release). "
         out += "**✓** = every operation succeeded and no error reached the application (ms: from the fault to the "
         out += "first success); **✗** = the first error the application saw, verbatim. "
-        out += "Timing: wait_timeout \(s.waitTimeout) s (session), kills and cuts after \(fmt(s.idle)) s idle, "
+        out += "Timing: wait_timeout \(s.waitTimeout) s (session), kills \(fmt(s.idle)) s after the last use, "
+        out += "cuts after \(fmt(s.cutIdle)) s idle (past every threshold, as a middlebox's idle timeout is), "
         out +=
             "cuts \(s.via == .kernel ? "by the kernel's packet filter (iptables) except close" : "by repro's proxy"), "
         out += "an operation that takes \(fmt(s.deadline)) s is recorded as hung. "
         out += "Recommended configurations scale the documented thresholds below the wait_timeout "
-        out += "(\(fmt(s.threshold)) s). "
+        out += "(\(fmt(s.threshold)) s); a stack that refuses thresholds that short (HikariCP: 30 s at least) "
+        out += "runs those rows on longer columns, named with the row below. How each column's moment relates to "
+        out += "the thresholds is under [Columns](#columns). "
         out += "In the server-restart columns the application tries operations while the server is down (every "
         out += "stack fails or waits then; their errors are listed below), and the cell says what happened once "
         out += "it was back.\n\n"
@@ -63,7 +66,11 @@ public enum DriversRenderer {
         out += freezeSection(report, real: real)
 
         out += "\n## Columns\n\n"
-        for c in report.columns { out += "- `\(c.id.rawValue)`: \(c.title) (`\(c.fault)`).\n" }
+        for c in report.columns {
+            out += "- `\(c.id.rawValue)`: \(c.title) (`\(c.fault)`)."
+            if let timing = c.timing { out += " Timing: \(timing)." }
+            out += "\n"
+        }
 
         out += "\n## Stacks and configurations\n\n"
         for row in real {

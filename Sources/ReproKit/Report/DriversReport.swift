@@ -113,11 +113,15 @@ public struct DriversReport: Sendable, Equatable, Codable {
         public var id: DriverColumn
         public var title: String
         public var fault: String
+        /// How the fault's moment relates to the thresholds the configurations set (`DriverColumn.timing`); nil in
+        /// reports from before it was stated.
+        public var timing: String?
 
         public init(_ column: DriverColumn, settings: DriversMatrix.Settings) {
             id = column
             title = column.title
             fault = column.fault(waitTimeout: settings.waitTimeout, via: settings.via).summary
+            timing = column.timing(settings)
         }
     }
 
@@ -140,6 +144,9 @@ public struct DriversReport: Sendable, Equatable, Codable {
         /// For a preset: its knobs.
         public var policy: String?
         public var cells: [Cell]
+        /// This row's timing when it is not the matrix's: a stack whose settings refuse the matrix's short
+        /// thresholds (HikariCP) runs longer columns; nil: `DriversReport.settings`.
+        public var timing: DriversMatrix.Settings?
 
         public var isModel: Bool { config == "preset" }
 

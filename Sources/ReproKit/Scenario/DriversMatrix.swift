@@ -65,10 +65,45 @@ public enum DriverColumn: String, CaseIterable, Sendable, Codable {
     /// Columns whose fault is a middlebox's own idle timeout.
     public var isMiddlebox: Bool { self == .natIdleTimeout || self == .haproxyIdleTimeout }
 
-    /// How long the warm pool idles in this column: past a middlebox's idle timeout by 2 s, else the matrix's
-    /// idle time.
+    /// Columns that cut every idle flow at a chosen moment: what a middlebox does once a flow has idled past its
+    /// timeout (a load balancer's RST, a proxy's FIN, a NAT that forgot it).
+    public var isCut: Bool {
+        self == .networkCutReset || self == .networkCutClose || self == .networkCutHalfOpen
+            || self == .networkCutBlackhole
+    }
+
+    /// How long the warm pool idles in this column: past a middlebox's idle timeout by 2 s; in the cut columns past
+    /// every threshold a configuration sets (`Settings.cutIdle`), as a real middlebox's minutes are; else the
+    /// matrix's idle time (a KILL comes at any moment).
     public func idle(_ settings: DriversMatrix.Settings) -> Double {
-        isMiddlebox ? Double(settings.middleboxTimeout + 2) : settings.idle
+        if isMiddlebox { return Double(settings.middleboxTimeout + 2) }
+        return isCut ? settings.cutIdle : settings.idle
+    }
+
+    /// How the fault's moment relates to the thresholds configurations set (`Settings.threshold`): stated per
+    /// column in `docs/drivers.md` and the JSON, so a reader knows which settings had their chance.
+    public func timing(_ settings: DriversMatrix.Settings) -> String {
+        let t = DriversMatrix.format(settings.threshold)
+        switch self {
+        case .waitTimeout:
+            return
+                "the pool idles past the wait_timeout (\(settings.waitTimeout) s), which is above every recommended lifetime and idle threshold (\(t) s): those act first"
+        case .killThread, .killThreadBusy, .held:
+            return
+                "the KILL comes \(DriversMatrix.format(settings.idle)) s after the last use, before any idle threshold (\(t) s) acts, as an operator's or a watchdog's can at any moment: only validation or a retry can help"
+        case .networkCutReset, .networkCutClose, .networkCutHalfOpen, .networkCutBlackhole:
+            return
+                "the cut comes after \(DriversMatrix.format(settings.cutIdle)) s idle, as a middlebox's idle timeout does: past every recommended idle threshold, lifetime and keepalive delay (\(t) s) and the sweep that applies it"
+        case .serverRestartGraceful, .serverRestartCrash, .serverRestartQuiet:
+            return
+                "the restart comes \(DriversMatrix.format(settings.idle)) s after the last use, before any threshold (\(t) s) acts, as a deployment's or a failover's can"
+        case .freezeWaitTimeout, .freezeKillThread, .freezeNetworkCutHalfOpen:
+            return
+                "the application is suspended \(settings.waitTimeout + 1) s, longer than every threshold (\(t) s); its own timers cannot run while it is suspended, which is the point"
+        case .natIdleTimeout, .haproxyIdleTimeout:
+            return
+                "the middlebox's idle timeout (\(settings.middleboxTimeout) s) is above every threshold and keepalive interval measured; the pool idles 2 s longer"
+        }
     }
 
     /// Columns that suspend the application: their operations run inside the pool's process as it resumes.
@@ -306,15 +341,15 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
                 ["SetConnMaxLifetime": "\(ms)ms", "SetMaxIdleConns": "\(settings.poolSize)"],
                 "go-sql-driver's README: `SetConnMaxLifetime` shorter than the server's and middleboxes' timeouts, `SetMaxIdleConns` equal to `SetMaxOpenConns`"
             )
-        case (.recommended, "hikari") where (version.map { DriverReleases.major($0) >= 4 } ?? false):
+        case (.recommended, "hikari") where Self.hikariHasKeepalive(version):
             return (
-                ["maxLifetime": "30000", "keepaliveTime": "30000"],
-                "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit, and `keepaliveTime` (4.0.0 and later); both refuse less than 30000 ms, so at this matrix's timing neither acts before the fault and only its default validation does"
+                ["maxLifetime": "\(ms)", "keepaliveTime": "30000"],
+                "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit, and `keepaliveTime` (4.0.0 and later) below `maxLifetime`; both refuse less than 30000 ms, so this row runs longer columns (wait_timeout \(settings.waitTimeout) s, cuts after \(DriversMatrix.format(settings.cutIdle)) s idle, middleboxes at \(settings.middleboxTimeout) s) where both act before the fault"
             )
         case (.recommended, "hikari"):
             return (
-                ["maxLifetime": "30000"],
-                "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit; 2.7.9 raises anything below 30000 ms to 30 min and has no `keepaliveTime`, so at this matrix's timing only its default validation acts"
+                ["maxLifetime": "\(ms)"],
+                "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit; 2.7.9 raises anything below 30000 ms to 30 min and has no `keepaliveTime`, so this row runs longer columns (wait_timeout \(settings.waitTimeout) s, cuts after \(DriversMatrix.format(settings.cutIdle)) s idle) where `maxLifetime` acts before the fault"
             )
         case (.recommended, "sqlalchemy"):
             return (
@@ -355,6 +390,19 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
 }
 
 extension DriverConfig {
+    /// HikariCP 4.0.0 and later have `keepaliveTime`; nil: the installed release (Debian's 2.7.9).
+    static func hikariHasKeepalive(_ version: String?) -> Bool {
+        version.map { DriverReleases.major($0) >= 4 } ?? false
+    }
+
+    /// The shortest threshold (s) a stack accepts for this configuration's settings, when the matrix's is too short
+    /// to mean anything: HikariCP refuses `maxLifetime` and `keepaliveTime` below 30000 ms, and `keepaliveTime` must
+    /// be below `maxLifetime`. Such a row runs its columns at `Settings.scaled(toThreshold:)`.
+    public func minimumThreshold(adapter: String, version: String?) -> Double? {
+        guard self == .recommended, adapter == "hikari" else { return nil }
+        return Self.hikariHasKeepalive(version) ? 40 : 30
+    }
+
     /// What the recommended options mean for an older release of the library, when that differs.
     public func caveat(adapter: String, version: String) -> String? {
         guard self == .recommended, adapter == "node-mysql2" else { return nil }
@@ -423,6 +471,20 @@ public struct DriversMatrix: Sendable {
         /// The idle/lifetime threshold recommended configurations use: below the wait_timeout, as documented.
         public var threshold: Double { max(1, Double(waitTimeout) - 1) }
 
+        /// Seconds the pool idles before a cut: past the threshold by 3 s, so every idle sweep (mysql2 checks each
+        /// second), lifetime cleaner (database/sql's runs every lifetime) and keepalive delay set at the threshold
+        /// has had its turn, as a middlebox's idle timeout is above them in the real world.
+        public var cutIdle: Double { max(idle, threshold + 3) }
+
+        /// These settings scaled up so `threshold` is at least `seconds`: for a stack that refuses thresholds as
+        /// short as the matrix's (HikariCP: 30 s at least), its longer columns.
+        public func scaled(toThreshold seconds: Double?) -> Settings {
+            guard let seconds, seconds > threshold else { return self }
+            var out = self
+            out.waitTimeout = Int(seconds.rounded(.up)) + 1
+            return out
+        }
+
         /// The middlebox columns' idle timeout (s): above every threshold, keepalive interval and recovery time of
         /// the pools measured, as a cloud middlebox's minutes are — HikariCP validating a pool of 4 dead
         /// connections takes 20 s (validationTimeout 5 s each), Go's default dialer keepalive is 15 s, HikariCP's
@@ -445,6 +507,9 @@ public struct DriversMatrix: Sendable {
         /// The application host's `net.ipv4.tcp_keepalive_time` in the NAT column (`--keepalive-time`); nil: the
         /// kernel's default.
         public var hostKeepaliveTime: Int? = nil
+        /// The threshold this row's configuration needs when the matrix's is shorter than the stack accepts: its
+        /// cells run at the matrix's settings scaled to it (`DriversMatrix.settings(for:)`).
+        public var threshold: Double? = nil
 
         /// True when this row runs `column`.
         public func runs(_ column: DriverColumn) -> Bool { only?.contains(column) ?? true }
@@ -453,6 +518,9 @@ public struct DriversMatrix: Sendable {
         public static func real(
             _ adapter: String, _ config: DriverConfig, settings: Settings, library: LibraryVersion? = nil
         ) -> Row? {
+            let threshold = config.minimumThreshold(adapter: adapter, version: library?.primaryVersion)
+                .flatMap { $0 > settings.threshold ? $0 : nil }
+            let settings = settings.scaled(toThreshold: threshold)
             guard
                 let chosen = config.options(
                     adapter: adapter, settings: settings, version: library?.primaryVersion)
@@ -475,7 +543,8 @@ public struct DriversMatrix: Sendable {
             return Row(
                 id: "\(adapter)\(library.map { "@" + $0.version } ?? "") \(config.rawValue)", driver: driver,
                 preset: nil, config: config.rawValue, note: note, only: config.columns(adapter: adapter),
-                hostKeepaliveTime: config.hostKeepaliveTime(adapter: adapter, settings: settings))
+                hostKeepaliveTime: config.hostKeepaliveTime(adapter: adapter, settings: settings),
+                threshold: threshold)
         }
 
         public static func model(_ preset: PolicyPreset) -> Row {
@@ -540,8 +609,12 @@ public struct DriversMatrix: Sendable {
         return rows
     }
 
+    /// The timing of `row`'s cells: the matrix's, or scaled to the row's own threshold.
+    public func settings(for row: Row) -> Settings { settings.scaled(toThreshold: row.threshold) }
+
     /// The scenario of one cell.
     public func scenario(_ row: Row, _ column: DriverColumn) -> Scenario {
+        let settings = settings(for: row)
         var policy = row.preset?.policy ?? PoolPolicy(name: "driver")
         if column == .networkCutBlackhole || column == .natIdleTimeout {
             policy.readTimeout = row.preset?.modeledReadTimeout ?? settings.presetReadTimeout
@@ -601,7 +674,8 @@ public struct DriversMatrix: Sendable {
                     id: row.id, stack: row.driver?.name ?? row.preset?.rawValue ?? row.id,
                     config: row.config, options: row.driver?.options ?? [:], deadline: row.driver?.deadline,
                     client: client ?? ReproSession.clientInfo, modeledOn: row.preset?.modeledOn, note: row.note,
-                    policy: row.preset.map { $0.policy.summary }, cells: cells))
+                    policy: row.preset.map { $0.policy.summary }, cells: cells,
+                    timing: row.threshold == nil ? nil : settings(for: row)))
         }
         return DriversReport(
             generatedAt: Report.timestamp(), repro: ReproVersion.version, server: session.serverInfo,
@@ -609,7 +683,7 @@ public struct DriversMatrix: Sendable {
             commands: Dictionary(
                 uniqueKeysWithValues: rows.flatMap { row in
                     columns.filter(row.runs).map {
-                        ("\(row.id)|\($0.rawValue)", $0.command(row: row, settings: settings))
+                        ("\(row.id)|\($0.rawValue)", $0.command(row: row, settings: settings(for: row)))
                     }
                 }))
     }
