@@ -109,6 +109,37 @@ struct DriverCommandTests {
         #expect(retried.isEmpty, "getConnection never failed, so its retry never ran: \(retried)")
     }
 
+    @Test("a mysql2 run's JSON and JUnit name mysql2, its pool and node, and nothing of Connector/C or repro's pool")
+    func driverReportsDescribeTheDriver() throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = try ReproBinary.run(
+            ["network-cut", "--mode", "half-open", "--driver", "node-mysql2", "--node-path", nodePath, "--quiet"]
+                + ["--report-dir", dir], timeout: 180)
+        #expect(out.status == 0, "stderr: \(out.stderr)")
+        let path = dir + "/network-cut-half-open-node-mysql2.json"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(report["schemaVersion"] as? Int == 3)
+        #expect(report["client"] is NSNull, "no scenario ran repro's own client")
+        let s = try #require((report["scenarios"] as? [[String: Any]])?.first)
+        #expect(s["policy"] is NSNull, "mysql2's pool has no repro policy; its options are client.options")
+        let client = try #require(s["client"] as? [String: Any])
+        #expect(client["library"] as? String == "mysql2")
+        #expect(client["pool"] as? String == "mysql2 Pool")
+        let first = try #require(s["firstError"] as? [String: Any])
+        #expect(first["code"] is NSNull && first["name"] is NSNull && first["sqlstate"] is NSNull, "\(first)")
+        #expect((first["driver"] as? [String: Any])?["code"] as? String == "ECONNRESET")
+        for word in ["Connector/C", "REPRO_DRIVER_ERROR", "repro pool", "\"naive\""] {
+            #expect(!text.contains(word), "\(word) in a mysql2 run's JSON")
+        }
+        let junit = try ReproBinary.run(["report", path, "--format", "junit"])
+        #expect(junit.status == 0, "stderr: \(junit.stderr)")
+        #expect(junit.stdout.contains("name=\"client.library\" value=\"mysql2\""))
+        #expect(junit.stdout.contains("name=\"client.runtime\" value=\"node "))
+        #expect(!junit.stdout.contains("Connector/C"), "\(junit.stdout)")
+    }
+
     @Test("node-mysql2: wait_timeout is absorbed by the pool's own eviction, seen only as idle events")
     func mysql2WaitTimeout() throws {
         let (out, s) = try runJSON([

@@ -113,9 +113,11 @@ public struct ObservedError: Error, Sendable, Equatable, Codable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        driver = try c.decodeIfPresent(DriverErrorDetail.self, forKey: .driver)
+        // Schema 3 writes no code of repro's own for a real driver's error: its own are under `driver`.
         error = DatabaseError(
-            code: try c.decode(DatabaseError.Code.self, forKey: .code),
-            sqlState: try c.decode(String.self, forKey: .sqlstate),
+            code: try c.decodeIfPresent(DatabaseError.Code.self, forKey: .code) ?? .driverError,
+            sqlState: try c.decodeIfPresent(String.self, forKey: .sqlstate) ?? driver?.sqlState ?? "HY000",
             message: try c.decode(String.self, forKey: .message))
         phase = try c.decode(ErrorPhase.self, forKey: .phase)
         atMs = try c.decode(Double.self, forKey: .atMs)
@@ -123,14 +125,16 @@ public struct ObservedError: Error, Sendable, Equatable, Codable {
         threadID = try c.decodeIfPresent(UInt64.self, forKey: .threadId)
         handledBy = try c.decodeIfPresent(ErrorHandler.self, forKey: .handledBy)
         operation = try c.decodeIfPresent(Int.self, forKey: .operation)
-        driver = try c.decodeIfPresent(DriverErrorDetail.self, forKey: .driver)
     }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(error.code, forKey: .code)
-        try c.encode(error.code.name, forKey: .name)
-        try c.encode(error.sqlState, forKey: .sqlstate)
+        // A real driver's error carries its own class, code, errno and SQLSTATE under `driver`; repro's stand-in
+        // code (REPRO_DRIVER_ERROR) is not written. A hang (REPRO_HUNG) is repro's own observation and is.
+        let ownCode = driver == nil || error.code != .driverError
+        try c.encode(ownCode ? error.code : nil, forKey: .code)
+        try c.encode(ownCode ? error.code.name : nil, forKey: .name)
+        try c.encode(ownCode ? error.sqlState : nil, forKey: .sqlstate)
         try c.encode(error.message, forKey: .message)
         try c.encode(phase, forKey: .phase)
         try c.encode(atMs, forKey: .atMs)

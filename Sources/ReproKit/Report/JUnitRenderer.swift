@@ -12,8 +12,17 @@ public enum JUnitRenderer {
         out += "    <properties>\n"
         out += property("server.version", report.server.version, indent: 6)
         out += property("server.managed", "\(report.server.managed)", indent: 6)
-        out += property("client.library", report.client.library, indent: 6)
-        out += property("client.version", report.client.version, indent: 6)
+        // The clients that ran: repro's own, or each real stack's library, pool and runtime.
+        let clients = report.scenarios.isEmpty ? report.client.map { [$0] } ?? [] : report.scenarios.map(\.client)
+        var named: Set<String> = []
+        for client in clients where named.insert(client.summary).inserted {
+            out += property("client.library", client.library, indent: 6)
+            out += property("client.version", client.version, indent: 6)
+            if let pool = client.pool { out += property("client.pool", pool, indent: 6) }
+            if let runtime = client.runtime {
+                out += property("client.runtime", runtime + (client.runtimeVersion.map { " " + $0 } ?? ""), indent: 6)
+            }
+        }
         out += "    </properties>\n"
         for s in report.scenarios {
             out +=

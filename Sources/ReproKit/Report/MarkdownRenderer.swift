@@ -8,7 +8,7 @@ public enum MarkdownRenderer {
         let where_ = report.server.managed ? "embedded, started by repro" : "external"
         out += "- Server: MariaDB/MySQL \(report.server.version) (\(where_), \(report.server.address))\n"
         let clients = Set(report.scenarios.map(\.client.summary)).sorted()
-        out += "- Client: \(clients.isEmpty ? report.client.summary : clients.joined(separator: "; "))\n"
+        out += "- Client: \(clients.isEmpty ? (report.client?.summary ?? "none") : clients.joined(separator: "; "))\n"
         out += "- Tool: \(report.tool.name) \(report.tool.version), generated \(report.generatedAt)\n"
         let passed = report.scenarios.filter(\.passed).count
         out += "- Scenarios: \(report.scenarios.count), expectations held in \(passed)\n\n"

@@ -12,7 +12,8 @@ public enum MatrixRenderer {
         var out = "# Which pool policy survives which failure\n\n"
         out +=
             "Measured by `repro matrix` on MariaDB \(report.server.version) (\(report.server.managed ? "embedded" : "external")), "
-        out += "\(report.client.library) \(report.client.version), \(report.generatedAt). "
+        let client = report.client ?? ReproSession.clientInfo
+        out += "\(client.library) \(client.version), \(report.generatedAt). "
         out +=
             "Each cell is a fresh pool of \(report.scenarios.first?.poolSize ?? 0) connections: the fault hits while it sits idle, then it runs its operations. "
         out +=

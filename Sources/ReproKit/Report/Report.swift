@@ -86,15 +86,18 @@ public struct Report: Sendable, Equatable, Codable {
         }.joined(separator: " ")
     }
 
-    public static let currentSchemaVersion = 2
-    /// Versions `decode` reads: 1 lacks per-scenario clients and driver error details.
-    public static let readableSchemaVersions = 1...2
+    public static let currentSchemaVersion = 3
+    /// Versions `decode` reads: 1 lacks per-scenario clients and driver error details; 2 names repro's own client,
+    /// policy and error codes even for a real driver's run.
+    public static let readableSchemaVersions = 1...3
 
     public var schemaVersion: Int
     public var tool: Tool
     public var generatedAt: String
     public var server: Server
-    public var client: Client
+    /// repro's own client (Connector/C and its pool); nil when every scenario ran a real driver stack, which each
+    /// scenario's `client` names.
+    public var client: Client?
     public var scenarios: [ScenarioResult]
     /// Matrix runs only: each policy's borrow cost on a healthy pool.
     public var policyCosts: [PolicyCost]?
@@ -104,8 +107,37 @@ public struct Report: Sendable, Equatable, Codable {
         self.tool = Tool(name: ReproVersion.name, version: ReproVersion.version)
         self.generatedAt = Self.timestamp(generatedAt)
         self.server = server
-        self.client = client
+        // A report of real driver runs only does not claim repro's client.
+        let onlyDrivers = !scenarios.isEmpty && scenarios.allSatisfy { $0.client.adapter != nil }
+        self.client = onlyDrivers ? nil : client
         self.scenarios = scenarios
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion, tool, generatedAt, server, client, scenarios, policyCosts
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        schemaVersion = try c.decode(Int.self, forKey: .schemaVersion)
+        tool = try c.decode(Tool.self, forKey: .tool)
+        generatedAt = try c.decode(String.self, forKey: .generatedAt)
+        server = try c.decode(Server.self, forKey: .server)
+        client = try c.decodeIfPresent(Client.self, forKey: .client)
+        scenarios = try c.decode([ScenarioResult].self, forKey: .scenarios)
+        policyCosts = try c.decodeIfPresent([PolicyCost].self, forKey: .policyCosts)
+    }
+
+    /// `client` is written as `null` when absent, as every optional field is.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(schemaVersion, forKey: .schemaVersion)
+        try c.encode(tool, forKey: .tool)
+        try c.encode(generatedAt, forKey: .generatedAt)
+        try c.encode(server, forKey: .server)
+        try c.encode(client, forKey: .client)
+        try c.encode(scenarios, forKey: .scenarios)
+        try c.encodeIfPresent(policyCosts, forKey: .policyCosts)
     }
 
     /// true when every scenario's expectations held.
@@ -129,8 +161,8 @@ public struct Report: Sendable, Equatable, Codable {
                         "schema version \(report.schemaVersion) is not one this repro reads (\(readableSchemaVersions.lowerBound)–\(readableSchemaVersions.upperBound)): use a matching repro version"
                 ))
         }
-        if report.schemaVersion == 1 {
-            for i in report.scenarios.indices { report.scenarios[i].client = report.client }
+        if report.schemaVersion == 1, let client = report.client {
+            for i in report.scenarios.indices { report.scenarios[i].client = client }
         }
         return report
     }

@@ -98,7 +98,8 @@ extension ScenarioResult {
         idleBeforeOperationsMs = try c.decodeIfPresent(Double.self, forKey: .idleBeforeOperationsMs)
         kind = try c.decode(String.self, forKey: .kind)
         description = try c.decodeIfPresent(String.self, forKey: .description)
-        policy = try c.decode(PoolPolicy.self, forKey: .policy)
+        // Schema 3 writes no policy for a real driver's run: the pool's own settings are `client.options`.
+        policy = try c.decodeIfPresent(PoolPolicy.self, forKey: .policy) ?? PoolPolicy(name: "driver")
         poolSize = try c.decode(Int.self, forKey: .poolSize)
         parameters = try c.decode([String: String].self, forKey: .parameters)
         firstError = try c.decodeIfPresent(ObservedError.self, forKey: .firstError)
@@ -126,7 +127,7 @@ extension ScenarioResult {
         try c.encode(idleBeforeOperationsMs, forKey: .idleBeforeOperationsMs)
         try c.encode(kind, forKey: .kind)
         try c.encode(description, forKey: .description)
-        try c.encode(policy, forKey: .policy)
+        try c.encode(client.adapter == nil ? policy : nil, forKey: .policy)
         try c.encode(poolSize, forKey: .poolSize)
         try c.encode(parameters, forKey: .parameters)
         try c.encode(firstError, forKey: .firstError)
