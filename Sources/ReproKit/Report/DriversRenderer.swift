@@ -52,6 +52,8 @@ public enum DriversRenderer {
             out += "NAT produces.\n\n"
         }
 
+        out += WhatFixesIt.markdown(report)
+        out += "## Every cell\n\n"
         out +=
             "| stack | release | configuration | " + columns.map { "`\($0.rawValue)`" }.joined(separator: " | ")
             + " |\n"

@@ -37,6 +37,22 @@ public enum MarkdownRenderer {
         return out
     }
 
+    /// For a real stack's run that failed: what the drivers matrix measured surviving the same fault on the same
+    /// stack, or that nothing measured did; nil when the run recovered or the matrix has no such column.
+    static func whatFixesIt(_ s: ScenarioResult) -> String? {
+        guard let adapter = s.client.adapter, !s.recovered || s.firstUnhandledError != nil,
+            let column = MeasuredDrivers.column(kind: s.kind, parameters: s.parameters, pattern: s.pattern),
+            let measured = MeasuredDrivers.report
+        else { return nil }
+        guard let failure = WhatFixesIt.failure(in: measured, adapter: adapter, column: column) else {
+            // The defaults survived there in the matrix: this run's own configuration or timing differs.
+            guard measured.rows.contains(where: { $0.adapter == adapter && $0.cell(column) != nil }) else { return nil }
+            return
+                "**What fixes it**: this run failed, but \(adapter)'s defaults survived `\(column.rawValue)` in the drivers matrix (docs/drivers.md): compare this run's options and timing with that cell's command."
+        }
+        return "**What fixes it**: this run failed; \(WhatFixesIt.sentence(failure))."
+    }
+
     static func faultLabel(_ s: ScenarioResult) -> String { s.fault?.label ?? s.kind }
 
     static func ms(_ v: Double) -> String { String(format: "%.0f", v) }
@@ -105,7 +121,7 @@ public enum MarkdownRenderer {
             out += "\n"
         } else if let f = s.firstError {
             out +=
-                "- **First error**: `\(f.error.code)` (SQLSTATE \(f.error.sqlState)) \"\(f.error.message)\" at phase **\(f.phase.rawValue)**, \(ms(f.atMs)) ms after start"
+                "- **First error**: `\(f.error.code)` (SQLSTATE \(f.error.sqlState)) \"\(cell(f.error.message))\" at phase **\(f.phase.rawValue)**, \(ms(f.atMs)) ms after start"
             if let d = s.detectionMs { out += ", \(ms(d)) ms after the fault took effect" }
             out += f.handledBy.map { " — handled by \($0.rawValue)" } ?? " — reached the caller"
             out += "\n"
@@ -121,7 +137,8 @@ public enum MarkdownRenderer {
             // The file name is ours (ReportWriter.chartNames): safe characters only.
             out += "![Timeline of \(plain(s.name)): connections, operations per second, the fault](\(chart))\n\n"
         }
-        out += "### What happened\n\n\(ExplanationWriter.explain(s))\n\n"
+        out += "### What happened\n\n\(plain(ExplanationWriter.explain(s)))\n\n"
+        if let fix = whatFixesIt(s) { out += "\(plain(fix))\n\n" }
         if let load = s.load { out += loadSection(load) }
         if !s.expectations.isEmpty {
             out += "### Expectations\n\n| expectation | expected | observed | held |\n| --- | --- | --- | --- |\n"
