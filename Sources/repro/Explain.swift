@@ -24,10 +24,24 @@ extension Repro {
             completion: .file(extensions: ["json"]))
         var matrix: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Answer for this stack: where the drivers matrix saw the error from it and what survived it there.",
+                valueName: "adapter"),
+            completion: .list(AdapterCatalog.preferredOrder))
+        var driver: String?
+
+        @Flag(help: "The whole catalog: every entry that matches, every stack's line, every command.")
+        var verbose = false
+
         func validate() throws {
             if query.joined().trimmingCharacters(in: .whitespaces).isEmpty {
                 throw ValidationError(
                     "nothing to explain: give an error code, name or message, e.g. repro explain 2013")
+            }
+            if let driver, !AdapterCatalog.preferredOrder.contains(driver) {
+                throw ValidationError(
+                    "unknown --driver '\(driver)': use one of \(AdapterCatalog.preferredOrder.joined(separator: ", "))")
             }
         }
 
@@ -38,6 +52,12 @@ extension Repro {
                 let close = ErrorSearch.closest(text).map { "\"\($0.title)\"" }.joined(separator: "; ")
                 let shown = text.count <= 60 ? text : String(text.prefix(57)) + "..."
                 throw ReproFailure(code: 1, message: "no catalog entry matches '\(shown)'; closest: \(close)")
+            }
+            guard verbose else {
+                let answer = ShortAnswer.render(
+                    query: text, adapter: driver, hits: hits, measured: MeasuredDrivers.report)
+                Console.out(Data(answer.utf8))
+                return
             }
             let results = MatrixResults(
                 path: matrix ?? ReproPaths.find("docs/matrix.json") ?? "docs/matrix.json")

@@ -3,9 +3,11 @@ import Testing
 
 @Suite("repro explain")
 struct ExplainTests {
-    @Test("a pasted message prints meaning, where it was measured, and the repro command")
+    @Test("--verbose: a pasted message prints every entry's meaning, where it was measured, and the commands")
     func explains() throws {
-        let out = try ReproBinary.run(["explain", "Can't add new command when connection is in closed state"])
+        let out = try ReproBinary.run([
+            "explain", "--verbose", "Can't add new command when connection is in closed state",
+        ])
         #expect(out.status == 0)
         #expect(out.stdout.contains("The application was suspended while its idle connections died"))
         #expect(
@@ -18,7 +20,7 @@ struct ExplainTests {
 
     @Test("the original report's EPIPE answers with the release, the condition and what survived it")
     func explainsTheOriginalReport() throws {
-        let out = try ReproBinary.run(["explain", "This socket has been ended by the other party"])
+        let out = try ReproBinary.run(["explain", "--verbose", "This socket has been ended by the other party"])
         #expect(out.status == 0)
         #expect(out.stdout.contains("The application was suspended while its idle connections died"))
         #expect(
@@ -34,7 +36,9 @@ struct ExplainTests {
 
     @Test("PHP's gone-away answers with the worker rows that hit it and the reconnecting worker that recovered")
     func explainsPHPGoneAway() throws {
-        let out = try ReproBinary.run(["explain", "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away"])
+        let out = try ReproBinary.run([
+            "explain", "--verbose", "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
+        ])
         #expect(out.status == 0)
         #expect(out.stdout.contains("php-pdo default (pdo_mysql ") && out.stdout.contains("in `wait-timeout`: reached"))
         let waitTimeout = try #require(
@@ -42,6 +46,48 @@ struct ExplainTests {
         let recovered = try #require(waitTimeout.components(separatedBy: "; did not: ").first)
         #expect(recovered.contains("php-pdo recommended"), "\(waitTimeout)")
         #expect(!recovered.contains("php-pdo default"), "\(waitTimeout)")
+    }
+
+    /// The command of the short answer's "Reproduce it", as `repro` arguments.
+    static func reproduceCommand(_ answer: String) throws -> [String] {
+        let lines = answer.components(separatedBy: "\n")
+        let at = try #require(lines.firstIndex { $0.hasPrefix("Reproduce it") }, "\(answer)")
+        let words = lines[at + 1].trimmingCharacters(in: .whitespaces).split(separator: " ").map(String.init)
+        try #require(words.first == "repro", "\(lines[at + 1])")
+        return Array(words.dropFirst())
+    }
+
+    @Test(
+        "the short answer fits one screen and its command reproduces the message",
+        arguments: [
+            ("node-mysql2", "Can't add new command when connection is in closed state"),
+            ("node-mysql2", "This socket has been ended by the other party"),
+            ("go-sql", "invalid connection"),
+        ])
+    func shortAnswerReproduces(driver: String, message: String) throws {
+        let out = try ReproBinary.run(["explain", "--driver", driver, message])
+        #expect(out.status == 0, "stderr: \(out.stderr)")
+        let lines = out.stdout.components(separatedBy: "\n")
+        #expect(lines.count <= 25 && out.stdout.count <= 2400, "one screen: \(lines.count) lines\n\(out.stdout)")
+        #expect(out.stdout.contains("what survives it (\(driver); measured"), "\(out.stdout)")
+        // Run the command it gives, on the embedded server, and find the message among what the application saw.
+        let command = try Self.reproduceCommand(out.stdout)
+        #expect(command.contains("--driver"), "\(command)")
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ran = try ReproBinary.run(command + ["--json", "--quiet", "--report-dir", dir], timeout: 240)
+        #expect(ran.status == 0, "\(command): \(ran.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any]
+        let errors = ((report?["scenarios"] as? [[String: Any]])?.first?["errors"] as? [[String: Any]]) ?? []
+        let messages = errors.compactMap { $0["message"] as? String }
+        #expect(messages.contains { $0.contains(message) }, "\(command) saw \(messages)")
+    }
+
+    @Test("an unknown --driver is a usage error naming the adapters")
+    func unknownDriver() throws {
+        let out = try ReproBinary.run(["explain", "--driver", "cobol", "2006"])
+        #expect(out.status == 2)
+        #expect(out.stderr.contains("unknown --driver 'cobol': use one of node-mysql2"), "\(out.stderr)")
     }
 
     @Test("nonsense exits 1 and names the closest entries")
@@ -58,7 +104,7 @@ struct ExplainTests {
             .deletingLastPathComponent()
         let matrix = root.appendingPathComponent("docs/matrix.json").path
         try #require(FileManager.default.fileExists(atPath: matrix), "docs/matrix.json is committed (make matrix)")
-        let out = try ReproBinary.run(["explain", "2006", "--matrix", matrix])
+        let out = try ReproBinary.run(["explain", "--verbose", "2006", "--matrix", matrix])
         #expect(out.status == 0)
         #expect(out.stdout.contains("wait-timeout: recovered with"))
     }

@@ -17,9 +17,14 @@ public enum WhatFixesIt {
         /// The cells behind the line: row ids of `docs/drivers.json`.
         public var rows: [String]
 
-        /// `recommended (3.23.4; not 2.2.5, 3.1.0)`.
-        public var label: String {
-            var text = "**\(config)**"
+        /// `**recommended** (3.23.4; not 2.2.5, 3.1.0)`.
+        public var label: String { label(bold: true) }
+
+        /// The label for a terminal: no Markdown.
+        public var plainLabel: String { label(bold: false) }
+
+        func label(bold: Bool) -> String {
+            var text = bold ? "**\(config)**" : config
             if !survived.isEmpty || !failed.isEmpty {
                 text += " (" + survived.joined(separator: ", ")
                 if !failed.isEmpty { text += "; not " + failed.joined(separator: ", ") }
@@ -115,7 +120,7 @@ public enum WhatFixesIt {
             return
                 "no configuration of \(failure.adapter) measured survives `\(failure.column.rawValue)` (every one fails or hangs; \(source))"
         }
-        let fixes = failure.fixes.map { "\($0.label): \($0.optionsText)" }.joined(separator: "; ")
+        let fixes = failure.fixes.map { "\($0.plainLabel): \($0.optionsText)" }.joined(separator: "; ")
         return "\(failure.adapter) survives `\(failure.column.rawValue)` with \(fixes) (measured: \(source))"
     }
 
