@@ -63,7 +63,9 @@ struct HostileInputTests {
         var result = sampleResult()
         result.description = "red \u{1B}[31mALERT\u{1B}[0m\nsecond | line\u{7}"
         let md = MarkdownRenderer.render(
-            Report(server: sampleReport().server, client: sampleReport().client ?? ReproSession.clientInfo, scenarios: [result]))
+            Report(
+                server: sampleReport().server, client: sampleReport().client ?? ReproSession.clientInfo,
+                scenarios: [result]))
         #expect(!md.contains("\u{1B}") && !md.contains("\u{7}"))
         #expect(md.contains("red \\u{1B}[31mALERT\\u{1B}[0m second | line\\u{7}"))
     }

@@ -19,10 +19,28 @@ public enum StarterScenarios {
             "an operator or a watchdog KILLs idle threads"
         ),
         (
-            "network-cut-half-open", .networkCutHalfOpen, "{kind: network-cut, mode: half-open}",
+            "network-cut-half-open", .networkCutHalfOpen,
+            "{kind: network-cut, mode: half-open, idle: \(DriversMatrix.format(DriversMatrix.Settings().cutIdle))}",
             "a NAT, firewall or load balancer forgot the idle flows; the next packet gets a reset"
         ),
     ]
+
+    /// What the drivers matrix measured surviving `column` on `driver`, as comment lines under `expect:`; only
+    /// measured cells produce a line.
+    static func fixComments(driver: String?, column: DriverColumn, measured: DriversReport?) -> String {
+        let pad = "  #                    # "
+        guard let driver, let measured,
+            let failure = WhatFixesIt.failure(in: measured, adapter: driver, column: column)
+        else { return pad + "(docs/drivers.md: what fixes which failure, per stack)\n" }
+        guard !failure.fixes.isEmpty else {
+            return pad + "measured: no configuration of \(driver) survives this (docs/drivers.md)\n"
+        }
+        var out = pad + "measured to survive this (docs/drivers.md; thresholds scaled to its timing):\n"
+        for fix in failure.fixes {
+            out += pad + "  \(fix.plainLabel): \(fix.optionsText.replacingOccurrences(of: "`", with: ""))\n"
+        }
+        return out
+    }
 
     /// The stacks `repro init --driver` knows: those the embedded drivers matrix measured.
     public static func knownDrivers(measured: DriversReport?) -> [String] {
@@ -55,7 +73,7 @@ public enum StarterScenarios {
                     let first = cell.firstError.map { MeasuredDrivers.oneLine($0.message) } ?? "an error"
                     text += "  recovered: false     # measured: \(version) with its defaults fails with: \(first)\n"
                     text += "  # recovered: true    # the goal: add options under driver: until this holds\n"
-                    text += "  #                    # (docs/drivers.md lists what worked for this stack)\n"
+                    text += Self.fixComments(driver: driver, column: f.column, measured: measured)
                 }
             } else {
                 text += "  recovered: true      # what you want; repro reports what really happened\n"
