@@ -140,6 +140,26 @@ struct DriverCommandTests {
         #expect(!junit.stdout.contains("Connector/C"), "\(junit.stdout)")
     }
 
+    @Test("mysql2's idle sweep closes its connections before a cut after 5 s idle: 0 flows cut, and the report says so")
+    func idleSweepLeavesNothingToCut() throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = try ReproBinary.run(
+            [
+                "network-cut", "--mode", "half-open", "--idle", "5", "--driver", "node-mysql2", "--driver-option",
+                "idleTimeout=2000", "--driver-option", "maxIdle=3", "--node-path", nodePath, "--json", "--quiet",
+                "--report-dir", dir,
+            ], timeout: 180)
+        #expect(out.status == 0, "stderr: \(out.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any]
+        let s = try #require((report?["scenarios"] as? [[String: Any]])?.first)
+        #expect(s["reached"] as? Int == 0, "mysql2 3.23.4 sweeps each second and closed all 4 after 2 s idle")
+        #expect(s["recovered"] as? Bool == true)
+        let md = try String(contentsOfFile: dir + "/network-cut-half-open-node-mysql2.md", encoding: .utf8)
+        #expect(md.contains("Nothing was cut: after 5 s idle the pool had no open connection"), "\(md)")
+        #expect(!md.contains("every pooled connection was cut"))
+    }
+
     @Test("node-mysql2: wait_timeout is absorbed by the pool's own eviction, seen only as idle events")
     func mysql2WaitTimeout() throws {
         let (out, s) = try runJSON([

@@ -94,6 +94,9 @@ public protocol InjectedFault: AnyObject {
     )?
     /// What the client side of a cut flow received (after the operations), or nil.
     func tcpSignal() -> String?
+    /// How many of the pool's connections the fault acted on (flows cut, threads killed); nil when it does not
+    /// count them. 0 is a result: the pool had closed its idle connections itself.
+    func reached() -> Int?
     /// Undoes what `inject` did while the pool is still open (firewall rules, threads left behind).
     func finish()
     /// Undoes what `start` did, after the pool closed (a global setting, the proxy).
@@ -111,6 +114,7 @@ extension InjectedFault {
         startedAt: Double, records: [OperationRecord]
     )? { nil }
     public func tcpSignal() -> String? { nil }
+    public func reached() -> Int? { nil }
     public func finish() {}
     public func close() {}
 }

@@ -173,8 +173,14 @@ public struct FreezeFault: FaultKind, Equatable {
             switch during {
             case .waitTimeout:
                 "the server's session wait_timeout (\(waitTimeoutSeconds) s) expired and it closed the idle connections"
-            case .killThread: "every idle connection's server thread was KILLed"
-            case .networkCut(let mode): "the network path of every idle connection was cut (\(mode.rawValue))"
+            case .killThread:
+                s.reached == 0
+                    ? "nothing was KILLed: the pool held no idle connection"
+                    : "\(s.reached.map { "the server threads of \($0) idle connection(s) were" } ?? "every idle connection's server thread was") KILLed"
+            case .networkCut(let mode):
+                s.reached == 0
+                    ? "nothing was cut: the pool held no open connection"
+                    : "the network path \(s.reached.map { "of \($0) idle connection(s)" } ?? "of every idle connection") was cut (\(mode.rawValue))"
             case .serverRestart: "the server was restarted"
             case .nothing: "nothing happened to the connections"
             }
@@ -251,6 +257,7 @@ public struct FreezeFault: FaultKind, Equatable {
         var initCommands: [String] { inner?.initCommands ?? [] }
         var port: Int? { inner?.port }
         func tcpSignal() -> String? { inner?.tcpSignal() }
+        func reached() -> Int? { inner?.reached() }
         func finish() { inner?.finish() }
         func close() { inner?.close() }
 

@@ -68,9 +68,15 @@ public struct KillThreadFault: FaultKind, Equatable {
     }
 
     public func sentence(_ s: ScenarioResult) -> String {
-        target == .busy
-            ? "KILL CONNECTION hit \(count) pooled connection(s) while a query ran on them."
-            : "KILL CONNECTION ended the server threads of \(count) idle pooled connection(s)."
+        if s.reached == 0 {
+            return target == .busy
+                ? "Nothing was killed: none of the pool's busy queries showed up on the server."
+                : "Nothing was killed: the pool held no idle connection when the KILL came (it had closed them itself, or every one was in a query)."
+        }
+        let n = s.reached.map(String.init) ?? "\(count)"
+        return target == .busy
+            ? "KILL CONNECTION hit \(n) pooled connection(s) while a query ran on them."
+            : "KILL CONNECTION ended the server threads of \(n) idle pooled connection(s)."
     }
 
     public func unavoidableWait(_ scenario: Scenario) -> Double {
@@ -116,6 +122,11 @@ public struct KillThreadFault: FaultKind, Equatable {
 
         var settle: Double { fault.target == .idle ? Settle.afterKill : 0 }
 
+        /// Threads killed; nil until the fault ran.
+        var killed: Int?
+
+        func reached() -> Int? { killed }
+
         func inject(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> Double {
             let admin = try context.runner.adminConnection()
             defer { admin.close() }
@@ -155,9 +166,11 @@ public struct KillThreadFault: FaultKind, Equatable {
                         detail:
                             "fault: nothing to kill: none of the pool's \(open) open connection(s) was idle (between two queries) at any moment the server was asked during \(DriversMatrix.format(EventLog.milliseconds(Self.idleSearch) / 1000)) s (fewer workers than connections, or a shorter --query, leave it idle moments)"
                     )
+                    killed = 0
                     return context.log.ms()
                 }
                 guard n >= 1 else {
+                    killed = 0
                     // A pool that holds no connection while idle (it closed them itself, as Django does at the end of
                     // each request by default) leaves the operator nothing to kill: that is the pool's result, not a
                     // failure of the run.
@@ -170,6 +183,7 @@ public struct KillThreadFault: FaultKind, Equatable {
                 }
                 let faultAt = context.log.ms()
                 try context.runner.kill(Array(all.prefix(n)), admin: admin, context: context)
+                killed = n
                 return faultAt
             case .busy:
                 let n =
@@ -206,6 +220,7 @@ public struct KillThreadFault: FaultKind, Equatable {
             }
             let faultAt = context.log.ms()
             try context.runner.kill(ids, admin: admin, context: context)
+            killed = ids.count
             try busy.wait()
             return faultAt
         }

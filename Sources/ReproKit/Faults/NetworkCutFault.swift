@@ -167,8 +167,13 @@ public struct NetworkCutFault: FaultKind, Equatable {
                 "The pool reached the server through HAProxy in TCP mode (timeout client and server \(idleTimeout) s), which closes a flow with no payload for that long; the pool idled \(idled) s and the client side received \(received)."
         default: break
         }
+        if s.reached == 0 {
+            return
+                "Nothing was cut: after \(idled) s idle the pool had no open connection (it had closed its idle connections itself), so there was no flow for a middlebox to forget."
+        }
+        let flows = s.reached.map { "of \($0) pooled connection(s)" } ?? "of every pooled connection"
         return
-            "The network path of every pooled connection was cut (mode \(mode.rawValue) via \(via.rawValue)); the client side received \(s.tcpSignal ?? "unknown")."
+            "The network path \(flows) was cut (mode \(mode.rawValue) via \(via.rawValue)); the client side received \(s.tcpSignal ?? "unknown")."
     }
 
     public func unavoidableWait(_ scenario: Scenario) -> Double {
@@ -244,6 +249,7 @@ public struct NetworkCutFault: FaultKind, Equatable {
         }
         let signals = Signals()
         var cuts: [FlowEvent] = []
+        var injected = false
 
         init(mode: CutMode, context: FaultContext) throws(RunError) {
             self.mode = mode
@@ -279,6 +285,7 @@ public struct NetworkCutFault: FaultKind, Equatable {
             context.step("cutting \(proxy.openFlowCount) open flow(s): \(mode.rawValue) via proxy")
             let faultAt = context.log.ms()
             cuts = proxy.cutAll(mode)
+            injected = true
             let atCut = cuts.first?.signal ?? ClientSignal.none
             context.log.record(
                 .scenario,
@@ -287,6 +294,8 @@ public struct NetworkCutFault: FaultKind, Equatable {
             )
             return faultAt
         }
+
+        func reached() -> Int? { injected ? cuts.count : nil }
 
         func tcpSignal() -> String? {
             let atCut = cuts.first?.signal ?? ClientSignal.none
@@ -308,6 +317,9 @@ public struct NetworkCutFault: FaultKind, Equatable {
         let log: EventLog
         var cut: KernelCut?
         var poolThreads: [UInt64] = []
+        var cutPorts: Int?
+
+        func reached() -> Int? { cutPorts }
 
         init(mode: CutMode, kernelMode: KernelCutMode, context: FaultContext) {
             self.mode = mode
@@ -326,6 +338,7 @@ public struct NetworkCutFault: FaultKind, Equatable {
             // flows would sleep until wait_timeout. `finish` kills them (only this pool's threads).
             poolThreads = threads.map(\.id)
             let ports = threads.compactMap(\.clientPort)
+            cutPorts = ports.count
             guard !ports.isEmpty else {
                 // A pool that closed its idle connections itself (a max idle time below the idle period) has
                 // no flow a middlebox could forget: that is the pool's result, not a failure of the run.

@@ -9,6 +9,7 @@ public enum ExplanationWriter {
         let retryHits = s.errors.filter { $0.handledBy == .retry }
         let keepaliveHits = s.errors.filter { $0.handledBy == .keepalive }
         let evictions = s.timeline.filter { $0.event == .evict }.count
+        let driverEvents = s.timeline.filter { $0.event == .driverEvent }.compactMap(\.detail)
         if let caller = s.firstUnhandledError, caller.operation == nil, caller.phase == .query {
             parts.append(
                 "The query in flight failed with \(caller.label) (\"\(caller.message)\"): its connection was alive when borrowed and was killed mid-query, which no validation can prevent."
@@ -27,10 +28,17 @@ public enum ExplanationWriter {
                     "The policy retries only when getting a connection fails, and getting one never failed here, so that retry never ran."
                 )
             }
-        } else if s.errors.isEmpty {
+        } else if s.errors.isEmpty && driverEvents.isEmpty {
             parts.append("No error was seen at all.")
         } else {
             parts.append("No error reached the caller.")
+        }
+        if !driverEvents.isEmpty {
+            // What a real pool dealt with on its own (a pre-ping's 2006, an idle connection's 'error' event).
+            let first = driverEvents.first.map { MarkdownRenderer.plain($0) } ?? ""
+            parts.append(
+                "The pool under test reported \(driverEvents.count) event(s) of its own, the first: \"\(Report.cut(first, limit: 200))\"."
+            )
         }
         if !validationHits.isEmpty {
             parts.append(

@@ -13,6 +13,7 @@ struct FaultRun {
     var operationsStartedAt: Double?
     var faultAt: Double?
     var tcpSignal: String?
+    var reached: Int?
     var operations: [OperationRecord] = []
     /// Load mode: what the workers measured (then `operations` holds only failed operations).
     var load: LoadSummary?
@@ -50,7 +51,7 @@ struct FaultRun {
             recovered: recovered,
             operations: counts, operationResults: operations, faultAtMs: faultAt, detectionMs: timing.detectionMs,
             recoveryMs: timing.recoveryMs,
-            tcpSignal: tcpSignal, timeline: log.events, expectations: expectations,
+            tcpSignal: tcpSignal, reached: reached, timeline: log.events, expectations: expectations,
             passed: expectations.allSatisfy(\.passed), durationMs: log.ms(), load: load)
     }
 }

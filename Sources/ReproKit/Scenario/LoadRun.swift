@@ -45,6 +45,7 @@ extension ScenarioRunner {
         }
         let to = log.ms()
         run.tcpSignal = fault.tcpSignal()
+        run.reached = fault.reached()
         let (states, tally) = workers.snapshot
         if let broken = states.compactMap(\.broken).first { throw broken }
         run.load = try LoadSummary.make(

@@ -35,6 +35,9 @@ public struct ScenarioResult: Sendable, Equatable, Codable {
     public var recoveryMs: Double?
     /// What the client side of a cut flow received: rst, fin or none (network cuts only).
     public var tcpSignal: String?
+    /// How many of the pool's connections the fault acted on (flows cut, threads killed); nil when the fault does
+    /// not count them. 0: the pool had closed its idle connections itself, so there was nothing to act on.
+    public var reached: Int? = nil
     public var timeline: [PoolEvent]
     public var expectations: [ExpectationResult]
     public var passed: Bool
@@ -83,7 +86,7 @@ extension ScenarioResult {
     enum CodingKeys: String, CodingKey {
         case name, client, pattern, idleBeforeOperationsMs, kind, description, policy, poolSize, parameters, firstError,
             errors, recovered, operations,
-            operationResults, faultAtMs, detectionMs, recoveryMs, tcpSignal, timeline, expectations, passed,
+            operationResults, faultAtMs, detectionMs, recoveryMs, tcpSignal, reached, timeline, expectations, passed,
             durationMs, load
     }
 
@@ -111,6 +114,7 @@ extension ScenarioResult {
         detectionMs = try c.decodeIfPresent(Double.self, forKey: .detectionMs)
         recoveryMs = try c.decodeIfPresent(Double.self, forKey: .recoveryMs)
         tcpSignal = try c.decodeIfPresent(String.self, forKey: .tcpSignal)
+        reached = try c.decodeIfPresent(Int.self, forKey: .reached)
         timeline = try c.decode([PoolEvent].self, forKey: .timeline)
         expectations = try c.decode([ExpectationResult].self, forKey: .expectations)
         passed = try c.decode(Bool.self, forKey: .passed)
@@ -139,6 +143,7 @@ extension ScenarioResult {
         try c.encode(detectionMs, forKey: .detectionMs)
         try c.encode(recoveryMs, forKey: .recoveryMs)
         try c.encode(tcpSignal, forKey: .tcpSignal)
+        try c.encode(reached, forKey: .reached)
         try c.encode(timeline, forKey: .timeline)
         try c.encode(expectations, forKey: .expectations)
         try c.encode(passed, forKey: .passed)

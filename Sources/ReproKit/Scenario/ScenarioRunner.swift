@@ -126,6 +126,7 @@ public struct ScenarioRunner: Sendable {
             try runOperations(pool, &run)
         }
         run.tcpSignal = fault.tcpSignal()
+        run.reached = fault.reached()
     }
 
     // MARK: - Shared steps
