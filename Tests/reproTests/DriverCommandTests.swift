@@ -133,6 +133,12 @@ struct DriverCommandTests {
         for word in ["Connector/C", "REPRO_DRIVER_ERROR", "repro pool", "\"naive\""] {
             #expect(!text.contains(word), "\(word) in a mysql2 run's JSON")
         }
+        // mysql2 says which connection served each operation: numbered like repro's own, one lane each.
+        let ops = (s["operationResults"] as? [[String: Any]]) ?? []
+        #expect(!ops.isEmpty && ops.allSatisfy { $0["connection"] is Int }, "\(ops)")
+        #expect((first["threadId"] as? Int ?? 0) > 0 && first["connection"] is Int, "\(first)")
+        let svg = try String(contentsOfFile: dir + "/network-cut-half-open-node-mysql2.svg", encoding: .utf8)
+        for lane in 1...4 { #expect(svg.contains(">conn \(lane)</text>"), "lane \(lane)") }
         let junit = try ReproBinary.run(["report", path, "--format", "junit"])
         #expect(junit.status == 0, "stderr: \(junit.stderr)")
         #expect(junit.stdout.contains("name=\"client.library\" value=\"mysql2\""))

@@ -439,6 +439,8 @@ module Repro
     acquired = false
     pool.with_connection do |conn|
       acquired = true
+      # The server thread of the connection that served it (read from the handle, no query): a timeline lane.
+      Thread.current[:repro_served] = thread_id_of(conn)
       query_on(conn, sql, handled)
     end
   rescue PhaseError
@@ -453,6 +455,7 @@ module Repro
   def timed
     t0 = now
     handled = []
+    Thread.current[:repro_served] = nil
     res = begin
       yield handled
       { "ok" => true, "ms" => ms_since(t0) }
@@ -462,6 +465,8 @@ module Repro
       r
     end
     res["handled"] = handled unless handled.empty?
+    served = Thread.current[:repro_served]
+    res["threadId"] = served unless served.nil?
     res
   end
 
@@ -505,6 +510,7 @@ module Repro
       @jobs << lambda {
         answer << Repro.timed do |handled|
           conn = ActiveRecord::Base.connection # the thread's cached connection: no checkout, no verify
+          Thread.current[:repro_served] = Repro.thread_id_of(conn)
           if STATE[:app]["app.verifyHeld"]
             begin
               conn.verify!

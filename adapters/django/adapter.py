@@ -97,6 +97,10 @@ class PhaseError(Exception):
         self.error, self.phase, self.follow_up = error, phase, follow_up
 
 
+# The server thread of the connection that served the current request, per worker thread.
+served = threading.local()
+
+
 def thread_id(conn):
     try:
         return conn.connection.thread_id() if conn.connection is not None else None
@@ -255,6 +259,7 @@ def query(conn, sql):
         cur = conn.cursor()  # the health check and the (re)connect happen here
     except Exception as e:
         raise PhaseError(e, "acquire")
+    served.thread_id = thread_id(conn)
     try:
         with cur:
             cur.execute(sql)
@@ -278,15 +283,18 @@ def request(sql):
 
 def timed(fn):
     t0 = time.perf_counter()
+    served.thread_id = None
     try:
         fn()
-        return {"ok": True, "ms": round((time.perf_counter() - t0) * 1000, 3)}
+        res = {"ok": True, "ms": round((time.perf_counter() - t0) * 1000, 3)}
     except PhaseError as pe:
         res = {"ok": False, "ms": round((time.perf_counter() - t0) * 1000, 3),
                "error": error_object(pe.error, pe.phase)}
         if pe.follow_up is not None:
             res["followUp"] = pe.follow_up
-        return res
+    if served.thread_id is not None:
+        res["threadId"] = served.thread_id  # the connection that served it: a lane in the timeline
+    return res
 
 
 def run_request(sql):

@@ -239,11 +239,13 @@ function sendFollowUp(conn, done) {
 function borrowAndQuery(sql, handled, cb) {
   getConnection(handled, (err, conn) => {
     if (err) return cb(err, 'acquire');
+    // The server thread of the connection that served it: the runner draws a lane per connection.
+    const threadId = conn.threadId ?? null;
     conn.query(querySpec(sql), (err) => {
       const giveBack = (after) => {
         if (err && retryQuery && err.fatal === true) conn.destroy();
         else conn.release();
-        cb(err, 'query', after);
+        cb(err, 'query', after, threadId);
       };
       if (err && followUp != null) sendFollowUp(conn, giveBack);
       else giveBack(undefined);
@@ -257,16 +259,19 @@ function operation(sql, done) {
   const t0 = process.hrtime.bigint();
   const handled = [];
   const followUps = [];
+  let threadId = null;
   const finish = (err, phase) => {
     const r = { ok: !err, ms: elapsed(t0) };
+    if (threadId != null) r.threadId = threadId;
     if (err) r.error = errorObject(err, phase);
     if (handled.length) r.handled = handled;
     if (followUps.length) r.followUp = followUps[followUps.length - 1];
     done(r);
   };
   const attempt = (first) =>
-    borrowAndQuery(sql, handled, (err, phase, after) => {
+    borrowAndQuery(sql, handled, (err, phase, after, served) => {
       if (after) followUps.push(after);
+      if (served != null) threadId = served;
       if (err && retryQuery && first && phase === 'query' && err.fatal === true) {
         handled.push({ by: 'retry', error: errorObject(err, phase) });
         return attempt(false);
@@ -284,6 +289,7 @@ function heldOperation(sql, done) {
   const t0 = process.hrtime.bigint();
   const finish = (err, after) => {
     const r = err ? { ok: false, ms: elapsed(t0), error: errorObject(err, 'query') } : { ok: true, ms: elapsed(t0) };
+    if (held.threadId != null) r.threadId = held.threadId;
     if (after) r.followUp = after;
     done(r);
   };

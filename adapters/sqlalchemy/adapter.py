@@ -205,15 +205,28 @@ class PhaseError(Exception):
 def timed(fn):
     """Runs fn() and answers in the shape of a run result: ok, ms, and the error it raised."""
     t0 = time.perf_counter()
+    state["served"] = None
     try:
         fn()
-        return {"ok": True, "ms": round((time.perf_counter() - t0) * 1000, 3)}
+        res = {"ok": True, "ms": round((time.perf_counter() - t0) * 1000, 3)}
     except PhaseError as pe:
         res = {"ok": False, "ms": round((time.perf_counter() - t0) * 1000, 3),
                "error": error_object(pe.error, pe.phase)}
         if pe.follow_up is not None:
             res["followUp"] = pe.follow_up
-        return res
+    if state.get("served") is not None:
+        res["threadId"] = state["served"]  # the connection that served it: a lane in the timeline
+    return res
+
+
+def served_by(conn):
+    """Notes the server thread of the DBAPI connection behind a checked-out Connection (no query)."""
+    try:
+        fairy = conn.connection
+        dbapi = getattr(fairy, "dbapi_connection", None) or getattr(fairy, "connection", None)
+        state["served"] = thread_id(dbapi)
+    except Exception:
+        pass
 
 
 def follow_up(conn, sql):
@@ -235,6 +248,7 @@ def app_query(sql):
         conn = eng.connect()  # pool checkout, including pre-ping and reconnect
     except Exception as e:
         raise PhaseError(e, "acquire")
+    served_by(conn)
     try:
         with conn:
             if follow is None:
@@ -255,6 +269,7 @@ def held_query(sql):
     conn = state["held"]
     if conn is None:
         raise Usage("no held connection: send hold first")
+    served_by(conn)
     try:
         conn.execute(text(sql)).fetchall()
     except Exception as e:

@@ -155,6 +155,9 @@ public enum AdapterMessage {
         /// repro's own pool in a child: how many attempts it made, and when it started (the run's clock).
         public var attempts: Int?
         public var atMs: Double?
+        /// The server thread id of the connection that served the operation (or the last one tried); adapters
+        /// that can read it without a query report it, so timelines get a lane per connection.
+        public var threadId: UInt64?
     }
 
     /// Any answer's envelope: whether it succeeded and, when not, why.

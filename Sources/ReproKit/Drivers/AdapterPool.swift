@@ -110,6 +110,8 @@ public final class AdapterPool: PoolUnderTest {
         self.log = log
         let deadline = Duration.milliseconds(Int(choice.deadline * 1000))
         self.deadline = deadline
+        let numbers = ConnectionNumbers()
+        self.numbers = numbers
         // A launcher (`ip netns exec <namespace>`) execs the adapter in place: same pid, same process group.
         process = try AdapterProcess(
             name: name, executable: launcher.first ?? executable,
@@ -130,7 +132,10 @@ public final class AdapterPool: PoolUnderTest {
                     threadID: event.fields["threadId"]?.int.map(UInt64.init),
                     detail: event.message == kind.rawValue ? nil : event.message)
             } else {
-                log.record(.driverEvent, detail: event.description)
+                // A real pool's event, on the connection it names (its server thread), when it names one.
+                let thread = event.fields["threadId"]?.int.flatMap { $0 > 0 ? UInt64($0) : nil }
+                log.record(
+                    .driverEvent, connection: numbers.number(thread), threadID: thread, detail: event.description)
             }
         }
         do throws(RunError) {
@@ -193,8 +198,27 @@ public final class AdapterPool: PoolUnderTest {
         }
         let ids = try Self.decode(answer, as: AdapterMessage.Warmed.self, "warm", name: name).threadIds ?? []
         reported.withLock { $0.formUnion(ids) }
+        for id in ids { log.record(.connect, connection: connectionNumber(id), threadID: id, detail: "warmed") }
         return ids
     }
+
+    /// The pool's connections numbered as repro numbers its own (1, 2, ... in the order their server threads were
+    /// first seen: warm's first), so a real driver's timeline has a lane per connection.
+    final class ConnectionNumbers: Sendable {
+        private let numbers = Mutex<[UInt64: Int]>([:])
+
+        func number(_ thread: UInt64?) -> Int? {
+            guard let thread else { return nil }
+            return numbers.withLock { numbers in
+                if let n = numbers[thread] { return n }
+                numbers[thread] = numbers.count + 1
+                return numbers.count
+            }
+        }
+    }
+    private let numbers: ConnectionNumbers
+
+    func connectionNumber(_ thread: UInt64?) -> Int? { numbers.number(thread) }
 
     /// The server thread ids the adapter reported for its connections (`warm`'s `threadIds`).
     public var reportedServerThreads: Set<UInt64> { reported.withLock { $0 } }
@@ -235,6 +259,8 @@ public final class AdapterPool: PoolUnderTest {
         _ answer: AdapterMessage.RunResult, operation: Int, startedAt: Double, elapsed: Double
     ) throws(RunError) -> OperationRecord {
         let handled = answer.handled ?? []
+        let thread = answer.threadId
+        let connection = connectionNumber(thread)
         for item in handled {
             guard let detail = item.error?.detail else { continue }
             let by = item.by.flatMap(ErrorHandler.init(rawValue:)) ?? .retry
@@ -246,16 +272,21 @@ public final class AdapterPool: PoolUnderTest {
         // The child's own start time, on the run's clock, when it gives one.
         let startedAt = answer.atMs ?? startedAt
         if answer.ok == true {
-            log.record(.queryOK, detail: "operation \(operation)\(handled.isEmpty ? "" : " (after a retry)")")
+            log.record(
+                .queryOK, connection: connection, threadID: thread,
+                detail: "operation \(operation)\(handled.isEmpty ? "" : " (after a retry)")")
             return OperationRecord(
                 index: operation, succeeded: true, atMs: startedAt, durationMs: ms, attempts: attempts,
-                connection: nil, error: nil)
+                connection: connection, error: nil)
         }
         guard let detail = answer.error?.detail else {
             throw .environment("the \(name) adapter answered a failed run without an error object")
         }
-        log.record(.queryError, detail: "operation \(operation): \(detail.summary)")
-        let observed = record(detail, phase: answer.error?.phase, handledBy: nil, operation: operation)
+        log.record(
+            .queryError, connection: connection, threadID: thread, detail: "operation \(operation): \(detail.summary)")
+        let observed = record(
+            detail, phase: answer.error?.phase, handledBy: nil, operation: operation, connection: connection,
+            threadID: thread)
         if let followUp = answer.followUp {
             if followUp.ok == true {
                 log.record(
@@ -268,7 +299,7 @@ public final class AdapterPool: PoolUnderTest {
         }
         return OperationRecord(
             index: operation, succeeded: false, atMs: startedAt, durationMs: ms, attempts: attempts,
-            connection: nil, error: observed)
+            connection: connection, error: observed)
     }
 
     public var processGroup: pid_t? { process.processGroup }
@@ -407,9 +438,10 @@ public final class AdapterPool: PoolUnderTest {
     // MARK: - Helpers
 
     @discardableResult
-    private func record(_ detail: DriverErrorDetail, phase: String?, handledBy: ErrorHandler?, operation: Int?)
-        -> ObservedError
-    {
+    private func record(
+        _ detail: DriverErrorDetail, phase: String?, handledBy: ErrorHandler?, operation: Int?,
+        connection: Int? = nil, threadID: UInt64? = nil
+    ) -> ObservedError {
         let phase: ErrorPhase =
             switch phase {
             case "acquire": .acquire
@@ -419,7 +451,9 @@ public final class AdapterPool: PoolUnderTest {
             case ErrorPhase.followUp.rawValue: .followUp
             default: .unknown
             }
-        return log.record(driverError: detail, phase: phase, handledBy: handledBy, operation: operation)
+        return log.record(
+            driverError: detail, phase: phase, connection: connection, threadID: threadID, handledBy: handledBy,
+            operation: operation)
     }
 
     /// A request that must be answered (hello, open, warm, hold): no answer is an adapter failure.

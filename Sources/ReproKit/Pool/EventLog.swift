@@ -180,7 +180,8 @@ public final class EventLog: Sendable {
     /// Records a real driver's error; its number becomes the code when it is a MySQL one.
     @discardableResult
     public func record(
-        driverError detail: DriverErrorDetail, phase: ErrorPhase, handledBy: ErrorHandler?, operation: Int?
+        driverError detail: DriverErrorDetail, phase: ErrorPhase, connection: Int?, threadID: UInt64?,
+        handledBy: ErrorHandler?, operation: Int?
     )
         -> ObservedError
     {
@@ -195,7 +196,7 @@ public final class EventLog: Sendable {
             sqlState: detail.sqlState ?? "HY000",
             message: detail.message)
         let observed = ObservedError(
-            error: error, phase: phase, atMs: ms(), connection: nil, threadID: nil, handledBy: handledBy,
+            error: error, phase: phase, atMs: ms(), connection: connection, threadID: threadID, handledBy: handledBy,
             operation: operation, driver: detail)
         keep(observed)
         return observed

@@ -134,7 +134,7 @@ public struct ObservedError: Error, Sendable, Equatable, Codable {
         let ownCode = driver == nil || error.code != .driverError
         try c.encode(ownCode ? error.code : nil, forKey: .code)
         try c.encode(ownCode ? error.code.name : nil, forKey: .name)
-        try c.encode(ownCode ? error.sqlState : nil, forKey: .sqlstate)
+        try c.encode(driver == nil ? error.sqlState : driver?.sqlState, forKey: .sqlstate)
         try c.encode(error.message, forKey: .message)
         try c.encode(phase, forKey: .phase)
         try c.encode(atMs, forKey: .atMs)

@@ -21,11 +21,21 @@ public protocol RunObserver: AnyObject, Sendable {
     ) -> ObservedError
     /// A real driver's error, verbatim.
     @discardableResult
-    func record(driverError detail: DriverErrorDetail, phase: ErrorPhase, handledBy: ErrorHandler?, operation: Int?)
-        -> ObservedError
+    func record(
+        driverError detail: DriverErrorDetail, phase: ErrorPhase, connection: Int?, threadID: UInt64?,
+        handledBy: ErrorHandler?, operation: Int?
+    ) -> ObservedError
 }
 
 extension RunObserver {
+    /// A real driver's error, on no connection repro knows of.
+    @discardableResult
+    public func record(driverError detail: DriverErrorDetail, phase: ErrorPhase, handledBy: ErrorHandler?, operation: Int?)
+        -> ObservedError
+    {
+        record(driverError: detail, phase: phase, connection: nil, threadID: nil, handledBy: handledBy, operation: operation)
+    }
+
     /// Milliseconds since the run started, now.
     public func ms() -> Double { ms(.now) }
 

@@ -66,16 +66,18 @@ final class PoolServerObserver: RunObserver {
 
     /// repro's pool has no driver of its own between it and Connector/C; kept as `EventLog` keeps it.
     @discardableResult
-    func record(driverError detail: DriverErrorDetail, phase: ErrorPhase, handledBy: ErrorHandler?, operation: Int?)
-        -> ObservedError
-    {
+    func record(
+        driverError detail: DriverErrorDetail, phase: ErrorPhase, connection: Int?, threadID: UInt64?,
+        handledBy: ErrorHandler?, operation: Int?
+    ) -> ObservedError {
         let mysqlNumber = detail.errno.flatMap { (1000...4999).contains($0) ? $0 : nil }
         let error = DatabaseError(
             code: mysqlNumber.map { DatabaseError.Code(rawValue: $0) } ?? .driverError,
             sqlState: detail.sqlState ?? "HY000", message: detail.message)
         return keep(
             ObservedError(
-                error: error, phase: phase, atMs: ms(), handledBy: handledBy, operation: operation, driver: detail))
+                error: error, phase: phase, atMs: ms(), connection: connection, threadID: threadID,
+                handledBy: handledBy, operation: operation, driver: detail))
     }
 
     /// Into the current operation's record, or out at once as a `pool-error` event.
