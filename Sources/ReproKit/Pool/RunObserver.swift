@@ -30,10 +30,14 @@ public protocol RunObserver: AnyObject, Sendable {
 extension RunObserver {
     /// A real driver's error, on no connection repro knows of.
     @discardableResult
-    public func record(driverError detail: DriverErrorDetail, phase: ErrorPhase, handledBy: ErrorHandler?, operation: Int?)
+    public func record(
+        driverError detail: DriverErrorDetail, phase: ErrorPhase, handledBy: ErrorHandler?, operation: Int?
+    )
         -> ObservedError
     {
-        record(driverError: detail, phase: phase, connection: nil, threadID: nil, handledBy: handledBy, operation: operation)
+        record(
+            driverError: detail, phase: phase, connection: nil, threadID: nil, handledBy: handledBy,
+            operation: operation)
     }
 
     /// Milliseconds since the run started, now.
