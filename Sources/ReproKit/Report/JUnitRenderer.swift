@@ -41,6 +41,13 @@ public enum JUnitRenderer {
                 out += property("policy", s.policy.name, indent: 8)
             }
             out += property("recovered", "\(s.recovered)", indent: 8)
+            if s.expectations.isEmpty {
+                // Green because nothing was asked, not because the pool recovered: say so where CI shows it.
+                out += property(
+                    "expectations",
+                    "none: this case passes whatever happened (recovered=\(s.recovered)); add expect: to the scenario file or --expect-recovered",
+                    indent: 8)
+            }
             if let f = s.firstError {
                 out += property("firstError", f.label, indent: 8)
                 out += property("firstError.phase", f.phase.rawValue, indent: 8)

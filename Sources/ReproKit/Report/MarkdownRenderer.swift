@@ -140,7 +140,10 @@ public enum MarkdownRenderer {
         out += "### What happened\n\n\(plain(ExplanationWriter.explain(s)))\n\n"
         if let fix = whatFixesIt(s) { out += "\(plain(fix))\n\n" }
         if let load = s.load { out += loadSection(load) }
-        if !s.expectations.isEmpty {
+        if s.expectations.isEmpty {
+            out +=
+                "### Expectations\n\nNone: this run is reported, not judged — it passes whether or not the pool recovered (it \(s.recovered ? "did" : "did not")). Add `expect:` to the scenario file, or `--expect-recovered`, to make CI fail on it.\n\n"
+        } else {
             out += "### Expectations\n\n| expectation | expected | observed | held |\n| --- | --- | --- | --- |\n"
             for e in s.expectations {
                 out += "| \(e.name) | \(cell(e.expected)) | \(cell(e.actual)) | \(e.passed ? "✓" : "✗") |\n"
