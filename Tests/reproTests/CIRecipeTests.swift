@@ -84,7 +84,7 @@ struct CIRecipeTests {
             "\(completion.stdout) \(completion.stderr)")
 
         // From another directory, explain finds the installed matrix and the measured driver lines.
-        let explain = try ReproBinary.run(["explain", "2013"], executable: repro, directory: work)
+        let explain = try ReproBinary.run(["explain", "--verbose", "2013"], executable: repro, directory: work)
         #expect(explain.status == 0, "\(explain.stderr)")
         #expect(explain.stdout.contains("Which policies recovered (\(prefix)/share/repro/docs/matrix.json"))
         #expect(explain.stdout.contains("What real driver stacks do (measured"))
