@@ -83,6 +83,7 @@ matrix: build
 # (root: cuts go through iptables), then embeds drivers.json into repro for its reports and `repro explain`.
 drivers-matrix: build
 	$(REPRO) matrix --drivers all --driver-versions $(MATRIX_RELEASES) --report-dir docs
+	$(REPRO) report docs/drivers.json --format svg -o docs/drivers.svg
 	scripts/embed-drivers.sh docs/drivers.json
 	$(SWIFT) build $(SWIFTFLAGS)
 

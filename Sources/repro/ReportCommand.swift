@@ -36,9 +36,10 @@ extension Repro {
                 switch format {
                 case .md: rendered = Data(DriversRenderer.render(drivers).utf8)
                 case .json: rendered = try drivers.jsonData()
+                case .svg: rendered = Data(DriversGrid.render(drivers).utf8)
                 default:
                     throw ReproFailure(
-                        code: 2, message: "'\(file)' is a drivers matrix: render it with --format md or json")
+                        code: 2, message: "'\(file)' is a drivers matrix: render it with --format md, json or svg")
                 }
                 if let output {
                     do { try FileOutput.write(rendered, to: output) } catch { throw ReproFailure(error) }

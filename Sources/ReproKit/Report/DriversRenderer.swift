@@ -52,6 +52,7 @@ public enum DriversRenderer {
             out += "NAT produces.\n\n"
         }
 
+        out += "![Every cell of this matrix as a grid, coloured by outcome](drivers.svg)\n\n"
         out += WhatFixesIt.markdown(report)
         out += "## Every cell\n\n"
         out +=
