@@ -8,81 +8,97 @@ enum MeasuredDriversData {
             {
               "fault" : "wait-timeout margin=0.3 scope=session seconds=3",
               "id" : "wait-timeout",
+              "timing" : "the pool idles past the wait_timeout (3 s), which is above every recommended lifetime and idle threshold (2 s): those act first",
               "title" : "the server's wait_timeout closes every idle connection"
             },
             {
               "fault" : "kill-thread count=all target=idle",
               "id" : "kill-thread",
+              "timing" : "the KILL comes 1 s after the last use, before any idle threshold (2 s) acts, as an operator's or a watchdog's can at any moment: only validation or a retry can help",
               "title" : "KILL of every idle connection's server thread"
             },
             {
               "fault" : "kill-thread count=2 target=busy",
               "id" : "kill-thread-busy",
+              "timing" : "the KILL comes 1 s after the last use, before any idle threshold (2 s) acts, as an operator's or a watchdog's can at any moment: only validation or a retry can help",
               "title" : "KILL of 2 server threads while they run a query"
             },
             {
               "fault" : "network-cut mode=reset via=proxy",
               "id" : "network-cut-reset",
+              "timing" : "the cut comes after 5 s idle, as a middlebox's idle timeout does: past every recommended idle threshold, lifetime and keepalive delay (2 s) and the sweep that applies it",
               "title" : "a proxy or load balancer resets every idle flow at once (RST), through repro's proxy"
             },
             {
               "fault" : "network-cut mode=close via=proxy",
               "id" : "network-cut-close",
+              "timing" : "the cut comes after 5 s idle, as a middlebox's idle timeout does: past every recommended idle threshold, lifetime and keepalive delay (2 s) and the sweep that applies it",
               "title" : "every idle flow is closed (FIN), through repro's proxy"
             },
             {
               "fault" : "network-cut mode=half-open via=kernel",
               "id" : "network-cut-half-open",
+              "timing" : "the cut comes after 5 s idle, as a middlebox's idle timeout does: past every recommended idle threshold, lifetime and keepalive delay (2 s) and the sweep that applies it",
               "title" : "a middlebox forgot the flows: the next packet the client sends gets RST"
             },
             {
               "fault" : "network-cut mode=blackhole via=kernel",
               "id" : "network-cut-blackhole",
+              "timing" : "the cut comes after 5 s idle, as a middlebox's idle timeout does: past every recommended idle threshold, lifetime and keepalive delay (2 s) and the sweep that applies it",
               "title" : "a middlebox drops every packet of the flows, silently"
             },
             {
               "fault" : "kill-thread count=all target=idle",
               "id" : "held-kill-thread",
+              "timing" : "the KILL comes 1 s after the last use, before any idle threshold (2 s) acts, as an operator's or a watchdog's can at any moment: only validation or a retry can help",
               "title" : "the application kept one connection across the idle period, then its thread was killed"
             },
             {
               "fault" : "server-restart down=1.0 mode=graceful triesWhileDown=2",
               "id" : "server-restart-graceful",
+              "timing" : "the restart comes 1 s after the last use, before any threshold (2 s) acts, as a deployment's or a failover's can",
               "title" : "the server is shut down cleanly, down 1 s while the application keeps trying, then back on the same port"
             },
             {
               "fault" : "server-restart down=1.0 mode=crash triesWhileDown=2",
               "id" : "server-restart-crash",
+              "timing" : "the restart comes 1 s after the last use, before any threshold (2 s) acts, as a deployment's or a failover's can",
               "title" : "the server is killed (SIGKILL), down 1 s while the application keeps trying, then back"
             },
             {
               "fault" : "server-restart down=1.0 mode=graceful triesWhileDown=0",
               "id" : "server-restart-quiet",
+              "timing" : "the restart comes 1 s after the last use, before any threshold (2 s) acts, as a deployment's or a failover's can",
               "title" : "the server is shut down cleanly and back 1 s later, with no traffic in between (a maintenance window at night)"
             },
             {
               "fault" : "freeze arrival=timer during=wait-timeout followUp=ROLLBACK for=4.0 waitTimeout=3",
               "id" : "freeze-wait-timeout",
+              "timing" : "the application is suspended 4 s, longer than every threshold (2 s); its own timers cannot run while it is suspended, which is the point",
               "title" : "the application is suspended (SIGSTOP) while the wait_timeout closes its idle connections, and resumed with its own timer due; it rolls back after a failed query"
             },
             {
               "fault" : "freeze arrival=timer during=kill-thread followUp=ROLLBACK for=4.0",
               "id" : "freeze-kill-thread",
+              "timing" : "the application is suspended 4 s, longer than every threshold (2 s); its own timers cannot run while it is suspended, which is the point",
               "title" : "the application is suspended while its idle connections' server threads are KILLed, and resumed with its own timer due; it rolls back after a failed query"
             },
             {
               "fault" : "freeze arrival=timer during=network-cut:half-open followUp=ROLLBACK for=4.0",
               "id" : "freeze-network-cut-half-open",
+              "timing" : "the application is suspended 4 s, longer than every threshold (2 s); its own timers cannot run while it is suspended, which is the point",
               "title" : "the application is suspended while a middlebox forgets its flows (the next packet gets RST), and resumed with its own timer due; it rolls back after a failed query"
             },
             {
               "fault" : "network-cut idleTimeout=32 mode=blackhole onExpiry=drop via=nat",
               "id" : "nat-idle-timeout",
+              "timing" : "the middlebox's idle timeout (32 s) is above every threshold and keepalive interval measured; the pool idles 2 s longer",
               "title" : "through a real NAT (conntrack, in network namespaces) that forgets a flow idle longer than any pool's own validation timeout and then drops its packets silently (Azure, GCP Cloud NAT, a node's conntrack); the pool idles 2 s longer; TCP keepalive probes keep a flow alive"
             },
             {
               "fault" : "network-cut idleTimeout=32 mode=close via=haproxy",
               "id" : "haproxy-idle-timeout",
+              "timing" : "the middlebox's idle timeout (32 s) is above every threshold and keepalive interval measured; the pool idles 2 s longer",
               "title" : "through HAProxy in TCP mode, which closes a flow with no payload for longer than any pool's own validation timeout (timeout client/server); the pool idles 2 s longer; TCP keepalive probes are not payload"
             }
           ],
@@ -95,10 +111,10 @@ enum MeasuredDriversData {
             "activerecord default|kill-thread" : "repro kill-thread --target idle --driver activerecord --driver-deadline 3",
             "activerecord default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver activerecord --driver-deadline 3",
             "activerecord default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver activerecord --driver-deadline 3",
-            "activerecord default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver activerecord --driver-deadline 3",
-            "activerecord default|network-cut-close" : "repro network-cut --mode close --driver activerecord --driver-deadline 3",
-            "activerecord default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver activerecord --driver-deadline 3",
-            "activerecord default|network-cut-reset" : "repro network-cut --mode reset --driver activerecord --driver-deadline 3",
+            "activerecord default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver activerecord --driver-deadline 3",
+            "activerecord default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver activerecord --driver-deadline 3",
+            "activerecord default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver activerecord --driver-deadline 3",
+            "activerecord default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver activerecord --driver-deadline 3",
             "activerecord default|server-restart-crash" : "repro server-restart --mode crash --driver activerecord --driver-deadline 3",
             "activerecord default|server-restart-graceful" : "repro server-restart --mode graceful --driver activerecord --driver-deadline 3",
             "activerecord default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver activerecord --driver-deadline 3",
@@ -111,10 +127,10 @@ enum MeasuredDriversData {
             "activerecord recommended|kill-thread" : "repro kill-thread --target idle --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
             "activerecord recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
             "activerecord recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
-            "activerecord recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
-            "activerecord recommended|network-cut-close" : "repro network-cut --mode close --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
-            "activerecord recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
-            "activerecord recommended|network-cut-reset" : "repro network-cut --mode reset --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
+            "activerecord recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
             "activerecord recommended|server-restart-crash" : "repro server-restart --mode crash --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
             "activerecord recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
             "activerecord recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver activerecord --driver-option idle_timeout=2 --driver-option reaping_frequency=1 --driver-deadline 3",
@@ -127,10 +143,10 @@ enum MeasuredDriversData {
             "django default|kill-thread" : "repro kill-thread --target idle --driver django --driver-deadline 3",
             "django default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver django --driver-deadline 3",
             "django default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver django --driver-deadline 3",
-            "django default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver django --driver-deadline 3",
-            "django default|network-cut-close" : "repro network-cut --mode close --driver django --driver-deadline 3",
-            "django default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver django --driver-deadline 3",
-            "django default|network-cut-reset" : "repro network-cut --mode reset --driver django --driver-deadline 3",
+            "django default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver django --driver-deadline 3",
+            "django default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver django --driver-deadline 3",
+            "django default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver django --driver-deadline 3",
+            "django default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver django --driver-deadline 3",
             "django default|server-restart-crash" : "repro server-restart --mode crash --driver django --driver-deadline 3",
             "django default|server-restart-graceful" : "repro server-restart --mode graceful --driver django --driver-deadline 3",
             "django default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver django --driver-deadline 3",
@@ -143,10 +159,10 @@ enum MeasuredDriversData {
             "django persistent|kill-thread" : "repro kill-thread --target idle --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
             "django persistent|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
             "django persistent|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
-            "django persistent|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
-            "django persistent|network-cut-close" : "repro network-cut --mode close --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
-            "django persistent|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
-            "django persistent|network-cut-reset" : "repro network-cut --mode reset --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|network-cut-close" : "repro network-cut --mode close --idle 5 --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
+            "django persistent|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
             "django persistent|server-restart-crash" : "repro server-restart --mode crash --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
             "django persistent|server-restart-graceful" : "repro server-restart --mode graceful --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
             "django persistent|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver django --driver-option CONN_MAX_AGE=60 --driver-deadline 3",
@@ -159,10 +175,10 @@ enum MeasuredDriversData {
             "django recommended|kill-thread" : "repro kill-thread --target idle --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
             "django recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
             "django recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
-            "django recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
-            "django recommended|network-cut-close" : "repro network-cut --mode close --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
-            "django recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
-            "django recommended|network-cut-reset" : "repro network-cut --mode reset --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
+            "django recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
             "django recommended|server-restart-crash" : "repro server-restart --mode crash --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
             "django recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
             "django recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver django --driver-option CONN_HEALTH_CHECKS=true --driver-option CONN_MAX_AGE=2 --driver-deadline 3",
@@ -175,17 +191,17 @@ enum MeasuredDriversData {
             "go-sql default|kill-thread" : "repro kill-thread --target idle --driver go-sql --driver-deadline 3",
             "go-sql default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql --driver-deadline 3",
             "go-sql default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver go-sql --driver-deadline 3",
-            "go-sql default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql --driver-deadline 3",
-            "go-sql default|network-cut-close" : "repro network-cut --mode close --driver go-sql --driver-deadline 3",
-            "go-sql default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql --driver-deadline 3",
-            "go-sql default|network-cut-reset" : "repro network-cut --mode reset --driver go-sql --driver-deadline 3",
+            "go-sql default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver go-sql --driver-deadline 3",
+            "go-sql default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver go-sql --driver-deadline 3",
+            "go-sql default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver go-sql --driver-deadline 3",
+            "go-sql default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver go-sql --driver-deadline 3",
             "go-sql default|server-restart-crash" : "repro server-restart --mode crash --driver go-sql --driver-deadline 3",
             "go-sql default|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql --driver-deadline 3",
             "go-sql default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql --driver-deadline 3",
             "go-sql default|wait-timeout" : "repro wait-timeout --seconds 3 --driver go-sql --driver-deadline 3",
             "go-sql keepalive|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver go-sql --driver-option app.dialKeepAlive=2000ms --driver-deadline 3",
             "go-sql keepalive|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver go-sql --driver-option app.dialKeepAlive=2000ms --driver-deadline 3",
-            "go-sql keepalive|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql --driver-option app.dialKeepAlive=2000ms --driver-deadline 3",
+            "go-sql keepalive|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver go-sql --driver-option app.dialKeepAlive=2000ms --driver-deadline 3",
             "go-sql recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
@@ -194,10 +210,10 @@ enum MeasuredDriversData {
             "go-sql recommended|kill-thread" : "repro kill-thread --target idle --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
-            "go-sql recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
-            "go-sql recommended|network-cut-close" : "repro network-cut --mode close --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
-            "go-sql recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
-            "go-sql recommended|network-cut-reset" : "repro network-cut --mode reset --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|server-restart-crash" : "repro server-restart --mode crash --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
@@ -210,10 +226,10 @@ enum MeasuredDriversData {
             "go-sql@1.10.0 default|kill-thread" : "repro kill-thread --target idle --driver go-sql@1.10.0 --driver-deadline 3",
             "go-sql@1.10.0 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql@1.10.0 --driver-deadline 3",
             "go-sql@1.10.0 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver go-sql@1.10.0 --driver-deadline 3",
-            "go-sql@1.10.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql@1.10.0 --driver-deadline 3",
-            "go-sql@1.10.0 default|network-cut-close" : "repro network-cut --mode close --driver go-sql@1.10.0 --driver-deadline 3",
-            "go-sql@1.10.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql@1.10.0 --driver-deadline 3",
-            "go-sql@1.10.0 default|network-cut-reset" : "repro network-cut --mode reset --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver go-sql@1.10.0 --driver-deadline 3",
+            "go-sql@1.10.0 default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver go-sql@1.10.0 --driver-deadline 3",
             "go-sql@1.10.0 default|server-restart-crash" : "repro server-restart --mode crash --driver go-sql@1.10.0 --driver-deadline 3",
             "go-sql@1.10.0 default|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql@1.10.0 --driver-deadline 3",
             "go-sql@1.10.0 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql@1.10.0 --driver-deadline 3",
@@ -226,10 +242,10 @@ enum MeasuredDriversData {
             "go-sql@1.10.0 recommended|kill-thread" : "repro kill-thread --target idle --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.10.0 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.10.0 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
-            "go-sql@1.10.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
-            "go-sql@1.10.0 recommended|network-cut-close" : "repro network-cut --mode close --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
-            "go-sql@1.10.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
-            "go-sql@1.10.0 recommended|network-cut-reset" : "repro network-cut --mode reset --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.10.0 recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.10.0 recommended|server-restart-crash" : "repro server-restart --mode crash --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.10.0 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.10.0 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql@1.10.0 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
@@ -242,10 +258,10 @@ enum MeasuredDriversData {
             "go-sql@1.8.1 default|kill-thread" : "repro kill-thread --target idle --driver go-sql@1.8.1 --driver-deadline 3",
             "go-sql@1.8.1 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql@1.8.1 --driver-deadline 3",
             "go-sql@1.8.1 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver go-sql@1.8.1 --driver-deadline 3",
-            "go-sql@1.8.1 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql@1.8.1 --driver-deadline 3",
-            "go-sql@1.8.1 default|network-cut-close" : "repro network-cut --mode close --driver go-sql@1.8.1 --driver-deadline 3",
-            "go-sql@1.8.1 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql@1.8.1 --driver-deadline 3",
-            "go-sql@1.8.1 default|network-cut-reset" : "repro network-cut --mode reset --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver go-sql@1.8.1 --driver-deadline 3",
+            "go-sql@1.8.1 default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver go-sql@1.8.1 --driver-deadline 3",
             "go-sql@1.8.1 default|server-restart-crash" : "repro server-restart --mode crash --driver go-sql@1.8.1 --driver-deadline 3",
             "go-sql@1.8.1 default|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql@1.8.1 --driver-deadline 3",
             "go-sql@1.8.1 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql@1.8.1 --driver-deadline 3",
@@ -258,10 +274,10 @@ enum MeasuredDriversData {
             "go-sql@1.8.1 recommended|kill-thread" : "repro kill-thread --target idle --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
-            "go-sql@1.8.1 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
-            "go-sql@1.8.1 recommended|network-cut-close" : "repro network-cut --mode close --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
-            "go-sql@1.8.1 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
-            "go-sql@1.8.1 recommended|network-cut-reset" : "repro network-cut --mode reset --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
+            "go-sql@1.8.1 recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|server-restart-crash" : "repro server-restart --mode crash --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
             "go-sql@1.8.1 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver go-sql@1.8.1 --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3",
@@ -274,33 +290,33 @@ enum MeasuredDriversData {
             "hikari default|kill-thread" : "repro kill-thread --target idle --driver hikari --driver-deadline 25",
             "hikari default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari --driver-deadline 25",
             "hikari default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver hikari --driver-deadline 25",
-            "hikari default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari --driver-deadline 25",
-            "hikari default|network-cut-close" : "repro network-cut --mode close --driver hikari --driver-deadline 25",
-            "hikari default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari --driver-deadline 25",
-            "hikari default|network-cut-reset" : "repro network-cut --mode reset --driver hikari --driver-deadline 25",
+            "hikari default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver hikari --driver-deadline 25",
+            "hikari default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver hikari --driver-deadline 25",
+            "hikari default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver hikari --driver-deadline 25",
+            "hikari default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver hikari --driver-deadline 25",
             "hikari default|server-restart-crash" : "repro server-restart --mode crash --driver hikari --driver-deadline 25",
             "hikari default|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari --driver-deadline 25",
             "hikari default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari --driver-deadline 25",
             "hikari default|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-deadline 25",
             "hikari keepalive|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver hikari --driver-option dataSource.tcpKeepAlive=true --driver-deadline 25",
             "hikari keepalive|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --keepalive-time 2 --idle 34 --driver hikari --driver-option dataSource.tcpKeepAlive=true --driver-deadline 25",
-            "hikari keepalive|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari --driver-option dataSource.tcpKeepAlive=true --driver-deadline 25",
-            "hikari recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari keepalive|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver hikari --driver-option dataSource.tcpKeepAlive=true --driver-deadline 25",
+            "hikari recommended|freeze-kill-thread" : "repro freeze --for 32 --during kill-thread --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|freeze-network-cut-half-open" : "repro freeze --for 32 --during network-cut:half-open --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|freeze-wait-timeout" : "repro freeze --for 32 --during wait-timeout --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
             "hikari recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
             "hikari recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
             "hikari recommended|kill-thread" : "repro kill-thread --target idle --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
             "hikari recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
             "hikari recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari recommended|network-cut-close" : "repro network-cut --mode close --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari recommended|network-cut-reset" : "repro network-cut --mode reset --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 33 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|network-cut-close" : "repro network-cut --mode close --idle 33 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 33 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|network-cut-reset" : "repro network-cut --mode reset --idle 33 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
             "hikari recommended|server-restart-crash" : "repro server-restart --mode crash --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
             "hikari recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
             "hikari recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari recommended|wait-timeout" : "repro wait-timeout --seconds 31 --driver hikari --driver-option maxLifetime=30000 --driver-deadline 25",
             "hikari@6.0.0+3.5.9 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
             "hikari@6.0.0+3.5.9 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
             "hikari@6.0.0+3.5.9 default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
@@ -309,30 +325,30 @@ enum MeasuredDriversData {
             "hikari@6.0.0+3.5.9 default|kill-thread" : "repro kill-thread --target idle --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
             "hikari@6.0.0+3.5.9 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
             "hikari@6.0.0+3.5.9 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 default|network-cut-close" : "repro network-cut --mode close --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 default|network-cut-reset" : "repro network-cut --mode reset --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
             "hikari@6.0.0+3.5.9 default|server-restart-crash" : "repro server-restart --mode crash --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
             "hikari@6.0.0+3.5.9 default|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
             "hikari@6.0.0+3.5.9 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
             "hikari@6.0.0+3.5.9 default|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari@6.0.0+3.5.9 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|kill-thread" : "repro kill-thread --target idle --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|network-cut-close" : "repro network-cut --mode close --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|network-cut-reset" : "repro network-cut --mode reset --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|server-restart-crash" : "repro server-restart --mode crash --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
-            "hikari@6.0.0+3.5.9 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=30000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|freeze-kill-thread" : "repro freeze --for 42 --during kill-thread --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|freeze-network-cut-half-open" : "repro freeze --for 42 --during network-cut:half-open --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|freeze-wait-timeout" : "repro freeze --for 42 --during wait-timeout --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 42 --idle 44 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|held-kill-thread" : "repro kill-thread --target idle --pattern held --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|kill-thread" : "repro kill-thread --target idle --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 42 --idle 44 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 43 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|network-cut-close" : "repro network-cut --mode close --idle 43 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 43 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|network-cut-reset" : "repro network-cut --mode reset --idle 43 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|server-restart-crash" : "repro server-restart --mode crash --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
+            "hikari@6.0.0+3.5.9 recommended|wait-timeout" : "repro wait-timeout --seconds 41 --driver hikari@6.0.0+3.5.9 --driver-option keepaliveTime=30000 --driver-option maxLifetime=40000 --driver-deadline 25",
             "node-mysql default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql --driver-deadline 45",
             "node-mysql default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql --driver-deadline 45",
             "node-mysql default|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --driver node-mysql --driver-deadline 45",
@@ -341,10 +357,10 @@ enum MeasuredDriversData {
             "node-mysql default|kill-thread" : "repro kill-thread --target idle --driver node-mysql --driver-deadline 45",
             "node-mysql default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql --driver-deadline 45",
             "node-mysql default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql --driver-deadline 45",
-            "node-mysql default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql --driver-deadline 45",
-            "node-mysql default|network-cut-close" : "repro network-cut --mode close --driver node-mysql --driver-deadline 45",
-            "node-mysql default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql --driver-deadline 45",
-            "node-mysql default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql --driver-deadline 45",
+            "node-mysql default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver node-mysql --driver-deadline 45",
+            "node-mysql default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver node-mysql --driver-deadline 45",
+            "node-mysql default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql --driver-deadline 45",
+            "node-mysql default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver node-mysql --driver-deadline 45",
             "node-mysql default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql --driver-deadline 45",
             "node-mysql default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql --driver-deadline 45",
             "node-mysql default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql --driver-deadline 45",
@@ -357,10 +373,10 @@ enum MeasuredDriversData {
             "node-mysql recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql --driver-deadline 45",
             "node-mysql recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql --driver-deadline 45",
             "node-mysql recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql --driver-deadline 45",
-            "node-mysql recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql --driver-deadline 45",
-            "node-mysql recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql --driver-deadline 45",
-            "node-mysql recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql --driver-deadline 45",
-            "node-mysql recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql --driver-deadline 45",
+            "node-mysql recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver node-mysql --driver-deadline 45",
             "node-mysql recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql --driver-deadline 45",
             "node-mysql recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql --driver-deadline 45",
             "node-mysql recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql --driver-deadline 45",
@@ -373,10 +389,10 @@ enum MeasuredDriversData {
             "node-mysql2 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2 default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
@@ -387,7 +403,7 @@ enum MeasuredDriversData {
             "node-mysql2 idle-sweep|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 idle-sweep|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 idle-sweep|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 idle-sweep|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 idle-sweep|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 idle-sweep|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option idleTimeout=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 keepalive|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
             "node-mysql2 keepalive|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
@@ -395,7 +411,7 @@ enum MeasuredDriversData {
             "node-mysql2 keepalive|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
             "node-mysql2 keepalive|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
             "node-mysql2 keepalive|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
-            "node-mysql2 keepalive|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
+            "node-mysql2 keepalive|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
             "node-mysql2 keepalive|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option keepAliveInitialDelay=2000 --driver-deadline 3",
             "node-mysql2 ping-before-use|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
             "node-mysql2 ping-before-use|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
@@ -403,7 +419,7 @@ enum MeasuredDriversData {
             "node-mysql2 ping-before-use|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
             "node-mysql2 ping-before-use|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
             "node-mysql2 ping-before-use|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
-            "node-mysql2 ping-before-use|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
+            "node-mysql2 ping-before-use|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
             "node-mysql2 ping-before-use|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.pingBeforeUse=true --driver-deadline 3",
             "node-mysql2 recommended|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
@@ -413,10 +429,10 @@ enum MeasuredDriversData {
             "node-mysql2 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2 recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
@@ -427,7 +443,7 @@ enum MeasuredDriversData {
             "node-mysql2 retry-get-connection|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
             "node-mysql2 retry-get-connection|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
             "node-mysql2 retry-get-connection|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
-            "node-mysql2 retry-get-connection|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
+            "node-mysql2 retry-get-connection|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
             "node-mysql2 retry-get-connection|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryGetConnection=true --driver-deadline 3",
             "node-mysql2 retry-query|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
             "node-mysql2 retry-query|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
@@ -435,7 +451,7 @@ enum MeasuredDriversData {
             "node-mysql2 retry-query|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
             "node-mysql2 retry-query|kill-thread" : "repro kill-thread --target idle --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
             "node-mysql2 retry-query|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
-            "node-mysql2 retry-query|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
+            "node-mysql2 retry-query|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
             "node-mysql2 retry-query|wait-timeout" : "repro wait-timeout --seconds 3 --driver node-mysql2 --driver-option app.followUp=ROLLBACK --driver-option app.retryQuery=true --driver-deadline 3",
             "node-mysql2@2.2.5 default|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.2.5 default|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
@@ -445,10 +461,10 @@ enum MeasuredDriversData {
             "node-mysql2@2.2.5 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.2.5 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.2.5 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.2.5 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.2.5 default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.2.5 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.2.5 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.2.5 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
@@ -461,10 +477,10 @@ enum MeasuredDriversData {
             "node-mysql2@2.2.5 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.2.5 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.2.5 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.2.5 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.2.5 recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.2.5 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.2.5 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.2.5 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@2.2.5 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
@@ -477,10 +493,10 @@ enum MeasuredDriversData {
             "node-mysql2@2.3.3 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.3.3 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.3.3 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@2.3.3 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@2.3.3 default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.3.3 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.3.3 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@2.3.3 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
@@ -493,10 +509,10 @@ enum MeasuredDriversData {
             "node-mysql2@2.3.3 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.3.3 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.3.3 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@2.3.3 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@2.3.3 recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.3.3 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.3.3 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@2.3.3 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@2.3.3 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
@@ -509,10 +525,10 @@ enum MeasuredDriversData {
             "node-mysql2@3.0.0 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.0.0 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.0.0 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.0.0 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.0.0 default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.0.0 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.0.0 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.0.0 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
@@ -525,10 +541,10 @@ enum MeasuredDriversData {
             "node-mysql2@3.0.0 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.0.0 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.0.0 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.0.0 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.0.0 recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.0.0 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.0.0 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.0.0 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@3.0.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
@@ -541,10 +557,10 @@ enum MeasuredDriversData {
             "node-mysql2@3.1.0 default|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.1.0 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.1.0 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
-            "node-mysql2@3.1.0 default|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
+            "node-mysql2@3.1.0 default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.1.0 default|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.1.0 default|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
             "node-mysql2@3.1.0 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-deadline 3",
@@ -557,10 +573,10 @@ enum MeasuredDriversData {
             "node-mysql2@3.1.0 recommended|kill-thread" : "repro kill-thread --target idle --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|network-cut-close" : "repro network-cut --mode close --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
-            "node-mysql2@3.1.0 recommended|network-cut-reset" : "repro network-cut --mode reset --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
+            "node-mysql2@3.1.0 recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|server-restart-crash" : "repro server-restart --mode crash --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
             "node-mysql2@3.1.0 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver node-mysql2@3.1.0 --driver-option app.followUp=ROLLBACK --driver-option enableKeepAlive=true --driver-option idleTimeout=2000 --driver-option keepAliveInitialDelay=2000 --driver-option maxIdle=3 --driver-deadline 3",
@@ -573,10 +589,10 @@ enum MeasuredDriversData {
             "php-pdo default|kill-thread" : "repro kill-thread --target idle --driver php-pdo --driver-deadline 3",
             "php-pdo default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver php-pdo --driver-deadline 3",
             "php-pdo default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver php-pdo --driver-deadline 3",
-            "php-pdo default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver php-pdo --driver-deadline 3",
-            "php-pdo default|network-cut-close" : "repro network-cut --mode close --driver php-pdo --driver-deadline 3",
-            "php-pdo default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver php-pdo --driver-deadline 3",
-            "php-pdo default|network-cut-reset" : "repro network-cut --mode reset --driver php-pdo --driver-deadline 3",
+            "php-pdo default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver php-pdo --driver-deadline 3",
+            "php-pdo default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver php-pdo --driver-deadline 3",
+            "php-pdo default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver php-pdo --driver-deadline 3",
+            "php-pdo default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver php-pdo --driver-deadline 3",
             "php-pdo default|server-restart-crash" : "repro server-restart --mode crash --driver php-pdo --driver-deadline 3",
             "php-pdo default|server-restart-graceful" : "repro server-restart --mode graceful --driver php-pdo --driver-deadline 3",
             "php-pdo default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver php-pdo --driver-deadline 3",
@@ -589,10 +605,10 @@ enum MeasuredDriversData {
             "php-pdo persistent|kill-thread" : "repro kill-thread --target idle --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
             "php-pdo persistent|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
             "php-pdo persistent|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
-            "php-pdo persistent|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
-            "php-pdo persistent|network-cut-close" : "repro network-cut --mode close --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
-            "php-pdo persistent|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
-            "php-pdo persistent|network-cut-reset" : "repro network-cut --mode reset --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|network-cut-close" : "repro network-cut --mode close --idle 5 --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
+            "php-pdo persistent|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
             "php-pdo persistent|server-restart-crash" : "repro server-restart --mode crash --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
             "php-pdo persistent|server-restart-graceful" : "repro server-restart --mode graceful --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
             "php-pdo persistent|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver php-pdo --driver-option PDO::ATTR_PERSISTENT=true --driver-deadline 3",
@@ -605,10 +621,10 @@ enum MeasuredDriversData {
             "php-pdo recommended|kill-thread" : "repro kill-thread --target idle --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
             "php-pdo recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
             "php-pdo recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
-            "php-pdo recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
-            "php-pdo recommended|network-cut-close" : "repro network-cut --mode close --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
-            "php-pdo recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
-            "php-pdo recommended|network-cut-reset" : "repro network-cut --mode reset --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
+            "php-pdo recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
             "php-pdo recommended|server-restart-crash" : "repro server-restart --mode crash --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
             "php-pdo recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
             "php-pdo recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver php-pdo --driver-option app.reconnectOnLostConnection=true --driver-deadline 3",
@@ -621,10 +637,10 @@ enum MeasuredDriversData {
             "repro evict-on-event|kill-thread" : "repro kill-thread --target idle --policy evict-on-event",
             "repro evict-on-event|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy evict-on-event",
             "repro evict-on-event|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --policy evict-on-event --read-timeout 2",
-            "repro evict-on-event|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy evict-on-event --read-timeout 2",
-            "repro evict-on-event|network-cut-close" : "repro network-cut --mode close --policy evict-on-event",
-            "repro evict-on-event|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy evict-on-event",
-            "repro evict-on-event|network-cut-reset" : "repro network-cut --mode reset --policy evict-on-event",
+            "repro evict-on-event|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --policy evict-on-event --read-timeout 2",
+            "repro evict-on-event|network-cut-close" : "repro network-cut --mode close --idle 5 --policy evict-on-event",
+            "repro evict-on-event|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --policy evict-on-event",
+            "repro evict-on-event|network-cut-reset" : "repro network-cut --mode reset --idle 5 --policy evict-on-event",
             "repro evict-on-event|server-restart-crash" : "repro server-restart --mode crash --policy evict-on-event",
             "repro evict-on-event|server-restart-graceful" : "repro server-restart --mode graceful --policy evict-on-event",
             "repro evict-on-event|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy evict-on-event",
@@ -637,17 +653,17 @@ enum MeasuredDriversData {
             "repro go-sql|kill-thread" : "repro kill-thread --target idle --policy go-sql",
             "repro go-sql|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy go-sql",
             "repro go-sql|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --policy go-sql --read-timeout 2",
-            "repro go-sql|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy go-sql --read-timeout 2",
-            "repro go-sql|network-cut-close" : "repro network-cut --mode close --policy go-sql",
-            "repro go-sql|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy go-sql",
-            "repro go-sql|network-cut-reset" : "repro network-cut --mode reset --policy go-sql",
+            "repro go-sql|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --policy go-sql --read-timeout 2",
+            "repro go-sql|network-cut-close" : "repro network-cut --mode close --idle 5 --policy go-sql",
+            "repro go-sql|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --policy go-sql",
+            "repro go-sql|network-cut-reset" : "repro network-cut --mode reset --idle 5 --policy go-sql",
             "repro go-sql|server-restart-crash" : "repro server-restart --mode crash --policy go-sql",
             "repro go-sql|server-restart-graceful" : "repro server-restart --mode graceful --policy go-sql",
             "repro go-sql|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy go-sql",
             "repro go-sql|wait-timeout" : "repro wait-timeout --seconds 3 --policy go-sql",
             "repro keepalive|haproxy-idle-timeout" : "repro network-cut --via haproxy --idle-timeout 32 --idle 34 --policy keepalive",
             "repro keepalive|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --policy keepalive --read-timeout 2",
-            "repro keepalive|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy keepalive",
+            "repro keepalive|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --policy keepalive",
             "repro ping-if-idle|freeze-kill-thread" : "repro freeze --for 4 --during kill-thread --policy ping-if-idle",
             "repro ping-if-idle|freeze-network-cut-half-open" : "repro freeze --for 4 --during network-cut:half-open --policy ping-if-idle",
             "repro ping-if-idle|freeze-wait-timeout" : "repro freeze --for 4 --during wait-timeout --policy ping-if-idle",
@@ -656,10 +672,10 @@ enum MeasuredDriversData {
             "repro ping-if-idle|kill-thread" : "repro kill-thread --target idle --policy ping-if-idle",
             "repro ping-if-idle|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy ping-if-idle",
             "repro ping-if-idle|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --policy ping-if-idle --read-timeout 5",
-            "repro ping-if-idle|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy ping-if-idle --read-timeout 5",
-            "repro ping-if-idle|network-cut-close" : "repro network-cut --mode close --policy ping-if-idle",
-            "repro ping-if-idle|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy ping-if-idle",
-            "repro ping-if-idle|network-cut-reset" : "repro network-cut --mode reset --policy ping-if-idle",
+            "repro ping-if-idle|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --policy ping-if-idle --read-timeout 5",
+            "repro ping-if-idle|network-cut-close" : "repro network-cut --mode close --idle 5 --policy ping-if-idle",
+            "repro ping-if-idle|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --policy ping-if-idle",
+            "repro ping-if-idle|network-cut-reset" : "repro network-cut --mode reset --idle 5 --policy ping-if-idle",
             "repro ping-if-idle|server-restart-crash" : "repro server-restart --mode crash --policy ping-if-idle",
             "repro ping-if-idle|server-restart-graceful" : "repro server-restart --mode graceful --policy ping-if-idle",
             "repro ping-if-idle|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy ping-if-idle",
@@ -672,10 +688,10 @@ enum MeasuredDriversData {
             "repro ping-on-borrow|kill-thread" : "repro kill-thread --target idle --policy ping-on-borrow",
             "repro ping-on-borrow|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy ping-on-borrow",
             "repro ping-on-borrow|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --policy ping-on-borrow --read-timeout 10",
-            "repro ping-on-borrow|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy ping-on-borrow --read-timeout 10",
-            "repro ping-on-borrow|network-cut-close" : "repro network-cut --mode close --policy ping-on-borrow",
-            "repro ping-on-borrow|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy ping-on-borrow",
-            "repro ping-on-borrow|network-cut-reset" : "repro network-cut --mode reset --policy ping-on-borrow",
+            "repro ping-on-borrow|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --policy ping-on-borrow --read-timeout 10",
+            "repro ping-on-borrow|network-cut-close" : "repro network-cut --mode close --idle 5 --policy ping-on-borrow",
+            "repro ping-on-borrow|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --policy ping-on-borrow",
+            "repro ping-on-borrow|network-cut-reset" : "repro network-cut --mode reset --idle 5 --policy ping-on-borrow",
             "repro ping-on-borrow|server-restart-crash" : "repro server-restart --mode crash --policy ping-on-borrow",
             "repro ping-on-borrow|server-restart-graceful" : "repro server-restart --mode graceful --policy ping-on-borrow",
             "repro ping-on-borrow|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy ping-on-borrow",
@@ -688,10 +704,10 @@ enum MeasuredDriversData {
             "repro sqlalchemy|kill-thread" : "repro kill-thread --target idle --policy sqlalchemy",
             "repro sqlalchemy|kill-thread-busy" : "repro kill-thread --target busy --count 2 --policy sqlalchemy",
             "repro sqlalchemy|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --policy sqlalchemy --read-timeout 2",
-            "repro sqlalchemy|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --policy sqlalchemy --read-timeout 2",
-            "repro sqlalchemy|network-cut-close" : "repro network-cut --mode close --policy sqlalchemy",
-            "repro sqlalchemy|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --policy sqlalchemy",
-            "repro sqlalchemy|network-cut-reset" : "repro network-cut --mode reset --policy sqlalchemy",
+            "repro sqlalchemy|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --policy sqlalchemy --read-timeout 2",
+            "repro sqlalchemy|network-cut-close" : "repro network-cut --mode close --idle 5 --policy sqlalchemy",
+            "repro sqlalchemy|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --policy sqlalchemy",
+            "repro sqlalchemy|network-cut-reset" : "repro network-cut --mode reset --idle 5 --policy sqlalchemy",
             "repro sqlalchemy|server-restart-crash" : "repro server-restart --mode crash --policy sqlalchemy",
             "repro sqlalchemy|server-restart-graceful" : "repro server-restart --mode graceful --policy sqlalchemy",
             "repro sqlalchemy|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --policy sqlalchemy",
@@ -704,10 +720,10 @@ enum MeasuredDriversData {
             "sqlalchemy default|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver sqlalchemy --driver-deadline 3",
-            "sqlalchemy default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy --driver-deadline 3",
-            "sqlalchemy default|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy --driver-deadline 3",
-            "sqlalchemy default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy --driver-deadline 3",
-            "sqlalchemy default|network-cut-reset" : "repro network-cut --mode reset --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver sqlalchemy --driver-deadline 3",
+            "sqlalchemy default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|server-restart-crash" : "repro server-restart --mode crash --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|server-restart-graceful" : "repro server-restart --mode graceful --driver sqlalchemy --driver-deadline 3",
             "sqlalchemy default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy --driver-deadline 3",
@@ -720,10 +736,10 @@ enum MeasuredDriversData {
             "sqlalchemy recommended|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
-            "sqlalchemy recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
-            "sqlalchemy recommended|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
-            "sqlalchemy recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
-            "sqlalchemy recommended|network-cut-reset" : "repro network-cut --mode reset --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|server-restart-crash" : "repro server-restart --mode crash --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
@@ -736,10 +752,10 @@ enum MeasuredDriversData {
             "sqlalchemy@1.4.54+1.0.2 default|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
-            "sqlalchemy@1.4.54+1.0.2 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
-            "sqlalchemy@1.4.54+1.0.2 default|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
-            "sqlalchemy@1.4.54+1.0.2 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
-            "sqlalchemy@1.4.54+1.0.2 default|network-cut-reset" : "repro network-cut --mode reset --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 default|server-restart-crash" : "repro server-restart --mode crash --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 default|server-restart-graceful" : "repro server-restart --mode graceful --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy@1.4.54+1.0.2 --driver-deadline 3",
@@ -752,10 +768,10 @@ enum MeasuredDriversData {
             "sqlalchemy@1.4.54+1.0.2 recommended|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
-            "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
-            "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
-            "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
-            "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-reset" : "repro network-cut --mode reset --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@1.4.54+1.0.2 recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 recommended|server-restart-crash" : "repro server-restart --mode crash --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@1.4.54+1.0.2 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy@1.4.54+1.0.2 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
@@ -768,10 +784,10 @@ enum MeasuredDriversData {
             "sqlalchemy@2.0.58+1.1.1 default|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 default|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 default|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
-            "sqlalchemy@2.0.58+1.1.1 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
-            "sqlalchemy@2.0.58+1.1.1 default|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
-            "sqlalchemy@2.0.58+1.1.1 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
-            "sqlalchemy@2.0.58+1.1.1 default|network-cut-reset" : "repro network-cut --mode reset --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|network-cut-close" : "repro network-cut --mode close --idle 5 --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 default|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 default|server-restart-crash" : "repro server-restart --mode crash --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 default|server-restart-graceful" : "repro server-restart --mode graceful --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 default|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy@2.0.58+1.1.1 --driver-deadline 3",
@@ -784,16 +800,16 @@ enum MeasuredDriversData {
             "sqlalchemy@2.0.58+1.1.1 recommended|kill-thread" : "repro kill-thread --target idle --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|kill-thread-busy" : "repro kill-thread --target busy --count 2 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|nat-idle-timeout" : "repro network-cut --via nat --idle-timeout 32 --idle 34 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
-            "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
-            "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-close" : "repro network-cut --mode close --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
-            "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
-            "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-reset" : "repro network-cut --mode reset --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-blackhole" : "repro network-cut --mode blackhole --via kernel --idle 5 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-close" : "repro network-cut --mode close --idle 5 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-half-open" : "repro network-cut --mode half-open --via kernel --idle 5 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
+            "sqlalchemy@2.0.58+1.1.1 recommended|network-cut-reset" : "repro network-cut --mode reset --idle 5 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|server-restart-crash" : "repro server-restart --mode crash --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|server-restart-graceful" : "repro server-restart --mode graceful --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|server-restart-quiet" : "repro server-restart --mode graceful --tries-while-down 0 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3",
             "sqlalchemy@2.0.58+1.1.1 recommended|wait-timeout" : "repro wait-timeout --seconds 3 --driver sqlalchemy@2.0.58+1.1.1 --driver-option pool_pre_ping=true --driver-option pool_recycle=2 --driver-deadline 3"
           },
-          "generatedAt" : "2026-12-02T23:33:28Z",
+          "generatedAt" : "2026-12-03T12:32:18Z",
           "repro" : "0.1.0",
           "rows" : [
             {
@@ -803,16 +819,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3714.105779,
+                  "durationMs" : 3525.494172,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=14)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.165297,
+                  "recoveryMs" : 303.3293080000003,
                   "survived" : true
                 },
                 {
@@ -820,16 +836,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1679.988976,
+                  "durationMs" : 1432.780868,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=21)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=13)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.74805100000003,
+                  "recoveryMs" : 203.83160499999985,
                   "survived" : true
                 },
                 {
@@ -837,10 +853,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.9688709999999787,
-                  "durationMs" : 472.892552,
+                  "detectionMs" : 2.044498000000033,
+                  "durationMs" : 317.457417,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=11)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -856,7 +872,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.960559999999987,
+                  "recoveryMs" : 2.556558999999993,
                   "survived" : false
                 },
                 {
@@ -864,16 +880,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1515.1129,
+                  "durationMs" : 5273.677993,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=17)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=10)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.89781999999991,
+                  "recoveryMs" : 56.53239200000098,
                   "survived" : true
                 },
                 {
@@ -881,7 +897,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1241.042758,
+                  "durationMs" : 5154.912566,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=26)"
                   ],
@@ -890,7 +906,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.42277799999988,
+                  "recoveryMs" : 54.681461999999556,
                   "survived" : true
                 },
                 {
@@ -898,8 +914,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 14.35081799999989,
-                  "durationMs" : 1205.120668,
+                  "detectionMs" : 7.675844999999754,
+                  "durationMs" : 5176.703047,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=33)"
                   ],
@@ -934,12 +950,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.2755789999997,
-                  "durationMs" : 18220.813146,
+                  "detectionMs" : 3008.666137,
+                  "durationMs" : 22183.851518,
                   "events" : [
-                    "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=44)",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":\"EPIPE\",\"errno\":null,\"fatal\":true,\"message\":\"This socket has been ended by the other party\",\"phase\":\"query\",\"sqlState\":null},\"followUp\":{\"er…"
+                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=39)"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -960,10 +975,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.99742700000002,
-                  "durationMs" : 1364.308406,
+                  "detectionMs" : 201.57563600000003,
+                  "durationMs" : 1309.398456,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=46)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=45)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -996,51 +1011,20 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 36.03270500000008,
-                  "durationMs" : 2788.710658,
+                  "detectionMs" : 70.48210700000004,
+                  "durationMs" : 3193.925533,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=4466)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=4483)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1242.2911679999997,
+                  "recoveryMs" : 1390.8070699999996,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.3 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 13.057324999999764,
-                  "durationMs" : 2252.790378,
-                  "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1107.9210779999999,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.4 ms",
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.6 ms",
                     "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
                   ],
                   "whileDownError" : {
@@ -1049,7 +1033,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
                     "phase" : "acquire"
                   }
                 },
@@ -1057,8 +1041,9 @@ enum MeasuredDriversData {
                   "absorbed" : [
 
                   ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2255.3707249999998,
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 17.31683799999996,
+                  "durationMs" : 2735.637227,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
@@ -1067,7 +1052,37 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.4343910000002,
+                  "recoveryMs" : 1396.991505,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.1 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2762.470367,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1435.221317,
                   "survived" : true
                 },
                 {
@@ -1075,10 +1090,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1108.6691580000002,
-                  "durationMs" : 4285.80404,
+                  "detectionMs" : 1106.4229510000005,
+                  "durationMs" : 4197.55666,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=55)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=51)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1111,10 +1126,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2657.5545389999997,
-                  "durationMs" : 4283.621345,
+                  "detectionMs" : 2660.0059230000006,
+                  "durationMs" : 4224.209641,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=63)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=64)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1156,10 +1171,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2654.8011290000004,
-                  "durationMs" : 4288.718314,
+                  "detectionMs" : 2659.540879,
+                  "durationMs" : 4238.7123599999995,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=66)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=65)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1192,8 +1207,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.395808000001,
-                  "durationMs" : 51475.912773000004,
+                  "detectionMs" : 3000.2761050000045,
+                  "durationMs" : 51381.658442,
                   "events" : [
 
                   ],
@@ -1216,16 +1231,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34300.847469,
+                  "durationMs" : 34188.930798,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=82)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=90)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.7695130000065546,
+                  "recoveryMs" : 3.0392159999973956,
                   "survived" : true
                 }
               ],
@@ -1257,16 +1272,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3448.0404,
+                  "durationMs" : 3413.891744,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=87)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=85)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.1716379999998,
+                  "recoveryMs" : 302.6905879999995,
                   "survived" : true
                 },
                 {
@@ -1274,16 +1289,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1359.777955,
+                  "durationMs" : 1353.150428,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=93)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=94)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.19793299999992,
+                  "recoveryMs" : 205.75207799999976,
                   "survived" : true
                 },
                 {
@@ -1291,10 +1306,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.002013000000005,
-                  "durationMs" : 192.445077,
+                  "detectionMs" : 4.009954000000022,
+                  "durationMs" : 270.821112,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=101)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=100)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1310,7 +1325,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.839470000000034,
+                  "recoveryMs" : 4.613405999999998,
                   "survived" : false
                 },
                 {
@@ -1318,7 +1333,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1194.76114,
+                  "durationMs" : 5383.7726490000005,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=106)"
                   ],
@@ -1327,7 +1342,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.24280500000009,
+                  "recoveryMs" : 59.898034000000735,
                   "survived" : true
                 },
                 {
@@ -1335,16 +1350,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1190.748948,
+                  "durationMs" : 5279.074709,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=112)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=115)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.77234199999998,
+                  "recoveryMs" : 55.36760500000037,
                   "survived" : true
                 },
                 {
@@ -1352,10 +1367,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 13.510218000000123,
-                  "durationMs" : 1195.3053439999999,
+                  "detectionMs" : 11.183853999999883,
+                  "durationMs" : 5241.038626,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=118)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=119)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1388,11 +1403,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.302853,
-                  "durationMs" : 18212.114483,
+                  "detectionMs" : 3008.3123959999994,
+                  "durationMs" : 22261.626775,
                   "events" : [
-                    "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=129)",
+                    "late answer to request 6: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=127)",
                     "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":\"EPIPE\",\"errno\":null,\"fatal\":true,\"message\":\"This socket has been ended by the other party\",\"phase\":\"query\",\"sqlState\":null},\"followUp\":{\"er…"
                   ],
                   "firstError" : {
@@ -1414,10 +1429,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.21472500000004,
-                  "durationMs" : 1351.575244,
+                  "detectionMs" : 203.46214299999997,
+                  "durationMs" : 1312.530347,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=136)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=132)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1450,8 +1465,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 29.19412800000009,
-                  "durationMs" : 2261.426584,
+                  "detectionMs" : 84.88731999999982,
+                  "durationMs" : 2859.272693,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
@@ -1460,11 +1475,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.6391519999997,
+                  "recoveryMs" : 1430.2076199999997,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.9 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -1472,7 +1487,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
                     "phase" : "acquire"
                   }
                 },
@@ -1481,30 +1496,31 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 15.217124999999896,
-                  "durationMs" : 2300.566475,
+                  "detectionMs" : 26.12454600000001,
+                  "durationMs" : 2656.221924,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
+                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=6)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1132.994316,
+                  "recoveryMs" : 1255.927679,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.3 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
+                    "operation 1 failed with EPIPE (lost) after 2.1 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
+                    "driverCode" : "EPIPE",
                     "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
-                    "phase" : "acquire"
+                    "kind" : "lost",
+                    "label" : "EPIPE (lost)",
+                    "message" : "This socket has been ended by the other party",
+                    "phase" : "query"
                   }
                 },
                 {
@@ -1512,16 +1528,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2290.454785,
+                  "durationMs" : 2646.179172,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.80699,
+                  "recoveryMs" : 1226.5677849999997,
                   "survived" : true
                 },
                 {
@@ -1529,8 +1545,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.5548860000004,
-                  "durationMs" : 4298.184394,
+                  "detectionMs" : 1109.071285,
+                  "durationMs" : 4215.745118,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=139)"
                   ],
@@ -1565,8 +1581,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2659.8628290000006,
-                  "durationMs" : 4287.078976,
+                  "detectionMs" : 2659.5732639999997,
+                  "durationMs" : 4219.878505,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=147)"
                   ],
@@ -1610,8 +1626,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2659.752206,
-                  "durationMs" : 4277.507119,
+                  "detectionMs" : 2653.379387,
+                  "durationMs" : 4232.186763,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=151)"
                   ],
@@ -1646,17 +1662,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34444.727763,
+                  "durationMs" : 34364.728746,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=162)",
-                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=159)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=166)",
+                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=163)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.4026309999972,
+                  "recoveryMs" : 0.9291930000035791,
                   "survived" : true
                 },
                 {
@@ -1664,16 +1680,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34249.669285,
+                  "durationMs" : 34178.745185,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=166)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=169)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.6406499999939115,
+                  "recoveryMs" : 2.5700529999958235,
                   "survived" : true
                 }
               ],
@@ -1713,7 +1729,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3491.947433,
+                  "durationMs" : 3421.004593,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=173)"
                   ],
@@ -1722,7 +1738,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.18565700000045,
+                  "recoveryMs" : 302.5761689999995,
                   "survived" : true
                 },
                 {
@@ -1730,7 +1746,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1386.734896,
+                  "durationMs" : 1316.313158,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=179)"
                   ],
@@ -1739,7 +1755,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.00469799999996,
+                  "recoveryMs" : 203.3859339999999,
                   "survived" : true
                 },
                 {
@@ -1747,8 +1763,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.1801279999999963,
-                  "durationMs" : 193.807298,
+                  "detectionMs" : 2.137108000000012,
+                  "durationMs" : 141.569791,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=187)"
                   ],
@@ -1766,7 +1782,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.986645999999979,
+                  "recoveryMs" : 2.7017870000000244,
                   "survived" : false
                 },
                 {
@@ -1774,7 +1790,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1203.027355,
+                  "durationMs" : 5179.482383,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=192)"
                   ],
@@ -1783,7 +1799,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.09291299999995,
+                  "recoveryMs" : 62.7728189999998,
                   "survived" : true
                 },
                 {
@@ -1791,16 +1807,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1217.140374,
+                  "durationMs" : 5257.830084,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=198)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=199)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.181891999999834,
+                  "recoveryMs" : 53.95467699999972,
                   "survived" : true
                 },
                 {
@@ -1808,8 +1824,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 13.680511000000024,
-                  "durationMs" : 1216.62653,
+                  "detectionMs" : 13.622604000000138,
+                  "durationMs" : 5180.964848,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=204)"
                   ],
@@ -1844,11 +1860,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.563261,
-                  "durationMs" : 18234.90519,
+                  "detectionMs" : 3013.9613389999995,
+                  "durationMs" : 22151.037687,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=215)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=213)",
                     "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":true,\"message\":\"Can't add new command when connection is in closed state\",\"phase\":\"query\",\"sqlState\":null},\"follow…"
                   ],
                   "firstError" : {
@@ -1870,10 +1886,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.36143199999992,
-                  "durationMs" : 1402.118013,
+                  "detectionMs" : 202.17158500000005,
+                  "durationMs" : 1438.77884,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=219)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=221)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -1895,69 +1911,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 30.21955200000002,
-                  "durationMs" : 2282.235258,
-                  "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1133.2507229999999,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.1 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 12.863736000000017,
-                  "durationMs" : 2284.935428,
-                  "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1089.02257,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.2 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2236.517593,
+                  "detectionMs" : 62.984874999999874,
+                  "durationMs" : 2520.96756,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
@@ -1966,7 +1921,69 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1093.5791780000002,
+                  "recoveryMs" : 1195.7863679999996,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 22.2192849999999,
+                  "durationMs" : 2657.084052,
+                  "events" : [
+                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=7)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1307.4764940000002,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with EPIPE (lost) after 1.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "EPIPE",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "EPIPE (lost)",
+                    "message" : "This socket has been ended by the other party",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2805.172005,
+                  "events" : [
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1515.503048,
                   "survived" : true
                 },
                 {
@@ -1974,10 +1991,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.4790479999997,
-                  "durationMs" : 4273.524463,
+                  "detectionMs" : 1104.6807060000006,
+                  "durationMs" : 4248.560325,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=225)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=224)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2010,8 +2027,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2660.845822,
-                  "durationMs" : 4294.986499,
+                  "detectionMs" : 2657.5596050000004,
+                  "durationMs" : 4205.201768,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=233)"
                   ],
@@ -2046,10 +2063,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2657.5728010000003,
-                  "durationMs" : 4311.244932,
+                  "detectionMs" : 2656.6317539999995,
+                  "durationMs" : 4221.538988,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=240)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=237)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2082,8 +2099,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.5960909999994,
-                  "durationMs" : 51530.602053,
+                  "detectionMs" : 3000.3083689999985,
+                  "durationMs" : 51383.31386,
                   "events" : [
 
                   ],
@@ -2106,16 +2123,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34323.830462,
+                  "durationMs" : 34164.91507,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=253)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=255)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.203357999998843,
+                  "recoveryMs" : 2.731090999994194,
                   "survived" : true
                 }
               ],
@@ -2147,16 +2164,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3464.649825,
+                  "durationMs" : 3399.981777,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=258)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=259)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.8626339999996,
+                  "recoveryMs" : 302.68228,
                   "survived" : true
                 },
                 {
@@ -2164,7 +2181,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1405.8437490000001,
+                  "durationMs" : 1313.858405,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=265)"
                   ],
@@ -2173,7 +2190,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.18915300000003,
+                  "recoveryMs" : 202.34674300000006,
                   "survived" : true
                 },
                 {
@@ -2181,10 +2198,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 4.139178999999984,
-                  "durationMs" : 227.231149,
+                  "detectionMs" : 1.870473000000004,
+                  "durationMs" : 109.077033,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=271)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=273)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2200,7 +2217,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.434332999999981,
+                  "recoveryMs" : 2.435274000000007,
                   "survived" : false
                 },
                 {
@@ -2208,16 +2225,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1236.674805,
+                  "durationMs" : 5153.570216,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=277)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=279)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.50793999999996,
+                  "recoveryMs" : 55.34981500000049,
                   "survived" : true
                 },
                 {
@@ -2225,7 +2242,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1240.487052,
+                  "durationMs" : 5151.40001,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=284)"
                   ],
@@ -2234,7 +2251,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.781926999999996,
+                  "recoveryMs" : 55.86995999999908,
                   "survived" : true
                 },
                 {
@@ -2242,8 +2259,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.117651000000023,
-                  "durationMs" : 1254.70353,
+                  "detectionMs" : 5.775332999999591,
+                  "durationMs" : 5124.495162,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=290)"
                   ],
@@ -2278,8 +2295,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3007.070934,
-                  "durationMs" : 18242.528349,
+                  "detectionMs" : 3008.653494,
+                  "durationMs" : 20131.279197,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=299)",
@@ -2304,8 +2321,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 206.22807000000012,
-                  "durationMs" : 1418.5721429999999,
+                  "detectionMs" : 203.08512199999996,
+                  "durationMs" : 1308.770148,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=304)"
                   ],
@@ -2329,8 +2346,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 22.68882499999995,
-                  "durationMs" : 2274.417169,
+                  "detectionMs" : 89.6804790000001,
+                  "durationMs" : 2490.282111,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
@@ -2339,41 +2356,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.69892,
+                  "recoveryMs" : 1173.874504,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.2 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 12.63076000000001,
-                  "durationMs" : 2249.680255,
-                  "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1112.9947530000002,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.2 ms",
+                    "operation 1 failed with ECONNREFUSED (refused) after 10.7 ms",
                     "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
                   ],
                   "whileDownError" : {
@@ -2382,7 +2368,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
                     "phase" : "acquire"
                   }
                 },
@@ -2390,8 +2376,40 @@ enum MeasuredDriversData {
                   "absorbed" : [
 
                   ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 15.770507999999836,
+                  "durationMs" : 2366.682289,
+                  "events" : [
+                    "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=6)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1158.8552789999999,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with EPIPE (lost) after 1.6 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.8 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "EPIPE",
+                    "errorClass" : "Error",
+                    "kind" : "lost",
+                    "label" : "EPIPE (lost)",
+                    "message" : "This socket has been ended by the other party",
+                    "phase" : "query"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2246.739702,
+                  "durationMs" : 2270.6715560000002,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
                   ],
@@ -2400,7 +2418,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1101.9112119999998,
+                  "recoveryMs" : 1115.3888869999998,
                   "survived" : true
                 },
                 {
@@ -2408,8 +2426,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.825723,
-                  "durationMs" : 4290.550619,
+                  "detectionMs" : 1104.7719840000004,
+                  "durationMs" : 4198.988224,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=311)"
                   ],
@@ -2444,8 +2462,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2658.9677649999994,
-                  "durationMs" : 4269.333441,
+                  "detectionMs" : 2657.4445729999998,
+                  "durationMs" : 4199.208334,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=319)"
                   ],
@@ -2480,8 +2498,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2658.6263369999997,
-                  "durationMs" : 4291.487461,
+                  "detectionMs" : 2659.6083360000002,
+                  "durationMs" : 4217.450907,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=323)"
                   ],
@@ -2516,9 +2534,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34509.107733,
+                  "durationMs" : 34438.701597,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=333)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=332)",
                     "connection-error: This socket has been ended by the other party (code=EPIPE, fatal=true, threadId=330)"
                   ],
                   "operations" : {
@@ -2526,7 +2544,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.9090389999983017,
+                  "recoveryMs" : 1.2249979999978677,
                   "survived" : true
                 },
                 {
@@ -2534,16 +2552,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34271.800366,
+                  "durationMs" : 34171.264659,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=341)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=339)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.7126550000029965,
+                  "recoveryMs" : 2.6097000000008848,
                   "survived" : true
                 }
               ],
@@ -2583,9 +2601,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3524.35011,
+                  "durationMs" : 3425.730711,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=345)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=348)",
                     "connection-end: 'end' event without an error (threadId=349)"
                   ],
                   "operations" : {
@@ -2593,7 +2611,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.12790799999993,
+                  "recoveryMs" : 302.93857700000035,
                   "survived" : true
                 },
                 {
@@ -2601,7 +2619,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1378.789448,
+                  "durationMs" : 1326.954093,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=351)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=351)"
@@ -2611,7 +2629,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.08446200000003,
+                  "recoveryMs" : 204.17616199999998,
                   "survived" : true
                 },
                 {
@@ -2619,10 +2637,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.7604809999999986,
-                  "durationMs" : 247.257485,
+                  "detectionMs" : 3.3376189999999895,
+                  "durationMs" : 152.670251,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=358)"
+                    "connection-end: 'end' event without an error (threadId=359)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2638,7 +2656,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.622595999999987,
+                  "recoveryMs" : 3.9543999999999926,
                   "survived" : false
                 },
                 {
@@ -2646,16 +2664,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1257.180833,
+                  "durationMs" : 5160.414238,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=364)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=364)",
+                    "connection-end: 'end' event without an error (threadId=368)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.225970999999845,
+                  "recoveryMs" : 54.249391999999716,
                   "survived" : true
                 },
                 {
@@ -2663,7 +2682,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1227.982499,
+                  "durationMs" : 5157.396839,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=370)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=370)"
@@ -2673,7 +2692,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.35150700000008,
+                  "recoveryMs" : 56.06247900000017,
                   "survived" : true
                 },
                 {
@@ -2681,11 +2700,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.61956599999985,
-                  "durationMs" : 1237.3772490000001,
+                  "detectionMs" : 5.710129999999481,
+                  "durationMs" : 5139.158107,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=376)",
-                    "connection-end: 'end' event without an error (threadId=381)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=377)",
+                    "connection-end: 'end' event without an error (threadId=387)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2718,12 +2737,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3014.08079,
-                  "durationMs" : 16242.493697,
+                  "detectionMs" : 3008.8536490000006,
+                  "durationMs" : 20161.399064,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=387)",
-                    "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"id\":8,\"ms\":3027.352,\"ok\":true}"
+                    "connection-end: 'end' event without an error (threadId=385)",
+                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3032.155,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -2744,11 +2763,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.155976,
-                  "durationMs" : 1374.275766,
+                  "detectionMs" : 201.88302299999987,
+                  "durationMs" : 1317.991107,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=391)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=391)"
+                    "connection-end: 'end' event without an error (threadId=390)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=390)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2770,18 +2789,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 27.03748100000007,
-                  "durationMs" : 2308.259052,
+                  "detectionMs" : 32.31970299999989,
+                  "durationMs" : 2307.6864610000002,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-end: 'end' event without an error (threadId=8)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1114.717913,
+                  "recoveryMs" : 1101.007381,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with ECONNREFUSED (refused) after 2.0 ms",
@@ -2793,7 +2812,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
                     "phase" : "acquire"
                   }
                 },
@@ -2802,39 +2821,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 15.255742999999939,
-                  "durationMs" : 2293.258268,
-                  "events" : [
-                    "connection-end: 'end' event without an error (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1133.787557,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.0 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2263.109412,
+                  "detectionMs" : 18.041045000000167,
+                  "durationMs" : 2289.013953,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
@@ -2844,7 +2832,38 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1112.2033100000003,
+                  "recoveryMs" : 1125.701612,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.6 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2253.468609,
+                  "events" : [
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1107.6091299999998,
                   "survived" : true
                 },
                 {
@@ -2852,10 +2871,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.9051319999994,
-                  "durationMs" : 4270.072725,
+                  "detectionMs" : 1109.167735,
+                  "durationMs" : 4209.271521,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=397)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=396)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2888,11 +2907,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2655.409884,
-                  "durationMs" : 4282.790079,
+                  "detectionMs" : 2659.945922,
+                  "durationMs" : 4199.936497,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=404)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=407)"
+                    "connection-end: 'end' event without an error (threadId=402)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=405)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -2915,8 +2934,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2657.864799,
-                  "durationMs" : 4311.0375189999995,
+                  "detectionMs" : 2658.413533,
+                  "durationMs" : 4231.535696,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=410)"
                   ],
@@ -2951,8 +2970,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.3752470000036,
-                  "durationMs" : 51485.243977,
+                  "detectionMs" : 2985.757381999996,
+                  "durationMs" : 51376.945273,
                   "events" : [
 
                   ],
@@ -2975,17 +2994,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34296.999498,
+                  "durationMs" : 34174.753145,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=426)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=428)"
+                    "connection-end: 'end' event without an error (threadId=425)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=425)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.111700000001292,
+                  "recoveryMs" : 5.9009489999953075,
                   "survived" : true
                 }
               ],
@@ -3017,17 +3036,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3502.75335,
+                  "durationMs" : 3401.4747939999997,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=432)",
-                    "connection-end: 'end' event without an error (threadId=455)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=433)",
+                    "connection-end: 'end' event without an error (threadId=442)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.3837189999999,
+                  "recoveryMs" : 302.5321570000001,
                   "survived" : true
                 },
                 {
@@ -3035,7 +3054,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1369.43254,
+                  "durationMs" : 1355.403334,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=438)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=438)"
@@ -3045,7 +3064,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.27569200000016,
+                  "recoveryMs" : 204.29396900000006,
                   "survived" : true
                 },
                 {
@@ -3053,10 +3072,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.341116999999997,
-                  "durationMs" : 215.104574,
+                  "detectionMs" : 3.9820959999999843,
+                  "durationMs" : 161.647544,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=446)"
+                    "connection-end: 'end' event without an error (threadId=445)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3072,7 +3091,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.324592999999993,
+                  "recoveryMs" : 4.693159999999978,
                   "survived" : false
                 },
                 {
@@ -3080,16 +3099,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1225.475643,
+                  "durationMs" : 5175.279357,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=451)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=450)",
+                    "connection-end: 'end' event without an error (threadId=461)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.56601600000022,
+                  "recoveryMs" : 55.913469999999506,
                   "survived" : true
                 },
                 {
@@ -3097,7 +3117,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1232.360114,
+                  "durationMs" : 5184.757602,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=457)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=457)"
@@ -3107,7 +3127,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.10417600000005,
+                  "recoveryMs" : 54.60492499999964,
                   "survived" : true
                 },
                 {
@@ -3115,8 +3135,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 6.45326,
-                  "durationMs" : 1219.9080079999999,
+                  "detectionMs" : 23.70017800000005,
+                  "durationMs" : 5207.581625,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=463)",
                     "connection-end: 'end' event without an error (threadId=474)"
@@ -3152,12 +3172,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3014.7830350000004,
-                  "durationMs" : 16249.252069,
+                  "detectionMs" : 2995.7352060000003,
+                  "durationMs" : 18896.068408,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=472)",
-                    "late answer to request 7: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3017.087,\"ok\":false}"
+                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":1867.769,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -3178,8 +3198,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.38749600000006,
-                  "durationMs" : 1352.113273,
+                  "detectionMs" : 203.7162310000001,
+                  "durationMs" : 1361.768167,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=477)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=477)"
@@ -3204,40 +3224,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 24.534890000000132,
-                  "durationMs" : 2276.51632,
-                  "events" : [
-                    "connection-end: 'end' event without an error (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=8)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1101.413763,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 15.235357999999906,
-                  "durationMs" : 2268.763167,
+                  "detectionMs" : 54.70970699999998,
+                  "durationMs" : 2249.797963,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
@@ -3247,11 +3235,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1105.0925549999997,
+                  "recoveryMs" : 1107.4365030000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.0 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -3259,7 +3247,39 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 15.720882000000074,
+                  "durationMs" : 2282.72475,
+                  "events" : [
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1103.306118,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.2 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.4 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
                     "phase" : "acquire"
                   }
                 },
@@ -3268,17 +3288,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2304.899636,
+                  "durationMs" : 2271.119333,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.612754,
+                  "recoveryMs" : 1113.8819499999997,
                   "survived" : true
                 },
                 {
@@ -3286,8 +3306,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1106.3306900000002,
-                  "durationMs" : 4302.884398,
+                  "detectionMs" : 1107.528338,
+                  "durationMs" : 4224.52967,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=484)"
                   ],
@@ -3322,8 +3342,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2662.411129,
-                  "durationMs" : 4299.112764,
+                  "detectionMs" : 2620.3119060000004,
+                  "durationMs" : 4215.417855,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=489)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=492)"
@@ -3349,8 +3369,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2658.296712,
-                  "durationMs" : 4288.160059,
+                  "detectionMs" : 2685.5341389999994,
+                  "durationMs" : 4317.894052,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=496)"
                   ],
@@ -3385,17 +3405,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34483.610366,
+                  "durationMs" : 34705.780178,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=506)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=506)"
+                    "connection-end: 'end' event without an error (threadId=511)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=511)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.3132990000012796,
+                  "recoveryMs" : 1.6156469999914407,
                   "survived" : true
                 },
                 {
@@ -3403,17 +3423,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34291.926126,
+                  "durationMs" : 34369.074014,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=512)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=513)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=514)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.997690000003786,
+                  "recoveryMs" : 5.143697000006796,
                   "survived" : true
                 }
               ],
@@ -3453,16 +3473,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3526.606772,
+                  "durationMs" : 3542.3762619999998,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=521)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=521)",
+                    "connection-end: 'end' event without an error (threadId=523)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.744107,
+                  "recoveryMs" : 305.32142299999987,
                   "survived" : true
                 },
                 {
@@ -3470,7 +3491,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1424.366173,
+                  "durationMs" : 1412.2883550000001,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=525)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=525)"
@@ -3480,7 +3501,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.38542600000005,
+                  "recoveryMs" : 204.3350660000001,
                   "survived" : true
                 },
                 {
@@ -3488,8 +3509,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.7186690000000056,
-                  "durationMs" : 249.481627,
+                  "detectionMs" : 5.668001000000004,
+                  "durationMs" : 287.688305,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=535)"
                   ],
@@ -3507,7 +3528,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.673654999999997,
+                  "recoveryMs" : 7.325376000000006,
                   "survived" : false
                 },
                 {
@@ -3515,16 +3536,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1250.441833,
+                  "durationMs" : 5281.339993,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=538)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=538)",
+                    "connection-end: 'end' event without an error (threadId=542)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.956998999999996,
+                  "recoveryMs" : 60.22000199999911,
                   "survived" : true
                 },
                 {
@@ -3532,7 +3554,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1203.03745,
+                  "durationMs" : 5238.656241,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=544)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=544)"
@@ -3542,7 +3564,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.952674000000115,
+                  "recoveryMs" : 60.19965500000035,
                   "survived" : true
                 },
                 {
@@ -3550,10 +3572,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 12.36823900000013,
-                  "durationMs" : 1229.620655,
+                  "detectionMs" : 10.30544000000009,
+                  "durationMs" : 5279.584475,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=553)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=553)",
+                    "connection-end: 'end' event without an error (threadId=561)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3586,12 +3609,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3015.840221,
-                  "durationMs" : 16232.51547,
+                  "detectionMs" : 2990.3835340000005,
+                  "durationMs" : 20170.462979,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=561)",
+                    "connection-end: 'end' event without an error (threadId=559)",
                     "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3024.544,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3011.659,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -3612,11 +3635,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.73169400000006,
-                  "durationMs" : 1425.510331,
+                  "detectionMs" : 204.34756599999992,
+                  "durationMs" : 1389.2145110000001,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=565)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=566)"
+                    "connection-end: 'end' event without an error (threadId=564)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=564)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3638,8 +3661,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 23.152217999999948,
-                  "durationMs" : 2280.011237,
+                  "detectionMs" : 132.34225200000014,
+                  "durationMs" : 2252.154692,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
@@ -3649,11 +3672,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1093.382889,
+                  "recoveryMs" : 1103.2576020000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.8 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.1 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -3661,7 +3684,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
                     "phase" : "acquire"
                   }
                 },
@@ -3670,39 +3693,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 18.57984999999985,
-                  "durationMs" : 2308.443942,
-                  "events" : [
-                    "connection-end: 'end' event without an error (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1110.4968159999999,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2298.854124,
+                  "detectionMs" : 20.743146000000024,
+                  "durationMs" : 2289.183327,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
@@ -3712,7 +3704,38 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.5249779999997,
+                  "recoveryMs" : 1105.0262480000001,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.3 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2261.3195299999998,
+                  "events" : [
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1110.5255489999997,
                   "survived" : true
                 },
                 {
@@ -3720,10 +3743,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.8682219999996,
-                  "durationMs" : 4310.535818,
+                  "detectionMs" : 1107.8182649999999,
+                  "durationMs" : 4295.658173,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=572)",
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=574)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=571)"
                   ],
                   "firstError" : {
@@ -3757,11 +3780,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2661.3262110000005,
-                  "durationMs" : 4321.177717,
+                  "detectionMs" : 2657.157788,
+                  "durationMs" : 4302.727051,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=578)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=580)"
+                    "connection-end: 'end' event without an error (threadId=576)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=578)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3784,12 +3807,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2655.0450069999997,
-                  "durationMs" : 4305.938658,
+                  "detectionMs" : 2686.2609699999994,
+                  "durationMs" : 4351.339847,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=587)",
-                    "connection-end: 'end' event without an error (threadId=584)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=584)"
+                    "connection-end: 'end' event without an error (threadId=586)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=586)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -3822,8 +3845,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.417540000002,
-                  "durationMs" : 51466.542997,
+                  "detectionMs" : 2985.417892999998,
+                  "durationMs" : 51504.479246,
                   "events" : [
 
                   ],
@@ -3846,17 +3869,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34266.244956,
+                  "durationMs" : 34363.054775,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=599)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=600)"
+                    "connection-end: 'end' event without an error (threadId=596)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=596)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.62116899999819,
+                  "recoveryMs" : 5.284254999998666,
                   "survived" : true
                 }
               ],
@@ -3888,17 +3911,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3536.219714,
+                  "durationMs" : 3492.1877640000002,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=606)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=607)"
+                    "connection-end: 'end' event without an error (threadId=605)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=606)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 305.9154999999996,
+                  "recoveryMs" : 304.55661999999984,
                   "survived" : true
                 },
                 {
@@ -3906,7 +3929,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1480.177416,
+                  "durationMs" : 1417.721849,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=612)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=612)"
@@ -3916,7 +3939,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.08289500000024,
+                  "recoveryMs" : 207.41451000000006,
                   "survived" : true
                 },
                 {
@@ -3924,8 +3947,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.9441740000000323,
-                  "durationMs" : 279.117763,
+                  "detectionMs" : 4.449084999999997,
+                  "durationMs" : 246.598385,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=622)"
                   ],
@@ -3943,7 +3966,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.113653999999997,
+                  "recoveryMs" : 5.612302,
                   "survived" : false
                 },
                 {
@@ -3951,8 +3974,9 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1230.992149,
+                  "durationMs" : 5251.261978,
                   "events" : [
+                    "connection-end: 'end' event without an error (threadId=626)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=625)"
                   ],
                   "operations" : {
@@ -3960,7 +3984,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.00541800000019,
+                  "recoveryMs" : 59.61331899999914,
                   "survived" : true
                 },
                 {
@@ -3968,17 +3992,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1277.6295519999999,
+                  "durationMs" : 5242.970493,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=633)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=633)"
+                    "connection-end: 'end' event without an error (threadId=632)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=631)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 58.71229500000004,
+                  "recoveryMs" : 59.195098000000144,
                   "survived" : true
                 },
                 {
@@ -3986,11 +4010,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 15.277284999999893,
-                  "durationMs" : 1277.642948,
+                  "detectionMs" : 17.21364900000026,
+                  "durationMs" : 5358.097273,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=640)",
-                    "connection-end: 'end' event without an error (threadId=644)"
+                    "connection-end: 'end' event without an error (threadId=637)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=640)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4012,8 +4036,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "operations" : {
-                    "failed" : 4,
-                    "succeeded" : 1,
+                    "failed" : 3,
+                    "succeeded" : 2,
                     "total" : 5
                   },
                   "survived" : false
@@ -4023,12 +4047,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.97405,
-                  "durationMs" : 16251.707976,
+                  "detectionMs" : 3000.8438780000006,
+                  "durationMs" : 14240.60341,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=650)",
-                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3028.719,\"ok\":false}"
+                    "connection-end: 'end' event without an error (threadId=643)",
+                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -4038,8 +4061,8 @@ enum MeasuredDriversData {
                     "phase" : "unknown"
                   },
                   "operations" : {
-                    "failed" : 5,
-                    "succeeded" : 0,
+                    "failed" : 3,
+                    "succeeded" : 2,
                     "total" : 5
                   },
                   "survived" : false
@@ -4049,8 +4072,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 206.63418000000001,
-                  "durationMs" : 1427.566747,
+                  "detectionMs" : 205.52113800000006,
+                  "durationMs" : 1488.931031,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=651)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=651)"
@@ -4075,53 +4098,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 29.068625999999995,
-                  "durationMs" : 2319.347234,
+                  "detectionMs" : 26.902884000000086,
+                  "durationMs" : 2283.832532,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1117.334802,
+                  "recoveryMs" : 1094.8960229999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.7 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 13.972575000000006,
-                  "durationMs" : 2293.963527,
-                  "events" : [
-                    "connection-end: 'end' event without an error (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1106.9336659999997,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.5 ms",
                     "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
@@ -4130,7 +4121,39 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 14.256606000000147,
+                  "durationMs" : 2253.710285,
+                  "events" : [
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1111.725942,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
                     "phase" : "acquire"
                   }
                 },
@@ -4139,7 +4162,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2302.571916,
+                  "durationMs" : 2297.380419,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
@@ -4149,7 +4172,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.7489590000002,
+                  "recoveryMs" : 1104.6352290000002,
                   "survived" : true
                 },
                 {
@@ -4157,8 +4180,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1106.8378549999998,
-                  "durationMs" : 4320.741403,
+                  "detectionMs" : 1108.456016,
+                  "durationMs" : 4300.273929,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=661)"
                   ],
@@ -4193,8 +4216,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2657.282103,
-                  "durationMs" : 4277.947869,
+                  "detectionMs" : 2655.1107620000002,
+                  "durationMs" : 4251.571759,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=663)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=665)"
@@ -4220,10 +4243,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2654.58375,
-                  "durationMs" : 4350.191515,
+                  "detectionMs" : 2651.524889,
+                  "durationMs" : 4266.575762,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=673)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=674)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4256,7 +4279,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34527.812879,
+                  "durationMs" : 34527.329967,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=677)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=680)"
@@ -4266,7 +4289,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.3922790000069654,
+                  "recoveryMs" : 2.7154479999953764,
                   "survived" : true
                 },
                 {
@@ -4274,17 +4297,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34282.95009,
+                  "durationMs" : 34285.80366,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=687)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=686)"
+                    "connection-end: 'end' event without an error (threadId=686)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=687)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.0680910000082804,
+                  "recoveryMs" : 7.070199000001594,
                   "survived" : true
                 }
               ],
@@ -4324,16 +4347,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3507.707576,
+                  "durationMs" : 3501.57134,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=693)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=693)",
+                    "connection-end: 'end' event without an error (threadId=697)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.4539070000001,
+                  "recoveryMs" : 304.2191579999999,
                   "survived" : true
                 },
                 {
@@ -4341,7 +4365,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1365.888436,
+                  "durationMs" : 1420.958645,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=699)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=699)"
@@ -4351,7 +4375,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.39628900000002,
+                  "recoveryMs" : 204.51138000000014,
                   "survived" : true
                 },
                 {
@@ -4359,8 +4383,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.9380290000000002,
-                  "durationMs" : 209.288586,
+                  "detectionMs" : 4.1993420000000015,
+                  "durationMs" : 272.623773,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=709)"
                   ],
@@ -4378,7 +4402,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.9432749999999714,
+                  "recoveryMs" : 5.511057000000022,
                   "survived" : false
                 },
                 {
@@ -4386,16 +4410,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1233.177269,
+                  "durationMs" : 5284.734783,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=712)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=712)",
+                    "connection-end: 'end' event without an error (threadId=716)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.21607400000016,
+                  "recoveryMs" : 60.62249799999972,
                   "survived" : true
                 },
                 {
@@ -4403,7 +4428,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1234.649537,
+                  "durationMs" : 5210.845938,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=718)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=718)"
@@ -4413,7 +4438,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.94801899999993,
+                  "recoveryMs" : 57.56183499999952,
                   "survived" : true
                 },
                 {
@@ -4421,10 +4446,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.167897000000039,
-                  "durationMs" : 1222.498475,
+                  "detectionMs" : 14.974733999999444,
+                  "durationMs" : 5243.159067,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=727)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=728)",
+                    "connection-end: 'end' event without an error (threadId=735)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4457,12 +4483,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3009.6575780000003,
-                  "durationMs" : 16188.980284,
+                  "detectionMs" : 2998.4181719999997,
+                  "durationMs" : 20187.870266,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=735)",
-                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3018.538,\"ok\":false}"
+                    "connection-end: 'end' event without an error (threadId=733)",
+                    "late answer to request 5: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…",
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3016.837,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -4483,11 +4509,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.39348599999994,
-                  "durationMs" : 1406.836795,
+                  "detectionMs" : 204.24135699999988,
+                  "durationMs" : 1398.448023,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=739)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=739)"
+                    "connection-end: 'end' event without an error (threadId=738)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=738)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4509,8 +4535,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 26.05837499999984,
-                  "durationMs" : 2318.613698,
+                  "detectionMs" : 31.008435999999847,
+                  "durationMs" : 2285.077485,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
@@ -4520,11 +4546,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1114.1639679999998,
+                  "recoveryMs" : 1082.8176419999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.4 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.7 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.0 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -4532,7 +4558,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
                     "phase" : "acquire"
                   }
                 },
@@ -4541,39 +4567,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.84188199999994,
-                  "durationMs" : 2261.251193,
-                  "events" : [
-                    "connection-end: 'end' event without an error (threadId=9)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1103.623684,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.6 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNREFUSED",
-                    "errorClass" : "Error",
-                    "kind" : "refused",
-                    "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2319.876852,
+                  "detectionMs" : 18.018421999999873,
+                  "durationMs" : 2272.481336,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=9)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
@@ -4583,7 +4578,38 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1124.8568229999996,
+                  "recoveryMs" : 1102.41119,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : -3,
+                    "driverCode" : "ECONNREFUSED",
+                    "errorClass" : "Error",
+                    "kind" : "refused",
+                    "label" : "ECONNREFUSED (refused)",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2254.490102,
+                  "events" : [
+                    "connection-end: 'end' event without an error (threadId=9)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=6)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1092.160028,
                   "survived" : true
                 },
                 {
@@ -4591,8 +4617,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.8473560000002,
-                  "durationMs" : 4272.4332699999995,
+                  "detectionMs" : 1111.9413320000003,
+                  "durationMs" : 4295.927231,
                   "events" : [
                     "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=748)",
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=745)"
@@ -4628,11 +4654,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2657.786333,
-                  "durationMs" : 4287.268267,
+                  "detectionMs" : 2669.844762,
+                  "durationMs" : 4329.272203,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=752)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=754)"
+                    "connection-end: 'end' event without an error (threadId=750)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=752)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4655,8 +4681,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2659.2735790000006,
-                  "durationMs" : 4344.827936,
+                  "detectionMs" : 2655.3514579999996,
+                  "durationMs" : 4306.363488,
                   "events" : [
                     "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=760)",
                     "connection-end: 'end' event without an error (threadId=757)",
@@ -4693,10 +4719,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.422397999995,
-                  "durationMs" : 51438.302582,
+                  "detectionMs" : 2985.9588490000024,
+                  "durationMs" : 51537.775355,
                   "events" : [
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3006.591,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":2991.794,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -4717,17 +4743,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34243.858301,
+                  "durationMs" : 34234.592043,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=773)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=774)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=773)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.111125999996148,
+                  "recoveryMs" : 6.180167999998957,
                   "survived" : true
                 }
               ],
@@ -4759,16 +4785,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3545.492682,
+                  "durationMs" : 3445.080715,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=782)"
+                    "connection-end: 'end' event without an error (threadId=779)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.76297999999997,
+                  "recoveryMs" : 304.9275630000002,
                   "survived" : true
                 },
                 {
@@ -4776,17 +4802,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1440.509186,
+                  "durationMs" : 1391.143747,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=786)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=787)"
+                    "connection-end: 'end' event without an error (threadId=785)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=786)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.76095099999998,
+                  "recoveryMs" : 203.74201700000003,
                   "survived" : true
                 },
                 {
@@ -4794,10 +4820,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 3.676616999999993,
-                  "durationMs" : 261.634316,
+                  "detectionMs" : 3.1465020000000266,
+                  "durationMs" : 238.648133,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=796)"
+                    "connection-end: 'end' event without an error (threadId=795)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -4813,7 +4839,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.676408000000009,
+                  "recoveryMs" : 4.16867400000001,
                   "survived" : false
                 },
                 {
@@ -4821,17 +4847,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1253.992427,
+                  "durationMs" : 5236.238236,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=800)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=799)"
+                    "connection-end: 'end' event without an error (threadId=801)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.63403799999992,
+                  "recoveryMs" : 58.57719100000031,
                   "survived" : true
                 },
                 {
@@ -4839,17 +4864,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1256.728952,
+                  "durationMs" : 5262.844996,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=806)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=805)"
+                    "connection-end: 'end' event without an error (threadId=806)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.78531399999997,
+                  "recoveryMs" : 58.54104499999994,
                   "survived" : true
                 },
                 {
@@ -4857,70 +4881,42 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 12.177285999999867,
-                  "durationMs" : 1189.073863,
+                  "durationMs" : 5254.342021,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=811)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=813)"
-                  ],
-                  "firstError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNRESET",
-                    "errorClass" : "Error",
-                    "kind" : "reset",
-                    "label" : "ECONNRESET (reset)",
-                    "message" : "read ECONNRESET",
-                    "phase" : "query"
-                  },
-                  "laterErrors" : [
-                    {
-                      "code" : -3,
-                      "errorClass" : "Error",
-                      "kind" : "used-after-fatal",
-                      "label" : "Error (used-after-fatal)",
-                      "message" : "Can't add new command when connection is in closed state",
-                      "phase" : "follow-up"
-                    }
+                    "connection-end: 'end' event without an error (threadId=812)"
                   ],
                   "operations" : {
-                    "failed" : 3,
-                    "succeeded" : 2,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 4.002669999999853,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3008.723279,
-                  "durationMs" : 4188.714422,
+                  "durationMs" : 5248.096738,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=817)",
-                    "late answer to request 4: {\"error\":{\"class\":\"Error\",\"code\":\"PROTOCOL_CONNECTION_LOST\",\"errno\":null,\"fatal\":true,\"message\":\"Connection lost: The server closed the connection.\",\"phase\":\"query\",\"sqlStat…"
+                    "connection-end: 'end' event without an error (threadId=818)"
                   ],
-                  "firstError" : {
-                    "code" : -4,
-                    "kind" : "hung",
-                    "label" : "-4 REPRO_HUNG",
-                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
-                    "phase" : "unknown"
-                  },
                   "operations" : {
-                    "failed" : 1,
-                    "succeeded" : 4,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 3.0077229999997144,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.24429299999997,
-                  "durationMs" : 1415.114202,
+                  "detectionMs" : 207.8321249999999,
+                  "durationMs" : 1403.9887840000001,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=825)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=825)"
@@ -4945,8 +4941,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 34.32255299999997,
-                  "durationMs" : 2311.494998,
+                  "detectionMs" : 32.52768600000013,
+                  "durationMs" : 2263.063267,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=6)",
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
@@ -4956,11 +4952,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1127.194364,
+                  "recoveryMs" : 1104.2674149999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.6 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.3 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.4 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -4968,7 +4964,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
                     "phase" : "acquire"
                   }
                 },
@@ -4977,22 +4973,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 17.13198300000022,
-                  "durationMs" : 2297.788328,
+                  "detectionMs" : 19.134174999999914,
+                  "durationMs" : 2297.658367,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=6)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1139.7741850000002,
+                  "recoveryMs" : 1109.9253999999999,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.5 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.5 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.3 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -5000,7 +4996,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
                     "phase" : "acquire"
                   }
                 },
@@ -5009,17 +5005,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2292.349622,
+                  "durationMs" : 2293.628263,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=6)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=7)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1112.237752,
+                  "recoveryMs" : 1104.2266109999996,
                   "survived" : true
                 },
                 {
@@ -5027,16 +5023,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4300.631287,
+                  "durationMs" : 4282.59055,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=844)"
+                    "connection-end: 'end' event without an error (threadId=842)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1107.0663079999995,
+                  "recoveryMs" : 1109.1105920000005,
                   "survived" : true
                 },
                 {
@@ -5044,16 +5040,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4263.9440190000005,
+                  "durationMs" : 4277.844047,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=839)"
+                    "connection-end: 'end' event without an error (threadId=837)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2658.58545,
+                  "recoveryMs" : 2651.265353000001,
                   "survived" : true
                 },
                 {
@@ -5061,16 +5057,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4316.009842,
+                  "durationMs" : 4288.5977,
                   "events" : [
-
+                    "connection-end: 'end' event without an error (threadId=855)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2658.6833749999996,
+                  "recoveryMs" : 2644.801216,
                   "survived" : true
                 },
                 {
@@ -5078,16 +5074,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34511.448058,
+                  "durationMs" : 34854.089255,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=853)"
+                    "connection-end: 'end' event without an error (threadId=851)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.066166999997222,
+                  "recoveryMs" : 12.418277999997372,
                   "survived" : true
                 },
                 {
@@ -5095,16 +5091,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34246.943388,
+                  "durationMs" : 34278.967806,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=862)"
+                    "connection-end: 'end' event without an error (threadId=860)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.199247999997169,
+                  "recoveryMs" : 13.809852000005776,
                   "survived" : true
                 }
               ],
@@ -5144,16 +5140,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3497.853293,
+                  "durationMs" : 3582.8978509999997,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=869)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=867)",
+                    "connection-end: 'end' event without an error (threadId=871)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.0053280000002,
+                  "recoveryMs" : 327.7967669999998,
                   "survived" : true
                 },
                 {
@@ -5161,17 +5158,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1366.4230499999999,
+                  "durationMs" : 1709.3434280000001,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=875)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=875)"
+                    "connection-end: 'end' event without an error (threadId=873)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=873)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.17230300000006,
+                  "recoveryMs" : 239.85706000000005,
                   "survived" : true
                 },
                 {
@@ -5179,11 +5176,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.474279999999908,
-                  "durationMs" : 1278.391685,
+                  "detectionMs" : 24.489684000000125,
+                  "durationMs" : 5721.080132,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=885)",
-                    "connection-end: 'end' event without an error (threadId=887)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=883)",
+                    "connection-end: 'end' event without an error (threadId=885)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5216,11 +5213,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.894596,
-                  "durationMs" : 4312.86417,
+                  "detectionMs" : 1124.572149,
+                  "durationMs" : 4557.323684,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=893)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=890)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=889)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=888)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5253,11 +5250,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2657.8641390000003,
-                  "durationMs" : 4307.290002,
+                  "detectionMs" : 2669.5255750000006,
+                  "durationMs" : 4738.19638,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=895)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=897)"
+                    "connection-end: 'end' event without an error (threadId=894)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=896)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5280,11 +5277,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2654.0503529999996,
-                  "durationMs" : 4308.520277,
+                  "detectionMs" : 2617.328344,
+                  "durationMs" : 4594.683097,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=907)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=904)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=902)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=899)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5317,17 +5314,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34479.914913,
+                  "durationMs" : 35049.892774,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=912)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=912)"
+                    "connection-end: 'end' event without an error (threadId=910)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=910)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.0215880000032485,
+                  "recoveryMs" : 2.0377709999957005,
                   "survived" : true
                 },
                 {
@@ -5335,17 +5332,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34254.784471,
+                  "durationMs" : 34794.591268,
                   "events" : [
                     "connection-end: 'end' event without an error (threadId=917)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=918)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=917)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.477768000004289,
+                  "recoveryMs" : 8.357137999999395,
                   "survived" : true
                 }
               ],
@@ -5381,16 +5378,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3489.434251,
+                  "durationMs" : 3671.992937,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=924)"
+                    "connection-end: 'end' event without an error (threadId=922)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.21528000000035,
+                  "recoveryMs" : 372.71065999999973,
                   "survived" : true
                 },
                 {
@@ -5398,17 +5395,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1386.714801,
+                  "durationMs" : 1829.136107,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=930)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=931)"
+                    "connection-end: 'end' event without an error (threadId=928)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=929)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.1989269999999,
+                  "recoveryMs" : 219.24093800000014,
                   "survived" : true
                 },
                 {
@@ -5416,53 +5413,33 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 7.363949000000048,
-                  "durationMs" : 1207.021684,
+                  "durationMs" : 5544.919442,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=936)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=939)"
-                  ],
-                  "firstError" : {
-                    "code" : -3,
-                    "driverCode" : "ECONNRESET",
-                    "errorClass" : "Error",
-                    "kind" : "reset",
-                    "label" : "ECONNRESET (reset)",
-                    "message" : "read ECONNRESET",
-                    "phase" : "query"
-                  },
-                  "laterErrors" : [
-                    {
-                      "code" : -3,
-                      "errorClass" : "Error",
-                      "kind" : "used-after-fatal",
-                      "label" : "Error (used-after-fatal)",
-                      "message" : "Can't add new command when connection is in closed state",
-                      "phase" : "follow-up"
-                    }
-                  ],
-                  "operations" : {
-                    "failed" : 3,
-                    "succeeded" : 2,
-                    "total" : 5
-                  },
-                  "survived" : false
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "freeze-wait-timeout",
-                  "durationMs" : 4276.065,
-                  "events" : [
-                    "connection-end: 'end' event without an error (threadId=956)"
+                    "connection-end: 'end' event without an error (threadId=935)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.123909,
+                  "recoveryMs" : 2.9898620000003575,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "freeze-wait-timeout",
+                  "durationMs" : 4641.201635,
+                  "events" : [
+                    "connection-end: 'end' event without an error (threadId=945)"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1124.5831870000006,
                   "survived" : true
                 },
                 {
@@ -5470,16 +5447,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4282.720116,
+                  "durationMs" : 4552.421978,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=951)"
+                    "connection-end: 'end' event without an error (threadId=950)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2656.2393060000004,
+                  "recoveryMs" : 2633.3148109999993,
                   "survived" : true
                 },
                 {
@@ -5487,16 +5464,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4329.129569,
+                  "durationMs" : 4648.070509,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=969)"
+                    "connection-end: 'end' event without an error (threadId=962)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2653.8089739999996,
+                  "recoveryMs" : 2661.129739000001,
                   "survived" : true
                 },
                 {
@@ -5504,16 +5481,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34528.260839,
+                  "durationMs" : 35048.372001,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=964)"
+                    "connection-end: 'end' event without an error (threadId=967)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.300926000003528,
+                  "recoveryMs" : 7.75236600000062,
                   "survived" : true
                 },
                 {
@@ -5521,16 +5498,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34235.508486,
+                  "durationMs" : 34725.834521,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=974)"
+                    "connection-end: 'end' event without an error (threadId=971)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.722788999999466,
+                  "recoveryMs" : 9.962191000005987,
                   "survived" : true
                 }
               ],
@@ -5566,17 +5543,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3557.195576,
+                  "durationMs" : 3664.303241,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=983)",
-                    "connection-end: 'end' event without an error (threadId=1006)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=981)",
+                    "connection-end: 'end' event without an error (threadId=995)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 305.09212800000023,
+                  "recoveryMs" : 308.83408099999997,
                   "survived" : true
                 },
                 {
@@ -5584,17 +5561,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1432.839661,
+                  "durationMs" : 1568.064437,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=987)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=987)"
+                    "connection-end: 'end' event without an error (threadId=984)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=984)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.9043529999999,
+                  "recoveryMs" : 208.00461300000006,
                   "survived" : true
                 },
                 {
@@ -5611,11 +5588,11 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 13.942060000000083,
-                  "durationMs" : 1236.228885,
+                  "detectionMs" : 17.137770000000273,
+                  "durationMs" : 5384.443151,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=996)",
-                    "connection-end: 'end' event without an error (threadId=999)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=993)",
+                    "connection-end: 'end' event without an error (threadId=1002)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5666,11 +5643,11 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1113.4663100000002,
-                  "durationMs" : 4295.661082,
+                  "detectionMs" : 1119.7803670000003,
+                  "durationMs" : 4365.172711,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=1004)",
-                    "connection-end: 'end' event without an error (threadId=1013)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=999)",
+                    "connection-end: 'end' event without an error (threadId=1005)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5712,18 +5689,18 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2662.1221339999997,
-                  "durationMs" : 4262.291241,
+                  "detectionMs" : 2664.793851,
+                  "durationMs" : 4478.328419,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=1008)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1010)"
+                    "connection-end: 'end' event without an error (threadId=1007)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1009)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2659.7587230000004,
+                  "recoveryMs" : 2656.364064000001,
                   "survived" : true
                 },
                 {
@@ -5749,11 +5726,11 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2658.7948019999994,
-                  "durationMs" : 4319.612539,
+                  "detectionMs" : 2648.1870100000006,
+                  "durationMs" : 4482.928184,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1017)",
-                    "connection-end: 'end' event without an error (threadId=1035)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1013)",
+                    "connection-end: 'end' event without an error (threadId=1019)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5786,10 +5763,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.4311860000016,
-                  "durationMs" : 51435.733677,
+                  "detectionMs" : 3000.4487449999942,
+                  "durationMs" : 51745.784019,
                   "events" : [
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3003.116,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3002.835,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -5810,17 +5787,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34276.385914,
+                  "durationMs" : 34523.228883,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=1031)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1031)"
+                    "connection-end: 'end' event without an error (threadId=1028)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1028)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.643579999996291,
+                  "recoveryMs" : 4.985935000004247,
                   "survived" : true
                 }
               ],
@@ -5854,16 +5831,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3478.2955190000002,
+                  "durationMs" : 3835.501453,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1040)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1037)",
+                    "connection-end: 'end' event without an error (threadId=1052)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.2947210000002,
+                  "recoveryMs" : 309.6585070000001,
                   "survived" : true
                 },
                 {
@@ -5871,17 +5849,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1368.0266040000001,
+                  "durationMs" : 1724.938236,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=1044)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1044)"
+                    "connection-end: 'end' event without an error (threadId=1041)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1042)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.75024700000017,
+                  "recoveryMs" : 204.50011599999993,
                   "survived" : true
                 },
                 {
@@ -5898,10 +5876,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 14.189593999999943,
-                  "durationMs" : 1204.7468920000001,
+                  "detectionMs" : 16.451810999999907,
+                  "durationMs" : 5410.444938,
                   "events" : [
-
+                    "connection-end: 'end' event without an error (threadId=1059)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5943,10 +5921,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1111.4281240000005,
-                  "durationMs" : 4265.327094,
+                  "detectionMs" : 1109.9643250000004,
+                  "durationMs" : 4352.275757,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=1070)"
+
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -5988,18 +5966,18 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2663.5155509999995,
-                  "durationMs" : 4262.176511,
+                  "detectionMs" : 2655.127241,
+                  "durationMs" : 4326.489393,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=1065)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1067)"
+                    "connection-end: 'end' event without an error (threadId=1062)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1064)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2661.9952219999996,
+                  "recoveryMs" : 2653.7085899999993,
                   "survived" : true
                 },
                 {
@@ -6016,10 +5994,10 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2658.4661690000003,
-                  "durationMs" : 4284.534733,
+                  "detectionMs" : 2656.8000420000003,
+                  "durationMs" : 4353.934316,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=1083)"
+                    "connection-end: 'end' event without an error (threadId=1080)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6052,10 +6030,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.4559019999942,
-                  "durationMs" : 51523.069353,
+                  "detectionMs" : 3000.4621650000045,
+                  "durationMs" : 51579.338607,
                   "events" : [
-                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":3002.593,\"ok\":false}"
+                    "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"id\":8,\"ms\":2997.991,\"ok\":false}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -6076,17 +6054,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34259.800469,
+                  "durationMs" : 34310.580338,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=1088)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1088)"
+                    "connection-end: 'end' event without an error (threadId=1085)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1085)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.219623999997566,
+                  "recoveryMs" : 4.5015499999935855,
                   "survived" : true
                 }
               ],
@@ -6120,17 +6098,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3461.279524,
+                  "durationMs" : 3496.693814,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1097)",
-                    "connection-end: 'end' event without an error (threadId=1099)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1094)",
+                    "connection-end: 'end' event without an error (threadId=1096)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 305.12905200000023,
+                  "recoveryMs" : 304.48661300000003,
                   "survived" : true
                 },
                 {
@@ -6138,17 +6116,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1426.683409,
+                  "durationMs" : 1420.964621,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=1101)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1101)"
+                    "connection-end: 'end' event without an error (threadId=1098)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1098)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 204.5377100000003,
+                  "recoveryMs" : 205.96714299999985,
                   "survived" : true
                 },
                 {
@@ -6156,11 +6134,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 13.649464999999964,
-                  "durationMs" : 1262.713665,
+                  "detectionMs" : 15.50939599999947,
+                  "durationMs" : 5257.821362,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1111)",
-                    "connection-end: 'end' event without an error (threadId=1113)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1108)",
+                    "connection-end: 'end' event without an error (threadId=1110)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6193,11 +6171,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.4811010000003,
-                  "durationMs" : 4295.075196,
+                  "detectionMs" : 1109.882909,
+                  "durationMs" : 4352.190749,
                   "events" : [
-                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=1119)",
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1116)"
+                    "connection-error: write ECONNRESET (code=ECONNRESET, fatal=true, threadId=1116)",
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1113)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6230,11 +6208,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2662.073021,
-                  "durationMs" : 4293.788928,
+                  "detectionMs" : 2658.012381,
+                  "durationMs" : 4344.959868,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=1122)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1124)"
+                    "connection-end: 'end' event without an error (threadId=1119)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1121)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6257,12 +6235,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2642.8345710000003,
-                  "durationMs" : 4287.771231,
+                  "detectionMs" : 2655.299677,
+                  "durationMs" : 4337.80852,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1133)",
-                    "connection-end: 'end' event without an error (threadId=1130)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1130)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1129)",
+                    "connection-end: 'end' event without an error (threadId=1126)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1126)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6295,8 +6273,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.406658,
-                  "durationMs" : 51541.4823,
+                  "detectionMs" : 3000.4327849999972,
+                  "durationMs" : 51534.94626,
                   "events" : [
                     "late answer to request 8: {\"error\":{\"class\":\"Error\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"Pool is closed.\",\"phase\":\"acquire\",\"sqlState\":null},\"handled\":[{\"by\":\"retry\",\"error\":{\"class\":\"Err…"
                   ],
@@ -6319,17 +6297,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34320.977341,
+                  "durationMs" : 34336.991321,
                   "events" : [
-                    "connection-end: 'end' event without an error (threadId=1144)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1145)"
+                    "connection-end: 'end' event without an error (threadId=1141)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1141)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 9.658572000000277,
+                  "recoveryMs" : 6.580663000007917,
                   "survived" : true
                 }
               ],
@@ -6363,18 +6341,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3488.863522,
+                  "durationMs" : 3471.968433,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1150)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1150)",
-                    "connection-end: 'end' event without an error (threadId=1150)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1147)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1147)",
+                    "connection-end: 'end' event without an error (threadId=1147)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 304.43768699999964,
+                  "recoveryMs" : 303.4416090000004,
                   "survived" : true
                 },
                 {
@@ -6382,18 +6360,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1382.018378,
+                  "durationMs" : 1500.739403,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1156)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1156)",
-                    "connection-end: 'end' event without an error (threadId=1161)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1153)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1153)",
+                    "connection-end: 'end' event without an error (threadId=1158)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.370862,
+                  "recoveryMs" : 215.66130700000008,
                   "survived" : true
                 },
                 {
@@ -6401,11 +6379,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 4.846581000000015,
-                  "durationMs" : 246.49396,
+                  "detectionMs" : 10.893287999999984,
+                  "durationMs" : 386.267274,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1164)",
-                    "connection-end: 'end' event without an error (threadId=1165)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1161)",
+                    "connection-end: 'end' event without an error (threadId=1162)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6421,7 +6399,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.915896000000004,
+                  "recoveryMs" : 18.537383999999975,
                   "survived" : false
                 },
                 {
@@ -6429,18 +6407,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1235.793012,
+                  "durationMs" : 5409.793091,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1169)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1169)",
-                    "connection-end: 'end' event without an error (threadId=1169)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1166)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1166)",
+                    "connection-end: 'end' event without an error (threadId=1166)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.69329400000015,
+                  "recoveryMs" : 58.881281000000854,
                   "survived" : true
                 },
                 {
@@ -6448,18 +6426,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1231.760001,
+                  "durationMs" : 5225.703146,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1175)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1175)",
-                    "connection-end: 'end' event without an error (threadId=1179)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1173)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1173)",
+                    "connection-end: 'end' event without an error (threadId=1182)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.135005999999976,
+                  "recoveryMs" : 60.062174999999115,
                   "survived" : true
                 },
                 {
@@ -6467,17 +6445,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1225.219632,
+                  "durationMs" : 5250.908117,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1182)",
-                    "connection-end: 'end' event without an error (threadId=1187)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1178)",
+                    "connection-end: 'end' event without an error (threadId=1189)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 10.967645000000175,
+                  "recoveryMs" : 15.747091000000182,
                   "survived" : true
                 },
                 {
@@ -6485,17 +6463,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41211.458288,
+                  "durationMs" : 45289.275588,
                   "events" : [
-                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1190)",
-                    "connection-end: 'end' event without an error (threadId=1242)"
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1184)",
+                    "connection-end: 'end' event without an error (threadId=1264)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40042.902936,
+                  "recoveryMs" : 40053.022793,
                   "survived" : true
                 },
                 {
@@ -6503,11 +6481,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.8622210000001,
-                  "durationMs" : 1386.994316,
+                  "detectionMs" : 202.70406000000003,
+                  "durationMs" : 1366.16215,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1195)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1195)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1192)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1192)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6530,8 +6508,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 29.491518999999926,
-                  "durationMs" : 2264.7681119999997,
+                  "detectionMs" : 40.43123300000002,
+                  "durationMs" : 2263.914726,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -6542,11 +6520,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1082.0636830000003,
+                  "recoveryMs" : 1116.170369,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.6 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 2.6 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -6554,7 +6532,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
                     "phase" : "acquire"
                   }
                 },
@@ -6563,8 +6541,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 15.214255999999978,
-                  "durationMs" : 2242.838681,
+                  "detectionMs" : 16.449731999999813,
+                  "durationMs" : 2251.461571,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -6575,11 +6553,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1107.211323,
+                  "recoveryMs" : 1088.593013,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 2.1 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.1 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.6 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -6587,7 +6565,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
                     "phase" : "acquire"
                   }
                 },
@@ -6596,7 +6574,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2245.019895,
+                  "durationMs" : 2242.017202,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -6607,7 +6585,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1088.560582,
+                  "recoveryMs" : 1111.932578,
                   "survived" : true
                 },
                 {
@@ -6615,17 +6593,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4282.521831,
+                  "durationMs" : 4248.073499,
                   "events" : [
-                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1202)",
-                    "connection-end: 'end' event without an error (threadId=1206)"
+                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1198)",
+                    "connection-end: 'end' event without an error (threadId=1203)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1107.3832750000001,
+                  "recoveryMs" : 1111.1248229999997,
                   "survived" : true
                 },
                 {
@@ -6633,17 +6611,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4235.563906,
+                  "durationMs" : 4272.623353,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1208)",
-                    "connection-end: 'end' event without an error (threadId=1213)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1205)",
+                    "connection-end: 'end' event without an error (threadId=1210)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2655.660613000001,
+                  "recoveryMs" : 2650.7529340000006,
                   "survived" : true
                 },
                 {
@@ -6651,17 +6629,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4269.467816,
+                  "durationMs" : 4294.874871,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1215)",
-                    "connection-end: 'end' event without an error (threadId=1220)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1212)",
+                    "connection-end: 'end' event without an error (threadId=1217)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2656.295429,
+                  "recoveryMs" : 2653.690881,
                   "survived" : true
                 },
                 {
@@ -6669,17 +6647,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 74542.743036,
+                  "durationMs" : 74592.219037,
                   "events" : [
-                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1223)",
-                    "connection-end: 'end' event without an error (threadId=1332)"
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1221)",
+                    "connection-end: 'end' event without an error (threadId=1322)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40039.291616,
+                  "recoveryMs" : 40046.902459,
                   "survived" : true
                 },
                 {
@@ -6687,18 +6665,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34253.709137,
+                  "durationMs" : 34293.031417,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1233)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1233)",
-                    "connection-end: 'end' event without an error (threadId=1310)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1231)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1231)",
+                    "connection-end: 'end' event without an error (threadId=1286)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.673598999994283,
+                  "recoveryMs" : 11.449818999994022,
                   "survived" : true
                 }
               ],
@@ -6730,18 +6708,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3439.381244,
+                  "durationMs" : 3471.469319,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1238)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1238)",
-                    "connection-end: 'end' event without an error (threadId=1238)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1235)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1235)",
+                    "connection-end: 'end' event without an error (threadId=1235)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 303.164765,
+                  "recoveryMs" : 303.49958400000014,
                   "survived" : true
                 },
                 {
@@ -6749,18 +6727,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1360.246361,
+                  "durationMs" : 1409.861552,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1245)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1245)",
-                    "connection-end: 'end' event without an error (threadId=1250)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1241)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1241)",
+                    "connection-end: 'end' event without an error (threadId=1246)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.74274899999978,
+                  "recoveryMs" : 206.95534999999995,
                   "survived" : true
                 },
                 {
@@ -6768,11 +6746,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.9955439999999953,
-                  "durationMs" : 187.258035,
+                  "detectionMs" : 3.1737229999999954,
+                  "durationMs" : 248.066703,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1253)",
-                    "connection-end: 'end' event without an error (threadId=1254)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1249)",
+                    "connection-end: 'end' event without an error (threadId=1250)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6788,7 +6766,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.738145000000003,
+                  "recoveryMs" : 4.256961999999987,
                   "survived" : false
                 },
                 {
@@ -6796,18 +6774,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1226.183334,
+                  "durationMs" : 5210.165081,
                   "events" : [
-                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1258)",
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1258)",
-                    "connection-end: 'end' event without an error (threadId=1258)"
+                    "connection-error: read ECONNRESET (code=ECONNRESET, fatal=true, threadId=1254)",
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1254)",
+                    "connection-end: 'end' event without an error (threadId=1254)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.29996200000005,
+                  "recoveryMs" : 57.368335000000116,
                   "survived" : true
                 },
                 {
@@ -6815,18 +6793,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1190.702855,
+                  "durationMs" : 5298.527913,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1264)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1264)",
-                    "connection-end: 'end' event without an error (threadId=1274)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1260)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1260)",
+                    "connection-end: 'end' event without an error (threadId=1271)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.52004799999986,
+                  "recoveryMs" : 64.10725300000013,
                   "survived" : true
                 },
                 {
@@ -6834,17 +6812,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1193.523449,
+                  "durationMs" : 5320.315246,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1270)",
-                    "connection-end: 'end' event without an error (threadId=1281)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1267)",
+                    "connection-end: 'end' event without an error (threadId=1279)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 10.525326999999834,
+                  "recoveryMs" : 24.669957000000068,
                   "survived" : true
                 },
                 {
@@ -6852,17 +6830,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 41246.753676,
+                  "durationMs" : 45372.133148,
                   "events" : [
-                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1276)",
-                    "connection-end: 'end' event without an error (threadId=1325)"
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1273)",
+                    "connection-end: 'end' event without an error (threadId=1336)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40057.791556,
+                  "recoveryMs" : 40052.896544999996,
                   "survived" : true
                 },
                 {
@@ -6870,11 +6848,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.51187099999993,
-                  "durationMs" : 1354.2422000000001,
+                  "detectionMs" : 202.25976800000012,
+                  "durationMs" : 1525.2674940000002,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1284)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1284)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1282)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1282)"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -6897,8 +6875,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 49.589608,
-                  "durationMs" : 2232.523745,
+                  "detectionMs" : 25.690714999999955,
+                  "durationMs" : 2237.966188,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -6909,11 +6887,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1099.0480510000002,
+                  "recoveryMs" : 1082.515539,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.7 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 0.9 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.9 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -6921,7 +6899,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
                     "phase" : "acquire"
                   }
                 },
@@ -6930,8 +6908,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.614626999999928,
-                  "durationMs" : 2270.36886,
+                  "detectionMs" : 18.188362000000097,
+                  "durationMs" : 2237.15849,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -6942,11 +6920,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1100.60547,
+                  "recoveryMs" : 1094.876882,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with ECONNREFUSED (refused) after 1.9 ms",
-                    "operation 2 failed with ECONNREFUSED (refused) after 1.2 ms"
+                    "operation 1 failed with ECONNREFUSED (refused) after 1.8 ms",
+                    "operation 2 failed with ECONNREFUSED (refused) after 1.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
@@ -6954,7 +6932,7 @@ enum MeasuredDriversData {
                     "errorClass" : "Error",
                     "kind" : "refused",
                     "label" : "ECONNREFUSED (refused)",
-                    "message" : "connect ECONNREFUSED 127.0.0.1:32979",
+                    "message" : "connect ECONNREFUSED 127.0.0.1:49013",
                     "phase" : "acquire"
                   }
                 },
@@ -6963,7 +6941,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2284.478273,
+                  "durationMs" : 2228.991254,
                   "events" : [
                     "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=9)",
                     "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=9)",
@@ -6974,7 +6952,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1130.3401149999997,
+                  "recoveryMs" : 1095.05244,
                   "survived" : true
                 },
                 {
@@ -6982,17 +6960,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4255.808112,
+                  "durationMs" : 4391.538315,
                   "events" : [
-                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1291)",
-                    "connection-end: 'end' event without an error (threadId=1296)"
+                    "connection-end: write ECONNRESET (code=ECONNRESET, threadId=1289)",
+                    "connection-end: 'end' event without an error (threadId=1300)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.0553840000002,
+                  "recoveryMs" : 1111.9437149999999,
                   "survived" : true
                 },
                 {
@@ -7000,18 +6978,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4256.058254,
+                  "durationMs" : 4244.214097,
                   "events" : [
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1298)",
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1299)",
-                    "connection-end: 'end' event without an error (threadId=1303)"
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1294)",
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1295)",
+                    "connection-end: 'end' event without an error (threadId=1306)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2657.7444329999985,
+                  "recoveryMs" : 2654.594803,
                   "survived" : true
                 },
                 {
@@ -7019,17 +6997,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4291.472038,
+                  "durationMs" : 4276.839179,
                   "events" : [
-                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1305)",
-                    "connection-end: 'end' event without an error (threadId=1316)"
+                    "connection-end: read ECONNRESET (code=ECONNRESET, threadId=1302)",
+                    "connection-end: 'end' event without an error (threadId=1313)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2656.2390659999996,
+                  "recoveryMs" : 2658.590338,
                   "survived" : true
                 },
                 {
@@ -7037,17 +7015,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 74471.274211,
+                  "durationMs" : 74492.611975,
                   "events" : [
-                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1312)",
-                    "connection-end: 'end' event without an error (threadId=1500)"
+                    "connection-end: Ping inactivity timeout (code=PROTOCOL_SEQUENCE_TIMEOUT, threadId=1308)",
+                    "connection-end: 'end' event without an error (threadId=1451)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40036.00223199999,
+                  "recoveryMs" : 40053.930045,
                   "survived" : true
                 },
                 {
@@ -7055,18 +7033,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34195.023856,
+                  "durationMs" : 34266.882024,
                   "events" : [
-                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1322)",
-                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1322)",
-                    "connection-end: 'end' event without an error (threadId=1381)"
+                    "connection-error: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, fatal=true, threadId=1320)",
+                    "connection-end: Connection lost: The server closed the connection. (code=PROTOCOL_CONNECTION_LOST, threadId=1320)",
+                    "connection-end: 'end' event without an error (threadId=1350)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.2249619999929564,
+                  "recoveryMs" : 5.817810000007739,
                   "survived" : true
                 }
               ],
@@ -7098,7 +7076,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 4496.190214,
+                  "durationMs" : 3469.83102,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
@@ -7107,7 +7085,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.4089729999996,
+                  "recoveryMs" : 308.97539400000005,
                   "survived" : true
                 },
                 {
@@ -7115,7 +7093,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1334.187876,
+                  "durationMs" : 1504.408063,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7124,7 +7102,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.66011600000002,
+                  "recoveryMs" : 201.84502900000007,
                   "survived" : true
                 },
                 {
@@ -7132,8 +7110,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.1165050000000036,
-                  "durationMs" : 134.650951,
+                  "detectionMs" : 3.2559420000000046,
+                  "durationMs" : 350.125845,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF"
                   ],
@@ -7151,7 +7129,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.7349070000000069,
+                  "recoveryMs" : 3.786486000000025,
                   "survived" : false
                 },
                 {
@@ -7159,7 +7137,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1172.652677,
+                  "durationMs" : 5346.037688,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
@@ -7168,7 +7146,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.89601399999992,
+                  "recoveryMs" : 60.49699700000019,
                   "survived" : true
                 },
                 {
@@ -7176,7 +7154,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1178.883853,
+                  "durationMs" : 5363.54985,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7185,7 +7163,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.37704599999984,
+                  "recoveryMs" : 61.75852599999962,
                   "survived" : true
                 },
                 {
@@ -7193,10 +7171,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 17.655471000000034,
-                  "durationMs" : 1177.499108,
+                  "detectionMs" : 24.446767999999793,
+                  "durationMs" : 5378.389867,
                   "events" : [
-                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:44932->127.0.0.1:32979: read: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:53234->127.0.0.1:49013: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -7219,11 +7197,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3006.3012630000003,
-                  "durationMs" : 7168.937011,
+                  "detectionMs" : 3022.583187000001,
+                  "durationMs" : 11432.094904,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF",
-                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3020.457,\"…"
+                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3023.923,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -7244,8 +7222,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.65443099999993,
-                  "durationMs" : 1346.197067,
+                  "detectionMs" : 208.53806499999996,
+                  "durationMs" : 1600.099774,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF",
                     "driver-log: [mysql] connection.go:49: invalid connection"
@@ -7282,8 +7260,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 42.35649699999999,
-                  "durationMs" : 2251.014733,
+                  "detectionMs" : 47.62224900000001,
+                  "durationMs" : 2254.250181,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7292,18 +7270,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1099.345969,
+                  "recoveryMs" : 1084.871865,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with *net.OpError (refused) after 0.3 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
+                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:49013: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7312,8 +7290,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 11.727121000000125,
-                  "durationMs" : 2211.800787,
+                  "detectionMs" : 12.807510999999977,
+                  "durationMs" : 2221.349341,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7322,10 +7300,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.366497,
+                  "recoveryMs" : 1089.444412,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
                     "operation 2 failed with *net.OpError (refused) after 0.4 ms"
                   ],
                   "whileDownError" : {
@@ -7333,7 +7311,7 @@ enum MeasuredDriversData {
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:49013: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7342,7 +7320,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2213.542327,
+                  "durationMs" : 2218.627716,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7351,7 +7329,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1101.8796960000004,
+                  "recoveryMs" : 1088.481076,
                   "survived" : true
                 },
                 {
@@ -7359,7 +7337,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4228.575156,
+                  "durationMs" : 4451.230714,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
                   ],
@@ -7368,7 +7346,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.0122229999997,
+                  "recoveryMs" : 1130.3683939999996,
                   "survived" : true
                 },
                 {
@@ -7376,7 +7354,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4222.833578,
+                  "durationMs" : 4591.784752,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7385,7 +7363,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2652.2882449999993,
+                  "recoveryMs" : 2611.4802549999995,
                   "survived" : true
                 },
                 {
@@ -7393,10 +7371,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2653.5616019999998,
-                  "durationMs" : 4242.198646,
+                  "detectionMs" : 2622.9055690000005,
+                  "durationMs" : 4593.960527,
                   "events" : [
-                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:41356->127.0.0.1:32979: read: connection reset by peer"
+                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:54356->127.0.0.1:49013: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -7419,7 +7397,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34370.2897,
+                  "durationMs" : 34859.894296,
                   "events" : [
 
                   ],
@@ -7428,7 +7406,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.5345759999981965,
+                  "recoveryMs" : 0.5288220000002184,
                   "survived" : true
                 },
                 {
@@ -7436,7 +7414,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34180.282147,
+                  "durationMs" : 34489.847375,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7445,7 +7423,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.6302489999943646,
+                  "recoveryMs" : 1.5742220000029192,
                   "survived" : true
                 }
               ],
@@ -7477,7 +7455,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3418.987943,
+                  "durationMs" : 3643.098833,
                   "events" : [
 
                   ],
@@ -7486,7 +7464,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.40836299999955,
+                  "recoveryMs" : 301.4944999999998,
                   "survived" : true
                 },
                 {
@@ -7494,7 +7472,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1340.390233,
+                  "durationMs" : 1342.743444,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7503,7 +7481,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.69337300000007,
+                  "recoveryMs" : 201.7539079999999,
                   "survived" : true
                 },
                 {
@@ -7511,8 +7489,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.2351259999999797,
-                  "durationMs" : 138.720467,
+                  "detectionMs" : 1.2013169999999889,
+                  "durationMs" : 159.358955,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF"
                   ],
@@ -7530,7 +7508,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.6884279999999876,
+                  "recoveryMs" : 1.5544949999999744,
                   "survived" : false
                 },
                 {
@@ -7538,16 +7516,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1164.1732240000001,
+                  "durationMs" : 5172.056104,
                   "events" : [
-                    "driver-log: [mysql] connection.go:49: closing bad idle connection: connection reset by peer"
+
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.37664399999994,
+                  "recoveryMs" : 52.80513599999995,
                   "survived" : true
                 },
                 {
@@ -7555,16 +7533,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1165.560492,
+                  "durationMs" : 5174.342255,
                   "events" : [
-                    "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
+
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.061706000000186,
+                  "recoveryMs" : 53.38725400000021,
                   "survived" : true
                 },
                 {
@@ -7572,59 +7550,42 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 5.89357300000006,
-                  "durationMs" : 1162.81857,
+                  "durationMs" : 5172.26583,
                   "events" : [
-                    "driver-log: [mysql] connection.go:49: read tcp 127.0.0.1:48024->127.0.0.1:32979: read: connection reset by peer"
+
                   ],
-                  "firstError" : {
-                    "code" : -3,
-                    "driverCode" : "ErrInvalidConn",
-                    "errorClass" : "*errors.errorString",
-                    "kind" : "lost",
-                    "label" : "ErrInvalidConn (lost)",
-                    "message" : "invalid connection",
-                    "phase" : "unknown"
-                  },
                   "operations" : {
-                    "failed" : 4,
-                    "succeeded" : 1,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 0.6826350000001185,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3010.5982619999995,
-                  "durationMs" : 4176.306589,
+                  "durationMs" : 5199.617227,
                   "events" : [
-                    "driver-log: [mysql] connection.go:49: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3019.877,\"…"
+
                   ],
-                  "firstError" : {
-                    "code" : -4,
-                    "kind" : "hung",
-                    "label" : "-4 REPRO_HUNG",
-                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
-                    "phase" : "unknown"
-                  },
                   "operations" : {
-                    "failed" : 1,
-                    "succeeded" : 4,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 0.7954100000006292,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.20208000000002,
-                  "durationMs" : 1342.898764,
+                  "detectionMs" : 201.85041999999999,
+                  "durationMs" : 1348.472908,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: unexpected EOF",
                     "driver-log: [mysql] connection.go:49: invalid connection"
@@ -7661,8 +7622,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 26.31047499999977,
-                  "durationMs" : 2203.979088,
+                  "detectionMs" : 46.9828,
+                  "durationMs" : 2231.726849,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7671,18 +7632,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1092.387741,
+                  "recoveryMs" : 1111.634036,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with *net.OpError (refused) after 0.3 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.7 ms"
+                    "operation 2 failed with *net.OpError (refused) after 0.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:49013: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7691,8 +7652,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 11.84708999999998,
-                  "durationMs" : 2213.064933,
+                  "detectionMs" : 14.040796999999884,
+                  "durationMs" : 2208.6446379999998,
                   "events" : [
                     "driver-log: [mysql] connection.go:49: closing bad idle connection: EOF"
                   ],
@@ -7701,10 +7662,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.645903,
+                  "recoveryMs" : 1087.098135,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
                     "operation 2 failed with *net.OpError (refused) after 0.5 ms"
                   ],
                   "whileDownError" : {
@@ -7712,7 +7673,7 @@ enum MeasuredDriversData {
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:49013: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -7721,7 +7682,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2225.541243,
+                  "durationMs" : 2223.864945,
                   "events" : [
 
                   ],
@@ -7730,7 +7691,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1107.9853580000001,
+                  "recoveryMs" : 1099.4984900000002,
                   "survived" : true
                 },
                 {
@@ -7738,7 +7699,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4208.929054,
+                  "durationMs" : 4237.620636,
                   "events" : [
 
                   ],
@@ -7747,7 +7708,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.168505000001,
+                  "recoveryMs" : 1102.3219769999996,
                   "survived" : true
                 },
                 {
@@ -7755,7 +7716,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4224.365451,
+                  "durationMs" : 4257.425949,
                   "events" : [
 
                   ],
@@ -7764,7 +7725,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2650.812971,
+                  "recoveryMs" : 2642.448105999999,
                   "survived" : true
                 },
                 {
@@ -7772,7 +7733,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4247.425012,
+                  "durationMs" : 4317.540863,
                   "events" : [
 
                   ],
@@ -7781,7 +7742,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2651.4054409999994,
+                  "recoveryMs" : 2647.5552780000003,
                   "survived" : true
                 },
                 {
@@ -7789,7 +7750,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34382.67493,
+                  "durationMs" : 34433.916942,
                   "events" : [
 
                   ],
@@ -7798,7 +7759,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.8743820000017877,
+                  "recoveryMs" : 0.8935569999957806,
                   "survived" : true
                 },
                 {
@@ -7806,7 +7767,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34184.516032,
+                  "durationMs" : 34187.355033,
                   "events" : [
 
                   ],
@@ -7815,7 +7776,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.020262999998522,
+                  "recoveryMs" : 1.210092999994231,
                   "survived" : true
                 }
               ],
@@ -7849,17 +7810,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 4953.526731,
+                  "durationMs" : 3486.639541,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:37126->127.0.0.1:32979: write: broken pipe"
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:34246->127.0.0.1:49013: write: broken pipe"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.923401,
+                  "recoveryMs" : 301.4651530000001,
                   "survived" : true
                 },
                 {
@@ -7867,7 +7828,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 2068.823075,
+                  "durationMs" : 1396.3385170000001,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7876,7 +7837,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.52320499999996,
+                  "recoveryMs" : 206.0708380000001,
                   "survived" : true
                 },
                 {
@@ -7884,8 +7845,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.407782999999995,
-                  "durationMs" : 131.840128,
+                  "detectionMs" : 1.1475619999999935,
+                  "durationMs" : 176.260118,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF"
                   ],
@@ -7903,7 +7864,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.8617600000000039,
+                  "recoveryMs" : 1.7170169999999985,
                   "survived" : false
                 },
                 {
@@ -7911,17 +7872,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1198.472988,
+                  "durationMs" : 5219.629659,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:53284->127.0.0.1:44523: write: broken pipe"
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:41790->127.0.0.1:45257: write: broken pipe"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.102235000000064,
+                  "recoveryMs" : 53.88338500000009,
                   "survived" : true
                 },
                 {
@@ -7929,7 +7890,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1195.18182,
+                  "durationMs" : 5220.156973,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -7938,7 +7899,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.37408299999993,
+                  "recoveryMs" : 56.45156800000041,
                   "survived" : true
                 },
                 {
@@ -7946,10 +7907,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 9.385124000000133,
-                  "durationMs" : 1204.803361,
+                  "detectionMs" : 9.998689999999442,
+                  "durationMs" : 5187.310753,
                   "events" : [
-                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:44490->127.0.0.1:32979: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:51572->127.0.0.1:49013: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -7972,11 +7933,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3011.007616,
-                  "durationMs" : 7177.113443,
+                  "detectionMs" : 3005.1992390000005,
+                  "durationMs" : 11174.574367,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF",
-                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3024.668,\"…"
+                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3014.443,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -7997,8 +7958,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.829796,
-                  "durationMs" : 1353.3585,
+                  "detectionMs" : 202.01600800000006,
+                  "durationMs" : 1371.438449,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF"
                   ],
@@ -8034,8 +7995,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 42.550015999999914,
-                  "durationMs" : 2256.61212,
+                  "detectionMs" : 29.502070000000003,
+                  "durationMs" : 2263.044139,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -8044,18 +8005,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1093.1389649999999,
+                  "recoveryMs" : 1098.140494,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.2 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:49013: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -8064,8 +8025,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 11.49635400000011,
-                  "durationMs" : 2230.20335,
+                  "detectionMs" : 16.28568099999984,
+                  "durationMs" : 2226.177967,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -8074,10 +8035,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1107.7522800000002,
+                  "recoveryMs" : 1098.262686,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.2 ms",
+                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
                     "operation 2 failed with *net.OpError (refused) after 0.2 ms"
                   ],
                   "whileDownError" : {
@@ -8085,7 +8046,7 @@ enum MeasuredDriversData {
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:49013: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -8094,7 +8055,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2232.555162,
+                  "durationMs" : 2239.331683,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -8103,7 +8064,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1101.6728919999998,
+                  "recoveryMs" : 1085.775222,
                   "survived" : true
                 },
                 {
@@ -8111,17 +8072,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4237.240614,
+                  "durationMs" : 4270.95047,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:44652->127.0.0.1:32979: write: broken pipe"
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:44884->127.0.0.1:49013: write: broken pipe"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.1935540000013,
+                  "recoveryMs" : 1104.8474570000008,
                   "survived" : true
                 },
                 {
@@ -8129,7 +8090,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4239.502162,
+                  "durationMs" : 4289.177381,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -8138,7 +8099,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2654.5387889999993,
+                  "recoveryMs" : 2647.6126760000006,
                   "survived" : true
                 },
                 {
@@ -8146,10 +8107,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2651.806136,
-                  "durationMs" : 4251.3891810000005,
+                  "detectionMs" : 2646.7161790000005,
+                  "durationMs" : 4349.239656,
                   "events" : [
-                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:44816->127.0.0.1:32979: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:45004->127.0.0.1:49013: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -8172,7 +8133,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34485.227255,
+                  "durationMs" : 34479.316922,
                   "events" : [
 
                   ],
@@ -8181,7 +8142,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.5222209999992629,
+                  "recoveryMs" : 0.5175530000051367,
                   "survived" : true
                 },
                 {
@@ -8189,7 +8150,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34191.606014,
+                  "durationMs" : 34195.923506,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -8198,7 +8159,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.1188539999930072,
+                  "recoveryMs" : 1.150551999999152,
                   "survived" : true
                 }
               ],
@@ -8230,7 +8191,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3441.61799,
+                  "durationMs" : 3441.792836,
                   "events" : [
 
                   ],
@@ -8239,7 +8200,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.32145400000036,
+                  "recoveryMs" : 301.3963429999999,
                   "survived" : true
                 },
                 {
@@ -8247,7 +8208,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1346.081125,
+                  "durationMs" : 1351.040281,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -8256,7 +8217,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.65372200000002,
+                  "recoveryMs" : 201.68254399999978,
                   "survived" : true
                 },
                 {
@@ -8264,8 +8225,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.953788000000003,
-                  "durationMs" : 171.095248,
+                  "detectionMs" : 1.0034400000000119,
+                  "durationMs" : 155.410339,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF"
                   ],
@@ -8283,7 +8244,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.172302000000002,
+                  "recoveryMs" : 1.301398000000006,
                   "survived" : false
                 },
                 {
@@ -8291,18 +8252,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1187.955165,
+                  "durationMs" : 5178.718037,
                   "events" : [
-                    "driver-log: [mysql] connection.go:801 closing bad idle connection: connection reset by peer",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:43634->127.0.0.1:34303: write: broken pipe",
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:43642->127.0.0.1:34303: write: connection reset by peer"
+
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.16075599999999,
+                  "recoveryMs" : 52.63840199999959,
                   "survived" : true
                 },
                 {
@@ -8310,16 +8269,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1179.081115,
+                  "durationMs" : 5189.985656,
                   "events" : [
-                    "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
+
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.599095000000034,
+                  "recoveryMs" : 52.49279200000001,
                   "survived" : true
                 },
                 {
@@ -8327,59 +8286,42 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 6.25230600000009,
-                  "durationMs" : 1194.5836610000001,
+                  "durationMs" : 5161.429296,
                   "events" : [
-                    "driver-log: [mysql] packets.go:58 read tcp 127.0.0.1:48218->127.0.0.1:32979: read: connection reset by peer"
+
                   ],
-                  "firstError" : {
-                    "code" : -3,
-                    "driverCode" : "ErrInvalidConn",
-                    "errorClass" : "*errors.errorString",
-                    "kind" : "lost",
-                    "label" : "ErrInvalidConn (lost)",
-                    "message" : "invalid connection",
-                    "phase" : "unknown"
-                  },
                   "operations" : {
-                    "failed" : 4,
-                    "succeeded" : 1,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 0.9118200000002616,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3016.6567910000003,
-                  "durationMs" : 4176.634331,
+                  "durationMs" : 5156.241826,
                   "events" : [
-                    "driver-log: [mysql] packets.go:58 unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3022.608,\"…"
+
                   ],
-                  "firstError" : {
-                    "code" : -4,
-                    "kind" : "hung",
-                    "label" : "-4 REPRO_HUNG",
-                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
-                    "phase" : "unknown"
-                  },
                   "operations" : {
-                    "failed" : 1,
-                    "succeeded" : 4,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 0.5184269999999742,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.40333299999998,
-                  "durationMs" : 1331.846144,
+                  "detectionMs" : 201.8850950000001,
+                  "durationMs" : 1373.738279,
                   "events" : [
                     "driver-log: [mysql] packets.go:58 unexpected EOF"
                   ],
@@ -8415,8 +8357,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 42.33908199999996,
-                  "durationMs" : 2243.608846,
+                  "detectionMs" : 40.13251500000001,
+                  "durationMs" : 2222.825219,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -8425,18 +8367,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.6575729999997,
+                  "recoveryMs" : 1090.007967,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.6 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:49013: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -8445,8 +8387,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 13.486521999999923,
-                  "durationMs" : 2252.217552,
+                  "detectionMs" : 14.588794000000007,
+                  "durationMs" : 2246.837286,
                   "events" : [
                     "driver-log: [mysql] connection.go:801 closing bad idle connection: EOF"
                   ],
@@ -8455,18 +8397,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1116.6603429999998,
+                  "recoveryMs" : 1106.2584660000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.7 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
+                    "operation 2 failed with *net.OpError (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:49013: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -8475,7 +8417,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2246.726502,
+                  "durationMs" : 2216.726441,
                   "events" : [
 
                   ],
@@ -8484,7 +8426,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.1219310000004,
+                  "recoveryMs" : 1083.0838619999997,
                   "survived" : true
                 },
                 {
@@ -8492,16 +8434,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4211.341511,
+                  "durationMs" : 4253.769893,
                   "events" : [
-                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:48428->127.0.0.1:32979: write: connection reset by peer"
+                    "driver-log: [mysql] packets.go:155 write tcp 127.0.0.1:49224->127.0.0.1:49013: write: connection reset by peer"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.4714130000007,
+                  "recoveryMs" : 1104.2298199999996,
                   "survived" : true
                 },
                 {
@@ -8509,7 +8451,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4292.749212,
+                  "durationMs" : 4221.24417,
                   "events" : [
 
                   ],
@@ -8518,7 +8460,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2652.393677000001,
+                  "recoveryMs" : 2652.2437299999992,
                   "survived" : true
                 },
                 {
@@ -8526,7 +8468,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4257.227182,
+                  "durationMs" : 4253.875727,
                   "events" : [
 
                   ],
@@ -8535,7 +8477,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2652.1652599999998,
+                  "recoveryMs" : 2646.811044000001,
                   "survived" : true
                 },
                 {
@@ -8543,7 +8485,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34443.202045,
+                  "durationMs" : 34448.983737,
                   "events" : [
 
                   ],
@@ -8552,7 +8494,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.9331569999994827,
+                  "recoveryMs" : 0.9318979999952717,
                   "survived" : true
                 },
                 {
@@ -8560,7 +8502,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34237.682257,
+                  "durationMs" : 34183.964567,
                   "events" : [
 
                   ],
@@ -8569,7 +8511,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.0817869999955292,
+                  "recoveryMs" : 1.285582999997132,
                   "survived" : true
                 }
               ],
@@ -8603,7 +8545,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3333.226453,
+                  "durationMs" : 3336.2217650000002,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -8612,7 +8554,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.79684499999985,
+                  "recoveryMs" : 301.4238110000001,
                   "survived" : true
                 },
                 {
@@ -8620,7 +8562,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1244.182937,
+                  "durationMs" : 1246.657166,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8629,7 +8571,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.51490200000012,
+                  "recoveryMs" : 202.03038200000015,
                   "survived" : true
                 },
                 {
@@ -8637,8 +8579,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.4477130000000002,
-                  "durationMs" : 44.113301,
+                  "detectionMs" : 1.2208419999999975,
+                  "durationMs" : 50.586929,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -8656,7 +8598,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.313177000000003,
+                  "recoveryMs" : 1.9548330000000007,
                   "survived" : false
                 },
                 {
@@ -8664,7 +8606,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1087.325989,
+                  "durationMs" : 5091.072047,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -8673,7 +8615,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.48401299999978,
+                  "recoveryMs" : 54.947250999999596,
                   "survived" : true
                 },
                 {
@@ -8681,7 +8623,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1084.498399,
+                  "durationMs" : 5086.173971,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8690,7 +8632,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.83484399999975,
+                  "recoveryMs" : 53.05663300000015,
                   "survived" : true
                 },
                 {
@@ -8698,10 +8640,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 10.99013100000002,
-                  "durationMs" : 1073.216826,
+                  "detectionMs" : 11.229573000000528,
+                  "durationMs" : 5078.245342,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:45266->127.0.0.1:32979: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:49724->127.0.0.1:49013: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -8724,11 +8666,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3010.559755,
-                  "durationMs" : 7090.481564,
+                  "detectionMs" : 3009.7350260000003,
+                  "durationMs" : 11088.24674,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3024.373,\"…"
+                    "late answer to request 5: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":5,\"ms\":3031.317,\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -8749,8 +8691,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.39529599999992,
-                  "durationMs" : 1239.918703,
+                  "detectionMs" : 201.601766,
+                  "durationMs" : 1244.580335,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -8787,8 +8729,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 26.932173999999918,
-                  "durationMs" : 2140.207098,
+                  "detectionMs" : 22.046265999999832,
+                  "durationMs" : 2141.181838,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8797,10 +8739,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.839873,
+                  "recoveryMs" : 1101.739322,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
+                    "operation 1 failed with *net.OpError (refused) after 0.6 ms",
                     "operation 2 failed with *net.OpError (refused) after 0.3 ms"
                   ],
                   "whileDownError" : {
@@ -8808,7 +8750,7 @@ enum MeasuredDriversData {
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:49013: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -8817,8 +8759,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 9.766440999999986,
-                  "durationMs" : 2133.557602,
+                  "detectionMs" : 14.745619000000033,
+                  "durationMs" : 2135.899144,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8827,10 +8769,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1107.4663240000002,
+                  "recoveryMs" : 1101.232659,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.4 ms",
+                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
                     "operation 2 failed with *net.OpError (refused) after 0.3 ms"
                   ],
                   "whileDownError" : {
@@ -8838,7 +8780,7 @@ enum MeasuredDriversData {
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:49013: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -8847,7 +8789,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2156.797015,
+                  "durationMs" : 2124.706281,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8856,7 +8798,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1123.719934,
+                  "recoveryMs" : 1097.2522529999997,
                   "survived" : true
                 },
                 {
@@ -8864,7 +8806,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4126.700873,
+                  "durationMs" : 4129.252072,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
                   ],
@@ -8873,7 +8815,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.1605730000006,
+                  "recoveryMs" : 1103.1000930000005,
                   "survived" : true
                 },
                 {
@@ -8881,7 +8823,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4129.297724,
+                  "durationMs" : 4125.655269,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8890,7 +8832,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2650.2334620000006,
+                  "recoveryMs" : 2647.7996160000002,
                   "survived" : true
                 },
                 {
@@ -8898,10 +8840,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2649.81522,
-                  "durationMs" : 4142.133549,
+                  "detectionMs" : 2639.020283,
+                  "durationMs" : 4146.710531,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:52658->127.0.0.1:32979: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:41514->127.0.0.1:49013: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -8924,7 +8866,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34339.477492,
+                  "durationMs" : 34404.520315,
                   "events" : [
 
                   ],
@@ -8933,7 +8875,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.3634370000072522,
+                  "recoveryMs" : 0.6173359999957029,
                   "survived" : true
                 },
                 {
@@ -8941,7 +8883,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34082.637509,
+                  "durationMs" : 34088.562686,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -8950,7 +8892,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.0205219999988913,
+                  "recoveryMs" : 1.824188000005961,
                   "survived" : true
                 }
               ],
@@ -8982,7 +8924,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3333.242141,
+                  "durationMs" : 3329.385607,
                   "events" : [
 
                   ],
@@ -8991,7 +8933,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.30275900000015,
+                  "recoveryMs" : 301.17303100000026,
                   "survived" : true
                 },
                 {
@@ -8999,7 +8941,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1245.078419,
+                  "durationMs" : 1250.095162,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -9008,7 +8950,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.81927300000007,
+                  "recoveryMs" : 202.01205800000002,
                   "survived" : true
                 },
                 {
@@ -9016,8 +8958,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.0111229999999978,
-                  "durationMs" : 84.445053,
+                  "detectionMs" : 0.9772119999999944,
+                  "durationMs" : 48.601071,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF"
                   ],
@@ -9035,7 +8977,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.6723700000000008,
+                  "recoveryMs" : 1.5762929999999997,
                   "survived" : false
                 },
                 {
@@ -9043,16 +8985,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1090.319751,
+                  "durationMs" : 5084.496027,
                   "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: connection reset by peer"
+
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.77226500000006,
+                  "recoveryMs" : 53.026192000000265,
                   "survived" : true
                 },
                 {
@@ -9060,16 +9002,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1090.277247,
+                  "durationMs" : 5093.406304,
                   "events" : [
-                    "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
+
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.73185899999976,
+                  "recoveryMs" : 52.37451299999975,
                   "survived" : true
                 },
                 {
@@ -9077,59 +9019,42 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 4.908337999999958,
-                  "durationMs" : 1067.815364,
+                  "durationMs" : 5049.325455,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:47634->127.0.0.1:32979: read: connection reset by peer"
+
                   ],
-                  "firstError" : {
-                    "code" : -3,
-                    "driverCode" : "ErrInvalidConn",
-                    "errorClass" : "*errors.errorString",
-                    "kind" : "lost",
-                    "label" : "ErrInvalidConn (lost)",
-                    "message" : "invalid connection",
-                    "phase" : "unknown"
-                  },
                   "operations" : {
-                    "failed" : 4,
-                    "succeeded" : 1,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 0.4609279999995124,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.457276,
-                  "durationMs" : 4086.832003,
+                  "durationMs" : 5049.231465,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: unexpected EOF",
-                    "late answer to request 4: {\"error\":{\"class\":\"*errors.errorString\",\"code\":\"ErrInvalidConn\",\"errno\":null,\"fatal\":null,\"message\":\"invalid connection\",\"phase\":null,\"sqlState\":null},\"id\":4,\"ms\":3032.48,\"o…"
+
                   ],
-                  "firstError" : {
-                    "code" : -4,
-                    "kind" : "hung",
-                    "label" : "-4 REPRO_HUNG",
-                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
-                    "phase" : "unknown"
-                  },
                   "operations" : {
-                    "failed" : 1,
-                    "succeeded" : 4,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 0.8151929999994536,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.87091199999986,
-                  "durationMs" : 1243.499531,
+                  "detectionMs" : 201.89600699999983,
+                  "durationMs" : 1244.421752,
                   "events" : [
                     "driver-log: [mysql] packets.go:36: unexpected EOF",
                     "driver-log: [mysql] connection.go:371: invalid connection"
@@ -9166,8 +9091,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 39.074268000000075,
-                  "durationMs" : 2134.312278,
+                  "detectionMs" : 26.84426200000007,
+                  "durationMs" : 2121.951508,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -9176,18 +9101,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1107.3203820000003,
+                  "recoveryMs" : 1096.021784,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with *net.OpError (refused) after 0.5 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
+                    "operation 1 failed with *net.OpError (refused) after 0.3 ms",
+                    "operation 2 failed with *net.OpError (refused) after 1.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:49013: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -9196,8 +9121,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 11.215326000000005,
-                  "durationMs" : 2114.296908,
+                  "detectionMs" : 12.80015000000003,
+                  "durationMs" : 2119.582772,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -9206,18 +9131,18 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1088.305361,
+                  "recoveryMs" : 1091.132545,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with *net.OpError (refused) after 0.3 ms",
-                    "operation 2 failed with *net.OpError (refused) after 0.4 ms"
+                    "operation 2 failed with *net.OpError (refused) after 1.1 ms"
                   ],
                   "whileDownError" : {
                     "code" : -3,
                     "errorClass" : "*net.OpError",
                     "kind" : "refused",
                     "label" : "*net.OpError (refused)",
-                    "message" : "dial tcp 127.0.0.1:32979: connect: connection refused",
+                    "message" : "dial tcp 127.0.0.1:49013: connect: connection refused",
                     "phase" : "acquire"
                   }
                 },
@@ -9226,7 +9151,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2128.374144,
+                  "durationMs" : 2126.019703,
                   "events" : [
 
                   ],
@@ -9235,7 +9160,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1104.9080630000003,
+                  "recoveryMs" : 1096.7731129999997,
                   "survived" : true
                 },
                 {
@@ -9243,7 +9168,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4126.434322,
+                  "durationMs" : 4138.094357,
                   "events" : [
 
                   ],
@@ -9252,7 +9177,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.7437470000004,
+                  "recoveryMs" : 1103.2469569999998,
                   "survived" : true
                 },
                 {
@@ -9260,7 +9185,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4126.110059,
+                  "durationMs" : 4131.544368,
                   "events" : [
 
                   ],
@@ -9269,7 +9194,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2650.4164769999998,
+                  "recoveryMs" : 2647.206433,
                   "survived" : true
                 },
                 {
@@ -9277,7 +9202,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4157.852846,
+                  "durationMs" : 4168.668226,
                   "events" : [
 
                   ],
@@ -9286,7 +9211,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2655.079125,
+                  "recoveryMs" : 2649.9057709999993,
                   "survived" : true
                 },
                 {
@@ -9294,7 +9219,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34333.422379,
+                  "durationMs" : 34433.943471,
                   "events" : [
 
                   ],
@@ -9303,7 +9228,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.9215800000019954,
+                  "recoveryMs" : 6.128454999998212,
                   "survived" : true
                 },
                 {
@@ -9311,7 +9236,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34112.01527,
+                  "durationMs" : 34126.543078,
                   "events" : [
 
                   ],
@@ -9320,7 +9245,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.2558330000028946,
+                  "recoveryMs" : 1.4651319999975385,
                   "survived" : true
                 }
               ],
@@ -9354,10 +9279,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 5.635199000000057,
-                  "durationMs" : 1062.549014,
+                  "detectionMs" : 6.269068999999945,
+                  "durationMs" : 5074.510627,
                   "events" : [
-                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:35206->127.0.0.1:32979: read: connection reset by peer"
+                    "driver-log: [mysql] packets.go:36: read tcp 127.0.0.1:40168->127.0.0.1:49013: read: connection reset by peer"
                   ],
                   "firstError" : {
                     "code" : -3,
@@ -9380,7 +9305,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34361.608613,
+                  "durationMs" : 34460.433272,
                   "events" : [
 
                   ],
@@ -9389,7 +9314,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.7138059999997495,
+                  "recoveryMs" : 3.4708860000027926,
                   "survived" : true
                 },
                 {
@@ -9397,7 +9322,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34080.810152,
+                  "durationMs" : 34138.151204,
                   "events" : [
                     "driver-log: [mysql] packets.go:122: closing bad idle connection: EOF"
                   ],
@@ -9406,7 +9331,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.3203229999999166,
+                  "recoveryMs" : 8.48841099999845,
                   "survived" : true
                 }
               ],
@@ -9438,18 +9363,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3793.4888,
+                  "durationMs" : 4746.375705,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1894) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=1895) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1896) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1885) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=1886) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1887) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 311.05638599999975,
+                  "recoveryMs" : 321.62524199999916,
                   "survived" : true
                 },
                 {
@@ -9457,18 +9382,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1709.5375,
+                  "durationMs" : 2239.016985,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1900) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=1901) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1902) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1891) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fa38bc0 ((conn=1892) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2a5ed2a4 ((conn=1893) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 209.26035699999989,
+                  "recoveryMs" : 224.59597000000008,
                   "survived" : true
                 },
                 {
@@ -9476,18 +9401,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 5.112091000000078,
-                  "durationMs" : 610.718799,
+                  "detectionMs" : 18.684135000000083,
+                  "durationMs" : 1026.24377,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@68a20a11 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1911)…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@19fda781 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1909)…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@620023c8 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1899)…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@19fda781 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1898)…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1909) Socket error",
+                    "message" : "(conn=1899) Socket error",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -9496,7 +9421,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=1911) Socket error",
+                      "message" : "(conn=1898) Socket error",
                       "phase" : "query"
                     }
                   ],
@@ -9505,7 +9430,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 6.647271000000046,
+                  "recoveryMs" : 20.736583999999993,
                   "survived" : false
                 },
                 {
@@ -9513,18 +9438,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1608.770526,
+                  "durationMs" : 6378.923707,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1910) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fa38bc0 ((conn=1912) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2a5ed2a4 ((conn=1914) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1908) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fa38bc0 ((conn=1909) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2a5ed2a4 ((conn=1910) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.34642500000018,
+                  "recoveryMs" : 129.1861570000001,
                   "survived" : true
                 },
                 {
@@ -9532,18 +9457,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1484.490805,
+                  "durationMs" : 6285.612623,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1920) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=1921) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1922) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1911) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fa38bc0 ((conn=1913) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2a5ed2a4 ((conn=1914) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 64.5556959999999,
+                  "recoveryMs" : 100.69943599999988,
                   "survived" : true
                 },
                 {
@@ -9551,18 +9476,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1465.9673579999999,
+                  "durationMs" : 6901.0432120000005,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1926) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2a5ed2a4 ((conn=1927) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@63abd068 ((conn=1928) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1925) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7da4cf18 ((conn=1926) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@446106e4 ((conn=1927) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 13.863996999999927,
+                  "recoveryMs" : 44.23104400000011,
                   "survived" : true
                 },
                 {
@@ -9570,18 +9495,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21501.816066,
+                  "durationMs" : 26604.085207,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1932) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1933) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@21c44886 ((conn=1934) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1929) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1930) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@21c44886 ((conn=1932) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20026.732865,
+                  "recoveryMs" : 20039.350196,
                   "survived" : true
                 },
                 {
@@ -9589,17 +9514,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 206.17185700000027,
-                  "durationMs" : 1674.295858,
+                  "detectionMs" : 236.29309899999998,
+                  "durationMs" : 2831.425818,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@19fda781 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1941)…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@19fda781 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1931)…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=1941) Socket error",
+                    "message" : "(conn=1931) Socket error",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -9624,51 +9549,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 3279.602733,
-                  "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1319.4287989999998,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 succeeded after 1295.8 ms"
-                  ]
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-crash",
-                  "durationMs" : 2762.076638,
-                  "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1306.6713330000002,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 succeeded after 1293.6 ms"
-                  ]
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "server-restart-quiet",
-                  "durationMs" : 2559.168272,
+                  "durationMs" : 2967.2189200000003,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fa38bc0 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
@@ -9679,7 +9560,51 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1135.579087,
+                  "recoveryMs" : 1428.910504,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 succeeded after 1297.8 ms"
+                  ]
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-crash",
+                  "durationMs" : 2709.712215,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1306.8915240000001,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 succeeded after 1292.6 ms"
+                  ]
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "server-restart-quiet",
+                  "durationMs" : 2520.4952359999997,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1089.625728,
                   "survived" : true
                 },
                 {
@@ -9687,18 +9612,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4760.027902,
+                  "durationMs" : 5642.150362,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1954) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2366089 ((conn=1955) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6067c14a ((conn=1956) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1940) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2366089 ((conn=1943) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6067c14a ((conn=1944) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1118.514384999999,
+                  "recoveryMs" : 1123.6378620000005,
                   "survived" : true
                 },
                 {
@@ -9706,18 +9631,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4835.555841,
+                  "durationMs" : 5359.845366,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1957) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2366089 ((conn=1959) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6067c14a ((conn=1960) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1946) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2366089 ((conn=1947) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6067c14a ((conn=1948) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2664.935611999999,
+                  "recoveryMs" : 2642.101458000001,
                   "survived" : true
                 },
                 {
@@ -9725,18 +9650,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4815.860802,
+                  "durationMs" : 5334.616042,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1962) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6067c14a ((conn=1963) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@52123993 ((conn=1964) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1957) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2b3d989a ((conn=1958) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@536b4ae7 ((conn=1959) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2673.1247769999995,
+                  "recoveryMs" : 2632.9967260000003,
                   "survived" : true
                 },
                 {
@@ -9744,18 +9669,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 55077.536258,
+                  "durationMs" : 55257.451737,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1979) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1980) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@21c44886 ((conn=1982) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1963) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2a5ed2a4 ((conn=1964) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5236fed2 ((conn=1966) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20018.354991,
+                  "recoveryMs" : 20018.81044,
                   "survived" : true
                 },
                 {
@@ -9763,18 +9688,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34812.020744,
+                  "durationMs" : 34950.86885,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1981) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=1983) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1985) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@19fda781 ((conn=1972) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=1973) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=1974) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.070666999999958,
+                  "recoveryMs" : 9.81634099999792,
                   "survived" : true
                 }
               ],
@@ -9806,18 +9731,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 4021.364122,
+                  "durationMs" : 41979.545316,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=1987) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=1988) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 309.6928509999998,
+                  "recoveryMs" : 301.9274410000071,
                   "survived" : true
                 },
                 {
@@ -9825,18 +9748,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1712.6691759999999,
+                  "durationMs" : 1624.4947200000001,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=1994) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=1995) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@df10f0d ((conn=1990) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fa38bc0 ((conn=1991) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2a5ed2a4 ((conn=1992) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 208.50798800000007,
+                  "recoveryMs" : 210.00880699999993,
                   "survived" : true
                 },
                 {
@@ -9844,19 +9767,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 4.2958169999999996,
-                  "durationMs" : 502.573644,
+                  "detectionMs" : 8.379325000000108,
+                  "durationMs" : 676.4072,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@1635e3e8 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=2002)…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@7ed9648c marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=2001)…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@6eac1690 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1998)…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@df10f0d marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=1997) …"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=2001) Socket error",
+                    "message" : "(conn=1997) Socket error",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -9865,7 +9787,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=2002) Socket error",
+                      "message" : "(conn=1998) Socket error",
                       "phase" : "query"
                     }
                   ],
@@ -9874,7 +9796,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.590105999999992,
+                  "recoveryMs" : 8.825184000000036,
                   "survived" : false
                 },
                 {
@@ -9882,18 +9804,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1502.04491,
+                  "durationMs" : 43509.52021,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=2008) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=2009) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@30655768 ((conn=2034) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@66a5fcca ((conn=2035) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@31634b7e ((conn=2036) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.8965169999999,
+                  "recoveryMs" : 58.951779000002716,
                   "survived" : true
                 },
                 {
@@ -9901,18 +9823,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1547.040642,
+                  "durationMs" : 43491.696951,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=2014) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=2015) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@37691e9a ((conn=2051) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@74151ff4 ((conn=2052) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@57e40a54 ((conn=2053) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 64.02834299999995,
+                  "recoveryMs" : 61.73337300000276,
                   "survived" : true
                 },
                 {
@@ -9920,18 +9842,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1465.310261,
+                  "durationMs" : 43432.187472,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=2021) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=2022) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1fa8b1a ((conn=2061) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@75dc6a0 ((conn=2062) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2239785d ((conn=2063) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 13.436412000000018,
+                  "recoveryMs" : 17.435207000002265,
                   "survived" : true
                 },
                 {
@@ -9939,18 +9861,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21469.943657,
+                  "durationMs" : 63429.945054,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=2029) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@5d941f5d ((conn=2030) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@74151ff4 ((conn=2074) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@538f0ea3 ((conn=2075) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@705b0740 ((conn=2076) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20025.447647,
+                  "recoveryMs" : 20034.650657,
                   "survived" : true
                 },
                 {
@@ -9958,18 +9880,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 207.0070790000002,
-                  "durationMs" : 1670.29974,
+                  "detectionMs" : 208.94964299999992,
+                  "durationMs" : 1667.4537070000001,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@7ed9648c marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=2037)…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.Connection@7a6e7ed0 marked as broken because of SQLSTATE(08000), ErrorCode(-1) (exception=java.sql.SQLNonTransientConnectionException: (conn=2040)…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=2037) Socket error",
+                    "message" : "(conn=2040) Socket error",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -9994,21 +9915,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2819.662985,
+                  "durationMs" : 2801.1999960000003,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@df10f0d ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a s…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fa38bc0 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2a5ed2a4 ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1344.260749,
+                  "recoveryMs" : 1344.6499279999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1295.1 ms"
+                    "operation 1 succeeded after 1298.2 ms"
                   ]
                 },
                 {
@@ -10016,21 +9937,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2754.430182,
+                  "durationMs" : 2764.89445,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7a6e7ed0 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fa38bc0 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2a5ed2a4 ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1311.3416840000004,
+                  "recoveryMs" : 1313.783278,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1296.1 ms"
+                    "operation 1 succeeded after 1295.4 ms"
                   ]
                 },
                 {
@@ -10038,18 +9959,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2573.0630419999998,
+                  "durationMs" : 2521.562034,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@1d6e1b82 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7a6e7ed0 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@4fa38bc0 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2a5ed2a4 ((conn=8) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using a …"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1126.0441689999998,
+                  "recoveryMs" : 1098.5488400000002,
                   "survived" : true
                 },
                 {
@@ -10057,18 +9978,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4501.768177,
+                  "durationMs" : 42623.471414,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=2044) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2366089 ((conn=2045) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7a6e7ed0 ((conn=2047) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2eec0173 ((conn=2048) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@202bfade ((conn=2049) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1112.99518,
+                  "recoveryMs" : 1119.630738000007,
                   "survived" : true
                 },
                 {
@@ -10076,18 +9997,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4516.678342,
+                  "durationMs" : 42658.727511,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=2051) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2366089 ((conn=2052) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using …"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7a6e7ed0 ((conn=2057) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@201c0ac0 ((conn=2058) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@651e90a7 ((conn=2059) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2659.970891,
+                  "recoveryMs" : 27993.799902000006,
                   "survived" : true
                 },
                 {
@@ -10095,18 +10016,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4613.438054,
+                  "durationMs" : 42581.001101,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7ed9648c ((conn=2059) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@2b3d989a ((conn=2060) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@6a715a9c ((conn=2070) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@7a6e7ed0 ((conn=2069) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.Connection@72088e19 ((conn=2071) Connection.setNetworkTimeout cannot be called on a closed connection). Possibly consider using…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2658.525137,
+                  "recoveryMs" : 27993.868618000004,
                   "survived" : true
                 },
                 {
@@ -10114,16 +10035,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34699.93557,
+                  "durationMs" : 44744.920262,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)"
+
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.89716000000044,
+                  "recoveryMs" : 0.9675350000034086,
                   "survived" : true
                 },
                 {
@@ -10131,16 +10052,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34441.769299,
+                  "durationMs" : 44461.64529,
                   "events" : [
-                    "pool-log: HikariPool-1 - keepaliveTime is greater than or equal to maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)"
+
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.0254110000023502,
+                  "recoveryMs" : 1.456423999996332,
                   "survived" : true
                 }
               ],
@@ -10149,7 +10070,7 @@ enum MeasuredDriversData {
                 "library" : "MariaDB Connector/J",
                 "options" : {
                   "keepaliveTime" : "30000",
-                  "maxLifetime" : "30000"
+                  "maxLifetime" : "40000"
                 },
                 "pool" : "HikariCP",
                 "poolVersion" : "6.0.0",
@@ -10160,12 +10081,20 @@ enum MeasuredDriversData {
               "config" : "recommended",
               "deadline" : 25,
               "id" : "hikari@6.0.0+3.5.9 recommended",
-              "note" : "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit, and `keepaliveTime` (4.0.0 and later); both refuse less than 30000 ms, so at this matrix's timing neither acts before the fault and only its default validation does; deadline 25 s: HikariCP validates each dead connection with validationTimeout 5 s",
+              "note" : "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit, and `keepaliveTime` (4.0.0 and later) below `maxLifetime`; both refuse less than 30000 ms, so this row runs longer columns (wait_timeout 41 s, cuts after 43 s idle, middleboxes at 42 s) where both act before the fault; deadline 25 s: HikariCP validates each dead connection with validationTimeout 5 s",
               "options" : {
                 "keepaliveTime" : "30000",
-                "maxLifetime" : "30000"
+                "maxLifetime" : "40000"
               },
-              "stack" : "hikari"
+              "stack" : "hikari",
+              "timing" : {
+                "deadline" : 3,
+                "idle" : 1,
+                "poolSize" : 4,
+                "presetReadTimeout" : 2,
+                "via" : "kernel",
+                "waitTimeout" : 41
+              }
             },
             {
               "cells" : [
@@ -10174,18 +10103,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3642.779162,
+                  "durationMs" : 3645.570492,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2085) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2086) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2087) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2100) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2101) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2102) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 305.68515100000013,
+                  "recoveryMs" : 308.0664419999998,
                   "survived" : true
                 },
                 {
@@ -10193,18 +10122,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1511.624699,
+                  "durationMs" : 1550.300252,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2094) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2095) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2096) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2109) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2110) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2111) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.7864860000002,
+                  "recoveryMs" : 207.13644999999997,
                   "survived" : true
                 },
                 {
@@ -10212,18 +10141,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 6.821792000000016,
-                  "durationMs" : 378.155302,
+                  "detectionMs" : 7.264292000000012,
+                  "durationMs" : 371.007007,
                   "events" : [
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@75c843f2 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
-                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@74901acc marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@1dd853e4 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…",
+                    "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@aed34a7 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn=…"
                   ],
                   "firstError" : {
                     "code" : -3,
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=2105) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=2119) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -10232,7 +10161,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=2106) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                      "message" : "(conn=2120) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                       "phase" : "query"
                     }
                   ],
@@ -10241,7 +10170,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.600193000000047,
+                  "recoveryMs" : 8.027429999999981,
                   "survived" : false
                 },
                 {
@@ -10249,18 +10178,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1389.542755,
+                  "durationMs" : 5416.43966,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2113) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2114) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2115) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2127) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2128) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2129) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.41707700000006,
+                  "recoveryMs" : 58.73543900000004,
                   "survived" : true
                 },
                 {
@@ -10268,18 +10197,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1413.772972,
+                  "durationMs" : 5372.165045,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2122) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2123) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2124) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2134) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2135) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2136) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 59.10318700000016,
+                  "recoveryMs" : 60.78878000000077,
                   "survived" : true
                 },
                 {
@@ -10287,26 +10216,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1390.3765859999999,
-                  "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@583f62c2 ((conn=2131) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2132) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6e0bc93b ((conn=2133) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 21.301406000000043,
-                  "survived" : true
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "network-cut-blackhole",
-                  "durationMs" : 21403.222607,
+                  "durationMs" : 5308.019317,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@583f62c2 ((conn=2143) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2144) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
@@ -10317,7 +10227,26 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20027.995572000003,
+                  "recoveryMs" : 10.588361999999506,
+                  "survived" : true
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "durationMs" : 25389.47493,
+                  "events" : [
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@583f62c2 ((conn=2152) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2153) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@199b5bb9 ((conn=2154) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 20035.507318999997,
                   "survived" : true
                 },
                 {
@@ -10325,8 +10254,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 206.25280799999973,
-                  "durationMs" : 1578.662259,
+                  "detectionMs" : 206.17376200000012,
+                  "durationMs" : 1532.0094159999999,
                   "events" : [
                     "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@78dea2f2 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
                   ],
@@ -10335,7 +10264,7 @@ enum MeasuredDriversData {
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=2153) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=2163) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -10360,7 +10289,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2543.031153,
+                  "durationMs" : 2591.383819,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=6) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=7) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
@@ -10371,10 +10300,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1221.1432350000002,
+                  "recoveryMs" : 1248.529434,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1197.0 ms"
+                    "operation 1 succeeded after 1198.5 ms"
                   ]
                 },
                 {
@@ -10382,7 +10311,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2514.782352,
+                  "durationMs" : 2486.405034,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
@@ -10393,10 +10322,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1212.796036,
+                  "recoveryMs" : 1218.8691310000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1198.8 ms"
+                    "operation 1 succeeded after 1199.5 ms"
                   ]
                 },
                 {
@@ -10404,7 +10333,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2420.085406,
+                  "durationMs" : 2418.479565,
                   "events" : [
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=10) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger…",
@@ -10415,7 +10344,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1106.2147190000003,
+                  "recoveryMs" : 1093.486996,
                   "survived" : true
                 },
                 {
@@ -10423,18 +10352,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4434.53039,
+                  "durationMs" : 4458.080584,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26282bbc ((conn=2161) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4d4193b2 ((conn=2162) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1f5f4363 ((conn=2163) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26282bbc ((conn=2170) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4d4193b2 ((conn=2171) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1f5f4363 ((conn=2172) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1116.453508,
+                  "recoveryMs" : 1115.3129170000007,
                   "survived" : true
                 },
                 {
@@ -10442,18 +10371,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4431.634694,
+                  "durationMs" : 4454.529885,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26282bbc ((conn=2175) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4d4193b2 ((conn=2176) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1f5f4363 ((conn=2177) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26282bbc ((conn=2180) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4d4193b2 ((conn=2181) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1f5f4363 ((conn=2182) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2659.6812419999997,
+                  "recoveryMs" : 2660.4349549999997,
                   "survived" : true
                 },
                 {
@@ -10461,18 +10390,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4489.658432,
+                  "durationMs" : 4456.547809,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6de7e57c ((conn=2187) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1f5f4363 ((conn=2188) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26450c52 ((conn=2189) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6de7e57c ((conn=2192) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1f5f4363 ((conn=2193) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26450c52 ((conn=2194) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2653.3198599999996,
+                  "recoveryMs" : 2662.5756800000004,
                   "survived" : true
                 },
                 {
@@ -10480,18 +10409,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 54653.494165,
+                  "durationMs" : 54674.72126,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@583f62c2 ((conn=2197) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2198) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@199b5bb9 ((conn=2199) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@583f62c2 ((conn=2207) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2208) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@199b5bb9 ((conn=2209) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20019.285404000002,
+                  "recoveryMs" : 20027.493528,
                   "survived" : true
                 },
                 {
@@ -10499,18 +10428,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34402.203176,
+                  "durationMs" : 34401.908261,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2206) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2207) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2208) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2216) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2217) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2218) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.147658000001684,
+                  "recoveryMs" : 7.7208839999948395,
                   "survived" : true
                 }
               ],
@@ -10542,18 +10471,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3631.31706,
+                  "durationMs" : 31689.164271,
                   "events" : [
-                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2211) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2212) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 307.11807199999976,
+                  "recoveryMs" : 301.46775400000115,
                   "survived" : true
                 },
                 {
@@ -10561,18 +10488,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1506.186078,
+                  "durationMs" : 1566.580778,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2221) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2222) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2233) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2234) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 205.68459600000006,
+                  "recoveryMs" : 207.31619100000012,
                   "survived" : true
                 },
                 {
@@ -10580,8 +10507,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 9.397868000000017,
-                  "durationMs" : 356.788267,
+                  "detectionMs" : 6.54539299999999,
+                  "durationMs" : 349.834054,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@aed34a7 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn=…",
@@ -10592,7 +10519,7 @@ enum MeasuredDriversData {
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=2231) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=2243) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -10601,7 +10528,7 @@ enum MeasuredDriversData {
                       "errorClass" : "java.sql.SQLNonTransientConnectionException",
                       "kind" : "lost",
                       "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                      "message" : "(conn=2232) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                      "message" : "(conn=2244) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                       "phase" : "query"
                     }
                   ],
@@ -10610,7 +10537,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 9.882682000000045,
+                  "recoveryMs" : 7.106392000000028,
                   "survived" : false
                 },
                 {
@@ -10618,18 +10545,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1424.568784,
+                  "durationMs" : 33400.032421,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2244) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2245) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2aee4402 ((conn=2275) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@71539057 ((conn=2276) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 57.76369900000009,
+                  "recoveryMs" : 59.44182400000136,
                   "survived" : true
                 },
                 {
@@ -10637,18 +10564,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1420.0061660000001,
+                  "durationMs" : 33439.804694,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=2248) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@49c69ad9 ((conn=2249) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@2aee4402 ((conn=2304) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@71539057 ((conn=2305) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 61.6650239999999,
+                  "recoveryMs" : 61.313004000003275,
                   "survived" : true
                 },
                 {
@@ -10656,18 +10583,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1411.499933,
+                  "durationMs" : 33423.079074,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@583f62c2 ((conn=2262) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2263) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@71539057 ((conn=2317) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5480ba08 ((conn=2319) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 9.968155000000024,
+                  "recoveryMs" : 11.381571999998414,
                   "survived" : true
                 },
                 {
@@ -10675,18 +10602,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 21379.993513,
+                  "durationMs" : 53420.526951,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@583f62c2 ((conn=2266) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6accc851 ((conn=2267) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@71539057 ((conn=2332) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@5480ba08 ((conn=2333) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20032.618181,
+                  "recoveryMs" : 20031.882727000004,
                   "survived" : true
                 },
                 {
@@ -10694,8 +10621,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 205.91106999999988,
-                  "durationMs" : 1561.591993,
+                  "detectionMs" : 206.7118049999999,
+                  "durationMs" : 1546.6394930000001,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Connection org.mariadb.jdbc.MariaDbConnection@78dea2f2 marked as broken because of SQLSTATE(08000), ErrorCode(0) (exception=java.sql.SQLNonTransientConnectionException: (conn…"
@@ -10705,7 +10632,7 @@ enum MeasuredDriversData {
                     "errorClass" : "java.sql.SQLNonTransientConnectionException",
                     "kind" : "lost",
                     "label" : "java.sql.SQLNonTransientConnectionException (lost)",
-                    "message" : "(conn=2278) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
+                    "message" : "(conn=2293) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)",
                     "phase" : "query"
                   },
                   "laterErrors" : [
@@ -10730,7 +10657,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "durationMs" : 2609.535691,
+                  "durationMs" : 2566.263844,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
@@ -10741,10 +10668,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1228.16032,
+                  "recoveryMs" : 1249.157826,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1198.7 ms"
+                    "operation 1 succeeded after 1200.6 ms"
                   ]
                 },
                 {
@@ -10752,7 +10679,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "durationMs" : 2533.497489,
+                  "durationMs" : 2575.906865,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
@@ -10763,10 +10690,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1212.9093350000003,
+                  "recoveryMs" : 1218.189067,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 succeeded after 1199.5 ms"
+                    "operation 1 succeeded after 1199.1 ms"
                   ]
                 },
                 {
@@ -10774,7 +10701,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2455.856818,
+                  "durationMs" : 2363.420839,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
                     "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@32a3b503 ((conn=9) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logger=…",
@@ -10785,7 +10712,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1106.583125,
+                  "recoveryMs" : 1096.354121,
                   "survived" : true
                 },
                 {
@@ -10793,18 +10720,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4478.699934,
+                  "durationMs" : 32419.684871,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26282bbc ((conn=2285) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4d4193b2 ((conn=2286) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26282bbc ((conn=2300) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6de7e57c ((conn=2301) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1114.9206639999989,
+                  "recoveryMs" : 1112.077409000005,
                   "survived" : true
                 },
                 {
@@ -10812,18 +10739,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4412.645054,
+                  "durationMs" : 32409.130527,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26282bbc ((conn=2295) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@4d4193b2 ((conn=2296) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@26282bbc ((conn=2313) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2666.8587359999988,
+                  "recoveryMs" : 21322.710423999997,
                   "survived" : true
                 },
                 {
@@ -10831,18 +10757,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4412.004642,
+                  "durationMs" : 32504.129893,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6de7e57c ((conn=2306) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@1f5f4363 ((conn=2307) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@6de7e57c ((conn=2328) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2658.863816,
+                  "recoveryMs" : 21319.256543000003,
                   "survived" : true
                 },
                 {
@@ -10850,7 +10775,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34583.702629,
+                  "durationMs" : 34660.177579,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)"
                   ],
@@ -10859,7 +10784,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.9978200000041397,
+                  "recoveryMs" : 0.8663390000001527,
                   "survived" : true
                 },
                 {
@@ -10867,7 +10792,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34442.883943,
+                  "durationMs" : 34392.91295,
                   "events" : [
                     "pool-log: HikariPool-1 - idleTimeout is close to or more than maxLifetime, disabling it. (level=WARN, logger=com.zaxxer.hikari.HikariConfig)"
                   ],
@@ -10876,7 +10801,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.7057740000018384,
+                  "recoveryMs" : 1.6319800000055693,
                   "survived" : true
                 }
               ],
@@ -10895,11 +10820,19 @@ enum MeasuredDriversData {
               "config" : "recommended",
               "deadline" : 25,
               "id" : "hikari recommended",
-              "note" : "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit; 2.7.9 raises anything below 30000 ms to 30 min and has no `keepaliveTime`, so at this matrix's timing only its default validation acts; deadline 25 s: HikariCP validates each dead connection with validationTimeout 5 s",
+              "note" : "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit; 2.7.9 raises anything below 30000 ms to 30 min and has no `keepaliveTime`, so this row runs longer columns (wait_timeout 31 s, cuts after 33 s idle) where `maxLifetime` acts before the fault; deadline 25 s: HikariCP validates each dead connection with validationTimeout 5 s",
               "options" : {
                 "maxLifetime" : "30000"
               },
-              "stack" : "hikari"
+              "stack" : "hikari",
+              "timing" : {
+                "deadline" : 3,
+                "idle" : 1,
+                "poolSize" : 4,
+                "presetReadTimeout" : 2,
+                "via" : "kernel",
+                "waitTimeout" : 31
+              }
             },
             {
               "cells" : [
@@ -10908,18 +10841,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1350.276543,
+                  "durationMs" : 5369.669074,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@38072956 ((conn=2337) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3986c00b ((conn=2338) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3b3c24f6 ((conn=2339) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@38072956 ((conn=2365) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3986c00b ((conn=2366) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3b3c24f6 ((conn=2367) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 8.979131999999936,
+                  "recoveryMs" : 19.939650999999685,
                   "survived" : true
                 },
                 {
@@ -10927,7 +10860,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34510.745401,
+                  "durationMs" : 34581.667711,
                   "events" : [
 
                   ],
@@ -10936,7 +10869,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.1907450000071549,
+                  "recoveryMs" : 0.8026250000038999,
                   "survived" : true
                 },
                 {
@@ -10944,18 +10877,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34411.387267,
+                  "durationMs" : 34330.544851,
                   "events" : [
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@78dea2f2 ((conn=2364) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@38ca03dd ((conn=2365) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
-                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3986c00b ((conn=2366) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@78dea2f2 ((conn=2388) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@38ca03dd ((conn=2389) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…",
+                    "pool-log: HikariPool-1 - Failed to validate connection org.mariadb.jdbc.MariaDbConnection@3986c00b ((conn=2390) Connection.setNetworkTimeout cannot be called on a closed connection) (level=WARN, logg…"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 10.136204999995243,
+                  "recoveryMs" : 14.318792000005487,
                   "survived" : true
                 }
               ],
@@ -10987,12 +10920,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 303.0937950000002,
-                  "durationMs" : 3766.200151,
+                  "detectionMs" : 302.83691,
+                  "durationMs" : 3699.4788360000002,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2373)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2374)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2399)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2400)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -11015,12 +10948,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 203.28810999999996,
-                  "durationMs" : 1561.9298250000002,
+                  "detectionMs" : 202.89196700000002,
+                  "durationMs" : 1540.089939,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2384)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2385)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2408)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2409)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11043,12 +10976,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.661687000000029,
-                  "durationMs" : 495.995037,
+                  "detectionMs" : 2.2235860000000116,
+                  "durationMs" : 424.896092,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2396)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2397)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2423)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2424)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11064,7 +10997,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.729663000000016,
+                  "recoveryMs" : 3.889897000000019,
                   "survived" : false
                 },
                 {
@@ -11072,12 +11005,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 54.119658999999956,
-                  "durationMs" : 1515.605148,
+                  "detectionMs" : 53.96226900000056,
+                  "durationMs" : 5362.949259,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2405)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2406)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2432)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2433)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -11100,12 +11033,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 56.785486999999875,
-                  "durationMs" : 1453.2305959999999,
+                  "detectionMs" : 54.274357999999665,
+                  "durationMs" : 5450.2954389999995,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2409)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2410)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2437)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2438)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11128,12 +11061,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 12.650898999999981,
-                  "durationMs" : 1412.731975,
+                  "detectionMs" : 11.82759999999962,
+                  "durationMs" : 5424.356676,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2423)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2424)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2446)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2447)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11156,11 +11089,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.300666,
-                  "durationMs" : 16417.961957,
+                  "detectionMs" : 3004.9254039999996,
+                  "durationMs" : 20339.599745,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2430)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2458)",
                     "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
                   ],
                   "firstError" : {
@@ -11182,12 +11115,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.02172299999984,
-                  "durationMs" : 1567.103568,
+                  "detectionMs" : 204.86799800000017,
+                  "durationMs" : 1528.442824,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2439)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2440)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2466)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2467)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11210,8 +11143,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 49.33799399999998,
-                  "durationMs" : 2610.89022,
+                  "detectionMs" : 32.71889800000008,
+                  "durationMs" : 2563.001432,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -11222,11 +11155,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.06128,
+                  "recoveryMs" : 1098.7741990000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 1.5 ms",
-                    "operation 2 failed with 2003 (refused) after 3.2 ms"
+                    "operation 1 failed with 2013 (lost) after 2.8 ms",
+                    "operation 2 failed with 2003 (refused) after 3.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -11243,8 +11176,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 12.682767999999896,
-                  "durationMs" : 2370.493155,
+                  "detectionMs" : 12.758628000000044,
+                  "durationMs" : 2352.759415,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -11255,11 +11188,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1100.4896950000004,
+                  "recoveryMs" : 1083.266138,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 1.1 ms",
-                    "operation 2 failed with 2003 (refused) after 1.7 ms"
+                    "operation 1 failed with 2013 (lost) after 0.9 ms",
+                    "operation 2 failed with 2003 (refused) after 1.6 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -11276,8 +11209,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1112.1156770000002,
-                  "durationMs" : 2436.936431,
+                  "detectionMs" : 1119.8142759999998,
+                  "durationMs" : 2396.684426,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -11304,12 +11237,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1110.1212260000002,
-                  "durationMs" : 4450.233302,
+                  "detectionMs" : 1113.8768169999994,
+                  "durationMs" : 4444.2980800000005,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2446)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2447)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2476)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2477)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -11332,12 +11265,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2659.27058,
-                  "durationMs" : 4440.166581,
+                  "detectionMs" : 2662.0265000000004,
+                  "durationMs" : 4461.570101,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2453)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2454)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2485)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2486)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11360,12 +11293,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2657.870618,
-                  "durationMs" : 4497.206,
+                  "detectionMs" : 2652.2965260000005,
+                  "durationMs" : 4458.728384,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2462)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2463)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2489)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2490)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11388,8 +11321,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.463103000002,
-                  "durationMs" : 49655.050659,
+                  "detectionMs" : 3000.495345999996,
+                  "durationMs" : 49554.753008,
                   "events" : [
 
                   ],
@@ -11412,12 +11345,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 4.3917849999998,
-                  "durationMs" : 34443.429713,
+                  "detectionMs" : 3.0609479999984615,
+                  "durationMs" : 34373.111086,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2485)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2486)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2518)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2519)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11464,16 +11397,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3649.249382,
+                  "durationMs" : 3621.354177,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2492)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2522)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.47908899999993,
+                  "recoveryMs" : 303.8160649999995,
                   "survived" : true
                 },
                 {
@@ -11481,17 +11414,17 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1515.084003,
+                  "durationMs" : 1529.3935470000001,
                   "events" : [
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2501)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2502)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2531)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2532)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.48030900000026,
+                  "recoveryMs" : 203.3649949999999,
                   "survived" : true
                 },
                 {
@@ -11499,12 +11432,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.3989799999999946,
-                  "durationMs" : 333.384424,
+                  "detectionMs" : 2.024262999999962,
+                  "durationMs" : 353.918301,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2511)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2513)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2542)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2543)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11520,7 +11453,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.0121320000000082,
+                  "recoveryMs" : 3.927669999999978,
                   "survived" : false
                 },
                 {
@@ -11528,17 +11461,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1332.177222,
+                  "durationMs" : 5440.044981,
                   "events" : [
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2521)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2522)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2551)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.30048800000009,
+                  "recoveryMs" : 58.63324399999965,
                   "survived" : true
                 },
                 {
@@ -11546,17 +11478,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1359.509716,
+                  "durationMs" : 5336.298438,
                   "events" : [
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2530)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2531)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2560)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.40836100000001,
+                  "recoveryMs" : 57.4149010000001,
                   "survived" : true
                 },
                 {
@@ -11564,17 +11495,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1360.780301,
+                  "durationMs" : 5353.546943,
                   "events" : [
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2544)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2545)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2567)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 7.361666999999898,
+                  "recoveryMs" : 12.764202999999725,
                   "survived" : true
                 },
                 {
@@ -11582,37 +11512,29 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.272158,
-                  "durationMs" : 4355.89783,
+                  "durationMs" : 5398.674789,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2549)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2548)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2576)"
                   ],
-                  "firstError" : {
-                    "code" : -4,
-                    "kind" : "hung",
-                    "label" : "-4 REPRO_HUNG",
-                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
-                    "phase" : "unknown"
-                  },
                   "operations" : {
-                    "failed" : 1,
-                    "succeeded" : 4,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 8.936266000000614,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.5495719999999,
-                  "durationMs" : 1524.16533,
+                  "detectionMs" : 204.06874399999992,
+                  "durationMs" : 1578.050184,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2560)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2561)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2587)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2588)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11635,8 +11557,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 26.958562999999913,
-                  "durationMs" : 2425.844535,
+                  "detectionMs" : 49.4691620000001,
+                  "durationMs" : 2358.519764,
                   "events" : [
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
                     "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)",
@@ -11647,11 +11569,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1099.6868559999998,
+                  "recoveryMs" : 1081.601417,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 2.4 ms",
-                    "operation 2 failed with 2003 (refused) after 1.4 ms"
+                    "operation 1 failed with 2003 (refused) after 2.0 ms",
+                    "operation 2 failed with 2003 (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -11668,8 +11590,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 10.244973000000073,
-                  "durationMs" : 2463.294907,
+                  "detectionMs" : 17.947059999999965,
+                  "durationMs" : 2434.185705,
                   "events" : [
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
                     "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=10)",
@@ -11680,11 +11602,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1104.191115,
+                  "recoveryMs" : 1088.116386,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 2.1 ms",
-                    "operation 2 failed with 2003 (refused) after 1.2 ms"
+                    "operation 1 failed with 2003 (refused) after 2.6 ms",
+                    "operation 2 failed with 2003 (refused) after 1.1 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -11701,7 +11623,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2477.837876,
+                  "durationMs" : 2359.694659,
                   "events" : [
                     "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
                   ],
@@ -11710,7 +11632,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1104.7725549999996,
+                  "recoveryMs" : 1094.0572059999997,
                   "survived" : true
                 },
                 {
@@ -11718,16 +11640,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4449.213983,
+                  "durationMs" : 4420.429649,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2567)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2594)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.5757439999998,
+                  "recoveryMs" : 1104.4414679999995,
                   "survived" : true
                 },
                 {
@@ -11735,16 +11657,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4386.952273,
+                  "durationMs" : 4370.122109,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2577)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2605)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2651.0644720000005,
+                  "recoveryMs" : 2654.1044490000004,
                   "survived" : true
                 },
                 {
@@ -11752,16 +11674,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4442.89705,
+                  "durationMs" : 4407.28363,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2587)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2615)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2652.462305999999,
+                  "recoveryMs" : 2643.126811,
                   "survived" : true
                 },
                 {
@@ -11769,16 +11691,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34603.958151,
+                  "durationMs" : 34625.317247,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2597)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2625)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.650746999999683,
+                  "recoveryMs" : 2.2788779999973485,
                   "survived" : true
                 },
                 {
@@ -11786,16 +11708,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34386.51189,
+                  "durationMs" : 34390.462443,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2609)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2637)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.729014999997162,
+                  "recoveryMs" : 2.295951000000059,
                   "survived" : true
                 }
               ],
@@ -11829,12 +11751,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 302.7920260000001,
-                  "durationMs" : 3706.188357,
+                  "detectionMs" : 302.4482230000003,
+                  "durationMs" : 3852.9141250000002,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2619)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2620)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2647)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2648)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -11857,12 +11779,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 202.84660299999996,
-                  "durationMs" : 1628.236233,
+                  "detectionMs" : 204.12735499999985,
+                  "durationMs" : 1583.8417749999999,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2628)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2629)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2656)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2657)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11885,12 +11807,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.8747979999999984,
-                  "durationMs" : 434.290005,
+                  "detectionMs" : 2.0301860000000147,
+                  "durationMs" : 410.376502,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2639)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2640)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2667)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2668)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11906,7 +11828,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.4749610000000075,
+                  "recoveryMs" : 4.0807590000000005,
                   "survived" : false
                 },
                 {
@@ -11914,12 +11836,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 53.94357100000002,
-                  "durationMs" : 1425.1690469999999,
+                  "detectionMs" : 53.921032000000196,
+                  "durationMs" : 5429.361343,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2648)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2649)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2676)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2677)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -11942,12 +11864,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 54.47989400000006,
-                  "durationMs" : 1515.779872,
+                  "detectionMs" : 53.45835799999986,
+                  "durationMs" : 5377.423741,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2657)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2658)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2685)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2686)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11970,12 +11892,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.862427000000025,
-                  "durationMs" : 1448.315763,
+                  "detectionMs" : 6.270010000000184,
+                  "durationMs" : 5377.901284,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2666)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2667)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2691)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2692)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -11998,11 +11920,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.9946010000003,
-                  "durationMs" : 16425.946058,
+                  "detectionMs" : 3010.757646,
+                  "durationMs" : 20340.967969,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2680)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2703)",
                     "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
                   ],
                   "firstError" : {
@@ -12024,11 +11946,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.64750400000003,
-                  "durationMs" : 1679.417637,
+                  "detectionMs" : 203.1726789999998,
+                  "durationMs" : 1535.959419,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2684)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2711)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12062,8 +11984,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 48.58783399999993,
-                  "durationMs" : 2685.352529,
+                  "detectionMs" : 54.322254999999814,
+                  "durationMs" : 2529.295572,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -12074,11 +11996,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1121.0445279999997,
+                  "recoveryMs" : 1102.7477730000003,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 1.2 ms",
-                    "operation 2 failed with 2003 (refused) after 2.0 ms"
+                    "operation 1 failed with 2013 (lost) after 1.3 ms",
+                    "operation 2 failed with 2003 (refused) after 1.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -12095,8 +12017,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 14.575662000000193,
-                  "durationMs" : 2507.570529,
+                  "detectionMs" : 15.739651000000094,
+                  "durationMs" : 2408.739522,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -12107,10 +12029,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1123.030193,
+                  "recoveryMs" : 1092.897293,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 1.1 ms",
+                    "operation 1 failed with 2013 (lost) after 1.0 ms",
                     "operation 2 failed with 2003 (refused) after 1.8 ms"
                   ],
                   "whileDownError" : {
@@ -12128,8 +12050,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1095.88834,
-                  "durationMs" : 2494.7574720000002,
+                  "detectionMs" : 1115.5966719999997,
+                  "durationMs" : 2480.453983,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -12156,12 +12078,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1107.7621630000003,
-                  "durationMs" : 4478.137357,
+                  "detectionMs" : 1115.048902,
+                  "durationMs" : 4426.136264,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2690)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2691)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2718)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2719)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -12195,12 +12117,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2652.2756039999995,
-                  "durationMs" : 4503.627387,
+                  "detectionMs" : 2657.6217389999993,
+                  "durationMs" : 4494.167772,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2699)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2700)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2734)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2735)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12234,12 +12156,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2653.699962,
-                  "durationMs" : 4588.527927,
+                  "detectionMs" : 2658.293207,
+                  "durationMs" : 4522.949317,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2710)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2711)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2738)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2739)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12273,8 +12195,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.4496179999987,
-                  "durationMs" : 49659.380822,
+                  "detectionMs" : 3000.411764999997,
+                  "durationMs" : 49550.165618,
                   "events" : [
 
                   ],
@@ -12297,12 +12219,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 2.411766000004718,
-                  "durationMs" : 34374.737914,
+                  "detectionMs" : 2.9776180000044405,
+                  "durationMs" : 34393.908479,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2732)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2733)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2766)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2767)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12349,16 +12271,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3737.568786,
+                  "durationMs" : 3641.449245,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2749)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2770)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.39281299999993,
+                  "recoveryMs" : 302.3979559999998,
                   "survived" : true
                 },
                 {
@@ -12366,18 +12288,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1545.1782429999998,
+                  "durationMs" : 1536.406235,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2745)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2746)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2779)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2780)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.743602,
+                  "recoveryMs" : 202.87807199999997,
                   "survived" : true
                 },
                 {
@@ -12385,12 +12307,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.7987040000000434,
-                  "durationMs" : 400.858929,
+                  "detectionMs" : 2.1630009999999515,
+                  "durationMs" : 406.932189,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2760)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2761)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2790)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2791)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12406,7 +12328,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.4438129999999774,
+                  "recoveryMs" : 3.9194709999999873,
                   "survived" : false
                 },
                 {
@@ -12414,18 +12336,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1454.861855,
+                  "durationMs" : 5375.573079,
                   "events" : [
-                    "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2769)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2770)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2799)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.25171399999999,
+                  "recoveryMs" : 56.37837899999977,
                   "survived" : true
                 },
                 {
@@ -12433,18 +12353,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1379.570398,
+                  "durationMs" : 5401.908911,
                   "events" : [
-                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2778)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2780)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2806)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 56.42428799999993,
+                  "recoveryMs" : 55.9649330000002,
                   "survived" : true
                 },
                 {
@@ -12452,18 +12370,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1418.612158,
+                  "durationMs" : 5397.330948,
                   "events" : [
-                    "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2787)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2788)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2815)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 13.925624000000198,
+                  "recoveryMs" : 7.688423000000512,
                   "survived" : true
                 },
                 {
@@ -12471,37 +12387,28 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.935268,
-                  "durationMs" : 4392.240536,
+                  "durationMs" : 5386.063723,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2802)",
-                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2799)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2824)"
                   ],
-                  "firstError" : {
-                    "code" : -4,
-                    "kind" : "hung",
-                    "label" : "-4 REPRO_HUNG",
-                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
-                    "phase" : "unknown"
-                  },
                   "operations" : {
-                    "failed" : 1,
-                    "succeeded" : 4,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 11.611718999999539,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.50306299999988,
-                  "durationMs" : 1532.8298829999999,
+                  "detectionMs" : 203.52316499999984,
+                  "durationMs" : 1597.136212,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2807)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2835)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12535,8 +12442,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 45.66230399999995,
-                  "durationMs" : 2428.17214,
+                  "detectionMs" : 50.16241600000012,
+                  "durationMs" : 2480.646588,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -12547,11 +12454,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.011434,
+                  "recoveryMs" : 1088.4892490000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 2.2 ms",
-                    "operation 2 failed with 2003 (refused) after 1.4 ms"
+                    "operation 1 failed with 2003 (refused) after 2.6 ms",
+                    "operation 2 failed with 2003 (refused) after 1.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -12568,8 +12475,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 13.20570500000008,
-                  "durationMs" : 2503.260545,
+                  "detectionMs" : 19.26236800000015,
+                  "durationMs" : 2499.890437,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -12580,11 +12487,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1113.6131119999998,
+                  "recoveryMs" : 1081.302005,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 2.5 ms",
-                    "operation 2 failed with 2003 (refused) after 1.0 ms"
+                    "operation 1 failed with 2003 (refused) after 2.2 ms",
+                    "operation 2 failed with 2003 (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -12601,7 +12508,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2552.1903780000002,
+                  "durationMs" : 2396.894356,
                   "events" : [
                     "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
                   ],
@@ -12610,7 +12517,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1118.2618939999998,
+                  "recoveryMs" : 1103.2569290000001,
                   "survived" : true
                 },
                 {
@@ -12618,16 +12525,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4379.681318,
+                  "durationMs" : 4478.902698,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2814)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2846)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1104.172983,
+                  "recoveryMs" : 1104.5437850000008,
                   "survived" : true
                 },
                 {
@@ -12635,16 +12542,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4433.50449,
+                  "durationMs" : 4429.875388,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2824)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2852)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2648.3411140000003,
+                  "recoveryMs" : 2653.691142999999,
                   "survived" : true
                 },
                 {
@@ -12652,16 +12559,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4510.230175,
+                  "durationMs" : 4438.868577,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2834)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2862)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2651.719191,
+                  "recoveryMs" : 2647.7874779999997,
                   "survived" : true
                 },
                 {
@@ -12669,16 +12576,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34729.962381,
+                  "durationMs" : 34642.170322,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2844)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2871)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.7000869999974384,
+                  "recoveryMs" : 2.1175830000065616,
                   "survived" : true
                 },
                 {
@@ -12686,16 +12593,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34375.175094,
+                  "durationMs" : 34403.149297,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2856)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2884)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.833942000004754,
+                  "recoveryMs" : 3.1977659999975003,
                   "survived" : true
                 }
               ],
@@ -12729,12 +12636,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 307.92856299999994,
-                  "durationMs" : 3995.5667,
+                  "detectionMs" : 303.117843,
+                  "durationMs" : 3965.507896,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2866)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2867)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2894)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2895)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -12757,12 +12664,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 205.2013890000003,
-                  "durationMs" : 1877.699934,
+                  "detectionMs" : 203.55851000000007,
+                  "durationMs" : 1848.116619,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2875)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2876)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2903)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2904)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12785,12 +12692,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.6795190000000275,
-                  "durationMs" : 604.325669,
+                  "detectionMs" : 2.2904819999999972,
+                  "durationMs" : 632.953591,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2886)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2887)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2914)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2915)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12806,7 +12713,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 35.792505000000006,
+                  "recoveryMs" : 35.83981400000005,
                   "survived" : false
                 },
                 {
@@ -12814,12 +12721,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 60.194660999999996,
-                  "durationMs" : 1734.429656,
+                  "detectionMs" : 53.645888000000014,
+                  "durationMs" : 5651.45358,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2895)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2896)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2923)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2924)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -12842,12 +12749,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 54.671198000000004,
-                  "durationMs" : 1718.688248,
+                  "detectionMs" : 54.84843499999988,
+                  "durationMs" : 5659.40351,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2904)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2905)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2932)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2933)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12870,12 +12777,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 12.968923000000132,
-                  "durationMs" : 1751.306765,
+                  "detectionMs" : 5.4619259999999485,
+                  "durationMs" : 5577.272151,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2913)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2914)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2938)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2939)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12898,11 +12805,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.378647,
-                  "durationMs" : 16593.884818,
+                  "detectionMs" : 3009.901957,
+                  "durationMs" : 20453.603958,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2927)",
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2950)",
                     "late answer to request 7: {\"error\":{\"cause\":\"(2013, 'Lost connection to MySQL server during query')\",\"class\":\"sqlalchemy.exc.OperationalError\",\"code\":\"e3q8\",\"errno\":2013,\"fatal\":true,\"message\":\"(pymy…"
                   ],
                   "firstError" : {
@@ -12924,11 +12831,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.153049,
-                  "durationMs" : 1786.179256,
+                  "detectionMs" : 203.5228790000001,
+                  "durationMs" : 1608.3418940000001,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2932)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2958)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -12962,8 +12869,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 22.938771000000088,
-                  "durationMs" : 2905.114343,
+                  "detectionMs" : 26.035403000000088,
+                  "durationMs" : 2751.292967,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -12974,11 +12881,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1150.4314870000003,
+                  "recoveryMs" : 1109.9277299999999,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 1.0 ms",
-                    "operation 2 failed with 2003 (refused) after 25.3 ms"
+                    "operation 1 failed with 2013 (lost) after 1.3 ms",
+                    "operation 2 failed with 2003 (refused) after 22.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -12995,8 +12902,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.10682900000006,
-                  "durationMs" : 2723.585331,
+                  "detectionMs" : 15.12095700000009,
+                  "durationMs" : 2594.59691,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -13007,11 +12914,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1121.0408880000002,
+                  "recoveryMs" : 1107.605132,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 0.9 ms",
-                    "operation 2 failed with 2003 (refused) after 38.7 ms"
+                    "operation 1 failed with 2013 (lost) after 1.3 ms",
+                    "operation 2 failed with 2003 (refused) after 33.8 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -13028,8 +12935,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1106.242045,
-                  "durationMs" : 2745.021138,
+                  "detectionMs" : 1079.934376,
+                  "durationMs" : 2634.222453,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
                     "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=9)",
@@ -13056,12 +12963,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1236.0881609999997,
-                  "durationMs" : 4794.690079,
+                  "detectionMs" : 1213.2799569999997,
+                  "durationMs" : 4656.768131,
                   "events" : [
                     "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2942)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2943)"
+                    "pool-invalidate: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, threadId=2964)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2965)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -13095,12 +13002,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2787.329725,
-                  "durationMs" : 4885.011004,
+                  "detectionMs" : 2783.855606,
+                  "durationMs" : 4695.672378,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2953)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2954)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2976)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2977)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -13134,12 +13041,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2794.8157450000003,
-                  "durationMs" : 4925.53688,
+                  "detectionMs" : 2752.402638,
+                  "durationMs" : 4721.025429,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2957)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2958)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, threadId=2986)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2987)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -13173,8 +13080,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.448857000003,
-                  "durationMs" : 49880.362679,
+                  "detectionMs" : 3000.3580099999963,
+                  "durationMs" : 49795.039869,
                   "events" : [
 
                   ],
@@ -13197,12 +13104,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 2.6863800000064657,
-                  "durationMs" : 34791.768822,
+                  "detectionMs" : 2.906542000004265,
+                  "durationMs" : 34781.675058,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=2985)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2986)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=3007)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3008)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -13249,16 +13156,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 4000.646734,
+                  "durationMs" : 3873.164721,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=2989)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3017)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 338.072588,
+                  "recoveryMs" : 323.5812310000001,
                   "survived" : true
                 },
                 {
@@ -13266,18 +13173,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1876.797607,
+                  "durationMs" : 1740.148183,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=2998)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=2999)"
+                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3026)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3027)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 240.421969,
+                  "recoveryMs" : 227.28692,
                   "survived" : true
                 },
                 {
@@ -13285,12 +13192,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.297465999999986,
-                  "durationMs" : 673.238421,
+                  "detectionMs" : 1.9130260000000021,
+                  "durationMs" : 586.207851,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=3009)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3010)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=3036)",
+                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3038)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -13306,7 +13213,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 32.67831799999999,
+                  "recoveryMs" : 27.215584000000035,
                   "survived" : false
                 },
                 {
@@ -13314,18 +13221,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1758.407212,
+                  "durationMs" : 5576.698671,
                   "events" : [
-                    "handle-error: (2006, \"MySQL server has gone away (ConnectionResetError(104, 'Connection reset by peer'))\") (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3020)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3021)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3046)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 78.363155,
+                  "recoveryMs" : 76.49604199999976,
                   "survived" : true
                 },
                 {
@@ -13333,18 +13238,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1855.400008,
+                  "durationMs" : 5609.582888,
                   "events" : [
-                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3024)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3025)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3052)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 96.8115130000001,
+                  "recoveryMs" : 87.48256999999921,
                   "survived" : true
                 },
                 {
@@ -13352,18 +13255,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1798.850211,
+                  "durationMs" : 5557.43513,
                   "events" : [
-                    "handle-error: (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3038)",
-                    "pool-close: connection older than the last pool-wide invalidation: closed on checkout, reconnecting (threadId=3039)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3061)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40.76930100000004,
+                  "recoveryMs" : 26.790176999999858,
                   "survived" : true
                 },
                 {
@@ -13371,37 +13272,28 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.443843,
-                  "durationMs" : 4630.617722,
+                  "durationMs" : 5579.242527,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3043)",
-                    "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
-                    "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=3042)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3070)"
                   ],
-                  "firstError" : {
-                    "code" : -4,
-                    "kind" : "hung",
-                    "label" : "-4 REPRO_HUNG",
-                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
-                    "phase" : "unknown"
-                  },
                   "operations" : {
-                    "failed" : 1,
-                    "succeeded" : 4,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 25.623148999999103,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.65900100000022,
-                  "durationMs" : 1721.2601009999998,
+                  "detectionMs" : 203.133775,
+                  "durationMs" : 1625.696659,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=true, isDisconnect=true, prePing=false)",
-                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=3054)"
+                    "pool-invalidate: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, threadId=3081)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -13435,8 +13327,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 83.67739600000004,
-                  "durationMs" : 2833.00012,
+                  "detectionMs" : 46.60489699999971,
+                  "durationMs" : 2750.8930920000003,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -13447,11 +13339,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1135.9651289999997,
+                  "recoveryMs" : 1132.040981,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 39.4 ms",
-                    "operation 2 failed with 2003 (refused) after 37.4 ms"
+                    "operation 1 failed with 2003 (refused) after 24.4 ms",
+                    "operation 2 failed with 2003 (refused) after 25.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -13468,8 +13360,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 50.80531399999995,
-                  "durationMs" : 2808.595769,
+                  "detectionMs" : 56.482360999999855,
+                  "durationMs" : 2738.714466,
                   "events" : [
                     "handle-error: (2013, 'Lost connection to MySQL server during query') (class=pymysql.err.OperationalError, invalidatePool=false, isDisconnect=true, prePing=true)",
                     "pool-invalidate: () (class=sqlalchemy.exc.InvalidatePoolError, threadId=9)",
@@ -13480,11 +13372,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1122.7493619999998,
+                  "recoveryMs" : 1113.8866779999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2003 (refused) after 38.8 ms",
-                    "operation 2 failed with 2003 (refused) after 26.8 ms"
+                    "operation 1 failed with 2003 (refused) after 38.3 ms",
+                    "operation 2 failed with 2003 (refused) after 31.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2003,
@@ -13501,7 +13393,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2793.687633,
+                  "durationMs" : 2793.284175,
                   "events" : [
                     "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=9)"
                   ],
@@ -13510,7 +13402,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1143.976572,
+                  "recoveryMs" : 1173.6242869999999,
                   "survived" : true
                 },
                 {
@@ -13518,16 +13410,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4793.472119,
+                  "durationMs" : 4664.346976,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3060)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3087)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1139.0692920000006,
+                  "recoveryMs" : 1130.860948,
                   "survived" : true
                 },
                 {
@@ -13535,16 +13427,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4802.50192,
+                  "durationMs" : 4644.28073,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3069)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3098)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2673.2502930000005,
+                  "recoveryMs" : 2683.6782219999996,
                   "survived" : true
                 },
                 {
@@ -13552,16 +13444,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4858.983735,
+                  "durationMs" : 4597.54456,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3079)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3108)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2674.5504719999994,
+                  "recoveryMs" : 2674.2615319999995,
                   "survived" : true
                 },
                 {
@@ -13569,16 +13461,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34856.643758,
+                  "durationMs" : 34958.725183,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3088)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3117)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 35.868373000004794,
+                  "recoveryMs" : 33.07351600000402,
                   "survived" : true
                 },
                 {
@@ -13586,16 +13478,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34777.082836,
+                  "durationMs" : 34629.358049,
                   "events" : [
-                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3101)"
+                    "pool-close: connection older than pool_recycle (2 s): closed on checkout, reconnecting (threadId=3130)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 24.738107999997737,
+                  "recoveryMs" : 30.8061050000033,
                   "survived" : true
                 }
               ],
@@ -13629,16 +13521,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 4184.530177,
+                  "durationMs" : 4080.686997,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3111)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3143)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.85460500000045,
+                  "recoveryMs" : 301.98726199999965,
                   "survived" : true
                 },
                 {
@@ -13646,16 +13538,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1783.927769,
+                  "durationMs" : 1879.758625,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3121)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3150)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.42028699999992,
+                  "recoveryMs" : 201.73800399999982,
                   "survived" : true
                 },
                 {
@@ -13663,11 +13555,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.3306480000001102,
-                  "durationMs" : 690.803814,
+                  "detectionMs" : 1.5013819999999214,
+                  "durationMs" : 588.174068,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3135)",
-                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3138)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3163)",
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3167)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -13682,7 +13574,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.352726000000075,
+                  "recoveryMs" : 2.6354789999999184,
                   "survived" : false
                 },
                 {
@@ -13690,16 +13582,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1704.293594,
+                  "durationMs" : 5628.541632,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3147)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3174)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.44521500000019,
+                  "recoveryMs" : 53.92164200000025,
                   "survived" : true
                 },
                 {
@@ -13707,16 +13599,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1728.074752,
+                  "durationMs" : 5758.455008,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3158)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3187)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.5727710000001,
+                  "recoveryMs" : 54.523317000000134,
                   "survived" : true
                 },
                 {
@@ -13724,16 +13616,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1868.2635890000001,
+                  "durationMs" : 5718.428538,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3165)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3192)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.9907079999998132,
+                  "recoveryMs" : 1.9388349999990169,
                   "survived" : true
                 },
                 {
@@ -13741,16 +13633,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "durationMs" : 1661.897948,
+                  "durationMs" : 5630.732557,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3177)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3200)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.7691389999997682,
+                  "recoveryMs" : 1.6500850000002174,
                   "survived" : true
                 },
                 {
@@ -13758,10 +13650,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.09182099999998,
-                  "durationMs" : 1949.248722,
+                  "detectionMs" : 203.03341899999987,
+                  "durationMs" : 1877.586098,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3190)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3213)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -13793,21 +13685,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 28.651906000000054,
-                  "durationMs" : 3118.556791,
+                  "detectionMs" : 25.288622999999916,
+                  "durationMs" : 3013.554999,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=9)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=12)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1117.504817,
+                  "recoveryMs" : 1109.004143,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 (refused) after 0.7 ms",
-                    "operation 2 failed with 2002 (refused) after 0.8 ms"
+                    "operation 1 failed with 2002 (refused) after 0.6 ms",
+                    "operation 2 failed with 2002 (refused) after 0.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -13823,20 +13715,20 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 16.257385999999997,
-                  "durationMs" : 2936.835267,
+                  "detectionMs" : 15.372195000000147,
+                  "durationMs" : 2848.244072,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=10)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=13)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.4772070000001,
+                  "recoveryMs" : 1094.992629,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 (refused) after 0.7 ms",
+                    "operation 1 failed with 2002 (refused) after 0.6 ms",
                     "operation 2 failed with 2002 (refused) after 0.6 ms"
                   ],
                   "whileDownError" : {
@@ -13853,16 +13745,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2794.641606,
+                  "durationMs" : 2679.043013,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=10)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=13)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1098.6300939999999,
+                  "recoveryMs" : 1090.944462,
                   "survived" : true
                 },
                 {
@@ -13870,16 +13762,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4801.310934,
+                  "durationMs" : 4900.851742,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3195)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3221)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.0360649999993,
+                  "recoveryMs" : 1105.043998999999,
                   "survived" : true
                 },
                 {
@@ -13887,16 +13779,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4841.816725,
+                  "durationMs" : 4666.321989,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3200)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3232)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2648.4561870000007,
+                  "recoveryMs" : 2651.2959819999996,
                   "survived" : true
                 },
                 {
@@ -13904,16 +13796,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4864.424485,
+                  "durationMs" : 4708.580249,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3218)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3247)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2648.148111999999,
+                  "recoveryMs" : 2663.178164,
                   "survived" : true
                 },
                 {
@@ -13921,16 +13813,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 35009.393103,
+                  "durationMs" : 35036.895714,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3222)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3253)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.614279000001261,
+                  "recoveryMs" : 1.6851510000051348,
                   "survived" : true
                 },
                 {
@@ -13938,16 +13830,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34614.691163,
+                  "durationMs" : 34623.105094,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3238)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3264)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.163250000005064,
+                  "recoveryMs" : 2.8154690000010305,
                   "survived" : true
                 }
               ],
@@ -13979,16 +13871,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3824.773882,
+                  "durationMs" : 3952.773905,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3246)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3281)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.52085700000043,
+                  "recoveryMs" : 302.42440300000044,
                   "survived" : true
                 },
                 {
@@ -13996,16 +13888,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1765.44684,
+                  "durationMs" : 1920.994153,
                   "events" : [
-                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=3257)"
+                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=3286)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.83449500000006,
+                  "recoveryMs" : 202.05960500000015,
                   "survived" : true
                 },
                 {
@@ -14013,10 +13905,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.770159000000035,
-                  "durationMs" : 590.466777,
+                  "detectionMs" : 1.7039069999999583,
+                  "durationMs" : 661.787093,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3267)"
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3296)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -14031,7 +13923,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.2380040000000463,
+                  "recoveryMs" : 2.308447000000001,
                   "survived" : false
                 },
                 {
@@ -14039,16 +13931,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1646.662826,
+                  "durationMs" : 5742.17475,
                   "events" : [
-                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=3280)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3304)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.27466299999992,
+                  "recoveryMs" : 56.06288500000028,
                   "survived" : true
                 },
                 {
@@ -14056,16 +13948,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1729.144894,
+                  "durationMs" : 5817.3316429999995,
                   "events" : [
-                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=3284)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3313)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 60.644746999999825,
+                  "recoveryMs" : 56.791071999999986,
                   "survived" : true
                 },
                 {
@@ -14073,16 +13965,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1684.152247,
+                  "durationMs" : 5728.313076,
                   "events" : [
-                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=3298)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3322)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.950835999999981,
+                  "recoveryMs" : 7.84863200000018,
                   "survived" : true
                 },
                 {
@@ -14090,34 +13982,25 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3009.555536,
-                  "durationMs" : 4809.345962,
+                  "durationMs" : 5658.720895,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3300)",
-                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=3302)",
-                    "late answer to request 4: {\"id\":4,\"ms\":3021.578,\"ok\":true}"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3328)"
                   ],
-                  "firstError" : {
-                    "code" : -4,
-                    "kind" : "hung",
-                    "label" : "-4 REPRO_HUNG",
-                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
-                    "phase" : "unknown"
-                  },
                   "operations" : {
-                    "failed" : 1,
-                    "succeeded" : 4,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 6.0815969999994195,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.840729,
-                  "durationMs" : 1782.1674309999999,
+                  "detectionMs" : 202.88671900000008,
+                  "durationMs" : 1934.921375,
                   "events" : [
 
                   ],
@@ -14151,22 +14034,22 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 21.576436000000285,
-                  "durationMs" : 2877.145258,
+                  "detectionMs" : 48.6135119999999,
+                  "durationMs" : 2802.545269,
                   "events" : [
-                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=13)",
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=10)"
+                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=12)",
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=13)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1110.4552580000004,
+                  "recoveryMs" : 1096.9776769999999,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 (refused) after 0.7 ms",
-                    "operation 2 failed with 2002 (refused) after 0.8 ms"
+                    "operation 1 failed with 2002 (refused) after 0.8 ms",
+                    "operation 2 failed with 2002 (refused) after 0.9 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -14182,21 +14065,21 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 14.282240999999885,
-                  "durationMs" : 2957.7151089999998,
+                  "detectionMs" : 16.24357800000007,
+                  "durationMs" : 2772.961652,
                   "events" : [
-                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=9)",
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=10)"
+                    "health-check-failed: CONN_HEALTH_CHECKS: is_usable() (a ping) failed on a reused connection: closed, reconnecting (threadId=10)",
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=11)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.5521759999997,
+                  "recoveryMs" : 1098.1279370000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 (refused) after 0.7 ms",
+                    "operation 1 failed with 2002 (refused) after 1.1 ms",
                     "operation 2 failed with 2002 (refused) after 0.8 ms"
                   ],
                   "whileDownError" : {
@@ -14213,16 +14096,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2645.9148569999998,
+                  "durationMs" : 2676.12878,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=11)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=9)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1082.6802070000003,
+                  "recoveryMs" : 1108.786654,
                   "survived" : true
                 },
                 {
@@ -14230,16 +14113,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4816.501705,
+                  "durationMs" : 4696.117861,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3319)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3351)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1104.2288879999996,
+                  "recoveryMs" : 1105.468483999999,
                   "survived" : true
                 },
                 {
@@ -14247,16 +14130,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4702.911538,
+                  "durationMs" : 4753.46838,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3330)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3359)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2647.67343,
+                  "recoveryMs" : 2652.3055430000004,
                   "survived" : true
                 },
                 {
@@ -14264,16 +14147,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4726.989178,
+                  "durationMs" : 4759.455685,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3339)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3369)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2649.2856979999997,
+                  "recoveryMs" : 2649.79311,
                   "survived" : true
                 },
                 {
@@ -14281,16 +14164,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 35047.591963,
+                  "durationMs" : 34941.194859,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3350)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3378)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.7719109999961802,
+                  "recoveryMs" : 1.6099059999978635,
                   "survived" : true
                 },
                 {
@@ -14298,16 +14181,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34676.399952,
+                  "durationMs" : 34619.388931,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3363)"
+                    "close-old-connection: close_old_connections closed the connection: CONN_MAX_AGE passed (threadId=3391)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.4444080000030226,
+                  "recoveryMs" : 2.4601179999954184,
                   "survived" : true
                 }
               ],
@@ -14341,10 +14224,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 302.3299299999999,
-                  "durationMs" : 3991.896394,
+                  "detectionMs" : 305.2163730000002,
+                  "durationMs" : 4000.849971,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3373)"
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3400)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -14366,109 +14249,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 202.44279900000015,
-                  "durationMs" : 1883.315713,
-                  "events" : [
-                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3384)"
-                  ],
-                  "firstError" : {
-                    "code" : 2013,
-                    "errorClass" : "django.db.utils.OperationalError",
-                    "kind" : "lost",
-                    "label" : "2013 (lost)",
-                    "message" : "(2013, 'Lost connection to server during query')",
-                    "phase" : "query"
-                  },
-                  "operations" : {
-                    "failed" : 4,
-                    "succeeded" : 1,
-                    "total" : 5
-                  },
-                  "survived" : false
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "kill-thread-busy",
-                  "detectionMs" : 5.486207000000036,
-                  "durationMs" : 895.624543,
-                  "events" : [
-                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3393)"
-                  ],
-                  "firstError" : {
-                    "code" : 2013,
-                    "errorClass" : "django.db.utils.OperationalError",
-                    "kind" : "lost",
-                    "label" : "2013 (lost)",
-                    "message" : "(2013, 'Lost connection to server during query')",
-                    "phase" : "query"
-                  },
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 6.08768699999996,
-                  "survived" : false
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "network-cut-reset",
-                  "detectionMs" : 53.43391299999985,
-                  "durationMs" : 1965.759465,
-                  "events" : [
-                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3401)"
-                  ],
-                  "firstError" : {
-                    "code" : 2006,
-                    "errorClass" : "django.db.utils.OperationalError",
-                    "kind" : "gone-away",
-                    "label" : "2006 (gone-away)",
-                    "message" : "(2006, 'Server has gone away')",
-                    "phase" : "query"
-                  },
-                  "operations" : {
-                    "failed" : 4,
-                    "succeeded" : 1,
-                    "total" : 5
-                  },
-                  "survived" : false
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "network-cut-close",
-                  "detectionMs" : 53.3568479999999,
-                  "durationMs" : 1841.3739719999999,
-                  "events" : [
-                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3403)"
-                  ],
-                  "firstError" : {
-                    "code" : 2013,
-                    "errorClass" : "django.db.utils.OperationalError",
-                    "kind" : "lost",
-                    "label" : "2013 (lost)",
-                    "message" : "(2013, 'Lost connection to server during query')",
-                    "phase" : "query"
-                  },
-                  "operations" : {
-                    "failed" : 4,
-                    "succeeded" : 1,
-                    "total" : 5
-                  },
-                  "survived" : false
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "network-cut-half-open",
-                  "detectionMs" : 11.989015000000109,
-                  "durationMs" : 1920.121373,
+                  "detectionMs" : 202.89369399999987,
+                  "durationMs" : 1905.381664,
                   "events" : [
                     "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3413)"
                   ],
@@ -14491,13 +14273,114 @@ enum MeasuredDriversData {
                   "absorbed" : [
 
                   ],
-                  "column" : "network-cut-blackhole",
-                  "detectionMs" : 3010.4688850000002,
-                  "durationMs" : 16921.405758,
+                  "column" : "kill-thread-busy",
+                  "detectionMs" : 1.6912680000000364,
+                  "durationMs" : 617.939924,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3417)",
-                    "late answer to request 5: {\"error\":{\"cause\":\"MySQLdb.OperationalError: (2013, 'Lost connection to server during query')\",\"class\":\"django.db.utils.OperationalError\",\"code\":null,\"errno\":2013,\"fatal\":nu…",
-                    "late answer to request 8: {\"id\":8,\"ms\":2.999,\"ok\":true}"
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3417)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 2.209581999999955,
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-reset",
+                  "detectionMs" : 53.50954499999989,
+                  "durationMs" : 5746.555254,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3430)"
+                  ],
+                  "firstError" : {
+                    "code" : 2006,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "gone-away",
+                    "label" : "2006 (gone-away)",
+                    "message" : "(2006, 'Server has gone away')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-close",
+                  "detectionMs" : 53.04617900000085,
+                  "durationMs" : 5715.918461,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3432)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-half-open",
+                  "detectionMs" : 14.58809299999939,
+                  "durationMs" : 5703.601401,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3439)"
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "errorClass" : "django.db.utils.OperationalError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "(2013, 'Lost connection to server during query')",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 4,
+                    "succeeded" : 1,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+
+                  ],
+                  "column" : "network-cut-blackhole",
+                  "detectionMs" : 3010.3753269999997,
+                  "durationMs" : 20654.493905,
+                  "events" : [
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3446)",
+                    "late answer to request 4: {\"error\":{\"cause\":\"MySQLdb.OperationalError: (2013, 'Lost connection to server during query')\",\"class\":\"django.db.utils.OperationalError\",\"code\":null,\"errno\":2013,\"fatal\":nu…",
+                    "late answer to request 8: {\"id\":8,\"ms\":2.754,\"ok\":true}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -14518,8 +14401,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 203.0543869999999,
-                  "durationMs" : 1941.688245,
+                  "detectionMs" : 202.98597200000017,
+                  "durationMs" : 1904.659384,
                   "events" : [
 
                   ],
@@ -14553,10 +14436,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 42.22984999999994,
-                  "durationMs" : 2655.764092,
+                  "detectionMs" : 48.30969099999993,
+                  "durationMs" : 2831.094741,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=12)"
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=9)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -14573,7 +14456,7 @@ enum MeasuredDriversData {
                   },
                   "survived" : false,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 0.4 ms",
+                    "operation 1 failed with 2013 (lost) after 0.6 ms",
                     "operation 2 failed with 2013 (lost) after 0.6 ms"
                   ],
                   "whileDownError" : {
@@ -14590,8 +14473,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 11.746209000000135,
-                  "durationMs" : 2694.1726790000002,
+                  "detectionMs" : 17.640348999999787,
+                  "durationMs" : 2713.30065,
                   "events" : [
                     "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=11)"
                   ],
@@ -14610,8 +14493,8 @@ enum MeasuredDriversData {
                   },
                   "survived" : false,
                   "whileDown" : [
-                    "operation 1 failed with 2013 (lost) after 0.4 ms",
-                    "operation 2 failed with 2013 (lost) after 0.6 ms"
+                    "operation 1 failed with 2013 (lost) after 0.6 ms",
+                    "operation 2 failed with 2013 (lost) after 0.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -14627,10 +14510,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1093.265015,
-                  "durationMs" : 2724.831725,
+                  "detectionMs" : 1099.283649,
+                  "durationMs" : 2773.874036,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=10)"
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=8)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -14652,10 +14535,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.8230750000002,
-                  "durationMs" : 4826.440187,
+                  "detectionMs" : 1105.7523840000003,
+                  "durationMs" : 4683.62029,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3430)"
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3461)"
                   ],
                   "firstError" : {
                     "code" : 2006,
@@ -14677,10 +14560,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2651.095239,
-                  "durationMs" : 4699.324586,
+                  "detectionMs" : 2648.463274,
+                  "durationMs" : 4754.483888,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3437)"
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3465)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -14712,10 +14595,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2654.4288810000003,
-                  "durationMs" : 4718.409843,
+                  "detectionMs" : 2652.1845299999995,
+                  "durationMs" : 4808.087815,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3449)"
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3478)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -14747,8 +14630,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.403750000005,
-                  "durationMs" : 51380.137955,
+                  "detectionMs" : 3000.2927310000014,
+                  "durationMs" : 51622.019691,
                   "events" : [
 
                   ],
@@ -14771,10 +14654,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 2.0732280000011087,
-                  "durationMs" : 34690.495568,
+                  "detectionMs" : 1.8861659999965923,
+                  "durationMs" : 34709.884207,
                   "events" : [
-                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3466)"
+                    "close-old-connection: close_old_connections closed the connection: an error occurred and is_usable() (a ping) failed (threadId=3496)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -14820,8 +14703,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 301.11129100000016,
-                  "durationMs" : 3485.863361,
+                  "detectionMs" : 301.40798700000005,
+                  "durationMs" : 3435.24202,
                   "events" : [
 
                   ],
@@ -14845,8 +14728,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.98554200000012,
-                  "durationMs" : 1363.182182,
+                  "detectionMs" : 201.91494500000022,
+                  "durationMs" : 1292.76225,
                   "events" : [
 
                   ],
@@ -14870,8 +14753,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.987127000000001,
-                  "durationMs" : 88.432631,
+                  "detectionMs" : 1.0616930000000053,
+                  "durationMs" : 107.267347,
                   "events" : [
 
                   ],
@@ -14895,8 +14778,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.87828000000013,
-                  "durationMs" : 1113.672868,
+                  "detectionMs" : 54.336231000000225,
+                  "durationMs" : 5133.689125,
                   "events" : [
 
                   ],
@@ -14920,8 +14803,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 52.29982199999995,
-                  "durationMs" : 1114.004452,
+                  "detectionMs" : 52.78618499999993,
+                  "durationMs" : 5154.105475,
                   "events" : [
 
                   ],
@@ -14945,8 +14828,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 15.975047000000131,
-                  "durationMs" : 1128.301408,
+                  "detectionMs" : 11.233980999999403,
+                  "durationMs" : 5152.023975,
                   "events" : [
 
                   ],
@@ -14970,8 +14853,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3009.7627649999995,
-                  "durationMs" : 16132.278237,
+                  "detectionMs" : 3010.8120820000004,
+                  "durationMs" : 20155.685199,
                   "events" : [
                     "late answer to request 7: {\"error\":{\"class\":\"PDOException\",\"code\":null,\"errno\":2006,\"fatal\":null,\"message\":\"SQLSTATE[HY000]: General error: 2006 MySQL server has gone away\",\"phase\":\"query\",\"sqlState\"…"
                   ],
@@ -14994,8 +14877,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.24691200000007,
-                  "durationMs" : 1329.659098,
+                  "detectionMs" : 202.16024300000004,
+                  "durationMs" : 1338.528163,
                   "events" : [
 
                   ],
@@ -15019,8 +14902,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 20.104192000000012,
-                  "durationMs" : 2238.636343,
+                  "detectionMs" : 50.6259970000001,
+                  "durationMs" : 2214.114662,
                   "events" : [
 
                   ],
@@ -15039,8 +14922,8 @@ enum MeasuredDriversData {
                   },
                   "survived" : false,
                   "whileDown" : [
-                    "operation 1 failed with 2006 (gone-away) after 0.1 ms",
-                    "operation 2 failed with 2006 (gone-away) after 0.1 ms"
+                    "operation 1 failed with 2006 (gone-away) after 0.2 ms",
+                    "operation 2 failed with 2006 (gone-away) after 0.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2006,
@@ -15056,8 +14939,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 11.355477999999948,
-                  "durationMs" : 2164.946347,
+                  "detectionMs" : 16.501428999999916,
+                  "durationMs" : 2160.658067,
                   "events" : [
 
                   ],
@@ -15093,8 +14976,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1109.008738,
-                  "durationMs" : 2184.995462,
+                  "detectionMs" : 1096.959613,
+                  "durationMs" : 2175.068599,
                   "events" : [
 
                   ],
@@ -15118,8 +15001,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 3004.840455,
-                  "durationMs" : 6078.263765,
+                  "detectionMs" : 3002.880347,
+                  "durationMs" : 6089.676262,
                   "events" : [
 
                   ],
@@ -15143,8 +15026,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 4553.147401,
-                  "durationMs" : 6081.792271,
+                  "detectionMs" : 4548.433872,
+                  "durationMs" : 6095.524983,
                   "events" : [
 
                   ],
@@ -15168,8 +15051,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 4553.910981,
-                  "durationMs" : 6112.59823,
+                  "detectionMs" : 4548.952281,
+                  "durationMs" : 6127.951001,
                   "events" : [
 
                   ],
@@ -15193,8 +15076,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.419867999997,
-                  "durationMs" : 50360.995204,
+                  "detectionMs" : 3000.3989349999974,
+                  "durationMs" : 50432.583589,
                   "events" : [
 
                   ],
@@ -15217,8 +15100,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 0.9111849999972037,
-                  "durationMs" : 34159.257286,
+                  "detectionMs" : 1.0383570000049076,
+                  "durationMs" : 34144.54115,
                   "events" : [
 
                   ],
@@ -15274,8 +15157,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 302.24172799999997,
-                  "durationMs" : 3386.549822,
+                  "detectionMs" : 302.1372510000001,
+                  "durationMs" : 3418.882749,
                   "events" : [
 
                   ],
@@ -15284,7 +15167,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.16247799999974,
+                  "recoveryMs" : 301.29258600000003,
                   "survived" : true
                 },
                 {
@@ -15300,8 +15183,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 202.686154,
-                  "durationMs" : 1297.22269,
+                  "detectionMs" : 202.25456600000007,
+                  "durationMs" : 1381.113087,
                   "events" : [
 
                   ],
@@ -15310,7 +15193,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.65284500000007,
+                  "recoveryMs" : 201.43055800000002,
                   "survived" : true
                 },
                 {
@@ -15318,7 +15201,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "durationMs" : 5105.8466339999995,
+                  "durationMs" : 5203.926799,
                   "events" : [
 
                   ],
@@ -15327,7 +15210,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5002.791319999999,
+                  "recoveryMs" : 5002.484616,
                   "survived" : true
                 },
                 {
@@ -15343,8 +15226,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 54.273120999999946,
-                  "durationMs" : 1154.265724,
+                  "detectionMs" : 54.733971999999994,
+                  "durationMs" : 5175.421905,
                   "events" : [
 
                   ],
@@ -15353,7 +15236,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.56163599999991,
+                  "recoveryMs" : 53.83601799999997,
                   "survived" : true
                 },
                 {
@@ -15369,8 +15252,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 53.90270599999985,
-                  "durationMs" : 1135.618598,
+                  "detectionMs" : 67.18096299999979,
+                  "durationMs" : 5175.144859,
                   "events" : [
 
                   ],
@@ -15379,7 +15262,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.144722999999885,
+                  "recoveryMs" : 63.15629700000045,
                   "survived" : true
                 },
                 {
@@ -15395,8 +15278,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 11.193102999999837,
-                  "durationMs" : 1137.894081,
+                  "detectionMs" : 25.480706000000282,
+                  "durationMs" : 5205.856866,
                   "events" : [
 
                   ],
@@ -15405,7 +15288,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 10.461258000000043,
+                  "recoveryMs" : 21.634103000000323,
                   "survived" : true
                 },
                 {
@@ -15413,8 +15296,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3005.727469,
-                  "durationMs" : 16120.322331,
+                  "detectionMs" : 3004.6614329999993,
+                  "durationMs" : 20146.035042,
                   "events" : [
 
                   ],
@@ -15445,8 +15328,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.78434100000004,
-                  "durationMs" : 1316.276108,
+                  "detectionMs" : 202.6585520000001,
+                  "durationMs" : 1351.387988,
                   "events" : [
 
                   ],
@@ -15455,7 +15338,7 @@ enum MeasuredDriversData {
                     "succeeded" : 2,
                     "total" : 2
                   },
-                  "recoveryMs" : 201.76443599999993,
+                  "recoveryMs" : 201.66043400000012,
                   "survived" : true
                 },
                 {
@@ -15471,8 +15354,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 47.67248200000017,
-                  "durationMs" : 2181.319642,
+                  "detectionMs" : 27.037451999999803,
+                  "durationMs" : 2210.856391,
                   "events" : [
 
                   ],
@@ -15481,11 +15364,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1107.5059270000004,
+                  "recoveryMs" : 1100.8858139999998,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2002 (refused) after 0.3 ms",
-                    "operation 2 failed with 2002 (refused) after 0.3 ms"
+                    "operation 2 failed with 2002 (refused) after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -15509,8 +15392,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 8.797064999999975,
-                  "durationMs" : 2187.740683,
+                  "detectionMs" : 17.76661399999989,
+                  "durationMs" : 2218.034655,
                   "events" : [
 
                   ],
@@ -15519,11 +15402,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.191414,
+                  "recoveryMs" : 1119.1256740000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 (refused) after 0.2 ms",
-                    "operation 2 failed with 2002 (refused) after 0.3 ms"
+                    "operation 1 failed with 2002 (refused) after 0.5 ms",
+                    "operation 2 failed with 2002 (refused) after 0.4 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -15547,8 +15430,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1109.325209,
-                  "durationMs" : 2183.680673,
+                  "detectionMs" : 1095.769836,
+                  "durationMs" : 2181.835409,
                   "events" : [
 
                   ],
@@ -15557,7 +15440,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.614686,
+                  "recoveryMs" : 1095.008432,
                   "survived" : true
                 },
                 {
@@ -15573,8 +15456,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 3006.0021180000003,
-                  "durationMs" : 6089.999159,
+                  "detectionMs" : 3006.608362,
+                  "durationMs" : 6084.14152,
                   "events" : [
 
                   ],
@@ -15583,7 +15466,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3004.494325999999,
+                  "recoveryMs" : 3004.8035849999997,
                   "survived" : true
                 },
                 {
@@ -15599,8 +15482,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 4552.845787,
-                  "durationMs" : 6080.951942,
+                  "detectionMs" : 4548.854719000001,
+                  "durationMs" : 6091.180328,
                   "events" : [
 
                   ],
@@ -15609,7 +15492,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4551.419780999999,
+                  "recoveryMs" : 4547.424965,
                   "survived" : true
                 },
                 {
@@ -15625,8 +15508,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 4554.084666,
-                  "durationMs" : 6102.939505,
+                  "detectionMs" : 4549.581819999999,
+                  "durationMs" : 6120.90693,
                   "events" : [
 
                   ],
@@ -15635,7 +15518,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4552.616363,
+                  "recoveryMs" : 4547.274927,
                   "survived" : true
                 },
                 {
@@ -15643,8 +15526,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.379488999999,
-                  "durationMs" : 50403.681508,
+                  "detectionMs" : 3000.3211729999966,
+                  "durationMs" : 50415.314938,
                   "events" : [
 
                   ],
@@ -15675,8 +15558,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 1.6080809999984922,
-                  "durationMs" : 34130.896522,
+                  "detectionMs" : 2.4021690000008675,
+                  "durationMs" : 34190.601805,
                   "events" : [
 
                   ],
@@ -15685,7 +15568,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.925559000002977,
+                  "recoveryMs" : 1.237384000007296,
                   "survived" : true
                 }
               ],
@@ -15717,8 +15600,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 301.20784100000037,
-                  "durationMs" : 3385.335702,
+                  "detectionMs" : 301.6392900000001,
+                  "durationMs" : 3400.295594,
                   "events" : [
 
                   ],
@@ -15742,8 +15625,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 201.60359399999993,
-                  "durationMs" : 1303.774074,
+                  "detectionMs" : 201.9107680000002,
+                  "durationMs" : 1301.34763,
                   "events" : [
 
                   ],
@@ -15767,8 +15650,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.0387439999999941,
-                  "durationMs" : 141.811514,
+                  "detectionMs" : 1.3907590000000027,
+                  "durationMs" : 164.667965,
                   "events" : [
 
                   ],
@@ -15792,8 +15675,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 52.49176800000009,
-                  "durationMs" : 1139.051842,
+                  "detectionMs" : 53.756123000000116,
+                  "durationMs" : 5156.00964,
                   "events" : [
 
                   ],
@@ -15817,8 +15700,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 52.363530999999966,
-                  "durationMs" : 1136.471391,
+                  "detectionMs" : 52.87357500000053,
+                  "durationMs" : 5166.829185,
                   "events" : [
 
                   ],
@@ -15842,8 +15725,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 4.452430000000049,
-                  "durationMs" : 1104.529894,
+                  "detectionMs" : 5.676529000000301,
+                  "durationMs" : 5150.160361,
                   "events" : [
 
                   ],
@@ -15867,10 +15750,10 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.247515,
-                  "durationMs" : 16129.003132,
+                  "detectionMs" : 3011.268628,
+                  "durationMs" : 20177.188741,
                   "events" : [
-                    "late answer to request 6: {\"error\":{\"class\":\"PDOException\",\"code\":null,\"errno\":2006,\"fatal\":null,\"message\":\"SQLSTATE[HY000]: General error: 2006 MySQL server has gone away\",\"phase\":\"query\",\"sqlState\"…"
+                    "late answer to request 7: {\"error\":{\"class\":\"PDOException\",\"code\":null,\"errno\":2006,\"fatal\":null,\"message\":\"SQLSTATE[HY000]: General error: 2006 MySQL server has gone away\",\"phase\":\"query\",\"sqlState\"…"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -15891,8 +15774,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.901067,
-                  "durationMs" : 1298.747952,
+                  "detectionMs" : 203.427095,
+                  "durationMs" : 1361.161296,
                   "events" : [
 
                   ],
@@ -15916,8 +15799,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 47.39910499999996,
-                  "durationMs" : 2188.769363,
+                  "detectionMs" : 47.20499399999994,
+                  "durationMs" : 2194.7231,
                   "events" : [
 
                   ],
@@ -15937,7 +15820,7 @@ enum MeasuredDriversData {
                   "survived" : false,
                   "whileDown" : [
                     "operation 1 failed with 2006 (gone-away) after 0.1 ms",
-                    "operation 2 failed with 2006 (gone-away) after 0.1 ms"
+                    "operation 2 failed with 2006 (gone-away) after 0.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2006,
@@ -15953,8 +15836,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 12.497071000000005,
-                  "durationMs" : 2160.379662,
+                  "detectionMs" : 12.77903399999991,
+                  "durationMs" : 2169.953553,
                   "events" : [
 
                   ],
@@ -15973,8 +15856,8 @@ enum MeasuredDriversData {
                   },
                   "survived" : false,
                   "whileDown" : [
-                    "operation 1 failed with 2006 (gone-away) after 0.1 ms",
-                    "operation 2 failed with 2006 (gone-away) after 0.1 ms"
+                    "operation 1 failed with 2006 (gone-away) after 0.2 ms",
+                    "operation 2 failed with 2006 (gone-away) after 0.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2006,
@@ -15990,8 +15873,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1124.678631,
-                  "durationMs" : 2190.568439,
+                  "detectionMs" : 1099.635238,
+                  "durationMs" : 2166.006448,
                   "events" : [
 
                   ],
@@ -16015,8 +15898,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 3004.277669,
-                  "durationMs" : 6077.31863,
+                  "detectionMs" : 3005.63416,
+                  "durationMs" : 6115.293515,
                   "events" : [
 
                   ],
@@ -16040,8 +15923,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 4550.769329999999,
-                  "durationMs" : 6081.272198,
+                  "detectionMs" : 4549.835396,
+                  "durationMs" : 6096.903067,
                   "events" : [
 
                   ],
@@ -16065,8 +15948,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 4551.270576,
-                  "durationMs" : 6082.420239,
+                  "detectionMs" : 4547.220968,
+                  "durationMs" : 6104.684134,
                   "events" : [
 
                   ],
@@ -16090,8 +15973,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.341837,
-                  "durationMs" : 50352.326105,
+                  "detectionMs" : 3000.358030000003,
+                  "durationMs" : 50450.587233,
                   "events" : [
 
                   ],
@@ -16114,8 +15997,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 0.7785770000045886,
-                  "durationMs" : 34131.867582,
+                  "detectionMs" : 1.4157340000019758,
+                  "durationMs" : 34161.988013,
                   "events" : [
 
                   ],
@@ -16163,18 +16046,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3885.206646,
+                  "durationMs" : 3711.109331,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3759)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3759 is now 3762) (context=verify!, previousThreadId=3759, threadId=3762)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3761)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3789)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3789 is now 3791) (context=verify!, previousThreadId=3789, threadId=3791)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3787)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 302.2641490000001,
+                  "recoveryMs" : 303.03694700000005,
                   "survived" : true
                 },
                 {
@@ -16182,18 +16065,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1610.332308,
+                  "durationMs" : 1809.173127,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3767)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3767 is now 3772) (context=verify!, previousThreadId=3767, threadId=3772)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3770)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3796)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3796 is now 3801) (context=verify!, previousThreadId=3796, threadId=3801)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3797)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 203.55802100000005,
+                  "recoveryMs" : 206.28500299999973,
                   "survived" : true
                 },
                 {
@@ -16201,12 +16084,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 2.014114999999947,
-                  "durationMs" : 459.196808,
+                  "detectionMs" : 1.8954040000000418,
+                  "durationMs" : 474.169184,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3779)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3779 is now 3782) (context=verify!, previousThreadId=3779, threadId=3782)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3777)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3807)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3807 is now 3811) (context=verify!, previousThreadId=3807, threadId=3811)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3809)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -16221,7 +16104,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.7241579999999885,
+                  "recoveryMs" : 4.2886120000000005,
                   "survived" : false
                 },
                 {
@@ -16229,18 +16112,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1454.692755,
+                  "durationMs" : 5500.48663,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3787)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3787 is now 3789) (context=verify!, previousThreadId=3787, threadId=3789)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3788)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3816)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3816 is now 3824) (context=verify!, previousThreadId=3816, threadId=3824)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3817)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.673166999999694,
+                  "recoveryMs" : 60.06934799999908,
                   "survived" : true
                 },
                 {
@@ -16248,18 +16131,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1469.085103,
+                  "durationMs" : 5468.284496,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3796)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3796 is now 3798) (context=verify!, previousThreadId=3796, threadId=3798)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3797)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3821)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3821 is now 3833) (context=verify!, previousThreadId=3821, threadId=3833)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3820)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 55.16974800000003,
+                  "recoveryMs" : 56.58219800000006,
                   "survived" : true
                 },
                 {
@@ -16267,18 +16150,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1429.46503,
+                  "durationMs" : 5619.991702,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3803)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3803 is now 3808) (context=verify!, previousThreadId=3803, threadId=3808)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3806)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3830)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3830 is now 3843) (context=verify!, previousThreadId=3830, threadId=3843)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3832)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 11.87853199999995,
+                  "recoveryMs" : 7.9346379999997225,
                   "survived" : true
                 },
                 {
@@ -16286,12 +16169,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3011.5412710000005,
-                  "durationMs" : 16565.080676,
+                  "detectionMs" : 3011.269393999999,
+                  "durationMs" : 20486.501355,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3817)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3817 is now 3856) (context=verify!, previousThreadId=3817, threadId=3856)",
-                    "late answer to request 5: {\"id\":5,\"ms\":12023.911,\"ok\":true}"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3841)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3841 is now 3903) (context=verify!, previousThreadId=3841, threadId=3903)",
+                    "late answer to request 6: {\"id\":6,\"ms\":9013.849,\"ok\":true}"
                   ],
                   "firstError" : {
                     "code" : -4,
@@ -16312,11 +16195,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.27140700000018,
-                  "durationMs" : 1731.656258,
+                  "detectionMs" : 203.76943400000005,
+                  "durationMs" : 1706.875028,
                   "events" : [
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3824)",
-                    "reconnect: connection_pool.disconnect!: verify!: reconnect! replaced the dead connection (server thread 3824 is now 3826) (context=connection_pool.disconnect!: verify!, previousThreadId=3824, threadI…"
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3850)",
+                    "reconnect: connection_pool.disconnect!: verify!: reconnect! replaced the dead connection (server thread 3850 is now 3854) (context=connection_pool.disconnect!: verify!, previousThreadId=3850, threadI…"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -16348,11 +16231,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 22.945406999999932,
-                  "durationMs" : 2841.462838,
+                  "detectionMs" : 23.477975000000015,
+                  "durationMs" : 2672.560665,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=7)",
-                    "reconnect-failed: Can't connect to server on '127.0.0.1' (115) (class=ActiveRecord::ConnectionNotEstablished, context=verify!, threadId=7)",
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=8)",
+                    "reconnect-failed: Can't connect to server on '127.0.0.1' (115) (class=ActiveRecord::ConnectionNotEstablished, context=verify!, threadId=8)",
                     "reconnect: verify!: reconnect! replaced the dead connection (server thread 5 is now 4) (context=verify!, previousThreadId=5, threadId=4)"
                   ],
                   "operations" : {
@@ -16360,11 +16243,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1105.846068,
+                  "recoveryMs" : 1095.6796869999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 (refused) after 1.3 ms",
-                    "operation 2 failed with 2002 (refused) after 1.5 ms"
+                    "operation 1 failed with 2002 (refused) after 1.8 ms",
+                    "operation 2 failed with 2002 (refused) after 2.2 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -16380,23 +16263,23 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 13.14666699999998,
-                  "durationMs" : 2723.549243,
+                  "detectionMs" : 14.110456000000113,
+                  "durationMs" : 2509.397816,
                   "events" : [
                     "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=9)",
                     "reconnect-failed: Can't connect to server on '127.0.0.1' (115) (class=ActiveRecord::ConnectionNotEstablished, context=verify!, threadId=9)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 8 is now 4) (context=verify!, previousThreadId=8, threadId=4)"
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 10 is now 4) (context=verify!, previousThreadId=10, threadId=4)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1106.7781360000004,
+                  "recoveryMs" : 1093.8083840000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 (refused) after 1.6 ms",
-                    "operation 2 failed with 2002 (refused) after 1.9 ms"
+                    "operation 1 failed with 2002 (refused) after 1.5 ms",
+                    "operation 2 failed with 2002 (refused) after 1.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -16412,18 +16295,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2683.15042,
+                  "durationMs" : 2585.875311,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=8)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 8 is now 4) (context=verify!, previousThreadId=8, threadId=4)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=9)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=10)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 10 is now 4) (context=verify!, previousThreadId=10, threadId=4)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=7)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.8903979999998,
+                  "recoveryMs" : 1079.056843,
                   "survived" : true
                 },
                 {
@@ -16431,18 +16314,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4484.0280060000005,
+                  "durationMs" : 4519.778423,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3834)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3834 is now 3835) (context=verify!, previousThreadId=3834, threadId=3835)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3832)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3859)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3859 is now 3864) (context=verify!, previousThreadId=3859, threadId=3864)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3862)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1103.53607,
+                  "recoveryMs" : 1104.9824120000003,
                   "survived" : true
                 },
                 {
@@ -16450,18 +16333,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4513.081043,
+                  "durationMs" : 4645.756885,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3843)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3843 is now 3846) (context=verify!, previousThreadId=3843, threadId=3846)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3840)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3872)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3872 is now 3874) (context=verify!, previousThreadId=3872, threadId=3874)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3871)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2655.9707579999995,
+                  "recoveryMs" : 2648.675469,
                   "survived" : true
                 },
                 {
@@ -16469,18 +16352,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4484.774376,
+                  "durationMs" : 4966.283134,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3853)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3853 is now 3873) (context=verify!, previousThreadId=3853, threadId=3873)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3851)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3881)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3881 is now 3890) (context=verify!, previousThreadId=3881, threadId=3890)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3882)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2657.006676,
+                  "recoveryMs" : 2653.187896,
                   "survived" : true
                 },
                 {
@@ -16488,8 +16371,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 3000.402967999995,
-                  "durationMs" : 52231.96028,
+                  "detectionMs" : 3000.6561969999966,
+                  "durationMs" : 52595.769494,
                   "events" : [
                     "late answer to request 8: {\"error\":{\"class\":\"ActiveRecord::ConnectionTimeoutError\",\"code\":null,\"errno\":null,\"fatal\":null,\"message\":\"could not obtain a connection from the pool within 5.000 seconds (w…"
                   ],
@@ -16512,18 +16395,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34444.654229,
+                  "durationMs" : 34645.438906,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3869)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3869 is now 3985) (context=verify!, previousThreadId=3869, threadId=3985)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3872)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3899)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3899 is now 4002) (context=verify!, previousThreadId=3899, threadId=4002)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3898)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.3696879999988596,
+                  "recoveryMs" : 3.3165070000031847,
                   "survived" : true
                 }
               ],
@@ -16555,16 +16438,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3716.3788329999998,
+                  "durationMs" : 3665.430546,
                   "events" : [
-                    "pool-flush: the reaper disconnected a connection idle for 3.0 s (idle_timeout 2.0 s) (threadId=3880)"
+                    "pool-flush: the reaper disconnected a connection idle for 3.0 s (idle_timeout 2.0 s) (threadId=3910)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.6779120000001,
+                  "recoveryMs" : 302.07907199999954,
                   "survived" : true
                 },
                 {
@@ -16572,18 +16455,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1580.3734869999998,
+                  "durationMs" : 1658.536694,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3888)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3888 is now 3890) (context=verify!, previousThreadId=3888, threadId=3890)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3885)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3917)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3917 is now 3919) (context=verify!, previousThreadId=3917, threadId=3919)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3914)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 202.55039299999999,
+                  "recoveryMs" : 203.73367200000007,
                   "survived" : true
                 },
                 {
@@ -16591,12 +16474,12 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 1.4971259999999802,
-                  "durationMs" : 460.252193,
+                  "detectionMs" : 2.2250289999999495,
+                  "durationMs" : 579.977842,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3895)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3895 is now 3900) (context=verify!, previousThreadId=3895, threadId=3900)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3896)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3926)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3926 is now 3929) (context=verify!, previousThreadId=3926, threadId=3929)",
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3925)"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -16611,7 +16494,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2.8504609999999957,
+                  "recoveryMs" : 4.545424000000025,
                   "survived" : false
                 },
                 {
@@ -16619,18 +16502,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1434.769526,
+                  "durationMs" : 5658.917942,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3904)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3904 is now 3907) (context=verify!, previousThreadId=3904, threadId=3907)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3903)"
+                    "pool-flush: the reaper disconnected a connection idle for 2.9 s (idle_timeout 2.0 s) (threadId=3935)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.44521399999985,
+                  "recoveryMs" : 57.388622999999825,
                   "survived" : true
                 },
                 {
@@ -16638,18 +16519,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1445.131269,
+                  "durationMs" : 5880.302857,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3914)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3914 is now 3916) (context=verify!, previousThreadId=3914, threadId=3916)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3915)"
+                    "pool-flush: the reaper disconnected a connection idle for 2.9 s (idle_timeout 2.0 s) (threadId=3941)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.941789999999855,
+                  "recoveryMs" : 54.68871999999919,
                   "survived" : true
                 },
                 {
@@ -16657,18 +16536,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "durationMs" : 1425.925736,
+                  "durationMs" : 5676.858981,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3922)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3922 is now 3927) (context=verify!, previousThreadId=3922, threadId=3927)",
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3921)"
+                    "pool-flush: the reaper disconnected a connection idle for 2.9 s (idle_timeout 2.0 s) (threadId=3944)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 5.311881000000085,
+                  "recoveryMs" : 1.7084310000000187,
                   "survived" : true
                 },
                 {
@@ -16676,37 +16553,28 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 3004.82912,
-                  "durationMs" : 4434.005105,
+                  "durationMs" : 5548.826566,
                   "events" : [
-                    "pool-flush: the reaper disconnected a connection idle for 3.0 s (idle_timeout 2.0 s) (threadId=3934)",
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3935)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3935 is now 3955) (context=verify!, previousThreadId=3935, threadId=3955)"
+                    "pool-flush: the reaper disconnected a connection idle for 2.9 s (idle_timeout 2.0 s) (threadId=3953)"
                   ],
-                  "firstError" : {
-                    "code" : -4,
-                    "kind" : "hung",
-                    "label" : "-4 REPRO_HUNG",
-                    "message" : "no answer within 3 s: the driver has no timeout that fired (--driver-deadline)",
-                    "phase" : "unknown"
-                  },
                   "operations" : {
-                    "failed" : 1,
-                    "succeeded" : 4,
+                    "failed" : 0,
+                    "succeeded" : 5,
                     "total" : 5
                   },
-                  "survived" : false
+                  "recoveryMs" : 1.7170679999999265,
+                  "survived" : true
                 },
                 {
                   "absorbed" : [
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 202.40947299999993,
-                  "durationMs" : 1658.3364219999999,
+                  "detectionMs" : 203.71715599999993,
+                  "durationMs" : 1737.148931,
                   "events" : [
-                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3940)",
-                    "reconnect: connection_pool.disconnect!: verify!: reconnect! replaced the dead connection (server thread 3940 is now 3944) (context=connection_pool.disconnect!: verify!, previousThreadId=3940, threadI…"
+                    "ping-failed: connection_pool.disconnect!: verify!: Mysql2::Client#ping returned false, the connection is dead (context=connection_pool.disconnect!: verify!, threadId=3958)",
+                    "reconnect: connection_pool.disconnect!: verify!: reconnect! replaced the dead connection (server thread 3958 is now 3962) (context=connection_pool.disconnect!: verify!, previousThreadId=3958, threadI…"
                   ],
                   "firstError" : {
                     "code" : 2013,
@@ -16738,11 +16606,11 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 43.45427000000018,
-                  "durationMs" : 2651.039766,
+                  "detectionMs" : 44.829938000000084,
+                  "durationMs" : 2409.309783,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=9)",
-                    "reconnect-failed: Can't connect to server on '127.0.0.1' (115) (class=ActiveRecord::ConnectionNotEstablished, context=verify!, threadId=9)",
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=11)",
+                    "reconnect-failed: Can't connect to server on '127.0.0.1' (115) (class=ActiveRecord::ConnectionNotEstablished, context=verify!, threadId=11)",
                     "reconnect: verify!: reconnect! replaced the dead connection (server thread 10 is now 4) (context=verify!, previousThreadId=10, threadId=4)"
                   ],
                   "operations" : {
@@ -16750,11 +16618,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1088.531622,
+                  "recoveryMs" : 1079.888183,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 (refused) after 1.4 ms",
-                    "operation 2 failed with 2002 (refused) after 1.9 ms"
+                    "operation 1 failed with 2002 (refused) after 1.5 ms",
+                    "operation 2 failed with 2002 (refused) after 1.3 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -16770,23 +16638,23 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 19.562451999999894,
-                  "durationMs" : 2617.112055,
+                  "detectionMs" : 17.05456500000014,
+                  "durationMs" : 2424.449184,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=7)",
-                    "reconnect-failed: Can't connect to server on '127.0.0.1' (115) (class=ActiveRecord::ConnectionNotEstablished, context=verify!, threadId=7)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 9 is now 4) (context=verify!, previousThreadId=9, threadId=4)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=10)",
+                    "reconnect-failed: Can't connect to server on '127.0.0.1' (115) (class=ActiveRecord::ConnectionNotEstablished, context=verify!, threadId=10)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 7 is now 4) (context=verify!, previousThreadId=7, threadId=4)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1112.7410639999998,
+                  "recoveryMs" : 1081.3978690000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 (refused) after 3.0 ms",
-                    "operation 2 failed with 2002 (refused) after 1.5 ms"
+                    "operation 1 failed with 2002 (refused) after 1.8 ms",
+                    "operation 2 failed with 2002 (refused) after 2.0 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -16802,7 +16670,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2632.992578,
+                  "durationMs" : 2567.678026,
                   "events" : [
                     "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=10)",
                     "reconnect: verify!: reconnect! replaced the dead connection (server thread 10 is now 4) (context=verify!, previousThreadId=10, threadId=4)",
@@ -16813,7 +16681,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1101.005916,
+                  "recoveryMs" : 1099.520687,
                   "survived" : true
                 },
                 {
@@ -16821,18 +16689,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "durationMs" : 4460.401767,
+                  "durationMs" : 4537.089672,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3950)",
-                    "pool-flush: the reaper disconnected a connection idle for 4.1 s (idle_timeout 2.0 s) (threadId=3951)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3950 is now 3962) (context=verify!, previousThreadId=3950, threadId=3962)"
+                    "pool-flush: the reaper disconnected a connection idle for 4.1 s (idle_timeout 2.0 s) (threadId=3969)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1104.8724979999988,
+                  "recoveryMs" : 1107.9247390000005,
                   "survived" : true
                 },
                 {
@@ -16840,16 +16706,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "durationMs" : 4477.219352,
+                  "durationMs" : 4649.633284,
                   "events" : [
-                    "pool-flush: the reaper disconnected a connection idle for 4.1 s (idle_timeout 2.0 s) (threadId=3960)"
+                    "pool-flush: the reaper disconnected a connection idle for 4.1 s (idle_timeout 2.0 s) (threadId=3976)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2657.7512529999995,
+                  "recoveryMs" : 2651.1768680000005,
                   "survived" : true
                 },
                 {
@@ -16857,18 +16723,18 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "durationMs" : 4545.574757,
+                  "durationMs" : 4642.616689,
                   "events" : [
-                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3967)",
-                    "pool-flush: the reaper disconnected a connection idle for 4.1 s (idle_timeout 2.0 s) (threadId=3965)",
-                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3967 is now 3975) (context=verify!, previousThreadId=3967, threadId=3975)"
+                    "ping-failed: verify!: Mysql2::Client#ping returned false, the connection is dead (context=verify!, threadId=3981)",
+                    "reconnect: verify!: reconnect! replaced the dead connection (server thread 3981 is now 3992) (context=verify!, previousThreadId=3981, threadId=3992)",
+                    "pool-flush: the reaper disconnected a connection idle for 4.1 s (idle_timeout 2.0 s) (threadId=3980)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2652.0052249999994,
+                  "recoveryMs" : 2649.2099870000006,
                   "survived" : true
                 },
                 {
@@ -16876,16 +16742,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34726.604353,
+                  "durationMs" : 34779.434521,
                   "events" : [
-                    "pool-flush: the reaper disconnected a connection idle for 3.0 s (idle_timeout 2.0 s) (threadId=3972)"
+                    "pool-flush: the reaper disconnected a connection idle for 3.0 s (idle_timeout 2.0 s) (threadId=3990)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.8768609999970067,
+                  "recoveryMs" : 4.335551999996824,
                   "survived" : true
                 },
                 {
@@ -16893,16 +16759,16 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34494.871514,
+                  "durationMs" : 34491.745489,
                   "events" : [
-                    "pool-flush: the reaper disconnected a connection idle for 3.0 s (idle_timeout 2.0 s) (threadId=3982)"
+                    "pool-flush: the reaper disconnected a connection idle for 3.0 s (idle_timeout 2.0 s) (threadId=4000)"
                   ],
                   "operations" : {
                     "failed" : 0,
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.9549060000063037,
+                  "recoveryMs" : 2.6643479999984265,
                   "survived" : true
                 }
               ],
@@ -16943,8 +16809,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.5228979999997,
-                  "durationMs" : 3304.716893,
+                  "detectionMs" : 300.8094339999998,
+                  "durationMs" : 3311.690916,
                   "events" : [
 
                   ],
@@ -16953,7 +16819,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.3304479999997,
+                  "recoveryMs" : 301.6540219999997,
                   "survived" : true
                 },
                 {
@@ -16968,8 +16834,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.753196,
-                  "durationMs" : 1204.213278,
+                  "detectionMs" : 201.09233100000006,
+                  "durationMs" : 1206.418579,
                   "events" : [
 
                   ],
@@ -16978,7 +16844,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.33071000000007,
+                  "recoveryMs" : 201.9276440000001,
                   "survived" : true
                 },
                 {
@@ -16986,8 +16852,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.15163599999999988,
-                  "durationMs" : 25.171266,
+                  "detectionMs" : 0.21540400000000037,
+                  "durationMs" : 5.240264,
                   "events" : [
 
                   ],
@@ -17003,7 +16869,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.8143560000000001,
+                  "recoveryMs" : 0.6574770000000001,
                   "survived" : false
                 },
                 {
@@ -17018,8 +16884,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.26601000000005,
-                  "durationMs" : 1060.642064,
+                  "detectionMs" : 51.90687199999957,
+                  "durationMs" : 5064.468101,
                   "events" : [
 
                   ],
@@ -17028,7 +16894,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.003163000000086,
+                  "recoveryMs" : 54.20645299999978,
                   "survived" : true
                 },
                 {
@@ -17043,8 +16909,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.31816300000003,
-                  "durationMs" : 1061.980289,
+                  "detectionMs" : 51.77270099999987,
+                  "durationMs" : 5064.706371,
                   "events" : [
 
                   ],
@@ -17053,7 +16919,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 52.96792600000015,
+                  "recoveryMs" : 54.74014499999976,
                   "survived" : true
                 },
                 {
@@ -17068,8 +16934,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 4.158508000000097,
-                  "durationMs" : 1030.483833,
+                  "detectionMs" : 10.291645000000244,
+                  "durationMs" : 5037.754607,
                   "events" : [
 
                   ],
@@ -17078,7 +16944,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 4.775891000000001,
+                  "recoveryMs" : 10.982891999999993,
                   "survived" : true
                 },
                 {
@@ -17093,8 +16959,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 10020.442384999998,
-                  "durationMs" : 41080.679694,
+                  "detectionMs" : 10020.920932,
+                  "durationMs" : 45113.849826,
                   "events" : [
 
                   ],
@@ -17103,7 +16969,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40046.853266,
+                  "recoveryMs" : 40053.886447000004,
                   "survived" : true
                 },
                 {
@@ -17111,8 +16977,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.91260199999988,
-                  "durationMs" : 1204.306752,
+                  "detectionMs" : 200.95414900000003,
+                  "durationMs" : 1204.476714,
                   "events" : [
 
                   ],
@@ -17151,8 +17017,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 28.841021999999953,
-                  "durationMs" : 2114.221962,
+                  "detectionMs" : 31.135325999999964,
+                  "durationMs" : 2099.413384,
                   "events" : [
 
                   ],
@@ -17161,10 +17027,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1108.030178,
+                  "recoveryMs" : 1096.2052400000002,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
                     "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
@@ -17187,8 +17053,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 11.036830000000009,
-                  "durationMs" : 2128.823798,
+                  "detectionMs" : 15.700371999999902,
+                  "durationMs" : 2093.009872,
                   "events" : [
 
                   ],
@@ -17197,10 +17063,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1123.7304519999998,
+                  "recoveryMs" : 1089.6956500000001,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
                     "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
@@ -17223,8 +17089,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1108.6979310000002,
-                  "durationMs" : 2114.074107,
+                  "detectionMs" : 1101.4884770000003,
+                  "durationMs" : 2105.818456,
                   "events" : [
 
                   ],
@@ -17233,7 +17099,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.3117540000003,
+                  "recoveryMs" : 1102.1215580000003,
                   "survived" : true
                 },
                 {
@@ -17250,8 +17116,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.137096,
-                  "durationMs" : 4183.237869,
+                  "detectionMs" : 1107.9670090000004,
+                  "durationMs" : 4152.100902,
                   "events" : [
 
                   ],
@@ -17260,7 +17126,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.3655120000008,
+                  "recoveryMs" : 1103.7823850000009,
                   "survived" : true
                 },
                 {
@@ -17277,8 +17143,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2659.880341,
-                  "durationMs" : 4142.702259,
+                  "detectionMs" : 2663.361234,
+                  "durationMs" : 4152.808234,
                   "events" : [
 
                   ],
@@ -17287,7 +17153,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2656.494235,
+                  "recoveryMs" : 2658.3504409999996,
                   "survived" : true
                 },
                 {
@@ -17304,8 +17170,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2652.284718,
-                  "durationMs" : 4171.265549,
+                  "detectionMs" : 2651.3163209999993,
+                  "durationMs" : 4213.602372,
                   "events" : [
 
                   ],
@@ -17314,7 +17180,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2649.7936580000005,
+                  "recoveryMs" : 2647.8915050000005,
                   "survived" : true
                 },
                 {
@@ -17331,8 +17197,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 40044.03028399999,
-                  "durationMs" : 74371.017856,
+                  "detectionMs" : 40043.746263,
+                  "durationMs" : 74415.974311,
                   "events" : [
 
                   ],
@@ -17341,7 +17207,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 40043.169746,
+                  "recoveryMs" : 40042.67590100002,
                   "survived" : true
                 },
                 {
@@ -17356,8 +17222,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 0.23313700000289828,
-                  "durationMs" : 34083.135714,
+                  "detectionMs" : 0.46205400000326335,
+                  "durationMs" : 34066.486683,
                   "events" : [
 
                   ],
@@ -17366,7 +17232,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.3379790000035428,
+                  "recoveryMs" : 2.2432929999995395,
                   "survived" : true
                 }
               ],
@@ -17400,8 +17266,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.436248,
-                  "durationMs" : 3303.983648,
+                  "detectionMs" : 300.6592740000001,
+                  "durationMs" : 3304.562311,
                   "events" : [
 
                   ],
@@ -17410,7 +17276,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.32427400000006,
+                  "recoveryMs" : 301.64099699999997,
                   "survived" : true
                 },
                 {
@@ -17425,8 +17291,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.87708500000008,
-                  "durationMs" : 1205.1150440000001,
+                  "detectionMs" : 201.11349699999994,
+                  "durationMs" : 1205.9530359999999,
                   "events" : [
 
                   ],
@@ -17435,7 +17301,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.76146999999992,
+                  "recoveryMs" : 201.94494599999996,
                   "survived" : true
                 },
                 {
@@ -17443,8 +17309,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.2239229999999992,
-                  "durationMs" : 24.465406,
+                  "detectionMs" : 0.24026100000000028,
+                  "durationMs" : 26.92645,
                   "events" : [
 
                   ],
@@ -17460,7 +17326,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.8593429999999991,
+                  "recoveryMs" : 1.0150530000000018,
                   "survived" : false
                 },
                 {
@@ -17475,8 +17341,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.80576800000006,
-                  "durationMs" : 1062.487969,
+                  "detectionMs" : 52.2787129999997,
+                  "durationMs" : 5066.292469,
                   "events" : [
 
                   ],
@@ -17485,7 +17351,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 54.11900200000002,
+                  "recoveryMs" : 55.21766800000023,
                   "survived" : true
                 },
                 {
@@ -17500,8 +17366,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.32976999999994,
-                  "durationMs" : 1060.304813,
+                  "detectionMs" : 51.74919299999965,
+                  "durationMs" : 5064.6543,
                   "events" : [
 
                   ],
@@ -17510,7 +17376,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.04951700000004,
+                  "recoveryMs" : 53.95163799999955,
                   "survived" : true
                 },
                 {
@@ -17525,8 +17391,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 3.4723129999999855,
-                  "durationMs" : 1023.90071,
+                  "detectionMs" : 8.00673099999949,
+                  "durationMs" : 5046.751737,
                   "events" : [
 
                   ],
@@ -17535,7 +17401,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 3.9302639999999656,
+                  "recoveryMs" : 9.579194999999345,
                   "survived" : true
                 },
                 {
@@ -17550,8 +17416,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 5009.330238,
-                  "durationMs" : 21045.148007,
+                  "detectionMs" : 5021.011893999999,
+                  "durationMs" : 25064.758124,
                   "events" : [
 
                   ],
@@ -17560,7 +17426,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20025.639068,
+                  "recoveryMs" : 20038.62794,
                   "survived" : true
                 },
                 {
@@ -17568,8 +17434,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 201.01542600000005,
-                  "durationMs" : 1203.94518,
+                  "detectionMs" : 201.00915499999996,
+                  "durationMs" : 1204.217781,
                   "events" : [
 
                   ],
@@ -17608,8 +17474,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 26.130808000000002,
-                  "durationMs" : 2142.058186,
+                  "detectionMs" : 31.32368400000007,
+                  "durationMs" : 2089.766457,
                   "events" : [
 
                   ],
@@ -17618,7 +17484,43 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1136.239908,
+                  "recoveryMs" : 1086.1546209999997,
+                  "survived" : true,
+                  "whileDown" : [
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
+                  ],
+                  "whileDownError" : {
+                    "code" : 2002,
+                    "kind" : "refused",
+                    "label" : "2002 CR_CONNECTION_ERROR",
+                    "message" : "Can't connect to server on '127.0.0.1' (115)",
+                    "phase" : "acquire"
+                  }
+                },
+                {
+                  "absorbed" : [
+                    {
+                      "code" : 2013,
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "2013 CR_SERVER_LOST",
+                      "message" : "Lost connection to server during query",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "server-restart-crash",
+                  "detectionMs" : 15.003282000000013,
+                  "durationMs" : 2122.672724,
+                  "events" : [
+
+                  ],
+                  "operations" : {
+                    "failed" : 0,
+                    "succeeded" : 5,
+                    "total" : 5
+                  },
+                  "recoveryMs" : 1118.8809659999997,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
@@ -17643,45 +17545,9 @@ enum MeasuredDriversData {
                       "phase" : "validate"
                     }
                   ],
-                  "column" : "server-restart-crash",
-                  "detectionMs" : 10.782582000000048,
-                  "durationMs" : 2116.5348,
-                  "events" : [
-
-                  ],
-                  "operations" : {
-                    "failed" : 0,
-                    "succeeded" : 5,
-                    "total" : 5
-                  },
-                  "recoveryMs" : 1108.772171,
-                  "survived" : true,
-                  "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
-                  ],
-                  "whileDownError" : {
-                    "code" : 2002,
-                    "kind" : "refused",
-                    "label" : "2002 CR_CONNECTION_ERROR",
-                    "message" : "Can't connect to server on '127.0.0.1' (115)",
-                    "phase" : "acquire"
-                  }
-                },
-                {
-                  "absorbed" : [
-                    {
-                      "code" : 2013,
-                      "handledBy" : "validation",
-                      "kind" : "lost",
-                      "label" : "2013 CR_SERVER_LOST",
-                      "message" : "Lost connection to server during query",
-                      "phase" : "validate"
-                    }
-                  ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1097.783363,
-                  "durationMs" : 2101.823443,
+                  "detectionMs" : 1096.6840379999999,
+                  "durationMs" : 2102.232605,
                   "events" : [
 
                   ],
@@ -17690,7 +17556,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1098.3658489999998,
+                  "recoveryMs" : 1097.387554,
                   "survived" : true
                 },
                 {
@@ -17707,8 +17573,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1105.1774960000002,
-                  "durationMs" : 4146.568158,
+                  "detectionMs" : 1107.0393050000002,
+                  "durationMs" : 4162.477585,
                   "events" : [
 
                   ],
@@ -17717,7 +17583,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.8867580000006,
+                  "recoveryMs" : 1104.2516190000006,
                   "survived" : true
                 },
                 {
@@ -17734,8 +17600,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2655.4338949999997,
-                  "durationMs" : 4135.985193,
+                  "detectionMs" : 2650.0270470000005,
+                  "durationMs" : 4135.881741,
                   "events" : [
 
                   ],
@@ -17744,7 +17610,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2652.7855490000006,
+                  "recoveryMs" : 2648.087628,
                   "survived" : true
                 },
                 {
@@ -17761,8 +17627,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2653.219673,
-                  "durationMs" : 4153.20493,
+                  "detectionMs" : 2652.685912,
+                  "durationMs" : 4157.845673,
                   "events" : [
 
                   ],
@@ -17771,7 +17637,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2650.739032,
+                  "recoveryMs" : 2650.362784,
                   "survived" : true
                 },
                 {
@@ -17788,8 +17654,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 20024.590955,
-                  "durationMs" : 54332.213753,
+                  "detectionMs" : 20025.108158999996,
+                  "durationMs" : 54390.304689,
                   "events" : [
 
                   ],
@@ -17798,7 +17664,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 20023.701845000003,
+                  "recoveryMs" : 20023.974916,
                   "survived" : true
                 },
                 {
@@ -17813,8 +17679,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 0.15727399999741465,
-                  "durationMs" : 34087.630732,
+                  "detectionMs" : 0.35271900000225287,
+                  "durationMs" : 34088.212274,
                   "events" : [
 
                   ],
@@ -17823,7 +17689,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.9875979999997071,
+                  "recoveryMs" : 1.7073119999986375,
                   "survived" : true
                 }
               ],
@@ -17850,8 +17716,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 10.729613000000086,
-                  "durationMs" : 1041.74403,
+                  "detectionMs" : 6.806275000000824,
+                  "durationMs" : 5034.954658,
                   "events" : [
 
                   ],
@@ -17874,7 +17740,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "durationMs" : 34281.867109,
+                  "durationMs" : 34411.211067,
                   "events" : [
 
                   ],
@@ -17883,7 +17749,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.7694650000048568,
+                  "recoveryMs" : 1.5280389999970794,
                   "survived" : true
                 },
                 {
@@ -17891,7 +17757,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34080.484088,
+                  "durationMs" : 34088.90616,
                   "events" : [
 
                   ],
@@ -17900,7 +17766,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.37551800000073854,
+                  "recoveryMs" : 0.5919880000001285,
                   "survived" : true
                 }
               ],
@@ -17933,8 +17799,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.50608699999975,
-                  "durationMs" : 3303.333372,
+                  "detectionMs" : 300.6685150000003,
+                  "durationMs" : 3305.995757,
                   "events" : [
 
                   ],
@@ -17943,7 +17809,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.17719099999977,
+                  "recoveryMs" : 301.7951360000002,
                   "survived" : true
                 },
                 {
@@ -17958,8 +17824,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.48815700000011,
-                  "durationMs" : 1204.381453,
+                  "detectionMs" : 200.95755399999996,
+                  "durationMs" : 1206.569729,
                   "events" : [
 
                   ],
@@ -17968,7 +17834,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.6471150000001,
+                  "recoveryMs" : 202.33909099999994,
                   "survived" : true
                 },
                 {
@@ -17976,8 +17842,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.21385199999999926,
-                  "durationMs" : 23.763302,
+                  "detectionMs" : 0.32961499999999955,
+                  "durationMs" : 6.484977,
                   "events" : [
 
                   ],
@@ -17993,7 +17859,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.5110840000000003,
+                  "recoveryMs" : 0.9295749999999998,
                   "survived" : false
                 },
                 {
@@ -18008,8 +17874,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.299034000000006,
-                  "durationMs" : 1059.796556,
+                  "detectionMs" : 52.06744999999955,
+                  "durationMs" : 5073.774528,
                   "events" : [
 
                   ],
@@ -18018,7 +17884,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 52.95920199999989,
+                  "recoveryMs" : 54.960651999999754,
                   "survived" : true
                 },
                 {
@@ -18033,8 +17899,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.01722499999994,
-                  "durationMs" : 1058.92161,
+                  "detectionMs" : 51.54642899999999,
+                  "durationMs" : 5065.06395,
                   "events" : [
 
                   ],
@@ -18043,7 +17909,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 52.55905700000005,
+                  "recoveryMs" : 53.83256999999958,
                   "survived" : true
                 },
                 {
@@ -18051,8 +17917,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 15.135784999999942,
-                  "durationMs" : 1041.09149,
+                  "detectionMs" : 7.048843999999917,
+                  "durationMs" : 5041.395409,
                   "events" : [
 
                   ],
@@ -18075,8 +17941,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2006.1095199999997,
-                  "durationMs" : 9031.901069,
+                  "detectionMs" : 2013.5966440000002,
+                  "durationMs" : 13062.56135,
                   "events" : [
 
                   ],
@@ -18099,8 +17965,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.95144000000005,
-                  "durationMs" : 1202.992479,
+                  "detectionMs" : 201.21772399999998,
+                  "durationMs" : 1206.763831,
                   "events" : [
 
                   ],
@@ -18139,8 +18005,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 27.90576199999998,
-                  "durationMs" : 2104.435115,
+                  "detectionMs" : 31.36346900000001,
+                  "durationMs" : 2104.179361,
                   "events" : [
 
                   ],
@@ -18149,10 +18015,10 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1100.7490269999998,
+                  "recoveryMs" : 1100.7261399999998,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms",
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.7 ms",
                     "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
                   ],
                   "whileDownError" : {
@@ -18175,8 +18041,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 12.155434000000014,
-                  "durationMs" : 2105.865037,
+                  "detectionMs" : 15.840698999999972,
+                  "durationMs" : 2120.7666600000002,
                   "events" : [
 
                   ],
@@ -18185,11 +18051,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.105875,
+                  "recoveryMs" : 1117.302808,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -18211,8 +18077,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1121.4250700000002,
-                  "durationMs" : 2125.958743,
+                  "detectionMs" : 1095.932365,
+                  "durationMs" : 2100.059804,
                   "events" : [
 
                   ],
@@ -18221,7 +18087,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1122.044281,
+                  "recoveryMs" : 1096.758615,
                   "survived" : true
                 },
                 {
@@ -18238,8 +18104,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1104.5678740000003,
-                  "durationMs" : 4142.569898,
+                  "detectionMs" : 1106.5778130000003,
+                  "durationMs" : 4165.057337,
                   "events" : [
 
                   ],
@@ -18248,7 +18114,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1102.331808,
+                  "recoveryMs" : 1103.7074300000008,
                   "survived" : true
                 },
                 {
@@ -18265,8 +18131,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2657.555636,
-                  "durationMs" : 4134.73941,
+                  "detectionMs" : 2646.466598,
+                  "durationMs" : 4147.169213,
                   "events" : [
 
                   ],
@@ -18275,7 +18141,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 2655.6041780000005,
+                  "recoveryMs" : 2643.0064619999994,
                   "survived" : true
                 },
                 {
@@ -18283,34 +18149,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2657.3934679999998,
-                  "durationMs" : 4156.932011,
-                  "events" : [
-
-                  ],
-                  "firstError" : {
-                    "code" : 2013,
-                    "driverCode" : "CR_SERVER_LOST",
-                    "errorClass" : "DatabaseError",
-                    "kind" : "lost",
-                    "label" : "2013 (lost)",
-                    "message" : "Lost connection to server during query",
-                    "phase" : "query"
-                  },
-                  "operations" : {
-                    "failed" : 4,
-                    "succeeded" : 1,
-                    "total" : 5
-                  },
-                  "survived" : false
-                },
-                {
-                  "absorbed" : [
-
-                  ],
-                  "column" : "nat-idle-timeout",
-                  "detectionMs" : 2003.5197890000054,
-                  "durationMs" : 42313.191498,
+                  "detectionMs" : 2650.4775879999997,
+                  "durationMs" : 4175.890009,
                   "events" : [
 
                   ],
@@ -18333,6 +18173,41 @@ enum MeasuredDriversData {
                 {
                   "absorbed" : [
                     {
+                      "code" : -3,
+                      "driverCode" : "REPRO_LIVENESS_CLOSED",
+                      "errorClass" : "DatabaseError",
+                      "handledBy" : "validation",
+                      "kind" : "lost",
+                      "label" : "REPRO_LIVENESS_CLOSED (lost)",
+                      "message" : "liveness check: the server closed the socket (FIN seen by a non-blocking peek)",
+                      "phase" : "validate"
+                    }
+                  ],
+                  "column" : "nat-idle-timeout",
+                  "detectionMs" : 2004.2029459999976,
+                  "durationMs" : 38437.241401,
+                  "events" : [
+
+                  ],
+                  "firstError" : {
+                    "code" : 2013,
+                    "driverCode" : "CR_SERVER_LOST",
+                    "errorClass" : "DatabaseError",
+                    "kind" : "lost",
+                    "label" : "2013 (lost)",
+                    "message" : "Lost connection to server during query",
+                    "phase" : "query"
+                  },
+                  "operations" : {
+                    "failed" : 2,
+                    "succeeded" : 3,
+                    "total" : 5
+                  },
+                  "survived" : false
+                },
+                {
+                  "absorbed" : [
+                    {
                       "code" : -1,
                       "handledBy" : "validation",
                       "kind" : "lost",
@@ -18342,8 +18217,8 @@ enum MeasuredDriversData {
                     }
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 0.1027129999929457,
-                  "durationMs" : 34060.132442,
+                  "detectionMs" : 0.16965399999753572,
+                  "durationMs" : 34090.380662,
                   "events" : [
 
                   ],
@@ -18352,7 +18227,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.1004059999977471,
+                  "recoveryMs" : 1.7293750000026193,
                   "survived" : true
                 }
               ],
@@ -18379,8 +18254,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "detectionMs" : 300.4838149999996,
-                  "durationMs" : 3303.221801,
+                  "detectionMs" : 300.7452790000002,
+                  "durationMs" : 3304.983188,
                   "events" : [
 
                   ],
@@ -18403,8 +18278,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "detectionMs" : 200.67269099999987,
-                  "durationMs" : 1204.018188,
+                  "detectionMs" : 201.26352799999984,
+                  "durationMs" : 1206.174016,
                   "events" : [
 
                   ],
@@ -18427,8 +18302,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.13986799999999988,
-                  "durationMs" : 3.081356,
+                  "detectionMs" : 0.4075009999999999,
+                  "durationMs" : 26.216915,
                   "events" : [
 
                   ],
@@ -18444,7 +18319,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.49849599999999983,
+                  "recoveryMs" : 1.0695749999999968,
                   "survived" : false
                 },
                 {
@@ -18452,8 +18327,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "detectionMs" : 51.44607300000007,
-                  "durationMs" : 1059.974587,
+                  "detectionMs" : 52.81551899999977,
+                  "durationMs" : 5066.189415,
                   "events" : [
 
                   ],
@@ -18476,8 +18351,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "detectionMs" : 51.79289799999992,
-                  "durationMs" : 1061.613143,
+                  "detectionMs" : 51.799267999999756,
+                  "durationMs" : 5065.488868,
                   "events" : [
 
                   ],
@@ -18500,8 +18375,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 8.880989999999997,
-                  "durationMs" : 1032.93628,
+                  "detectionMs" : 11.275751999999557,
+                  "durationMs" : 5036.856422,
                   "events" : [
 
                   ],
@@ -18524,8 +18399,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2006.2026840000003,
-                  "durationMs" : 3036.519404,
+                  "detectionMs" : 2007.9219110000004,
+                  "durationMs" : 7046.575561,
                   "events" : [
 
                   ],
@@ -18548,8 +18423,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.88267300000007,
-                  "durationMs" : 1203.939707,
+                  "detectionMs" : 201.09859500000005,
+                  "durationMs" : 1205.633921,
                   "events" : [
 
                   ],
@@ -18581,8 +18456,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 26.1372419999999,
-                  "durationMs" : 2123.546261,
+                  "detectionMs" : 29.19993199999999,
+                  "durationMs" : 2106.028547,
                   "events" : [
 
                   ],
@@ -18591,7 +18466,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1118.986879,
+                  "recoveryMs" : 1101.222766,
                   "survived" : true,
                   "whileDown" : [
                     "operation 1 failed with 2013 CR_SERVER_LOST after 0.2 ms",
@@ -18610,8 +18485,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 10.730004000000008,
-                  "durationMs" : 2113.443946,
+                  "detectionMs" : 18.088540999999964,
+                  "durationMs" : 2123.567729,
                   "events" : [
 
                   ],
@@ -18620,11 +18495,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1109.8639040000003,
+                  "recoveryMs" : 1119.147645,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.1 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.6 ms"
+                    "operation 1 failed with 2013 CR_SERVER_LOST after 0.2 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.7 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2013,
@@ -18639,8 +18514,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "detectionMs" : 1128.7027850000002,
-                  "durationMs" : 2132.662531,
+                  "detectionMs" : 1102.7431660000002,
+                  "durationMs" : 2107.162789,
                   "events" : [
 
                   ],
@@ -18663,8 +18538,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1103.4136829999998,
-                  "durationMs" : 4138.261887,
+                  "detectionMs" : 1113.7693559999998,
+                  "durationMs" : 4172.844754,
                   "events" : [
 
                   ],
@@ -18689,8 +18564,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2656.262673,
-                  "durationMs" : 4128.513984,
+                  "detectionMs" : 2631.699216,
+                  "durationMs" : 4160.839537,
                   "events" : [
 
                   ],
@@ -18715,8 +18590,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2655.655399,
-                  "durationMs" : 4153.820445,
+                  "detectionMs" : 2619.915802,
+                  "durationMs" : 4201.899072,
                   "events" : [
 
                   ],
@@ -18741,8 +18616,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 2005.2214390000008,
-                  "durationMs" : 36326.664398,
+                  "detectionMs" : 2004.6441520000008,
+                  "durationMs" : 36463.260608,
                   "events" : [
 
                   ],
@@ -18767,8 +18642,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "detectionMs" : 0.3902700000035111,
-                  "durationMs" : 34079.330792,
+                  "detectionMs" : 0.23957000000518747,
+                  "durationMs" : 34088.201772,
                   "events" : [
 
                   ],
@@ -18810,7 +18685,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "wait-timeout",
-                  "durationMs" : 3303.503499,
+                  "durationMs" : 3305.607845,
                   "events" : [
 
                   ],
@@ -18819,7 +18694,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 301.36944600000015,
+                  "recoveryMs" : 301.3713670000002,
                   "survived" : true
                 },
                 {
@@ -18827,7 +18702,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread",
-                  "durationMs" : 1205.417318,
+                  "durationMs" : 1231.690401,
                   "events" : [
 
                   ],
@@ -18836,7 +18711,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 201.86568,
+                  "recoveryMs" : 202.1294180000001,
                   "survived" : true
                 },
                 {
@@ -18844,8 +18719,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "kill-thread-busy",
-                  "detectionMs" : 0.11235100000000031,
-                  "durationMs" : 3.568191,
+                  "detectionMs" : 0.24086099999999977,
+                  "durationMs" : 5.59351,
                   "events" : [
 
                   ],
@@ -18861,7 +18736,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 0.4832480000000001,
+                  "recoveryMs" : 0.5734699999999995,
                   "survived" : false
                 },
                 {
@@ -18869,7 +18744,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-reset",
-                  "durationMs" : 1060.617488,
+                  "durationMs" : 5065.79676,
                   "events" : [
 
                   ],
@@ -18878,7 +18753,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.125143000000094,
+                  "recoveryMs" : 54.797356999999465,
                   "survived" : true
                 },
                 {
@@ -18886,7 +18761,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-close",
-                  "durationMs" : 1060.26265,
+                  "durationMs" : 5067.644748,
                   "events" : [
 
                   ],
@@ -18895,7 +18770,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 53.00625300000013,
+                  "recoveryMs" : 55.13026700000046,
                   "survived" : true
                 },
                 {
@@ -18903,8 +18778,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-half-open",
-                  "detectionMs" : 9.985783000000083,
-                  "durationMs" : 1040.073326,
+                  "detectionMs" : 11.073589000000538,
+                  "durationMs" : 5042.308134,
                   "events" : [
 
                   ],
@@ -18927,8 +18802,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "network-cut-blackhole",
-                  "detectionMs" : 2005.465588,
-                  "durationMs" : 9048.260889,
+                  "detectionMs" : 2017.821043,
+                  "durationMs" : 13073.543491,
                   "events" : [
 
                   ],
@@ -18951,8 +18826,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "held-kill-thread",
-                  "detectionMs" : 200.88306299999988,
-                  "durationMs" : 1203.4187670000001,
+                  "detectionMs" : 201.01937199999998,
+                  "durationMs" : 1204.73727,
                   "events" : [
 
                   ],
@@ -18984,8 +18859,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-graceful",
-                  "detectionMs" : 23.222077999999897,
-                  "durationMs" : 2111.843892,
+                  "detectionMs" : 26.308102999999846,
+                  "durationMs" : 2106.589172,
                   "events" : [
 
                   ],
@@ -18994,11 +18869,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1107.0370509999998,
+                  "recoveryMs" : 1103.731034,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -19013,8 +18888,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-crash",
-                  "detectionMs" : 10.751225999999974,
-                  "durationMs" : 2102.835632,
+                  "detectionMs" : 16.312835999999947,
+                  "durationMs" : 2103.30894,
                   "events" : [
 
                   ],
@@ -19023,11 +18898,11 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1099.1113619999999,
+                  "recoveryMs" : 1098.740475,
                   "survived" : true,
                   "whileDown" : [
-                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.2 ms",
-                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.4 ms"
+                    "operation 1 failed with 2002 CR_CONNECTION_ERROR after 0.3 ms",
+                    "operation 2 failed with 2002 CR_CONNECTION_ERROR after 0.5 ms"
                   ],
                   "whileDownError" : {
                     "code" : 2002,
@@ -19042,7 +18917,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "server-restart-quiet",
-                  "durationMs" : 2116.021458,
+                  "durationMs" : 2098.843968,
                   "events" : [
 
                   ],
@@ -19051,7 +18926,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1112.4780910000002,
+                  "recoveryMs" : 1096.104924,
                   "survived" : true
                 },
                 {
@@ -19059,8 +18934,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-wait-timeout",
-                  "detectionMs" : 1104.067732,
-                  "durationMs" : 4149.181794,
+                  "detectionMs" : 1104.9628440000001,
+                  "durationMs" : 4151.172945,
                   "events" : [
 
                   ],
@@ -19085,8 +18960,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-kill-thread",
-                  "detectionMs" : 2673.89924,
-                  "durationMs" : 4161.083595,
+                  "detectionMs" : 2648.074101,
+                  "durationMs" : 4143.675311,
                   "events" : [
 
                   ],
@@ -19100,8 +18975,8 @@ enum MeasuredDriversData {
                     "phase" : "query"
                   },
                   "operations" : {
-                    "failed" : 3,
-                    "succeeded" : 2,
+                    "failed" : 1,
+                    "succeeded" : 4,
                     "total" : 5
                   },
                   "survived" : false
@@ -19111,8 +18986,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "freeze-network-cut-half-open",
-                  "detectionMs" : 2649.8007039999998,
-                  "durationMs" : 4181.683168,
+                  "detectionMs" : 2647.388282,
+                  "durationMs" : 4162.205518,
                   "events" : [
 
                   ],
@@ -19137,8 +19012,8 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "nat-idle-timeout",
-                  "detectionMs" : 2005.47696,
-                  "durationMs" : 42425.511626,
+                  "detectionMs" : 2003.8388140000025,
+                  "durationMs" : 42456.254877,
                   "events" : [
 
                   ],
@@ -19163,7 +19038,7 @@ enum MeasuredDriversData {
 
                   ],
                   "column" : "haproxy-idle-timeout",
-                  "durationMs" : 34089.965063,
+                  "durationMs" : 34115.001708,
                   "events" : [
 
                   ],
@@ -19172,7 +19047,7 @@ enum MeasuredDriversData {
                     "succeeded" : 5,
                     "total" : 5
                   },
-                  "recoveryMs" : 1.5711459999947692,
+                  "recoveryMs" : 10.545405999997456,
                   "survived" : true
                 }
               ],
@@ -19195,7 +19070,7 @@ enum MeasuredDriversData {
           ],
           "schema" : "repro-drivers/1",
           "server" : {
-            "address" : "127.0.0.1:32979",
+            "address" : "127.0.0.1:49013",
             "managed" : true,
             "version" : "10.11.19-MariaDB-0+deb12u1"
           },
