@@ -54,6 +54,7 @@ release: setup adapters stamp
 install: setup adapters stamp
 	$(SWIFT) build -c release $(SWIFTFLAGS) --product repro
 	$(SWIFT) package $(SWIFTFLAGS) --disable-sandbox plugin generate-manual
+	scripts/man-sections.sh .build/plugins/GenerateManual/outputs/repro/repro.1
 	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install.sh
 
 uninstall:
@@ -62,6 +63,7 @@ uninstall:
 # The man page of the debug build, for the install test (CIRecipeTests); make install makes the release one.
 man: build
 	$(SWIFT) package $(SWIFTFLAGS) --disable-sandbox plugin generate-manual --configuration debug >/dev/null
+	scripts/man-sections.sh .build/plugins/GenerateManual/outputs/repro/repro.1
 
 test: build lint man
 	REPRO_REQUIRE_SERVER=1 $(SWIFT) test $(SWIFTFLAGS)

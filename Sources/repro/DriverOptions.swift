@@ -17,9 +17,24 @@ struct RuntimeOptions: ParsableArguments {
 struct DriverOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Run a real driver stack instead of repro's own pool: node-mysql2, node-mysql, go-sql, hikari, sqlalchemy; NAME@VERSION runs a staged release (hikari@6.0.0, sqlalchemy@1.4.54+1.0.2: the pool's, then its driver's). repro drivers lists them.",
-            valueName: "name[@version]"))
+            "Run a real driver stack instead of repro's own pool: node-mysql2, node-mysql, go-sql, hikari, sqlalchemy, django, php-pdo, activerecord; NAME@VERSION runs a staged release (hikari@6.0.0, sqlalchemy@1.4.54+1.0.2: the pool's, then its driver's). repro drivers lists them.",
+            valueName: "name[@version]"),
+        completion: .custom(DriverOptions.completeDriver))
     var driver: String?
+
+    /// `--driver <TAB>`: every adapter, then each staged release as NAME@VERSION (from folder names and each
+    /// adapter's `releases` file: completing runs nothing).
+    @Sendable static func completeDriver(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
+        var out = AdapterCatalog.preferredOrder
+        let directories = DriverReleases.directories()
+        for name in AdapterCatalog.preferredOrder {
+            guard let adapter = try? AdapterCatalog.find(name), let layouts = DriverReleases.layouts(adapter) else {
+                continue
+            }
+            out += DriverReleases.staged(adapter: name, layouts: layouts, in: directories).map(\.label)
+        }
+        return out
+    }
 
     @Option(
         name: .customLong("library"),

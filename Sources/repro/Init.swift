@@ -19,14 +19,16 @@ extension Repro {
 
         @Option(
             help: ArgumentHelp(
-                "A real driver stack: node-mysql2, node-mysql, go-sql, hikari, sqlalchemy (default: repro's own pool).",
-                valueName: "name"))
+                "A real driver stack: node-mysql2, node-mysql, go-sql, hikari, sqlalchemy, django, php-pdo, activerecord (default: repro's own pool).",
+                valueName: "name"),
+            completion: .list(AdapterCatalog.preferredOrder))
         var driver: String?
 
         @Option(
             help: ArgumentHelp(
                 "repro's pool preset when no --driver is given (default ping-on-borrow, which recovers from all three).",
                 valueName: "preset"),
+            completion: .list(PolicyPreset.allCases.map(\.rawValue)),
             transform: Parse.preset)
         var policy: PolicyPreset = .pingOnBorrow
 

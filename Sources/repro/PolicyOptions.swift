@@ -8,6 +8,7 @@ struct PolicyOptions: ParsableArguments {
             "repro's own pool, preset: \(PolicyPreset.allCases.map(\.rawValue).joined(separator: ", ")) (default naive).",
             valueName: "preset"
         ),
+        completion: .list(PolicyPreset.allCases.map(\.rawValue)),
         transform: Parse.preset)
     var policy: PolicyPreset?
 

@@ -73,6 +73,23 @@ struct CIRecipeTests {
         #expect(version.stdout.hasPrefix(ReproVersion.version + " (commit "), "\(version.stdout)")
         let page = try sh("MANWIDTH=80 man -l '\(prefix)/share/man/man1/repro.1' | col -b", directory: work)
         #expect(page.status == 0 && page.stdout.contains("wait-timeout"), "man: \(page.stderr)")
+        for section in ["EXIT STATUS", "ENVIRONMENT", "FILES", "EXAMPLES", "REPRO_DSN", "NODE_PATH", "REPRO_ADAPTERS"] {
+            #expect(page.stdout.contains(section), "man page lacks \(section)")
+        }
+        for code in ["0", "1", "2", "3", "130, 143, 129"] {
+            let listed = page.stdout.split(separator: "\n").contains {
+                $0.hasPrefix("     \(code)") && ($0.dropFirst(5 + code.count).first?.isWhitespace ?? true)
+            }
+            #expect(listed, "EXIT STATUS lacks \(code)")
+        }
+        let drivers = try sh(
+            """
+            source '\(prefix)/share/bash-completion/completions/repro'
+            COMP_WORDS=(repro network-cut --driver ''); COMP_CWORD=3; COMP_LINE='repro network-cut --driver '
+            COMP_POINT=${#COMP_LINE}; _repro repro '' --driver; printf '%s\\n' "${COMPREPLY[@]}"
+            """, environment: ["PATH": prefix + "/bin:/usr/bin:/bin"], directory: work)
+        let offered = drivers.stdout.split(separator: "\n").map(String.init)
+        for name in AdapterCatalog.preferredOrder { #expect(offered.contains(name), "--driver <TAB>: \(offered)") }
         let completion = try sh(
             """
             source '\(prefix)/share/bash-completion/completions/repro'

@@ -45,6 +45,19 @@ struct DriverCommandTests {
         #expect(AdapterCatalog.preferredOrder.count == 8)
     }
 
+    @Test("with no NODE_PATH and no --node-path, repro drivers finds mysql2 in the current directory's node_modules")
+    func findsMysql2InTheProjectsNodeModules() throws {
+        let project = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: project) }
+        let before = try ReproBinary.run(["drivers"], environment: ["NODE_PATH": ""], directory: project)
+        #expect(
+            before.stdout.contains("missing mysql2") && before.stdout.contains("./node_modules"), "\(before.stdout)")
+        let modules = try #require(nodePath.split(separator: ":").first.map(String.init), "NODE_PATH names mysql2")
+        try FileManager.default.createSymbolicLink(atPath: project + "/node_modules", withDestinationPath: modules)
+        let after = try ReproBinary.run(["drivers"], environment: ["NODE_PATH": ""], directory: project)
+        #expect(after.stdout.contains("✓ node-mysql2") && after.stdout.contains("ok mysql2 "), "\(after.stdout)")
+    }
+
     @Test(
         "django: with CONN_MAX_AGE=60 the gone-away error reaches the view; CONN_HEALTH_CHECKS replaces the connection")
     func djangoPersistentConnections() throws {

@@ -178,10 +178,12 @@ public enum AdapterCatalog {
         var env = base
         for secret in ["REPRO_DSN", "MYSQL_PWD", "MARIADB_PWD"] { env[secret] = nil }
         env[libraryVariable] = nil
-        if let nodePath, !nodePath.isEmpty {
-            env["NODE_PATH"] = [nodePath, env["NODE_PATH"]].compactMap { $0 }.filter { !$0.isEmpty }.joined(
-                separator: ":")
-        }
+        // The run's --node-path first, then NODE_PATH, then the current directory's node_modules (where `npm ci`
+        // put the team's own mysql2), as node itself would look from there.
+        let local = FileManager.default.currentDirectoryPath + "/node_modules"
+        let here = FileManager.default.fileExists(atPath: local) ? local : nil
+        let paths = [nodePath, env["NODE_PATH"], here].compactMap { $0 }.filter { !$0.isEmpty }
+        if !paths.isEmpty { env["NODE_PATH"] = paths.joined(separator: ":") }
         if let libraryPath, !libraryPath.isEmpty { env[libraryVariable] = libraryPath }
         return env.keys.sorted().map { "\($0)=\(env[$0]!)" }
     }
