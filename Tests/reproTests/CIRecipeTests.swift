@@ -152,6 +152,32 @@ struct CIRecipeTests {
         #expect(files(under: prefix).isEmpty, "left behind: \(files(under: prefix))")
     }
 
+    @Test("make setup ADAPTERS=... plans only what those adapters need; a name that is no adapter exits 2")
+    func setupForNamedAdapters() throws {
+        func plan(_ adapters: String) throws -> [String] {
+            let out = try sh("ADAPTERS='\(adapters)' bash scripts/setup.sh --plan")
+            #expect(out.status == 0, "\(out.stderr)")
+            return out.stdout.split(separator: "\n").map(String.init)
+        }
+        let all = try plan("all")
+        for package in [
+            "apt nodejs", "apt golang-go", "apt default-jdk-headless", "apt php8.2-cli", "apt ruby",
+            "pip SQLAlchemy", "pip mysqlclient", "apt librsvg2-bin", "apt libmariadb-dev", "apt mariadb-server",
+        ] {
+            #expect(all.contains(package), "all: \(package) missing from \(all)")
+        }
+        let node = try plan("node-mysql2,sqlalchemy")
+        #expect(node.contains("apt nodejs") && node.contains("pip SQLAlchemy") && node.contains("apt mariadb-server"))
+        for other in [
+            "apt golang-go", "apt default-jdk-headless", "apt php8.2-cli", "apt ruby", "pip mysqlclient",
+            "apt librsvg2-bin",
+        ] {
+            #expect(!node.contains(other), "node-mysql2,sqlalchemy plans \(other)")
+        }
+        let bad = try sh("ADAPTERS=cobol bash scripts/setup.sh --plan")
+        #expect(bad.status == 2 && bad.stderr.contains("ADAPTERS names 'cobol', which is no adapter"), "\(bad.stderr)")
+    }
+
     @Test("repro init writes scenarios that parse, and never overwrites")
     func initWritesValidScenarios() throws {
         let dir = ReproBinary.temporaryDirectory() + "/mine"
