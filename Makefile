@@ -30,7 +30,7 @@ PREFIX ?= /usr/local
 comma := ,
 DESTDIR ?=
 
-.PHONY: install uninstall stamp man drivers-matrix setup build adapters release test run matrix bench lint clean
+.PHONY: install uninstall stamp man dist drivers-matrix setup build adapters release test run matrix bench lint clean
 
 setup:
 	@bash scripts/setup.sh
@@ -60,12 +60,19 @@ install: setup adapters stamp
 uninstall:
 	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/uninstall.sh
 
+# A relocatable release (scripts/dist.sh): dist/repro-VERSION-linux-ARCH.tar.gz, laid out as make install lays a
+# prefix, the Swift runtime linked in (--static-swift-stdlib): it runs with no Swift toolchain, needing only the
+# system's Connector/C (share/repro/REQUIREMENTS). make test builds it and runs it from an unpacked copy.
+dist: setup adapters stamp man
+	$(SWIFT) build -c release $(SWIFTFLAGS) --static-swift-stdlib --product repro
+	scripts/dist.sh
+
 # The man page of the debug build, for the install test (CIRecipeTests); make install makes the release one.
 man: build
 	$(SWIFT) package $(SWIFTFLAGS) --disable-sandbox plugin generate-manual --configuration debug >/dev/null
 	scripts/man-sections.sh .build/plugins/GenerateManual/outputs/repro/repro.1
 
-test: build lint man
+test: build lint man dist
 	REPRO_REQUIRE_SERVER=1 $(SWIFT) test $(SWIFTFLAGS)
 	$(REPRO) all Scenarios --report-dir $(REPORTS)/ci
 
