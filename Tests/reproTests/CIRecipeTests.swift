@@ -30,9 +30,14 @@ struct CIRecipeTests {
         let steps = try #require(job["steps"] as? [[String: Any]])
         #expect(
             steps.compactMap { $0["name"] as? String } == [
-                "Check out", "Install Swift", "Install repro", "Run scenarios", "Upload reports",
-                "Publish test results",
+                "Check out", "Cache repro", "Install repro", "Set up Node", "Install the application's dependencies",
+                "Run scenarios", "Upload reports", "Publish test results",
             ])
+        #expect((yaml["permissions"] as? [String: Any])?["checks"] as? String == "write", "the JUnit action needs it")
+        let cache = try #require(steps.first { $0["name"] as? String == "Cache repro" }?["with"] as? [String: Any])
+        #expect((cache["key"] as? String)?.contains("env.REPRO_VERSION") == true, "cached by version")
+        let env = try #require(yaml["env"] as? [String: Any])
+        #expect(env["REPRO_REPOSITORY"] is String && env["REPRO_VERSION"] is String, "one place to change")
         let runStep = try #require(steps.first { $0["name"] as? String == "Run scenarios" })
         let dsn = try #require((runStep["env"] as? [String: Any])?["REPRO_DSN"] as? String)
         #expect(dsn.contains("${{ secrets.REPRO_DB_PASSWORD }}"), "the password comes from a secret")
@@ -40,9 +45,80 @@ struct CIRecipeTests {
         #expect(command.contains("repro all ci/repro") && command.contains("junit"))
         #expect(!command.contains("--dsn"), "never the password on the command line")
         let install = try #require(steps.first { $0["name"] as? String == "Install repro" }?["run"] as? String)
-        #expect(install.contains("make -C") && install.contains("install PREFIX=/usr/local"))
+        #expect(install.contains("repro-$REPRO_VERSION-linux-x86_64.tar.gz"), "installs the release tarball")
+        #expect(!install.contains("make"), "no build, no Swift toolchain")
         let upload = try #require(steps.first { $0["name"] as? String == "Upload reports" })
         #expect(upload["if"] as? String == "always()")
+    }
+
+    /// A `run:` step of the workflow, by name.
+    static func step(_ name: String) throws -> String {
+        let text = try String(contentsOfFile: root + "/docs/github-actions.yml", encoding: .utf8)
+        let yaml = try #require(try Yams.load(yaml: text) as? [String: Any])
+        let job = try #require((yaml["jobs"] as? [String: Any])?["idle-connections"] as? [String: Any])
+        let steps = try #require(job["steps"] as? [[String: Any]])
+        return try #require(steps.first { $0["name"] as? String == name }?["run"] as? String, "step \(name)")
+    }
+
+    @Test("the workflow's own steps, run here: install from the release tarball, npm ci's node_modules, the scenarios")
+    func workflowStepsRunHere() throws {
+        let tarball = try #require(
+            ((try? FileManager.default.contentsOfDirectory(atPath: root + "/dist")) ?? []).first {
+                $0.hasPrefix("repro-\(ReproVersion.version)-linux-") && $0.hasSuffix(".tar.gz")
+            }, "dist/ holds the release tarball: make dist (make test does)")
+        let home = ReproBinary.temporaryDirectory()
+        let work = ReproBinary.temporaryDirectory()
+        let releases = ReproBinary.temporaryDirectory()
+        defer { for dir in [home, work, releases] { try? FileManager.default.removeItem(atPath: dir) } }
+        // The releases page, as curl sees it: <base>/v<version>/<tarball>.
+        try FileManager.default.createDirectory(
+            atPath: releases + "/v\(ReproVersion.version)", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: releases + "/v\(ReproVersion.version)/" + tarball, withDestinationPath: root + "/dist/" + tarball)
+        let githubPath = work + "/github-path"
+        let noSwift = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+            .filter { !$0.lowercased().contains("swift") }.joined(separator: ":")
+        var env = [
+            "HOME": home, "GITHUB_PATH": githubPath, "REPRO_VERSION": ReproVersion.version,
+            "REPRO_REPOSITORY": "nowhere/unused", "REPRO_RELEASES": "file://" + releases, "PATH": noSwift,
+            "NODE_PATH": "",
+        ]
+        func run(_ name: String) throws -> ReproBinary.Outcome {
+            try ReproBinary.run(
+                ["-c", try Self.step(name)], environment: env, timeout: 300, executable: "/bin/bash", directory: work)
+        }
+        let install = try run("Install repro")
+        #expect(install.status == 0, "\(install.stdout) \(install.stderr)")
+        #expect(install.stdout.hasPrefix(ReproVersion.version), "\(install.stdout)")
+        let bin = home + "/.local/repro/bin"
+        #expect((try? String(contentsOfFile: githubPath, encoding: .utf8)) == bin + "\n")
+        // Cached: a second run finds it and downloads nothing (the releases page is gone).
+        try FileManager.default.removeItem(atPath: releases + "/v\(ReproVersion.version)/" + tarball)
+        #expect(try run("Install repro").status == 0, "the cached install is used")
+
+        // The team's own mysql2, as npm ci leaves it in the checkout (no NODE_PATH, no --node-path).
+        let modules = try #require(
+            ProcessInfo.processInfo.environment["NODE_PATH"]?.split(separator: ":").first.map(String.init))
+        try FileManager.default.createSymbolicLink(atPath: work + "/node_modules", withDestinationPath: modules)
+        let dependencies = try run("Install the application's dependencies")
+        #expect(dependencies.status == 0, "no package-lock.json or requirements.txt: nothing to do")
+        env["PATH"] = bin + ":" + noSwift
+        let initialised = try ReproBinary.run(
+            ["init", "ci/repro", "--driver", "node-mysql2"], environment: env, executable: bin + "/repro",
+            directory: work)
+        #expect(initialised.status == 0, "\(initialised.stderr)")
+        let server = try ManagedServer.start()
+        defer { server.stop() }
+        let secret = "Wf-\(UUID().uuidString.prefix(8))"
+        let admin = try ScenarioRunner(endpoint: server.endpoint).adminConnection()
+        try admin.query("CREATE USER 'wf'@'%' IDENTIFIED BY '\(secret)'")
+        try admin.query("GRANT ALL ON *.* TO 'wf'@'%'")
+        admin.close()
+        env["REPRO_DSN"] = "mysql://wf:\(secret)@127.0.0.1:\(server.endpoint.port)/"
+        let scenarios = try run("Run scenarios")
+        #expect(scenarios.status == 0, "\(scenarios.stdout) \(scenarios.stderr)")
+        let junit = (try? String(contentsOfFile: work + "/reports/repro/repro-all.junit.xml", encoding: .utf8)) ?? ""
+        #expect(junit.contains("value=\"mysql2\""), "the team's mysql2 ran: \(junit.prefix(600))")
     }
 
     @Test("install into a prefix, run the installed repro from elsewhere against a separate server, uninstall")
