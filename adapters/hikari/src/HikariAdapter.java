@@ -493,6 +493,26 @@ public final class HikariAdapter {
         return connectionId(c);
     }
 
+    /**
+     * The server thread id of the connection under HikariCP's proxy, read from Connector/J without a query
+     * (3.x {@code Connection.getThreadId()}, 2.x {@code MariaDbConnection.getServerThreadId()}); null when unknown.
+     */
+    private static Long serverThread(Connection c) {
+        String[][] ways = {{"org.mariadb.jdbc.Connection", "getThreadId"},
+            {"org.mariadb.jdbc.MariaDbConnection", "getServerThreadId"}};
+        for (String[] way : ways) {
+            try {
+                Class<?> type = Class.forName(way[0], false, c.getClass().getClassLoader());
+                if (!c.isWrapperFor(type)) continue;
+                Object id = type.getMethod(way[1]).invoke(c.unwrap(type));
+                if (id instanceof Number) return ((Number) id).longValue();
+            } catch (Exception | LinkageError e) {
+                // not this Connector/J: try the next way
+            }
+        }
+        return null;
+    }
+
     /** One operation as an application writes it; the answer fields of a `run` without id. */
     private static Map<String, Object> runOnce(String sql, boolean useHeld) throws Usage {
         HikariDataSource d = useHeld ? null : pool();
@@ -503,9 +523,11 @@ public final class HikariAdapter {
         long t0 = System.nanoTime();
         String phase = "acquire";
         Throwable error = null;
+        Long thread = null; // the connection that served it: a lane in the timeline
         try {
             if (useHeld) {
                 phase = "query";
+                thread = serverThread(h);
                 try (Statement s = h.createStatement(); ResultSet r = s.executeQuery(sql)) {
                     while (r.next()) { }
                 } catch (Exception e) {
@@ -515,6 +537,7 @@ public final class HikariAdapter {
             } else {
                 try (Connection c = d.getConnection()) {
                     phase = "query";
+                    thread = serverThread(c);
                     try (Statement s = c.createStatement(); ResultSet r = s.executeQuery(sql)) {
                         while (r.next()) { }
                     } catch (Exception e) {
@@ -531,6 +554,7 @@ public final class HikariAdapter {
         m.put("ms", Math.round((System.nanoTime() - t0) / 1e3) / 1e3);
         if (error != null) m.put("error", errorObject(error, phase));
         if (followed != null) m.put("followUp", followed);
+        if (thread != null) m.put("threadId", thread);
         return m;
     }
 
