@@ -104,7 +104,7 @@ public enum ShortAnswer {
         }
         if columns.count > 4 { out += "  - and \(columns.count - 4) more column(s): --verbose lists them\n" }
         if !later.isEmpty {
-            out += "  - after another first error (a follow-up command's) in "
+            out += "  - also seen after another first error (a later operation or a follow-up command) in "
             out += later.map { "`\($0.rawValue)`" }.joined(separator: ", ") + "\n"
         }
         out += "\n"
