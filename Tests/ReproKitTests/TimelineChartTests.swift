@@ -134,6 +134,15 @@ import Testing
         #expect(Double(size.height) == Double(reader.root["height"] ?? ""))
     }
 
+    @Test func aLongTitleIsCutWithAnEllipsisInsideThePicture() throws {
+        var result = Self.synthetic(connections: 2, operations: 2, spanMs: 5, faultAt: 1000)
+        result.name = "driver-node-mysql2-network-cut-half-open-" + String(repeating: "very-long-name-", count: 12)
+        let reader = try Self.read(TimelineChart.svg(result))
+        let title = try #require(reader.texts.first)
+        #expect(title.hasSuffix("…"), "\(title)")
+        #expect(Double(title.count) * 7.6 <= 1000 - 16, "\(title.count) characters at 13 px bold")
+    }
+
     @Test func a100ConnectionRunCollapsesItsLanesIntoHeatStrips() throws {
         let result = Self.synthetic(connections: 100, operations: 2000, spanMs: 3000, faultAt: 1000)
         let svg = TimelineChart.svg(result)

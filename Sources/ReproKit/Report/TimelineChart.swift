@@ -77,10 +77,10 @@ public enum TimelineChart {
             """
         let outcome =
             s.firstUnhandledError.map { "error reached the caller: \($0.label)" } ?? "no error reached the caller"
-        out += text(
-            8, 16,
-            "\(s.name) — \(s.poolLabel), \(s.poolSize) connection(s), \(s.kind): \(outcome); recovered \(s.recovered ? "yes" : "no")",
-            weight: "bold", size: 13)
+        // The title stays inside the picture: cut with an ellipsis at about 7.6 px per bold 13 px character.
+        let title =
+            "\(s.name) — \(s.poolLabel), \(s.poolSize) connection(s), \(s.kind): \(outcome); recovered \(s.recovered ? "yes" : "no")"
+        out += text(8, 16, DriversGrid.fitted(title, width: width - 16, charWidth: 7.6), weight: "bold", size: 13)
         // Legend.
         var lx = 8.0
         for mark in Mark.allCases {
