@@ -150,6 +150,14 @@ struct DriverCommandTests {
         let ops = (s["operationResults"] as? [[String: Any]]) ?? []
         #expect(!ops.isEmpty && ops.allSatisfy { $0["connection"] is Int }, "\(ops)")
         #expect((first["threadId"] as? Int ?? 0) > 0 && first["connection"] is Int, "\(first)")
+        // mysql2's own events are structured: kind, the message verbatim, the other fields, on their connection.
+        let events = ((s["timeline"] as? [[String: Any]]) ?? []).filter { $0["event"] as? String == "driver-event" }
+        let reset = try #require(
+            events.first { ($0["driver"] as? [String: Any])?["kind"] as? String == "connection-error" }, "\(events)")
+        let driverEvent = try #require(reset["driver"] as? [String: Any])
+        #expect(driverEvent["message"] as? String == "read ECONNRESET")
+        #expect((driverEvent["fields"] as? [String: Any])?["code"] as? String == "ECONNRESET")
+        #expect(reset["connection"] is Int && reset["threadId"] is Int, "\(reset)")
         let svg = try String(contentsOfFile: dir + "/network-cut-half-open-node-mysql2.svg", encoding: .utf8)
         for lane in 1...4 { #expect(svg.contains(">conn \(lane)</text>"), "lane \(lane)") }
         let junit = try ReproBinary.run(["report", path, "--format", "junit"])

@@ -134,8 +134,12 @@ public final class AdapterPool: PoolUnderTest {
             } else {
                 // A real pool's event, on the connection it names (its server thread), when it names one.
                 let thread = event.fields["threadId"]?.int.flatMap { $0 > 0 ? UInt64($0) : nil }
+                let fields = event.fields.compactMapValues { v in v.isNull ? nil : (v.string ?? AdapterPool.describe(v))
+                }
                 log.record(
-                    .driverEvent, connection: numbers.number(thread), threadID: thread, detail: event.description)
+                    driverEvent: PoolEvent.DriverEvent(
+                        kind: event.kind ?? "event", message: event.message, fields: fields),
+                    connection: numbers.number(thread), threadID: thread, detail: event.description)
             }
         }
         do throws(RunError) {

@@ -162,6 +162,19 @@ public final class EventLog: Sendable {
         state.withLock { $0.append(event) }
     }
 
+    /// A real pool's own event: the one-line `detail` and the structure it came from.
+    public func record(
+        driverEvent: PoolEvent.DriverEvent, connection: Int?, threadID: UInt64?, detail: String
+    ) {
+        var structured = driverEvent
+        structured.message = structured.message.map { Self.capped($0) }
+        structured.fields = structured.fields.mapValues { Self.capped($0, limit: 1024) }
+        var event = PoolEvent(
+            atMs: ms(), event: .driverEvent, connection: connection, threadID: threadID, detail: Self.capped(detail))
+        event.driver = structured
+        state.withLock { $0.append(event) }
+    }
+
     @discardableResult
     public func record(
         error: DatabaseError, phase: ErrorPhase, connection: Int?, threadID: UInt64?, handledBy: ErrorHandler?,

@@ -30,9 +30,27 @@ public struct PoolEvent: Sendable, Equatable, Codable {
     /// The server's thread id of that connection.
     public var threadID: UInt64?
     public var detail: String?
+    /// A real pool's event (`driver-event`) as the adapter sent it: its kind, its message verbatim, its other fields.
+    public var driver: DriverEvent? = nil
+
+    /// What a real driver or pool reported on its own, structured.
+    public struct DriverEvent: Sendable, Equatable, Codable {
+        /// The adapter's name for it: `connection-error`, `pool-log`, `health-check-failed`, ...
+        public var kind: String
+        /// The library's message, verbatim (capped like every text of the report).
+        public var message: String?
+        /// Every other field the adapter sent (code, fatal, level, logger, ...), as text.
+        public var fields: [String: String]
+
+        public init(kind: String, message: String?, fields: [String: String]) {
+            self.kind = kind
+            self.message = message
+            self.fields = fields
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
-        case atMs, event, connection, threadID = "threadId", detail
+        case atMs, event, connection, threadID = "threadId", detail, driver
     }
 
     public init(atMs: Double, event: Kind, connection: Int? = nil, threadID: UInt64? = nil, detail: String? = nil) {

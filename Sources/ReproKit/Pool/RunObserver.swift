@@ -28,6 +28,17 @@ public protocol RunObserver: AnyObject, Sendable {
 }
 
 extension RunObserver {
+    /// A real pool's own event; an observer that keeps no structure records its one line.
+    public func record(
+        driverEvent: PoolEvent.DriverEvent, connection: Int?, threadID: UInt64?, detail: String
+    ) {
+        if let log = self as? EventLog {
+            log.record(driverEvent: driverEvent, connection: connection, threadID: threadID, detail: detail)
+        } else {
+            record(.driverEvent, connection: connection, threadID: threadID, detail: detail)
+        }
+    }
+
     /// A real driver's error, on no connection repro knows of.
     @discardableResult
     public func record(
