@@ -160,6 +160,16 @@ struct DriverCommandTests {
         #expect(reset["connection"] is Int && reset["threadId"] is Int, "\(reset)")
         let svg = try String(contentsOfFile: dir + "/network-cut-half-open-node-mysql2.svg", encoding: .utf8)
         for lane in 1...4 { #expect(svg.contains(">conn \(lane)</text>"), "lane \(lane)") }
+        // The schema accepts a real driver's report as it is (null client and policy, structured events).
+        let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/report.schema.json").path
+        let validated = try ReproBinary.run(
+            [
+                "python3", "-c",
+                "import json, sys, jsonschema; jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.load(open(sys.argv[2])))",
+                schema, path,
+            ], executable: "/usr/bin/env", directory: dir)
+        #expect(validated.status == 0, "the schema refuses a mysql2 report: \(validated.stderr)")
         let junit = try ReproBinary.run(["report", path, "--format", "junit"])
         #expect(junit.status == 0, "stderr: \(junit.stderr)")
         #expect(junit.stdout.contains("name=\"client.library\" value=\"mysql2\""))
