@@ -127,19 +127,22 @@ struct ChildProcess: Sendable {
 
     /// Reaps the child if it has ended, without blocking; nil while it still runs.
     func poll() -> Exit? {
-        if let exit = reaped.exit.withLock({ $0 }) { return exit }
-        var status: Int32 = 0
-        while true {
-            let result = waitpid(pid, &status, WNOHANG)
-            if result == pid {
-                let exit = Self.decode(status)
-                reaped.exit.withLock { $0 = exit }
-                return exit
+        // waitpid and the record of its answer under one lock (WNOHANG never blocks): two threads polling at once
+        // (the output reader at EOF and a waiter) must not see one the status and the other ECHILD.
+        reaped.exit.withLock { recorded -> Exit? in
+            if let recorded { return recorded }
+            var status: Int32 = 0
+            while true {
+                let result = waitpid(pid, &status, WNOHANG)
+                if result == pid {
+                    recorded = Self.decode(status)
+                    return recorded
+                }
+                if result == -1 && errno == EINTR { continue }
+                // ECHILD: someone else reaped it; it is gone either way.
+                if result == -1 { return .exited(-1) }
+                return nil
             }
-            if result == -1 && errno == EINTR { continue }
-            // ECHILD: someone else reaped it; it is gone either way.
-            if result == -1 { return .exited(-1) }
-            return nil
         }
     }
 
