@@ -22,18 +22,9 @@ struct DriverOptions: ParsableArguments {
         completion: .custom(DriverOptions.completeDriver))
     var driver: String?
 
-    /// `--driver <TAB>`: every adapter, then each staged release as NAME@VERSION (from folder names and each
-    /// adapter's `releases` file: completing runs nothing).
+    /// `--driver <TAB>`.
     @Sendable static func completeDriver(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
-        var out = AdapterCatalog.preferredOrder
-        let directories = DriverReleases.directories()
-        for name in AdapterCatalog.preferredOrder {
-            guard let adapter = try? AdapterCatalog.find(name), let layouts = DriverReleases.layouts(adapter) else {
-                continue
-            }
-            out += DriverReleases.staged(adapter: name, layouts: layouts, in: directories).map(\.label)
-        }
-        return out
+        AdapterCatalog.completions()
     }
 
     @Option(

@@ -51,6 +51,16 @@ struct CIRecipeTests {
         #expect(upload["if"] as? String == "always()")
     }
 
+    /// A user with a fresh password on `server`, as a service container's would be, and its DSN.
+    static func serviceUser(_ user: String, on server: ManagedServer) throws -> (dsn: String, secret: String) {
+        let secret = "Svc-\(UUID().uuidString.prefix(8))"
+        let admin = try ScenarioRunner(endpoint: server.endpoint).adminConnection()
+        defer { admin.close() }
+        try admin.query("CREATE USER '\(user)'@'%' IDENTIFIED BY '\(secret)'")
+        try admin.query("GRANT ALL ON *.* TO '\(user)'@'%'")
+        return ("mysql://\(user):\(secret)@127.0.0.1:\(server.endpoint.port)/", secret)
+    }
+
     /// A `run:` step of the workflow, by name.
     static func step(_ name: String) throws -> String {
         let text = try String(contentsOfFile: root + "/docs/github-actions.yml", encoding: .utf8)
@@ -109,12 +119,7 @@ struct CIRecipeTests {
         #expect(initialised.status == 0, "\(initialised.stderr)")
         let server = try ManagedServer.start()
         defer { server.stop() }
-        let secret = "Wf-\(UUID().uuidString.prefix(8))"
-        let admin = try ScenarioRunner(endpoint: server.endpoint).adminConnection()
-        try admin.query("CREATE USER 'wf'@'%' IDENTIFIED BY '\(secret)'")
-        try admin.query("GRANT ALL ON *.* TO 'wf'@'%'")
-        admin.close()
-        env["REPRO_DSN"] = "mysql://wf:\(secret)@127.0.0.1:\(server.endpoint.port)/"
+        env["REPRO_DSN"] = try Self.serviceUser("wf", on: server).dsn
         let scenarios = try run("Run scenarios")
         #expect(scenarios.status == 0, "\(scenarios.stdout) \(scenarios.stderr)")
         let junit = (try? String(contentsOfFile: work + "/reports/repro/repro-all.junit.xml", encoding: .utf8)) ?? ""
@@ -185,12 +190,7 @@ struct CIRecipeTests {
         // The service: a server started separately, a user with a password, reached through REPRO_DSN only.
         let server = try ManagedServer.start()
         defer { server.stop() }
-        let secret = "Svc-\(UUID().uuidString.prefix(8))"
-        let admin = try ScenarioRunner(endpoint: server.endpoint).adminConnection()
-        try admin.query("CREATE USER 'ci'@'%' IDENTIFIED BY '\(secret)'")
-        try admin.query("GRANT ALL ON *.* TO 'ci'@'%'")
-        admin.close()
-        let dsn = "mysql://ci:\(secret)@127.0.0.1:\(server.endpoint.port)/"
+        let (dsn, secret) = try Self.serviceUser("ci", on: server)
         let initialised = try ReproBinary.run(
             ["init", "ci/repro", "--driver", "go-sql"], executable: repro, directory: work)
         #expect(initialised.status == 0, "\(initialised.stderr)")

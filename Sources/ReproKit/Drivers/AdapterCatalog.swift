@@ -32,6 +32,17 @@ public enum AdapterCatalog {
 
     /// The order the stacks are shown in: the pools people choose — Node first (the most common reporters), then Go,
     /// Java, Python — then the frameworks whose users never chose one: Django, PHP workers, Rails.
+    /// What `--driver <TAB>` offers: every adapter, then each staged release as NAME@VERSION (from folder names and
+    /// each adapter's `releases` file: completing runs nothing).
+    public static func completions() -> [String] {
+        let directories = DriverReleases.directories()
+        return preferredOrder
+            + preferredOrder.flatMap { name -> [String] in
+                guard let adapter = try? find(name), let layouts = DriverReleases.layouts(adapter) else { return [] }
+                return DriverReleases.staged(adapter: name, layouts: layouts, in: directories).map(\.label)
+            }
+    }
+
     public static let preferredOrder = [
         "node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy", "django", "php-pdo", "activerecord",
     ]

@@ -96,8 +96,7 @@ public enum DriversGrid {
 
     /// `text` cut with an ellipsis so it fits `width` at about `charWidth` per character.
     static func fitted(_ text: String, width: Double, charWidth: Double) -> String {
-        let limit = max(4, Int(width / charWidth))
-        return text.count > limit ? String(text.prefix(limit - 1)) + "…" : text
+        Report.ellipsized(text, limit: max(4, Int(width / charWidth)))
     }
 
     static func f(_ v: Double) -> String { String(format: "%.1f", v) }

@@ -7,7 +7,7 @@ public enum DriversRenderer {
         let columns = report.columns.map(\.id)
         // Grouped by stack (in the order they first appear), oldest release first within each.
         let unordered = report.rows.filter { !$0.isModel }
-        let stackOrder = unordered.map(\.adapter).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let stackOrder = unordered.map(\.adapter).uniqued()
         let real = stackOrder.flatMap { stack in
             unordered.filter { $0.adapter == stack }.enumerated().sorted { a, b in
                 let order = DriverReleases.compareVersions(a.element.release, b.element.release)

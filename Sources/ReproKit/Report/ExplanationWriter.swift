@@ -35,9 +35,8 @@ public enum ExplanationWriter {
         }
         if !driverEvents.isEmpty {
             // What a real pool dealt with on its own (a pre-ping's 2006, an idle connection's 'error' event).
-            let first = driverEvents.first.map { MarkdownRenderer.plain($0) } ?? ""
             parts.append(
-                "The pool under test reported \(driverEvents.count) event(s) of its own, the first: \"\(Report.cut(first, limit: 200))\"."
+                "The pool under test reported \(driverEvents.count) event(s) of its own, the first: \"\(Report.cut(driverEvents[0], limit: 200))\"."
             )
         }
         if !validationHits.isEmpty {

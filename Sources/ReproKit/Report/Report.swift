@@ -77,6 +77,11 @@ public struct Report: Sendable, Equatable, Codable {
         text.count > limit ? "\(text.prefix(limit))…(\(text.count) characters)" : text
     }
 
+    /// `text` cut to at most `limit` characters, the last one an ellipsis: for a line that must fit a width.
+    public static func ellipsized(_ text: String, limit: Int) -> String {
+        text.count > limit ? String(text.prefix(max(0, limit - 1))) + "…" : text
+    }
+
     /// `text` with every word (a run without spaces) longer than `limit` cut as `cut` does: an adapter's message
     /// that repeats a 300 KB key keeps its other words (the list of known keys).
     public static func cutLongWords(_ text: String, limit: Int = 120) -> String {
@@ -165,5 +170,13 @@ public struct Report: Sendable, Equatable, Codable {
             for i in report.scenarios.indices { report.scenarios[i].client = client }
         }
         return report
+    }
+}
+
+extension Sequence where Element: Hashable {
+    /// The elements in their order, each once.
+    func uniqued() -> [Element] {
+        var seen: Set<Element> = []
+        return filter { seen.insert($0).inserted }
     }
 }

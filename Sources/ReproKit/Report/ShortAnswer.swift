@@ -41,9 +41,9 @@ public enum ShortAnswer {
 
     /// `2.2.5, 3.23.4 (default, recommended)`: the releases and configurations of some rows, each once.
     static func releasesAndConfigs(_ rows: [DriversReport.Row]) -> String {
-        let releases = rows.map(\.release).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let releases = rows.map(\.release).uniqued()
             .sorted { DriverReleases.compareVersions($0, $1) == .orderedAscending }
-        let configs = rows.map(\.config).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let configs = rows.map(\.config).uniqued()
         return "\(releases.joined(separator: ", ")) (\(configs.joined(separator: ", ")))"
     }
 
@@ -85,10 +85,11 @@ public enum ShortAnswer {
             let rows = seen.filter { $0.column == column }.map(\.row)
             let who =
                 adapter == nil
-                ? rows.map(\.adapter).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+                ? rows.map(\.adapter).uniqued()
                     .joined(separator: ", ")
                 : releasesAndConfigs(rows)
-            out += "  - `\(column.rawValue)` (\(short(column.title, limit: 90))): from \(short(who, limit: 100))"
+            out +=
+                "  - `\(column.rawValue)` (\(Report.ellipsized(column.title, limit: 90))): from \(Report.ellipsized(who, limit: 100))"
             if let adapter {
                 if let failure = WhatFixesIt.failure(in: measured, adapter: adapter, column: column) {
                     out +=
@@ -129,10 +130,6 @@ public enum ShortAnswer {
         }
         if out.isEmpty { return Report.cut(text, limit: limit) }
         return out.hasSuffix(".") ? out : out + "."
-    }
-
-    static func short(_ text: String, limit: Int) -> String {
-        text.count > limit ? String(text.prefix(limit - 1)) + "…" : text
     }
 
     static func quoted(_ text: String) -> String {

@@ -59,7 +59,7 @@ public enum WhatFixesIt {
     /// Every failure of every stack (or of `adapter`), in the matrix's stack and column order.
     public static func failures(in report: DriversReport, adapter: String? = nil) -> [Failure] {
         let real = report.rows.filter { !$0.isModel }
-        let stacks = real.map(\.adapter).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let stacks = real.map(\.adapter).uniqued()
         var out: [Failure] = []
         for stack in stacks where adapter == nil || adapter == stack {
             let rows = real.filter { $0.adapter == stack }
@@ -138,7 +138,7 @@ public enum WhatFixesIt {
         out += "wait_timeout and every middlebox's idle timeout), and `app.` options are application code, not "
         out += "library settings (docs/adapters.md). Sources and caveats per configuration are under "
         out += "[Stacks and configurations](#stacks-and-configurations).\n\n"
-        let stacks = all.map(\.adapter).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let stacks = all.map(\.adapter).uniqued()
         for stack in stacks {
             let mine = all.filter { $0.adapter == stack }
             let reference = mine.first.flatMap { report.row($0.reference) }
