@@ -17,6 +17,12 @@ extension Repro {
                 --cut-after S cuts every open flow once, S seconds after start; SIGUSR1 (kill -USR1 <pid>) cuts \
                 every open flow now with --mode (without it SIGUSR1 is ignored, and stderr says so once). One line per flow event goes to stdout. SIGINT/SIGTERM close every flow and \
                 exit 0.
+
+                --api host:port serves a Toxiproxy-compatible HTTP API instead (Toxiproxy's client libraries work \
+                against it): create proxies, add toxics (latency, timeout, reset_peer, slow_close, limit_data, and \
+                repro's half_open and idle_cut), take a proxy down, read GET /events for what each client received. \
+                With --upstream it starts with one proxy, named by --name, on --listen. docs/proxy-api.md says what \
+                is compatible.
                 """)
 
         @Option(
@@ -27,8 +33,21 @@ extension Repro {
         var listen = HostPort(host: "127.0.0.1", port: 3307)
 
         @Option(
-            help: ArgumentHelp("The database server to forward to.", valueName: "host:port"), transform: Parse.hostPort)
-        var upstream: HostPort
+            help: ArgumentHelp(
+                "The database server to forward to (required without --api).", valueName: "host:port"),
+            transform: Parse.hostPort)
+        var upstream: HostPort?
+
+        @Option(
+            help: ArgumentHelp(
+                "Serve the Toxiproxy-compatible HTTP API here (e.g. 127.0.0.1:8474; loopback unless you say otherwise).",
+                valueName: "host:port"),
+            transform: Parse.listenAddress)
+        var api: HostPort?
+
+        @Option(
+            help: ArgumentHelp("With --api and --upstream: the name of the proxy it starts with.", valueName: "name"))
+        var name = "mysql"
 
         @Option(help: ArgumentHelp("How to cut.", valueName: "mode"))
         var mode: CutMode?
@@ -46,6 +65,21 @@ extension Repro {
         var cutAfter: Double?
 
         func validate() throws {
+            if api != nil {
+                let given = [("--mode", mode != nil), ("--after-idle", afterIdle != nil), ("--cut-after", cutAfter != nil)]
+                if let flag = given.first(where: { $0.1 })?.0 {
+                    throw ValidationError(
+                        "\(flag) does not go with --api: cut through the API instead (an idle_cut toxic for a middlebox idle timeout, reset_peer, timeout, half_open; docs/proxy-api.md)"
+                    )
+                }
+                if name.isEmpty { throw ValidationError("--name is empty: give the proxy a name, e.g. --name mysql") }
+                return
+            }
+            guard upstream != nil else {
+                throw ValidationError(
+                    "missing --upstream: say which database server to forward to, e.g. --upstream 127.0.0.1:3306 (or serve the API with --api 127.0.0.1:8474)"
+                )
+            }
             for (name, value) in [("--after-idle", afterIdle), ("--cut-after", cutAfter)] {
                 guard let value else { continue }
                 guard value > 0, value <= FaultProxy.maxTimerSeconds else {
@@ -60,6 +94,11 @@ extension Repro {
         }
 
         func run() throws {
+            if let api {
+                try serveAPI(at: api)
+                return
+            }
+            guard let upstream else { return }
             // SIGINT, SIGTERM and SIGHUP stop the proxy and exit 0 instead of the cleanup exit. They have been
             // blocked since main, so one that arrives before the proxy listens is not lost: it stops it right away.
             let done = DispatchSemaphore(value: 0)
@@ -135,5 +174,55 @@ extension Repro {
             Console.line(String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000) + " stopped")
             withExtendedLifetime(cutNow) {}
         }
+    }
+}
+
+extension Repro.Proxy {
+    /// `repro proxy --api`: the Toxiproxy-compatible API until SIGINT/SIGTERM, then every proxy stopped and exit 0.
+    func serveAPI(at address: HostPort) throws {
+        let done = DispatchSemaphore(value: 0)
+        CleanupRegistry.shared.divertSignals { _ in done.signal() }
+        let start = ContinuousClock.now
+        let stamp: @Sendable () -> String = { String(format: "%9.3f", EventLog.milliseconds(.now - start) / 1000) }
+        let toxiproxy = ToxiproxyAPI(
+            onEvent: { proxy, event in
+                var line = event.logLine(since: start)
+                if let flow = line.range(of: " flow ") { line.replaceSubrange(flow, with: " [\(proxy)] flow ") }
+                Console.line(line)
+            },
+            log: { line in Console.line(stamp() + " " + line) })
+        let server = ToxiproxyHTTPServer(api: toxiproxy)
+        let port: Int
+        do {
+            port = try server.start(host: address.host, port: address.port)
+        } catch {
+            let reason = FaultProxy.reason(error)
+            let inUse = reason.contains("in use")
+            throw ReproFailure(
+                code: 3,
+                message:
+                    "cannot serve the API on \(address): \(reason); \(inUse ? "pick a free port with --api" : "give --api a local IPv4 address and port, e.g. 127.0.0.1:8474")"
+            )
+        }
+        Console.line(
+            "Toxiproxy-compatible API on http://\(HostPort(host: address.host, port: port)) (pid \(getpid()); docs/proxy-api.md)"
+        )
+        if let upstream {
+            do {
+                _ = try toxiproxy.create(name: name, listen: listen, upstream: upstream)
+            } catch {
+                server.stop()
+                let inUse = error.message.contains("in use")
+                throw ReproFailure(
+                    code: 3,
+                    message:
+                        "cannot start proxy \(name): \(error.message); \(inUse ? "pick a free port with --listen" : "check --listen and --upstream")"
+                )
+            }
+        }
+        done.wait()
+        server.stop()
+        toxiproxy.stopAll()
+        Console.line(stamp() + " stopped")
     }
 }

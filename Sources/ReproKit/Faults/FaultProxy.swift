@@ -16,6 +16,8 @@ public final class FaultProxy: Sendable {
         var flows: [Int: NIOLoopBound<ProxyFlow>] = [:]
         var lastFlowID = 0
         var port = 0
+        /// The toxics in force (`repro proxy --api`), in order; every flow gets them, new ones when accepted.
+        var toxics: [Toxic] = []
         var stopped = false
     }
 
@@ -113,7 +115,12 @@ public final class FaultProxy: Sendable {
             afterIdle: afterIdle, idleMode: idleMode,
             emit: { [weak self] event in self?.record(event) })
         try channel.pipeline.syncOperations.addHandler(FlowSideHandler(side: .client, flow: flow))
-        state.withLock { $0.flows[id] = NIOLoopBound(flow, eventLoop: channel.eventLoop) }
+        // Registered and given the toxics in one step: a `setToxics` either sees this flow or came before it.
+        let toxics = state.withLock { state in
+            state.flows[id] = NIOLoopBound(flow, eventLoop: channel.eventLoop)
+            return state.toxics
+        }
+        if !toxics.isEmpty { flow.setToxics(toxics, atCreation: true) }
         flow.start(upstreamHost: upstreamHost, upstreamPort: upstreamPort)
     }
 
@@ -127,6 +134,11 @@ public final class FaultProxy: Sendable {
     /// The bound port (0 before `start`).
     public var port: Int {
         state.withLock { $0.port }
+    }
+
+    /// Flows accepted since start, closed ones included (the last flow id given).
+    public var flowsAccepted: Int {
+        state.withLock { $0.lastFlowID }
     }
 
     /// Flows accepted and not yet fully closed, blackholed and half-open ones included.
@@ -146,6 +158,19 @@ public final class FaultProxy: Sendable {
             flow.eventLoop.submit { flow.value.cut(mode) }
         }
         return futures.compactMap { try? $0.wait() }
+    }
+
+    /// Puts `toxics` in force on every open flow and on every flow accepted from now on; returns once every open
+    /// flow's loop has applied them. Call it from your own thread, not from a loop.
+    public func setToxics(_ toxics: [Toxic]) {
+        let flows = state.withLock { state in
+            state.toxics = toxics
+            return state.stopped ? [] : state.flows.sorted { $0.key < $1.key }.map(\.value)
+        }
+        let futures = flows.map { flow in
+            flow.eventLoop.submit { flow.value.setToxics(toxics) }
+        }
+        for future in futures { try? future.wait() }
     }
 
     /// Closes the listener and every flow and shuts the event loop group down; idempotent.

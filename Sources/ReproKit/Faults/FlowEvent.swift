@@ -32,6 +32,8 @@ public struct FlowEvent: Sendable {
     /// An idle cut (`--after-idle`) of a flow whose server had not answered the client's last bytes: a query in
     /// progress, cut as a middlebox's idle timeout cuts it.
     public var midQuery = false
+    /// The toxic of `repro proxy --api` that made the cut or close, if one did.
+    public var toxic: String?
     /// When it happened.
     public var at: ContinuousClock.Instant
 
@@ -70,6 +72,7 @@ extension FlowEvent {
         case .cut:
             line += " \(mode?.rawValue ?? "")"
             if midQuery { line += " mid-query (the server had not answered the client's last bytes)" }
+            if let toxic { line += " by toxic \(toxic)" }
             if let signal { line += ": client got \(signal.rawValue)" }
             line += " (\(bytesUp) B up, \(bytesDown) B down)"
         case .close:

@@ -92,6 +92,17 @@ final class FlowSideHandler: ChannelDuplexHandler {
         context?.flush()
     }
 
+    /// Calls `body` once everything written so far is out (writes complete in order), or at once without a channel.
+    func flushed(_ body: @escaping () -> Void) {
+        guard let context else {
+            body()
+            return
+        }
+        let drained = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: drained)
+        drained.futureResult.assumeIsolated().whenComplete { _ in body() }
+    }
+
     func resumeReading() {
         guard readPending, let context else { return }
         readPending = false

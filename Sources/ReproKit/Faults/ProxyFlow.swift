@@ -82,6 +82,25 @@ final class ProxyFlow {
         var upstreamError: String?
     }
 
+    /// A toxic as this flow applies it (`repro proxy --api`).
+    private struct AppliedToxic {
+        var toxic: Toxic
+        /// The toxicity draw: whether the toxic acts on this flow at all.
+        var acts: Bool
+        /// A timeout's close, a reset_peer's reset.
+        var timer: Scheduled<Void>?
+        /// What passed a limit_data toxic; kept when the toxic is updated.
+        var bytesPassed = 0
+        /// A reset_peer that saw its chunk, a limit_data that reached its limit.
+        var triggered = false
+    }
+
+    /// What latency and slow_close toxics hold back in one direction, in order, and the timer of its head.
+    private struct Lane {
+        var queue = CircularBuffer<(at: NIODeadline, action: () -> Void)>()
+        var timer: Scheduled<Void>?
+    }
+
     let id: Int
     let clientAddress: String
     let eventLoop: EventLoop
@@ -100,6 +119,9 @@ final class ProxyFlow {
     private weak var upstream: FlowSideHandler?
     private var bytesUp = 0
     private var bytesDown = 0
+    private var toxics: [AppliedToxic] = []
+    private var upLane = Lane()
+    private var downLane = Lane()
 
     init(
         id: Int,
@@ -184,12 +206,9 @@ final class ProxyFlow {
             state = .passing(Traffic(lastActivity: .now()))
             enableClientReads()
             if let upstream {
-                for buffer in early {
-                    bytesUp += buffer.readableBytes
-                    upstream.send(buffer)
-                }
+                for buffer in early { forward(buffer, from: .client) }
                 upstream.flush()
-                if clientHalfClosed { upstream.shutdownOutput() }
+                if clientHalfClosed { passClose(from: .client) { self.upstream?.shutdownOutput() } }
             }
             armIdleTimer()
         case .held(let hold, let clientOpen, .dialling):
@@ -237,7 +256,9 @@ final class ProxyFlow {
                 // The client hung up: pass its reset on as a reset, anything else as a FIN
                 // (the upstream then closes its end, which finishes the flow).
                 state = .draining(open: .upstream)
-                if aborted { upstream?.reset() } else { upstream?.shutdownOutput() }
+                passClose(from: .client) {
+                    if aborted { self.upstream?.reset() } else { self.upstream?.shutdownOutput() }
+                }
             case .dialling, .held:
                 // Nothing is left to forward to or to emulate: the upstream goes too (now, or when it connects).
                 closing(clientOpen: false, upstream: sockets.upstream)
@@ -251,11 +272,13 @@ final class ProxyFlow {
             case .dialling, .passing:
                 if aborted {
                     closing(clientOpen: true, upstream: .gone)
-                    resetClient()
+                    passClose(from: .upstream) { self.resetClient() }
                 } else {
                     state = .draining(open: .client)
-                    outcome.signal = .fin
-                    client?.shutdownOutput()
+                    passClose(from: .upstream) {
+                        self.outcome.signal = .fin
+                        self.client?.shutdownOutput()
+                    }
                 }
             case .held(let hold, let clientOpen, _):
                 // The client is told nothing: that is the cut.
@@ -306,13 +329,7 @@ final class ProxyFlow {
             traffic.lastActivity = .now()
             traffic.lastFromClient = side == .client
             state = .passing(traffic)
-            if side == .client {
-                bytesUp += buffer.readableBytes
-                upstream?.send(buffer)
-            } else {
-                bytesDown += buffer.readableBytes
-                client?.send(buffer)
-            }
+            forward(buffer, from: side)
         case (.dialling(let early, let clientHalfClosed), .client):
             state = .dialling(early: early + [buffer], clientHalfClosed: clientHalfClosed)
         case (.draining(open: .client), .client):
@@ -355,10 +372,12 @@ final class ProxyFlow {
         case (.dialling(let early, _), .client):
             state = .dialling(early: early, clientHalfClosed: true)
         case (.passing, .client):
-            upstream?.shutdownOutput()
+            passClose(from: .client) { self.upstream?.shutdownOutput() }
         case (.passing, .upstream):
-            outcome.signal = .fin
-            client?.shutdownOutput()
+            passClose(from: .upstream) {
+                self.outcome.signal = .fin
+                self.client?.shutdownOutput()
+            }
         case (.draining(open: .client), .client):
             client?.close()
         case (.held(.blackhole, _, _), .client):
@@ -378,7 +397,7 @@ final class ProxyFlow {
 
     /// Applies `mode` now; nil when the flow is already closing or already in that state. `midQuery` marks an
     /// idle cut of a flow waiting for the server's answer.
-    func cut(_ mode: CutMode, midQuery: Bool = false) -> FlowEvent? {
+    func cut(_ mode: CutMode, midQuery: Bool = false, toxic: String? = nil) -> FlowEvent? {
         switch (state, mode) {
         case (.closing, _), (.finished, _), (.held(.blackhole, _, _), .blackhole), (.held(.halfOpen, _, _), .halfOpen):
             return nil
@@ -395,6 +414,9 @@ final class ProxyFlow {
         }
         var cutEvent = event(.cut, mode: mode, signal: signal)
         cutEvent.midQuery = midQuery
+        cutEvent.toxic = toxic
+        // What toxics held back goes with the flow: nothing reaches a side after a cut.
+        dropHeld()
         // Emitted before acting: closing a channel can finish the flow synchronously,
         // and the close event must come after the cut.
         emit(cutEvent)
@@ -429,12 +451,25 @@ final class ProxyFlow {
         default: if sockets.clientOpen { outcome.signal = .fin }
         }
         state = .closing(clientOpen: sockets.clientOpen, upstream: sockets.upstream)
+        dropHeld()
+        for index in toxics.indices { toxics[index].timer?.cancel() }
         client?.close()
         upstream?.close()
     }
 
+    /// The idle cut in force: an `idle_cut` toxic's, else `repro proxy --after-idle`'s.
+    private var idleRule: (after: TimeAmount, mode: CutMode)? {
+        for applied in toxics where applied.acts {
+            if case .idleCut(let milliseconds, let mode) = applied.toxic.kind {
+                return (.milliseconds(Int64(milliseconds)), mode)
+            }
+        }
+        if let afterIdle, let idleMode { return (afterIdle, idleMode) }
+        return nil
+    }
+
     private func armIdleTimer() {
-        guard let afterIdle, idleMode != nil, case .passing(var traffic) = state else { return }
+        guard let afterIdle = idleRule?.after, case .passing(var traffic) = state else { return }
         traffic.idleTimer = eventLoop.assumeIsolated().scheduleTask(deadline: traffic.lastActivity + afterIdle) {
             self.idleTimerFired()
         }
@@ -444,13 +479,196 @@ final class ProxyFlow {
     // One timer per flow, re-armed lazily: traffic only moves `lastActivity`, and the timer,
     // when it fires early, sleeps again until the new deadline.
     private func idleTimerFired() {
-        guard let afterIdle, let idleMode, case .passing(let traffic) = state else { return }
+        guard let (afterIdle, idleMode) = idleRule, case .passing(let traffic) = state else { return }
         if NIODeadline.now() >= traffic.lastActivity + afterIdle {
             // Silence is silence, as for a NAT or load balancer: a flow waiting for a long query is cut too; the
             // event says so.
-            _ = cut(idleMode, midQuery: traffic.lastFromClient)
+            _ = cut(idleMode, midQuery: traffic.lastFromClient, toxic: idleCutToxicName)
         } else {
             armIdleTimer()
         }
+    }
+}
+
+// MARK: Toxics
+
+extension ProxyFlow {
+    private var idleCutToxicName: String? {
+        toxics.first { applied in
+            guard applied.acts, case .idleCut = applied.toxic.kind else { return false }
+            return true
+        }?.toxic.name
+    }
+
+    /// Whether bytes a toxic held back may still be delivered: not after a cut, nor to a flow being torn down.
+    private var carriesData: Bool {
+        switch state {
+        case .passing, .draining: true
+        case .dialling, .held, .closing, .finished: false
+        }
+    }
+
+    /// Puts `list` in force (the proxy's toxics, in their order). A toxic new to the flow draws its toxicity and
+    /// starts (a timeout's timer; a half_open forgets the flow unless it is `atCreation`); one whose attributes changed
+    /// starts again, as Toxiproxy restarts it; a timeout removed closes the flow it held, as Toxiproxy's cleanup does.
+    func setToxics(_ list: [Toxic], atCreation: Bool = false) {
+        guard state.sockets != nil else { return }
+        var next: [AppliedToxic] = []
+        var started: [Int] = []
+        for toxic in list {
+            if let old = toxics.first(where: { $0.toxic.name == toxic.name }) {
+                if old.toxic == toxic {
+                    next.append(old)
+                    continue
+                }
+                old.timer?.cancel()
+                var fresh = AppliedToxic(toxic: toxic, acts: Double.random(in: 0..<1) < toxic.toxicity)
+                fresh.bytesPassed = old.bytesPassed
+                next.append(fresh)
+            } else {
+                next.append(AppliedToxic(toxic: toxic, acts: Double.random(in: 0..<1) < toxic.toxicity))
+            }
+            started.append(next.count - 1)
+        }
+        let removed = toxics.filter { old in !list.contains { $0.name == old.toxic.name } }
+        toxics = next
+        for old in removed {
+            old.timer?.cancel()
+            if old.acts, case .timeout = old.toxic.kind { _ = cut(.close, toxic: old.toxic.name) }
+        }
+        for index in started where index < toxics.count && toxics[index].acts {
+            let name = toxics[index].toxic.name
+            switch toxics[index].toxic.kind {
+            case .timeout(let milliseconds) where milliseconds > 0:
+                toxics[index].timer = after(milliseconds) { _ = self.cut(.close, toxic: name) }
+            case .halfOpen where !atCreation:
+                _ = cut(.halfOpen, toxic: name)
+            case .latency, .timeout, .resetPeer, .slowClose, .limitData, .halfOpen, .idleCut:
+                break
+            }
+        }
+        if case .passing(var traffic) = state {
+            traffic.idleTimer?.cancel()
+            traffic.idleTimer = nil
+            state = .passing(traffic)
+            armIdleTimer()
+        }
+    }
+
+    private func after(_ milliseconds: Int, _ body: @escaping () -> Void) -> Scheduled<Void> {
+        eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(milliseconds)), body)
+    }
+
+    /// Passes bytes through the toxics of their direction, then on to the other side (now, or when a latency says).
+    private func forward(_ received: ByteBuffer, from side: Side) {
+        let stream: Toxic.Stream = side == .client ? .upstream : .downstream
+        var buffer = received
+        var delay = 0
+        var limitReached: String?
+        for index in toxics.indices where toxics[index].acts && toxics[index].toxic.stream == stream {
+            let name = toxics[index].toxic.name
+            switch toxics[index].toxic.kind {
+            case .timeout:
+                return
+            case .resetPeer(let milliseconds):
+                // The chunk is swallowed, and so is all that follows until the reset.
+                if !toxics[index].triggered {
+                    toxics[index].triggered = true
+                    toxics[index].timer = after(milliseconds) { _ = self.cut(.reset, toxic: name) }
+                }
+                return
+            case .limitData(let bytes):
+                if toxics[index].triggered { return }
+                let allowed = min(buffer.readableBytes, max(0, bytes - toxics[index].bytesPassed))
+                buffer = buffer.getSlice(at: buffer.readerIndex, length: allowed) ?? ByteBuffer()
+                toxics[index].bytesPassed += allowed
+                if toxics[index].bytesPassed >= bytes {
+                    toxics[index].triggered = true
+                    limitReached = name
+                }
+            case .latency(let milliseconds, let jitter):
+                delay += max(0, milliseconds + (jitter > 0 ? Int.random(in: -jitter..<jitter) : 0))
+            case .slowClose, .halfOpen, .idleCut:
+                break
+            }
+        }
+        if side == .client { bytesUp += buffer.readableBytes } else { bytesDown += buffer.readableBytes }
+        let target: Side = side == .client ? .upstream : .client
+        if buffer.readableBytes > 0 {
+            deliver(on: stream, afterMilliseconds: delay) { deferred in
+                guard self.carriesData, let handler = self.handler(target) else { return }
+                handler.send(buffer)
+                if deferred { handler.flush() }
+            }
+        }
+        if let limitReached {
+            // Closed once the bytes that fit are out: the peer reads them, then the close.
+            deliver(on: stream, afterMilliseconds: delay) { _ in
+                guard self.carriesData else { return }
+                guard let handler = self.handler(target) else {
+                    _ = self.cut(.close, toxic: limitReached)
+                    return
+                }
+                handler.flushed { _ = self.cut(.close, toxic: limitReached) }
+            }
+        }
+    }
+
+    /// A peer's close (or reset) passed on in its direction's order: after the bytes held back, and as late as the
+    /// slow_close toxics of that direction say.
+    private func passClose(from side: Side, _ action: @escaping () -> Void) {
+        let stream: Toxic.Stream = side == .client ? .upstream : .downstream
+        var delay = 0
+        for applied in toxics where applied.acts && applied.toxic.stream == stream {
+            if case .slowClose(let milliseconds) = applied.toxic.kind { delay += milliseconds }
+        }
+        deliver(on: stream, afterMilliseconds: delay) { _ in action() }
+    }
+
+    /// Runs `action` now when nothing waits in that direction and no delay is asked, else in order once its time has
+    /// come; `action` learns whether it was deferred (then it flushes what it wrote itself).
+    private func deliver(on stream: Toxic.Stream, afterMilliseconds delay: Int, _ action: @escaping (Bool) -> Void)
+    {
+        var lane = stream == .upstream ? upLane : downLane
+        if lane.queue.isEmpty && delay == 0 {
+            action(false)
+            return
+        }
+        var at = NIODeadline.now() + .milliseconds(Int64(delay))
+        if let last = lane.queue.last, last.at > at { at = last.at }
+        lane.queue.append((at: at, action: { action(true) }))
+        if lane.timer == nil { lane.timer = laneTimer(stream, at: lane.queue.first?.at ?? at) }
+        setLane(stream, lane)
+    }
+
+    private func laneTimer(_ stream: Toxic.Stream, at deadline: NIODeadline) -> Scheduled<Void> {
+        eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.laneDue(stream) }
+    }
+
+    private func laneDue(_ stream: Toxic.Stream) {
+        var lane = stream == .upstream ? upLane : downLane
+        lane.timer = nil
+        var due: [() -> Void] = []
+        let now = NIODeadline.now()
+        while let head = lane.queue.first, head.at <= now {
+            due.append(head.action)
+            lane.queue.removeFirst()
+        }
+        if let head = lane.queue.first { lane.timer = laneTimer(stream, at: head.at) }
+        // The lane is stored before acting: an action can cut the flow, which empties the lanes.
+        setLane(stream, lane)
+        for action in due { action() }
+    }
+
+    private func setLane(_ stream: Toxic.Stream, _ lane: Lane) {
+        if stream == .upstream { upLane = lane } else { downLane = lane }
+    }
+
+    /// Forgets what the lanes hold back.
+    private func dropHeld() {
+        upLane.timer?.cancel()
+        downLane.timer?.cancel()
+        upLane = Lane()
+        downLane = Lane()
     }
 }
