@@ -12,7 +12,7 @@ import Testing
 #endif
 
 /// Collects a proxy's events from its event loop thread.
-private final class FlowEventLog: Sendable {
+final class FlowEventLog: Sendable {
     private let events = Mutex<[FlowEvent]>([])
 
     var all: [FlowEvent] { events.withLock { $0 } }
@@ -27,7 +27,7 @@ private final class FlowEventLog: Sendable {
 }
 
 /// Polls `condition` every 10 ms for at most `seconds`.
-private func eventually(within seconds: Double = 3, _ condition: () -> Bool) -> Bool {
+func eventually(within seconds: Double = 3, _ condition: () -> Bool) -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while ContinuousClock.now < deadline {
         if condition() { return true }
@@ -37,7 +37,7 @@ private func eventually(within seconds: Double = 3, _ condition: () -> Bool) -> 
 }
 
 /// One upstream and one proxy in front of it, torn down at the end of the test.
-private final class Rig {
+final class Rig {
     let upstream = ProxyTestUpstream()
     let log = FlowEventLog()
     let proxy: FaultProxy
