@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what repro needs, only what is missing: Connector/C headers, the MariaDB server,
-# socat (benchmark relay), the Python packages the tests use (jsonschema, PyMySQL), and every real
+# socat (benchmark relay), the Python packages the tests use (jsonschema, PyMySQL, toxiproxy-python), and every real
 # driver stack the adapters run: Node.js + mysqljs, Go + go-sql-driver/mysql, a JDK + HikariCP +
 # MariaDB Connector/J + SLF4J (+ Gson for the adapter's JSON), SQLAlchemy + PyMySQL, Django + mysqlclient, PHP 8.2 with
 # PDO MySQL and mysqli, Ruby ActiveRecord + the mysql2 gem. (mysql2 is not in Debian: users bring their own
@@ -81,6 +81,8 @@ need_py=()
 # py_unless PACKAGE MODULE: the pip package is needed unless python3 imports MODULE (with --plan: listed anyway).
 py_unless() { if [ -n "$plan" ] || ! python3 -c "import $2" 2>/dev/null; then need_py+=("$1"); fi; }
 full && py_unless jsonschema jsonschema
+# Toxiproxy's Python client, which the tests drive `repro proxy --api` with.
+full && py_unless toxiproxy-python toxiproxy
 { full || wants sqlalchemy; } && py_unless PyMySQL pymysql
 wants sqlalchemy && py_unless SQLAlchemy sqlalchemy
 # Django 6 needs Python 3.12: the newest release line that runs on older Pythons is 5.2 (LTS).
@@ -108,7 +110,7 @@ if [ ${#need_py[@]} -gt 0 ]; then
         || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
                 python3-jsonschema python3-pymysql python3-sqlalchemy python3-django python3-mysqldb >/dev/null; }
     for m in "${need_py[@]}"; do
-        case "$m" in jsonschema) mod=jsonschema ;; PyMySQL) mod=pymysql ;; SQLAlchemy) mod=sqlalchemy ;;
+        case "$m" in jsonschema) mod=jsonschema ;; toxiproxy-python) mod=toxiproxy ;; PyMySQL) mod=pymysql ;; SQLAlchemy) mod=sqlalchemy ;;
             Django*) mod=django ;; mysqlclient) mod=MySQLdb ;; *) mod=$m ;; esac
         python3 -c "import $mod" || { echo "setup: could not install $m for $(command -v python3)" >&2; exit 3; }
     done

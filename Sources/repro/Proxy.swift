@@ -66,7 +66,9 @@ extension Repro {
 
         func validate() throws {
             if api != nil {
-                let given = [("--mode", mode != nil), ("--after-idle", afterIdle != nil), ("--cut-after", cutAfter != nil)]
+                let given = [
+                    ("--mode", mode != nil), ("--after-idle", afterIdle != nil), ("--cut-after", cutAfter != nil),
+                ]
                 if let flag = given.first(where: { $0.1 })?.0 {
                     throw ValidationError(
                         "\(flag) does not go with --api: cut through the API instead (an idle_cut toxic for a middlebox idle timeout, reset_peer, timeout, half_open; docs/proxy-api.md)"

@@ -175,7 +175,8 @@ struct ToxicDecodingTests {
                 == (try json(
                     #"{"attributes":{"latency":250,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}"#
                 )))
-        let cut = try Toxic.decode(try json(#"{"type": "idle_cut", "stream": "upstream", "attributes": {"idle": 5000}}"#))
+        let cut = try Toxic.decode(
+            try json(#"{"type": "idle_cut", "stream": "upstream", "attributes": {"idle": 5000}}"#))
         #expect(cut.kind == .idleCut(milliseconds: 5000, mode: .halfOpen) && cut.name == "idle_cut_upstream")
     }
 
@@ -261,7 +262,8 @@ struct ToxiproxyAPITests {
         _ = request(api, "POST", "/proxies/mysql/toxics", #"{"type": "latency", "attributes": {"latency": 1}}"#)
         #expect(request(api, "POST", "/reset").status == 204)
         let shown = request(api, "GET", "/proxies/mysql").json
-        #expect(shown?["enabled"] == .bool(true) && shown?["toxics"] == .array([]) && shown?["listen"]?.string == listen)
+        #expect(
+            shown?["enabled"] == .bool(true) && shown?["toxics"] == .array([]) && shown?["listen"]?.string == listen)
         let back = try #require(ProxyTestSocket.connect(port: port))
         defer { withExtendedLifetime(back) {} }
         #expect(back.roundTrip("back"))
@@ -287,7 +289,8 @@ struct ToxiproxyAPITests {
             api.handle(APIRequest(method: "GET", target: "/proxies", userAgent: "Mozilla/5.0")).status == 403)
         #expect(request(api, "GET", "/nowhere").status == 404)
         #expect(request(api, "PUT", "/proxies").status == 405)
-        #expect(request(api, "POST", "/proxies", "{not json").json?["error"]?.string?.hasPrefix("bad request body") == true)
+        #expect(
+            request(api, "POST", "/proxies", "{not json").json?["error"]?.string?.hasPrefix("bad request body") == true)
         #expect(request(api, "POST", "/proxies/none/toxics", #"{"type": "latency"}"#).status == 404)
         #expect(request(api, "POST", "/proxies", #"{"name": "x", "upstream": "nohost"}"#).status == 400)
         #expect(request(api, "GET", "/version").json?["version"]?.string?.hasPrefix("repro ") == true)

@@ -627,8 +627,7 @@ extension ProxyFlow {
 
     /// Runs `action` now when nothing waits in that direction and no delay is asked, else in order once its time has
     /// come; `action` learns whether it was deferred (then it flushes what it wrote itself).
-    private func deliver(on stream: Toxic.Stream, afterMilliseconds delay: Int, _ action: @escaping (Bool) -> Void)
-    {
+    private func deliver(on stream: Toxic.Stream, afterMilliseconds delay: Int, _ action: @escaping (Bool) -> Void) {
         var lane = stream == .upstream ? upLane : downLane
         if lane.queue.isEmpty && delay == 0 {
             action(false)

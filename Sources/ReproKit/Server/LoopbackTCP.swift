@@ -39,7 +39,7 @@ public enum LoopbackTCP {
     }
 
     /// True when something accepts a TCP connection on 127.0.0.1:`port` now (the connection is closed at once).
-    static func accepts(port: Int) -> Bool {
+    public static func accepts(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }

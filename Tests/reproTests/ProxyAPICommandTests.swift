@@ -1,0 +1,195 @@
+import Foundation
+import ReproKit
+import Testing
+
+/// Whether python3 imports `module` (under `make test` a missing one fails the test instead of skipping it).
+private func pythonImports(_ module: String) -> Bool {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", "import \(module)"]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return false }
+    p.waitUntilExit()
+    return p.terminationStatus == 0
+}
+
+private let required = ProcessInfo.processInfo.environment["REPRO_REQUIRE_SERVER"] == "1"
+
+/// `repro proxy --api` started on free ports in front of an embedded server, stopped with SIGTERM at the end.
+private final class APIProxy {
+    let process = Process()
+    let apiPort: Int
+    private let log = Pipe()
+
+    init() throws {
+        apiPort = try #require(LoopbackTCP.freePort())
+        process.executableURL = URL(fileURLWithPath: ReproBinary.path)
+        process.arguments = ["proxy", "--api", "127.0.0.1:\(apiPort)"]
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        // Ready once the API answers.
+        var tries = 0
+        while !LoopbackTCP.accepts(port: apiPort) && tries < 100 && process.isRunning {
+            usleep(50_000)
+            tries += 1
+        }
+    }
+
+    /// SIGTERM, the exit status, and everything it printed.
+    func stop() -> (status: Int32, output: String) {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return (
+            process.terminationStatus, String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        )
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+    }
+}
+
+/// Runs `executable arguments…` with `environment` added and returns its exit status and output (stdout + stderr).
+private func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = arguments
+    p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus, text)
+}
+
+@Suite("repro proxy --api driven by Toxiproxy's own client and by plain HTTP", .serialized)
+struct ProxyAPICommandTests {
+    @Test(
+        "toxiproxy-python makes a proxy and a reset_peer toxic; PyMySQL behind it gets the reset, then recovers",
+        .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"),
+        .enabled(if: required || pythonImports("toxiproxy"), "toxiproxy-python not installed: run `make setup`"))
+    func toxiproxyClientResetsPyMySQL() throws {
+        let session = try ReproSession.open(dsn: nil)
+        defer { session.close() }
+        let proxy = try APIProxy()
+        let script = """
+            import sys, time, pymysql, pymysql.err
+            from toxiproxy import Toxiproxy
+            server = Toxiproxy()
+            server.update_api_consumer("127.0.0.1", \(proxy.apiPort))
+            assert server.running(), "API not answering"
+            p = server.create(upstream="\(session.endpoint.hostPort)", name="mysql")
+            host, port = p.listen.rsplit(":", 1)
+            c = pymysql.connect(host=host, port=int(port), user="root", password="", read_timeout=5)
+            cur = c.cursor()
+            cur.execute("SELECT 1")
+            print("before", cur.fetchone()[0])
+            p.add_toxic(type="reset_peer", attributes={"timeout": 0})
+            print("toxics", sorted(p.toxics()))
+            try:
+                cur.execute("SELECT 2")
+                print("after ok")
+            except pymysql.err.OperationalError as e:
+                print("error", e.args[0], e.args[1])
+            p.destroy_toxic("reset_peer_downstream")
+            c = pymysql.connect(host=host, port=int(port), user="root", password="", read_timeout=5)
+            cur = c.cursor()
+            cur.execute("SELECT 3")
+            print("recovered", cur.fetchone()[0])
+            with p.down():
+                try:
+                    pymysql.connect(host=host, port=int(port), user="root", password="", connect_timeout=2)
+                    print("down but connected")
+                except pymysql.err.OperationalError as e:
+                    print("down", e.args[0])
+            server.reset()
+            p.destroy()
+            print("proxies left", len(server.proxies()))
+            """
+        let (status, text) = try run(["python3", "-c", script])
+        let (exit, log) = proxy.stop()
+        #expect(status == 0, "\(text)")
+        #expect(text.contains("before 1"), "\(text)")
+        #expect(text.contains("toxics ['reset_peer_downstream']"), "\(text)")
+        // PyMySQL's words for a reset mid-query: 2013 Lost connection … (Connection reset by peer).
+        #expect(text.contains("error 2013") && text.contains("Connection reset by peer"), "\(text)")
+        #expect(
+            text.contains("recovered 3") && text.contains("down 2003") && text.contains("proxies left 0"), "\(text)")
+        #expect(exit == 0)
+        #expect(log.contains("cut reset by toxic reset_peer_downstream: client got rst"), "\(log)")
+        #expect(log.contains("toxic reset_peer_downstream (reset_peer) added to mysql"), "\(log)")
+    }
+
+    @Test(
+        "Node over plain HTTP: an idle_cut toxic cuts mysql2's idle connection, and GET /events says what it got",
+        .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+    func nodeDrivesIdleCut() throws {
+        let session = try ReproSession.open(dsn: nil)
+        defer { session.close() }
+        let proxy = try APIProxy()
+        let script = """
+            const http = require('http');
+            const mysql = require('mysql2');
+            function call(method, path, body) {
+              return new Promise((resolve, reject) => {
+                const req = http.request({ host: '127.0.0.1', port: \(proxy.apiPort), method, path,
+                  headers: { 'Content-Type': 'application/json' } }, (res) => {
+                  let text = '';
+                  res.on('data', (d) => { text += d; });
+                  res.on('end', () => resolve({ status: res.statusCode, body: text ? JSON.parse(text) : null }));
+                });
+                req.on('error', reject);
+                if (body) req.write(JSON.stringify(body));
+                req.end();
+              });
+            }
+            (async () => {
+              const made = await call('POST', '/proxies', { name: 'mysql', upstream: '\(session.endpoint.hostPort)' });
+              console.log('created', made.status);
+              const [host, port] = made.body.listen.split(':');
+              const toxic = await call('POST', '/proxies/mysql/toxics',
+                { type: 'idle_cut', attributes: { idle: 1000, mode: 'half-open' } });
+              console.log('toxic', toxic.status, toxic.body.name, toxic.body.attributes.mode);
+              const c = mysql.createConnection({ host, port: Number(port), user: 'root', password: '' });
+              c.on('error', () => {});
+              const query = (sql) => new Promise((resolve) => c.query(sql, (err, rows) => resolve(err || rows)));
+              console.log('first', JSON.stringify(await query('SELECT 1 AS one')));
+              await new Promise((r) => setTimeout(r, 1600));
+              const second = await query('SELECT 2');
+              console.log('second', second.code || 'ok', second.message || '');
+              const events = await call('GET', '/events');
+              const cut = events.body.events.find((e) => e.event === 'cut');
+              console.log('cut', cut.mode, cut.toxic, cut.client_received);
+              const close = events.body.events.find((e) => e.event === 'close');
+              console.log('close', close.client_received);
+              c.destroy();
+            })().catch((e) => { console.log('failed', e.stack); process.exit(1); });
+            """
+        let (status, text) = try run(["node", "-e", script])
+        let (exit, _) = proxy.stop()
+        #expect(status == 0, "\(text)")
+        #expect(text.contains("created 201") && text.contains("toxic 200 idle_cut_downstream half-open"), "\(text)")
+        #expect(text.contains(#"first [{"one":1}]"#), "\(text)")
+        // A forgotten flow: silence at the cut, RST for the next query.
+        #expect(text.contains("second ECONNRESET"), "\(text)")
+        #expect(text.contains("cut half-open idle_cut_downstream NONE"), "\(text)")
+        #expect(text.contains("close RST"), "\(text)")
+        #expect(exit == 0)
+    }
+
+    @Test("--api refuses the cut options of the plain proxy, and a bad --api address, with one line each")
+    func apiUsageErrors() throws {
+        let (status, text) = try run([
+            ReproBinary.path, "proxy", "--api", "127.0.0.1:0", "--mode", "reset", "--after-idle", "1",
+        ])
+        #expect(status == 2 && text.contains("--mode does not go with --api"), "\(text)")
+        let (missing, words) = try run([ReproBinary.path, "proxy"])
+        #expect(missing == 2 && words.contains("missing --upstream"), "\(words)")
+        let (bad, badWords) = try run([ReproBinary.path, "proxy", "--api", "nowhere"])
+        #expect(bad == 2 && badWords.contains("is not host:port"), "\(badWords)")
+    }
+}
