@@ -30,7 +30,7 @@ PREFIX ?= /usr/local
 comma := ,
 DESTDIR ?=
 
-.PHONY: install uninstall stamp man dist drivers-matrix setup build adapters release test run matrix bench lint clean
+.PHONY: install uninstall stamp man dist drivers-matrix setup build adapters release test unit run matrix bench lint clean
 
 setup:
 	@bash scripts/setup.sh
@@ -75,6 +75,11 @@ man: build
 test: build lint man dist
 	REPRO_REQUIRE_SERVER=1 $(SWIFT) test $(SWIFTFLAGS)
 	$(REPRO) all Scenarios --report-dir $(REPORTS)/ci
+
+# The fast loop: the ReproUnitTests target alone (no server, no child process, no sleeping), seconds after a build.
+unit: setup stamp
+	$(SWIFT) build $(SWIFTFLAGS) --build-tests
+	$(SWIFT) test $(SWIFTFLAGS) --skip-build --filter 'ReproUnitTests\.'
 
 run: build
 	$(REPRO) all Scenarios --report-dir $(REPORTS)

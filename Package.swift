@@ -41,10 +41,18 @@ let package = Package(
             name: "repro-bench",
             dependencies: ["ReproKit"]
         ),
-        // Fakes shared by the tests: a connection a test kills at will, its factory, a manual clock.
+        // What the tests share: a connection a test kills at will, its factory, a manual clock, sample reports.
         .target(name: "ReproTestSupport", dependencies: ["ReproKit"]),
         .testTarget(
             name: "ReproKitTests",
+            dependencies: [
+                "ReproKit", "ReproTestSupport",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        // No server, no child process, no sleeping: `make unit`, seconds after a build.
+        .testTarget(
+            name: "ReproUnitTests",
             dependencies: [
                 "ReproKit", "ReproTestSupport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import Foundation
+import ReproTestSupport
 import Testing
 
 @testable import ReproKit
@@ -7,9 +8,9 @@ import Testing
 struct DriversGridTests {
     @Test("one cell per row and column, coloured by outcome, rendered by rsvg-convert, matching the committed file")
     func gridOfTheCommittedMatrix() throws {
-        let report = try MeasuredDriversTests.committed()
+        let report = try committedDrivers()
         let svg = DriversGrid.render(report)
-        let reader = try TimelineChartTests.read(svg)
+        let reader = try SVGReader.read(svg)
         let cells = report.rows.count * report.columns.count
         // One rect per cell, plus the background and the four legend swatches.
         #expect(reader.elements["rect"] == cells + 5)

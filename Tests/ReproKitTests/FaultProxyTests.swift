@@ -1,5 +1,6 @@
 import Dispatch
 import NIOCore
+import ReproTestSupport
 import Synchronization
 import Testing
 

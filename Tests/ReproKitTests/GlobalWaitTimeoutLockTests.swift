@@ -1,5 +1,6 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 /// The server lock global-scope runs take turns with: the wait for it is bounded.

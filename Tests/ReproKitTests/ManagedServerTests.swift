@@ -1,5 +1,6 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 #if canImport(Glibc)

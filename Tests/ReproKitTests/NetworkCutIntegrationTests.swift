@@ -1,15 +1,8 @@
 import Foundation
+import ReproTestSupport
 import Testing
 
 @testable import ReproKit
-
-func networkCut(_ mode: CutMode, _ preset: PolicyPreset, readTimeout: Int = 5, poolSize: Int = 3) -> Scenario {
-    var policy = preset.policy
-    policy.readTimeout = readTimeout
-    return Scenario(
-        name: "network-cut-\(mode.rawValue)-\(preset.rawValue)", fault: .networkCut(mode: mode, via: .proxy),
-        policy: policy, poolSize: poolSize)
-}
 
 @Suite("network-cut through FaultProxy against a real mariadbd", .requiresServer)
 struct NetworkCutIntegrationTests {

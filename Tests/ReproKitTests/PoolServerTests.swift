@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import ReproTestSupport
 import Synchronization
 import Testing
 

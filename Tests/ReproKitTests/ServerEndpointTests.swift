@@ -1,4 +1,5 @@
 import ReproKit
+import ReproTestSupport
 import Testing
 
 @Suite("ServerEndpoint DSN parsing")

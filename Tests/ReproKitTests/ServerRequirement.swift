@@ -1,4 +1,5 @@
 import Foundation
+import ReproTestSupport
 import Testing
 
 /// Decides whether integration tests that need a real `mariadbd` run, skip, or fail.

@@ -1,4 +1,5 @@
 import Foundation
+import ReproTestSupport
 import Testing
 
 @testable import ReproKit

@@ -1,4 +1,5 @@
 import Foundation
+import ReproTestSupport
 import Testing
 
 @testable import ReproKit
@@ -11,38 +12,8 @@ import Testing
 /// them to a PNG of the size the SVG declares, and they stay small and readable at 100 connections and for
 /// a 10-minute run.
 @Suite struct TimelineChartTests {
-    /// Element names and `<text>` contents of an SVG, or the parse error.
-    final class Reader: NSObject, XMLParserDelegate {
-        var elements: [String: Int] = [:]
-        var texts: [String] = []
-        var root: [String: String] = [:]
-        private var inText = false
-
-        func parser(
-            _ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?,
-            attributes: [String: String]
-        ) {
-            if root.isEmpty { root = attributes }
-            elements[element, default: 0] += 1
-            inText = element == "text"
-            if inText { texts.append("") }
-        }
-
-        func parser(_ parser: XMLParser, foundCharacters string: String) {
-            if inText { texts[texts.count - 1] += string }
-        }
-
-        func parser(
-            _ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?
-        ) { inText = false }
-    }
-
-    static func read(_ svg: String) throws -> Reader {
-        let parser = XMLParser(data: Data(svg.utf8))
-        let reader = Reader()
-        parser.delegate = reader
-        #expect(parser.parse(), "not well-formed XML: \(String(describing: parser.parserError))")
-        return reader
+    static func read(_ svg: String) throws -> SVGReader {
+        try SVGReader.read(svg)
     }
 
     /// Renders with rsvg-convert (installed by make setup) and returns the PNG's width and height.

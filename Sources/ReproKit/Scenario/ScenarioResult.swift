@@ -5,6 +5,12 @@ public struct ScenarioResult: Sendable, Equatable, Codable {
         public var total: Int
         public var succeeded: Int
         public var failed: Int
+
+        public init(total: Int, succeeded: Int, failed: Int) {
+            self.total = total
+            self.succeeded = succeeded
+            self.failed = failed
+        }
     }
 
     public var name: String
@@ -45,6 +51,41 @@ public struct ScenarioResult: Sendable, Equatable, Codable {
     /// Load mode (`--concurrency`, `--duration`): throughput over time, latency before/during/after, the exact
     /// account per worker; nil for a scenario run one operation at a time.
     public var load: LoadSummary? = nil
+
+    /// Every field, as the runner fills them (renderers and tests build results by hand with it).
+    public init(
+        name: String, client: Report.Client, pattern: WorkloadPattern, idleBeforeOperationsMs: Double?, kind: String,
+        description: String?, policy: PoolPolicy, poolSize: Int, parameters: [String: String],
+        firstError: ObservedError?, errors: [ObservedError], recovered: Bool, operations: Operations,
+        operationResults: [OperationRecord], faultAtMs: Double?, detectionMs: Double?, recoveryMs: Double?,
+        tcpSignal: String?, reached: Int? = nil, timeline: [PoolEvent], expectations: [ExpectationResult],
+        passed: Bool, durationMs: Double, load: LoadSummary? = nil
+    ) {
+        self.name = name
+        self.client = client
+        self.pattern = pattern
+        self.idleBeforeOperationsMs = idleBeforeOperationsMs
+        self.kind = kind
+        self.description = description
+        self.policy = policy
+        self.poolSize = poolSize
+        self.parameters = parameters
+        self.firstError = firstError
+        self.errors = errors
+        self.recovered = recovered
+        self.operations = operations
+        self.operationResults = operationResults
+        self.faultAtMs = faultAtMs
+        self.detectionMs = detectionMs
+        self.recoveryMs = recoveryMs
+        self.tcpSignal = tcpSignal
+        self.reached = reached
+        self.timeline = timeline
+        self.expectations = expectations
+        self.passed = passed
+        self.durationMs = durationMs
+        self.load = load
+    }
 
     /// The pool under test in a word: the driver adapter (real stacks) or the policy preset (repro's pool).
     public var poolLabel: String {

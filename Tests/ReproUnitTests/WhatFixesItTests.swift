@@ -1,4 +1,5 @@
 import Foundation
+import ReproTestSupport
 import Testing
 
 @testable import ReproKit
@@ -7,7 +8,7 @@ import Testing
 struct WhatFixesItTests {
     @Test("every line has measured cells behind it: the default fails, each fix survived, each 'not' failed")
     func everyLineIsMeasured() throws {
-        let report = try MeasuredDriversTests.committed()
+        let report = try committedDrivers()
         let failures = WhatFixesIt.failures(in: report)
         #expect(!failures.isEmpty)
         for failure in failures {
@@ -38,7 +39,7 @@ struct WhatFixesItTests {
 
     @Test("the section at the top of drivers.md names only what the cells say, column by column")
     func renderedSectionMatchesCells() throws {
-        let report = try MeasuredDriversTests.committed()
+        let report = try committedDrivers()
         let text = DriversRenderer.render(report)
         let section = try #require(text.components(separatedBy: "## What fixes which failure, per stack").last)
         let body = try #require(section.components(separatedBy: "\n## ").first)

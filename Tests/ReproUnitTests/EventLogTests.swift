@@ -1,3 +1,4 @@
+import ReproTestSupport
 import Testing
 
 @testable import ReproKit

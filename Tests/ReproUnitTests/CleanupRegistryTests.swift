@@ -1,4 +1,5 @@
 import ReproKit
+import ReproTestSupport
 import Synchronization
 import Testing
 

@@ -1,4 +1,5 @@
 import ReproKit
+import ReproTestSupport
 import Testing
 
 @Suite("Limits are written from their ranges")

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOEmbedded
+import ReproTestSupport
 import Testing
 
 @testable import ReproKit

@@ -1,4 +1,5 @@
 import Foundation
+import ReproTestSupport
 import Testing
 
 @testable import ReproKit
@@ -11,7 +12,7 @@ struct ReadmeNumbersTests {
     @Test("each preset's agreement with the stack it models is the committed matrix's")
     func presetAgreements() throws {
         let text = try String(contentsOf: Self.readme, encoding: .utf8)
-        let report = try MeasuredDriversTests.committed()
+        let report = try committedDrivers()
         let columns = report.columns.map(\.id)
         var checked = 0
         for preset in PolicyPreset.allCases {
@@ -44,7 +45,7 @@ struct ReadmeNumbersTests {
             text.contains(
                 "\(files.count) scenarios on one embedded server (\(drivers.count) of them on real driver stacks)"),
             "Scenarios/ has \(files.count), \(drivers.count) with a driver")
-        let cells = try MeasuredDriversTests.committed().rows.reduce(0) { $0 + $1.cells.count }
+        let cells = try committedDrivers().rows.reduce(0) { $0 + $1.cells.count }
         #expect(text.contains("\(cells) cells"), "docs/drivers.json has \(cells) cells")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 @Suite("ScenarioBatch: the run -> report flow the scenario commands share")
