@@ -49,3 +49,19 @@ struct ReadmeNumbersTests {
         #expect(text.contains("\(cells) cells"), "docs/drivers.json has \(cells) cells")
     }
 }
+
+extension ReadmeNumbersTests {
+    @Test("the unit-test count make unit runs")
+    func unitTestCount() throws {
+        let text = try String(contentsOf: Self.readme, encoding: .utf8).replacingOccurrences(of: "\n", with: " ")
+        let dir = packageRoot.appendingPathComponent("Tests/ReproUnitTests").path
+        var tests = 0
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir) where file.hasSuffix(".swift") {
+            let source = try String(contentsOfFile: dir + "/" + file, encoding: .utf8)
+            tests +=
+                source.split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix("@Test") }
+                .count
+        }
+        #expect(text.contains("\(tests) tests in about"), "Tests/ReproUnitTests has \(tests) tests")
+    }
+}
