@@ -233,4 +233,33 @@ struct ToxiproxyAPITests {
         #expect(request(api, "DELETE", "/proxies/mysql").status == 204)
         #expect(request(api, "DELETE", "/proxies/mysql").json?["error"] == .string("proxy not found"))
     }
+
+    @Test("populate creates, keeps and replaces as Toxiproxy does; a new upstream restarts the proxy on its port")
+    func populateAndUpdate() throws {
+        let first = ProxyTestUpstream()
+        let second = ProxyTestUpstream()
+        let (a, b) = (try first.start(), try second.start())
+        defer {
+            first.stop()
+            second.stop()
+        }
+        let api = ToxiproxyAPI()
+        defer { api.stopAll() }
+        let missing = request(api, "POST", "/populate", #"[{"name": "x", "upstream": "127.0.0.1:1"}, {"name": "y"}]"#)
+        #expect(
+            missing.status == 400 && missing.json?["error"] == .string("missing required field: upstream at proxy 2"))
+        #expect(request(api, "GET", "/proxies").json == .object([:]), "nothing was created")
+        let body = #"[{"name": "one", "upstream": "127.0.0.1:\#(a)"}, {"name": "two", "upstream": "127.0.0.1:\#(a)"}]"#
+        let made = request(api, "POST", "/populate", body)
+        #expect(made.status == 201 && made.json?["proxies"]?.array?.count == 2)
+        let again = request(api, "POST", "/populate", body)
+        #expect(
+            again.json?["proxies"]?.array?.map { $0["listen"] } == made.json?["proxies"]?.array?.map { $0["listen"] })
+        let listen = try #require(made.json?["proxies"]?.array?.first?["listen"]?.string)
+        let port = try #require(Int(listen.split(separator: ":").last ?? ""))
+        let moved = request(api, "POST", "/proxies/one", #"{"upstream": "127.0.0.1:\#(b)"}"#)
+        #expect(moved.json?["upstream"]?.string == "127.0.0.1:\(b)" && moved.json?["listen"]?.string == listen)
+        #expect(try #require(ProxyTestSocket.connect(port: port)).roundTrip("to the second upstream"))
+        #expect(eventually { second.connection(0) != nil } && first.connection(0) == nil)
+    }
 }

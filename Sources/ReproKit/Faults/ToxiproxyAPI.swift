@@ -380,26 +380,37 @@ public final class ToxiproxyAPI: Sendable {
         log("reset: every proxy enabled, every toxic removed")
     }
 
-    /// `POST /populate`: each proxy is created, or replaced when its listen or upstream differs.
+    /// `POST /populate`: every proxy is checked first (name, upstream), then each is created, kept when one of its
+    /// name has the same listen and upstream, or replaced; the answer lists them all, as Toxiproxy's does.
     private func populate(_ body: JSONValue) -> APIResponse {
         guard let list = body.array else { return Self.failure(.badBody("expected a JSON array of proxies")) }
-        var made: [JSONValue] = []
         for (index, item) in list.enumerated() {
+            let refusal: ToxiproxyError? =
+                item["name"]?.string?.isEmpty == false
+                ? (item["upstream"]?.string?.isEmpty == false ? nil : .missingField("upstream at proxy \(index + 1)"))
+                : .missingField("name at proxy \(index + 1)")
+            if let refusal {
+                return Self.ok(
+                    .object([
+                        "error": .string(refusal.message), "status": .number(Double(refusal.status)), "proxies": .null,
+                    ]), status: refusal.status)
+            }
+        }
+        var made: [JSONValue] = []
+        for item in list {
             let name = item["name"]?.string ?? ""
-            let answer: JSONValue
             do throws(ToxiproxyError) {
-                guard !name.isEmpty else { throw .missingField("name at proxy \(index + 1)") }
-                guard item["upstream"]?.string?.isEmpty == false else {
-                    throw .missingField("upstream at proxy \(index + 1)")
-                }
                 if let existing = proxies.withLock({ $0[name] }) {
                     let same =
                         existing.upstream.description == item["upstream"]?.string
                         && (item["listen"]?.string).map { $0 == existing.listen.description } ?? true
-                    if same { continue }
+                    if same {
+                        made.append(existing.json)
+                        continue
+                    }
                     try deleteProxy(name)
                 }
-                answer = try createProxy(item)
+                made.append(try createProxy(item))
             } catch {
                 return Self.ok(
                     .object([
@@ -407,7 +418,6 @@ public final class ToxiproxyAPI: Sendable {
                         "proxies": .array(made),
                     ]), status: error.status)
             }
-            made.append(answer)
         }
         return Self.ok(.object(["proxies": .array(made)]), status: 201)
     }
