@@ -286,6 +286,16 @@ public struct NetworkCutFault: FaultKind, Equatable {
             let faultAt = context.log.ms()
             cuts = proxy.cutAll(mode)
             injected = true
+            if mode == .reset || mode == .close {
+                // Sent is not yet received: on a loaded machine the kernel can process the RST or FIN on loopback
+                // (softirq, ksoftirqd) after the pool's next borrow has peeked its socket. Every client socket
+                // leaves ESTABLISHED once it has, as it would within microseconds on an idle host; bounded at 1 s.
+                let deadline = ContinuousClock.now + .seconds(1)
+                while ContinuousClock.now < deadline, (ProcessSockets.establishedCount(remotePort: proxy.port) ?? 0) > 0
+                {
+                    usleep(2_000)
+                }
+            }
             let atCut = cuts.first?.signal ?? ClientSignal.none
             context.log.record(
                 .scenario,

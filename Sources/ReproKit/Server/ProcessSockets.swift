@@ -24,6 +24,21 @@ public enum ProcessSockets {
     }
 
     /// The same for this process alone (repro's own sockets: a proxy's upstream connections).
+    /// How many sockets of this network namespace are ESTABLISHED to `remotePort` (any address); nil when the TCP
+    /// tables cannot be read.
+    public static func establishedCount(remotePort: Int, proc: String = "/proc") -> Int? {
+        var count = 0
+        var read = false
+        for table in ["\(proc)/self/net/tcp", "\(proc)/self/net/tcp6"] {
+            guard let text = readAll(table) else { continue }
+            read = true
+            for line in text.split(separator: "\n").dropFirst() {
+                if let row = TCPRow(line), row.remotePort == remotePort, row.state == 1 { count += 1 }
+            }
+        }
+        return read ? count : nil
+    }
+
     public static func ownClientEndpoints(remotePort: Int, proc: String = "/proc") -> [ClientEndpoint]? {
         let me = getpid()
         return clientEndpoints(remotePort: remotePort, proc: proc) { $0 == me }
@@ -135,16 +150,20 @@ public enum ProcessSockets {
         let localPort: Int
         let remotePort: Int
         let inode: UInt64
+        /// The kernel's TCP state number (`01` ESTABLISHED, `08` CLOSE_WAIT, …).
+        let state: Int
 
         init?(_ line: Substring) {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count > 9, let local = Self.port(fields[1]), let remote = Self.port(fields[2]),
-                let address = Self.address(fields[1]), let inode = UInt64(fields[9])
+                let address = Self.address(fields[1]), let inode = UInt64(fields[9]),
+                let state = Int(fields[3], radix: 16)
             else { return nil }
             localAddress = address
             localPort = local
             remotePort = remote
             self.inode = inode
+            self.state = state
         }
 
         /// `0100007F:0CEA` → `127.0.0.1`; a tcp6 address (four 32-bit words, each in host byte order) → its
