@@ -129,13 +129,9 @@ extension Repro {
             do {
                 port = try proxy.start()
             } catch {
-                let reason = FaultProxy.reason(error)
-                let inUse = reason.contains("in use")
-                throw ReproFailure(
-                    code: 3,
-                    message:
-                        "cannot listen on \(listenAt): \(reason); \(inUse ? "pick a free port with --listen" : "give --listen a local IPv4 address and port, e.g. 127.0.0.1:3307")"
-                )
+                throw Self.cannotBind(
+                    "cannot listen on \(listenAt)", FaultProxy.reason(error), flag: "--listen",
+                    example: "127.0.0.1:3307")
             }
             Console.line(
                 "listening on \(HostPort(host: listenAt.host, port: port)) -> \(upstreamAt)"
@@ -198,12 +194,8 @@ extension Repro.Proxy {
         do {
             port = try server.start(host: address.host, port: address.port)
         } catch {
-            let reason = FaultProxy.reason(error)
-            let inUse = reason.contains("in use")
-            throw ReproFailure(
-                code: 3,
-                message:
-                    "cannot serve the API on \(address): \(reason); \(inUse ? "pick a free port with --api" : "give --api a local IPv4 address and port, e.g. 127.0.0.1:8474")"
+            throw Self.cannotBind(
+                "cannot serve the API on \(address)", FaultProxy.reason(error), flag: "--api", example: "127.0.0.1:8474"
             )
         }
         Console.line(
@@ -214,17 +206,22 @@ extension Repro.Proxy {
                 _ = try toxiproxy.create(name: name, listen: listen, upstream: upstream)
             } catch {
                 server.stop()
-                let inUse = error.message.contains("in use")
-                throw ReproFailure(
-                    code: 3,
-                    message:
-                        "cannot start proxy \(name): \(error.message); \(inUse ? "pick a free port with --listen" : "check --listen and --upstream")"
-                )
+                throw Self.cannotBind(
+                    "cannot start proxy \(name)", error.message, flag: "--listen", example: "127.0.0.1:3307")
             }
         }
         done.wait()
         server.stop()
         toxiproxy.stopAll()
         Console.line(stamp() + " stopped")
+    }
+
+    /// Exit 3 for an address that cannot be bound, naming the fix: another port when it is taken, else a local
+    /// address.
+    static func cannotBind(_ what: String, _ reason: String, flag: String, example: String) -> ReproFailure {
+        let fix =
+            reason.contains("in use")
+            ? "pick a free port with \(flag)" : "give \(flag) a local IPv4 address and port, e.g. \(example)"
+        return ReproFailure(code: 3, message: "\(what): \(reason); \(fix)")
     }
 }

@@ -2,18 +2,6 @@ import Foundation
 import ReproKit
 import Testing
 
-/// Whether python3 imports `module` (under `make test` a missing one fails the test instead of skipping it).
-private func pythonImports(_ module: String) -> Bool {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", "import \(module)"]
-    p.standardOutput = FileHandle.nullDevice
-    p.standardError = FileHandle.nullDevice
-    guard (try? p.run()) != nil else { return false }
-    p.waitUntilExit()
-    return p.terminationStatus == 0
-}
-
 private let required = ProcessInfo.processInfo.environment["REPRO_REQUIRE_SERVER"] == "1"
 
 /// `repro proxy --api` started on free ports in front of an embedded server, stopped with SIGTERM at the end.
@@ -51,19 +39,11 @@ private final class APIProxy {
     }
 }
 
-/// Runs `executable arguments…` with `environment` added and returns its exit status and output (stdout + stderr).
-private func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = arguments
-    p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    return (p.terminationStatus, text)
+/// Runs `arguments` through /usr/bin/env (a bounded wait, as every end-to-end test) and returns its exit status and
+/// everything it printed.
+private func run(_ arguments: [String]) throws -> (Int32, String) {
+    let outcome = try ReproBinary.run(arguments, executable: "/usr/bin/env")
+    return (outcome.status, outcome.stdout + outcome.stderr)
 }
 
 @Suite("repro proxy --api driven by Toxiproxy's own client and by plain HTTP", .serialized)
@@ -181,7 +161,7 @@ struct ProxyAPICommandTests {
         #expect(exit == 0)
     }
 
-    @Test("--api refuses the cut options of the plain proxy, and a bad --api address, with one line each")
+    @Test("--api refuses the cut options of the plain proxy, a bad --api address and a taken port, with one line each")
     func apiUsageErrors() throws {
         let (status, text) = try run([
             ReproBinary.path, "proxy", "--api", "127.0.0.1:0", "--mode", "reset", "--after-idle", "1",
@@ -191,5 +171,13 @@ struct ProxyAPICommandTests {
         #expect(missing == 2 && words.contains("missing --upstream"), "\(words)")
         let (bad, badWords) = try run([ReproBinary.path, "proxy", "--api", "nowhere"])
         #expect(bad == 2 && badWords.contains("is not host:port"), "\(badWords)")
+        // A taken API port: exit 3, one line naming it and the fix.
+        let first = try APIProxy()
+        let (taken, takenWords) = try run([ReproBinary.path, "proxy", "--api", "127.0.0.1:\(first.apiPort)"])
+        _ = first.stop()
+        #expect(taken == 3, "\(takenWords)")
+        #expect(
+            takenWords.contains("cannot serve the API on 127.0.0.1:\(first.apiPort)")
+                && takenWords.contains("pick a free port with --api"), "\(takenWords)")
     }
 }

@@ -2,16 +2,19 @@ import Foundation
 import ReproKit
 import Testing
 
-let pymysqlAvailable: Bool = {
+/// Whether python3 imports `module` (under `make test` a missing one fails the test instead of skipping it).
+func pythonImports(_ module: String) -> Bool {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", "import pymysql"]
+    p.arguments = ["python3", "-c", "import \(module)"]
     p.standardOutput = FileHandle.nullDevice
     p.standardError = FileHandle.nullDevice
     guard (try? p.run()) != nil else { return false }
     p.waitUntilExit()
     return p.terminationStatus == 0
-}()
+}
+
+let pymysqlAvailable = pythonImports("pymysql")
 
 @Suite("repro proxy in front of a client that is not ours")
 struct ProxyCommandTests {

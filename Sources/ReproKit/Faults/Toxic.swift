@@ -41,14 +41,6 @@ public struct Toxic: Sendable, Equatable {
             case .idleCut: "idle_cut"
             }
         }
-
-        /// Whether the toxic acts on the flow as a whole, whatever its `stream` says.
-        public var actsOnWholeFlow: Bool {
-            switch self {
-            case .halfOpen, .idleCut: true
-            case .latency, .timeout, .resetPeer, .slowClose, .limitData: false
-            }
-        }
     }
 
     public var name: String
