@@ -130,7 +130,7 @@ struct DetectionResult: Codable {
 
 func benchDetection(session: ReproSession) throws -> [DetectionResult] {
     let matrix = Matrix(seconds: 1)
-    let cells = MatrixScenario.allCases.filter { $0 != .killThreadBusy }.flatMap { column in
+    let cells = MatrixColumn.policyColumns.filter { $0 != .killThreadBusy }.flatMap { column in
         [PolicyPreset.naive, .pingOnBorrow, .livenessCheck, .goSQL].map { (column: column, preset: $0) }
     }
     // One at a time, through the session the way `repro all` runs scenarios (the server watched after each).

@@ -155,9 +155,9 @@ do {
     var parallel: [ParallelResult] = []
     let allFloor = serverStart + (scenarios.map(\.unavoidableWaitSeconds).max() ?? 0)
     let matrix = Matrix(
-        scenarios: MatrixScenario.allCases, policies: PolicyPreset.allCases, seconds: 1, costBorrows: 10)
+        scenarios: MatrixColumn.policyColumns, policies: PolicyPreset.allCases, seconds: 1, costBorrows: 10)
     let matrixWaits = PolicyPreset.allCases.flatMap { preset in
-        MatrixScenario.allCases.map { matrix.scenario($0, preset).unavoidableWaitSeconds }
+        MatrixColumn.policyColumns.map { matrix.scenario($0, preset).unavoidableWaitSeconds }
     }
     let matrixFloor = serverStart + (matrixWaits.max() ?? 0)
     for jobs in [1, 2, 4, 8] {

@@ -100,7 +100,7 @@ extension Repro.Explain {
         let seen = found.filter(\.reachedCaller) + found.filter { !$0.reachedCaller }
         guard !seen.isEmpty else { return "" }
         var out = "Seen verbatim in the drivers matrix (docs/drivers.json):\n"
-        var columns: [DriverColumn] = []
+        var columns: [MatrixColumn] = []
         var listed: Set<String> = []
         for s in seen where listed.insert("\(s.row.id) \(s.column.rawValue)").inserted {
             let how = s.reachedCaller ? "reached the application" : "absorbed or reported by the pool"

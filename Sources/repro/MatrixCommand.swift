@@ -19,7 +19,7 @@ extension Repro {
 
         @Option(
             help: ArgumentHelp(
-                "Scenarios, comma-separated (default all: \(MatrixScenario.allCases.map(\.rawValue).joined(separator: ",")); with --drivers also \(DriverColumn.held.rawValue)).",
+                "Scenarios, comma-separated (default all: \(MatrixColumn.policyColumns.map(\.id).joined(separator: ",")); with --drivers also \(MatrixColumn.allCases.filter { !MatrixColumn.policyColumns.contains($0) }.map(\.id).joined(separator: ","))).",
                 valueName: "list"))
         var scenarios: String?
 
@@ -87,6 +87,12 @@ extension Repro {
                 valueName: "n"))
         var jobs: Int = 4
 
+        @Option(
+            help: ArgumentHelp(
+                "With --drivers: run only shard K of N (every cell is in exactly one shard); merge the shards' drivers.json with repro report --merge.",
+                valueName: "K/N"))
+        var shard: String?
+
         @OptionGroup var server: ServerOptions
 
         /// --report-dir (matrix.json and matrix.md, or drivers.json and drivers.md), --json, --quiet.
@@ -107,6 +113,14 @@ extension Repro {
             } else if !Matrix.costBorrowsRange.contains(costBorrows) {
                 throw outOfRange("--cost-borrows", costBorrows, use: Matrix.costBorrowsRange.text)
             }
+            if let shard {
+                guard drivers != nil else {
+                    throw ValidationError(
+                        "--shard splits the drivers matrix: add --drivers (the policy matrix runs on one machine in minutes)"
+                    )
+                }
+                do { _ = try MatrixShard.parse(shard) } catch { throw ValidationError(error.message) }
+            }
         }
 
         /// `--policies`, each preset once in the given order; nil: not given.
@@ -125,25 +139,27 @@ extension Repro {
 
         /// repro's own matrix; `--scenarios` and `--policies` are read here, once, before anything runs.
         func matrix() throws(RunError) -> Matrix {
-            let columns = try scenarios.map { text throws(RunError) in try MatrixScenario.parseList(text) }
+            let columns = try scenarios.map { text throws(RunError) in
+                try MatrixColumn.parseList(text, from: MatrixColumn.policyColumns)
+            }
             let rows = try presets() ?? PolicyPreset.allCases
             if rows.isEmpty { throw .usage("--policies is empty: name at least one preset") }
             return Matrix(
-                scenarios: columns ?? MatrixScenario.allCases, policies: rows, seconds: seconds ?? 1,
+                scenarios: columns ?? MatrixColumn.policyColumns, policies: rows, seconds: seconds ?? 1,
                 costBorrows: costBorrows)
         }
 
         /// The drivers matrix's flags: its columns, the presets beside the stacks, its settings.
         func driversPlan() throws(RunError) -> (
-            columns: [DriverColumn], presets: [PolicyPreset]?, settings: DriversMatrix.Settings
+            columns: [MatrixColumn], presets: [PolicyPreset]?, settings: DriversMatrix.Settings
         ) {
-            let columns = try scenarios.map { text throws(RunError) in try DriverColumn.parseList(text) }
+            let columns = try scenarios.map { text throws(RunError) in try MatrixColumn.parseList(text) }
             let settings = DriversMatrix.Settings(waitTimeout: seconds ?? 3, deadline: deadline, via: via.cutVia)
-            return (columns ?? DriverColumn.allCases, try presets(), settings)
+            return (columns ?? MatrixColumn.allCases, try presets(), settings)
         }
 
         func runDrivers() throws {
-            let plan: (columns: [DriverColumn], presets: [PolicyPreset]?, settings: DriversMatrix.Settings)
+            let plan: (columns: [MatrixColumn], presets: [PolicyPreset]?, settings: DriversMatrix.Settings)
             let selected: (names: [String], skipped: [String])
             do {
                 plan = try driversPlan()
@@ -167,13 +183,18 @@ extension Repro {
                         code: 3, message: "the drivers matrix cuts flows with iptables: \(error.message)")
                 }
             }
+            var shard: MatrixShard?
+            if let text = self.shard {
+                do { shard = try MatrixShard.parse(text) } catch { throw ReproFailure(error) }
+            }
             let report = try withSession { session, printer throws(RunError) in
-                try matrix.run(session: session, nodePath: runtime.nodePath, jobs: jobs, progress: printer.handle) {
-                    row, label, result in
+                try matrix.run(
+                    session: session, nodePath: runtime.nodePath, jobs: jobs, shard: shard, progress: printer.handle
+                ) { cell, result in
                     printer.done(
-                        label,
+                        cell.id,
                         line:
-                            "\(row.id) × \(result.name): \(result.survived ? "✓" : "✗ " + (result.firstUnhandledError?.message ?? "\(result.operations.failed) failed"))"
+                            "\(cell.row.id) × \(result.name): \(result.survived ? "✓" : "✗ " + (result.firstUnhandledError?.message ?? "\(result.operations.failed) failed"))"
                     )
                 }
             }
@@ -240,19 +261,19 @@ extension Repro {
 
         /// The freeze during a half-open cut always cuts through the kernel (the proxy's own kernel would answer the
         /// stopped application's keepalive probes): with `--via proxy` the column is left out, with a line.
-        func withoutKernelFreezeUnderProxy(_ columns: [DriverColumn]) throws -> [DriverColumn] {
-            guard via == .proxy, columns.contains(.freezeNetworkCutHalfOpen) else { return columns }
+        func withoutKernelFreezeUnderProxy(_ columns: [MatrixColumn]) throws -> [MatrixColumn] {
+            let kernel = columns.filter(\.cutsThroughKernel)
+            guard via == .proxy, !kernel.isEmpty else { return columns }
+            let names = kernel.map(\.id).joined(separator: ", ")
             if scenarios != nil {
                 throw ReproFailure(
                     code: 2,
                     message:
-                        "--scenarios freeze-network-cut-half-open cuts through the kernel (iptables, root): drop --via proxy or that column"
+                        "--scenarios \(names) cuts through the kernel (iptables, root): drop --via proxy or that column"
                 )
             }
-            Console.err(
-                "repro: leaving out freeze-network-cut-half-open: it cuts through the kernel, and --via proxy was given\n"
-            )
-            return columns.filter { $0 != .freezeNetworkCutHalfOpen }
+            Console.err("repro: leaving out \(names): it cuts through the kernel, and --via proxy was given\n")
+            return columns.filter { !$0.cutsThroughKernel }
         }
 
         /// The server session and the progress printer around one matrix run (`RunPlan`: the report directory

@@ -14,7 +14,7 @@ struct MatrixTests {
             scenarios: [.waitTimeout, .killThread], policies: [.naive, .seedFix, .pingOnBorrow, .goSQL, .keepalive],
             seconds: 1, costBorrows: 50)
         let report = try matrix.run(session: session)
-        func cell(_ policy: PolicyPreset, _ scenario: MatrixScenario) throws -> ScenarioResult {
+        func cell(_ policy: PolicyPreset, _ scenario: MatrixColumn) throws -> ScenarioResult {
             try #require(report.scenarios.first { $0.policy.name == policy.rawValue && $0.name == scenario.rawValue })
         }
         #expect(report.scenarios.count == 10)
@@ -78,7 +78,7 @@ struct ErrorSearchTests {
 
     @Test("every entry names scenarios the matrix knows and commands that start with repro")
     func catalogConsistent() {
-        let known = Set(MatrixScenario.allCases.map(\.rawValue))
+        let known = Set(MatrixColumn.policyColumns.map(\.rawValue))
         for entry in ErrorCatalog.entries {
             #expect(Set(entry.scenarios).isSubset(of: known), "\(entry.id)")
             #expect(entry.commands.allSatisfy { $0.hasPrefix("repro ") }, "\(entry.id)")

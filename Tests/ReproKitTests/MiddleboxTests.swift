@@ -43,8 +43,10 @@ struct MiddleboxDescriptionTests {
         let haproxy = NetworkCutFault(middlebox: .haproxy, idleTimeout: 3)
         #expect(haproxy.driverColumn(pattern: .pool) == .haproxyIdleTimeout)
         #expect(haproxy.label == "network-cut via haproxy (timeout 3 s)")
-        #expect(DriverColumn.natIdleTimeout.idle(DriversMatrix.Settings()) == 34, "idles 2 s past the timeout")
-        #expect(DriverColumn.natIdleTimeout.fault(waitTimeout: 3, via: .kernel) == .middlebox(.nat, idleTimeout: 32))
+        #expect(MatrixColumn.natIdleTimeout.idle(DriversMatrix.Settings()) == 34, "idles 2 s past the timeout")
+        #expect(
+            MatrixColumn.natIdleTimeout.fault(DriversMatrix.Settings(waitTimeout: 3))
+                == .middlebox(.nat, idleTimeout: 32))
     }
 
     @Test(

@@ -91,7 +91,7 @@ struct DriversMatrixShapeTests {
         let go = rows[1].driver!
         #expect(go.options["SetConnMaxLifetime"] == "2000ms", "below the 3 s wait_timeout")
         #expect(go.deadline == settings.deadline)
-        let command = DriverColumn.networkCutHalfOpen.command(row: rows[1], settings: settings)
+        let command = DriversMatrix(rows: rows, settings: settings).command(rows[1], .networkCutHalfOpen)
         #expect(
             command
                 == "repro network-cut --mode half-open --via kernel --idle 5 --driver go-sql --driver-option SetConnMaxLifetime=2000ms --driver-option SetMaxIdleConns=4 --driver-deadline 3"
@@ -130,7 +130,7 @@ struct DriversMatrixShapeTests {
             for t in thresholds {
                 #expect(t <= timing.threshold, "\(row.id): \(t) s above its threshold \(timing.threshold) s")
             }
-            for column in DriverColumn.allCases where column.isCut && row.runs(column) {
+            for column in MatrixColumn.allCases where column.idleMode == .cut && row.runs(column) {
                 let idle = matrix.scenario(row, column).idleSeconds ?? 0
                 #expect(idle >= timing.threshold + 3, "\(row.id) \(column.rawValue): cut after \(idle) s idle")
             }
@@ -148,12 +148,12 @@ struct DriversMatrixShapeTests {
         let hikari = try #require(rows.first { $0.id == "hikari recommended" })
         #expect(hikari.driver?.options == ["maxLifetime": "30000"])
         #expect(
-            DriverColumn.networkCutHalfOpen.command(row: hikari, settings: matrix.settings(for: hikari))
+            matrix.command(hikari, .networkCutHalfOpen)
                 .contains("--idle 33"))
         #expect(matrix.settings(for: try #require(rows.first { $0.id == "hikari default" })) == settings)
         // Kills stay early: an operator's KILL comes at any moment, before any threshold acts.
         #expect(matrix.scenario(rows[0], .killThread).idleSeconds == settings.idle)
-        for column in DriverColumn.allCases {
+        for column in MatrixColumn.allCases {
             #expect(column.timing(settings).isEmpty == false)
         }
     }
@@ -174,7 +174,7 @@ struct DriversMatrixShapeTests {
         #expect(hikari.driver?.options == ["dataSource.tcpKeepAlive": "true"])
         #expect(hikari.hostKeepaliveTime == 2)
         #expect(
-            DriverColumn.natIdleTimeout.command(row: hikari, settings: settings)
+            DriversMatrix(rows: rows, settings: settings).command(hikari, .natIdleTimeout)
                 == "repro network-cut --via nat --idle-timeout 32 --keepalive-time 2 --idle 34 --driver hikari --driver-option dataSource.tcpKeepAlive=true --driver-deadline 25"
         )
         let matrix = DriversMatrix(rows: rows, settings: settings)
@@ -206,7 +206,7 @@ struct DriversMatrixShapeTests {
         #expect(pinned.note.contains("predates `maxIdle`/`idleTimeout` (3.1.0)"))
         #expect(pinned.driver?.options["app.followUp"] == "ROLLBACK", "the application pattern of the reports")
         #expect(rows.first { $0.id == "go-sql default" }?.driver?.options.isEmpty == true)
-        let command = DriverColumn.freezeKillThread.command(row: pinned, settings: settings)
+        let command = DriversMatrix(rows: rows, settings: settings).command(pinned, .freezeKillThread)
         #expect(
             command.hasPrefix(
                 "repro freeze --for 4 --during kill-thread --driver node-mysql2@2.2.5 --driver-option"))
@@ -216,7 +216,7 @@ struct DriversMatrixShapeTests {
         #expect(
             frozen.fault.as(FreezeFault.self)?.waitTimeoutSeconds == 3, "the matrix's wait_timeout, inside the freeze")
         #expect(
-            DriverColumn.freezeNetworkCutHalfOpen.fault(waitTimeout: 3, via: .kernel).parameters["during"]
+            MatrixColumn.freezeNetworkCutHalfOpen.fault(settings).parameters["during"]
                 == "network-cut:half-open")
     }
 
@@ -260,8 +260,8 @@ struct DriversMatrixShapeTests {
 
     /// Two columns, one real row and one model row, built from real `ScenarioResult` decoding paths.
     static func syntheticReport(realSurvives: [Bool], modelSurvives: [Bool]) throws -> DriversReport {
-        let columns: [DriverColumn] = [.waitTimeout, .killThread]
-        func cell(_ column: DriverColumn, _ ok: Bool, driver: Bool) -> DriversReport.Cell {
+        let columns: [MatrixColumn] = [.waitTimeout, .killThread]
+        func cell(_ column: MatrixColumn, _ ok: Bool, driver: Bool) -> DriversReport.Cell {
             var error = ObservedError(
                 error: DatabaseError(code: .serverLost, sqlState: "HY000", message: "lost"), phase: .query,
                 atMs: 10)
@@ -322,7 +322,7 @@ struct MeasuredDriversTests {
         #expect(Set(current.map(\.stack)) == Set(AdapterCatalog.preferredOrder))
         #expect(current.count == 16)
         for row in standard {
-            #expect(row.cells.map(\.column) == DriverColumn.allCases, "\(row.id)")
+            #expect(row.cells.map(\.column) == MatrixColumn.allCases, "\(row.id)")
             #expect(!row.client.version.isEmpty && row.client.version != "unknown", "\(row.id) has its version")
         }
         // Other releases: each row's name is the release its adapter loaded, read from the libraries' own metadata.
@@ -346,7 +346,7 @@ struct MeasuredDriversTests {
         for row in patterns {
             let config = try #require(DriverConfig(rawValue: row.config))
             #expect(
-                row.cells.map(\.column) == config.columns(adapter: row.adapter) ?? DriverColumn.allCases, "\(row.id)")
+                row.cells.map(\.column) == config.columns(adapter: row.adapter) ?? MatrixColumn.allCases, "\(row.id)")
         }
         // The frameworks, by their package metadata.
         #expect(report.row("django default")?.release == "5.2.19+2.3.2")
@@ -374,7 +374,7 @@ struct MeasuredDriversTests {
         let report = try Self.committed()
         // Every row that runs every column (mysql2's single settings run only the idle and freeze columns).
         for row in report.rows where row.cells.count == report.columns.count {
-            for column in [DriverColumn.serverRestartGraceful, .serverRestartCrash] {
+            for column in [MatrixColumn.serverRestartGraceful, .serverRestartCrash] {
                 let cell = try #require(row.cell(column), "\(row.id) \(column.rawValue)")
                 #expect(cell.whileDown?.isEmpty == false, "\(row.id) \(column.rawValue)")
                 #expect(cell.firstError.map { $0.code != 2003 && $0.code != 2002 } ?? true)
@@ -417,7 +417,7 @@ struct MeasuredDriversTests {
             guard let stack = preset.modeledOn else { continue }
             let model = try #require(report.row("repro \(preset.rawValue)"), "\(preset.rawValue) was measured")
             let real = try #require(report.row("\(stack) default"))
-            let columns = DriverColumn.allCases.filter { preset.unmodeledColumns[$0] == nil }
+            let columns = MatrixColumn.allCases.filter { preset.unmodeledColumns[$0] == nil }
             let agreement = DriversRenderer.agreementOf(model: model, real: real, columns: columns)
             // Where the preset says it does not model the stack, the measurement must bear that out.
             for column in preset.unmodeledColumns.keys {

@@ -51,7 +51,7 @@ import Testing
             "name: w\nfault: {kind: wait-timeout, seconds: 1}\n", file: "w.yml")
         #expect(scenarios.fault == .waitTimeout(seconds: 1, margin: WaitTimeoutFault.defaultMargin))
         #expect(
-            MatrixScenario.waitTimeout.fault(seconds: 1)
+            MatrixColumn.waitTimeout.fault(.policyMatrix(seconds: 1, poolSize: 4))
                 == .waitTimeout(seconds: 1, margin: WaitTimeoutFault.defaultMargin))
     }
 

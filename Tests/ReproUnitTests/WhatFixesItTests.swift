@@ -52,7 +52,7 @@ struct WhatFixesItTests {
                 continue
             }
             guard line.hasPrefix("  - `"), let colon = line.range(of: ": ") else { continue }
-            let columns = line[..<colon.lowerBound].components(separatedBy: "`").compactMap(DriverColumn.init)
+            let columns = line[..<colon.lowerBound].components(separatedBy: "`").compactMap(MatrixColumn.init)
             let answer = String(line[colon.upperBound...])
             for column in columns {
                 lines += 1

@@ -91,10 +91,11 @@ struct CommandLinesParseTests {
         var lines: [String] = []
         // A cell's line is its scenario's with the preset's name in --policy: each scenario once, each preset in turn.
         let presets = PolicyPreset.allCases
-        for (index, scenario) in MatrixScenario.allCases.enumerated() {
-            lines.append(scenario.command(policy: presets[index % presets.count].rawValue, seconds: 1))
+        let matrix = Matrix()
+        for (index, column) in MatrixColumn.policyColumns.enumerated() {
+            lines.append(matrix.command(column, presets[index % presets.count]))
         }
-        lines += presets.map { MatrixScenario.allCases[0].command(policy: $0.rawValue, seconds: 1) }
+        lines += presets.map { matrix.command(MatrixColumn.policyColumns[0], $0) }
         lines += ErrorCatalog.entries.flatMap(\.commands)
         #expect(lines.count > 30)
         for line in lines {

@@ -29,7 +29,7 @@ public protocol FaultKind: Sendable {
     /// The error catalog entry that explains this fault's outcome (`ErrorCatalog`).
     var catalogEntryID: String { get }
     /// The drivers matrix column measuring the same fault with `pattern`, if there is one.
-    func driverColumn(pattern: WorkloadPattern) -> DriverColumn?
+    func driverColumn(pattern: WorkloadPattern) -> MatrixColumn?
     /// Extra JUnit properties (besides `fault.*`).
     var junitProperties: [(String, String)] { get }
 

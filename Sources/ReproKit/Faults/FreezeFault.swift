@@ -145,13 +145,19 @@ public struct FreezeFault: FaultKind, Equatable {
     }
 
     /// The freeze starts as soon as the pool is warm and released.
+    /// A freeze during a network cut cuts through the kernel: the proxy's own kernel would answer the stopped
+    /// application's keepalive probes.
+    public var cutsThroughKernel: Bool {
+        if case .networkCut = during { return true }
+        return false
+    }
     public var usesIdle: Bool { false }
     public var label: String { "freeze \(DriversMatrix.format(seconds)) s during \(during), \(arrival.rawValue)" }
     public var suspendsPool: Bool { true }
 
     public var catalogEntryID: String { "suspended-application" }
 
-    public func driverColumn(pattern: WorkloadPattern) -> DriverColumn? {
+    public func driverColumn(pattern: WorkloadPattern) -> MatrixColumn? {
         guard pattern == .pool, arrival == .timer else { return nil }
         switch during {
         case .waitTimeout: return .freezeWaitTimeout

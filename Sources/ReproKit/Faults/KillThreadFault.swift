@@ -62,7 +62,7 @@ public struct KillThreadFault: FaultKind, Equatable {
     public var label: String { "kill-thread \(target.rawValue)" }
     public var catalogEntryID: String { "thread-killed" }
 
-    public func driverColumn(pattern: WorkloadPattern) -> DriverColumn? {
+    public func driverColumn(pattern: WorkloadPattern) -> MatrixColumn? {
         if target == .busy { return .killThreadBusy }
         return pattern == .held ? .held : .killThread
     }

@@ -136,7 +136,7 @@ public struct NetworkCutFault: FaultKind, Equatable {
         }
     }
 
-    public func driverColumn(pattern: WorkloadPattern) -> DriverColumn? {
+    public func driverColumn(pattern: WorkloadPattern) -> MatrixColumn? {
         switch via {
         case .nat: return pattern == .pool && onExpiry == .drop ? .natIdleTimeout : nil
         case .haproxy: return pattern == .pool ? .haproxyIdleTimeout : nil

@@ -57,7 +57,7 @@ public struct ServerRestartFault: FaultKind, Equatable {
     }
     /// While it is down, new connections are refused; afterwards old ones are stale.
     public var catalogEntryID: String { "cannot-connect" }
-    public func driverColumn(pattern: WorkloadPattern) -> DriverColumn? {
+    public func driverColumn(pattern: WorkloadPattern) -> MatrixColumn? {
         guard pattern == .pool else { return nil }
         if tries == 0 { return .serverRestartQuiet }
         return mode == .graceful ? .serverRestartGraceful : .serverRestartCrash

@@ -52,7 +52,7 @@ public struct WaitTimeoutFault: FaultKind, Equatable {
     public var usesIdle: Bool { false }
     public var label: String { "wait-timeout \(seconds)s" }
     public var catalogEntryID: String { "server-closed-idle" }
-    public func driverColumn(pattern: WorkloadPattern) -> DriverColumn? { .waitTimeout }
+    public func driverColumn(pattern: WorkloadPattern) -> MatrixColumn? { .waitTimeout }
     public var junitProperties: [(String, String)] { [("wait_timeout", "\(seconds)")] }
     /// A global wait_timeout reaches every other pool on the server.
     public var needsServerAlone: Bool { scope == .global }

@@ -70,7 +70,7 @@ public enum PolicyPreset: String, CaseIterable, Sendable {
     /// Columns of the drivers matrix where the preset knowingly does not model its stack, with why: Go's dialer
     /// turns TCP keepalive on (a probe every 15 s), which keeps a flow alive through a NAT, and repro's pool sets
     /// no TCP keepalive on Connector/C's socket.
-    public var unmodeledColumns: [DriverColumn: String] {
+    public var unmodeledColumns: [MatrixColumn: String] {
         self == .goSQL
             ? [
                 .natIdleTimeout:

@@ -89,7 +89,7 @@ public enum DriversGrid {
     }
 
     /// A cell's tooltip: the row, the column and what happened, verbatim.
-    static func tooltip(_ row: DriversReport.Row, _ column: DriverColumn, _ cell: DriversReport.Cell?) -> String {
+    static func tooltip(_ row: DriversReport.Row, _ column: MatrixColumn, _ cell: DriversReport.Cell?) -> String {
         guard let cell else { return "\(row.id) / \(column.rawValue): not run" }
         return "\(row.id) / \(column.rawValue): \(MeasuredDrivers.outcome(cell))"
     }

@@ -218,8 +218,8 @@ public enum DriversRenderer {
     }
 
     /// How many columns a model row agrees with its real row on, and which differ.
-    public static func agreementOf(model: DriversReport.Row, real: DriversReport.Row, columns: [DriverColumn])
-        -> (agree: Int, differ: [DriverColumn])
+    public static func agreementOf(model: DriversReport.Row, real: DriversReport.Row, columns: [MatrixColumn])
+        -> (agree: Int, differ: [MatrixColumn])
     {
         let differ = columns.filter { model.cell($0)?.survived != real.cell($0)?.survived }
         return (columns.count - differ.count, differ)

@@ -34,7 +34,7 @@ public struct DriversReport: Sendable, Equatable, Codable {
     }
 
     public struct Cell: Sendable, Equatable, Codable {
-        public var column: DriverColumn
+        public var column: MatrixColumn
         /// Every operation succeeded and no error reached the caller.
         public var survived: Bool
         public var operations: ScenarioResult.Operations
@@ -60,7 +60,7 @@ public struct DriversReport: Sendable, Equatable, Codable {
         /// The whole scenario, ms.
         public var durationMs: Double
 
-        public init(column: DriverColumn, result: ScenarioResult) {
+        public init(column: MatrixColumn, result: ScenarioResult) {
             self.column = column
             survived = result.survived
             operations = result.operations
@@ -110,17 +110,17 @@ public struct DriversReport: Sendable, Equatable, Codable {
     }
 
     public struct Column: Sendable, Equatable, Codable {
-        public var id: DriverColumn
+        public var id: MatrixColumn
         public var title: String
         public var fault: String
-        /// How the fault's moment relates to the thresholds the configurations set (`DriverColumn.timing`); nil in
+        /// How the fault's moment relates to the thresholds the configurations set (`MatrixColumn.timing`); nil in
         /// reports from before it was stated.
         public var timing: String?
 
-        public init(_ column: DriverColumn, settings: DriversMatrix.Settings) {
+        public init(_ column: MatrixColumn, settings: DriversMatrix.Settings) {
             id = column
             title = column.title
-            fault = column.fault(waitTimeout: settings.waitTimeout, via: settings.via).summary
+            fault = column.fault(settings).summary
             timing = column.timing(settings)
         }
     }
@@ -155,7 +155,7 @@ public struct DriversReport: Sendable, Equatable, Codable {
             id.hasSuffix(" \(config)") ? String(id.dropLast(config.count + 1)) : stack
         }
 
-        public func cell(_ column: DriverColumn) -> Cell? { cells.first { $0.column == column } }
+        public func cell(_ column: MatrixColumn) -> Cell? { cells.first { $0.column == column } }
 
         /// The adapter this row ran (`node-mysql2` of `node-mysql2@2.2.5`).
         public var adapter: String { client.adapter ?? String(stackLabel.split(separator: "@").first ?? "") }
@@ -170,7 +170,7 @@ public struct DriversReport: Sendable, Equatable, Codable {
     public struct ReleaseChange: Sendable, Equatable {
         public var adapter: String
         public var config: String
-        public var column: DriverColumn
+        public var column: MatrixColumn
         public var before: (release: String, cell: Cell)
         public var after: (release: String, cell: Cell)
 
@@ -246,6 +246,10 @@ public struct DriversReport: Sendable, Equatable, Codable {
     public var rows: [Row]
     /// The `repro` command that reproduces each cell, keyed `row id|column`.
     public var commands: [String: String]
+    /// The plan's identity (`DriversMatrix.planID`): shards of one plan share it; nil in reports from before it.
+    public var plan: String?
+    /// The slice of the plan this report ran (`--shard K/N`); nil: every cell (an unsharded or a merged run).
+    public var shard: MatrixShard?
 
     public init(
         generatedAt: String, repro: String, server: Report.Server, settings: DriversMatrix.Settings,
@@ -285,9 +289,9 @@ public struct DriversReport: Sendable, Equatable, Codable {
 
     /// Every distinct message seen in any cell (reaching the caller or absorbed), with where it was seen and the
     /// catalog entry it belongs to.
-    public var observedMessages: [(message: String, row: Row, column: DriverColumn, reachedCaller: Bool, entry: String)]
+    public var observedMessages: [(message: String, row: Row, column: MatrixColumn, reachedCaller: Bool, entry: String)]
     {
-        var out: [(String, Row, DriverColumn, Bool, String)] = []
+        var out: [(String, Row, MatrixColumn, Bool, String)] = []
         for row in rows {
             for cell in row.cells {
                 let entry = cell.column.catalogEntry

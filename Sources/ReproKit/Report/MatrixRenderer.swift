@@ -104,7 +104,7 @@ public enum MatrixRenderer {
         out += "A preset that claims to model a pool agrees when it survived here exactly where that pool did.\n\n"
         let real = measured.rows.filter { $0.config == DriverConfig.default.rawValue }
         for name in columns {
-            guard let column = DriverColumn(rawValue: name) else { continue }
+            guard let column = MatrixColumn(rawValue: name) else { continue }
             let ok = real.filter { $0.cell(column)?.survived == true }.map(\.stackLabel)
             let failed = real.filter { $0.cell(column)?.survived == false }.map(\.stackLabel)
             var line = "- **\(name)**: real stacks that recovered: \(ok.isEmpty ? "none" : ok.joined(separator: ", "))"

@@ -12,13 +12,13 @@ public enum MeasuredDrivers {
     }
 
     /// The column a scenario result belongs to, if the drivers matrix has one like it.
-    public static func column(kind: String, parameters: [String: String], pattern: WorkloadPattern) -> DriverColumn? {
+    public static func column(kind: String, parameters: [String: String], pattern: WorkloadPattern) -> MatrixColumn? {
         Fault(kind: kind, parameters: parameters)?.base.driverColumn(pattern: pattern)
     }
 
     /// One line per real stack and configuration (and per modeled preset) for `column`: its outcome and the
     /// verbatim error, with versions.
-    public static func lines(for column: DriverColumn, in report: DriversReport) -> [CatalogEntry.DriverMessage] {
+    public static func lines(for column: MatrixColumn, in report: DriversReport) -> [CatalogEntry.DriverMessage] {
         report.rows.compactMap { row in
             guard let cell = row.cell(column) else { return nil }
             return CatalogEntry.DriverMessage(driver: label(row), message: outcome(cell))
@@ -91,11 +91,11 @@ public enum MeasuredDrivers {
 
     /// Every place a message was seen, matched by shape (ids, ports and timings masked) or containment.
     public static func sightings(of query: String, in report: DriversReport) -> [(
-        row: DriversReport.Row, column: DriverColumn, reachedCaller: Bool, entry: String
+        row: DriversReport.Row, column: MatrixColumn, reachedCaller: Bool, entry: String
     )] {
         let q = normalized(query)
         guard q.count >= 3 else { return [] }
-        var out: [(DriversReport.Row, DriverColumn, Bool, String)] = []
+        var out: [(DriversReport.Row, MatrixColumn, Bool, String)] = []
         for row in report.rows {
             for cell in row.cells {
                 let entry = cell.column.catalogEntry

@@ -7,7 +7,7 @@ public enum ShortAnswer {
     /// A matrix cell that produced the message, and the command that reproduces it.
     public struct Source: Sendable, Equatable {
         public var row: String
-        public var column: DriverColumn
+        public var column: MatrixColumn
         public var command: String
     }
 
@@ -17,7 +17,7 @@ public enum ShortAnswer {
         let seen = MeasuredDrivers.sightings(of: query, in: measured).filter {
             !$0.row.isModel && (adapter == nil || $0.row.adapter == adapter)
         }
-        func rank(_ s: (row: DriversReport.Row, column: DriverColumn, reachedCaller: Bool, entry: String)) -> Int {
+        func rank(_ s: (row: DriversReport.Row, column: MatrixColumn, reachedCaller: Bool, entry: String)) -> Int {
             (s.reachedCaller ? 0 : 8) + (isFirst(query, s.row, s.column) ? 0 : 4)
                 + (s.row.config == DriverConfig.default.rawValue ? 0 : 2) + (s.row.id.contains("@") ? 1 : 0)
         }
@@ -29,7 +29,7 @@ public enum ShortAnswer {
     }
 
     /// Whether `query` is the first error the application saw in that cell (not a follow-up's, not absorbed).
-    static func isFirst(_ query: String, _ row: DriversReport.Row, _ column: DriverColumn) -> Bool {
+    static func isFirst(_ query: String, _ row: DriversReport.Row, _ column: MatrixColumn) -> Bool {
         guard let cell = row.cell(column) else { return false }
         let q = MeasuredDrivers.normalized(query)
         return [cell.firstError, cell.whileDownError].contains { e in
@@ -70,9 +70,9 @@ public enum ShortAnswer {
         }
         // Where it was seen: column by column, the stacks (or the one stack's releases and configurations).
         // Columns where it was the first error the application saw come first; then where a follow-up saw it.
-        var columns: [DriverColumn] = []
+        var columns: [MatrixColumn] = []
         for s in seen where isFirst(query, s.row, s.column) && !columns.contains(s.column) { columns.append(s.column) }
-        var later: [DriverColumn] = []
+        var later: [MatrixColumn] = []
         for s in seen where !columns.contains(s.column) && !later.contains(s.column) { later.append(s.column) }
         if columns.isEmpty {
             columns = later

@@ -44,7 +44,7 @@ public enum WhatFixesIt {
     /// A fault a stack's default configuration fails, and what survived it.
     public struct Failure: Sendable, Equatable {
         public var adapter: String
-        public var column: DriverColumn
+        public var column: MatrixColumn
         /// The default configuration's row the failure is read from (the newest release measured).
         public var reference: String
         /// Its first error, verbatim (`hung` for a hang).
@@ -81,7 +81,7 @@ public enum WhatFixesIt {
     }
 
     /// The failure of `adapter` in `column`, if its default configuration fails there.
-    public static func failure(in report: DriversReport, adapter: String, column: DriverColumn) -> Failure? {
+    public static func failure(in report: DriversReport, adapter: String, column: MatrixColumn) -> Failure? {
         failures(in: report, adapter: adapter).first { $0.column == column }
     }
 
@@ -90,7 +90,7 @@ public enum WhatFixesIt {
         return e.kind == .hung ? "hung" : MeasuredDrivers.oneLine(e.message)
     }
 
-    static func fixes(rows: [DriversReport.Row], column: DriverColumn) -> [Fix] {
+    static func fixes(rows: [DriversReport.Row], column: MatrixColumn) -> [Fix] {
         var order: [String] = []
         var byConfig: [String: [DriversReport.Row]] = [:]
         for row in rows where row.cell(column) != nil {
@@ -145,7 +145,7 @@ public enum WhatFixesIt {
             out += "- **\(stack)** (defaults of \(reference?.release ?? "the newest release")):\n"
             // Columns with the same answer on one line: the answer is what a reader looks for.
             var answers: [String] = []
-            var columns: [String: [DriverColumn]] = [:]
+            var columns: [String: [MatrixColumn]] = [:]
             for failure in mine {
                 let answer =
                     failure.fixes.isEmpty

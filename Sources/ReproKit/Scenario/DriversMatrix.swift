@@ -1,224 +1,5 @@
 import Foundation
 
-/// One column of the drivers matrix: a fault, and how the application uses the pool after it.
-public enum DriverColumn: String, CaseIterable, Sendable, Codable {
-    case waitTimeout = "wait-timeout"
-    case killThread = "kill-thread"
-    case killThreadBusy = "kill-thread-busy"
-    case networkCutReset = "network-cut-reset"
-    case networkCutClose = "network-cut-close"
-    case networkCutHalfOpen = "network-cut-half-open"
-    case networkCutBlackhole = "network-cut-blackhole"
-    /// The application kept one connection across the idle period (no pool round trip), then the KILL.
-    case held = "held-kill-thread"
-    case serverRestartGraceful = "server-restart-graceful"
-    case serverRestartCrash = "server-restart-crash"
-    /// A graceful restart nobody noticed while it happened: no operation while the server was down.
-    case serverRestartQuiet = "server-restart-quiet"
-    /// The application is suspended (SIGSTOP) while the wait_timeout closes its idle connections, then resumed
-    /// with its own timer due.
-    case freezeWaitTimeout = "freeze-wait-timeout"
-    /// The application is suspended while the idle connections' server threads are KILLed.
-    case freezeKillThread = "freeze-kill-thread"
-    /// The application is suspended while a middlebox forgets its flows (the next packet gets RST).
-    case freezeNetworkCutHalfOpen = "freeze-network-cut-half-open"
-    /// The pool reaches the server through a real NAT (conntrack) that forgets flows idle as long as the matrix's
-    /// wait_timeout and then drops their packets; the pool idles 2 s longer. TCP keepalive probes keep a flow alive.
-    case natIdleTimeout = "nat-idle-timeout"
-    /// The pool reaches the server through HAProxy (TCP mode), which closes flows with no payload for as long as the
-    /// matrix's wait_timeout; the pool idles 2 s longer. TCP keepalive probes do not count as payload.
-    case haproxyIdleTimeout = "haproxy-idle-timeout"
-
-    /// Columns that stop and start the server: only on the embedded one, and each with the server to itself.
-    public var restartsServer: Bool { restart != nil }
-
-    /// The restart this column injects, if it is one.
-    private var restart: ServerRestartFault? { fault(waitTimeout: 1, via: .proxy).as(ServerRestartFault.self) }
-
-    /// The fault this column injects. half-open and blackhole go through the kernel (iptables) when `via` is
-    /// `.kernel`, so TCP keepalive probes meet the cut as they would in the wild. reset and close always go
-    /// through repro's proxy: only a peer (a proxy, a load balancer) sends a FIN or an RST at once; a packet
-    /// filter can answer only the client's next packet, which is the half-open column.
-    public func fault(waitTimeout seconds: Int, via: CutVia) -> Fault {
-        switch self {
-        case .waitTimeout: .waitTimeout(seconds: seconds, margin: 0.3, scope: .session)
-        case .killThread, .held: .killThread(target: .idle, count: .all)
-        case .killThreadBusy: .killThread(target: .busy, count: .some(2))
-        case .networkCutReset: .networkCut(mode: .reset, via: .proxy)
-        case .networkCutClose: .networkCut(mode: .close, via: .proxy)
-        case .networkCutHalfOpen: .networkCut(mode: .halfOpen, via: via)
-        case .networkCutBlackhole: .networkCut(mode: .blackhole, via: via)
-        case .serverRestartGraceful: .serverRestart(mode: .graceful)
-        case .serverRestartCrash: .serverRestart(mode: .crash)
-        case .serverRestartQuiet: .serverRestart(mode: .graceful, tries: 0)
-        case .freezeWaitTimeout: .freeze(seconds: Double(seconds + 1), during: .waitTimeout)
-        case .freezeKillThread: .freeze(seconds: Double(seconds + 1), during: .killThread)
-        case .freezeNetworkCutHalfOpen: .freeze(seconds: Double(seconds + 1), during: .networkCut(.halfOpen))
-        case .natIdleTimeout:
-            .middlebox(
-                .nat, idleTimeout: DriversMatrix.Settings.middleboxTimeout(waitTimeout: seconds), onExpiry: .drop)
-        case .haproxyIdleTimeout:
-            .middlebox(.haproxy, idleTimeout: DriversMatrix.Settings.middleboxTimeout(waitTimeout: seconds))
-        }
-    }
-
-    /// Columns whose fault is a middlebox's own idle timeout.
-    public var isMiddlebox: Bool { self == .natIdleTimeout || self == .haproxyIdleTimeout }
-
-    /// Columns that cut every idle flow at a chosen moment: what a middlebox does once a flow has idled past its
-    /// timeout (a load balancer's RST, a proxy's FIN, a NAT that forgot it).
-    public var isCut: Bool {
-        self == .networkCutReset || self == .networkCutClose || self == .networkCutHalfOpen
-            || self == .networkCutBlackhole
-    }
-
-    /// How long the warm pool idles in this column: past a middlebox's idle timeout by 2 s; in the cut columns past
-    /// every threshold a configuration sets (`Settings.cutIdle`), as a real middlebox's minutes are; else the
-    /// matrix's idle time (a KILL comes at any moment).
-    public func idle(_ settings: DriversMatrix.Settings) -> Double {
-        if isMiddlebox { return Double(settings.middleboxTimeout + 2) }
-        return isCut ? settings.cutIdle : settings.idle
-    }
-
-    /// How the fault's moment relates to the thresholds configurations set (`Settings.threshold`): stated per
-    /// column in `docs/drivers.md` and the JSON, so a reader knows which settings had their chance.
-    public func timing(_ settings: DriversMatrix.Settings) -> String {
-        let t = DriversMatrix.format(settings.threshold)
-        switch self {
-        case .waitTimeout:
-            return
-                "the pool idles past the wait_timeout (\(settings.waitTimeout) s), which is above every recommended lifetime and idle threshold (\(t) s): those act first"
-        case .killThread, .killThreadBusy, .held:
-            return
-                "the KILL comes \(DriversMatrix.format(settings.idle)) s after the last use, before any idle threshold (\(t) s) acts, as an operator's or a watchdog's can at any moment: only validation or a retry can help"
-        case .networkCutReset, .networkCutClose, .networkCutHalfOpen, .networkCutBlackhole:
-            return
-                "the cut comes after \(DriversMatrix.format(settings.cutIdle)) s idle, as a middlebox's idle timeout does: past every recommended idle threshold, lifetime and keepalive delay (\(t) s) and the sweep that applies it"
-        case .serverRestartGraceful, .serverRestartCrash, .serverRestartQuiet:
-            return
-                "the restart comes \(DriversMatrix.format(settings.idle)) s after the last use, before any threshold (\(t) s) acts, as a deployment's or a failover's can"
-        case .freezeWaitTimeout, .freezeKillThread, .freezeNetworkCutHalfOpen:
-            return
-                "the application is suspended \(settings.waitTimeout + 1) s, longer than every threshold (\(t) s); its own timers cannot run while it is suspended, which is the point"
-        case .natIdleTimeout, .haproxyIdleTimeout:
-            return
-                "the middlebox's idle timeout (\(settings.middleboxTimeout) s) is above every threshold and keepalive interval measured; the pool idles 2 s longer"
-        }
-    }
-
-    /// Columns that suspend the application: their operations run inside the pool's process as it resumes.
-    public var freezes: Bool { fault(waitTimeout: 1, via: .kernel).base.suspendsPool }
-
-    public var pattern: WorkloadPattern { self == .held ? .held : .pool }
-
-    /// What the column does, in a few words, for the table's legend.
-    public var title: String {
-        switch self {
-        case .waitTimeout: "the server's wait_timeout closes every idle connection"
-        case .killThread: "KILL of every idle connection's server thread"
-        case .killThreadBusy: "KILL of 2 server threads while they run a query"
-        case .networkCutReset: "a proxy or load balancer resets every idle flow at once (RST), through repro's proxy"
-        case .networkCutClose: "every idle flow is closed (FIN), through repro's proxy"
-        case .networkCutHalfOpen: "a middlebox forgot the flows: the next packet the client sends gets RST"
-        case .networkCutBlackhole: "a middlebox drops every packet of the flows, silently"
-        case .held: "the application kept one connection across the idle period, then its thread was killed"
-        case .serverRestartGraceful:
-            "the server is shut down cleanly, down 1 s while the application keeps trying, then back on the same port"
-        case .serverRestartCrash:
-            "the server is killed (SIGKILL), down 1 s while the application keeps trying, then back"
-        case .serverRestartQuiet:
-            "the server is shut down cleanly and back 1 s later, with no traffic in between (a maintenance window at night)"
-        case .freezeWaitTimeout:
-            "the application is suspended (SIGSTOP) while the wait_timeout closes its idle connections, and resumed with its own timer due; it rolls back after a failed query"
-        case .freezeKillThread:
-            "the application is suspended while its idle connections' server threads are KILLed, and resumed with its own timer due; it rolls back after a failed query"
-        case .freezeNetworkCutHalfOpen:
-            "the application is suspended while a middlebox forgets its flows (the next packet gets RST), and resumed with its own timer due; it rolls back after a failed query"
-        case .natIdleTimeout:
-            "through a real NAT (conntrack, in network namespaces) that forgets a flow idle longer than any pool's own validation timeout and then drops its packets silently (Azure, GCP Cloud NAT, a node's conntrack); the pool idles 2 s longer; TCP keepalive probes keep a flow alive"
-        case .haproxyIdleTimeout:
-            "through HAProxy in TCP mode, which closes a flow with no payload for longer than any pool's own validation timeout (timeout client/server); the pool idles 2 s longer; TCP keepalive probes are not payload"
-        }
-    }
-
-    /// The catalog entry that explains what this column's errors mean (in the restart columns: the errors once the
-    /// server was back, from connections it closed when it went away).
-    public var catalogEntry: String {
-        switch self {
-        case .waitTimeout, .networkCutClose, .serverRestartGraceful, .serverRestartCrash, .serverRestartQuiet:
-            "server-closed-idle"
-        case .killThread, .killThreadBusy, .held: "thread-killed"
-        case .networkCutReset, .networkCutHalfOpen: "connection-reset"
-        case .networkCutBlackhole: "blackhole"
-        case .freezeWaitTimeout, .freezeKillThread, .freezeNetworkCutHalfOpen: "suspended-application"
-        case .natIdleTimeout: "blackhole"
-        case .haproxyIdleTimeout: "server-closed-idle"
-        }
-    }
-
-    /// The catalog entry of the errors operations saw while the server was down (restart columns with traffic):
-    /// a refused connect is `cannot-connect`; a client that kept its dead connection and never tried to connect
-    /// again (a PHP worker's PDO, a pool handing out what it holds) saw that connection's own error, which is the
-    /// column's entry.
-    public func whileDownEntry(for error: DriversReport.ErrorFact) -> String? {
-        guard (restart?.tries ?? 0) > 0 else { return nil }
-        return error.kind == .refused ? "cannot-connect" : catalogEntry
-    }
-
-    /// Whether errors seen while the server was down can belong to the `cannot-connect` entry.
-    public var hasWhileDown: Bool { (restart?.tries ?? 0) > 0 }
-
-    /// The `repro` command that reproduces this cell.
-    public func command(row: DriversMatrix.Row, settings: DriversMatrix.Settings) -> String {
-        var parts = ["repro"]
-        switch self {
-        case .waitTimeout: parts += ["wait-timeout", "--seconds", "\(settings.waitTimeout)"]
-        case .killThread: parts += ["kill-thread", "--target", "idle"]
-        case .held: parts += ["kill-thread", "--target", "idle", "--pattern", "held"]
-        case .killThreadBusy: parts += ["kill-thread", "--target", "busy", "--count", "2"]
-        case .networkCutReset, .networkCutClose, .networkCutHalfOpen, .networkCutBlackhole:
-            let mode = rawValue.replacingOccurrences(of: "network-cut-", with: "")
-            parts += ["network-cut", "--mode", mode]
-            if (self == .networkCutHalfOpen || self == .networkCutBlackhole) && settings.via == .kernel {
-                parts += ["--via", "kernel"]
-            }
-        case .serverRestartGraceful: parts += ["server-restart", "--mode", "graceful"]
-        case .serverRestartCrash: parts += ["server-restart", "--mode", "crash"]
-        case .serverRestartQuiet: parts += ["server-restart", "--mode", "graceful", "--tries-while-down", "0"]
-        case .freezeWaitTimeout, .freezeKillThread, .freezeNetworkCutHalfOpen:
-            let during = rawValue.replacingOccurrences(of: "freeze-", with: "")
-                .replacingOccurrences(of: "network-cut-", with: "network-cut:")
-            parts += ["freeze", "--for", "\(settings.waitTimeout + 1)", "--during", during]
-        case .natIdleTimeout:
-            parts += ["network-cut", "--via", "nat", "--idle-timeout", "\(settings.middleboxTimeout)"]
-            if let seconds = row.hostKeepaliveTime { parts += ["--keepalive-time", "\(seconds)"] }
-        case .haproxyIdleTimeout:
-            parts += ["network-cut", "--via", "haproxy", "--idle-timeout", "\(settings.middleboxTimeout)"]
-        }
-        if self != .waitTimeout && self != .killThreadBusy && !freezes && idle(settings) != Scenario.defaultIdleSeconds
-        {
-            parts += ["--idle", DriversMatrix.format(idle(settings))]
-        }
-        if let driver = row.driver {
-            // A release other than the installed one goes by its version: repro finds it among the staged ones.
-            parts += ["--driver", driver.name + (driver.version.map { "@" + $0 } ?? "")]
-            for key in driver.options.keys.sorted() { parts += ["--driver-option", "\(key)=\(driver.options[key]!)"] }
-            parts += ["--driver-deadline", DriversMatrix.format(driver.deadline)]
-        } else if let preset = row.preset {
-            parts += ["--policy", preset.rawValue]
-            if self == .networkCutBlackhole || self == .natIdleTimeout {
-                parts += ["--read-timeout", "\(preset.modeledReadTimeout ?? settings.presetReadTimeout)"]
-            }
-        }
-        return parts.joined(separator: " ")
-    }
-
-    /// Parses a comma-separated list of column names; the error names the bad one and the allowed ones.
-    public static func parseList(_ text: String) throws(RunError) -> [DriverColumn] {
-        try parseScenarioList(text)
-    }
-}
-
 /// Configurations of the real stacks: the defaults, what each library's own documentation recommends against
 /// stale connections (scaled to the matrix's timing: thresholds below its wait_timeout), and for mysql2 each
 /// setting and application pattern people are told to use, one at a time.
@@ -244,7 +25,7 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
 
     /// The columns a configuration is measured in: mysql2's single settings and application patterns in the
     /// freeze columns (where the original reports come from) and the classic idle faults beside them; nil: all.
-    public func columns(adapter: String) -> [DriverColumn]? {
+    public func columns(adapter: String) -> [MatrixColumn]? {
         guard !Self.standard.contains(self), self != .persistent else { return nil }
         // Other stacks' keepalive rows: where a keepalive setting can make a difference.
         guard adapter == "node-mysql2" else { return Self.keepaliveColumns }
@@ -255,7 +36,7 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
     }
 
     /// The columns of a keepalive row of a stack other than mysql2, and of repro's keepalive preset.
-    public static let keepaliveColumns: [DriverColumn] = [.networkCutHalfOpen, .natIdleTimeout, .haproxyIdleTimeout]
+    public static let keepaliveColumns: [MatrixColumn] = [.networkCutHalfOpen, .natIdleTimeout, .haproxyIdleTimeout]
 
     /// The application host's `net.ipv4.tcp_keepalive_time` (s) a configuration needs in the NAT column: a stack
     /// that turns SO_KEEPALIVE on without an interval of its own (Connector/J `tcpKeepAlive`) probes only as
@@ -453,12 +234,17 @@ public struct DriversMatrix: Sendable {
         public var poolSize: Int
         /// How network cuts (except close) are made: the kernel's packet filter or repro's proxy.
         public var via: CutVia
-        /// Read timeout of repro's own pool in the blackhole column, whole seconds.
+        /// Read timeout of repro's own pool in the columns with a short one (blackhole), whole seconds.
         public var presetReadTimeout: Int
+        /// Seconds the pool idles before a cut when not `cutIdle`'s rule (the policy matrix: its idle time).
+        public var cutIdleSeconds: Double?
+        /// false: a preset reads with `presetReadTimeout` in those columns, not with the modeled pool's own timeout
+        /// (the policy matrix); nil: true.
+        public var modeledReadTimeouts: Bool?
 
         public init(
             waitTimeout: Int = 3, idle: Double = 1, deadline: Double = 3, poolSize: Int = 4, via: CutVia = .kernel,
-            presetReadTimeout: Int = 2
+            presetReadTimeout: Int = 2, cutIdleSeconds: Double? = nil, modeledReadTimeouts: Bool? = nil
         ) {
             self.waitTimeout = waitTimeout
             self.idle = idle
@@ -466,6 +252,16 @@ public struct DriversMatrix: Sendable {
             self.poolSize = poolSize
             self.via = via
             self.presetReadTimeout = presetReadTimeout
+            self.cutIdleSeconds = cutIdleSeconds
+            self.modeledReadTimeouts = modeledReadTimeouts
+        }
+
+        /// The policy matrix's timing: a wait_timeout of `seconds`, every idle fault after the default idle time,
+        /// cuts through repro's proxy, blackhole reads time out after 1 s.
+        public static func policyMatrix(seconds: Int, poolSize: Int) -> Settings {
+            Settings(
+                waitTimeout: seconds, idle: Scenario.defaultIdleSeconds, poolSize: poolSize, via: .proxy,
+                presetReadTimeout: 1, cutIdleSeconds: Scenario.defaultIdleSeconds, modeledReadTimeouts: false)
         }
 
         /// The idle/lifetime threshold recommended configurations use: below the wait_timeout, as documented.
@@ -474,7 +270,7 @@ public struct DriversMatrix: Sendable {
         /// Seconds the pool idles before a cut: past the threshold by 3 s, so every idle sweep (mysql2 checks each
         /// second), lifetime cleaner (database/sql's runs every lifetime) and keepalive delay set at the threshold
         /// has had its turn, as a middlebox's idle timeout is above them in the real world.
-        public var cutIdle: Double { max(idle, threshold + 3) }
+        public var cutIdle: Double { cutIdleSeconds ?? max(idle, threshold + 3) }
 
         /// These settings scaled up so `threshold` is at least `seconds`: for a stack that refuses thresholds as
         /// short as the matrix's (HikariCP: 30 s at least), its longer columns.
@@ -503,7 +299,7 @@ public struct DriversMatrix: Sendable {
         public var config: String
         public var note: String
         /// The only columns this row runs (nil: every column of the matrix); its other cells stay empty.
-        public var only: [DriverColumn]?
+        public var only: [MatrixColumn]?
         /// The application host's `net.ipv4.tcp_keepalive_time` in the NAT column (`--keepalive-time`); nil: the
         /// kernel's default.
         public var hostKeepaliveTime: Int? = nil
@@ -512,7 +308,7 @@ public struct DriversMatrix: Sendable {
         public var threshold: Double? = nil
 
         /// True when this row runs `column`.
-        public func runs(_ column: DriverColumn) -> Bool { only?.contains(column) ?? true }
+        public func runs(_ column: MatrixColumn) -> Bool { only?.contains(column) ?? true }
 
         /// The row of `adapter` in `config`; nil when the configuration does not apply to that stack.
         public static func real(
@@ -553,13 +349,18 @@ public struct DriversMatrix: Sendable {
                 id: "repro \(preset.rawValue)", driver: nil, preset: preset, config: "preset",
                 note: preset.summary, only: preset == .keepalive ? DriverConfig.keepaliveColumns : nil)
         }
+
+        /// A row of the policy matrix: the preset in every column, named by the preset alone.
+        public static func policy(_ preset: PolicyPreset) -> Row {
+            Row(id: preset.rawValue, driver: nil, preset: preset, config: "preset", note: preset.summary, only: nil)
+        }
     }
 
     public var rows: [Row]
-    public var columns: [DriverColumn]
+    public var columns: [MatrixColumn]
     public var settings: Settings
 
-    public init(rows: [Row], columns: [DriverColumn] = DriverColumn.allCases, settings: Settings = Settings()) {
+    public init(rows: [Row], columns: [MatrixColumn] = MatrixColumn.allCases, settings: Settings = Settings()) {
         self.rows = rows
         self.columns = columns
         self.settings = settings
@@ -612,60 +413,117 @@ public struct DriversMatrix: Sendable {
     /// The timing of `row`'s cells: the matrix's, or scaled to the row's own threshold.
     public func settings(for row: Row) -> Settings { settings.scaled(toThreshold: row.threshold) }
 
-    /// The scenario of one cell.
-    public func scenario(_ row: Row, _ column: DriverColumn) -> Scenario {
-        let settings = settings(for: row)
-        var policy = row.preset?.policy ?? PoolPolicy(name: "driver")
-        if column == .networkCutBlackhole || column == .natIdleTimeout {
-            policy.readTimeout = row.preset?.modeledReadTimeout ?? settings.presetReadTimeout
-        }
-        var fault = column.fault(waitTimeout: settings.waitTimeout, via: settings.via)
-        if column == .natIdleTimeout, let seconds = row.hostKeepaliveTime {
-            fault = .middlebox(.nat, idleTimeout: settings.middleboxTimeout, onExpiry: .drop, keepaliveTime: seconds)
-        }
-        return Scenario(
-            name: column.rawValue, fault: fault, policy: policy, poolSize: settings.poolSize,
-            operations: column == .held ? 2 : nil, driver: row.driver, pattern: column.pattern,
-            idleSeconds: column.idle(settings))
+    /// One cell of the plan: a row in a column, with its id (`row id/column id`, the name progress events carry),
+    /// its scenario and the `repro` line that reproduces it.
+    public struct Cell: Sendable {
+        public var id: String
+        public var row: Row
+        public var column: MatrixColumn
+        public var scenario: Scenario
+        public var command: String
     }
 
-    /// Runs every cell, row by row, up to `jobs` at a time; `onCell` sees each result as it lands, with its
-    /// row and the cell's label (`row/column`, the name progress events carry). Rows keep their order.
-    public func run(
-        session: ReproSession, nodePath: String?, jobs: Int = 1,
-        progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
-        onCell: @escaping @Sendable (Row, String, ScenarioResult) -> Void = { _, _, _ in }
-    ) throws(RunError) -> DriversReport {
-        let cells = rows.flatMap { row in columns.filter(row.runs).map { (row, $0) } }
-        let planned = cells.map { scenario($0.0, $0.1) }
-        let labels = cells.map { "\($0.0.id)/\($0.1.rawValue)" }
-        // Cells that need the server alone (restarts) run after all the others: one of them between two slow cells
-        // (a blackhole waits out its deadlines) would hold every job slot idle until the slow one ended.
+    /// Every cell, row by row, each row's columns in the matrix's order.
+    public var cells: [Cell] { rows.flatMap { row in columns.filter(row.runs).map { cell(row, $0) } } }
+
+    public func cell(_ row: Row, _ column: MatrixColumn) -> Cell {
+        Cell(
+            id: "\(row.id)/\(column.id)", row: row, column: column, scenario: scenario(row, column),
+            command: command(row, column))
+    }
+
+    /// The plan's identity: its settings, cells and their command lines. Shards of one plan have the same one,
+    /// whichever machine ran them (library paths are not part of it).
+    public var planID: String {
+        var text = "\(settings)"
+        for cell in cells { text += "\n\(cell.id)\t\(cell.command)" }
+        // FNV-1a, 64 bits: stable across runs and machines, unlike Hasher.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+
+    /// The read timeout repro's pool uses in a column with a short one: the modeled pool's own, or the matrix's.
+    func shortReadTimeout(_ row: Row, _ settings: Settings) -> Int {
+        ((settings.modeledReadTimeouts ?? true) ? row.preset?.modeledReadTimeout : nil) ?? settings.presetReadTimeout
+    }
+
+    /// The scenario of one cell: the column's fault at the row's settings, the row's pool.
+    public func scenario(_ row: Row, _ column: MatrixColumn) -> Scenario {
+        let settings = settings(for: row)
+        let fault = column.fault(settings, hostKeepaliveTime: row.hostKeepaliveTime)
+        var policy = row.preset?.policy ?? PoolPolicy(name: "driver")
+        // As the cell's command line gives it: the short one where the column says so, else the fault's default.
+        if column.shortReadTimeout {
+            policy.readTimeout = shortReadTimeout(row, settings)
+        } else if let timeout = fault.base.defaultReadTimeout {
+            policy.readTimeout = timeout
+        }
+        return Scenario(
+            name: column.id, fault: fault, policy: policy, poolSize: settings.poolSize, operations: column.operations,
+            driver: row.driver, pattern: column.pattern, idleSeconds: column.idle(settings))
+    }
+
+    /// The `repro` command that reproduces one cell: the column's fault words, then the row's pool.
+    public func command(_ row: Row, _ column: MatrixColumn) -> String {
+        let settings = settings(for: row)
+        var parts = ["repro"] + column.faultArguments(settings, hostKeepaliveTime: row.hostKeepaliveTime)
+        if let driver = row.driver {
+            // A release other than the installed one goes by its version: repro finds it among the staged ones.
+            parts += ["--driver", driver.name + (driver.version.map { "@" + $0 } ?? "")]
+            for key in driver.options.keys.sorted() { parts += ["--driver-option", "\(key)=\(driver.options[key]!)"] }
+            parts += ["--driver-deadline", DriversMatrix.format(driver.deadline)]
+        } else if let preset = row.preset {
+            parts += ["--policy", preset.rawValue]
+            if column.shortReadTimeout { parts += ["--read-timeout", "\(shortReadTimeout(row, settings))"] }
+        }
+        return parts.joined(separator: " ")
+    }
+
+    /// Runs `cells` up to `jobs` at a time on one session; cells that need the server alone (restarts) run after
+    /// all the others, each alone: one of them between two slow cells (a blackhole waits out its deadlines) would
+    /// hold every job slot idle until the slow one ended. `onCell` sees each result as it lands. Results by cell id.
+    public static func run(
+        _ cells: [Cell], session: ReproSession, nodePath: String?, jobs: Int,
+        progress: @escaping @Sendable (RunProgress) -> Void, onCell: @escaping @Sendable (Cell, ScenarioResult) -> Void
+    ) throws(RunError) -> [String: ScenarioResult] {
         let order =
-            planned.indices.filter { !planned[$0].fault.needsServerAlone }
-            + planned.indices.filter { planned[$0].fault.needsServerAlone }
+            cells.indices.filter { !cells[$0].scenario.fault.needsServerAlone }
+            + cells.indices.filter { cells[$0].scenario.fault.needsServerAlone }
         let ran = ParallelRuns.run(
-            count: order.count, jobs: jobs, exclusive: { planned[order[$0]].fault.needsServerAlone },
-            onResult: { onCell(cells[order[$0]].0, labels[order[$0]], $1) }
+            count: order.count, jobs: jobs, exclusive: { cells[order[$0]].scenario.fault.needsServerAlone },
+            onResult: { onCell(cells[order[$0]], $1) }
         ) { position throws(RunError) in
-            let index = order[position]
-            let label = labels[index]
+            let cell = cells[order[position]]
             return try session.run(
-                planned[index],
-                with: session.runner(nodePath: nodePath) { progress($0.labeled(label)) })
+                cell.scenario, with: session.runner(nodePath: nodePath) { progress($0.labeled(cell.id)) })
         }
         if let failure = ran.failure { throw failure }
-        var results = [ScenarioResult?](repeating: nil, count: planned.count)
-        for (position, index) in order.enumerated() { results[index] = ran.results[position] }
-        let outcome = (results: results, failure: ran.failure)
+        var results: [String: ScenarioResult] = [:]
+        for (position, index) in order.enumerated() { results[cells[index].id] = ran.results[position] }
+        return results
+    }
+
+    /// Runs every cell (of `shard` only, when given), row by row, up to `jobs` at a time; `onCell` sees each
+    /// result as it lands. Rows keep their order; a shard's report has every row and command, and its own cells.
+    public func run(
+        session: ReproSession, nodePath: String?, jobs: Int = 1, shard: MatrixShard? = nil,
+        progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
+        onCell: @escaping @Sendable (Cell, ScenarioResult) -> Void = { _, _ in }
+    ) throws(RunError) -> DriversReport {
+        let all = cells
+        let chosen = shard.map { $0.select(all) } ?? all
+        let results = try Self.run(
+            chosen, session: session, nodePath: nodePath, jobs: jobs, progress: progress, onCell: onCell)
         var out: [DriversReport.Row] = []
-        var next = 0
         for row in rows {
             var cells: [DriversReport.Cell] = []
             var client: Report.Client?
             for column in columns where row.runs(column) {
-                defer { next += 1 }
-                guard let result = outcome.results[next] else { continue }
+                guard let result = results["\(row.id)/\(column.id)"] else { continue }
                 client = client ?? result.client
                 cells.append(DriversReport.Cell(column: column, result: result))
             }
@@ -677,15 +535,13 @@ public struct DriversMatrix: Sendable {
                     policy: row.preset.map { $0.policy.summary }, cells: cells,
                     timing: row.threshold == nil ? nil : settings(for: row)))
         }
-        return DriversReport(
+        var report = DriversReport(
             generatedAt: Report.timestamp(), repro: ReproVersion.version, server: session.serverInfo,
             settings: settings, columns: columns.map { DriversReport.Column($0, settings: settings) }, rows: out,
-            commands: Dictionary(
-                uniqueKeysWithValues: rows.flatMap { row in
-                    columns.filter(row.runs).map {
-                        ("\(row.id)|\($0.rawValue)", $0.command(row: row, settings: settings(for: row)))
-                    }
-                }))
+            commands: Dictionary(uniqueKeysWithValues: all.map { ("\($0.row.id)|\($0.column.id)", $0.command) }))
+        report.plan = planID
+        report.shard = shard
+        return report
     }
 
     public static func format(_ seconds: Double) -> String {

@@ -2,9 +2,10 @@ import Foundation
 
 import struct Foundation.Date
 
-/// Runs every scenario against every policy preset on one server, and measures each policy's cost.
+/// Runs every scenario against every policy preset on one server, and measures each policy's cost: the drivers
+/// matrix's plan with a row per preset (`DriversMatrix.Row.policy`) and the policy matrix's columns and timing.
 public struct Matrix: Sendable {
-    public var scenarios: [MatrixScenario]
+    public var scenarios: [MatrixColumn]
     public var policies: [PolicyPreset]
     public var seconds: Int
     public var poolSize: Int
@@ -17,7 +18,7 @@ public struct Matrix: Sendable {
     public static let costBorrowsRange = 10...1_000_000
 
     public init(
-        scenarios: [MatrixScenario] = MatrixScenario.allCases, policies: [PolicyPreset] = PolicyPreset.allCases,
+        scenarios: [MatrixColumn] = MatrixColumn.policyColumns, policies: [PolicyPreset] = PolicyPreset.allCases,
         seconds: Int = 1, poolSize: Int = 4, costBorrows: Int = 2000
     ) {
         self.scenarios = scenarios
@@ -27,14 +28,21 @@ public struct Matrix: Sendable {
         self.costBorrows = costBorrows
     }
 
+    /// The plan: a row per preset, the columns, the policy matrix's timing.
+    public var plan: DriversMatrix {
+        DriversMatrix(
+            rows: policies.map(DriversMatrix.Row.policy), columns: scenarios,
+            settings: .policyMatrix(seconds: seconds, poolSize: poolSize))
+    }
+
     /// The cell's scenario: named for its column, the policy is the preset (blackhole reads time out after 1 s).
-    public func scenario(_ column: MatrixScenario, _ preset: PolicyPreset) -> Scenario {
-        var policy = preset.policy
-        if column.fault(seconds: seconds).kind == NetworkCutFault.kind {
-            policy.readTimeout = column == .networkCutBlackhole ? 1 : 5
-        }
-        return Scenario(
-            name: column.rawValue, fault: column.fault(seconds: seconds), policy: policy, poolSize: poolSize)
+    public func scenario(_ column: MatrixColumn, _ preset: PolicyPreset) -> Scenario {
+        plan.scenario(.policy(preset), column)
+    }
+
+    /// The `repro` command that reproduces one cell.
+    public func command(_ column: MatrixColumn, _ preset: PolicyPreset) -> String {
+        plan.command(.policy(preset), column)
     }
 
     /// Runs every cell (policy-major), up to `jobs` at a time, then the cost measurements one at a time (they
@@ -44,25 +52,16 @@ public struct Matrix: Sendable {
         session: ReproSession, jobs: Int = 1, progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
         onCell: @escaping @Sendable (String, ScenarioResult) -> Void = { _, _ in }
     ) throws(RunError) -> Report {
-        let cells = policies.flatMap { preset in scenarios.map { (preset, $0) } }
-        let planned = cells.map { scenario($0.1, $0.0) }
-        let labels = cells.map { "\($0.0.rawValue)/\($0.1.rawValue)" }
-        let outcome = ParallelRuns.run(
-            count: planned.count, jobs: jobs, exclusive: { planned[$0].fault.needsServerAlone },
-            onResult: { onCell(labels[$0], $1) }
-        ) { index throws(RunError) in
-            let label = labels[index]
-            return try session.run(
-                planned[index], with: session.runner { progress($0.labeled(label)) })
-        }
-        if let failure = outcome.failure { throw failure }
+        let cells = plan.cells
+        let results = try DriversMatrix.run(
+            cells, session: session, nodePath: nil, jobs: jobs, progress: progress, onCell: { onCell($0.id, $1) })
         var costs: [PolicyCost] = []
         for preset in policies {
             progress(.step(scenario: preset.rawValue, "measuring borrow cost (\(costBorrows) borrows)"))
             costs.append(try PolicyCost.measure(preset.policy, endpoint: session.endpoint, borrows: costBorrows))
         }
         var report = Report(
-            server: session.serverInfo, client: ReproSession.clientInfo, scenarios: outcome.results.compactMap { $0 })
+            server: session.serverInfo, client: ReproSession.clientInfo, scenarios: cells.compactMap { results[$0.id] })
         report.policyCosts = costs
         return report
     }

@@ -98,6 +98,13 @@ public enum ScenarioFile {
         throw ScenarioFileError(problems: sorted.map(\.element))
     }
 
+    /// The fault of a `fault:` mapping given as (key, value) pairs (a matrix column's), read and checked by its
+    /// kind's own reader as a scenario file's would be; values are plain YAML scalars.
+    public static func fault(_ keys: [(String, String)], file: String) throws(ScenarioFileError) -> Fault {
+        let body = keys.map { "  \($0.0): \($0.1)" }.joined(separator: "\n")
+        return try parse("name: column\nfault:\n" + body + "\n", file: file).fault
+    }
+
     /// One line per YAML error, never the file's text: Yams' own descriptions quote the whole document.
     static func yamlProblem(_ error: YamlError, file: String, text: String = "") -> ScenarioFileError.Problem {
         switch error {

@@ -9,7 +9,7 @@ public enum StarterScenarios {
     }
 
     /// The three faults, with the drivers-matrix column whose measurement fills in the expectation.
-    static let faults: [(file: String, column: DriverColumn, fault: String, what: String)] = [
+    static let faults: [(file: String, column: MatrixColumn, fault: String, what: String)] = [
         (
             "wait-timeout", .waitTimeout, "{kind: wait-timeout, seconds: 3}",
             "the server's wait_timeout closes connections that sat idle in the pool"
@@ -27,7 +27,7 @@ public enum StarterScenarios {
 
     /// What the drivers matrix measured surviving `column` on `driver`, as comment lines under `expect:`; only
     /// measured cells produce a line.
-    static func fixComments(driver: String?, column: DriverColumn, measured: DriversReport?) -> String {
+    static func fixComments(driver: String?, column: MatrixColumn, measured: DriversReport?) -> String {
         let pad = "  #                    # "
         guard let driver, let measured,
             let failure = WhatFixesIt.failure(in: measured, adapter: driver, column: column)
