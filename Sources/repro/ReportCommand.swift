@@ -8,26 +8,70 @@ extension Repro {
         static let configuration = CommandConfiguration(
             commandName: "report",
             abstract:
-                "Re-render a saved JSON report (or a drivers matrix, drivers.json) as Markdown, JUnit XML or SVG charts (to stdout)."
+                "Re-render a saved JSON report (or a drivers matrix, drivers.json) as Markdown, JUnit XML or SVG charts (to stdout).",
+            discussion: """
+                With --merge, the drivers.json of every shard of one `repro matrix --drivers … --shard K/N` split \
+                become the report an unsharded run writes (JSON unless --format says otherwise); shards of \
+                another plan, another repro or server version, a shard given twice or missing are refused (exit 2).
+                """
         )
 
         @Argument(
-            help: ArgumentHelp("A JSON report written by repro.", valueName: "file.json"),
+            help: ArgumentHelp("A JSON report written by repro (with --merge: every shard's).", valueName: "file.json"),
             completion: .file(extensions: ["json"]))
-        var file: String
+        var files: [String]
+
+        @Flag(help: "Merge the drivers.json files of a sharded drivers matrix into one.")
+        var merge = false
 
         @Option(
             help: ArgumentHelp(
-                "svg: the timeline charts, every scenario's under the one before.", valueName: "format"))
-        var format: ReportFormat = .md
+                "svg: the timeline charts, every scenario's under the one before (default md; json with --merge).",
+                valueName: "format"))
+        var format: ReportFormat?
+
+        func validate() throws {
+            if files.isEmpty { throw ValidationError("give a JSON report repro wrote") }
+            if !merge && files.count > 1 {
+                throw ValidationError(
+                    "give one report (or --merge with every shard's drivers.json): got \(files.count)")
+            }
+        }
 
         @Option(
             name: .shortAndLong, help: ArgumentHelp("Write to this file instead of stdout.", valueName: "path"),
             completion: .file())
         var output: String?
 
+        /// The shards' reports, merged; every problem is one line naming the file.
+        func merged() throws -> DriversReport {
+            var shards: [(name: String, report: DriversReport)] = []
+            for file in files {
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    throw ReproFailure(code: 2, message: "cannot read '\(file)': check the path")
+                }
+                do { shards.append((file, try DriversReport.decode(data))) } catch {
+                    throw ReproFailure(
+                        code: 2,
+                        message:
+                            "'\(file)' is not a drivers matrix (drivers.json of repro matrix --drivers --shard K/N): \(Self.reason(error))"
+                    )
+                }
+            }
+            do { return try DriversReport.merge(shards) } catch {
+                throw ReproFailure(code: 2, message: error.message)
+            }
+        }
+
         func run() throws {
-            guard let data = FileManager.default.contents(atPath: file) else {
+            let format = self.format ?? (merge ? .json : .md)
+            let file = files[0]
+            let data: Data
+            if merge {
+                data = try merged().jsonData()
+            } else if let contents = FileManager.default.contents(atPath: file) {
+                data = contents
+            } else {
                 throw ReproFailure(code: 2, message: "cannot read '\(file)': check the path")
             }
             if let drivers = try? DriversReport.decode(data) {
