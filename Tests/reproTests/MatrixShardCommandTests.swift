@@ -1,6 +1,7 @@
 import Foundation
 import ReproKit
 import Testing
+import Yams
 
 private let nodePath = ProcessInfo.processInfo.environment["NODE_PATH"] ?? ""
 
@@ -14,6 +15,23 @@ struct MatrixShardCommandTests {
         "wait-timeout,kill-thread,server-restart-quiet", "--policies", "naive", "--via", "proxy", "--jobs", "2",
         "--node-path", nodePath, "--quiet",
     ]
+
+    static let workflowPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("docs/github-actions-drivers-matrix.yml").path
+
+    /// The sharded workflow's jobs.
+    static func workflow() throws -> (yaml: [String: Any], jobs: [String: [String: Any]]) {
+        let text = try String(contentsOfFile: workflowPath, encoding: .utf8)
+        let yaml = try #require(try Yams.load(yaml: text) as? [String: Any])
+        let jobs = try #require(yaml["jobs"] as? [String: [String: Any]])
+        return (yaml, jobs)
+    }
+
+    /// A `run:` step of a job of the sharded workflow, by name.
+    static func step(_ job: String, _ name: String) throws -> String {
+        let steps = try #require(try workflow().jobs[job]?["steps"] as? [[String: Any]])
+        return try #require(steps.first { $0["name"] as? String == name }?["run"] as? String, "\(job): \(name)")
+    }
 
     /// What a cell's verdict is, whatever the timings: survived, and the first error's code.
     static func verdicts(_ report: DriversReport) -> [String] {
@@ -29,18 +47,30 @@ struct MatrixShardCommandTests {
         let runs = ["whole", "1", "2", "3"]
         nonisolated(unsafe) var outcomes: [ReproBinary.Outcome?] = Array(repeating: nil, count: runs.count)
         let lock = NSLock()
+        // The shards run as the workflow's own step runs them, with this plan's flags and 3 shards.
+        let shardStep = try Self.step("shard", "Run the shard")
+        let bin = URL(fileURLWithPath: ReproBinary.path).deletingLastPathComponent().path
+        let path = bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let flags = Self.plan.dropFirst().map { $0.isEmpty ? "''" : $0 }.joined(separator: " ")
         DispatchQueue.concurrentPerform(iterations: runs.count) { index in
             let name = runs[index]
-            var arguments = Self.plan + ["--report-dir", "\(dir)/\(name)"]
-            if name != "whole" { arguments += ["--shard", "\(name)/3"] }
-            let outcome = try? ReproBinary.run(arguments, timeout: 300)
+            let outcome: ReproBinary.Outcome?
+            if name == "whole" {
+                outcome = try? ReproBinary.run(Self.plan + ["--report-dir", "\(dir)/whole"], timeout: 300)
+            } else {
+                outcome = try? ReproBinary.run(
+                    ["-c", shardStep],
+                    environment: ["SHARD": name, "SHARDS": "3", "REPRO_MATRIX_FLAGS": flags, "PATH": path],
+                    timeout: 300, executable: "/bin/bash", directory: dir)
+            }
             lock.withLock { outcomes[index] = outcome }
         }
         for (name, outcome) in zip(runs, outcomes) {
             #expect(outcome?.status == 0, "\(name): \(outcome?.stderr ?? "did not run")")
         }
         func load(_ name: String) throws -> DriversReport {
-            try DriversReport.decode(Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name)/drivers.json")))
+            let folder = name == "whole" ? "whole" : "shards/\(name)"
+            return try DriversReport.decode(Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(folder)/drivers.json")))
         }
         let whole = try load("whole")
         #expect(whole.shard == nil && whole.plan != nil)
@@ -56,13 +86,29 @@ struct MatrixShardCommandTests {
         }
         #expect(cellsPerShard == [3, 3, 3], "9 cells, 3 in each shard")
 
+        // The merge job's own step: the report, its Markdown and SVG, the step summary.
+        let summary = dir + "/summary.md"
+        let merge = try ReproBinary.run(
+            ["-c", try Self.step("merge", "Merge")], environment: ["GITHUB_STEP_SUMMARY": summary, "PATH": path],
+            executable: "/bin/bash", directory: dir)
+        #expect(merge.status == 0, "\(merge.stdout) \(merge.stderr)")
+        for file in ["drivers.json", "drivers.md", "drivers.svg"] {
+            #expect(FileManager.default.fileExists(atPath: "\(dir)/reports/\(file)"), "\(file)")
+        }
+        let table = (try? String(contentsOfFile: summary, encoding: .utf8)) ?? ""
+        #expect(table.contains("go-sql"), "the matrix on the run's summary page")
+
+        // The same, given in any order.
         let merged = "\(dir)/merged.json"
         let out = try ReproBinary.run(
             [
-                "report", "--merge", "\(dir)/3/drivers.json", "\(dir)/1/drivers.json", "\(dir)/2/drivers.json", "-o",
-                merged,
+                "report", "--merge", "\(dir)/shards/3/drivers.json", "\(dir)/shards/1/drivers.json",
+                "\(dir)/shards/2/drivers.json", "-o", merged,
             ])
         #expect(out.status == 0, "\(out.stderr)")
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: merged))
+                == Data(contentsOf: URL(fileURLWithPath: "\(dir)/reports/drivers.json")))
         let result = try DriversReport.decode(Data(contentsOf: URL(fileURLWithPath: merged)))
         #expect(result.shard == nil)
         #expect(result.plan == whole.plan)
@@ -77,13 +123,47 @@ struct MatrixShardCommandTests {
         #expect(markdown.status == 0 && markdown.stdout.contains("node-mysql2"))
 
         // Two shards of three are not the matrix.
-        let partial = try ReproBinary.run(["report", "--merge", "\(dir)/1/drivers.json", "\(dir)/2/drivers.json"])
+        let partial = try ReproBinary.run([
+            "report", "--merge", "\(dir)/shards/1/drivers.json", "\(dir)/shards/2/drivers.json",
+        ])
         #expect(partial.status == 2)
         #expect(partial.stderr.contains("shard 3/3 is missing: give all 3 shards' reports"), "\(partial.stderr)")
         // An unsharded report is not a shard.
         let notShard = try ReproBinary.run(["report", "--merge", "\(dir)/whole/drivers.json"])
         #expect(notShard.status == 2)
         #expect(notShard.stderr.contains("is not a shard's report"), "\(notShard.stderr)")
+    }
+
+    @Test("the sharded workflow: a job per shard that never stops the others, a merge job after them all")
+    func workflowShape() throws {
+        let (yaml, jobs) = try Self.workflow()
+        let env = try #require(yaml["env"] as? [String: Any])
+        #expect(env["REPRO_VERSION"] is String && env["REPRO_MATRIX_FLAGS"] is String, "one place to change")
+        let shard = try #require(jobs["shard"])
+        let strategy = try #require(shard["strategy"] as? [String: Any])
+        #expect(strategy["fail-fast"] as? Bool == false)
+        let shards = try #require((strategy["matrix"] as? [String: Any])?["shard"] as? [Int])
+        #expect(shards == Array(1...shards.count) && shards.count > 1)
+        let steps = try #require(shard["steps"] as? [[String: Any]])
+        #expect(
+            steps.compactMap { $0["name"] as? String } == [
+                "Check out", "Cache repro", "Install repro", "Run the shard", "Upload the shard",
+            ])
+        let run = try #require(steps.first { $0["name"] as? String == "Run the shard" })
+        let runEnv = try #require(run["env"] as? [String: String])
+        #expect(runEnv["SHARD"] == "${{ matrix.shard }}" && runEnv["SHARDS"] == "${{ strategy.job-total }}")
+        #expect((run["run"] as? String)?.contains("--shard \"$SHARD/$SHARDS\"") == true)
+        let upload = try #require(
+            steps.first { $0["name"] as? String == "Upload the shard" }?["with"] as? [String: Any])
+        #expect(upload["name"] as? String == "drivers-shard-${{ matrix.shard }}", "one artifact per shard")
+        let merge = try #require(jobs["merge"])
+        #expect(merge["needs"] as? String == "shard")
+        let mergeSteps = try #require(merge["steps"] as? [[String: Any]])
+        let download = try #require(
+            mergeSteps.first { $0["name"] as? String == "Download the shards" }?["with"] as? [String: Any])
+        #expect(download["pattern"] as? String == "drivers-shard-*" && download["merge-multiple"] as? Bool == true)
+        #expect(try Self.step("merge", "Merge").contains("repro report --merge shards/*/drivers.json"))
+        #expect(try Self.step("shard", "Install repro").contains("mariadb-server"), "the embedded server")
     }
 
     @Test(

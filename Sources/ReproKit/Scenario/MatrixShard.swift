@@ -48,7 +48,9 @@ extension DriversReport {
     /// order, each row's cells in column order, every command. Refused, naming the file: a report that is not a
     /// shard, shards of another plan, of another repro, of another server version or another shard count, a shard
     /// given twice or missing, a cell in two shards.
-    public static func merge(_ shards: [(name: String, report: DriversReport)]) throws(MergeError) -> DriversReport {
+    public static func merge(_ given: [(name: String, report: DriversReport)]) throws(MergeError) -> DriversReport {
+        // In shard order, whatever order they were given in: the same shards always merge to the same bytes.
+        let shards = given.sorted { ($0.report.shard?.index ?? 0) < ($1.report.shard?.index ?? 0) }
         guard let first = shards.first else { throw MergeError(message: "--merge needs the shards' reports") }
         var seen: [Int: String] = [:]
         for (name, report) in shards {
