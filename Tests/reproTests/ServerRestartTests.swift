@@ -30,6 +30,13 @@ struct ServerRestartTests {
         let whileDown = details.filter { $0.hasPrefix("while down:") }
         #expect(whileDown.count == 2)
         #expect(whileDown.allSatisfy { $0.contains("failed with 2013") || $0.contains("failed with 2006") })
+        // The same, typed: the window the server was down and each try's outcome (what renderers read).
+        let window = try #require(s.faultWindow, "a restart records its downtime")
+        #expect(window.what == "server down" && window.fromMs == s.faultAtMs && window.toMs > window.fromMs)
+        let tries = try #require(s.duringFault)
+        #expect(tries.map(\.index) == [1, 2] && tries.allSatisfy { !$0.succeeded })
+        #expect(tries.map { "while down: \($0)" } == whileDown, "the timeline's lines are the typed tries")
+        #expect(s.errors.filter(\.duringFault).count >= 2)
         // After it is back: the two connections nobody touched while it was down are still dead.
         #expect(s.recovered == false)
         #expect(s.operations.failed == 2)
@@ -58,6 +65,7 @@ struct ServerRestartTests {
         #expect(s.parameters["triesWhileDown"] == "0")
         let details = s.timeline.compactMap(\.detail)
         #expect(!details.contains { $0.hasPrefix(ServerRestartFault.whileDownPrefix) }, "\(details)")
+        #expect(s.duringFault == nil && s.faultWindow != nil, "no tries, but the server was down")
         #expect(details.contains { $0.hasPrefix("server back after") })
         #expect(s.errors.allSatisfy { $0.operation != 0 })
         // The pool of 4 still holds 4 connections the server closed when it shut down: 4 of 5 operations fail.

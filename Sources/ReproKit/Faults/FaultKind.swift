@@ -97,6 +97,10 @@ public protocol InjectedFault: AnyObject {
     /// How many of the pool's connections the fault acted on (flows cut, threads killed); nil when it does not
     /// count them. 0 is a result: the pool had closed its idle connections itself.
     func reached() -> Int?
+    /// When the fault was in progress, if it lasts (after `inject`); nil: an instant.
+    func window() -> ScenarioResult.FaultWindow?
+    /// The operations the application tried while the fault was in progress (after `inject`); nil: none ran.
+    func triesDuringFault() -> [ScenarioResult.FaultTry]?
     /// Undoes what `inject` did while the pool is still open (firewall rules, threads left behind).
     func finish()
     /// Undoes what `start` did, after the pool closed (a global setting, the proxy).
@@ -115,6 +119,8 @@ extension InjectedFault {
     )? { nil }
     public func tcpSignal() -> String? { nil }
     public func reached() -> Int? { nil }
+    public func window() -> ScenarioResult.FaultWindow? { nil }
+    public func triesDuringFault() -> [ScenarioResult.FaultTry]? { nil }
     public func finish() {}
     public func close() {}
 }

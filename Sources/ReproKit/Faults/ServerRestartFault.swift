@@ -69,8 +69,8 @@ public struct ServerRestartFault: FaultKind, Equatable {
         let how =
             mode == .graceful
             ? "shut down cleanly (SIGTERM, waited for)" : "killed with SIGKILL, as in a crash or an OOM kill"
-        let during = s.timeline.filter { $0.detail?.hasPrefix(Self.whileDownPrefix) == true }
-        let failed = during.filter { $0.detail?.contains(" failed") == true }.count
+        let during = s.duringFault ?? []
+        let failed = during.filter { !$0.succeeded }.count
         let traffic =
             during.isEmpty
             ? "nobody used the pool while it was down (a quiet restart)"
@@ -111,6 +111,14 @@ public struct ServerRestartFault: FaultKind, Equatable {
 
         var idle: IdlePeriod? { IdlePeriod(seconds: idleSeconds, reason: "pool idle before the restart") }
 
+        /// From the stop to the server's first answer again, and what the application's tries saw meanwhile.
+        private let recorded = Mutex<(window: ScenarioResult.FaultWindow?, tries: [ScenarioResult.FaultTry])>(
+            (nil, []))
+        func window() -> ScenarioResult.FaultWindow? { recorded.withLock { $0.window } }
+        func triesDuringFault() -> [ScenarioResult.FaultTry]? {
+            recorded.withLock { $0.tries.isEmpty ? nil : $0.tries }
+        }
+
         func inject(_ pool: any PoolUnderTest, _ context: FaultContext) throws(RunError) -> Double {
             let log = context.log
             context.step("stopping mariadbd (\(fault.mode.rawValue))")
@@ -135,16 +143,17 @@ public struct ServerRestartFault: FaultKind, Equatable {
                 let wait = probeAt - ContinuousClock.now
                 if wait > .zero { Thread.sleep(forTimeInterval: EventLog.milliseconds(wait) / 1000) }
                 tries += 1
-                // Operation 0: the operations while the server is down are recorded, never counted as recovery.
-                let op = try pool.execute("SELECT 1", operation: 0, held: context.scenario.pattern == .held)
+                // The operations while the server is down are recorded, never counted as recovery.
+                let op = try pool.execute(
+                    "SELECT 1", operation: ObservedError.duringFaultOperation, held: context.scenario.pattern == .held)
+                let attempt = ScenarioResult.FaultTry(
+                    index: tries, succeeded: op.succeeded, error: op.error?.label, durationMs: op.durationMs)
+                recorded.withLock { $0.tries.append(attempt) }
                 log.record(
-                    .scenario, connection: op.connection,
-                    detail:
-                        ServerRestartFault.whileDownPrefix
-                        + "operation \(tries) \(op.succeeded ? "succeeded" : "failed with \(op.error?.label ?? "an error")") after \(String(format: "%.1f", op.durationMs)) ms"
-                )
+                    .scenario, connection: op.connection, detail: ServerRestartFault.whileDownPrefix + "\(attempt)")
             }
-            try restart.wait()
+            let backAt = try restart.wait()
+            recorded.withLock { $0.window = .init(fromMs: faultAt, toMs: backAt, what: "server down") }
             return faultAt
         }
     }
@@ -153,6 +162,8 @@ public struct ServerRestartFault: FaultKind, Equatable {
     final class ScheduledRestart: Sendable {
         private let done = DispatchSemaphore(value: 0)
         private let failure = Mutex<RunError?>(nil)
+        /// When the server answered again (ms on the run's clock).
+        private let backAt = Mutex<Double>(0)
 
         init(server: ManagedServer, at: ContinuousClock.Instant, log: EventLog, faultAt: Double) {
             Thread.detachNewThread { [self] in
@@ -161,6 +172,8 @@ public struct ServerRestartFault: FaultKind, Equatable {
                 let restartAt = log.ms()
                 do throws(ServerError) {
                     try server.resume()
+                    let backAt = log.ms()
+                    self.backAt.withLock { $0 = backAt }
                     log.record(
                         .scenario,
                         detail:
@@ -176,10 +189,13 @@ public struct ServerRestartFault: FaultKind, Equatable {
             }
         }
 
-        /// Returns once the server answers again; throws when it did not come back.
-        func wait() throws(RunError) {
+        /// Returns once the server answers again, with when it did (ms on the run's clock); throws when it did
+        /// not come back.
+        @discardableResult
+        func wait() throws(RunError) -> Double {
             done.wait()
             if let error = failure.withLock({ $0 }) { throw error }
+            return backAt.withLock { $0 }
         }
     }
 }

@@ -85,8 +85,15 @@ public struct ObservedError: Error, Sendable, Equatable, Codable {
     public var threadID: UInt64?
     /// nil when the error reached the caller.
     public var handledBy: ErrorHandler?
-    /// The operation (1-based) during which it surfaced; nil for background work.
+    /// The operation (1-based) during which it surfaced; nil for background work; 0: an operation the
+    /// application tried while the fault was in progress (`duringFault`).
     public var operation: Int?
+
+    /// The error came from an operation tried while the fault was in progress (a restarted server still down):
+    /// recorded, never counted for or against recovery. The one place the operation-0 convention is read.
+    public var duringFault: Bool { operation == Self.duringFaultOperation }
+    /// The operation number of an operation tried while the fault was in progress.
+    public static let duringFaultOperation = 0
     /// A real driver's error exactly as the application saw it (adapters only).
     public var driver: DriverErrorDetail?
 

@@ -65,12 +65,11 @@ public struct DriversReport: Sendable, Equatable, Codable {
             survived = result.survived
             operations = result.operations
             firstError = result.firstCallerErrorOnceBack.map(ErrorFact.init)
-            let down = result.timeline.compactMap(\.detail).filter { $0.hasPrefix(ServerRestartFault.whileDownPrefix) }
-            whileDown = down.isEmpty ? nil : down.map { String($0.dropFirst(ServerRestartFault.whileDownPrefix.count)) }
-            whileDownError = result.errors.first { $0.operation == 0 && $0.handledBy == nil }.map(ErrorFact.init)
+            whileDown = result.duringFault.map { $0.map(\.description) }
+            whileDownError = result.errors.first { $0.duringFault && $0.handledBy == nil }.map(ErrorFact.init)
             var reached = Set(firstError.map { [$0.message] } ?? [])
             let later = result.errors.filter {
-                $0.handledBy == nil && $0.operation != 0 && reached.insert($0.message).inserted
+                $0.handledBy == nil && !$0.duringFault && reached.insert($0.message).inserted
             }.prefix(4).map(ErrorFact.init)
             laterErrors = later.isEmpty ? nil : Array(later)
             var seen = Set<String>()

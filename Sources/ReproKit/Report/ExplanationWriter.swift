@@ -16,7 +16,7 @@ public enum ExplanationWriter {
             )
         } else if let caller = s.firstUnhandledError {
             parts.append(
-                "The first error that reached the caller was \(caller.label) (\"\(caller.message)\") at the \(caller.phase.rawValue) step of \(caller.operation == 0 ? "an operation during the fault" : "operation \(caller.operation.map(String.init) ?? "?")")."
+                "The first error that reached the caller was \(caller.label) (\"\(caller.message)\") at the \(caller.phase.rawValue) step of \(caller.duringFault ? "an operation during the fault" : "operation \(caller.operation.map(String.init) ?? "?")")."
             )
             if caller.phase == .query && s.policy.validation == .none {
                 parts.append(

@@ -274,11 +274,9 @@ public enum TimelineChart {
         if s.load == nil, let idle = s.idleBeforeOperationsMs, let firstOperation, idle > 0 {
             out.append(Band(from: firstOperation - idle, to: firstOperation, colour: "#7f7f7f", caption: "idle"))
         }
-        // A planned restart (server-restart): the server's downtime, from the stop to its first answer again.
-        if let stopped = s.timeline.first(where: { $0.detail?.hasPrefix("fault: server stopped") == true })?.atMs,
-            let back = s.timeline.first(where: { $0.detail?.hasPrefix("server back after") == true })?.atMs
-        {
-            out.append(Band(from: stopped, to: back, colour: "#9467bd", caption: "server down"))
+        // A fault that lasts (a planned restart: the server's downtime, from the stop to its first answer again).
+        if let window = s.faultWindow {
+            out.append(Band(from: window.fromMs, to: window.toMs, colour: "#9467bd", caption: window.what))
         }
         if let fault = s.faultAtMs {
             // The fault itself is an instant; the band runs to the first operation after it, or a sliver.
@@ -381,7 +379,8 @@ public enum TimelineChart {
 
     /// Times at which something happened (not the scenario's own notes), for the time scale.
     static func activity(_ s: ScenarioResult) -> [Double] {
-        var times = s.timeline.filter { $0.event != .scenario || $0.detail?.hasPrefix("fault") == true }.map(\.atMs)
+        var times = s.timeline.filter { $0.event != .scenario }.map(\.atMs)
+        if let window = s.faultWindow { times += [window.fromMs, window.toMs] }
         times += s.operationResults.flatMap { [$0.atMs, $0.atMs + $0.durationMs] }
         times += s.errors.map(\.atMs)
         // Under load the traffic is the activity (its routine events are not all kept).

@@ -14,6 +14,8 @@ struct FaultRun {
     var faultAt: Double?
     var tcpSignal: String?
     var reached: Int?
+    var faultWindow: ScenarioResult.FaultWindow?
+    var duringFault: [ScenarioResult.FaultTry]?
     var operations: [OperationRecord] = []
     /// Load mode: what the workers measured (then `operations` holds only failed operations).
     var load: LoadSummary?
@@ -24,6 +26,13 @@ struct FaultRun {
     }
 
     func result() -> ScenarioResult {
+        var result = plainResult()
+        result.faultWindow = faultWindow
+        result.duringFault = duringFault
+        return result
+    }
+
+    private func plainResult() -> ScenarioResult {
         let errors = log.errors
         let first = errors.first
         var recovered = !operations.isEmpty && operations.allSatisfy(\.succeeded)

@@ -46,6 +46,8 @@ extension ScenarioRunner {
         let to = log.ms()
         run.tcpSignal = fault.tcpSignal()
         run.reached = fault.reached()
+        run.faultWindow = fault.window()
+        run.duringFault = fault.triesDuringFault()
         let (states, tally) = workers.snapshot
         if let broken = states.compactMap(\.broken).first { throw broken }
         run.load = try LoadSummary.make(

@@ -7,7 +7,7 @@ extension ScenarioResult {
     public var survived: Bool { recovered && firstCallerErrorOnceBack == nil }
 
     /// The first error that reached the caller outside the fault itself: what a ✗ cell names.
-    public var firstCallerErrorOnceBack: ObservedError? { errors.first { $0.handledBy == nil && $0.operation != 0 } }
+    public var firstCallerErrorOnceBack: ObservedError? { errors.first { $0.handledBy == nil && !$0.duringFault } }
 }
 
 extension Report {

@@ -51,6 +51,48 @@ public struct ScenarioResult: Sendable, Equatable, Codable {
     /// Load mode (`--concurrency`, `--duration`): throughput over time, latency before/during/after, the exact
     /// account per worker; nil for a scenario run one operation at a time.
     public var load: LoadSummary? = nil
+    /// When a fault that lasts was in progress (a restarted server down, from the stop to its first answer again);
+    /// nil for a fault that is an instant, and in reports from before it was recorded.
+    public var faultWindow: FaultWindow? = nil
+    /// What each operation the application tried while the fault was in progress saw, in order; nil when the
+    /// fault lets none run (every fault but a restart with traffic).
+    public var duringFault: [FaultTry]? = nil
+
+    /// A stretch of the run's clock during which the fault was in progress.
+    public struct FaultWindow: Sendable, Equatable, Codable {
+        public var fromMs: Double
+        public var toMs: Double
+        /// A few words for charts: `server down`.
+        public var what: String
+
+        public init(fromMs: Double, toMs: Double, what: String) {
+            self.fromMs = fromMs
+            self.toMs = toMs
+            self.what = what
+        }
+    }
+
+    /// One operation tried while the fault was in progress.
+    public struct FaultTry: Sendable, Equatable, Codable, CustomStringConvertible {
+        /// 1-based, in the order they were tried.
+        public var index: Int
+        public var succeeded: Bool
+        /// The error's one-phrase label (`ECONNREFUSED (refused)`), when it failed.
+        public var error: String?
+        public var durationMs: Double
+
+        public init(index: Int, succeeded: Bool, error: String?, durationMs: Double) {
+            self.index = index
+            self.succeeded = succeeded
+            self.error = error
+            self.durationMs = durationMs
+        }
+
+        /// `operation 1 failed with ECONNREFUSED (refused) after 2.1 ms`.
+        public var description: String {
+            "operation \(index) \(succeeded ? "succeeded" : "failed with \(error ?? "an error")") after \(String(format: "%.1f", durationMs)) ms"
+        }
+    }
 
     /// Every field, as the runner fills them (renderers and tests build results by hand with it).
     public init(
@@ -128,7 +170,7 @@ extension ScenarioResult {
         case name, client, pattern, idleBeforeOperationsMs, kind, description, policy, poolSize, parameters, firstError,
             errors, recovered, operations,
             operationResults, faultAtMs, detectionMs, recoveryMs, tcpSignal, reached, timeline, expectations, passed,
-            durationMs, load
+            durationMs, load, faultWindow, duringFault
     }
 
     /// Schema 1 reports have no per-scenario client: `Report.decode` fills it from the report's.
@@ -161,6 +203,8 @@ extension ScenarioResult {
         passed = try c.decode(Bool.self, forKey: .passed)
         durationMs = try c.decode(Double.self, forKey: .durationMs)
         load = try c.decodeIfPresent(LoadSummary.self, forKey: .load)
+        faultWindow = try c.decodeIfPresent(FaultWindow.self, forKey: .faultWindow)
+        duringFault = try c.decodeIfPresent([FaultTry].self, forKey: .duringFault)
     }
 
     /// Optional fields are written as `null`, never left out, so readers see the whole contract.
@@ -190,5 +234,7 @@ extension ScenarioResult {
         try c.encode(passed, forKey: .passed)
         try c.encode(durationMs, forKey: .durationMs)
         try c.encode(load, forKey: .load)
+        try c.encode(faultWindow, forKey: .faultWindow)
+        try c.encode(duringFault, forKey: .duringFault)
     }
 }

@@ -127,6 +127,8 @@ public struct ScenarioRunner: Sendable {
         }
         run.tcpSignal = fault.tcpSignal()
         run.reached = fault.reached()
+        run.faultWindow = fault.window()
+        run.duringFault = fault.triesDuringFault()
     }
 
     // MARK: - Shared steps
