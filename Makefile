@@ -19,10 +19,6 @@ export REPRO_DRIVER_VERSIONS ?= $(SHARED)/node/versions:$(SHARED)/go:$(SHARED)/j
 # Adapters built against a release (go-sql's prepare) are cached here, inside the checkout: the tests need no
 # HOME and leave nothing behind outside it (users without make get ~/.cache/repro).
 export REPRO_CACHE ?= $(abspath .build/cache)
-# The releases the drivers matrix gives rows of their own (the installed ones always have theirs): every staged
-# mysql2, the go-sql-driver releases either side of its 1.8/1.9 changes, HikariCP 6 over Connector/J 3, and one
-# older and one newer SQLAlchemy and PyMySQL pairing.
-MATRIX_RELEASES := node-mysql2@2.2.5,node-mysql2@2.3.3,node-mysql2@3.0.0,node-mysql2@3.1.0,go-sql@1.8.1,go-sql@1.10.0,hikari@6.0.0+3.5.9,sqlalchemy@1.4.54+1.0.2,sqlalchemy@2.0.58+1.1.1
 MYSQL2_VERSIONS := $(foreach v,2.2.5 2.3.3 3.0.0 3.1.0,$(REPRO_NODE_VERSIONS)/mysql2-$(v)/node_modules)
 # `repro --version` names the commit: scripts/stamp-commit.sh writes it, this flag compiles it in.
 SWIFTFLAGS := -Xswiftc -DREPRO_BUILD_COMMIT
@@ -96,7 +92,7 @@ matrix: build
 # Regenerates the committed docs/drivers.md and docs/drivers.json from a real run of every driver stack
 # (root: cuts go through iptables), then embeds drivers.json into repro for its reports and `repro explain`.
 drivers-matrix: build
-	$(REPRO) matrix --drivers all --driver-versions $(MATRIX_RELEASES) --report-dir docs
+	$(REPRO) matrix --drivers all --driver-versions listed --report-dir docs
 	$(REPRO) report docs/drivers.json --format svg -o docs/drivers.svg
 	scripts/embed-drivers.sh docs/drivers.json
 	$(SWIFT) build $(SWIFTFLAGS)

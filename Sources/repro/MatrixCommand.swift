@@ -58,7 +58,7 @@ extension Repro {
         @Option(
             name: .customLong("driver-versions"),
             help: ArgumentHelp(
-                "With --drivers: more rows, one set per staged release (REPRO_DRIVER_VERSIONS): all, or NAME@VERSION,… (repro drivers lists them). Each release's version is read from its own metadata.",
+                "With --drivers: more rows, one set per staged release (REPRO_DRIVER_VERSIONS): all, listed (those each stack's adapters/NAME/matrix.json lists), or NAME@VERSION,… (repro drivers lists them). Each release's version is read from its own metadata.",
                 valueName: "list"))
         var driverVersions: String?
 

@@ -346,7 +346,9 @@ struct MeasuredDriversTests {
         for row in patterns {
             let config = try #require(DriverConfig(rawValue: row.config))
             #expect(
-                row.cells.map(\.column) == config.columns(adapter: row.adapter) ?? MatrixColumn.allCases, "\(row.id)")
+                row.cells.map(\.column)
+                    == config.plan(adapter: row.adapter, settings: report.settings)?.columns ?? MatrixColumn.allCases,
+                "\(row.id)")
         }
         // The frameworks, by their package metadata.
         #expect(report.row("django default")?.release == "5.2.19+2.3.2")

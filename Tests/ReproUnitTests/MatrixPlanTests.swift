@@ -237,5 +237,70 @@ struct MatrixPlanCommittedTests {
         }
         #expect(plan.cells.count == committed.commands.count)
         #expect(differ.isEmpty, "the plan writes other lines than the measured ones: \(differ.prefix(3))")
+        // The rows' facts come from the manifests: the same notes, columns and timing as measured.
+        for row in plan.rows where !row.id.hasPrefix("repro ") {
+            let measured = try #require(committed.row(row.id), "\(row.id) was measured")
+            #expect(row.note == measured.note, "\(row.id)")
+            #expect(plan.columns.filter(row.runs) == measured.cells.map(\.column), "\(row.id)")
+            #expect((row.threshold == nil ? nil : plan.settings(for: row)) == measured.timing, "\(row.id)")
+        }
+    }
+}
+
+@Suite("adapters/<name>/matrix.json: each stack's facts as data")
+struct AdapterManifestTests {
+    @Test("every adapter has a manifest that reads; the order is the manifests'")
+    func everyAdapterHasOne() throws {
+        let directory = try #require(AdapterCatalog.directory())
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter {
+            FileManager.default.fileExists(atPath: "\(directory)/\($0)/run")
+        }
+        #expect(names.count == 8)
+        for name in names {
+            let data = try #require(FileManager.default.contents(atPath: "\(directory)/\(name)/matrix.json"), "\(name)")
+            _ = try AdapterManifest.decode(data, file: name)
+        }
+        #expect(
+            AdapterCatalog.preferredOrder == [
+                "node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy", "django", "php-pdo", "activerecord",
+            ])
+    }
+
+    @Test("a variant is chosen by release; the installed release is the manifest's own")
+    func variantsByRelease() throws {
+        let hikari = try #require(AdapterManifest.of("hikari"))
+        #expect(hikari.variant("recommended", version: "6.0.0")?.minimumThreshold == 40)
+        #expect(hikari.variant("recommended", version: "3.4.5")?.minimumThreshold == 30)
+        #expect(hikari.variant("recommended", version: nil)?.minimumThreshold == 30, "Debian's 2.7.9")
+        #expect(hikari.variant("persistent", version: nil) == nil, "a configuration it does not list")
+        let mysql2 = try #require(AdapterManifest.of("node-mysql2"))
+        let recommended = try #require(mysql2.variant("recommended", version: "3.0.0"))
+        #expect(
+            mysql2.caveats(recommended, version: "3.0.0") == [
+                "mysql2 3.0.0 predates `maxIdle`/`idleTimeout` (3.1.0), so only `enableKeepAlive` acts"
+            ])
+        #expect(mysql2.caveats(recommended, version: "3.1.0").isEmpty)
+        #expect(mysql2.matrixReleases == ["2.2.5", "2.3.3", "3.0.0", "3.1.0"])
+    }
+
+    @Test("a manifest that does not read is refused naming the file and the problem")
+    func brokenManifests() {
+        func problem(_ json: String) -> String {
+            do {
+                _ = try AdapterManifest.decode(Data(json.utf8), file: "x/matrix.json")
+                return "read"
+            } catch { return error.message }
+        }
+        #expect(problem(#"{"order": 1, "configs": {}}"#) == "read")
+        #expect(problem(#"{"configs": {}}"#).hasPrefix("x/matrix.json: "))
+        #expect(
+            problem(#"{"order": 1, "configs": {"best": [{"options": {}, "note": ""}]}}"#)
+                .contains("configuration 'best' is not one of"))
+        #expect(
+            problem(#"{"order": 1, "configs": {"recommended": [{"options": {"a": "${nope}"}, "note": ""}]}}"#)
+                .contains("${nope} is not a setting"))
+        #expect(
+            problem(#"{"order": 1, "configs": {"keepalive": [{"options": {}, "note": "", "columns": ["nope"]}]}}"#)
+                .contains("column 'nope' is not a matrix column"))
     }
 }

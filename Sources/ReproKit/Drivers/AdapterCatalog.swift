@@ -43,9 +43,14 @@ public enum AdapterCatalog {
             }
     }
 
-    public static let preferredOrder = [
-        "node-mysql2", "node-mysql", "go-sql", "hikari", "sqlalchemy", "django", "php-pdo", "activerecord",
-    ]
+    /// Every adapter with a matrix manifest, in the manifests' `order` (`adapters/<name>/matrix.json`).
+    public static var preferredOrder: [String] {
+        guard let directory = directory() else { return [] }
+        return definitions(in: directory).compactMap { adapter in
+            AdapterManifest.of(adapter.name).map { ($0.order, adapter.name) }
+        }
+        .sorted { $0 < $1 }.map(\.1)
+    }
 
     /// The adapters a `--drivers` list names (`all`: every one found, in `preferredOrder`), each checked before
     /// anything runs. A named adapter that cannot run is an environment error; with `all` it is skipped and
@@ -61,7 +66,8 @@ public enum AdapterCatalog {
         let all = list.trimmingCharacters(in: .whitespaces) == "all"
         var chosen: [AdapterDefinition] = []
         if all {
-            let rank = { (name: String) in preferredOrder.firstIndex(of: name) ?? preferredOrder.count }
+            let order = preferredOrder
+            let rank = { (name: String) in order.firstIndex(of: name) ?? order.count }
             chosen = known.sorted { (rank($0.name), $0.name) < (rank($1.name), $1.name) }
         } else {
             for part in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty

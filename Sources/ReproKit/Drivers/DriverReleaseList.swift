@@ -56,13 +56,22 @@ public enum DriverReleaseList {
         return out
     }
 
-    /// `--driver-versions all` (every staged release of `adapters`) or `NAME@VERSION,…`: the staged releases, each
+    /// `--driver-versions all` (every staged release of `adapters`), `listed` (the releases their manifests list
+    /// in `matrixReleases`) or `NAME@VERSION,…`: the staged releases, each
     /// verified by its metadata. A release that is not staged, or whose check fails, is an error naming it.
     public static func select(
         _ list: String, adapters: [String], environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(RunError) -> [DriverRelease] {
-        let text = list.trimmingCharacters(in: .whitespaces)
+        var text = list.trimmingCharacters(in: .whitespaces)
         var chosen: [(AdapterDefinition, String?)] = []
+        if text == "listed" {
+            // The releases each stack's manifest gives matrix rows of their own (`matrixReleases`).
+            let listed = adapters.flatMap { name in
+                (AdapterManifest.of(name)?.matrixReleases ?? []).map { "\(name)@\($0)" }
+            }
+            if listed.isEmpty { return [] }
+            text = listed.joined(separator: ",")
+        }
         if text == "all" {
             for name in adapters { chosen.append((try AdapterCatalog.find(name, environment: environment), nil)) }
         } else {

@@ -23,188 +23,60 @@ public enum DriverConfig: String, CaseIterable, Sendable, Codable {
     /// The configurations every stack has.
     public static let standard: [DriverConfig] = [.default, .recommended]
 
-    /// The columns a configuration is measured in: mysql2's single settings and application patterns in the
-    /// freeze columns (where the original reports come from) and the classic idle faults beside them; nil: all.
-    public func columns(adapter: String) -> [MatrixColumn]? {
-        guard !Self.standard.contains(self), self != .persistent else { return nil }
-        // Other stacks' keepalive rows: where a keepalive setting can make a difference.
-        guard adapter == "node-mysql2" else { return Self.keepaliveColumns }
-        return [
-            .waitTimeout, .killThread, .networkCutHalfOpen, .freezeWaitTimeout, .freezeKillThread,
-            .freezeNetworkCutHalfOpen, .natIdleTimeout, .haproxyIdleTimeout,
-        ]
-    }
-
     /// The columns of a keepalive row of a stack other than mysql2, and of repro's keepalive preset.
     public static let keepaliveColumns: [MatrixColumn] = [.networkCutHalfOpen, .natIdleTimeout, .haproxyIdleTimeout]
 
-    /// The application host's `net.ipv4.tcp_keepalive_time` (s) a configuration needs in the NAT column: a stack
-    /// that turns SO_KEEPALIVE on without an interval of its own (Connector/J `tcpKeepAlive`) probes only as
-    /// often as the host says, and the documented fix is lowering it below the middlebox's idle timeout.
-    public func hostKeepaliveTime(adapter: String, settings: DriversMatrix.Settings) -> Int? {
-        self == .keepAlive && adapter == "hikari" ? max(1, Int(settings.threshold)) : nil
-    }
-
-    /// The application pattern of the original reports, in every node-mysql2 row: after a failed query the
-    /// application sends one more command on that connection (a transaction's ROLLBACK) before releasing it.
-    static let followUp = ["app.followUp": "ROLLBACK"]
-
-    /// The options of `adapter` in this configuration, and where they come from; nil when the configuration does
-    /// not apply to that stack.
-    public func options(adapter: String, settings: DriversMatrix.Settings, version: String? = nil) -> (
-        options: [String: String], note: String
-    )? {
-        let below = settings.threshold
-        let ms = Int((below * 1000).rounded())
-        let extra = adapter == "node-mysql2" ? Self.followUp : [:]
-        let followed =
-            extra.isEmpty
-            ? ""
-            : "; app.followUp=ROLLBACK: after a failed query the application rolls back on that connection, as in the original reports"
-        switch (self, adapter) {
-        case (.default, _):
-            return (extra, "the library's defaults" + followed)
-        case (.recommended, "node-mysql2"):
-            return (
-                extra.merging([
-                    "maxIdle": "\(max(0, settings.poolSize - 1))", "idleTimeout": "\(ms)", "enableKeepAlive": "true",
-                    "keepAliveInitialDelay": "\(ms)",
-                ]) { a, _ in a },
-                "mysql2's README: `maxIdle` below `connectionLimit` with an `idleTimeout` (the idle sweep runs only then) and `enableKeepAlive`; idle timeout and keepalive delay set below the wait_timeout"
-                    + followed
-            )
-        case (.keepAlive, "node-mysql2"):
-            return (
-                extra.merging(["enableKeepAlive": "true", "keepAliveInitialDelay": "\(ms)"]) { a, _ in a },
-                "TCP keepalive alone, the first probe below the wait_timeout (and the middleboxes' idle timeout); Node takes whole seconds, so a delay below 1000 ms leaves the OS's 2 hours"
-                    + followed
-            )
-        case (.keepAlive, "go-sql"):
-            return (
-                ["app.dialKeepAlive": "\(ms)ms"],
-                "Go's TCP keepalive period, set with a net.Dialer registered through mysql.RegisterDialContext, below the middlebox's idle timeout (Go's default period is 15 s whatever the OS says)"
-            )
-        case (.keepAlive, "hikari"):
-            return (
-                ["dataSource.tcpKeepAlive": "true"],
-                "Connector/J `tcpKeepAlive` with the host's net.ipv4.tcp_keepalive_time and tcp_keepalive_intvl lowered below the middlebox's idle timeout (--keepalive-time \(max(1, Int(below)))): Connector/J has no probe times of its own"
-            )
-        case (.idleSweep, "node-mysql2"):
-            return (
-                extra.merging(["maxIdle": "\(max(0, settings.poolSize - 1))", "idleTimeout": "\(ms)"]) { a, _ in a },
-                "the idle sweep alone: `maxIdle` below `connectionLimit`, `idleTimeout` below the wait_timeout (3.1.0 and later)"
-                    + followed
-            )
-        case (.pingBeforeUse, "node-mysql2"):
-            return (
-                extra.merging(["app.pingBeforeUse": "true"]) { a, _ in a },
-                "the application pings each connection it borrowed; a failed ping destroys it and borrows once more"
-                    + followed
-            )
-        case (.retryQuery, "node-mysql2"):
-            return (
-                extra.merging(["app.retryQuery": "true"]) { a, _ in a },
-                "the application destroys the connection after a fatal query error and runs the operation again on a fresh borrow"
-                    + followed
-            )
-        case (.retryGetConnection, "node-mysql2"):
-            return (
-                extra.merging(["app.retryGetConnection": "true"]) { a, _ in a },
-                "the fix people ship: \"destroy and retry once when getConnection fails\"" + followed
-            )
-        case (.recommended, "node-mysql"):
-            return (
-                [:],
-                "mysqljs documents no option against stale connections: its pool pings every free connection on getConnection by default, so the recommended configuration is the default (run twice)"
-            )
-        case (.recommended, "go-sql"):
-            return (
-                ["SetConnMaxLifetime": "\(ms)ms", "SetMaxIdleConns": "\(settings.poolSize)"],
-                "go-sql-driver's README: `SetConnMaxLifetime` shorter than the server's and middleboxes' timeouts, `SetMaxIdleConns` equal to `SetMaxOpenConns`"
-            )
-        case (.recommended, "hikari") where Self.hikariHasKeepalive(version):
-            return (
-                ["maxLifetime": "\(ms)", "keepaliveTime": "30000"],
-                "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit, and `keepaliveTime` (4.0.0 and later) below `maxLifetime`; both refuse less than 30000 ms, so this row runs longer columns (wait_timeout \(settings.waitTimeout) s, cuts after \(DriversMatrix.format(settings.cutIdle)) s idle, middleboxes at \(settings.middleboxTimeout) s) where both act before the fault"
-            )
-        case (.recommended, "hikari"):
-            return (
-                ["maxLifetime": "\(ms)"],
-                "HikariCP's README: `maxLifetime` several seconds below any database or infrastructure limit; 2.7.9 raises anything below 30000 ms to 30 min and has no `keepaliveTime`, so this row runs longer columns (wait_timeout \(settings.waitTimeout) s, cuts after \(DriversMatrix.format(settings.cutIdle)) s idle) where `maxLifetime` acts before the fault"
-            )
-        case (.recommended, "sqlalchemy"):
-            return (
-                ["pool_pre_ping": "true", "pool_recycle": "\(max(1, Int(below)))"],
-                "SQLAlchemy's \"Dealing with Disconnects\": `pool_pre_ping` (pessimistic) and `pool_recycle` below the server's timeout"
-            )
-        case (.persistent, "django"):
-            return (
-                ["CONN_MAX_AGE": "60"],
-                "persistent connections as most deployments set them (`CONN_MAX_AGE=60`; Heroku's and dj-database-url's 500-600 s fail alike), without health checks"
-            )
-        case (.recommended, "django"):
-            return (
-                ["CONN_MAX_AGE": "\(max(1, Int(below)))", "CONN_HEALTH_CHECKS": "true"],
-                "Django's \"Persistent connections\": `CONN_MAX_AGE` lower than the time after which the database terminates idle connections, and `CONN_HEALTH_CHECKS` (4.1 and later) to ping a reused connection before a request's first query"
-            )
-        case (.persistent, "php-pdo"):
-            return (
-                ["PDO::ATTR_PERSISTENT": "true"],
-                "`PDO::ATTR_PERSISTENT`, as workers and PHP-FPM pools are often configured"
-            )
-        case (.recommended, "php-pdo"):
-            return (
-                ["app.reconnectOnLostConnection": "true"],
-                "what Laravel's workers do (`DetectsLostConnections`): a query that fails with a lost-connection message is run once more on a new connection; PDO and mysqli document nothing of their own against stale connections"
-            )
-        case (.recommended, "activerecord"):
-            return (
-                ["idle_timeout": "\(max(1, Int(below)))", "reaping_frequency": "\(max(1, Int(below / 2)))"],
-                "ActiveRecord 6.1's pool options: `idle_timeout` below the server's timeout with a `reaping_frequency` that runs the reaper often enough to flush idle connections first (checkout's `verify!` ping is on by default)"
-            )
-        case (.recommended, _):
-            return ([:], "no recommendation known to repro: the defaults")
-        default:
-            return nil
+    /// What this configuration is for `adapter` at `version` (nil: the installed release), from the stack's
+    /// manifest (`adapters/<name>/matrix.json`): its options and note at these settings, its columns, its host
+    /// keepalive time and its caveats; nil when the configuration does not apply to that stack.
+    public func plan(adapter: String, settings: DriversMatrix.Settings, version: String? = nil) -> ConfigPlan? {
+        let manifest = AdapterManifest.of(adapter)
+        let every = manifest?.everyConfig
+        let fill = { (text: String) in AdapterManifest.fill(text, settings) }
+        var options = (every?.options ?? [:])
+        let suffix = every.map { fill($0.note) } ?? ""
+        guard let variant = manifest?.variant(rawValue, version: version) else {
+            switch self {
+            case .default: return ConfigPlan(options: options, note: "the library's defaults" + suffix)
+            case .recommended:
+                return ConfigPlan(options: options, note: "no recommendation known to repro: the defaults" + suffix)
+            default: return nil
+            }
         }
+        for (key, value) in variant.options where options[key] == nil { options[key] = fill(value) }
+        var note = fill(variant.note) + suffix
+        if let version, let manifest {
+            for caveat in manifest.caveats(variant, version: version) { note += "; " + caveat }
+        }
+        return ConfigPlan(
+            options: options, note: note, columns: variant.columns?.compactMap(MatrixColumn.init(rawValue:)),
+            hostKeepaliveTime: variant.hostKeepaliveTime.flatMap { Int(fill($0)) })
     }
-}
 
-extension DriverConfig {
-    /// HikariCP 4.0.0 and later have `keepaliveTime`; nil: the installed release (Debian's 2.7.9).
-    static func hikariHasKeepalive(_ version: String?) -> Bool {
-        version.map { DriverReleases.major($0) >= 4 } ?? false
+    /// A configuration of one stack at one release and settings.
+    public struct ConfigPlan: Sendable, Equatable {
+        public var options: [String: String]
+        public var note: String
+        /// The only columns its rows run; nil: all.
+        public var columns: [MatrixColumn]? = nil
+        /// The application host's `net.ipv4.tcp_keepalive_time` in the NAT column (`--keepalive-time`).
+        public var hostKeepaliveTime: Int? = nil
     }
 
     /// The shortest threshold (s) a stack accepts for this configuration's settings, when the matrix's is too short
-    /// to mean anything: HikariCP refuses `maxLifetime` and `keepaliveTime` below 30000 ms, and `keepaliveTime` must
-    /// be below `maxLifetime`. Such a row runs its columns at `Settings.scaled(toThreshold:)`.
+    /// to mean anything (HikariCP refuses `maxLifetime` and `keepaliveTime` below 30000 ms): such a row runs its
+    /// columns at `Settings.scaled(toThreshold:)`. From the stack's manifest.
     public func minimumThreshold(adapter: String, version: String?) -> Double? {
-        guard self == .recommended, adapter == "hikari" else { return nil }
-        return Self.hikariHasKeepalive(version) ? 40 : 30
-    }
-
-    /// What the recommended options mean for an older release of the library, when that differs.
-    public func caveat(adapter: String, version: String) -> String? {
-        guard self == .recommended, adapter == "node-mysql2" else { return nil }
-        let parts = version.split(separator: ".").compactMap { Int($0) }
-        guard parts.count >= 2, (parts[0], parts[1]) < (3, 1) else { return nil }
-        return "mysql2 \(version) predates `maxIdle`/`idleTimeout` (3.1.0), so only `enableKeepAlive` acts"
+        AdapterManifest.of(adapter)?.variant(rawValue, version: version)?.minimumThreshold
     }
 
     /// Seconds the stack's own default timeouts may legitimately take to get past a blackhole with every pooled
-    /// connection dead, so a cell is "hung" only when no timeout of the library's own fired: mysqljs pings a free
-    /// connection with `acquireTimeout` (10 s) and tries the next one when the ping fails; HikariCP validates
-    /// with `validationTimeout` (5 s) and tries the next one within `connectionTimeout` (30 s). The other stacks
-    /// have no default timeout on an established connection.
+    /// connection dead, so a cell is "hung" only when no timeout of the library's own fired (the manifest's
+    /// `ownTimeout`: mysqljs pings a free connection with `acquireTimeout`, HikariCP validates with
+    /// `validationTimeout` within `connectionTimeout`). The other stacks have no default timeout on an
+    /// established connection.
     public static func ownTimeoutBound(adapter: String, poolSize: Int) -> (seconds: Double, why: String)? {
-        switch adapter {
-        case "node-mysql":
-            return (10 * Double(poolSize), "mysqljs pings each dead connection with acquireTimeout 10 s")
-        case "hikari":
-            return (min(30, 5 * Double(poolSize)), "HikariCP validates each dead connection with validationTimeout 5 s")
-        default: return nil
-        }
+        AdapterManifest.of(adapter)?.ownTimeout.map { ($0.bound(poolSize: poolSize), $0.why) }
     }
 }
 
@@ -317,15 +189,10 @@ public struct DriversMatrix: Sendable {
             let threshold = config.minimumThreshold(adapter: adapter, version: library?.primaryVersion)
                 .flatMap { $0 > settings.threshold ? $0 : nil }
             let settings = settings.scaled(toThreshold: threshold)
-            guard
-                let chosen = config.options(
-                    adapter: adapter, settings: settings, version: library?.primaryVersion)
+            guard let chosen = config.plan(adapter: adapter, settings: settings, version: library?.primaryVersion)
             else { return nil }
             let options = chosen.options
             var note = chosen.note
-            if let library, let caveat = config.caveat(adapter: adapter, version: library.primaryVersion) {
-                note += "; \(caveat)"
-            }
             var deadline = settings.deadline
             if let bound = DriverConfig.ownTimeoutBound(adapter: adapter, poolSize: settings.poolSize),
                 bound.seconds + 5 > deadline
@@ -338,9 +205,8 @@ public struct DriversMatrix: Sendable {
             driver.version = library?.version
             return Row(
                 id: "\(adapter)\(library.map { "@" + $0.version } ?? "") \(config.rawValue)", driver: driver,
-                preset: nil, config: config.rawValue, note: note, only: config.columns(adapter: adapter),
-                hostKeepaliveTime: config.hostKeepaliveTime(adapter: adapter, settings: settings),
-                threshold: threshold)
+                preset: nil, config: config.rawValue, note: note, only: chosen.columns,
+                hostKeepaliveTime: chosen.hostKeepaliveTime, threshold: threshold)
         }
 
         public static func model(_ preset: PolicyPreset) -> Row {
