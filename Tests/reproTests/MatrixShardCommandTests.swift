@@ -181,4 +181,39 @@ struct MatrixShardCommandTests {
         #expect(out.stderr.contains(message), "\(out.stderr)")
         #expect(out.stderr.split(separator: "\n").count <= 2, "one line (and usage): \(out.stderr)")
     }
+
+    @Test("REPRO_MATRIX_COLUMNS: a columns file of the user's own is read, and one that does not read is one line")
+    func columnsOfYourOwn() throws {
+        let dir = ReproBinary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let missing = try ReproBinary.run(
+            ["matrix", "--scenarios", "kill-thread", "--quiet"],
+            environment: ["REPRO_MATRIX_COLUMNS": dir + "/none.yaml"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("REPRO_MATRIX_COLUMNS '\(dir)/none.yaml' cannot be read"), "\(missing.stderr)")
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        var text = try String(contentsOf: root.appendingPathComponent("matrix/columns.yaml"), encoding: .utf8)
+        text += """
+
+            - id: kill-thread-one
+              title: KILL of one idle connection's server thread
+              fault: {kind: kill-thread, target: idle, count: 1}
+              catalog: thread-killed
+              timing: the KILL comes ${idle} s after the last use
+              in: [policy, drivers]
+
+            """
+        try text.write(toFile: dir + "/columns.yaml", atomically: true, encoding: .utf8)
+        let help = try ReproBinary.run(
+            ["matrix", "--help"], environment: ["REPRO_MATRIX_COLUMNS": dir + "/columns.yaml"])
+        #expect(help.stdout.contains("kill-thread-one"), "the new column is offered: \(help.stdout)")
+        try (text + "- id: broken\n").write(toFile: dir + "/broken.yaml", atomically: true, encoding: .utf8)
+        let broken = try ReproBinary.run(
+            ["matrix", "--scenarios", "kill-thread", "--quiet"],
+            environment: ["REPRO_MATRIX_COLUMNS": dir + "/broken.yaml"])
+        #expect(broken.status == 2)
+        #expect(broken.stderr.contains("column broken: title, catalog and timing are required"), "\(broken.stderr)")
+        #expect(broken.stderr.split(separator: "\n").count == 1, "\(broken.stderr)")
+    }
 }

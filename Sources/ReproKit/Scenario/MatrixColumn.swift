@@ -79,8 +79,13 @@ public struct MatrixColumn: Sendable, Hashable, Codable, CustomStringConvertible
     /// column, a starter scenario's).
     static func named(_ id: String) -> MatrixColumn {
         guard let column = MatrixColumn(rawValue: id) else {
-            Console.err("repro: matrix/columns.yaml compiled into repro has no column '\(id)': rebuild repro\n")
-            exit(70)
+            let custom = ProcessInfo.processInfo.environment["REPRO_MATRIX_COLUMNS"].map {
+                "REPRO_MATRIX_COLUMNS \($0)"
+            }
+            Console.err(
+                "repro: the matrix columns (\(custom ?? "matrix/columns.yaml, compiled in")) have no column '\(id)': keep every column of matrix/columns.yaml in your file\n"
+            )
+            exit(custom == nil ? 70 : 2)
         }
         return column
     }
@@ -107,7 +112,21 @@ public struct MatrixColumn: Sendable, Hashable, Codable, CustomStringConvertible
     // MARK: - The columns
 
     /// Every column, in the order tables show them.
+    /// `REPRO_MATRIX_COLUMNS` names a columns file to use instead of the compiled-in one: a column of your own,
+    /// run and reported without rebuilding repro (reports that name it read back only with the same file).
     public static let all: [MatrixColumn] = {
+        if let path = ProcessInfo.processInfo.environment["REPRO_MATRIX_COLUMNS"], !path.isEmpty {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                Console.err("repro: REPRO_MATRIX_COLUMNS '\(path)' cannot be read: check the path, or unset it\n")
+                exit(2)
+            }
+            do { return try load(String(decoding: data, as: UTF8.self)) } catch {
+                Console.err(
+                    "repro: REPRO_MATRIX_COLUMNS \(path): \(error): fix the file (matrix/columns.yaml shows the format)\n"
+                )
+                exit(2)
+            }
+        }
         do { return try load(MatrixColumnsData.yaml) } catch {
             Console.err("repro: matrix/columns.yaml compiled into repro does not load: \(error): rebuild repro\n")
             exit(70)
