@@ -30,7 +30,7 @@ struct MiddleboxDescriptionTests {
         #expect(fault.keepaliveTime == 1)
         #expect(fault.mode == .halfOpen, "a NAT that answers RST after expiry is a half-open flow")
         #expect(s.idle == 5)
-        #expect(fault.driverColumn(pattern: .pool) == nil, "the matrix column is the dropping NAT")
+        #expect(MatrixColumn.measuring(s.fault, pattern: .pool) == nil, "the matrix column is the dropping NAT")
         // Round trip through a report's parameters.
         #expect(Fault(kind: "network-cut", parameters: s.fault.parameters) == s.fault)
     }
@@ -39,9 +39,9 @@ struct MiddleboxDescriptionTests {
     func columns() {
         let nat = NetworkCutFault(middlebox: .nat, idleTimeout: 3)
         #expect(nat.mode == .blackhole)
-        #expect(nat.driverColumn(pattern: .pool) == .natIdleTimeout)
+        #expect(MatrixColumn.measuring(Fault(nat), pattern: .pool) == .natIdleTimeout)
         let haproxy = NetworkCutFault(middlebox: .haproxy, idleTimeout: 3)
-        #expect(haproxy.driverColumn(pattern: .pool) == .haproxyIdleTimeout)
+        #expect(MatrixColumn.measuring(Fault(haproxy), pattern: .pool) == .haproxyIdleTimeout)
         #expect(haproxy.label == "network-cut via haproxy (timeout 3 s)")
         #expect(MatrixColumn.natIdleTimeout.idle(DriversMatrix.Settings()) == 34, "idles 2 s past the timeout")
         #expect(

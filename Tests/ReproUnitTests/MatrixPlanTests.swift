@@ -304,3 +304,54 @@ struct AdapterManifestTests {
                 .contains("column 'nope' is not a matrix column"))
     }
 }
+
+@Suite("a fault as its scenario-file keys: read back, its subcommand's flags, the column that measures it")
+struct FaultFileValuesTests {
+    static let faults: [Fault] = [
+        .waitTimeout(seconds: 4, margin: 0.5, scope: .global), .killThread(target: .busy, count: .some(3)),
+        .killThread(), .networkCut(mode: .halfOpen, via: .kernel), .networkCut(mode: .reset),
+        .middlebox(.nat, idleTimeout: 9, onExpiry: .reset, keepaliveTime: 3), .middlebox(.haproxy, idleTimeout: 5),
+        .serverRestart(mode: .crash, down: 2.5, tries: 0), .freeze(seconds: 5, during: .networkCut(.blackhole)),
+        Fault(FreezeFault(seconds: 4, during: .killThread, arrival: .queued, followUp: nil)),
+    ]
+
+    @Test("every kind's values read back to the same fault, and every column's fault does")
+    func roundTrip() throws {
+        let columns = MatrixColumn.all.map { $0.fault(DriversMatrix.Settings(), hostKeepaliveTime: 2) }
+        for fault in Self.faults + columns {
+            let keys = fault.fileValues
+            #expect(keys.first?.key == "kind")
+            #expect(try ScenarioFile.fault(keys.map { ($0.key, $0.value) }, file: "t") == fault, "\(fault)")
+            #expect(fault.arguments.first == fault.kind)
+            #expect(fault.arguments.count == 1 + 2 * (keys.count - 1))
+        }
+        #expect(
+            Fault.killThread(target: .busy, count: .some(3)).arguments == [
+                "kill-thread", "--target", "busy", "--count", "3",
+            ])
+    }
+
+    @Test("a scenario's fault finds the column that measures it, whatever its timing, and only that one")
+    func measuringColumn() {
+        let settings = DriversMatrix.Settings()
+        for column in MatrixColumn.allCases {
+            #expect(MatrixColumn.measuring(column.fault(settings), pattern: column.pattern) == column, "\(column)")
+        }
+        #expect(MatrixColumn.measuring(.waitTimeout(seconds: 9, margin: 2), pattern: .pool) == .waitTimeout)
+        #expect(MatrixColumn.measuring(.killThread(count: .some(1)), pattern: .pool) == .killThread)
+        #expect(MatrixColumn.measuring(.killThread(), pattern: .held) == .held)
+        #expect(
+            MatrixColumn.measuring(.networkCut(mode: .blackhole, via: .proxy), pattern: .pool) == .networkCutBlackhole)
+        #expect(MatrixColumn.measuring(.serverRestart(mode: .crash, down: 3), pattern: .pool) == .serverRestartCrash)
+        #expect(MatrixColumn.measuring(.serverRestart(tries: 0), pattern: .pool) == .serverRestartQuiet)
+        #expect(MatrixColumn.measuring(.freeze(seconds: 9, during: .killThread), pattern: .pool) == .freezeKillThread)
+        #expect(MatrixColumn.measuring(.middlebox(.nat, idleTimeout: 5), pattern: .pool) == .natIdleTimeout)
+        #expect(
+            MatrixColumn.measuring(.middlebox(.nat, idleTimeout: 5, onExpiry: .reset), pattern: .pool) == nil,
+            "the column is the NAT that drops")
+        #expect(MatrixColumn.measuring(.waitTimeout(seconds: 2, scope: .global), pattern: .pool) == nil)
+        #expect(
+            MatrixColumn.measuring(Fault(FreezeFault(during: .killThread, arrival: .queued)), pattern: .pool) == nil)
+        #expect(MatrixColumn.measuring(.networkCut(mode: .reset), pattern: .held) == nil)
+    }
+}

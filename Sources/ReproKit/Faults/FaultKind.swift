@@ -28,8 +28,12 @@ public protocol FaultKind: Sendable {
     func sentence(_ result: ScenarioResult) -> String
     /// The error catalog entry that explains this fault's outcome (`ErrorCatalog`).
     var catalogEntryID: String { get }
-    /// The drivers matrix column measuring the same fault with `pattern`, if there is one.
-    func driverColumn(pattern: WorkloadPattern) -> MatrixColumn?
+    /// The fault as its scenario-file keys, every one (defaults included), in `fileKeys` order: what reads back
+    /// to the same fault (`ScenarioFile.fault`), and the flags of its subcommand (`Fault.arguments`).
+    var fileValues: [(key: String, value: String)] { get }
+    /// Keys of `fileValues` that are timing or extent (how long, how many): a matrix column measures the fault
+    /// whatever their values (`MatrixColumn.measuring`).
+    static var timingKeys: Set<String> { get }
     /// Extra JUnit properties (besides `fault.*`).
     var junitProperties: [(String, String)] { get }
 
@@ -55,6 +59,7 @@ public protocol FaultKind: Sendable {
 }
 
 extension FaultKind {
+    public static var timingKeys: Set<String> { [] }
     public var usesIdle: Bool { true }
     public var needsServerAlone: Bool { false }
     public var suspendsPool: Bool { false }
@@ -206,6 +211,12 @@ public struct Fault: Sendable, Equatable, CustomStringConvertible {
     public func `as`<T: FaultKind>(_ type: T.Type) -> T? { base as? T }
 
     public static func == (a: Fault, b: Fault) -> Bool { a.kind == b.kind && a.parameters == b.parameters }
+
+    /// The fault as a scenario file's `fault:` keys, every one, `kind` first.
+    public var fileValues: [(key: String, value: String)] { [("kind", kind)] + base.fileValues }
+
+    /// The words of the subcommand that injects this fault: `kill-thread --target idle --count all`.
+    public var arguments: [String] { [kind] + base.fileValues.flatMap { ["--" + $0.key, $0.value] } }
 
     /// The fault in words: `kill-thread target=idle count=all`.
     public var summary: String {

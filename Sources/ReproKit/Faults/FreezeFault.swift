@@ -157,15 +157,14 @@ public struct FreezeFault: FaultKind, Equatable {
 
     public var catalogEntryID: String { "suspended-application" }
 
-    public func driverColumn(pattern: WorkloadPattern) -> MatrixColumn? {
-        guard pattern == .pool, arrival == .timer else { return nil }
-        switch during {
-        case .waitTimeout: return .freezeWaitTimeout
-        case .killThread: return .freezeKillThread
-        case .networkCut(.halfOpen): return .freezeNetworkCutHalfOpen
-        default: return nil
-        }
+    public var fileValues: [(key: String, value: String)] {
+        [
+            ("for", DriversMatrix.format(seconds)), ("during", during.description), ("arrival", arrival.rawValue),
+            ("follow-up", followUp ?? "none"),
+        ]
     }
+    /// How long the application stays suspended is timing.
+    public static var timingKeys: Set<String> { ["for"] }
 
     public var junitProperties: [(String, String)] {
         [("freeze.for", "\(seconds)"), ("freeze.during", during.description), ("freeze.arrival", arrival.rawValue)]

@@ -62,10 +62,11 @@ public struct KillThreadFault: FaultKind, Equatable {
     public var label: String { "kill-thread \(target.rawValue)" }
     public var catalogEntryID: String { "thread-killed" }
 
-    public func driverColumn(pattern: WorkloadPattern) -> MatrixColumn? {
-        if target == .busy { return .killThreadBusy }
-        return pattern == .held ? .held : .killThread
+    public var fileValues: [(key: String, value: String)] {
+        [("target", target.rawValue), ("count", count.description)]
     }
+    /// How many are killed does not change which column measures the kill.
+    public static var timingKeys: Set<String> { ["count"] }
 
     public func sentence(_ s: ScenarioResult) -> String {
         if s.reached == 0 {

@@ -136,19 +136,17 @@ public struct NetworkCutFault: FaultKind, Equatable {
         }
     }
 
-    public func driverColumn(pattern: WorkloadPattern) -> MatrixColumn? {
-        switch via {
-        case .nat: return pattern == .pool && onExpiry == .drop ? .natIdleTimeout : nil
-        case .haproxy: return pattern == .pool ? .haproxyIdleTimeout : nil
-        default: break
+    public var fileValues: [(key: String, value: String)] {
+        guard via.isMiddlebox else { return [("mode", mode.rawValue), ("via", via.rawValue)] }
+        var out: [(key: String, value: String)] = [("via", via.rawValue), ("idle-timeout", "\(idleTimeout)")]
+        if via == .nat {
+            out.append(("on-expiry", onExpiry.rawValue))
+            if let keepaliveTime { out.append(("keepalive-time", "\(keepaliveTime)")) }
         }
-        return switch mode {
-        case .reset: .networkCutReset
-        case .close: .networkCutClose
-        case .halfOpen: .networkCutHalfOpen
-        case .blackhole: .networkCutBlackhole
-        }
+        return out
     }
+    /// A middlebox's idle timeout and the host's keepalive time are timing.
+    public static var timingKeys: Set<String> { ["idle-timeout", "keepalive-time"] }
 
     public func sentence(_ s: ScenarioResult) -> String {
         let received = s.tcpSignal ?? "unknown"

@@ -57,11 +57,11 @@ public struct ServerRestartFault: FaultKind, Equatable {
     }
     /// While it is down, new connections are refused; afterwards old ones are stale.
     public var catalogEntryID: String { "cannot-connect" }
-    public func driverColumn(pattern: WorkloadPattern) -> MatrixColumn? {
-        guard pattern == .pool else { return nil }
-        if tries == 0 { return .serverRestartQuiet }
-        return mode == .graceful ? .serverRestartGraceful : .serverRestartCrash
+    public var fileValues: [(key: String, value: String)] {
+        [("mode", mode.rawValue), ("down", DriversMatrix.format(down)), ("tries-while-down", "\(tries)")]
     }
+    /// How long the server stays down is timing.
+    public static var timingKeys: Set<String> { ["down"] }
     /// Every other pool on the server would lose its connections too.
     public var needsServerAlone: Bool { true }
 

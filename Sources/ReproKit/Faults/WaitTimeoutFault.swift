@@ -52,7 +52,11 @@ public struct WaitTimeoutFault: FaultKind, Equatable {
     public var usesIdle: Bool { false }
     public var label: String { "wait-timeout \(seconds)s" }
     public var catalogEntryID: String { "server-closed-idle" }
-    public func driverColumn(pattern: WorkloadPattern) -> MatrixColumn? { .waitTimeout }
+    public var fileValues: [(key: String, value: String)] {
+        [("seconds", "\(seconds)"), ("margin", DriversMatrix.format(margin)), ("scope", scope.rawValue)]
+    }
+    /// The idle past the wait_timeout is timing: any margin measures the same column.
+    public static var timingKeys: Set<String> { ["margin"] }
     public var junitProperties: [(String, String)] { [("wait_timeout", "\(seconds)")] }
     /// A global wait_timeout reaches every other pool on the server.
     public var needsServerAlone: Bool { scope == .global }

@@ -13,7 +13,7 @@ public enum MeasuredDrivers {
 
     /// The column a scenario result belongs to, if the drivers matrix has one like it.
     public static func column(kind: String, parameters: [String: String], pattern: WorkloadPattern) -> MatrixColumn? {
-        Fault(kind: kind, parameters: parameters)?.base.driverColumn(pattern: pattern)
+        Fault(kind: kind, parameters: parameters).flatMap { MatrixColumn.measuring($0, pattern: pattern) }
     }
 
     /// One line per real stack and configuration (and per modeled preset) for `column`: its outcome and the

@@ -156,6 +156,23 @@ public struct MatrixColumn: Sendable, Hashable, Codable, CustomStringConvertible
     public static var natIdleTimeout: MatrixColumn { named("nat-idle-timeout") }
     public static var haproxyIdleTimeout: MatrixColumn { named("haproxy-idle-timeout") }
 
+    /// The drivers-matrix column that measures `fault` with `pattern`, if one does: same kind and pattern, and every
+    /// scenario-file key equal to the column's at the default settings, except the keys the column fills from the
+    /// matrix's settings and the kind's timing keys (how long, how many). The first such column.
+    public static func measuring(_ fault: Fault, pattern: WorkloadPattern) -> MatrixColumn? {
+        let values = Dictionary(fault.fileValues.map { ($0.key, $0.value) }) { a, _ in a }
+        let timing = type(of: fault.base).timingKeys
+        return allCases.first { column in
+            guard column.pattern == pattern else { return false }
+            let probe = column.fault(DriversMatrix.Settings())
+            guard probe.kind == fault.kind else { return false }
+            let theirs = Dictionary(probe.fileValues.map { ($0.key, $0.value) }) { a, _ in a }
+            let templated = Set(column.faultKeys.filter { $0.value.contains("${") }.map(\.key))
+            let keys = Set(values.keys).union(theirs.keys).subtracting(templated).subtracting(timing)
+            return keys.allSatisfy { values[$0] == theirs[$0] }
+        }
+    }
+
     /// Parses a comma-separated list of column names; the error names the bad one and the allowed ones.
     public static func parseList(_ text: String, from columns: [MatrixColumn] = allCases) throws(RunError)
         -> [MatrixColumn]
