@@ -78,7 +78,7 @@ struct UsageTests {
             (["wait-timeout", "--help"], "(values: session, global; default: session)"),
             (["kill-thread", "--help"], "(values: idle, busy; default: idle)"),
             (["kill-thread", "--help"], "(values: pool, held; default: pool)"),
-            (["report", "--help"], "(values: md, json, junit, svg; default: md)"),
+            (["report", "--help"], "(values: md, json, junit, svg)"),
             (["matrix", "--help"], "(values: proxy, kernel; default: kernel)"),
         ])
     func helpListsValues(arguments: [String], mention: String) throws {
