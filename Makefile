@@ -90,15 +90,15 @@ matrix: build
 	$(REPRO) matrix --seconds 1 --report-dir docs
 
 # Regenerates the committed docs/drivers.md and docs/drivers.json from a real run of every driver stack
-# (root: cuts go through iptables), then embeds drivers.json into repro for its reports and `repro explain`.
+# (root: cuts go through iptables), then rebuilds: drivers.json is compiled into repro (the EmbedMeasuredDrivers
+# build-tool plugin) for its reports, `repro explain` and `repro init --driver`.
 drivers-matrix: build
 	$(REPRO) matrix --drivers all --driver-versions listed --report-dir docs
 	$(REPRO) report docs/drivers.json --format svg -o docs/drivers.svg
-	scripts/embed-drivers.sh docs/drivers.json
 	$(SWIFT) build $(SWIFTFLAGS)
 
 lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift Plugins
 
 clean:
 	rm -rf .build $(REPORTS)

@@ -28,8 +28,13 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
-            ]
+            ],
+            plugins: ["EmbedMeasuredDrivers"]
         ),
+        // docs/drivers.json compiled into ReproKit at build time (`MeasuredDriversData.json`): the plugin runs
+        // repro-embed on it, which writes it as a raw string literal into the plugin's work directory.
+        .executableTarget(name: "repro-embed"),
+        .plugin(name: "EmbedMeasuredDrivers", capability: .buildTool(), dependencies: ["repro-embed"]),
         .executableTarget(
             name: "repro",
             dependencies: [

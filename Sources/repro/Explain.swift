@@ -47,7 +47,9 @@ extension Repro {
 
         func run() throws {
             let text = query.joined(separator: " ")
-            let hits = ErrorSearch.search(text)
+            let measured: DriversReport
+            do { measured = try MeasuredDrivers.report } catch { throw ReproFailure(error) }
+            let hits = ErrorSearch.search(text, measured: measured)
             guard !hits.isEmpty else {
                 let close = ErrorSearch.closest(text).map { "\"\($0.title)\"" }.joined(separator: "; ")
                 let shown = text.count <= 60 ? text : String(text.prefix(57)) + "..."
@@ -55,29 +57,24 @@ extension Repro {
             }
             guard verbose else {
                 let answer = ShortAnswer.render(
-                    query: text, adapter: driver, hits: hits, measured: MeasuredDrivers.report)
+                    query: text, adapter: driver, hits: hits, measured: measured)
                 Console.out(Data(answer.utf8))
                 return
             }
             let results = MatrixResults(
                 path: matrix ?? ReproPaths.find("docs/matrix.json") ?? "docs/matrix.json")
-            var out = ""
-            if let measured = MeasuredDrivers.report {
-                out += Self.sightings(of: text, in: measured)
-            }
+            var out = Self.sightings(of: text, in: measured)
             for (i, hit) in hits.enumerated() {
                 let e = hit.entry
                 if i > 0 { out += "\n" + String(repeating: "-", count: 72) + "\n\n" }
                 out += "\(e.title)\n\n"
                 out += "Codes: \(e.codes.map { DatabaseError.Code($0).description }.joined(separator: ", "))\n\n"
                 out += "What it means: \(e.meaning)\n\n"
-                if let measured = MeasuredDrivers.report {
-                    let lines = MeasuredDrivers.lines(forEntry: e.id, in: measured)
-                    if !lines.isEmpty {
-                        out += "What real driver stacks do (\(MeasuredDrivers.source(measured))):\n"
-                        for d in lines { out += "  - \(d.driver): \(d.message)\n" }
-                        out += "\n"
-                    }
+                let lines = MeasuredDrivers.lines(forEntry: e.id, in: measured)
+                if !lines.isEmpty {
+                    out += "What real driver stacks do (\(MeasuredDrivers.source(measured))):\n"
+                    for d in lines { out += "  - \(d.driver): \(d.message)\n" }
+                    out += "\n"
                 }
                 if !e.drivers.isEmpty {
                     out += "Not measured here (from documentation, not from a run):\n"

@@ -32,16 +32,20 @@ extension Repro {
             transform: Parse.preset)
         var policy: PolicyPreset = .pingOnBorrow
 
-        func validate() throws {
-            let known = StarterScenarios.knownDrivers(measured: MeasuredDrivers.report)
-            if let driver, !known.contains(driver) {
-                throw ValidationError("--driver '\(driver)' is unknown: use one of \(known.joined(separator: ", "))")
-            }
-        }
-
         func run() throws {
-            let files = StarterScenarios.files(
-                driver: driver, preset: policy, measured: MeasuredDrivers.report)
+            // Here, not in validate(): the stacks --driver may name come from the compiled-in drivers matrix, and
+            // an error thrown from validate() is always a usage error (exit 2).
+            let measured: DriversReport
+            do { measured = try MeasuredDrivers.report } catch { throw ReproFailure(error) }
+            let known = StarterScenarios.knownDrivers(measured: measured)
+            if let driver, !known.contains(driver) {
+                throw ReproFailure(
+                    code: 2,
+                    message:
+                        "--driver '\(driver)' is unknown: use one of \(known.joined(separator: ", ")) (see repro --help)"
+                )
+            }
+            let files = StarterScenarios.files(driver: driver, preset: policy, measured: measured)
             let fm = FileManager.default
             let existing = files.map { directory + "/" + $0.name }.filter { fm.fileExists(atPath: $0) }
             guard existing.isEmpty else {

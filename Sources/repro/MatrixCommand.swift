@@ -306,7 +306,13 @@ extension Repro {
         func run() throws {
             if drivers != nil { return try runDrivers() }
             var matrix: Matrix
-            do { matrix = try self.matrix() } catch { throw ReproFailure(error) }
+            do {
+                matrix = try self.matrix()
+                // matrix.md quotes the compiled-in drivers matrix: a copy that does not decode fails before the run.
+                _ = try MeasuredDrivers.report
+            } catch {
+                throw ReproFailure(error)
+            }
             matrix.scenarios = try withoutRestartsOnExternalServer(matrix.scenarios, \.restartsServer)
             let report = try withSession { session, printer throws(RunError) in
                 try matrix.run(session: session, jobs: jobs, progress: printer.handle) {

@@ -109,7 +109,10 @@ extension Repro {
                         "'\(file)' is not a repro JSON report (schema version \(Report.currentSchemaVersion)): \(Self.reason(error))"
                 )
             }
-            let rendered = try ReportWriter.render(report, as: format)
+            let rendered: Data
+            do { rendered = try ReportWriter.render(report, as: format) } catch let error as RunError {
+                throw ReproFailure(error)
+            }
             if let output {
                 do { try FileOutput.write(rendered, to: output) } catch { throw ReproFailure(error) }
             } else {

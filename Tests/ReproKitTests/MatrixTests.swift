@@ -35,7 +35,7 @@ struct MatrixTests {
         #expect(costs.count == 5)
         #expect(costs.first { $0.policy == "ping-on-borrow" }?.roundTripsPerBorrow == 1)
         #expect(costs.first { $0.policy == "go-sql" }?.roundTripsPerBorrow == 0)
-        let md = MatrixRenderer.render(report)
+        let md = try MatrixRenderer.render(report)
         #expect(md.contains("| `naive` | ✗"))
         #expect(md.contains("the retry on acquire never ran"))
         #expect(md.contains("- **wait-timeout**: the cheapest policy that recovered is `"))
@@ -58,21 +58,22 @@ struct ErrorSearchTests {
             ("The client was disconnected by the server because of inactivity", "server-closed-idle"),
             ("read ECONNRESET", "connection-reset"), ("Query inactivity timeout", "blackhole"),
         ])
-    func finds(query: String, id: String) {
-        let hits = ErrorSearch.search(query)
+    func finds(query: String, id: String) throws {
+        let hits = ErrorSearch.search(query, measured: try MeasuredDrivers.report)
         #expect(hits.contains { $0.entry.id == id }, "\(query) -> \(hits.map(\.entry.id))")
     }
 
     @Test("2013 lists every failure that produces it")
-    func sharedCode() {
-        let ids = Set(ErrorSearch.search("2013").map(\.entry.id))
+    func sharedCode() throws {
+        let ids = Set(ErrorSearch.search("2013", measured: try MeasuredDrivers.report).map(\.entry.id))
         #expect(ids.isSuperset(of: ["server-closed-idle", "thread-killed", "connection-reset", "blackhole"]))
     }
 
     @Test("nonsense matches nothing but still gets closest entries")
-    func nonsense() {
-        #expect(ErrorSearch.search("banana smoothie").isEmpty)
-        #expect(ErrorSearch.search("???").isEmpty)
+    func nonsense() throws {
+        let measured = try MeasuredDrivers.report
+        #expect(ErrorSearch.search("banana smoothie", measured: measured).isEmpty)
+        #expect(ErrorSearch.search("???", measured: measured).isEmpty)
         #expect(ErrorSearch.closest("server gonne awway").count == 3)
     }
 

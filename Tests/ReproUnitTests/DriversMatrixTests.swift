@@ -298,19 +298,45 @@ struct DriversMatrixShapeTests {
 
 @Suite("docs/drivers.json: the measurement repro's claims come from")
 struct MeasuredDriversTests {
-    static let docs = committedDriversFile
-
     static func committed() throws -> DriversReport {
         try committedDrivers()
     }
 
-    @Test("the binary embeds docs/drivers.json exactly (run make drivers-matrix after changing either)")
-    func embeddedIsCommitted() throws {
-        let text = try String(contentsOf: Self.docs, encoding: .utf8)
-        #expect(
-            MeasuredDriversData.json.trimmingCharacters(in: .whitespacesAndNewlines)
-                == text.trimmingCharacters(in: .whitespacesAndNewlines))
-        #expect(MeasuredDrivers.report != nil)
+    @Test("the drivers matrix compiled into repro decodes and has rows (run make drivers-matrix when it does not)")
+    func compiledInDecodes() throws {
+        let report = try MeasuredDrivers.report
+        #expect(!report.rows.isEmpty)
+        #expect(report.rows.contains { !$0.isModel && !$0.cells.isEmpty })
+    }
+
+    @Test(
+        "a drivers matrix that does not decode is an environment error naming what is wrong and the fix",
+        arguments: [
+            ("{\"columns\": [", "not valid JSON"),
+            ("[]", "found an array"),
+
+            ("{\"schema\": \"repro-drivers/1\"}", "is missing"),
+        ])
+    func brokenMatrixIsLoud(json: String, reason: String) throws {
+        let error = #expect(throws: RunError.self) { try MeasuredDrivers.decode(Data(json.utf8)) }
+        #expect(error?.exitCode == 3)
+        let message = try #require(error?.message)
+        #expect(message.hasPrefix("the measured drivers matrix compiled into repro does not decode: "), "\(message)")
+        #expect(message.hasSuffix(": rerun make drivers-matrix"), "\(message)")
+        #expect(message.contains(reason), "\(message)")
+        #expect(!message.contains("\n"), "one line: \(message)")
+    }
+
+    @Test("a committed matrix a newer repro cannot read names where: a row's cells of the wrong type")
+    func staleMatrixNamesThePlace() throws {
+        var json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: committedDriversFile)) as? [String: Any])
+        var rows = try #require(json["rows"] as? [[String: Any]])
+        rows[1]["cells"] = "none"
+        json["rows"] = rows
+        let data = try JSONSerialization.data(withJSONObject: json)
+        let error = #expect(throws: RunError.self) { try MeasuredDrivers.decode(data) }
+        #expect(error?.message.contains("at 'rows[1].cells': ") == true, "\(error?.message ?? "")")
     }
 
     @Test("eight real stacks in two configurations and nine other releases in every column; the other rows")

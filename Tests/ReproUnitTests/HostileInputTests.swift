@@ -60,10 +60,10 @@ struct HostileInputTests {
     }
 
     @Test("control characters in a description never reach the Markdown raw")
-    func controlCharactersEscaped() {
+    func controlCharactersEscaped() throws {
         var result = sampleResult()
         result.description = "red \u{1B}[31mALERT\u{1B}[0m\nsecond | line\u{7}"
-        let md = MarkdownRenderer.render(
+        let md = try MarkdownRenderer.render(
             Report(
                 server: sampleReport().server, client: sampleReport().client ?? ReproSession.clientInfo,
                 scenarios: [result]))

@@ -22,8 +22,8 @@ struct ReportTests {
     }
 
     @Test("Markdown shows the first error, the operations, the explanation and the timeline")
-    func markdown() {
-        let md = MarkdownRenderer.render(sampleReport())
+    func markdown() throws {
+        let md = try MarkdownRenderer.render(sampleReport())
         #expect(md.contains("| wait-timeout-naive | wait-timeout 2s | naive | 2006 CR_SERVER_GONE_ERROR | query |"))
         #expect(md.contains("`2006 CR_SERVER_GONE_ERROR` (SQLSTATE HY000) \"Server has gone away\" at phase **query**"))
         #expect(md.contains("### What happened"))
@@ -38,8 +38,8 @@ struct ReportTests {
     }
 
     @Test("Markdown says recovered when the pool recovered")
-    func markdownRecovered() {
-        let md = MarkdownRenderer.render(sampleReport(recovered: true))
+    func markdownRecovered() throws {
+        let md = try MarkdownRenderer.render(sampleReport(recovered: true))
         #expect(md.contains("- **Recovered**: yes"))
         #expect(md.contains("the pool recovered"))
     }

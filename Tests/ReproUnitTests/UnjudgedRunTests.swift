@@ -7,7 +7,7 @@ import Testing
 @Suite("a scenario with no expectations says it was not judged")
 struct UnjudgedRunTests {
     @Test("JUnit and Markdown say a case with no expectations passes whatever happened")
-    func noExpectationsIsSaid() {
+    func noExpectationsIsSaid() throws {
         var result = sampleResult(recovered: false)
         result.expectations = []
         result.passed = true
@@ -16,7 +16,7 @@ struct UnjudgedRunTests {
         #expect(
             junit.contains("name=\"expectations\" value=\"none: this case passes whatever happened (recovered=false)"))
         #expect(!junit.contains("<failure"))
-        let md = MarkdownRenderer.render(report)
+        let md = try MarkdownRenderer.render(report)
         #expect(
             md.contains(
                 "None: this run is reported, not judged — it passes whether or not the pool recovered (it did not)"))

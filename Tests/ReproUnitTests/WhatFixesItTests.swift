@@ -77,7 +77,7 @@ struct WhatFixesItTests {
         result.parameters = freeze.parameters
         result.client = Report.Client(library: "mysql2", version: "3.23.4", adapter: "node-mysql2")
         func fixLine(_ result: ScenarioResult) throws -> String {
-            let md = MarkdownRenderer.render(
+            let md = try MarkdownRenderer.render(
                 Report(server: sampleReport().server, client: result.client, scenarios: [result]))
             return try #require(
                 md.components(separatedBy: "\n").first { $0.hasPrefix("**What fixes it**") }, "\(md)")
@@ -91,7 +91,7 @@ struct WhatFixesItTests {
             try fixLine(result).contains("no configuration of node-mysql2 measured survives `held-kill-thread`"))
         result.recovered = true
         result.errors = []
-        let md = MarkdownRenderer.render(
+        let md = try MarkdownRenderer.render(
             Report(server: sampleReport().server, client: result.client, scenarios: [result]))
         #expect(!md.contains("What fixes it"), "a run that recovered needs no fix")
     }

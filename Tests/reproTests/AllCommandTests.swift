@@ -188,7 +188,7 @@ struct AllCommandTests {
         try report.jsonData().write(to: URL(fileURLWithPath: path))
         let md = try ReproBinary.run(["report", path])
         #expect(md.status == 0)
-        #expect(md.stdout == MarkdownRenderer.render(report))
+        #expect(try md.stdout == MarkdownRenderer.render(report))
         let junit = try ReproBinary.run(["report", path, "--format", "junit"])
         #expect(junit.stdout == JUnitRenderer.render(report))
         let json = try ReproBinary.run(["report", path, "--format", "json"])

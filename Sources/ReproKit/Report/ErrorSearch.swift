@@ -9,11 +9,10 @@ public enum ErrorSearch {
     }
 
     /// Entries that match, best first.
-    /// A message a real stack produced in `measured` (docs/drivers.json) matches the entries of the columns
-    /// where it was seen, so every verbatim message repro has recorded is recognised.
+    /// A message a real stack produced in `measured` (docs/drivers.json, `MeasuredDrivers.report`) matches the
+    /// entries of the columns where it was seen, so every verbatim message repro has recorded is recognised.
     public static func search(
-        _ query: String, in entries: [CatalogEntry] = ErrorCatalog.entries,
-        measured: DriversReport? = MeasuredDrivers.report
+        _ query: String, in entries: [CatalogEntry] = ErrorCatalog.entries, measured: DriversReport?
     ) -> [Hit] {
         // repro's own codes are negative: "-1" must not normalize to "1".
         if let n = Int(query.trimmingCharacters(in: .whitespaces)), n < 0 {

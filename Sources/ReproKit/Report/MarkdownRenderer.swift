@@ -3,7 +3,9 @@ import Foundation
 /// Renders a report as Markdown for people: summary, then one section per scenario.
 public enum MarkdownRenderer {
     /// `charts[i]` is the file name of scenario i's timeline chart, linked from its section (none: no link).
-    public static func render(_ report: Report, charts: [String] = []) -> String {
+    /// Each section quotes the compiled-in drivers matrix: throws when it does not decode (`MeasuredDrivers.report`).
+    public static func render(_ report: Report, charts: [String] = []) throws(RunError) -> String {
+        let measured = try MeasuredDrivers.report
         var out = "# repro report\n\n"
         let where_ = report.server.managed ? "embedded, started by repro" : "external"
         out += "- Server: MariaDB/MySQL \(report.server.version) (\(where_), \(report.server.address))\n"
@@ -14,7 +16,7 @@ public enum MarkdownRenderer {
         out += "- Scenarios: \(report.scenarios.count), expectations held in \(passed)\n\n"
         out += summaryTable(report)
         for (i, scenario) in report.scenarios.enumerated() {
-            out += "\n" + section(scenario, chart: i < charts.count ? charts[i] : nil)
+            out += "\n" + section(scenario, chart: i < charts.count ? charts[i] : nil, measured: measured)
         }
         return out
     }
@@ -39,10 +41,9 @@ public enum MarkdownRenderer {
 
     /// For a real stack's run that failed: what the drivers matrix measured surviving the same fault on the same
     /// stack, or that nothing measured did; nil when the run recovered or the matrix has no such column.
-    static func whatFixesIt(_ s: ScenarioResult) -> String? {
+    static func whatFixesIt(_ s: ScenarioResult, measured: DriversReport) -> String? {
         guard let adapter = s.client.adapter, !s.recovered || s.firstUnhandledError != nil,
-            let column = MeasuredDrivers.column(kind: s.kind, parameters: s.parameters, pattern: s.pattern),
-            let measured = MeasuredDrivers.report
+            let column = MeasuredDrivers.column(kind: s.kind, parameters: s.parameters, pattern: s.pattern)
         else { return nil }
         guard let failure = WhatFixesIt.failure(in: measured, adapter: adapter, column: column) else {
             // The defaults survived there in the matrix: this run's own configuration or timing differs.
@@ -97,7 +98,7 @@ public enum MarkdownRenderer {
         return out + "\n"
     }
 
-    static func section(_ s: ScenarioResult, chart: String? = nil) -> String {
+    static func section(_ s: ScenarioResult, chart: String? = nil, measured: DriversReport) -> String {
         var out = "## \(s.name)\n\n"
         if let d = s.description { out += "\(plain(d))\n\n" }
         let params = s.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
@@ -138,7 +139,7 @@ public enum MarkdownRenderer {
             out += "![Timeline of \(plain(s.name)): connections, operations per second, the fault](\(chart))\n\n"
         }
         out += "### What happened\n\n\(plain(ExplanationWriter.explain(s)))\n\n"
-        if let fix = whatFixesIt(s) { out += "\(plain(fix))\n\n" }
+        if let fix = whatFixesIt(s, measured: measured) { out += "\(plain(fix))\n\n" }
         if let load = s.load { out += loadSection(load) }
         if s.expectations.isEmpty {
             out +=
@@ -173,9 +174,7 @@ public enum MarkdownRenderer {
                     "| \(ms(e.atMs)) | \(e.phase.rawValue) | \(cell(e.driver.map { [$0.errorClass, $0.code].compactMap { $0 }.joined(separator: " ") } ?? e.error.code.description)) | \(e.kind.rawValue) | \(cell(e.message)) | \(e.connection.map(String.init) ?? "–") | \(e.handledBy?.rawValue ?? "reached caller") |\n"
             }
         }
-        if let column = MeasuredDrivers.column(kind: s.kind, parameters: s.parameters, pattern: s.pattern),
-            let measured = MeasuredDrivers.report
-        {
+        if let column = MeasuredDrivers.column(kind: s.kind, parameters: s.parameters, pattern: s.pattern) {
             out += "\n### What real driver stacks do in this scenario\n\n"
             out += "Each real stack and configuration in the same scenario (`\(column.rawValue)`), "
             out += "\(MeasuredDrivers.source(measured)); not this run's result.\n\n"

@@ -2,7 +2,10 @@ import Foundation
 
 /// Renders a matrix report: policies × scenarios, each policy's cost, and conclusions drawn from the results.
 public enum MatrixRenderer {
-    public static func render(_ report: Report) -> String {
+    /// "Beside the real pools" quotes the compiled-in drivers matrix: throws when it does not decode
+    /// (`MeasuredDrivers.report`).
+    public static func render(_ report: Report) throws(RunError) -> String {
+        let measured = try MeasuredDrivers.report
         let columns = unique(report.scenarios.map(\.name))
         let rows = unique(report.scenarios.map(\.policy.name))
         var cell: [String: ScenarioResult] = [:]
@@ -77,9 +80,7 @@ public enum MatrixRenderer {
             out +=
                 "- **\(column)**: the cheapest policy that recovered is `\(cheapest)`\(c); recovered: \(survivors.map { "`\($0)`" }.joined(separator: ", ")).\n"
         }
-        if let measured = MeasuredDrivers.report {
-            out += besideRealPools(report, columns: columns, measured: measured)
-        }
+        out += besideRealPools(report, columns: columns, measured: measured)
         let seedFix = report.scenarios.filter { $0.policy.name == PolicyPreset.seedFix.rawValue }
         let notRetried = seedFix.filter { s in
             s.firstUnhandledError?.phase == .query && !s.errors.contains { $0.phase == .acquire }

@@ -1,10 +1,58 @@
 import Foundation
 
-/// What real driver stacks did, as measured by `make drivers-matrix` (`docs/drivers.json`, embedded into the
-/// binary by `scripts/embed-drivers.sh`): the source of every "what drivers show" line repro prints.
+/// What real driver stacks did, as measured by `make drivers-matrix` (`docs/drivers.json`, compiled into ReproKit
+/// as `MeasuredDriversData.json` by the EmbedMeasuredDrivers build-tool plugin): the source of every "what drivers
+/// show" line repro prints.
 public enum MeasuredDrivers {
-    /// The embedded measurement; nil only if the embedded file is broken (a test checks it is not).
-    public static let report: DriversReport? = try? DriversReport.decode(Data(MeasuredDriversData.json.utf8))
+    /// The compiled-in measurement, decoded once. A docs/drivers.json that does not decode (edited by hand, or
+    /// older than a change to `DriversReport`) still builds, and every use of it fails with `decode`'s error
+    /// (exit 3), never a report that silently leaves the measured lines out; a unit test checks it decodes.
+    public static var report: DriversReport {
+        get throws(RunError) { try compiledIn.get() }
+    }
+
+    private static let compiledIn = Result { () throws(RunError) in try decode(Data(MeasuredDriversData.json.utf8)) }
+
+    /// `data` as the drivers matrix compiled into repro; the error names what did not decode and the fix.
+    static func decode(_ data: Data) throws(RunError) -> DriversReport {
+        do {
+            return try DriversReport.decode(data)
+        } catch {
+            throw .environment(
+                "the measured drivers matrix compiled into repro does not decode: \(reason(error)): rerun make drivers-matrix"
+            )
+        }
+    }
+
+    /// A decoding error in one line: where in the JSON, and what was wrong there.
+    static func reason(_ error: any Error) -> String {
+        func at(_ path: [any CodingKey]) -> String {
+            guard !path.isEmpty else { return "" }
+            var keys = ""
+            for key in path {
+                if let index = key.intValue {
+                    keys += "[\(index)]"
+                } else {
+                    keys += (keys.isEmpty ? "" : ".") + key.stringValue
+                }
+            }
+            return "at '\(keys)': "
+        }
+        let text: String
+        switch error {
+        case DecodingError.keyNotFound(let key, let context):
+            text = at(context.codingPath) + "'\(key.stringValue)' is missing"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            text = at(context.codingPath) + context.debugDescription
+        case DecodingError.dataCorrupted(let context):
+            text =
+                at(context.codingPath) + context.debugDescription
+                + (context.underlyingError.map { " (\($0.localizedDescription))" } ?? "")
+        default: text = "\(error)"
+        }
+        let line = oneLine(text)
+        return line.hasSuffix(".") ? String(line.dropLast()) : line
+    }
 
     /// Where the lines come from, for a sentence in reports.
     public static func source(_ report: DriversReport) -> String {

@@ -33,6 +33,8 @@ public enum ReportWriter {
             let path = (directory as NSString).appendingPathComponent("\(basename).\(format.fileExtension)")
             do {
                 files.append((try render(report, as: format, charts: charts), path))
+            } catch let error as RunError {
+                throw error
             } catch {
                 throw .environment("cannot render the \(format.rawValue) report: \(error)")
             }
@@ -68,7 +70,7 @@ public enum ReportWriter {
         case .md:
             Data(
                 (report.policyCosts == nil
-                    ? MarkdownRenderer.render(report, charts: charts) : MatrixRenderer.render(report)).utf8)
+                    ? try MarkdownRenderer.render(report, charts: charts) : try MatrixRenderer.render(report)).utf8)
         case .junit: Data(JUnitRenderer.render(report).utf8)
         case .svg: Data(TimelineChart.svg(report.scenarios).utf8)
         }

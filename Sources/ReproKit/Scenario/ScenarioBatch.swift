@@ -83,8 +83,8 @@ public struct ScenarioBatch: Sendable {
     }
 
     /// Refuses, before any server is touched, what cannot run: every impossible scenario (one line each, with
-    /// its file:line), and for a batch every real stack it names that cannot run here (a single scenario's
-    /// adapter says the same when it starts).
+    /// its file:line), for a batch every real stack it names that cannot run here (a single scenario's
+    /// adapter says the same when it starts), and a Markdown report repro could not write.
     public func check() throws(RunError) {
         let refused = scenarios.compactMap { scenario -> String? in
             do throws(RunError) {
@@ -96,6 +96,9 @@ public struct ScenarioBatch: Sendable {
         }
         if !refused.isEmpty { throw .usage(refused.joined(separator: "\nrepro: ")) }
         if scenarios.count > 1 { try AdapterCatalog.preflight(scenarios, nodePath: nodePath) }
+        // The Markdown report quotes the compiled-in drivers matrix: a copy that does not decode fails here, not
+        // after the run.
+        if formats.contains(.md) { _ = try MeasuredDrivers.report }
     }
 
     /// Checks, runs and writes the reports. `beforeWriting` sees the report first (the CLI prints it with

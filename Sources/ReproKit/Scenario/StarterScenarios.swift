@@ -42,7 +42,7 @@ public enum StarterScenarios {
         return out
     }
 
-    /// The stacks `repro init --driver` knows: those the embedded drivers matrix measured.
+    /// The stacks `repro init --driver` knows: those the compiled-in drivers matrix measured.
     public static func knownDrivers(measured: DriversReport?) -> [String] {
         var out: [String] = []
         for row in measured?.rows ?? [] where !row.isModel && !out.contains(row.stack) { out.append(row.stack) }
