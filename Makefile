@@ -90,7 +90,7 @@ matrix: build
 	$(REPRO) matrix --seconds 1 --report-dir docs
 
 # Regenerates the committed docs/drivers.md and docs/drivers.json from a real run of every driver stack
-# (root: cuts go through iptables), then rebuilds: drivers.json is compiled into repro (the EmbedMeasuredDrivers
+# (root: cuts go through iptables), then rebuilds: drivers.json is compiled into repro (the EmbedData
 # build-tool plugin) for its reports, `repro explain` and `repro init --driver`.
 drivers-matrix: build
 	$(REPRO) matrix --drivers all --driver-versions listed --report-dir docs

@@ -29,12 +29,13 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            plugins: ["EmbedMeasuredDrivers"]
+            plugins: ["EmbedData"]
         ),
-        // docs/drivers.json compiled into ReproKit at build time (`MeasuredDriversData.json`): the plugin runs
-        // repro-embed on it, which writes it as a raw string literal into the plugin's work directory.
+        // docs/drivers.json and matrix/columns.yaml compiled into ReproKit at build time (`MeasuredDriversData.json`,
+        // `MatrixColumnsData.yaml`): the plugin runs repro-embed on each, which writes it as a raw string literal into
+        // the plugin's work directory.
         .executableTarget(name: "repro-embed"),
-        .plugin(name: "EmbedMeasuredDrivers", capability: .buildTool(), dependencies: ["repro-embed"]),
+        .plugin(name: "EmbedData", capability: .buildTool(), dependencies: ["repro-embed"]),
         .executableTarget(
             name: "repro",
             dependencies: [

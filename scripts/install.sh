@@ -54,7 +54,7 @@ done < <(find ./adapters -type f ! -path '*/.build/gocache/*' -print0 | sort -z)
 for f in Scenarios/*.yml Scenarios/README.md; do put 644 "$f" "share/repro/$f"; done
 for f in docs/matrix.json docs/matrix.md docs/drivers.json docs/drivers.md docs/drivers.svg docs/adapters.md docs/ci.md \
     docs/commands.md docs/cli-reference.md docs/proxy-api.md \
-    docs/report.schema.json docs/github-actions.yml docs/github-actions-drivers-matrix.yml; do
+    docs/report.schema.json docs/github-actions.yml docs/github-actions-drivers-matrix.yml matrix/columns.yaml; do
     put 644 "$f" "share/repro/$f"
 done
 

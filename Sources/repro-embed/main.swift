@@ -2,7 +2,7 @@ import Foundation
 
 // `repro-embed INPUT OUTPUT TYPE PROPERTY`: writes OUTPUT, a Swift source declaring
 // `enum TYPE { static let PROPERTY = "…" }` whose string is INPUT's text exactly, as a raw string literal.
-// The EmbedMeasuredDrivers build-tool plugin runs it on docs/drivers.json at every build where that file changed,
+// The EmbedData build-tool plugin runs it on docs/drivers.json at every build where that file changed,
 // so ReproKit compiles the measurement in with no generated source in Sources. A string literal, not the byte
 // array of SwiftPM's `.embedInCode` resources: the compiler types a 750 KB literal in seconds, the array not in
 // ten minutes. It does not read the JSON: a file repro cannot decode still builds, so `make drivers-matrix` can

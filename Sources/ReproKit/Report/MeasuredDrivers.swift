@@ -1,7 +1,7 @@
 import Foundation
 
 /// What real driver stacks did, as measured by `make drivers-matrix` (`docs/drivers.json`, compiled into ReproKit
-/// as `MeasuredDriversData.json` by the EmbedMeasuredDrivers build-tool plugin): the source of every "what drivers
+/// as `MeasuredDriversData.json` by the EmbedData build-tool plugin): the source of every "what drivers
 /// show" line repro prints.
 public enum MeasuredDrivers {
     /// The compiled-in measurement, decoded once. A docs/drivers.json that does not decode (edited by hand, or
