@@ -84,6 +84,13 @@ struct MatrixPlanTests {
             }
             #expect(seen.count == cells.count && seen.values.allSatisfy { $0 == 1 }, "\(count) shards")
         }
+        // Dealt by expected time: the shards' loads are within one cell of each other.
+        let costs = cells.map(MatrixShard.cost)
+        for count in [2, 3, 4] {
+            let shard = MatrixShard.deal(costs, count: count)
+            let loads = (1...count).map { k in cells.indices.filter { shard[$0] == k }.map { costs[$0] }.reduce(0, +) }
+            #expect(loads.max()! - loads.min()! <= costs.max()!, "\(count) shards: \(loads)")
+        }
         // Deterministic: the same plan, the same slice.
         let shard = MatrixShard(index: 2, count: 3)
         #expect(shard.select(cells).map(\.id) == shard.select(Self.plan().cells).map(\.id))
@@ -195,7 +202,7 @@ struct MatrixPlanTests {
         overlapping.rows[0].cells.append(one.rows[0].cells[0])
         #expect(
             refusal([("a.json", one), ("b.json", overlapping)])
-                == "cell go-sql default/wait-timeout is in two shards: a.json and b.json")
+                == "cell go-sql default/\(one.rows[0].cells[0].column.id) is in two shards: a.json and b.json")
         #expect(refusal([]).contains("needs the shards"))
     }
 

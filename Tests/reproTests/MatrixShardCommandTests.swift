@@ -84,7 +84,7 @@ struct MatrixShardCommandTests {
             #expect(shard.commands == whole.commands, "every shard carries the plan's commands")
             cellsPerShard.append(shard.rows.map(\.cells.count).reduce(0, +))
         }
-        #expect(cellsPerShard == [3, 3, 3], "9 cells, 3 in each shard")
+        #expect(cellsPerShard.reduce(0, +) == 9 && cellsPerShard.allSatisfy { $0 > 0 }, "9 cells: \(cellsPerShard)")
 
         // The merge job's own step: the report, its Markdown and SVG, the step summary.
         let summary = dir + "/summary.md"

@@ -1,9 +1,11 @@
 import Foundation
 
-/// One slice of a matrix's cells, for CI machines that each run a part (`repro matrix --drivers … --shard K/N`):
-/// the cell at position p of the plan (row by row, columns in order) belongs to shard p mod N + 1, so every cell is
-/// in exactly one shard whatever N, and neighbouring cells (one row's slow blackhole and NAT columns) spread out.
-/// Each shard runs on its own server, so the cells that need the server alone stay correct in every shard.
+/// One slice of a matrix's cells, for CI machines that each run a part (`repro matrix --drivers … --shard K/N`).
+/// The cells are dealt by their expected time (`cost`: the waits a cell's scenario cannot avoid, plus a second of
+/// setup), longest first, each to the shard with the least so far (ties: the lower shard, the earlier cell): every
+/// cell is in exactly one shard whatever N, the same on every machine (the deal reads only the plan), and the
+/// shards' times come out within one cell of each other. Each shard runs on its own server, so the cells that need
+/// the server alone stay correct in every shard.
 public struct MatrixShard: Sendable, Equatable, Codable, CustomStringConvertible {
     /// 1-based.
     public var index: Int
@@ -31,9 +33,26 @@ public struct MatrixShard: Sendable, Equatable, Codable, CustomStringConvertible
 
     public var description: String { "\(index)/\(count)" }
 
+    /// What a cell is expected to take, seconds: the waits its scenario cannot avoid, plus a second of setup.
+    public static func cost(_ cell: DriversMatrix.Cell) -> Double { cell.scenario.unavoidableWaitSeconds + 1 }
+
+    /// The shard (1-based) of every cell of `cells`, in plan order: longest first, each to the least loaded shard.
+    public static func deal(_ costs: [Double], count: Int) -> [Int] {
+        var loads = [Double](repeating: 0, count: count)
+        var shard = [Int](repeating: 0, count: costs.count)
+        let order = costs.indices.sorted { (costs[$0], $1) > (costs[$1], $0) }
+        for index in order {
+            let least = loads.indices.min { (loads[$0], $0) < (loads[$1], $1) } ?? 0
+            shard[index] = least + 1
+            loads[least] += costs[index]
+        }
+        return shard
+    }
+
     /// The cells of this shard, in plan order.
-    public func select<Cell>(_ cells: [Cell]) -> [Cell] {
-        cells.enumerated().filter { $0.offset % count == index - 1 }.map(\.element)
+    public func select(_ cells: [DriversMatrix.Cell]) -> [DriversMatrix.Cell] {
+        let shards = Self.deal(cells.map(Self.cost), count: count)
+        return cells.indices.filter { shards[$0] == index }.map { cells[$0] }
     }
 }
 
