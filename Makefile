@@ -68,9 +68,11 @@ man: build
 	$(SWIFT) package $(SWIFTFLAGS) --disable-sandbox plugin generate-manual --configuration debug >/dev/null
 	scripts/man-sections.sh .build/plugins/GenerateManual/outputs/repro/repro.1
 
-test: build lint man dist
-	REPRO_REQUIRE_SERVER=1 $(SWIFT) test $(SWIFTFLAGS)
-	$(REPRO) all Scenarios --report-dir $(REPORTS)/ci
+# Everything: the debug build with the tests, lint, the man page, the suite, repro all on the scenarios, and
+# make dist's tarball (release) unpacked and run; steps that do not depend on each other run side by side
+# (scripts/test.sh).
+test: setup stamp
+	SWIFT="$(SWIFT)" REPORTS="$(REPORTS)" bash scripts/test.sh
 
 # The fast loop: the ReproUnitTests target alone (no server, no child process, no sleeping), seconds after a build.
 unit: setup stamp

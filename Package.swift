@@ -64,7 +64,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "reproTests", dependencies: ["ReproKit", "repro"]),
+        .testTarget(name: "reproTests", dependencies: ["ReproKit", "ReproTestSupport", "repro"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${CONFIG:-release}
-bin=.build/$config/repro
+bin=${BUILD_DIR:-.build}/$config/repro
 [ -x "$bin" ] || { echo "dist: $bin is missing: run make dist (it builds it)" >&2; exit 2; }
 if ldd "$bin" | grep -q 'libswift\|libFoundation\|libdispatch'; then
     echo "dist: $bin links the Swift runtime dynamically: build it with --static-swift-stdlib (make dist does)" >&2

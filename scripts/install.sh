@@ -9,7 +9,8 @@ prefix=${PREFIX:-/usr/local}
 case "$prefix" in /*) ;; *) echo "install: PREFIX must be an absolute path, not '$prefix'" >&2; exit 2 ;; esac
 root="$destdir$prefix"
 config=${CONFIG:-release}   # the tests install the debug build they just made
-bin=.build/$config/repro
+# The build's scratch directory: make test builds the release in one of its own (scripts/test.sh).
+bin=${BUILD_DIR:-.build}/$config/repro
 man=.build/plugins/GenerateManual/outputs/repro/repro.1
 [ -x "$bin" ] || { echo "install: $bin is missing: run make install (it builds it)" >&2; exit 2; }
 [ -f "$man" ] || { echo "install: $man is missing: run make install (it generates it)" >&2; exit 2; }

@@ -6,7 +6,7 @@ import Testing
 
 /// The conformance suite (docs/adapters.md "Checking an adapter"): every adapter in adapters/ is driven through the
 /// protocol directly, on a real server, with an account whose password is watched for.
-@Suite("every adapter keeps the protocol's promises", .serialized, .requiresServer)
+@Suite("every adapter keeps the protocol's promises", .ownThreads, .serialized, .requiresServer)
 struct AdapterConformanceTests {
     @Test("every adapter in adapters/ passes every check")
     func everyAdapterConforms() throws {

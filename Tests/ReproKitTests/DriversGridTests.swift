@@ -4,7 +4,7 @@ import Testing
 
 @testable import ReproKit
 
-@Suite("docs/drivers.svg: the drivers matrix as a grid")
+@Suite("docs/drivers.svg: the drivers matrix as a grid", .ownThreads)
 struct DriversGridTests {
     @Test("one cell per row and column, coloured by outcome, rendered by rsvg-convert, matching the committed file")
     func gridOfTheCommittedMatrix() throws {

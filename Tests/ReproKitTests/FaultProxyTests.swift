@@ -71,7 +71,7 @@ final class Rig {
     }
 }
 
-@Suite("FaultProxy", .serialized)
+@Suite("FaultProxy", .ownThreads, .serialized)
 struct FaultProxyTests {
     @Test("passes 4 MB through byte-exact in both directions")
     func passThroughIsByteExact() throws {

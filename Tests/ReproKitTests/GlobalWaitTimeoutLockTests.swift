@@ -4,7 +4,7 @@ import ReproTestSupport
 import Testing
 
 /// The server lock global-scope runs take turns with: the wait for it is bounded.
-@Suite("Global wait_timeout lock")
+@Suite("Global wait_timeout lock", .exclusive(.globalWaitTimeout), .ownThreads)
 struct GlobalWaitTimeoutLockTests {
     @Test(
         "a run that waits too long for another run's global scenario gives up with one line and changes nothing",

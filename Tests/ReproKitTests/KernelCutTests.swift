@@ -17,7 +17,7 @@ private enum KernelCutRequirement {
         "skipped: --via kernel needs root and iptables (run as root; `make setup` installs iptables)"
 }
 
-@Suite("KernelCut: arguments and modes")
+@Suite("KernelCut: arguments and modes", .ownThreads)
 struct KernelCutArgumentTests {
     @Test("close is refused and points at --via proxy")
     func closeIsRefused() {
@@ -98,7 +98,7 @@ struct KernelCutArgumentTests {
 
 // Serialized: each test compares the whole rule set before and after, so no other cut may be live meanwhile.
 @Suite(
-    "KernelCut: real iptables rules on loopback", .serialized,
+    "KernelCut: real iptables rules on loopback", .exclusive(.firewall), .ownThreads, .serialized,
     .enabled(if: KernelCutRequirement.available, KernelCutRequirement.reason))
 struct KernelCutTests {
     @Test(

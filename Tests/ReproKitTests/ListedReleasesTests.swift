@@ -1,10 +1,11 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 /// `--driver-versions listed`: the releases each stack's manifest (`adapters/<name>/matrix.json`) gives rows of
 /// their own, found among the staged ones and checked by their own metadata, as `make drivers-matrix` runs them.
-@Suite("the releases the manifests list, staged and checked")
+@Suite("the releases the manifests list, staged and checked", .ownThreads)
 struct ListedReleasesTests {
     @Test("listed: every release a manifest lists, of the chosen stacks only, each read from its metadata")
     func listedReleases() throws {

@@ -7,7 +7,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite("ManagedServer")
+@Suite("ManagedServer", .ownThreads)
 struct ManagedServerTests {
     @Test(.requiresServer) func startsAServerThatAnswersAndStopRemovesEverything() throws {
         let server = try ManagedServer.start()

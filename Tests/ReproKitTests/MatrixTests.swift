@@ -4,7 +4,7 @@ import Testing
 
 @testable import ReproKit
 
-@Suite("repro matrix against a real mariadbd", .requiresServer)
+@Suite("repro matrix against a real mariadbd", .ownThreads, .requiresServer)
 struct MatrixTests {
     @Test("the cells that are facts of the design hold, and the text is drawn from them")
     func designFacts() throws {
@@ -42,7 +42,7 @@ struct MatrixTests {
     }
 }
 
-@Suite("Error catalog search")
+@Suite("Error catalog search", .ownThreads)
 struct ErrorSearchTests {
     @Test(
         "every error people paste finds its entry",

@@ -8,7 +8,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite("Middleboxes: how a NAT or HAProxy is described")
+@Suite("Middleboxes: how a NAT or HAProxy is described", .ownThreads)
 struct MiddleboxDescriptionTests {
     @Test("a scenario file names a NAT by its own words: idle-timeout, on-expiry, keepalive-time")
     func natFromFile() throws {
@@ -117,7 +117,7 @@ enum NATRequirement {
 
 // Each test says that nothing of the NAT blocks it made is left afterwards (other suites' runs may have theirs).
 @Suite(
-    "Middleboxes: a real NAT and a real HAProxy", .serialized,
+    "Middleboxes: a real NAT and a real HAProxy", .exclusive(.firewall), .ownThreads, .serialized,
     .enabled(if: NATRequirement.available, NATRequirement.reason))
 struct MiddleboxIntegrationTests {
     @Test("the NAT forgets an idle flow by itself; a keepalive probe below its timeout keeps it; nothing is left")

@@ -4,7 +4,7 @@ import Testing
 
 @testable import ReproKit
 
-@Suite("network-cut through FaultProxy against a real mariadbd", .requiresServer)
+@Suite("network-cut through FaultProxy against a real mariadbd", .ownThreads, .requiresServer)
 struct NetworkCutIntegrationTests {
     @Test(
         "naive: every mode surfaces a connection error at the query and the pool does not recover",

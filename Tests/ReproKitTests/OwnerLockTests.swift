@@ -18,7 +18,7 @@ func makeScratchDirectory(_ prefix: String = "ownerlock") throws -> String {
     return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
 }
 
-@Suite("OwnerLock: liveness by flock, not by pid")
+@Suite("OwnerLock: liveness by flock, not by pid", .ownThreads)
 struct OwnerLockTests {
     @Test("a created lock is held (also against this process's own probe), and released it is gone")
     func createProbeRelease() throws {
@@ -112,7 +112,7 @@ struct OwnerLockTests {
     }
 }
 
-@Suite("Spawned children get an empty signal mask and default dispositions")
+@Suite("Spawned children get an empty signal mask and default dispositions", .ownThreads)
 struct SpawnSignalTests {
     /// Runs `body` with repro's startup mask (`CleanupRegistry.blockSignals`) on this thread, then restores it.
     private func withReproMask<T>(_ body: () throws -> T) rethrows -> T {

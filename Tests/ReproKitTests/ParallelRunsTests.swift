@@ -6,7 +6,7 @@ import Testing
 @testable import ReproKit
 
 /// The scheduler behind `--jobs`, with jobs that only sleep and record when they ran.
-@Suite struct ParallelRunsTests {
+@Suite(.ownThreads) struct ParallelRunsTests {
     /// Start and end of every job, on one clock, plus the highest number running at once.
     final class Recorder: Sendable {
         private let state = Mutex<(running: Int, peak: Int, spans: [Int: (Double, Double)])>((0, 0, [:]))
@@ -104,7 +104,7 @@ import Testing
 }
 
 /// Finding a process group's TCP connections in /proc, as the runner does for an adapter's pool.
-@Suite struct ProcessSocketsTests {
+@Suite(.ownThreads) struct ProcessSocketsTests {
     @Test func parsesProcNetTCPRows() throws {
         let line: Substring =
             "   3: 0100007F:D4A2 0100007F:0CEA 01 00000000:00000000 00:00000000 00000000     0        0 918639 1 0000000000000000 20 4 30 10 -1"

@@ -4,7 +4,7 @@ import Testing
 @testable import ReproKit
 
 /// The keepalive thread itself, on real time (a bounded wait for its first ping), so not a unit test.
-@Suite("Pool keepalive thread")
+@Suite("Pool keepalive thread", .ownThreads)
 struct PoolKeepaliveThreadTests {
     @Test("the keepalive thread starts with warm(), pings on its own, and close() stops it")
     func keepaliveThreadStartsAndStops() throws {

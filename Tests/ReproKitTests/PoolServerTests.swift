@@ -200,7 +200,7 @@ private func usageMessage(_ answer: JSONValue) -> String? {
     return answer["error"]?["message"]?.string
 }
 
-@Suite("PoolServer: repro's pool behind the adapter protocol")
+@Suite("PoolServer: repro's pool behind the adapter protocol", .ownThreads)
 struct PoolServerTests {
     @Test("hello names Connector/C, repro's pool and version, the swift runtime, and no options")
     func hello() throws {

@@ -41,6 +41,32 @@ final class ProxyTestSocket {
         return socket
     }
 
+    /// A port nothing listens on, below the kernel's ephemeral range (32768 and up here): a test that frees it and
+    /// checks it refuses cannot see it handed to another test's listen on port 0 meanwhile.
+    static func unusedPortBelowEphemeralRange() -> Int {
+        for _ in 0..<200 {
+            let port = Int.random(in: 20_000..<32_000)
+            #if canImport(Glibc)
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            #else
+                let fd = socket(AF_INET, SOCK_STREAM, 0)
+            #endif
+            guard fd >= 0 else { continue }
+            defer { Glibc.close(fd) }
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            if bound { return port }
+        }
+        return 0
+    }
+
     private init(fd: Int32) {
         self.fd = fd
     }

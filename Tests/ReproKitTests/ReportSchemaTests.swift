@@ -5,7 +5,7 @@ import Testing
 @testable import ReproKit
 
 /// The report against its JSON Schema, checked by Python's jsonschema (a child process, so not a unit test).
-@Suite("Reports against their schema")
+@Suite("Reports against their schema", .ownThreads)
 struct ReportSchemaTests {
     @Test("the JSON report validates against docs/report.schema.json, and a broken one does not")
     func schema() throws {

@@ -17,7 +17,7 @@ func waitTimeout(_ preset: PolicyPreset, seconds: Int = 1) -> Scenario {
         policy: preset.policy)
 }
 
-@Suite("Scenarios against a real mariadbd", .requiresServer)
+@Suite("Scenarios against a real mariadbd", .ownThreads, .requiresServer)
 struct ScenarioIntegrationTests {
     @Test("naive: wait_timeout surfaces 2006/2013 at the query and the pool does not recover")
     func waitTimeoutNaive() throws {
@@ -101,7 +101,7 @@ struct ScenarioIntegrationTests {
         #expect(rows.first?.first == "\(bystander.threadID)")
     }
 
-    @Test("global scope sets wait_timeout server-wide and restores it afterwards")
+    @Test("global scope sets wait_timeout server-wide and restores it afterwards", .exclusive(.globalWaitTimeout))
     func globalScopeRestores() throws {
         let session = try ReproSession.open(dsn: nil)
         defer { session.close() }
@@ -147,7 +147,7 @@ struct ScenarioIntegrationTests {
     }
 }
 
-@Suite("A server reached as the user's own (--dsn)", .requiresServer)
+@Suite("A server reached as the user's own (--dsn)", .ownThreads, .requiresServer)
 struct ExternalServerTests {
     @Test("?socket= connects through the Unix socket; network-cut refuses it with a usage error")
     func unixSocketDSN() throws {

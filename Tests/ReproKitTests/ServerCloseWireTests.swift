@@ -3,6 +3,7 @@
     import Foundation
     import Glibc
     import ReproKit
+    import ReproTestSupport
     import Testing
 
     // What MariaDB puts on the wire when it ends a connection, measured against a real mariadbd. The error
@@ -32,7 +33,7 @@
     // 2006 CR_SERVER_GONE_ERROR, and drivers that peek or read first see "connection reset by peer" / "read
     // ECONNRESET" (what go-sql-driver and mysql2 report after a wait_timeout); after the FIN the send succeeds
     // and the read finds EOF, so Connector/C reports 2013 CR_SERVER_LOST and Go sees EOF.
-    @Suite("What MariaDB puts on the wire when it closes a connection", .requiresServer)
+    @Suite("What MariaDB puts on the wire when it closes a connection", .ownThreads, .requiresServer)
     struct ServerCloseWireTests {
         @Test("wait_timeout: no error packet, then RST (not FIN), idle after the handshake or after a read result")
         func waitTimeoutSendsReset() throws {

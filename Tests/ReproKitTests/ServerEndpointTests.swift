@@ -2,7 +2,7 @@ import ReproKit
 import ReproTestSupport
 import Testing
 
-@Suite("ServerEndpoint DSN parsing")
+@Suite("ServerEndpoint DSN parsing", .ownThreads)
 struct ServerEndpointTests {
     @Test func parsesAFullDSN() throws {
         let endpoint = try ServerEndpoint(dsn: "mysql://app:secret@db.example.com:3307/shop")

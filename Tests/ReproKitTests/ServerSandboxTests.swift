@@ -4,7 +4,7 @@ import Testing
 
 @testable import ReproKit
 
-@Suite("Server sandboxes")
+@Suite("Server sandboxes", .ownThreads)
 struct ServerSandboxTests {
     @Test("teardown during a bootstrap uses the bootstrap's short grace: a child deaf to SIGTERM is killed at once")
     func bootstrapTeardownIsPrompt() throws {

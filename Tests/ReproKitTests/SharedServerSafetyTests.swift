@@ -6,7 +6,7 @@ import Testing
 
 /// What keeps repro to its own sessions and its own SQL on a server it shares with others, and what keeps a
 /// hostile driver from growing a report without end.
-@Suite("Shared-server safety and bounded reports (no server)")
+@Suite("Shared-server safety and bounded reports (no server)", .ownThreads)
 struct SharedServerSafetyTests {
     static let pool = [
         ClientEndpoint(address: "127.0.0.1", port: 40001), ClientEndpoint(address: "127.0.0.1", port: 40002),

@@ -48,7 +48,7 @@ private func socketEvictions<C>(_ pool: Pool<C>) -> [PoolEvent] {
     pool.eventLog.events.filter { $0.event == .evictedSocketEvent }
 }
 
-@Suite("evict-on-socket-event against a real mariadbd", .requiresServer, .serialized)
+@Suite("evict-on-socket-event against a real mariadbd", .ownThreads, .requiresServer, .serialized)
 struct SocketEventIntegrationTests {
     @Test(
         "KILL of idle threads: with the knob the watcher evicts them and the caller sees no error; without it the caller gets 2013/2006"

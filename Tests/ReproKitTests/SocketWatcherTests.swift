@@ -14,7 +14,7 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
-@Suite("Socket watcher (evict-on-socket-event) against fake connections with real sockets")
+@Suite("Socket watcher (evict-on-socket-event) against fake connections with real sockets", .ownThreads)
 struct SocketWatcherTests {
     static let knob = PoolPolicy(evictOnSocketEvent: true)
 

@@ -4,7 +4,7 @@ import Testing
 
 @testable import ReproKit
 
-@Suite("Sandboxes left by a killed run", .serialized)
+@Suite("Sandboxes left by a killed run", .ownThreads, .serialized)
 struct StaleSandboxTests {
     /// A pid that surely belongs to no process: one that just exited and was reaped.
     func deadPid() throws -> pid_t {

@@ -10,7 +10,7 @@ import Testing
 
 /// The record a freeze leaves for the next run's sweep: it continues and kills only a group that is still the one
 /// stopped, still stopped, and ours.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct SuspendedGroupTests {
     /// A child in a group of its own, running `sleep 30`.
     static func sleeper() throws -> ChildProcess {

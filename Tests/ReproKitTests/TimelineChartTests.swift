@@ -11,7 +11,7 @@ import Testing
 /// The timeline charts, checked as a person would look at them: they parse as XML, `rsvg-convert` renders
 /// them to a PNG of the size the SVG declares, and they stay small and readable at 100 connections and for
 /// a 10-minute run.
-@Suite struct TimelineChartTests {
+@Suite(.ownThreads) struct TimelineChartTests {
     static func read(_ svg: String) throws -> SVGReader {
         try SVGReader.read(svg)
     }

@@ -12,7 +12,7 @@ import Testing
 
 /// Toxics put in force on real flows of a `FaultProxy` (loopback echo upstream, a blocking POSIX client): what the
 /// client's kernel reports is what Toxiproxy's toxic of that name makes it report.
-@Suite("Toxics on real flows", .serialized)
+@Suite("Toxics on real flows", .ownThreads, .serialized)
 struct ToxicFlowTests {
     /// Whether `body` held, and how long it took.
     private func timed(_ body: () -> Bool) -> (held: Bool, took: Duration) {
@@ -161,7 +161,7 @@ struct ToxicFlowTests {
     }
 }
 
-@Suite("The Toxiproxy-compatible API's answers", .serialized)
+@Suite("The Toxiproxy-compatible API's answers", .ownThreads, .serialized)
 struct ToxiproxyAPITests {
     private func request(_ api: ToxiproxyAPI, _ method: String, _ target: String, _ body: String = "")
         -> APIResponse
@@ -177,12 +177,14 @@ struct ToxiproxyAPITests {
         let api = ToxiproxyAPI()
         defer { api.stopAll() }
 
+        let chosen = ProxyTestSocket.unusedPortBelowEphemeralRange()
         let created = request(
-            api, "POST", "/proxies", #"{"name": "mysql", "upstream": "127.0.0.1:\#(upstreamPort)"}"#)
-        #expect(created.status == 201)
+            api, "POST", "/proxies",
+            #"{"name": "mysql", "listen": "127.0.0.1:\#(chosen)", "upstream": "127.0.0.1:\#(upstreamPort)"}"#)
+        #expect(created.status == 201 && chosen > 0)
         let listen = try #require(created.json?["listen"]?.string)
         let port = try #require(Int(listen.split(separator: ":").last ?? ""))
-        #expect(listen.hasPrefix("127.0.0.1:") && port > 0)
+        #expect(listen == "127.0.0.1:\(chosen)" && port == chosen)
         #expect(created.json?["enabled"] == .bool(true) && created.json?["toxics"] == .array([]))
         let client = try #require(ProxyTestSocket.connect(port: port))
         #expect(client.roundTrip("through the API"))

@@ -1,5 +1,6 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 #if canImport(FoundationXML)
@@ -58,20 +59,20 @@ final class JUnitCounter: NSObject, XMLParserDelegate {
     }
 }
 
-@Suite("repro all, JUnit and repro report")
+@Suite("repro all, JUnit and repro report", .ownThreads)
 struct AllCommandTests {
     @Test("an unknown key exits 2 naming the file and line, before anything runs")
-    func unknownKey() throws {
+    func unknownKey() async throws {
         let dir = try scenarioDirectory(["bad.yml": "name: x\nfault:\n  kind: kill-thread\ncolour: red\n"])
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run(["all", dir, "--report-dir", dir + "/r"])
+        let out = try await ReproBinary.run(["all", dir, "--report-dir", dir + "/r"])
         #expect(out.status == 2)
         #expect(out.stderr.contains("bad.yml:4: unknown key 'colour'"), "\(out.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/r"), "nothing ran")
     }
 
     @Test("a real stack that cannot run here is found before the server starts, naming the scenarios that need it")
-    func adapterPreflight() throws {
+    func adapterPreflight() async throws {
         let dir = try scenarioDirectory([
             "a.yml": passingKill,
             "b.yml": "name: on-broken\nfault: {kind: kill-thread}\ndriver: broken\n",
@@ -84,7 +85,7 @@ struct AllCommandTests {
             toFile: adapter + "/check", atomically: true, encoding: .utf8)
         chmod(adapter + "/run", 0o755)
         chmod(adapter + "/check", 0o755)
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             ["all", dir + "/a.yml", dir + "/b.yml", "--report-dir", dir + "/r"],
             environment: ["REPRO_ADAPTERS": dir + "/adapters"])
         #expect(out.status == 3, "\(out.stderr)")
@@ -95,10 +96,10 @@ struct AllCommandTests {
     }
 
     @Test("--filter matching nothing exits 2 listing the names")
-    func filterMatchesNothing() throws {
+    func filterMatchesNothing() async throws {
         let dir = try scenarioDirectory(["a.yml": passingKill])
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run(["all", dir, "--filter", "zzz*"])
+        let out = try await ReproBinary.run(["all", dir, "--filter", "zzz*"])
         #expect(out.status == 2)
         #expect(out.stderr.contains("kill-ok"))
     }
@@ -106,11 +107,11 @@ struct AllCommandTests {
     @Test(
         "one failing expectation: exit 1, a JUnit <failure>, counts right, step summary appended",
         .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
-    func failingExpectation() throws {
+    func failingExpectation() async throws {
         let dir = try scenarioDirectory(["a.yml": passingKill, "b.yml": failingKill])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let summary = dir + "/summary.md"
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             ["all", dir, "--report-dir", dir + "/r", "--quiet"], environment: ["GITHUB_STEP_SUMMARY": summary])
         #expect(out.status == 1, "\(out.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/r").sorted()
@@ -122,7 +123,7 @@ struct AllCommandTests {
             let svg = XMLParser(data: try Data(contentsOf: URL(fileURLWithPath: dir + "/r/" + chart)))
             #expect(svg.parse(), "\(chart) must be well-formed XML")
         }
-        let both = try ReproBinary.run(["report", dir + "/r/repro-all.json", "--format", "svg"])
+        let both = try await ReproBinary.run(["report", dir + "/r/repro-all.json", "--format", "svg"])
         #expect(both.status == 0)
         #expect(both.stdout.components(separatedBy: "<svg ").count - 1 == 3, "one picture holding both charts")
         #expect(XMLParser(data: Data(both.stdout.utf8)).parse())
@@ -147,10 +148,10 @@ struct AllCommandTests {
     @Test(
         "without GITHUB_STEP_SUMMARY nothing is written there; --fail-fast stops at the first failure",
         .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
-    func noSummaryAndFailFast() throws {
+    func noSummaryAndFailFast() async throws {
         let dir = try scenarioDirectory(["a.yml": failingKill, "b.yml": passingKill])
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             ["all", dir, "--report-dir", dir + "/r", "--quiet", "--fail-fast", "--json", "--jobs", "1"])
         #expect(out.status == 1)
         let report = try Report.decode(Data(out.stdout.utf8))
@@ -161,7 +162,7 @@ struct AllCommandTests {
     @Test(
         "--fail-fast with --jobs: nothing starts after the failure, the scenario running beside it finishes",
         .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
-    func failFastWithJobs() throws {
+    func failFastWithJobs() async throws {
         let slow =
             "name: slow-ok\nfault: {kind: kill-thread, idle: 3}\npolicy: ping-on-borrow\nexpect: {recovered: true}\n"
         let dir = try scenarioDirectory([
@@ -169,7 +170,7 @@ struct AllCommandTests {
             "d.yml": passingKill.replacingOccurrences(of: "kill-ok", with: "kill-ok-2"),
         ])
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             ["all", dir, "--report-dir", dir + "/r", "--quiet", "--fail-fast", "--json", "--jobs", "2"])
         #expect(out.status == 1)
         let report = try Report.decode(Data(out.stdout.utf8))
@@ -178,7 +179,7 @@ struct AllCommandTests {
     }
 
     @Test("repro report re-renders a saved JSON report as Markdown and JUnit")
-    func reportRoundTrip() throws {
+    func reportRoundTrip() async throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let report = Report(
@@ -186,15 +187,15 @@ struct AllCommandTests {
             client: .init(library: "MariaDB Connector/C", version: "3.3.8"), scenarios: [])
         let path = dir + "/r.json"
         try report.jsonData().write(to: URL(fileURLWithPath: path))
-        let md = try ReproBinary.run(["report", path])
+        let md = try await ReproBinary.run(["report", path])
         #expect(md.status == 0)
         #expect(try md.stdout == MarkdownRenderer.render(report))
-        let junit = try ReproBinary.run(["report", path, "--format", "junit"])
+        let junit = try await ReproBinary.run(["report", path, "--format", "junit"])
         #expect(junit.stdout == JUnitRenderer.render(report))
-        let json = try ReproBinary.run(["report", path, "--format", "json"])
+        let json = try await ReproBinary.run(["report", path, "--format", "json"])
         #expect(try Report.decode(Data(json.stdout.utf8)) == report)
-        try "{\"schemaVersion\": 1}".write(toFile: dir + "/bad.json", atomically: true, encoding: .utf8)
-        let bad = try ReproBinary.run(["report", dir + "/bad.json"])
+        try " async {\"schemaVersion\": 1}".write(toFile: dir + "/bad.json", atomically: true, encoding: .utf8)
+        let bad = try await ReproBinary.run(["report", dir + "/bad.json"])
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("not a repro JSON report"))
     }

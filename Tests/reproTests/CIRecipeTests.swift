@@ -1,5 +1,6 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 import Yams
 
@@ -7,10 +8,10 @@ private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
     .deletingLastPathComponent().path
 
 /// Runs a shell command line from the checkout root; returns status and output.
-private func sh(_ script: String, environment: [String: String] = [:], directory: String = root) throws
+private func sh(_ script: String, environment: [String: String] = [:], directory: String = root) async throws
     -> ReproBinary.Outcome
 {
-    try ReproBinary.run(
+    try await ReproBinary.run(
         ["-c", script], environment: environment, timeout: 300, executable: "/bin/bash", directory: directory)
 }
 
@@ -18,7 +19,9 @@ private func files(under dir: String) -> [String] {
     (FileManager.default.enumerator(atPath: dir)?.allObjects as? [String] ?? []).sorted()
 }
 
-@Suite("docs/ci.md: the CI recipe, run here the way it runs there", .serialized, .enabled(if: serverAvailable))
+@Suite(
+    "docs/ci.md: the CI recipe, run here the way it runs there", .ownThreads, .serialized, .enabled(if: serverAvailable)
+)
 struct CIRecipeTests {
     @Test("the workflow file has the job, the service and the steps docs/ci.md describes")
     func workflowShape() throws {
@@ -71,7 +74,7 @@ struct CIRecipeTests {
     }
 
     @Test("the workflow's own steps, run here: install from the release tarball, npm ci's node_modules, the scenarios")
-    func workflowStepsRunHere() throws {
+    func workflowStepsRunHere() async throws {
         let tarball = try #require(
             ((try? FileManager.default.contentsOfDirectory(atPath: root + "/dist")) ?? []).first {
                 $0.hasPrefix("repro-\(ReproVersion.version)-linux-") && $0.hasSuffix(".tar.gz")
@@ -93,41 +96,41 @@ struct CIRecipeTests {
             "REPRO_REPOSITORY": "nowhere/unused", "REPRO_RELEASES": "file://" + releases, "PATH": noSwift,
             "NODE_PATH": "",
         ]
-        func run(_ name: String) throws -> ReproBinary.Outcome {
-            try ReproBinary.run(
+        func run(_ name: String) async throws -> ReproBinary.Outcome {
+            try await ReproBinary.run(
                 ["-c", try Self.step(name)], environment: env, timeout: 300, executable: "/bin/bash", directory: work)
         }
-        let install = try run("Install repro")
+        let install = try await run("Install repro")
         #expect(install.status == 0, "\(install.stdout) \(install.stderr)")
         #expect(install.stdout.hasPrefix(ReproVersion.version), "\(install.stdout)")
         let bin = home + "/.local/repro/bin"
         #expect((try? String(contentsOfFile: githubPath, encoding: .utf8)) == bin + "\n")
         // Cached: a second run finds it and downloads nothing (the releases page is gone).
         try FileManager.default.removeItem(atPath: releases + "/v\(ReproVersion.version)/" + tarball)
-        #expect(try run("Install repro").status == 0, "the cached install is used")
+        await #expect(try run("Install repro").status == 0, "the cached install is used")
 
         // The team's own mysql2, as npm ci leaves it in the checkout (no NODE_PATH, no --node-path).
         let modules = try #require(
             ProcessInfo.processInfo.environment["NODE_PATH"]?.split(separator: ":").first.map(String.init))
         try FileManager.default.createSymbolicLink(atPath: work + "/node_modules", withDestinationPath: modules)
-        let dependencies = try run("Install the application's dependencies")
+        let dependencies = try await run("Install the application's dependencies")
         #expect(dependencies.status == 0, "no package-lock.json or requirements.txt: nothing to do")
         env["PATH"] = bin + ":" + noSwift
-        let initialised = try ReproBinary.run(
+        let initialised = try await ReproBinary.run(
             ["init", "ci/repro", "--driver", "node-mysql2"], environment: env, executable: bin + "/repro",
             directory: work)
         #expect(initialised.status == 0, "\(initialised.stderr)")
         let server = try ManagedServer.start()
         defer { server.stop() }
         env["REPRO_DSN"] = try Self.serviceUser("wf", on: server).dsn
-        let scenarios = try run("Run scenarios")
+        let scenarios = try await run("Run scenarios")
         #expect(scenarios.status == 0, "\(scenarios.stdout) \(scenarios.stderr)")
         let junit = (try? String(contentsOfFile: work + "/reports/repro/repro-all.junit.xml", encoding: .utf8)) ?? ""
         #expect(junit.contains("value=\"mysql2\""), "the team's mysql2 ran: \(junit.prefix(600))")
     }
 
     @Test("install into a prefix, run the installed repro from elsewhere against a separate server, uninstall")
-    func installRunUninstall() throws {
+    func installRunUninstall() async throws {
         let prefix = ReproBinary.temporaryDirectory()
         let work = ReproBinary.temporaryDirectory()
         defer {
@@ -137,7 +140,7 @@ struct CIRecipeTests {
         let man = root + "/.build/plugins/GenerateManual/outputs/repro/repro.1"
         try #require(FileManager.default.fileExists(atPath: man), "make test generates the man page first (make man)")
         // make install runs this script after the release build; the test installs the debug build it has.
-        let install = try sh("CONFIG=debug PREFIX='\(prefix)' scripts/install.sh")
+        let install = try await sh("CONFIG=debug PREFIX='\(prefix)' scripts/install.sh")
         #expect(install.status == 0, "stdout: \(install.stdout) stderr: \(install.stderr)")
         let repro = prefix + "/bin/repro"
         for file in [
@@ -150,9 +153,9 @@ struct CIRecipeTests {
         }
 
         // --version names the commit; the man page renders; bash completes `repro net<TAB>`.
-        let version = try ReproBinary.run(["--version"], executable: repro, directory: work)
+        let version = try await ReproBinary.run(["--version"], executable: repro, directory: work)
         #expect(version.stdout.hasPrefix(ReproVersion.version + " (commit "), "\(version.stdout)")
-        let page = try sh("MANWIDTH=80 man -l '\(prefix)/share/man/man1/repro.1' | col -b", directory: work)
+        let page = try await sh("MANWIDTH=80 man -l '\(prefix)/share/man/man1/repro.1' | col -b", directory: work)
         #expect(page.status == 0 && page.stdout.contains("wait-timeout"), "man: \(page.stderr)")
         for section in ["EXIT STATUS", "ENVIRONMENT", "FILES", "EXAMPLES", "REPRO_DSN", "NODE_PATH", "REPRO_ADAPTERS"] {
             #expect(page.stdout.contains(section), "man page lacks \(section)")
@@ -163,7 +166,7 @@ struct CIRecipeTests {
             }
             #expect(listed, "EXIT STATUS lacks \(code)")
         }
-        let drivers = try sh(
+        let drivers = try await sh(
             """
             source '\(prefix)/share/bash-completion/completions/repro'
             COMP_WORDS=(repro network-cut --driver ''); COMP_CWORD=3; COMP_LINE='repro network-cut --driver '
@@ -171,7 +174,7 @@ struct CIRecipeTests {
             """, environment: ["PATH": prefix + "/bin:/usr/bin:/bin"], directory: work)
         let offered = drivers.stdout.split(separator: "\n").map(String.init)
         for name in AdapterCatalog.preferredOrder { #expect(offered.contains(name), "--driver <TAB>: \(offered)") }
-        let completion = try sh(
+        let completion = try await sh(
             """
             source '\(prefix)/share/bash-completion/completions/repro'
             COMP_WORDS=(repro net); COMP_CWORD=1; COMP_LINE='repro net'; COMP_POINT=${#COMP_LINE}
@@ -182,7 +185,7 @@ struct CIRecipeTests {
             "\(completion.stdout) \(completion.stderr)")
 
         // From another directory, explain finds the installed matrix and the measured driver lines.
-        let explain = try ReproBinary.run(["explain", "--verbose", "2013"], executable: repro, directory: work)
+        let explain = try await ReproBinary.run(["explain", "--verbose", "2013"], executable: repro, directory: work)
         #expect(explain.status == 0, "\(explain.stderr)")
         #expect(explain.stdout.contains("Which policies recovered (\(prefix)/share/repro/docs/matrix.json"))
         #expect(explain.stdout.contains("What real driver stacks do (measured"))
@@ -191,12 +194,12 @@ struct CIRecipeTests {
         let server = try ManagedServer.start()
         defer { server.stop() }
         let (dsn, secret) = try Self.serviceUser("ci", on: server)
-        let initialised = try ReproBinary.run(
+        let initialised = try await ReproBinary.run(
             ["init", "ci/repro", "--driver", "go-sql"], executable: repro, directory: work)
         #expect(initialised.status == 0, "\(initialised.stderr)")
         let summary = work + "/summary.md"
         let env = ["REPRO_DSN": dsn, "GITHUB_STEP_SUMMARY": summary]
-        let run = try ReproBinary.run(
+        let run = try await ReproBinary.run(
             ["all", "ci/repro", "--report-dir", "reports/repro", "--format", "md,json,junit", "--quiet"],
             environment: env, timeout: 300, executable: repro, directory: work)
         #expect(run.status == 0, "stdout: \(run.stdout) stderr: \(run.stderr)")
@@ -215,7 +218,7 @@ struct CIRecipeTests {
         let goal = try String(contentsOfFile: work + "/ci/repro/network-cut-half-open.yml", encoding: .utf8)
             .replacingOccurrences(of: "  recovered: false", with: "  recovered: true")
         try goal.write(toFile: work + "/ci/repro/network-cut-half-open.yml", atomically: true, encoding: .utf8)
-        let failing = try ReproBinary.run(
+        let failing = try await ReproBinary.run(
             ["all", "ci/repro", "--report-dir", "reports/repro", "--quiet", "--filter", "network-cut*"],
             environment: env, timeout: 300, executable: repro, directory: work)
         #expect(failing.status == 1, "stderr: \(failing.stderr)")
@@ -223,26 +226,26 @@ struct CIRecipeTests {
         #expect(junit.contains("<failure"))
 
         // make uninstall removes exactly what install put there: the prefix is empty again.
-        let uninstall = try sh("PREFIX='\(prefix)' scripts/uninstall.sh")
+        let uninstall = try await sh("PREFIX='\(prefix)' scripts/uninstall.sh")
         #expect(uninstall.status == 0, "\(uninstall.stderr)")
         #expect(files(under: prefix).isEmpty, "left behind: \(files(under: prefix))")
     }
 
     @Test("make setup ADAPTERS=... plans only what those adapters need; a name that is no adapter exits 2")
-    func setupForNamedAdapters() throws {
-        func plan(_ adapters: String) throws -> [String] {
-            let out = try sh("ADAPTERS='\(adapters)' bash scripts/setup.sh --plan")
+    func setupForNamedAdapters() async throws {
+        func plan(_ adapters: String) async throws -> [String] {
+            let out = try await sh("ADAPTERS='\(adapters)' bash scripts/setup.sh --plan")
             #expect(out.status == 0, "\(out.stderr)")
             return out.stdout.split(separator: "\n").map(String.init)
         }
-        let all = try plan("all")
+        let all = try await plan("all")
         for package in [
             "apt nodejs", "apt golang-go", "apt default-jdk-headless", "apt php8.2-cli", "apt ruby",
             "pip SQLAlchemy", "pip mysqlclient", "apt librsvg2-bin", "apt libmariadb-dev", "apt mariadb-server",
         ] {
             #expect(all.contains(package), "all: \(package) missing from \(all)")
         }
-        let node = try plan("node-mysql2,sqlalchemy")
+        let node = try await plan("node-mysql2,sqlalchemy")
         #expect(node.contains("apt nodejs") && node.contains("pip SQLAlchemy") && node.contains("apt mariadb-server"))
         for other in [
             "apt golang-go", "apt default-jdk-headless", "apt php8.2-cli", "apt ruby", "pip mysqlclient",
@@ -250,15 +253,15 @@ struct CIRecipeTests {
         ] {
             #expect(!node.contains(other), "node-mysql2,sqlalchemy plans \(other)")
         }
-        let bad = try sh("ADAPTERS=cobol bash scripts/setup.sh --plan")
+        let bad = try await sh("ADAPTERS=cobol bash scripts/setup.sh --plan")
         #expect(bad.status == 2 && bad.stderr.contains("ADAPTERS names 'cobol', which is no adapter"), "\(bad.stderr)")
     }
 
     @Test("repro init writes scenarios that parse, and never overwrites")
-    func initWritesValidScenarios() throws {
+    func initWritesValidScenarios() async throws {
         let dir = ReproBinary.temporaryDirectory() + "/mine"
         defer { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
-        let first = try ReproBinary.run(["init", dir, "--driver", "sqlalchemy"])
+        let first = try await ReproBinary.run(["init", dir, "--driver", "sqlalchemy"])
         #expect(first.status == 0, "\(first.stderr)")
         let scenarios = try ScenarioFile.load(paths: [dir])
         #expect(
@@ -266,9 +269,9 @@ struct CIRecipeTests {
                 "kill-thread-sqlalchemy", "network-cut-half-open-sqlalchemy", "wait-timeout-sqlalchemy",
             ])
         #expect(scenarios.allSatisfy { $0.driver?.name == "sqlalchemy" && $0.expectations.recovered == false })
-        let again = try ReproBinary.run(["init", dir])
+        let again = try await ReproBinary.run(["init", dir])
         #expect(again.status == 2 && again.stderr.contains("already exist"))
-        let bad = try ReproBinary.run(["init", dir + "2", "--driver", "cobol"])
+        let bad = try await ReproBinary.run(["init", dir + "2", "--driver", "cobol"])
         #expect(bad.status == 2 && bad.stderr.contains("--driver 'cobol' is unknown"))
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
+import ReproTestSupport
 import Testing
 
-@Suite("docs/cli-reference.md: every command's help, as the binary prints it")
+@Suite("docs/cli-reference.md: every command's help, as the binary prints it", .ownThreads)
 struct CLIReferenceTests {
     @Test("the committed reference is what scripts/cli-reference.sh writes from this binary")
     func referenceIsCurrent() throws {

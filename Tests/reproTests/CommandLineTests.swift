@@ -1,5 +1,6 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 /// True when the tests may start mariadbd (or must, under `make test`).
@@ -8,7 +9,7 @@ let serverAvailable: Bool =
     || FileManager.default.isExecutableFile(atPath: "/usr/sbin/mariadbd")
     || FileManager.default.isExecutableFile(atPath: "/usr/bin/mariadbd")
 
-@Suite("repro usage errors exit 2 with one line naming the value")
+@Suite("repro usage errors exit 2 with one line naming the value", .ownThreads)
 struct UsageTests {
     @Test(
         "bad values",
@@ -39,8 +40,8 @@ struct UsageTests {
             (["kill-thread", "--driver", "hikari@"], "NAME@VERSION"),
             (["kill-thread", "--library", "/tmp"], "need --driver"),
         ])
-    func badUsage(arguments: [String], mention: String) throws {
-        let out = try ReproBinary.run(arguments)
+    func badUsage(arguments: [String], mention: String) async throws {
+        let out = try await ReproBinary.run(arguments)
         #expect(out.status == 2, "stderr: \(out.stderr)")
         let lines = out.stderr.split(separator: "\n")
         #expect(lines.count == 1, "one line, got: \(out.stderr)")
@@ -63,8 +64,8 @@ struct UsageTests {
             (["kill-thread", "--count", "1001"], "at most 1000"),
             (["wait-timeout", "--format", "md,pdf"], "use md, json, junit, svg"),
         ])
-    func allowedValues(arguments: [String], mention: String) throws {
-        let out = try ReproBinary.run(arguments)
+    func allowedValues(arguments: [String], mention: String) async throws {
+        let out = try await ReproBinary.run(arguments)
         #expect(out.status == 2, "stderr: \(out.stderr)")
         #expect(out.stderr.split(separator: "\n").count == 1, "one line, got: \(out.stderr)")
         #expect(out.stderr.contains(mention), "stderr: \(out.stderr)")
@@ -81,16 +82,16 @@ struct UsageTests {
             (["report", "--help"], "(values: md, json, junit, svg)"),
             (["matrix", "--help"], "(values: proxy, kernel; default: kernel)"),
         ])
-    func helpListsValues(arguments: [String], mention: String) throws {
-        let out = try ReproBinary.run(arguments)
+    func helpListsValues(arguments: [String], mention: String) async throws {
+        let out = try await ReproBinary.run(arguments)
         #expect(out.status == 0)
         let flat = out.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(flat.contains(mention), "\(out.stdout)")
     }
 
     @Test("repro matrix shares the output options: --report-dir (default reports), --json, --quiet")
-    func matrixOutputOptions() throws {
-        let out = try ReproBinary.run(["matrix", "--help"])
+    func matrixOutputOptions() async throws {
+        let out = try await ReproBinary.run(["matrix", "--help"])
         let flat = out.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(flat.contains("--report-dir <dir> Directory for report files. (default: reports)"), "\(out.stdout)")
         #expect(flat.contains("--json") && flat.contains("--quiet"))
@@ -103,17 +104,17 @@ struct UsageTests {
             ["matrix", "--scenarios", "server-restart-quiet"],
             ["matrix", "--drivers", "node-mysql", "--scenarios", "kill-thread,server-restart-crash"],
         ])
-    func restartColumnsNeedTheEmbeddedServer(arguments: [String]) throws {
+    func restartColumnsNeedTheEmbeddedServer(arguments: [String]) async throws {
         // Nothing listens on port 9: a run that tried to connect would fail differently (exit 3).
-        let out = try ReproBinary.run(arguments + ["--dsn", "mysql://root@127.0.0.1:9/"])
+        let out = try await ReproBinary.run(arguments + ["--dsn", "mysql://root@127.0.0.1:9/"])
         #expect(out.status == 2, "\(out.stderr)")
         #expect(out.stderr.contains("repro restarts only the server it started"), "\(out.stderr)")
         #expect(out.stderr.split(separator: "\n").count == 1, "\(out.stderr)")
     }
 
     @Test("path options complete file and directory names (bash completion script)")
-    func pathCompletion() throws {
-        let out = try ReproBinary.run(["--generate-completion-script", "bash"])
+    func pathCompletion() async throws {
+        let out = try await ReproBinary.run(["--generate-completion-script", "bash"])
         #expect(out.status == 0)
         let lines = out.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         func completions(after option: String) -> [String] {
@@ -128,15 +129,17 @@ struct UsageTests {
     }
 
     @Test("a malformed DSN exits 2 and never echoes the password")
-    func badDSN() throws {
-        let out = try ReproBinary.run(["wait-timeout", "--dsn", "mysql://root:hunter2-secret@127.0.0.1:notaport/db"])
+    func badDSN() async throws {
+        let out = try await ReproBinary.run([
+            "wait-timeout", "--dsn", "mysql://root:hunter2-secret@127.0.0.1:notaport/db",
+        ])
         #expect(out.status == 2)
         #expect(!out.stderr.contains("hunter2-secret"))
     }
 
     @Test("--help exits 0 and lists the subcommands")
-    func help() throws {
-        let out = try ReproBinary.run(["--help"])
+    func help() async throws {
+        let out = try await ReproBinary.run(["--help"])
         #expect(out.status == 0)
         #expect(out.stdout.contains("wait-timeout"))
         #expect(out.stdout.contains("kill-thread"))
@@ -144,13 +147,14 @@ struct UsageTests {
 }
 
 @Suite(
-    "repro end to end on an embedded server", .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+    "repro end to end on an embedded server", .ownThreads,
+    .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
 struct EndToEndTests {
     @Test("naive --json: exit 0, the error at phase query, recovered false, report files written")
-    func naiveJSON() throws {
+    func naiveJSON() async throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run([
+        let out = try await ReproBinary.run([
             "wait-timeout", "--seconds", "1", "--margin", "0.6", "--policy", "naive", "--json", "--report-dir", dir,
         ])
         #expect(out.status == 0, "stderr: \(out.stderr)")
@@ -166,10 +170,10 @@ struct EndToEndTests {
     }
 
     @Test("ping-on-borrow --json: recovered, no failed operation")
-    func pingOnBorrowJSON() throws {
+    func pingOnBorrowJSON() async throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run([
+        let out = try await ReproBinary.run([
             "wait-timeout", "--seconds", "1", "--margin", "0.6", "--policy", "ping-on-borrow", "--json", "--quiet",
             "--report-dir", dir,
         ])
@@ -181,10 +185,10 @@ struct EndToEndTests {
     }
 
     @Test("an unmet expectation exits 1")
-    func expectationFails() throws {
+    func expectationFails() async throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run([
+        let out = try await ReproBinary.run([
             "wait-timeout", "--seconds", "1", "--margin", "0.6", "--policy", "naive", "--expect-recovered", "--quiet",
             "--report-dir", dir,
         ])
@@ -193,8 +197,10 @@ struct EndToEndTests {
     }
 
     @Test("an unreachable DSN exits 3 naming host:port, without the password")
-    func unreachable() throws {
-        let out = try ReproBinary.run(["wait-timeout", "--dsn", "mysql://app:pa55-secret@127.0.0.1:1/db", "--quiet"])
+    func unreachable() async throws {
+        let out = try await ReproBinary.run([
+            "wait-timeout", "--dsn", "mysql://app:pa55-secret@127.0.0.1:1/db", "--quiet",
+        ])
         #expect(out.status == 3)
         #expect(out.stderr.contains("127.0.0.1:1"))
         #expect(!out.stderr.contains("pa55-secret"))
@@ -202,22 +208,23 @@ struct EndToEndTests {
     }
 
     @Test("a missing mariadbd exits 3 and says to run make setup")
-    func missingServer() throws {
-        let out = try ReproBinary.run(["wait-timeout", "--quiet"], environment: ["REPRO_MARIADB_PATH": "/nonexistent"])
+    func missingServer() async throws {
+        let out = try await ReproBinary.run(
+            ["wait-timeout", "--quiet"], environment: ["REPRO_MARIADB_PATH": "/nonexistent"])
         #expect(out.status == 3)
         #expect(out.stderr.contains("make setup"))
     }
 }
 
-@Suite("repro survives a closed pipe and a bad report directory")
+@Suite("repro survives a closed pipe and a bad report directory", .ownThreads)
 struct RobustnessTests {
     @Test(
         "negative knob values are rejected by range, not as a missing value",
         arguments: [
             "--max-idle", "--max-lifetime", "--keepalive", "--connect-timeout", "--read-timeout", "--write-timeout",
         ])
-    func negativeKnobs(option: String) throws {
-        let out = try ReproBinary.run(["wait-timeout", option, "-1"])
+    func negativeKnobs(option: String) async throws {
+        let out = try await ReproBinary.run(["wait-timeout", option, "-1"])
         #expect(out.status == 2)
         #expect(out.stderr.contains("out of range"), "\(out.stderr)")
     }
@@ -225,8 +232,8 @@ struct RobustnessTests {
     @Test(
         "an unwritable --report-dir fails with exit 3 before anything runs",
         .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
-    func unwritableReportDir() throws {
-        let out = try ReproBinary.run(["kill-thread", "--report-dir", "/proc/repro-x", "--json"])
+    func unwritableReportDir() async throws {
+        let out = try await ReproBinary.run(["kill-thread", "--report-dir", "/proc/repro-x", "--json"])
         #expect(out.status == 3)
         #expect(out.stderr.contains("--report-dir '/proc/repro-x'"), "\(out.stderr)")
         #expect(out.stderr.contains("writable directory"))

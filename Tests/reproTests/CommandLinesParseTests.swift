@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 @testable import repro
 
 /// Every `repro …` line repro prints for a person to run (a drivers-matrix cell's, a policy-matrix cell's, an error
 /// catalog entry's) parses with repro's own parser, validation included: a line a user copies must run.
-@Suite("the command lines repro writes parse as repro commands")
+@Suite("the command lines repro writes parse as repro commands", .ownThreads)
 struct CommandLinesParseTests {
     /// Splits a line as a POSIX shell does for the words repro writes: spaces, single and double quotes.
     static func words(_ line: String) -> [String] {

@@ -1,5 +1,6 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -10,11 +11,12 @@ import Testing
 private let nodePath = ProcessInfo.processInfo.environment["NODE_PATH"] ?? ""
 
 /// Runs repro with `--json` and returns the single scenario of its report.
-private func runJSON(_ arguments: [String], timeout: TimeInterval = 180) throws -> (ReproBinary.Outcome, [String: Any])
-{
+private func runJSON(_ arguments: [String], timeout: TimeInterval = 180) async throws -> (
+    ReproBinary.Outcome, [String: Any]
+) {
     let dir = ReproBinary.temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let out = try ReproBinary.run(arguments + ["--json", "--quiet", "--report-dir", dir], timeout: timeout)
+    let out = try await ReproBinary.run(arguments + ["--json", "--quiet", "--report-dir", dir], timeout: timeout)
     let report = (try? JSONSerialization.jsonObject(with: Data(out.stdout.utf8))) as? [String: Any]
     let scenario = (report?["scenarios"] as? [[String: Any]])?.first ?? [:]
     return (out, scenario)
@@ -31,11 +33,11 @@ private func timelineDetails(_ scenario: [String: Any], event: String) -> [Strin
     }
 }
 
-@Suite("real driver stacks as the pool under test", .serialized, .enabled(if: serverAvailable))
+@Suite("real driver stacks as the pool under test", .ownThreads, .serialized, .enabled(if: serverAvailable))
 struct DriverCommandTests {
     @Test("repro drivers lists eight available adapters with versions")
-    func drivers() throws {
-        let out = try ReproBinary.run(["drivers", "--node-path", nodePath])
+    func drivers() async throws {
+        let out = try await ReproBinary.run(["drivers", "--node-path", nodePath])
         #expect(out.status == 0, "stdout: \(out.stdout) stderr: \(out.stderr)")
         for name in AdapterCatalog.preferredOrder {
             #expect(out.stdout.contains("✓ \(name)"), "\(name) missing in: \(out.stdout)")
@@ -46,22 +48,22 @@ struct DriverCommandTests {
     }
 
     @Test("with no NODE_PATH and no --node-path, repro drivers finds mysql2 in the current directory's node_modules")
-    func findsMysql2InTheProjectsNodeModules() throws {
+    func findsMysql2InTheProjectsNodeModules() async throws {
         let project = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: project) }
-        let before = try ReproBinary.run(["drivers"], environment: ["NODE_PATH": ""], directory: project)
+        let before = try await ReproBinary.run(["drivers"], environment: ["NODE_PATH": ""], directory: project)
         #expect(
             before.stdout.contains("missing mysql2") && before.stdout.contains("./node_modules"), "\(before.stdout)")
         let modules = try #require(nodePath.split(separator: ":").first.map(String.init), "NODE_PATH names mysql2")
         try FileManager.default.createSymbolicLink(atPath: project + "/node_modules", withDestinationPath: modules)
-        let after = try ReproBinary.run(["drivers"], environment: ["NODE_PATH": ""], directory: project)
+        let after = try await ReproBinary.run(["drivers"], environment: ["NODE_PATH": ""], directory: project)
         #expect(after.stdout.contains("✓ node-mysql2") && after.stdout.contains("ok mysql2 "), "\(after.stdout)")
     }
 
     @Test(
         "django: with CONN_MAX_AGE=60 the gone-away error reaches the view; CONN_HEALTH_CHECKS replaces the connection")
-    func djangoPersistentConnections() throws {
-        let (plain, persistent) = try runJSON([
+    func djangoPersistentConnections() async throws {
+        let (plain, persistent) = try await runJSON([
             "wait-timeout", "--seconds", "1", "--driver", "django", "--driver-option", "CONN_MAX_AGE=60",
         ])
         #expect(plain.status == 0, "stderr: \(plain.stderr)")
@@ -76,7 +78,7 @@ struct DriverCommandTests {
         #expect(results.map { $0["succeeded"] as? Bool ?? false } == [false, false, false, false, true])
         #expect(timelineDetails(persistent, event: "driver-event").contains { $0.hasPrefix("close-old-connection") })
 
-        let (checked, healthy) = try runJSON([
+        let (checked, healthy) = try await runJSON([
             "wait-timeout", "--seconds", "1", "--driver", "django", "--driver-option", "CONN_MAX_AGE=60",
             "--driver-option", "CONN_HEALTH_CHECKS=true",
         ])
@@ -86,14 +88,14 @@ struct DriverCommandTests {
         #expect(timelineDetails(healthy, event: "driver-event").contains { $0.hasPrefix("health-check-failed") })
 
         // The default, CONN_MAX_AGE=0: every request connects anew, so nothing idles long enough to die.
-        let (fresh, closing) = try runJSON(["wait-timeout", "--seconds", "1", "--driver", "django"])
+        let (fresh, closing) = try await runJSON(["wait-timeout", "--seconds", "1", "--driver", "django"])
         #expect(fresh.status == 0, "stderr: \(fresh.stderr)")
         #expect(callerErrors(closing).isEmpty)
     }
 
     @Test("go-sql: a half-open cut reaches the caller as invalid connection (bytes written, no retry)")
-    func goHalfOpen() throws {
-        let (out, s) = try runJSON(["network-cut", "--mode", "half-open", "--driver", "go-sql"])
+    func goHalfOpen() async throws {
+        let (out, s) = try await runJSON(["network-cut", "--mode", "half-open", "--driver", "go-sql"])
         #expect(out.status == 0, "stderr: \(out.stderr)")
         let first = try #require(callerErrors(s).first)
         let driver = try #require(first["driver"] as? [String: Any])
@@ -107,8 +109,8 @@ struct DriverCommandTests {
     }
 
     @Test("node-mysql2: read ECONNRESET reaches the caller; the retry-on-getConnection branch never runs")
-    func mysql2HalfOpen() throws {
-        let (out, s) = try runJSON([
+    func mysql2HalfOpen() async throws {
+        let (out, s) = try await runJSON([
             "network-cut", "--mode", "half-open", "--driver", "node-mysql2", "--driver-option",
             "app.retryGetConnection=true", "--node-path", nodePath,
         ])
@@ -123,10 +125,10 @@ struct DriverCommandTests {
     }
 
     @Test("a mysql2 run's JSON and JUnit name mysql2, its pool and node, and nothing of Connector/C or repro's pool")
-    func driverReportsDescribeTheDriver() throws {
+    func driverReportsDescribeTheDriver() async throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             ["network-cut", "--mode", "half-open", "--driver", "node-mysql2", "--node-path", nodePath, "--quiet"]
                 + ["--report-dir", dir], timeout: 180)
         #expect(out.status == 0, "stderr: \(out.stderr)")
@@ -163,14 +165,14 @@ struct DriverCommandTests {
         // The schema accepts a real driver's report as it is (null client and policy, structured events).
         let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("docs/report.schema.json").path
-        let validated = try ReproBinary.run(
+        let validated = try await ReproBinary.run(
             [
                 "python3", "-c",
                 "import json, sys, jsonschema; jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.load(open(sys.argv[2])))",
                 schema, path,
             ], executable: "/usr/bin/env", directory: dir)
         #expect(validated.status == 0, "the schema refuses a mysql2 report: \(validated.stderr)")
-        let junit = try ReproBinary.run(["report", path, "--format", "junit"])
+        let junit = try await ReproBinary.run(["report", path, "--format", "junit"])
         #expect(junit.status == 0, "stderr: \(junit.stderr)")
         #expect(junit.stdout.contains("name=\"client.library\" value=\"mysql2\""))
         #expect(junit.stdout.contains("name=\"client.runtime\" value=\"node "))
@@ -178,10 +180,10 @@ struct DriverCommandTests {
     }
 
     @Test("mysql2's idle sweep closes its connections before a cut after 5 s idle: 0 flows cut, and the report says so")
-    func idleSweepLeavesNothingToCut() throws {
+    func idleSweepLeavesNothingToCut() async throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             [
                 "network-cut", "--mode", "half-open", "--idle", "5", "--driver", "node-mysql2", "--driver-option",
                 "idleTimeout=2000", "--driver-option", "maxIdle=3", "--node-path", nodePath, "--json", "--quiet",
@@ -198,8 +200,8 @@ struct DriverCommandTests {
     }
 
     @Test("node-mysql2: wait_timeout is absorbed by the pool's own eviction, seen only as idle events")
-    func mysql2WaitTimeout() throws {
-        let (out, s) = try runJSON([
+    func mysql2WaitTimeout() async throws {
+        let (out, s) = try await runJSON([
             "wait-timeout", "--seconds", "2", "--driver", "node-mysql2", "--node-path", nodePath,
         ])
         #expect(out.status == 0, "stderr: \(out.stderr)")
@@ -210,8 +212,8 @@ struct DriverCommandTests {
     }
 
     @Test("hikari: KILLed idle connections fail validation (a WARN event) and nothing reaches the caller")
-    func hikariKill() throws {
-        let (out, s) = try runJSON(["kill-thread", "--driver", "hikari"])
+    func hikariKill() async throws {
+        let (out, s) = try await runJSON(["kill-thread", "--driver", "hikari"])
         #expect(out.status == 0, "stderr: \(out.stderr)")
         #expect(s["recovered"] as? Bool == true)
         let events = timelineDetails(s, event: "driver-event")
@@ -219,13 +221,13 @@ struct DriverCommandTests {
     }
 
     @Test("sqlalchemy: pool_pre_ping recovers from wait_timeout; the default pool does not")
-    func sqlalchemyPrePing() throws {
-        let (ping, withPing) = try runJSON([
+    func sqlalchemyPrePing() async throws {
+        let (ping, withPing) = try await runJSON([
             "wait-timeout", "--seconds", "1", "--driver", "sqlalchemy", "--driver-option", "pool_pre_ping=true",
         ])
         #expect(ping.status == 0, "stderr: \(ping.stderr)")
         #expect(withPing["recovered"] as? Bool == true)
-        let (plain, without) = try runJSON(["wait-timeout", "--seconds", "1", "--driver", "sqlalchemy"])
+        let (plain, without) = try await runJSON(["wait-timeout", "--seconds", "1", "--driver", "sqlalchemy"])
         #expect(plain.status == 0, "stderr: \(plain.stderr)")
         let first = try #require(callerErrors(without).first)
         #expect(first["code"] as? Int == 2006)
@@ -236,15 +238,15 @@ struct DriverCommandTests {
     }
 
     @Test("activerecord: checkout's verify! absorbs a KILL; a held connection gets 2013, then 'not connected' for good")
-    func activeRecordKill() throws {
-        let (plain, pooled) = try runJSON(["kill-thread", "--driver", "activerecord"])
+    func activeRecordKill() async throws {
+        let (plain, pooled) = try await runJSON(["kill-thread", "--driver", "activerecord"])
         #expect(plain.status == 0, "stderr: \(plain.stderr)")
         #expect(pooled["recovered"] as? Bool == true)
         #expect(callerErrors(pooled).isEmpty)
         let events = timelineDetails(pooled, event: "driver-event")
         #expect(events.contains { $0.hasPrefix("reconnect") }, "events: \(events)")
 
-        let (out, held) = try runJSON(["kill-thread", "--driver", "activerecord", "--pattern", "held"])
+        let (out, held) = try await runJSON(["kill-thread", "--driver", "activerecord", "--pattern", "held"])
         #expect(out.status == 0, "stderr: \(out.stderr)")
         let errors = callerErrors(held)
         let first = try #require(errors.first)
@@ -260,8 +262,8 @@ struct DriverCommandTests {
     }
 
     @Test("php-pdo: a killed connection gives every job PDO's gone-away; reconnecting on a lost connection recovers")
-    func phpWorkers() throws {
-        let (out, plain) = try runJSON(["kill-thread", "--driver", "php-pdo"])
+    func phpWorkers() async throws {
+        let (out, plain) = try await runJSON(["kill-thread", "--driver", "php-pdo"])
         #expect(out.status == 0, "stderr: \(out.stderr)")
         let first = try #require(callerErrors(plain).first)
         #expect(first["code"] as? Int == 2006)
@@ -273,7 +275,7 @@ struct DriverCommandTests {
         let results = (plain["operationResults"] as? [[String: Any]]) ?? []
         #expect(results.map { $0["succeeded"] as? Bool ?? true } == [false, false, false, false, false])
 
-        let (mysqliOut, mysqli) = try runJSON([
+        let (mysqliOut, mysqli) = try await runJSON([
             "kill-thread", "--driver", "php-pdo", "--driver-option", "app.driver=mysqli",
         ])
         #expect(mysqliOut.status == 0, "stderr: \(mysqliOut.stderr)")
@@ -281,7 +283,7 @@ struct DriverCommandTests {
         #expect(other["class"] as? String == "mysqli_sql_exception")
         #expect(other["message"] as? String == "MySQL server has gone away")
 
-        let (retryOut, retried) = try runJSON([
+        let (retryOut, retried) = try await runJSON([
             "kill-thread", "--driver", "php-pdo", "--driver-option", "app.reconnectOnLostConnection=true",
         ])
         #expect(retryOut.status == 0, "stderr: \(retryOut.stderr)")
@@ -292,8 +294,10 @@ struct DriverCommandTests {
     }
 
     @Test("unknown --driver-option exits 2 and lists the keys the adapter knows")
-    func unknownOption() throws {
-        let out = try ReproBinary.run(["kill-thread", "--driver", "go-sql", "--driver-option", "MaxIdle=3", "--quiet"])
+    func unknownOption() async throws {
+        let out = try await ReproBinary.run([
+            "kill-thread", "--driver", "go-sql", "--driver-option", "MaxIdle=3", "--quiet",
+        ])
         #expect(out.status == 2, "stderr: \(out.stderr)")
         #expect(out.stderr.contains("'MaxIdle'"))
         #expect(out.stderr.contains("SetMaxIdleConns"))
@@ -301,10 +305,10 @@ struct DriverCommandTests {
     }
 
     @Test("repro matrix --drivers: a real stack and the preset that models it, side by side, from real runs")
-    func driversMatrix() throws {
+    func driversMatrix() async throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             [
                 "matrix", "--drivers", "node-mysql", "--configs", "default", "--scenarios",
                 "kill-thread,held-kill-thread",
@@ -335,8 +339,9 @@ struct DriverCommandTests {
             (["--drivers", "go-sql", "--configs", "best"], "use default, recommended or both"),
             (["--drivers", "go-sql", "--scenarios", "kill-thread,meteor"], "--scenarios 'meteor' is unknown"),
         ])
-    func driversMatrixUsage(arguments: [String], mention: String) throws {
-        let out = try ReproBinary.run(["matrix"] + arguments + ["--report-dir", ReproBinary.temporaryDirectory()])
+    func driversMatrixUsage(arguments: [String], mention: String) async throws {
+        let out = try await ReproBinary.run(
+            ["matrix"] + arguments + ["--report-dir", ReproBinary.temporaryDirectory()])
         #expect(out.status == 2, "stdout: \(out.stdout) stderr: \(out.stderr)")
         #expect(out.stderr.contains(mention), "stderr: \(out.stderr)")
         #expect(!out.stderr.contains("mariadbd"), "nothing started")
@@ -345,8 +350,8 @@ struct DriverCommandTests {
     @Test(
         "go-sql with SetConnMaxIdleTime below the idle period: nothing left to cut, the run reports the pool's own success",
         .enabled(if: getuid() == 0))
-    func nothingToCut() throws {
-        let (out, s) = try runJSON([
+    func nothingToCut() async throws {
+        let (out, s) = try await runJSON([
             "network-cut", "--mode", "half-open", "--via", "kernel", "--driver", "go-sql", "--driver-option",
             "SetConnMaxIdleTime=300ms",
         ])
@@ -359,8 +364,8 @@ struct DriverCommandTests {
     @Test(
         "django with its default CONN_MAX_AGE=0 holds no connection between requests: nothing to kill, the run reports the pool's own success"
     )
-    func nothingToKill() throws {
-        let (out, s) = try runJSON(["kill-thread", "--driver", "django"])
+    func nothingToKill() async throws {
+        let (out, s) = try await runJSON(["kill-thread", "--driver", "django"])
         #expect(out.status == 0, "stderr: \(out.stderr)")
         #expect(s["recovered"] as? Bool == true)
         #expect(callerErrors(s).isEmpty)
@@ -368,7 +373,7 @@ struct DriverCommandTests {
     }
 }
 
-@Suite("driver usage errors exit 2 before anything runs")
+@Suite("driver usage errors exit 2 before anything runs", .ownThreads)
 struct DriverUsageTests {
     @Test(
         "bad driver flags",
@@ -383,8 +388,8 @@ struct DriverUsageTests {
             (["network-cut", "--mode", "reset", "--idle", "-1"], "--idle -1"),
             (["kill-thread", "--driver", "no-such-driver"], "'no-such-driver'"),
         ])
-    func badUsage(arguments: [String], mention: String) throws {
-        let out = try ReproBinary.run(arguments)
+    func badUsage(arguments: [String], mention: String) async throws {
+        let out = try await ReproBinary.run(arguments)
         #expect(out.status == 2, "stderr: \(out.stderr)")
         #expect(out.stderr.split(separator: "\n").count == 1, "one line, got: \(out.stderr)")
         #expect(out.stderr.contains(mention), "stderr: \(out.stderr)")
@@ -393,7 +398,7 @@ struct DriverUsageTests {
 
 /// Adapters that break the protocol: each must end the run with exit 3 and one clear line, and leave no
 /// process behind.
-@Suite("broken adapters give exit 3 and leave nothing running", .serialized, .enabled(if: serverAvailable))
+@Suite("broken adapters give exit 3 and leave nothing running", .ownThreads, .serialized, .enabled(if: serverAvailable))
 struct BrokenAdapterTests {
     /// A tiny adapter in Python: answers hello/open/warm, then misbehaves as `mode` says.
     static let script = #"""
@@ -455,10 +460,10 @@ struct BrokenAdapterTests {
             ("no-close-answer", "did not answer 'close'"),
             ("closes-stdout", "closed its output (stdout) while still running"),
         ])
-    func broken(mode: String, mention: String) throws {
+    func broken(mode: String, mention: String) async throws {
         let (root, pidFile) = try Self.makeAdapter(mode)
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             ["wait-timeout", "--seconds", "1", "--driver", mode, "--driver-deadline", "2", "--quiet"],
             environment: ["REPRO_ADAPTERS": root], timeout: 120)
         #expect(out.status == 3, "stdout: \(out.stdout) stderr: \(out.stderr)")
@@ -470,12 +475,12 @@ struct BrokenAdapterTests {
     }
 
     @Test("an adapter that stops reading its input under load: the write's deadline ends the run, exit 3")
-    func stopsReading() throws {
+    func stopsReading() async throws {
         let (root, pidFile) = try Self.makeAdapter("stops-reading")
         defer { try? FileManager.default.removeItem(atPath: root) }
         // A statement longer than the pipe holds (64 KiB): its request cannot be written while nobody reads.
         let query = "SELECT '" + String(repeating: "x", count: 100_000) + "'"
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             [
                 "wait-timeout", "--seconds", "1", "--driver", "stops-reading", "--driver-deadline", "2",
                 "--concurrency",
@@ -489,10 +494,10 @@ struct BrokenAdapterTests {
     }
 
     @Test("a grandchild that left the adapter's process group with setsid is stopped with it")
-    func setsidGrandchildStopped() throws {
+    func setsidGrandchildStopped() async throws {
         let (root, _) = try Self.makeAdapter("setsid-grandchild")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             ["wait-timeout", "--seconds", "1", "--driver", "setsid-grandchild", "--quiet"],
             environment: ["REPRO_ADAPTERS": root], timeout: 120)
         #expect(out.status == 0 || out.status == 1, "stderr: \(out.stderr)")

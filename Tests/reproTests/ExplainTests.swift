@@ -1,11 +1,12 @@
 import Foundation
+import ReproTestSupport
 import Testing
 
-@Suite("repro explain")
+@Suite("repro explain", .ownThreads)
 struct ExplainTests {
     @Test("--verbose: a pasted message prints every entry's meaning, where it was measured, and the commands")
-    func explains() throws {
-        let out = try ReproBinary.run([
+    func explains() async throws {
+        let out = try await ReproBinary.run([
             "explain", "--verbose", "Can't add new command when connection is in closed state",
         ])
         #expect(out.status == 0)
@@ -19,8 +20,8 @@ struct ExplainTests {
     }
 
     @Test("the original report's EPIPE answers with the release, the condition and what survived it")
-    func explainsTheOriginalReport() throws {
-        let out = try ReproBinary.run(["explain", "--verbose", "This socket has been ended by the other party"])
+    func explainsTheOriginalReport() async throws {
+        let out = try await ReproBinary.run(["explain", "--verbose", "This socket has been ended by the other party"])
         #expect(out.status == 0)
         #expect(out.stdout.contains("The application was suspended while its idle connections died"))
         #expect(
@@ -35,8 +36,8 @@ struct ExplainTests {
     }
 
     @Test("PHP's gone-away answers with the worker rows that hit it and the reconnecting worker that recovered")
-    func explainsPHPGoneAway() throws {
-        let out = try ReproBinary.run([
+    func explainsPHPGoneAway() async throws {
+        let out = try await ReproBinary.run([
             "explain", "--verbose", "SQLSTATE[HY000]: General error: 2006 MySQL server has gone away",
         ])
         #expect(out.status == 0)
@@ -64,8 +65,8 @@ struct ExplainTests {
             ("node-mysql2", "This socket has been ended by the other party"),
             ("go-sql", "invalid connection"),
         ])
-    func shortAnswerReproduces(driver: String, message: String) throws {
-        let out = try ReproBinary.run(["explain", "--driver", driver, message])
+    func shortAnswerReproduces(driver: String, message: String) async throws {
+        let out = try await ReproBinary.run(["explain", "--driver", driver, message])
         #expect(out.status == 0, "stderr: \(out.stderr)")
         let lines = out.stdout.components(separatedBy: "\n")
         #expect(lines.count <= 25 && out.stdout.count <= 2400, "one screen: \(lines.count) lines\n\(out.stdout)")
@@ -75,7 +76,7 @@ struct ExplainTests {
         #expect(command.contains("--driver"), "\(command)")
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ran = try ReproBinary.run(command + ["--json", "--quiet", "--report-dir", dir], timeout: 240)
+        let ran = try await ReproBinary.run(command + ["--json", "--quiet", "--report-dir", dir], timeout: 240)
         #expect(ran.status == 0, "\(command): \(ran.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any]
         let errors = ((report?["scenarios"] as? [[String: Any]])?.first?["errors"] as? [[String: Any]]) ?? []
@@ -84,40 +85,40 @@ struct ExplainTests {
     }
 
     @Test("an unknown --driver is a usage error naming the adapters")
-    func unknownDriver() throws {
-        let out = try ReproBinary.run(["explain", "--driver", "cobol", "2006"])
+    func unknownDriver() async throws {
+        let out = try await ReproBinary.run(["explain", "--driver", "cobol", "2006"])
         #expect(out.status == 2)
         #expect(out.stderr.contains("unknown --driver 'cobol': use one of node-mysql2"), "\(out.stderr)")
     }
 
     @Test("nonsense exits 1 and names the closest entries")
-    func nonsense() throws {
-        let out = try ReproBinary.run(["explain", "banana", "smoothie"])
+    func nonsense() async throws {
+        let out = try await ReproBinary.run(["explain", "banana", "smoothie"])
         #expect(out.status == 1)
         #expect(out.stderr.contains("no catalog entry matches 'banana smoothie'"))
         #expect(out.stderr.contains("closest:"))
     }
 
     @Test("with a matrix file, it says which policies recovered")
-    func quotesMatrix() throws {
+    func quotesMatrix() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         let matrix = root.appendingPathComponent("docs/matrix.json").path
         try #require(FileManager.default.fileExists(atPath: matrix), "docs/matrix.json is committed (make matrix)")
-        let out = try ReproBinary.run(["explain", "--verbose", "2006", "--matrix", matrix])
+        let out = try await ReproBinary.run(["explain", "--verbose", "2006", "--matrix", matrix])
         #expect(out.status == 0)
         #expect(out.stdout.contains("wait-timeout: recovered with"))
     }
 
     @Test("repro report renders the committed drivers matrix as Markdown, and refuses JUnit for it")
-    func reportDrivers() throws {
+    func reportDrivers() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         let file = root.appendingPathComponent("docs/drivers.json").path
-        let md = try ReproBinary.run(["report", file])
+        let md = try await ReproBinary.run(["report", file])
         #expect(md.status == 0, "stderr: \(md.stderr)")
         #expect(md.stdout.hasPrefix("# What real driver stacks do when idle connections die"))
-        let junit = try ReproBinary.run(["report", file, "--format", "junit"])
+        let junit = try await ReproBinary.run(["report", file, "--format", "junit"])
         #expect(junit.status == 2)
         #expect(junit.stderr.contains("is a drivers matrix"))
     }

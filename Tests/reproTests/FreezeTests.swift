@@ -1,5 +1,6 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -8,7 +9,7 @@ import Testing
 
 /// `repro freeze` end to end: the original mysql2 messages reach the application in order, and no process of the
 /// pool under test is left stopped, whatever happens to repro.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct FreezeTests {
     /// The mysql2 releases staged beside the checkout (see the Makefile's REPRO_NODE_VERSIONS).
     static let versions =
@@ -24,8 +25,8 @@ struct FreezeTests {
         }
     }
 
-    @Test func mysql2FrozenDuringAKillShowsTheOriginalPairInOrder() throws {
-        let run = try ReproBinary.run([
+    @Test func mysql2FrozenDuringAKillShowsTheOriginalPairInOrder() async throws {
+        let run = try await ReproBinary.run([
             "freeze", "--during", "kill-thread", "--driver", "node-mysql2", "--node-path",
             Self.versions + "/mysql2-2.2.5/node_modules", "--json",
             "--report-dir", ReproBinary.temporaryDirectory(),
@@ -42,8 +43,8 @@ struct FreezeTests {
         #expect(run.stdout.contains("\"version\" : \"2.2.5\""), "the report names the release that was loaded")
     }
 
-    @Test func newestMysql2FrozenDuringAWaitTimeoutWritesToResetSockets() throws {
-        let run = try ReproBinary.run([
+    @Test func newestMysql2FrozenDuringAWaitTimeoutWritesToResetSockets() async throws {
+        let run = try await ReproBinary.run([
             "freeze", "--during", "wait-timeout", "--driver", "node-mysql2", "--json",
             "--report-dir", ReproBinary.temporaryDirectory(),
         ])
@@ -52,14 +53,14 @@ struct FreezeTests {
         #expect(errors.contains { $0.message == "write ECONNRESET" }, "\(errors)")
     }
 
-    @Test func badFreezeInputIsOneLineAndExitTwo() throws {
+    @Test func badFreezeInputIsOneLineAndExitTwo() async throws {
         for (arguments, needle) in [
             (["freeze", "--for", "1"], "too short for --during wait-timeout"),
             (["freeze", "--for", "0"], "--for 0 is out of range"),
             (["freeze", "--during", "network-cut:close"], "network-cut:close"),
             (["freeze", "--pattern", "held", "--policy", "naive"], "pool pattern only"),
         ] {
-            let run = try ReproBinary.run(arguments)
+            let run = try await ReproBinary.run(arguments)
             #expect(run.status == 2, "\(arguments): \(run.stderr)")
             #expect(run.stderr.contains(needle), "\(arguments): \(run.stderr)")
             #expect(!run.stderr.contains("Fatal error"))
@@ -115,7 +116,7 @@ struct FreezeTests {
 
     /// The kernel continues a stopped group once it is orphaned; under a subreaper of the same session (systemd,
     /// tini, a CI runner) it is not orphaned and stays stopped: only the next run can end it.
-    @Test func aFreezeKilledOutrightUnderASubreaperIsContinuedAndKilledByTheNextRun() throws {
+    @Test func aFreezeKilledOutrightUnderASubreaperIsContinuedAndKilledByTheNextRun() async throws {
         let scratch = try makeSignalScratch()
         defer { removeSignalScratch(scratch) }
         #expect(SuspendedGroup.adoptOrphans(true))
@@ -126,9 +127,9 @@ struct FreezeTests {
         let (repro, group) = try Self.startFrozen(scratch, environment: records)
         kill(repro.pid, SIGKILL)
         _ = repro.wait(timeout: .seconds(5))
-        Thread.sleep(forTimeInterval: 0.5)
+        try? await Task.sleep(for: .milliseconds(500))
         #expect(Self.members(of: group).contains { $0.state == "T" }, "\(Self.members(of: group))")
-        let sweep = try ReproBinary.run(
+        let sweep = try await ReproBinary.run(
             ["kill-thread", "--policy", "naive", "--idle", "0", "--report-dir", ReproBinary.temporaryDirectory()],
             environment: records)
         #expect(sweep.status == 0, "\(sweep.stderr)")
@@ -140,7 +141,7 @@ struct FreezeTests {
         for _ in 0..<100 {
             while waitpid(-group, &status, WNOHANG) > 0 {}
             if Self.members(of: group).isEmpty { break }
-            Thread.sleep(forTimeInterval: 0.05)
+            try? await Task.sleep(for: .milliseconds(50))
         }
         #expect(Self.members(of: group).isEmpty, "left behind: \(Self.members(of: group))")
     }

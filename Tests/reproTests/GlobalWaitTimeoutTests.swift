@@ -1,10 +1,11 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 /// `--scope global` on a server shared with the tester: an embedded server this test
 /// starts, used as a user's server through REPRO_DSN with --allow-global, and acted on during repro's idle phase.
-@Suite("Global wait_timeout on a shared server", .serialized, .enabled(if: serverAvailable))
+@Suite("Global wait_timeout on a shared server", .ownThreads, .serialized, .enabled(if: serverAvailable))
 struct GlobalWaitTimeoutTests {
     /// A repro process running in the background, its output in files (a pipe nobody reads could block it).
     final class Background {
@@ -156,7 +157,7 @@ struct GlobalWaitTimeoutTests {
     @Test(
         "a restore that cannot work says what to run by hand, in the report too, and exits 3, also on Ctrl-C",
         arguments: [false, true])
-    func failedRestoreIsLoud(interrupted: Bool) throws {
+    func failedRestoreIsLoud(interrupted: Bool) async throws {
         let server = try ManagedServer.start()
         defer { server.stop() }
         let admin = try Self.connect(server)
@@ -185,7 +186,7 @@ struct GlobalWaitTimeoutTests {
             #expect(!timeline.contains { $0.contains("(restored") }, "\(timeline)")
         }
         // The record it left is put back by the next run on this server, whatever its scope.
-        let next = try ReproBinary.run(
+        let next = try await ReproBinary.run(
             ["wait-timeout", "--seconds", "1", "--margin", "0.1", "--quiet", "--report-dir", run.directory],
             environment: ["REPRO_DSN": Self.dsn(server)])
         #expect(next.status == 0, "\(next.stderr)")
@@ -214,7 +215,7 @@ struct GlobalWaitTimeoutTests {
     }
 
     @Test("after a SIGKILL the next run puts the original back and says so")
-    func killedRunIsRepairedByTheNext() throws {
+    func killedRunIsRepairedByTheNext() async throws {
         let server = try ManagedServer.start()
         defer { server.stop() }
         let admin = try Self.connect(server)
@@ -224,7 +225,7 @@ struct GlobalWaitTimeoutTests {
         killed.signal(SIGKILL)
         #expect(killed.wait() != nil)
         #expect(try Self.global(admin) == "2", "a SIGKILL leaves the test value")
-        let next = try ReproBinary.run(
+        let next = try await ReproBinary.run(
             Self.globalRun + ["--seconds", "1", "--margin", "0.1", "--quiet", "--report-dir", killed.directory],
             environment: ["REPRO_DSN": Self.dsn(server)])
         #expect(next.status == 0, "\(next.stderr)")

@@ -1,9 +1,10 @@
 import Foundation
+import ReproTestSupport
 import Testing
 
 /// `repro all --jobs`: the same verdicts as one at a time, and scenarios side by side never touch each
 /// other's connections.
-@Suite(.serialized) struct JobsTests {
+@Suite(.ownThreads, .serialized) struct JobsTests {
     /// Scenarios that each KILL their own pool's threads (idle and busy, repro's pool and real stacks whose
     /// threads repro must find itself), so a kill that crossed into a neighbour would show.
     static let files: [String: String] = [
@@ -28,9 +29,9 @@ import Testing
         var description: String { "\(name) passed=\(passed) recovered=\(recovered) first=\(firstErrorCode ?? 0)" }
     }
 
-    static func run(jobs: Int, directory: String) throws -> (verdicts: [Verdict], kills: [String: [UInt64]]) {
+    static func run(jobs: Int, directory: String) async throws -> (verdicts: [Verdict], kills: [String: [UInt64]]) {
         let reports = directory + "/reports-\(jobs)"
-        let outcome = try ReproBinary.run(
+        let outcome = try await ReproBinary.run(
             ["all", directory, "--jobs", "\(jobs)", "--report-dir", reports, "--quiet"], timeout: 240)
         #expect(outcome.status == 0, "jobs \(jobs): \(outcome.stderr)")
         let data = try Data(contentsOf: URL(fileURLWithPath: reports + "/repro-all.json"))
@@ -55,11 +56,11 @@ import Testing
         return (verdicts, kills)
     }
 
-    @Test func fourJobsGiveTheVerdictsOfOneAndKillOnlyTheirOwnThreads() throws {
+    @Test func fourJobsGiveTheVerdictsOfOneAndKillOnlyTheirOwnThreads() async throws {
         let dir = try scenarioDirectory(Self.files)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let one = try Self.run(jobs: 1, directory: dir)
-        let four = try Self.run(jobs: 4, directory: dir)
+        let one = try await Self.run(jobs: 1, directory: dir)
+        let four = try await Self.run(jobs: 4, directory: dir)
         // File order (a.yml … h.yml) is kept whatever finished first.
         #expect(four.verdicts.map(\.name) == one.verdicts.map(\.name))
         #expect(four.verdicts == one.verdicts)
@@ -74,9 +75,9 @@ import Testing
         #expect(Set(all).count == all.count, "a thread was killed by two scenarios: \(four.kills)")
     }
 
-    @Test func jobsOutOfRangeIsAUsageError() throws {
+    @Test func jobsOutOfRangeIsAUsageError() async throws {
         for bad in ["0", "33"] {
-            let outcome = try ReproBinary.run(["all", "--jobs", bad])
+            let outcome = try await ReproBinary.run(["all", "--jobs", bad])
             #expect(outcome.status == 2)
             #expect(outcome.stderr.contains("--jobs \(bad) is out of range: use 1 to 32"), "\(outcome.stderr)")
         }

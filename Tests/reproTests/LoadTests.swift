@@ -1,14 +1,15 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 /// Load mode on the embedded server: 8 workers, every fault kind, the account checked.
-@Suite(.serialized, .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+@Suite(.ownThreads, .serialized, .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
 struct LoadTests {
-    static func run(_ arguments: [String], policy: String) throws -> ScenarioResult {
+    static func run(_ arguments: [String], policy: String) async throws -> ScenarioResult {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             arguments + [
                 "--policy", policy, "--concurrency", "8", "--duration", "2", "--json", "--quiet",
                 "--report-dir", dir,
@@ -24,8 +25,8 @@ struct LoadTests {
     ]
 
     @Test(arguments: faults)
-    func everyOperationIsCountedAndRecoveryIsReported(fault: [String]) throws {
-        let s = try Self.run(fault, policy: "naive")
+    func everyOperationIsCountedAndRecoveryIsReported(fault: [String]) async throws {
+        let s = try await Self.run(fault, policy: "naive")
         let load = try #require(s.load)
         #expect(load.concurrency == 8)
         #expect(load.workers.count == 8)
@@ -45,22 +46,24 @@ struct LoadTests {
         #expect(s.timeline.count < 6_100, "events are bounded under load: \(s.timeline.count)")
     }
 
-    @Test func afterAWaitTimeoutGoSQLHidesEveryErrorWhileNaiveHandsThemToCallers() throws {
-        let go = try #require(try Self.run(["wait-timeout", "--seconds", "1"], policy: "go-sql").load)
+    @Test func afterAWaitTimeoutGoSQLHidesEveryErrorWhileNaiveHandsThemToCallers() async throws {
+        let go = try #require(try await Self.run(["wait-timeout", "--seconds", "1"], policy: "go-sql").load)
         #expect(go.failed == 0)
         #expect(go.firstCallerErrorMs == nil)
         #expect(go.fullRecoveryMs == 0)
-        let naive = try #require(try Self.run(["wait-timeout", "--seconds", "1"], policy: "naive").load)
+        let naive = try #require(try await Self.run(["wait-timeout", "--seconds", "1"], policy: "naive").load)
         #expect(naive.failed > 0)
         #expect(naive.firstCallerErrorMs != nil)
     }
 
-    @Test func impossibleLoadsAreRefusedBeforeAnythingRuns() throws {
-        let half = try ReproBinary.run(["kill-thread", "--concurrency", "4"])
+    @Test func impossibleLoadsAreRefusedBeforeAnythingRuns() async throws {
+        let half = try await ReproBinary.run(["kill-thread", "--concurrency", "4"])
         #expect(half.status == 2 && half.stderr.contains("needs both --concurrency and --duration"), "\(half.stderr)")
-        let late = try ReproBinary.run(["kill-thread", "--concurrency", "4", "--duration", "2", "--fault-at", "3"])
+        let late = try await ReproBinary.run([
+            "kill-thread", "--concurrency", "4", "--duration", "2", "--fault-at", "3",
+        ])
         #expect(late.status == 2 && late.stderr.contains("--fault-at 3.0 is out of range"), "\(late.stderr)")
-        let busy = try ReproBinary.run([
+        let busy = try await ReproBinary.run([
             "kill-thread", "--target", "busy", "--concurrency", "4", "--duration", "2",
         ])
         #expect(busy.status == 2 && busy.stderr.contains("use --target idle"), "\(busy.stderr)")
@@ -68,7 +71,7 @@ struct LoadTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "name: l\nfault: {kind: kill-thread}\nworkload: {concurrency: 4}\n".write(
             toFile: dir + "/l.yml", atomically: true, encoding: .utf8)
-        let file = try ReproBinary.run(["all", dir])
+        let file = try await ReproBinary.run(["all", dir])
         #expect(file.status == 2 && file.stderr.contains("l.yml:3"), "\(file.stderr)")
         #expect(file.stderr.contains("workload.concurrency and workload.duration"), "\(file.stderr)")
     }

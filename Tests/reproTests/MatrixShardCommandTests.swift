@@ -1,5 +1,6 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 import Yams
 
@@ -7,7 +8,7 @@ private let nodePath = ProcessInfo.processInfo.environment["NODE_PATH"] ?? ""
 
 /// `repro matrix --drivers … --shard K/N` on separate servers side by side, as CI machines run them, and
 /// `repro report --merge`: the merge is the unsharded run's report, cell for cell.
-@Suite("a sharded drivers matrix, merged", .enabled(if: serverAvailable))
+@Suite("a sharded drivers matrix, merged", .ownThreads, .enabled(if: serverAvailable))
 struct MatrixShardCommandTests {
     /// A small plan with a real stack, Go, a preset and a column that needs the server alone (a restart).
     static let plan = [
@@ -41,29 +42,36 @@ struct MatrixShardCommandTests {
     }
 
     @Test("shards 1/3, 2/3 and 3/3 run side by side and merge into the unsharded matrix, cell for cell")
-    func threeShardsMergeToTheWhole() throws {
+    func threeShardsMergeToTheWhole() async throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let runs = ["whole", "1", "2", "3"]
-        nonisolated(unsafe) var outcomes: [ReproBinary.Outcome?] = Array(repeating: nil, count: runs.count)
-        let lock = NSLock()
         // The shards run as the workflow's own step runs them, with this plan's flags and 3 shards.
         let shardStep = try Self.step("shard", "Run the shard")
         let bin = URL(fileURLWithPath: ReproBinary.path).deletingLastPathComponent().path
         let path = bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
         let flags = Self.plan.dropFirst().map { $0.isEmpty ? "''" : $0 }.joined(separator: " ")
-        DispatchQueue.concurrentPerform(iterations: runs.count) { index in
-            let name = runs[index]
-            let outcome: ReproBinary.Outcome?
-            if name == "whole" {
-                outcome = try? ReproBinary.run(Self.plan + ["--report-dir", "\(dir)/whole"], timeout: 300)
-            } else {
-                outcome = try? ReproBinary.run(
-                    ["-c", shardStep],
-                    environment: ["SHARD": name, "SHARDS": "3", "REPRO_MATRIX_FLAGS": flags, "PATH": path],
-                    timeout: 300, executable: "/bin/bash", directory: dir)
+        let outcomes = await withTaskGroup(of: (Int, ReproBinary.Outcome?).self) { group in
+            for (index, name) in runs.enumerated() {
+                group.addTask {
+                    if name == "whole" {
+                        return (
+                            index,
+                            try? await ReproBinary.run(Self.plan + ["--report-dir", "\(dir)/whole"], timeout: 300)
+                        )
+                    }
+                    return (
+                        index,
+                        try? await ReproBinary.run(
+                            ["-c", shardStep],
+                            environment: ["SHARD": name, "SHARDS": "3", "REPRO_MATRIX_FLAGS": flags, "PATH": path],
+                            timeout: 300, executable: "/bin/bash", directory: dir)
+                    )
+                }
             }
-            lock.withLock { outcomes[index] = outcome }
+            var outcomes: [ReproBinary.Outcome?] = Array(repeating: nil, count: runs.count)
+            for await (index, outcome) in group { outcomes[index] = outcome }
+            return outcomes
         }
         for (name, outcome) in zip(runs, outcomes) {
             #expect(outcome?.status == 0, "\(name): \(outcome?.stderr ?? "did not run")")
@@ -88,7 +96,7 @@ struct MatrixShardCommandTests {
 
         // The merge job's own step: the report, its Markdown and SVG, the step summary.
         let summary = dir + "/summary.md"
-        let merge = try ReproBinary.run(
+        let merge = try await ReproBinary.run(
             ["-c", try Self.step("merge", "Merge")], environment: ["GITHUB_STEP_SUMMARY": summary, "PATH": path],
             executable: "/bin/bash", directory: dir)
         #expect(merge.status == 0, "\(merge.stdout) \(merge.stderr)")
@@ -100,7 +108,7 @@ struct MatrixShardCommandTests {
 
         // The same, given in any order.
         let merged = "\(dir)/merged.json"
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             [
                 "report", "--merge", "\(dir)/shards/3/drivers.json", "\(dir)/shards/1/drivers.json",
                 "\(dir)/shards/2/drivers.json", "-o", merged,
@@ -119,17 +127,17 @@ struct MatrixShardCommandTests {
         #expect(result.rows.map(\.client.library) == whole.rows.map(\.client.library))
 
         // The merged report renders as the unsharded one does.
-        let markdown = try ReproBinary.run(["report", merged])
+        let markdown = try await ReproBinary.run(["report", merged])
         #expect(markdown.status == 0 && markdown.stdout.contains("node-mysql2"))
 
         // Two shards of three are not the matrix.
-        let partial = try ReproBinary.run([
+        let partial = try await ReproBinary.run([
             "report", "--merge", "\(dir)/shards/1/drivers.json", "\(dir)/shards/2/drivers.json",
         ])
         #expect(partial.status == 2)
         #expect(partial.stderr.contains("shard 3/3 is missing: give all 3 shards' reports"), "\(partial.stderr)")
         // An unsharded report is not a shard.
-        let notShard = try ReproBinary.run(["report", "--merge", "\(dir)/whole/drivers.json"])
+        let notShard = try await ReproBinary.run(["report", "--merge", "\(dir)/whole/drivers.json"])
         #expect(notShard.status == 2)
         #expect(notShard.stderr.contains("is not a shard's report"), "\(notShard.stderr)")
     }
@@ -175,18 +183,18 @@ struct MatrixShardCommandTests {
             (["report", "a.json", "b.json"], "give one report (or --merge with every shard's drivers.json): got 2"),
             (["report", "--merge", "/nonexistent/a.json"], "cannot read '/nonexistent/a.json'"),
         ])
-    func badInput(arguments: [String], message: String) throws {
-        let out = try ReproBinary.run(arguments)
+    func badInput(arguments: [String], message: String) async throws {
+        let out = try await ReproBinary.run(arguments)
         #expect(out.status == 2)
         #expect(out.stderr.contains(message), "\(out.stderr)")
         #expect(out.stderr.split(separator: "\n").count <= 2, "one line (and usage): \(out.stderr)")
     }
 
     @Test("REPRO_MATRIX_COLUMNS: a columns file of the user's own is read, and one that does not read is one line")
-    func columnsOfYourOwn() throws {
+    func columnsOfYourOwn() async throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let missing = try ReproBinary.run(
+        let missing = try await ReproBinary.run(
             ["matrix", "--scenarios", "kill-thread", "--quiet"],
             environment: ["REPRO_MATRIX_COLUMNS": dir + "/none.yaml"])
         #expect(missing.status == 2)
@@ -205,11 +213,11 @@ struct MatrixShardCommandTests {
 
             """
         try text.write(toFile: dir + "/columns.yaml", atomically: true, encoding: .utf8)
-        let help = try ReproBinary.run(
+        let help = try await ReproBinary.run(
             ["matrix", "--help"], environment: ["REPRO_MATRIX_COLUMNS": dir + "/columns.yaml"])
         #expect(help.stdout.contains("kill-thread-one"), "the new column is offered: \(help.stdout)")
         try (text + "- id: broken\n").write(toFile: dir + "/broken.yaml", atomically: true, encoding: .utf8)
-        let broken = try ReproBinary.run(
+        let broken = try await ReproBinary.run(
             ["matrix", "--scenarios", "kill-thread", "--quiet"],
             environment: ["REPRO_MATRIX_COLUMNS": dir + "/broken.yaml"])
         #expect(broken.status == 2)

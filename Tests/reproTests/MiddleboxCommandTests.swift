@@ -1,5 +1,6 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -15,12 +16,12 @@ private let natAvailable =
     || (ProcessInfo.processInfo.environment["REPRO_REQUIRE_SERVER"] == "1" && geteuid() == 0)
 
 /// One scenario of a `--json` run, with the run's outcome.
-private func runScenario(_ arguments: [String], timeout: TimeInterval = 180) throws -> (
+private func runScenario(_ arguments: [String], timeout: TimeInterval = 180) async throws -> (
     ReproBinary.Outcome, [String: Any]
 ) {
     let dir = ReproBinary.temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let out = try ReproBinary.run(arguments + ["--json", "--quiet", "--report-dir", dir], timeout: timeout)
+    let out = try await ReproBinary.run(arguments + ["--json", "--quiet", "--report-dir", dir], timeout: timeout)
     let report = (try? JSONSerialization.jsonObject(with: Data(out.stdout.utf8))) as? [String: Any]
     return (out, (report?["scenarios"] as? [[String: Any]])?.first ?? [:])
 }
@@ -54,7 +55,7 @@ private func haproxySandboxes(in scratch: String) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: scratch)) ?? []).filter { $0.hasPrefix("repro-haproxy-") }
 }
 
-@Suite("network-cut --via nat and --via haproxy from the command line")
+@Suite("network-cut --via nat and --via haproxy from the command line", .ownThreads)
 struct MiddleboxUsageTests {
     @Test(
         "flags that do not fit the middlebox exit 2 with the fix",
@@ -67,8 +68,8 @@ struct MiddleboxUsageTests {
             (["network-cut", "--via", "nat", "--keepalive-time", "0"], "--keepalive-time 0 is out of range"),
             (["matrix", "--drivers", "all", "--via", "nat"], "'nat' is invalid for '--via"),
         ])
-    func refusals(arguments: [String], message: String) throws {
-        let out = try ReproBinary.run(arguments + ["--quiet"], timeout: 30)
+    func refusals(arguments: [String], message: String) async throws {
+        let out = try await ReproBinary.run(arguments + ["--quiet"], timeout: 30)
         #expect(out.status == 2, "stderr: \(out.stderr)")
         #expect(out.stderr.contains(message), "stderr: \(out.stderr)")
         #expect(!out.stderr.contains("Fatal error"))
@@ -76,27 +77,27 @@ struct MiddleboxUsageTests {
 }
 
 @Suite(
-    "A real middlebox in front of real mysql2", .serialized,
+    "A real middlebox in front of real mysql2", .ownThreads, .serialized,
     .enabled(if: serverAvailable && natAvailable, "needs root, mariadbd, iproute2, iptables and conntrack"))
 struct MiddleboxCommandTests {
     @Test("mysql2's defaults hang behind a NAT that forgot the flows; a 1 s keepalive keeps them; 500 ms does not")
-    func mysql2KeepaliveThroughNAT() throws {
+    func mysql2KeepaliveThroughNAT() async throws {
         let base = [
             "network-cut", "--via", "nat", "--idle-timeout", "2", "--idle", "4", "--driver", "node-mysql2",
             "--node-path", nodePath, "--driver-deadline", "1", "--operations", "2",
         ]
-        let (out, defaults) = try runScenario(base)
+        let (out, defaults) = try await runScenario(base)
         #expect(out.status == 0, "stderr: \(out.stderr)")
         #expect(defaults["recovered"] as? Bool == false)
         #expect(
             faultLine(defaults).contains("the NAT still tracks 0 of the pool's 4 flow(s)"), "\(faultLine(defaults))")
         let keepalive = ["--driver-option", "enableKeepAlive=true", "--driver-option"]
-        let (_, kept) = try runScenario(base + keepalive + ["keepAliveInitialDelay=1000"])
+        let (_, kept) = try await runScenario(base + keepalive + ["keepAliveInitialDelay=1000"])
         #expect(kept["recovered"] as? Bool == true, "\(faultLine(kept))")
         #expect(faultLine(kept).contains("the NAT still tracks 4 of the pool's 4 flow(s)"), "\(faultLine(kept))")
         #expect(faultLine(kept).contains("keepalive probe due in"), "\(faultLine(kept))")
         // Node takes whole seconds: 500 ms becomes 0, which leaves the kernel's 2 hours. The timers say so.
-        let (_, rounded) = try runScenario(base + keepalive + ["keepAliveInitialDelay=500"])
+        let (_, rounded) = try await runScenario(base + keepalive + ["keepAliveInitialDelay=500"])
         #expect(rounded["recovered"] as? Bool == false)
         #expect(faultLine(rounded).contains("keepalive probe due in 119min"), "\(faultLine(rounded))")
         for s in [defaults, kept, rounded] {
@@ -106,8 +107,8 @@ struct MiddleboxCommandTests {
     }
 
     @Test("HAProxy closes idle flows whatever keepalive mysql2 runs: its probe connection gets FIN")
-    func mysql2ThroughHAProxy() throws {
-        let (out, s) = try runScenario([
+    func mysql2ThroughHAProxy() async throws {
+        let (out, s) = try await runScenario([
             "network-cut", "--via", "haproxy", "--idle-timeout", "2", "--idle", "4", "--driver", "node-mysql2",
             "--node-path", nodePath, "--driver-option", "enableKeepAlive=true", "--driver-option",
             "keepAliveInitialDelay=1000",
@@ -123,7 +124,7 @@ struct MiddleboxCommandTests {
 
     @Test(
         "Ctrl-C while idle behind the NAT or HAProxy exits 130 and leaves nothing; SIGKILL leaves it for the next run")
-    func cleanupOnSignals() throws {
+    func cleanupOnSignals() async throws {
         let scratch = try makeSignalScratch()
         defer { removeSignalScratch(scratch) }
         for via in ["nat", "haproxy"] {
@@ -154,7 +155,7 @@ struct MiddleboxCommandTests {
                     let left = via == "nat" ? IdleTimeoutNAT.traces(block: block) : haproxySandboxes(in: scratch)
                     #expect(!left.isEmpty, "\(via): a SIGKILLed run cannot clean up")
                     // The next run sweeps it (any command that opens a session).
-                    let next = try ReproBinary.run(
+                    let next = try await ReproBinary.run(
                         ["kill-thread", "--quiet", "--report-dir", scratch + "/reports"],
                         environment: ["TMPDIR": scratch], timeout: 90)
                     #expect(next.status == 0, "stderr: \(next.stderr)")

@@ -1,5 +1,6 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 private let required = ProcessInfo.processInfo.environment["REPRO_REQUIRE_SERVER"] == "1"
@@ -41,18 +42,18 @@ private final class APIProxy {
 
 /// Runs `arguments` through /usr/bin/env (a bounded wait, as every end-to-end test) and returns its exit status and
 /// everything it printed.
-private func run(_ arguments: [String]) throws -> (Int32, String) {
-    let outcome = try ReproBinary.run(arguments, executable: "/usr/bin/env")
+private func run(_ arguments: [String]) async throws -> (Int32, String) {
+    let outcome = try await ReproBinary.run(arguments, executable: "/usr/bin/env")
     return (outcome.status, outcome.stdout + outcome.stderr)
 }
 
-@Suite("repro proxy --api driven by Toxiproxy's own client and by plain HTTP", .serialized)
+@Suite("repro proxy --api driven by Toxiproxy's own client and by plain HTTP", .ownThreads, .serialized)
 struct ProxyAPICommandTests {
     @Test(
         "toxiproxy-python makes a proxy and a reset_peer toxic; PyMySQL behind it gets the reset, then recovers",
         .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"),
         .enabled(if: required || pythonImports("toxiproxy"), "toxiproxy-python not installed: run `make setup`"))
-    func toxiproxyClientResetsPyMySQL() throws {
+    func toxiproxyClientResetsPyMySQL() async throws {
         let session = try ReproSession.open(dsn: nil)
         defer { session.close() }
         let proxy = try APIProxy()
@@ -90,7 +91,7 @@ struct ProxyAPICommandTests {
             p.destroy()
             print("proxies left", len(server.proxies()))
             """
-        let (status, text) = try run(["python3", "-c", script])
+        let (status, text) = try await run(["python3", "-c", script])
         let (exit, log) = proxy.stop()
         #expect(status == 0, "\(text)")
         #expect(text.contains("before 1"), "\(text)")
@@ -107,7 +108,7 @@ struct ProxyAPICommandTests {
     @Test(
         "Node over plain HTTP: an idle_cut toxic cuts mysql2's idle connection, and GET /events says what it got",
         .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
-    func nodeDrivesIdleCut() throws {
+    func nodeDrivesIdleCut() async throws {
         let session = try ReproSession.open(dsn: nil)
         defer { session.close() }
         let proxy = try APIProxy()
@@ -149,7 +150,7 @@ struct ProxyAPICommandTests {
               c.destroy();
             })().catch((e) => { console.log('failed', e.stack); process.exit(1); });
             """
-        let (status, text) = try run(["node", "-e", script])
+        let (status, text) = try await run(["node", "-e", script])
         let (exit, _) = proxy.stop()
         #expect(status == 0, "\(text)")
         #expect(text.contains("created 201") && text.contains("toxic 200 idle_cut_downstream half-open"), "\(text)")
@@ -162,18 +163,18 @@ struct ProxyAPICommandTests {
     }
 
     @Test("--api refuses the cut options of the plain proxy, a bad --api address and a taken port, with one line each")
-    func apiUsageErrors() throws {
-        let (status, text) = try run([
+    func apiUsageErrors() async throws {
+        let (status, text) = try await run([
             ReproBinary.path, "proxy", "--api", "127.0.0.1:0", "--mode", "reset", "--after-idle", "1",
         ])
         #expect(status == 2 && text.contains("--mode does not go with --api"), "\(text)")
-        let (missing, words) = try run([ReproBinary.path, "proxy"])
+        let (missing, words) = try await run([ReproBinary.path, "proxy"])
         #expect(missing == 2 && words.contains("missing --upstream"), "\(words)")
-        let (bad, badWords) = try run([ReproBinary.path, "proxy", "--api", "nowhere"])
+        let (bad, badWords) = try await run([ReproBinary.path, "proxy", "--api", "nowhere"])
         #expect(bad == 2 && badWords.contains("is not host:port"), "\(badWords)")
         // A taken API port: exit 3, one line naming it and the fix.
         let first = try APIProxy()
-        let (taken, takenWords) = try run([ReproBinary.path, "proxy", "--api", "127.0.0.1:\(first.apiPort)"])
+        let (taken, takenWords) = try await run([ReproBinary.path, "proxy", "--api", "127.0.0.1:\(first.apiPort)"])
         _ = first.stop()
         #expect(taken == 3, "\(takenWords)")
         #expect(

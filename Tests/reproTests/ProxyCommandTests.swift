@@ -1,5 +1,6 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 /// Whether python3 imports `module` (under `make test` a missing one fails the test instead of skipping it).
@@ -16,7 +17,7 @@ func pythonImports(_ module: String) -> Bool {
 
 let pymysqlAvailable = pythonImports("pymysql")
 
-@Suite("repro proxy in front of a client that is not ours")
+@Suite("repro proxy in front of a client that is not ours", .ownThreads)
 struct ProxyCommandTests {
     @Test(
         "PyMySQL through `repro proxy --after-idle` sees the idle cut; SIGTERM exits 0",
@@ -296,8 +297,8 @@ struct ProxyCommandTests {
             (["proxy", "--upstream", "127.0.0.1:3306", "--mode", "snip"], "'snip'"),
             (["proxy", "--upstream", "127.0.0.1:99999"], "out of range"),
         ])
-    func usage(arguments: [String], mention: String) throws {
-        let out = try ReproBinary.run(arguments)
+    func usage(arguments: [String], mention: String) async throws {
+        let out = try await ReproBinary.run(arguments)
         #expect(out.status == 2)
         #expect(out.stderr.contains(mention), "\(out.stderr)")
     }

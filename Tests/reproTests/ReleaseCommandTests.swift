@@ -1,5 +1,6 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 /// A staged entry (`go-sql-driver-1.8.1`, `HikariCP-6.0.0.jar`) in one of the versions directories the Makefile
@@ -13,12 +14,12 @@ private func staged(_ entry: String) throws -> String {
 }
 
 /// Runs repro with `--json` and returns its exit, the report's single scenario and its client block.
-private func runJSON(_ arguments: [String], timeout: TimeInterval = 240) throws -> (
+private func runJSON(_ arguments: [String], timeout: TimeInterval = 240) async throws -> (
     ReproBinary.Outcome, [String: Any], [String: Any]
 ) {
     let dir = ReproBinary.temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let out = try ReproBinary.run(arguments + ["--json", "--quiet", "--report-dir", dir], timeout: timeout)
+    let out = try await ReproBinary.run(arguments + ["--json", "--quiet", "--report-dir", dir], timeout: timeout)
     let report = (try? JSONSerialization.jsonObject(with: Data(out.stdout.utf8))) as? [String: Any]
     let scenario = (report?["scenarios"] as? [[String: Any]])?.first ?? [:]
     return (out, scenario, scenario["client"] as? [String: Any] ?? [:])
@@ -60,12 +61,12 @@ private func pipVersion(_ name: String) throws -> String {
 }
 
 @Suite(
-    "library releases: the user's own, NAME@VERSION, repro drivers and repro bisect", .serialized,
+    "library releases: the user's own, NAME@VERSION, repro drivers and repro bisect", .ownThreads, .serialized,
     .enabled(if: serverAvailable))
 struct ReleaseCommandTests {
     @Test("repro drivers lists every staged release, each checked against its own metadata")
-    func driversListsReleases() throws {
-        let out = try ReproBinary.run(["drivers"])
+    func driversListsReleases() async throws {
+        let out = try await ReproBinary.run(["drivers"])
         #expect(out.status == 0, "stdout: \(out.stdout) stderr: \(out.stderr)")
         for label in [
             "✓ go-sql@1.8.1", "✓ go-sql@1.9.3", "✓ go-sql@1.10.0", "✓ hikari@6.0.0+3.5.9", "✓ node-mysql2@2.2.5",
@@ -77,7 +78,7 @@ struct ReleaseCommandTests {
     }
 
     @Test("every adapter reports the installed library at the version its package manager has")
-    func installedVersionsComeFromMetadata() throws {
+    func installedVersionsComeFromMetadata() async throws {
         let nodeModules = try #require(ProcessInfo.processInfo.environment["NODE_PATH"]?.split(separator: ":").first)
         let package =
             try JSONSerialization.jsonObject(
@@ -98,7 +99,7 @@ struct ReleaseCommandTests {
             ("php-pdo", "runtimeVersion", try dpkgVersion("php8.2-cli")),
         ]
         for driver in AdapterCatalog.preferredOrder {
-            let (out, _, client) = try runJSON(["kill-thread", "--driver", driver])
+            let (out, _, client) = try await runJSON(["kill-thread", "--driver", driver])
             #expect(out.status == 0, "\(driver): \(out.stderr)")
             for want in expected where want.driver == driver {
                 #expect(client[want.field] as? String == want.version, "\(driver) \(want.field): \(client)")
@@ -107,8 +108,8 @@ struct ReleaseCommandTests {
     }
 
     @Test("--driver go-sql@1.10.0 builds the adapter against that release (a newer Go) and names it")
-    func goRelease() throws {
-        let (out, s, client) = try runJSON(["wait-timeout", "--seconds", "2", "--driver", "go-sql@1.10.0"])
+    func goRelease() async throws {
+        let (out, s, client) = try await runJSON(["wait-timeout", "--seconds", "2", "--driver", "go-sql@1.10.0"])
         #expect(out.status == 0, "stderr: \(out.stderr)")
         #expect(client["version"] as? String == "1.10.0")
         #expect(client["library"] as? String == "go-sql-driver/mysql")
@@ -116,67 +117,69 @@ struct ReleaseCommandTests {
     }
 
     @Test("--driver hikari@6.0.0 runs HikariCP 6.0.0 over the newest staged Connector/J and names both")
-    func hikariRelease() throws {
-        let (out, _, client) = try runJSON(["kill-thread", "--driver", "hikari@6.0.0"])
+    func hikariRelease() async throws {
+        let (out, _, client) = try await runJSON(["kill-thread", "--driver", "hikari@6.0.0"])
         #expect(out.status == 0, "stderr: \(out.stderr)")
         #expect(client["poolVersion"] as? String == "6.0.0")
         #expect(client["version"] as? String == "3.5.9")
     }
 
     @Test("Go, Java and Python each run a library from a path the user gives, and report what is there")
-    func libraryFromUserPath() throws {
+    func libraryFromUserPath() async throws {
         let go = try staged("go-sql-driver-1.8.1")
-        let (goOut, _, goClient) = try runJSON(["kill-thread", "--driver", "go-sql", "--library", go])
+        let (goOut, _, goClient) = try await runJSON(["kill-thread", "--driver", "go-sql", "--library", go])
         #expect(goOut.status == 0, "stderr: \(goOut.stderr)")
         #expect(goClient["version"] as? String == "1.8.1")
 
         let jars = try staged("HikariCP-6.0.0.jar") + ":/usr/share/java/mariadb-java-client.jar"
-        let (javaOut, _, javaClient) = try runJSON(["kill-thread", "--driver", "hikari", "--library", jars])
+        let (javaOut, _, javaClient) = try await runJSON(["kill-thread", "--driver", "hikari", "--library", jars])
         #expect(javaOut.status == 0, "stderr: \(javaOut.stderr)")
         #expect(javaClient["poolVersion"] as? String == "6.0.0")
         #expect(javaClient["version"] as? String == "2.7.6", "Debian's Connector/J, as the path says")
 
         let python = try staged("SQLAlchemy-1.4.54") + ":" + staged("PyMySQL-1.0.2")
-        let (pyOut, _, pyClient) = try runJSON(["kill-thread", "--driver", "sqlalchemy", "--library", python])
+        let (pyOut, _, pyClient) = try await runJSON(["kill-thread", "--driver", "sqlalchemy", "--library", python])
         #expect(pyOut.status == 0, "stderr: \(pyOut.stderr)")
         #expect(pyClient["poolVersion"] as? String == "1.4.54")
         #expect(pyClient["version"] as? String == "1.0.2")
     }
 
     @Test("a path without the library, or holding another release than asked, stops with one line and exit 3")
-    func wrongLibraryRefused() throws {
+    func wrongLibraryRefused() async throws {
         let python = try staged("SQLAlchemy-1.4.54")
-        let missing = try ReproBinary.run(["kill-thread", "--driver", "sqlalchemy", "--library", python, "--quiet"])
+        let missing = try await ReproBinary.run([
+            "kill-thread", "--driver", "sqlalchemy", "--library", python, "--quiet",
+        ])
         #expect(missing.status == 3, "stderr: \(missing.stderr)")
         #expect(missing.stderr.contains("PyMySQL"), "\(missing.stderr)")
         #expect(!missing.stderr.contains("Traceback"), "\(missing.stderr)")
 
         let old = try staged("mysql2-2.2.5") + "/node_modules"
-        let other = try ReproBinary.run([
+        let other = try await ReproBinary.run([
             "kill-thread", "--driver", "node-mysql2@3.0.0", "--library", old, "--quiet",
         ])
         #expect(other.status == 3, "stderr: \(other.stderr)")
         #expect(other.stderr.contains("loaded node-mysql2@2.2.5"), "\(other.stderr)")
 
-        let unknown = try ReproBinary.run(["kill-thread", "--driver", "hikari@9.9.9", "--quiet"])
+        let unknown = try await ReproBinary.run(["kill-thread", "--driver", "hikari@9.9.9", "--quiet"])
         #expect(unknown.status == 3)
         #expect(unknown.stderr.contains("no hikari release 9.9.9 found"), "\(unknown.stderr)")
         #expect(unknown.stderr.contains("6.0.0+3.5.9"), "it lists what there is: \(unknown.stderr)")
 
-        let malformed = try ReproBinary.run(["kill-thread", "--driver", "hikari@", "--quiet"])
+        let malformed = try await ReproBinary.run(["kill-thread", "--driver", "hikari@", "--quiet"])
         #expect(malformed.status == 2)
         #expect(malformed.stderr.contains("NAME@VERSION"), "\(malformed.stderr)")
     }
 
     @Test("matrix --driver-versions names only staged releases of the chosen stacks, before anything runs")
-    func matrixReleasesAreChecked() throws {
-        let unknown = try ReproBinary.run([
+    func matrixReleasesAreChecked() async throws {
+        let unknown = try await ReproBinary.run([
             "matrix", "--drivers", "go-sql", "--driver-versions", "go-sql@9.9.9", "--quiet", "--report-dir",
             ReproBinary.temporaryDirectory(),
         ])
         #expect(unknown.status == 3, "\(unknown.stderr)")
         #expect(unknown.stderr.contains("no go-sql release 9.9.9 found"), "\(unknown.stderr)")
-        let other = try ReproBinary.run([
+        let other = try await ReproBinary.run([
             "matrix", "--drivers", "go-sql", "--driver-versions", "hikari@6.0.0", "--quiet", "--report-dir",
             ReproBinary.temporaryDirectory(),
         ])
@@ -185,10 +188,10 @@ struct ReleaseCommandTests {
     }
 
     @Test("bisect finds where mysql2's recommended configuration starts to survive a freeze with KILLed connections")
-    func bisectNamesTheBoundary() throws {
+    func bisectNamesTheBoundary() async throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             [
                 "bisect", "--driver", "node-mysql2", "--versions", "3.23.4,2.2.5,3.1.0", "--expect-fixed-in",
                 "3.23.4", "--report-dir", dir, "freeze", "--for", "4", "--during", "kill-thread",

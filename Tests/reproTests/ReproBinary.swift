@@ -29,7 +29,26 @@ struct ReproBinary {
 
     /// Runs with a bounded wait; a hang kills the process and shows as status -1.
     /// `executable` defaults to the built repro; `directory` is the working directory (default: inherited).
+    /// The wait happens on a thread of its own: a test suspended here leaves Swift Testing's few cooperative
+    /// threads (one per core) to the other tests, which is what lets the suite's real waits overlap.
     static func run(
+        _ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 120,
+        executable: String? = nil, directory: String? = nil
+    ) async throws -> Outcome {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(
+                    with: Result {
+                        try runWaiting(
+                            arguments, environment: environment, timeout: timeout, executable: executable,
+                            directory: directory)
+                    })
+            }
+        }
+    }
+
+    /// `run` on the calling thread, for the places that cannot suspend (a `defer`).
+    static func runWaiting(
         _ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 120,
         executable: String? = nil, directory: String? = nil
     ) throws -> Outcome {
@@ -43,17 +62,18 @@ struct ReproBinary {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        // Drain both pipes while waiting so a large report cannot block the child.
+        // Drain both pipes while waiting so a large report cannot block the child. On threads of their own: the
+        // global queue's few threads, shared by every test running at once, could start a reader seconds late.
         nonisolated(unsafe) var outData = Data()
         nonisolated(unsafe) var errData = Data()
         let group = DispatchGroup()
         group.enter()
-        DispatchQueue.global().async {
+        Thread.detachNewThread {
             outData = out.fileHandleForReading.readDataToEndOfFile()
             group.leave()
         }
         group.enter()
-        DispatchQueue.global().async {
+        Thread.detachNewThread {
             errData = err.fileHandleForReading.readDataToEndOfFile()
             group.leave()
         }

@@ -1,10 +1,11 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 /// `repro serve-pool` as a parent process sees it: protocol lines on stdout only, exit 0 at EOF, and a prompt end on
 /// SIGTERM although `main` blocks the termination signals.
-@Suite("repro serve-pool")
+@Suite("repro serve-pool", .ownThreads)
 struct ServePoolCommandTests {
     /// The built binary running `serve-pool`, with pipes on stdin and stdout.
     private struct Child {

@@ -1,10 +1,11 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Synchronization
 import Testing
 
 /// A server that dies under a scenario is an environment failure, never the policy's result.
-@Suite("A server that dies mid-scenario", .serialized, .enabled(if: serverAvailable))
+@Suite("A server that dies mid-scenario", .ownThreads, .serialized, .enabled(if: serverAvailable))
 struct ServerDeathTests {
     @Test(
         "the embedded mariadbd killed with SIGKILL while the pool idles: exit 3, and the message says it died",
@@ -77,7 +78,7 @@ final class LiveRun: Sendable {
 
     private func read(_ pipe: Pipe, into append: @escaping @Sendable (Data) -> Void) {
         readers.enter()
-        DispatchQueue.global().async { [readers] in
+        Thread.detachNewThread { [readers] in
             let handle = pipe.fileHandleForReading
             while true {
                 let chunk = handle.availableData

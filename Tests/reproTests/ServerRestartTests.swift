@@ -1,16 +1,17 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 /// `repro server-restart`: the embedded server stopped (cleanly or as a crash) and started again.
-@Suite(.serialized, .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
+@Suite(.ownThreads, .serialized, .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
 struct ServerRestartTests {
-    static func run(_ mode: String, _ policy: String, _ extra: [String] = []) throws -> (
+    static func run(_ mode: String, _ policy: String, _ extra: [String] = []) async throws -> (
         ScenarioResult, ReproBinary.Outcome
     ) {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             ["server-restart", "--mode", mode, "--policy", policy, "--json", "--quiet", "--report-dir", dir] + extra,
             timeout: 120)
         let report = try Report.decode(Data(out.stdout.utf8))
@@ -18,8 +19,8 @@ struct ServerRestartTests {
     }
 
     @Test(arguments: ["graceful", "crash"])
-    func naiveHandsOutTheDeadConnectionsBeforeAndAfterTheRestart(mode: String) throws {
-        let (s, out) = try Self.run(mode, "naive")
+    func naiveHandsOutTheDeadConnectionsBeforeAndAfterTheRestart(mode: String) async throws {
+        let (s, out) = try await Self.run(mode, "naive")
         #expect(out.status == 0, "\(out.stderr)")
         #expect(s.kind == "server-restart")
         #expect(s.parameters["mode"] == mode)
@@ -45,8 +46,8 @@ struct ServerRestartTests {
     }
 
     @Test(arguments: ["graceful", "crash"])
-    func pingOnBorrowSeesConnectionsRefusedWhileDownAndRecoversAfter(mode: String) throws {
-        let (s, out) = try Self.run(mode, "ping-on-borrow")
+    func pingOnBorrowSeesConnectionsRefusedWhileDownAndRecoversAfter(mode: String) async throws {
+        let (s, out) = try await Self.run(mode, "ping-on-borrow")
         #expect(out.status == 0, "\(out.stderr)")
         // Validation throws the dead connections away; the new connections it opens are refused while down.
         let reachedCaller = s.errors.filter { $0.handledBy == nil }
@@ -59,8 +60,8 @@ struct ServerRestartTests {
     }
 
     @Test("a quiet restart: nobody tried while it was down, so every pooled connection is dead once it is back")
-    func quietRestartLeavesEveryConnectionDead() throws {
-        let (s, out) = try Self.run("graceful", "naive", ["--tries-while-down", "0"])
+    func quietRestartLeavesEveryConnectionDead() async throws {
+        let (s, out) = try await Self.run("graceful", "naive", ["--tries-while-down", "0"])
         #expect(out.status == 0, "\(out.stderr)")
         #expect(s.parameters["triesWhileDown"] == "0")
         let details = s.timeline.compactMap(\.detail)
@@ -71,37 +72,37 @@ struct ServerRestartTests {
         // The pool of 4 still holds 4 connections the server closed when it shut down: 4 of 5 operations fail.
         #expect(s.operations.failed == 4)
         #expect(s.operationResults.compactMap(\.error).allSatisfy { [2006, 2013].contains($0.error.code.rawValue) })
-        let (validated, _) = try Self.run("graceful", "ping-on-borrow", ["--tries-while-down", "0"])
+        let (validated, _) = try await Self.run("graceful", "ping-on-borrow", ["--tries-while-down", "0"])
         #expect(validated.recovered && validated.errors.allSatisfy { $0.handledBy != nil })
     }
 
-    @Test func aServerRepoStartedIsTheOnlyOneItRestarts() throws {
-        let out = try ReproBinary.run(["server-restart", "--dsn", "mysql://root@127.0.0.1:9/"])
+    @Test func aServerRepoStartedIsTheOnlyOneItRestarts() async throws {
+        let out = try await ReproBinary.run(["server-restart", "--dsn", "mysql://root@127.0.0.1:9/"])
         #expect(out.status == 2)
         #expect(out.stderr.contains("repro restarts only the server it started"), "\(out.stderr)")
         #expect(out.stderr.split(separator: "\n").count == 1)
         let file = ReproBinary.temporaryDirectory() + "/r.yml"
         try "name: r\nfault: {kind: server-restart, mode: crash, down: 0.5}\n".write(
             toFile: file, atomically: true, encoding: .utf8)
-        let all = try ReproBinary.run(["all", file], environment: ["REPRO_DSN": "mysql://root@127.0.0.1:9/"])
+        let all = try await ReproBinary.run(["all", file], environment: ["REPRO_DSN": "mysql://root@127.0.0.1:9/"])
         #expect(all.status == 2)
         #expect(all.stderr.contains("r.yml:2: scenario 'r': server-restart"), "\(all.stderr)")
     }
 
-    @Test func badValuesAreRefusedWithTheirLimits() throws {
-        let down = try ReproBinary.run(["server-restart", "--down", "601"])
+    @Test func badValuesAreRefusedWithTheirLimits() async throws {
+        let down = try await ReproBinary.run(["server-restart", "--down", "601"])
         #expect(down.status == 2)
         #expect(down.stderr.contains("--down 601.0 is out of range: use seconds from 0 to 600"), "\(down.stderr)")
-        let tries = try ReproBinary.run(["server-restart", "--tries-while-down", "11"])
+        let tries = try await ReproBinary.run(["server-restart", "--tries-while-down", "11"])
         #expect(tries.status == 2)
         #expect(tries.stderr.contains("--tries-while-down 11 is out of range: use 0 to 10"), "\(tries.stderr)")
         let file = ReproBinary.temporaryDirectory() + "/r.yml"
         try "name: r\nfault: {kind: server-restart, tries-while-down: 11}\n".write(
             toFile: file, atomically: true, encoding: .utf8)
-        let fromFile = try ReproBinary.run(["all", file])
+        let fromFile = try await ReproBinary.run(["all", file])
         #expect(fromFile.status == 2)
         #expect(fromFile.stderr.contains("r.yml:2") && fromFile.stderr.contains("0 to 10"), "\(fromFile.stderr)")
-        let mode = try ReproBinary.run(["server-restart", "--mode", "explode"])
+        let mode = try await ReproBinary.run(["server-restart", "--mode", "explode"])
         #expect(mode.status == 2)
         #expect(mode.stderr.contains("graceful") && mode.stderr.contains("crash"), "\(mode.stderr)")
     }

@@ -1,10 +1,11 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 /// repro on a server it did not start (an embedded server this test starts, used through REPRO_DSN as a
 /// user's own): it touches only its own sessions and runs only read-only SQL there.
-@Suite("A server shared with others", .serialized, .enabled(if: serverAvailable))
+@Suite("A server shared with others", .ownThreads, .serialized, .enabled(if: serverAvailable))
 struct SharedServerTests {
     static func dsn(_ server: ManagedServer, query: String = "") -> String {
         "mysql://root@127.0.0.1:\(server.endpoint.port)/\(query)"
@@ -53,7 +54,7 @@ struct SharedServerTests {
         """#
 
     @Test("kill-thread --driver kills only the pool's sessions, not another host's sessions on the same ports")
-    func bystandersOnCollidingPortsSurvive() throws {
+    func bystandersOnCollidingPortsSurvive() async throws {
         let server = try ManagedServer.start()
         defer { server.stop() }
         // A user that may connect from any address: the bystanders come from 127.0.0.2.
@@ -71,7 +72,7 @@ struct SharedServerTests {
         watcher.standardOutput = output
         watcher.standardError = output
         try watcher.run()
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             [
                 "kill-thread", "--driver", "node-mysql2", "--pool-size", "2", "--idle", "2", "--json", "--quiet",
                 "--report-dir", dir,
@@ -90,11 +91,11 @@ struct SharedServerTests {
     }
 
     @Test("--driver with ?socket= in the DSN is refused: the adapter would dial TCP to whatever listens there")
-    func socketDSNWithDriverRefused() throws {
+    func socketDSNWithDriverRefused() async throws {
         let server = try ManagedServer.start()
         defer { server.stop() }
         let socket = try #require(server.endpoint.unixSocket)
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             ["kill-thread", "--driver", "node-mysql2", "--quiet"],
             environment: ["REPRO_DSN": Self.dsn(server, query: "?socket=\(socket)")])
         #expect(out.status == 2, "stderr: \(out.stderr)")
@@ -103,32 +104,32 @@ struct SharedServerTests {
     }
 
     @Test("a --query that writes is refused there before anything runs; --allow-writes lets it run")
-    func writingQueryRefused() throws {
+    func writingQueryRefused() async throws {
         let server = try ManagedServer.start()
         defer { server.stop() }
         let admin = try Self.connect(server)
         defer { admin.close() }
         try admin.query("CREATE DATABASE precious")
         let load = ["--concurrency", "2", "--duration", "0.5", "--quiet"]
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             ["kill-thread"] + load + ["--query", "DROP DATABASE precious"], environment: ["REPRO_DSN": Self.dsn(server)]
         )
         #expect(out.status == 2, "stderr: \(out.stderr)")
         #expect(out.stderr.contains("--allow-writes") && out.stderr.split(separator: "\n").count == 1, "\(out.stderr)")
         #expect(try admin.query("SHOW DATABASES LIKE 'precious'").count == 1)
-        let allowed = try ReproBinary.run(
+        let allowed = try await ReproBinary.run(
             ["kill-thread"] + load + ["--query", "SELECT 1 FROM DUAL FOR UPDATE", "--allow-writes"],
             environment: ["REPRO_DSN": Self.dsn(server)])
         #expect(allowed.status == 0 || allowed.status == 1, "stderr: \(allowed.stderr)")
     }
 
     @Test("a long --query under load does not outlive the run on the server")
-    func leftoverQueriesKilled() throws {
+    func leftoverQueriesKilled() async throws {
         let server = try ManagedServer.start()
         defer { server.stop() }
         let admin = try Self.connect(server)
         defer { admin.close() }
-        let out = try ReproBinary.run(
+        let out = try await ReproBinary.run(
             [
                 "kill-thread", "--concurrency", "2", "--pool-size", "2", "--duration", "1", "--query",
                 "SELECT SLEEP(40)",
@@ -142,10 +143,10 @@ struct SharedServerTests {
     }
 
     @Test("kill-thread under load with every connection busy reports that, not an environment failure")
-    func saturatedPoolUnderLoad() throws {
+    func saturatedPoolUnderLoad() async throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = try ReproBinary.run([
+        let out = try await ReproBinary.run([
             "kill-thread", "--concurrency", "8", "--pool-size", "2", "--duration", "2", "--query", "SELECT SLEEP(0.3)",
             "--json", "--quiet", "--report-dir", dir,
         ])
@@ -162,10 +163,10 @@ struct SharedServerTests {
     }
 }
 
-@Suite("Hostile input to repro's own files and flags")
+@Suite("Hostile input to repro's own files and flags", .ownThreads)
 struct HostileFilesTests {
     @Test("make uninstall refuses a manifest that points outside the prefix, and removes nothing")
-    func tamperedManifest() throws {
+    func tamperedManifest() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
         for entry in ["file ../outside/keep", "file share/link/keep", "file /etc/hostname"] {
@@ -180,7 +181,7 @@ struct HostileFilesTests {
             try "file share/ours\n\(entry)\n".write(
                 toFile: prefix + "/share/repro/install-manifest", atomically: true, encoding: .utf8)
             try "ours".write(toFile: prefix + "/share/ours", atomically: true, encoding: .utf8)
-            let out = try ReproBinary.run(
+            let out = try await ReproBinary.run(
                 ["-c", "PREFIX='\(prefix)' DESTDIR= '\(root)/scripts/uninstall.sh'"], executable: "/bin/bash")
             #expect(out.status == 2, "\(entry): \(out.stderr)")
             #expect(out.stderr.contains("refusing"), "\(entry): \(out.stderr)")
@@ -190,9 +191,9 @@ struct HostileFilesTests {
     }
 
     @Test("a 100 KB --driver-option key is cut in the one-line error")
-    func longDriverOptionCut() throws {
+    func longDriverOptionCut() async throws {
         let key = String(repeating: "k", count: 100_000)
-        let out = try ReproBinary.run([
+        let out = try await ReproBinary.run([
             "kill-thread", "--driver", "node-mysql2", "--driver-option", "\(key)=1", "--quiet",
         ])
         #expect(out.status == 2, "stderr: \(out.stderr.prefix(300))")
@@ -201,19 +202,19 @@ struct HostileFilesTests {
     }
 
     @Test("repro report on JSON nested too deeply says so, exit 2")
-    func deeplyNestedReport() throws {
+    func deeplyNestedReport() async throws {
         let dir = ReproBinary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let text = "{\"a\":" + String(repeating: "[", count: 700) + String(repeating: "]", count: 700) + "}"
         try text.write(toFile: dir + "/deep.json", atomically: true, encoding: .utf8)
-        let out = try ReproBinary.run(["report", dir + "/deep.json"])
+        let out = try await ReproBinary.run(["report", dir + "/deep.json"])
         #expect(out.status == 2)
         #expect(out.stderr.contains("nested too deeply") && out.stderr.contains("limit is 512"), "\(out.stderr)")
     }
 
     @Test("--node-path's help says the directory's code runs as the user's own library")
-    func nodePathHelp() throws {
-        let out = try ReproBinary.run(["kill-thread", "--help"])
+    func nodePathHelp() async throws {
+        let out = try await ReproBinary.run(["kill-thread", "--help"])
         let words = out.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(words.contains("runs as your own library"), "\(out.stdout)")
     }

@@ -1,5 +1,6 @@
 import Foundation
 import ReproKit
+import ReproTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -147,7 +148,7 @@ func removeSignalScratch(_ scratch: String) {
     try? FileManager.default.removeItem(atPath: scratch)
 }
 
-@Suite("Signals are never lost or ignored, and a run leaves nothing behind", .serialized)
+@Suite("Signals are never lost or ignored, and a run leaves nothing behind", .ownThreads, .serialized)
 struct SignalTests {
     @Test(
         "a signal that arrives before the handlers exist is delivered once they do: 128 + signal, the interrupted line",
@@ -247,7 +248,7 @@ struct SignalTests {
     @Test(
         "SIGKILLed runs leave only sandboxes with an owner lock, and the next run removes them and their processes",
         .enabled(if: serverAvailable, "mariadbd not installed: run `make setup`"))
-    func killedRunsAreSwept() throws {
+    func killedRunsAreSwept() async throws {
         let scratch = try makeSignalScratch()
         defer { removeSignalScratch(scratch) }
         for delay in [40, 120, 250, 400, 700] {
@@ -264,7 +265,7 @@ struct SignalTests {
                 }
             }
         }
-        let next = try ReproBinary.run(
+        let next = try await ReproBinary.run(
             ["kill-thread", "--quiet", "--report-dir", scratch + "/reports"], environment: ["TMPDIR": scratch],
             timeout: 90)
         #expect(next.status == 0, "stderr: \(next.stderr)")
@@ -274,7 +275,7 @@ struct SignalTests {
 }
 
 @Suite(
-    "Another PID namespace never takes a live run's state",
+    "Another PID namespace never takes a live run's state", .ownThreads,
     .enabled(
         if: serverAvailable && geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare")
             && FileManager.default.isExecutableFile(atPath: "/usr/sbin/iptables"),
@@ -295,7 +296,7 @@ struct PIDNamespaceTests {
     }
 
     @Test("a sweeping run under unshare --pid leaves a live blackhole run's chain and sandbox alone")
-    func liveStateSurvivesSweepFromAnotherNamespace() throws {
+    func liveStateSurvivesSweepFromAnotherNamespace() async throws {
         let scratch = try makeSignalScratch()
         defer { removeSignalScratch(scratch) }
         // A blackhole the client only notices by its 5 s read timeout (time enough for the sweeper, even on a
@@ -317,7 +318,7 @@ struct PIDNamespaceTests {
         #expect(liveSandboxes.count == 1)
 
         // Sweeps chains and sandboxes (same TMPDIR), then fails fast at the server start: exit 3.
-        let sweeper = try ReproBinary.run(
+        let sweeper = try await ReproBinary.run(
             ["--pid", "--fork", "--mount-proc", ReproBinary.path, "kill-thread", "--report-dir", scratch + "/sweeper"],
             environment: ["TMPDIR": scratch, "REPRO_MARIADB_PATH": "/nonexistent"], timeout: 60,
             executable: "/usr/bin/unshare")

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# make test, after make setup and the commit stamp: every check, with the steps that do not depend on each other
+# run side by side. Each step prints its start, in seconds since the beginning, so a slow one shows.
+#
+#   background, niced   the release build for the tarball (make dist's), in its own scratch directory: SwiftPM
+#                       locks a scratch directory for the whole of any command, and this one fills the CPU the
+#                       foreground leaves idle (link steps, and the suite's real waits) without slowing it
+#   background          the adapters (Go, Java) and their per-release builds, beside the debug build
+#   foreground          the debug build with the tests, lint, the man page
+#   background          repro all on the scenarios, with their expectations, beside the suite
+#   foreground          the suite, except what needs the tarball; then, the release built, the tarball and the
+#                       suites that install and run it (DistTests, CIRecipeTests)
+#
+# Ctrl-C or a failure stops every step still running (each runs in a process group of its own).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift=${SWIFT:-swift}
+flags=(-Xswiftc -DREPRO_BUILD_COMMIT)
+reports=${REPORTS:-reports}
+logs=.build/test-logs
+mkdir -p "$logs" "$reports"
+started=$(date +%s)
+step() { echo "test: $* (at $(($(date +%s) - started)) s)"; }
+
+declare -A running=()
+stop_all() {
+    for name in "${!running[@]}"; do kill -TERM -- "-${running[$name]}" 2>/dev/null || true; done
+    for name in "${!running[@]}"; do wait "${running[$name]}" 2>/dev/null || true; done
+    running=()
+}
+trap 'stop_all' EXIT
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+
+# Starts "$@" in a process group of its own, its output in $logs/NAME.log.
+start() {
+    local name=$1
+    shift
+    setsid "$@" > "$logs/$name.log" 2>&1 &
+    running[$name]=$!
+}
+
+# Waits for a background step; on failure shows the end of its log and fails.
+finish() {
+    local name=$1 status=0
+    wait "${running[$name]}" || status=$?
+    unset "running[$name]"
+    if [ "$status" -ne 0 ]; then
+        echo "test: $name failed (exit $status); the end of $logs/$name.log:" >&2
+        tail -n 40 "$logs/$name.log" >&2
+        exit "$status"
+    fi
+}
+
+step "resolving the packages (both builds read the one Package.resolved)"
+"$swift" package resolve > /dev/null
+step "release build for the tarball, in the background (log: $logs/release.log)"
+start release nice -n 19 "$swift" build -c release "${flags[@]}" --static-swift-stdlib --product repro \
+    --scratch-path .build/release-tree
+step "adapters, in the background (log: $logs/adapters.log)"
+start adapters bash scripts/build-adapters.sh
+
+step "debug build with the tests"
+"$swift" build "${flags[@]}" --build-tests
+step "lint"
+"$swift" format lint --strict --recursive Sources Tests Package.swift Plugins
+step "man page"
+"$swift" package "${flags[@]}" --disable-sandbox plugin generate-manual --configuration debug > /dev/null
+scripts/man-sections.sh .build/plugins/GenerateManual/outputs/repro/repro.1
+finish adapters
+cat "$logs/adapters.log"
+
+step "repro all on the scenarios, in the background (log: $logs/all.log)"
+start all .build/debug/repro all Scenarios --report-dir "$reports/ci"
+step "the suite, except the tarball's"
+REPRO_REQUIRE_SERVER=1 "$swift" test "${flags[@]}" --skip-build --skip 'DistTests|CIRecipeTests'
+
+step "waiting for the release build"
+finish release
+step "the tarball"
+BUILD_DIR=.build/release-tree scripts/dist.sh
+step "the tarball's suites"
+REPRO_REQUIRE_SERVER=1 "$swift" test "${flags[@]}" --skip-build --filter 'DistTests|CIRecipeTests'
+
+step "waiting for repro all"
+finish all
+cat "$logs/all.log"
+step "passed"
