@@ -11,7 +11,7 @@
 #   foreground          the suite, except what needs the tarball; then, the release built, the tarball and the
 #                       suites that install and run it (DistTests, CIRecipeTests)
 #
-# Ctrl-C or a failure stops every step still running (each runs in a process group of its own).
+# A failure, Ctrl-C or SIGTERM stops every step still running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift=${SWIFT:-swift}
@@ -32,11 +32,16 @@ trap 'stop_all' EXIT
 trap 'stop_all; exit 130' INT
 trap 'stop_all; exit 143' TERM
 
-# Starts "$@" in a process group of its own, its output in $logs/NAME.log.
+# Job control: each background step in a process group of its own, to stop it whole. Not a session of its own
+# (setsid): with the kernel's autogroups, a new session is a new scheduling group, given as much CPU as the
+# foreground whatever its nice value.
+set -m
+
+# Starts "$@" in the background, its output in $logs/NAME.log.
 start() {
     local name=$1
     shift
-    setsid "$@" > "$logs/$name.log" 2>&1 &
+    "$@" > "$logs/$name.log" 2>&1 &
     running[$name]=$!
 }
 

@@ -32,6 +32,35 @@ struct ManagedServerTests {
         server.stop()
     }
 
+    @Test(
+        "the first start installs and keeps the data directory as a template; the next copies it, untouched by the first",
+        .requiresServer)
+    func laterStartsCopyTheInstalledTemplate() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("repro-template-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let first = try ManagedServer.start(templateRoot: cache)
+        defer { first.stop() }
+        #expect(!first.dataDirectoryFromTemplate)
+        let keys = try FileManager.default.contentsOfDirectory(atPath: cache)
+        #expect(keys.count == 1 && keys.first?.hasPrefix("v1-") == true, "\(keys)")
+        // What the first server writes stays in its own directory: the template was taken before it started.
+        #expect(try runClient(port: first.endpoint.port, sql: "create database written_by_the_first") == "")
+
+        let second = try ManagedServer.start(templateRoot: cache)
+        defer { second.stop() }
+        #expect(second.dataDirectoryFromTemplate)
+        #expect(try runClient(port: second.endpoint.port, sql: "select 1") == "1")
+        let databases = try runClient(port: second.endpoint.port, sql: "show databases")
+        #expect(!databases.contains("written_by_the_first"), "\(databases)")
+        #expect(databases.contains("mysql"))
+        #expect(!FileManager.default.fileExists(atPath: second.directory + "/data/repro-template"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache) == keys, "no staging copy left")
+
+        let installing = try ManagedServer.start(templateRoot: nil)
+        defer { installing.stop() }
+        #expect(!installing.dataDirectoryFromTemplate)
+    }
+
     @Test(.requiresServer) func twoServersRunSideBySideOnDifferentPorts() async throws {
         async let starting = ManagedServer.startInBackground()
         let second = try await ManagedServer.startInBackground()
@@ -68,7 +97,7 @@ struct ManagedServerTests {
                 """)
         defer { fake.remove() }
         let error = await #expect(throws: ServerError.self) {
-            try await ManagedServer.startInBackground(searchPath: [fake.binDirectory])
+            try await ManagedServer.startInBackground(searchPath: [fake.binDirectory], templateRoot: nil)
         }
         #expect(error?.code == .startFailed)
         #expect(error?.message.contains("exited during startup (exit status 1)") == true)
@@ -84,7 +113,8 @@ struct ManagedServerTests {
         let fake = try FakeServer(script: "exec sleep 60", fakeInstall: true)
         defer { fake.remove() }
         let error = await #expect(throws: ServerError.self) {
-            try await ManagedServer.startInBackground(timeout: .seconds(2), searchPath: [fake.binDirectory])
+            try await ManagedServer.startInBackground(
+                timeout: .seconds(2), searchPath: [fake.binDirectory], templateRoot: nil)
         }
         #expect(error?.code == .startTimedOut, "\(String(describing: error))")
         let pid = try #require(pid_t(try fake.recorded("pid")))
@@ -101,7 +131,7 @@ struct ManagedServerTests {
                 """)
         defer { fake.remove() }
         let error = await #expect(throws: ServerError.self) {
-            try await ManagedServer.startInBackground(searchPath: [fake.binDirectory])
+            try await ManagedServer.startInBackground(searchPath: [fake.binDirectory], templateRoot: nil)
         }
         #expect(error?.code == .startFailed)
         #expect(error?.message.contains("3 times") == true)

@@ -226,8 +226,10 @@ struct SignalTests {
     func sigintDuringInstall() throws {
         let scratch = try makeSignalScratch()
         defer { removeSignalScratch(scratch) }
+        // An empty cache: no data directory template to copy, so the run installs one.
         let run = try SpawnedRepro.start(
-            ["kill-thread", "--quiet", "--report-dir", scratch + "/reports"], scratch: scratch)
+            ["kill-thread", "--quiet", "--report-dir", scratch + "/reports"], scratch: scratch,
+            environment: ["REPRO_CACHE": scratch + "/cache"])
         // Bounded: the install starts within a second or two of the run.
         var installing = false
         for _ in 0..<1000 where !installing && run.isRunning {
@@ -243,6 +245,7 @@ struct SignalTests {
         #expect(run.stderr.contains("interrupted"))
         #expect(processes(using: scratch).isEmpty, "mariadb-install-db or its server outlived the run")
         #expect(sandboxes(in: scratch).isEmpty)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: scratch + "/cache/datadir")) ?? []).isEmpty)
     }
 
     @Test(

@@ -19,6 +19,8 @@ public final class ManagedServer: Sendable {
     private let firstPID: pid_t
     /// The `mariadbd` binary, for a planned restart.
     private let binary: String
+    /// True when the data directory was copied from the cached template rather than installed.
+    public let dataDirectoryFromTemplate: Bool
 
     // All mutable state (the child, the cleanup token, whether we stopped) lives in the sandbox behind its Mutex.
     private let sandbox: ServerSandbox
@@ -28,14 +30,22 @@ public final class ManagedServer: Sendable {
     /// How often a port collision (another process took the port between our probe and the server's bind) is retried.
     static let portAttempts = 3
 
-    private init(endpoint: ServerEndpoint, version: String, pid: pid_t, binary: String, sandbox: ServerSandbox) {
+    private init(
+        endpoint: ServerEndpoint, version: String, pid: pid_t, binary: String, sandbox: ServerSandbox,
+        fromTemplate: Bool
+    ) {
         self.endpoint = endpoint
         self.version = version
         self.directory = sandbox.directory
         self.firstPID = pid
         self.binary = binary
         self.sandbox = sandbox
+        self.dataDirectoryFromTemplate = fromTemplate
     }
+
+    /// Where `start` keeps the initialized data directory it copies into each sandbox (`DataDirectoryTemplate`):
+    /// `$REPRO_CACHE/datadir`, else under `$XDG_CACHE_HOME` or `~/.cache`; nil when none can be named.
+    public static var defaultTemplateRoot: String? { DataDirectoryTemplate.defaultRoot }
 
     deinit {
         // A server nobody can reach any more must not outlive its owner.
@@ -43,9 +53,12 @@ public final class ManagedServer: Sendable {
     }
 
     /// Creates a fresh data directory, starts `mariadbd` on a free port and returns once it sends its handshake.
-    public static func start(timeout: Duration = .seconds(30), searchPath: [String]? = nil) throws(ServerError)
-        -> ManagedServer
-    {
+    /// The data directory is a copy of the template under `templateRoot` when there is one for these binaries,
+    /// else installed (and kept there as the template); nil always installs.
+    public static func start(
+        timeout: Duration = .seconds(30), searchPath: [String]? = nil,
+        templateRoot: String? = ManagedServer.defaultTemplateRoot
+    ) throws(ServerError) -> ManagedServer {
         let deadline = ContinuousClock.now + timeout
         let directories = searchPath ?? (pathDirectories() + defaultSearchPath)
         guard let mariadbd = locate("mariadbd", in: directories) else {
@@ -63,7 +76,16 @@ public final class ManagedServer: Sendable {
         sandbox.attach(token)
         do throws(ServerError) {
             _ = try sandbox.create { () throws(ServerError) in try makeDirectory() }
-            try installDatabase(installDB, into: sandbox, until: deadline)
+            let template = templateRoot.map {
+                DataDirectoryTemplate(
+                    root: $0, installDB: installDB, mariadbd: mariadbd, arguments: installArguments)
+            }
+            let dataDirectory = sandbox.directory + "/data"
+            let fromTemplate = template?.copy(to: dataDirectory) ?? false
+            if !fromTemplate {
+                try installDatabase(installDB, into: sandbox, until: deadline)
+                template?.keep(dataDirectory)
+            }
             var attempt = 1
             while true {
                 guard let port = LoopbackTCP.freePort() else {
@@ -76,7 +98,8 @@ public final class ManagedServer: Sendable {
                         host: "127.0.0.1", port: port, user: "root", password: "", database: nil,
                         unixSocket: socketPath(in: sandbox.directory), managed: true)
                     return ManagedServer(
-                        endpoint: endpoint, version: version, pid: child.pid, binary: mariadbd, sandbox: sandbox)
+                        endpoint: endpoint, version: version, pid: child.pid, binary: mariadbd, sandbox: sandbox,
+                        fromTemplate: fromTemplate)
                 case .portTaken where attempt < portAttempts:
                     attempt += 1
                 case .portTaken:
@@ -131,10 +154,13 @@ public final class ManagedServer: Sendable {
     /// `start` for async callers: runs on a dedicated thread, because it blocks for about half a second
     /// and a blocked cooperative thread stalls every task on a 2-core machine.
     public static func startInBackground(
-        timeout: Duration = .seconds(30), searchPath: [String]? = nil
+        timeout: Duration = .seconds(30), searchPath: [String]? = nil,
+        templateRoot: String? = ManagedServer.defaultTemplateRoot
     ) async throws(ServerError) -> ManagedServer {
         let result = await onDedicatedThread { () -> Result<ManagedServer, ServerError> in
-            Result { () throws(ServerError) in try start(timeout: timeout, searchPath: searchPath) }
+            Result { () throws(ServerError) in
+                try start(timeout: timeout, searchPath: searchPath, templateRoot: templateRoot)
+            }
         }
         return try result.get()
     }
@@ -174,23 +200,25 @@ public final class ManagedServer: Sendable {
         case portTaken
     }
 
+    /// What the install is given besides its directories; part of the template's key.
+    private static var installArguments: [String] {
+        // "normal" gives root@localhost an empty password instead of unix_socket auth, so TCP logins work.
+        var arguments = ["--auth-root-authentication-method=normal", "--skip-test-db"]
+        // Passed through to the bootstrap server so the first real start does not have to resize the redo log.
+        arguments += innoDBArguments
+        if geteuid() == 0 { arguments.append("--user=root") }
+        return arguments
+    }
+
     private static func installDatabase(
         _ installDB: String, into sandbox: ServerSandbox, until deadline: ContinuousClock.Instant
     ) throws(ServerError) {
         let log = sandbox.directory + "/install-db.log"
-        var arguments = [
-            "--no-defaults",
-            "--datadir=\(sandbox.directory)/data",
-            // "normal" gives root@localhost an empty password instead of unix_socket auth, so TCP logins work.
-            "--auth-root-authentication-method=normal",
-            "--skip-test-db",
-            // Without a private tmpdir, bootstraps running at the same time collide on temp-table files in /tmp
-            // ("Unknown table 'mysql.tmp_user_sys'"); measured: 5 of 18 parallel installs failed, 0 with this flag.
-            "--tmpdir=\(sandbox.directory)",
-        ]
-        // Passed through to the bootstrap server so the first real start does not have to resize the redo log.
-        arguments += innoDBArguments
-        if geteuid() == 0 { arguments.append("--user=root") }
+        // Without a private tmpdir, bootstraps running at the same time collide on temp-table files in /tmp
+        // ("Unknown table 'mysql.tmp_user_sys'"); measured: 5 of 18 parallel installs failed, 0 with this flag.
+        let arguments =
+            ["--no-defaults", "--datadir=\(sandbox.directory)/data", "--tmpdir=\(sandbox.directory)"]
+            + installArguments
         // Its data is thrown away with the directory when the run ends now: no need to let it finish cleanly.
         let child = try sandbox.launch(teardownGrace: .milliseconds(200)) { () throws(ServerError) in
             try ChildProcess.spawn(installDB, arguments, outputPath: log)
