@@ -92,12 +92,14 @@ struct MiddleboxCommandTests {
         #expect(
             faultLine(defaults).contains("the NAT still tracks 0 of the pool's 4 flow(s)"), "\(faultLine(defaults))")
         let keepalive = ["--driver-option", "enableKeepAlive=true", "--driver-option"]
-        let (_, kept) = try await runScenario(base + keepalive + ["keepAliveInitialDelay=1000"])
+        let (keptOut, kept) = try await runScenario(base + keepalive + ["keepAliveInitialDelay=1000"])
+        #expect(keptOut.status == 0, "stderr: \(keptOut.stderr)")
         #expect(kept["recovered"] as? Bool == true, "\(faultLine(kept))")
         #expect(faultLine(kept).contains("the NAT still tracks 4 of the pool's 4 flow(s)"), "\(faultLine(kept))")
         #expect(faultLine(kept).contains("keepalive probe due in"), "\(faultLine(kept))")
         // Node takes whole seconds: 500 ms becomes 0, which leaves the kernel's 2 hours. The timers say so.
-        let (_, rounded) = try await runScenario(base + keepalive + ["keepAliveInitialDelay=500"])
+        let (roundedOut, rounded) = try await runScenario(base + keepalive + ["keepAliveInitialDelay=500"])
+        #expect(roundedOut.status == 0, "stderr: \(roundedOut.stderr)")
         #expect(rounded["recovered"] as? Bool == false)
         #expect(faultLine(rounded).contains("keepalive probe due in 119min"), "\(faultLine(rounded))")
         for s in [defaults, kept, rounded] {
