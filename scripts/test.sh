@@ -2,9 +2,9 @@
 # make test, after make setup and the commit stamp: every check, with the steps that do not depend on each other
 # run side by side. Each step prints its start, in seconds since the beginning, so a slow one shows.
 #
-#   background, yielding  the release build for the tarball (make dist's), in its own scratch directory: SwiftPM
-#                       locks a scratch directory for the whole of any command, and this one fills the CPU the
-#                       foreground leaves idle (link steps, and the suite's real waits) without slowing it
+#   background          the release build for the tarball (make dist's), in its own scratch directory (SwiftPM
+#                       locks a scratch directory for the whole of any command): beside the debug build, then
+#                       on the CPU the suite leaves (its real waits)
 #   background          the adapters (Go, Java) and their per-release builds, beside the debug build
 #   foreground          the debug build with the tests, lint, the man page
 #   background          repro all on the scenarios, with their expectations, beside the suite
@@ -23,14 +23,16 @@ started=$(date +%s)
 step() { echo "test: $* (at $(($(date +%s) - started)) s)"; }
 
 declare -A running=()
-# The release build yields the CPU to the rest. nice alone does not reach the compiler (SwiftPM's build system
-# starts swift-frontend at nice 0): a cpu cgroup of its own with the lowest weight does, where the cgroup v1 cpu
-# controller is writable (root); elsewhere nice is all there is. Removed at the end.
+# The release build shares the CPU with the debug build (it is mostly one long optimizing compile per module: it
+# needs 180 s of wall time even alone), then yields it to the suite, whose tests time real faults. nice does not
+# reach the compiler (SwiftPM's build system starts swift-frontend at nice 0): a cpu cgroup of its own does, its
+# weight lowered when the suite starts, where the cgroup v1 cpu controller is writable (root); elsewhere the
+# release build runs at nice 19 from the start. Removed at the end.
 yielding=
 if [ -f /sys/fs/cgroup/cpu/cpu.shares ] && mkdir "/sys/fs/cgroup/cpu/repro-test-$$" 2>/dev/null; then
     yielding=/sys/fs/cgroup/cpu/repro-test-$$
-    echo 2 > "$yielding/cpu.shares" || true
 fi
+yield_cpu() { if [ -n "$yielding" ]; then echo 2 > "$yielding/cpu.shares" || true; fi; }
 stop_all() {
     for name in "${!running[@]}"; do kill -TERM -- "-${running[$name]}" 2>/dev/null || true; done
     for name in "${!running[@]}"; do wait "${running[$name]}" 2>/dev/null || true; done
@@ -69,7 +71,7 @@ finish() {
 step "resolving the packages (both builds read the one Package.resolved)"
 "$swift" package resolve > /dev/null
 step "release build for the tarball, in the background (log: $logs/release.log)"
-start release bash -c '[ -z "$1" ] || echo $$ > "$1/cgroup.procs"; shift; exec nice -n 19 "$@"' yielding "$yielding" \
+start release bash -c '[ -n "$1" ] || exec nice -n 19 "${@:2}"; echo $$ > "$1/cgroup.procs"; exec "${@:2}"' _ "$yielding" \
     "$swift" build -c release "${flags[@]}" --static-swift-stdlib --product repro --scratch-path .build/release-tree
 step "adapters, in the background (log: $logs/adapters.log)"
 start adapters bash scripts/build-adapters.sh
@@ -86,6 +88,7 @@ cat "$logs/adapters.log"
 
 step "repro all on the scenarios, in the background (log: $logs/all.log)"
 start all .build/debug/repro all Scenarios --report-dir "$reports/ci"
+yield_cpu
 step "the suite, except the tarball's"
 REPRO_REQUIRE_SERVER=1 "$swift" test "${flags[@]}" --skip-build --skip 'DistTests|CIRecipeTests'
 
