@@ -31,8 +31,22 @@ if [ -f /sys/fs/cgroup/cpu/cpu.shares ] && mkdir "/sys/fs/cgroup/cpu/repro-test-
     yielding=/sys/fs/cgroup/cpu/repro-test-$$
     echo 2 > "$yielding/cpu.shares" || true
 fi
+# Every process below $1. A step's process group is not all of it: swift test starts the test bundle in a group
+# of its own, and does not stop it when it gets SIGTERM itself.
+descendants() {
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        echo "$child"
+        descendants "$child"
+    done
+}
 stop_all() {
-    for name in "${!running[@]}"; do kill -TERM -- "-${running[$name]}" 2>/dev/null || true; done
+    local name pids
+    for name in "${!running[@]}"; do
+        pids=$(descendants "${running[$name]}")
+        kill -TERM -- "-${running[$name]}" 2>/dev/null || true
+        [ -z "$pids" ] || kill -TERM $pids 2>/dev/null || true
+    done
     for name in "${!running[@]}"; do wait "${running[$name]}" 2>/dev/null || true; done
     running=()
     # The compilers a stopped build started may take a moment to exit; the group can go only once they have.
@@ -60,6 +74,17 @@ start() {
     running[$name]=$!
 }
 
+# Runs "$@" as a foreground step: started in the background and waited for, because bash runs a trap only once
+# the foreground command has ended, and a SIGTERM must stop this one at once too.
+foreground() {
+    "$@" &
+    running[foreground]=$!
+    local status=0
+    wait "${running[foreground]}" || status=$?
+    unset "running[foreground]"
+    return "$status"
+}
+
 # Waits for a background step; on failure shows the end of its log and fails.
 finish() {
     local name=$1 status=0
@@ -73,7 +98,7 @@ finish() {
 }
 
 step "resolving the packages (both builds read the one Package.resolved)"
-"$swift" package resolve > /dev/null
+foreground "$swift" package resolve > /dev/null
 step "release build for the tarball, in the background (log: $logs/release.log)"
 start release bash -c '[ -n "$1" ] || exec nice -n 19 "${@:2}"; echo $$ > "$1/cgroup.procs"; exec "${@:2}"' _ "$yielding" \
     "$swift" build -c release "${flags[@]}" --static-swift-stdlib --product repro --scratch-path .build/release-tree
@@ -81,11 +106,11 @@ step "adapters, in the background (log: $logs/adapters.log)"
 start adapters bash scripts/build-adapters.sh
 
 step "debug build with the tests"
-"$swift" build "${flags[@]}" --build-tests
+foreground "$swift" build "${flags[@]}" --build-tests
 step "lint"
-"$swift" format lint --strict --recursive Sources Tests Package.swift Plugins
+foreground "$swift" format lint --strict --recursive Sources Tests Package.swift Plugins
 step "man page"
-"$swift" package "${flags[@]}" --disable-sandbox plugin generate-manual --configuration debug > /dev/null
+foreground "$swift" package "${flags[@]}" --disable-sandbox plugin generate-manual --configuration debug > /dev/null
 scripts/man-sections.sh .build/plugins/GenerateManual/outputs/repro/repro.1
 finish adapters
 cat "$logs/adapters.log"
@@ -93,14 +118,14 @@ cat "$logs/adapters.log"
 step "repro all on the scenarios, in the background (log: $logs/all.log)"
 start all .build/debug/repro all Scenarios --report-dir "$reports/ci"
 step "the suite, except the tarball's"
-REPRO_REQUIRE_SERVER=1 "$swift" test "${flags[@]}" --skip-build --skip 'DistTests|CIRecipeTests'
+foreground env REPRO_REQUIRE_SERVER=1 "$swift" test "${flags[@]}" --skip-build --skip 'DistTests|CIRecipeTests'
 
 step "waiting for the release build"
 finish release
 step "the tarball"
-BUILD_DIR=.build/release-tree scripts/dist.sh
+foreground env BUILD_DIR=.build/release-tree scripts/dist.sh
 step "the tarball's suites"
-REPRO_REQUIRE_SERVER=1 "$swift" test "${flags[@]}" --skip-build --filter 'DistTests|CIRecipeTests'
+foreground env REPRO_REQUIRE_SERVER=1 "$swift" test "${flags[@]}" --skip-build --filter 'DistTests|CIRecipeTests'
 
 step "waiting for repro all"
 finish all
