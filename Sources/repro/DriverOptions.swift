@@ -46,7 +46,7 @@ struct DriverOptions: ParsableArguments {
     @Option(
         name: .customLong("driver-deadline"), parsing: .unconditional,
         help: ArgumentHelp(
-            "Seconds an operation of a real driver may take before it is recorded as hung (default 10).",
+            "Seconds an operation of a real driver may take before it is recorded as hung (default 10); the adapter's start (hello) gets at least 10.",
             valueName: "seconds"))
     var deadline: Double?
 

@@ -26,6 +26,9 @@ public final class AdapterPool: PoolUnderTest {
     private let process: AdapterProcess
     private let log: any RunObserver
     private let deadline: Duration
+    /// The least `hello` is given: it is the adapter's start (a runtime booting, its library loading), which a loaded
+    /// machine can make take seconds, not an operation of the pool; a short `--driver-deadline` is for those.
+    static let startDeadline: Duration = .seconds(10)
     private let name: String
 
     /// Starts the adapter, checks `hello`, validates the options against the keys it knows, opens the pool.
@@ -144,7 +147,8 @@ public final class AdapterPool: PoolUnderTest {
         }
         do throws(RunError) {
             let hello = try Self.decode(
-                Self.answer(process, "hello", [:], deadline: deadline, name: name), as: AdapterMessage.Hello.self,
+                Self.answer(process, "hello", [:], deadline: max(deadline, Self.startDeadline), name: name),
+                as: AdapterMessage.Hello.self,
                 "hello", name: name)
             guard hello.protocol == 1 else {
                 throw RunError.environment(
