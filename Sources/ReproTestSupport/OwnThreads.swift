@@ -10,10 +10,11 @@ import Testing
 /// wait seconds for a free thread, longer than the fault windows some tests time. On threads of their own, their real
 /// waits overlap. The limit keeps a few dozen embedded servers from starting at once on a small machine.
 public struct OwnThreads: SuiteTrait, TestTrait, TestScoping {
-    /// Test cases running at once under the trait (`REPRO_TEST_THREADS` to change it).
+    /// Test cases running at once under the trait: four per core (8 on 2 cores: 16 was no faster there and made
+    /// load-sensitive tests fail), or `REPRO_TEST_THREADS`.
     public static let limit: Int = {
         let asked = ProcessInfo.processInfo.environment["REPRO_TEST_THREADS"].flatMap { Int($0) }
-        return max(1, asked ?? 8)
+        return max(1, asked ?? 4 * ProcessInfo.processInfo.activeProcessorCount)
     }()
 
     public var isRecursive: Bool { true }
