@@ -57,6 +57,13 @@ public struct Exclusive: SuiteTrait, TestTrait, TestScoping {
         case firewall
         /// The global wait_timeout lock and the cleanup registry's pending restores.
         case globalWaitTimeout
+
+        fileprivate var semaphore: TaskSemaphore {
+            switch self {
+            case .firewall: .firewall
+            case .globalWaitTimeout: .globalWaitTimeout
+            }
+        }
     }
 
     public let resource: Resource
@@ -70,12 +77,7 @@ public struct Exclusive: SuiteTrait, TestTrait, TestScoping {
     public func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
-        let semaphore: TaskSemaphore
-        switch resource {
-        case .firewall: semaphore = .firewall
-        case .globalWaitTimeout: semaphore = .globalWaitTimeout
-        }
-        try await semaphore.holding { try await function() }
+        try await resource.semaphore.holding { try await function() }
     }
 }
 

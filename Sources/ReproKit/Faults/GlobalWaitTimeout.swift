@@ -281,13 +281,7 @@ public final class GlobalWaitTimeout: Sendable {
             throw .environment("cannot read the server's identity at \(address): \(error.message)")
         }
         let identity = row.map { $0 ?? "" }.joined(separator: "|")
-        // FNV-1a, 64 bit: stable across runs and processes (Hasher is seeded per process).
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in identity.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return stateDirectory + "/global-wait-timeout-" + String(hash, radix: 16) + ".json"
+        return stateDirectory + "/global-wait-timeout-" + stableHash(identity) + ".json"
     }
 
     /// With the lock held on `admin`: puts back the value a run left when it died before its restore, and removes

@@ -303,13 +303,7 @@ public struct DriversMatrix: Sendable {
     public var planID: String {
         var text = "\(settings)"
         for cell in cells { text += "\n\(cell.id)\t\(cell.command)" }
-        // FNV-1a, 64 bits: stable across runs and machines, unlike Hasher.
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return String(hash, radix: 16)
+        return stableHash(text)
     }
 
     /// The read timeout repro's pool uses in a column with a short one: the modeled pool's own, or the matrix's.

@@ -36,13 +36,7 @@ struct DataDirectoryTemplate {
             let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? -1
             text += "\u{1}\(binary)\u{1}\(size)\u{1}\(modified)"
         }
-        // FNV-1a, 64 bits: a name, not a secret.
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
-        }
-        key = "v1-" + String(hash, radix: 16)
+        key = "v1-" + stableHash(text)
     }
 
     /// Copies the template to `dataDirectory` (which must not exist); false when there is none or the copy failed
